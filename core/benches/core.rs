@@ -1,0 +1,30 @@
+//! Benchmarks of the calls the planner makes on every keystroke.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use guardrail_core::{examples, schedule, simulate, validate};
+
+fn core(c: &mut Criterion) {
+    let plan = examples::notebook_canary();
+    let rollout = validate::check(&plan)
+        .rollout
+        .expect("the example is valid");
+    let scenario = plan.scenario_or_default();
+    c.bench_function("check notebook canary", |b| {
+        b.iter(|| validate::check(&plan))
+    });
+    c.bench_function("schedule notebook canary", |b| {
+        b.iter(|| schedule::schedule(&rollout))
+    });
+    c.bench_function("simulate notebook canary", |b| {
+        b.iter(|| simulate::simulate(&rollout, &scenario))
+    });
+    c.bench_function("detect notebook canary, 1000 runs", |b| {
+        b.iter(|| simulate::detect(&rollout, &scenario, simulate::DEFAULT_RUNS))
+    });
+    c.bench_function("detection curve notebook canary, 12 x 200 runs", |b| {
+        b.iter(|| simulate::detection_curve(&rollout, &scenario, &simulate::CURVE_ERROR_RATES, 200))
+    });
+}
+
+criterion_group!(benches, core);
+criterion_main!(benches);

@@ -1,0 +1,202 @@
+//! The one place where guardrail decides what SageMaker and CloudWatch do not document.
+//!
+//! Each undocumented behaviour is a function or a constant here, with worked
+//! examples, and an entry in [`ASSUMPTIONS`] so that the planner, the CLI and the
+//! docs can state it in plain words. Nothing else in the core invents semantics;
+//! it calls into this module.
+
+use serde::Serialize;
+
+use crate::plan::CapacitySizeType;
+
+/// Basis points in one whole: 10 000 bp = 100 %.
+pub const WHOLE_BP: u32 = 10_000;
+
+/// Converts a `CapacitySize` into whole instances of a fleet of `fleet` instances.
+///
+/// `INSTANCE_COUNT` is taken as is. `CAPACITY_PERCENT` is rounded to the nearest
+/// instance, halves rounding up, because the linear notebook states "33% * 3 = 1
+/// instance" (0.99 becomes 1, which rules out rounding down). A result of zero
+/// becomes one instance, since a step must move at least one instance; lint warns
+/// when that happens. The count never exceeds the fleet.
+///
+/// Worked examples (fleet of 3): 33 % → 0.99 → 1; 50 % → 1.5 → 2; 10 % → 0.3 → 0,
+/// so 1 (lint warns); fleet of 10, 25 % → 2.5 → 3.
+pub fn instances_for(kind: CapacitySizeType, value: u32, fleet: u32) -> Sizing {
+    let exact = match kind {
+        CapacitySizeType::InstanceCount => value,
+        // Nearest, halves up, in integers: floor(value * fleet / 100 + 1/2).
+        CapacitySizeType::CapacityPercent => {
+            ((u64::from(value) * u64::from(fleet) * 2 + 100) / 200) as u32
+        }
+    };
+    Sizing {
+        instances: exact.clamp(1, fleet.max(1)),
+        rounded_to_zero: exact == 0,
+    }
+}
+
+/// The result of [`instances_for`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizing {
+    pub instances: u32,
+    /// The percent named fewer than half an instance, so guardrail used one.
+    pub rounded_to_zero: bool,
+}
+
+/// Green's share of traffic, in basis points, when `green` and `blue` instances serve.
+///
+/// Traffic is proportional to active capacity: share = green / (green + blue),
+/// rounded to the nearest basis point, halves up. This fits the canary page's
+/// "for example, 25 %" for one canary instance beside three blue ones, and the
+/// notebooks' description of routing as probabilistic.
+///
+/// Worked examples: (1, 3) → 2 500 bp (25 %); (1, 2) → 3 333 bp; (2, 1) → 6 667 bp;
+/// (3, 0) → 10 000 bp; (0, 3) → 0 bp; (0, 0) → 0 bp.
+pub fn green_traffic_bp(green: u32, blue: u32) -> u32 {
+    let total = u64::from(green) + u64::from(blue);
+    if total == 0 {
+        return 0;
+    }
+    ((u64::from(green) * u64::from(WHOLE_BP) * 2 + total) / (2 * total)) as u32
+}
+
+/// CloudWatch retrieves more datapoints than `EvaluationPeriods` (the "evaluation
+/// range") but does not publish how many. Its own example retrieves 5 for 3
+/// evaluation periods, so guardrail uses `EvaluationPeriods + 2`.
+pub const EVALUATION_RANGE_EXTRA: u32 = 2;
+
+/// The shape of per-request model latency: log-normal with this sigma (of the
+/// underlying normal), scaled so that its mean is the scenario's `LatencyMs`.
+/// With sigma 0.5, p99 is about 2.6 times the mean and p50 about 0.88 times it.
+pub const LATENCY_LOG_SIGMA: f64 = 0.5;
+
+/// SageMaker's own overhead per request (`OverheadLatency`), in microseconds, as
+/// simulated. It is the same for both fleets, so it never separates them.
+pub const OVERHEAD_LATENCY_US: f64 = 1_500.0;
+
+/// A statement of one modelling choice, for people.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Assumption {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub text: &'static str,
+}
+
+/// Every modelling choice guardrail makes where the AWS documentation is silent.
+pub const ASSUMPTIONS: &[Assumption] = &[
+    Assumption {
+        id: "traffic_weights",
+        title: "Traffic follows active capacity",
+        text: "Green's share of traffic is green's active instances divided by all active instances. \
+               A canary of 1 instance beside 3 blue ones gets 1/4 = 25 %; linear steps of 1 of 3 give 33.33 %, 66.67 %, 100 %.",
+    },
+    Assumption {
+        id: "percent_rounding",
+        title: "Percent sizes round to the nearest instance",
+        text: "CAPACITY_PERCENT is converted to instances of the variant's instance count, rounded to the nearest \
+               instance with halves up (33 % of 3 = 0.99 → 1). A result of 0 becomes 1 instance, and lint warns.",
+    },
+    Assumption {
+        id: "provisioning",
+        title: "Provisioning and termination take a set time",
+        text: "SageMaker does not publish how long launching or terminating instances takes. The plan's \
+               ProvisioningSeconds (default 300) and TerminationSeconds (default 60) set it; the local engine \
+               measures the real time instead.",
+    },
+    Assumption {
+        id: "linear_last_step",
+        title: "The last linear step is followed by the final bake only",
+        text: "Each linear step that leaves blue serving bakes for WaitIntervalInSeconds. The step that moves the \
+               last instances is followed by the final bake (TerminationWaitInSeconds), as the canary's second step is.",
+    },
+    Assumption {
+        id: "rolling",
+        title: "Rolling batches",
+        text: "Each rolling batch is provisioned, receives traffic in proportion to capacity, bakes for \
+               WaitIntervalInSeconds, and then one batch of blue is removed. On rollback without \
+               RollbackMaximumBatchSize all traffic returns to the remaining blue instances at once; with it, green \
+               is replaced batch by batch, each batch taking ProvisioningSeconds.",
+    },
+    Assumption {
+        id: "monitoring_window",
+        title: "When alarms can roll back",
+        text: "Alarms are watched from the first traffic shift until the final bake ends. An alarm already in ALARM \
+               when watching starts rolls back at once (AWS documents that an old-fleet alarm terminates the \
+               deployment). INSUFFICIENT_DATA never rolls back. SageMaker is assumed to see a state change as soon \
+               as CloudWatch makes it.",
+    },
+    Assumption {
+        id: "timeout",
+        title: "The execution timeout rolls back",
+        text: "MaximumExecutionTimeoutInSeconds counts from the update request, provisioning included, to the end \
+               of the final bake. When it runs out, traffic returns to blue, as on an alarm. Without a timeout, \
+               guardrail assumes the maximum, 28800 s.",
+    },
+    Assumption {
+        id: "alarm_periods",
+        title: "Alarm periods and evaluation",
+        text: "Metric periods are aligned to the update request, metrics arrive without delay, and each alarm is \
+               evaluated at the end of each of its periods over the last EvaluationPeriods + 2 periods (CloudWatch's \
+               example retrieves 5 datapoints for 3 evaluation periods). Endpoint-wide metrics exist before the \
+               update, from blue alone; new-fleet metrics (EndpointConfigName) start with green's first request.",
+    },
+    Assumption {
+        id: "missing_data_missing",
+        title: "TreatMissingData missing and ignore",
+        text: "With fewer real datapoints than EvaluationPeriods, `missing` evaluates only the real ones: any \
+               non-breaching point gives OK unless DatapointsToAlarm points breach; if every real point breaches, \
+               the state is ALARM when enough breach or when the newest period is missing (the metric stopped), and \
+               INSUFFICIENT_DATA otherwise. `ignore` does the same but keeps the current state where `missing` \
+               would give ALARM or INSUFFICIENT_DATA from too few points. This reproduces every row of AWS's tables.",
+    },
+    Assumption {
+        id: "simulated_traffic",
+        title: "Simulated traffic",
+        text: "Requests arrive at a steady rate and each goes to green with probability equal to green's share. \
+               Each request fails independently with its fleet's error rate; latency is log-normal (sigma 0.5) \
+               around the fleet's mean. Before the regression's onset, green behaves exactly like blue.",
+    },
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_instances(kind: CapacitySizeType, value: u32, fleet: u32, expected: (u32, bool)) {
+        let sizing = instances_for(kind, value, fleet);
+        assert_eq!(
+            (sizing.instances, sizing.rounded_to_zero),
+            expected,
+            "{kind:?} {value} of {fleet}"
+        );
+    }
+
+    #[test]
+    fn percent_rounds_to_nearest_instance_with_halves_up() {
+        use CapacitySizeType::*;
+        check_instances(CapacityPercent, 33, 3, (1, false));
+        check_instances(CapacityPercent, 50, 3, (2, false));
+        check_instances(CapacityPercent, 10, 3, (1, true));
+        check_instances(CapacityPercent, 25, 10, (3, false));
+        check_instances(CapacityPercent, 30, 3, (1, false));
+        check_instances(CapacityPercent, 100, 4, (4, false));
+        check_instances(InstanceCount, 1, 3, (1, false));
+        check_instances(InstanceCount, 5, 3, (3, false));
+    }
+
+    #[test]
+    fn traffic_is_proportional_to_active_capacity() {
+        for (green, blue, expected) in [
+            (1, 3, 2_500),
+            (1, 2, 3_333),
+            (2, 1, 6_667),
+            (3, 0, 10_000),
+            (0, 3, 0),
+            (0, 0, 0),
+            (1, 1, 5_000),
+        ] {
+            assert_eq!(green_traffic_bp(green, blue), expected, "{green} vs {blue}");
+        }
+    }
+}

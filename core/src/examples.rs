@@ -1,0 +1,26 @@
+//! The example plans shipped in `examples/`, compiled in so that the planner's
+//! presets, the CLI and the tests all use the very same files.
+
+pub const NOTEBOOK_CANARY: &str = include_str!("../../examples/notebook-canary.json");
+pub const NOTEBOOK_LINEAR: &str = include_str!("../../examples/notebook-linear.json");
+pub const ALL_AT_ONCE: &str = include_str!("../../examples/all-at-once.json");
+pub const ROLLING: &str = include_str!("../../examples/rolling.json");
+/// A bare `DeploymentConfig`, as `aws sagemaker update-endpoint --deployment-config` takes it.
+pub const DEPLOYMENT_CONFIG_CANARY: &str =
+    include_str!("../../examples/deployment-config-canary.json");
+
+/// Every example plan with its file name.
+pub const ALL: [(&str, &str); 4] = [
+    ("notebook-canary.json", NOTEBOOK_CANARY),
+    ("notebook-linear.json", NOTEBOOK_LINEAR),
+    ("all-at-once.json", ALL_AT_ONCE),
+    ("rolling.json", ROLLING),
+];
+
+/// The notebook canary as a parsed plan. The file is part of the build and is
+/// tested to parse, so a failure here is a build defect, not user input.
+pub fn notebook_canary() -> crate::plan::Plan {
+    crate::plan::Plan::from_json(NOTEBOOK_CANARY).unwrap_or_else(|error| {
+        unreachable!("examples/notebook-canary.json does not parse: {error}")
+    })
+}

@@ -1,0 +1,232 @@
+//! Plain sentences that explain a simulated rollout: what happened, and why an
+//! alarm did or did not fire.
+
+use crate::alarm::{trim_float, AlarmState, Scope};
+use crate::controller::{Outcome, RollbackCause};
+use crate::plan::Scenario;
+use crate::schedule::Schedule;
+use crate::simulate::Simulation;
+
+/// Formats seconds as `m:ss`, or `h:mm:ss` from an hour on.
+pub fn mmss(seconds: u64) -> String {
+    let (hours, minutes, seconds) = (seconds / 3_600, seconds / 60 % 60, seconds % 60);
+    if hours > 0 {
+        format!("{hours}:{minutes:02}:{seconds:02}")
+    } else {
+        format!("{minutes}:{seconds:02}")
+    }
+}
+
+fn at(ms: u64) -> String {
+    format!(
+        "{} ({} s)",
+        mmss(ms / 1_000),
+        trim_float(ms as f64 / 1_000.0)
+    )
+}
+
+/// Explains `simulation` in a few sentences, most important first.
+pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation) -> Vec<String> {
+    let mut sentences = Vec::new();
+    let regression = scenario.green.error_rate > scenario.blue.error_rate
+        || scenario.green.latency_ms > scenario.blue.latency_ms;
+
+    match &simulation.outcome {
+        Outcome::Succeeded { completed_at_ms } => sentences.push(format!(
+            "Succeeded at {}: green serves all traffic and blue is terminated.",
+            at(*completed_at_ms)
+        )),
+        Outcome::RolledBack {
+            decided_at_ms,
+            completed_at_ms,
+            phase,
+            cause,
+        } => {
+            let how = if completed_at_ms > decided_at_ms {
+                format!("Traffic was back on blue at {}.", at(*completed_at_ms))
+            } else {
+                "All traffic returned to blue at once.".to_string()
+            };
+            let why = match cause {
+                RollbackCause::Alarm { alarm, reason } => {
+                    format!("{alarm} entered ALARM. {reason}.")
+                }
+                other => format!("{}.", capitalise(&other.describe())),
+            };
+            sentences.push(format!(
+                "Rolled back at {} during the {}: {why} {how}",
+                at(*decided_at_ms),
+                phase.label()
+            ));
+        }
+    }
+
+    let green = simulation.requests_to_green;
+    let failed = simulation.failed_requests_from_green;
+    sentences.push(if green == 0 {
+        "No request reached green.".to_string()
+    } else {
+        format!(
+            "Green served {green} request(s); {failed} failed ({:.1}%){}.",
+            failed as f64 * 100.0 / green as f64,
+            if simulation.excess_failed_requests > 0 && simulation.excess_failed_requests != failed
+            {
+                format!(
+                    ", {} more than blue's error rate would have caused",
+                    simulation.excess_failed_requests
+                )
+            } else {
+                String::new()
+            }
+        )
+    });
+
+    if let Some(seconds) = simulation.time_to_rollback_seconds() {
+        if simulation.detected() {
+            sentences.push(format!(
+                "The regression reached users {} before the rollback.",
+                mmss(seconds as u64)
+            ));
+        }
+    }
+
+    let watched = schedule.monitoring;
+    if !regression {
+        if !simulation.detected() {
+            sentences
+                .push("Green behaves like blue in this scenario, so no alarm should fire.".into());
+        } else {
+            sentences.push(
+                "Green behaves like blue here, yet an alarm fired: an endpoint-wide alarm also sees the old fleet, \
+                 and AWS documents that an old-fleet alarm rolls the deployment back. Scope it to the new fleet \
+                 with EndpointConfigName, or raise its threshold."
+                    .into(),
+            );
+        }
+        return sentences;
+    }
+
+    let onset_ms = (scenario.green.onset_seconds * 1_000.0).max(0.0) as u64;
+    if let Some((_, end)) = watched {
+        if onset_ms >= u64::from(end) * 1_000 {
+            sentences.push(format!(
+                "The regression starts at {}, after alarms stop being watched at {}: no alarm can catch it.",
+                at(onset_ms),
+                at(u64::from(end) * 1_000)
+            ));
+            return sentences;
+        }
+    } else {
+        sentences.push(
+            "Alarms are never watched in this plan (no bake with green traffic), so nothing can roll back.".into(),
+        );
+        return sentences;
+    }
+
+    if simulation.detected() {
+        return sentences;
+    }
+    let (from_ms, to_ms) = watched
+        .map(|(start, end)| (i64::from(start) * 1_000, i64::from(end) * 1_000))
+        .unwrap_or_default();
+    for trace in &simulation.alarms {
+        let fired = trace
+            .transitions
+            .iter()
+            .any(|transition| transition.state == AlarmState::Alarm);
+        if fired {
+            continue;
+        }
+        let period_ms = i64::from(trace.period_seconds) * 1_000;
+        let in_window: Vec<f64> = trace
+            .datapoints
+            .iter()
+            .filter(|(start, _)| {
+                let start_ms = start * 1_000;
+                start_ms + period_ms > from_ms && start_ms < to_ms
+            })
+            .filter_map(|(_, value)| *value)
+            .collect();
+        let scope = match trace.scope {
+            Scope::NewFleet => "new fleet",
+            Scope::Endpoint => "whole endpoint",
+            Scope::Unrelated => "nothing of this rollout",
+        };
+        sentences.push(match in_window.iter().copied().reduce(f64::max) {
+            None => format!(
+                "{} never fired: it watches the {scope} and had no datapoints while alarms were watched.",
+                trace.name
+            ),
+            Some(highest) => format!(
+                "{} never fired: watching the {scope}, its highest value while alarms were watched was {}, and it \
+                 fires on {}.",
+                trace.name,
+                trim_float((highest * 10_000.0).round() / 10_000.0),
+                trace.condition
+            ),
+        });
+    }
+    sentences
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().collect::<String>() + chars.as_str())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+    use crate::schedule::schedule;
+    use crate::simulate::simulate;
+    use crate::validate::check;
+
+    #[test]
+    fn durations_read_as_minutes_and_seconds() {
+        assert_eq!(mmss(0), "0:00");
+        assert_eq!(mmss(300), "5:00");
+        assert_eq!(mmss(3_725), "1:02:05");
+    }
+
+    #[test]
+    fn a_rollback_names_the_alarm_the_phase_and_the_values() {
+        let plan = examples::notebook_canary();
+        let rollout = check(&plan).rollout.expect("valid");
+        let scenario = plan.scenario_or_default();
+        let simulation = simulate(&rollout, &scenario);
+        let text = explain(&schedule(&rollout), &scenario, &simulation).join(" ");
+        assert!(
+            text.contains("Rolled back at 11:00 (660 s) during the final bake"),
+            "{text}"
+        );
+        assert!(
+            text.contains("TestAlarm-5XXErrors-guardrail-demo entered ALARM"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_missed_regression_says_why() {
+        let plan = examples::notebook_canary();
+        let rollout = check(&plan).rollout.expect("valid");
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.error_rate = 0.2;
+        let simulation = simulate(&rollout, &scenario);
+        assert!(simulation.outcome.succeeded());
+        let text = explain(&schedule(&rollout), &scenario, &simulation).join(" ");
+        assert!(
+            text.contains(
+                "TestAlarm-5XXErrors-guardrail-demo never fired: watching the whole endpoint"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("fires on Average of Invocation5XXErrors >= 1"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,536 @@
+//! The plan document: the user's JSON, in SageMaker's and CloudWatch's own shapes.
+//!
+//! Everything here mirrors the wire format on purpose. A `DeploymentConfig` that
+//! `aws sagemaker update-endpoint --deployment-config file://x.json` accepts imports
+//! unchanged, and `Alarms` holds `PutMetricAlarm`-shaped objects. Required fields are
+//! still `Option`s or may be empty, so that a half-written plan parses and
+//! [`crate::validate`] can report every problem at once instead of stopping at the
+//! first missing field.
+
+use serde::{Deserialize, Serialize};
+
+use crate::problem::{ParseError, Problem};
+
+/// A whole plan: which endpoint is updated to which config, how, and which alarms guard it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Plan {
+    #[serde(default)]
+    pub endpoint_name: String,
+    /// The name of the *new* endpoint config.
+    #[serde(default)]
+    pub endpoint_config_name: String,
+    #[serde(default = "default_variant_name")]
+    pub variant_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_count: Option<i64>,
+    #[serde(default)]
+    pub instance_type: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deployment_config: Option<DeploymentConfig>,
+    #[serde(default)]
+    pub alarms: Vec<MetricAlarm>,
+    /// How long launching green instances takes, in seconds. Not a SageMaker field:
+    /// SageMaker does not publish it, so the plan states it. Default 300.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provisioning_seconds: Option<i64>,
+    /// How long terminating the blue fleet takes, in seconds. Default 60.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scenario: Option<Scenario>,
+}
+
+pub const DEFAULT_VARIANT_NAME: &str = "AllTraffic";
+pub const DEFAULT_PROVISIONING_SECONDS: u32 = 300;
+pub const DEFAULT_TERMINATION_SECONDS: u32 = 60;
+
+fn default_variant_name() -> String {
+    DEFAULT_VARIANT_NAME.to_string()
+}
+
+/// SageMaker's `DeploymentConfig`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DeploymentConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blue_green_update_policy: Option<BlueGreenUpdatePolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_update_policy: Option<RollingUpdatePolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_rollback_configuration: Option<AutoRollbackConfig>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct BlueGreenUpdatePolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic_routing_configuration: Option<TrafficRoutingConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_wait_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_execution_timeout_in_seconds: Option<i64>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TrafficRoutingConfig {
+    #[serde(rename = "Type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<TrafficRoutingType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_interval_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary_size: Option<CapacitySize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linear_step_size: Option<CapacitySize>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TrafficRoutingType {
+    AllAtOnce,
+    Canary,
+    Linear,
+}
+
+impl TrafficRoutingType {
+    pub const ALL: [TrafficRoutingType; 3] = [Self::AllAtOnce, Self::Canary, Self::Linear];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::AllAtOnce => "ALL_AT_ONCE",
+            Self::Canary => "CANARY",
+            Self::Linear => "LINEAR",
+        }
+    }
+}
+
+/// SageMaker's `CapacitySize`: a number of instances or a percent of the fleet.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CapacitySize {
+    #[serde(rename = "Type", default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<CapacitySizeType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<i64>,
+}
+
+impl CapacitySize {
+    pub fn instances(value: i64) -> Self {
+        Self {
+            kind: Some(CapacitySizeType::InstanceCount),
+            value: Some(value),
+        }
+    }
+
+    pub fn percent(value: i64) -> Self {
+        Self {
+            kind: Some(CapacitySizeType::CapacityPercent),
+            value: Some(value),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CapacitySizeType {
+    InstanceCount,
+    CapacityPercent,
+}
+
+impl CapacitySizeType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InstanceCount => "INSTANCE_COUNT",
+            Self::CapacityPercent => "CAPACITY_PERCENT",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RollingUpdatePolicy {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_batch_size: Option<CapacitySize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait_interval_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_execution_timeout_in_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollback_maximum_batch_size: Option<CapacitySize>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AutoRollbackConfig {
+    #[serde(default)]
+    pub alarms: Vec<AlarmRef>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AlarmRef {
+    #[serde(default)]
+    pub alarm_name: String,
+}
+
+/// A CloudWatch `PutMetricAlarm` request, limited to single-metric alarms.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricAlarm {
+    #[serde(default)]
+    pub alarm_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "OKActions")]
+    pub ok_actions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_actions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insufficient_data_actions: Option<Vec<String>>,
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub metric_name: String,
+    #[serde(default)]
+    pub dimensions: Vec<Dimension>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistic: Option<Statistic>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extended_statistic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluation_periods: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datapoints_to_alarm: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comparison_operator: Option<ComparisonOperator>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub treat_missing_data: Option<TreatMissingData>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evaluate_low_sample_count_percentile: Option<LowSampleCountPercentile>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Dimension {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+impl Dimension {
+    pub fn new(name: &str, value: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            value: value.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Statistic {
+    SampleCount,
+    Average,
+    Sum,
+    Minimum,
+    Maximum,
+}
+
+impl Statistic {
+    pub const ALL: [Statistic; 5] = [
+        Self::Average,
+        Self::Sum,
+        Self::SampleCount,
+        Self::Minimum,
+        Self::Maximum,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SampleCount => "SampleCount",
+            Self::Average => "Average",
+            Self::Sum => "Sum",
+            Self::Minimum => "Minimum",
+            Self::Maximum => "Maximum",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ComparisonOperator {
+    GreaterThanOrEqualToThreshold,
+    GreaterThanThreshold,
+    LessThanThreshold,
+    LessThanOrEqualToThreshold,
+    /// Anomaly-detection operators: valid in CloudWatch, but they need a band, which
+    /// guardrail does not model. Parsed so that validation can say so at the field.
+    LessThanLowerOrGreaterThanUpperThreshold,
+    LessThanLowerThreshold,
+    GreaterThanUpperThreshold,
+}
+
+impl ComparisonOperator {
+    pub const THRESHOLD: [ComparisonOperator; 4] = [
+        Self::GreaterThanOrEqualToThreshold,
+        Self::GreaterThanThreshold,
+        Self::LessThanThreshold,
+        Self::LessThanOrEqualToThreshold,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::GreaterThanOrEqualToThreshold => "GreaterThanOrEqualToThreshold",
+            Self::GreaterThanThreshold => "GreaterThanThreshold",
+            Self::LessThanThreshold => "LessThanThreshold",
+            Self::LessThanOrEqualToThreshold => "LessThanOrEqualToThreshold",
+            Self::LessThanLowerOrGreaterThanUpperThreshold => {
+                "LessThanLowerOrGreaterThanUpperThreshold"
+            }
+            Self::LessThanLowerThreshold => "LessThanLowerThreshold",
+            Self::GreaterThanUpperThreshold => "GreaterThanUpperThreshold",
+        }
+    }
+
+    /// The operator as a symbol, for sentences such as "Average >= 1".
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Self::GreaterThanOrEqualToThreshold => ">=",
+            Self::GreaterThanThreshold => ">",
+            Self::LessThanThreshold => "<",
+            Self::LessThanOrEqualToThreshold => "<=",
+            Self::LessThanLowerOrGreaterThanUpperThreshold => "outside band",
+            Self::LessThanLowerThreshold => "below band",
+            Self::GreaterThanUpperThreshold => "above band",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TreatMissingData {
+    Breaching,
+    NotBreaching,
+    Ignore,
+    Missing,
+}
+
+impl TreatMissingData {
+    pub const ALL: [TreatMissingData; 4] = [
+        Self::Missing,
+        Self::NotBreaching,
+        Self::Breaching,
+        Self::Ignore,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Breaching => "breaching",
+            Self::NotBreaching => "notBreaching",
+            Self::Ignore => "ignore",
+            Self::Missing => "missing",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum LowSampleCountPercentile {
+    Evaluate,
+    Ignore,
+}
+
+/// What-if inputs: the traffic and how each fleet behaves.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Scenario {
+    #[serde(default = "default_requests_per_second")]
+    pub requests_per_second: f64,
+    #[serde(default)]
+    pub seed: u64,
+    #[serde(default = "FleetBehaviour::healthy")]
+    pub blue: FleetBehaviour,
+    #[serde(default = "GreenBehaviour::incompatible")]
+    pub green: GreenBehaviour,
+}
+
+fn default_requests_per_second() -> f64 {
+    5.0
+}
+
+impl Default for Scenario {
+    /// The seed notebook's rollback case: a healthy baseline and a new model that
+    /// fails every invocation from the start.
+    fn default() -> Self {
+        Self {
+            requests_per_second: default_requests_per_second(),
+            seed: 0,
+            blue: FleetBehaviour::healthy(),
+            green: GreenBehaviour::incompatible(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct FleetBehaviour {
+    /// Fraction of invocations that fail with a 5xx, 0 to 1.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Mean model latency in milliseconds.
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: f64,
+}
+
+fn default_latency_ms() -> f64 {
+    4.0
+}
+
+impl FleetBehaviour {
+    pub fn healthy() -> Self {
+        Self {
+            error_rate: 0.0,
+            latency_ms: default_latency_ms(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GreenBehaviour {
+    #[serde(default)]
+    pub error_rate: f64,
+    #[serde(default = "default_latency_ms")]
+    pub latency_ms: f64,
+    /// When the regression starts, in seconds from the start of the rollout. Before
+    /// it, green behaves exactly like blue.
+    #[serde(default)]
+    pub onset_seconds: f64,
+}
+
+impl GreenBehaviour {
+    pub fn incompatible() -> Self {
+        Self {
+            error_rate: 1.0,
+            latency_ms: default_latency_ms(),
+            onset_seconds: 0.0,
+        }
+    }
+}
+
+impl Plan {
+    /// Parses a plan from JSON text.
+    ///
+    /// Syntax and type errors stop parsing and come back as one [`ParseError`] that
+    /// names the line, the column and the field path. Fields that are not part of the
+    /// plan are not an error here; [`unknown_fields`] lists them so that validation
+    /// can report them with everything else.
+    pub fn from_json(text: &str) -> Result<Plan, ParseError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(text);
+        let plan: Plan = serde_path_to_error::deserialize(deserializer)
+            .map_err(|error| ParseError::from_path_error(&error))?;
+        Ok(plan)
+    }
+
+    /// Parses a plan and lists the fields it ignored, as warnings-to-be with paths.
+    pub fn from_json_with_unknown(text: &str) -> Result<(Plan, Vec<Problem>), ParseError> {
+        let plan = Plan::from_json(text)?;
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|error| ParseError {
+            line: error.line(),
+            column: error.column(),
+            path: String::new(),
+            message: error.to_string(),
+        })?;
+        let unknown = unknown_fields(&value, &plan);
+        Ok((plan, unknown))
+    }
+
+    /// The plan as pretty JSON, in the same shape it was read.
+    pub fn to_json_pretty(&self) -> String {
+        // Serialising plain data to a String cannot fail; keep a fallback anyway so
+        // that no code path in the core panics.
+        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    pub fn deployment_config_json_pretty(&self) -> String {
+        let config = self.deployment_config.clone().unwrap_or_default();
+        serde_json::to_string_pretty(&config).unwrap_or_else(|_| "{}".to_string())
+    }
+
+    /// The scenario in force: the plan's own, or the default.
+    pub fn scenario_or_default(&self) -> Scenario {
+        self.scenario.clone().unwrap_or_default()
+    }
+
+    /// The names listed in `AutoRollbackConfiguration.Alarms`, in order.
+    pub fn rollback_alarm_names(&self) -> Vec<&str> {
+        self.deployment_config
+            .as_ref()
+            .and_then(|config| config.auto_rollback_configuration.as_ref())
+            .map(|rollback| {
+                rollback
+                    .alarms
+                    .iter()
+                    .map(|alarm| alarm.alarm_name.as_str())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// Lists every key of `input` that the plan model does not know, with its path.
+///
+/// The trick: serialise the parsed plan back and compare key sets. A key the model
+/// kept is present in both; a key it dropped is unknown. Keys whose input value is
+/// `null` are skipped, because the model drops those on purpose.
+pub fn unknown_fields(input: &serde_json::Value, plan: &Plan) -> Vec<Problem> {
+    let known = serde_json::to_value(plan).unwrap_or(serde_json::Value::Null);
+    let mut problems = Vec::new();
+    collect_unknown(input, &known, "", &mut problems);
+    problems
+}
+
+fn collect_unknown(
+    input: &serde_json::Value,
+    known: &serde_json::Value,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) {
+    use serde_json::Value;
+    match (input, known) {
+        (Value::Object(input), Value::Object(known)) => {
+            for (key, value) in input {
+                let child = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match known.get(key) {
+                    Some(known_value) => collect_unknown(value, known_value, &child, problems),
+                    None if value.is_null() => {}
+                    None => problems.push(Problem::new(
+                        child,
+                        "unknown_field",
+                        format!(
+                            "unknown field `{key}`; it is not part of the plan and was ignored"
+                        ),
+                    )),
+                }
+            }
+        }
+        (Value::Array(input), Value::Array(known)) => {
+            for (index, (value, known_value)) in input.iter().zip(known.iter()).enumerate() {
+                collect_unknown(value, known_value, &format!("{path}[{index}]"), problems);
+            }
+        }
+        _ => {}
+    }
+}

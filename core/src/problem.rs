@@ -1,0 +1,107 @@
+//! Problems found in a plan, and the error for text that is not a plan at all.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// One problem at one place in the plan.
+///
+/// `path` uses the plan's own key names, dotted, with list indices in brackets, for
+/// example `DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.LinearStepSize.Value`
+/// or `Alarms[1].Period`. `code` is stable and meant for programs; `message` is for people
+/// and names the allowed range.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Problem {
+    pub path: String,
+    pub code: String,
+    pub message: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Everything validation and lint found: errors make the plan unusable, warnings
+/// describe guardrails that cannot protect.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    pub errors: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl Report {
+    pub fn is_valid(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    /// Problems whose path is `path` or lies below it, errors first.
+    pub fn at<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a Problem, bool)> + 'a {
+        let under = move |problem: &&Problem| {
+            problem.path == path
+                || (problem.path.starts_with(path)
+                    && matches!(problem.path.as_bytes().get(path.len()), Some(b'.' | b'[')))
+        };
+        self.errors
+            .iter()
+            .filter(under)
+            .map(|problem| (problem, true))
+            .chain(
+                self.warnings
+                    .iter()
+                    .filter(under)
+                    .map(|problem| (problem, false)),
+            )
+    }
+}
+
+/// Text that is not valid JSON, or JSON that is not a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Error, Serialize, Deserialize)]
+#[error("{}", self.one_line())]
+pub struct ParseError {
+    pub line: usize,
+    pub column: usize,
+    /// The field being read when parsing stopped; empty at the top level.
+    pub path: String,
+    pub message: String,
+}
+
+impl ParseError {
+    pub(crate) fn from_path_error(error: &serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let inner = error.inner();
+        let path = error.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        Self {
+            line: inner.line(),
+            column: inner.column(),
+            path,
+            message: strip_position(&inner.to_string()),
+        }
+    }
+
+    /// One line that names the position, for the CLI and the import box.
+    pub fn one_line(&self) -> String {
+        let at = if self.path.is_empty() {
+            String::new()
+        } else {
+            format!(" at {}", self.path)
+        };
+        format!(
+            "line {}, column {}{}: {}",
+            self.line, self.column, at, self.message
+        )
+    }
+}
+
+/// serde_json appends " at line L column C" to its messages; the position is
+/// reported separately, so drop it from the text.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(index) => message[..index].to_string(),
+        None => message.to_string(),
+    }
+}

@@ -1,0 +1,1063 @@
+//! The what-if simulator: a seeded rollout with a regression on green, period by period.
+//!
+//! Traffic is simulated per metric tick (the greatest common divisor of the alarm
+//! periods), not per request, so one run costs the same at 1 or 10 000 requests per
+//! second and 1 000 runs fit in a keystroke. The rollout itself is decided by the
+//! same [`Controller`] the local engine uses, and alarms by [`crate::alarm::evaluate`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::{evaluate, AlarmRule, AlarmState, Metric, PeriodSamples, Quantiles, Scope};
+use crate::assumptions::{LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
+use crate::controller::{Controller, Effect, Input, Outcome, RollbackCause};
+use crate::plan::{FleetBehaviour, Scenario};
+use crate::random::Random;
+use crate::rollout::Rollout;
+use crate::schedule::{schedule, Phase, Schedule};
+
+/// The result of one simulated rollout.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Simulation {
+    pub outcome: Outcome,
+    /// When the simulation ended: blue terminated, or rollback complete.
+    pub end_ms: u64,
+    pub requests_total: u64,
+    /// Requests routed to green from the start to the end.
+    pub requests_to_green: u64,
+    /// Green's requests that failed.
+    pub failed_requests_from_green: u64,
+    /// Green's failures above what blue's error rate would have produced.
+    pub excess_failed_requests: u64,
+    /// When the regression first met a request: the later of the onset and green's
+    /// first traffic. `None` when it never did.
+    pub exposure_start_ms: Option<u64>,
+    pub phases: Vec<PhaseSpan>,
+    pub traffic: Vec<TrafficChange>,
+    /// Per-tick traffic, only when recording.
+    pub ticks: Vec<TickSummary>,
+    /// Per-alarm datapoints and transitions, only when recording.
+    pub alarms: Vec<AlarmTrace>,
+}
+
+impl Simulation {
+    /// Seconds from the update request to the rollback decision.
+    pub fn rollback_at_seconds(&self) -> Option<f64> {
+        match &self.outcome {
+            Outcome::RolledBack { decided_at_ms, .. } => Some(*decided_at_ms as f64 / 1_000.0),
+            Outcome::Succeeded { .. } => None,
+        }
+    }
+
+    /// The rollback came from an alarm (not a timeout or a request).
+    pub fn detected(&self) -> bool {
+        matches!(
+            self.outcome,
+            Outcome::RolledBack {
+                cause: RollbackCause::Alarm { .. },
+                ..
+            }
+        )
+    }
+
+    /// Seconds from the regression's first request to the rollback decision.
+    pub fn time_to_rollback_seconds(&self) -> Option<f64> {
+        match (&self.outcome, self.exposure_start_ms) {
+            (Outcome::RolledBack { decided_at_ms, .. }, Some(start)) => {
+                Some(decided_at_ms.saturating_sub(start) as f64 / 1_000.0)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A phase as it actually ran.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhaseSpan {
+    pub phase: Phase,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// Routing changed at `at_ms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrafficChange {
+    pub at_ms: u64,
+    pub green_instances: u32,
+    pub blue_instances: u32,
+    pub green_traffic_bp: u32,
+}
+
+/// One metric tick, summed per fleet.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TickSummary {
+    pub start_ms: i64,
+    pub end_ms: i64,
+    pub blue_requests: u64,
+    pub blue_errors: u64,
+    pub green_requests: u64,
+    pub green_errors: u64,
+    /// Mean model latency in milliseconds, `None` without requests.
+    pub blue_latency_ms: Option<f64>,
+    pub green_latency_ms: Option<f64>,
+}
+
+/// An alarm's life during the simulation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmTrace {
+    pub name: String,
+    pub condition: String,
+    pub scope: Scope,
+    pub threshold: f64,
+    pub period_seconds: u32,
+    /// (period start in seconds, value) for every period from the history onwards.
+    pub datapoints: Vec<(i64, Option<f64>)>,
+    pub transitions: Vec<AlarmTransition>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmTransition {
+    pub at_ms: u64,
+    pub state: AlarmState,
+    pub reason: String,
+}
+
+/// Simulates `rollout` under `scenario`, recording traces for display.
+pub fn simulate(rollout: &Rollout, scenario: &Scenario) -> Simulation {
+    run(rollout, &schedule(rollout), scenario, scenario.seed, true)
+}
+
+/// One run with a given seed. `record` keeps per-tick and per-alarm traces.
+pub fn run(
+    rollout: &Rollout,
+    schedule: &Schedule,
+    scenario: &Scenario,
+    seed: u64,
+    record: bool,
+) -> Simulation {
+    Run::new(rollout, schedule, scenario, seed, record).execute()
+}
+
+/// One fleet population within a tick: requests, failures, summed latency.
+#[derive(Clone, Copy, Debug, Default)]
+struct Population {
+    requests: u64,
+    errors: u64,
+    latency_sum_us: f64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tick {
+    start_ms: i64,
+    end_ms: i64,
+    blue: Population,
+    green_healthy: Population,
+    green_regressed: Population,
+    green_instances: u32,
+    blue_instances: u32,
+}
+
+struct AlarmRun<'a> {
+    rule: &'a AlarmRule,
+    state: AlarmState,
+    next_evaluation_ms: i64,
+    /// Datapoints by period index, from `first_period`.
+    first_period: i64,
+    datapoints: Vec<Option<Option<f64>>>,
+    transitions: Vec<AlarmTransition>,
+}
+
+struct Run<'a> {
+    rollout: &'a Rollout,
+    schedule: &'a Schedule,
+    scenario: &'a Scenario,
+    record: bool,
+    random: Random,
+    tick_ms: i64,
+    history_start_ms: i64,
+    ticks: Vec<Tick>,
+    request_carry: f64,
+    traffic: Vec<TrafficChange>,
+    phases: Vec<PhaseSpan>,
+    alarms: Vec<AlarmRun<'a>>,
+    /// When the instances launched last are ready, and whether they are green.
+    ready: Option<(u64, bool)>,
+    wake_at_ms: Option<u64>,
+}
+
+impl<'a> Run<'a> {
+    fn new(
+        rollout: &'a Rollout,
+        schedule: &'a Schedule,
+        scenario: &'a Scenario,
+        seed: u64,
+        record: bool,
+    ) -> Self {
+        let tick_seconds = rollout
+            .alarms
+            .iter()
+            .map(|alarm| alarm.period_seconds)
+            .reduce(gcd)
+            .unwrap_or(60);
+        let tick_ms = i64::from(tick_seconds) * 1_000;
+        // Endpoint metrics exist before the update, from blue alone; keep as much
+        // history as the widest evaluation range needs.
+        let history_start_ms = -rollout
+            .alarms
+            .iter()
+            .map(|alarm| i64::from(alarm.evaluation_range()) * i64::from(alarm.period_seconds))
+            .max()
+            .unwrap_or(0)
+            * 1_000;
+        let alarms = rollout
+            .alarms
+            .iter()
+            .map(|rule| {
+                let period_ms = i64::from(rule.period_seconds) * 1_000;
+                AlarmRun {
+                    rule,
+                    state: AlarmState::InsufficientData,
+                    next_evaluation_ms: 0,
+                    first_period: history_start_ms.div_euclid(period_ms),
+                    datapoints: Vec::new(),
+                    transitions: Vec::new(),
+                }
+            })
+            .collect();
+        Self {
+            rollout,
+            schedule,
+            scenario,
+            record,
+            random: Random::new(seed),
+            tick_ms,
+            history_start_ms,
+            ticks: Vec::new(),
+            request_carry: 0.0,
+            traffic: vec![TrafficChange {
+                at_ms: 0,
+                green_instances: 0,
+                blue_instances: rollout.instance_count,
+                green_traffic_bp: 0,
+            }],
+            phases: Vec::new(),
+            alarms,
+            ready: None,
+            wake_at_ms: None,
+        }
+    }
+
+    fn execute(mut self) -> Simulation {
+        let mut controller = Controller::with_schedule(self.rollout, self.schedule.clone());
+        let mut now: u64 = 0;
+        let mut started = false;
+        // Generous bound: every step, evaluation and batch is one iteration.
+        let limit = 1_000_000;
+        for _ in 0..limit {
+            if controller.outcome().is_some() {
+                break;
+            }
+            self.generate_ticks_until(now as i64);
+            // Alarms first: a datapoint that ends now describes the phase that is
+            // ending, so its verdict belongs to that phase.
+            for index in 0..self.alarms.len() {
+                if self.alarms[index].next_evaluation_ms == now as i64 {
+                    if let Some(input) = self.evaluate_alarm(index, now) {
+                        let decision = controller.handle(now, input);
+                        self.apply(now, decision);
+                    }
+                    let period_ms = i64::from(self.alarms[index].rule.period_seconds) * 1_000;
+                    self.alarms[index].next_evaluation_ms += period_ms;
+                }
+            }
+            if !started {
+                started = true;
+                let decision = controller.handle(now, Input::Start);
+                self.apply(now, decision);
+            }
+            // Readiness and timers due now; one may schedule another for the same
+            // moment (a rollback that launches blue with no provisioning time).
+            loop {
+                if let Some((_, green)) = self.ready.filter(|(at, _)| *at <= now) {
+                    self.ready = None;
+                    let input = if green {
+                        Input::GreenReady
+                    } else {
+                        Input::BlueReady
+                    };
+                    let decision = controller.handle(now, input);
+                    self.apply(now, decision);
+                } else if self.wake_at_ms.is_some_and(|wake| wake <= now) {
+                    let decision = controller.handle(now, Input::Tick);
+                    self.apply(now, decision);
+                    if self.wake_at_ms.is_some_and(|wake| wake <= now) {
+                        break;
+                    }
+                } else {
+                    break;
+                }
+            }
+            if controller.outcome().is_some() {
+                break;
+            }
+            let next_alarm = self
+                .alarms
+                .iter()
+                .map(|alarm| alarm.next_evaluation_ms as u64)
+                .min();
+            let Some(next) = [self.wake_at_ms, self.ready.map(|(at, _)| at), next_alarm]
+                .into_iter()
+                .flatten()
+                .filter(|time| *time > now)
+                .min()
+            else {
+                break;
+            };
+            now = next;
+        }
+
+        let outcome = controller
+            .outcome()
+            .cloned()
+            .unwrap_or(Outcome::RolledBack {
+                decided_at_ms: now,
+                completed_at_ms: now,
+                phase: controller.phase().unwrap_or(Phase::TerminatingBlue),
+                cause: RollbackCause::Stopped,
+            });
+        let end_ms = match outcome {
+            Outcome::Succeeded { completed_at_ms } => completed_at_ms,
+            Outcome::RolledBack {
+                completed_at_ms, ..
+            } => completed_at_ms,
+        };
+        self.finish(outcome, end_ms)
+    }
+
+    fn apply(&mut self, now: u64, decision: crate::controller::Decision) {
+        for effect in decision.effects {
+            match effect {
+                Effect::PhaseStarted { phase, .. } => {
+                    if let Some(last) = self.phases.last_mut() {
+                        last.end_ms = now;
+                    }
+                    self.phases.push(PhaseSpan {
+                        phase,
+                        start_ms: now,
+                        end_ms: now,
+                    });
+                }
+                Effect::LaunchGreen { .. } | Effect::LaunchBlue { .. } => {
+                    let green = matches!(effect, Effect::LaunchGreen { .. });
+                    let at = now + u64::from(self.rollout.provisioning_seconds) * 1_000;
+                    self.ready = Some((at, green));
+                }
+                Effect::Route {
+                    green_instances,
+                    blue_instances,
+                    green_traffic_bp,
+                } => {
+                    let change = TrafficChange {
+                        at_ms: now,
+                        green_instances,
+                        blue_instances,
+                        green_traffic_bp,
+                    };
+                    match self.traffic.last_mut() {
+                        Some(last) if last.at_ms == now => *last = change,
+                        _ => self.traffic.push(change),
+                    }
+                }
+                Effect::TerminateBlue { .. }
+                | Effect::TerminateGreen { .. }
+                | Effect::RollbackStarted { .. }
+                | Effect::Finished { .. } => {}
+            }
+        }
+        self.wake_at_ms = decision.wake_at_ms;
+    }
+
+    /// Evaluates alarm `index` at `now`; returns an input when its state changed.
+    fn evaluate_alarm(&mut self, index: usize, now: u64) -> Option<Input> {
+        let rule = self.alarms[index].rule;
+        let period_ms = i64::from(rule.period_seconds) * 1_000;
+        let range = i64::from(rule.evaluation_range());
+        let newest = now as i64 / period_ms - 1;
+        let oldest = newest - range + 1;
+        let values: Vec<Option<f64>> = (oldest..=newest)
+            .map(|period| self.datapoint(index, period))
+            .collect();
+        let alarm = &mut self.alarms[index];
+        let evaluation = evaluate(
+            rule,
+            &values,
+            oldest * i64::from(rule.period_seconds),
+            alarm.state,
+        );
+        if evaluation.state == alarm.state {
+            return None;
+        }
+        alarm.state = evaluation.state;
+        if self.record {
+            alarm.transitions.push(AlarmTransition {
+                at_ms: now,
+                state: evaluation.state,
+                reason: evaluation.reason.clone(),
+            });
+        }
+        Some(Input::AlarmChanged {
+            alarm: rule.name.clone(),
+            state: evaluation.state,
+            reason: evaluation.reason,
+        })
+    }
+
+    /// The value of alarm `index`'s statistic over period number `period`, cached.
+    fn datapoint(&mut self, index: usize, period: i64) -> Option<f64> {
+        let alarm = &self.alarms[index];
+        if period < alarm.first_period {
+            return None;
+        }
+        let slot = (period - alarm.first_period) as usize;
+        if let Some(Some(cached)) = alarm.datapoints.get(slot) {
+            return *cached;
+        }
+        let rule = alarm.rule;
+        let period_ms = i64::from(rule.period_seconds) * 1_000;
+        let value = self
+            .samples(rule, period * period_ms, (period + 1) * period_ms)
+            .and_then(|samples| rule.datapoint(&samples));
+        let alarm = &mut self.alarms[index];
+        if alarm.datapoints.len() <= slot {
+            alarm.datapoints.resize(slot + 1, None);
+        }
+        alarm.datapoints[slot] = Some(value);
+        value
+    }
+
+    /// Summarises the samples that `rule` sees in `[start_ms, end_ms)`.
+    fn samples(&self, rule: &AlarmRule, start_ms: i64, end_ms: i64) -> Option<PeriodSamples> {
+        let metric = rule.metric?;
+        let include_blue = match rule.scope {
+            Scope::Endpoint => true,
+            Scope::NewFleet => false,
+            Scope::Unrelated => return None,
+        };
+        let first = ((start_ms - self.history_start_ms) / self.tick_ms).max(0) as usize;
+        let last = (((end_ms - self.history_start_ms) / self.tick_ms).max(0) as usize)
+            .min(self.ticks.len());
+        let ticks = self.ticks.get(first..last)?;
+
+        let mut parts: Vec<(Population, &FleetBehaviour)> = Vec::with_capacity(3);
+        let mut per_instance_sum = 0.0;
+        let blue_behaviour = &self.scenario.blue;
+        let green_behaviour = FleetBehaviour {
+            error_rate: self.scenario.green.error_rate,
+            latency_ms: self.scenario.green.latency_ms,
+        };
+        let mut blue = Population::default();
+        let mut healthy = Population::default();
+        let mut regressed = Population::default();
+        for tick in ticks {
+            if include_blue {
+                add(&mut blue, &tick.blue);
+            }
+            add(&mut healthy, &tick.green_healthy);
+            add(&mut regressed, &tick.green_regressed);
+            let requests = tick.green_healthy.requests
+                + tick.green_regressed.requests
+                + if include_blue { tick.blue.requests } else { 0 };
+            let instances =
+                tick.green_instances + if include_blue { tick.blue_instances } else { 0 };
+            if instances > 0 {
+                per_instance_sum += requests as f64 / f64::from(instances);
+            }
+        }
+        parts.push((blue, blue_behaviour));
+        parts.push((healthy, blue_behaviour));
+        parts.push((regressed, &green_behaviour));
+        let count: u64 = parts
+            .iter()
+            .map(|(population, _)| population.requests)
+            .sum();
+        if count == 0 {
+            return None;
+        }
+        let errors: u64 = parts.iter().map(|(population, _)| population.errors).sum();
+        let flags = |ones: u64| PeriodSamples {
+            count,
+            sum: ones as f64,
+            minimum: if ones == count { 1.0 } else { 0.0 },
+            maximum: if ones > 0 { 1.0 } else { 0.0 },
+            quantiles: Quantiles::Flags { ones },
+        };
+        let constant = |value: f64| PeriodSamples {
+            count,
+            sum: value * count as f64,
+            minimum: value,
+            maximum: value,
+            quantiles: Quantiles::Constant,
+        };
+        Some(match metric {
+            Metric::Invocations => constant(1.0),
+            Metric::InvocationsPerInstance => PeriodSamples {
+                count,
+                sum: per_instance_sum,
+                minimum: per_instance_sum / count as f64,
+                maximum: per_instance_sum / count as f64,
+                quantiles: Quantiles::Constant,
+            },
+            Metric::Invocation4XXErrors => flags(0),
+            Metric::Invocation5XXErrors | Metric::InvocationModelErrors => flags(errors),
+            Metric::OverheadLatency => constant(OVERHEAD_LATENCY_US),
+            Metric::ModelLatency => {
+                let mixture: Vec<(f64, f64, f64)> = parts
+                    .iter()
+                    .filter(|(population, _)| population.requests > 0)
+                    .map(|(population, behaviour)| {
+                        let (mu, sigma) = lognormal_parameters(behaviour.latency_ms * 1_000.0);
+                        (population.requests as f64, mu, sigma)
+                    })
+                    .collect();
+                let sum: f64 = parts
+                    .iter()
+                    .map(|(population, _)| population.latency_sum_us)
+                    .sum();
+                let low = 1.0 / (count as f64 + 1.0);
+                PeriodSamples {
+                    count,
+                    sum,
+                    minimum: crate::alarm::lognormal_mixture_quantile(&mixture, low),
+                    maximum: crate::alarm::lognormal_mixture_quantile(&mixture, 1.0 - low),
+                    quantiles: Quantiles::LogNormalMixture(mixture),
+                }
+            }
+        })
+    }
+
+    fn generate_ticks_until(&mut self, until_ms: i64) {
+        loop {
+            let start = self.history_start_ms + self.ticks.len() as i64 * self.tick_ms;
+            let end = start + self.tick_ms;
+            if end > until_ms {
+                return;
+            }
+            self.generate_tick(start, end);
+        }
+    }
+
+    fn generate_tick(&mut self, start_ms: i64, end_ms: i64) {
+        let seconds = (end_ms - start_ms) as f64 / 1_000.0;
+        let expected = self.scenario.requests_per_second * seconds + self.request_carry;
+        let requests = libm::floor(expected) as u64;
+        self.request_carry = expected - requests as f64;
+
+        let share = self.green_share(start_ms, end_ms);
+        let green = self.random.binomial(requests, share);
+        let blue_requests = requests - green;
+        let onset_ms = libm::round(self.scenario.green.onset_seconds * 1_000.0) as i64;
+        let regressed_fraction = if end_ms <= onset_ms {
+            0.0
+        } else if start_ms >= onset_ms {
+            1.0
+        } else {
+            (end_ms - onset_ms) as f64 / (end_ms - start_ms) as f64
+        };
+        let green_regressed = libm::round(green as f64 * regressed_fraction) as u64;
+        let green_healthy = green - green_regressed;
+
+        let blue_behaviour = self.scenario.blue.clone();
+        let green_behaviour = FleetBehaviour {
+            error_rate: self.scenario.green.error_rate,
+            latency_ms: self.scenario.green.latency_ms,
+        };
+        let blue = self.population(blue_requests, &blue_behaviour);
+        let healthy = self.population(green_healthy, &blue_behaviour);
+        let regressed = self.population(green_regressed, &green_behaviour);
+        let (green_instances, blue_instances) = self.serving_at((start_ms + end_ms) / 2);
+        self.ticks.push(Tick {
+            start_ms,
+            end_ms,
+            blue,
+            green_healthy: healthy,
+            green_regressed: regressed,
+            green_instances,
+            blue_instances,
+        });
+    }
+
+    fn population(&mut self, requests: u64, behaviour: &FleetBehaviour) -> Population {
+        let errors = self.random.binomial(requests, behaviour.error_rate);
+        let mean_us = behaviour.latency_ms * 1_000.0;
+        let latency_sum_us = if requests == 0 {
+            0.0
+        } else {
+            // The sum of n log-normal latencies: mean n·m, deviation √n·sd.
+            let sd = mean_us * libm::sqrt(libm::exp(LATENCY_LOG_SIGMA * LATENCY_LOG_SIGMA) - 1.0);
+            let noise = libm::sqrt(requests as f64) * sd * self.random.normal();
+            (requests as f64 * mean_us + noise).max(0.0)
+        };
+        Population {
+            requests,
+            errors,
+            latency_sum_us,
+        }
+    }
+
+    /// Green's mean share of traffic over `[start_ms, end_ms)`, 0 to 1.
+    fn green_share(&self, start_ms: i64, end_ms: i64) -> f64 {
+        let mut weighted = 0.0;
+        for (index, change) in self.traffic.iter().enumerate() {
+            let from = change.at_ms as i64;
+            let to = self
+                .traffic
+                .get(index + 1)
+                .map(|next| next.at_ms as i64)
+                .unwrap_or(i64::MAX);
+            let overlap = (to.min(end_ms) - from.max(start_ms)).max(0);
+            weighted += overlap as f64 * f64::from(change.green_traffic_bp);
+        }
+        weighted / (end_ms - start_ms) as f64 / f64::from(WHOLE_BP)
+    }
+
+    fn serving_at(&self, at_ms: i64) -> (u32, u32) {
+        self.traffic
+            .iter()
+            .rev()
+            .find(|change| change.at_ms as i64 <= at_ms)
+            .map(|change| (change.green_instances, change.blue_instances))
+            .unwrap_or((0, self.rollout.instance_count))
+    }
+
+    fn finish(mut self, outcome: Outcome, end_ms: u64) -> Simulation {
+        let end = end_ms as i64;
+        self.generate_ticks_until(end);
+        let covered = self.history_start_ms + self.ticks.len() as i64 * self.tick_ms;
+        if covered < end {
+            self.generate_tick(covered, end);
+        }
+        if let Some(last) = self.phases.last_mut() {
+            last.end_ms = end_ms;
+        }
+
+        let mut requests_total = 0;
+        let mut requests_to_green = 0;
+        let mut failed_from_green = 0;
+        let mut expected_at_blue_rate = 0.0;
+        for tick in self.ticks.iter().filter(|tick| tick.start_ms >= 0) {
+            let green = tick.green_healthy.requests + tick.green_regressed.requests;
+            requests_total += tick.blue.requests + green;
+            requests_to_green += green;
+            failed_from_green += tick.green_healthy.errors + tick.green_regressed.errors;
+            expected_at_blue_rate += green as f64 * self.scenario.blue.error_rate;
+        }
+        let excess = (failed_from_green as f64 - expected_at_blue_rate).max(0.0);
+
+        let ticks = if self.record {
+            self.ticks
+                .iter()
+                .map(|tick| {
+                    let green = combine(&tick.green_healthy, &tick.green_regressed);
+                    TickSummary {
+                        start_ms: tick.start_ms,
+                        end_ms: tick.end_ms,
+                        blue_requests: tick.blue.requests,
+                        blue_errors: tick.blue.errors,
+                        green_requests: green.requests,
+                        green_errors: green.errors,
+                        blue_latency_ms: mean_latency_ms(&tick.blue),
+                        green_latency_ms: mean_latency_ms(&green),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let alarms = if self.record {
+            (0..self.alarms.len())
+                .map(|index| {
+                    let rule = self.alarms[index].rule;
+                    let period_ms = i64::from(rule.period_seconds) * 1_000;
+                    let first = self.alarms[index].first_period;
+                    let last = end.div_euclid(period_ms);
+                    let datapoints = (first..last)
+                        .map(|period| {
+                            (
+                                period * i64::from(rule.period_seconds),
+                                self.datapoint(index, period),
+                            )
+                        })
+                        .collect();
+                    AlarmTrace {
+                        name: rule.name.clone(),
+                        condition: rule.condition(),
+                        scope: rule.scope,
+                        threshold: rule.threshold,
+                        period_seconds: rule.period_seconds,
+                        datapoints,
+                        transitions: std::mem::take(&mut self.alarms[index].transitions),
+                    }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
+        let exposure_start_ms = exposure_start(&self.traffic, self.scenario, end_ms);
+        Simulation {
+            outcome,
+            end_ms,
+            requests_total,
+            requests_to_green,
+            failed_requests_from_green: failed_from_green,
+            excess_failed_requests: libm::round(excess) as u64,
+            exposure_start_ms,
+            phases: self.phases,
+            traffic: self.traffic,
+            ticks,
+            alarms,
+        }
+    }
+}
+
+fn add(total: &mut Population, part: &Population) {
+    total.requests += part.requests;
+    total.errors += part.errors;
+    total.latency_sum_us += part.latency_sum_us;
+}
+
+fn combine(a: &Population, b: &Population) -> Population {
+    let mut total = *a;
+    add(&mut total, b);
+    total
+}
+
+fn mean_latency_ms(population: &Population) -> Option<f64> {
+    (population.requests > 0)
+        .then(|| population.latency_sum_us / population.requests as f64 / 1_000.0)
+}
+
+/// Log-normal (mu, sigma) with the given mean: mean = exp(mu + sigma²/2).
+fn lognormal_parameters(mean: f64) -> (f64, f64) {
+    let sigma = LATENCY_LOG_SIGMA;
+    (libm::log(mean.max(1e-9)) - sigma * sigma / 2.0, sigma)
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// The first moment at or after the onset when green had traffic.
+fn exposure_start(traffic: &[TrafficChange], scenario: &Scenario, end_ms: u64) -> Option<u64> {
+    let onset = libm::round(scenario.green.onset_seconds * 1_000.0).max(0.0) as u64;
+    traffic.iter().enumerate().find_map(|(index, change)| {
+        let until = traffic
+            .get(index + 1)
+            .map(|next| next.at_ms)
+            .unwrap_or(end_ms);
+        let from = change.at_ms.max(onset);
+        (change.green_traffic_bp > 0 && from < until).then_some(from)
+    })
+}
+
+/// Median and 95th percentile of a sample.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Spread {
+    pub median: f64,
+    pub p95: f64,
+}
+
+impl Spread {
+    fn of(mut values: Vec<f64>) -> Option<Spread> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        Some(Spread {
+            median: crate::alarm::nearest_rank(&values, 0.5),
+            p95: crate::alarm::nearest_rank(&values, 0.95),
+        })
+    }
+}
+
+/// How reliably the guardrails catch the scenario's regression, over many seeds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub runs: u32,
+    /// Runs rolled back by an alarm.
+    pub detected: u32,
+    pub probability: f64,
+    /// Runs rolled back by the execution timeout instead.
+    pub timed_out: u32,
+    /// Seconds from the regression's first request to the rollback, over detected runs.
+    pub time_to_rollback_seconds: Option<Spread>,
+    /// Failed green requests per run, over all runs.
+    pub bad_requests: Option<Spread>,
+    pub requests_to_green: Option<Spread>,
+}
+
+/// The default number of seeded runs for [`detect`].
+pub const DEFAULT_RUNS: u32 = 1_000;
+
+/// The seed of run `index`; run 0 uses the scenario's own seed, so that
+/// [`simulate`] shows run 0 of the analysis.
+pub fn run_seed(seed: u64, index: u32) -> u64 {
+    if index == 0 {
+        seed
+    } else {
+        Random::new(seed ^ u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
+    }
+}
+
+/// Runs the scenario `runs` times with different seeds and summarises.
+pub fn detect(rollout: &Rollout, scenario: &Scenario, runs: u32) -> Detection {
+    detect_with(rollout, &schedule(rollout), scenario, runs)
+}
+
+fn detect_with(
+    rollout: &Rollout,
+    schedule: &Schedule,
+    scenario: &Scenario,
+    runs: u32,
+) -> Detection {
+    let mut detected = 0;
+    let mut timed_out = 0;
+    let mut times = Vec::new();
+    let mut bad = Vec::with_capacity(runs as usize);
+    let mut to_green = Vec::with_capacity(runs as usize);
+    for index in 0..runs {
+        let simulation = run(
+            rollout,
+            schedule,
+            scenario,
+            run_seed(scenario.seed, index),
+            false,
+        );
+        if simulation.detected() {
+            detected += 1;
+            if let Some(seconds) = simulation.time_to_rollback_seconds() {
+                times.push(seconds);
+            }
+        } else if matches!(
+            simulation.outcome,
+            Outcome::RolledBack {
+                cause: RollbackCause::Timeout { .. },
+                ..
+            }
+        ) {
+            timed_out += 1;
+        }
+        bad.push(simulation.failed_requests_from_green as f64);
+        to_green.push(simulation.requests_to_green as f64);
+    }
+    Detection {
+        runs,
+        detected,
+        probability: if runs == 0 {
+            0.0
+        } else {
+            f64::from(detected) / f64::from(runs)
+        },
+        timed_out,
+        time_to_rollback_seconds: Spread::of(times),
+        bad_requests: Spread::of(bad),
+        requests_to_green: Spread::of(to_green),
+    }
+}
+
+/// Green error rates the detection curve is drawn at.
+pub const CURVE_ERROR_RATES: [f64; 12] = [
+    0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0,
+];
+
+/// One point of the detection curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    pub error_rate: f64,
+    pub probability: f64,
+    pub median_time_to_rollback_seconds: Option<f64>,
+}
+
+/// Detection probability against green's error rate, everything else as in the scenario.
+pub fn detection_curve(
+    rollout: &Rollout,
+    scenario: &Scenario,
+    error_rates: &[f64],
+    runs: u32,
+) -> Vec<CurvePoint> {
+    let schedule = schedule(rollout);
+    error_rates
+        .iter()
+        .map(|&error_rate| {
+            let mut scenario = scenario.clone();
+            scenario.green.error_rate = error_rate;
+            let detection = detect_with(rollout, &schedule, &scenario, runs);
+            CurvePoint {
+                error_rate,
+                probability: detection.probability,
+                median_time_to_rollback_seconds: detection
+                    .time_to_rollback_seconds
+                    .map(|spread| spread.median),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::examples;
+    use crate::plan::{GreenBehaviour, Plan};
+    use crate::validate::check;
+
+    fn plan_and_rollout(text: &str) -> (Plan, Rollout) {
+        let plan = Plan::from_json(text).expect("parses");
+        let rollout = check(&plan).rollout.expect("valid");
+        (plan, rollout)
+    }
+
+    fn with_new_fleet_alarm(text: &str) -> (Plan, Rollout) {
+        let mut value: serde_json::Value = serde_json::from_str(text).expect("json");
+        let dims = &mut value["Alarms"][0]["Dimensions"];
+        dims.as_array_mut()
+            .expect("dimensions")
+            .push(serde_json::json!({"Name": "EndpointConfigName", "Value": "incompatible"}));
+        value["Alarms"][0]["Threshold"] = serde_json::json!(0.05);
+        plan_and_rollout(&value.to_string())
+    }
+
+    #[test]
+    fn the_notebook_alarm_fires_only_once_green_has_all_traffic() {
+        let (plan, rollout) = plan_and_rollout(examples::NOTEBOOK_CANARY);
+        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        match &simulation.outcome {
+            Outcome::RolledBack {
+                decided_at_ms,
+                phase,
+                cause: RollbackCause::Alarm { alarm, .. },
+                ..
+            } => {
+                // The final bake starts at 600 s; the first full period of 100 % errors
+                // is [600, 660), evaluated at 660 s.
+                assert_eq!(*phase, Phase::FinalBake);
+                assert_eq!(*decided_at_ms, 660_000);
+                assert_eq!(alarm, "TestAlarm-5XXErrors-guardrail-demo");
+            }
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        // The canary served about a quarter of 300 s of 5 requests per second.
+        assert!(
+            simulation.requests_to_green > 300,
+            "{}",
+            simulation.requests_to_green
+        );
+        assert_eq!(
+            simulation.failed_requests_from_green,
+            simulation.requests_to_green
+        );
+    }
+
+    #[test]
+    fn a_new_fleet_alarm_rolls_back_during_the_canary_bake() {
+        let (plan, rollout) = with_new_fleet_alarm(examples::NOTEBOOK_CANARY);
+        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        match &simulation.outcome {
+            Outcome::RolledBack {
+                decided_at_ms,
+                phase,
+                ..
+            } => {
+                assert_eq!(*phase, Phase::CanaryBake);
+                assert_eq!(*decided_at_ms, 360_000);
+            }
+            other => panic!("unexpected outcome {other:?}"),
+        }
+        assert_eq!(simulation.time_to_rollback_seconds(), Some(60.0));
+    }
+
+    #[test]
+    fn a_healthy_green_succeeds() {
+        let (plan, rollout) = plan_and_rollout(examples::NOTEBOOK_CANARY);
+        let mut scenario = plan.scenario_or_default();
+        scenario.green = GreenBehaviour {
+            error_rate: 0.0,
+            latency_ms: 4.0,
+            onset_seconds: 0.0,
+        };
+        let simulation = simulate(&rollout, &scenario);
+        assert_eq!(
+            simulation.outcome,
+            Outcome::Succeeded {
+                completed_at_ms: 780_000
+            }
+        );
+        assert_eq!(simulation.failed_requests_from_green, 0);
+        // 780 s at 5 requests per second.
+        assert_eq!(simulation.requests_total, 3_900);
+    }
+
+    #[test]
+    fn a_slow_green_trips_the_latency_alarm() {
+        let (plan, rollout) = plan_and_rollout(examples::NOTEBOOK_CANARY);
+        let mut scenario = plan.scenario_or_default();
+        scenario.green = GreenBehaviour {
+            error_rate: 0.0,
+            latency_ms: 60.0,
+            onset_seconds: 0.0,
+        };
+        let simulation = simulate(&rollout, &scenario);
+        // A quarter of requests at 60 ms lifts the endpoint Average to ~18 ms > 10 ms.
+        assert!(
+            matches!(
+                &simulation.outcome,
+                Outcome::RolledBack { phase: Phase::CanaryBake, cause: RollbackCause::Alarm { alarm, .. }, .. }
+                    if alarm == "TestAlarm-ModelLatency-guardrail-demo"
+            ),
+            "{:?}",
+            simulation.outcome
+        );
+    }
+
+    #[test]
+    fn a_regression_after_the_final_bake_is_never_caught() {
+        let (plan, rollout) = with_new_fleet_alarm(examples::NOTEBOOK_CANARY);
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.onset_seconds = 730.0;
+        let simulation = simulate(&rollout, &scenario);
+        assert!(simulation.outcome.succeeded());
+        assert!(simulation.failed_requests_from_green > 0);
+    }
+
+    #[test]
+    fn the_detection_analysis_separates_small_and_large_regressions() {
+        let (plan, rollout) = with_new_fleet_alarm(examples::NOTEBOOK_CANARY);
+        let scenario = plan.scenario_or_default();
+        let curve = detection_curve(&rollout, &scenario, &[0.002, 0.5], 200);
+        // Threshold 5 %: a 0.2 % regression is almost never caught, 50 % always.
+        assert!(curve[0].probability < 0.02, "{curve:?}");
+        assert_eq!(curve[1].probability, 1.0, "{curve:?}");
+        let detection = detect(&rollout, &scenario, 100);
+        assert_eq!(detection.detected, 100);
+        let spread = detection.time_to_rollback_seconds.expect("detected runs");
+        assert_eq!((spread.median, spread.p95), (60.0, 60.0));
+    }
+
+    #[test]
+    fn an_alarm_with_an_unrelated_dimension_sees_nothing() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
+        for alarm in value["Alarms"].as_array_mut().expect("alarms") {
+            alarm["Dimensions"][0]["Value"] = serde_json::json!("another-endpoint");
+        }
+        let (plan, rollout) = plan_and_rollout(&value.to_string());
+        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        assert!(simulation.outcome.succeeded());
+        assert!(simulation
+            .alarms
+            .iter()
+            .all(|trace| trace.datapoints.iter().all(|(_, value)| value.is_none())));
+    }
+}

@@ -281,8 +281,9 @@ pub fn low_sample_limit(percentile: f64) -> f64 {
 pub struct PeriodSamples {
     pub count: u64,
     pub sum: f64,
-    pub minimum: f64,
-    pub maximum: f64,
+    /// `None`: derive from the quantiles when asked (costly for mixtures).
+    pub minimum: Option<f64>,
+    pub maximum: Option<f64>,
     /// Percentile values, looked up by [`PeriodSamples::statistic`].
     pub quantiles: Quantiles,
 }
@@ -306,10 +307,23 @@ impl PeriodSamples {
             Stat::Basic(Statistic::SampleCount) => self.count as f64,
             Stat::Basic(Statistic::Sum) => self.sum,
             Stat::Basic(Statistic::Average) => self.sum / self.count as f64,
-            Stat::Basic(Statistic::Minimum) => self.minimum,
-            Stat::Basic(Statistic::Maximum) => self.maximum,
+            Stat::Basic(Statistic::Minimum) => self.minimum(),
+            Stat::Basic(Statistic::Maximum) => self.maximum(),
             Stat::Percentile(p) => self.percentile(p),
         }
+    }
+
+    /// The smallest sample: given, or the 1/(n+1) quantile of the distribution.
+    fn minimum(&self) -> f64 {
+        self.minimum
+            .unwrap_or_else(|| self.percentile(100.0 / (self.count as f64 + 1.0)))
+    }
+
+    /// The largest sample: given, or the n/(n+1) quantile of the distribution.
+    fn maximum(&self) -> f64 {
+        self.maximum.unwrap_or_else(|| {
+            self.percentile(100.0 * self.count as f64 / (self.count as f64 + 1.0))
+        })
     }
 
     fn percentile(&self, p: f64) -> f64 {
@@ -319,9 +333,17 @@ impl PeriodSamples {
                 // The q-quantile of `count` flags, `ones` of them set: 1 once more than
                 // (1 - q) of the samples are ones. p100 is the Maximum, p0 the Minimum.
                 if q >= 1.0 {
-                    self.maximum
+                    if *ones > 0 {
+                        1.0
+                    } else {
+                        0.0
+                    }
                 } else if q <= 0.0 {
-                    self.minimum
+                    if *ones == self.count {
+                        1.0
+                    } else {
+                        0.0
+                    }
                 } else if (*ones as f64) > (1.0 - q) * self.count as f64 {
                     1.0
                 } else {
@@ -330,13 +352,10 @@ impl PeriodSamples {
             }
             Quantiles::Constant => self.sum / self.count as f64,
             Quantiles::LogNormalMixture(parts) => {
-                if q <= 0.0 {
-                    self.minimum
-                } else if q >= 1.0 {
-                    self.maximum
-                } else {
-                    lognormal_mixture_quantile(parts, q)
-                }
+                // p0 and p100 are the extremes; a log-normal has no finite ones, so
+                // use the 1/(n+1) and n/(n+1) quantiles, as for Minimum and Maximum.
+                let n = self.count as f64;
+                lognormal_mixture_quantile(parts, q.clamp(1.0 / (n + 1.0), n / (n + 1.0)))
             }
             Quantiles::Sorted(values) => nearest_rank(values, q),
         }
@@ -413,7 +432,15 @@ pub struct Evaluation {
     pub considered: u32,
     /// How many missing points were filled in by `TreatMissingData`.
     pub filled: u32,
-    pub reason: String,
+}
+
+impl Evaluation {
+    /// A sentence in the spirit of CloudWatch's StateReason: the observed values,
+    /// the threshold, and how many datapoints breached. Built on demand, because
+    /// most evaluations change nothing and need no sentence.
+    pub fn reason(&self, rule: &AlarmRule) -> String {
+        describe(rule, self)
+    }
 }
 
 /// Evaluates an alarm the way CloudWatch does.
@@ -500,14 +527,12 @@ pub fn evaluate(
         }
     };
 
-    let reason = describe(rule, &points, &verdict);
     Evaluation {
         state: verdict.state,
         points,
         breaching: verdict.breaching,
         considered: verdict.considered,
         filled: verdict.filled,
-        reason,
     }
 }
 
@@ -542,10 +567,9 @@ fn count_true(flags: &[bool]) -> u32 {
     flags.iter().filter(|flag| **flag).count() as u32
 }
 
-/// A sentence in the spirit of CloudWatch's StateReason: the observed values, the
-/// threshold, and how many datapoints breached.
-fn describe(rule: &AlarmRule, points: &[EvaluatedPoint], verdict: &Verdict) -> String {
-    let recent: Vec<String> = points
+fn describe(rule: &AlarmRule, verdict: &Evaluation) -> String {
+    let recent: Vec<String> = verdict
+        .points
         .iter()
         .rev()
         .take(rule.evaluation_periods as usize)
@@ -736,8 +760,8 @@ mod tests {
         let flags = PeriodSamples {
             count: 100,
             sum: 3.0,
-            minimum: 0.0,
-            maximum: 1.0,
+            minimum: Some(0.0),
+            maximum: Some(1.0),
             quantiles: Quantiles::Flags { ones: 3 },
         };
         assert_eq!(flags.statistic(Stat::Basic(Statistic::Average)), 0.03);
@@ -752,8 +776,8 @@ mod tests {
         let sorted = PeriodSamples {
             count: 4,
             sum: 10.0,
-            minimum: 1.0,
-            maximum: 4.0,
+            minimum: Some(1.0),
+            maximum: Some(4.0),
             quantiles: Quantiles::Sorted(vec![1.0, 2.0, 3.0, 4.0]),
         };
         assert_eq!(sorted.statistic(Stat::Percentile(50.0)), 2.0);
@@ -803,11 +827,10 @@ mod tests {
             AlarmState::Ok,
         );
         assert_eq!(evaluation.state, AlarmState::Alarm);
+        let reason = evaluation.reason(&rule(1, 1, TreatMissingData::NotBreaching));
         assert!(
-            evaluation.reason.contains("[1! (t=0s)]")
-                && evaluation.reason.contains("greater than or equal to 1"),
-            "{}",
-            evaluation.reason
+            reason.contains("[1! (t=0s)]") && reason.contains("greater than or equal to 1"),
+            "{reason}"
         );
     }
 }

@@ -397,17 +397,18 @@ impl<'a> Run<'a> {
             return None;
         }
         alarm.state = evaluation.state;
+        let reason = evaluation.reason(rule);
         if self.record {
             alarm.transitions.push(AlarmTransition {
                 at_ms: now,
                 state: evaluation.state,
-                reason: evaluation.reason.clone(),
+                reason: reason.clone(),
             });
         }
         Some(Input::AlarmChanged {
             alarm: rule.name.clone(),
             state: evaluation.state,
-            reason: evaluation.reason,
+            reason,
         })
     }
 
@@ -486,15 +487,15 @@ impl<'a> Run<'a> {
         let flags = |ones: u64| PeriodSamples {
             count,
             sum: ones as f64,
-            minimum: if ones == count { 1.0 } else { 0.0 },
-            maximum: if ones > 0 { 1.0 } else { 0.0 },
+            minimum: Some(if ones == count { 1.0 } else { 0.0 }),
+            maximum: Some(if ones > 0 { 1.0 } else { 0.0 }),
             quantiles: Quantiles::Flags { ones },
         };
         let constant = |value: f64| PeriodSamples {
             count,
             sum: value * count as f64,
-            minimum: value,
-            maximum: value,
+            minimum: Some(value),
+            maximum: Some(value),
             quantiles: Quantiles::Constant,
         };
         Some(match metric {
@@ -502,8 +503,8 @@ impl<'a> Run<'a> {
             Metric::InvocationsPerInstance => PeriodSamples {
                 count,
                 sum: per_instance_sum,
-                minimum: per_instance_sum / count as f64,
-                maximum: per_instance_sum / count as f64,
+                minimum: Some(per_instance_sum / count as f64),
+                maximum: Some(per_instance_sum / count as f64),
                 quantiles: Quantiles::Constant,
             },
             Metric::Invocation4XXErrors => flags(0),
@@ -522,12 +523,11 @@ impl<'a> Run<'a> {
                     .iter()
                     .map(|(population, _)| population.latency_sum_us)
                     .sum();
-                let low = 1.0 / (count as f64 + 1.0);
                 PeriodSamples {
                     count,
                     sum,
-                    minimum: crate::alarm::lognormal_mixture_quantile(&mixture, low),
-                    maximum: crate::alarm::lognormal_mixture_quantile(&mixture, 1.0 - low),
+                    minimum: None,
+                    maximum: None,
                     quantiles: Quantiles::LogNormalMixture(mixture),
                 }
             }

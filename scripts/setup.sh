@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Installs what building guardrail needs, only where it is missing:
+#   - the wasm32-unknown-unknown target
+#   - trunk 0.21.14
+#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+# With --browser it also installs Debian's chromium and chromium-driver (tests).
+# With --bench it also installs wrk and nginx (router benchmarks).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+
+TRUNK_VERSION=0.21.14
+
+log() { printf 'setup: %s\n' "$*" >&2; }
+
+want_browser=0
+want_bench=0
+for arg in "$@"; do
+  case "$arg" in
+    --browser) want_browser=1 ;;
+    --bench) want_bench=1 ;;
+    *) log "unknown option $arg"; exit 2 ;;
+  esac
+done
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+
+if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
+  log "installing trunk $TRUNK_VERSION (about 8 minutes, once)"
+  cargo install trunk --version "$TRUNK_VERSION" --locked
+fi
+
+# wasm-bindgen-cli must match the wasm-bindgen library exactly. It is installed
+# without --locked: one of its locked dependencies is not in the registry here.
+bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+if [ -z "$bindgen_version" ]; then
+  log "cannot find wasm-bindgen in Cargo.lock"; exit 1
+fi
+if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_version" ]; then
+  log "installing wasm-bindgen-cli $bindgen_version (about 3 minutes, once)"
+  cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+apt_install() {
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null; then sudo="sudo"; else log "need root to install $*"; exit 1; fi
+  fi
+  log "installing $* from Debian"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
+}
+
+if [ "$want_browser" = 1 ]; then
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    apt_install chromium chromium-driver
+  fi
+fi
+
+if [ "$want_bench" = 1 ]; then
+  if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
+    apt_install wrk nginx
+  fi
+fi

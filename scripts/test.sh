@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up what is missing (toolchain pieces, Chromium and ChromeDriver) and runs
+# every check and test: formatting, clippy, the core's Wasm build, the planner's
+# release bundle, unit, property, CLI, engine and browser tests, and the
+# benchmarks in test mode.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+# Chromium puts a socket under TMPDIR; a long path breaks it.
+export TMPDIR=/tmp
+
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "setup"
+scripts/setup.sh --browser
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "guardrail-core for wasm32-unknown-unknown"
+cargo build -p guardrail-core --target wasm32-unknown-unknown
+
+step "trunk release build (the browser tests load this bundle)"
+trunk build --release --offline
+
+step "cargo test"
+cargo test --workspace
+
+step "benchmarks, once each in test mode"
+cargo test -p guardrail-core --benches
+
+step "all checks passed"

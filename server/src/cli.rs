@@ -1,0 +1,493 @@
+//! The `guardrail` command line.
+//!
+//! Exit codes: 0 success; 1 the plan is invalid, or a rollout did not end on the
+//! new config; 2 the input could not be read or is not a plan.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use guardrail_core::assumptions::ASSUMPTIONS;
+use guardrail_core::controller::Outcome;
+use guardrail_core::explain::{explain, mmss};
+use guardrail_core::export::{export, Format};
+use guardrail_core::link::{self, LinkState};
+use guardrail_core::schedule::{schedule, Schedule};
+use guardrail_core::simulate::{detect, detection_curve, simulate, CURVE_ERROR_RATES};
+use guardrail_core::{check_json, Checked, Plan, Problem};
+use serde_json::json;
+
+use crate::settings;
+
+/// Writes to standard output, ignoring a closed pipe (`guardrail ... | head`).
+fn emit(text: &str) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
+}
+
+/// `println!` that never panics on a closed pipe.
+macro_rules! say {
+    () => { emit("\n") };
+    ($($arg:tt)*) => { emit(&format!("{}\n", format_args!($($arg)*))) };
+}
+
+#[derive(Parser)]
+#[command(
+    name = "guardrail",
+    version,
+    about = "Plan, rehearse, run and review guarded SageMaker-style model rollouts",
+    long_about = "Plan, rehearse, run and review guarded SageMaker-style model rollouts.\n\n\
+                  PLAN is a JSON file (or - for standard input) with EndpointName, EndpointConfigName, \
+                  VariantName, InstanceCount, InstanceType, DeploymentConfig and Alarms; see examples/."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the planner at http://127.0.0.1:PORT
+    Serve {
+        #[arg(long, default_value_t = 3000)]
+        port: u16,
+        /// Where runs and events are stored
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// The Trunk-built planner to serve
+        #[arg(long, env = "GUARDRAIL_DIST")]
+        dist: Option<PathBuf>,
+    },
+    /// Validate and lint a plan; exit 1 if it is invalid
+    Check {
+        plan: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the phases of a plan with their times, fleets and traffic
+    Schedule {
+        plan: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Simulate the plan's scenario: outcome, rollback time, blast radius
+    Simulate {
+        plan: String,
+        #[arg(long)]
+        json: bool,
+        /// Also run the detection analysis over this many seeds
+        #[arg(long)]
+        runs: Option<u32>,
+        /// Override the scenario's seed
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Export the plan for AWS
+    Export {
+        plan: String,
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+    },
+    /// Print a share link for a plan, or decode one
+    Link {
+        /// The plan to link (omit with --decode)
+        plan: Option<String>,
+        /// Decode a link (or token) and print its plan as JSON
+        #[arg(long, value_name = "LINK", conflicts_with = "plan")]
+        decode: Option<String>,
+        /// Where the planner is served
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        base: String,
+        /// The view the link opens: plan, whatif or compare
+        #[arg(long)]
+        view: Option<String>,
+    },
+    /// List the modelling assumptions guardrail makes where AWS is silent
+    Assumptions,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ExportFormat {
+    DeploymentConfig,
+    Cli,
+    Cloudformation,
+    Terraform,
+    Boto3,
+}
+
+impl From<ExportFormat> for Format {
+    fn from(format: ExportFormat) -> Self {
+        match format {
+            ExportFormat::DeploymentConfig => Format::DeploymentConfig,
+            ExportFormat::Cli => Format::Cli,
+            ExportFormat::Cloudformation => Format::CloudFormation,
+            ExportFormat::Terraform => Format::Terraform,
+            ExportFormat::Boto3 => Format::Boto3,
+        }
+    }
+}
+
+/// A failure that ends the command with a message and an exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            Self::Input(_) => 2,
+            Self::Invalid(_) | Self::Runtime(_) => 1,
+        }
+    }
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "guardrail_server=info,warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("guardrail: {error}");
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn run(command: Command) -> Result<ExitCode, CliError> {
+    match command {
+        Command::Serve {
+            port,
+            data_dir,
+            dist,
+        } => {
+            let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
+            let dist = dist.unwrap_or_else(settings::default_dist_dir);
+            let runtime = tokio::runtime::Runtime::new()
+                .map_err(|error| CliError::Runtime(format!("cannot start the runtime: {error}")))?;
+            tracing::info!(data_dir = %data_dir.display(), "data directory");
+            runtime
+                .block_on(crate::web::serve(dist, port))
+                .map_err(|error| CliError::Runtime(error.to_string()))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { plan, json } => check_command(&plan, json),
+        Command::Schedule { plan, json } => {
+            let (_, checked) = read_plan(&plan)?;
+            let schedule = valid_schedule(&plan, &checked)?;
+            if json {
+                print_json(&schedule_json(&schedule));
+            } else {
+                emit(&schedule_text(&schedule));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Simulate {
+            plan,
+            json,
+            runs,
+            seed,
+        } => simulate_command(&plan, json, runs, seed),
+        Command::Export { plan, format } => {
+            let (parsed, checked) = read_plan(&plan)?;
+            require_valid(&plan, &checked)?;
+            emit(&export(&parsed, format.into()));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Link {
+            plan,
+            decode,
+            base,
+            view,
+        } => link_command(plan, decode, &base, view),
+        Command::Assumptions => {
+            for assumption in ASSUMPTIONS {
+                say!("{}\n  {}\n", assumption.title, assumption.text);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Reads PLAN (a path, or `-` for standard input) and checks it.
+fn read_plan(source: &str) -> Result<(Plan, Checked), CliError> {
+    let text = read_text(source)?;
+    check_json(&text).map_err(|error| CliError::Input(format!("{source}: not a plan: {error}")))
+}
+
+fn read_text(source: &str) -> Result<String, CliError> {
+    if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|error| CliError::Input(format!("cannot read standard input: {error}")))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(source)
+            .map_err(|error| CliError::Input(format!("cannot read {source}: {error}")))
+    }
+}
+
+fn problems_text(problems: &[Problem], kind: &str) -> String {
+    problems
+        .iter()
+        .map(|problem| {
+            format!(
+                "{kind}: {}: {} [{}]\n",
+                problem.path, problem.message, problem.code
+            )
+        })
+        .collect()
+}
+
+fn require_valid(source: &str, checked: &Checked) -> Result<(), CliError> {
+    if checked.report.errors.is_empty() {
+        return Ok(());
+    }
+    Err(CliError::Invalid(format!(
+        "{source} is not valid; fix these first (guardrail check {source}):\n{}",
+        problems_text(&checked.report.errors, "error").trim_end()
+    )))
+}
+
+fn valid_schedule(source: &str, checked: &Checked) -> Result<Schedule, CliError> {
+    require_valid(source, checked)?;
+    checked
+        .rollout
+        .as_ref()
+        .map(schedule)
+        .ok_or_else(|| CliError::Invalid(format!("{source} is not valid")))
+}
+
+fn print_json(value: &serde_json::Value) {
+    say!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+}
+
+fn check_command(source: &str, json: bool) -> Result<ExitCode, CliError> {
+    let (_, checked) = read_plan(source)?;
+    let report = &checked.report;
+    if json {
+        print_json(&json!({ "errors": report.errors, "warnings": report.warnings }));
+    } else {
+        let verdict = if report.errors.is_empty() {
+            "valid"
+        } else {
+            "invalid"
+        };
+        say!(
+            "{source}: {verdict}, {} error(s), {} warning(s)",
+            report.errors.len(),
+            report.warnings.len()
+        );
+        emit(&problems_text(&report.errors, "error"));
+        emit(&problems_text(&report.warnings, "warning"));
+    }
+    Ok(if report.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn schedule_json(schedule: &Schedule) -> serde_json::Value {
+    json!({
+        "total_seconds": schedule.total_seconds,
+        "timeout_seconds": schedule.timeout_seconds,
+        "times_out": schedule.times_out(),
+        "steps": schedule.steps.iter().map(|step| {
+            let mut value = json!({
+                "phase": step.phase.name(),
+                "label": step.phase.label(),
+                "start_seconds": step.start_seconds,
+                "end_seconds": step.end_seconds,
+                "green_instances": step.green_instances,
+                "blue_instances": step.blue_instances,
+                "green_traffic_percent": step.green_traffic_percent(),
+            });
+            if let (Some(object), Ok(serde_json::Value::Object(phase))) =
+                (value.as_object_mut(), serde_json::to_value(step.phase))
+            {
+                for (key, field) in phase {
+                    if key != "phase" {
+                        object.insert(key, field);
+                    }
+                }
+            }
+            value
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn schedule_text(schedule: &Schedule) -> String {
+    let mut out = format!(
+        "{:<24} {:>8} {:>8} {:>6} {:>5} {:>9}\n",
+        "phase", "start", "end", "green", "blue", "traffic"
+    );
+    for step in &schedule.steps {
+        out.push_str(&format!(
+            "{:<24} {:>8} {:>8} {:>6} {:>5} {:>8.2}%\n",
+            step.phase.label(),
+            mmss(u64::from(step.start_seconds)),
+            mmss(u64::from(step.end_seconds)),
+            step.green_instances,
+            step.blue_instances,
+            step.green_traffic_percent()
+        ));
+    }
+    out.push_str(&format!(
+        "total {} ({} s); timeout {} s{}\n",
+        mmss(u64::from(schedule.total_seconds)),
+        schedule.total_seconds,
+        schedule.timeout_seconds,
+        if schedule.times_out() {
+            " - the schedule does not fit: it will time out"
+        } else {
+            ""
+        }
+    ));
+    out.push_str(
+        "traffic is modelled as proportional to active instances (guardrail assumptions)\n",
+    );
+    out
+}
+
+fn simulate_command(
+    source: &str,
+    json: bool,
+    runs: Option<u32>,
+    seed: Option<u64>,
+) -> Result<ExitCode, CliError> {
+    let (plan, checked) = read_plan(source)?;
+    let schedule = valid_schedule(source, &checked)?;
+    let Some(rollout) = checked.rollout.as_ref() else {
+        return Err(CliError::Invalid(format!("{source} is not valid")));
+    };
+    let mut scenario = plan.scenario_or_default();
+    if let Some(seed) = seed {
+        scenario.seed = seed;
+    }
+    let simulation = simulate(rollout, &scenario);
+    let sentences = explain(&schedule, &scenario, &simulation);
+    let (phase, cause) = match &simulation.outcome {
+        Outcome::RolledBack { phase, cause, .. } => {
+            (Some(phase.name()), serde_json::to_value(cause).ok())
+        }
+        Outcome::Succeeded { .. } => (None, None),
+    };
+    let detection = runs.map(|runs| {
+        (
+            detect(rollout, &scenario, runs),
+            detection_curve(rollout, &scenario, &CURVE_ERROR_RATES, runs.min(200)),
+        )
+    });
+    if json {
+        let mut value = json!({
+            "outcome": simulation.outcome.name(),
+            "rollback_at_seconds": simulation.rollback_at_seconds(),
+            "rollback_phase": phase,
+            "rollback_cause": cause,
+            "end_seconds": simulation.end_ms as f64 / 1000.0,
+            "requests_total": simulation.requests_total,
+            "requests_to_green": simulation.requests_to_green,
+            "failed_requests_from_green": simulation.failed_requests_from_green,
+            "excess_failed_requests": simulation.excess_failed_requests,
+            "time_to_rollback_seconds": simulation.time_to_rollback_seconds(),
+            "seed": scenario.seed,
+            "explanation": sentences,
+        });
+        if let (Some(object), Some((detection, curve))) = (value.as_object_mut(), &detection) {
+            object.insert("detection".into(), json!(detection));
+            object.insert("detection_curve".into(), json!(curve));
+        }
+        print_json(&value);
+    } else {
+        say!("outcome: {}", simulation.outcome.name().replace('_', " "));
+        if let Some(at) = simulation.rollback_at_seconds() {
+            say!(
+                "rollback at: {} ({at} s) in {}",
+                mmss(at as u64),
+                phase.unwrap_or("?")
+            );
+        }
+        say!(
+            "blast radius: {} request(s) to green, {} failed",
+            simulation.requests_to_green,
+            simulation.failed_requests_from_green
+        );
+        for sentence in &sentences {
+            say!("  {sentence}");
+        }
+        if let Some((detection, curve)) = &detection {
+            say!(
+                "detection over {} seeded runs: {:.1}% rolled back by an alarm ({} timed out)",
+                detection.runs,
+                detection.probability * 100.0,
+                detection.timed_out
+            );
+            if let Some(spread) = detection.time_to_rollback_seconds {
+                say!(
+                    "  time to rollback: median {} s, p95 {} s",
+                    spread.median,
+                    spread.p95
+                );
+            }
+            if let Some(spread) = detection.bad_requests {
+                say!(
+                    "  failed green requests per run: median {}, p95 {}",
+                    spread.median,
+                    spread.p95
+                );
+            }
+            say!("  detection probability by green error rate:");
+            for point in curve {
+                say!(
+                    "    {:>6.1}%  {:>5.1}%",
+                    point.error_rate * 100.0,
+                    point.probability * 100.0
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn link_command(
+    plan: Option<String>,
+    decode: Option<String>,
+    base: &str,
+    view: Option<String>,
+) -> Result<ExitCode, CliError> {
+    if let Some(link) = decode {
+        let state = link::decode(&link)
+            .map_err(|error| CliError::Input(format!("cannot open link: {error}")))?;
+        say!("{}", state.plan.to_json_pretty());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let Some(source) = plan else {
+        return Err(CliError::Input(
+            "give a PLAN to link, or --decode LINK".into(),
+        ));
+    };
+    let (parsed, _) = read_plan(&source)?;
+    let mut state = LinkState::plan(parsed);
+    state.view = view;
+    say!("{}/#p={}", base.trim_end_matches('/'), link::encode(&state));
+    Ok(ExitCode::SUCCESS)
+}

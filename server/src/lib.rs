@@ -1,0 +1,6 @@
+//! guardrail-server: the `guardrail` CLI, the web server that serves the planner,
+//! and (growing) the local rollout engine and its store.
+
+pub mod cli;
+pub mod settings;
+pub mod web;

@@ -1,0 +1,242 @@
+//! The `guardrail` binary from the outside: exit codes, JSON shapes, messages.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_guardrail");
+const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
+
+fn guardrail(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("guardrail starts");
+    if let Some(text) = stdin {
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+            .expect("write stdin");
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().expect("guardrail finishes")
+}
+
+fn example(name: &str) -> String {
+    format!("{EXAMPLES}/{name}")
+}
+
+fn stdout_json(output: &Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "stdout is not JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn check_accepts_every_example() {
+    for name in [
+        "notebook-canary.json",
+        "notebook-linear.json",
+        "all-at-once.json",
+        "rolling.json",
+    ] {
+        let output = guardrail(&["check", &example(name)], None);
+        assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn check_lists_every_problem_as_json_and_exits_1() {
+    let mut plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(example("notebook-canary.json")).expect("read"),
+    )
+    .expect("json");
+    plan["InstanceCount"] = Value::from(0);
+    plan["Alarms"][0]["Period"] = Value::from(45);
+    let output = guardrail(&["check", "-", "--json"], Some(&plan.to_string()));
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout_json(&output);
+    let errors = report["errors"].as_array().expect("errors");
+    let paths: Vec<&str> = errors
+        .iter()
+        .map(|error| error["path"].as_str().expect("path"))
+        .collect();
+    assert_eq!(paths, ["InstanceCount", "Alarms[0].Period"]);
+    for error in errors {
+        assert!(
+            error["code"].is_string() && error["message"].is_string(),
+            "{error}"
+        );
+    }
+    assert!(report["warnings"].is_array());
+}
+
+#[test]
+fn check_explains_problems_in_words() {
+    let output = guardrail(&["check", &example("notebook-canary.json")], None);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.contains("valid, 0 error(s), 1 warning(s)"), "{text}");
+    assert!(text.contains("alarm_blind_in_phase"), "{text}");
+}
+
+#[test]
+fn text_that_is_not_a_plan_gets_one_line_naming_the_position() {
+    for (input, expected) in [
+        ("{\n  \"InstanceCount\": \"three\"\n}", "line 2, column"),
+        ("{\"EndpointName\": ", "line 1, column"),
+        ("[1, 2]", "line 1, column"),
+    ] {
+        let output = guardrail(&["check", "-"], Some(input));
+        assert_eq!(output.status.code(), Some(2), "{input}");
+        let message = stderr(&output);
+        assert_eq!(message.trim().lines().count(), 1, "{message}");
+        assert!(message.contains(expected), "{message}");
+        assert!(!message.contains("panicked"), "{message}");
+    }
+    let output = guardrail(&["check", "/nonexistent/plan.json"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("cannot read /nonexistent/plan.json"));
+}
+
+#[test]
+fn schedule_json_has_the_documented_shape() {
+    let output = guardrail(
+        &["schedule", &example("notebook-canary.json"), "--json"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let schedule = stdout_json(&output);
+    assert_eq!(schedule["total_seconds"], 780);
+    let steps = schedule["steps"].as_array().expect("steps");
+    let canary = &steps[1];
+    assert_eq!(canary["phase"], "canary_bake");
+    assert_eq!(canary["start_seconds"], 300);
+    assert_eq!(canary["end_seconds"], 600);
+    assert_eq!(canary["green_instances"], 1);
+    assert_eq!(canary["blue_instances"], 3);
+    assert_eq!(canary["green_traffic_percent"], 25.0);
+}
+
+#[test]
+fn simulate_reports_outcome_rollback_and_blast_radius() {
+    let output = guardrail(
+        &["simulate", &example("notebook-canary.json"), "--json"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result = stdout_json(&output);
+    assert_eq!(result["outcome"], "rolled_back");
+    assert_eq!(result["rollback_at_seconds"], 660.0);
+    assert_eq!(result["rollback_phase"], "final_bake");
+    let to_green = result["requests_to_green"].as_u64().expect("count");
+    assert!(to_green > 0);
+    assert_eq!(
+        result["failed_requests_from_green"].as_u64(),
+        Some(to_green)
+    );
+
+    let output = guardrail(
+        &[
+            "simulate",
+            &example("notebook-canary.json"),
+            "--json",
+            "--runs",
+            "50",
+        ],
+        None,
+    );
+    let result = stdout_json(&output);
+    assert_eq!(result["detection"]["runs"], 50);
+    assert_eq!(result["detection"]["probability"], 1.0);
+    assert_eq!(result["detection_curve"].as_array().map(Vec::len), Some(12));
+}
+
+#[test]
+fn the_same_seed_simulates_the_same_run() {
+    let args = [
+        "simulate",
+        &example("notebook-linear.json"),
+        "--json",
+        "--seed",
+        "7",
+    ];
+    let first = guardrail(&args, None);
+    let second = guardrail(&args, None);
+    assert_eq!(first.stdout, second.stdout);
+}
+
+#[test]
+fn export_writes_every_format() {
+    for format in [
+        "deployment-config",
+        "cli",
+        "cloudformation",
+        "terraform",
+        "boto3",
+    ] {
+        for name in ["notebook-canary.json", "rolling.json"] {
+            let output = guardrail(&["export", &example(name), "--format", format], None);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{format} {name}: {}",
+                stderr(&output)
+            );
+            assert!(!output.stdout.is_empty());
+        }
+    }
+    let output = guardrail(
+        &[
+            "export",
+            &example("notebook-canary.json"),
+            "--format",
+            "deployment-config",
+        ],
+        None,
+    );
+    let config = stdout_json(&output);
+    assert_eq!(
+        config["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]["Type"],
+        "CANARY"
+    );
+}
+
+#[test]
+fn a_link_round_trips_and_a_broken_one_is_refused() {
+    let output = guardrail(&["link", &example("notebook-canary.json")], None);
+    assert_eq!(output.status.code(), Some(0));
+    let link = String::from_utf8(output.stdout)
+        .expect("utf8")
+        .trim()
+        .to_string();
+    assert!(link.starts_with("http://127.0.0.1:3000/#p=1."), "{link}");
+    assert!(link.len() < 650, "{} characters", link.len());
+
+    let decoded = guardrail(&["link", "--decode", &link], None);
+    assert_eq!(decoded.status.code(), Some(0), "{}", stderr(&decoded));
+    let original = guardrail_core::Plan::from_json(
+        &std::fs::read_to_string(example("notebook-canary.json")).expect("read"),
+    )
+    .expect("plan");
+    let restored = guardrail_core::Plan::from_json(&String::from_utf8_lossy(&decoded.stdout))
+        .expect("decoded plan");
+    assert_eq!(restored, original);
+
+    let broken = guardrail(&["link", "--decode", &link[..link.len() - 20]], None);
+    assert_eq!(broken.status.code(), Some(2));
+    assert!(stderr(&broken).contains("damaged"), "{}", stderr(&broken));
+}

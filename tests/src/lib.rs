@@ -1,0 +1,204 @@
+//! Helpers for guardrail's end-to-end tests: serve the built planner from the real
+//! server on a free loopback port, and drive Debian's Chromium through
+//! chromedriver, headless, with a fresh profile.
+//!
+//! Every wait polls a condition; nothing sleeps for a fixed time. A session is
+//! always quit before chromedriver is killed, even when the test fails, so that no
+//! Chromium is orphaned.
+
+use std::future::Future;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use thirtyfour::prelude::*;
+
+/// How long any single condition may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(20);
+
+/// The Trunk release build the tests load: `GUARDRAIL_DIST`, else `dist/`.
+pub fn dist_dir() -> Result<PathBuf> {
+    let dist = std::env::var_os("GUARDRAIL_DIST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist")));
+    if !dist.join("index.html").exists() {
+        bail!(
+            "no built planner in {}: run `trunk build --release --offline` first (scripts/test.sh does)",
+            dist.display()
+        );
+    }
+    Ok(dist)
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A short, fresh directory under /tmp (Chromium's socket paths must stay short).
+pub fn scratch_dir(label: &str) -> Result<PathBuf> {
+    static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = PathBuf::from(format!("/tmp/gr-{label}-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The guardrail web server, serving the built planner on a free port.
+pub struct TestServer {
+    pub base_url: String,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start() -> Result<TestServer> {
+        let dist = dist_dir()?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let address = listener.local_addr()?;
+        let router = guardrail_server::web::router(&dist);
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(TestServer {
+            base_url: format!("http://{address}"),
+            task,
+        })
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    profile: PathBuf,
+}
+
+impl Chromedriver {
+    fn start() -> Result<Chromedriver> {
+        let binary =
+            std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+        if !Path::new(&binary).exists() {
+            bail!(
+                "{binary} not found: install chromium and chromium-driver (scripts/setup.sh does)"
+            );
+        }
+        let port = free_port()?;
+        let profile = scratch_dir("profile")?;
+        let child = Command::new(&binary)
+            .arg(format!("--port={port}"))
+            .env("TMPDIR", "/tmp")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("cannot start {binary}"))?;
+        let started = Instant::now();
+        let address = SocketAddr::from(([127, 0, 0, 1], port));
+        while TcpStream::connect_timeout(&address, Duration::from_millis(100)).is_err() {
+            if started.elapsed() > WAIT {
+                bail!("chromedriver did not listen on {port}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(Chromedriver {
+            child,
+            port,
+            profile,
+        })
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// Runs `test` with a fresh headless Chromium, and quits it afterwards whatever
+/// the test's result.
+pub async fn with_browser<F, Fut>(test: F) -> Result<()>
+where
+    F: FnOnce(WebDriver) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let chromedriver = Chromedriver::start()?;
+    let mut caps = DesiredCapabilities::chrome();
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    caps.set_binary(&chromium)?;
+    for arg in [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-quic",
+        "--no-first-run",
+        "--window-size=1400,1000",
+    ] {
+        caps.add_arg(arg)?;
+    }
+    caps.add_arg(&format!(
+        "--user-data-dir={}",
+        chromedriver.profile.display()
+    ))?;
+    let driver = WebDriver::new(format!("http://127.0.0.1:{}", chromedriver.port), caps)
+        .await
+        .context("cannot start a Chromium session")?;
+    let handle = driver.clone();
+    let result = test(driver).await;
+    let quit = handle.quit().await;
+    drop(chromedriver);
+    result?;
+    quit.map_err(|error| anyhow!("cannot quit Chromium: {error}"))
+}
+
+/// Polls `condition` until it returns `Some`, or fails after [`WAIT`] with `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, mut condition: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(value) = condition().await {
+            return Ok(value);
+        }
+        if started.elapsed() > WAIT {
+            bail!("timed out waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// Waits until the element `css` exists and its text satisfies `check`; returns the text.
+pub async fn wait_for_text(
+    driver: &WebDriver,
+    css: &str,
+    check: impl Fn(&str) -> bool,
+) -> Result<String> {
+    wait_for(&format!("text of {css}"), || async {
+        let element = driver.find(By::Css(css)).await.ok()?;
+        let text = element.text().await.ok()?;
+        check(&text).then_some(text)
+    })
+    .await
+}
+
+/// The browser console's severe messages (errors), for "no console errors" checks.
+pub async fn console_errors(driver: &WebDriver) -> Result<Vec<String>> {
+    let value = driver
+        .execute("return (window.__guardrailErrors || []).slice();", vec![])
+        .await?;
+    let errors: Vec<String> = serde_json::from_value(value.json().clone()).unwrap_or_default();
+    Ok(errors)
+}

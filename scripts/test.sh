@@ -23,6 +23,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "guardrail-core for wasm32-unknown-unknown"
 cargo build -p guardrail-core --target wasm32-unknown-unknown
 
+step "cargo clippy of the browser build (csr, wasm32)"
+cargo clippy -p guardrail-app --features csr --target wasm32-unknown-unknown -- -D warnings
+
 step "trunk release build (the browser tests load this bundle)"
 trunk build --release --offline
 

@@ -1,58 +1,539 @@
 //! Charts drawn with plotters into SVG strings, from core results only, so that
 //! they are computed in Wasm in the browser and testable natively.
 
-use guardrail_core::schedule::Schedule;
+use guardrail_core::alarm::AlarmState;
+use guardrail_core::explain::mmss;
+use guardrail_core::schedule::{Phase, Schedule};
+use guardrail_core::simulate::{CurvePoint, Simulation};
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// Width and height of the traffic chart in pixels.
-pub const TRAFFIC_SIZE: (u32, u32) = (720, 260);
+/// Width and height of the main charts in pixels.
+pub const SIZE: (u32, u32) = (760, 300);
+const FONT: &str = "sans-serif";
 
-/// Green's traffic share over time for a schedule, as an SVG document.
-pub fn traffic_chart(schedule: &Schedule) -> String {
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, TRAFFIC_SIZE).into_drawing_area();
-        let _ = draw_traffic(&root, schedule);
+const GREEN_LINE: RGBColor = RGBColor(5, 150, 105);
+const BLUE_LINE: RGBColor = RGBColor(37, 99, 235);
+const ROLLBACK: RGBColor = RGBColor(220, 38, 38);
+const GREY: RGBColor = RGBColor(107, 114, 128);
+/// Colours of the compared plans, in order.
+pub const COMPARE_COLOURS: [RGBColor; 3] = [
+    RGBColor(5, 150, 105),
+    RGBColor(124, 58, 237),
+    RGBColor(217, 119, 6),
+];
+
+/// The band colour of a phase.
+fn phase_colour(phase: Phase) -> RGBColor {
+    match phase {
+        Phase::Provisioning { .. } => RGBColor(229, 231, 235),
+        Phase::CanaryBake => RGBColor(254, 243, 199),
+        Phase::LinearStepBake { .. } | Phase::RollingBatchBake { .. } => RGBColor(219, 234, 254),
+        Phase::FinalBake => RGBColor(209, 250, 229),
+        Phase::TerminatingBlue => RGBColor(254, 226, 226),
     }
-    svg
 }
 
-fn draw_traffic<DB: DrawingBackend>(
-    root: &DrawingArea<DB, plotters::coord::Shift>,
-    schedule: &Schedule,
-) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    root.fill(&WHITE)?;
-    let end = f64::from(schedule.total_seconds.max(1));
-    let mut chart = ChartBuilder::on(root)
-        .margin(8)
-        .x_label_area_size(28)
-        .y_label_area_size(40)
-        .build_cartesian_2d(0f64..end, 0f64..100f64)?;
-    chart
-        .configure_mesh()
-        .x_desc("seconds")
-        .y_desc("green traffic %")
-        .draw()?;
-    let mut points = Vec::new();
+/// A short label that fits a band.
+fn phase_short(phase: Phase) -> String {
+    match phase {
+        Phase::Provisioning { .. } => "provision".into(),
+        Phase::CanaryBake => "canary bake".into(),
+        Phase::LinearStepBake { step, .. } => format!("step {step}"),
+        Phase::RollingBatchBake { batch, .. } => format!("batch {batch}"),
+        Phase::FinalBake => "final bake".into(),
+        Phase::TerminatingBlue => "end blue".into(),
+    }
+}
+
+fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>)) -> String {
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        draw(&root);
+        let _ = root.present();
+    }
+    // A viewBox lets the chart scale with its container.
+    out.replacen(
+        "<svg ",
+        &format!(
+            "<svg viewBox=\"0 0 {} {}\" preserveAspectRatio=\"xMinYMin meet\" ",
+            size.0, size.1
+        ),
+        1,
+    )
+}
+
+fn time_label(seconds: &f64) -> String {
+    mmss(seconds.max(0.0) as u64)
+}
+
+/// The step function of a schedule's green share, as points.
+fn share_points(schedule: &Schedule) -> Vec<(f64, f64)> {
+    let mut points = Vec::with_capacity(schedule.steps.len() * 2);
     for step in &schedule.steps {
         points.push((f64::from(step.start_seconds), step.green_traffic_percent()));
         points.push((f64::from(step.end_seconds), step.green_traffic_percent()));
     }
-    chart.draw_series(LineSeries::new(points, GREEN.stroke_width(2)))?;
-    root.present()?;
+    points
+}
+
+fn instance_points(schedule: &Schedule, green: bool) -> Vec<(f64, f64)> {
+    let mut points = Vec::new();
+    for step in &schedule.steps {
+        let count = f64::from(if green {
+            step.green_instances
+        } else {
+            step.blue_instances
+        });
+        points.push((f64::from(step.start_seconds), count));
+        points.push((f64::from(step.end_seconds), count));
+    }
+    points
+}
+
+/// Green's traffic share and both fleets' active instances over time, with phase
+/// bands and step end times. With a simulation, overlays what happened: the
+/// simulated share and the rollback.
+pub fn traffic_chart(schedule: &Schedule, simulation: Option<&Simulation>) -> String {
+    svg(SIZE, |root| {
+        let _ = draw_traffic(root, schedule, simulation);
+    })
+}
+
+fn draw_traffic(
+    root: &DrawingArea<SVGBackend, Shift>,
+    schedule: &Schedule,
+    simulation: Option<&Simulation>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let end = f64::from(schedule.total_seconds.max(1));
+    let fleet = schedule
+        .steps
+        .iter()
+        .map(|step| step.green_instances.max(step.blue_instances))
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_top(24)
+        .x_label_area_size(30)
+        .y_label_area_size(44)
+        .right_y_label_area_size(36)
+        .build_cartesian_2d(0f64..end, 0f64..100f64)?
+        .set_secondary_coord(0f64..end, 0f64..f64::from(fleet) * 1.05);
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(8)
+        .x_label_formatter(&time_label)
+        .y_desc("green traffic %")
+        .y_label_formatter(&|value| format!("{value:.0}"))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+    chart
+        .configure_secondary_axes()
+        .y_desc("instances")
+        .y_labels(fleet.min(10) as usize + 1)
+        .y_label_formatter(&|value| format!("{value:.0}"))
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+
+    // Phase bands, labelled at the top.
+    chart.draw_series(schedule.steps.iter().map(|step| {
+        Rectangle::new(
+            [
+                (f64::from(step.start_seconds), 0.0),
+                (f64::from(step.end_seconds), 100.0),
+            ],
+            phase_colour(step.phase).mix(0.8).filled(),
+        )
+    }))?;
+    let pixel_width = f64::from(SIZE.0 - 100) / end;
+    let label_style = TextStyle::from((FONT, 11).into_font())
+        .color(&GREY)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    for step in &schedule.steps {
+        let width = f64::from(step.duration_seconds()) * pixel_width;
+        if width > 44.0 {
+            let middle = (f64::from(step.start_seconds) + f64::from(step.end_seconds)) / 2.0;
+            chart.draw_series(std::iter::once(Text::new(
+                phase_short(step.phase),
+                (middle, 99.0),
+                label_style.clone(),
+            )))?;
+        }
+    }
+    // Step end times along the top.
+    let tick_style = TextStyle::from((FONT, 10).into_font())
+        .color(&GREY)
+        .pos(Pos::new(HPos::Center, VPos::Top));
+    for step in &schedule.steps {
+        chart.draw_series(std::iter::once(Text::new(
+            mmss(u64::from(step.end_seconds)),
+            (f64::from(step.end_seconds), 88.0),
+            tick_style.clone(),
+        )))?;
+    }
+
+    chart
+        .draw_secondary_series(LineSeries::new(
+            instance_points(schedule, false),
+            BLUE_LINE.stroke_width(2),
+        ))?
+        .label("blue instances")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE_LINE.stroke_width(2)));
+    chart
+        .draw_secondary_series(LineSeries::new(
+            instance_points(schedule, true),
+            GREEN_LINE.mix(0.6).stroke_width(2),
+        ))?
+        .label("green instances")
+        .legend(|(x, y)| {
+            PathElement::new(
+                vec![(x, y), (x + 16, y)],
+                GREEN_LINE.mix(0.6).stroke_width(2),
+            )
+        });
+    let planned_label = if simulation.is_some() {
+        "planned green traffic"
+    } else {
+        "green traffic %"
+    };
+    chart
+        .draw_series(LineSeries::new(
+            share_points(schedule),
+            GREEN_LINE.stroke_width(if simulation.is_some() { 1 } else { 3 }),
+        ))?
+        .label(planned_label)
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREEN_LINE.stroke_width(3)));
+
+    if let Some(simulation) = simulation {
+        let sim_end = (simulation.end_ms as f64 / 1_000.0).min(end);
+        let mut points = Vec::new();
+        for (index, change) in simulation.traffic.iter().enumerate() {
+            let from = change.at_ms as f64 / 1_000.0;
+            let to = simulation
+                .traffic
+                .get(index + 1)
+                .map(|next| next.at_ms as f64 / 1_000.0)
+                .unwrap_or(sim_end);
+            let share = f64::from(change.green_traffic_bp) / 100.0;
+            points.push((from, share));
+            points.push((to, share));
+        }
+        chart
+            .draw_series(LineSeries::new(points, BLACK.stroke_width(3)))?
+            .label("simulated green traffic")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
+        if let Some(at) = simulation.rollback_at_seconds() {
+            chart
+                .draw_series(std::iter::once(PathElement::new(
+                    vec![(at, 0.0), (at, 100.0)],
+                    ROLLBACK.stroke_width(2),
+                )))?
+                .label(format!("rollback at {}", mmss(at as u64)))
+                .legend(|(x, y)| {
+                    PathElement::new(vec![(x, y - 6), (x, y + 6)], ROLLBACK.stroke_width(2))
+                });
+        }
+    }
+
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY.mix(0.4))
+        .label_font((FONT, 11))
+        .draw()?;
+    Ok(())
+}
+
+/// A plain-words description of a schedule, for screen readers and the page.
+pub fn describe_schedule(schedule: &Schedule) -> String {
+    let parts: Vec<String> = schedule
+        .steps
+        .iter()
+        .map(|step| {
+            format!(
+                "{} until {}: green {}%",
+                step.phase.label(),
+                mmss(u64::from(step.end_seconds)),
+                guardrail_core::alarm::trim_float(step.green_traffic_percent())
+            )
+        })
+        .collect();
+    format!(
+        "Traffic over {}: {}.",
+        mmss(u64::from(schedule.total_seconds)),
+        parts.join("; ")
+    )
+}
+
+/// One alarm's datapoints against its threshold, and its state over time.
+pub fn alarm_chart(simulation: &Simulation, index: usize) -> String {
+    let Some(trace) = simulation.alarms.get(index) else {
+        return String::new();
+    };
+    svg((SIZE.0, 150), |root| {
+        let _ = draw_alarm(root, simulation, trace);
+    })
+}
+
+fn draw_alarm(
+    root: &DrawingArea<SVGBackend, Shift>,
+    simulation: &Simulation,
+    trace: &guardrail_core::simulate::AlarmTrace,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let end = (simulation.end_ms as f64 / 1_000.0).max(1.0);
+    let start = trace
+        .datapoints
+        .first()
+        .map(|(start, _)| *start as f64)
+        .unwrap_or(0.0)
+        .min(0.0);
+    let period = f64::from(trace.period_seconds);
+    let values: Vec<(f64, f64)> = trace
+        .datapoints
+        .iter()
+        .filter_map(|(start, value)| value.map(|value| (*start as f64 + period, value)))
+        .collect();
+    let highest = values
+        .iter()
+        .map(|(_, value)| *value)
+        .fold(trace.threshold, f64::max);
+    let top = if highest > 0.0 { highest * 1.15 } else { 1.0 };
+    let (upper, strip) = root.split_vertically(122);
+    let mut chart = ChartBuilder::on(&upper)
+        .margin(6)
+        .x_label_area_size(0)
+        .y_label_area_size(60)
+        .right_y_label_area_size(36)
+        .build_cartesian_2d(start..end, 0f64..top)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .y_labels(4)
+        .label_style((FONT, 11))
+        .draw()?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(start, trace.threshold), (end, trace.threshold)],
+        ROLLBACK.mix(0.7).stroke_width(1),
+    )))?;
+    chart.draw_series(LineSeries::new(values.clone(), GREY.stroke_width(1)))?;
+    chart.draw_series(values.iter().map(|(time, value)| {
+        let breaching = trace.comparison.breaches(*value, trace.threshold);
+        let colour = if breaching { ROLLBACK } else { GREEN_LINE };
+        Circle::new((*time, *value), 3, colour.filled())
+    }))?;
+    chart.draw_series(std::iter::once(Text::new(
+        format!(
+            "threshold {}",
+            guardrail_core::alarm::trim_float(trace.threshold)
+        ),
+        (start, trace.threshold),
+        TextStyle::from((FONT, 10).into_font())
+            .color(&ROLLBACK)
+            .pos(Pos::new(HPos::Left, VPos::Bottom)),
+    )))?;
+
+    // The state strip: OK green, ALARM red, INSUFFICIENT_DATA grey.
+    let mut strip_chart = ChartBuilder::on(&strip)
+        .margin_left(6)
+        .margin_right(6)
+        .y_label_area_size(60)
+        .right_y_label_area_size(36)
+        .build_cartesian_2d(start..end, 0f64..1f64)?;
+    let mut state = AlarmState::InsufficientData;
+    let mut from = start;
+    let mut segments = Vec::new();
+    for transition in &trace.transitions {
+        let at = transition.at_ms as f64 / 1_000.0;
+        segments.push((from, at, state));
+        state = transition.state;
+        from = at;
+    }
+    segments.push((from, end, state));
+    strip_chart.draw_series(segments.into_iter().map(|(from, to, state)| {
+        let colour = match state {
+            AlarmState::Ok => GREEN_LINE.mix(0.5),
+            AlarmState::Alarm => ROLLBACK.mix(0.8),
+            AlarmState::InsufficientData => GREY.mix(0.3),
+        };
+        Rectangle::new([(from, 0.0), (to, 1.0)], colour.filled())
+    }))?;
+    Ok(())
+}
+
+/// Detection probability against green's error rate, on a log axis.
+pub fn detection_curve_chart(curve: &[CurvePoint], current_error_rate: f64) -> String {
+    svg((SIZE.0, 240), |root| {
+        let _ = draw_curve(root, curve, current_error_rate);
+    })
+}
+
+fn draw_curve(
+    root: &DrawingArea<SVGBackend, Shift>,
+    curve: &[CurvePoint],
+    current_error_rate: f64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let low = curve.first().map(|point| point.error_rate).unwrap_or(0.001);
+    let high = curve.last().map(|point| point.error_rate).unwrap_or(1.0);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .x_label_area_size(34)
+        .y_label_area_size(44)
+        .build_cartesian_2d((low..high).log_scale(), 0f64..100f64)?;
+    chart
+        .configure_mesh()
+        .x_desc("green error rate")
+        .y_desc("rolled back %")
+        .x_label_formatter(&|rate| {
+            let percent = rate * 100.0;
+            if percent < 1.0 {
+                format!("{percent:.1}%")
+            } else {
+                format!("{percent:.0}%")
+            }
+        })
+        .label_style((FONT, 11))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+    let points: Vec<(f64, f64)> = curve
+        .iter()
+        .map(|point| (point.error_rate, point.probability * 100.0))
+        .collect();
+    chart.draw_series(LineSeries::new(points.clone(), GREEN_LINE.stroke_width(2)))?;
+    chart.draw_series(
+        points
+            .iter()
+            .map(|point| Circle::new(*point, 3, GREEN_LINE.filled())),
+    )?;
+    if current_error_rate >= low && current_error_rate <= high {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(current_error_rate, 0.0), (current_error_rate, 100.0)],
+            GREY.stroke_width(1),
+        )))?;
+    }
+    Ok(())
+}
+
+/// Two or three plans' green traffic on one chart.
+pub fn compare_chart(plans: &[(String, Schedule)]) -> String {
+    svg(SIZE, |root| {
+        let _ = draw_compare(root, plans);
+    })
+}
+
+fn draw_compare(
+    root: &DrawingArea<SVGBackend, Shift>,
+    plans: &[(String, Schedule)],
+) -> Result<(), Box<dyn std::error::Error>> {
+    let end = plans
+        .iter()
+        .map(|(_, schedule)| schedule.total_seconds)
+        .max()
+        .unwrap_or(1)
+        .max(1);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(44)
+        .build_cartesian_2d(0f64..f64::from(end), 0f64..105f64)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(8)
+        .x_label_formatter(&time_label)
+        .y_desc("green traffic %")
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+    for (index, (name, schedule)) in plans.iter().enumerate() {
+        let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
+        chart
+            .draw_series(LineSeries::new(
+                share_points(schedule),
+                colour.stroke_width(3),
+            ))?
+            .label(format!(
+                "{name} ({})",
+                mmss(u64::from(schedule.total_seconds))
+            ))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(3))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY.mix(0.4))
+        .label_font((FONT, 11))
+        .draw()?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use guardrail_core::simulate::{detection_curve, simulate};
     use guardrail_core::{examples, schedule::schedule, validate::check};
 
+    fn canary() -> (guardrail_core::Plan, guardrail_core::Rollout) {
+        let plan = examples::notebook_canary();
+        let rollout = check(&plan).rollout.expect("valid");
+        (plan, rollout)
+    }
+
     #[test]
-    fn the_traffic_chart_is_an_svg_with_a_line() {
-        let rollout = check(&examples::notebook_canary()).rollout.expect("valid");
-        let svg = traffic_chart(&schedule(&rollout));
+    fn the_traffic_chart_has_bands_lines_and_step_times() {
+        let (_, rollout) = canary();
+        let svg = traffic_chart(&schedule(&rollout), None);
         assert!(svg.starts_with("<svg"), "{svg}");
         assert!(svg.contains("<polyline"), "{svg}");
+        for label in [
+            "canary bake",
+            "final bake",
+            "5:00",
+            "10:00",
+            "12:00",
+            "13:00",
+        ] {
+            assert!(svg.contains(label), "missing {label}");
+        }
+    }
+
+    #[test]
+    fn the_what_if_overlay_marks_the_rollback() {
+        let (plan, rollout) = canary();
+        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        let svg = traffic_chart(&schedule(&rollout), Some(&simulation));
+        assert!(svg.contains("rollback at 11:00"), "{svg}");
+        let alarm = alarm_chart(&simulation, 0);
+        assert!(alarm.contains("threshold 1"), "{alarm}");
+    }
+
+    #[test]
+    fn the_detection_curve_and_comparison_draw() {
+        let (plan, rollout) = canary();
+        let curve = detection_curve(&rollout, &plan.scenario_or_default(), &[0.01, 0.1, 1.0], 10);
+        assert!(detection_curve_chart(&curve, 1.0).contains("<polyline"));
+        let compared = compare_chart(&[("canary".into(), schedule(&rollout))]);
+        assert!(compared.contains("canary (13:00)"), "{compared}");
+    }
+
+    #[test]
+    fn the_schedule_is_described_in_words() {
+        let (_, rollout) = canary();
+        let text = describe_schedule(&schedule(&rollout));
+        assert!(
+            text.starts_with("Traffic over 13:00: provisioning 3 green until 5:00: green 0%"),
+            "{text}"
+        );
     }
 }

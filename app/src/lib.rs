@@ -5,7 +5,14 @@
 //! `guardrail-core`: validation, the schedule, the what-if simulation and the
 //! detection analysis. The server only runs rollouts and stores their events.
 
+pub mod bench;
+pub mod browser;
 pub mod charts;
+pub mod designer;
+pub mod edit;
+pub mod fields;
+pub mod panels;
 pub mod planner;
+pub mod presets;
 
 pub use planner::App;

@@ -7,7 +7,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{evaluate, AlarmRule, AlarmState, Metric, PeriodSamples, Quantiles, Scope};
+use crate::alarm::{
+    evaluate, AlarmRule, AlarmState, Comparison, Metric, PeriodSamples, Quantiles, Scope,
+};
 use crate::assumptions::{LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
 use crate::controller::{Controller, Effect, Input, Outcome, RollbackCause};
 use crate::plan::{FleetBehaviour, Scenario};
@@ -107,6 +109,7 @@ pub struct AlarmTrace {
     pub name: String,
     pub condition: String,
     pub scope: Scope,
+    pub comparison: Comparison,
     pub threshold: f64,
     pub period_seconds: u32,
     /// (period start in seconds, value) for every period from the history onwards.
@@ -691,6 +694,7 @@ impl<'a> Run<'a> {
                         name: rule.name.clone(),
                         condition: rule.condition(),
                         scope: rule.scope,
+                        comparison: rule.comparison,
                         threshold: rule.threshold,
                         period_seconds: rule.period_seconds,
                         datapoints,

@@ -202,3 +202,38 @@ pub async fn console_errors(driver: &WebDriver) -> Result<Vec<String>> {
     let errors: Vec<String> = serde_json::from_value(value.json().clone()).unwrap_or_default();
     Ok(errors)
 }
+
+/// Replaces the text of the input `css` as a person would: select all, then type.
+pub async fn type_into(driver: &WebDriver, css: &str, text: &str) -> Result<()> {
+    let input = driver.find(By::Css(css)).await?;
+    input.click().await?;
+    input.send_keys(Key::Control + "a").await?;
+    if text.is_empty() {
+        input.send_keys(Key::Backspace).await?;
+    } else {
+        input.send_keys(text).await?;
+    }
+    Ok(())
+}
+
+/// The `value` property of the input `css`.
+pub async fn value_of(driver: &WebDriver, css: &str) -> Result<String> {
+    let input = driver.find(By::Css(css)).await?;
+    Ok(input.prop("value").await?.unwrap_or_default())
+}
+
+/// The `guardrail` binary built next to these tests (`cargo test --workspace`
+/// builds it; scripts/test.sh runs that).
+pub fn guardrail_binary() -> Result<PathBuf> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    let binary = target.join("debug/guardrail");
+    if !binary.exists() {
+        bail!(
+            "{} is missing: run `cargo build -p guardrail-server` first",
+            binary.display()
+        );
+    }
+    Ok(binary)
+}

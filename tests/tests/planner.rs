@@ -1,21 +1,296 @@
 //! The planner in a real browser: headless Chromium against the release bundle.
 
-use anyhow::Result;
-use guardrail_tests::{console_errors, wait_for_text, with_browser, TestServer};
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::{ensure, Context, Result};
+use guardrail_tests::{
+    console_errors, guardrail_binary, type_into, value_of, wait_for, wait_for_text, with_browser,
+    TestServer,
+};
+use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
+
+const CANARY_VALUE: &str =
+    "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.CanarySize.Value";
+
+async fn open_fresh(driver: &WebDriver, url: &str) -> Result<()> {
+    driver.goto(url).await?;
+    // Start from the default plan, whatever an earlier test left in storage.
+    driver
+        .execute("window.localStorage.clear();", vec![])
+        .await?;
+    driver.goto(url).await?;
+    wait_for_text(driver, "#total-duration", |text| !text.is_empty()).await?;
+    Ok(())
+}
+
+async fn no_console_errors(driver: &WebDriver) -> Result<()> {
+    let errors = console_errors(driver).await?;
+    ensure!(errors.is_empty(), "console errors: {errors:?}");
+    Ok(())
+}
+
+async fn chart_svg(driver: &WebDriver, css: &str) -> Result<String> {
+    Ok(driver.find(By::Css(css)).await?.inner_html().await?)
+}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_page_loads_and_shows_the_chart_for_the_default_plan() -> Result<()> {
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
-        driver.goto(&server.base_url).await?;
+        open_fresh(&driver, &server.base_url).await?;
         let total = wait_for_text(&driver, "#total-duration", |text| !text.is_empty()).await?;
-        assert!(total.contains("13:00"), "total duration: {total}");
+        ensure!(total == "13:00", "total duration: {total}");
         let chart = driver.find(By::Css("#traffic-chart svg")).await?;
-        assert!(chart.is_displayed().await?);
-        let errors = console_errors(&driver).await?;
-        assert!(errors.is_empty(), "console errors: {errors:?}");
+        ensure!(chart.is_displayed().await?, "chart hidden");
+        let svg = chart_svg(&driver, "#traffic-chart").await?;
+        ensure!(svg.contains("canary bake"), "no phase bands in the chart");
+        let weights = wait_for_text(&driver, "#weights-model", |text| !text.is_empty()).await?;
+        ensure!(
+            weights.contains("1/4 = 25 %"),
+            "weights model not stated: {weights}"
+        );
+        let status = wait_for_text(&driver, "#plan-status", |text| !text.is_empty()).await?;
+        ensure!(status.starts_with("Valid"), "{status}");
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changing_the_canary_size_updates_the_chart_and_the_total_duration() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        let before = chart_svg(&driver, "#traffic-chart").await?;
+        type_into(&driver, "#instance-count", "4").await?;
+        type_into(&driver, "#size-value", "2").await?;
+        wait_for_text(&driver, "#size-effect", |text| {
+            text.contains("33.33% of traffic")
+        })
+        .await?;
+        wait_for_text(&driver, "#steps", |text| text.contains("33.33%")).await?;
+        let after = chart_svg(&driver, "#traffic-chart").await?;
+        ensure!(before != after, "the chart did not change");
+        // A longer canary bake lengthens the rollout: 13:00 + 2:00.
+        type_into(&driver, "#wait", "420").await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "15:00").await?;
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        type_into(&driver, "#size-value", "3").await?;
+        let selector = format!("[data-path=\"{CANARY_VALUE}\"] .problems li.error");
+        let message = wait_for_text(&driver, &selector, |text| !text.is_empty()).await?;
+        ensure!(message.contains("at most 50%"), "{message}");
+        ensure!(
+            value_of(&driver, "#size-value").await? == "3",
+            "the typed value was lost"
+        );
+        let input = driver.find(By::Css("#size-value")).await?;
+        ensure!(input.attr("aria-invalid").await?.as_deref() == Some("true"));
+        wait_for_text(&driver, "#plan-status", |text| text.starts_with("1 error")).await?;
+        // Text that is not a number is refused at the field, and the plan keeps 3.
+        type_into(&driver, "#timeout", "soon").await?;
+        let local = wait_for_text(&driver, "#timeout-local", |text| !text.is_empty()).await?;
+        ensure!(local.contains("`soon` is not a whole number"), "{local}");
+        // The page still works: fixing the value clears the message.
+        type_into(&driver, "#size-value", "1").await?;
+        wait_for_text(&driver, "#plan-status", |text| text.starts_with("Valid")).await?;
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_copied_link_opened_in_a_fresh_browser_restores_the_same_plan() -> Result<()> {
+    let server = TestServer::start().await?;
+    let base = server.base_url.clone();
+    let link = with_link(&base).await?;
+    anyhow::ensure!(link.contains("#p=1."), "{link}");
+    with_browser(|driver| async move {
+        driver.goto(&link).await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "15:00").await?;
+        ensure!(value_of(&driver, "#instance-count").await? == "5");
+        ensure!(value_of(&driver, "#wait").await? == "420");
+        ensure!(value_of(&driver, "#endpoint-name").await? == "churn-prod");
+        let mode = driver.find(By::Css("#mode-canary")).await?;
+        ensure!(mode.is_selected().await?, "canary mode not restored");
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+/// Edits the plan in one browser and returns the share link it shows.
+async fn with_link(base: &str) -> Result<String> {
+    let base = base.to_string();
+    let link = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = link.clone();
+    with_browser(|driver| async move {
+        open_fresh(&driver, &base).await?;
+        type_into(&driver, "#endpoint-name", "churn-prod").await?;
+        type_into(&driver, "#instance-count", "5").await?;
+        type_into(&driver, "#wait", "420").await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "15:00").await?;
+        driver.find(By::Css("#copy-link")).await?.click().await?;
+        let shown = wait_for("the share link", || async {
+            let value = value_of(&driver, "#share-link").await.ok()?;
+            value.contains("#p=").then_some(value)
+        })
+        .await?;
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = shown;
         Ok(())
+    })
+    .await?;
+    let value = link.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    Ok(value)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_link_shows_a_clear_message_and_opens_the_default_plan() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        driver
+            .goto(&format!("{}/#p=1.bm90LWEtbGluaw", server.base_url))
+            .await?;
+        let notice = wait_for_text(&driver, "#notice", |text| !text.is_empty()).await?;
+        ensure!(notice.contains("could not be opened"), "{notice}");
+        wait_for_text(&driver, "#total-duration", |text| text == "13:00").await?;
+        ensure!(value_of(&driver, "#endpoint-name").await? == "guardrail-demo");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exported_json_passes_guardrail_check() -> Result<()> {
+    let server = TestServer::start().await?;
+    let exported = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = exported.clone();
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        type_into(&driver, "#instance-count", "6").await?;
+        driver.find(By::Css("#mode-linear")).await?.click().await?;
+        wait_for_text(&driver, "#plan-status", |text| text.starts_with("Valid")).await?;
+        driver.find(By::Css("#tab-export")).await?.click().await?;
+        driver.find(By::Css("#export-plan")).await?.click().await?;
+        let text = wait_for_text(&driver, "#export-text", |text| text.contains("LINEAR")).await?;
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = text;
+        // The other formats render too.
+        for format in [
+            "deployment-config",
+            "cli",
+            "cloudformation",
+            "terraform",
+            "boto3",
+        ] {
+            driver
+                .find(By::Css(format!("#export-{format}")))
+                .await?
+                .click()
+                .await?;
+            wait_for_text(&driver, "#export-text", |text| {
+                text.contains("guardrail-demo") || text.contains("LINEAR")
+            })
+            .await?;
+        }
+        no_console_errors(&driver).await
+    })
+    .await?;
+    let text = exported
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .clone();
+    let mut child = Command::new(guardrail_binary()?)
+        .args(["check", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("start guardrail")?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(text.as_bytes())?;
+    let output = child.wait_with_output()?;
+    ensure!(
+        output.status.success(),
+        "guardrail check failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)?;
+    ensure!(
+        report["errors"].as_array().is_some_and(Vec::is_empty),
+        "{report}"
+    );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_what_if_panel_explains_the_rollback_and_the_detection_odds() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        let outcome = wait_for_text(&driver, "#whatif-outcome", |text| !text.is_empty()).await?;
+        ensure!(
+            outcome == "Rolled back at 11:00 during the final bake",
+            "{outcome}"
+        );
+        let odds =
+            wait_for_text(&driver, "#detection-probability", |text| !text.is_empty()).await?;
+        ensure!(odds.contains("Over 1000 seeded runs"), "{odds}");
+        // A 20 % error rate slips past the notebook's Average >= 1 alarm.
+        type_into(&driver, "#green-error-rate", "0.2").await?;
+        let outcome = wait_for_text(&driver, "#whatif-outcome", |text| {
+            text.starts_with("Succeeded")
+        })
+        .await?;
+        ensure!(outcome.contains("13:00"), "{outcome}");
+        let why =
+            wait_for_text(&driver, "#explanation", |text| text.contains("never fired")).await?;
+        ensure!(
+            why.contains("TestAlarm-5XXErrors-guardrail-demo never fired"),
+            "{why}"
+        );
+        // The view is part of the link.
+        let link = value_of(&driver, "#share-link").await?;
+        let state =
+            guardrail_core::link::decode(&link).map_err(|error| anyhow::anyhow!("{error}"))?;
+        ensure!(state.view.as_deref() == Some("whatif"), "{:?}", state.view);
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_preset_and_an_import_change_the_plan() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        let preset = driver.find(By::Css("#preset")).await?;
+        SelectElement::new(&preset).await?.select_by_value("Canary10Percent5Minutes").await?;
+        let notice = wait_for_text(&driver, "#notice", |text| !text.is_empty()).await?;
+        ensure!(notice.contains("25.0% of traffic"), "{notice}");
+        driver.find(By::Css("#tab-export")).await?.click().await?;
+        type_into(&driver, "#import-text", "{\"RollingUpdatePolicy\": {\"MaximumBatchSize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 1}, \"WaitIntervalInSeconds\": 60}}").await?;
+        driver.find(By::Css("#import-button")).await?.click().await?;
+        wait_for_text(&driver, "#import-result", |text| text.contains("DeploymentConfig")).await?;
+        let mode = driver.find(By::Css("#mode-rolling")).await?;
+        wait_for("rolling mode", || async { mode.is_selected().await.ok().filter(|selected| *selected) }).await?;
+        type_into(&driver, "#import-text", "{ broken").await?;
+        driver.find(By::Css("#import-button")).await?.click().await?;
+        wait_for_text(&driver, "#import-result", |text| text.starts_with("line 1")).await?;
+        no_console_errors(&driver).await
     })
     .await
 }

@@ -1,0 +1,112 @@
+//! The planner's hot paths, timed with a clock passed in, so that the same code
+//! measures the Wasm build in Chromium (`window.wasmBindings.guardrail_bench`)
+//! and the native build (`cargo run -p guardrail-tests --release --bin browser-bench`).
+
+use guardrail_core::schedule::schedule;
+use guardrail_core::simulate::{
+    detect, detection_curve, simulate, CURVE_ERROR_RATES, DEFAULT_RUNS,
+};
+use guardrail_core::{check, examples};
+
+use crate::charts::{describe_schedule, traffic_chart};
+use crate::panels::CURVE_RUNS;
+
+/// One measured operation: its name and the mean milliseconds per call.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Timing {
+    pub name: &'static str,
+    pub iterations: u32,
+    pub mean_ms: f64,
+}
+
+fn time(
+    name: &'static str,
+    iterations: u32,
+    now: &dyn Fn() -> f64,
+    mut work: impl FnMut(),
+) -> Timing {
+    work(); // warm-up
+    let start = now();
+    for _ in 0..iterations {
+        work();
+    }
+    Timing {
+        name,
+        iterations,
+        mean_ms: (now() - start) / f64::from(iterations.max(1)),
+    }
+}
+
+/// Times what the planner recomputes for the seed notebook's canary.
+pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
+    let plan = examples::notebook_canary();
+    let scenario = plan.scenario_or_default();
+    let Some(rollout) = check(&plan).rollout else {
+        return Vec::new();
+    };
+    let few = (iterations / 20).max(2);
+    vec![
+        time("check", iterations, now, || {
+            std::hint::black_box(check(&plan));
+        }),
+        time("schedule", iterations * 50, now, || {
+            std::hint::black_box(schedule(&rollout));
+        }),
+        time("simulate", iterations, now, || {
+            std::hint::black_box(simulate(&rollout, &scenario));
+        }),
+        time("traffic chart", iterations, now, || {
+            std::hint::black_box(traffic_chart(&schedule(&rollout), None));
+        }),
+        // One keystroke in the what-if view, without the detection analysis:
+        // validate, schedule, simulate, draw the overlay and describe it.
+        time(
+            "edit: check + schedule + simulate + chart",
+            iterations,
+            now,
+            || {
+                let checked = check(&plan);
+                if let Some(rollout) = checked.rollout {
+                    let schedule = schedule(&rollout);
+                    let simulation = simulate(&rollout, &scenario);
+                    std::hint::black_box(traffic_chart(&schedule, Some(&simulation)));
+                    std::hint::black_box(describe_schedule(&schedule));
+                }
+            },
+        ),
+        time("detection, 1000 runs", few, now, || {
+            std::hint::black_box(detect(&rollout, &scenario, DEFAULT_RUNS));
+        }),
+        time("detection curve, 12 x 100 runs", few, now, || {
+            std::hint::black_box(detection_curve(
+                &rollout,
+                &scenario,
+                &CURVE_ERROR_RATES,
+                CURVE_RUNS,
+            ));
+        }),
+    ]
+}
+
+/// The browser entry point: JSON timings.
+#[cfg(feature = "csr")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn guardrail_bench(iterations: u32) -> String {
+    let timings = run(iterations, &crate::browser::now_ms);
+    serde_json::to_string(&timings).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_operation_is_measured() {
+        let clock = std::cell::Cell::new(0.0);
+        let now = || {
+            clock.set(clock.get() + 1.0);
+            clock.get()
+        };
+        let timings = super::run(2, &now);
+        assert_eq!(timings.len(), 7);
+        assert!(timings.iter().all(|timing| timing.mean_ms > 0.0));
+    }
+}

@@ -1,0 +1,140 @@
+//! The few browser facilities the planner needs: the URL fragment, local storage,
+//! the clipboard, downloads and a clock. Outside the browser (native tests) they
+//! do nothing, so the rest of the app stays testable.
+
+#[cfg(feature = "csr")]
+mod imp {
+    use wasm_bindgen::JsCast;
+
+    fn window() -> Option<web_sys::Window> {
+        web_sys::window()
+    }
+
+    /// The URL fragment without its `#`.
+    pub fn fragment() -> String {
+        window()
+            .and_then(|window| window.location().hash().ok())
+            .map(|hash| hash.trim_start_matches('#').to_string())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the URL fragment without adding a history entry.
+    pub fn replace_fragment(fragment: &str) {
+        if let Some(history) = window().and_then(|window| window.history().ok()) {
+            let url = format!("#{fragment}");
+            let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some(&url));
+        }
+    }
+
+    pub fn storage_get(key: &str) -> Option<String> {
+        window()?.local_storage().ok()??.get_item(key).ok()?
+    }
+
+    pub fn storage_set(key: &str, value: &str) {
+        if let Some(Ok(Some(storage))) = window().map(|window| window.local_storage()) {
+            let _ = storage.set_item(key, value);
+        }
+    }
+
+    /// Copies text; returns false when the browser refuses.
+    pub fn copy(text: &str) -> bool {
+        match window() {
+            Some(window) => {
+                let _ = window.navigator().clipboard().write_text(text);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Offers `text` as a file download.
+    pub fn download(file_name: &str, text: &str) {
+        let Some(document) = window().and_then(|window| window.document()) else {
+            return;
+        };
+        let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(text));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("text/plain;charset=utf-8");
+        let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+            return;
+        };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(&blob) else {
+            return;
+        };
+        if let Some(anchor) = document
+            .create_element("a")
+            .ok()
+            .and_then(|element| element.dyn_into::<web_sys::HtmlAnchorElement>().ok())
+        {
+            anchor.set_href(&url);
+            anchor.set_download(file_name);
+            anchor.click();
+        }
+        let _ = web_sys::Url::revoke_object_url(&url);
+    }
+
+    /// Moves keyboard focus to the first input of the field that edits `path`.
+    pub fn focus_path(path: &str) {
+        let Some(document) = window().and_then(|window| window.document()) else {
+            return;
+        };
+        let selector = format!(
+            "[data-path=\"{}\"] input, [data-path=\"{}\"] select",
+            path.replace('"', ""),
+            path.replace('"', "")
+        );
+        if let Ok(Some(element)) = document.query_selector(&selector) {
+            if let Ok(element) = element.dyn_into::<web_sys::HtmlElement>() {
+                let _ = element.focus();
+            }
+        }
+    }
+
+    /// The page's address without its fragment.
+    pub fn page_url() -> String {
+        window()
+            .map(|window| {
+                let location = window.location();
+                format!(
+                    "{}{}{}",
+                    location.origin().unwrap_or_default(),
+                    location.pathname().unwrap_or_default(),
+                    location.search().unwrap_or_default()
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    /// Milliseconds from the page's start, for timings.
+    pub fn now_ms() -> f64 {
+        window()
+            .and_then(|window| window.performance())
+            .map(|performance| performance.now())
+            .unwrap_or(0.0)
+    }
+}
+
+#[cfg(not(feature = "csr"))]
+mod imp {
+    pub fn fragment() -> String {
+        String::new()
+    }
+    pub fn replace_fragment(_fragment: &str) {}
+    pub fn storage_get(_key: &str) -> Option<String> {
+        None
+    }
+    pub fn storage_set(_key: &str, _value: &str) {}
+    pub fn copy(_text: &str) -> bool {
+        false
+    }
+    pub fn download(_file_name: &str, _text: &str) {}
+    pub fn focus_path(_path: &str) {}
+    pub fn page_url() -> String {
+        String::new()
+    }
+    pub fn now_ms() -> f64 {
+        0.0
+    }
+}
+
+pub use imp::*;

@@ -1,0 +1,628 @@
+//! The plan designer: endpoint, traffic shifting, waits and the alarm editor.
+
+use guardrail_core::alarm::Metric;
+use guardrail_core::assumptions::{green_traffic_bp, instances_for};
+use guardrail_core::plan::{
+    CapacitySize, CapacitySizeType, ComparisonOperator, MetricAlarm, Plan, Statistic,
+    TreatMissingData,
+};
+use leptos::prelude::*;
+
+use crate::browser;
+use crate::edit::{self, Mode, MAX_ALARMS};
+use crate::fields::{DecimalField, Problems, SelectField, TextField, WholeField};
+use crate::planner::use_planner;
+
+fn text_signal(read: impl Fn(&Plan) -> String + Send + Sync + 'static) -> Signal<String> {
+    let planner = use_planner();
+    Signal::derive(move || planner.plan.with(|plan| read(plan)))
+}
+
+fn whole_signal(
+    read: impl Fn(&Plan) -> Option<i64> + Send + Sync + 'static,
+) -> Signal<Option<i64>> {
+    let planner = use_planner();
+    Signal::derive(move || planner.plan.with(|plan| read(plan)))
+}
+
+fn fixed(path: &str) -> Signal<String> {
+    Signal::stored(path.to_string())
+}
+
+#[component]
+pub fn Designer() -> impl IntoView {
+    view! {
+        <section class="designer" aria-label="Plan designer">
+            <AllProblems />
+            <EndpointSection />
+            <ShiftingSection />
+            <AlarmsSection />
+        </section>
+    }
+}
+
+/// Every problem at once, each linking to its field.
+#[component]
+fn AllProblems() -> impl IntoView {
+    let planner = use_planner();
+    let items = move || {
+        planner.checked.with(|checked| {
+            checked
+                .report
+                .errors
+                .iter()
+                .map(|problem| (problem.clone(), true))
+                .chain(
+                    checked
+                        .report
+                        .warnings
+                        .iter()
+                        .map(|problem| (problem.clone(), false)),
+                )
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <details class="all-problems" open=true>
+            <summary>
+                {move || {
+                    let items = items();
+                    let errors = items.iter().filter(|(_, error)| *error).count();
+                    format!("Problems: {errors} error(s), {} warning(s)", items.len() - errors)
+                }}
+            </summary>
+            <ul id="all-problems">
+                {move || {
+                    items()
+                        .into_iter()
+                        .map(|(problem, error)| {
+                            let path = problem.path.clone();
+                            view! {
+                                <li class=if error { "error" } else { "warning" } data-code=problem.code.clone()>
+                                    <button type="button" class="link" on:click=move |_| browser::focus_path(&path)>
+                                        {problem.path.clone()}
+                                    </button>
+                                    ": "
+                                    {problem.message.clone()}
+                                </li>
+                            }
+                        })
+                        .collect_view()
+                }}
+            </ul>
+        </details>
+    }
+}
+
+#[component]
+fn EndpointSection() -> impl IntoView {
+    let planner = use_planner();
+    let rename = move |field: &'static str| {
+        Callback::new(move |value: String| {
+            planner.edit(|plan| edit::rename_endpoint(plan, field, value))
+        })
+    };
+    view! {
+        <fieldset>
+            <legend>"Endpoint"</legend>
+            <div class="grid two">
+                <TextField
+                    id="endpoint-name"
+                    label="Endpoint name"
+                    path=fixed("EndpointName")
+                    value=text_signal(|plan| plan.endpoint_name.clone())
+                    on_change=rename("EndpointName")
+                />
+                <TextField
+                    id="endpoint-config-name"
+                    label="New endpoint config"
+                    path=fixed("EndpointConfigName")
+                    value=text_signal(|plan| plan.endpoint_config_name.clone())
+                    on_change=rename("EndpointConfigName")
+                />
+                <TextField
+                    id="variant-name"
+                    label="Variant"
+                    path=fixed("VariantName")
+                    value=text_signal(|plan| plan.variant_name.clone())
+                    on_change=rename("VariantName")
+                />
+                <TextField
+                    id="instance-type"
+                    label="Instance type"
+                    path=fixed("InstanceType")
+                    value=text_signal(|plan| plan.instance_type.clone())
+                    on_change=Callback::new(move |value: String| planner.edit(|plan| plan.instance_type = value))
+                />
+                <WholeField
+                    id="instance-count"
+                    label="Instance count"
+                    path=fixed("InstanceCount")
+                    value=whole_signal(|plan| plan.instance_count)
+                    on_change=Callback::new(move |value| planner.edit(|plan| plan.instance_count = value))
+                />
+            </div>
+        </fieldset>
+    }
+}
+
+/// The path of the current mode's size.
+fn size_path(plan: &Plan) -> String {
+    let trc = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
+    match edit::mode(plan) {
+        Mode::Canary => format!("{trc}.CanarySize"),
+        Mode::Linear => format!("{trc}.LinearStepSize"),
+        Mode::Rolling => "DeploymentConfig.RollingUpdatePolicy.MaximumBatchSize".into(),
+        Mode::AllAtOnce => String::new(),
+    }
+}
+
+fn policy_path(plan: &Plan) -> &'static str {
+    match edit::mode(plan) {
+        Mode::Rolling => "DeploymentConfig.RollingUpdatePolicy",
+        _ => "DeploymentConfig.BlueGreenUpdatePolicy",
+    }
+}
+
+/// "1 instance → 25 % of traffic beside 3 blue", for the size field.
+fn size_effect(plan: &Plan) -> Option<String> {
+    let size = edit::size(plan)?;
+    let fleet = plan
+        .instance_count
+        .filter(|count| (1..=1_000).contains(count))? as u32;
+    let value = size.value.filter(|value| (1..=100_000).contains(value))? as u32;
+    let kind = size.kind?;
+    let instances = instances_for(kind, value, fleet).instances;
+    let share = |green: u32, blue: u32| f64::from(green_traffic_bp(green, blue)) / 100.0;
+    Some(match edit::mode(plan) {
+        Mode::Canary => format!(
+            "{instances} canary instance(s) beside {fleet} blue: {:.2}% of traffic",
+            share(instances, fleet)
+        ),
+        Mode::Linear => format!(
+            "{instances} instance(s) per step: {} step(s) of {:.2}% of traffic",
+            fleet.div_ceil(instances),
+            f64::from(instances) * 100.0 / f64::from(fleet)
+        ),
+        Mode::Rolling => format!(
+            "{instances} instance(s) per batch: {} batch(es); the first gets {:.2}% of traffic",
+            fleet.div_ceil(instances),
+            share(instances, fleet)
+        ),
+        Mode::AllAtOnce => return None,
+    })
+}
+
+const SIZE_TYPES: [(&str, &str); 2] = [
+    ("INSTANCE_COUNT", "instances (INSTANCE_COUNT)"),
+    ("CAPACITY_PERCENT", "percent of fleet (CAPACITY_PERCENT)"),
+];
+
+fn size_type_from(text: &str) -> Option<CapacitySizeType> {
+    match text {
+        "INSTANCE_COUNT" => Some(CapacitySizeType::InstanceCount),
+        "CAPACITY_PERCENT" => Some(CapacitySizeType::CapacityPercent),
+        _ => None,
+    }
+}
+
+#[component]
+fn ShiftingSection() -> impl IntoView {
+    let planner = use_planner();
+    let mode = Memo::new(move |_| planner.plan.with(edit::mode));
+    let size = Memo::new(move |_| planner.plan.with(edit::size));
+    let size_path = Memo::new(move |_| planner.plan.with(size_path));
+    let policy = Memo::new(move |_| planner.plan.with(policy_path));
+    let trc = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
+
+    let size_kind = Signal::derive(move || {
+        size.get()
+            .and_then(|size| size.kind)
+            .map(|kind| kind.as_str().to_string())
+            .unwrap_or_default()
+    });
+    let size_value = Signal::derive(move || size.get().and_then(|size| size.value));
+    let rollback_batch = Memo::new(move |_| planner.plan.with(edit::rollback_batch));
+
+    view! {
+        <fieldset>
+            <legend>"Traffic shifting"</legend>
+            <div class="modes" role="radiogroup" aria-label="Mode" data-path=trc>
+                {Mode::ALL
+                    .into_iter()
+                    .map(|choice| {
+                        let id = format!("mode-{}", choice.id());
+                        let label_for = id.clone();
+                        view! {
+                            <label for=label_for class="mode">
+                                <input
+                                    type="radio"
+                                    name="mode"
+                                    id=id
+                                    value=choice.id()
+                                    prop:checked=move || mode.get() == choice
+                                    on:change=move |_| planner.edit(|plan| edit::set_mode(plan, choice))
+                                />
+                                {choice.label()}
+                            </label>
+                        }
+                    })
+                    .collect_view()}
+            </div>
+            <Problems path=fixed(trc) id="routing-problems" />
+            <Problems path=fixed("DeploymentConfig") id="config-problems" />
+            <Show when=move || mode.get() != Mode::AllAtOnce>
+                <div class="grid two">
+                    <SelectField
+                        id="size-type"
+                        label=Signal::derive(move || match mode.get() {
+                            Mode::Canary => "Canary size in",
+                            Mode::Linear => "Step size in",
+                            _ => "Batch size in",
+                        }.to_string())
+                        path=Signal::derive(move || format!("{}.Type", size_path.get()))
+                        options=SIZE_TYPES.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
+                        value=size_kind
+                        on_change=Callback::new(move |text: String| {
+                            planner.edit(|plan| {
+                                let value = edit::size(plan).and_then(|size| size.value);
+                                edit::set_size(plan, size_type_from(&text), value)
+                            })
+                        })
+                    />
+                    <WholeField
+                        id="size-value"
+                        label=Signal::derive(move || match mode.get() {
+                            Mode::Canary => "Canary size",
+                            Mode::Linear => "Linear step size",
+                            _ => "Batch size",
+                        }.to_string())
+                        path=Signal::derive(move || format!("{}.Value", size_path.get()))
+                        value=size_value
+                        on_change=Callback::new(move |value| {
+                            planner.edit(|plan| {
+                                let kind = edit::size(plan).and_then(|size| size.kind);
+                                edit::set_size(plan, kind, value)
+                            })
+                        })
+                    />
+                </div>
+                <p class="derived" id="size-effect">{move || planner.plan.with(size_effect)}</p>
+                <Problems path=Signal::derive(move || size_path.get()) id="size-problems" />
+            </Show>
+            <div class="grid two">
+                <Show when=move || mode.get() != Mode::AllAtOnce>
+                    <WholeField
+                        id="wait"
+                        label="Wait between steps (WaitIntervalInSeconds)"
+                        path=Signal::derive(move || match mode.get() {
+                            Mode::Rolling => "DeploymentConfig.RollingUpdatePolicy.WaitIntervalInSeconds".to_string(),
+                            _ => format!("{trc}.WaitIntervalInSeconds"),
+                        })
+                        value=whole_signal(edit::wait)
+                        on_change=Callback::new(move |value| planner.edit(|plan| edit::set_wait(plan, value)))
+                        seconds=true
+                    />
+                </Show>
+                <Show when=move || mode.get() != Mode::Rolling>
+                    <WholeField
+                        id="termination-wait"
+                        label="Final bake (TerminationWaitInSeconds)"
+                        path=fixed("DeploymentConfig.BlueGreenUpdatePolicy.TerminationWaitInSeconds")
+                        value=whole_signal(edit::termination_wait)
+                        on_change=Callback::new(move |value| planner.edit(|plan| edit::set_termination_wait(plan, value)))
+                        seconds=true
+                    />
+                </Show>
+                <WholeField
+                    id="timeout"
+                    label="Timeout (MaximumExecutionTimeoutInSeconds)"
+                    path=Signal::derive(move || format!("{}.MaximumExecutionTimeoutInSeconds", policy.get()))
+                    value=whole_signal(edit::timeout)
+                    on_change=Callback::new(move |value| planner.edit(|plan| edit::set_timeout(plan, value)))
+                    seconds=true
+                    hint="600 to 28800 s; empty means the maximum"
+                />
+                <WholeField
+                    id="provisioning"
+                    label="Provisioning time (guardrail)"
+                    path=fixed("ProvisioningSeconds")
+                    value=whole_signal(|plan| plan.provisioning_seconds)
+                    on_change=Callback::new(move |value| planner.edit(|plan| plan.provisioning_seconds = value))
+                    seconds=true
+                    hint="Not a SageMaker field: how long launching green takes. Default 300 s"
+                />
+                <WholeField
+                    id="termination"
+                    label="Blue termination time (guardrail)"
+                    path=fixed("TerminationSeconds")
+                    value=whole_signal(|plan| plan.termination_seconds)
+                    on_change=Callback::new(move |value| planner.edit(|plan| plan.termination_seconds = value))
+                    seconds=true
+                    hint="Default 60 s"
+                />
+            </div>
+            <Show when=move || mode.get() == Mode::Rolling>
+                <div class="field checkbox">
+                    <label for="rollback-batched">
+                        <input
+                            id="rollback-batched"
+                            type="checkbox"
+                            prop:checked=move || rollback_batch.get().is_some()
+                            on:change=move |event| {
+                                let on = event_target_checked(&event);
+                                planner.edit(|plan| edit::set_rollback_batch(plan, on.then(|| CapacitySize::instances(1))))
+                            }
+                        />
+                        "Roll back in batches (RollbackMaximumBatchSize); otherwise all at once"
+                    </label>
+                </div>
+                <Show when=move || rollback_batch.get().is_some()>
+                    <WholeField
+                        id="rollback-batch"
+                        label="Rollback batch, instances"
+                        path=fixed("DeploymentConfig.RollingUpdatePolicy.RollbackMaximumBatchSize.Value")
+                        value=Signal::derive(move || rollback_batch.get().and_then(|size| size.value))
+                        on_change=Callback::new(move |value| {
+                            planner.edit(|plan| {
+                                let kind = edit::rollback_batch(plan).and_then(|size| size.kind);
+                                edit::set_rollback_batch(plan, Some(CapacitySize { kind, value }))
+                            })
+                        })
+                    />
+                </Show>
+            </Show>
+        </fieldset>
+    }
+}
+
+fn metric_options() -> Vec<(String, String)> {
+    Metric::ALL
+        .into_iter()
+        .map(|metric| {
+            (
+                metric.as_str().to_string(),
+                format!("{} ({})", metric.as_str(), metric.unit()),
+            )
+        })
+        .collect()
+}
+
+fn statistic_options(current: &str) -> Vec<(String, String)> {
+    let mut options: Vec<(String, String)> = Statistic::ALL
+        .into_iter()
+        .map(|statistic| {
+            (
+                statistic.as_str().to_string(),
+                statistic.as_str().to_string(),
+            )
+        })
+        .chain(
+            ["p50", "p90", "p95", "p99", "p99.9"]
+                .into_iter()
+                .map(|p| (p.to_string(), format!("{p} (percentile)"))),
+        )
+        .collect();
+    if !current.is_empty() && !options.iter().any(|(value, _)| value == current) {
+        options.push((current.to_string(), current.to_string()));
+    }
+    options
+}
+
+const COMPARISONS: [(&str, &str); 4] = [
+    ("GreaterThanOrEqualToThreshold", ">= threshold"),
+    ("GreaterThanThreshold", "> threshold"),
+    ("LessThanThreshold", "< threshold"),
+    ("LessThanOrEqualToThreshold", "<= threshold"),
+];
+
+const MISSING: [(&str, &str); 4] = [
+    ("missing", "missing (default): not considered"),
+    ("notBreaching", "notBreaching: counts as good"),
+    ("breaching", "breaching: counts as bad"),
+    ("ignore", "ignore: keep the current state"),
+];
+
+#[component]
+fn AlarmsSection() -> impl IntoView {
+    let planner = use_planner();
+    let count = Memo::new(move |_| planner.plan.with(|plan| plan.alarms.len()));
+    view! {
+        <fieldset class="alarms">
+            <legend>{move || format!("Alarms ({} of {MAX_ALARMS})", count.get())}</legend>
+            <Problems path=fixed("DeploymentConfig.AutoRollbackConfiguration") id="rollback-problems" />
+            <Problems path=fixed("DeploymentConfig.AutoRollbackConfiguration.Alarms") id="rollback-list-problems" />
+            {move || (0..count.get()).map(|index| view! { <AlarmCard index=index /> }).collect_view()}
+            <button
+                type="button"
+                id="add-alarm"
+                disabled=move || { count.get() >= MAX_ALARMS }
+                on:click=move |_| planner.edit(|plan| {
+                    let _ = edit::add_alarm(plan);
+                })
+            >
+                "Add alarm"
+            </button>
+        </fieldset>
+    }
+}
+
+#[component]
+fn AlarmCard(index: usize) -> impl IntoView {
+    let planner = use_planner();
+    let read = move |f: fn(&MetricAlarm) -> String| {
+        Signal::derive(move || {
+            planner
+                .plan
+                .with(|plan| plan.alarms.get(index).map(f).unwrap_or_default())
+        })
+    };
+    let path = move |field: &str| fixed(&format!("Alarms[{index}].{field}"));
+    let update = move |change: fn(&mut MetricAlarm, String)| {
+        Callback::new(move |value: String| {
+            planner.edit(|plan| {
+                if let Some(alarm) = plan.alarms.get_mut(index) {
+                    change(alarm, value)
+                }
+            })
+        })
+    };
+    let name = Memo::new(move |_| {
+        planner
+            .plan
+            .with(|plan| plan.alarms.get(index).map(|alarm| alarm.alarm_name.clone()))
+            .unwrap_or_default()
+    });
+    let rollback = Memo::new(move |_| {
+        planner
+            .plan
+            .with(|plan| edit::is_rollback_alarm(plan, &name.get()))
+    });
+    let new_fleet = Memo::new(move |_| {
+        planner
+            .plan
+            .with(|plan| plan.alarms.get(index).is_some_and(edit::is_new_fleet_only))
+    });
+    let id = move |field: &str| format!("alarm-{index}-{field}");
+
+    view! {
+        <article class="alarm-card" aria-label=move || format!("Alarm {}", name.get())>
+            <div class="alarm-head">
+                <TextField
+                    id=id("name")
+                    label="Alarm name"
+                    path=path("AlarmName")
+                    value=read(|alarm| alarm.alarm_name.clone())
+                    on_change=Callback::new(move |value: String| planner.edit(|plan| edit::rename_alarm(plan, index, value)))
+                />
+                <button
+                    type="button"
+                    class="remove"
+                    aria-label=move || format!("Remove alarm {}", name.get())
+                    on:click=move |_| planner.edit(|plan| edit::remove_alarm(plan, index))
+                >
+                    "Remove"
+                </button>
+            </div>
+            <div class="field checkbox">
+                <label for=id("rollback")>
+                    <input
+                        id=id("rollback")
+                        type="checkbox"
+                        prop:checked=move || rollback.get()
+                        on:change=move |event| {
+                            let on = event_target_checked(&event);
+                            planner.edit(|plan| edit::set_rollback_alarm(plan, &name.get_untracked(), on))
+                        }
+                    />
+                    "Roll back when it fires (listed in AutoRollbackConfiguration)"
+                </label>
+            </div>
+            <div class="grid three">
+                <SelectField
+                    id=id("metric")
+                    label="Metric"
+                    path=path("MetricName")
+                    options=metric_options()
+                    value=read(|alarm| alarm.metric_name.clone())
+                    on_change=update(|alarm, value| alarm.metric_name = value)
+                />
+                <SelectField
+                    id=id("statistic")
+                    label="Statistic"
+                    path=path("Statistic")
+                    options=statistic_options(&planner.plan.with_untracked(|plan| plan.alarms.get(index).map(edit::statistic_label).unwrap_or_default()))
+                    value=read(edit::statistic_label)
+                    on_change=update(|alarm, value| edit::set_statistic(alarm, &value))
+                />
+                <SelectField
+                    id=id("comparison")
+                    label="Fires when"
+                    path=path("ComparisonOperator")
+                    options=COMPARISONS.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
+                    value=read(|alarm| alarm.comparison_operator.map(|operator| operator.as_str().to_string()).unwrap_or_default())
+                    on_change=update(|alarm, value| {
+                        alarm.comparison_operator = ComparisonOperator::THRESHOLD
+                            .into_iter()
+                            .find(|operator| operator.as_str() == value)
+                    })
+                />
+                <DecimalField
+                    id=id("threshold")
+                    label=Signal::derive(move || {
+                        let metric = planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| Metric::from_name(&alarm.metric_name)));
+                        match metric {
+                            Some(metric) if metric.is_per_request_flag() => "Threshold (Average: fraction 0 to 1)".to_string(),
+                            Some(metric) => format!("Threshold ({})", metric.unit()),
+                            None => "Threshold".to_string(),
+                        }
+                    })
+                    path=path("Threshold")
+                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.threshold)))
+                    on_change=Callback::new(move |value| planner.edit(|plan| {
+                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.threshold = value }
+                    }))
+                />
+                <WholeField
+                    id=id("period")
+                    label="Period"
+                    path=path("Period")
+                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.period)))
+                    on_change=Callback::new(move |value| planner.edit(|plan| {
+                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.period = value }
+                    }))
+                    seconds=true
+                    hint="10, 20, 30 or a multiple of 60 s"
+                />
+                <WholeField
+                    id=id("evaluation-periods")
+                    label="Evaluation periods (N)"
+                    path=path("EvaluationPeriods")
+                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.evaluation_periods)))
+                    on_change=Callback::new(move |value| planner.edit(|plan| {
+                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.evaluation_periods = value }
+                    }))
+                />
+                <WholeField
+                    id=id("datapoints")
+                    label="Datapoints to alarm (M)"
+                    path=path("DatapointsToAlarm")
+                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.datapoints_to_alarm)))
+                    on_change=Callback::new(move |value| planner.edit(|plan| {
+                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.datapoints_to_alarm = value }
+                    }))
+                    hint="Empty: same as N"
+                />
+                <SelectField
+                    id=id("missing")
+                    label="Missing data"
+                    path=path("TreatMissingData")
+                    options=MISSING.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
+                    value=read(|alarm| alarm.treat_missing_data.unwrap_or(TreatMissingData::Missing).as_str().to_string())
+                    on_change=update(|alarm, value| {
+                        alarm.treat_missing_data = TreatMissingData::ALL.into_iter().find(|treat| treat.as_str() == value)
+                    })
+                />
+                <div class="field" data-path=move || format!("Alarms[{index}].Dimensions")>
+                    <label for=id("scope")>"Watches"</label>
+                    <select
+                        id=id("scope")
+                        on:change=move |event| {
+                            let new_fleet = event_target_value(&event) == "new-fleet";
+                            planner.edit(|plan| {
+                                let snapshot = plan.clone();
+                                if let Some(alarm) = plan.alarms.get_mut(index) {
+                                    edit::set_scope(&snapshot, alarm, new_fleet)
+                                }
+                            })
+                        }
+                    >
+                        <option value="endpoint" selected=move || !new_fleet.get()>"Whole endpoint (EndpointName + VariantName)"</option>
+                        <option value="new-fleet" selected=move || new_fleet.get()>"New fleet only (+ EndpointConfigName)"</option>
+                    </select>
+                    <Problems path=path("Dimensions") id=id("scope-problems") />
+                </div>
+            </div>
+        </article>
+    }
+}

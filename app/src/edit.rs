@@ -1,0 +1,566 @@
+//! Pure edits of a plan, one per control in the designer.
+//!
+//! The designer never pokes at nested `Option`s itself: each control calls one of
+//! these functions, which keep the plan in SageMaker's shape (for example, moving
+//! from canary to rolling moves the size into `RollingUpdatePolicy` and keeps the
+//! waits). They are plain functions so that they are tested natively.
+
+use guardrail_core::alarm::Metric;
+use guardrail_core::plan::{
+    AlarmRef, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
+    ComparisonOperator, DeploymentConfig, Dimension, MetricAlarm, Plan, RollingUpdatePolicy,
+    Statistic, TrafficRoutingConfig, TrafficRoutingType, TreatMissingData,
+};
+
+/// The four ways to shift traffic, as the designer offers them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Mode {
+    AllAtOnce,
+    Canary,
+    Linear,
+    Rolling,
+}
+
+impl Mode {
+    pub const ALL: [Mode; 4] = [Mode::AllAtOnce, Mode::Canary, Mode::Linear, Mode::Rolling];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::AllAtOnce => "All at once",
+            Mode::Canary => "Canary",
+            Mode::Linear => "Linear",
+            Mode::Rolling => "Rolling",
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Mode::AllAtOnce => "all-at-once",
+            Mode::Canary => "canary",
+            Mode::Linear => "linear",
+            Mode::Rolling => "rolling",
+        }
+    }
+}
+
+/// The plan's mode; a plan without an update policy is all at once, as on SageMaker.
+pub fn mode(plan: &Plan) -> Mode {
+    let Some(config) = &plan.deployment_config else {
+        return Mode::AllAtOnce;
+    };
+    if config.rolling_update_policy.is_some() && config.blue_green_update_policy.is_none() {
+        return Mode::Rolling;
+    }
+    match config
+        .blue_green_update_policy
+        .as_ref()
+        .and_then(|policy| policy.traffic_routing_configuration.as_ref())
+        .and_then(|routing| routing.kind)
+    {
+        Some(TrafficRoutingType::Canary) => Mode::Canary,
+        Some(TrafficRoutingType::Linear) => Mode::Linear,
+        _ => Mode::AllAtOnce,
+    }
+}
+
+fn config(plan: &mut Plan) -> &mut DeploymentConfig {
+    plan.deployment_config.get_or_insert_with(Default::default)
+}
+
+fn blue_green(plan: &mut Plan) -> &mut BlueGreenUpdatePolicy {
+    config(plan)
+        .blue_green_update_policy
+        .get_or_insert_with(Default::default)
+}
+
+fn routing(plan: &mut Plan) -> &mut TrafficRoutingConfig {
+    blue_green(plan)
+        .traffic_routing_configuration
+        .get_or_insert_with(Default::default)
+}
+
+fn rolling(plan: &mut Plan) -> &mut RollingUpdatePolicy {
+    config(plan)
+        .rolling_update_policy
+        .get_or_insert_with(Default::default)
+}
+
+/// The step size of the current mode: canary size, linear step or rolling batch.
+pub fn size(plan: &Plan) -> Option<CapacitySize> {
+    let config = plan.deployment_config.as_ref()?;
+    match mode(plan) {
+        Mode::AllAtOnce => None,
+        Mode::Canary => config
+            .blue_green_update_policy
+            .as_ref()?
+            .traffic_routing_configuration
+            .as_ref()?
+            .canary_size
+            .clone(),
+        Mode::Linear => config
+            .blue_green_update_policy
+            .as_ref()?
+            .traffic_routing_configuration
+            .as_ref()?
+            .linear_step_size
+            .clone(),
+        Mode::Rolling => config
+            .rolling_update_policy
+            .as_ref()?
+            .maximum_batch_size
+            .clone(),
+    }
+}
+
+/// The wait between steps of the current mode.
+pub fn wait(plan: &Plan) -> Option<i64> {
+    let config = plan.deployment_config.as_ref()?;
+    match mode(plan) {
+        Mode::Rolling => {
+            config
+                .rolling_update_policy
+                .as_ref()?
+                .wait_interval_in_seconds
+        }
+        _ => {
+            config
+                .blue_green_update_policy
+                .as_ref()?
+                .traffic_routing_configuration
+                .as_ref()?
+                .wait_interval_in_seconds
+        }
+    }
+}
+
+/// The execution timeout of the current mode's policy.
+pub fn timeout(plan: &Plan) -> Option<i64> {
+    let config = plan.deployment_config.as_ref()?;
+    match mode(plan) {
+        Mode::Rolling => {
+            config
+                .rolling_update_policy
+                .as_ref()?
+                .maximum_execution_timeout_in_seconds
+        }
+        _ => {
+            config
+                .blue_green_update_policy
+                .as_ref()?
+                .maximum_execution_timeout_in_seconds
+        }
+    }
+}
+
+pub fn termination_wait(plan: &Plan) -> Option<i64> {
+    plan.deployment_config
+        .as_ref()?
+        .blue_green_update_policy
+        .as_ref()?
+        .termination_wait_in_seconds
+}
+
+pub fn rollback_batch(plan: &Plan) -> Option<CapacitySize> {
+    plan.deployment_config
+        .as_ref()?
+        .rolling_update_policy
+        .as_ref()?
+        .rollback_maximum_batch_size
+        .clone()
+}
+
+/// Switches the mode, carrying over the size, the wait and the timeout.
+pub fn set_mode(plan: &mut Plan, new_mode: Mode) {
+    if mode(plan) == new_mode && plan.deployment_config.is_some() {
+        return;
+    }
+    let size = size(plan).unwrap_or_else(|| CapacitySize::instances(1));
+    let wait = wait(plan).or(Some(300));
+    let timeout = timeout(plan);
+    let termination_wait = termination_wait(plan).or(Some(0));
+    let rollback = plan
+        .deployment_config
+        .as_ref()
+        .and_then(|config| config.auto_rollback_configuration.clone());
+    plan.deployment_config = Some(DeploymentConfig {
+        auto_rollback_configuration: rollback,
+        ..DeploymentConfig::default()
+    });
+    match new_mode {
+        Mode::Rolling => {
+            *rolling(plan) = RollingUpdatePolicy {
+                maximum_batch_size: Some(size),
+                wait_interval_in_seconds: wait,
+                maximum_execution_timeout_in_seconds: timeout,
+                rollback_maximum_batch_size: None,
+            };
+        }
+        Mode::AllAtOnce | Mode::Canary | Mode::Linear => {
+            let kind = match new_mode {
+                Mode::Canary => TrafficRoutingType::Canary,
+                Mode::Linear => TrafficRoutingType::Linear,
+                _ => TrafficRoutingType::AllAtOnce,
+            };
+            *blue_green(plan) = BlueGreenUpdatePolicy {
+                traffic_routing_configuration: Some(TrafficRoutingConfig {
+                    kind: Some(kind),
+                    wait_interval_in_seconds: (kind != TrafficRoutingType::AllAtOnce)
+                        .then_some(wait)
+                        .flatten(),
+                    canary_size: (kind == TrafficRoutingType::Canary).then(|| size.clone()),
+                    linear_step_size: (kind == TrafficRoutingType::Linear).then(|| size.clone()),
+                }),
+                termination_wait_in_seconds: termination_wait,
+                maximum_execution_timeout_in_seconds: timeout,
+            };
+        }
+    }
+}
+
+pub fn set_size(plan: &mut Plan, kind: Option<CapacitySizeType>, value: Option<i64>) {
+    let size = CapacitySize { kind, value };
+    match mode(plan) {
+        Mode::AllAtOnce => {}
+        Mode::Canary => routing(plan).canary_size = Some(size),
+        Mode::Linear => routing(plan).linear_step_size = Some(size),
+        Mode::Rolling => rolling(plan).maximum_batch_size = Some(size),
+    }
+}
+
+pub fn set_wait(plan: &mut Plan, value: Option<i64>) {
+    match mode(plan) {
+        Mode::Rolling => rolling(plan).wait_interval_in_seconds = value,
+        _ => routing(plan).wait_interval_in_seconds = value,
+    }
+}
+
+pub fn set_timeout(plan: &mut Plan, value: Option<i64>) {
+    match mode(plan) {
+        Mode::Rolling => rolling(plan).maximum_execution_timeout_in_seconds = value,
+        _ => blue_green(plan).maximum_execution_timeout_in_seconds = value,
+    }
+}
+
+pub fn set_termination_wait(plan: &mut Plan, value: Option<i64>) {
+    if mode(plan) != Mode::Rolling {
+        blue_green(plan).termination_wait_in_seconds = value;
+    }
+}
+
+/// Sets (or with `None` removes) the rolling rollback batch size.
+pub fn set_rollback_batch(plan: &mut Plan, size: Option<CapacitySize>) {
+    if mode(plan) == Mode::Rolling {
+        rolling(plan).rollback_maximum_batch_size = size;
+    }
+}
+
+/// Whether the alarm is listed in `AutoRollbackConfiguration`.
+pub fn is_rollback_alarm(plan: &Plan, name: &str) -> bool {
+    plan.rollback_alarm_names().contains(&name)
+}
+
+/// Lists or unlists an alarm for rollback; an empty list removes the configuration.
+pub fn set_rollback_alarm(plan: &mut Plan, name: &str, enabled: bool) {
+    let config = config(plan);
+    let rollback = config
+        .auto_rollback_configuration
+        .get_or_insert_with(AutoRollbackConfig::default);
+    rollback.alarms.retain(|alarm| alarm.alarm_name != name);
+    if enabled {
+        rollback.alarms.push(AlarmRef {
+            alarm_name: name.to_string(),
+        });
+    }
+    if rollback.alarms.is_empty() {
+        config.auto_rollback_configuration = None;
+    }
+}
+
+/// Whether the alarm watches only the new fleet (has `EndpointConfigName`).
+pub fn is_new_fleet_only(alarm: &MetricAlarm) -> bool {
+    alarm
+        .dimensions
+        .iter()
+        .any(|dimension| dimension.name == "EndpointConfigName")
+}
+
+/// Rewrites an alarm's dimensions to watch this plan's endpoint, endpoint-wide or
+/// new fleet only.
+pub fn set_scope(plan: &Plan, alarm: &mut MetricAlarm, new_fleet_only: bool) {
+    alarm.dimensions = scope_dimensions(plan, new_fleet_only);
+}
+
+fn scope_dimensions(plan: &Plan, new_fleet_only: bool) -> Vec<Dimension> {
+    let mut dimensions = vec![
+        Dimension::new("EndpointName", &plan.endpoint_name),
+        Dimension::new("VariantName", &plan.variant_name),
+    ];
+    if new_fleet_only {
+        dimensions.push(Dimension::new(
+            "EndpointConfigName",
+            &plan.endpoint_config_name,
+        ));
+    }
+    dimensions
+}
+
+/// Keeps alarm dimensions pointing at the plan when the endpoint, variant or config
+/// is renamed: a dimension that named the old value takes the new one.
+pub fn rename_endpoint(plan: &mut Plan, field: &str, value: String) {
+    let old = match field {
+        "EndpointName" => std::mem::replace(&mut plan.endpoint_name, value.clone()),
+        "VariantName" => std::mem::replace(&mut plan.variant_name, value.clone()),
+        "EndpointConfigName" => std::mem::replace(&mut plan.endpoint_config_name, value.clone()),
+        _ => return,
+    };
+    for alarm in &mut plan.alarms {
+        for dimension in &mut alarm.dimensions {
+            if dimension.name == field && dimension.value == old {
+                dimension.value = value.clone();
+            }
+        }
+    }
+}
+
+/// Renames an alarm, keeping its rollback listing.
+pub fn rename_alarm(plan: &mut Plan, index: usize, name: String) {
+    let Some(alarm) = plan.alarms.get_mut(index) else {
+        return;
+    };
+    let old = std::mem::replace(&mut alarm.alarm_name, name.clone());
+    if let Some(rollback) = plan
+        .deployment_config
+        .as_mut()
+        .and_then(|config| config.auto_rollback_configuration.as_mut())
+    {
+        for reference in &mut rollback.alarms {
+            if reference.alarm_name == old {
+                reference.alarm_name = name.clone();
+            }
+        }
+    }
+}
+
+pub const MAX_ALARMS: usize = 10;
+
+/// Adds a new-fleet 5XX alarm with a unique name and lists it for rollback.
+pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
+    if plan.alarms.len() >= MAX_ALARMS {
+        return None;
+    }
+    let mut number = plan.alarms.len() + 1;
+    let name = loop {
+        let candidate = format!("{}-new-fleet-errors-{number}", plan.endpoint_name);
+        if !plan
+            .alarms
+            .iter()
+            .any(|alarm| alarm.alarm_name == candidate)
+        {
+            break candidate;
+        }
+        number += 1;
+    };
+    let alarm = MetricAlarm {
+        alarm_name: name.clone(),
+        namespace: "AWS/SageMaker".into(),
+        metric_name: Metric::Invocation5XXErrors.as_str().into(),
+        dimensions: scope_dimensions(plan, true),
+        statistic: Some(Statistic::Average),
+        period: Some(60),
+        evaluation_periods: Some(1),
+        datapoints_to_alarm: None,
+        threshold: Some(0.05),
+        comparison_operator: Some(ComparisonOperator::GreaterThanOrEqualToThreshold),
+        treat_missing_data: Some(TreatMissingData::Breaching),
+        ..MetricAlarm::default()
+    };
+    plan.alarms.push(alarm);
+    set_rollback_alarm(plan, &name, true);
+    Some(plan.alarms.len() - 1)
+}
+
+/// Removes an alarm and its rollback listing.
+pub fn remove_alarm(plan: &mut Plan, index: usize) {
+    if index >= plan.alarms.len() {
+        return;
+    }
+    let removed = plan.alarms.remove(index);
+    if is_rollback_alarm(plan, &removed.alarm_name) {
+        set_rollback_alarm(plan, &removed.alarm_name, false);
+    }
+}
+
+/// The statistic as the designer shows it: "Average", "p99"...
+pub fn statistic_label(alarm: &MetricAlarm) -> String {
+    match (&alarm.statistic, &alarm.extended_statistic) {
+        (Some(statistic), _) => statistic.as_str().to_string(),
+        (None, Some(extended)) => extended.clone(),
+        (None, None) => String::new(),
+    }
+}
+
+/// Sets a statistic from its label: one of the five basic ones, or a percentile.
+pub fn set_statistic(alarm: &mut MetricAlarm, label: &str) {
+    match Statistic::ALL
+        .into_iter()
+        .find(|statistic| statistic.as_str() == label)
+    {
+        Some(statistic) => {
+            alarm.statistic = Some(statistic);
+            alarm.extended_statistic = None;
+        }
+        None => {
+            alarm.statistic = None;
+            alarm.extended_statistic = (!label.is_empty()).then(|| label.to_string());
+        }
+    }
+}
+
+/// What the pasted text was.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Imported {
+    Plan(Box<Plan>),
+    /// A bare DeploymentConfig, merged into the current plan.
+    DeploymentConfig(Box<Plan>),
+    /// A share link.
+    Link(Box<guardrail_core::link::LinkState>),
+}
+
+/// Reads pasted text: a plan, a bare `DeploymentConfig` (as `update-endpoint`
+/// takes it), or a share link. Errors are one line and name the position.
+pub fn import(current: &Plan, text: &str) -> Result<Imported, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err("nothing to import: paste a plan, a DeploymentConfig or a link".into());
+    }
+    if !trimmed.starts_with('{') {
+        return guardrail_core::link::decode(trimmed)
+            .map(|state| Imported::Link(Box::new(state)))
+            .map_err(|error| format!("not JSON, and not a guardrail link: {error}"));
+    }
+    let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|error| {
+        format!(
+            "line {}, column {}: {}",
+            error.line(),
+            error.column(),
+            error
+                .to_string()
+                .split(" at line ")
+                .next()
+                .unwrap_or_default()
+        )
+    })?;
+    let is_config = value.as_object().is_some_and(|object| {
+        object.keys().all(|key| {
+            matches!(
+                key.as_str(),
+                "BlueGreenUpdatePolicy" | "RollingUpdatePolicy" | "AutoRollbackConfiguration"
+            )
+        }) && !object.is_empty()
+    });
+    if is_config {
+        let config: DeploymentConfig = serde_json::from_value(value)
+            .map_err(|error| format!("not a DeploymentConfig: {error}"))?;
+        let mut plan = current.clone();
+        plan.deployment_config = Some(config);
+        return Ok(Imported::DeploymentConfig(Box::new(plan)));
+    }
+    Plan::from_json(trimmed)
+        .map(|plan| Imported::Plan(Box::new(plan)))
+        .map_err(|error| error.one_line())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guardrail_core::{check, examples};
+
+    #[test]
+    fn switching_modes_keeps_the_size_wait_and_timeout() {
+        let mut plan = examples::notebook_canary();
+        set_mode(&mut plan, Mode::Rolling);
+        assert_eq!(mode(&plan), Mode::Rolling);
+        assert_eq!(size(&plan), Some(CapacitySize::instances(1)));
+        assert_eq!(wait(&plan), Some(300));
+        assert_eq!(timeout(&plan), Some(1800));
+        assert!(check(&plan).report.is_valid(), "{:?}", check(&plan).report);
+        set_mode(&mut plan, Mode::Linear);
+        assert_eq!(mode(&plan), Mode::Linear);
+        assert_eq!(size(&plan), Some(CapacitySize::instances(1)));
+        set_mode(&mut plan, Mode::AllAtOnce);
+        assert_eq!(mode(&plan), Mode::AllAtOnce);
+        assert_eq!(wait(&plan), None);
+        assert!(check(&plan).report.is_valid());
+        // The rollback alarms survive every switch.
+        assert_eq!(plan.rollback_alarm_names().len(), 2);
+    }
+
+    #[test]
+    fn renaming_the_endpoint_keeps_alarms_pointed_at_it() {
+        let mut plan = examples::notebook_canary();
+        rename_endpoint(&mut plan, "EndpointName", "prod-churn".into());
+        assert!(plan
+            .alarms
+            .iter()
+            .all(|alarm| alarm.dimensions[0].value == "prod-churn"));
+        assert!(check(&plan).report.errors.is_empty());
+    }
+
+    #[test]
+    fn adding_scoping_and_removing_alarms() {
+        let mut plan = examples::notebook_canary();
+        let index = add_alarm(&mut plan).expect("room for one more");
+        let name = plan.alarms[index].alarm_name.clone();
+        assert!(is_new_fleet_only(&plan.alarms[index]));
+        assert!(is_rollback_alarm(&plan, &name));
+        assert!(check(&plan).report.is_valid());
+        let mut alarm = plan.alarms[index].clone();
+        set_scope(&plan, &mut alarm, false);
+        assert!(!is_new_fleet_only(&alarm));
+        rename_alarm(&mut plan, index, "renamed".into());
+        assert!(is_rollback_alarm(&plan, "renamed"));
+        remove_alarm(&mut plan, index);
+        assert!(!is_rollback_alarm(&plan, "renamed"));
+        assert_eq!(plan.alarms.len(), 2);
+        while add_alarm(&mut plan).is_some() {}
+        assert_eq!(plan.alarms.len(), MAX_ALARMS);
+    }
+
+    #[test]
+    fn statistics_switch_between_basic_and_percentile() {
+        let mut alarm = examples::notebook_canary().alarms[1].clone();
+        set_statistic(&mut alarm, "p99");
+        assert_eq!(
+            (alarm.statistic, alarm.extended_statistic.as_deref()),
+            (None, Some("p99"))
+        );
+        set_statistic(&mut alarm, "Maximum");
+        assert_eq!(statistic_label(&alarm), "Maximum");
+        assert_eq!(alarm.extended_statistic, None);
+    }
+
+    #[test]
+    fn import_takes_plans_deployment_configs_and_links() {
+        let current = examples::notebook_canary();
+        match import(&current, examples::DEPLOYMENT_CONFIG_CANARY) {
+            Ok(Imported::DeploymentConfig(plan)) => {
+                assert_eq!(plan.endpoint_name, current.endpoint_name);
+                assert_eq!(plan.deployment_config, current.deployment_config);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            import(&current, examples::ROLLING),
+            Ok(Imported::Plan(_))
+        ));
+        let link =
+            guardrail_core::link::encode(&guardrail_core::link::LinkState::plan(current.clone()));
+        assert!(matches!(import(&current, &link), Ok(Imported::Link(_))));
+        let error = import(&current, "{\n \"InstanceCount\": true }").expect_err("type error");
+        assert!(error.starts_with("line 2, column"), "{error}");
+        assert!(import(&current, "nonsense").is_err());
+        assert!(import(&current, "{ broken")
+            .expect_err("syntax")
+            .starts_with("line 1"));
+    }
+}

@@ -1,0 +1,296 @@
+//! Labelled inputs that show the core's problems at their own field.
+//!
+//! Numbers are typed as text so that anything can be typed: text that is not a
+//! number gets its message here and leaves the plan unchanged; a number that is
+//! out of range goes into the plan and the core's message shows at the field.
+//! Each field carries `data-path` with the plan path it edits.
+
+use guardrail_core::explain::mmss;
+use leptos::prelude::*;
+
+use crate::planner::use_planner;
+
+/// Parses a whole number; empty means "not set".
+pub fn parse_whole(text: &str) -> Result<Option<i64>, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    trimmed
+        .parse::<i64>()
+        .map(Some)
+        .map_err(|_| format!("`{trimmed}` is not a whole number"))
+}
+
+/// Parses a decimal number; empty means "not set".
+pub fn parse_decimal(text: &str) -> Result<Option<f64>, String> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Ok(None);
+    }
+    match trimmed.parse::<f64>() {
+        Ok(value) if value.is_finite() => Ok(Some(value)),
+        _ => Err(format!("`{trimmed}` is not a number")),
+    }
+}
+
+/// The core's errors and warnings whose path is exactly `path`.
+#[component]
+pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) -> impl IntoView {
+    let planner = use_planner();
+    let items = move || {
+        let path = path.get();
+        planner.checked.with(|checked| {
+            checked
+                .report
+                .errors
+                .iter()
+                .map(|problem| (problem, true))
+                .chain(
+                    checked
+                        .report
+                        .warnings
+                        .iter()
+                        .map(|problem| (problem, false)),
+                )
+                .filter(|(problem, _)| problem.path == path)
+                .map(|(problem, error)| (problem.message.clone(), problem.code.clone(), error))
+                .collect::<Vec<_>>()
+        })
+    };
+    view! {
+        <ul class="problems" id=id aria-live="polite">
+            {move || {
+                items()
+                    .into_iter()
+                    .map(|(message, code, error)| {
+                        view! {
+                            <li class=if error { "error" } else { "warning" } data-code=code>
+                                <span class="tag">{if error { "error" } else { "warning" }}</span>
+                                " "
+                                {message}
+                            </li>
+                        }
+                    })
+                    .collect_view()
+            }}
+        </ul>
+    }
+}
+
+fn has_error(path: &str) -> bool {
+    use_planner().checked.with(|checked| {
+        checked
+            .report
+            .errors
+            .iter()
+            .any(|problem| problem.path == path)
+    })
+}
+
+/// A whole-number field; `seconds` adds the value as m:ss beside it.
+#[component]
+pub fn WholeField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: Signal<String>,
+    #[prop(into)] path: Signal<String>,
+    #[prop(into)] value: Signal<Option<i64>>,
+    on_change: Callback<Option<i64>>,
+    #[prop(optional)] seconds: bool,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    number_field(
+        id,
+        label,
+        path,
+        Signal::derive(move || value.get().map(|value| value.to_string())),
+        move |text| parse_whole(text).map(|parsed| on_change.run(parsed)),
+        seconds.then_some(Signal::derive(move || {
+            value
+                .get()
+                .filter(|value| *value >= 0)
+                .map(|value| mmss(value as u64))
+        })),
+        hint,
+    )
+}
+
+/// A decimal field.
+#[component]
+pub fn DecimalField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: Signal<String>,
+    #[prop(into)] path: Signal<String>,
+    #[prop(into)] value: Signal<Option<f64>>,
+    on_change: Callback<Option<f64>>,
+    #[prop(optional, into)] hint: Option<String>,
+    #[prop(optional, into)] suffix: Option<Signal<Option<String>>>,
+) -> impl IntoView {
+    number_field(
+        id,
+        label,
+        path,
+        Signal::derive(move || value.get().map(guardrail_core::alarm::trim_float)),
+        move |text| parse_decimal(text).map(|parsed| on_change.run(parsed)),
+        suffix,
+        hint,
+    )
+}
+
+fn number_field(
+    id: String,
+    label: Signal<String>,
+    path: Signal<String>,
+    canonical: Signal<Option<String>>,
+    apply: impl Fn(&str) -> Result<(), String> + 'static,
+    suffix: Option<Signal<Option<String>>>,
+    hint: Option<String>,
+) -> impl IntoView {
+    let text = RwSignal::new(canonical.get_untracked().unwrap_or_default());
+    let local_error = RwSignal::new(None::<String>);
+    // Follow changes from elsewhere (presets, imports, links), but never overwrite
+    // what the person is typing when it already means the same value.
+    Effect::new(move |_| {
+        let current = canonical.get().unwrap_or_default();
+        let same = text.with_untracked(|typed| {
+            typed.trim() == current
+                || (parse_decimal(typed).ok().flatten().is_some()
+                    && parse_decimal(typed).ok() == parse_decimal(&current).ok())
+        });
+        if !same {
+            text.set(current);
+            local_error.set(None);
+        }
+    });
+    let problems_id = format!("{id}-problems");
+    let local_id = format!("{id}-local");
+    let describedby = format!("{local_id} {problems_id}");
+    let path_for_invalid = path;
+    let label_for = id.clone();
+    view! {
+        <div class="field" data-path=move || path.get()>
+            <label for=label_for>{move || label.get()}</label>
+            <div class="input-row">
+                <input
+                    id=id
+                    type="text"
+                    inputmode="decimal"
+                    autocomplete="off"
+                    spellcheck="false"
+                    prop:value=move || text.get()
+                    aria-describedby=describedby
+                    aria-invalid=move || {
+                        (local_error.with(Option::is_some) || has_error(&path_for_invalid.get()))
+                            .to_string()
+                    }
+                    on:input=move |event| {
+                        let raw = event_target_value(&event);
+                        text.set(raw.clone());
+                        local_error.set(apply(&raw).err());
+                    }
+                />
+                {suffix.map(|suffix| view! { <span class="suffix">{move || suffix.get()}</span> })}
+            </div>
+            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            <p class="problems local" id=local_id aria-live="polite">
+                {move || local_error.get().map(|message| view! { <span class="error"><span class="tag">"error"</span>" "{message}</span> })}
+            </p>
+            <Problems path=path id=problems_id />
+        </div>
+    }
+}
+
+/// A one-line text field.
+#[component]
+pub fn TextField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: Signal<String>,
+    #[prop(into)] path: Signal<String>,
+    #[prop(into)] value: Signal<String>,
+    on_change: Callback<String>,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    let problems_id = format!("{id}-problems");
+    let label_for = id.clone();
+    view! {
+        <div class="field" data-path=move || path.get()>
+            <label for=label_for>{move || label.get()}</label>
+            <input
+                id=id
+                type="text"
+                autocomplete="off"
+                spellcheck="false"
+                prop:value=move || value.get()
+                aria-describedby=problems_id.clone()
+                aria-invalid=move || has_error(&path.get()).to_string()
+                on:input=move |event| on_change.run(event_target_value(&event))
+            />
+            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            <Problems path=path id=problems_id />
+        </div>
+    }
+}
+
+/// A drop-down of `(value, label)` options.
+#[component]
+pub fn SelectField(
+    #[prop(into)] id: String,
+    #[prop(into)] label: Signal<String>,
+    #[prop(into)] path: Signal<String>,
+    options: Vec<(String, String)>,
+    #[prop(into)] value: Signal<String>,
+    on_change: Callback<String>,
+    #[prop(optional, into)] hint: Option<String>,
+) -> impl IntoView {
+    let problems_id = format!("{id}-problems");
+    let label_for = id.clone();
+    view! {
+        <div class="field" data-path=move || path.get()>
+            <label for=label_for>{move || label.get()}</label>
+            <select
+                id=id
+                aria-describedby=problems_id.clone()
+                on:change=move |event| on_change.run(event_target_value(&event))
+                prop:value=move || value.get()
+            >
+                {options
+                    .into_iter()
+                    .map(|(option, text)| {
+                        let selected_value = option.clone();
+                        view! {
+                            <option value=option selected=move || value.get() == selected_value>
+                                {text}
+                            </option>
+                        }
+                    })
+                    .collect_view()}
+            </select>
+            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            <Problems path=path id=problems_id />
+        </div>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_parse_or_say_why_not() {
+        assert_eq!(parse_whole(" 300 "), Ok(Some(300)));
+        assert_eq!(parse_whole(""), Ok(None));
+        assert_eq!(parse_whole("-5"), Ok(Some(-5)));
+        assert_eq!(
+            parse_whole("1.5"),
+            Err("`1.5` is not a whole number".into())
+        );
+        assert_eq!(
+            parse_whole("abc"),
+            Err("`abc` is not a whole number".into())
+        );
+        assert_eq!(parse_decimal("0.05"), Ok(Some(0.05)));
+        assert_eq!(parse_decimal("1e4"), Ok(Some(10_000.0)));
+        assert_eq!(parse_decimal("NaN"), Err("`NaN` is not a number".into()));
+        assert_eq!(parse_decimal("inf"), Err("`inf` is not a number".into()));
+    }
+}

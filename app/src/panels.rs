@@ -1,0 +1,536 @@
+//! The right-hand views: preview, what-if, comparison, export and import.
+
+use guardrail_core::alarm::{trim_float, AlarmState, Scope};
+use guardrail_core::assumptions::ASSUMPTIONS;
+use guardrail_core::controller::Outcome;
+use guardrail_core::explain::{explain, mmss};
+use guardrail_core::export::{export, Format};
+use guardrail_core::plan::Scenario;
+use guardrail_core::schedule::{schedule, Schedule};
+use guardrail_core::simulate::{
+    detect, detection_curve, simulate, Detection, CURVE_ERROR_RATES, DEFAULT_RUNS,
+};
+use guardrail_core::{check, Plan};
+use leptos::prelude::*;
+
+use crate::browser;
+use crate::charts::{
+    alarm_chart, compare_chart, describe_schedule, detection_curve_chart, traffic_chart,
+    COMPARE_COLOURS,
+};
+use crate::edit::{self, Imported};
+use crate::fields::DecimalField;
+use crate::planner::{use_planner, Notice};
+use crate::presets::{self, PRESETS};
+
+/// Runs per point of the detection curve (the headline figure uses 1 000).
+pub const CURVE_RUNS: u32 = 100;
+
+fn seconds_text(seconds: u32) -> String {
+    format!("{} ({seconds} s)", mmss(u64::from(seconds)))
+}
+
+#[component]
+pub fn PreviewPanel() -> impl IntoView {
+    let planner = use_planner();
+    let chart = Memo::new(move |_| {
+        planner.schedule.with(|schedule| {
+            schedule
+                .as_ref()
+                .map(|schedule| (traffic_chart(schedule, None), describe_schedule(schedule)))
+        })
+    });
+    view! {
+        <div class="panel" role="tabpanel" id="panel-plan" aria-labelledby="tab-plan">
+            {move || match (chart.get(), planner.schedule.get()) {
+                (Some((svg, description)), Some(schedule)) => view! {
+                    <Summary schedule=schedule.clone() />
+                    <div id="traffic-chart" class="chart" role="img" aria-label=description inner_html=svg></div>
+                    <StepsTable schedule=schedule />
+                }
+                .into_any(),
+                _ => view! {
+                    <p class="empty" id="chart-unavailable">
+                        "The plan has errors, so it has no schedule yet. Fix the problems listed on the left."
+                    </p>
+                }
+                .into_any(),
+            }}
+            <Assumptions />
+        </div>
+    }
+}
+
+#[component]
+fn Summary(schedule: Schedule) -> impl IntoView {
+    let watched = match schedule.monitoring {
+        Some((start, end)) => format!("{} to {}", mmss(u64::from(start)), mmss(u64::from(end))),
+        None => "never (no bake with green traffic)".into(),
+    };
+    view! {
+        <dl class="summary">
+            <div>
+                <dt>"Total duration"</dt>
+                <dd id="total-duration">{mmss(u64::from(schedule.total_seconds))}</dd>
+                <dd class="small">{format!("{} s", schedule.total_seconds)}</dd>
+            </div>
+            <div>
+                <dt>"Completes (blue terminating)"</dt>
+                <dd>{mmss(u64::from(schedule.completes_at_seconds()))}</dd>
+            </div>
+            <div>
+                <dt>"Timeout"</dt>
+                <dd class=if schedule.times_out() { "bad" } else { "" }>
+                    {seconds_text(schedule.timeout_seconds)}
+                </dd>
+            </div>
+            <div>
+                <dt>"Alarms can roll back"</dt>
+                <dd id="watched">{watched}</dd>
+            </div>
+        </dl>
+    }
+}
+
+#[component]
+fn StepsTable(schedule: Schedule) -> impl IntoView {
+    view! {
+        <table class="steps" id="steps">
+            <caption>"Phases, in order"</caption>
+            <thead>
+                <tr>
+                    <th scope="col">"Phase"</th>
+                    <th scope="col">"Start"</th>
+                    <th scope="col">"End"</th>
+                    <th scope="col">"Length"</th>
+                    <th scope="col">"Green"</th>
+                    <th scope="col">"Blue"</th>
+                    <th scope="col">"Green traffic"</th>
+                </tr>
+            </thead>
+            <tbody>
+                {schedule
+                    .steps
+                    .iter()
+                    .map(|step| {
+                        view! {
+                            <tr>
+                                <th scope="row">{step.phase.label()}</th>
+                                <td>{mmss(u64::from(step.start_seconds))}</td>
+                                <td>{mmss(u64::from(step.end_seconds))}</td>
+                                <td>{format!("{} s", step.duration_seconds())}</td>
+                                <td>{step.green_instances}</td>
+                                <td>{step.blue_instances}</td>
+                                <td>{format!("{}%", trim_float(step.green_traffic_percent()))}</td>
+                            </tr>
+                        }
+                    })
+                    .collect_view()}
+            </tbody>
+        </table>
+    }
+}
+
+#[component]
+fn Assumptions() -> impl IntoView {
+    let weights = ASSUMPTIONS
+        .iter()
+        .find(|assumption| assumption.id == "traffic_weights")
+        .map(|assumption| assumption.text)
+        .unwrap_or_default();
+    view! {
+        <section class="assumptions" aria-labelledby="assumptions-title">
+            <h2 id="assumptions-title">"How guardrail models what AWS does not document"</h2>
+            <p id="weights-model"><strong>"Traffic weights: "</strong>{weights}</p>
+            <details>
+                <summary>"Every assumption"</summary>
+                <dl>
+                    {ASSUMPTIONS
+                        .iter()
+                        .map(|assumption| view! { <dt>{assumption.title}</dt><dd>{assumption.text}</dd> })
+                        .collect_view()}
+                </dl>
+            </details>
+        </section>
+    }
+}
+
+#[component]
+pub fn WhatIfPanel() -> impl IntoView {
+    let planner = use_planner();
+    let scenario = Memo::new(move |_| planner.plan.with(Plan::scenario_or_default));
+    let simulation = Memo::new(move |_| {
+        let scenario = scenario.get();
+        planner.checked.with(|checked| {
+            checked
+                .rollout
+                .as_ref()
+                .map(|rollout| simulate(rollout, &scenario))
+        })
+    });
+    let detection = Memo::new(move |_| {
+        let scenario = scenario.get();
+        planner.checked.with(|checked| {
+            checked
+                .rollout
+                .as_ref()
+                .map(|rollout| detect(rollout, &scenario, DEFAULT_RUNS))
+        })
+    });
+    let curve = Memo::new(move |_| {
+        let scenario = scenario.get();
+        planner.checked.with(|checked| {
+            checked
+                .rollout
+                .as_ref()
+                .map(|rollout| detection_curve(rollout, &scenario, &CURVE_ERROR_RATES, CURVE_RUNS))
+        })
+    });
+    let edit_scenario = move |change: fn(&mut Scenario, Option<f64>)| {
+        Callback::new(move |value: Option<f64>| {
+            planner.edit(|plan| {
+                let mut scenario = plan.scenario_or_default();
+                change(&mut scenario, value);
+                plan.scenario = Some(scenario);
+            })
+        })
+    };
+    let read = move |get: fn(&Scenario) -> f64| Signal::derive(move || Some(get(&scenario.get())));
+    let fixed = |path: &str| Signal::stored(path.to_string());
+
+    view! {
+        <div class="panel" role="tabpanel" id="panel-whatif" aria-labelledby="tab-whatif">
+            <fieldset class="scenario">
+                <legend>"Scenario: a regression on the new fleet"</legend>
+                <div class="grid four">
+                    <DecimalField id="rps" label="Requests per second" path=fixed("Scenario.RequestsPerSecond")
+                        value=read(|s| s.requests_per_second)
+                        on_change=edit_scenario(|s, v| s.requests_per_second = v.unwrap_or(0.0)) />
+                    <DecimalField id="seed" label="Seed" path=fixed("Scenario.Seed")
+                        value=read(|s| s.seed as f64)
+                        on_change=edit_scenario(|s, v| s.seed = v.unwrap_or(0.0).max(0.0) as u64) />
+                    <DecimalField id="blue-error-rate" label="Blue error rate (0 to 1)" path=fixed("Scenario.Blue.ErrorRate")
+                        value=read(|s| s.blue.error_rate)
+                        on_change=edit_scenario(|s, v| s.blue.error_rate = v.unwrap_or(0.0)) />
+                    <DecimalField id="blue-latency" label="Blue latency, ms" path=fixed("Scenario.Blue.LatencyMs")
+                        value=read(|s| s.blue.latency_ms)
+                        on_change=edit_scenario(|s, v| s.blue.latency_ms = v.unwrap_or(0.0)) />
+                    <DecimalField id="green-error-rate" label="Green error rate (0 to 1)" path=fixed("Scenario.Green.ErrorRate")
+                        value=read(|s| s.green.error_rate)
+                        on_change=edit_scenario(|s, v| s.green.error_rate = v.unwrap_or(0.0)) />
+                    <DecimalField id="green-latency" label="Green latency, ms" path=fixed("Scenario.Green.LatencyMs")
+                        value=read(|s| s.green.latency_ms)
+                        on_change=edit_scenario(|s, v| s.green.latency_ms = v.unwrap_or(0.0)) />
+                    <DecimalField id="onset" label="Regression starts at, s" path=fixed("Scenario.Green.OnsetSeconds")
+                        value=read(|s| s.green.onset_seconds)
+                        on_change=edit_scenario(|s, v| s.green.onset_seconds = v.unwrap_or(0.0)) />
+                </div>
+            </fieldset>
+            {move || {
+                let Some(simulation) = simulation.get() else {
+                    return view! { <p class="empty">"The plan has errors, so it cannot be simulated yet."</p> }.into_any();
+                };
+                let Some(schedule) = planner.schedule.get() else {
+                    return view! { <p class="empty">"No schedule."</p> }.into_any();
+                };
+                let scenario = scenario.get();
+                let sentences = explain(&schedule, &scenario, &simulation);
+                let (headline, class) = match &simulation.outcome {
+                    Outcome::Succeeded { completed_at_ms } => (
+                        format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
+                        "outcome succeeded",
+                    ),
+                    Outcome::RolledBack { decided_at_ms, phase, .. } => (
+                        format!("Rolled back at {} during the {}", mmss(decided_at_ms / 1_000), phase.label()),
+                        "outcome rolled-back",
+                    ),
+                };
+                let overlay = traffic_chart(&schedule, Some(&simulation));
+                let alarms = simulation
+                    .alarms
+                    .iter()
+                    .enumerate()
+                    .map(|(index, trace)| {
+                        let svg = alarm_chart(&simulation, index);
+                        let fired = trace.transitions.iter().find(|transition| transition.state == AlarmState::Alarm);
+                        let scope = match trace.scope {
+                            Scope::NewFleet => "new fleet only",
+                            Scope::Endpoint => "whole endpoint",
+                            Scope::Unrelated => "not this rollout",
+                        };
+                        view! {
+                            <figure class="alarm-trace">
+                                <figcaption>
+                                    <strong>{trace.name.clone()}</strong>
+                                    {format!(" ({scope}): fires on {}", trace.condition)}
+                                    {fired.map(|transition| view! {
+                                        <span class="fired">{format!(" ALARM at {}", mmss(transition.at_ms / 1_000))}</span>
+                                    })}
+                                </figcaption>
+                                <div class="chart small" role="img"
+                                     aria-label=format!("{} datapoints against the threshold {}", trace.name, trim_float(trace.threshold))
+                                     inner_html=svg></div>
+                            </figure>
+                        }
+                    })
+                    .collect_view();
+                view! {
+                    <section class="result" aria-live="polite">
+                        <p class=class id="whatif-outcome"><strong>{headline}</strong></p>
+                        <dl class="summary">
+                            <div><dt>"Requests to green"</dt><dd id="requests-to-green">{simulation.requests_to_green}</dd></div>
+                            <div><dt>"Failed because of green"</dt><dd id="failed-from-green">{simulation.failed_requests_from_green}</dd></div>
+                            <div><dt>"Time to rollback"</dt><dd>{simulation.time_to_rollback_seconds().map(|seconds| mmss(seconds as u64)).unwrap_or_else(|| "none".into())}</dd></div>
+                            <div><dt>"Seed"</dt><dd>{scenario.seed}</dd></div>
+                        </dl>
+                        <ul class="explanation" id="explanation">
+                            {sentences.into_iter().map(|sentence| view! { <li>{sentence}</li> }).collect_view()}
+                        </ul>
+                        <div id="whatif-chart" class="chart" role="img" aria-label="Planned and simulated green traffic, with the rollback" inner_html=overlay></div>
+                        <h3>"Alarms: datapoints against thresholds, and state (green OK, red ALARM, grey insufficient data)"</h3>
+                        {alarms}
+                    </section>
+                }
+                .into_any()
+            }}
+            <DetectionView detection=detection curve=curve error_rate=Signal::derive(move || scenario.get().green.error_rate) />
+        </div>
+    }
+}
+
+#[component]
+fn DetectionView(
+    detection: Memo<Option<Detection>>,
+    curve: Memo<Option<Vec<guardrail_core::simulate::CurvePoint>>>,
+    error_rate: Signal<f64>,
+) -> impl IntoView {
+    move || {
+        let detection = detection.get()?;
+        let curve = curve.get()?;
+        let svg = detection_curve_chart(&curve, error_rate.get());
+        let spread = |spread: Option<guardrail_core::simulate::Spread>, unit: &str| {
+            spread
+                .map(|spread| {
+                    format!(
+                        "median {}{unit}, p95 {}{unit}",
+                        trim_float(spread.median),
+                        trim_float(spread.p95)
+                    )
+                })
+                .unwrap_or_else(|| "none".into())
+        };
+        Some(view! {
+            <section class="detection" aria-labelledby="detection-title">
+                <h3 id="detection-title">"How likely are the guardrails to catch it?"</h3>
+                <p id="detection-probability">
+                    {format!(
+                        "Over {} seeded runs, an alarm rolled back {:.1}% of them{}.",
+                        detection.runs,
+                        detection.probability * 100.0,
+                        if detection.timed_out > 0 { format!(" ({} more timed out)", detection.timed_out) } else { String::new() }
+                    )}
+                </p>
+                <dl class="summary">
+                    <div><dt>"Time to rollback"</dt><dd>{spread(detection.time_to_rollback_seconds, " s")}</dd></div>
+                    <div><dt>"Failed green requests per run"</dt><dd>{spread(detection.bad_requests, "")}</dd></div>
+                </dl>
+                <div class="chart" id="detection-curve" role="img"
+                     aria-label=format!("Detection probability against green error rate, {CURVE_RUNS} runs per point")
+                     inner_html=svg></div>
+                <p class="hint">{format!("Each point: {CURVE_RUNS} seeded runs with green's error rate set to that value; the grey line marks the scenario's rate.")}</p>
+            </section>
+        })
+    }
+}
+
+#[component]
+pub fn ComparePanel() -> impl IntoView {
+    let planner = use_planner();
+    let rows = Memo::new(move |_| {
+        let mut plans = vec![("Current plan".to_string(), planner.plan.get())];
+        plans.extend(planner.pinned.get());
+        plans
+            .into_iter()
+            .filter_map(|(name, plan)| {
+                let rollout = check(&plan).rollout?;
+                Some((name, edit::mode(&plan), schedule(&rollout)))
+            })
+            .collect::<Vec<_>>()
+    });
+    let pin = move |name: String, plan: Plan| {
+        planner.pinned.update(|pinned| {
+            if pinned.len() >= 2 {
+                pinned.remove(0);
+            }
+            pinned.push((name, plan));
+        })
+    };
+    view! {
+        <div class="panel" role="tabpanel" id="panel-compare" aria-labelledby="tab-compare">
+            <p class="hint">"Compare the current plan with up to two others on one timeline."</p>
+            <div class="actions">
+                <button type="button" id="pin-current" on:click=move |_| {
+                    let plan = planner.plan.get_untracked();
+                    let name = format!("{} (pinned)", edit::mode(&plan).label());
+                    pin(name, plan);
+                }>"Pin the current plan"</button>
+                <label for="compare-preset">"Add a preset"</label>
+                <select id="compare-preset" on:change=move |event| {
+                    if let Some(preset) = presets::find(&event_target_value(&event)) {
+                        let (plan, _) = planner.plan.with_untracked(|current| presets::apply(preset, current));
+                        pin(preset.name.to_string(), plan);
+                    }
+                }>
+                    <option value="" selected=true>"Choose…"</option>
+                    {PRESETS.iter().map(|preset| view! { <option value=preset.id>{preset.name}</option> }).collect_view()}
+                </select>
+                <button type="button" on:click=move |_| planner.pinned.set(Vec::new())>"Clear"</button>
+            </div>
+            {move || {
+                let rows = rows.get();
+                let chart = compare_chart(&rows.iter().map(|(name, _, schedule)| (name.clone(), schedule.clone())).collect::<Vec<_>>());
+                view! {
+                    <div id="compare-chart" class="chart" role="img" aria-label="Green traffic of the compared plans" inner_html=chart></div>
+                    <table class="steps" id="compare-table">
+                        <thead><tr>
+                            <th scope="col">"Plan"</th><th scope="col">"Mode"</th><th scope="col">"Total"</th>
+                            <th scope="col">"Green has all traffic at"</th><th scope="col">"First green share"</th><th scope="col">"Alarms watched"</th>
+                        </tr></thead>
+                        <tbody>
+                            {rows.into_iter().enumerate().map(|(index, (name, mode, schedule))| {
+                                let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
+                                let all_traffic = schedule.steps.iter().find(|step| step.green_traffic_bp == 10_000).map(|step| mmss(u64::from(step.start_seconds))).unwrap_or_default();
+                                let first = schedule.steps.iter().find(|step| step.green_traffic_bp > 0).map(|step| format!("{}%", trim_float(step.green_traffic_percent()))).unwrap_or_default();
+                                let watched = schedule.monitoring.map(|(start, end)| format!("{} to {}", mmss(u64::from(start)), mmss(u64::from(end)))).unwrap_or_else(|| "never".into());
+                                view! {
+                                    <tr>
+                                        <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name}</th>
+                                        <td>{mode.label()}</td>
+                                        <td>{mmss(u64::from(schedule.total_seconds))}</td>
+                                        <td>{all_traffic}</td>
+                                        <td>{first}</td>
+                                        <td>{watched}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+            }}
+        </div>
+    }
+}
+
+/// The export formats offered, with the plan itself first.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExportChoice {
+    Plan,
+    Aws(Format),
+}
+
+impl ExportChoice {
+    fn all() -> Vec<ExportChoice> {
+        std::iter::once(ExportChoice::Plan)
+            .chain(Format::ALL.into_iter().map(ExportChoice::Aws))
+            .collect()
+    }
+
+    fn id(self) -> &'static str {
+        match self {
+            ExportChoice::Plan => "plan",
+            ExportChoice::Aws(format) => format.name(),
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            ExportChoice::Plan => "Plan JSON",
+            ExportChoice::Aws(format) => format.title(),
+        }
+    }
+
+    fn file_name(self) -> &'static str {
+        match self {
+            ExportChoice::Plan => "guardrail-plan.json",
+            ExportChoice::Aws(format) => format.file_name(),
+        }
+    }
+
+    fn render(self, plan: &Plan) -> String {
+        match self {
+            ExportChoice::Plan => format!("{}\n", plan.to_json_pretty()),
+            ExportChoice::Aws(format) => export(plan, format),
+        }
+    }
+}
+
+#[component]
+pub fn ExportPanel() -> impl IntoView {
+    let planner = use_planner();
+    let choice = RwSignal::new(ExportChoice::Plan);
+    let text = Memo::new(move |_| planner.plan.with(|plan| choice.get().render(plan)));
+    let copied = RwSignal::new(false);
+    let import_text = RwSignal::new(String::new());
+    let import_result = RwSignal::new(None::<(bool, String)>);
+    let do_import = move |_| {
+        let pasted = import_text.get_untracked();
+        let result = planner
+            .plan
+            .with_untracked(|current| edit::import(current, &pasted));
+        match result {
+            Ok(imported) => {
+                let (plan, what) = match imported {
+                    Imported::Plan(plan) => (*plan, "Imported the plan."),
+                    Imported::DeploymentConfig(plan) => (
+                        *plan,
+                        "Imported the DeploymentConfig into the current plan.",
+                    ),
+                    Imported::Link(state) => (state.plan, "Opened the plan in the link."),
+                };
+                planner.plan.set(plan);
+                planner.notice.set(None::<Notice>);
+                import_result.set(Some((true, what.to_string())));
+            }
+            Err(error) => import_result.set(Some((false, error))),
+        }
+    };
+    view! {
+        <div class="panel" role="tabpanel" id="panel-export" aria-labelledby="tab-export">
+            <div class="tabs secondary" role="tablist" aria-label="Export format">
+                {ExportChoice::all().into_iter().map(|format| view! {
+                    <button type="button" role="tab" id=format!("export-{}", format.id())
+                        aria-selected=move || (choice.get() == format).to_string()
+                        class:active=move || choice.get() == format
+                        on:click=move |_| { choice.set(format); copied.set(false); }>
+                        {format.title()}
+                    </button>
+                }).collect_view()}
+            </div>
+            {move || (!planner.checked.with(|checked| checked.report.is_valid())).then(|| view! {
+                <p class="notice error">"The plan has errors: fix them before you use this export."</p>
+            })}
+            <div class="actions">
+                <button type="button" id="export-copy" on:click=move |_| copied.set(browser::copy(&text.get_untracked()))>
+                    {move || if copied.get() { "Copied" } else { "Copy" }}
+                </button>
+                <button type="button" id="export-download" on:click=move |_| browser::download(choice.get_untracked().file_name(), &text.get_untracked())>
+                    {move || format!("Download {}", choice.get().file_name())}
+                </button>
+            </div>
+            <pre id="export-text" class="code" tabindex="0">{move || text.get()}</pre>
+            <section class="import" aria-labelledby="import-title">
+                <h2 id="import-title">"Import"</h2>
+                <label for="import-text">"Paste a plan JSON, a DeploymentConfig (as update-endpoint takes it) or a share link"</label>
+                <textarea id="import-text" rows="8" spellcheck="false"
+                    prop:value=move || import_text.get()
+                    on:input=move |event| import_text.set(event_target_value(&event))></textarea>
+                <div class="actions">
+                    <button type="button" id="import-button" on:click=do_import>"Import"</button>
+                </div>
+                {move || import_result.get().map(|(ok, message)| view! {
+                    <p id="import-result" class=if ok { "ok" } else { "error" } role="status">{message}</p>
+                })}
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,283 @@
+//! Presets: the seed notebook's plans, and CodeDeploy's named configurations
+//! mapped to SageMaker's shapes, with a note wherever the mapping is not exact.
+
+use guardrail_core::assumptions::{green_traffic_bp, instances_for};
+use guardrail_core::plan::{CapacitySize, CapacitySizeType, Plan};
+use guardrail_core::schedule::schedule;
+use guardrail_core::{check, examples};
+
+use crate::edit::{self, Mode};
+
+/// One entry of the presets menu.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Preset {
+    pub id: &'static str,
+    pub name: &'static str,
+    kind: Kind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Kind {
+    /// A whole example plan.
+    Example(&'static str),
+    /// CodeDeploy `…CanaryXPercentYMinutes`.
+    Canary { percent: u32, minutes: u32 },
+    /// CodeDeploy `…LinearXPercentEveryYMinute(s)`.
+    Linear { percent: u32, minutes: u32 },
+    /// CodeDeploy `…AllAtOnce`.
+    AllAtOnce,
+}
+
+pub const PRESETS: &[Preset] = &[
+    Preset {
+        id: "notebook-canary",
+        name: "Seed notebook: canary",
+        kind: Kind::Example(examples::NOTEBOOK_CANARY),
+    },
+    Preset {
+        id: "notebook-linear",
+        name: "Seed notebook: linear",
+        kind: Kind::Example(examples::NOTEBOOK_LINEAR),
+    },
+    Preset {
+        id: "example-all-at-once",
+        name: "Example: all at once",
+        kind: Kind::Example(examples::ALL_AT_ONCE),
+    },
+    Preset {
+        id: "example-rolling",
+        name: "Example: rolling",
+        kind: Kind::Example(examples::ROLLING),
+    },
+    Preset {
+        id: "Canary10Percent5Minutes",
+        name: "Canary10Percent5Minutes",
+        kind: Kind::Canary {
+            percent: 10,
+            minutes: 5,
+        },
+    },
+    Preset {
+        id: "Canary10Percent10Minutes",
+        name: "Canary10Percent10Minutes",
+        kind: Kind::Canary {
+            percent: 10,
+            minutes: 10,
+        },
+    },
+    Preset {
+        id: "Canary10Percent15Minutes",
+        name: "Canary10Percent15Minutes",
+        kind: Kind::Canary {
+            percent: 10,
+            minutes: 15,
+        },
+    },
+    Preset {
+        id: "Canary10Percent30Minutes",
+        name: "Canary10Percent30Minutes",
+        kind: Kind::Canary {
+            percent: 10,
+            minutes: 30,
+        },
+    },
+    Preset {
+        id: "Linear10PercentEvery1Minute",
+        name: "Linear10PercentEvery1Minute",
+        kind: Kind::Linear {
+            percent: 10,
+            minutes: 1,
+        },
+    },
+    Preset {
+        id: "Linear10PercentEvery2Minutes",
+        name: "Linear10PercentEvery2Minutes",
+        kind: Kind::Linear {
+            percent: 10,
+            minutes: 2,
+        },
+    },
+    Preset {
+        id: "Linear10PercentEvery3Minutes",
+        name: "Linear10PercentEvery3Minutes",
+        kind: Kind::Linear {
+            percent: 10,
+            minutes: 3,
+        },
+    },
+    Preset {
+        id: "Linear10PercentEvery10Minutes",
+        name: "Linear10PercentEvery10Minutes",
+        kind: Kind::Linear {
+            percent: 10,
+            minutes: 10,
+        },
+    },
+    Preset {
+        id: "AllAtOnce",
+        name: "AllAtOnce",
+        kind: Kind::AllAtOnce,
+    },
+];
+
+pub fn find(id: &str) -> Option<&'static Preset> {
+    PRESETS.iter().find(|preset| preset.id == id)
+}
+
+/// The plan after applying `preset` to `current`, and a note on how exact it is.
+///
+/// Example presets replace the whole plan. CodeDeploy presets change only the
+/// traffic shifting; the endpoint, alarms and final bake stay. The timeout is
+/// raised when the new schedule would not fit in it.
+pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
+    let mut plan = match preset.kind {
+        Kind::Example(text) => match Plan::from_json(text) {
+            Ok(plan) => return (plan, None),
+            Err(_) => current.clone(),
+        },
+        _ => current.clone(),
+    };
+    let fleet = plan
+        .instance_count
+        .filter(|count| *count >= 1)
+        .unwrap_or(1)
+        .min(1_000) as u32;
+    let mut notes = Vec::new();
+    match preset.kind {
+        Kind::Example(_) => {}
+        Kind::AllAtOnce => edit::set_mode(&mut plan, Mode::AllAtOnce),
+        Kind::Canary { percent, minutes } => {
+            edit::set_mode(&mut plan, Mode::Canary);
+            edit::set_size(
+                &mut plan,
+                Some(CapacitySizeType::CapacityPercent),
+                Some(i64::from(percent)),
+            );
+            edit::set_wait(&mut plan, Some(i64::from(minutes) * 60));
+            let canary = instances_for(CapacitySizeType::CapacityPercent, percent, fleet).instances;
+            let share = f64::from(green_traffic_bp(canary, fleet)) / 100.0;
+            if (share - f64::from(percent)).abs() >= 0.5 {
+                notes.push(format!(
+                    "CodeDeploy shifts {percent}% of traffic; SageMaker sizes a canary in instances. {percent}% of \
+                     {fleet} instance(s) is {canary} canary instance(s), which get {share:.1}% of traffic beside \
+                     {fleet} blue ones (guardrail's model)."
+                ));
+            }
+            notes.push(
+                "CodeDeploy moves the remaining traffic with no final bake; SageMaker bakes TerminationWaitInSeconds \
+                 after it, which is kept as it was."
+                    .into(),
+            );
+        }
+        Kind::Linear { percent, minutes } => {
+            edit::set_mode(&mut plan, Mode::Linear);
+            edit::set_size(
+                &mut plan,
+                Some(CapacitySizeType::CapacityPercent),
+                Some(i64::from(percent)),
+            );
+            edit::set_wait(&mut plan, Some(i64::from(minutes) * 60));
+            let step = instances_for(CapacitySizeType::CapacityPercent, percent, fleet).instances;
+            let steps = fleet.div_ceil(step);
+            let code_deploy_steps = 100 / percent;
+            if steps != code_deploy_steps {
+                notes.push(format!(
+                    "CodeDeploy moves {percent}% of traffic in each of {code_deploy_steps} steps; with {fleet} \
+                     instance(s), each SageMaker step moves {step} instance(s) ({:.1}% of traffic), so there are \
+                     {steps} step(s). It is exact with a multiple of {code_deploy_steps} instances.",
+                    f64::from(step) * 100.0 / f64::from(fleet)
+                ));
+            }
+        }
+    }
+    // Keep the timeout when the new schedule fits in it; otherwise raise it to the
+    // schedule's length, rounded up to ten minutes.
+    let original = edit::timeout(&plan);
+    let fits = |plan: &Plan| {
+        check(plan)
+            .rollout
+            .is_some_and(|rollout| !schedule(&rollout).times_out())
+    };
+    if original.is_some() && !fits(&plan) {
+        let mut probe = plan.clone();
+        edit::set_timeout(&mut probe, None);
+        if let Some(rollout) = check(&probe).rollout {
+            let needed = schedule(&rollout).completes_at_seconds() + 1;
+            let raised = i64::from(needed.div_ceil(600) * 600).clamp(600, 28_800);
+            edit::set_timeout(&mut plan, Some(raised));
+            notes.push(format!(
+                "MaximumExecutionTimeoutInSeconds raised to {raised} s so that the {} s schedule fits.",
+                needed - 1
+            ));
+        }
+    }
+    let note = (!notes.is_empty()).then(|| format!("{}: {}", preset.name, notes.join(" ")));
+    (plan, note)
+}
+
+/// A capacity size as the designer shows it: "1 instance" or "33 %".
+pub fn describe_size(size: &CapacitySize) -> String {
+    match (size.kind, size.value) {
+        (Some(CapacitySizeType::InstanceCount), Some(value)) => format!("{value} instance(s)"),
+        (Some(CapacitySizeType::CapacityPercent), Some(value)) => format!("{value}%"),
+        _ => "?".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_applies_to_the_notebook_plan_and_stays_valid() {
+        let current = examples::notebook_canary();
+        for preset in PRESETS {
+            let (plan, _) = apply(preset, &current);
+            let checked = check(&plan);
+            assert!(
+                checked.report.errors.is_empty(),
+                "{}: {:?}",
+                preset.id,
+                checked.report.errors
+            );
+            let rollout = checked.rollout.expect("valid");
+            assert!(!schedule(&rollout).times_out(), "{} times out", preset.id);
+        }
+    }
+
+    #[test]
+    fn a_codedeploy_canary_on_three_instances_says_it_is_not_exact() {
+        let (plan, note) = apply(
+            find("Canary10Percent5Minutes").expect("preset"),
+            &examples::notebook_canary(),
+        );
+        assert_eq!(edit::mode(&plan), Mode::Canary);
+        assert_eq!(edit::wait(&plan), Some(300));
+        let note = note.expect("inexact mapping is explained");
+        assert!(note.contains("25.0% of traffic"), "{note}");
+        // Alarms and endpoint are kept.
+        assert_eq!(plan.alarms, examples::notebook_canary().alarms);
+    }
+
+    #[test]
+    fn a_codedeploy_canary_on_nine_instances_is_exact() {
+        let mut current = examples::notebook_canary();
+        current.instance_count = Some(9);
+        let (_, note) = apply(find("Canary10Percent10Minutes").expect("preset"), &current);
+        let note = note.unwrap_or_default();
+        assert!(!note.contains("of traffic beside"), "{note}");
+    }
+
+    #[test]
+    fn a_slow_linear_preset_raises_the_timeout_to_fit() {
+        let mut current = examples::notebook_canary();
+        current.instance_count = Some(10);
+        let (plan, note) = apply(
+            find("Linear10PercentEvery10Minutes").expect("preset"),
+            &current,
+        );
+        let note = note.expect("note");
+        assert!(note.contains("raised to"), "{note}");
+        assert!(edit::timeout(&plan).expect("timeout") > 1_800);
+    }
+}

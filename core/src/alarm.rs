@@ -297,8 +297,10 @@ pub enum Quantiles {
     Constant,
     /// A mixture of log-normal populations: (weight, mu, sigma) of the underlying normal.
     LogNormalMixture(Vec<(f64, f64, f64)>),
-    /// Sorted values, for small exact sets and the local engine's recorded samples.
+    /// Sorted values, for small exact sets.
     Sorted(Vec<f64>),
+    /// (value, count) buckets sorted by value: the local engine's latency histogram.
+    Histogram(Vec<(f64, u64)>),
 }
 
 impl PeriodSamples {
@@ -358,6 +360,18 @@ impl PeriodSamples {
                 lognormal_mixture_quantile(parts, q.clamp(1.0 / (n + 1.0), n / (n + 1.0)))
             }
             Quantiles::Sorted(values) => nearest_rank(values, q),
+            Quantiles::Histogram(buckets) => {
+                let total: u64 = buckets.iter().map(|(_, count)| count).sum();
+                let rank = (libm::ceil(q * total as f64) as u64).clamp(1, total.max(1));
+                let mut seen = 0;
+                for (value, count) in buckets {
+                    seen += count;
+                    if seen >= rank {
+                        return *value;
+                    }
+                }
+                buckets.last().map(|(value, _)| *value).unwrap_or(f64::NAN)
+            }
         }
     }
 }
@@ -783,6 +797,17 @@ mod tests {
         assert_eq!(sorted.statistic(Stat::Percentile(50.0)), 2.0);
         assert_eq!(sorted.statistic(Stat::Percentile(99.0)), 4.0);
         assert_eq!(sorted.statistic(Stat::Basic(Statistic::Average)), 2.5);
+
+        let histogram = PeriodSamples {
+            count: 100,
+            sum: 1_000.0,
+            minimum: None,
+            maximum: None,
+            quantiles: Quantiles::Histogram(vec![(5.0, 90), (50.0, 9), (500.0, 1)]),
+        };
+        assert_eq!(histogram.statistic(Stat::Percentile(90.0)), 5.0);
+        assert_eq!(histogram.statistic(Stat::Percentile(99.0)), 50.0);
+        assert_eq!(histogram.statistic(Stat::Basic(Statistic::Maximum)), 500.0);
     }
 
     #[test]

@@ -14,6 +14,7 @@
 pub mod alarm;
 pub mod assumptions;
 pub mod controller;
+pub mod event;
 pub mod examples;
 pub mod explain;
 pub mod export;

@@ -2,5 +2,7 @@
 //! and (growing) the local rollout engine and its store.
 
 pub mod cli;
+pub mod engine;
 pub mod settings;
+pub mod store;
 pub mod web;

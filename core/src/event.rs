@@ -1,0 +1,292 @@
+//! Rollout events: what a run records and streams, in order.
+//!
+//! The engine writes each event to the store before anyone sees it, so a run's
+//! events are its history: replay reads them back. They are plain data; their
+//! timestamps are given by whoever creates them (the core reads no clock).
+
+use serde::{Deserialize, Serialize};
+
+use crate::alarm::{AlarmState, EvaluatedPoint};
+use crate::controller::{Outcome, RollbackCause};
+use crate::schedule::Phase;
+
+/// Which fleet an instance or a metric belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fleet {
+    Blue,
+    Green,
+}
+
+/// One period's metrics of one fleet, in SageMaker's names and units.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FleetMetrics {
+    pub invocations: u64,
+    pub invocation_4xx_errors: u64,
+    pub invocation_5xx_errors: u64,
+    pub invocation_model_errors: u64,
+    /// Mean ModelLatency in microseconds, when there were invocations.
+    pub model_latency_average_us: Option<f64>,
+    pub model_latency_p99_us: Option<f64>,
+    /// Mean OverheadLatency in microseconds.
+    pub overhead_latency_average_us: Option<f64>,
+}
+
+/// What happened.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EventKind {
+    /// The update request was accepted.
+    PlanAccepted {
+        endpoint: String,
+        from_config: String,
+        to_config: String,
+        mode: String,
+        time_scale: f64,
+        planned_total_seconds: u32,
+        timeout_seconds: u32,
+    },
+    /// Green instances are being launched.
+    GreenProvisioning {
+        instances: u32,
+    },
+    /// An instance answered its health check.
+    InstanceHealthy {
+        fleet: Fleet,
+        instance: String,
+        url: String,
+    },
+    /// An instance stopped or failed its health check.
+    InstanceFailed {
+        fleet: Fleet,
+        instance: String,
+        reason: String,
+    },
+    /// Instances were terminated.
+    InstancesTerminated {
+        fleet: Fleet,
+        instances: u32,
+    },
+    /// The router's weights changed.
+    TrafficShifted {
+        green_instances: u32,
+        blue_instances: u32,
+        green_traffic_bp: u32,
+    },
+    BakeStarted {
+        phase: Phase,
+        planned_seconds: u32,
+    },
+    BakeEnded {
+        phase: Phase,
+    },
+    /// A phase that is not a bake started (provisioning, terminating blue).
+    PhaseStarted {
+        phase: Phase,
+        planned_seconds: u32,
+    },
+    /// One metric period, per fleet.
+    MetricPeriod {
+        start_ms: u64,
+        end_ms: u64,
+        blue: FleetMetrics,
+        green: FleetMetrics,
+    },
+    /// An alarm changed state, with the values it saw.
+    AlarmStateChanged {
+        alarm: String,
+        condition: String,
+        from: AlarmState,
+        to: AlarmState,
+        reason: String,
+        points: Vec<EvaluatedPoint>,
+    },
+    TimedOut {
+        timeout_seconds: u32,
+    },
+    RollbackStarted {
+        phase: Phase,
+        cause: RollbackCause,
+    },
+    RollbackCompleted,
+    Succeeded,
+    /// The run could not go on (an instance could not start, an internal error).
+    Failed {
+        reason: String,
+    },
+    /// The final outcome, always last.
+    Finished {
+        outcome: RunOutcome,
+    },
+}
+
+/// How a run ended, for listings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum RunOutcome {
+    Succeeded,
+    RolledBack { phase: Phase, cause: RollbackCause },
+    Failed { reason: String },
+}
+
+impl RunOutcome {
+    pub fn from_outcome(outcome: &Outcome) -> Self {
+        match outcome {
+            Outcome::Succeeded { .. } => RunOutcome::Succeeded,
+            Outcome::RolledBack { phase, cause, .. } => RunOutcome::RolledBack {
+                phase: *phase,
+                cause: cause.clone(),
+            },
+        }
+    }
+
+    pub fn status(&self) -> &'static str {
+        match self {
+            RunOutcome::Succeeded => "succeeded",
+            RunOutcome::RolledBack { .. } => "rolled_back",
+            RunOutcome::Failed { .. } => "failed",
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            RunOutcome::Succeeded => "succeeded: the new config serves all traffic".into(),
+            RunOutcome::RolledBack { phase, cause } => {
+                format!(
+                    "rolled back during the {}: {}",
+                    phase.label(),
+                    cause.describe()
+                )
+            }
+            RunOutcome::Failed { reason } => format!("failed: {reason}"),
+        }
+    }
+}
+
+/// One recorded event.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub run_id: String,
+    /// 1, 2, 3… within the run, without gaps.
+    pub seq: u64,
+    /// Plan time: milliseconds since the update request, on the run's time scale.
+    pub at_ms: u64,
+    /// Wall-clock time, milliseconds since the Unix epoch.
+    pub wall_ms: u64,
+    #[serde(flatten)]
+    pub kind: EventKind,
+}
+
+impl Event {
+    /// One line for people: "05:00 traffic shifted: green 25% (1 green, 3 blue)".
+    pub fn describe(&self) -> String {
+        let at = crate::explain::mmss(self.at_ms / 1_000);
+        let text = match &self.kind {
+            EventKind::PlanAccepted {
+                endpoint,
+                from_config,
+                to_config,
+                mode,
+                time_scale,
+                planned_total_seconds,
+                ..
+            } => format!(
+                "plan accepted: {endpoint} from {from_config} to {to_config}, {mode}, {} planned, time scale {time_scale}",
+                crate::explain::mmss(u64::from(*planned_total_seconds))
+            ),
+            EventKind::GreenProvisioning { instances } => {
+                format!("provisioning {instances} green instance(s)")
+            }
+            EventKind::InstanceHealthy {
+                fleet,
+                instance,
+                url,
+            } => format!("{} instance {instance} healthy at {url}", fleet_name(*fleet)),
+            EventKind::InstanceFailed {
+                fleet,
+                instance,
+                reason,
+            } => format!("{} instance {instance} failed: {reason}", fleet_name(*fleet)),
+            EventKind::InstancesTerminated { fleet, instances } => {
+                format!("terminated {instances} {} instance(s)", fleet_name(*fleet))
+            }
+            EventKind::TrafficShifted {
+                green_instances,
+                blue_instances,
+                green_traffic_bp,
+            } => format!(
+                "traffic shifted: green {}% ({green_instances} green, {blue_instances} blue)",
+                crate::alarm::trim_float(f64::from(*green_traffic_bp) / 100.0)
+            ),
+            EventKind::BakeStarted {
+                phase,
+                planned_seconds,
+            } => format!("{} started, {planned_seconds} s", phase.label()),
+            EventKind::BakeEnded { phase } => format!("{} ended", phase.label()),
+            EventKind::PhaseStarted { phase, .. } => format!("{} started", phase.label()),
+            EventKind::MetricPeriod { blue, green, .. } => format!(
+                "metrics: blue {} invocations, {} 5xx; green {} invocations, {} 5xx",
+                blue.invocations,
+                blue.invocation_5xx_errors,
+                green.invocations,
+                green.invocation_5xx_errors
+            ),
+            EventKind::AlarmStateChanged {
+                alarm, from, to, reason, ..
+            } => format!(
+                "alarm {alarm}: {} -> {}: {reason}",
+                from.as_str(),
+                to.as_str()
+            ),
+            EventKind::TimedOut { timeout_seconds } => {
+                format!("timed out after {timeout_seconds} s")
+            }
+            EventKind::RollbackStarted { phase, cause } => format!(
+                "rollback started during the {}: {}",
+                phase.label(),
+                cause.describe()
+            ),
+            EventKind::RollbackCompleted => "rollback completed: all traffic on blue".into(),
+            EventKind::Succeeded => "succeeded: the new config serves all traffic".into(),
+            EventKind::Failed { reason } => format!("failed: {reason}"),
+            EventKind::Finished { outcome } => format!("finished: {}", outcome.describe()),
+        };
+        format!("{at:>6} {text}")
+    }
+}
+
+fn fleet_name(fleet: Fleet) -> &'static str {
+    match fleet {
+        Fleet::Blue => "blue",
+        Fleet::Green => "green",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn events_serialise_flat_with_a_type_tag() {
+        let event = Event {
+            run_id: "run-1".into(),
+            seq: 3,
+            at_ms: 300_000,
+            wall_ms: 1,
+            kind: EventKind::TrafficShifted {
+                green_instances: 1,
+                blue_instances: 3,
+                green_traffic_bp: 2_500,
+            },
+        };
+        let json = serde_json::to_value(&event).expect("json");
+        assert_eq!(json["type"], "traffic_shifted");
+        assert_eq!(json["green_traffic_bp"], 2_500);
+        let back: Event = serde_json::from_value(json).expect("round trip");
+        assert_eq!(back, event);
+        assert_eq!(
+            event.describe(),
+            "  5:00 traffic shifted: green 25% (1 green, 3 blue)"
+        );
+    }
+}

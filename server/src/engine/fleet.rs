@@ -1,0 +1,153 @@
+//! Instances: built-in model servers, containers at URLs, or processes started
+//! from a command, and their health checks over `GET /ping`.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use guardrail_core::event::Fleet;
+
+use crate::engine::model::ModelServer;
+use crate::engine::registry::ModelDefinition;
+
+enum Handle {
+    Builtin(ModelServer),
+    External,
+    Process(tokio::process::Child),
+}
+
+/// One running instance.
+pub struct Instance {
+    pub id: String,
+    pub fleet: Fleet,
+    /// Base URL, without a trailing slash.
+    pub url: String,
+    handle: Handle,
+    stopped: bool,
+}
+
+impl std::fmt::Debug for Instance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Instance")
+            .field("id", &self.id)
+            .field("fleet", &self.fleet)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+impl Instance {
+    /// Starts instance number `index` of `model`.
+    pub async fn launch(
+        model: &ModelDefinition,
+        index: usize,
+        id: String,
+        fleet: Fleet,
+        seed: u64,
+    ) -> Result<Instance, String> {
+        let (url, handle) = if let Some(builtin) = &model.builtin {
+            let server = ModelServer::start(builtin.clone(), seed)
+                .await
+                .map_err(|error| format!("cannot start model {}: {error}", model.model_name))?;
+            (server.url(), Handle::Builtin(server))
+        } else if let Some(urls) = model.urls.as_ref().filter(|urls| !urls.is_empty()) {
+            (
+                urls[index % urls.len()].trim_end_matches('/').to_string(),
+                Handle::External,
+            )
+        } else if let Some(command) = &model.command {
+            let port = free_port().map_err(|error| format!("no free port: {error}"))?;
+            let line = command.replace("{port}", &port.to_string());
+            let child = tokio::process::Command::new("sh")
+                .arg("-c")
+                .arg(&line)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .map_err(|error| format!("cannot run `{line}`: {error}"))?;
+            (format!("http://127.0.0.1:{port}"), Handle::Process(child))
+        } else {
+            return Err(format!("model {} has nothing to run", model.model_name));
+        };
+        Ok(Instance {
+            id,
+            fleet,
+            url,
+            handle,
+            stopped: false,
+        })
+    }
+
+    /// Whether the instance is still up, as far as can be known without a request.
+    pub fn is_running(&mut self) -> bool {
+        if self.stopped {
+            return false;
+        }
+        match &mut self.handle {
+            Handle::Builtin(server) => server.is_running(),
+            Handle::External => true,
+            Handle::Process(child) => matches!(child.try_wait(), Ok(None)),
+        }
+    }
+
+    pub fn stop(&mut self) {
+        self.stopped = true;
+        match &mut self.handle {
+            Handle::Builtin(server) => server.stop(),
+            Handle::External => {}
+            Handle::Process(child) => {
+                let _ = child.start_kill();
+            }
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Polls `GET {url}/ping` until it answers 200, or gives up after `patience`.
+pub async fn wait_healthy(
+    client: &reqwest::Client,
+    url: &str,
+    patience: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + patience;
+    let ping = format!("{url}/ping");
+    loop {
+        let last = match client
+            .get(&ping)
+            .timeout(Duration::from_secs(2))
+            .send()
+            .await
+        {
+            Ok(response) if response.status().is_success() => return Ok(()),
+            Ok(response) => format!("/ping answered {}", response.status()),
+            Err(error) => format!("/ping failed: {}", error_text(&error)),
+        };
+        if tokio::time::Instant::now() >= deadline {
+            return Err(last);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// A short, user-facing description of an HTTP client error.
+pub fn error_text(error: &reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "connection refused".into()
+    } else {
+        "request failed".into()
+    }
+}

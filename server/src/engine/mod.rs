@@ -1,0 +1,484 @@
+//! The local engine: real model servers on loopback, a weighted router, metrics,
+//! CloudWatch-style alarms and the core's rollout controller, executing a plan.
+//!
+//! `Engine::start` brings up every registered endpoint on its config, with a load
+//! generator keeping it supplied with traffic; `start_rollout` runs a plan
+//! against one of them and records every event in the store.
+
+pub mod fleet;
+pub mod load;
+pub mod metrics;
+pub mod model;
+pub mod registry;
+pub mod router;
+mod run;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use guardrail_core::event::{Fleet, RunOutcome};
+use guardrail_core::{check, Plan};
+use serde::Serialize;
+use tokio::sync::{watch, Mutex};
+
+use crate::engine::fleet::{wait_healthy, Instance};
+use crate::engine::registry::Registry;
+use crate::engine::router::{EndpointRouter, Routing, Target};
+use crate::store::{NewRun, Store, StoreError};
+
+/// Why the engine refused or failed a request. Messages are for people.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("no endpoint {name} on the local engine (known: {known})")]
+    UnknownEndpoint { name: String, known: String },
+    #[error("no endpoint config {name} on the local engine (known: {known})")]
+    UnknownConfig { name: String, known: String },
+    #[error("endpoint {endpoint} is already being updated (run {run}); like SageMaker, guardrail refuses a second update until the first ends")]
+    Busy { endpoint: String, run: String },
+    #[error("the plan is invalid:\n{0}")]
+    InvalidPlan(String),
+    #[error("endpoint config {config} has variant {config_variant}, but the plan's VariantName is {plan_variant}: the new config must keep the variant name")]
+    VariantMismatch {
+        config: String,
+        config_variant: String,
+        plan_variant: String,
+    },
+    #[error("endpoint {endpoint} already serves {config}")]
+    SameConfig { endpoint: String, config: String },
+    #[error("no run {0}")]
+    NoRun(String),
+    #[error("cannot start {0}")]
+    Instances(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// An endpoint's live state.
+pub(crate) struct EndpointState {
+    pub config: String,
+    /// The serving fleet at rest; the old fleet during an update.
+    pub blue: Vec<Instance>,
+    /// The new fleet during an update.
+    pub green: Vec<Instance>,
+    pub updating: Option<String>,
+}
+
+/// What `endpoint_status` reports.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EndpointStatus {
+    pub name: String,
+    pub config: String,
+    pub blue: Vec<String>,
+    pub green: Vec<String>,
+    pub updating: Option<String>,
+    pub invocations: u64,
+}
+
+/// Settings of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineOptions {
+    /// Requests per second the built-in load generator sends to each endpoint; 0 for none.
+    pub load_rps: f64,
+    pub seed: u64,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        EngineOptions {
+            load_rps: 20.0,
+            seed: 42,
+        }
+    }
+}
+
+struct Inner {
+    registry: Registry,
+    endpoints: HashMap<String, Arc<Mutex<EndpointState>>>,
+    routers: HashMap<String, Arc<EndpointRouter>>,
+    store: Store,
+    client: reqwest::Client,
+    outcomes: std::sync::Mutex<HashMap<String, watch::Receiver<Option<RunOutcome>>>>,
+    counter: AtomicU64,
+    seed: u64,
+    load: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// The local engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let mut names: Vec<&str> = names.map(String::as_str).collect();
+    names.sort_unstable();
+    names.join(", ")
+}
+
+impl Engine {
+    /// Starts every registered endpoint on its config, and the load generators.
+    pub async fn start(
+        registry: Registry,
+        store: Store,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        registry
+            .check()
+            .map_err(|problems| EngineError::Instances(problems.join("; ")))?;
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(256)
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|_| EngineError::Instances("the HTTP client".into()))?;
+        let mut endpoints = HashMap::new();
+        let mut routers = HashMap::new();
+        for definition in &registry.endpoints {
+            let config = registry
+                .config(&definition.endpoint_config_name)
+                .ok_or_else(|| EngineError::UnknownConfig {
+                    name: definition.endpoint_config_name.clone(),
+                    known: known(
+                        registry
+                            .endpoint_configs
+                            .iter()
+                            .map(|c| &c.endpoint_config_name),
+                    ),
+                })?;
+            let model = registry
+                .model(&config.model_name)
+                .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))?;
+            let mut blue = Vec::new();
+            for index in 0..config.instance_count {
+                let instance = Instance::launch(
+                    model,
+                    index as usize,
+                    format!("{}-{}", config.endpoint_config_name, index + 1),
+                    Fleet::Blue,
+                    options.seed ^ u64::from(index),
+                )
+                .await
+                .map_err(EngineError::Instances)?;
+                wait_healthy(&client, &instance.url, Duration::from_secs(60))
+                    .await
+                    .map_err(|reason| {
+                        EngineError::Instances(format!(
+                            "{} of {}: {reason}",
+                            instance.id, definition.endpoint_name
+                        ))
+                    })?;
+                blue.push(instance);
+            }
+            let router = Arc::new(EndpointRouter::new(
+                &definition.endpoint_name,
+                Routing {
+                    blue: blue
+                        .iter()
+                        .map(|instance| Target::new(&instance.id, &instance.url))
+                        .collect(),
+                    green: Vec::new(),
+                    green_bp: 0,
+                },
+            ));
+            routers.insert(definition.endpoint_name.clone(), router);
+            endpoints.insert(
+                definition.endpoint_name.clone(),
+                Arc::new(Mutex::new(EndpointState {
+                    config: config.endpoint_config_name.clone(),
+                    blue,
+                    green: Vec::new(),
+                    updating: None,
+                })),
+            );
+        }
+        let load = if options.load_rps > 0.0 {
+            routers
+                .values()
+                .map(|router| load::spawn(router.clone(), client.clone(), options.load_rps))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Ok(closed) = store.close_abandoned(run::wall_ms()) {
+            if closed > 0 {
+                tracing::warn!(
+                    "marked {closed} run(s) left unfinished by an earlier process as failed"
+                );
+            }
+        }
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                registry,
+                endpoints,
+                routers,
+                store,
+                client,
+                outcomes: std::sync::Mutex::new(HashMap::new()),
+                counter: AtomicU64::new(0),
+                seed: options.seed,
+                load,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.inner.registry
+    }
+
+    fn new_run_id(&self) -> String {
+        let number = self.inner.counter.fetch_add(1, Ordering::Relaxed);
+        format!("run-{:x}-{:x}-{number}", run::wall_ms(), std::process::id())
+    }
+
+    /// Starts `plan` on the endpoint it names; returns the run id at once.
+    pub async fn start_rollout(&self, plan: &Plan, time_scale: f64) -> Result<String, EngineError> {
+        let checked = check(plan);
+        let Some(rollout) = checked.rollout else {
+            let lines: Vec<String> = checked
+                .report
+                .errors
+                .iter()
+                .map(|problem| format!("{}: {}", problem.path, problem.message))
+                .collect();
+            return Err(EngineError::InvalidPlan(lines.join("\n")));
+        };
+        if !(time_scale > 0.0 && time_scale <= 100_000.0) {
+            return Err(EngineError::InvalidPlan(format!(
+                "time scale {time_scale} is out of range; allowed more than 0 up to 100000"
+            )));
+        }
+        let inner = &self.inner;
+        let endpoint = inner
+            .endpoints
+            .get(&rollout.endpoint_name)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownEndpoint {
+                name: rollout.endpoint_name.clone(),
+                known: known(inner.endpoints.keys()),
+            })?;
+        let router = inner
+            .routers
+            .get(&rollout.endpoint_name)
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownEndpoint {
+                name: rollout.endpoint_name.clone(),
+                known: known(inner.endpoints.keys()),
+            })?;
+        let config = inner
+            .registry
+            .config(&rollout.endpoint_config_name)
+            .ok_or_else(|| EngineError::UnknownConfig {
+                name: rollout.endpoint_config_name.clone(),
+                known: known(
+                    inner
+                        .registry
+                        .endpoint_configs
+                        .iter()
+                        .map(|c| &c.endpoint_config_name),
+                ),
+            })?;
+        if config.variant_name != rollout.variant_name {
+            return Err(EngineError::VariantMismatch {
+                config: config.endpoint_config_name.clone(),
+                config_variant: config.variant_name.clone(),
+                plan_variant: rollout.variant_name.clone(),
+            });
+        }
+        let green_model = inner
+            .registry
+            .model(&config.model_name)
+            .cloned()
+            .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))?;
+
+        let run_id = self.new_run_id();
+        let from_config = {
+            let mut state = endpoint.lock().await;
+            if let Some(run) = &state.updating {
+                return Err(EngineError::Busy {
+                    endpoint: rollout.endpoint_name.clone(),
+                    run: run.clone(),
+                });
+            }
+            if state.config == rollout.endpoint_config_name {
+                return Err(EngineError::SameConfig {
+                    endpoint: rollout.endpoint_name.clone(),
+                    config: state.config.clone(),
+                });
+            }
+            state.updating = Some(run_id.clone());
+            state.config.clone()
+        };
+        let blue_model = inner
+            .registry
+            .config(&from_config)
+            .and_then(|config| inner.registry.model(&config.model_name))
+            .cloned()
+            .unwrap_or_else(|| green_model.clone());
+        let created = inner.store.create_run(&NewRun {
+            id: run_id.clone(),
+            endpoint: rollout.endpoint_name.clone(),
+            from_config: from_config.clone(),
+            to_config: rollout.endpoint_config_name.clone(),
+            backend: "local".into(),
+            time_scale,
+            plan_json: plan.to_json_pretty(),
+            started_wall_ms: run::wall_ms(),
+        });
+        if let Err(error) = created {
+            endpoint.lock().await.updating = None;
+            return Err(error.into());
+        }
+
+        let (sender, receiver) = watch::channel(None);
+        if let Ok(mut outcomes) = inner.outcomes.lock() {
+            outcomes.insert(run_id.clone(), receiver);
+        }
+        let context = run::RunContext {
+            run_id: run_id.clone(),
+            rollout,
+            time_scale,
+            from_config,
+            green_model,
+            blue_model,
+            endpoint: endpoint.clone(),
+            router,
+            store: inner.store.clone(),
+            client: inner.client.clone(),
+            seed: inner.seed ^ inner.counter.load(Ordering::Relaxed),
+        };
+        tokio::spawn(async move {
+            let outcome = run::execute(context).await;
+            endpoint.lock().await.updating = None;
+            let _ = sender.send(Some(outcome));
+        });
+        Ok(run_id)
+    }
+
+    /// Waits until the run started by this engine ends.
+    pub async fn wait(&self, run_id: &str) -> Result<RunOutcome, EngineError> {
+        let receiver = self
+            .inner
+            .outcomes
+            .lock()
+            .ok()
+            .and_then(|outcomes| outcomes.get(run_id).cloned());
+        let Some(mut receiver) = receiver else {
+            return Err(EngineError::NoRun(run_id.to_string()));
+        };
+        loop {
+            if let Some(outcome) = receiver.borrow().clone() {
+                return Ok(outcome);
+            }
+            if receiver.changed().await.is_err() {
+                return Err(EngineError::NoRun(run_id.to_string()));
+            }
+        }
+    }
+
+    /// Stops an instance as a crash would (for rehearsing failures).
+    pub async fn kill_instance(
+        &self,
+        endpoint: &str,
+        fleet: Fleet,
+        index: usize,
+    ) -> Result<String, EngineError> {
+        let state =
+            self.inner
+                .endpoints
+                .get(endpoint)
+                .ok_or_else(|| EngineError::UnknownEndpoint {
+                    name: endpoint.to_string(),
+                    known: known(self.inner.endpoints.keys()),
+                })?;
+        let mut state = state.lock().await;
+        let list = match fleet {
+            Fleet::Blue => &mut state.blue,
+            Fleet::Green => &mut state.green,
+        };
+        let instance = list.get_mut(index).ok_or_else(|| {
+            EngineError::Instances(format!("no {fleet:?} instance {index} on {endpoint}"))
+        })?;
+        instance.stop();
+        Ok(instance.id.clone())
+    }
+
+    pub async fn endpoint_status(&self, name: &str) -> Option<EndpointStatus> {
+        let state = self.inner.endpoints.get(name)?;
+        let state = state.lock().await;
+        Some(EndpointStatus {
+            name: name.to_string(),
+            config: state.config.clone(),
+            blue: state
+                .blue
+                .iter()
+                .map(|instance| instance.url.clone())
+                .collect(),
+            green: state
+                .green
+                .iter()
+                .map(|instance| instance.url.clone())
+                .collect(),
+            updating: state.updating.clone(),
+            invocations: self
+                .inner
+                .routers
+                .get(name)
+                .map(|router| router.metrics.total())
+                .unwrap_or(0),
+        })
+    }
+
+    /// The router's HTTP routes: `POST /endpoints/{name}/invocations`.
+    pub fn routes(&self) -> Router {
+        Router::new()
+            .route("/endpoints/{name}/invocations", post(invoke))
+            .with_state(self.clone())
+    }
+
+    /// Stops the load generators and every instance.
+    pub async fn shutdown(&self) {
+        for task in &self.inner.load {
+            task.abort();
+        }
+        for state in self.inner.endpoints.values() {
+            let mut state = state.lock().await;
+            let state = &mut *state;
+            for instance in state.blue.iter_mut().chain(state.green.iter_mut()) {
+                instance.stop();
+            }
+        }
+    }
+}
+
+async fn invoke(
+    State(engine): State<Engine>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(router) = engine.inner.routers.get(&name) else {
+        return (
+            StatusCode::NOT_FOUND,
+            format!("no endpoint {name} on the local engine"),
+        )
+            .into_response();
+    };
+    router
+        .invoke(
+            &engine.inner.client,
+            body,
+            headers.get(axum::http::header::CONTENT_TYPE).cloned(),
+        )
+        .await
+}

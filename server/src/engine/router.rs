@@ -1,0 +1,213 @@
+//! The weighted router: `POST /endpoints/{name}/invocations` goes to blue or
+//! green by the current weights, round-robin within the fleet, and every
+//! outcome and latency is recorded in the endpoint's metrics.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use guardrail_core::assumptions::WHOLE_BP;
+use guardrail_core::event::Fleet;
+
+use crate::engine::metrics::{Metrics, Observation};
+
+/// An instance the router may send to.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub instance: String,
+    pub invocations_url: String,
+}
+
+impl Target {
+    pub fn new(instance: &str, base_url: &str) -> Target {
+        Target {
+            instance: instance.to_string(),
+            invocations_url: format!("{base_url}/invocations"),
+        }
+    }
+}
+
+/// Who serves, and green's share in basis points.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Routing {
+    pub blue: Vec<Target>,
+    pub green: Vec<Target>,
+    pub green_bp: u32,
+}
+
+/// One endpoint's router.
+pub struct EndpointRouter {
+    pub name: String,
+    routing: RwLock<Arc<Routing>>,
+    counter: AtomicU64,
+    pub metrics: Metrics,
+}
+
+/// SplitMix64's finaliser: a well-mixed value from a counter.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+impl EndpointRouter {
+    pub fn new(name: &str, routing: Routing) -> EndpointRouter {
+        EndpointRouter {
+            name: name.to_string(),
+            routing: RwLock::new(Arc::new(routing)),
+            counter: AtomicU64::new(0),
+            metrics: Metrics::default(),
+        }
+    }
+
+    pub fn routing(&self) -> Arc<Routing> {
+        self.routing
+            .read()
+            .map(|routing| routing.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn set_routing(&self, routing: Routing) {
+        if let Ok(mut current) = self.routing.write() {
+            *current = Arc::new(routing);
+        }
+    }
+
+    /// Picks a fleet by weight, then an instance round-robin.
+    fn choose(&self) -> Option<(Fleet, Target)> {
+        let routing = self.routing();
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        let roll = (mix(n) % u64::from(WHOLE_BP)) as u32;
+        let (fleet, targets) = if roll < routing.green_bp && !routing.green.is_empty() {
+            (Fleet::Green, &routing.green)
+        } else if !routing.blue.is_empty() {
+            (Fleet::Blue, &routing.blue)
+        } else if !routing.green.is_empty() {
+            (Fleet::Green, &routing.green)
+        } else {
+            return None;
+        };
+        let index = (n / 7) as usize % targets.len();
+        Some((fleet, targets[index].clone()))
+    }
+
+    /// Sends one invocation and records what happened.
+    pub async fn invoke(
+        &self,
+        client: &reqwest::Client,
+        body: Bytes,
+        content_type: Option<HeaderValue>,
+    ) -> Response {
+        let started = Instant::now();
+        let Some((fleet, target)) = self.choose() else {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("endpoint {} has no instance in service", self.name),
+            )
+                .into_response();
+        };
+        let mut request = client.post(&target.invocations_url).body(body);
+        if let Some(content_type) = content_type {
+            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+        }
+        let model_started = Instant::now();
+        let result = match request.send().await {
+            Ok(response) => {
+                let status = response.status();
+                let content_type = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .cloned();
+                match response.bytes().await {
+                    Ok(bytes) => Ok((status, content_type, bytes)),
+                    Err(error) => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        };
+        let model_latency_us = model_started.elapsed().as_secs_f64() * 1e6;
+        let response = match result {
+            Ok((status, content_type, bytes)) => {
+                let status =
+                    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
+                let mut response = (status, bytes).into_response();
+                if let Some(content_type) = content_type {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::CONTENT_TYPE, content_type);
+                }
+                response
+            }
+            Err(error) => (
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "ModelError: instance {} of endpoint {}: {}",
+                    target.instance,
+                    self.name,
+                    crate::engine::fleet::error_text(&error)
+                ),
+            )
+                .into_response(),
+        };
+        let total_us = started.elapsed().as_secs_f64() * 1e6;
+        self.metrics.record(Observation {
+            fleet,
+            status: response.status().as_u16(),
+            model_latency_us,
+            overhead_us: (total_us - model_latency_us).max(0.0),
+        });
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(prefix: &str, count: usize) -> Vec<Target> {
+        (0..count)
+            .map(|index| Target::new(&format!("{prefix}-{index}"), "http://127.0.0.1:9"))
+            .collect()
+    }
+
+    #[test]
+    fn weights_split_traffic_by_basis_points() {
+        let router = EndpointRouter::new(
+            "e",
+            Routing {
+                blue: targets("blue", 3),
+                green: targets("green", 1),
+                green_bp: 2_500,
+            },
+        );
+        let draws = 40_000;
+        let green = (0..draws)
+            .filter(|_| matches!(router.choose(), Some((Fleet::Green, _))))
+            .count();
+        let share = green as f64 / f64::from(draws);
+        assert!((share - 0.25).abs() < 0.01, "{share}");
+    }
+
+    #[test]
+    fn every_instance_of_a_fleet_gets_traffic() {
+        let router = EndpointRouter::new(
+            "e",
+            Routing {
+                blue: targets("blue", 3),
+                green: Vec::new(),
+                green_bp: 0,
+            },
+        );
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            if let Some((_, target)) = router.choose() {
+                seen.insert(target.instance);
+            }
+        }
+        assert_eq!(seen.len(), 3);
+    }
+}

@@ -1,0 +1,402 @@
+//! The run store: SQLite in the data directory, created on first use.
+//!
+//! Every event is written here before it is broadcast, so what a live viewer
+//! sees is always already history. A late viewer reads the history, then follows
+//! the live events with higher sequence numbers; nothing is missed or repeated.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use guardrail_core::event::{Event, EventKind, RunOutcome};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+/// A failure of the store. Messages never include SQL.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the run store at {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("the run store failed while {doing}")]
+    Query {
+        doing: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("no run {0}")]
+    NoRun(String),
+    #[error("the run store is unavailable (a previous operation panicked)")]
+    Poisoned,
+}
+
+fn query(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |source| StoreError::Query { doing, source }
+}
+
+/// A run as listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub endpoint: String,
+    pub from_config: String,
+    pub to_config: String,
+    pub backend: String,
+    pub time_scale: f64,
+    /// "running", "succeeded", "rolled_back" or "failed".
+    pub status: String,
+    pub outcome: Option<String>,
+    pub started_wall_ms: u64,
+    pub finished_wall_ms: Option<u64>,
+    pub events: u64,
+}
+
+/// A new run's description.
+#[derive(Clone, Debug)]
+pub struct NewRun {
+    pub id: String,
+    pub endpoint: String,
+    pub from_config: String,
+    pub to_config: String,
+    pub backend: String,
+    pub time_scale: f64,
+    pub plan_json: String,
+    pub started_wall_ms: u64,
+}
+
+struct Inner {
+    connection: Connection,
+    live: HashMap<String, broadcast::Sender<Event>>,
+}
+
+/// The store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Mutex<Inner>>,
+}
+
+const SCHEMA: &str = "
+PRAGMA journal_mode = WAL;
+PRAGMA synchronous = NORMAL;
+CREATE TABLE IF NOT EXISTS runs (
+    id TEXT PRIMARY KEY,
+    endpoint TEXT NOT NULL,
+    from_config TEXT NOT NULL,
+    to_config TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    time_scale REAL NOT NULL,
+    plan_json TEXT NOT NULL,
+    status TEXT NOT NULL,
+    outcome TEXT,
+    started_wall_ms INTEGER NOT NULL,
+    finished_wall_ms INTEGER
+);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL REFERENCES runs(id),
+    seq INTEGER NOT NULL,
+    at_ms INTEGER NOT NULL,
+    wall_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+);
+";
+
+impl Store {
+    /// Opens (creating if needed) `guardrail.sqlite3` in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        let open_error = |reason: String| StoreError::Open {
+            path: data_dir.display().to_string(),
+            reason,
+        };
+        std::fs::create_dir_all(data_dir).map_err(|error| open_error(error.to_string()))?;
+        let connection = Connection::open(data_dir.join("guardrail.sqlite3"))
+            .map_err(|error| open_error(error.to_string()))?;
+        Self::with_connection(connection)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn in_memory() -> Result<Store, StoreError> {
+        let connection = Connection::open_in_memory().map_err(|error| StoreError::Open {
+            path: ":memory:".into(),
+            reason: error.to_string(),
+        })?;
+        Self::with_connection(connection)
+    }
+
+    fn with_connection(connection: Connection) -> Result<Store, StoreError> {
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(query("setting up"))?;
+        connection
+            .execute_batch(SCHEMA)
+            .map_err(query("creating its tables"))?;
+        Ok(Store {
+            inner: Arc::new(Mutex::new(Inner {
+                connection,
+                live: HashMap::new(),
+            })),
+        })
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
+        self.inner.lock().map_err(|_| StoreError::Poisoned)
+    }
+
+    pub fn create_run(&self, run: &NewRun) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        inner
+            .connection
+            .execute(
+                "INSERT INTO runs (id, endpoint, from_config, to_config, backend, time_scale, plan_json, status, started_wall_ms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+                params![
+                    run.id,
+                    run.endpoint,
+                    run.from_config,
+                    run.to_config,
+                    run.backend,
+                    run.time_scale,
+                    run.plan_json,
+                    run.started_wall_ms as i64
+                ],
+            )
+            .map_err(query("recording a new run"))?;
+        let (sender, _) = broadcast::channel(4_096);
+        inner.live.insert(run.id.clone(), sender);
+        Ok(())
+    }
+
+    /// Writes an event, then broadcasts it. A `Finished` event closes the run.
+    pub fn append(&self, event: &Event) -> Result<(), StoreError> {
+        let body = serde_json::to_string(event).unwrap_or_default();
+        let mut inner = self.lock()?;
+        let transaction = inner
+            .connection
+            .transaction()
+            .map_err(query("recording an event"))?;
+        transaction
+            .execute(
+                "INSERT INTO events (run_id, seq, at_ms, wall_ms, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    event.run_id,
+                    event.seq as i64,
+                    event.at_ms as i64,
+                    event.wall_ms as i64,
+                    body
+                ],
+            )
+            .map_err(query("recording an event"))?;
+        if let EventKind::Finished { outcome } = &event.kind {
+            transaction
+                .execute(
+                    "UPDATE runs SET status = ?2, outcome = ?3, finished_wall_ms = ?4 WHERE id = ?1",
+                    params![
+                        event.run_id,
+                        outcome.status(),
+                        serde_json::to_string(outcome).unwrap_or_default(),
+                        event.wall_ms as i64
+                    ],
+                )
+                .map_err(query("closing a run"))?;
+        }
+        transaction.commit().map_err(query("recording an event"))?;
+        let finished = matches!(event.kind, EventKind::Finished { .. });
+        if let Some(sender) = inner.live.get(&event.run_id) {
+            // No receivers is fine: nobody is watching.
+            let _ = sender.send(event.clone());
+        }
+        if finished {
+            inner.live.remove(&event.run_id);
+        }
+        Ok(())
+    }
+
+    /// The run's events so far, and (while it runs) a receiver for the rest.
+    /// Subscribing and reading happen under one lock, so no event falls between.
+    pub fn follow(
+        &self,
+        run_id: &str,
+    ) -> Result<(Vec<Event>, Option<broadcast::Receiver<Event>>), StoreError> {
+        let inner = self.lock()?;
+        let exists: Option<String> = inner
+            .connection
+            .query_row(
+                "SELECT id FROM runs WHERE id = ?1",
+                params![run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(query("looking up a run"))?;
+        if exists.is_none() {
+            return Err(StoreError::NoRun(run_id.to_string()));
+        }
+        let receiver = inner.live.get(run_id).map(broadcast::Sender::subscribe);
+        let history = Self::read_events(&inner.connection, run_id)?;
+        Ok((history, receiver))
+    }
+
+    pub fn events(&self, run_id: &str) -> Result<Vec<Event>, StoreError> {
+        self.follow(run_id).map(|(history, _)| history)
+    }
+
+    fn read_events(connection: &Connection, run_id: &str) -> Result<Vec<Event>, StoreError> {
+        let mut statement = connection
+            .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
+            .map_err(query("reading events"))?;
+        let rows = statement
+            .query_map(params![run_id], |row| row.get::<_, String>(0))
+            .map_err(query("reading events"))?;
+        let mut events = Vec::new();
+        for row in rows {
+            let body = row.map_err(query("reading events"))?;
+            if let Ok(event) = serde_json::from_str::<Event>(&body) {
+                events.push(event);
+            }
+        }
+        Ok(events)
+    }
+
+    pub fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
+        let inner = self.lock()?;
+        let mut statement = inner
+            .connection
+            .prepare(
+                "SELECT r.id, r.endpoint, r.from_config, r.to_config, r.backend, r.time_scale, r.status, r.outcome,
+                        r.started_wall_ms, r.finished_wall_ms, (SELECT COUNT(*) FROM events e WHERE e.run_id = r.id)
+                 FROM runs r ORDER BY r.started_wall_ms DESC, r.id DESC",
+            )
+            .map_err(query("listing runs"))?;
+        let rows = statement
+            .query_map([], |row| {
+                let outcome: Option<String> = row.get(7)?;
+                Ok(RunSummary {
+                    id: row.get(0)?,
+                    endpoint: row.get(1)?,
+                    from_config: row.get(2)?,
+                    to_config: row.get(3)?,
+                    backend: row.get(4)?,
+                    time_scale: row.get(5)?,
+                    status: row.get(6)?,
+                    outcome: outcome
+                        .and_then(|text| serde_json::from_str::<RunOutcome>(&text).ok())
+                        .map(|outcome| outcome.describe()),
+                    started_wall_ms: row.get::<_, i64>(8)? as u64,
+                    finished_wall_ms: row.get::<_, Option<i64>>(9)?.map(|value| value as u64),
+                    events: row.get::<_, i64>(10)? as u64,
+                })
+            })
+            .map_err(query("listing runs"))?;
+        rows.collect::<Result<Vec<_>, _>>()
+            .map_err(query("listing runs"))
+    }
+
+    /// The plan a run executed, as its JSON.
+    pub fn plan_json(&self, run_id: &str) -> Result<String, StoreError> {
+        let inner = self.lock()?;
+        inner
+            .connection
+            .query_row(
+                "SELECT plan_json FROM runs WHERE id = ?1",
+                params![run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(query("reading a run's plan"))?
+            .ok_or_else(|| StoreError::NoRun(run_id.to_string()))
+    }
+
+    /// Marks runs left "running" by a process that died as failed, at start-up.
+    pub fn close_abandoned(&self, now_wall_ms: u64) -> Result<usize, StoreError> {
+        let inner = self.lock()?;
+        let outcome = RunOutcome::Failed {
+            reason: "guardrail stopped while the run was in progress".into(),
+        };
+        inner
+            .connection
+            .execute(
+                "UPDATE runs SET status = 'failed', outcome = ?1, finished_wall_ms = ?2 WHERE status = 'running'",
+                params![serde_json::to_string(&outcome).unwrap_or_default(), now_wall_ms as i64],
+            )
+            .map_err(query("closing abandoned runs"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(seq: u64, kind: EventKind) -> Event {
+        Event {
+            run_id: "run-a".into(),
+            seq,
+            at_ms: seq * 1_000,
+            wall_ms: 100 + seq,
+            kind,
+        }
+    }
+
+    fn new_run() -> NewRun {
+        NewRun {
+            id: "run-a".into(),
+            endpoint: "guardrail-demo".into(),
+            from_config: "baseline".into(),
+            to_config: "fixed".into(),
+            backend: "local".into(),
+            time_scale: 60.0,
+            plan_json: "{}".into(),
+            started_wall_ms: 100,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_late_viewer_gets_history_then_live_events() {
+        let store = Store::in_memory().expect("store");
+        store.create_run(&new_run()).expect("run");
+        store
+            .append(&event(1, EventKind::GreenProvisioning { instances: 3 }))
+            .expect("append");
+        let (history, receiver) = store.follow("run-a").expect("follow");
+        assert_eq!(history.len(), 1);
+        let mut receiver = receiver.expect("still live");
+        store
+            .append(&event(2, EventKind::Succeeded))
+            .expect("append");
+        store
+            .append(&event(
+                3,
+                EventKind::Finished {
+                    outcome: RunOutcome::Succeeded,
+                },
+            ))
+            .expect("append");
+        assert_eq!(receiver.recv().await.expect("live").seq, 2);
+        assert_eq!(receiver.recv().await.expect("live").seq, 3);
+        let (history, receiver) = store.follow("run-a").expect("follow");
+        assert_eq!(
+            history.iter().map(|event| event.seq).collect::<Vec<_>>(),
+            [1, 2, 3]
+        );
+        assert!(receiver.is_none(), "a finished run has no live stream");
+        let runs = store.runs().expect("runs");
+        assert_eq!(runs[0].status, "succeeded");
+        assert_eq!(runs[0].events, 3);
+    }
+
+    #[test]
+    fn unknown_runs_and_duplicate_events_are_errors_without_sql() {
+        let store = Store::in_memory().expect("store");
+        let error = store.events("nope").expect_err("no such run");
+        assert_eq!(error.to_string(), "no run nope");
+        store.create_run(&new_run()).expect("run");
+        store
+            .append(&event(1, EventKind::Succeeded))
+            .expect("first");
+        let error = store
+            .append(&event(1, EventKind::Succeeded))
+            .expect_err("duplicate");
+        assert_eq!(
+            error.to_string(),
+            "the run store failed while recording an event"
+        );
+    }
+}

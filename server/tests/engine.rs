@@ -1,0 +1,326 @@
+//! The local engine end to end: real model servers on loopback, the router,
+//! live alarms and the controller, at a time scale (never fixed sleeps).
+
+use guardrail_core::controller::RollbackCause;
+use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
+use guardrail_core::examples;
+use guardrail_core::plan::{Dimension, Plan};
+use guardrail_core::schedule::Phase;
+use guardrail_server::engine::model::{Behaviour, BuiltinModel};
+use guardrail_server::engine::registry::{
+    EndpointConfigDefinition, ModelDefinition, Registry, DEMO_ENDPOINT,
+};
+use guardrail_server::engine::{Engine, EngineError, EngineOptions};
+use guardrail_server::store::Store;
+
+/// Plan seconds per real second: the notebook canary's 13 minutes take 6.5 s.
+const SCALE: f64 = 120.0;
+
+async fn engine() -> Engine {
+    let mut registry = Registry::demo();
+    registry.merge(Registry {
+        models: vec![ModelDefinition {
+            model_name: "unready".into(),
+            builtin: Some(BuiltinModel::new(Behaviour::NeverReady)),
+            urls: None,
+            command: None,
+        }],
+        endpoint_configs: vec![EndpointConfigDefinition {
+            endpoint_config_name: "unready".into(),
+            model_name: "unready".into(),
+            variant_name: "AllTraffic".into(),
+            instance_count: 3,
+        }],
+        endpoints: vec![],
+    });
+    Engine::start(
+        registry,
+        Store::in_memory().expect("store"),
+        EngineOptions {
+            load_rps: 100.0,
+            seed: 7,
+        },
+    )
+    .await
+    .expect("engine starts")
+}
+
+/// The notebook canary, to `config`.
+fn notebook_to(config: &str) -> Plan {
+    let mut plan = examples::notebook_canary();
+    plan.endpoint_config_name = config.into();
+    plan
+}
+
+fn kinds(events: &[Event]) -> Vec<&EventKind> {
+    events.iter().map(|event| &event.kind).collect()
+}
+
+async fn finish(engine: &Engine, run: &str) -> (RunOutcome, Vec<Event>) {
+    let outcome = engine.wait(run).await.expect("run ends");
+    let events = engine.store().events(run).expect("events");
+    (outcome, events)
+}
+
+fn rolled_back(outcome: &RunOutcome) -> (Phase, RollbackCause) {
+    match outcome {
+        RunOutcome::RolledBack { phase, cause } => (*phase, cause.clone()),
+        other => panic!("expected a rollback, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notebook_canary_to_incompatible_rolls_back_once_green_has_all_traffic() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&notebook_to("incompatible"), SCALE)
+        .await
+        .expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    // The notebook's alarm is endpoint-wide: Average of a 0/1 error metric is the
+    // error fraction, so with the canary at 25 % it cannot reach 1. It fires in
+    // the final bake, when every request goes to the failing green fleet.
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::FinalBake, "{events:#?}");
+    match cause {
+        RollbackCause::Alarm { alarm, reason } => {
+            assert_eq!(alarm, "TestAlarm-5XXErrors-guardrail-demo");
+            assert!(reason.contains("greater than or equal to 1"), "{reason}");
+        }
+        other => panic!("unexpected cause {other:?}"),
+    }
+    // During the canary bake green failed, but the alarm saw about a quarter.
+    let canary_errors: Vec<u64> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::MetricPeriod { green, .. } if green.invocations > 0 => {
+                Some(green.invocation_5xx_errors * 100 / green.invocations)
+            }
+            _ => None,
+        })
+        .collect();
+    assert!(
+        canary_errors.iter().all(|percent| *percent == 100),
+        "{canary_errors:?}"
+    );
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(status.config, "baseline");
+    assert_eq!(status.blue.len(), 3);
+    assert!(status.green.is_empty());
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_fleet_alarm_rolls_back_during_the_canary_bake() {
+    let engine = engine().await;
+    let mut plan = notebook_to("incompatible");
+    let alarm = &mut plan.alarms[0];
+    alarm
+        .dimensions
+        .push(Dimension::new("EndpointConfigName", "incompatible"));
+    alarm.threshold = Some(0.05);
+    let run = engine.start_rollout(&plan, SCALE).await.expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
+    assert!(matches!(cause, RollbackCause::Alarm { .. }), "{cause:?}");
+    let all = kinds(&events);
+    let shifted_back = all.iter().rev().find_map(|kind| match kind {
+        EventKind::TrafficShifted {
+            green_traffic_bp, ..
+        } => Some(*green_traffic_bp),
+        _ => None,
+    });
+    assert_eq!(shifted_back, Some(0), "traffic returns to blue");
+    assert!(all.contains(&&EventKind::RollbackCompleted));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_notebook_canary_to_fixed_succeeds_and_terminates_blue_after_the_final_bake() {
+    let engine = engine().await;
+    let before = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), SCALE)
+        .await
+        .expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    let all = kinds(&events);
+    let position = |wanted: &EventKind| {
+        all.iter()
+            .position(|kind| *kind == wanted)
+            .unwrap_or_else(|| panic!("no {wanted:?} in {all:#?}"))
+    };
+    let final_bake_ended = position(&EventKind::BakeEnded {
+        phase: Phase::FinalBake,
+    });
+    let blue_terminated = position(&EventKind::InstancesTerminated {
+        fleet: Fleet::Blue,
+        instances: 3,
+    });
+    assert!(final_bake_ended < blue_terminated);
+    assert!(position(&EventKind::Succeeded) > blue_terminated);
+    assert!(matches!(
+        all.last(),
+        Some(EventKind::Finished {
+            outcome: RunOutcome::Succeeded
+        })
+    ));
+    let after = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(after.config, "fixed");
+    assert_eq!(after.blue.len(), 3);
+    // The old fleet is gone: its instances no longer answer.
+    let client = reqwest::Client::new();
+    for url in &before.blue {
+        let answer = client.get(format!("{url}/ping")).send().await;
+        assert!(
+            answer
+                .map(|response| !response.status().is_success())
+                .unwrap_or(true),
+            "{url} still answers"
+        );
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timeout_fails_safely_back_to_blue() {
+    let engine = engine().await;
+    // Green never passes its health check; the 1800 s timeout takes 3 s at this scale.
+    let run = engine
+        .start_rollout(&notebook_to("unready"), 600.0)
+        .await
+        .expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, cause) = rolled_back(&outcome);
+    assert!(matches!(phase, Phase::Provisioning { .. }), "{phase:?}");
+    assert_eq!(
+        cause,
+        RollbackCause::Timeout {
+            timeout_seconds: 1_800
+        }
+    );
+    assert!(kinds(&events).contains(&&EventKind::TimedOut {
+        timeout_seconds: 1_800
+    }));
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(status.config, "baseline");
+    assert!(status.green.is_empty());
+    // Blue still serves.
+    let client = reqwest::Client::new();
+    for url in &status.blue {
+        let response = client
+            .get(format!("{url}/ping"))
+            .send()
+            .await
+            .expect("blue answers");
+        assert!(response.status().is_success());
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_concurrent_update_is_refused() {
+    let engine = engine().await;
+    let first = engine
+        .start_rollout(&notebook_to("fixed"), 1.0)
+        .await
+        .expect("accepted");
+    let second = engine.start_rollout(&notebook_to("fixed"), 1.0).await;
+    match second {
+        Err(EngineError::Busy { endpoint, run }) => {
+            assert_eq!(endpoint, DEMO_ENDPOINT);
+            assert_eq!(run, first);
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let message = engine
+        .start_rollout(&notebook_to("fixed"), 1.0)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(message.contains("already being updated"), "{message}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_green_instance_killed_mid_canary_rolls_back() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), 60.0)
+        .await
+        .expect("accepted");
+    // Wait, by following the live events, until the canary bakes.
+    let (history, receiver) = engine.store().follow(&run).expect("follow");
+    let canary = EventKind::BakeStarted {
+        phase: Phase::CanaryBake,
+        planned_seconds: 300,
+    };
+    if !history.iter().any(|event| event.kind == canary) {
+        let mut receiver = receiver.expect("live");
+        loop {
+            let event = receiver.recv().await.expect("event");
+            if event.kind == canary {
+                break;
+            }
+        }
+    }
+    let killed = engine
+        .kill_instance(DEMO_ENDPOINT, Fleet::Green, 0)
+        .await
+        .expect("kill");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
+    match cause {
+        RollbackCause::GreenUnhealthy { reason } => assert!(reason.contains(&killed), "{reason}"),
+        other => panic!("unexpected cause {other:?}"),
+    }
+    assert!(kinds(&events).iter().any(|kind| matches!(
+        kind,
+        EventKind::InstanceFailed {
+            fleet: Fleet::Green,
+            ..
+        }
+    )));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), SCALE)
+        .await
+        .expect("accepted");
+    // Join late: after the canary bake has begun.
+    let (mut seen, receiver) = loop {
+        let (history, receiver) = engine.store().follow(&run).expect("follow");
+        if history
+            .iter()
+            .any(|event| matches!(event.kind, EventKind::BakeStarted { .. }))
+        {
+            break (history, receiver);
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    assert!(seen.len() > 3, "history first");
+    if let Some(mut receiver) = receiver {
+        while !matches!(
+            seen.last().map(|event| &event.kind),
+            Some(EventKind::Finished { .. })
+        ) {
+            let event = receiver.recv().await.expect("live event");
+            seen.push(event);
+        }
+    }
+    let stored = engine.store().events(&run).expect("events");
+    assert_eq!(seen, stored);
+    let sequence: Vec<u64> = stored.iter().map(|event| event.seq).collect();
+    assert_eq!(sequence, (1..=stored.len() as u64).collect::<Vec<_>>());
+    assert!(stored.windows(2).all(|pair| pair[0].at_ms <= pair[1].at_ms));
+    assert!(matches!(stored[0].kind, EventKind::PlanAccepted { .. }));
+    engine.shutdown().await;
+}

@@ -448,19 +448,14 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
                 );
                 next_metric_ms += tick_ms;
             }
-            for index in 0..alarms.len() {
-                if alarms[index].next_ms != at {
-                    continue;
-                }
+            for alarm in alarms.iter_mut().filter(|alarm| alarm.next_ms == at) {
                 let serving = controller.serving();
-                if let Some(input) =
-                    evaluate_alarm(&ctx, &mut alarms[index], at, serving, &mut recorder)
-                {
+                if let Some(input) = evaluate_alarm(&ctx, alarm, at, serving, &mut recorder) {
                     let decision = controller.handle(at, input);
                     driver.apply(at, &decision, &mut recorder).await;
                     wake = decision.wake_at_ms;
                 }
-                alarms[index].next_ms += u64::from(alarms[index].rule.period_seconds) * 1_000;
+                alarm.next_ms += u64::from(alarm.rule.period_seconds) * 1_000;
             }
             if controller.outcome().is_some() {
                 break;

@@ -163,6 +163,23 @@ impl RunOutcome {
     }
 }
 
+/// A run as listed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunSummary {
+    pub id: String,
+    pub endpoint: String,
+    pub from_config: String,
+    pub to_config: String,
+    pub backend: String,
+    pub time_scale: f64,
+    /// "running", "succeeded", "rolled_back" or "failed".
+    pub status: String,
+    pub outcome: Option<String>,
+    pub started_wall_ms: u64,
+    pub finished_wall_ms: Option<u64>,
+    pub events: u64,
+}
+
 /// One recorded event.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Event {

@@ -60,6 +60,9 @@ enum Command {
         /// The Trunk-built planner to serve
         #[arg(long, env = "GUARDRAIL_DIST")]
         dist: Option<PathBuf>,
+        /// Requests per second the load generator sends to each local endpoint
+        #[arg(long, default_value_t = 20.0)]
+        rps: f64,
     },
     /// Validate and lint a plan; exit 1 if it is invalid
     Check {
@@ -105,8 +108,52 @@ enum Command {
         #[arg(long)]
         view: Option<String>,
     },
+    /// Run a plan on the local engine (in-process, or on a running `guardrail serve`)
+    Run {
+        plan: String,
+        #[arg(long, value_enum, default_value = "local")]
+        backend: Backend,
+        /// Plan seconds per real second: 60 makes a 300 s bake last 5 s
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// A running guardrail server to run on
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        server: String,
+        /// Always run the engine in this process
+        #[arg(long)]
+        in_process: bool,
+        /// Load generator rate for an in-process engine, requests per second
+        #[arg(long, default_value_t = 20.0)]
+        rps: f64,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+        /// Print every metric period in full
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// List recorded runs
+    Runs {
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Print a run's events in order
+    Events {
+        run_id: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// List the modelling assumptions guardrail makes where AWS is silent
     Assumptions,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Backend {
+    /// The embedded local engine: real model servers on loopback
+    Local,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -134,6 +181,8 @@ impl From<ExportFormat> for Format {
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{0}")]
+    Rollback(String),
+    #[error("{0}")]
     Input(String),
     #[error("{0}")]
     Invalid(String),
@@ -145,7 +194,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             Self::Input(_) => 2,
-            Self::Invalid(_) | Self::Runtime(_) => 1,
+            Self::Invalid(_) | Self::Runtime(_) | Self::Rollback(_) => 1,
         }
     }
 }
@@ -174,15 +223,88 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             port,
             data_dir,
             dist,
+            rps,
         } => {
             let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
             let dist = dist.unwrap_or_else(settings::default_dist_dir);
-            let runtime = tokio::runtime::Runtime::new()
-                .map_err(|error| CliError::Runtime(format!("cannot start the runtime: {error}")))?;
-            tracing::info!(data_dir = %data_dir.display(), "data directory");
-            runtime
-                .block_on(crate::web::serve(dist, port))
+            runtime()?.block_on(async move {
+                let engine = start_engine(&data_dir, rps).await?;
+                crate::web::serve(dist, port, engine)
+                    .await
+                    .map_err(|error| CliError::Runtime(error.to_string()))
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            plan,
+            backend: Backend::Local,
+            time_scale,
+            server,
+            in_process,
+            rps,
+            data_dir,
+            verbose,
+        } => {
+            let (parsed, checked) = read_plan(&plan)?;
+            require_valid(&plan, &checked)?;
+            let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
+            runtime()?.block_on(crate::run_command::run(
+                parsed,
+                time_scale,
+                (!in_process).then_some(server),
+                rps,
+                data_dir,
+                verbose,
+            ))
+        }
+        Command::Runs { json, data_dir } => {
+            let store = open_store(data_dir)?;
+            let runs = store
+                .runs()
                 .map_err(|error| CliError::Runtime(error.to_string()))?;
+            if json {
+                print_json(&json!(runs));
+            } else if runs.is_empty() {
+                say!("no runs yet: start one with `guardrail run PLAN --time-scale 60`");
+            } else {
+                say!(
+                    "{:<32} {:<16} {:<28} {:<12} {:>6}  outcome",
+                    "run",
+                    "endpoint",
+                    "update",
+                    "status",
+                    "events"
+                );
+                for run in runs {
+                    say!(
+                        "{:<32} {:<16} {:<28} {:<12} {:>6}  {}",
+                        run.id,
+                        run.endpoint,
+                        format!("{} -> {}", run.from_config, run.to_config),
+                        run.status,
+                        run.events,
+                        run.outcome.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Events {
+            run_id,
+            json,
+            data_dir,
+        } => {
+            let store = open_store(data_dir)?;
+            let events = store
+                .events(&run_id)
+                .map_err(|error| CliError::Input(error.to_string()))?;
+            for event in events {
+                if json {
+                    say!("{}", serde_json::to_string(&event).unwrap_or_default());
+                } else {
+                    say!("{}", event.describe());
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Check { plan, json } => check_command(&plan, json),
@@ -223,6 +345,44 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
     }
 }
 
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new()
+        .map_err(|error| CliError::Runtime(format!("cannot start the runtime: {error}")))
+}
+
+fn open_store(data_dir: Option<PathBuf>) -> Result<crate::store::Store, CliError> {
+    let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
+    crate::store::Store::open(&data_dir).map_err(|error| CliError::Runtime(error.to_string()))
+}
+
+/// Starts the local engine on the registry of `data_dir`, with its store.
+pub async fn start_engine(
+    data_dir: &std::path::Path,
+    rps: f64,
+) -> Result<crate::engine::Engine, CliError> {
+    let registry = crate::engine::registry::Registry::load(data_dir).map_err(CliError::Input)?;
+    let store = crate::store::Store::open(data_dir)
+        .map_err(|error| CliError::Runtime(error.to_string()))?;
+    let engine = crate::engine::Engine::start(
+        registry,
+        store,
+        crate::engine::EngineOptions {
+            load_rps: rps,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|error| CliError::Runtime(error.to_string()))?;
+    for definition in &engine.registry().endpoints {
+        tracing::info!(
+            "local engine: endpoint {} on {}, load {rps} requests/s",
+            definition.endpoint_name,
+            definition.endpoint_config_name
+        );
+    }
+    Ok(engine)
+}
+
 /// Reads PLAN (a path, or `-` for standard input) and checks it.
 fn read_plan(source: &str) -> Result<(Plan, Checked), CliError> {
     let text = read_text(source)?;
@@ -254,7 +414,7 @@ fn problems_text(problems: &[Problem], kind: &str) -> String {
         .collect()
 }
 
-fn require_valid(source: &str, checked: &Checked) -> Result<(), CliError> {
+pub(crate) fn require_valid(source: &str, checked: &Checked) -> Result<(), CliError> {
     if checked.report.errors.is_empty() {
         return Ok(());
     }

@@ -3,6 +3,8 @@
 
 pub mod cli;
 pub mod engine;
+pub mod progress;
+pub mod run_command;
 pub mod settings;
 pub mod store;
 pub mod web;

@@ -8,9 +8,8 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use guardrail_core::event::{Event, EventKind, RunOutcome};
+use guardrail_core::event::{Event, EventKind, RunOutcome, RunSummary};
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 /// A failure of the store. Messages never include SQL.
@@ -32,23 +31,6 @@ pub enum StoreError {
 
 fn query(doing: &'static str) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |source| StoreError::Query { doing, source }
-}
-
-/// A run as listed.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunSummary {
-    pub id: String,
-    pub endpoint: String,
-    pub from_config: String,
-    pub to_config: String,
-    pub backend: String,
-    pub time_scale: f64,
-    /// "running", "succeeded", "rolled_back" or "failed".
-    pub status: String,
-    pub outcome: Option<String>,
-    pub started_wall_ms: u64,
-    pub finished_wall_ms: Option<u64>,
-    pub events: u64,
 }
 
 /// A new run's description.

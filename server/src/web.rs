@@ -1,19 +1,159 @@
-//! The web server: the planner's static files, same-origin, with deep links
-//! falling back to `index.html`.
+//! The web server: the planner's static files (same origin, deep links falling
+//! back to `index.html`), the server functions under `/api/`, and the local
+//! engine's router under `/endpoints/`.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::Request;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
+use guardrail_app::api::service::{LineStream, RolloutService, Service};
+use guardrail_core::event::{Event, EventKind, RunSummary};
+use leptos::prelude::provide_context;
 use tower_http::services::{ServeDir, ServeFile};
 
-/// Builds the router that serves the built planner from `dist`.
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// The planner's static files only.
 pub fn router(dist: &Path) -> Router {
     let index = dist.join("index.html");
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
+}
+
+/// The whole application: static files, server functions and the engine's router.
+pub fn app(dist: &Path, engine: Engine) -> Router {
+    register_server_functions();
+    let service = Service(Arc::new(EngineService {
+        engine: engine.clone(),
+    }));
+    Router::new()
+        .route(
+            "/api/{*fn_name}",
+            get(server_functions).post(server_functions),
+        )
+        .with_state(service)
+        .merge(engine.routes())
+        .merge(router(dist))
+}
+
+/// The server binary must name the server functions, or the linker drops their
+/// registrations and `/api/...` answers "Could not find a server function".
+fn register_server_functions() {
+    use guardrail_app::api::{ListRuns, RunEvents, RunPlan, StartRollout};
+    use leptos::server_fn::axum::register_explicit;
+    register_explicit::<StartRollout>();
+    register_explicit::<RunEvents>();
+    register_explicit::<ListRuns>();
+    register_explicit::<RunPlan>();
+}
+
+async fn server_functions(
+    State(service): State<Service>,
+    request: Request<Body>,
+) -> impl IntoResponse {
+    leptos_axum::handle_server_fns_with_context(move || provide_context(service.clone()), request)
+        .await
+}
+
+/// The engine, as the server functions see it.
+pub struct EngineService {
+    pub engine: Engine,
+}
+
+impl RolloutService for EngineService {
+    fn start(
+        &self,
+        plan_json: String,
+        time_scale: f64,
+    ) -> Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>> {
+        Box::pin(async move {
+            let (plan, _) = guardrail_core::check_json(&plan_json)
+                .map_err(|error| format!("not a plan: {error}"))?;
+            self.engine
+                .start_rollout(&plan, time_scale)
+                .await
+                .map_err(|error| error.to_string())
+        })
+    }
+
+    fn events(&self, run_id: String) -> Result<LineStream, String> {
+        event_lines(self.engine.store().clone(), &run_id)
+    }
+
+    fn runs(&self) -> Result<Vec<RunSummary>, String> {
+        self.engine
+            .store()
+            .runs()
+            .map_err(|error| error.to_string())
+    }
+
+    fn plan(&self, run_id: String) -> Result<String, String> {
+        self.engine
+            .store()
+            .plan_json(&run_id)
+            .map_err(|error| error.to_string())
+    }
+}
+
+/// A run's events as JSON lines: history, then live events until `Finished`.
+/// If the live stream falls behind, the missed events are read from the store.
+pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, String> {
+    let (history, receiver) = store.follow(run_id).map_err(|error| error.to_string())?;
+    let last = history.last().map(|event| event.seq).unwrap_or(0);
+    let finished = history
+        .last()
+        .is_some_and(|event| matches!(event.kind, EventKind::Finished { .. }));
+    let run_id = run_id.to_string();
+    let head = futures::stream::iter(history.into_iter().map(line));
+    let tail = futures::stream::unfold(
+        (receiver.filter(|_| !finished), last, store, run_id),
+        |(receiver, last, store, run_id)| async move {
+            let mut receiver = receiver?;
+            loop {
+                match receiver.recv().await {
+                    Ok(event) if event.seq <= last => continue,
+                    Ok(event) => {
+                        let done = matches!(event.kind, EventKind::Finished { .. });
+                        let seq = event.seq;
+                        let next = (!done).then_some(receiver);
+                        return Some((vec![line(event)], (next, seq, store, run_id)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        let missed: Vec<Event> = store
+                            .events(&run_id)
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|event| event.seq > last)
+                            .collect();
+                        let seq = missed.last().map(|event| event.seq).unwrap_or(last);
+                        let done = missed
+                            .iter()
+                            .any(|event| matches!(event.kind, EventKind::Finished { .. }));
+                        let lines = missed.into_iter().map(line).collect();
+                        let next = (!done).then_some(receiver);
+                        return Some((lines, (next, seq, store, run_id)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    )
+    .flat_map(futures::stream::iter);
+    Ok(Box::pin(head.chain(tail)))
+}
+
+fn line(event: Event) -> String {
+    format!("{}\n", serde_json::to_string(&event).unwrap_or_default())
 }
 
 /// Why the server could not start.
@@ -31,7 +171,7 @@ pub enum ServeError {
 }
 
 /// Serves until the process is stopped. Binds to loopback only.
-pub async fn serve(dist: PathBuf, port: u16) -> Result<(), ServeError> {
+pub async fn serve(dist: PathBuf, port: u16, engine: Engine) -> Result<(), ServeError> {
     if !dist.join("index.html").exists() {
         return Err(ServeError::NoDist(dist));
     }
@@ -41,6 +181,6 @@ pub async fn serve(dist: PathBuf, port: u16) -> Result<(), ServeError> {
         .map_err(|source| ServeError::Bind { address, source })?;
     tracing::info!("guardrail serves http://{address}");
     eprintln!("guardrail: serving http://{address}");
-    axum::serve(listener, router(&dist)).await?;
+    axum::serve(listener, app(&dist, engine)).await?;
     Ok(())
 }

@@ -240,3 +240,69 @@ fn a_link_round_trips_and_a_broken_one_is_refused() {
     assert_eq!(broken.status.code(), Some(2));
     assert!(stderr(&broken).contains("damaged"), "{}", stderr(&broken));
 }
+
+/// A data directory of its own for each test that records runs.
+fn data_dir(label: &str) -> String {
+    let dir = std::env::temp_dir().join(format!("gr-cli-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir.display().to_string()
+}
+
+#[test]
+fn run_rolls_back_the_incompatible_model_and_says_which_alarm_and_why() {
+    let data = data_dir("run");
+    let output = guardrail(
+        &[
+            "run",
+            &example("notebook-canary.json"),
+            "--time-scale",
+            "240",
+            "--in-process",
+            "--rps",
+            "100",
+            "--data-dir",
+            &data,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("rolled back during the final bake")
+            && message.contains("TestAlarm-5XXErrors-guardrail-demo")
+            && message.contains("greater than or equal to 1"),
+        "{message}"
+    );
+    let progress = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        progress.contains("| canary bake | green 25% |"),
+        "{progress}"
+    );
+
+    let runs = guardrail(&["runs", "--json", "--data-dir", &data], None);
+    let runs = stdout_json(&runs);
+    let run = &runs[0];
+    assert_eq!(run["status"], "rolled_back");
+    let id = run["id"].as_str().expect("id").to_string();
+
+    let events = guardrail(&["events", &id, "--json", "--data-dir", &data], None);
+    let lines: Vec<Value> = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    assert_eq!(lines[0]["type"], "plan_accepted");
+    assert_eq!(
+        lines.last().map(|event| event["type"].clone()),
+        Some(Value::from("finished"))
+    );
+    let sequence: Vec<u64> = lines
+        .iter()
+        .map(|event| event["seq"].as_u64().expect("seq"))
+        .collect();
+    assert_eq!(sequence, (1..=lines.len() as u64).collect::<Vec<_>>());
+
+    let missing = guardrail(&["events", "no-such-run", "--data-dir", &data], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no run no-such-run"));
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -324,3 +324,98 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
     assert!(matches!(stored[0].kind, EventKind::PlanAccepted { .. }));
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer() {
+    let engine = engine().await;
+    let dist = std::env::temp_dir().join(format!("gr-dist-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).expect("dist");
+    std::fs::write(dist.join("index.html"), "<html></html>").expect("index");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let app = guardrail_server::web::app(&dist, engine.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let client = reqwest::Client::new();
+
+    let response = client
+        .post(format!("{base}/api/start_rollout"))
+        .form(&[
+            ("plan_json", notebook_to("fixed").to_json_pretty()),
+            ("time_scale", SCALE.to_string()),
+        ])
+        .send()
+        .await
+        .expect("start");
+    assert!(response.status().is_success());
+    let run: String = response.json().await.expect("a run id");
+
+    // The router counts external requests too.
+    let invoked = client
+        .post(format!("{base}/endpoints/{DEMO_ENDPOINT}/invocations"))
+        .header("content-type", "text/csv")
+        .body("1,2,3")
+        .send()
+        .await
+        .expect("invoke");
+    assert!(invoked.status().is_success());
+
+    // Connect late, once the canary bakes: history first, then live, to the end.
+    loop {
+        let events = engine.store().events(&run).expect("events");
+        if events
+            .iter()
+            .any(|event| matches!(event.kind, EventKind::BakeStarted { .. }))
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let body = client
+        .post(format!("{base}/api/run_events"))
+        .form(&[("run_id", run.as_str())])
+        .send()
+        .await
+        .expect("events")
+        .text()
+        .await
+        .expect("stream ends when the run does");
+    let streamed: Vec<Event> = body
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an event per line"))
+        .collect();
+    assert_eq!(streamed, engine.store().events(&run).expect("stored"));
+    assert!(matches!(
+        streamed.last().map(|event| &event.kind),
+        Some(EventKind::Finished {
+            outcome: RunOutcome::Succeeded
+        })
+    ));
+
+    // A refused start says why, without internals.
+    let refused = client
+        .post(format!("{base}/api/start_rollout"))
+        .form(&[("plan_json", "{\"EndpointName\": 5}"), ("time_scale", "60")])
+        .send()
+        .await
+        .expect("answer");
+    assert!(!refused.status().is_success());
+    let message = refused.text().await.expect("text");
+    assert!(message.contains("not a plan: line 1"), "{message}");
+
+    let runs = client
+        .post(format!("{base}/api/list_runs"))
+        .send()
+        .await
+        .expect("runs")
+        .text()
+        .await
+        .expect("text");
+    assert!(runs.contains(&run), "{runs}");
+    server.abort();
+    engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dist);
+}

@@ -156,6 +156,33 @@ fn line(event: Event) -> String {
     format!("{}\n", serde_json::to_string(&event).unwrap_or_default())
 }
 
+/// Serves `app` over HTTP/1.1 only, with keep-alive and no Nagle delay. It skips
+/// the HTTP/2 preface sniffing of `axum::serve`, which costs the router
+/// throughput; browsers and SageMaker clients speak HTTP/1.1 to loopback anyway.
+pub async fn serve_http1(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+    use hyper_util::rt::TokioIo;
+    use hyper_util::service::TowerToHyperService;
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            // Out of file descriptors and the like: keep serving the others.
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -181,6 +208,6 @@ pub async fn serve(dist: PathBuf, port: u16, engine: Engine) -> Result<(), Serve
         .map_err(|source| ServeError::Bind { address, source })?;
     tracing::info!("guardrail serves http://{address}");
     eprintln!("guardrail: serving http://{address}");
-    axum::serve(listener, app(&dist, engine)).await?;
+    serve_http1(listener, app(&dist, engine)).await?;
     Ok(())
 }

@@ -10,12 +10,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::engine::model::demo_rows;
-use crate::engine::router::EndpointRouter;
+use crate::engine::router::{EndpointRouter, HttpClient};
 
 /// Requests that may be in flight at once; beyond it, ticks are skipped.
 const MAX_IN_FLIGHT: usize = 256;
 
-pub fn spawn(router: Arc<EndpointRouter>, client: reqwest::Client, rps: f64) -> JoinHandle<()> {
+pub fn spawn(router: Arc<EndpointRouter>, client: HttpClient, rps: f64) -> JoinHandle<()> {
     let rows: Arc<Vec<Bytes>> = Arc::new(demo_rows(100).into_iter().map(Bytes::from).collect());
     tokio::spawn(async move {
         let period = Duration::from_secs_f64(1.0 / rps.max(0.001));

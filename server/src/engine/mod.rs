@@ -18,9 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -31,7 +29,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::engine::fleet::{wait_healthy, Instance};
 use crate::engine::registry::Registry;
-use crate::engine::router::{EndpointRouter, Routing, Target};
+use crate::engine::router::{http_client, EndpointRouter, HttpClient, Routing, Target};
 use crate::store::{NewRun, Store, StoreError};
 
 /// Why the engine refused or failed a request. Messages are for people.
@@ -105,6 +103,7 @@ struct Inner {
     routers: HashMap<String, Arc<EndpointRouter>>,
     store: Store,
     client: reqwest::Client,
+    http: HttpClient,
     outcomes: std::sync::Mutex<HashMap<String, watch::Receiver<Option<RunOutcome>>>>,
     counter: AtomicU64,
     seed: u64,
@@ -198,10 +197,11 @@ impl Engine {
                 })),
             );
         }
+        let http = http_client();
         let load = if options.load_rps > 0.0 {
             routers
                 .values()
-                .map(|router| load::spawn(router.clone(), client.clone(), options.load_rps))
+                .map(|router| load::spawn(router.clone(), http.clone(), options.load_rps))
                 .collect()
         } else {
             Vec::new()
@@ -220,6 +220,7 @@ impl Engine {
                 routers,
                 store,
                 client,
+                http,
                 outcomes: std::sync::Mutex::new(HashMap::new()),
                 counter: AtomicU64::new(0),
                 seed: options.seed,
@@ -439,11 +440,23 @@ impl Engine {
         })
     }
 
-    /// The router's HTTP routes: `POST /endpoints/{name}/invocations`.
+    /// The router's HTTP routes: `POST /endpoints/{name}/invocations`, one route
+    /// per endpoint so that a request reaches its router without a lookup.
     pub fn routes(&self) -> Router {
-        Router::new()
-            .route("/endpoints/{name}/invocations", post(invoke))
-            .with_state(self.clone())
+        let mut routes = Router::new();
+        for (name, router) in &self.inner.routers {
+            let router = router.clone();
+            let http = self.inner.http.clone();
+            routes = routes.route(
+                &format!("/endpoints/{name}/invocations"),
+                post(move |request: axum::extract::Request| {
+                    let router = router.clone();
+                    let http = http.clone();
+                    async move { router.handle(&http, request).await }
+                }),
+            );
+        }
+        routes.fallback(unknown_endpoint)
     }
 
     /// Stops the load generators and every instance.
@@ -461,24 +474,17 @@ impl Engine {
     }
 }
 
-async fn invoke(
-    State(engine): State<Engine>,
-    Path(name): Path<String>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(router) = engine.inner.routers.get(&name) else {
-        return (
+async fn unknown_endpoint(uri: axum::http::Uri) -> Response {
+    let path = uri.path();
+    match path
+        .strip_prefix("/endpoints/")
+        .and_then(|rest| rest.strip_suffix("/invocations"))
+    {
+        Some(name) => (
             StatusCode::NOT_FOUND,
             format!("no endpoint {name} on the local engine"),
         )
-            .into_response();
-    };
-    router
-        .invoke(
-            &engine.inner.client,
-            body,
-            headers.get(axum::http::header::CONTENT_TYPE).cloned(),
-        )
-        .await
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
 }

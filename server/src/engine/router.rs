@@ -7,25 +7,43 @@ use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use guardrail_core::assumptions::WHOLE_BP;
 use guardrail_core::event::Fleet;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
 
 use crate::engine::metrics::{Metrics, Observation};
+
+/// The pooled HTTP/1.1 client the router forwards with.
+pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+
+/// A client with keep-alive connections and no Nagle delay.
+pub fn http_client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_max_idle_per_host(512)
+        .build(connector)
+}
 
 /// An instance the router may send to.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Target {
-    pub instance: String,
-    pub invocations_url: String,
+    pub instance: Arc<str>,
+    pub invocations: Uri,
 }
 
 impl Target {
     pub fn new(instance: &str, base_url: &str) -> Target {
         Target {
-            instance: instance.to_string(),
-            invocations_url: format!("{base_url}/invocations"),
+            instance: Arc::from(instance),
+            invocations: format!("{base_url}/invocations")
+                .parse()
+                .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:9/invocations")),
         }
     }
 }
@@ -98,7 +116,7 @@ impl EndpointRouter {
     /// Sends one invocation and records what happened.
     pub async fn invoke(
         &self,
-        client: &reqwest::Client,
+        client: &HttpClient,
         body: Bytes,
         content_type: Option<HeaderValue>,
     ) -> Response {
@@ -110,45 +128,44 @@ impl EndpointRouter {
             )
                 .into_response();
         };
-        let mut request = client.post(&target.invocations_url).body(body);
+        let mut request = hyper::Request::post(target.invocations.clone());
         if let Some(content_type) = content_type {
-            request = request.header(reqwest::header::CONTENT_TYPE, content_type);
+            request = request.header(axum::http::header::CONTENT_TYPE, content_type);
         }
-        let model_started = Instant::now();
-        let result = match request.send().await {
-            Ok(response) => {
-                let status = response.status();
-                let content_type = response
-                    .headers()
-                    .get(reqwest::header::CONTENT_TYPE)
-                    .cloned();
-                match response.bytes().await {
-                    Ok(bytes) => Ok((status, content_type, bytes)),
-                    Err(error) => Err(error),
-                }
-            }
-            Err(error) => Err(error),
+        let Ok(request) = request.body(Full::new(body)) else {
+            return (StatusCode::BAD_REQUEST, "malformed request").into_response();
         };
+        let model_started = Instant::now();
+        let result = async {
+            let response = client
+                .request(request)
+                .await
+                .map_err(|_| "connection refused")?;
+            let (parts, body) = response.into_parts();
+            let bytes = body
+                .collect()
+                .await
+                .map_err(|_| "connection closed mid-response")?
+                .to_bytes();
+            Ok::<_, &str>((parts, bytes))
+        }
+        .await;
         let model_latency_us = model_started.elapsed().as_secs_f64() * 1e6;
         let response = match result {
-            Ok((status, content_type, bytes)) => {
-                let status =
-                    StatusCode::from_u16(status.as_u16()).unwrap_or(StatusCode::BAD_GATEWAY);
-                let mut response = (status, bytes).into_response();
-                if let Some(content_type) = content_type {
+            Ok((parts, bytes)) => {
+                let mut response = (parts.status, bytes).into_response();
+                if let Some(content_type) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
                     response
                         .headers_mut()
-                        .insert(axum::http::header::CONTENT_TYPE, content_type);
+                        .insert(axum::http::header::CONTENT_TYPE, content_type.clone());
                 }
                 response
             }
-            Err(error) => (
+            Err(reason) => (
                 StatusCode::BAD_GATEWAY,
                 format!(
-                    "ModelError: instance {} of endpoint {}: {}",
-                    target.instance,
-                    self.name,
-                    crate::engine::fleet::error_text(&error)
+                    "ModelError: instance {} of endpoint {}: {reason}",
+                    target.instance, self.name
                 ),
             )
                 .into_response(),
@@ -162,7 +179,26 @@ impl EndpointRouter {
         });
         response
     }
+
+    /// Handles an HTTP request: reads its body and forwards it.
+    pub async fn handle(&self, client: &HttpClient, request: axum::extract::Request) -> Response {
+        let content_type = request
+            .headers()
+            .get(axum::http::header::CONTENT_TYPE)
+            .cloned();
+        match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
+            Ok(body) => self.invoke(client, body, content_type).await,
+            Err(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is larger than 6 MB, SageMaker's limit",
+            )
+                .into_response(),
+        }
+    }
 }
+
+/// SageMaker's payload limit for real-time invocations.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 #[cfg(test)]
 mod tests {
@@ -205,7 +241,7 @@ mod tests {
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..100 {
             if let Some((_, target)) = router.choose() {
-                seen.insert(target.instance);
+                seen.insert(target.instance.to_string());
             }
         }
         assert_eq!(seen.len(), 3);

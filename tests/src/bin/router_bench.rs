@@ -1,0 +1,257 @@
+//! The router on loopback under `wrk`, side by side with two baselines on the
+//! same two backends: calling a model server directly, and nginx doing the same
+//! 90/10 weighted split (`split_clients`). Prints a Markdown table.
+//!
+//! Run: `scripts/setup.sh --bench && cargo run -p guardrail-tests --release --bin router-bench`
+//! Options (environment): BENCH_SECONDS (default 10), BENCH_CONNECTIONS (64),
+//! BENCH_ROUTER_THREADS (2, as nginx's two worker processes).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use axum::extract::State;
+use axum::routing::post;
+use guardrail_server::engine::model::{Behaviour, BuiltinModel, ModelServer};
+use guardrail_server::engine::router::{http_client, EndpointRouter, HttpClient, Routing, Target};
+use guardrail_tests::scratch_dir;
+
+struct Result_ {
+    name: &'static str,
+    requests_per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Parses wrk's "Requests/sec:" and the 50 % / 99 % latency lines.
+fn parse_wrk(name: &'static str, output: &str) -> Result<Result_> {
+    let field = |prefix: &str| -> Option<String> {
+        output
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with(prefix))
+            .and_then(|line| line.split_whitespace().nth(1).map(str::to_string))
+    };
+    let duration_ms = |text: String| -> Option<f64> {
+        let (number, unit) = text.split_at(text.find(|c: char| c.is_ascii_alphabetic())?);
+        let value: f64 = number.parse().ok()?;
+        Some(match unit {
+            "us" => value / 1_000.0,
+            "ms" => value,
+            "s" => value * 1_000.0,
+            _ => return None,
+        })
+    };
+    Ok(Result_ {
+        name,
+        requests_per_second: field("Requests/sec:")
+            .and_then(|text| text.parse().ok())
+            .context("no Requests/sec in wrk's output")?,
+        p50_ms: field("50%").and_then(duration_ms).context("no p50")?,
+        p99_ms: field("99%").and_then(duration_ms).context("no p99")?,
+    })
+}
+
+fn wrk(name: &'static str, url: &str, script: &Path) -> Result<Result_> {
+    let seconds = env_number("BENCH_SECONDS", 10);
+    let connections = env_number("BENCH_CONNECTIONS", 64);
+    let output = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(url)
+        .output()
+        .context("cannot run wrk: install it with scripts/setup.sh --bench")?;
+    let text = String::from_utf8_lossy(&output.stdout).to_string();
+    if !output.status.success() {
+        bail!(
+            "wrk failed: {text}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    if text.contains("Non-2xx") {
+        bail!("{name}: some requests failed:\n{text}");
+    }
+    parse_wrk(name, &text)
+}
+
+fn start_nginx(dir: &Path, port: u16, blue: SocketAddr, green: SocketAddr) -> Result<Child> {
+    let config = format!(
+        "worker_processes 2;
+daemon off;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+events {{ worker_connections 4096; }}
+http {{
+  access_log off;
+  client_body_temp_path {dir}/body;
+  proxy_temp_path {dir}/proxy;
+  fastcgi_temp_path {dir}/fastcgi;
+  uwsgi_temp_path {dir}/uwsgi;
+  scgi_temp_path {dir}/scgi;
+  upstream blue {{ server {blue}; keepalive 128; }}
+  upstream green {{ server {green}; keepalive 128; }}
+  split_clients \"${{request_id}}\" $pool {{ 10% green; * blue; }}
+  server {{
+    listen 127.0.0.1:{port};
+    location / {{
+      proxy_pass http://$pool;
+      proxy_http_version 1.1;
+      proxy_set_header Connection \"\";
+    }}
+  }}
+}}
+",
+        dir = dir.display()
+    );
+    let path = dir.join("nginx.conf");
+    std::fs::write(&path, config)?;
+    let child = Command::new("nginx")
+        .arg("-c")
+        .arg(&path)
+        .arg("-p")
+        .arg(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start nginx: install it with scripts/setup.sh --bench")?;
+    Ok(child)
+}
+
+async fn wait_listening(port: u16) -> Result<()> {
+    for _ in 0..200 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    bail!("nothing listens on {port}")
+}
+
+fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name(name)
+        .enable_all()
+        .build()?)
+}
+
+/// The backends and the router each get a runtime of two threads, as nginx gets
+/// two worker processes, so that every target competes for the same two cores
+/// with the same number of threads.
+fn main() -> Result<()> {
+    let backends = runtime("backends")?;
+    let trivial = BuiltinModel {
+        behaviour: Behaviour::Baseline,
+        latency_ms: 0.0,
+        error_rate: 0.0,
+    };
+    let (blue, green) = backends.block_on(async {
+        Ok::<_, std::io::Error>((
+            ModelServer::start(trivial.clone(), 1).await?,
+            ModelServer::start(trivial, 2).await?,
+        ))
+    })?;
+    let router_threads = env_number("BENCH_ROUTER_THREADS", 2) as usize;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(router_threads)
+        .thread_name("router")
+        .enable_all()
+        .build()?
+        .block_on(bench(&blue, &green))
+}
+
+async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
+    let router = Arc::new(EndpointRouter::new(
+        "bench",
+        Routing {
+            blue: vec![Target::new("blue", &blue.url())],
+            green: vec![Target::new("green", &green.url())],
+            green_bp: 1_000,
+        },
+    ));
+    let client = http_client();
+    let app = axum::Router::new()
+        .route(
+            "/endpoints/bench/invocations",
+            post(
+                |State((router, client)): State<(Arc<EndpointRouter>, HttpClient)>,
+                 request: axum::extract::Request| async move {
+                    router.handle(&client, request).await
+                },
+            ),
+        )
+        .with_state((router.clone(), client));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let router_port = listener.local_addr()?.port();
+    tokio::spawn(guardrail_server::web::serve_http1(listener, app));
+
+    let dir = scratch_dir("bench")?;
+    let script = dir.join("post.lua");
+    std::fs::write(
+        &script,
+        "wrk.method = \"POST\"\nwrk.body = \"186,0.1,137.8,97,187.7,118\"\nwrk.headers[\"Content-Type\"] = \"text/csv\"\n",
+    )?;
+    let nginx_port = guardrail_tests::free_port()?;
+    let mut nginx = start_nginx(&dir, nginx_port, blue.address, green.address)?;
+    wait_listening(nginx_port).await?;
+    wait_listening(router_port).await?;
+
+    let direct_url = format!("{}/invocations", blue.url());
+    let router_url = format!("http://127.0.0.1:{router_port}/endpoints/bench/invocations");
+    let nginx_url = format!("http://127.0.0.1:{nginx_port}/invocations");
+    let results = tokio::task::spawn_blocking(move || -> Result<Vec<Result_>> {
+        Ok(vec![
+            wrk("direct to one model server", &direct_url, &script)?,
+            wrk("guardrail router, 90/10", &router_url, &script)?,
+            wrk("nginx split_clients, 90/10", &nginx_url, &script)?,
+        ])
+    })
+    .await??;
+    // SIGKILL would orphan nginx's workers: ask the master to stop them.
+    let _ = Command::new("nginx")
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .arg("-p")
+        .arg(&dir)
+        .args(["-s", "stop"])
+        .status();
+    let _ = nginx.wait();
+
+    let total = router.metrics.total();
+    let direct = &results[0];
+    println!("| target | requests/s | p50 ms | p99 ms | p50 added ms | p99 added ms |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for result in &results {
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            result.name,
+            result.requests_per_second,
+            result.p50_ms,
+            result.p99_ms,
+            result.p50_ms - direct.p50_ms,
+            result.p99_ms - direct.p99_ms
+        );
+    }
+    println!("\nthe router recorded {total} invocations");
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

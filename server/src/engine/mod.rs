@@ -456,7 +456,8 @@ impl Engine {
                 }),
             );
         }
-        routes.fallback(unknown_endpoint)
+        // Static paths win over this one, so only unknown endpoints reach it.
+        routes.route("/endpoints/{name}/invocations", post(unknown_endpoint))
     }
 
     /// Stops the load generators and every instance.
@@ -474,17 +475,10 @@ impl Engine {
     }
 }
 
-async fn unknown_endpoint(uri: axum::http::Uri) -> Response {
-    let path = uri.path();
-    match path
-        .strip_prefix("/endpoints/")
-        .and_then(|rest| rest.strip_suffix("/invocations"))
-    {
-        Some(name) => (
-            StatusCode::NOT_FOUND,
-            format!("no endpoint {name} on the local engine"),
-        )
-            .into_response(),
-        None => (StatusCode::NOT_FOUND, "not found").into_response(),
-    }
+async fn unknown_endpoint(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        format!("no endpoint {name} on the local engine"),
+    )
+        .into_response()
 }

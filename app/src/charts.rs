@@ -478,6 +478,137 @@ fn draw_compare(
     Ok(())
 }
 
+/// A recorded run: phases, green's actual share, each fleet's error rate per
+/// metric period, alarm transitions, the rollback, and a cursor.
+pub fn run_chart(timeline: &guardrail_core::event::RunTimeline, cursor_ms: Option<u64>) -> String {
+    svg(SIZE, |root| {
+        let _ = draw_run(root, timeline, cursor_ms);
+    })
+}
+
+fn draw_run(
+    root: &DrawingArea<SVGBackend, Shift>,
+    timeline: &guardrail_core::event::RunTimeline,
+    cursor_ms: Option<u64>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let seconds = |ms: u64| ms as f64 / 1_000.0;
+    let end = seconds(timeline.end_ms)
+        .max(f64::from(timeline.planned_total_seconds.min(60)))
+        .max(1.0);
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_top(24)
+        .x_label_area_size(30)
+        .y_label_area_size(44)
+        .build_cartesian_2d(0f64..end, 0f64..105f64)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(8)
+        .x_label_formatter(&time_label)
+        .y_desc("% of traffic / % failed")
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+    chart.draw_series(timeline.phases.iter().map(|(phase, start, stop)| {
+        Rectangle::new(
+            [(seconds(*start), 0.0), (seconds(*stop), 100.0)],
+            phase_colour(*phase).mix(0.8).filled(),
+        )
+    }))?;
+    let label_style = TextStyle::from((FONT, 11).into_font())
+        .color(&GREY)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    let pixel_width = f64::from(SIZE.0 - 70) / end;
+    for (phase, start, stop) in &timeline.phases {
+        if (seconds(*stop) - seconds(*start)) * pixel_width > 44.0 {
+            chart.draw_series(std::iter::once(Text::new(
+                phase_short(*phase),
+                ((seconds(*start) + seconds(*stop)) / 2.0, 104.0),
+                label_style.clone(),
+            )))?;
+        }
+    }
+    let mut share = Vec::new();
+    for (index, (at, bp)) in timeline.traffic.iter().enumerate() {
+        let until = timeline
+            .traffic
+            .get(index + 1)
+            .map(|(next, _)| *next)
+            .unwrap_or(timeline.end_ms);
+        share.push((seconds(*at), f64::from(*bp) / 100.0));
+        share.push((seconds(until), f64::from(*bp) / 100.0));
+    }
+    chart
+        .draw_series(LineSeries::new(share, BLACK.stroke_width(3)))?
+        .label("green traffic %")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
+    let error_points = |green: bool| -> Vec<(f64, f64)> {
+        timeline
+            .periods
+            .iter()
+            .filter_map(|(start, stop, blue, green_metrics)| {
+                let fleet = if green { green_metrics } else { blue };
+                (fleet.invocations > 0).then(|| {
+                    (
+                        (seconds(*start) + seconds(*stop)) / 2.0,
+                        fleet.invocation_5xx_errors as f64 * 100.0 / fleet.invocations as f64,
+                    )
+                })
+            })
+            .collect()
+    };
+    let green_errors = error_points(true);
+    chart
+        .draw_series(
+            green_errors
+                .iter()
+                .map(|point| Circle::new(*point, 3, ROLLBACK.filled())),
+        )?
+        .label("green 5xx %")
+        .legend(|(x, y)| Circle::new((x + 8, y), 3, ROLLBACK.filled()));
+    let blue_errors = error_points(false);
+    chart
+        .draw_series(
+            blue_errors
+                .iter()
+                .map(|point| Circle::new(*point, 3, BLUE_LINE.filled())),
+        )?
+        .label("blue 5xx %")
+        .legend(|(x, y)| Circle::new((x + 8, y), 3, BLUE_LINE.filled()));
+    for (at, alarm, _, to, _) in &timeline.alarm_changes {
+        if *to == AlarmState::Alarm {
+            chart.draw_series(std::iter::once(Text::new(
+                format!("ALARM {alarm}"),
+                (seconds(*at), 92.0),
+                TextStyle::from((FONT, 10).into_font())
+                    .color(&ROLLBACK)
+                    .pos(Pos::new(HPos::Right, VPos::Center)),
+            )))?;
+        }
+    }
+    if let Some(at) = timeline.rollback_at_ms {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(seconds(at), 0.0), (seconds(at), 100.0)],
+            ROLLBACK.stroke_width(2),
+        )))?;
+    }
+    if let Some(cursor) = cursor_ms {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(seconds(cursor), 0.0), (seconds(cursor), 100.0)],
+            GREY.stroke_width(2),
+        )))?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GREY.mix(0.4))
+        .label_font((FONT, 11))
+        .draw()?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

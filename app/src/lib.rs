@@ -15,5 +15,6 @@ pub mod fields;
 pub mod panels;
 pub mod planner;
 pub mod presets;
+pub mod runs;
 
 pub use planner::App;

@@ -13,6 +13,7 @@ use crate::browser;
 use crate::designer::Designer;
 use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
 use crate::presets::{self, PRESETS};
+use crate::runs::RunPanel;
 
 /// The local-storage key of the draft.
 pub const DRAFT_KEY: &str = "guardrail.draft.v1";
@@ -24,10 +25,17 @@ pub enum View {
     WhatIf,
     Compare,
     Export,
+    Run,
 }
 
 impl View {
-    pub const ALL: [View; 4] = [View::Preview, View::WhatIf, View::Compare, View::Export];
+    pub const ALL: [View; 5] = [
+        View::Preview,
+        View::WhatIf,
+        View::Compare,
+        View::Export,
+        View::Run,
+    ];
 
     pub fn id(self) -> &'static str {
         match self {
@@ -35,6 +43,7 @@ impl View {
             View::WhatIf => "whatif",
             View::Compare => "compare",
             View::Export => "export",
+            View::Run => "run",
         }
     }
 
@@ -44,6 +53,7 @@ impl View {
             View::WhatIf => "What-if",
             View::Compare => "Compare",
             View::Export => "Export & import",
+            View::Run => "Run & replay",
         }
     }
 
@@ -72,6 +82,10 @@ pub struct Planner {
     pub notice: RwSignal<Option<Notice>>,
     /// Plans pinned for comparison, with their names.
     pub pinned: RwSignal<Vec<(String, Plan)>>,
+    /// The recorded run on show in the run view.
+    pub run: RwSignal<Option<String>>,
+    /// The moment of that run on show, in plan milliseconds; `None` is its end.
+    pub at_ms: RwSignal<Option<u64>>,
 }
 
 pub fn use_planner() -> Planner {
@@ -90,6 +104,8 @@ impl Planner {
 pub struct Restored {
     pub plan: Plan,
     pub view: View,
+    pub run: Option<String>,
+    pub at_ms: Option<u64>,
     pub notice: Option<Notice>,
 }
 
@@ -102,11 +118,15 @@ pub fn restore(fragment: &str, draft: Option<&str>) -> Restored {
             Ok(state) => Restored {
                 plan: state.plan,
                 view: View::from_id(state.view.as_deref().unwrap_or_default()),
+                run: state.run,
+                at_ms: state.at_ms,
                 notice: None,
             },
             Err(error) => Restored {
                 plan: default(),
                 view: View::Preview,
+                run: None,
+                at_ms: None,
                 notice: Some(Notice {
                     error: true,
                     text: format!(
@@ -120,23 +140,28 @@ pub fn restore(fragment: &str, draft: Option<&str>) -> Restored {
         return Restored {
             plan,
             view: View::Preview,
+            run: None,
+            at_ms: None,
             notice: None,
         };
     }
     Restored {
         plan: default(),
         view: View::Preview,
+        run: None,
+        at_ms: None,
         notice: None,
     }
 }
 
-/// The URL fragment for a plan and view.
-pub fn fragment_for(plan: &Plan, view: View) -> String {
+/// The URL fragment for a plan and view, and in the run view the run and moment.
+pub fn fragment_for(plan: &Plan, view: View, run: Option<String>, at_ms: Option<u64>) -> String {
+    let in_run = view == View::Run;
     let state = LinkState {
         plan: plan.clone(),
         view: Some(view.id().to_string()),
-        run: None,
-        at_ms: None,
+        run: run.filter(|_| in_run),
+        at_ms: at_ms.filter(|_| in_run),
     };
     format!("p={}", link::encode(&state))
 }
@@ -158,13 +183,22 @@ pub fn App() -> impl IntoView {
         }),
         notice: RwSignal::new(restored.notice),
         pinned: RwSignal::new(Vec::new()),
+        run: RwSignal::new(restored.run),
+        at_ms: RwSignal::new(restored.at_ms),
     };
     provide_context(planner);
 
     // Keep the URL and the draft in step with the plan and the view.
     let written = StoredValue::new(String::new());
     Effect::new(move |_| {
-        let fragment = plan.with(|plan| fragment_for(plan, planner.view.get()));
+        let fragment = plan.with(|plan| {
+            fragment_for(
+                plan,
+                planner.view.get(),
+                planner.run.get(),
+                planner.at_ms.get(),
+            )
+        });
         written.set_value(fragment.clone());
         browser::replace_fragment(&fragment);
         browser::storage_set(DRAFT_KEY, &plan.with(Plan::to_json_pretty));
@@ -176,6 +210,8 @@ pub fn App() -> impl IntoView {
             let restored = restore(&fragment, None);
             planner.notice.set(restored.notice);
             planner.view.set(restored.view);
+            planner.run.set(restored.run);
+            planner.at_ms.set(restored.at_ms);
             plan.set(restored.plan);
         }
     });
@@ -192,6 +228,7 @@ pub fn App() -> impl IntoView {
                     View::WhatIf => view! { <WhatIfPanel /> }.into_any(),
                     View::Compare => view! { <ComparePanel /> }.into_any(),
                     View::Export => view! { <ExportPanel /> }.into_any(),
+                    View::Run => view! { <RunPanel /> }.into_any(),
                 }}
             </section>
         </div>
@@ -204,9 +241,14 @@ fn Header() -> impl IntoView {
     let copied = RwSignal::new(false);
     // The link is built from the state itself, so it never lags the address bar.
     let share = Memo::new(move |_| {
-        let fragment = planner
-            .plan
-            .with(|plan| fragment_for(plan, planner.view.get()));
+        let fragment = planner.plan.with(|plan| {
+            fragment_for(
+                plan,
+                planner.view.get(),
+                planner.run.get(),
+                planner.at_ms.get(),
+            )
+        });
         format!("{}#{fragment}", browser::page_url())
     });
     let status = move || {
@@ -316,11 +358,19 @@ mod tests {
     fn a_link_in_the_url_wins_over_the_draft() {
         let mut plan = examples::notebook_canary();
         plan.instance_count = Some(7);
-        let fragment = fragment_for(&plan, View::WhatIf);
+        let fragment = fragment_for(&plan, View::WhatIf, Some("run-1".into()), Some(5));
         let restored = restore(&fragment, Some(examples::ROLLING));
         assert_eq!(restored.plan, plan);
         assert_eq!(restored.view, View::WhatIf);
         assert_eq!(restored.notice, None);
+        // Outside the run view, the run is not part of the link.
+        assert_eq!(restored.run, None);
+        let fragment = fragment_for(&plan, View::Run, Some("run-1".into()), Some(5_000));
+        let restored = restore(&fragment, None);
+        assert_eq!(
+            (restored.run.as_deref(), restored.at_ms),
+            (Some("run-1"), Some(5_000))
+        );
     }
 
     #[test]

@@ -195,10 +195,15 @@ pub struct Event {
 }
 
 impl Event {
-    /// One line for people: "05:00 traffic shifted: green 25% (1 green, 3 blue)".
+    /// One line for people: "  5:00 traffic shifted: green 25% (1 green, 3 blue)".
     pub fn describe(&self) -> String {
         let at = crate::explain::mmss(self.at_ms / 1_000);
-        let text = match &self.kind {
+        format!("{at:>6} {}", self.summary())
+    }
+
+    /// What happened, without the time: "traffic shifted: green 25% (1 green, 3 blue)".
+    pub fn summary(&self) -> String {
+        match &self.kind {
             EventKind::PlanAccepted {
                 endpoint,
                 from_config,
@@ -267,8 +272,7 @@ impl Event {
             EventKind::Succeeded => "succeeded: the new config serves all traffic".into(),
             EventKind::Failed { reason } => format!("failed: {reason}"),
             EventKind::Finished { outcome } => format!("finished: {}", outcome.describe()),
-        };
-        format!("{at:>6} {text}")
+        }
     }
 }
 
@@ -305,5 +309,228 @@ mod tests {
             event.describe(),
             "  5:00 traffic shifted: green 25% (1 green, 3 blue)"
         );
+    }
+}
+
+/// A run, reconstructed from its events: what the timeline view and replay show.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunTimeline {
+    pub endpoint: String,
+    pub from_config: String,
+    pub to_config: String,
+    pub time_scale: f64,
+    pub planned_total_seconds: u32,
+    /// Phases as they ran: (phase, start, end); the last one ends at `end_ms`.
+    pub phases: Vec<(Phase, u64, u64)>,
+    /// Routing changes: (at, green share in basis points).
+    pub traffic: Vec<(u64, u32)>,
+    /// Metric periods: (start, end, blue, green).
+    pub periods: Vec<(u64, u64, FleetMetrics, FleetMetrics)>,
+    /// Alarm transitions in order: (at, alarm, from, to, reason).
+    pub alarm_changes: Vec<(u64, String, AlarmState, AlarmState, String)>,
+    pub rollback_at_ms: Option<u64>,
+    pub outcome: Option<RunOutcome>,
+    /// The last event's time.
+    pub end_ms: u64,
+}
+
+/// The state of a run at one moment of its timeline.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunSnapshot {
+    pub phase: Option<Phase>,
+    pub green_traffic_bp: u32,
+    pub alarms: Vec<(String, AlarmState)>,
+}
+
+impl RunTimeline {
+    pub fn from_events(events: &[Event]) -> RunTimeline {
+        let mut timeline = RunTimeline {
+            time_scale: 1.0,
+            ..RunTimeline::default()
+        };
+        for event in events {
+            let at = event.at_ms;
+            timeline.end_ms = timeline.end_ms.max(at);
+            match &event.kind {
+                EventKind::PlanAccepted {
+                    endpoint,
+                    from_config,
+                    to_config,
+                    time_scale,
+                    planned_total_seconds,
+                    ..
+                } => {
+                    timeline.endpoint = endpoint.clone();
+                    timeline.from_config = from_config.clone();
+                    timeline.to_config = to_config.clone();
+                    timeline.time_scale = *time_scale;
+                    timeline.planned_total_seconds = *planned_total_seconds;
+                }
+                EventKind::BakeStarted { phase, .. } | EventKind::PhaseStarted { phase, .. } => {
+                    timeline.start_phase(*phase, at);
+                }
+                EventKind::GreenProvisioning { instances } => {
+                    timeline.start_phase(
+                        Phase::Provisioning {
+                            instances: *instances,
+                        },
+                        at,
+                    );
+                }
+                EventKind::TrafficShifted {
+                    green_traffic_bp, ..
+                } => timeline.traffic.push((at, *green_traffic_bp)),
+                EventKind::MetricPeriod {
+                    start_ms,
+                    end_ms,
+                    blue,
+                    green,
+                } => timeline
+                    .periods
+                    .push((*start_ms, *end_ms, blue.clone(), green.clone())),
+                EventKind::AlarmStateChanged {
+                    alarm,
+                    from,
+                    to,
+                    reason,
+                    ..
+                } => timeline
+                    .alarm_changes
+                    .push((at, alarm.clone(), *from, *to, reason.clone())),
+                EventKind::RollbackStarted { .. } => timeline.rollback_at_ms = Some(at),
+                EventKind::Finished { outcome } => timeline.outcome = Some(outcome.clone()),
+                _ => {}
+            }
+        }
+        let end = timeline.end_ms;
+        if let Some(last) = timeline.phases.last_mut() {
+            last.2 = end;
+        }
+        timeline
+    }
+
+    fn start_phase(&mut self, phase: Phase, at: u64) {
+        if let Some(last) = self.phases.last_mut() {
+            last.2 = at;
+        }
+        self.phases.push((phase, at, at));
+    }
+
+    /// Phase, weights and alarm states at `at_ms`.
+    pub fn at(&self, at_ms: u64) -> RunSnapshot {
+        let phase = self
+            .phases
+            .iter()
+            .rev()
+            .find(|(_, start, _)| *start <= at_ms)
+            .map(|(phase, _, _)| *phase);
+        let green_traffic_bp = self
+            .traffic
+            .iter()
+            .rev()
+            .find(|(at, _)| *at <= at_ms)
+            .map(|(_, bp)| *bp)
+            .unwrap_or(0);
+        let mut alarms: Vec<(String, AlarmState)> = Vec::new();
+        for (at, alarm, _, to, _) in &self.alarm_changes {
+            if *at > at_ms {
+                break;
+            }
+            match alarms.iter_mut().find(|(name, _)| name == alarm) {
+                Some(entry) => entry.1 = *to,
+                None => alarms.push((alarm.clone(), *to)),
+            }
+        }
+        RunSnapshot {
+            phase,
+            green_traffic_bp,
+            alarms,
+        }
+    }
+}
+
+#[cfg(test)]
+mod timeline_tests {
+    use super::*;
+
+    fn event(seq: u64, at_ms: u64, kind: EventKind) -> Event {
+        Event {
+            run_id: "r".into(),
+            seq,
+            at_ms,
+            wall_ms: 0,
+            kind,
+        }
+    }
+
+    #[test]
+    fn a_timeline_answers_what_held_at_any_moment() {
+        let events = vec![
+            event(1, 0, EventKind::GreenProvisioning { instances: 3 }),
+            event(
+                2,
+                5_000,
+                EventKind::BakeStarted {
+                    phase: Phase::CanaryBake,
+                    planned_seconds: 300,
+                },
+            ),
+            event(
+                3,
+                5_000,
+                EventKind::TrafficShifted {
+                    green_instances: 1,
+                    blue_instances: 3,
+                    green_traffic_bp: 2_500,
+                },
+            ),
+            event(
+                4,
+                60_000,
+                EventKind::AlarmStateChanged {
+                    alarm: "a".into(),
+                    condition: "c".into(),
+                    from: AlarmState::InsufficientData,
+                    to: AlarmState::Alarm,
+                    reason: "r".into(),
+                    points: Vec::new(),
+                },
+            ),
+            event(
+                5,
+                60_000,
+                EventKind::RollbackStarted {
+                    phase: Phase::CanaryBake,
+                    cause: RollbackCause::Stopped,
+                },
+            ),
+            event(
+                6,
+                60_000,
+                EventKind::TrafficShifted {
+                    green_instances: 0,
+                    blue_instances: 3,
+                    green_traffic_bp: 0,
+                },
+            ),
+            event(
+                7,
+                61_000,
+                EventKind::Finished {
+                    outcome: RunOutcome::Failed { reason: "x".into() },
+                },
+            ),
+        ];
+        let timeline = RunTimeline::from_events(&events);
+        assert_eq!(timeline.phases.len(), 2);
+        assert_eq!(timeline.phases[1], (Phase::CanaryBake, 5_000, 61_000));
+        assert_eq!(timeline.rollback_at_ms, Some(60_000));
+        let during = timeline.at(30_000);
+        assert_eq!(during.phase, Some(Phase::CanaryBake));
+        assert_eq!(during.green_traffic_bp, 2_500);
+        assert!(during.alarms.is_empty());
+        let after = timeline.at(60_500);
+        assert_eq!(after.green_traffic_bp, 0);
+        assert_eq!(after.alarms, vec![("a".to_string(), AlarmState::Alarm)]);
     }
 }

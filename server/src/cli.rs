@@ -104,9 +104,17 @@ enum Command {
         /// Where the planner is served
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         base: String,
-        /// The view the link opens: plan, whatif or compare
+        /// The view the link opens: plan, whatif, compare, export or run
         #[arg(long)]
         view: Option<String>,
+        /// Link to a recorded run's timeline (its plan comes from the store)
+        #[arg(long, value_name = "RUN_ID", conflicts_with = "plan")]
+        run: Option<String>,
+        /// With --run: the moment to open, in plan seconds
+        #[arg(long, value_name = "SECONDS", requires = "run")]
+        at: Option<u64>,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
     },
     /// Run a plan on the local engine (in-process, or on a running `guardrail serve`)
     Run {
@@ -335,7 +343,29 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             decode,
             base,
             view,
-        } => link_command(plan, decode, &base, view),
+            run,
+            at,
+            data_dir,
+        } => match run {
+            Some(run_id) => {
+                let store = open_store(data_dir)?;
+                let text = store
+                    .plan_json(&run_id)
+                    .map_err(|error| CliError::Input(error.to_string()))?;
+                let plan = guardrail_core::Plan::from_json(&text).map_err(|error| {
+                    CliError::Runtime(format!("run {run_id} holds no plan: {error}"))
+                })?;
+                let state = LinkState {
+                    plan,
+                    view: Some("run".into()),
+                    run: Some(run_id),
+                    at_ms: at.map(|seconds| seconds * 1_000),
+                };
+                say!("{}/#p={}", base.trim_end_matches('/'), link::encode(&state));
+                Ok(ExitCode::SUCCESS)
+            }
+            None => link_command(plan, decode, &base, view),
+        },
         Command::Assumptions => {
             for assumption in ASSUMPTIONS {
                 say!("{}\n  {}\n", assumption.title, assumption.text);

@@ -51,20 +51,51 @@ pub fn scratch_dir(label: &str) -> Result<PathBuf> {
 pub struct TestServer {
     pub base_url: String,
     task: tokio::task::JoinHandle<()>,
+    engine: Option<guardrail_server::engine::Engine>,
 }
 
 impl TestServer {
+    /// The planner's static files only: what the planner tests need.
     pub async fn start() -> Result<TestServer> {
         let dist = dist_dir()?;
+        Self::serve(guardrail_server::web::router(&dist), None).await
+    }
+
+    /// The whole server with a local engine (the demo endpoint, an in-memory
+    /// store and a load generator), as `guardrail serve` runs it.
+    pub async fn with_engine() -> Result<TestServer> {
+        use guardrail_server::engine::{registry::Registry, Engine, EngineOptions};
+        let dist = dist_dir()?;
+        let store = guardrail_server::store::Store::in_memory()?;
+        let engine = Engine::start(
+            Registry::demo(),
+            store,
+            EngineOptions {
+                load_rps: 100.0,
+                seed: 3,
+            },
+        )
+        .await?;
+        Self::serve(
+            guardrail_server::web::app(&dist, engine.clone()),
+            Some(engine),
+        )
+        .await
+    }
+
+    async fn serve(
+        app: axum::Router,
+        engine: Option<guardrail_server::engine::Engine>,
+    ) -> Result<TestServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
-        let router = guardrail_server::web::router(&dist);
         let task = tokio::spawn(async move {
-            let _ = axum::serve(listener, router).await;
+            let _ = guardrail_server::web::serve_http1(listener, app).await;
         });
         Ok(TestServer {
             base_url: format!("http://{address}"),
             task,
+            engine,
         })
     }
 }
@@ -72,6 +103,12 @@ impl TestServer {
 impl Drop for TestServer {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(engine) = self.engine.take() {
+            // Stop the load generator and the model servers without a runtime.
+            if let Ok(handle) = tokio::runtime::Handle::try_current() {
+                handle.spawn(async move { engine.shutdown().await });
+            }
+        }
     }
 }
 

@@ -1,0 +1,269 @@
+//! The run view: start the plan on the local engine, follow a run live, and
+//! replay any recorded run on a timeline that the share link points into.
+
+use guardrail_core::alarm::trim_float;
+use guardrail_core::event::{Event, RunSummary, RunTimeline};
+use guardrail_core::explain::mmss;
+use guardrail_core::Plan;
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+
+use crate::api::{list_runs, run_events, run_plan, start_rollout};
+use crate::charts::run_chart;
+use crate::planner::{use_planner, Notice};
+
+/// Time scales offered: plan seconds per real second.
+const SCALES: [(f64, &str); 5] = [
+    (1.0, "1× (real time)"),
+    (10.0, "10×"),
+    (60.0, "60× (a 300 s bake takes 5 s)"),
+    (120.0, "120×"),
+    (600.0, "600×"),
+];
+
+/// The message of a failed server function.
+fn message(error: ServerFnError) -> String {
+    match error {
+        ServerFnError::ServerError(text) => text,
+        other => format!("the guardrail server could not be reached ({other})"),
+    }
+}
+
+/// Streams a run's events into `events` until the run ends or another run is
+/// chosen (`generation` moves on).
+async fn follow(
+    run_id: String,
+    events: RwSignal<Vec<Event>>,
+    generation: StoredValue<u64>,
+    mine: u64,
+) {
+    use futures::StreamExt;
+    let stream = match run_events(run_id).await {
+        Ok(stream) => stream,
+        Err(_) => return,
+    };
+    let mut stream = stream.into_inner();
+    let mut pending = String::new();
+    // A streamed response may end with an error rather than cleanly; either way
+    // the run's events so far are all here, so the end is the end.
+    while let Some(Ok(chunk)) = stream.next().await {
+        if generation.get_value() != mine {
+            return;
+        }
+        pending.push_str(&chunk);
+        while let Some(end) = pending.find('\n') {
+            if let Ok(event) = serde_json::from_str::<Event>(&pending[..end]) {
+                events.update(|events| events.push(event));
+            }
+            pending.drain(..=end);
+        }
+    }
+}
+
+#[component]
+pub fn RunPanel() -> impl IntoView {
+    let planner = use_planner();
+    let scale = RwSignal::new(60.0);
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let runs = RwSignal::new(Vec::<RunSummary>::new());
+    let events = RwSignal::new(Vec::<Event>::new());
+    let generation = StoredValue::new(0_u64);
+
+    let refresh = move || {
+        spawn_local(async move {
+            match list_runs().await {
+                Ok(list) => runs.set(list),
+                Err(failure) => error.set(Some(message(failure))),
+            }
+        })
+    };
+    refresh();
+
+    // Follow the chosen run.
+    Effect::new(move |_| {
+        let Some(run_id) = planner.run.get() else {
+            return;
+        };
+        let mine = generation.get_value() + 1;
+        generation.set_value(mine);
+        events.set(Vec::new());
+        spawn_local(async move {
+            follow(run_id, events, generation, mine).await;
+            refresh();
+        });
+    });
+
+    let start = move |_| {
+        busy.set(true);
+        error.set(None);
+        let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
+        let time_scale = scale.get_untracked();
+        spawn_local(async move {
+            match start_rollout(plan_json, time_scale).await {
+                Ok(run_id) => {
+                    planner.at_ms.set(None);
+                    planner.run.set(Some(run_id));
+                    refresh();
+                }
+                Err(failure) => error.set(Some(message(failure))),
+            }
+            busy.set(false);
+        });
+    };
+
+    let timeline = Memo::new(move |_| events.with(|events| RunTimeline::from_events(events)));
+
+    view! {
+        <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
+            <section class="start-run" aria-labelledby="start-title">
+                <h2 id="start-title">"Rehearse this plan on the local engine"</h2>
+                <p class="hint">
+                    "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
+                    <code>"guardrail-demo"</code> " serves " <code>"baseline"</code> "; update it to "
+                    <code>"incompatible"</code> " (fails every call) or " <code>"fixed"</code> "."
+                </p>
+                <div class="actions">
+                    <label for="time-scale">"Time scale"</label>
+                    <select id="time-scale" on:change=move |event| {
+                        if let Ok(value) = event_target_value(&event).parse::<f64>() {
+                            scale.set(value);
+                        }
+                    }>
+                        {SCALES.iter().map(|(value, label)| view! {
+                            <option value=value.to_string() selected=move || scale.get() == *value>{*label}</option>
+                        }).collect_view()}
+                    </select>
+                    <button type="button" id="start-run" disabled=move || busy.get() on:click=start>
+                        {move || if busy.get() { "Starting…" } else { "Start rollout" }}
+                    </button>
+                </div>
+                {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
+            </section>
+            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events /> })}
+            <section class="runs" aria-labelledby="runs-title">
+                <h2 id="runs-title">"Recorded runs"</h2>
+                <div class="actions"><button type="button" on:click=move |_| refresh()>"Refresh"</button></div>
+                <table class="steps" id="runs">
+                    <thead><tr>
+                        <th scope="col">"Run"</th><th scope="col">"Update"</th><th scope="col">"Status"</th>
+                        <th scope="col">"Outcome"</th><th scope="col">"Events"</th><th scope="col"></th>
+                    </tr></thead>
+                    <tbody>
+                        {move || runs.get().into_iter().map(|run| {
+                            let id = run.id.clone();
+                            view! {
+                                <tr class:selected=move || planner.run.get().as_deref() == Some(id.as_str())>
+                                    <td><code>{run.id.clone()}</code></td>
+                                    <td>{format!("{}: {} → {}", run.endpoint, run.from_config, run.to_config)}</td>
+                                    <td>{run.status.clone()}</td>
+                                    <td>{run.outcome.clone().unwrap_or_default()}</td>
+                                    <td>{run.events}</td>
+                                    <td><button type="button" on:click={
+                                        let id = run.id.clone();
+                                        move |_| { planner.at_ms.set(None); planner.run.set(Some(id.clone())); }
+                                    }>"Open"</button></td>
+                                </tr>
+                            }
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </section>
+        </div>
+    }
+}
+
+#[component]
+fn RunView(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    events: RwSignal<Vec<Event>>,
+) -> impl IntoView {
+    let planner = use_planner();
+    let cursor = Memo::new(move |_| {
+        planner
+            .at_ms
+            .get()
+            .unwrap_or_else(|| timeline.with(|t| t.end_ms))
+    });
+    let chart =
+        Memo::new(move |_| timeline.with(|timeline| run_chart(timeline, planner.at_ms.get())));
+    let open_plan = {
+        let run_id = run_id.clone();
+        move |_| {
+            let run_id = run_id.clone();
+            spawn_local(async move {
+                if let Ok(text) = run_plan(run_id.clone()).await {
+                    if let Ok(plan) = Plan::from_json(&text) {
+                        planner.plan.set(plan);
+                        planner.notice.set(Some(Notice {
+                            error: false,
+                            text: format!("Opened the plan of run {run_id} in the designer."),
+                        }));
+                    }
+                }
+            });
+        }
+    };
+    view! {
+        <section class="run-view" aria-labelledby="run-title">
+            <h2 id="run-title">"Run " <code>{run_id.clone()}</code></h2>
+            <p id="run-status" class=move || timeline.with(|t| match &t.outcome {
+                None => "outcome",
+                Some(outcome) if outcome.status() == "succeeded" => "outcome succeeded",
+                Some(_) => "outcome rolled-back",
+            })>
+                {move || timeline.with(|t| match &t.outcome {
+                    None if t.endpoint.is_empty() => "Loading…".to_string(),
+                    None => format!("Running: {} from {} to {} at {}× …", t.endpoint, t.from_config, t.to_config, trim_float(t.time_scale)),
+                    Some(outcome) => format!("{} → {}: {}", t.from_config, t.to_config, outcome.describe()),
+                })}
+            </p>
+            <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time" inner_html=move || chart.get()></div>
+            <div class="scrubber">
+                <label for="run-cursor">{move || format!("Moment: {}", mmss(cursor.get() / 1_000))}</label>
+                <input id="run-cursor" type="range" min="0" step="1000"
+                    max=move || timeline.with(|t| t.end_ms).to_string()
+                    // Set again when the run grows, or the browser clamps it to the old max.
+                    prop:value=move || {
+                        let _ = timeline.with(|t| t.end_ms);
+                        cursor.get().to_string()
+                    }
+                    on:input=move |event| {
+                        if let Ok(value) = event_target_value(&event).parse::<u64>() {
+                            planner.at_ms.set(Some(value));
+                        }
+                    } />
+                <button type="button" on:click=move |_| planner.at_ms.set(None)>"End"</button>
+                <button type="button" on:click=open_plan>"Open this run's plan"</button>
+            </div>
+            <dl class="summary" id="run-snapshot">
+                {move || {
+                    let snapshot = timeline.with(|t| t.at(cursor.get()));
+                    view! {
+                        <div><dt>"Phase"</dt><dd>{snapshot.phase.map(|phase| phase.label()).unwrap_or_else(|| "starting".into())}</dd></div>
+                        <div><dt>"Green traffic"</dt><dd>{format!("{}%", trim_float(f64::from(snapshot.green_traffic_bp) / 100.0))}</dd></div>
+                        {snapshot.alarms.into_iter().map(|(alarm, state)| view! {
+                            <div><dt>{alarm}</dt><dd class=if state.as_str() == "ALARM" { "bad" } else { "" }>{state.as_str()}</dd></div>
+                        }).collect_view()}
+                    }
+                }}
+            </dl>
+            <ol class="events" id="run-events">
+                {move || {
+                    let now = cursor.get();
+                    events.get().into_iter().filter(|event| !matches!(event.kind, guardrail_core::event::EventKind::MetricPeriod { .. })).map(|event| {
+                        let at = event.at_ms;
+                        view! {
+                            <li class:later={ at > now }>
+                                <button type="button" class="link" on:click=move |_| planner.at_ms.set(Some(at))>{mmss(at / 1_000)}</button>
+                                " "
+                                {event.summary()}
+                            </li>
+                        }
+                    }).collect_view()
+                }}
+            </ol>
+        </section>
+    }
+}

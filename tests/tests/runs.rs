@@ -1,0 +1,114 @@
+//! Running, following and replaying a rollout from the browser.
+
+use anyhow::{ensure, Result};
+use guardrail_tests::{console_errors, value_of, wait_for_text, with_browser, TestServer};
+use thirtyfour::components::SelectElement;
+use thirtyfour::prelude::*;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its_link() -> Result<()>
+{
+    let server = TestServer::with_engine().await?;
+    let base = server.base_url.clone();
+    let link = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let out = link.clone();
+    with_browser(|driver| async move {
+        driver.goto(&base).await?;
+        driver
+            .execute("window.localStorage.clear();", vec![])
+            .await?;
+        driver.goto(&base).await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "13:00").await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        let scale = driver.find(By::Css("#time-scale")).await?;
+        SelectElement::new(&scale)
+            .await?
+            .select_by_value("600")
+            .await?;
+        driver.find(By::Css("#start-run")).await?.click().await?;
+        // The seed notebook's canary to the incompatible model: the endpoint-wide
+        // alarm fires once green has all the traffic.
+        let status =
+            wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        ensure!(status.contains("during the final bake"), "{status}");
+        ensure!(
+            status.contains("TestAlarm-5XXErrors-guardrail-demo"),
+            "{status}"
+        );
+        let events = wait_for_text(&driver, "#run-events", |text| {
+            text.contains("rollback completed")
+        })
+        .await?;
+        ensure!(events.contains("canary bake started"), "{events}");
+        let chart = driver
+            .find(By::Css("#run-chart svg"))
+            .await?
+            .inner_html()
+            .await?;
+        ensure!(
+            chart.contains("ALARM TestAlarm-5XXErrors-guardrail-demo"),
+            "the chart marks the alarm"
+        );
+        wait_for_text(&driver, "#runs", |text| text.contains("rolled_back")).await?;
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? =
+            value_of(&driver, "#share-link").await?;
+        Ok(())
+    })
+    .await?;
+
+    let link = link.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+    let state = guardrail_core::link::decode(&link).map_err(|error| anyhow::anyhow!("{error}"))?;
+    ensure!(
+        state.view.as_deref() == Some("run") && state.run.is_some(),
+        "{state:?}"
+    );
+    with_browser(|driver| async move {
+        driver.goto(&link).await?;
+        let status =
+            wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        ensure!(status.contains("during the final bake"), "{status}");
+        // Scrub back into the canary bake: the snapshot shows that moment.
+        let canary = driver
+            .find(By::XPath(
+                "//ol[@id='run-events']/li[contains(., 'canary bake started')]/button",
+            ))
+            .await?;
+        canary.click().await?;
+        let snapshot = wait_for_text(&driver, "#run-snapshot", |text| {
+            text.contains("canary bake")
+        })
+        .await?;
+        ensure!(snapshot.contains("25%"), "{snapshot}");
+        // The moment is part of the link.
+        let moved = value_of(&driver, "#share-link").await?;
+        let state =
+            guardrail_core::link::decode(&moved).map_err(|error| anyhow::anyhow!("{error}"))?;
+        ensure!(state.at_ms.is_some(), "{state:?}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refused_rollout_says_why() -> Result<()> {
+    let server = TestServer::with_engine().await?;
+    with_browser(|driver| async move {
+        driver.goto(&server.base_url).await?;
+        driver
+            .execute("window.localStorage.clear();", vec![])
+            .await?;
+        driver.goto(&server.base_url).await?;
+        guardrail_tests::type_into(&driver, "#endpoint-name", "prod-churn").await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        driver.find(By::Css("#start-run")).await?.click().await?;
+        let error = wait_for_text(&driver, "#run-error", |text| !text.is_empty()).await?;
+        ensure!(
+            error.contains("no endpoint prod-churn on the local engine"),
+            "{error}"
+        );
+        Ok(())
+    })
+    .await
+}

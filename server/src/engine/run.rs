@@ -278,12 +278,17 @@ impl Driver {
                         Fleet::Blue => state.blue.push(instance),
                     }
                 }
-                // An instance that never answers keeps the run waiting; the
-                // execution timeout then rolls back, as on SageMaker.
-                if wait_healthy(&ctx.client, &url, HEALTH_PATIENCE)
-                    .await
-                    .is_err()
-                {
+                // A green instance that never answers keeps the run waiting; the
+                // execution timeout then rolls back, as on SageMaker. A blue one
+                // (a rolling rollback restoring capacity) fails the run.
+                if let Err(reason) = wait_healthy(&ctx.client, &url, HEALTH_PATIENCE).await {
+                    if fleet == Fleet::Blue {
+                        let _ = signals.send(Signal::LaunchFailed {
+                            fleet,
+                            instance: name,
+                            reason,
+                        });
+                    }
                     return;
                 }
                 ready.push((name, url));
@@ -410,7 +415,10 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
     driver.apply(0, &decision, &mut recorder).await;
     let mut wake = decision.wake_at_ms;
 
-    while controller.outcome().is_none() {
+    // Set when the run cannot go on: blue could not be restored during a rolling
+    // rollback (SageMaker's UpdateRollbackFailed).
+    let mut failure: Option<String> = None;
+    while controller.outcome().is_none() && failure.is_none() {
         let next_alarm = alarms.iter().map(|alarm| alarm.next_ms).min();
         let due = [wake, next_alarm, Some(next_metric_ms)]
             .into_iter()
@@ -501,6 +509,13 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
                             reason: reason.clone(),
                         },
                     );
+                    if fleet == Fleet::Blue {
+                        failure = Some(format!(
+                            "blue instance {instance} could not be restored during the rollback ({reason}); \
+                             the endpoint may serve a mix of old and new instances (UpdateRollbackFailed)"
+                        ));
+                        continue;
+                    }
                     Input::GreenFailed {
                         reason: format!("{instance} could not start: {reason}"),
                     }
@@ -541,13 +556,22 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
         }
     }
     ctx.router.metrics.end();
-    let outcome = controller
-        .outcome()
-        .map(RunOutcome::from_outcome)
-        .unwrap_or(RunOutcome::Failed {
-            reason: "the controller stopped without an outcome".into(),
-        });
     let at = clock.now_ms();
+    let outcome = match (failure, controller.outcome()) {
+        (Some(reason), _) => {
+            recorder.emit(
+                at,
+                EventKind::Failed {
+                    reason: reason.clone(),
+                },
+            );
+            RunOutcome::Failed { reason }
+        }
+        (None, Some(outcome)) => RunOutcome::from_outcome(outcome),
+        (None, None) => RunOutcome::Failed {
+            reason: "the controller stopped without an outcome".into(),
+        },
+    };
     recorder.emit(
         at,
         EventKind::Finished {

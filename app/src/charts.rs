@@ -558,24 +558,19 @@ fn draw_run(
             })
             .collect()
     };
-    let green_errors = error_points(true);
-    chart
-        .draw_series(
-            green_errors
-                .iter()
-                .map(|point| Circle::new(*point, 3, ROLLBACK.filled())),
-        )?
-        .label("green 5xx %")
-        .legend(|(x, y)| Circle::new((x + 8, y), 3, ROLLBACK.filled()));
-    let blue_errors = error_points(false);
-    chart
-        .draw_series(
-            blue_errors
-                .iter()
-                .map(|point| Circle::new(*point, 3, BLUE_LINE.filled())),
-        )?
-        .label("blue 5xx %")
-        .legend(|(x, y)| Circle::new((x + 8, y), 3, BLUE_LINE.filled()));
+    for (green, colour, label) in [
+        (true, ROLLBACK, "green 5xx %"),
+        (false, BLUE_LINE, "blue 5xx %"),
+    ] {
+        chart
+            .draw_series(
+                error_points(green)
+                    .into_iter()
+                    .map(move |point| Circle::new(point, 3, colour.filled())),
+            )?
+            .label(label)
+            .legend(move |(x, y)| Circle::new((x + 8, y), 3, colour.filled()));
+    }
     for (at, alarm, _, to, _) in &timeline.alarm_changes {
         if *to == AlarmState::Alarm {
             chart.draw_series(std::iter::once(Text::new(

@@ -304,6 +304,28 @@ pub enum Quantiles {
 }
 
 impl PeriodSamples {
+    /// `count` samples of 0 or 1, `ones` of them 1: the error metrics.
+    pub fn flags(count: u64, ones: u64) -> PeriodSamples {
+        PeriodSamples {
+            count,
+            sum: ones as f64,
+            minimum: Some(if ones == count { 1.0 } else { 0.0 }),
+            maximum: Some(if ones > 0 { 1.0 } else { 0.0 }),
+            quantiles: Quantiles::Flags { ones },
+        }
+    }
+
+    /// `count` samples of the same `value`.
+    pub fn constant(count: u64, value: f64) -> PeriodSamples {
+        PeriodSamples {
+            count,
+            sum: value * count as f64,
+            minimum: Some(value),
+            maximum: Some(value),
+            quantiles: Quantiles::Constant,
+        }
+    }
+
     pub fn statistic(&self, stat: Stat) -> f64 {
         match stat {
             Stat::Basic(Statistic::SampleCount) => self.count as f64,

@@ -54,3 +54,23 @@ pub struct Rollout {
     /// The rollback alarms, in the order `AutoRollbackConfiguration` lists them.
     pub alarms: Vec<AlarmRule>,
 }
+
+impl Rollout {
+    /// The metric tick both the simulator and the engine sum traffic into: the
+    /// greatest common divisor of the alarm periods, so that every period is a
+    /// whole number of ticks; 60 s without alarms.
+    pub fn metric_tick_seconds(&self) -> u32 {
+        fn gcd(a: u32, b: u32) -> u32 {
+            if b == 0 {
+                a
+            } else {
+                gcd(b, a % b)
+            }
+        }
+        self.alarms
+            .iter()
+            .map(|alarm| alarm.period_seconds)
+            .reduce(gcd)
+            .unwrap_or(60)
+    }
+}

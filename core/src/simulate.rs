@@ -195,13 +195,7 @@ impl<'a> Run<'a> {
         seed: u64,
         record: bool,
     ) -> Self {
-        let tick_seconds = rollout
-            .alarms
-            .iter()
-            .map(|alarm| alarm.period_seconds)
-            .reduce(gcd)
-            .unwrap_or(60);
-        let tick_ms = i64::from(tick_seconds) * 1_000;
+        let tick_ms = i64::from(rollout.metric_tick_seconds()) * 1_000;
         // Endpoint metrics exist before the update, from blue alone; keep as much
         // history as the widest evaluation range needs.
         let history_start_ms = -rollout
@@ -487,22 +481,8 @@ impl<'a> Run<'a> {
             return None;
         }
         let errors: u64 = parts.iter().map(|(population, _)| population.errors).sum();
-        let flags = |ones: u64| PeriodSamples {
-            count,
-            sum: ones as f64,
-            minimum: Some(if ones == count { 1.0 } else { 0.0 }),
-            maximum: Some(if ones > 0 { 1.0 } else { 0.0 }),
-            quantiles: Quantiles::Flags { ones },
-        };
-        let constant = |value: f64| PeriodSamples {
-            count,
-            sum: value * count as f64,
-            minimum: Some(value),
-            maximum: Some(value),
-            quantiles: Quantiles::Constant,
-        };
         Some(match metric {
-            Metric::Invocations => constant(1.0),
+            Metric::Invocations => PeriodSamples::constant(count, 1.0),
             Metric::InvocationsPerInstance => PeriodSamples {
                 count,
                 sum: per_instance_sum,
@@ -510,9 +490,11 @@ impl<'a> Run<'a> {
                 maximum: Some(per_instance_sum / count as f64),
                 quantiles: Quantiles::Constant,
             },
-            Metric::Invocation4XXErrors => flags(0),
-            Metric::Invocation5XXErrors | Metric::InvocationModelErrors => flags(errors),
-            Metric::OverheadLatency => constant(OVERHEAD_LATENCY_US),
+            Metric::Invocation4XXErrors => PeriodSamples::flags(count, 0),
+            Metric::Invocation5XXErrors | Metric::InvocationModelErrors => {
+                PeriodSamples::flags(count, errors)
+            }
+            Metric::OverheadLatency => PeriodSamples::constant(count, OVERHEAD_LATENCY_US),
             Metric::ModelLatency => {
                 let mixture: Vec<(f64, f64, f64)> = parts
                     .iter()
@@ -744,14 +726,6 @@ fn mean_latency_ms(population: &Population) -> Option<f64> {
 fn lognormal_parameters(mean: f64) -> (f64, f64) {
     let sigma = LATENCY_LOG_SIGMA;
     (libm::log(mean.max(1e-9)) - sigma * sigma / 2.0, sigma)
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
 }
 
 /// The first moment at or after the onset when green had traffic.

@@ -419,3 +419,56 @@ async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer
     engine.shutdown().await;
     let _ = std::fs::remove_dir_all(&dist);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_rollback_restores_the_blue_batch_it_had_removed() {
+    let engine = engine().await;
+    let mut plan: Plan = Plan::from_json(examples::ROLLING).expect("example");
+    plan.endpoint_config_name = "incompatible".into();
+    if let Some(policy) = plan
+        .deployment_config
+        .as_mut()
+        .and_then(|config| config.rolling_update_policy.as_mut())
+    {
+        policy.wait_interval_in_seconds = Some(120);
+    }
+    // Three breaching minutes of the new fleet: too slow for batch 1's 120 s bake,
+    // so the alarm fires in batch 2, after one blue instance was removed.
+    let alarm = &mut plan.alarms[0];
+    alarm
+        .dimensions
+        .push(Dimension::new("EndpointConfigName", "incompatible"));
+    alarm.threshold = Some(0.5);
+    alarm.evaluation_periods = Some(3);
+    let run = engine.start_rollout(&plan, SCALE).await.expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, _) = rolled_back(&outcome);
+    assert_eq!(
+        phase,
+        Phase::RollingBatchBake {
+            batch: 2,
+            batches: 3
+        },
+        "{events:#?}"
+    );
+    let all = kinds(&events);
+    assert!(all.contains(&&EventKind::InstancesTerminated {
+        fleet: Fleet::Blue,
+        instances: 1
+    }));
+    assert!(
+        all.iter().any(|kind| matches!(
+            kind,
+            EventKind::InstanceHealthy {
+                fleet: Fleet::Blue,
+                ..
+            }
+        )),
+        "{all:#?}"
+    );
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(status.config, "baseline");
+    assert_eq!(status.blue.len(), 3, "blue is back to full capacity");
+    assert!(status.green.is_empty());
+    engine.shutdown().await;
+}

@@ -98,27 +98,17 @@ impl FleetBucket {
         if count == 0 {
             return None;
         }
-        let flags = |ones: u64| PeriodSamples {
-            count,
-            sum: ones as f64,
-            minimum: Some(if ones == count { 1.0 } else { 0.0 }),
-            maximum: Some(if ones > 0 { 1.0 } else { 0.0 }),
-            quantiles: Quantiles::Flags { ones },
-        };
-        let constant = |value: f64| PeriodSamples {
-            count,
-            sum: value * count as f64,
-            minimum: Some(value),
-            maximum: Some(value),
-            quantiles: Quantiles::Constant,
-        };
         Some(match metric {
-            Metric::Invocations => constant(1.0),
-            Metric::InvocationsPerInstance => constant(1.0 / f64::from(instances.max(1))),
-            Metric::Invocation4XXErrors => flags(self.errors_4xx),
-            Metric::Invocation5XXErrors => flags(self.errors_5xx),
-            Metric::InvocationModelErrors => flags(self.model_errors),
-            Metric::OverheadLatency => constant(self.overhead_sum_us / count as f64),
+            Metric::Invocations => PeriodSamples::constant(count, 1.0),
+            Metric::InvocationsPerInstance => {
+                PeriodSamples::constant(count, 1.0 / f64::from(instances.max(1)))
+            }
+            Metric::Invocation4XXErrors => PeriodSamples::flags(count, self.errors_4xx),
+            Metric::Invocation5XXErrors => PeriodSamples::flags(count, self.errors_5xx),
+            Metric::InvocationModelErrors => PeriodSamples::flags(count, self.model_errors),
+            Metric::OverheadLatency => {
+                PeriodSamples::constant(count, self.overhead_sum_us / count as f64)
+            }
             Metric::ModelLatency => PeriodSamples {
                 count,
                 sum: self.model_latency_sum_us,

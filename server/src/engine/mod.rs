@@ -97,10 +97,15 @@ impl Default for EngineOptions {
     }
 }
 
+/// One endpoint: its state, and its router (reached without the state's lock).
+struct EndpointEntry {
+    state: Arc<Mutex<EndpointState>>,
+    router: Arc<EndpointRouter>,
+}
+
 struct Inner {
     registry: Registry,
-    endpoints: HashMap<String, Arc<Mutex<EndpointState>>>,
-    routers: HashMap<String, Arc<EndpointRouter>>,
+    endpoints: HashMap<String, EndpointEntry>,
     store: Store,
     client: reqwest::Client,
     http: HttpClient,
@@ -138,7 +143,6 @@ impl Engine {
             .build()
             .map_err(|_| EngineError::Instances("the HTTP client".into()))?;
         let mut endpoints = HashMap::new();
-        let mut routers = HashMap::new();
         for definition in &registry.endpoints {
             let config = registry
                 .config(&definition.endpoint_config_name)
@@ -186,22 +190,22 @@ impl Engine {
                     green_bp: 0,
                 },
             ));
-            routers.insert(definition.endpoint_name.clone(), router);
+            let state = Arc::new(Mutex::new(EndpointState {
+                config: config.endpoint_config_name.clone(),
+                blue,
+                green: Vec::new(),
+                updating: None,
+            }));
             endpoints.insert(
                 definition.endpoint_name.clone(),
-                Arc::new(Mutex::new(EndpointState {
-                    config: config.endpoint_config_name.clone(),
-                    blue,
-                    green: Vec::new(),
-                    updating: None,
-                })),
+                EndpointEntry { state, router },
             );
         }
         let http = http_client();
         let load = if options.load_rps > 0.0 {
-            routers
+            endpoints
                 .values()
-                .map(|router| load::spawn(router.clone(), http.clone(), options.load_rps))
+                .map(|entry| load::spawn(entry.router.clone(), http.clone(), options.load_rps))
                 .collect()
         } else {
             Vec::new()
@@ -217,7 +221,6 @@ impl Engine {
             inner: Arc::new(Inner {
                 registry,
                 endpoints,
-                routers,
                 store,
                 client,
                 http,
@@ -235,6 +238,16 @@ impl Engine {
 
     pub fn registry(&self) -> &Registry {
         &self.inner.registry
+    }
+
+    fn endpoint(&self, name: &str) -> Result<&EndpointEntry, EngineError> {
+        self.inner
+            .endpoints
+            .get(name)
+            .ok_or_else(|| EngineError::UnknownEndpoint {
+                name: name.to_string(),
+                known: known(self.inner.endpoints.keys()),
+            })
     }
 
     fn new_run_id(&self) -> String {
@@ -260,22 +273,8 @@ impl Engine {
             )));
         }
         let inner = &self.inner;
-        let endpoint = inner
-            .endpoints
-            .get(&rollout.endpoint_name)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownEndpoint {
-                name: rollout.endpoint_name.clone(),
-                known: known(inner.endpoints.keys()),
-            })?;
-        let router = inner
-            .routers
-            .get(&rollout.endpoint_name)
-            .cloned()
-            .ok_or_else(|| EngineError::UnknownEndpoint {
-                name: rollout.endpoint_name.clone(),
-                known: known(inner.endpoints.keys()),
-            })?;
+        let entry = self.endpoint(&rollout.endpoint_name)?;
+        let (endpoint, router) = (entry.state.clone(), entry.router.clone());
         let config = inner
             .registry
             .config(&rollout.endpoint_config_name)
@@ -394,14 +393,7 @@ impl Engine {
         fleet: Fleet,
         index: usize,
     ) -> Result<String, EngineError> {
-        let state =
-            self.inner
-                .endpoints
-                .get(endpoint)
-                .ok_or_else(|| EngineError::UnknownEndpoint {
-                    name: endpoint.to_string(),
-                    known: known(self.inner.endpoints.keys()),
-                })?;
+        let state = &self.endpoint(endpoint)?.state;
         let mut state = state.lock().await;
         let list = match fleet {
             Fleet::Blue => &mut state.blue,
@@ -415,8 +407,8 @@ impl Engine {
     }
 
     pub async fn endpoint_status(&self, name: &str) -> Option<EndpointStatus> {
-        let state = self.inner.endpoints.get(name)?;
-        let state = state.lock().await;
+        let entry = self.inner.endpoints.get(name)?;
+        let state = entry.state.lock().await;
         Some(EndpointStatus {
             name: name.to_string(),
             config: state.config.clone(),
@@ -431,12 +423,7 @@ impl Engine {
                 .map(|instance| instance.url.clone())
                 .collect(),
             updating: state.updating.clone(),
-            invocations: self
-                .inner
-                .routers
-                .get(name)
-                .map(|router| router.metrics.total())
-                .unwrap_or(0),
+            invocations: entry.router.metrics.total(),
         })
     }
 
@@ -444,8 +431,8 @@ impl Engine {
     /// per endpoint so that a request reaches its router without a lookup.
     pub fn routes(&self) -> Router {
         let mut routes = Router::new();
-        for (name, router) in &self.inner.routers {
-            let router = router.clone();
+        for (name, entry) in &self.inner.endpoints {
+            let router = entry.router.clone();
             let http = self.inner.http.clone();
             routes = routes.route(
                 &format!("/endpoints/{name}/invocations"),
@@ -465,8 +452,8 @@ impl Engine {
         for task in &self.inner.load {
             task.abort();
         }
-        for state in self.inner.endpoints.values() {
-            let mut state = state.lock().await;
+        for entry in self.inner.endpoints.values() {
+            let mut state = entry.state.lock().await;
             let state = &mut *state;
             for instance in state.blue.iter_mut().chain(state.green.iter_mut()) {
                 instance.stop();

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use guardrail_core::alarm::{evaluate, AlarmRule, AlarmState};
 use guardrail_core::controller::{Controller, Decision, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
-use guardrail_core::rollout::{Rollout, Strategy};
+use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase};
 use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinHandle;
@@ -93,14 +93,6 @@ struct AlarmTracker {
     next_ms: u64,
 }
 
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 {
-        a
-    } else {
-        gcd(b, a % b)
-    }
-}
-
 /// How long to wait for instances to become healthy, in real time.
 const HEALTH_PATIENCE: Duration = Duration::from_secs(300);
 
@@ -109,7 +101,8 @@ struct Driver {
     signals: mpsc::UnboundedSender<Signal>,
     phase: Option<Phase>,
     launched: u64,
-    tasks: Vec<JoinHandle<()>>,
+    /// Launch tasks, with the fleet they launch.
+    tasks: Vec<(Fleet, JoinHandle<()>)>,
 }
 
 impl Driver {
@@ -243,61 +236,64 @@ impl Driver {
             Fleet::Green => ctx.green_model.clone(),
             Fleet::Blue => ctx.blue_model.clone(),
         };
-        self.tasks.push(tokio::spawn(async move {
-            let mut ready = Vec::new();
-            for offset in 0..u64::from(count) {
-                let number = first + offset;
-                let name = match fleet {
-                    Fleet::Green => format!("green-{}", number + 1),
-                    Fleet::Blue => format!("blue-restore-{}", number + 1),
-                };
-                let instance = match Instance::launch(
-                    &model,
-                    number as usize,
-                    name.clone(),
-                    fleet,
-                    ctx.seed ^ number,
-                )
-                .await
-                {
-                    Ok(instance) => instance,
-                    Err(reason) => {
-                        let _ = signals.send(Signal::LaunchFailed {
-                            fleet,
-                            instance: name,
-                            reason,
-                        });
+        self.tasks.push((
+            fleet,
+            tokio::spawn(async move {
+                let mut ready = Vec::new();
+                for offset in 0..u64::from(count) {
+                    let number = first + offset;
+                    let name = match fleet {
+                        Fleet::Green => format!("green-{}", number + 1),
+                        Fleet::Blue => format!("blue-restore-{}", number + 1),
+                    };
+                    let instance = match Instance::launch(
+                        &model,
+                        number as usize,
+                        name.clone(),
+                        fleet,
+                        ctx.seed ^ number,
+                    )
+                    .await
+                    {
+                        Ok(instance) => instance,
+                        Err(reason) => {
+                            let _ = signals.send(Signal::LaunchFailed {
+                                fleet,
+                                instance: name,
+                                reason,
+                            });
+                            return;
+                        }
+                    };
+                    let url = instance.url.clone();
+                    {
+                        let mut state = ctx.endpoint.lock().await;
+                        match fleet {
+                            Fleet::Green => state.green.push(instance),
+                            Fleet::Blue => state.blue.push(instance),
+                        }
+                    }
+                    // A green instance that never answers keeps the run waiting; the
+                    // execution timeout then rolls back, as on SageMaker. A blue one
+                    // (a rolling rollback restoring capacity) fails the run.
+                    if let Err(reason) = wait_healthy(&ctx.client, &url, HEALTH_PATIENCE).await {
+                        if fleet == Fleet::Blue {
+                            let _ = signals.send(Signal::LaunchFailed {
+                                fleet,
+                                instance: name,
+                                reason,
+                            });
+                        }
                         return;
                     }
-                };
-                let url = instance.url.clone();
-                {
-                    let mut state = ctx.endpoint.lock().await;
-                    match fleet {
-                        Fleet::Green => state.green.push(instance),
-                        Fleet::Blue => state.blue.push(instance),
-                    }
+                    ready.push((name, url));
                 }
-                // A green instance that never answers keeps the run waiting; the
-                // execution timeout then rolls back, as on SageMaker. A blue one
-                // (a rolling rollback restoring capacity) fails the run.
-                if let Err(reason) = wait_healthy(&ctx.client, &url, HEALTH_PATIENCE).await {
-                    if fleet == Fleet::Blue {
-                        let _ = signals.send(Signal::LaunchFailed {
-                            fleet,
-                            instance: name,
-                            reason,
-                        });
-                    }
-                    return;
-                }
-                ready.push((name, url));
-            }
-            let _ = signals.send(Signal::Ready {
-                fleet,
-                instances: ready,
-            });
-        }));
+                let _ = signals.send(Signal::Ready {
+                    fleet,
+                    instances: ready,
+                });
+            }),
+        ));
     }
 
     async fn terminate(&mut self, fleet: Fleet, count: u32) {
@@ -380,14 +376,7 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
         },
     );
 
-    let tick_seconds = ctx
-        .rollout
-        .alarms
-        .iter()
-        .map(|alarm| alarm.period_seconds)
-        .reduce(gcd)
-        .unwrap_or(10);
-    let tick_ms = u64::from(tick_seconds) * 1_000;
+    let tick_ms = u64::from(ctx.rollout.metric_tick_seconds()) * 1_000;
     ctx.router.metrics.begin(clock, tick_ms);
     let mut alarms: Vec<AlarmTracker> = ctx
         .rollout
@@ -539,20 +528,54 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
     }
 
     watcher.abort();
-    // A rolling rollback may still be restoring blue capacity in the background;
-    // let it finish, and stop anything else.
-    let restoring = matches!(ctx.rollout.strategy, Strategy::Rolling { .. });
-    for task in driver.tasks.drain(..) {
-        if restoring && !task.is_finished() {
+    // A rolling rollback may still be restoring blue capacity in the background:
+    // let it finish, then route to every blue instance. Green launches stop.
+    let mut restored = false;
+    for (fleet, task) in driver.tasks.drain(..) {
+        if fleet == Fleet::Blue && !task.is_finished() {
             let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+            restored = true;
         } else {
+            restored |= fleet == Fleet::Blue;
             task.abort();
+        }
+    }
+    // Record the blue instances that came back after the controller finished.
+    while let Ok(signal) = inbox.try_recv() {
+        if let Signal::Ready {
+            fleet: Fleet::Blue,
+            instances,
+        } = signal
+        {
+            for (instance, url) in instances {
+                let at = clock.now_ms();
+                recorder.emit(
+                    at,
+                    EventKind::InstanceHealthy {
+                        fleet: Fleet::Blue,
+                        instance,
+                        url,
+                    },
+                );
+            }
         }
     }
     {
         let mut state = ctx.endpoint.lock().await;
         for mut instance in state.green.drain(..) {
             instance.stop();
+        }
+        if restored && !matches!(controller.outcome(), Some(Outcome::Succeeded { .. })) {
+            let blue = state
+                .blue
+                .iter()
+                .map(|instance| Target::new(&instance.id, &instance.url))
+                .collect();
+            ctx.router.set_routing(Routing {
+                blue,
+                green: Vec::new(),
+                green_bp: 0,
+            });
         }
     }
     ctx.router.metrics.end();

@@ -86,6 +86,8 @@ pub struct Planner {
     pub run: RwSignal<Option<String>>,
     /// The moment of that run on show, in plan milliseconds; `None` is its end.
     pub at_ms: RwSignal<Option<u64>>,
+    /// The URL fragment for all of the above, encoded once per change.
+    pub fragment: Memo<String>,
 }
 
 pub fn use_planner() -> Planner {
@@ -174,31 +176,31 @@ pub fn App() -> impl IntoView {
     );
     let plan = RwSignal::new(restored.plan);
     let checked = Memo::new(move |_| plan.with(check));
+    let view = RwSignal::new(restored.view);
+    let run = RwSignal::new(restored.run);
+    let at_ms = RwSignal::new(restored.at_ms);
+    let fragment = Memo::new(move |_| {
+        plan.with(|plan| fragment_for(plan, view.get(), run.get(), at_ms.get()))
+    });
     let planner = Planner {
         plan,
-        view: RwSignal::new(restored.view),
+        view,
         checked,
         schedule: Memo::new(move |_| {
             checked.with(|checked| checked.rollout.as_ref().map(schedule))
         }),
         notice: RwSignal::new(restored.notice),
         pinned: RwSignal::new(Vec::new()),
-        run: RwSignal::new(restored.run),
-        at_ms: RwSignal::new(restored.at_ms),
+        run,
+        at_ms,
+        fragment,
     };
     provide_context(planner);
 
     // Keep the URL and the draft in step with the plan and the view.
     let written = StoredValue::new(String::new());
     Effect::new(move |_| {
-        let fragment = plan.with(|plan| {
-            fragment_for(
-                plan,
-                planner.view.get(),
-                planner.run.get(),
-                planner.at_ms.get(),
-            )
-        });
+        let fragment = fragment.get();
         written.set_value(fragment.clone());
         browser::replace_fragment(&fragment);
         browser::storage_set(DRAFT_KEY, &plan.with(Plan::to_json_pretty));
@@ -240,17 +242,7 @@ fn Header() -> impl IntoView {
     let planner = use_planner();
     let copied = RwSignal::new(false);
     // The link is built from the state itself, so it never lags the address bar.
-    let share = Memo::new(move |_| {
-        let fragment = planner.plan.with(|plan| {
-            fragment_for(
-                plan,
-                planner.view.get(),
-                planner.run.get(),
-                planner.at_ms.get(),
-            )
-        });
-        format!("{}#{fragment}", browser::page_url())
-    });
+    let share = Memo::new(move |_| format!("{}#{}", browser::page_url(), planner.fragment.get()));
     let status = move || {
         planner.checked.with(|checked| {
             let errors = checked.report.errors.len();

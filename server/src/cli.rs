@@ -235,6 +235,10 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         } => {
             let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
             let dist = dist.unwrap_or_else(settings::default_dist_dir);
+            // Fail on a taken port before starting any model server.
+            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|error| {
+                CliError::Runtime(format!("cannot listen on 127.0.0.1:{port}: {error}"))
+            })?;
             runtime()?.block_on(async move {
                 let engine = start_engine(&data_dir, rps).await?;
                 crate::web::serve(dist, port, engine)

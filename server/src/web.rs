@@ -183,6 +183,59 @@ pub async fn serve_http1(listener: tokio::net::TcpListener, app: Router) -> std:
     }
 }
 
+/// Serves `app` on `threads` threads, each with a single-threaded runtime and
+/// its own listener on `address` (SO_REUSEPORT): the kernel spreads connections
+/// over them, and a request, its handler and its upstream connection stay on one
+/// thread, with no cross-thread wake-ups. This is how the router keeps up with
+/// nginx (BENCHMARKS.md). Returns the port.
+pub fn spawn_server_threads(
+    address: SocketAddr,
+    threads: usize,
+    app: Router,
+) -> Result<u16, ServeError> {
+    let bind_error = |source| ServeError::Bind { address, source };
+    // A plain bind first: it fails when anything (even another reuseport
+    // listener, such as a second guardrail) holds the port.
+    let probe = std::net::TcpListener::bind(address).map_err(bind_error)?;
+    let address = probe.local_addr().map_err(bind_error)?;
+    drop(probe);
+    let mut listeners = Vec::new();
+    for _ in 0..threads.max(1) {
+        let socket = tokio::net::TcpSocket::new_v4().map_err(bind_error)?;
+        socket.set_reuseport(true).map_err(bind_error)?;
+        socket.set_reuseaddr(true).map_err(bind_error)?;
+        socket.bind(address).map_err(bind_error)?;
+        let listener = socket.listen(1024).map_err(bind_error)?;
+        listeners.push(listener.into_std().map_err(bind_error)?);
+    }
+    for (index, listener) in listeners.into_iter().enumerate() {
+        let app = app.clone();
+        std::thread::Builder::new()
+            .name(format!("http-{index}"))
+            .spawn(move || {
+                let runtime = match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime,
+                    Err(error) => {
+                        tracing::error!("cannot start HTTP thread {index}: {error}");
+                        return;
+                    }
+                };
+                runtime.block_on(async move {
+                    match tokio::net::TcpListener::from_std(listener) {
+                        Ok(listener) => {
+                            let _ = serve_http1(listener, app).await;
+                        }
+                        Err(error) => tracing::error!("HTTP thread {index}: {error}"),
+                    }
+                });
+            })?;
+    }
+    Ok(address.port())
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -197,17 +250,21 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves until the process is stopped. Binds to loopback only.
+/// Serves until the process is interrupted. Binds to loopback only. The engine
+/// keeps running on the calling runtime; HTTP runs on one thread per core.
 pub async fn serve(dist: PathBuf, port: u16, engine: Engine) -> Result<(), ServeError> {
     if !dist.join("index.html").exists() {
         return Err(ServeError::NoDist(dist));
     }
     let address = SocketAddr::from(([127, 0, 0, 1], port));
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
-        .map_err(|source| ServeError::Bind { address, source })?;
-    tracing::info!("guardrail serves http://{address}");
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(2)
+        .clamp(1, 8);
+    spawn_server_threads(address, threads, app(&dist, engine.clone()))?;
+    tracing::info!("guardrail serves http://{address} on {threads} thread(s)");
     eprintln!("guardrail: serving http://{address}");
-    serve_http1(listener, app(&dist, engine)).await?;
+    tokio::signal::ctrl_c().await?;
+    engine.shutdown().await;
     Ok(())
 }

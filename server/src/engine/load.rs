@@ -10,12 +10,12 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 
 use crate::engine::model::demo_rows;
-use crate::engine::router::{EndpointRouter, HttpClient};
+use crate::engine::router::EndpointRouter;
 
 /// Requests that may be in flight at once; beyond it, ticks are skipped.
 const MAX_IN_FLIGHT: usize = 256;
 
-pub fn spawn(router: Arc<EndpointRouter>, client: HttpClient, rps: f64) -> JoinHandle<()> {
+pub fn spawn(router: Arc<EndpointRouter>, rps: f64) -> JoinHandle<()> {
     let rows: Arc<Vec<Bytes>> = Arc::new(demo_rows(100).into_iter().map(Bytes::from).collect());
     tokio::spawn(async move {
         let period = Duration::from_secs_f64(1.0 / rps.max(0.001));
@@ -32,10 +32,9 @@ pub fn spawn(router: Arc<EndpointRouter>, client: HttpClient, rps: f64) -> JoinH
             let body = rows[next % rows.len()].clone();
             next += 1;
             let router = router.clone();
-            let client = client.clone();
             let content_type = content_type.clone();
             tokio::spawn(async move {
-                let _ = router.invoke(&client, body, Some(content_type)).await;
+                let _ = router.invoke(body, Some(content_type)).await;
                 drop(permit);
             });
         }

@@ -29,7 +29,7 @@ use tokio::sync::{watch, Mutex};
 
 use crate::engine::fleet::{wait_healthy, Instance};
 use crate::engine::registry::Registry;
-use crate::engine::router::{http_client, EndpointRouter, HttpClient, Routing, Target};
+use crate::engine::router::{EndpointRouter, Routing, Target};
 use crate::store::{NewRun, Store, StoreError};
 
 /// Why the engine refused or failed a request. Messages are for people.
@@ -108,7 +108,6 @@ struct Inner {
     endpoints: HashMap<String, EndpointEntry>,
     store: Store,
     client: reqwest::Client,
-    http: HttpClient,
     outcomes: std::sync::Mutex<HashMap<String, watch::Receiver<Option<RunOutcome>>>>,
     counter: AtomicU64,
     seed: u64,
@@ -201,11 +200,10 @@ impl Engine {
                 EndpointEntry { state, router },
             );
         }
-        let http = http_client();
         let load = if options.load_rps > 0.0 {
             endpoints
                 .values()
-                .map(|entry| load::spawn(entry.router.clone(), http.clone(), options.load_rps))
+                .map(|entry| load::spawn(entry.router.clone(), options.load_rps))
                 .collect()
         } else {
             Vec::new()
@@ -223,7 +221,6 @@ impl Engine {
                 endpoints,
                 store,
                 client,
-                http,
                 outcomes: std::sync::Mutex::new(HashMap::new()),
                 counter: AtomicU64::new(0),
                 seed: options.seed,
@@ -433,13 +430,11 @@ impl Engine {
         let mut routes = Router::new();
         for (name, entry) in &self.inner.endpoints {
             let router = entry.router.clone();
-            let http = self.inner.http.clone();
             routes = routes.route(
                 &format!("/endpoints/{name}/invocations"),
                 post(move |request: axum::extract::Request| {
                     let router = router.clone();
-                    let http = http.clone();
-                    async move { router.handle(&http, request).await }
+                    async move { router.handle(request).await }
                 }),
             );
         }

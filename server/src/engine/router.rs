@@ -22,12 +22,25 @@ use crate::engine::metrics::{Metrics, Observation};
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
 /// A client with keep-alive connections and no Nagle delay.
+///
+/// Its connections run as tasks on the runtime that opened them, so each thread
+/// keeps its own client (see [`thread_client`]): a request and its upstream
+/// connection then stay on one thread, with no cross-thread wake-ups.
 pub fn http_client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     Client::builder(TokioExecutor::new())
         .pool_max_idle_per_host(512)
         .build(connector)
+}
+
+thread_local! {
+    static CLIENT: HttpClient = http_client();
+}
+
+/// This thread's client.
+pub fn thread_client() -> HttpClient {
+    CLIENT.with(HttpClient::clone)
 }
 
 /// An instance the router may send to.
@@ -114,12 +127,7 @@ impl EndpointRouter {
     }
 
     /// Sends one invocation and records what happened.
-    pub async fn invoke(
-        &self,
-        client: &HttpClient,
-        body: Bytes,
-        content_type: Option<HeaderValue>,
-    ) -> Response {
+    pub async fn invoke(&self, body: Bytes, content_type: Option<HeaderValue>) -> Response {
         let started = Instant::now();
         let Some((fleet, target)) = self.choose() else {
             return (
@@ -135,6 +143,7 @@ impl EndpointRouter {
         let Ok(request) = request.body(Full::new(body)) else {
             return (StatusCode::BAD_REQUEST, "malformed request").into_response();
         };
+        let client = thread_client();
         let model_started = Instant::now();
         let result = async {
             let response = client
@@ -181,13 +190,13 @@ impl EndpointRouter {
     }
 
     /// Handles an HTTP request: reads its body and forwards it.
-    pub async fn handle(&self, client: &HttpClient, request: axum::extract::Request) -> Response {
+    pub async fn handle(&self, request: axum::extract::Request) -> Response {
         let content_type = request
             .headers()
             .get(axum::http::header::CONTENT_TYPE)
             .cloned();
         match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
-            Ok(body) => self.invoke(client, body, content_type).await,
+            Ok(body) => self.invoke(body, content_type).await,
             Err(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "the request body is larger than 6 MB, SageMaker's limit",

@@ -13,10 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::extract::State;
 use axum::routing::post;
 use guardrail_server::engine::model::{Behaviour, BuiltinModel, ModelServer};
-use guardrail_server::engine::router::{http_client, EndpointRouter, HttpClient, Routing, Target};
+use guardrail_server::engine::router::{EndpointRouter, Routing, Target};
 use guardrail_tests::scratch_dir;
 
 struct Result_ {
@@ -154,9 +153,9 @@ fn runtime(name: &str) -> Result<tokio::runtime::Runtime> {
         .build()?)
 }
 
-/// The backends and the router each get a runtime of two threads, as nginx gets
-/// two worker processes, so that every target competes for the same two cores
-/// with the same number of threads.
+/// The backends get a runtime of two threads, and the router two HTTP threads,
+/// as nginx gets two worker processes, so that every target competes for the
+/// same two cores with the same number of threads.
 fn main() -> Result<()> {
     let backends = runtime("backends")?;
     let trivial = BuiltinModel {
@@ -170,13 +169,7 @@ fn main() -> Result<()> {
             ModelServer::start(trivial, 2).await?,
         ))
     })?;
-    let router_threads = env_number("BENCH_ROUTER_THREADS", 2) as usize;
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(router_threads)
-        .thread_name("router")
-        .enable_all()
-        .build()?
-        .block_on(bench(&blue, &green))
+    runtime("bench")?.block_on(bench(&blue, &green))
 }
 
 async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
@@ -188,21 +181,20 @@ async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
             green_bp: 1_000,
         },
     ));
-    let client = http_client();
-    let app = axum::Router::new()
-        .route(
-            "/endpoints/bench/invocations",
-            post(
-                |State((router, client)): State<(Arc<EndpointRouter>, HttpClient)>,
-                 request: axum::extract::Request| async move {
-                    router.handle(&client, request).await
-                },
-            ),
-        )
-        .with_state((router.clone(), client));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let router_port = listener.local_addr()?.port();
-    tokio::spawn(guardrail_server::web::serve_http1(listener, app));
+    let shared = router.clone();
+    let app = axum::Router::new().route(
+        "/endpoints/bench/invocations",
+        post(move |request: axum::extract::Request| {
+            let router = shared.clone();
+            async move { router.handle(request).await }
+        }),
+    );
+    // As `guardrail serve` runs it: one thread per core.
+    let router_port = guardrail_server::web::spawn_server_threads(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        env_number("BENCH_ROUTER_THREADS", 2) as usize,
+        app,
+    )?;
 
     let dir = scratch_dir("bench")?;
     let script = dir.join("post.lua");

@@ -243,9 +243,22 @@ fn draw_traffic(
         }
     }
 
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+    Ok(())
+}
+
+/// The series legend, in the house style.
+fn legend<'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    X: Ranged,
+    Y: Ranged,
+{
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(position)
         .background_style(WHITE.mix(0.85))
         .border_style(GREY.mix(0.4))
         .label_font((FONT, 11))
@@ -468,13 +481,7 @@ fn draw_compare(
                 PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(3))
             });
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY.mix(0.4))
-        .label_font((FONT, 11))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
     Ok(())
 }
 
@@ -594,13 +601,7 @@ fn draw_run(
             GREY.stroke_width(2),
         )))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY.mix(0.4))
-        .label_font((FONT, 11))
-        .draw()?;
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 

@@ -572,6 +572,28 @@ pub fn evaluate(
     }
 }
 
+/// Evaluates `rule` at `now_ms`, the end of one of its periods, over its
+/// evaluation range; `datapoint(n)` gives the value of period number `n` (the
+/// period starting at `n × Period`), or `None` where it is missing. The simulator
+/// and the local engine both evaluate through here.
+pub fn evaluate_at(
+    rule: &AlarmRule,
+    now_ms: u64,
+    current: AlarmState,
+    datapoint: impl FnMut(i64) -> Option<f64>,
+) -> Evaluation {
+    let period_ms = i64::from(rule.period_seconds) * 1_000;
+    let newest = now_ms as i64 / period_ms - 1;
+    let oldest = newest - i64::from(rule.evaluation_range()) + 1;
+    let values: Vec<Option<f64>> = (oldest..=newest).map(datapoint).collect();
+    evaluate(
+        rule,
+        &values,
+        oldest * i64::from(rule.period_seconds),
+        current,
+    )
+}
+
 struct Verdict {
     state: AlarmState,
     breaching: u32,

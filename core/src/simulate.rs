@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::{
-    evaluate, AlarmRule, AlarmState, Comparison, Metric, PeriodSamples, Quantiles, Scope,
+    evaluate_at, AlarmRule, AlarmState, Comparison, Metric, PeriodSamples, Quantiles, Scope,
 };
 use crate::assumptions::{LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
 use crate::controller::{Controller, Effect, Input, Outcome, RollbackCause};
@@ -376,20 +376,9 @@ impl<'a> Run<'a> {
     /// Evaluates alarm `index` at `now`; returns an input when its state changed.
     fn evaluate_alarm(&mut self, index: usize, now: u64) -> Option<Input> {
         let rule = self.alarms[index].rule;
-        let period_ms = i64::from(rule.period_seconds) * 1_000;
-        let range = i64::from(rule.evaluation_range());
-        let newest = now as i64 / period_ms - 1;
-        let oldest = newest - range + 1;
-        let values: Vec<Option<f64>> = (oldest..=newest)
-            .map(|period| self.datapoint(index, period))
-            .collect();
+        let current = self.alarms[index].state;
+        let evaluation = evaluate_at(rule, now, current, |period| self.datapoint(index, period));
         let alarm = &mut self.alarms[index];
-        let evaluation = evaluate(
-            rule,
-            &values,
-            oldest * i64::from(rule.period_seconds),
-            alarm.state,
-        );
         if evaluation.state == alarm.state {
             return None;
         }

@@ -126,6 +126,18 @@ fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
     names.join(", ")
 }
 
+fn unknown_config(registry: &Registry, name: &str) -> EngineError {
+    EngineError::UnknownConfig {
+        name: name.to_string(),
+        known: known(
+            registry
+                .endpoint_configs
+                .iter()
+                .map(|config| &config.endpoint_config_name),
+        ),
+    }
+}
+
 impl Engine {
     /// Starts every registered endpoint on its config, and the load generators.
     pub async fn start(
@@ -145,15 +157,7 @@ impl Engine {
         for definition in &registry.endpoints {
             let config = registry
                 .config(&definition.endpoint_config_name)
-                .ok_or_else(|| EngineError::UnknownConfig {
-                    name: definition.endpoint_config_name.clone(),
-                    known: known(
-                        registry
-                            .endpoint_configs
-                            .iter()
-                            .map(|c| &c.endpoint_config_name),
-                    ),
-                })?;
+                .ok_or_else(|| unknown_config(&registry, &definition.endpoint_config_name))?;
             let model = registry
                 .model(&config.model_name)
                 .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))?;
@@ -275,16 +279,7 @@ impl Engine {
         let config = inner
             .registry
             .config(&rollout.endpoint_config_name)
-            .ok_or_else(|| EngineError::UnknownConfig {
-                name: rollout.endpoint_config_name.clone(),
-                known: known(
-                    inner
-                        .registry
-                        .endpoint_configs
-                        .iter()
-                        .map(|c| &c.endpoint_config_name),
-                ),
-            })?;
+            .ok_or_else(|| unknown_config(&inner.registry, &rollout.endpoint_config_name))?;
         if config.variant_name != rollout.variant_name {
             return Err(EngineError::VariantMismatch {
                 config: config.endpoint_config_name.clone(),

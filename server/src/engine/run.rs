@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use guardrail_core::alarm::{evaluate, AlarmRule, AlarmState};
+use guardrail_core::alarm::{evaluate_at, AlarmRule, AlarmState};
 use guardrail_core::controller::{Controller, Decision, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
 use guardrail_core::rollout::Rollout;
@@ -615,33 +615,18 @@ fn evaluate_alarm(
 ) -> Option<Input> {
     let rule = &alarm.rule;
     let period_ms = u64::from(rule.period_seconds) * 1_000;
-    let newest = (at_ms / period_ms) as i64 - 1;
-    let oldest = newest - i64::from(rule.evaluation_range()) + 1;
-    let values: Vec<Option<f64>> = (oldest..=newest)
-        .map(|period| {
-            if period < 0 {
-                return None;
-            }
-            let start = period as u64 * period_ms;
-            let metric = rule.metric?;
-            ctx.router
-                .metrics
-                .samples(
-                    metric,
-                    rule.scope,
-                    start,
-                    start + period_ms,
-                    (serving.1, serving.0),
-                )
-                .and_then(|samples| rule.datapoint(&samples))
-        })
-        .collect();
-    let evaluation = evaluate(
-        rule,
-        &values,
-        oldest * i64::from(rule.period_seconds),
-        alarm.state,
-    );
+    // Periods before the update are missing: the engine's metrics start with it.
+    let evaluation = evaluate_at(rule, at_ms, alarm.state, |period| {
+        let start = u64::try_from(period).ok()? * period_ms;
+        let samples = ctx.router.metrics.samples(
+            rule.metric?,
+            rule.scope,
+            start,
+            start + period_ms,
+            (serving.1, serving.0),
+        )?;
+        rule.datapoint(&samples)
+    });
     if evaluation.state == alarm.state {
         return None;
     }

@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::settings;
 
 /// Writes to standard output, ignoring a closed pipe (`guardrail ... | head`).
-fn emit(text: &str) {
+pub(crate) fn emit(text: &str) {
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(text.as_bytes());

@@ -9,7 +9,7 @@ use futures::StreamExt;
 use guardrail_core::event::{Event, RunOutcome};
 use guardrail_core::Plan;
 
-use crate::cli::{start_engine, CliError};
+use crate::cli::{emit, start_engine, CliError};
 use crate::progress::Progress;
 
 pub async fn run(
@@ -134,7 +134,7 @@ async fn follow(
             continue;
         };
         for text in progress.lines(&event) {
-            println!("{text}");
+            emit(&format!("{text}\n"));
         }
         if progress.outcome.is_some() {
             break;
@@ -146,7 +146,9 @@ async fn follow(
 fn conclude(run_id: &str, outcome: Option<RunOutcome>) -> Result<ExitCode, CliError> {
     match outcome {
         Some(RunOutcome::Succeeded) => {
-            println!("run {run_id}: succeeded: the new config serves all traffic");
+            emit(&format!(
+                "run {run_id}: succeeded: the new config serves all traffic\n"
+            ));
             Ok(ExitCode::SUCCESS)
         }
         Some(outcome) => Err(CliError::Rollback(format!(

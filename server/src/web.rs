@@ -263,7 +263,6 @@ pub async fn serve(dist: PathBuf, port: u16, engine: Engine) -> Result<(), Serve
         .clamp(1, 8);
     spawn_server_threads(address, threads, app(&dist, engine.clone()))?;
     tracing::info!("guardrail serves http://{address} on {threads} thread(s)");
-    eprintln!("guardrail: serving http://{address}");
     tokio::signal::ctrl_c().await?;
     engine.shutdown().await;
     Ok(())

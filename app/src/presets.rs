@@ -2,7 +2,7 @@
 //! mapped to SageMaker's shapes, with a note wherever the mapping is not exact.
 
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
-use guardrail_core::plan::{CapacitySize, CapacitySizeType, Plan};
+use guardrail_core::plan::{CapacitySizeType, Plan};
 use guardrail_core::schedule::schedule;
 use guardrail_core::{check, examples};
 
@@ -213,15 +213,6 @@ pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
     }
     let note = (!notes.is_empty()).then(|| format!("{}: {}", preset.name, notes.join(" ")));
     (plan, note)
-}
-
-/// A capacity size as the designer shows it: "1 instance" or "33 %".
-pub fn describe_size(size: &CapacitySize) -> String {
-    match (size.kind, size.value) {
-        (Some(CapacitySizeType::InstanceCount), Some(value)) => format!("{value} instance(s)"),
-        (Some(CapacitySizeType::CapacityPercent), Some(value)) => format!("{value}%"),
-        _ => "?".into(),
-    }
 }
 
 #[cfg(test)]

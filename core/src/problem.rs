@@ -38,25 +38,6 @@ impl Report {
     pub fn is_valid(&self) -> bool {
         self.errors.is_empty()
     }
-
-    /// Problems whose path is `path` or lies below it, errors first.
-    pub fn at<'a>(&'a self, path: &'a str) -> impl Iterator<Item = (&'a Problem, bool)> + 'a {
-        let under = move |problem: &&Problem| {
-            problem.path == path
-                || (problem.path.starts_with(path)
-                    && matches!(problem.path.as_bytes().get(path.len()), Some(b'.' | b'[')))
-        };
-        self.errors
-            .iter()
-            .filter(under)
-            .map(|problem| (problem, true))
-            .chain(
-                self.warnings
-                    .iter()
-                    .filter(under)
-                    .map(|problem| (problem, false)),
-            )
-    }
 }
 
 /// Text that is not valid JSON, or JSON that is not a plan.

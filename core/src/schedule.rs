@@ -127,13 +127,6 @@ impl Schedule {
             .find(|step| second < step.end_seconds)
             .or(self.steps.last())
     }
-
-    /// Green's share of traffic at `second`, in basis points.
-    pub fn green_traffic_bp_at(&self, second: u32) -> u32 {
-        self.step_at(second)
-            .map(|step| step.green_traffic_bp)
-            .unwrap_or(0)
-    }
 }
 
 /// Computes the schedule of `rollout`.

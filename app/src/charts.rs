@@ -5,6 +5,7 @@ use guardrail_core::alarm::AlarmState;
 use guardrail_core::explain::mmss;
 use guardrail_core::schedule::{Phase, Schedule};
 use guardrail_core::simulate::{CurvePoint, Simulation};
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -247,9 +248,37 @@ fn draw_traffic(
     Ok(())
 }
 
+/// A 0–105 % chart over `end` seconds with m:ss labels and its mesh drawn.
+fn percent_over_time<'a, 'b: 'a>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    end: f64,
+    margin_top: u32,
+    y_desc: &str,
+) -> Result<
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    Box<dyn std::error::Error>,
+> {
+    let mut chart = ChartBuilder::on(root)
+        .margin(10)
+        .margin_top(margin_top)
+        .x_label_area_size(30)
+        .y_label_area_size(44)
+        .build_cartesian_2d(0f64..end, 0f64..105f64)?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(8)
+        .x_label_formatter(&time_label)
+        .y_desc(y_desc)
+        .label_style((FONT, 12))
+        .axis_desc_style((FONT, 12))
+        .draw()?;
+    Ok(chart)
+}
+
 /// The series legend, in the house style.
-fn legend<'a, X, Y>(
-    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+fn legend<'a, 'b: 'a, X, Y>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
     position: SeriesLabelPosition,
 ) -> Result<(), Box<dyn std::error::Error>>
 where
@@ -452,20 +481,7 @@ fn draw_compare(
         .max()
         .unwrap_or(1)
         .max(1);
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .x_label_area_size(30)
-        .y_label_area_size(44)
-        .build_cartesian_2d(0f64..f64::from(end), 0f64..105f64)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(8)
-        .x_label_formatter(&time_label)
-        .y_desc("green traffic %")
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 12))
-        .draw()?;
+    let mut chart = percent_over_time(root, f64::from(end), 10, "green traffic %")?;
     for (index, (name, schedule)) in plans.iter().enumerate() {
         let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
         chart
@@ -502,21 +518,7 @@ fn draw_run(
     let end = seconds(timeline.end_ms)
         .max(f64::from(timeline.planned_total_seconds.min(60)))
         .max(1.0);
-    let mut chart = ChartBuilder::on(root)
-        .margin(10)
-        .margin_top(24)
-        .x_label_area_size(30)
-        .y_label_area_size(44)
-        .build_cartesian_2d(0f64..end, 0f64..105f64)?;
-    chart
-        .configure_mesh()
-        .disable_x_mesh()
-        .x_labels(8)
-        .x_label_formatter(&time_label)
-        .y_desc("% of traffic / % failed")
-        .label_style((FONT, 12))
-        .axis_desc_style((FONT, 12))
-        .draw()?;
+    let mut chart = percent_over_time(root, end, 24, "% of traffic / % failed")?;
     chart.draw_series(timeline.phases.iter().map(|(phase, start, stop)| {
         Rectangle::new(
             [(seconds(*start), 0.0), (seconds(*stop), 100.0)],

@@ -78,6 +78,33 @@ pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) ->
     }
 }
 
+/// What every field has around its control: the label, a hint, an optional
+/// local message (for text that is not a number) and the core's problems.
+#[component]
+fn FieldFrame(
+    id: String,
+    label: Signal<String>,
+    path: Signal<String>,
+    hint: Option<String>,
+    #[prop(optional)] local_error: Option<RwSignal<Option<String>>>,
+    children: Children,
+) -> impl IntoView {
+    let problems_id = format!("{id}-problems");
+    view! {
+        <div class="field" data-path=move || path.get()>
+            <label for=id.clone()>{move || label.get()}</label>
+            {children()}
+            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
+            {local_error.map(|local_error| view! {
+                <p class="problems local" id=format!("{id}-local") aria-live="polite">
+                    {move || local_error.get().map(|message| view! { <span class="error"><span class="tag">"error"</span>" "{message}</span> })}
+                </p>
+            })}
+            <Problems path=path id=problems_id />
+        </div>
+    }
+}
+
 fn has_error(path: &str) -> bool {
     use_planner().checked.with(|checked| {
         checked
@@ -142,7 +169,7 @@ fn number_field(
     label: Signal<String>,
     path: Signal<String>,
     canonical: Signal<Option<String>>,
-    apply: impl Fn(&str) -> Result<(), String> + 'static,
+    apply: impl Fn(&str) -> Result<(), String> + Send + Sync + 'static,
     suffix: Option<Signal<Option<String>>>,
     hint: Option<String>,
 ) -> impl IntoView {
@@ -162,14 +189,10 @@ fn number_field(
             local_error.set(None);
         }
     });
-    let problems_id = format!("{id}-problems");
-    let local_id = format!("{id}-local");
-    let describedby = format!("{local_id} {problems_id}");
-    let path_for_invalid = path;
-    let label_for = id.clone();
+    let describedby = format!("{id}-local {id}-problems");
+    let frame_id = id.clone();
     view! {
-        <div class="field" data-path=move || path.get()>
-            <label for=label_for>{move || label.get()}</label>
+        <FieldFrame id=frame_id label=label path=path hint=hint local_error=local_error>
             <div class="input-row">
                 <input
                     id=id
@@ -180,8 +203,7 @@ fn number_field(
                     prop:value=move || text.get()
                     aria-describedby=describedby
                     aria-invalid=move || {
-                        (local_error.with(Option::is_some) || has_error(&path_for_invalid.get()))
-                            .to_string()
+                        (local_error.with(Option::is_some) || has_error(&path.get())).to_string()
                     }
                     on:input=move |event| {
                         let raw = event_target_value(&event);
@@ -191,12 +213,7 @@ fn number_field(
                 />
                 {suffix.map(|suffix| view! { <span class="suffix">{move || suffix.get()}</span> })}
             </div>
-            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
-            <p class="problems local" id=local_id aria-live="polite">
-                {move || local_error.get().map(|message| view! { <span class="error"><span class="tag">"error"</span>" "{message}</span> })}
-            </p>
-            <Problems path=path id=problems_id />
-        </div>
+        </FieldFrame>
     }
 }
 
@@ -211,23 +228,20 @@ pub fn TextField(
     #[prop(optional, into)] hint: Option<String>,
 ) -> impl IntoView {
     let problems_id = format!("{id}-problems");
-    let label_for = id.clone();
+    let frame_id = id.clone();
     view! {
-        <div class="field" data-path=move || path.get()>
-            <label for=label_for>{move || label.get()}</label>
+        <FieldFrame id=frame_id label=label path=path hint=hint>
             <input
                 id=id
                 type="text"
                 autocomplete="off"
                 spellcheck="false"
                 prop:value=move || value.get()
-                aria-describedby=problems_id.clone()
+                aria-describedby=problems_id
                 aria-invalid=move || has_error(&path.get()).to_string()
                 on:input=move |event| on_change.run(event_target_value(&event))
             />
-            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
-            <Problems path=path id=problems_id />
-        </div>
+        </FieldFrame>
     }
 }
 
@@ -243,13 +257,12 @@ pub fn SelectField(
     #[prop(optional, into)] hint: Option<String>,
 ) -> impl IntoView {
     let problems_id = format!("{id}-problems");
-    let label_for = id.clone();
+    let frame_id = id.clone();
     view! {
-        <div class="field" data-path=move || path.get()>
-            <label for=label_for>{move || label.get()}</label>
+        <FieldFrame id=frame_id label=label path=path hint=hint>
             <select
                 id=id
-                aria-describedby=problems_id.clone()
+                aria-describedby=problems_id
                 on:change=move |event| on_change.run(event_target_value(&event))
                 prop:value=move || value.get()
             >
@@ -265,9 +278,7 @@ pub fn SelectField(
                     })
                     .collect_view()}
             </select>
-            {hint.map(|hint| view! { <p class="hint">{hint}</p> })}
-            <Problems path=path id=problems_id />
-        </div>
+        </FieldFrame>
     }
 }
 

@@ -1,55 +1,108 @@
-//! Server functions: start a rollout, follow a run's events, list runs, read a
-//! recorded run's plan. Each has an explicit endpoint under `/api/`.
+//! Server functions: start and abort a rollout, follow a run's events, list
+//! runs, read a recorded run's plan. Each has an explicit endpoint under `/api/`.
 //!
 //! The bodies run on the server only. They reach the engine through the
 //! [`service::Service`] that the server puts in the request's context, so this
-//! crate never depends on the server crate.
+//! crate never depends on the server crate. Errors are [`ServiceError`]s, typed
+//! by kind, so that the CLI can exit with the right code and the planner can say
+//! what went wrong.
 
 use guardrail_core::event::RunSummary;
 use leptos::prelude::*;
-use leptos::server_fn::codec::{StreamingText, TextStream};
+use leptos::server_fn::codec::{JsonEncoding, StreamingText, TextStream};
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+/// What kind of failure a server function reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The plan is not valid.
+    Invalid,
+    /// The request itself is wrong: not a plan, a value out of range.
+    Input,
+    /// The engine refused: the endpoint is busy, unknown, the run cannot be aborted.
+    Refused,
+    /// Something failed on the way or on the server (the store, the network).
+    Failed,
+}
+
+/// A server function's error: its kind and a message for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+impl ServiceError {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+impl FromServerFnError for ServiceError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        ServiceError::new(
+            ErrorKind::Failed,
+            format!("the guardrail server could not be reached or answered oddly ({value})"),
+        )
+    }
+}
 
 /// Starts `plan_json` on the local engine at `time_scale` plan seconds per
 /// second; returns the run id.
 #[server(endpoint = "start_rollout")]
-pub async fn start_rollout(plan_json: String, time_scale: f64) -> Result<String, ServerFnError> {
-    let service = expect_context::<service::Service>();
-    service
-        .0
-        .start(plan_json, time_scale)
-        .await
-        .map_err(ServerFnError::new)
+pub async fn start_rollout(plan_json: String, time_scale: f64) -> Result<String, ServiceError> {
+    service()?.0.start(plan_json, time_scale).await
+}
+
+/// Aborts a run in progress: it rolls back to blue as an alarm would, and the
+/// record names `by` as who asked.
+#[server(endpoint = "abort_rollout")]
+pub async fn abort_rollout(run_id: String, by: String) -> Result<(), ServiceError> {
+    service()?.0.abort(run_id, by).await
 }
 
 /// A run's events as JSON lines: its history first, then live events until it
-/// finishes. A viewer who connects late misses nothing.
+/// finishes. A viewer who connects late misses nothing. If the run's record
+/// cannot be written any more, the last line says why
+/// ([`guardrail_core::event::StreamLine`]).
 #[server(output = StreamingText, endpoint = "run_events")]
-pub async fn run_events(run_id: String) -> Result<TextStream, ServerFnError> {
-    let service = expect_context::<service::Service>();
-    let lines = service.0.events(run_id).map_err(ServerFnError::new)?;
+pub async fn run_events(run_id: String) -> Result<TextStream<ServiceError>, ServiceError> {
+    let lines = service()?.0.events(run_id)?;
     Ok(TextStream::new(futures_map(lines)))
 }
 
 #[cfg(feature = "ssr")]
 fn futures_map(
     lines: service::LineStream,
-) -> impl futures::Stream<Item = Result<String, ServerFnError>> + Send + 'static {
+) -> impl futures::Stream<Item = Result<String, ServiceError>> + Send + 'static {
     use futures::StreamExt;
     lines.map(Ok)
 }
 
 /// Recorded runs, newest first.
 #[server(endpoint = "list_runs")]
-pub async fn list_runs() -> Result<Vec<RunSummary>, ServerFnError> {
-    let service = expect_context::<service::Service>();
-    service.0.runs().map_err(ServerFnError::new)
+pub async fn list_runs() -> Result<Vec<RunSummary>, ServiceError> {
+    service()?.0.runs()
 }
 
 /// The plan a recorded run executed, as JSON.
 #[server(endpoint = "run_plan")]
-pub async fn run_plan(run_id: String) -> Result<String, ServerFnError> {
-    let service = expect_context::<service::Service>();
-    service.0.plan(run_id).map_err(ServerFnError::new)
+pub async fn run_plan(run_id: String) -> Result<String, ServiceError> {
+    service()?.0.plan(run_id)
+}
+
+#[cfg(feature = "ssr")]
+fn service() -> Result<service::Service, ServiceError> {
+    use_context::<service::Service>()
+        .ok_or_else(|| ServiceError::new(ErrorKind::Failed, "no rollout service on this server"))
 }
 
 /// The boundary the server implements.
@@ -61,20 +114,21 @@ pub mod service {
 
     use guardrail_core::event::RunSummary;
 
-    /// JSON lines, one event each.
+    use super::ServiceError;
+
+    /// JSON lines, one event each (or, last, why the stream ended).
     pub type LineStream = Pin<Box<dyn futures::Stream<Item = String> + Send>>;
 
-    /// What the server functions need from the engine and its store. Errors are
-    /// messages for people.
+    /// A boxed future the service returns.
+    pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, ServiceError>> + Send + 'a>>;
+
+    /// What the server functions need from the engine and its store.
     pub trait RolloutService: Send + Sync + 'static {
-        fn start(
-            &self,
-            plan_json: String,
-            time_scale: f64,
-        ) -> Pin<Box<dyn Future<Output = Result<String, String>> + Send + '_>>;
-        fn events(&self, run_id: String) -> Result<LineStream, String>;
-        fn runs(&self) -> Result<Vec<RunSummary>, String>;
-        fn plan(&self, run_id: String) -> Result<String, String>;
+        fn start(&self, plan_json: String, time_scale: f64) -> Answer<'_, String>;
+        fn abort(&self, run_id: String, by: String) -> Answer<'_, ()>;
+        fn events(&self, run_id: String) -> Result<LineStream, ServiceError>;
+        fn runs(&self) -> Result<Vec<RunSummary>, ServiceError>;
+        fn plan(&self, run_id: String) -> Result<String, ServiceError>;
     }
 
     /// The service as request context.

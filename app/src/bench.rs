@@ -53,7 +53,7 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
             std::hint::black_box(schedule(&rollout));
         }),
         time("simulate", iterations, now, || {
-            std::hint::black_box(simulate(&rollout, &scenario));
+            let _ = std::hint::black_box(simulate(&rollout, &scenario));
         }),
         time("traffic chart", iterations, now, || {
             std::hint::black_box(traffic_chart(&schedule(&rollout), None));
@@ -68,17 +68,17 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
                 let checked = check(&plan);
                 if let Some(rollout) = checked.rollout {
                     let schedule = schedule(&rollout);
-                    let simulation = simulate(&rollout, &scenario);
-                    std::hint::black_box(traffic_chart(&schedule, Some(&simulation)));
+                    let simulation = simulate(&rollout, &scenario).ok();
+                    std::hint::black_box(traffic_chart(&schedule, simulation.as_ref()));
                     std::hint::black_box(describe_schedule(&schedule));
                 }
             },
         ),
         time("detection, 1000 runs", few, now, || {
-            std::hint::black_box(detect(&rollout, &scenario, DEFAULT_RUNS));
+            let _ = std::hint::black_box(detect(&rollout, &scenario, DEFAULT_RUNS));
         }),
         time("detection curve, 12 x 100 runs", few, now, || {
-            std::hint::black_box(detection_curve(
+            let _ = std::hint::black_box(detection_curve(
                 &rollout,
                 &scenario,
                 &CURVE_ERROR_RATES,

@@ -3,8 +3,9 @@
 
 use guardrail_core::alarm::AlarmState;
 use guardrail_core::explain::mmss;
-use guardrail_core::schedule::{Phase, Schedule};
+use guardrail_core::schedule::{Phase, Schedule, Step};
 use guardrail_core::simulate::{CurvePoint, Simulation};
+use guardrail_core::timeline::{share_steps, step_line};
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -71,28 +72,19 @@ fn time_label(seconds: &f64) -> String {
     mmss(seconds.max(0.0) as u64)
 }
 
-/// The step function of a schedule's green share, as points.
-fn share_points(schedule: &Schedule) -> Vec<(f64, f64)> {
-    let mut points = Vec::with_capacity(schedule.steps.len() * 2);
-    for step in &schedule.steps {
-        points.push((f64::from(step.start_seconds), step.green_traffic_percent()));
-        points.push((f64::from(step.end_seconds), step.green_traffic_percent()));
-    }
-    points
+/// A value of each schedule step as a step line, in (seconds, value) points.
+fn schedule_line(schedule: &Schedule, value: impl Fn(&Step) -> f64) -> Vec<(f64, f64)> {
+    step_line(
+        schedule
+            .steps
+            .iter()
+            .map(|step| (u64::from(step.start_seconds) * 1_000, value(step))),
+        u64::from(schedule.total_seconds) * 1_000,
+    )
 }
 
-fn instance_points(schedule: &Schedule, green: bool) -> Vec<(f64, f64)> {
-    let mut points = Vec::new();
-    for step in &schedule.steps {
-        let count = f64::from(if green {
-            step.green_instances
-        } else {
-            step.blue_instances
-        });
-        points.push((f64::from(step.start_seconds), count));
-        points.push((f64::from(step.end_seconds), count));
-    }
-    points
+fn share_points(schedule: &Schedule) -> Vec<(f64, f64)> {
+    schedule_line(schedule, Step::green_traffic_percent)
 }
 
 /// Green's traffic share and both fleets' active instances over time, with phase
@@ -109,7 +101,9 @@ fn draw_traffic(
     schedule: &Schedule,
     simulation: Option<&Simulation>,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let end = f64::from(schedule.total_seconds.max(1));
+    // A rollback that brings blue back in batches can end after the plan would have.
+    let end = f64::from(schedule.total_seconds.max(1))
+        .max(simulation.map_or(0.0, |simulation| simulation.end_ms as f64 / 1_000.0));
     let fleet = schedule
         .steps
         .iter()
@@ -183,14 +177,14 @@ fn draw_traffic(
 
     chart
         .draw_secondary_series(LineSeries::new(
-            instance_points(schedule, false),
+            schedule_line(schedule, |step| f64::from(step.blue_instances)),
             BLUE_LINE.stroke_width(2),
         ))?
         .label("blue instances")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE_LINE.stroke_width(2)));
     chart
         .draw_secondary_series(LineSeries::new(
-            instance_points(schedule, true),
+            schedule_line(schedule, |step| f64::from(step.green_instances)),
             GREEN_LINE.mix(0.6).stroke_width(2),
         ))?
         .label("green instances")
@@ -214,19 +208,7 @@ fn draw_traffic(
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREEN_LINE.stroke_width(3)));
 
     if let Some(simulation) = simulation {
-        let sim_end = (simulation.end_ms as f64 / 1_000.0).min(end);
-        let mut points = Vec::new();
-        for (index, change) in simulation.traffic.iter().enumerate() {
-            let from = change.at_ms as f64 / 1_000.0;
-            let to = simulation
-                .traffic
-                .get(index + 1)
-                .map(|next| next.at_ms as f64 / 1_000.0)
-                .unwrap_or(sim_end);
-            let share = f64::from(change.green_traffic_bp) / 100.0;
-            points.push((from, share));
-            points.push((to, share));
-        }
+        let points = share_steps(&simulation.traffic, simulation.end_ms);
         chart
             .draw_series(LineSeries::new(points, BLACK.stroke_width(3)))?
             .label("simulated green traffic")
@@ -396,7 +378,7 @@ fn draw_alarm(
     for transition in &trace.transitions {
         let at = transition.at_ms as f64 / 1_000.0;
         segments.push((from, at, state));
-        state = transition.state;
+        state = transition.to;
         from = at;
     }
     segments.push((from, end, state));
@@ -519,48 +501,42 @@ fn draw_run(
         .max(f64::from(timeline.planned_total_seconds.min(60)))
         .max(1.0);
     let mut chart = percent_over_time(root, end, 24, "% of traffic / % failed")?;
-    chart.draw_series(timeline.phases.iter().map(|(phase, start, stop)| {
+    chart.draw_series(timeline.phases.iter().map(|span| {
         Rectangle::new(
-            [(seconds(*start), 0.0), (seconds(*stop), 100.0)],
-            phase_colour(*phase).mix(0.8).filled(),
+            [(seconds(span.start_ms), 0.0), (seconds(span.end_ms), 100.0)],
+            phase_colour(span.phase).mix(0.8).filled(),
         )
     }))?;
     let label_style = TextStyle::from((FONT, 11).into_font())
         .color(&GREY)
         .pos(Pos::new(HPos::Center, VPos::Bottom));
     let pixel_width = f64::from(SIZE.0 - 70) / end;
-    for (phase, start, stop) in &timeline.phases {
-        if (seconds(*stop) - seconds(*start)) * pixel_width > 44.0 {
+    for span in &timeline.phases {
+        let (start, stop) = (seconds(span.start_ms), seconds(span.end_ms));
+        if (stop - start) * pixel_width > 44.0 {
             chart.draw_series(std::iter::once(Text::new(
-                phase_short(*phase),
-                ((seconds(*start) + seconds(*stop)) / 2.0, 104.0),
+                phase_short(span.phase),
+                ((start + stop) / 2.0, 104.0),
                 label_style.clone(),
             )))?;
         }
     }
-    let mut share = Vec::new();
-    for (index, (at, bp)) in timeline.traffic.iter().enumerate() {
-        let until = timeline
-            .traffic
-            .get(index + 1)
-            .map(|(next, _)| *next)
-            .unwrap_or(timeline.end_ms);
-        share.push((seconds(*at), f64::from(*bp) / 100.0));
-        share.push((seconds(until), f64::from(*bp) / 100.0));
-    }
     chart
-        .draw_series(LineSeries::new(share, BLACK.stroke_width(3)))?
+        .draw_series(LineSeries::new(
+            share_steps(&timeline.traffic, timeline.end_ms),
+            BLACK.stroke_width(3),
+        ))?
         .label("green traffic %")
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
     let error_points = |green: bool| -> Vec<(f64, f64)> {
         timeline
             .periods
             .iter()
-            .filter_map(|(start, stop, blue, green_metrics)| {
-                let fleet = if green { green_metrics } else { blue };
+            .filter_map(|period| {
+                let fleet = if green { &period.green } else { &period.blue };
                 (fleet.invocations > 0).then(|| {
                     (
-                        (seconds(*start) + seconds(*stop)) / 2.0,
+                        (seconds(period.start_ms) + seconds(period.end_ms)) / 2.0,
                         fleet.invocation_5xx_errors as f64 * 100.0 / fleet.invocations as f64,
                     )
                 })
@@ -580,11 +556,11 @@ fn draw_run(
             .label(label)
             .legend(move |(x, y)| Circle::new((x + 8, y), 3, colour.filled()));
     }
-    for (at, alarm, _, to, _) in &timeline.alarm_changes {
-        if *to == AlarmState::Alarm {
+    for change in &timeline.alarm_changes {
+        if change.to == AlarmState::Alarm {
             chart.draw_series(std::iter::once(Text::new(
-                format!("ALARM {alarm}"),
-                (seconds(*at), 92.0),
+                format!("ALARM {}", change.alarm),
+                (seconds(change.at_ms), 92.0),
                 TextStyle::from((FONT, 10).into_font())
                     .color(&ROLLBACK)
                     .pos(Pos::new(HPos::Right, VPos::Center)),
@@ -611,7 +587,7 @@ fn draw_run(
 mod tests {
     use super::*;
     use guardrail_core::simulate::{detection_curve, simulate};
-    use guardrail_core::{examples, schedule::schedule, validate::check};
+    use guardrail_core::{check, examples, schedule::schedule};
 
     fn canary() -> (guardrail_core::Plan, guardrail_core::Rollout) {
         let plan = examples::notebook_canary();
@@ -640,7 +616,7 @@ mod tests {
     #[test]
     fn the_what_if_overlay_marks_the_rollback() {
         let (plan, rollout) = canary();
-        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
         let svg = traffic_chart(&schedule(&rollout), Some(&simulation));
         assert!(svg.contains("rollback at 11:00"), "{svg}");
         let alarm = alarm_chart(&simulation, 0);
@@ -650,7 +626,8 @@ mod tests {
     #[test]
     fn the_detection_curve_and_comparison_draw() {
         let (plan, rollout) = canary();
-        let curve = detection_curve(&rollout, &plan.scenario_or_default(), &[0.01, 0.1, 1.0], 10);
+        let curve = detection_curve(&rollout, &plan.scenario_or_default(), &[0.01, 0.1, 1.0], 10)
+            .expect("curve");
         assert!(detection_curve_chart(&curve, 1.0).contains("<polyline"));
         let compared = compare_chart(&[("canary".into(), schedule(&rollout))]);
         assert!(compared.contains("canary (13:00)"), "{compared}");

@@ -2,6 +2,8 @@
 
 use guardrail_core::alarm::Metric;
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
+use guardrail_core::field::limits::MAX_ALARMS;
+use guardrail_core::field::{AlarmField, Field, Policy, Size, SizePart};
 use guardrail_core::plan::{
     CapacitySize, CapacitySizeType, ComparisonOperator, MetricAlarm, Plan, Statistic,
     TreatMissingData,
@@ -9,9 +11,9 @@ use guardrail_core::plan::{
 use leptos::prelude::*;
 
 use crate::browser;
-use crate::edit::{self, Mode, MAX_ALARMS};
+use crate::edit::{self, Mode};
 use crate::fields::{DecimalField, Problems, SelectField, TextField, WholeField};
-use crate::planner::use_planner;
+use crate::state::use_planner;
 
 fn text_signal(read: impl Fn(&Plan) -> String + Send + Sync + 'static) -> Signal<String> {
     let planner = use_planner();
@@ -25,8 +27,9 @@ fn whole_signal(
     Signal::derive(move || planner.plan.with(|plan| read(plan)))
 }
 
-fn fixed(path: &str) -> Signal<String> {
-    Signal::stored(path.to_string())
+/// The path of a field, for a control that always edits that field.
+fn fixed(field: Field) -> Signal<String> {
+    Signal::stored(field.path())
 }
 
 #[component]
@@ -109,35 +112,35 @@ fn EndpointSection() -> impl IntoView {
                 <TextField
                     id="endpoint-name"
                     label="Endpoint name"
-                    path=fixed("EndpointName")
+                    path=fixed(Field::EndpointName)
                     value=text_signal(|plan| plan.endpoint_name.clone())
                     on_change=rename("EndpointName")
                 />
                 <TextField
                     id="endpoint-config-name"
                     label="New endpoint config"
-                    path=fixed("EndpointConfigName")
+                    path=fixed(Field::EndpointConfigName)
                     value=text_signal(|plan| plan.endpoint_config_name.clone())
                     on_change=rename("EndpointConfigName")
                 />
                 <TextField
                     id="variant-name"
                     label="Variant"
-                    path=fixed("VariantName")
+                    path=fixed(Field::VariantName)
                     value=text_signal(|plan| plan.variant_name.clone())
                     on_change=rename("VariantName")
                 />
                 <TextField
                     id="instance-type"
                     label="Instance type"
-                    path=fixed("InstanceType")
+                    path=fixed(Field::InstanceType)
                     value=text_signal(|plan| plan.instance_type.clone())
                     on_change=Callback::new(move |value: String| planner.edit(|plan| plan.instance_type = value))
                 />
                 <WholeField
                     id="instance-count"
                     label="Instance count"
-                    path=fixed("InstanceCount")
+                    path=fixed(Field::InstanceCount)
                     value=whole_signal(|plan| plan.instance_count)
                     on_change=Callback::new(move |value| planner.edit(|plan| plan.instance_count = value))
                 />
@@ -146,21 +149,27 @@ fn EndpointSection() -> impl IntoView {
     }
 }
 
-/// The path of the current mode's size.
-fn size_path(plan: &Plan) -> String {
-    let trc = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
+/// The current mode's size field, if it has one.
+fn size_of(plan: &Plan) -> Option<Size> {
     match edit::mode(plan) {
-        Mode::Canary => format!("{trc}.CanarySize"),
-        Mode::Linear => format!("{trc}.LinearStepSize"),
-        Mode::Rolling => "DeploymentConfig.RollingUpdatePolicy.MaximumBatchSize".into(),
-        Mode::AllAtOnce => String::new(),
+        Mode::Canary => Some(Size::Canary),
+        Mode::Linear => Some(Size::LinearStep),
+        Mode::Rolling => Some(Size::Batch),
+        Mode::AllAtOnce => None,
     }
 }
 
-fn policy_path(plan: &Plan) -> &'static str {
+/// The path of a part of the current mode's size.
+fn size_path(plan: &Plan, part: SizePart) -> String {
+    size_of(plan)
+        .map(|size| Field::Size(size, part).path())
+        .unwrap_or_default()
+}
+
+fn policy_of(plan: &Plan) -> Policy {
     match edit::mode(plan) {
-        Mode::Rolling => "DeploymentConfig.RollingUpdatePolicy",
-        _ => "DeploymentConfig.BlueGreenUpdatePolicy",
+        Mode::Rolling => Policy::Rolling,
+        _ => Policy::BlueGreen,
     }
 }
 
@@ -211,9 +220,11 @@ fn ShiftingSection() -> impl IntoView {
     let planner = use_planner();
     let mode = Memo::new(move |_| planner.plan.with(edit::mode));
     let size = Memo::new(move |_| planner.plan.with(edit::size));
-    let size_path = Memo::new(move |_| planner.plan.with(size_path));
-    let policy = Memo::new(move |_| planner.plan.with(policy_path));
-    let trc = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
+    let size_part = move |part: SizePart| {
+        Signal::derive(move || planner.plan.with(|plan| size_path(plan, part)))
+    };
+    let policy = Memo::new(move |_| planner.plan.with(policy_of));
+    let trc = Field::TrafficRouting.path();
 
     let size_kind = Signal::derive(move || {
         size.get()
@@ -227,7 +238,7 @@ fn ShiftingSection() -> impl IntoView {
     view! {
         <fieldset>
             <legend>"Traffic shifting"</legend>
-            <div class="modes" role="radiogroup" aria-label="Mode" data-path=trc>
+            <div class="modes" role="radiogroup" aria-label="Mode" data-path=trc.clone()>
                 {Mode::ALL
                     .into_iter()
                     .map(|choice| {
@@ -249,8 +260,8 @@ fn ShiftingSection() -> impl IntoView {
                     })
                     .collect_view()}
             </div>
-            <Problems path=fixed(trc) id="routing-problems" />
-            <Problems path=fixed("DeploymentConfig") id="config-problems" />
+            <Problems path=fixed(Field::TrafficRouting) id="routing-problems" />
+            <Problems path=fixed(Field::DeploymentConfig) id="config-problems" />
             <Show when=move || mode.get() != Mode::AllAtOnce>
                 <div class="grid two">
                     <SelectField
@@ -260,7 +271,7 @@ fn ShiftingSection() -> impl IntoView {
                             Mode::Linear => "Step size in",
                             _ => "Batch size in",
                         }.to_string())
-                        path=Signal::derive(move || format!("{}.Type", size_path.get()))
+                        path=size_part(SizePart::Type)
                         options=SIZE_TYPES.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
                         value=size_kind
                         on_change=Callback::new(move |text: String| {
@@ -277,7 +288,7 @@ fn ShiftingSection() -> impl IntoView {
                             Mode::Linear => "Linear step size",
                             _ => "Batch size",
                         }.to_string())
-                        path=Signal::derive(move || format!("{}.Value", size_path.get()))
+                        path=size_part(SizePart::Value)
                         value=size_value
                         on_change=Callback::new(move |value| {
                             planner.edit(|plan| {
@@ -288,17 +299,14 @@ fn ShiftingSection() -> impl IntoView {
                     />
                 </div>
                 <p class="derived" id="size-effect">{move || planner.plan.with(size_effect)}</p>
-                <Problems path=Signal::derive(move || size_path.get()) id="size-problems" />
+                <Problems path=size_part(SizePart::Whole) id="size-problems" />
             </Show>
             <div class="grid two">
                 <Show when=move || mode.get() != Mode::AllAtOnce>
                     <WholeField
                         id="wait"
                         label="Wait between steps (WaitIntervalInSeconds)"
-                        path=Signal::derive(move || match mode.get() {
-                            Mode::Rolling => "DeploymentConfig.RollingUpdatePolicy.WaitIntervalInSeconds".to_string(),
-                            _ => format!("{trc}.WaitIntervalInSeconds"),
-                        })
+                        path=Signal::derive(move || Field::Wait(policy.get()).path())
                         value=whole_signal(edit::wait)
                         on_change=Callback::new(move |value| planner.edit(|plan| edit::set_wait(plan, value)))
                         seconds=true
@@ -308,7 +316,7 @@ fn ShiftingSection() -> impl IntoView {
                     <WholeField
                         id="termination-wait"
                         label="Final bake (TerminationWaitInSeconds)"
-                        path=fixed("DeploymentConfig.BlueGreenUpdatePolicy.TerminationWaitInSeconds")
+                        path=fixed(Field::TerminationWait)
                         value=whole_signal(edit::termination_wait)
                         on_change=Callback::new(move |value| planner.edit(|plan| edit::set_termination_wait(plan, value)))
                         seconds=true
@@ -317,7 +325,7 @@ fn ShiftingSection() -> impl IntoView {
                 <WholeField
                     id="timeout"
                     label="Timeout (MaximumExecutionTimeoutInSeconds)"
-                    path=Signal::derive(move || format!("{}.MaximumExecutionTimeoutInSeconds", policy.get()))
+                    path=Signal::derive(move || Field::Timeout(policy.get()).path())
                     value=whole_signal(edit::timeout)
                     on_change=Callback::new(move |value| planner.edit(|plan| edit::set_timeout(plan, value)))
                     seconds=true
@@ -326,7 +334,7 @@ fn ShiftingSection() -> impl IntoView {
                 <WholeField
                     id="provisioning"
                     label="Provisioning time (guardrail)"
-                    path=fixed("ProvisioningSeconds")
+                    path=fixed(Field::ProvisioningSeconds)
                     value=whole_signal(|plan| plan.provisioning_seconds)
                     on_change=Callback::new(move |value| planner.edit(|plan| plan.provisioning_seconds = value))
                     seconds=true
@@ -335,7 +343,7 @@ fn ShiftingSection() -> impl IntoView {
                 <WholeField
                     id="termination"
                     label="Blue termination time (guardrail)"
-                    path=fixed("TerminationSeconds")
+                    path=fixed(Field::TerminationSeconds)
                     value=whole_signal(|plan| plan.termination_seconds)
                     on_change=Callback::new(move |value| planner.edit(|plan| plan.termination_seconds = value))
                     seconds=true
@@ -361,7 +369,7 @@ fn ShiftingSection() -> impl IntoView {
                     <WholeField
                         id="rollback-batch"
                         label="Rollback batch, instances"
-                        path=fixed("DeploymentConfig.RollingUpdatePolicy.RollbackMaximumBatchSize.Value")
+                        path=fixed(Field::Size(Size::RollbackBatch, SizePart::Value))
                         value=Signal::derive(move || rollback_batch.get().and_then(|size| size.value))
                         on_change=Callback::new(move |value| {
                             planner.edit(|plan| {
@@ -430,8 +438,8 @@ fn AlarmsSection() -> impl IntoView {
     view! {
         <fieldset class="alarms">
             <legend>{move || format!("Alarms ({} of {MAX_ALARMS})", count.get())}</legend>
-            <Problems path=fixed("DeploymentConfig.AutoRollbackConfiguration") id="rollback-problems" />
-            <Problems path=fixed("DeploymentConfig.AutoRollbackConfiguration.Alarms") id="rollback-list-problems" />
+            <Problems path=fixed(Field::AutoRollback) id="rollback-problems" />
+            <Problems path=fixed(Field::RollbackAlarms) id="rollback-list-problems" />
             {move || (0..count.get()).map(|index| view! { <AlarmCard index=index /> }).collect_view()}
             <button
                 type="button"
@@ -447,26 +455,46 @@ fn AlarmsSection() -> impl IntoView {
     }
 }
 
+/// Reads one alarm of the plan, or the default when it is gone.
+fn alarm_signal<T: Default + Send + Sync + 'static>(
+    index: usize,
+    read: impl Fn(&MetricAlarm) -> T + Send + Sync + 'static,
+) -> Signal<T> {
+    let planner = use_planner();
+    Signal::derive(move || {
+        planner
+            .plan
+            .with(|plan| plan.alarms.get(index).map(&read).unwrap_or_default())
+    })
+}
+
+/// Applies a change to one alarm of the plan.
+fn alarm_edit<T: 'static>(
+    index: usize,
+    change: impl Fn(&mut MetricAlarm, T) + Send + Sync + 'static,
+) -> Callback<T> {
+    let planner = use_planner();
+    Callback::new(move |value: T| {
+        planner.edit(|plan| {
+            if let Some(alarm) = plan.alarms.get_mut(index) {
+                change(alarm, value)
+            }
+        })
+    })
+}
+
+fn alarm_path(index: usize, field: AlarmField) -> Signal<String> {
+    fixed(Field::Alarm(index, field))
+}
+
+fn alarm_id(index: usize, field: &str) -> String {
+    format!("alarm-{index}-{field}")
+}
+
+/// One alarm: its name, whether it rolls back, what it watches and when it fires.
 #[component]
 fn AlarmCard(index: usize) -> impl IntoView {
     let planner = use_planner();
-    let read = move |f: fn(&MetricAlarm) -> String| {
-        Signal::derive(move || {
-            planner
-                .plan
-                .with(|plan| plan.alarms.get(index).map(f).unwrap_or_default())
-        })
-    };
-    let path = move |field: &str| fixed(&format!("Alarms[{index}].{field}"));
-    let update = move |change: fn(&mut MetricAlarm, String)| {
-        Callback::new(move |value: String| {
-            planner.edit(|plan| {
-                if let Some(alarm) = plan.alarms.get_mut(index) {
-                    change(alarm, value)
-                }
-            })
-        })
-    };
     let name = Memo::new(move |_| {
         planner
             .plan
@@ -478,21 +506,14 @@ fn AlarmCard(index: usize) -> impl IntoView {
             .plan
             .with(|plan| edit::is_rollback_alarm(plan, &name.get()))
     });
-    let new_fleet = Memo::new(move |_| {
-        planner
-            .plan
-            .with(|plan| plan.alarms.get(index).is_some_and(edit::is_new_fleet_only))
-    });
-    let id = move |field: &str| format!("alarm-{index}-{field}");
-
     view! {
         <article class="alarm-card" aria-label=move || format!("Alarm {}", name.get())>
             <div class="alarm-head">
                 <TextField
-                    id=id("name")
+                    id=alarm_id(index, "name")
                     label="Alarm name"
-                    path=path("AlarmName")
-                    value=read(|alarm| alarm.alarm_name.clone())
+                    path=alarm_path(index, AlarmField::AlarmName)
+                    value=alarm_signal(index, |alarm| alarm.alarm_name.clone())
                     on_change=Callback::new(move |value: String| planner.edit(|plan| edit::rename_alarm(plan, index, value)))
                 />
                 <button
@@ -505,9 +526,9 @@ fn AlarmCard(index: usize) -> impl IntoView {
                 </button>
             </div>
             <div class="field checkbox">
-                <label for=id("rollback")>
+                <label for=alarm_id(index, "rollback")>
                     <input
-                        id=id("rollback")
+                        id=alarm_id(index, "rollback")
                         type="checkbox"
                         prop:checked=move || rollback.get()
                         on:change=move |event| {
@@ -519,110 +540,153 @@ fn AlarmCard(index: usize) -> impl IntoView {
                 </label>
             </div>
             <div class="grid three">
-                <SelectField
-                    id=id("metric")
-                    label="Metric"
-                    path=path("MetricName")
-                    options=metric_options()
-                    value=read(|alarm| alarm.metric_name.clone())
-                    on_change=update(|alarm, value| alarm.metric_name = value)
-                />
-                <SelectField
-                    id=id("statistic")
-                    label="Statistic"
-                    path=path("Statistic")
-                    options=statistic_options(&planner.plan.with_untracked(|plan| plan.alarms.get(index).map(edit::statistic_label).unwrap_or_default()))
-                    value=read(edit::statistic_label)
-                    on_change=update(|alarm, value| edit::set_statistic(alarm, &value))
-                />
-                <SelectField
-                    id=id("comparison")
-                    label="Fires when"
-                    path=path("ComparisonOperator")
-                    options=COMPARISONS.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
-                    value=read(|alarm| alarm.comparison_operator.map(|operator| operator.as_str().to_string()).unwrap_or_default())
-                    on_change=update(|alarm, value| {
-                        alarm.comparison_operator = ComparisonOperator::THRESHOLD
-                            .into_iter()
-                            .find(|operator| operator.as_str() == value)
-                    })
-                />
-                <DecimalField
-                    id=id("threshold")
-                    label=Signal::derive(move || {
-                        let metric = planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| Metric::from_name(&alarm.metric_name)));
-                        match metric {
-                            Some(metric) if metric.is_per_request_flag() => "Threshold (Average: fraction 0 to 1)".to_string(),
-                            Some(metric) => format!("Threshold ({})", metric.unit()),
-                            None => "Threshold".to_string(),
-                        }
-                    })
-                    path=path("Threshold")
-                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.threshold)))
-                    on_change=Callback::new(move |value| planner.edit(|plan| {
-                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.threshold = value }
-                    }))
-                />
-                <WholeField
-                    id=id("period")
-                    label="Period"
-                    path=path("Period")
-                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.period)))
-                    on_change=Callback::new(move |value| planner.edit(|plan| {
-                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.period = value }
-                    }))
-                    seconds=true
-                    hint="10, 20, 30 or a multiple of 60 s"
-                />
-                <WholeField
-                    id=id("evaluation-periods")
-                    label="Evaluation periods (N)"
-                    path=path("EvaluationPeriods")
-                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.evaluation_periods)))
-                    on_change=Callback::new(move |value| planner.edit(|plan| {
-                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.evaluation_periods = value }
-                    }))
-                />
-                <WholeField
-                    id=id("datapoints")
-                    label="Datapoints to alarm (M)"
-                    path=path("DatapointsToAlarm")
-                    value=Signal::derive(move || planner.plan.with(|plan| plan.alarms.get(index).and_then(|alarm| alarm.datapoints_to_alarm)))
-                    on_change=Callback::new(move |value| planner.edit(|plan| {
-                        if let Some(alarm) = plan.alarms.get_mut(index) { alarm.datapoints_to_alarm = value }
-                    }))
-                    hint="Empty: same as N"
-                />
-                <SelectField
-                    id=id("missing")
-                    label="Missing data"
-                    path=path("TreatMissingData")
-                    options=MISSING.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
-                    value=read(|alarm| alarm.treat_missing_data.unwrap_or(TreatMissingData::Missing).as_str().to_string())
-                    on_change=update(|alarm, value| {
-                        alarm.treat_missing_data = TreatMissingData::ALL.into_iter().find(|treat| treat.as_str() == value)
-                    })
-                />
-                <div class="field" data-path=move || format!("Alarms[{index}].Dimensions")>
-                    <label for=id("scope")>"Watches"</label>
-                    <select
-                        id=id("scope")
-                        on:change=move |event| {
-                            let new_fleet = event_target_value(&event) == "new-fleet";
-                            planner.edit(|plan| {
-                                let snapshot = plan.clone();
-                                if let Some(alarm) = plan.alarms.get_mut(index) {
-                                    edit::set_scope(&snapshot, alarm, new_fleet)
-                                }
-                            })
-                        }
-                    >
-                        <option value="endpoint" selected=move || !new_fleet.get()>"Whole endpoint (EndpointName + VariantName)"</option>
-                        <option value="new-fleet" selected=move || new_fleet.get()>"New fleet only (+ EndpointConfigName)"</option>
-                    </select>
-                    <Problems path=path("Dimensions") id=id("scope-problems") />
-                </div>
+                <AlarmCondition index=index />
+                <AlarmWindow index=index />
+                <AlarmScope index=index />
             </div>
         </article>
+    }
+}
+
+/// What an alarm compares: metric, statistic, comparison and threshold.
+#[component]
+fn AlarmCondition(index: usize) -> impl IntoView {
+    let planner = use_planner();
+    let statistic_now = planner.plan.with_untracked(|plan| {
+        plan.alarms
+            .get(index)
+            .map(edit::statistic_label)
+            .unwrap_or_default()
+    });
+    let threshold_label =
+        alarm_signal(index, |alarm| match Metric::from_name(&alarm.metric_name) {
+            Some(metric) if metric.is_per_request_flag() => {
+                "Threshold (Average: fraction 0 to 1)".to_string()
+            }
+            Some(metric) => format!("Threshold ({})", metric.unit()),
+            None => "Threshold".to_string(),
+        });
+    view! {
+        <SelectField
+            id=alarm_id(index, "metric")
+            label="Metric"
+            path=alarm_path(index, AlarmField::MetricName)
+            options=metric_options()
+            value=alarm_signal(index, |alarm| alarm.metric_name.clone())
+            on_change=alarm_edit(index, |alarm, value: String| alarm.metric_name = value)
+        />
+        <SelectField
+            id=alarm_id(index, "statistic")
+            label="Statistic"
+            path=alarm_path(index, AlarmField::Statistic)
+            options=statistic_options(&statistic_now)
+            value=alarm_signal(index, edit::statistic_label)
+            on_change=alarm_edit(index, |alarm, value: String| edit::set_statistic(alarm, &value))
+        />
+        <SelectField
+            id=alarm_id(index, "comparison")
+            label="Fires when"
+            path=alarm_path(index, AlarmField::ComparisonOperator)
+            options=COMPARISONS.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
+            value=alarm_signal(index, |alarm| {
+                alarm
+                    .comparison_operator
+                    .map(|operator| operator.as_str().to_string())
+                    .unwrap_or_default()
+            })
+            on_change=alarm_edit(index, |alarm, value: String| {
+                alarm.comparison_operator = ComparisonOperator::THRESHOLD
+                    .into_iter()
+                    .find(|operator| operator.as_str() == value)
+            })
+        />
+        <DecimalField
+            id=alarm_id(index, "threshold")
+            label=threshold_label
+            path=alarm_path(index, AlarmField::Threshold)
+            value=alarm_signal(index, |alarm| alarm.threshold)
+            on_change=alarm_edit(index, |alarm, value| alarm.threshold = value)
+        />
+    }
+}
+
+/// When an alarm counts: period, N, M and missing data.
+#[component]
+fn AlarmWindow(index: usize) -> impl IntoView {
+    view! {
+        <WholeField
+            id=alarm_id(index, "period")
+            label="Period"
+            path=alarm_path(index, AlarmField::Period)
+            value=alarm_signal(index, |alarm| alarm.period)
+            on_change=alarm_edit(index, |alarm, value| alarm.period = value)
+            seconds=true
+            hint="10, 20, 30 or a multiple of 60 s"
+        />
+        <WholeField
+            id=alarm_id(index, "evaluation-periods")
+            label="Evaluation periods (N)"
+            path=alarm_path(index, AlarmField::EvaluationPeriods)
+            value=alarm_signal(index, |alarm| alarm.evaluation_periods)
+            on_change=alarm_edit(index, |alarm, value| alarm.evaluation_periods = value)
+        />
+        <WholeField
+            id=alarm_id(index, "datapoints")
+            label="Datapoints to alarm (M)"
+            path=alarm_path(index, AlarmField::DatapointsToAlarm)
+            value=alarm_signal(index, |alarm| alarm.datapoints_to_alarm)
+            on_change=alarm_edit(index, |alarm, value| alarm.datapoints_to_alarm = value)
+            hint="Empty: same as N"
+        />
+        <SelectField
+            id=alarm_id(index, "missing")
+            label="Missing data"
+            path=alarm_path(index, AlarmField::TreatMissingData)
+            options=MISSING.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
+            value=alarm_signal(index, |alarm| {
+                alarm
+                    .treat_missing_data
+                    .unwrap_or(TreatMissingData::Missing)
+                    .as_str()
+                    .to_string()
+            })
+            on_change=alarm_edit(index, |alarm, value: String| {
+                alarm.treat_missing_data = TreatMissingData::ALL
+                    .into_iter()
+                    .find(|treat| treat.as_str() == value)
+            })
+        />
+    }
+}
+
+/// Which fleets an alarm watches: its dimensions.
+#[component]
+fn AlarmScope(index: usize) -> impl IntoView {
+    let planner = use_planner();
+    let new_fleet = Memo::new(move |_| {
+        planner
+            .plan
+            .with(|plan| plan.alarms.get(index).is_some_and(edit::is_new_fleet_only))
+    });
+    view! {
+        <div class="field" data-path=Field::Alarm(index, AlarmField::Dimensions).path()>
+            <label for=alarm_id(index, "scope")>"Watches"</label>
+            <select
+                id=alarm_id(index, "scope")
+                on:change=move |event| {
+                    let new_fleet = event_target_value(&event) == "new-fleet";
+                    planner.edit(|plan| {
+                        let snapshot = plan.clone();
+                        if let Some(alarm) = plan.alarms.get_mut(index) {
+                            edit::set_scope(&snapshot, alarm, new_fleet)
+                        }
+                    })
+                }
+            >
+                <option value="endpoint" selected=move || !new_fleet.get()>"Whole endpoint (EndpointName + VariantName)"</option>
+                <option value="new-fleet" selected=move || new_fleet.get()>"New fleet only (+ EndpointConfigName)"</option>
+            </select>
+            <Problems path=alarm_path(index, AlarmField::Dimensions) id=alarm_id(index, "scope-problems") />
+        </div>
     }
 }

@@ -6,6 +6,7 @@
 //! waits). They are plain functions so that they are tested natively.
 
 use guardrail_core::alarm::Metric;
+use guardrail_core::field::limits::MAX_ALARMS;
 use guardrail_core::plan::{
     AlarmRef, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
     ComparisonOperator, DeploymentConfig, Dimension, MetricAlarm, Plan, RollingUpdatePolicy,
@@ -175,7 +176,13 @@ pub fn set_mode(plan: &mut Plan, new_mode: Mode) {
         return;
     }
     let size = size(plan).unwrap_or_else(|| CapacitySize::instances(1));
-    let wait = wait(plan).or(Some(300));
+    // All at once waits 0 s (it has no steps), so it has no wait to carry over.
+    let wait = if mode(plan) == Mode::AllAtOnce {
+        None
+    } else {
+        wait(plan)
+    }
+    .or(Some(300));
     let timeout = timeout(plan);
     let termination_wait = termination_wait(plan).or(Some(0));
     let rollback = plan
@@ -204,9 +211,13 @@ pub fn set_mode(plan: &mut Plan, new_mode: Mode) {
             *blue_green(plan) = BlueGreenUpdatePolicy {
                 traffic_routing_configuration: Some(TrafficRoutingConfig {
                     kind: Some(kind),
-                    wait_interval_in_seconds: (kind != TrafficRoutingType::AllAtOnce)
-                        .then_some(wait)
-                        .flatten(),
+                    // SageMaker requires the wait for every type; with one step
+                    // there is nothing to wait between.
+                    wait_interval_in_seconds: if kind == TrafficRoutingType::AllAtOnce {
+                        Some(0)
+                    } else {
+                        wait
+                    },
                     canary_size: (kind == TrafficRoutingType::Canary).then(|| size.clone()),
                     linear_step_size: (kind == TrafficRoutingType::Linear).then(|| size.clone()),
                 }),
@@ -340,8 +351,6 @@ pub fn rename_alarm(plan: &mut Plan, index: usize, name: String) {
         }
     }
 }
-
-pub const MAX_ALARMS: usize = 10;
 
 /// Adds a new-fleet 5XX alarm with a unique name and lists it for rollback.
 pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
@@ -489,8 +498,11 @@ mod tests {
         assert_eq!(size(&plan), Some(CapacitySize::instances(1)));
         set_mode(&mut plan, Mode::AllAtOnce);
         assert_eq!(mode(&plan), Mode::AllAtOnce);
-        assert_eq!(wait(&plan), None);
-        assert!(check(&plan).report.is_valid());
+        // SageMaker requires WaitIntervalInSeconds even with one step.
+        assert_eq!(wait(&plan), Some(0));
+        assert!(check(&plan).report.is_valid(), "{:?}", check(&plan).report);
+        set_mode(&mut plan, Mode::Canary);
+        assert_eq!(wait(&plan), Some(300));
         // The rollback alarms survive every switch.
         assert_eq!(plan.rollback_alarm_names().len(), 2);
     }

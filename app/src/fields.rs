@@ -8,7 +8,7 @@
 use guardrail_core::explain::mmss;
 use leptos::prelude::*;
 
-use crate::planner::use_planner;
+use crate::state::use_planner;
 
 /// Parses a whole number; empty means "not set".
 pub fn parse_whole(text: &str) -> Result<Option<i64>, String> {

@@ -16,5 +16,6 @@ pub mod panels;
 pub mod planner;
 pub mod presets;
 pub mod runs;
+pub mod state;
 
 pub use planner::App;

@@ -5,10 +5,12 @@ use guardrail_core::assumptions::ASSUMPTIONS;
 use guardrail_core::controller::Outcome;
 use guardrail_core::explain::{explain, mmss};
 use guardrail_core::export::{export, Format};
+use guardrail_core::field::{Field, Fleet, ScenarioField};
 use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::{schedule, Schedule};
 use guardrail_core::simulate::{
-    detect, detection_curve, simulate, Detection, CURVE_ERROR_RATES, DEFAULT_RUNS,
+    detect, detection_curve, simulate, CurvePoint, Detection, SimulationError, Spread,
+    CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
 use guardrail_core::{check, Plan};
 use leptos::prelude::*;
@@ -20,8 +22,8 @@ use crate::charts::{
 };
 use crate::edit::{self, Imported};
 use crate::fields::DecimalField;
-use crate::planner::{use_planner, Notice};
 use crate::presets::{self, PRESETS};
+use crate::state::{use_planner, Notice};
 
 /// Runs per point of the detection curve (the headline figure uses 1 000).
 pub const CURVE_RUNS: u32 = 100;
@@ -196,39 +198,45 @@ pub fn WhatIfPanel() -> impl IntoView {
         })
     };
     let read = move |get: fn(&Scenario) -> f64| Signal::derive(move || Some(get(&scenario.get())));
-    let fixed = |path: &str| Signal::stored(path.to_string());
+    let scenario_field = |field: ScenarioField| Signal::stored(Field::Scenario(field).path());
 
     view! {
         <div class="panel" role="tabpanel" id="panel-whatif" aria-labelledby="tab-whatif">
             <fieldset class="scenario">
                 <legend>"Scenario: a regression on the new fleet"</legend>
                 <div class="grid four">
-                    <DecimalField id="rps" label="Requests per second" path=fixed("Scenario.RequestsPerSecond")
+                    <DecimalField id="rps" label="Requests per second" path=scenario_field(ScenarioField::RequestsPerSecond)
                         value=read(|s| s.requests_per_second)
                         on_change=edit_scenario(|s, v| s.requests_per_second = v.unwrap_or(0.0)) />
-                    <DecimalField id="seed" label="Seed" path=fixed("Scenario.Seed")
+                    <DecimalField id="seed" label="Seed" path=scenario_field(ScenarioField::Seed)
                         value=read(|s| s.seed as f64)
                         on_change=edit_scenario(|s, v| s.seed = v.unwrap_or(0.0).max(0.0) as u64) />
-                    <DecimalField id="blue-error-rate" label="Blue error rate (0 to 1)" path=fixed("Scenario.Blue.ErrorRate")
+                    <DecimalField id="blue-error-rate" label="Blue error rate (0 to 1)" path=scenario_field(ScenarioField::ErrorRate(Fleet::Blue))
                         value=read(|s| s.blue.error_rate)
                         on_change=edit_scenario(|s, v| s.blue.error_rate = v.unwrap_or(0.0)) />
-                    <DecimalField id="blue-latency" label="Blue latency, ms" path=fixed("Scenario.Blue.LatencyMs")
+                    <DecimalField id="blue-latency" label="Blue latency, ms" path=scenario_field(ScenarioField::LatencyMs(Fleet::Blue))
                         value=read(|s| s.blue.latency_ms)
                         on_change=edit_scenario(|s, v| s.blue.latency_ms = v.unwrap_or(0.0)) />
-                    <DecimalField id="green-error-rate" label="Green error rate (0 to 1)" path=fixed("Scenario.Green.ErrorRate")
+                    <DecimalField id="green-error-rate" label="Green error rate (0 to 1)" path=scenario_field(ScenarioField::ErrorRate(Fleet::Green))
                         value=read(|s| s.green.error_rate)
                         on_change=edit_scenario(|s, v| s.green.error_rate = v.unwrap_or(0.0)) />
-                    <DecimalField id="green-latency" label="Green latency, ms" path=fixed("Scenario.Green.LatencyMs")
+                    <DecimalField id="green-latency" label="Green latency, ms" path=scenario_field(ScenarioField::LatencyMs(Fleet::Green))
                         value=read(|s| s.green.latency_ms)
                         on_change=edit_scenario(|s, v| s.green.latency_ms = v.unwrap_or(0.0)) />
-                    <DecimalField id="onset" label="Regression starts at, s" path=fixed("Scenario.Green.OnsetSeconds")
+                    <DecimalField id="onset" label="Regression starts at, s" path=scenario_field(ScenarioField::OnsetSeconds)
                         value=read(|s| s.green.onset_seconds)
                         on_change=edit_scenario(|s, v| s.green.onset_seconds = v.unwrap_or(0.0)) />
                 </div>
             </fieldset>
             {move || {
-                let Some(simulation) = simulation.get() else {
-                    return view! { <p class="empty">"The plan has errors, so it cannot be simulated yet."</p> }.into_any();
+                let simulation = match simulation.get() {
+                    None => {
+                        return view! { <p class="empty">"The plan has errors, so it cannot be simulated yet."</p> }.into_any();
+                    }
+                    Some(Err(error)) => {
+                        return view! { <p class="notice error" id="whatif-error">{format!("No simulation: {error}.")}</p> }.into_any();
+                    }
+                    Some(Ok(simulation)) => simulation,
                 };
                 let Some(schedule) = planner.schedule.get() else {
                     return view! { <p class="empty">"No schedule."</p> }.into_any();
@@ -252,10 +260,11 @@ pub fn WhatIfPanel() -> impl IntoView {
                     .enumerate()
                     .map(|(index, trace)| {
                         let svg = alarm_chart(&simulation, index);
-                        let fired = trace.transitions.iter().find(|transition| transition.state == AlarmState::Alarm);
+                        let fired = trace.transitions.iter().find(|transition| transition.to == AlarmState::Alarm);
                         let scope = match trace.scope {
                             Scope::NewFleet => "new fleet only",
                             Scope::Endpoint => "whole endpoint",
+                            Scope::NoMetric => "matches no metric: sees no data",
                             Scope::Unrelated => "not this rollout",
                         };
                         view! {
@@ -300,15 +309,22 @@ pub fn WhatIfPanel() -> impl IntoView {
 
 #[component]
 fn DetectionView(
-    detection: Memo<Option<Detection>>,
-    curve: Memo<Option<Vec<guardrail_core::simulate::CurvePoint>>>,
+    detection: Memo<Option<Result<Detection, SimulationError>>>,
+    curve: Memo<Option<Result<Vec<CurvePoint>, SimulationError>>>,
     error_rate: Signal<f64>,
 ) -> impl IntoView {
     move || {
-        let detection = detection.get()?;
-        let curve = curve.get()?;
+        let (detection, curve) = match (detection.get()?, curve.get()?) {
+            (Ok(detection), Ok(curve)) => (detection, curve),
+            (Err(error), _) | (_, Err(error)) => {
+                return Some(
+                    view! { <p class="notice error" id="detection-error">{format!("No detection analysis: {error}.")}</p> }
+                        .into_any(),
+                );
+            }
+        };
         let svg = detection_curve_chart(&curve, error_rate.get());
-        let spread = |spread: Option<guardrail_core::simulate::Spread>, unit: &str| {
+        let spread = |spread: Option<Spread>, unit: &str| {
             spread
                 .map(|spread| {
                     format!(
@@ -339,7 +355,7 @@ fn DetectionView(
                      inner_html=svg></div>
                 <p class="hint">{format!("Each point: {CURVE_RUNS} seeded runs with green's error rate set to that value; the grey line marks the scenario's rate.")}</p>
             </section>
-        })
+        }.into_any())
     }
 }
 

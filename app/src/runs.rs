@@ -2,15 +2,15 @@
 //! replay any recorded run on a timeline that the share link points into.
 
 use guardrail_core::alarm::trim_float;
-use guardrail_core::event::{Event, RunSummary, RunTimeline};
+use guardrail_core::event::{Event, RunSummary, RunTimeline, StreamLine};
 use guardrail_core::explain::mmss;
 use guardrail_core::Plan;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{list_runs, run_events, run_plan, start_rollout};
+use crate::api::{abort_rollout, list_runs, run_events, run_plan, start_rollout, ServiceError};
 use crate::charts::run_chart;
-use crate::planner::{use_planner, Notice};
+use crate::state::{use_planner, Notice};
 
 /// Time scales offered: plan seconds per real second.
 const SCALES: [(f64, &str); 5] = [
@@ -22,25 +22,27 @@ const SCALES: [(f64, &str); 5] = [
 ];
 
 /// The message of a failed server function.
-fn message(error: ServerFnError) -> String {
-    match error {
-        ServerFnError::ServerError(text) => text,
-        other => format!("the guardrail server could not be reached ({other})"),
-    }
+fn message(error: ServiceError) -> String {
+    error.message
 }
 
 /// Streams a run's events into `events` until the run ends or another run is
-/// chosen (`generation` moves on).
+/// chosen (`generation` moves on). If the stream ends without the run's
+/// outcome, `ended` says why.
 async fn follow(
     run_id: String,
     events: RwSignal<Vec<Event>>,
+    ended: RwSignal<Option<String>>,
     generation: StoredValue<u64>,
     mine: u64,
 ) {
     use futures::StreamExt;
     let stream = match run_events(run_id).await {
         Ok(stream) => stream,
-        Err(_) => return,
+        Err(error) => {
+            ended.set(Some(message(error)));
+            return;
+        }
     };
     let mut stream = stream.into_inner();
     let mut pending = String::new();
@@ -52,8 +54,10 @@ async fn follow(
         }
         pending.push_str(&chunk);
         while let Some(end) = pending.find('\n') {
-            if let Ok(event) = serde_json::from_str::<Event>(&pending[..end]) {
-                events.update(|events| events.push(event));
+            match serde_json::from_str::<StreamLine>(&pending[..end]) {
+                Ok(StreamLine::Event(event)) => events.update(|events| events.push(*event)),
+                Ok(StreamLine::Ended { stream_ended }) => ended.set(Some(stream_ended)),
+                Err(_) => {}
             }
             pending.drain(..=end);
         }
@@ -68,6 +72,7 @@ pub fn RunPanel() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let runs = RwSignal::new(Vec::<RunSummary>::new());
     let events = RwSignal::new(Vec::<Event>::new());
+    let ended = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0_u64);
 
     let refresh = move || {
@@ -88,8 +93,9 @@ pub fn RunPanel() -> impl IntoView {
         let mine = generation.get_value() + 1;
         generation.set_value(mine);
         events.set(Vec::new());
+        ended.set(None);
         spawn_local(async move {
-            follow(run_id, events, generation, mine).await;
+            follow(run_id, events, ended, generation, mine).await;
             refresh();
         });
     });
@@ -140,7 +146,7 @@ pub fn RunPanel() -> impl IntoView {
                 </div>
                 {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
             </section>
-            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events /> })}
+            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended /> })}
             <section class="runs" aria-labelledby="runs-title">
                 <h2 id="runs-title">"Recorded runs"</h2>
                 <div class="actions"><button type="button" on:click=move |_| refresh()>"Refresh"</button></div>
@@ -178,8 +184,31 @@ fn RunView(
     run_id: String,
     timeline: Memo<RunTimeline>,
     events: RwSignal<Vec<Event>>,
+    ended: RwSignal<Option<String>>,
 ) -> impl IntoView {
     let planner = use_planner();
+    let abort_note = RwSignal::new(None::<(bool, String)>);
+    let abort = {
+        let run_id = run_id.clone();
+        move |_| {
+            let run_id = run_id.clone();
+            abort_note.set(Some((false, "Aborting…".into())));
+            spawn_local(async move {
+                let note = match abort_rollout(run_id, "the planner".into()).await {
+                    Ok(()) => (
+                        false,
+                        "Abort requested: the rollout is rolling back to blue.".to_string(),
+                    ),
+                    Err(error) => (true, message(error)),
+                };
+                abort_note.set(Some(note));
+            });
+        }
+    };
+    let running = move || {
+        timeline.with(|t| t.outcome.is_none() && !t.endpoint.is_empty())
+            && ended.with(Option::is_none)
+    };
     let cursor = Memo::new(move |_| {
         planner
             .at_ms
@@ -219,6 +248,13 @@ fn RunView(
                     Some(outcome) => format!("{} → {}: {}", t.from_config, t.to_config, outcome.describe()),
                 })}
             </p>
+            {move || ended.get().map(|reason| view! { <p class="notice error" id="run-ended" role="alert">{format!("The run's record ended without its outcome: {reason}")}</p> })}
+            <Show when=running>
+                <div class="actions">
+                    <button type="button" id="abort-run" class="danger" on:click=abort.clone()>"Abort: roll back to blue"</button>
+                </div>
+            </Show>
+            {move || abort_note.get().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
             <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time" inner_html=move || chart.get()></div>
             <div class="scrubber">
                 <label for="run-cursor">{move || format!("Moment: {}", mmss(cursor.get() / 1_000))}</label>

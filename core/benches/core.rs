@@ -1,17 +1,13 @@
 //! Benchmarks of the calls the planner makes on every keystroke.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use guardrail_core::{examples, schedule, simulate, validate};
+use guardrail_core::{check, examples, schedule, simulate};
 
 fn core(c: &mut Criterion) {
     let plan = examples::notebook_canary();
-    let rollout = validate::check(&plan)
-        .rollout
-        .expect("the example is valid");
+    let rollout = check(&plan).rollout.expect("the example is valid");
     let scenario = plan.scenario_or_default();
-    c.bench_function("check notebook canary", |b| {
-        b.iter(|| validate::check(&plan))
-    });
+    c.bench_function("check notebook canary", |b| b.iter(|| check(&plan)));
     c.bench_function("schedule notebook canary", |b| {
         b.iter(|| schedule::schedule(&rollout))
     });

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assumptions::EVALUATION_RANGE_EXTRA;
-use crate::plan::{LowSampleCountPercentile, Statistic, TreatMissingData};
+use crate::plan::{Dimension, LowSampleCountPercentile, Statistic, TreatMissingData};
 
 /// The three states of a CloudWatch alarm. A new alarm starts in `InsufficientData`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -117,16 +117,75 @@ impl Metric {
     }
 }
 
-/// Which requests a metric counts.
+/// Which requests an alarm's metric counts, for one rollout.
+///
+/// CloudWatch matches an alarm's dimensions exactly: the alarm sees the metric
+/// published under exactly that set of dimensions, and nothing else. SageMaker
+/// publishes its invocation metrics under two sets, so only two scopes see data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Scope {
-    /// `EndpointName` + `VariantName`: both fleets, and blue alone before the update.
+    /// `{EndpointName, VariantName}`: the whole variant, both fleets, and blue
+    /// alone before the update.
     Endpoint,
-    /// `EndpointConfigName` of the new config added: green only.
+    /// `{EndpointName, VariantName, EndpointConfigName}` with the new config: green only.
     NewFleet,
-    /// Some other endpoint, variant, config or namespace: no data from this rollout.
+    /// A set of dimensions SageMaker never publishes the metric under, such as
+    /// `EndpointName` alone: the alarm sees no data at all.
+    NoMetric,
+    /// Another endpoint, variant, config, namespace or metric: no data from this rollout.
     Unrelated,
+}
+
+/// SageMaker's endpoint namespace.
+pub const NAMESPACE: &str = "AWS/SageMaker";
+
+/// The scope of an alarm on `namespace`/`metric_name` with `dimensions`, for an
+/// update of `endpoint`'s variant `variant` to `new_config`.
+///
+/// Worked examples for endpoint `ep`, variant `AllTraffic`, new config `v2`:
+/// - `{EndpointName=ep, VariantName=AllTraffic}` → `Endpoint`;
+/// - the same plus `EndpointConfigName=v2` → `NewFleet`;
+/// - plus `EndpointConfigName=v1` (the old config) → `Unrelated`: it sees blue only;
+/// - `{EndpointName=ep}` alone, or any set with another dimension → `NoMetric`;
+/// - `{EndpointName=other, VariantName=AllTraffic}` → `Unrelated`.
+pub fn scope_of(
+    namespace: &str,
+    metric_name: &str,
+    dimensions: &[Dimension],
+    (endpoint, variant, new_config): (&str, &str, &str),
+) -> Scope {
+    if namespace != NAMESPACE || Metric::from_name(metric_name).is_none() {
+        return Scope::Unrelated;
+    }
+    let value = |name: &str| -> Option<&str> {
+        let mut found = dimensions.iter().filter(|dimension| dimension.name == name);
+        let first = found.next()?;
+        // A name given twice is not a dimension set SageMaker publishes.
+        found.next().is_none().then_some(first.value.as_str())
+    };
+    let known = ["EndpointName", "VariantName", "EndpointConfigName"];
+    let (Some(endpoint_value), Some(variant_value)) = (value("EndpointName"), value("VariantName"))
+    else {
+        return Scope::NoMetric;
+    };
+    let config_value = value("EndpointConfigName");
+    let expected = 2 + usize::from(config_value.is_some());
+    if dimensions.len() != expected
+        || dimensions
+            .iter()
+            .any(|dimension| !known.contains(&dimension.name.as_str()))
+    {
+        return Scope::NoMetric;
+    }
+    if endpoint_value != endpoint || variant_value != variant {
+        return Scope::Unrelated;
+    }
+    match config_value {
+        None => Scope::Endpoint,
+        Some(config) if config == new_config => Scope::NewFleet,
+        Some(_) => Scope::Unrelated,
+    }
 }
 
 /// A statistic: one of the five basic ones, or a percentile such as p99.
@@ -221,6 +280,11 @@ pub struct AlarmRule {
 }
 
 impl AlarmRule {
+    /// The period in milliseconds.
+    pub fn period_ms(&self) -> u64 {
+        u64::from(self.period_seconds) * 1_000
+    }
+
     /// How many datapoints CloudWatch retrieves for one evaluation.
     pub fn evaluation_range(&self) -> u32 {
         self.evaluation_periods + EVALUATION_RANGE_EXTRA
@@ -885,6 +949,84 @@ mod tests {
         assert!((low_sample_limit(99.0) - 1000.0).abs() < 1e-6);
         assert!((low_sample_limit(90.0) - 100.0).abs() < 1e-6);
         assert!((low_sample_limit(10.0) - 100.0).abs() < 1e-6);
+    }
+
+    #[test]
+    fn scope_is_an_exact_dimension_match() {
+        let for_plan = ("ep", "AllTraffic", "v2");
+        let dims = |pairs: &[(&str, &str)]| -> Vec<Dimension> {
+            pairs
+                .iter()
+                .map(|(name, value)| Dimension::new(name, value))
+                .collect()
+        };
+        for (dimensions, expected) in [
+            (
+                dims(&[("EndpointName", "ep"), ("VariantName", "AllTraffic")]),
+                Scope::Endpoint,
+            ),
+            (
+                dims(&[("VariantName", "AllTraffic"), ("EndpointName", "ep")]),
+                Scope::Endpoint,
+            ),
+            (
+                dims(&[
+                    ("EndpointName", "ep"),
+                    ("VariantName", "AllTraffic"),
+                    ("EndpointConfigName", "v2"),
+                ]),
+                Scope::NewFleet,
+            ),
+            (
+                dims(&[
+                    ("EndpointName", "ep"),
+                    ("VariantName", "AllTraffic"),
+                    ("EndpointConfigName", "v1"),
+                ]),
+                Scope::Unrelated,
+            ),
+            (dims(&[("EndpointName", "ep")]), Scope::NoMetric),
+            (
+                dims(&[("EndpointName", "ep"), ("EndpointConfigName", "v2")]),
+                Scope::NoMetric,
+            ),
+            (
+                dims(&[
+                    ("EndpointName", "ep"),
+                    ("VariantName", "AllTraffic"),
+                    ("Host", "a"),
+                ]),
+                Scope::NoMetric,
+            ),
+            (
+                dims(&[
+                    ("EndpointName", "ep"),
+                    ("EndpointName", "ep"),
+                    ("VariantName", "AllTraffic"),
+                ]),
+                Scope::NoMetric,
+            ),
+            (dims(&[]), Scope::NoMetric),
+            (
+                dims(&[("EndpointName", "other"), ("VariantName", "AllTraffic")]),
+                Scope::Unrelated,
+            ),
+        ] {
+            assert_eq!(
+                scope_of(NAMESPACE, "Invocation5XXErrors", &dimensions, for_plan),
+                expected,
+                "{dimensions:?}"
+            );
+        }
+        let variant = dims(&[("EndpointName", "ep"), ("VariantName", "AllTraffic")]);
+        assert_eq!(
+            scope_of("Custom", "Invocation5XXErrors", &variant, for_plan),
+            Scope::Unrelated
+        );
+        assert_eq!(
+            scope_of(NAMESPACE, "CPUUtilization", &variant, for_plan),
+            Scope::Unrelated
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+use crate::fleets::Fleets;
 use crate::plan::CapacitySizeType;
 
 /// Basis points in one whole: 10 000 bp = 100 %.
@@ -59,6 +60,62 @@ pub fn green_traffic_bp(green: u32, blue: u32) -> u32 {
         return 0;
     }
     ((u64::from(green) * u64::from(WHOLE_BP) * 2 + total) / (2 * total)) as u32
+}
+
+/// One step of a rollback: launch `launch_blue` blue instances (none when blue is
+/// whole); once they are healthy, `serving` serve and `terminate_green` green
+/// instances are terminated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RollbackStep {
+    pub launch_blue: u32,
+    pub serving: Fleets,
+    pub terminate_green: u32,
+}
+
+/// The steps of a rollback of a fleet of `fleet` instances, from `serving`, with
+/// `RollbackMaximumBatchSize` resolved to `batch` instances.
+///
+/// AWS's API reference for `RollbackMaximumBatchSize`: each rollback step
+/// provisions capacity on the old fleet, turns traffic on there, and terminates
+/// capacity on the new fleet; without it, the default is 100 % of the total
+/// capacity, "bring up the whole capacity of the old fleet at once". So blue
+/// instances that a rolling update already terminated must be launched again,
+/// and each batch takes a provisioning time, during which the serving instances
+/// keep serving. Blue instances that still exist take traffic back at once: a
+/// blue/green rollback never terminated any, so it is a single instant step.
+///
+/// Worked examples, (green, blue) serving:
+/// - blue/green canary, fleet 3, (1, 3): one instant step to (0, 3), 1 green terminated;
+/// - rolling fleet 1, batch 1, (1, 1): blue is whole, so one instant step to (0, 1);
+/// - rolling fleet 3, default 100 % = 3, (2, 2): launch 1 blue, then (0, 3) and 2
+///   green terminated: one provisioning time (a batch at least as large as the
+///   missing blue capacity still takes one);
+/// - rolling fleet 3, batch 1, (3, 1): launch 1 → (2, 2), 1 green terminated;
+///   launch 1 → (0, 3), 2 green terminated: two provisioning times;
+/// - fleet 3, batch 1, no blue left, (3, 0): three launches, to (2, 1), (1, 2), (0, 3).
+pub fn rollback_steps(fleet: u32, serving: Fleets, batch: u32) -> Vec<RollbackStep> {
+    let batch = batch.max(1);
+    let mut green = serving.green;
+    let mut blue = serving.blue.min(fleet);
+    let mut steps = Vec::new();
+    loop {
+        let launch = batch.min(fleet - blue);
+        blue += launch;
+        let moved = if blue >= fleet {
+            green
+        } else {
+            launch.min(green)
+        };
+        green -= moved;
+        steps.push(RollbackStep {
+            launch_blue: launch,
+            serving: Fleets::new(green, blue),
+            terminate_green: moved,
+        });
+        if blue >= fleet {
+            return steps;
+        }
+    }
 }
 
 /// CloudWatch retrieves more datapoints than `EvaluationPeriods` (the "evaluation
@@ -114,9 +171,24 @@ pub const ASSUMPTIONS: &[Assumption] = &[
         id: "rolling",
         title: "Rolling batches",
         text: "Each rolling batch is provisioned, receives traffic in proportion to capacity, bakes for \
-               WaitIntervalInSeconds, and then one batch of blue is removed. On rollback without \
-               RollbackMaximumBatchSize all traffic returns to the remaining blue instances at once; with it, green \
-               is replaced batch by batch, each batch taking ProvisioningSeconds.",
+               WaitIntervalInSeconds, and then one batch of blue is removed.",
+    },
+    Assumption {
+        id: "rolling_rollback",
+        title: "A rollback brings blue back before traffic returns",
+        text: "A rollback provisions the blue instances that a rolling update already terminated, in batches of \
+               RollbackMaximumBatchSize (by default the whole fleet at once, as AWS documents); each batch takes \
+               ProvisioningSeconds, and the instances serving keep serving until it is healthy. Then traffic moves \
+               to blue and as many green instances are terminated. Blue instances that still exist take traffic \
+               back at once, so a blue/green rollback is instant. Fleet 3 at (2 green, 2 blue): 1 blue is launched, \
+               then blue serves alone, one provisioning time after the decision.",
+    },
+    Assumption {
+        id: "all_at_once_wait",
+        title: "WaitIntervalInSeconds does nothing with ALL_AT_ONCE",
+        text: "SageMaker's API requires WaitIntervalInSeconds for every traffic routing type, but it is the wait \
+               between incremental steps, and ALL_AT_ONCE has one step. guardrail assumes it has no effect there: \
+               the bake after the shift is TerminationWaitInSeconds.",
     },
     Assumption {
         id: "monitoring_window",
@@ -183,6 +255,46 @@ mod tests {
         check_instances(CapacityPercent, 100, 4, (4, false));
         check_instances(InstanceCount, 1, 3, (1, false));
         check_instances(InstanceCount, 5, 3, (3, false));
+    }
+
+    /// (fleet, green serving, blue serving, batch) → (launch, green, blue, terminated) per step.
+    fn check_rollback(case: (u32, u32, u32, u32), expected: &[(u32, u32, u32, u32)]) {
+        let (fleet, green, blue, batch) = case;
+        let got: Vec<(u32, u32, u32, u32)> = rollback_steps(fleet, Fleets::new(green, blue), batch)
+            .into_iter()
+            .map(|step| {
+                (
+                    step.launch_blue,
+                    step.serving.green,
+                    step.serving.blue,
+                    step.terminate_green,
+                )
+            })
+            .collect();
+        assert_eq!(
+            got, expected,
+            "fleet {fleet}, ({green}, {blue}), batch {batch}"
+        );
+    }
+
+    #[test]
+    fn rollback_steps_follow_rollback_maximum_batch_size() {
+        // Blue/green: blue was never terminated, so traffic returns at once.
+        check_rollback((3, 1, 3, 3), &[(0, 0, 3, 1)]);
+        check_rollback((3, 3, 3, 3), &[(0, 0, 3, 3)]);
+        // A fleet of 1: blue is whole during the only bake.
+        check_rollback((1, 1, 1, 1), &[(0, 0, 1, 1)]);
+        // The default, 100 %: the missing blue capacity comes back in one batch.
+        check_rollback((3, 2, 2, 3), &[(1, 0, 3, 2)]);
+        check_rollback((4, 3, 2, 4), &[(2, 0, 4, 3)]);
+        // A batch at least as large as green still takes a provisioning time.
+        check_rollback((3, 2, 2, 2), &[(1, 0, 3, 2)]);
+        // Batches of 1: one provisioning time per missing blue instance.
+        check_rollback((3, 3, 1, 1), &[(1, 2, 2, 1), (1, 0, 3, 2)]);
+        check_rollback((3, 3, 0, 1), &[(1, 2, 1, 1), (1, 1, 2, 1), (1, 0, 3, 1)]);
+        check_rollback((5, 4, 2, 2), &[(2, 2, 4, 2), (1, 0, 5, 2)]);
+        // Blue is whole and green never served (a failure while provisioning).
+        check_rollback((3, 0, 3, 1), &[(0, 0, 3, 0)]);
     }
 
     #[test]

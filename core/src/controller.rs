@@ -1,16 +1,18 @@
 //! Rollout decisions as a pure state machine: `(state, input, now) -> (state, effects)`.
 //!
 //! The controller walks a [`Schedule`]: it launches green, shifts traffic, bakes,
-//! watches alarms, terminates blue, and rolls back on an alarm, a timeout or an
-//! unhealthy green fleet. It never reads a clock and never does IO. The simulator
-//! feeds it simulated time and alarm states; the local engine feeds it real (scaled)
-//! time, health checks and live alarm evaluations, and executes its effects. Both
+//! watches alarms, terminates blue, and rolls back on an alarm, a timeout, an
+//! unhealthy green fleet or an abort. It never reads a clock and never does IO.
+//! [`crate::session::Session`] pairs it with the alarm monitor; the simulator
+//! feeds that session simulated time, the local engine real (scaled) time,
+//! health checks and live metrics, and both carry out its effects. Both
 //! therefore make exactly the same decisions.
 
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::AlarmState;
-use crate::assumptions::green_traffic_bp;
+use crate::assumptions::{rollback_steps, RollbackStep};
+use crate::fleets::Fleets;
 use crate::rollout::{Rollout, Strategy};
 use crate::schedule::{schedule, Phase, Schedule};
 
@@ -32,8 +34,8 @@ pub enum Input {
     },
     /// A green instance failed (crashed, or failed its health check).
     GreenFailed { reason: String },
-    /// A person asked to stop: roll back.
-    Stop,
+    /// Someone asked to abort: roll back as an alarm would.
+    Abort { by: String },
     /// Time passed; sent at or after `Decision::wake_at_ms`.
     Tick,
 }
@@ -51,15 +53,14 @@ pub enum Effect {
     },
     /// Launch this many more green instances; answer with `Input::GreenReady`.
     LaunchGreen { instances: u32 },
-    /// Route traffic: this many instances of each fleet serve, green gets this share.
+    /// Route traffic: these instances of each fleet serve, green gets this share.
     Route {
-        green_instances: u32,
-        blue_instances: u32,
+        serving: Fleets,
         green_traffic_bp: u32,
     },
     /// Terminate this many blue instances.
     TerminateBlue { instances: u32 },
-    /// Rolling rollback: launch this many blue instances; answer with `Input::BlueReady`.
+    /// Rollback: launch this many blue instances; answer with `Input::BlueReady`.
     LaunchBlue { instances: u32 },
     /// Terminate this many green instances.
     TerminateGreen { instances: u32 },
@@ -73,10 +74,20 @@ pub enum Effect {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "cause", rename_all = "snake_case")]
 pub enum RollbackCause {
-    Alarm { alarm: String, reason: String },
-    Timeout { timeout_seconds: u32 },
-    GreenUnhealthy { reason: String },
-    Stopped,
+    Alarm {
+        alarm: String,
+        reason: String,
+    },
+    Timeout {
+        timeout_seconds: u32,
+    },
+    GreenUnhealthy {
+        reason: String,
+    },
+    /// Someone aborted the rollout; `by` says who.
+    Aborted {
+        by: String,
+    },
 }
 
 impl RollbackCause {
@@ -87,7 +98,7 @@ impl RollbackCause {
                 "MaximumExecutionTimeoutInSeconds ({timeout_seconds} s) ran out before the deployment completed"
             ),
             Self::GreenUnhealthy { reason } => format!("green fleet unhealthy: {reason}"),
-            Self::Stopped => "stopped by request".to_string(),
+            Self::Aborted { by } => format!("aborted by {by}"),
         }
     }
 }
@@ -119,6 +130,16 @@ impl Outcome {
             Self::RolledBack { .. } => "rolled_back",
         }
     }
+
+    /// When the rollout ended: blue terminated, or the rollback complete.
+    pub fn completed_at_ms(&self) -> u64 {
+        match self {
+            Self::Succeeded { completed_at_ms }
+            | Self::RolledBack {
+                completed_at_ms, ..
+            } => *completed_at_ms,
+        }
+    }
 }
 
 /// What the controller wants next.
@@ -129,6 +150,29 @@ pub struct Decision {
     pub wake_at_ms: Option<u64>,
 }
 
+/// Why an abort cannot be carried out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AbortRefused {
+    #[error("the rollout has not started")]
+    NotStarted,
+    #[error("the deployment already completed: blue is being terminated, so there is nothing to roll back to")]
+    Completed,
+    #[error("the rollout is already rolling back")]
+    RollingBack,
+    #[error("the rollout already ended")]
+    Finished,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct RollingBack {
+    steps: Vec<RollbackStep>,
+    /// The step whose blue instances are being launched.
+    next: usize,
+    decided_at_ms: u64,
+    phase: Phase,
+    cause: RollbackCause,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum State {
     Idle,
@@ -136,15 +180,8 @@ enum State {
         index: usize,
         since_ms: u64,
     },
-    /// Rolling rollback in batches: waiting for `waiting_for` blue instances.
-    RollingBack {
-        green: u32,
-        blue: u32,
-        batch: u32,
-        decided_at_ms: u64,
-        phase: Phase,
-        cause: RollbackCause,
-    },
+    /// Waiting for the blue instances of `steps[next]`.
+    RollingBack(RollingBack),
     Done(Outcome),
 }
 
@@ -154,7 +191,8 @@ pub struct Controller {
     schedule: Schedule,
     fleet: u32,
     rolling: bool,
-    rollback_batch: Option<u32>,
+    /// `RollbackMaximumBatchSize` in instances (the whole fleet by default).
+    rollback_batch: u32,
     timeout_ms: u64,
     /// Steps `[monitor_from, monitor_to]` watch alarms.
     monitor: Option<(usize, usize)>,
@@ -164,7 +202,8 @@ pub struct Controller {
     /// Alarms currently in ALARM, with their reasons, in the order they entered it.
     in_alarm: Vec<(String, String)>,
     blue_alive: u32,
-    serving: (u32, u32),
+    green_alive: u32,
+    serving: Fleets,
 }
 
 impl Controller {
@@ -173,12 +212,13 @@ impl Controller {
     }
 
     pub fn with_schedule(rollout: &Rollout, schedule: Schedule) -> Self {
-        let (rolling, rollback_batch) = match rollout.strategy {
+        let fleet = rollout.instance_count();
+        let (rolling, rollback_batch) = match rollout.strategy() {
             Strategy::Rolling {
                 rollback_batch_instances,
                 ..
-            } => (true, rollback_batch_instances),
-            _ => (false, None),
+            } => (true, *rollback_batch_instances),
+            _ => (false, fleet),
         };
         let first_traffic = schedule
             .steps
@@ -195,7 +235,7 @@ impl Controller {
             .position(|step| step.phase == Phase::TerminatingBlue)
             .unwrap_or(schedule.steps.len());
         Self {
-            fleet: rollout.instance_count,
+            fleet,
             rolling,
             rollback_batch,
             timeout_ms: u64::from(schedule.timeout_seconds) * 1_000,
@@ -204,8 +244,9 @@ impl Controller {
             schedule,
             state: State::Idle,
             in_alarm: Vec::new(),
-            blue_alive: rollout.instance_count,
-            serving: (0, rollout.instance_count),
+            blue_alive: fleet,
+            green_alive: 0,
+            serving: Fleets::blue_only(fleet),
         }
     }
 
@@ -224,18 +265,48 @@ impl Controller {
     pub fn phase(&self) -> Option<Phase> {
         match &self.state {
             State::InStep { index, .. } => Some(self.schedule.steps[*index].phase),
-            State::RollingBack { phase, .. } => Some(*phase),
+            State::RollingBack(rollback) => Some(rollback.phase),
             _ => None,
         }
     }
 
-    /// (green, blue) instances serving now.
-    pub fn serving(&self) -> (u32, u32) {
+    /// The instances serving now.
+    pub fn serving(&self) -> Fleets {
         self.serving
     }
 
     pub fn green_traffic_bp(&self) -> u32 {
-        green_traffic_bp(self.serving.0, self.serving.1)
+        self.serving.green_traffic_bp()
+    }
+
+    /// Whether the controller still acts on alarm changes: not once a rollback
+    /// is under way or the rollout has ended.
+    pub fn watches_alarms(&self) -> bool {
+        matches!(self.state, State::Idle | State::InStep { .. })
+    }
+
+    /// Whether an abort would roll back now, and if not, why.
+    pub fn abortable(&self) -> Result<(), AbortRefused> {
+        match &self.state {
+            State::Idle => Err(AbortRefused::NotStarted),
+            State::InStep { index, .. } if *index >= self.complete_at => {
+                Err(AbortRefused::Completed)
+            }
+            State::InStep { .. } => Ok(()),
+            State::RollingBack(_) => Err(AbortRefused::RollingBack),
+            State::Done(_) => Err(AbortRefused::Finished),
+        }
+    }
+
+    /// Takes note of an alarm's new state without acting on it yet: the next
+    /// input acts on every alarm noted so far. [`crate::session::Session`] notes
+    /// every alarm judged at a moment, then ticks once, so that two alarms
+    /// judged at the same moment are weighed together.
+    pub fn note_alarm(&mut self, alarm: &str, state: AlarmState, reason: &str) {
+        self.in_alarm.retain(|(name, _)| name != alarm);
+        if state == AlarmState::Alarm {
+            self.in_alarm.push((alarm.to_string(), reason.to_string()));
+        }
     }
 
     /// Handles one input at `now_ms` (plan milliseconds since the update request).
@@ -247,23 +318,21 @@ impl Controller {
             reason,
         } = &input
         {
-            self.in_alarm.retain(|(name, _)| name != alarm);
-            if *state == AlarmState::Alarm {
-                self.in_alarm.push((alarm.clone(), reason.clone()));
-            }
+            self.note_alarm(alarm, *state, reason);
         }
 
-        match (self.state.clone(), input) {
+        match (&self.state, input) {
             (State::Idle, Input::Start) => {
-                effects.push(self.route(0, self.fleet));
+                effects.push(self.route(Fleets::blue_only(self.fleet)));
                 self.enter(0, now_ms, &mut effects);
             }
             (State::Idle, _) | (State::Done(_), _) => {}
             (State::InStep { index, .. }, input) => {
+                let index = *index;
                 let complete = index >= self.complete_at;
                 match input {
-                    Input::Stop if !complete => {
-                        self.roll_back(now_ms, RollbackCause::Stopped, &mut effects)
+                    Input::Abort { by } if !complete => {
+                        self.roll_back(now_ms, RollbackCause::Aborted { by }, &mut effects)
                     }
                     Input::GreenFailed { reason } if !complete => self.roll_back(
                         now_ms,
@@ -282,38 +351,10 @@ impl Controller {
                 }
                 self.advance(now_ms, &mut effects);
             }
-            (
-                State::RollingBack {
-                    green,
-                    blue,
-                    batch,
-                    decided_at_ms,
-                    phase,
-                    cause,
-                },
-                Input::BlueReady,
-            ) => {
-                let moved = batch.min(green);
-                let (green, blue) = (green - moved, blue + moved);
-                effects.push(self.route(green, blue));
-                effects.push(Effect::TerminateGreen { instances: moved });
-                if green == 0 {
-                    self.finish_rollback(decided_at_ms, now_ms, phase, cause, &mut effects);
-                } else {
-                    effects.push(Effect::LaunchBlue {
-                        instances: batch.min(green),
-                    });
-                    self.state = State::RollingBack {
-                        green,
-                        blue,
-                        batch,
-                        decided_at_ms,
-                        phase,
-                        cause,
-                    };
-                }
+            (State::RollingBack(_), Input::BlueReady) => {
+                self.finish_rollback_step(now_ms, &mut effects);
             }
-            (State::RollingBack { .. }, _) => {}
+            (State::RollingBack(_), _) => {}
         }
 
         Decision {
@@ -360,14 +401,13 @@ impl Controller {
 
     fn enter(&mut self, index: usize, at_ms: u64, effects: &mut Vec<Effect>) {
         let Some(step) = self.schedule.steps.get(index).copied() else {
-            self.state = State::Done(Outcome::Succeeded {
+            let outcome = Outcome::Succeeded {
                 completed_at_ms: at_ms,
-            });
+            };
             effects.push(Effect::Finished {
-                outcome: Outcome::Succeeded {
-                    completed_at_ms: at_ms,
-                },
+                outcome: outcome.clone(),
             });
+            self.state = State::Done(outcome);
             return;
         };
         effects.push(Effect::PhaseStarted {
@@ -384,8 +424,9 @@ impl Controller {
         } else {
             0
         };
-        if (step.green_instances, step.blue_instances) != self.serving {
-            effects.push(self.route(step.green_instances, step.blue_instances));
+        let fleets = Fleets::new(step.green_instances, step.blue_instances);
+        if fleets != self.serving {
+            effects.push(self.route(fleets));
         }
         if blue_to_remove > 0 {
             self.blue_alive -= blue_to_remove;
@@ -394,6 +435,7 @@ impl Controller {
             });
         }
         if let Phase::Provisioning { instances } = step.phase {
+            self.green_alive += instances;
             effects.push(Effect::LaunchGreen { instances });
         }
         self.state = State::InStep {
@@ -402,6 +444,9 @@ impl Controller {
         };
     }
 
+    /// Starts a rollback: [`rollback_steps`] decides whether blue must be
+    /// launched again first (a rolling update that removed blue batches) or can
+    /// take traffic back at once.
     fn roll_back(&mut self, now_ms: u64, cause: RollbackCause, effects: &mut Vec<Effect>) {
         let phase = self.phase().unwrap_or(Phase::Provisioning {
             instances: self.fleet,
@@ -410,69 +455,79 @@ impl Controller {
             phase,
             cause: cause.clone(),
         });
-        let (green, blue) = self.serving;
-        let green_alive = self.green_launched();
-        match self.rollback_batch {
-            Some(batch) if self.rolling && batch < green && blue > 0 => {
-                effects.push(Effect::LaunchBlue { instances: batch });
-                self.state = State::RollingBack {
-                    green,
-                    blue,
-                    batch,
-                    decided_at_ms: now_ms,
-                    phase,
-                    cause,
-                };
-            }
-            _ => {
-                effects.push(self.route(0, self.blue_alive.max(blue)));
-                if green_alive > 0 {
-                    effects.push(Effect::TerminateGreen {
-                        instances: green_alive,
-                    });
-                }
-                if self.blue_alive < self.fleet {
-                    effects.push(Effect::LaunchBlue {
-                        instances: self.fleet - self.blue_alive,
-                    });
-                }
-                self.finish_rollback(now_ms, now_ms, phase, cause, effects);
-            }
+        let mut steps = rollback_steps(
+            self.fleet,
+            Fleets::new(self.serving.green, self.blue_alive),
+            self.rollback_batch,
+        );
+        // Green instances launched but not serving (still provisioning, or idle
+        // beside a canary) take no traffic: they go with the first step.
+        let idle_green = self.green_alive.saturating_sub(self.serving.green);
+        if let Some(first) = steps.first_mut() {
+            first.terminate_green += idle_green;
+        }
+        self.state = State::RollingBack(RollingBack {
+            steps,
+            next: 0,
+            decided_at_ms: now_ms,
+            phase,
+            cause,
+        });
+        self.start_rollback_step(now_ms, effects);
+    }
+
+    /// Launches the blue instances of the next rollback step, or, when it needs
+    /// none, carries it out at once.
+    fn start_rollback_step(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        let State::RollingBack(rollback) = &self.state else {
+            return;
+        };
+        let Some(step) = rollback.steps.get(rollback.next) else {
+            return;
+        };
+        if step.launch_blue > 0 {
+            effects.push(Effect::LaunchBlue {
+                instances: step.launch_blue,
+            });
+        } else {
+            self.finish_rollback_step(now_ms, effects);
         }
     }
 
-    fn finish_rollback(
-        &mut self,
-        decided_at_ms: u64,
-        now_ms: u64,
-        phase: Phase,
-        cause: RollbackCause,
-        effects: &mut Vec<Effect>,
-    ) {
-        let outcome = Outcome::RolledBack {
-            decided_at_ms,
+    /// The blue instances of the current rollback step are healthy: move traffic
+    /// to them, terminate as much green, and go on or finish.
+    fn finish_rollback_step(&mut self, now_ms: u64, effects: &mut Vec<Effect>) {
+        let State::RollingBack(rollback) = &mut self.state else {
+            return;
+        };
+        let Some(step) = rollback.steps.get(rollback.next).copied() else {
+            return;
+        };
+        rollback.next += 1;
+        let done = rollback.next >= rollback.steps.len();
+        let finished = done.then(|| Outcome::RolledBack {
+            decided_at_ms: rollback.decided_at_ms,
             completed_at_ms: now_ms,
-            phase,
-            cause,
-        };
-        effects.push(Effect::Finished {
-            outcome: outcome.clone(),
+            phase: rollback.phase,
+            cause: rollback.cause.clone(),
         });
-        self.state = State::Done(outcome);
-    }
-
-    /// Green instances launched so far (serving or not).
-    fn green_launched(&self) -> u32 {
-        let State::InStep { index, .. } = self.state else {
-            return self.serving.0;
-        };
-        self.schedule.steps[..=index]
-            .iter()
-            .filter_map(|step| match step.phase {
-                Phase::Provisioning { instances } => Some(instances),
-                _ => None,
-            })
-            .sum()
+        self.blue_alive += step.launch_blue;
+        effects.push(self.route(step.serving));
+        if step.terminate_green > 0 {
+            self.green_alive = self.green_alive.saturating_sub(step.terminate_green);
+            effects.push(Effect::TerminateGreen {
+                instances: step.terminate_green,
+            });
+        }
+        match finished {
+            Some(outcome) => {
+                effects.push(Effect::Finished {
+                    outcome: outcome.clone(),
+                });
+                self.state = State::Done(outcome);
+            }
+            None => self.start_rollback_step(now_ms, effects),
+        }
     }
 
     fn monitored(&self, index: usize) -> bool {
@@ -480,12 +535,11 @@ impl Controller {
             .is_some_and(|(from, to)| index >= from && index <= to)
     }
 
-    fn route(&mut self, green: u32, blue: u32) -> Effect {
-        self.serving = (green, blue);
+    fn route(&mut self, serving: Fleets) -> Effect {
+        self.serving = serving;
         Effect::Route {
-            green_instances: green,
-            blue_instances: blue,
-            green_traffic_bp: green_traffic_bp(green, blue),
+            serving,
+            green_traffic_bp: serving.green_traffic_bp(),
         }
     }
 
@@ -509,8 +563,8 @@ impl Controller {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check_json;
     use crate::examples;
-    use crate::validate::check_json;
 
     fn rollout(text: &str) -> Rollout {
         check_json(text).expect("parses").1.rollout.expect("valid")
@@ -529,7 +583,7 @@ mod tests {
             for effect in &decision.effects {
                 match effect {
                     Effect::LaunchGreen { .. } | Effect::LaunchBlue { .. } => {
-                        ready_at = Some(now + u64::from(rollout.provisioning_seconds) * 1_000)
+                        ready_at = Some(now + u64::from(rollout.provisioning_seconds()) * 1_000)
                     }
                     _ => {}
                 }
@@ -557,7 +611,7 @@ mod tests {
                 )
             } else if Some(next) == ready_at {
                 ready_at = None;
-                let input = if matches!(controller.state, State::RollingBack { .. }) {
+                let input = if matches!(controller.state, State::RollingBack(_)) {
                     Input::BlueReady
                 } else {
                     Input::GreenReady
@@ -609,8 +663,7 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert!(effects.contains(&Effect::Route {
-            green_instances: 0,
-            blue_instances: 3,
+            serving: Fleets::blue_only(3),
             green_traffic_bp: 0
         }));
         assert!(effects.contains(&Effect::TerminateGreen { instances: 3 }));
@@ -657,30 +710,156 @@ mod tests {
         );
     }
 
+    /// Routes and blue launches in the order the controller asked for them.
+    fn moves(effects: &[Effect]) -> Vec<String> {
+        effects
+            .iter()
+            .filter_map(|effect| match effect {
+                Effect::Route { serving, .. } => {
+                    Some(format!("route {}g{}b", serving.green, serving.blue))
+                }
+                Effect::LaunchBlue { instances } => Some(format!("launch {instances}b")),
+                Effect::TerminateGreen { instances } => Some(format!("end {instances}g")),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Rollback cases, Argo Rollouts style: (case, plan, alarm at, decided at,
+    /// completed at, the moves from the decision on).
     #[test]
-    fn rolling_rollback_in_batches_takes_a_provisioning_time_per_batch() {
-        let mut value: serde_json::Value =
-            serde_json::from_str(examples::ROLLING).expect("example");
-        value["DeploymentConfig"]["RollingUpdatePolicy"]["RollbackMaximumBatchSize"] =
-            serde_json::json!({"Type": "INSTANCE_COUNT", "Value": 1});
-        // At 1000 s batch 2 of 3 bakes: 2 green, 2 blue serve.
-        let (outcome, effects) = drive(&rollout(&value.to_string()), Some(1_000_000));
-        match outcome {
-            Outcome::RolledBack {
+    fn rollback_table() {
+        let rolling = |instances: u32, batch: Option<u32>| {
+            let mut value: serde_json::Value =
+                serde_json::from_str(examples::ROLLING).expect("example");
+            value["InstanceCount"] = serde_json::json!(instances);
+            if instances == 1 {
+                value["DeploymentConfig"]["RollingUpdatePolicy"]["MaximumBatchSize"] =
+                    serde_json::json!({"Type": "CAPACITY_PERCENT", "Value": 50});
+            }
+            if let Some(batch) = batch {
+                value["DeploymentConfig"]["RollingUpdatePolicy"]["RollbackMaximumBatchSize"] =
+                    serde_json::json!({"Type": "INSTANCE_COUNT", "Value": batch});
+            }
+            value.to_string()
+        };
+        // The rolling example: 3 instances in batches of 1, 180 s bakes, 300 s
+        // provisioning. Batch 1 bakes 300-480 s beside all 3 blue; batch 2 bakes
+        // 780-960 s beside 2; batch 3 bakes 1260-1440 s beside 1.
+        let cases: Vec<(&str, String, u64, u64, Vec<&str>)> = vec![
+            (
+                "canary: blue was never terminated, so traffic returns at once",
+                examples::NOTEBOOK_CANARY.to_string(),
+                420_000,
+                420_000,
+                vec!["route 0g3b", "end 3g"],
+            ),
+            (
+                "rolling, fleet of 1: blue is whole during the only bake",
+                rolling(1, None),
+                400_000,
+                400_000,
+                vec!["route 0g1b", "end 1g"],
+            ),
+            (
+                "rolling, batch 1 bake: blue is whole",
+                rolling(3, None),
+                400_000,
+                400_000,
+                vec!["route 0g3b", "end 1g"],
+            ),
+            (
+                "rolling, default 100 %: one blue launch brings the fleet back",
+                rolling(3, None),
+                900_000,
+                1_200_000,
+                vec!["launch 1b", "route 0g3b", "end 2g"],
+            ),
+            (
+                "rolling, batch at least as large as green still takes a provisioning time",
+                rolling(3, Some(3)),
+                900_000,
+                1_200_000,
+                vec!["launch 1b", "route 0g3b", "end 2g"],
+            ),
+            (
+                "rolling, batches of 1 during the last bake: two launches",
+                rolling(3, Some(1)),
+                1_300_000,
+                1_900_000,
+                vec!["launch 1b", "route 2g2b", "end 1g", "launch 1b", "route 0g3b", "end 2g"],
+            ),
+            (
+                "rolling, during the second provisioning: the launching green goes with the first step",
+                rolling(3, Some(1)),
+                600_000,
+                900_000,
+                vec!["launch 1b", "route 0g3b", "end 2g"],
+            ),
+        ];
+        for (case, plan, alarm_at, completed_at, expected) in cases {
+            let (outcome, effects) = drive(&rollout(&plan), Some(alarm_at));
+            let Outcome::RolledBack {
                 decided_at_ms,
                 completed_at_ms,
                 ..
-            } => {
-                assert_eq!(decided_at_ms, 1_000_000);
-                assert_eq!(completed_at_ms, 1_000_000 + 2 * 300_000);
-            }
+            } = outcome
+            else {
+                panic!("{case}: {outcome:?}");
+            };
+            assert_eq!(
+                (decided_at_ms, completed_at_ms),
+                (alarm_at, completed_at),
+                "{case}"
+            );
+            let from_decision = effects
+                .iter()
+                .position(|effect| matches!(effect, Effect::RollbackStarted { .. }))
+                .expect("a rollback");
+            assert_eq!(moves(&effects[from_decision..]), expected, "{case}");
+            assert!(
+                matches!(effects.last(), Some(Effect::Finished { .. })),
+                "{case}: Finished is last"
+            );
+        }
+    }
+
+    #[test]
+    fn an_abort_rolls_back_and_names_who_asked() {
+        let rollout = rollout(examples::NOTEBOOK_CANARY);
+        let mut controller = Controller::new(&rollout);
+        assert_eq!(controller.abortable(), Err(AbortRefused::NotStarted));
+        controller.handle(0, Input::Start);
+        controller.handle(300_000, Input::GreenReady);
+        assert_eq!(controller.abortable(), Ok(()));
+        controller.handle(
+            310_000,
+            Input::Abort {
+                by: "ops@example".into(),
+            },
+        );
+        match controller.outcome() {
+            Some(Outcome::RolledBack {
+                cause: RollbackCause::Aborted { by },
+                phase: Phase::CanaryBake,
+                ..
+            }) => assert_eq!(by, "ops@example"),
             other => panic!("{other:?}"),
         }
-        assert!(effects.contains(&Effect::Route {
-            green_instances: 1,
-            blue_instances: 2,
-            green_traffic_bp: 3_333
-        }));
+        assert_eq!(controller.abortable(), Err(AbortRefused::Finished));
+    }
+
+    #[test]
+    fn an_abort_after_the_deployment_completed_is_refused() {
+        let rollout = rollout(examples::NOTEBOOK_CANARY);
+        let mut controller = Controller::new(&rollout);
+        controller.handle(0, Input::Start);
+        controller.handle(300_000, Input::GreenReady);
+        controller.handle(730_000, Input::Tick);
+        assert_eq!(controller.phase(), Some(Phase::TerminatingBlue));
+        assert_eq!(controller.abortable(), Err(AbortRefused::Completed));
+        controller.handle(740_000, Input::Abort { by: "late".into() });
+        assert_eq!(controller.outcome(), None);
     }
 
     #[test]

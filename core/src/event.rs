@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::alarm::{AlarmState, EvaluatedPoint};
 use crate::controller::{Outcome, RollbackCause};
+use crate::fleets::Fleets;
 use crate::schedule::Phase;
+use crate::timeline::{AlarmTransition, PhaseSpan, TrafficChange};
 
 /// Which fleet an instance or a metric belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -163,6 +165,15 @@ impl RunOutcome {
     }
 }
 
+/// One line of a run's event stream: an event, or why the stream ends without
+/// the run's `Finished` event (its record could not be written).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum StreamLine {
+    Event(Box<Event>),
+    Ended { stream_ended: String },
+}
+
 /// A run as listed.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
@@ -312,7 +323,17 @@ mod tests {
     }
 }
 
-/// A run, reconstructed from its events: what the timeline view and replay show.
+/// One metric period of a recorded run, per fleet.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct MetricPeriod {
+    pub start_ms: u64,
+    pub end_ms: u64,
+    pub blue: FleetMetrics,
+    pub green: FleetMetrics,
+}
+
+/// A run, reconstructed from its events: what the timeline view and replay show,
+/// in the same shapes as a simulation ([`crate::timeline`]).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RunTimeline {
     pub endpoint: String,
@@ -320,14 +341,12 @@ pub struct RunTimeline {
     pub to_config: String,
     pub time_scale: f64,
     pub planned_total_seconds: u32,
-    /// Phases as they ran: (phase, start, end); the last one ends at `end_ms`.
-    pub phases: Vec<(Phase, u64, u64)>,
-    /// Routing changes: (at, green share in basis points).
-    pub traffic: Vec<(u64, u32)>,
-    /// Metric periods: (start, end, blue, green).
-    pub periods: Vec<(u64, u64, FleetMetrics, FleetMetrics)>,
-    /// Alarm transitions in order: (at, alarm, from, to, reason).
-    pub alarm_changes: Vec<(u64, String, AlarmState, AlarmState, String)>,
+    /// Phases as they ran; the last one ends at `end_ms`.
+    pub phases: Vec<PhaseSpan>,
+    pub traffic: Vec<TrafficChange>,
+    pub periods: Vec<MetricPeriod>,
+    /// Alarm transitions, in order.
+    pub alarm_changes: Vec<AlarmTransition>,
     pub rollback_at_ms: Option<u64>,
     pub outcome: Option<RunOutcome>,
     /// The last event's time.
@@ -349,71 +368,92 @@ impl RunTimeline {
             ..RunTimeline::default()
         };
         for event in events {
-            let at = event.at_ms;
-            timeline.end_ms = timeline.end_ms.max(at);
-            match &event.kind {
-                EventKind::PlanAccepted {
-                    endpoint,
-                    from_config,
-                    to_config,
-                    time_scale,
-                    planned_total_seconds,
-                    ..
-                } => {
-                    timeline.endpoint = endpoint.clone();
-                    timeline.from_config = from_config.clone();
-                    timeline.to_config = to_config.clone();
-                    timeline.time_scale = *time_scale;
-                    timeline.planned_total_seconds = *planned_total_seconds;
-                }
-                EventKind::BakeStarted { phase, .. } | EventKind::PhaseStarted { phase, .. } => {
-                    timeline.start_phase(*phase, at);
-                }
-                EventKind::GreenProvisioning { instances } => {
-                    timeline.start_phase(
-                        Phase::Provisioning {
-                            instances: *instances,
-                        },
-                        at,
-                    );
-                }
-                EventKind::TrafficShifted {
-                    green_traffic_bp, ..
-                } => timeline.traffic.push((at, *green_traffic_bp)),
-                EventKind::MetricPeriod {
-                    start_ms,
-                    end_ms,
-                    blue,
-                    green,
-                } => timeline
-                    .periods
-                    .push((*start_ms, *end_ms, blue.clone(), green.clone())),
-                EventKind::AlarmStateChanged {
-                    alarm,
-                    from,
-                    to,
-                    reason,
-                    ..
-                } => timeline
-                    .alarm_changes
-                    .push((at, alarm.clone(), *from, *to, reason.clone())),
-                EventKind::RollbackStarted { .. } => timeline.rollback_at_ms = Some(at),
-                EventKind::Finished { outcome } => timeline.outcome = Some(outcome.clone()),
-                _ => {}
-            }
+            timeline.end_ms = timeline.end_ms.max(event.at_ms);
+            timeline.add(event);
         }
         let end = timeline.end_ms;
         if let Some(last) = timeline.phases.last_mut() {
-            last.2 = end;
+            last.end_ms = end;
         }
         timeline
     }
 
-    fn start_phase(&mut self, phase: Phase, at: u64) {
-        if let Some(last) = self.phases.last_mut() {
-            last.2 = at;
+    fn add(&mut self, event: &Event) {
+        let at = event.at_ms;
+        match &event.kind {
+            EventKind::PlanAccepted {
+                endpoint,
+                from_config,
+                to_config,
+                time_scale,
+                planned_total_seconds,
+                ..
+            } => {
+                self.endpoint = endpoint.clone();
+                self.from_config = from_config.clone();
+                self.to_config = to_config.clone();
+                self.time_scale = *time_scale;
+                self.planned_total_seconds = *planned_total_seconds;
+            }
+            EventKind::BakeStarted { phase, .. } | EventKind::PhaseStarted { phase, .. } => {
+                self.start_phase(*phase, at);
+            }
+            EventKind::GreenProvisioning { instances } => {
+                self.start_phase(
+                    Phase::Provisioning {
+                        instances: *instances,
+                    },
+                    at,
+                );
+            }
+            EventKind::TrafficShifted {
+                green_instances,
+                blue_instances,
+                green_traffic_bp,
+            } => self.traffic.push(TrafficChange {
+                at_ms: at,
+                serving: Fleets::new(*green_instances, *blue_instances),
+                green_traffic_bp: *green_traffic_bp,
+            }),
+            EventKind::MetricPeriod {
+                start_ms,
+                end_ms,
+                blue,
+                green,
+            } => self.periods.push(MetricPeriod {
+                start_ms: *start_ms,
+                end_ms: *end_ms,
+                blue: blue.clone(),
+                green: green.clone(),
+            }),
+            EventKind::AlarmStateChanged {
+                alarm,
+                from,
+                to,
+                reason,
+                ..
+            } => self.alarm_changes.push(AlarmTransition {
+                at_ms: at,
+                alarm: alarm.clone(),
+                from: *from,
+                to: *to,
+                reason: reason.clone(),
+            }),
+            EventKind::RollbackStarted { .. } => self.rollback_at_ms = Some(at),
+            EventKind::Finished { outcome } => self.outcome = Some(outcome.clone()),
+            _ => {}
         }
-        self.phases.push((phase, at, at));
+    }
+
+    fn start_phase(&mut self, phase: Phase, at_ms: u64) {
+        if let Some(last) = self.phases.last_mut() {
+            last.end_ms = at_ms;
+        }
+        self.phases.push(PhaseSpan {
+            phase,
+            start_ms: at_ms,
+            end_ms: at_ms,
+        });
     }
 
     /// Phase, weights and alarm states at `at_ms`.
@@ -422,23 +462,23 @@ impl RunTimeline {
             .phases
             .iter()
             .rev()
-            .find(|(_, start, _)| *start <= at_ms)
-            .map(|(phase, _, _)| *phase);
+            .find(|span| span.start_ms <= at_ms)
+            .map(|span| span.phase);
         let green_traffic_bp = self
             .traffic
             .iter()
             .rev()
-            .find(|(at, _)| *at <= at_ms)
-            .map(|(_, bp)| *bp)
+            .find(|change| change.at_ms <= at_ms)
+            .map(|change| change.green_traffic_bp)
             .unwrap_or(0);
         let mut alarms: Vec<(String, AlarmState)> = Vec::new();
-        for (at, alarm, _, to, _) in &self.alarm_changes {
-            if *at > at_ms {
+        for change in &self.alarm_changes {
+            if change.at_ms > at_ms {
                 break;
             }
-            match alarms.iter_mut().find(|(name, _)| name == alarm) {
-                Some(entry) => entry.1 = *to,
-                None => alarms.push((alarm.clone(), *to)),
+            match alarms.iter_mut().find(|(name, _)| *name == change.alarm) {
+                Some(entry) => entry.1 = change.to,
+                None => alarms.push((change.alarm.clone(), change.to)),
             }
         }
         RunSnapshot {
@@ -501,7 +541,7 @@ mod timeline_tests {
                 60_000,
                 EventKind::RollbackStarted {
                     phase: Phase::CanaryBake,
-                    cause: RollbackCause::Stopped,
+                    cause: RollbackCause::Aborted { by: "test".into() },
                 },
             ),
             event(
@@ -523,7 +563,14 @@ mod timeline_tests {
         ];
         let timeline = RunTimeline::from_events(&events);
         assert_eq!(timeline.phases.len(), 2);
-        assert_eq!(timeline.phases[1], (Phase::CanaryBake, 5_000, 61_000));
+        assert_eq!(
+            timeline.phases[1],
+            PhaseSpan {
+                phase: Phase::CanaryBake,
+                start_ms: 5_000,
+                end_ms: 61_000
+            }
+        );
         assert_eq!(timeline.rollback_at_ms, Some(60_000));
         let during = timeline.at(30_000);
         assert_eq!(during.phase, Some(Phase::CanaryBake));

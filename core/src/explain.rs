@@ -133,7 +133,7 @@ pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation
         let fired = trace
             .transitions
             .iter()
-            .any(|transition| transition.state == AlarmState::Alarm);
+            .any(|transition| transition.to == AlarmState::Alarm);
         if fired {
             continue;
         }
@@ -147,18 +147,19 @@ pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation
             })
             .filter_map(|(_, value)| *value)
             .collect();
-        let scope = match trace.scope {
-            Scope::NewFleet => "new fleet",
-            Scope::Endpoint => "whole endpoint",
-            Scope::Unrelated => "nothing of this rollout",
+        let watching = match trace.scope {
+            Scope::NewFleet => "it watches the new fleet",
+            Scope::Endpoint => "it watches the whole endpoint",
+            Scope::NoMetric => "its dimensions match no metric SageMaker publishes",
+            Scope::Unrelated => "it watches nothing of this rollout",
         };
         sentences.push(match in_window.iter().copied().reduce(f64::max) {
             None => format!(
-                "{} never fired: it watches the {scope} and had no datapoints while alarms were watched.",
+                "{} never fired: {watching}, and it had no datapoints while alarms were watched.",
                 trace.name
             ),
             Some(highest) => format!(
-                "{} never fired: watching the {scope}, its highest value while alarms were watched was {}, and it \
+                "{} never fired: {watching}; its highest value while alarms were watched was {}, and it \
                  fires on {}.",
                 trace.name,
                 trim_float((highest * 10_000.0).round() / 10_000.0),
@@ -180,10 +181,10 @@ fn capitalise(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check;
     use crate::examples;
     use crate::schedule::schedule;
     use crate::simulate::simulate;
-    use crate::validate::check;
 
     #[test]
     fn durations_read_as_minutes_and_seconds() {
@@ -197,7 +198,7 @@ mod tests {
         let plan = examples::notebook_canary();
         let rollout = check(&plan).rollout.expect("valid");
         let scenario = plan.scenario_or_default();
-        let simulation = simulate(&rollout, &scenario);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
         let text = explain(&schedule(&rollout), &scenario, &simulation).join(" ");
         assert!(
             text.contains("Rolled back at 11:00 (660 s) during the final bake"),
@@ -215,12 +216,12 @@ mod tests {
         let rollout = check(&plan).rollout.expect("valid");
         let mut scenario = plan.scenario_or_default();
         scenario.green.error_rate = 0.2;
-        let simulation = simulate(&rollout, &scenario);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
         assert!(simulation.outcome.succeeded());
         let text = explain(&schedule(&rollout), &scenario, &simulation).join(" ");
         assert!(
             text.contains(
-                "TestAlarm-5XXErrors-guardrail-demo never fired: watching the whole endpoint"
+                "TestAlarm-5XXErrors-guardrail-demo never fired: it watches the whole endpoint"
             ),
             "{text}"
         );

@@ -564,7 +564,7 @@ fn boto3(plan: &Plan) -> String {
         ));
     }
     out.push_str(")\n\n");
-    let timeout = crate::validate::check(plan)
+    let timeout = crate::check(plan)
         .rollout
         .map(|rollout| rollout.timeout_seconds)
         .unwrap_or(28_800);

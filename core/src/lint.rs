@@ -1,4 +1,4 @@
-//! Lint: guardrails that are valid but cannot protect, as warnings with paths.
+//! Lint: guardrails that are valid but cannot protect, as warnings at their fields.
 //!
 //! Validation answers "will AWS accept this?"; lint answers "will it catch a bad
 //! model?". Each rule reasons from the schedule and the metric's arithmetic, for
@@ -6,23 +6,31 @@
 //! endpoint-wide `Average >= 1` cannot fire while blue still serves.
 
 use crate::alarm::{trim_float, AlarmRule, Comparison, Metric, Scope, Stat};
-use crate::assumptions::instances_for;
+use crate::assumptions::{instances_for, rollback_steps};
+use crate::explain::mmss;
+use crate::field::limits::MAX_INSTANCES;
+use crate::field::{AlarmField, Field, Policy, Size, SizePart};
+use crate::fleets::Fleets;
+use crate::instance_types;
 use crate::plan::{
     CapacitySize, CapacitySizeType, MetricAlarm, Plan, Statistic, TrafficRoutingType,
     TreatMissingData,
 };
 use crate::problem::Problem;
 use crate::rollout::{Rollout, Strategy};
-use crate::schedule::{schedule, Phase, Schedule};
+use crate::schedule::{schedule, Phase, Schedule, Step};
+
+/// A rolling rollback slower than this is worth a warning.
+const SLOW_ROLLBACK_SECONDS: u64 = 3_600;
 
 /// All warnings for `plan`; the deeper rules need the validated `rollout`.
-pub fn lint(plan: &Plan, rollout: Option<&Rollout>) -> Vec<Problem> {
+pub(crate) fn lint(plan: &Plan, rollout: Option<&Rollout>) -> Vec<Problem> {
     let mut warnings = Vec::new();
     plan_level(plan, &mut warnings);
     if let Some(rollout) = rollout {
         let schedule = schedule(rollout);
         timing(plan, rollout, &schedule, &mut warnings);
-        for rule in &rollout.alarms {
+        for rule in rollout.alarms() {
             let Some(index) = plan
                 .alarms
                 .iter()
@@ -30,27 +38,22 @@ pub fn lint(plan: &Plan, rollout: Option<&Rollout>) -> Vec<Problem> {
             else {
                 continue;
             };
-            alarm(
+            let context = AlarmContext {
                 plan,
-                &plan.alarms[index],
-                &format!("Alarms[{index}]"),
+                definition: &plan.alarms[index],
+                index,
                 rule,
                 rollout,
-                &schedule,
-                &mut warnings,
-            );
+                schedule: &schedule,
+            };
+            context.lint(&mut warnings);
         }
     }
     warnings
 }
 
-fn warn(
-    warnings: &mut Vec<Problem>,
-    path: impl Into<String>,
-    code: &str,
-    message: impl Into<String>,
-) {
-    warnings.push(Problem::new(path, code, message));
+fn warn(warnings: &mut Vec<Problem>, field: Field, code: &str, message: impl Into<String>) {
+    warnings.push(Problem::at(field, code, message));
 }
 
 fn plan_level(plan: &Plan, warnings: &mut Vec<Problem>) {
@@ -58,7 +61,7 @@ fn plan_level(plan: &Plan, warnings: &mut Vec<Problem>) {
     if rollback.is_empty() {
         warn(
             warnings,
-            "DeploymentConfig.AutoRollbackConfiguration",
+            Field::AutoRollback,
             "no_alarms",
             "no rollback alarms: SageMaker will shift traffic on schedule and never roll back by itself",
         );
@@ -67,7 +70,7 @@ fn plan_level(plan: &Plan, warnings: &mut Vec<Problem>) {
         if !alarm.alarm_name.is_empty() && !rollback.contains(&alarm.alarm_name.as_str()) {
             warn(
                 warnings,
-                format!("Alarms[{index}].AlarmName"),
+                Field::Alarm(index, AlarmField::AlarmName),
                 "alarm_not_used",
                 format!(
                     "`{}` is defined but not listed in AutoRollbackConfiguration.Alarms, so it cannot roll back",
@@ -76,111 +79,138 @@ fn plan_level(plan: &Plan, warnings: &mut Vec<Problem>) {
             );
         }
     }
-    if plan.instance_type.starts_with("ml.inf1.") {
-        warn(
-            warnings,
-            "InstanceType",
-            "guardrails_excluded",
-            "Inf1 instances cannot use deployment guardrails: SageMaker falls back to blue/green all at once with no final bake",
-        );
-    }
-
+    instance_type(plan, warnings);
     let Some(config) = &plan.deployment_config else {
         return;
     };
-    if let Some(policy) = &config.blue_green_update_policy {
-        if let Some(routing) = &policy.traffic_routing_configuration {
-            let base = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
-            let (unused, name) = match routing.kind {
-                Some(TrafficRoutingType::Canary) => {
-                    (routing.linear_step_size.is_some(), "LinearStepSize")
-                }
-                Some(TrafficRoutingType::Linear) => (routing.canary_size.is_some(), "CanarySize"),
-                Some(TrafficRoutingType::AllAtOnce) => (
-                    routing.canary_size.is_some() || routing.linear_step_size.is_some(),
-                    if routing.canary_size.is_some() {
-                        "CanarySize"
-                    } else {
-                        "LinearStepSize"
-                    },
-                ),
-                None => (false, ""),
-            };
-            if unused {
-                warn(
-                    warnings,
-                    format!("{base}.{name}"),
-                    "unused_field",
-                    format!(
-                        "{name} is ignored for Type {}",
-                        routing
-                            .kind
-                            .map(TrafficRoutingType::as_str)
-                            .unwrap_or_default()
-                    ),
-                );
-            }
-            if let Some(instances) = plan.instance_count.filter(|count| *count >= 1) {
-                let fleet = instances.min(crate::validate::MAX_INSTANCES) as u32;
-                for (name, size) in [
-                    ("CanarySize", &routing.canary_size),
-                    ("LinearStepSize", &routing.linear_step_size),
-                ] {
-                    if let Some(size) = size {
-                        percent_rounding(&format!("{base}.{name}.Value"), size, fleet, warnings);
-                    }
-                }
+    let fleet = plan
+        .instance_count
+        .filter(|count| *count >= 1)
+        .map(|count| count.min(i64::from(MAX_INSTANCES)) as u32);
+    if let Some(routing) = config
+        .blue_green_update_policy
+        .as_ref()
+        .and_then(|policy| policy.traffic_routing_configuration.as_ref())
+    {
+        unused_routing_fields(routing, warnings);
+        for (size, value) in [
+            (Size::Canary, &routing.canary_size),
+            (Size::LinearStep, &routing.linear_step_size),
+        ] {
+            if let (Some(value), Some(fleet)) = (value, fleet) {
+                percent_rounding(size, value, fleet, warnings);
             }
         }
     }
-    if let (Some(policy), Some(instances)) = (&config.rolling_update_policy, plan.instance_count) {
-        if instances >= 1 {
-            let fleet = instances.min(crate::validate::MAX_INSTANCES) as u32;
-            let base = "DeploymentConfig.RollingUpdatePolicy";
-            for (name, size) in [
-                ("MaximumBatchSize", &policy.maximum_batch_size),
-                (
-                    "RollbackMaximumBatchSize",
-                    &policy.rollback_maximum_batch_size,
-                ),
-            ] {
-                if let Some(size) = size {
-                    percent_rounding(&format!("{base}.{name}.Value"), size, fleet, warnings);
-                }
+    if let (Some(policy), Some(fleet)) = (&config.rolling_update_policy, fleet) {
+        for (size, value) in [
+            (Size::Batch, &policy.maximum_batch_size),
+            (Size::RollbackBatch, &policy.rollback_maximum_batch_size),
+        ] {
+            if let Some(value) = value {
+                percent_rounding(size, value, fleet, warnings);
             }
         }
     }
 }
 
-fn percent_rounding(path: &str, size: &CapacitySize, fleet: u32, warnings: &mut Vec<Problem>) {
-    let (Some(CapacitySizeType::CapacityPercent), Some(value)) = (size.kind, size.value) else {
+/// Inf1 falls back to all at once; a well-formed type SageMaker does not list is
+/// probably a typo (validation already refused a malformed one).
+fn instance_type(plan: &Plan, warnings: &mut Vec<Problem>) {
+    let name = plan.instance_type.as_str();
+    if name.starts_with("ml.inf1.") {
+        warn(
+            warnings,
+            Field::InstanceType,
+            "guardrails_excluded",
+            "Inf1 instances cannot use deployment guardrails: SageMaker falls back to blue/green all at once with no final bake",
+        );
+    }
+    if name.starts_with("ml.") && !instance_types::is_listed(name) {
+        let family = name.split('.').nth(1).unwrap_or_default();
+        let similar: Vec<&str> = instance_types::INSTANCE_TYPES
+            .iter()
+            .copied()
+            .filter(|listed| listed.split('.').nth(1) == Some(family))
+            .take(6)
+            .collect();
+        warn(
+            warnings,
+            Field::InstanceType,
+            "instance_type_unknown",
+            format!(
+                "`{name}` is not an instance type SageMaker lists for endpoints; UpdateEndpoint will fail if it does not exist{}",
+                if similar.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (listed in this family: {})", similar.join(", "))
+                }
+            ),
+        );
+    }
+}
+
+fn unused_routing_fields(routing: &crate::plan::TrafficRoutingConfig, warnings: &mut Vec<Problem>) {
+    let Some(kind) = routing.kind else { return };
+    let unused = match kind {
+        TrafficRoutingType::Canary => routing.linear_step_size.as_ref().map(|_| Size::LinearStep),
+        TrafficRoutingType::Linear => routing.canary_size.as_ref().map(|_| Size::Canary),
+        TrafficRoutingType::AllAtOnce => routing
+            .canary_size
+            .as_ref()
+            .map(|_| Size::Canary)
+            .or(routing.linear_step_size.as_ref().map(|_| Size::LinearStep)),
+    };
+    if let Some(size) = unused {
+        let name = match size {
+            Size::Canary => "CanarySize",
+            _ => "LinearStepSize",
+        };
+        warn(
+            warnings,
+            Field::Size(size, SizePart::Whole),
+            "unused_field",
+            format!("{name} is ignored for Type {}", kind.as_str()),
+        );
+    }
+    if kind == TrafficRoutingType::AllAtOnce && routing.wait_interval_in_seconds.unwrap_or(0) > 0 {
+        warn(
+            warnings,
+            Field::Wait(Policy::BlueGreen),
+            "unused_field",
+            "WaitIntervalInSeconds is required, but ALL_AT_ONCE has one step and nothing to wait between: \
+             guardrail assumes it has no effect. The bake after the shift is TerminationWaitInSeconds",
+        );
+    }
+}
+
+fn percent_rounding(size: Size, value: &CapacitySize, fleet: u32, warnings: &mut Vec<Problem>) {
+    let (Some(CapacitySizeType::CapacityPercent), Some(percent)) = (value.kind, value.value) else {
         return;
     };
-    if !(1..=100).contains(&value) {
+    if !(1..=100).contains(&percent) {
         return;
     }
-    let sizing = instances_for(CapacitySizeType::CapacityPercent, value as u32, fleet);
+    let sizing = instances_for(CapacitySizeType::CapacityPercent, percent as u32, fleet);
     if sizing.rounded_to_zero {
         warn(
             warnings,
-            path,
+            Field::Size(size, SizePart::Value),
             "percent_rounds_to_zero",
             format!(
-                "{value}% of {fleet} instances is {:.2}, which rounds to 0; guardrail assumes 1 instance ({:.1}% of the fleet). \
+                "{percent}% of {fleet} instances is {:.2}, which rounds to 0; guardrail assumes 1 instance ({:.1}% of the fleet). \
                  SageMaker does not document this rounding; use INSTANCE_COUNT to be exact",
-                value as f64 * fleet as f64 / 100.0,
-                100.0 / fleet as f64
+                percent as f64 * f64::from(fleet) / 100.0,
+                100.0 / f64::from(fleet)
             ),
         );
     }
 }
 
 fn timing(plan: &Plan, rollout: &Rollout, schedule: &Schedule, warnings: &mut Vec<Problem>) {
-    let timeout_path = match rollout.strategy {
-        Strategy::Rolling { .. } => {
-            "DeploymentConfig.RollingUpdatePolicy.MaximumExecutionTimeoutInSeconds"
-        }
-        _ => "DeploymentConfig.BlueGreenUpdatePolicy.MaximumExecutionTimeoutInSeconds",
+    let policy = match rollout.strategy() {
+        Strategy::Rolling { .. } => Policy::Rolling,
+        _ => Policy::BlueGreen,
     };
     if schedule.times_out() {
         let phase = schedule
@@ -189,7 +219,7 @@ fn timing(plan: &Plan, rollout: &Rollout, schedule: &Schedule, warnings: &mut Ve
             .unwrap_or_default();
         warn(
             warnings,
-            timeout_path,
+            Field::Timeout(policy),
             "schedule_times_out",
             format!(
                 "the schedule needs {} s to complete (provisioning included) but the timeout is {} s: \
@@ -203,17 +233,62 @@ fn timing(plan: &Plan, rollout: &Rollout, schedule: &Schedule, warnings: &mut Ve
         .deployment_config
         .as_ref()
         .is_some_and(|config| config.blue_green_update_policy.is_some());
-    if blue_green && rollout.termination_wait_seconds == 0 && !rollout.alarms.is_empty() {
+    if blue_green && rollout.termination_wait_seconds() == 0 && !rollout.alarms().is_empty() {
         warn(
             warnings,
-            "DeploymentConfig.BlueGreenUpdatePolicy.TerminationWaitInSeconds",
+            Field::TerminationWait,
             "no_final_bake",
-            match rollout.strategy {
+            match rollout.strategy() {
                 Strategy::AllAtOnce => {
                     "no final bake: with all-at-once shifting, alarms are never watched and blue is terminated at once"
                 }
                 _ => "no final bake: once green has all traffic, blue is terminated at once and alarms stop being watched",
             },
+        );
+    }
+    slow_rollback(rollout, schedule, warnings);
+}
+
+/// A rolling rollback that has to bring many blue instances back in small
+/// batches keeps green serving for a long time.
+fn slow_rollback(rollout: &Rollout, schedule: &Schedule, warnings: &mut Vec<Problem>) {
+    let Strategy::Rolling {
+        rollback_batch_instances,
+        ..
+    } = *rollout.strategy()
+    else {
+        return;
+    };
+    let fleet = rollout.instance_count();
+    // The worst moment: the last batch bakes, with the most blue already removed.
+    let Some(worst) = schedule
+        .steps
+        .iter()
+        .filter(|step| step.phase.is_bake())
+        .min_by_key(|step| step.blue_instances)
+    else {
+        return;
+    };
+    let steps = rollback_steps(
+        fleet,
+        Fleets::new(worst.green_instances, worst.blue_instances),
+        rollback_batch_instances,
+    );
+    let launches = steps.iter().filter(|step| step.launch_blue > 0).count() as u64;
+    let seconds = launches * u64::from(rollout.provisioning_seconds());
+    if seconds > SLOW_ROLLBACK_SECONDS {
+        warn(
+            warnings,
+            Field::Size(Size::RollbackBatch, SizePart::Value),
+            "rollback_slow",
+            format!(
+                "a rollback during {} brings {} blue instance(s) back in {launches} batch(es) of {} s: {} during which \
+                 green keeps serving. Without RollbackMaximumBatchSize SageMaker brings the whole fleet back at once",
+                worst.phase.label(),
+                fleet - worst.blue_instances,
+                rollout.provisioning_seconds(),
+                mmss(seconds)
+            ),
         );
     }
 }
@@ -252,84 +327,166 @@ fn worst_case(rule: &AlarmRule, share: f64, requests_per_period: f64) -> Option<
     })
 }
 
-#[allow(clippy::too_many_arguments)]
-fn alarm(
-    plan: &Plan,
-    definition: &MetricAlarm,
-    path: &str,
-    rule: &AlarmRule,
-    rollout: &Rollout,
-    schedule: &Schedule,
-    warnings: &mut Vec<Problem>,
-) {
-    if rule.scope == Scope::Unrelated {
-        warn(
-            warnings,
-            format!("{path}.Dimensions"),
-            "alarm_unrelated",
-            format!(
-                "`{}` does not watch this rollout: it needs Namespace AWS/SageMaker, a SageMaker endpoint metric, and \
-                 dimensions EndpointName={} and VariantName={} (plus EndpointConfigName={} for the new fleet only)",
-                rule.name, plan.endpoint_name, plan.variant_name, plan.endpoint_config_name
-            ),
-        );
-        return;
+/// One rollback alarm and everything lint weighs it against.
+struct AlarmContext<'a> {
+    plan: &'a Plan,
+    definition: &'a MetricAlarm,
+    index: usize,
+    rule: &'a AlarmRule,
+    rollout: &'a Rollout,
+    schedule: &'a Schedule,
+}
+
+impl AlarmContext<'_> {
+    fn field(&self, part: AlarmField) -> Field {
+        Field::Alarm(self.index, part)
     }
-    let Some(metric) = rule.metric else {
-        return;
-    };
-    if !metric.documents(rule.stat) {
+
+    fn lint(&self, warnings: &mut Vec<Problem>) {
+        if !self.sees_this_rollout(warnings) {
+            return;
+        }
+        let Some(metric) = self.rule.metric else {
+            return;
+        };
+        self.statistic_documented(metric, warnings);
+        self.latency_units(metric, warnings);
+        self.silent_green(warnings);
+        let watched: Vec<&Step> = self
+            .schedule
+            .steps
+            .iter()
+            .filter(|step| step.phase.is_bake() && step.green_traffic_bp > 0)
+            .collect();
+        if watched.is_empty() {
+            return;
+        }
+        self.reachability(metric, &watched, warnings);
+        self.slower_than_bake(&watched, warnings);
+    }
+
+    /// Whether the alarm's dimensions select a metric of this rollout at all.
+    fn sees_this_rollout(&self, warnings: &mut Vec<Problem>) -> bool {
+        let plan = self.plan;
+        let rule = self.rule;
+        match rule.scope {
+            Scope::Endpoint | Scope::NewFleet => true,
+            Scope::Unrelated => {
+                warn(
+                    warnings,
+                    self.field(AlarmField::Dimensions),
+                    "alarm_unrelated",
+                    format!(
+                        "`{}` does not watch this rollout: it needs Namespace AWS/SageMaker, a SageMaker endpoint metric, and \
+                         dimensions EndpointName={} and VariantName={} (plus EndpointConfigName={} for the new fleet only)",
+                        rule.name, plan.endpoint_name, plan.variant_name, plan.endpoint_config_name
+                    ),
+                );
+                false
+            }
+            Scope::NoMetric => {
+                let names: Vec<&str> = self
+                    .definition
+                    .dimensions
+                    .iter()
+                    .map(|dimension| dimension.name.as_str())
+                    .collect();
+                let effect = match rule.treat_missing_data {
+                    TreatMissingData::Breaching => {
+                        "with TreatMissingData breaching it goes to ALARM as soon as it is evaluated and rolls back every update"
+                    }
+                    TreatMissingData::NotBreaching => {
+                        "with TreatMissingData notBreaching it stays OK whatever green does"
+                    }
+                    TreatMissingData::Ignore => "with TreatMissingData ignore it keeps its first state",
+                    TreatMissingData::Missing => {
+                        "with TreatMissingData missing it stays in INSUFFICIENT_DATA, which never rolls back"
+                    }
+                };
+                warn(
+                    warnings,
+                    self.field(AlarmField::Dimensions),
+                    "alarm_matches_no_metric",
+                    format!(
+                        "`{}` can never fire on a regression: CloudWatch matches dimensions exactly, and SageMaker publishes \
+                         {} only under {{EndpointName, VariantName}} (both fleets) and {{EndpointName, VariantName, \
+                         EndpointConfigName}} (one config's fleet). {{{}}} matches neither, so the alarm sees no data; \
+                         {effect}. Use EndpointName={} and VariantName={} (plus EndpointConfigName={} for the new fleet only)",
+                        rule.name,
+                        rule.metric_name,
+                        names.join(", "),
+                        plan.endpoint_name,
+                        plan.variant_name,
+                        plan.endpoint_config_name
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    fn statistic_documented(&self, metric: Metric, warnings: &mut Vec<Problem>) {
+        if metric.documents(self.rule.stat) {
+            return;
+        }
+        let part = if self.definition.extended_statistic.is_some() {
+            AlarmField::ExtendedStatistic
+        } else {
+            AlarmField::Statistic
+        };
         warn(
             warnings,
-            format!(
-                "{path}.{}",
-                if definition.extended_statistic.is_some() {
-                    "ExtendedStatistic"
-                } else {
-                    "Statistic"
-                }
-            ),
+            self.field(part),
             "statistic_undocumented",
             format!(
                 "SageMaker documents {} for {}; {} may not be published",
                 metric.documented_statistics(),
                 metric.as_str(),
-                rule.stat.label()
+                self.rule.stat.label()
             ),
         );
     }
-    if metric == Metric::ModelLatency
-        && rule.threshold > 0.0
-        && rule.threshold < 1_000.0
-        && matches!(
-            rule.comparison,
-            Comparison::Greater | Comparison::GreaterOrEqual
-        )
-    {
-        warn(
-            warnings,
-            format!("{path}.Threshold"),
-            "latency_units",
-            format!(
-                "ModelLatency is in microseconds: {} µs is {} ms. For {} ms use {}",
-                trim_float(rule.threshold),
-                trim_float(rule.threshold / 1_000.0),
-                trim_float(rule.threshold),
-                trim_float(rule.threshold * 1_000.0)
-            ),
-        );
+
+    fn latency_units(&self, metric: Metric, warnings: &mut Vec<Problem>) {
+        let rule = self.rule;
+        if metric == Metric::ModelLatency
+            && rule.threshold > 0.0
+            && rule.threshold < 1_000.0
+            && matches!(
+                rule.comparison,
+                Comparison::Greater | Comparison::GreaterOrEqual
+            )
+        {
+            warn(
+                warnings,
+                self.field(AlarmField::Threshold),
+                "latency_units",
+                format!(
+                    "ModelLatency is in microseconds: {} µs is {} ms. For {} ms use {}",
+                    trim_float(rule.threshold),
+                    trim_float(rule.threshold / 1_000.0),
+                    trim_float(rule.threshold),
+                    trim_float(rule.threshold * 1_000.0)
+                ),
+            );
+        }
     }
-    if rule.scope == Scope::NewFleet && rule.treat_missing_data != TreatMissingData::Breaching {
+
+    fn silent_green(&self, warnings: &mut Vec<Problem>) {
+        let treat = self.rule.treat_missing_data;
+        if self.rule.scope != Scope::NewFleet || treat == TreatMissingData::Breaching {
+            return;
+        }
         warn(
             warnings,
-            format!("{path}.TreatMissingData"),
+            self.field(AlarmField::TreatMissingData),
             "silent_green_hidden",
             format!(
                 "this alarm watches only the new fleet, and missing data is treated as {}: if green stops reporting \
                  (no traffic reaches it, or it stops publishing), the alarm {} instead of firing. AWS recommends \
                  breaching for rollback alarms on continuously reported metrics",
-                rule.treat_missing_data.as_str(),
-                match rule.treat_missing_data {
+                treat.as_str(),
+                match treat {
                     TreatMissingData::NotBreaching => "stays OK",
                     TreatMissingData::Ignore => "keeps its state",
                     _ => "goes to INSUFFICIENT_DATA, which never rolls back,",
@@ -338,31 +495,29 @@ fn alarm(
         );
     }
 
-    // Phases in which alarms are watched and green serves.
-    let requests_per_period =
-        plan.scenario_or_default().requests_per_second * f64::from(rule.period_seconds);
-    let watched: Vec<_> = schedule
-        .steps
-        .iter()
-        .filter(|step| step.phase.is_bake() && step.green_traffic_bp > 0)
-        .collect();
-    if watched.is_empty() {
-        return;
-    }
-    let greater = matches!(
-        rule.comparison,
-        Comparison::Greater | Comparison::GreaterOrEqual
-    );
-    if greater {
+    /// In which watched phases a failing green could push the statistic past
+    /// the threshold at all.
+    fn reachability(&self, metric: Metric, watched: &[&Step], warnings: &mut Vec<Problem>) {
+        let rule = self.rule;
+        if !matches!(
+            rule.comparison,
+            Comparison::Greater | Comparison::GreaterOrEqual
+        ) {
+            return;
+        }
+        let requests_per_period =
+            self.plan.scenario_or_default().requests_per_second * f64::from(rule.period_seconds);
+        let worst = |step: &Step| {
+            worst_case(
+                rule,
+                step.green_traffic_percent() / 100.0,
+                requests_per_period,
+            )
+        };
         let reachable: Vec<bool> = watched
             .iter()
             .map(|step| {
-                worst_case(
-                    rule,
-                    step.green_traffic_percent() / 100.0,
-                    requests_per_period,
-                )
-                .is_none_or(|worst| rule.comparison.breaches(worst, rule.threshold))
+                worst(step).is_none_or(|worst| rule.comparison.breaches(worst, rule.threshold))
             })
             .collect();
         let blocked: Vec<String> = watched
@@ -370,25 +525,19 @@ fn alarm(
             .zip(&reachable)
             .filter(|(_, reachable)| !**reachable)
             .map(|(step, _)| {
-                let worst = worst_case(
-                    rule,
-                    step.green_traffic_percent() / 100.0,
-                    requests_per_period,
-                )
-                .unwrap_or_default();
                 format!(
                     "{} (green serves {}%, so at most {})",
                     step.phase.label(),
                     trim_float(step.green_traffic_percent()),
-                    trim_float((worst * 10_000.0).round() / 10_000.0)
+                    trim_float((worst(step).unwrap_or_default() * 10_000.0).round() / 10_000.0)
                 )
             })
             .collect();
-        let threshold_path = format!("{path}.Threshold");
+        let threshold = self.field(AlarmField::Threshold);
         if reachable.iter().all(|reachable| !reachable) {
             warn(
                 warnings,
-                threshold_path,
+                threshold,
                 "alarm_never_fires",
                 format!(
                     "{} can never be reached, even if every green request fails: {}. {} is 1 per failed request and 0 \
@@ -408,49 +557,52 @@ fn alarm(
                 .join(", ");
             warn(
                 warnings,
-                threshold_path,
+                threshold,
                 "alarm_blind_in_phase",
                 format!(
                     "{} cannot fire during {}, even if every green request fails; it can fire only during {can}. \
                      Add an alarm with EndpointConfigName={} to watch the new fleet alone",
                     rule.condition(),
                     blocked.join("; "),
-                    rollout.endpoint_config_name
+                    self.rollout.endpoint_config_name()
                 ),
             );
         }
     }
 
-    // A bake shorter than the datapoints the alarm needs cannot trip on its own.
-    let needed = rule.datapoints_to_alarm * rule.period_seconds;
-    let short: Vec<String> = watched
-        .iter()
-        .filter(|step| step.green_traffic_bp < 10_000 || step.phase == Phase::FinalBake)
-        .filter(|step| step.duration_seconds() < needed)
-        .map(|step| format!("{} ({} s)", step.phase.label(), step.duration_seconds()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if !short.is_empty() {
-        warn(
-            warnings,
-            format!("{path}.Period"),
-            "alarm_slower_than_bake",
-            format!(
-                "needs {} breaching datapoint(s) of {} s = {needed} s, longer than {}: a regression there can only \
-                 roll back if it lasts into a later phase",
-                rule.datapoints_to_alarm,
-                rule.period_seconds,
-                short.join(", ")
-            ),
-        );
+    /// A bake shorter than the datapoints the alarm needs cannot trip on its own.
+    fn slower_than_bake(&self, watched: &[&Step], warnings: &mut Vec<Problem>) {
+        let rule = self.rule;
+        let needed = rule.datapoints_to_alarm.saturating_mul(rule.period_seconds);
+        let short: Vec<String> = watched
+            .iter()
+            .filter(|step| step.green_traffic_bp < 10_000 || step.phase == Phase::FinalBake)
+            .filter(|step| step.duration_seconds() < needed)
+            .map(|step| format!("{} ({} s)", step.phase.label(), step.duration_seconds()))
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if !short.is_empty() {
+            warn(
+                warnings,
+                self.field(AlarmField::Period),
+                "alarm_slower_than_bake",
+                format!(
+                    "needs {} breaching datapoint(s) of {} s = {needed} s, longer than {}: a regression there can only \
+                     roll back if it lasts into a later phase",
+                    rule.datapoints_to_alarm,
+                    rule.period_seconds,
+                    short.join(", ")
+                ),
+            );
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::check_json;
     use crate::examples;
-    use crate::validate::check_json;
 
     fn warnings(text: &str) -> Vec<(String, String)> {
         let (_, checked) = check_json(text).expect("parses");
@@ -601,6 +753,108 @@ mod tests {
                 "schedule_times_out"
             ),
             "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_alarm_on_the_endpoint_name_alone_can_never_fire() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
+        value["Alarms"][0]["Dimensions"]
+            .as_array_mut()
+            .expect("dims")
+            .retain(|dimension| dimension["Name"] == "EndpointName");
+        let (_, checked) = check_json(&value.to_string()).expect("parses");
+        let warning = checked
+            .report
+            .warnings
+            .iter()
+            .find(|problem| problem.code == "alarm_matches_no_metric")
+            .expect("a warning");
+        assert_eq!(warning.path, "Alarms[0].Dimensions");
+        assert!(
+            warning.message.contains("can never fire")
+                && warning.message.contains("{EndpointName} matches neither")
+                && warning.message.contains("stays OK"),
+            "{}",
+            warning.message
+        );
+        // It is not also reported as blind: it sees nothing at all.
+        let found = warnings(&value.to_string());
+        assert!(
+            !has(&found, "Alarms[0].Threshold", "alarm_blind_in_phase"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn an_unlisted_instance_type_is_flagged_with_its_family() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
+        value["InstanceType"] = serde_json::json!("ml.m5.xlarg");
+        let (_, checked) = check_json(&value.to_string()).expect("parses");
+        let warning = checked
+            .report
+            .warnings
+            .iter()
+            .find(|problem| problem.code == "instance_type_unknown")
+            .expect("a warning");
+        assert!(
+            warning.message.contains("ml.m5.xlarge"),
+            "{}",
+            warning.message
+        );
+        assert!(checked.report.errors.is_empty());
+        assert!(!has(
+            &warnings(examples::NOTEBOOK_CANARY),
+            "InstanceType",
+            "instance_type_unknown"
+        ));
+    }
+
+    #[test]
+    fn a_wait_with_all_at_once_is_flagged_as_unused() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::ALL_AT_ONCE).expect("json");
+        assert!(!has(
+            &warnings(&value.to_string()),
+            "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.WaitIntervalInSeconds",
+            "unused_field"
+        ));
+        value["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+            ["WaitIntervalInSeconds"] = serde_json::json!(300);
+        assert!(has(
+            &warnings(&value.to_string()),
+            "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.WaitIntervalInSeconds",
+            "unused_field"
+        ));
+    }
+
+    #[test]
+    fn a_rollback_in_small_batches_is_flagged_as_slow() {
+        let mut value: serde_json::Value = serde_json::from_str(examples::ROLLING).expect("json");
+        value["InstanceCount"] = serde_json::json!(30);
+        value["DeploymentConfig"]["RollingUpdatePolicy"]["MaximumBatchSize"] =
+            serde_json::json!({"Type": "CAPACITY_PERCENT", "Value": 50});
+        assert!(!has(
+            &warnings(&value.to_string()),
+            "DeploymentConfig.RollingUpdatePolicy.RollbackMaximumBatchSize.Value",
+            "rollback_slow"
+        ));
+        value["DeploymentConfig"]["RollingUpdatePolicy"]["RollbackMaximumBatchSize"] =
+            serde_json::json!({"Type": "INSTANCE_COUNT", "Value": 1});
+        // The last batch bakes beside 15 blue: 15 come back one at a time, 300 s each.
+        let (_, checked) = check_json(&value.to_string()).expect("parses");
+        let warning = checked
+            .report
+            .warnings
+            .iter()
+            .find(|problem| problem.code == "rollback_slow")
+            .expect("a warning");
+        assert!(
+            warning.message.contains("15 batch(es) of 300 s: 1:15:00"),
+            "{}",
+            warning.message
         );
     }
 }

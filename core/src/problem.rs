@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::field::Field;
+
 /// One problem at one place in the plan.
 ///
 /// `path` uses the plan's own key names, dotted, with list indices in brackets, for
@@ -17,7 +19,14 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
+    /// A problem at a field of the plan.
+    pub fn at(field: Field, code: &str, message: impl Into<String>) -> Self {
+        Self::new(field.path(), code, message)
+    }
+
+    /// A problem at a path that is not one of the plan's fields: a key the plan
+    /// does not know, reported where the input put it.
+    pub(crate) fn new(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
         Self {
             path: path.into(),
             code: code.to_string(),

@@ -1,13 +1,14 @@
 //! The validated rollout: a plan with every default applied and every size resolved
-//! to whole instances. Only [`crate::validate::check`] builds one, so code that takes
-//! a `Rollout` never re-checks ranges.
+//! to whole instances. Only [`crate::check`] builds one (its fields are private to
+//! the core and it cannot be deserialised), so code that takes a `Rollout` never
+//! re-checks ranges.
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::alarm::AlarmRule;
 
 /// How traffic moves from blue to green.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "mode", rename_all = "snake_case")]
 pub enum Strategy {
     AllAtOnce,
@@ -22,8 +23,9 @@ pub enum Strategy {
     Rolling {
         batch_instances: u32,
         wait_seconds: u32,
-        /// `None`: all traffic returns to blue at once on rollback.
-        rollback_batch_instances: Option<u32>,
+        /// `RollbackMaximumBatchSize` in instances; SageMaker's default, when it is
+        /// absent, is the whole fleet.
+        rollback_batch_instances: u32,
     },
 }
 
@@ -39,23 +41,66 @@ impl Strategy {
 }
 
 /// A plan that passed validation, in integer seconds and whole instances.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Rollout {
-    pub endpoint_name: String,
-    pub endpoint_config_name: String,
-    pub variant_name: String,
-    pub instance_count: u32,
-    pub strategy: Strategy,
-    /// The final bake (`TerminationWaitInSeconds`); always 0 for rolling updates.
-    pub termination_wait_seconds: u32,
-    pub timeout_seconds: u32,
-    pub provisioning_seconds: u32,
-    pub termination_seconds: u32,
-    /// The rollback alarms, in the order `AutoRollbackConfiguration` lists them.
-    pub alarms: Vec<AlarmRule>,
+    pub(crate) endpoint_name: String,
+    pub(crate) endpoint_config_name: String,
+    pub(crate) variant_name: String,
+    pub(crate) instance_count: u32,
+    pub(crate) strategy: Strategy,
+    pub(crate) termination_wait_seconds: u32,
+    pub(crate) timeout_seconds: u32,
+    pub(crate) provisioning_seconds: u32,
+    pub(crate) termination_seconds: u32,
+    pub(crate) alarms: Vec<AlarmRule>,
 }
 
 impl Rollout {
+    pub fn endpoint_name(&self) -> &str {
+        &self.endpoint_name
+    }
+
+    /// The *new* endpoint config.
+    pub fn endpoint_config_name(&self) -> &str {
+        &self.endpoint_config_name
+    }
+
+    pub fn variant_name(&self) -> &str {
+        &self.variant_name
+    }
+
+    /// The variant's instance count: the size of each fleet.
+    pub fn instance_count(&self) -> u32 {
+        self.instance_count
+    }
+
+    pub fn strategy(&self) -> &Strategy {
+        &self.strategy
+    }
+
+    /// The final bake (`TerminationWaitInSeconds`); always 0 for rolling updates.
+    pub fn termination_wait_seconds(&self) -> u32 {
+        self.termination_wait_seconds
+    }
+
+    /// `MaximumExecutionTimeoutInSeconds`, or the maximum when the plan has none.
+    pub fn timeout_seconds(&self) -> u32 {
+        self.timeout_seconds
+    }
+
+    pub fn provisioning_seconds(&self) -> u32 {
+        self.provisioning_seconds
+    }
+
+    pub fn termination_seconds(&self) -> u32 {
+        self.termination_seconds
+    }
+
+    /// The rollback alarms, in the order `AutoRollbackConfiguration` lists them.
+    pub fn alarms(&self) -> &[AlarmRule] {
+        &self.alarms
+    }
+
     /// The metric tick both the simulator and the engine sum traffic into: the
     /// greatest common divisor of the alarm periods, so that every period is a
     /// whole number of ticks; 60 s without alarms.

@@ -283,8 +283,8 @@ impl Builder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check_json;
     use crate::examples;
-    use crate::validate::check_json;
 
     fn schedule_of(text: &str) -> Schedule {
         let (_, checked) = check_json(text).expect("plan parses");

@@ -2,20 +2,27 @@
 //!
 //! Traffic is simulated per metric tick (the greatest common divisor of the alarm
 //! periods), not per request, so one run costs the same at 1 or 10 000 requests per
-//! second and 1 000 runs fit in a keystroke. The rollout itself is decided by the
-//! same [`Controller`] the local engine uses, and alarms by [`crate::alarm::evaluate`].
+//! second and 1 000 runs fit in a keystroke. The simulator is a driver of the same
+//! [`Session`] the local engine drives: the session decides (controller and alarm
+//! monitor), the simulator supplies datapoints and the time instances take to
+//! start.
+//!
+//! Once a rollback is decided alarms no longer matter, so from then on traffic is
+//! counted per step of the rollback instead of per tick: a long, batched rolling
+//! rollback costs memory per batch, not per tick.
 
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{
-    evaluate_at, AlarmRule, AlarmState, Comparison, Metric, PeriodSamples, Quantiles, Scope,
-};
+use crate::alarm::{AlarmRule, Comparison, Metric, PeriodSamples, Quantiles, Scope};
 use crate::assumptions::{LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
-use crate::controller::{Controller, Effect, Input, Outcome, RollbackCause};
+use crate::controller::{Effect, Input, Outcome, RollbackCause};
+use crate::fleets::Fleets;
 use crate::plan::{FleetBehaviour, Scenario};
 use crate::random::Random;
 use crate::rollout::Rollout;
-use crate::schedule::{schedule, Phase, Schedule};
+use crate::schedule::{schedule, Schedule};
+use crate::session::{Happening, Session};
+use crate::timeline::{AlarmTransition, PhaseSpan, TrafficChange};
 
 /// The result of one simulated rollout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -35,8 +42,6 @@ pub struct Simulation {
     pub exposure_start_ms: Option<u64>,
     pub phases: Vec<PhaseSpan>,
     pub traffic: Vec<TrafficChange>,
-    /// Per-tick traffic, only when recording.
-    pub ticks: Vec<TickSummary>,
     /// Per-alarm datapoints and transitions, only when recording.
     pub alarms: Vec<AlarmTrace>,
 }
@@ -72,37 +77,6 @@ impl Simulation {
     }
 }
 
-/// A phase as it actually ran.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PhaseSpan {
-    pub phase: Phase,
-    pub start_ms: u64,
-    pub end_ms: u64,
-}
-
-/// Routing changed at `at_ms`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TrafficChange {
-    pub at_ms: u64,
-    pub green_instances: u32,
-    pub blue_instances: u32,
-    pub green_traffic_bp: u32,
-}
-
-/// One metric tick, summed per fleet.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TickSummary {
-    pub start_ms: i64,
-    pub end_ms: i64,
-    pub blue_requests: u64,
-    pub blue_errors: u64,
-    pub green_requests: u64,
-    pub green_errors: u64,
-    /// Mean model latency in milliseconds, `None` without requests.
-    pub blue_latency_ms: Option<f64>,
-    pub green_latency_ms: Option<f64>,
-}
-
 /// An alarm's life during the simulation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlarmTrace {
@@ -117,26 +91,30 @@ pub struct AlarmTrace {
     pub transitions: Vec<AlarmTransition>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct AlarmTransition {
-    pub at_ms: u64,
-    pub state: AlarmState,
-    pub reason: String,
+/// Why a simulation or an analysis gave no result.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum SimulationError {
+    #[error("{runs} runs is more than the analysis allows; at most {max}")]
+    TooManyRuns { runs: u32, max: u32 },
+    #[error(
+        "the simulation stopped at {at_ms} ms, during {phase}, without an outcome; this is a defect in guardrail"
+    )]
+    Stalled { at_ms: u64, phase: String },
 }
 
 /// Simulates `rollout` under `scenario`, recording traces for display.
-pub fn simulate(rollout: &Rollout, scenario: &Scenario) -> Simulation {
+pub fn simulate(rollout: &Rollout, scenario: &Scenario) -> Result<Simulation, SimulationError> {
     run(rollout, &schedule(rollout), scenario, scenario.seed, true)
 }
 
-/// One run with a given seed. `record` keeps per-tick and per-alarm traces.
+/// One run with a given seed. `record` keeps per-alarm traces.
 pub fn run(
     rollout: &Rollout,
     schedule: &Schedule,
     scenario: &Scenario,
     seed: u64,
     record: bool,
-) -> Simulation {
+) -> Result<Simulation, SimulationError> {
     Run::new(rollout, schedule, scenario, seed, record).execute()
 }
 
@@ -148,21 +126,26 @@ struct Population {
     latency_sum_us: f64,
 }
 
+/// Traffic over one stretch of time, per population.
 #[derive(Clone, Copy, Debug)]
 struct Tick {
-    start_ms: i64,
-    end_ms: i64,
     blue: Population,
     green_healthy: Population,
     green_regressed: Population,
-    green_instances: u32,
-    blue_instances: u32,
+    serving: Fleets,
+}
+
+/// The blast radius so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Totals {
+    requests: u64,
+    to_green: u64,
+    failed_from_green: u64,
+    expected_at_blue_rate: f64,
 }
 
 struct AlarmRun<'a> {
     rule: &'a AlarmRule,
-    state: AlarmState,
-    next_evaluation_ms: i64,
     /// Datapoints by period index, from `first_period`.
     first_period: i64,
     datapoints: Vec<Option<Option<f64>>>,
@@ -177,14 +160,19 @@ struct Run<'a> {
     random: Random,
     tick_ms: i64,
     history_start_ms: i64,
+    /// Ticks from `history_start_ms`, while alarms matter.
     ticks: Vec<Tick>,
+    /// Where counted traffic ends: the ticks' end, then the last rollback step.
+    counted_to_ms: i64,
+    /// Set once a rollback is decided: traffic is counted per step from then on.
+    ticks_closed: bool,
     request_carry: f64,
+    totals: Totals,
     traffic: Vec<TrafficChange>,
     phases: Vec<PhaseSpan>,
     alarms: Vec<AlarmRun<'a>>,
     /// When the instances launched last are ready, and whether they are green.
     ready: Option<(u64, bool)>,
-    wake_at_ms: Option<u64>,
 }
 
 impl<'a> Run<'a> {
@@ -199,21 +187,19 @@ impl<'a> Run<'a> {
         // Endpoint metrics exist before the update, from blue alone; keep as much
         // history as the widest evaluation range needs.
         let history_start_ms = -rollout
-            .alarms
+            .alarms()
             .iter()
             .map(|alarm| i64::from(alarm.evaluation_range()) * i64::from(alarm.period_seconds))
             .max()
             .unwrap_or(0)
             * 1_000;
         let alarms = rollout
-            .alarms
+            .alarms()
             .iter()
             .map(|rule| {
                 let period_ms = i64::from(rule.period_seconds) * 1_000;
                 AlarmRun {
                     rule,
-                    state: AlarmState::InsufficientData,
-                    next_evaluation_ms: 0,
                     first_period: history_start_ms.div_euclid(period_ms),
                     datapoints: Vec::new(),
                     transitions: Vec::new(),
@@ -229,173 +215,120 @@ impl<'a> Run<'a> {
             tick_ms,
             history_start_ms,
             ticks: Vec::new(),
+            counted_to_ms: history_start_ms,
+            ticks_closed: false,
             request_carry: 0.0,
+            totals: Totals::default(),
             traffic: vec![TrafficChange {
                 at_ms: 0,
-                green_instances: 0,
-                blue_instances: rollout.instance_count,
+                serving: Fleets::blue_only(rollout.instance_count()),
                 green_traffic_bp: 0,
             }],
             phases: Vec::new(),
             alarms,
             ready: None,
-            wake_at_ms: None,
         }
     }
 
-    fn execute(mut self) -> Simulation {
-        let mut controller = Controller::with_schedule(self.rollout, self.schedule.clone());
+    fn execute(mut self) -> Result<Simulation, SimulationError> {
+        let mut session = Session::new(self.rollout, self.schedule.clone());
+        let started = session.start(0);
+        self.apply(started);
         let mut now: u64 = 0;
-        let mut started = false;
-        // Generous bound: every step, evaluation and batch is one iteration.
-        let limit = 1_000_000;
-        for _ in 0..limit {
-            if controller.outcome().is_some() {
-                break;
+        let outcome = loop {
+            if let Some(outcome) = session.outcome() {
+                break outcome.clone();
             }
-            self.generate_ticks_until(now as i64);
-            // Alarms first: a datapoint that ends now describes the phase that is
-            // ending, so its verdict belongs to that phase.
-            for index in 0..self.alarms.len() {
-                if self.alarms[index].next_evaluation_ms == now as i64 {
-                    if let Some(input) = self.evaluate_alarm(index, now) {
-                        let decision = controller.handle(now, input);
-                        self.apply(now, decision);
-                    }
-                    let period_ms = i64::from(self.alarms[index].rule.period_seconds) * 1_000;
-                    self.alarms[index].next_evaluation_ms += period_ms;
-                }
-            }
-            if !started {
-                started = true;
-                let decision = controller.handle(now, Input::Start);
-                self.apply(now, decision);
-            }
-            // Readiness and timers due now; one may schedule another for the same
-            // moment (a rollback that launches blue with no provisioning time).
-            loop {
-                if let Some((_, green)) = self.ready.filter(|(at, _)| *at <= now) {
-                    self.ready = None;
-                    let input = if green {
-                        Input::GreenReady
-                    } else {
-                        Input::BlueReady
-                    };
-                    let decision = controller.handle(now, input);
-                    self.apply(now, decision);
-                } else if self.wake_at_ms.is_some_and(|wake| wake <= now) {
-                    let decision = controller.handle(now, Input::Tick);
-                    self.apply(now, decision);
-                    if self.wake_at_ms.is_some_and(|wake| wake <= now) {
-                        break;
-                    }
-                } else {
-                    break;
-                }
-            }
-            if controller.outcome().is_some() {
-                break;
-            }
-            let next_alarm = self
-                .alarms
-                .iter()
-                .map(|alarm| alarm.next_evaluation_ms as u64)
-                .min();
-            let Some(next) = [self.wake_at_ms, self.ready.map(|(at, _)| at), next_alarm]
-                .into_iter()
-                .flatten()
-                .filter(|time| *time > now)
-                .min()
-            else {
-                break;
+            let ready_at = self.ready.map(|(at, _)| at);
+            let Some(next) = [session.next_due(), ready_at].into_iter().flatten().min() else {
+                // Every launch sets `ready` and every other state has a wake-up,
+                // so this cannot happen; say so rather than invent an outcome.
+                return Err(SimulationError::Stalled {
+                    at_ms: now,
+                    phase: session
+                        .phase()
+                        .map(|phase| phase.label())
+                        .unwrap_or_else(|| "no phase".into()),
+                });
             };
             now = next;
-        }
-
-        let outcome = controller
-            .outcome()
-            .cloned()
-            .unwrap_or(Outcome::RolledBack {
-                decided_at_ms: now,
-                completed_at_ms: now,
-                phase: controller.phase().unwrap_or(Phase::TerminatingBlue),
-                cause: RollbackCause::Stopped,
-            });
-        let end_ms = match outcome {
-            Outcome::Succeeded { completed_at_ms } => completed_at_ms,
-            Outcome::RolledBack {
-                completed_at_ms, ..
-            } => completed_at_ms,
+            self.count_until(now as i64);
+            let happened =
+                session.handle_due(now, |index, _, period| self.datapoint(index, period));
+            self.apply(happened);
+            if let Some((_, green)) = self.ready.filter(|(at, _)| *at == now) {
+                self.ready = None;
+                let input = if green {
+                    Input::GreenReady
+                } else {
+                    Input::BlueReady
+                };
+                let happened = session.handle(now, input);
+                self.apply(happened);
+            }
+            if !self.ticks_closed && !session.watches_alarms() {
+                self.close_ticks(now as i64);
+            }
         };
-        self.finish(outcome, end_ms)
+        Ok(self.finish(outcome))
     }
 
-    fn apply(&mut self, now: u64, decision: crate::controller::Decision) {
-        for effect in decision.effects {
-            match effect {
-                Effect::PhaseStarted { phase, .. } => {
-                    if let Some(last) = self.phases.last_mut() {
-                        last.end_ms = now;
-                    }
-                    self.phases.push(PhaseSpan {
-                        phase,
-                        start_ms: now,
-                        end_ms: now,
-                    });
-                }
-                Effect::LaunchGreen { .. } | Effect::LaunchBlue { .. } => {
-                    let green = matches!(effect, Effect::LaunchGreen { .. });
-                    let at = now + u64::from(self.rollout.provisioning_seconds) * 1_000;
-                    self.ready = Some((at, green));
-                }
-                Effect::Route {
-                    green_instances,
-                    blue_instances,
-                    green_traffic_bp,
-                } => {
-                    let change = TrafficChange {
-                        at_ms: now,
-                        green_instances,
-                        blue_instances,
-                        green_traffic_bp,
-                    };
-                    match self.traffic.last_mut() {
-                        Some(last) if last.at_ms == now => *last = change,
-                        _ => self.traffic.push(change),
+    /// Carries out what happened: phases, routing, launches, alarm transitions.
+    fn apply(&mut self, happened: Vec<Happening>) {
+        for happening in happened {
+            match happening {
+                Happening::Alarm(judgement) => {
+                    if self.record {
+                        self.alarms[judgement.index]
+                            .transitions
+                            .push(judgement.transition);
                     }
                 }
-                Effect::TerminateBlue { .. }
-                | Effect::TerminateGreen { .. }
-                | Effect::RollbackStarted { .. }
-                | Effect::Finished { .. } => {}
+                Happening::Effect { at_ms, effect } => self.effect(at_ms, effect),
             }
         }
-        self.wake_at_ms = decision.wake_at_ms;
     }
 
-    /// Evaluates alarm `index` at `now`; returns an input when its state changed.
-    fn evaluate_alarm(&mut self, index: usize, now: u64) -> Option<Input> {
-        let rule = self.alarms[index].rule;
-        let current = self.alarms[index].state;
-        let evaluation = evaluate_at(rule, now, current, |period| self.datapoint(index, period));
-        let alarm = &mut self.alarms[index];
-        if evaluation.state == alarm.state {
-            return None;
+    fn effect(&mut self, now: u64, effect: Effect) {
+        match effect {
+            Effect::PhaseStarted { phase, .. } => {
+                if let Some(last) = self.phases.last_mut() {
+                    last.end_ms = now;
+                }
+                self.phases.push(PhaseSpan {
+                    phase,
+                    start_ms: now,
+                    end_ms: now,
+                });
+            }
+            Effect::LaunchGreen { .. } | Effect::LaunchBlue { .. } => {
+                let green = matches!(effect, Effect::LaunchGreen { .. });
+                let at = now + u64::from(self.rollout.provisioning_seconds()) * 1_000;
+                self.ready = Some((at, green));
+            }
+            Effect::Route {
+                serving,
+                green_traffic_bp,
+            } => {
+                // Traffic before this moment was routed the old way.
+                if self.ticks_closed {
+                    self.count_until(now as i64);
+                }
+                let change = TrafficChange {
+                    at_ms: now,
+                    serving,
+                    green_traffic_bp,
+                };
+                match self.traffic.last_mut() {
+                    Some(last) if last.at_ms == now => *last = change,
+                    _ => self.traffic.push(change),
+                }
+            }
+            Effect::TerminateBlue { .. }
+            | Effect::TerminateGreen { .. }
+            | Effect::RollbackStarted { .. }
+            | Effect::Finished { .. } => {}
         }
-        alarm.state = evaluation.state;
-        let reason = evaluation.reason(rule);
-        if self.record {
-            alarm.transitions.push(AlarmTransition {
-                at_ms: now,
-                state: evaluation.state,
-                reason: reason.clone(),
-            });
-        }
-        Some(Input::AlarmChanged {
-            alarm: rule.name.clone(),
-            state: evaluation.state,
-            reason,
-        })
     }
 
     /// The value of alarm `index`'s statistic over period number `period`, cached.
@@ -404,7 +337,7 @@ impl<'a> Run<'a> {
         if period < alarm.first_period {
             return None;
         }
-        let slot = (period - alarm.first_period) as usize;
+        let slot = usize::try_from(period - alarm.first_period).ok()?;
         if let Some(Some(cached)) = alarm.datapoints.get(slot) {
             return *cached;
         }
@@ -427,7 +360,7 @@ impl<'a> Run<'a> {
         let include_blue = match rule.scope {
             Scope::Endpoint => true,
             Scope::NewFleet => false,
-            Scope::Unrelated => return None,
+            Scope::NoMetric | Scope::Unrelated => return None,
         };
         let first = ((start_ms - self.history_start_ms) / self.tick_ms).max(0) as usize;
         let last = (((end_ms - self.history_start_ms) / self.tick_ms).max(0) as usize)
@@ -453,8 +386,7 @@ impl<'a> Run<'a> {
             let requests = tick.green_healthy.requests
                 + tick.green_regressed.requests
                 + if include_blue { tick.blue.requests } else { 0 };
-            let instances =
-                tick.green_instances + if include_blue { tick.blue_instances } else { 0 };
+            let instances = tick.serving.green + if include_blue { tick.serving.blue } else { 0 };
             if instances > 0 {
                 per_instance_sum += requests as f64 / f64::from(instances);
             }
@@ -508,18 +440,43 @@ impl<'a> Run<'a> {
         })
     }
 
-    fn generate_ticks_until(&mut self, until_ms: i64) {
-        loop {
-            let start = self.history_start_ms + self.ticks.len() as i64 * self.tick_ms;
-            let end = start + self.tick_ms;
-            if end > until_ms {
-                return;
+    /// Simulates traffic up to `until_ms`: whole ticks while alarms matter, one
+    /// stretch per call once a rollback is decided.
+    fn count_until(&mut self, until_ms: i64) {
+        if self.ticks_closed {
+            if until_ms > self.counted_to_ms {
+                let tick = self.traffic_between(self.counted_to_ms, until_ms);
+                self.count(&tick);
+                self.counted_to_ms = until_ms;
             }
-            self.generate_tick(start, end);
+            return;
+        }
+        while self.counted_to_ms + self.tick_ms <= until_ms {
+            let start = self.counted_to_ms;
+            let tick = self.traffic_between(start, start + self.tick_ms);
+            if start >= 0 {
+                self.count(&tick);
+            }
+            self.ticks.push(tick);
+            self.counted_to_ms = start + self.tick_ms;
         }
     }
 
-    fn generate_tick(&mut self, start_ms: i64, end_ms: i64) {
+    /// Stops keeping ticks: from `now_ms` on, alarms are no longer evaluated.
+    fn close_ticks(&mut self, now_ms: i64) {
+        self.ticks_closed = true;
+        self.count_until(now_ms);
+    }
+
+    fn count(&mut self, tick: &Tick) {
+        let green = tick.green_healthy.requests + tick.green_regressed.requests;
+        self.totals.requests += tick.blue.requests + green;
+        self.totals.to_green += green;
+        self.totals.failed_from_green += tick.green_healthy.errors + tick.green_regressed.errors;
+        self.totals.expected_at_blue_rate += green as f64 * self.scenario.blue.error_rate;
+    }
+
+    fn traffic_between(&mut self, start_ms: i64, end_ms: i64) -> Tick {
         let seconds = (end_ms - start_ms) as f64 / 1_000.0;
         let expected = self.scenario.requests_per_second * seconds + self.request_carry;
         let requests = libm::floor(expected) as u64;
@@ -547,16 +504,12 @@ impl<'a> Run<'a> {
         let blue = self.population(blue_requests, &blue_behaviour);
         let healthy = self.population(green_healthy, &blue_behaviour);
         let regressed = self.population(green_regressed, &green_behaviour);
-        let (green_instances, blue_instances) = self.serving_at((start_ms + end_ms) / 2);
-        self.ticks.push(Tick {
-            start_ms,
-            end_ms,
+        Tick {
             blue,
             green_healthy: healthy,
             green_regressed: regressed,
-            green_instances,
-            blue_instances,
-        });
+            serving: self.serving_at((start_ms + end_ms) / 2),
+        }
     }
 
     fn population(&mut self, requests: u64, behaviour: &FleetBehaviour) -> Population {
@@ -593,103 +546,70 @@ impl<'a> Run<'a> {
         weighted / (end_ms - start_ms) as f64 / f64::from(WHOLE_BP)
     }
 
-    fn serving_at(&self, at_ms: i64) -> (u32, u32) {
+    fn serving_at(&self, at_ms: i64) -> Fleets {
         self.traffic
             .iter()
             .rev()
             .find(|change| change.at_ms as i64 <= at_ms)
-            .map(|change| (change.green_instances, change.blue_instances))
-            .unwrap_or((0, self.rollout.instance_count))
+            .map(|change| change.serving)
+            .unwrap_or(Fleets::blue_only(self.rollout.instance_count()))
     }
 
-    fn finish(mut self, outcome: Outcome, end_ms: u64) -> Simulation {
+    fn finish(mut self, outcome: Outcome) -> Simulation {
+        let end_ms = outcome.completed_at_ms();
         let end = end_ms as i64;
-        self.generate_ticks_until(end);
-        let covered = self.history_start_ms + self.ticks.len() as i64 * self.tick_ms;
-        if covered < end {
-            self.generate_tick(covered, end);
-        }
+        self.close_ticks(end);
         if let Some(last) = self.phases.last_mut() {
             last.end_ms = end_ms;
         }
-
-        let mut requests_total = 0;
-        let mut requests_to_green = 0;
-        let mut failed_from_green = 0;
-        let mut expected_at_blue_rate = 0.0;
-        for tick in self.ticks.iter().filter(|tick| tick.start_ms >= 0) {
-            let green = tick.green_healthy.requests + tick.green_regressed.requests;
-            requests_total += tick.blue.requests + green;
-            requests_to_green += green;
-            failed_from_green += tick.green_healthy.errors + tick.green_regressed.errors;
-            expected_at_blue_rate += green as f64 * self.scenario.blue.error_rate;
-        }
-        let excess = (failed_from_green as f64 - expected_at_blue_rate).max(0.0);
-
-        let ticks = if self.record {
-            self.ticks
-                .iter()
-                .map(|tick| {
-                    let green = combine(&tick.green_healthy, &tick.green_regressed);
-                    TickSummary {
-                        start_ms: tick.start_ms,
-                        end_ms: tick.end_ms,
-                        blue_requests: tick.blue.requests,
-                        blue_errors: tick.blue.errors,
-                        green_requests: green.requests,
-                        green_errors: green.errors,
-                        blue_latency_ms: mean_latency_ms(&tick.blue),
-                        green_latency_ms: mean_latency_ms(&green),
-                    }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let excess =
+            (self.totals.failed_from_green as f64 - self.totals.expected_at_blue_rate).max(0.0);
         let alarms = if self.record {
             (0..self.alarms.len())
-                .map(|index| {
-                    let rule = self.alarms[index].rule;
-                    let period_ms = i64::from(rule.period_seconds) * 1_000;
-                    let first = self.alarms[index].first_period;
-                    let last = end.div_euclid(period_ms);
-                    let datapoints = (first..last)
-                        .map(|period| {
-                            (
-                                period * i64::from(rule.period_seconds),
-                                self.datapoint(index, period),
-                            )
-                        })
-                        .collect();
-                    AlarmTrace {
-                        name: rule.name.clone(),
-                        condition: rule.condition(),
-                        scope: rule.scope,
-                        comparison: rule.comparison,
-                        threshold: rule.threshold,
-                        period_seconds: rule.period_seconds,
-                        datapoints,
-                        transitions: std::mem::take(&mut self.alarms[index].transitions),
-                    }
-                })
+                .map(|index| self.trace(index))
                 .collect()
         } else {
             Vec::new()
         };
-
         let exposure_start_ms = exposure_start(&self.traffic, self.scenario, end_ms);
         Simulation {
             outcome,
             end_ms,
-            requests_total,
-            requests_to_green,
-            failed_requests_from_green: failed_from_green,
+            requests_total: self.totals.requests,
+            requests_to_green: self.totals.to_green,
+            failed_requests_from_green: self.totals.failed_from_green,
             excess_failed_requests: libm::round(excess) as u64,
             exposure_start_ms,
             phases: self.phases,
             traffic: self.traffic,
-            ticks,
             alarms,
+        }
+    }
+
+    /// Alarm `index`'s datapoints over the periods the ticks cover, and its transitions.
+    fn trace(&mut self, index: usize) -> AlarmTrace {
+        let rule = self.alarms[index].rule;
+        let period_ms = i64::from(rule.period_seconds) * 1_000;
+        let first = self.alarms[index].first_period;
+        let covered = self.history_start_ms + self.ticks.len() as i64 * self.tick_ms;
+        let last = covered.div_euclid(period_ms);
+        let datapoints = (first..last)
+            .map(|period| {
+                (
+                    period * i64::from(rule.period_seconds),
+                    self.datapoint(index, period),
+                )
+            })
+            .collect();
+        AlarmTrace {
+            name: rule.name.clone(),
+            condition: rule.condition(),
+            scope: rule.scope,
+            comparison: rule.comparison,
+            threshold: rule.threshold,
+            period_seconds: rule.period_seconds,
+            datapoints,
+            transitions: std::mem::take(&mut self.alarms[index].transitions),
         }
     }
 }
@@ -698,17 +618,6 @@ fn add(total: &mut Population, part: &Population) {
     total.requests += part.requests;
     total.errors += part.errors;
     total.latency_sum_us += part.latency_sum_us;
-}
-
-fn combine(a: &Population, b: &Population) -> Population {
-    let mut total = *a;
-    add(&mut total, b);
-    total
-}
-
-fn mean_latency_ms(population: &Population) -> Option<f64> {
-    (population.requests > 0)
-        .then(|| population.latency_sum_us / population.requests as f64 / 1_000.0)
 }
 
 /// Log-normal (mu, sigma) with the given mean: mean = exp(mu + sigma²/2).
@@ -769,6 +678,10 @@ pub struct Detection {
 /// The default number of seeded runs for [`detect`].
 pub const DEFAULT_RUNS: u32 = 1_000;
 
+/// The most seeded runs one analysis may ask for: each run is a whole
+/// simulation, so the cost grows with the count.
+pub const MAX_RUNS: u32 = 100_000;
+
 /// The seed of run `index`; run 0 uses the scenario's own seed, so that
 /// [`simulate`] shows run 0 of the analysis.
 pub fn run_seed(seed: u64, index: u32) -> u64 {
@@ -780,7 +693,11 @@ pub fn run_seed(seed: u64, index: u32) -> u64 {
 }
 
 /// Runs the scenario `runs` times with different seeds and summarises.
-pub fn detect(rollout: &Rollout, scenario: &Scenario, runs: u32) -> Detection {
+pub fn detect(
+    rollout: &Rollout,
+    scenario: &Scenario,
+    runs: u32,
+) -> Result<Detection, SimulationError> {
     detect_with(rollout, &schedule(rollout), scenario, runs)
 }
 
@@ -789,7 +706,13 @@ fn detect_with(
     schedule: &Schedule,
     scenario: &Scenario,
     runs: u32,
-) -> Detection {
+) -> Result<Detection, SimulationError> {
+    if runs > MAX_RUNS {
+        return Err(SimulationError::TooManyRuns {
+            runs,
+            max: MAX_RUNS,
+        });
+    }
     let mut detected = 0;
     let mut timed_out = 0;
     let mut times = Vec::new();
@@ -802,7 +725,7 @@ fn detect_with(
             scenario,
             run_seed(scenario.seed, index),
             false,
-        );
+        )?;
         if simulation.detected() {
             detected += 1;
             if let Some(seconds) = simulation.time_to_rollback_seconds() {
@@ -820,7 +743,7 @@ fn detect_with(
         bad.push(simulation.failed_requests_from_green as f64);
         to_green.push(simulation.requests_to_green as f64);
     }
-    Detection {
+    Ok(Detection {
         runs,
         detected,
         probability: if runs == 0 {
@@ -832,7 +755,7 @@ fn detect_with(
         time_to_rollback_seconds: Spread::of(times),
         bad_requests: Spread::of(bad),
         requests_to_green: Spread::of(to_green),
-    }
+    })
 }
 
 /// Green error rates the detection curve is drawn at.
@@ -854,21 +777,21 @@ pub fn detection_curve(
     scenario: &Scenario,
     error_rates: &[f64],
     runs: u32,
-) -> Vec<CurvePoint> {
+) -> Result<Vec<CurvePoint>, SimulationError> {
     let schedule = schedule(rollout);
     error_rates
         .iter()
         .map(|&error_rate| {
             let mut scenario = scenario.clone();
             scenario.green.error_rate = error_rate;
-            let detection = detect_with(rollout, &schedule, &scenario, runs);
-            CurvePoint {
+            let detection = detect_with(rollout, &schedule, &scenario, runs)?;
+            Ok(CurvePoint {
                 error_rate,
                 probability: detection.probability,
                 median_time_to_rollback_seconds: detection
                     .time_to_rollback_seconds
                     .map(|spread| spread.median),
-            }
+            })
         })
         .collect()
 }
@@ -876,9 +799,10 @@ pub fn detection_curve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::check;
     use crate::examples;
     use crate::plan::{GreenBehaviour, Plan};
-    use crate::validate::check;
+    use crate::schedule::Phase;
 
     fn plan_and_rollout(text: &str) -> (Plan, Rollout) {
         let plan = Plan::from_json(text).expect("parses");
@@ -899,7 +823,7 @@ mod tests {
     #[test]
     fn the_notebook_alarm_fires_only_once_green_has_all_traffic() {
         let (plan, rollout) = plan_and_rollout(examples::NOTEBOOK_CANARY);
-        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
         match &simulation.outcome {
             Outcome::RolledBack {
                 decided_at_ms,
@@ -930,7 +854,7 @@ mod tests {
     #[test]
     fn a_new_fleet_alarm_rolls_back_during_the_canary_bake() {
         let (plan, rollout) = with_new_fleet_alarm(examples::NOTEBOOK_CANARY);
-        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
         match &simulation.outcome {
             Outcome::RolledBack {
                 decided_at_ms,
@@ -954,7 +878,7 @@ mod tests {
             latency_ms: 4.0,
             onset_seconds: 0.0,
         };
-        let simulation = simulate(&rollout, &scenario);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
         assert_eq!(
             simulation.outcome,
             Outcome::Succeeded {
@@ -975,7 +899,7 @@ mod tests {
             latency_ms: 60.0,
             onset_seconds: 0.0,
         };
-        let simulation = simulate(&rollout, &scenario);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
         // A quarter of requests at 60 ms lifts the endpoint Average to ~18 ms > 10 ms.
         assert!(
             matches!(
@@ -993,7 +917,7 @@ mod tests {
         let (plan, rollout) = with_new_fleet_alarm(examples::NOTEBOOK_CANARY);
         let mut scenario = plan.scenario_or_default();
         scenario.green.onset_seconds = 730.0;
-        let simulation = simulate(&rollout, &scenario);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
         assert!(simulation.outcome.succeeded());
         assert!(simulation.failed_requests_from_green > 0);
     }
@@ -1002,11 +926,11 @@ mod tests {
     fn the_detection_analysis_separates_small_and_large_regressions() {
         let (plan, rollout) = with_new_fleet_alarm(examples::NOTEBOOK_CANARY);
         let scenario = plan.scenario_or_default();
-        let curve = detection_curve(&rollout, &scenario, &[0.002, 0.5], 200);
+        let curve = detection_curve(&rollout, &scenario, &[0.002, 0.5], 200).expect("curve");
         // Threshold 5 %: a 0.2 % regression is almost never caught, 50 % always.
         assert!(curve[0].probability < 0.02, "{curve:?}");
         assert_eq!(curve[1].probability, 1.0, "{curve:?}");
-        let detection = detect(&rollout, &scenario, 100);
+        let detection = detect(&rollout, &scenario, 100).expect("analysis");
         assert_eq!(detection.detected, 100);
         let spread = detection.time_to_rollback_seconds.expect("detected runs");
         assert_eq!((spread.median, spread.p95), (60.0, 60.0));
@@ -1020,11 +944,127 @@ mod tests {
             alarm["Dimensions"][0]["Value"] = serde_json::json!("another-endpoint");
         }
         let (plan, rollout) = plan_and_rollout(&value.to_string());
-        let simulation = simulate(&rollout, &plan.scenario_or_default());
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
         assert!(simulation.outcome.succeeded());
         assert!(simulation
             .alarms
             .iter()
             .all(|trace| trace.datapoints.iter().all(|(_, value)| value.is_none())));
+    }
+
+    #[test]
+    fn an_alarm_on_the_endpoint_name_alone_sees_no_data() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
+        for alarm in value["Alarms"].as_array_mut().expect("alarms") {
+            alarm["Dimensions"]
+                .as_array_mut()
+                .expect("dimensions")
+                .retain(|dimension| dimension["Name"] == "EndpointName");
+        }
+        let (plan, rollout) = plan_and_rollout(&value.to_string());
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
+        // Every green request fails, and no alarm sees it.
+        assert!(simulation.outcome.succeeded(), "{:?}", simulation.outcome);
+        assert_eq!(
+            simulation.failed_requests_from_green,
+            simulation.requests_to_green
+        );
+        assert!(simulation
+            .alarms
+            .iter()
+            .all(|trace| trace.datapoints.iter().all(|(_, value)| value.is_none())));
+    }
+
+    fn rolling_with_new_fleet_alarm(rollback_batch: Option<i64>) -> (Plan, Rollout) {
+        let mut value: serde_json::Value = serde_json::from_str(examples::ROLLING).expect("json");
+        value["Alarms"][0]["Dimensions"]
+            .as_array_mut()
+            .expect("dimensions")
+            .push(serde_json::json!({"Name": "EndpointConfigName", "Value": "incompatible"}));
+        value["Alarms"][0]["Threshold"] = serde_json::json!(0.05);
+        if let Some(batch) = rollback_batch {
+            value["DeploymentConfig"]["RollingUpdatePolicy"]["RollbackMaximumBatchSize"] =
+                serde_json::json!({"Type": "INSTANCE_COUNT", "Value": batch});
+        }
+        value["Scenario"]["Green"]["OnsetSeconds"] = serde_json::json!(800);
+        plan_and_rollout(&value.to_string())
+    }
+
+    #[test]
+    fn a_rolling_rollback_relaunches_the_removed_blue_batch_before_traffic_returns() {
+        // The regression starts at 800 s, in batch 2's bake (780-960 s), after one
+        // blue batch was removed at 480 s: (2 green, 2 blue) serve.
+        let (plan, rollout) = rolling_with_new_fleet_alarm(None);
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
+        match simulation.outcome {
+            Outcome::RolledBack {
+                decided_at_ms,
+                completed_at_ms,
+                ..
+            } => {
+                assert_eq!(decided_at_ms, 840_000);
+                // One provisioning time (300 s) to bring the missing blue back.
+                assert_eq!(completed_at_ms, 840_000 + 300_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        let last = simulation.traffic.last().expect("traffic");
+        assert_eq!(
+            (last.at_ms, last.serving),
+            (1_140_000, Fleets::blue_only(3))
+        );
+        // Green kept its share (50 %) while blue was provisioned.
+        let before = &simulation.traffic[simulation.traffic.len() - 2];
+        assert_eq!(before.green_traffic_bp, 5_000);
+    }
+
+    #[test]
+    fn a_long_batched_rollback_costs_memory_per_batch_not_per_tick() {
+        let mut value: serde_json::Value = serde_json::from_str(examples::ROLLING).expect("json");
+        value["InstanceCount"] = serde_json::json!(1_000);
+        value["ProvisioningSeconds"] = serde_json::json!(7_200);
+        value["DeploymentConfig"]["RollingUpdatePolicy"]["MaximumBatchSize"] =
+            serde_json::json!({"Type": "CAPACITY_PERCENT", "Value": 50});
+        value["DeploymentConfig"]["RollingUpdatePolicy"]["RollbackMaximumBatchSize"] =
+            serde_json::json!({"Type": "INSTANCE_COUNT", "Value": 1});
+        value["DeploymentConfig"]["RollingUpdatePolicy"]["MaximumExecutionTimeoutInSeconds"] =
+            serde_json::json!(28_800);
+        value["Alarms"][0]["Dimensions"]
+            .as_array_mut()
+            .expect("dimensions")
+            .push(serde_json::json!({"Name": "EndpointConfigName", "Value": "incompatible"}));
+        value["Alarms"][0]["Threshold"] = serde_json::json!(0.05);
+        value["Alarms"][0]["Period"] = serde_json::json!(10);
+        value["Scenario"]["Green"]["OnsetSeconds"] = serde_json::json!(8_000);
+        let (plan, rollout) = plan_and_rollout(&value.to_string());
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
+        let Outcome::RolledBack {
+            decided_at_ms,
+            completed_at_ms,
+            ..
+        } = simulation.outcome
+        else {
+            panic!("{:?}", simulation.outcome);
+        };
+        // 500 blue instances come back one at a time, 2 h each.
+        assert_eq!(completed_at_ms - decided_at_ms, 500 * 7_200_000);
+        assert_eq!(
+            simulation.traffic.last().map(|change| change.serving),
+            Some(Fleets::blue_only(1_000))
+        );
+        // Traffic is counted to the end of the rollback: about 5 requests per second.
+        let seconds = completed_at_ms / 1_000;
+        assert!(
+            simulation.requests_total + 5 >= seconds * 5,
+            "{}",
+            simulation.requests_total
+        );
+        // The alarm's trace stops where alarms stopped mattering.
+        let last_point = simulation.alarms[0].datapoints.last().expect("points").0;
+        assert!(
+            last_point * 1_000 < decided_at_ms as i64 + 10_000,
+            "{last_point}"
+        );
     }
 }

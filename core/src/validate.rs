@@ -1,132 +1,172 @@
-//! Validation: every documented SageMaker and CloudWatch rule, all problems at once.
+//! Validation: every rule SageMaker and CloudWatch state, all problems at once.
 //!
-//! [`check`] walks the whole plan, records each problem with its path, and builds a
-//! [`Rollout`] only when there are no errors. Lint ([`crate::lint`]) then adds
-//! warnings about guardrails that cannot protect. Ranges come from
-//! `shared/reference/sagemaker-semantics.md`; messages name the allowed range.
+//! [`validate`] walks the whole plan, records each problem at its [`Field`], and
+//! builds a [`Rollout`] only when there are no errors. The rules are those of
+//! SageMaker's `UpdateEndpoint` and CloudWatch's `PutMetricAlarm` API references
+//! (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_UpdateEndpoint.html,
+//! https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html),
+//! and `core/tests/botocore_model.rs` holds them against the service models that
+//! botocore publishes, naming every rule where guardrail is deliberately
+//! stricter. Messages name the allowed range. Arithmetic on user numbers is done
+//! in 128 bits or checked, so no input overflows or wraps.
 
-use crate::alarm::{AlarmRule, Comparison, Metric, Scope, Stat};
+use crate::alarm::{scope_of, AlarmRule, Comparison, Metric, Stat, NAMESPACE};
 use crate::assumptions::instances_for;
-use crate::lint;
+use crate::field::limits::{
+    ACTION_MAX, ALARM_DESCRIPTION_MAX, ALARM_NAME_MAX, DIMENSION_NAME_MAX, DIMENSION_VALUE_MAX,
+    LATENCY_MS_MAX, MAX_ACTIONS, MAX_DIMENSIONS, MAX_INSTANCES, MAX_ROLLBACK_ALARMS,
+    METRIC_TEXT_MAX, NAME_MAX, ONSET_SECONDS_MAX, PROVISIONING_MAX, REQUESTS_PER_SECOND_MAX,
+    TERMINATION_MAX, TIMEOUT_MAX, TIMEOUT_MIN, WAIT_MAX, WINDOW_MAX, WINDOW_MAX_SHORT_PERIODS,
+};
+use crate::field::{
+    AlarmField, DimensionPart, Field, Fleet, Policy, ScenarioField, Size, SizePart,
+};
 use crate::plan::{
     CapacitySize, CapacitySizeType, ComparisonOperator, LowSampleCountPercentile, MetricAlarm,
     Plan, Scenario, TrafficRoutingType, TreatMissingData, DEFAULT_PROVISIONING_SECONDS,
-    DEFAULT_TERMINATION_SECONDS,
+    DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
 };
-use crate::problem::{Problem, Report};
+use crate::problem::Problem;
 use crate::rollout::{Rollout, Strategy};
 
-/// The result of checking a plan: the report, and the rollout when it is valid.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Checked {
-    pub report: Report,
-    pub rollout: Option<Rollout>,
-}
-
-/// Validates `plan`, lints it when it is valid, and resolves it into a [`Rollout`].
-pub fn check(plan: &Plan) -> Checked {
-    check_with(plan, Vec::new())
-}
-
-/// As [`check`], adding problems found while parsing (unknown fields) as errors.
-pub fn check_with(plan: &Plan, parse_problems: Vec<Problem>) -> Checked {
-    let mut checker = Checker {
-        errors: parse_problems,
-    };
+/// Validates `plan`, adding to `errors` (problems found while parsing), and
+/// builds the rollout when nothing is wrong.
+pub(crate) fn validate(plan: &Plan, errors: Vec<Problem>) -> (Vec<Problem>, Option<Rollout>) {
+    let mut checker = Checker { errors };
     let rollout = checker.plan(plan);
-    let mut report = Report {
-        errors: checker.errors,
-        warnings: Vec::new(),
-    };
-    let rollout = if report.errors.is_empty() {
+    let rollout = if checker.errors.is_empty() {
         rollout
     } else {
         None
     };
-    report.warnings = lint::lint(plan, rollout.as_ref());
-    Checked { report, rollout }
+    (checker.errors, rollout)
 }
 
-/// Parses JSON text and checks it: the one call the CLI, the UI and the server use.
-pub fn check_json(text: &str) -> Result<(Plan, Checked), crate::problem::ParseError> {
-    let (plan, unknown) = Plan::from_json_with_unknown(text)?;
-    let checked = check_with(&plan, unknown);
-    Ok((plan, checked))
+/// The update policy, resolved: how traffic moves, the final bake and the timeout.
+struct ResolvedPolicy {
+    strategy: Strategy,
+    termination_wait: u32,
+    timeout: u32,
 }
 
-pub const MAX_INSTANCES: i64 = 1_000;
-const WAIT_MAX: i64 = 3_600;
-const TIMEOUT_MIN: i64 = 600;
-const TIMEOUT_MAX: i64 = 28_800;
-const MAX_ROLLBACK_ALARMS: usize = 10;
-const NAME_MAX: usize = 63;
-
-const DC: &str = "DeploymentConfig";
-const BG: &str = "DeploymentConfig.BlueGreenUpdatePolicy";
-const TRC: &str = "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration";
-const ROLLING: &str = "DeploymentConfig.RollingUpdatePolicy";
-const ROLLBACK: &str = "DeploymentConfig.AutoRollbackConfiguration.Alarms";
+/// The window of an alarm: period, evaluation periods and datapoints to alarm.
+struct Window {
+    period: u32,
+    evaluation_periods: u32,
+    datapoints: u32,
+}
 
 struct Checker {
     errors: Vec<Problem>,
 }
 
+/// A size's bounds as percents of the fleet, its error code and what it sizes.
+struct SizeRule {
+    min_percent: Option<u32>,
+    max_percent: u32,
+    code: &'static str,
+    what: &'static str,
+}
+
+impl Size {
+    fn rule(self) -> SizeRule {
+        match self {
+            Size::Canary => SizeRule {
+                min_percent: None,
+                max_percent: 50,
+                code: "canary_too_large",
+                what: "the canary",
+            },
+            Size::LinearStep => SizeRule {
+                min_percent: Some(10),
+                max_percent: 50,
+                code: "linear_step_out_of_range",
+                what: "a linear step",
+            },
+            Size::Batch => SizeRule {
+                min_percent: Some(5),
+                max_percent: 50,
+                code: "batch_size_out_of_range",
+                what: "a rolling batch",
+            },
+            Size::RollbackBatch => SizeRule {
+                min_percent: None,
+                max_percent: 100,
+                code: "rollback_batch_out_of_range",
+                what: "a rollback batch",
+            },
+        }
+    }
+}
+
+/// Characters, as AWS counts lengths (Unicode code points, not bytes).
+fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Line breaks and other control characters, which AWS names and patterns refuse.
+fn has_control(text: &str) -> bool {
+    text.chars()
+        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+}
+
 impl Checker {
-    fn error(&mut self, path: impl Into<String>, code: &str, message: impl Into<String>) {
-        self.errors.push(Problem::new(path, code, message));
+    fn error(&mut self, field: Field, code: &str, message: impl Into<String>) {
+        self.errors.push(Problem::at(field, code, message));
     }
 
     /// An integer field within `min..=max`. Reports a missing required field and an
     /// out-of-range value; returns the value only when it is usable.
     fn integer(
         &mut self,
-        path: &str,
+        field: Field,
         value: Option<i64>,
-        min: i64,
-        max: i64,
+        (min, max): (u32, u32),
         required: bool,
     ) -> Option<u32> {
         match value {
             None => {
                 if required {
                     self.error(
-                        path,
+                        field,
                         "required",
                         format!("is required; allowed range {min} to {max}"),
                     );
                 }
                 None
             }
-            Some(value) if value < min || value > max => {
-                self.error(
-                    path,
-                    "out_of_range",
-                    format!("{value} is out of range; allowed range {min} to {max}"),
-                );
-                None
-            }
-            Some(value) => Some(value as u32),
+            Some(value) => match u32::try_from(value) {
+                Ok(value) if (min..=max).contains(&value) => Some(value),
+                _ => {
+                    self.error(
+                        field,
+                        "out_of_range",
+                        format!("{value} is out of range; allowed range {min} to {max}"),
+                    );
+                    None
+                }
+            },
         }
     }
 
-    /// SageMaker's resource-name rule: `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`, at most 63
-    /// characters.
-    fn resource_name(&mut self, path: &str, value: &str) {
+    /// SageMaker's resource-name rule: `[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}`, the
+    /// whole name, at most 63 characters.
+    fn resource_name(&mut self, field: Field, value: &str) {
         if value.is_empty() {
             self.error(
-                path,
+                field,
                 "required",
                 "is required; 1 to 63 letters, digits and hyphens",
             );
             return;
         }
-        if value.len() > NAME_MAX {
+        if chars(value) > NAME_MAX {
             self.error(
-                path,
+                field,
                 "too_long",
                 format!(
                     "is {} characters long; at most {NAME_MAX} allowed",
-                    value.len()
+                    chars(value)
                 ),
             );
         }
@@ -138,7 +178,7 @@ impl Checker {
             && bytes[bytes.len() - 1].is_ascii_alphanumeric();
         if !valid {
             self.error(
-                path,
+                field,
                 "pattern",
                 format!(
                     "`{value}` does not match [a-zA-Z0-9](-*[a-zA-Z0-9]){{0,62}}: use letters, digits and \
@@ -148,28 +188,49 @@ impl Checker {
         }
     }
 
+    /// Text of `min..=max` characters without control characters.
+    fn text(&mut self, field: Field, value: &str, (min, max): (usize, usize), what: &str) {
+        let length = chars(value);
+        if length < min || length > max {
+            let code = if length < min { "required" } else { "too_long" };
+            self.error(
+                field,
+                code,
+                format!("is {length} characters long; {what}: {min} to {max} characters"),
+            );
+        } else if has_control(value) {
+            self.error(
+                field,
+                "control_character",
+                "must not contain line breaks or other control characters",
+            );
+        }
+    }
+
     fn plan(&mut self, plan: &Plan) -> Option<Rollout> {
-        self.resource_name("EndpointName", &plan.endpoint_name);
-        self.resource_name("EndpointConfigName", &plan.endpoint_config_name);
-        self.resource_name("VariantName", &plan.variant_name);
-        let instance_count =
-            self.integer("InstanceCount", plan.instance_count, 1, MAX_INSTANCES, true);
+        self.resource_name(Field::EndpointName, &plan.endpoint_name);
+        self.resource_name(Field::EndpointConfigName, &plan.endpoint_config_name);
+        self.resource_name(Field::VariantName, &plan.variant_name);
+        let instance_count = self.integer(
+            Field::InstanceCount,
+            plan.instance_count,
+            (1, MAX_INSTANCES),
+            true,
+        );
         self.instance_type(&plan.instance_type);
         let provisioning = self
             .integer(
-                "ProvisioningSeconds",
+                Field::ProvisioningSeconds,
                 plan.provisioning_seconds,
-                0,
-                7_200,
+                (0, PROVISIONING_MAX),
                 false,
             )
             .unwrap_or(DEFAULT_PROVISIONING_SECONDS);
         let termination = self
             .integer(
-                "TerminationSeconds",
+                Field::TerminationSeconds,
                 plan.termination_seconds,
-                0,
-                3_600,
+                (0, TERMINATION_MAX),
                 false,
             )
             .unwrap_or(DEFAULT_TERMINATION_SECONDS);
@@ -180,25 +241,27 @@ impl Checker {
             self.scenario(scenario);
         }
 
-        let (strategy, termination_wait_seconds, timeout_seconds) = policy?;
+        let policy = policy?;
         Some(Rollout {
             endpoint_name: plan.endpoint_name.clone(),
             endpoint_config_name: plan.endpoint_config_name.clone(),
             variant_name: plan.variant_name.clone(),
             instance_count: instance_count?,
-            strategy,
-            termination_wait_seconds,
-            timeout_seconds,
+            strategy: policy.strategy,
+            termination_wait_seconds: policy.termination_wait,
+            timeout_seconds: policy.timeout,
             provisioning_seconds: provisioning,
             termination_seconds: termination,
             alarms: alarms?,
         })
     }
 
+    /// The shape of an instance type, `ml.family.size`. Whether SageMaker lists
+    /// it is lint's concern: AWS adds instance types between guardrail releases.
     fn instance_type(&mut self, value: &str) {
         if value.is_empty() {
             self.error(
-                "InstanceType",
+                Field::InstanceType,
                 "required",
                 "is required, for example ml.m5.xlarge",
             );
@@ -206,7 +269,7 @@ impl Checker {
         }
         let mut parts = value.split('.');
         let valid = parts.next() == Some("ml")
-            && parts.clone().count() >= 2
+            && parts.clone().count() == 2
             && parts.all(|part| {
                 !part.is_empty()
                     && part.bytes().all(|byte| {
@@ -215,18 +278,23 @@ impl Checker {
             });
         if !valid {
             self.error(
-                "InstanceType",
+                Field::InstanceType,
                 "pattern",
                 format!("`{value}` is not a SageMaker instance type such as ml.m5.xlarge"),
             );
         }
     }
 
-    /// Checks the update policy and returns (strategy, final bake, timeout).
-    fn policy(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<(Strategy, u32, u32)> {
+    /// Checks the update policy and resolves it.
+    fn policy(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<ResolvedPolicy> {
+        // No DeploymentConfig, or no update policy: SageMaker uses blue/green, all at once.
+        let all_at_once = || ResolvedPolicy {
+            strategy: Strategy::AllAtOnce,
+            termination_wait: 0,
+            timeout: TIMEOUT_MAX,
+        };
         let Some(config) = &plan.deployment_config else {
-            // No DeploymentConfig: SageMaker uses blue/green, all at once.
-            return Some((Strategy::AllAtOnce, 0, TIMEOUT_MAX as u32));
+            return Some(all_at_once());
         };
         match (
             &config.blue_green_update_policy,
@@ -234,7 +302,7 @@ impl Checker {
         ) {
             (Some(_), Some(_)) => {
                 self.error(
-                    DC,
+                    Field::DeploymentConfig,
                     "policy_conflict",
                     "use only one update policy: BlueGreenUpdatePolicy or RollingUpdatePolicy, not both",
                 );
@@ -245,11 +313,11 @@ impl Checker {
             }
             (None, Some(_)) => self.rolling(plan, fleet),
             (Some(_), None) => self.blue_green(plan, fleet),
-            (None, None) => Some((Strategy::AllAtOnce, 0, TIMEOUT_MAX as u32)),
+            (None, None) => Some(all_at_once()),
         }
     }
 
-    fn blue_green(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<(Strategy, u32, u32)> {
+    fn blue_green(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<ResolvedPolicy> {
         let policy = plan
             .deployment_config
             .as_ref()?
@@ -257,70 +325,56 @@ impl Checker {
             .as_ref()?;
         let termination_wait = self
             .integer(
-                &format!("{BG}.TerminationWaitInSeconds"),
+                Field::TerminationWait,
                 policy.termination_wait_in_seconds,
-                0,
-                WAIT_MAX,
+                (0, WAIT_MAX),
                 false,
             )
             .unwrap_or(0);
         let timeout = self.integer(
-            &format!("{BG}.MaximumExecutionTimeoutInSeconds"),
+            Field::Timeout(Policy::BlueGreen),
             policy.maximum_execution_timeout_in_seconds,
-            TIMEOUT_MIN,
-            TIMEOUT_MAX,
+            (TIMEOUT_MIN, TIMEOUT_MAX),
             false,
         );
 
         let Some(routing) = &policy.traffic_routing_configuration else {
             self.error(
-                TRC,
+                Field::TrafficRouting,
                 "required",
-                "is required: give Type ALL_AT_ONCE, CANARY or LINEAR",
+                "is required: give Type ALL_AT_ONCE, CANARY or LINEAR, and WaitIntervalInSeconds",
             );
             return None;
         };
+        // SageMaker's model requires WaitIntervalInSeconds for every type, even
+        // ALL_AT_ONCE, which has no steps to wait between.
+        let wait = self.integer(
+            Field::Wait(Policy::BlueGreen),
+            routing.wait_interval_in_seconds,
+            (0, WAIT_MAX),
+            true,
+        );
         let Some(kind) = routing.kind else {
             self.error(
-                format!("{TRC}.Type"),
+                Field::TrafficRoutingType,
                 "required",
                 "is required: ALL_AT_ONCE, CANARY or LINEAR",
             );
             return None;
         };
-        let wait = self.integer(
-            &format!("{TRC}.WaitIntervalInSeconds"),
-            routing.wait_interval_in_seconds,
-            0,
-            WAIT_MAX,
-            kind != TrafficRoutingType::AllAtOnce,
-        );
 
         let strategy = match kind {
             TrafficRoutingType::AllAtOnce => Some(Strategy::AllAtOnce),
             TrafficRoutingType::Canary => {
-                let size = self.capacity(
-                    &format!("{TRC}.CanarySize"),
-                    routing.canary_size.as_ref(),
-                    fleet,
-                    (None, 50),
-                    "canary_too_large",
-                    "the canary",
-                );
+                let size = self.capacity(Size::Canary, routing.canary_size.as_ref(), fleet);
                 Some(Strategy::Canary {
                     canary_instances: size?,
                     wait_seconds: wait?,
                 })
             }
             TrafficRoutingType::Linear => {
-                let size = self.capacity(
-                    &format!("{TRC}.LinearStepSize"),
-                    routing.linear_step_size.as_ref(),
-                    fleet,
-                    (Some(10), 50),
-                    "linear_step_out_of_range",
-                    "a linear step",
-                );
+                let size =
+                    self.capacity(Size::LinearStep, routing.linear_step_size.as_ref(), fleet);
                 Some(Strategy::Linear {
                     step_instances: size?,
                     wait_seconds: wait?,
@@ -328,11 +382,11 @@ impl Checker {
             }
         };
 
-        let wait_total = i64::from(wait.unwrap_or(0)) + i64::from(termination_wait);
+        let wait_total = wait.unwrap_or(0) + termination_wait;
         if let Some(timeout) = timeout {
-            if i64::from(timeout) <= wait_total {
+            if timeout <= wait_total {
                 self.error(
-                    format!("{BG}.MaximumExecutionTimeoutInSeconds"),
+                    Field::Timeout(Policy::BlueGreen),
                     "timeout_too_short",
                     format!(
                         "{timeout} s must be larger than TerminationWaitInSeconds + WaitIntervalInSeconds = {wait_total} s"
@@ -341,93 +395,74 @@ impl Checker {
                 return None;
             }
         }
-        Some((
-            strategy?,
+        Some(ResolvedPolicy {
+            strategy: strategy?,
             termination_wait,
-            timeout.unwrap_or(TIMEOUT_MAX as u32),
-        ))
+            timeout: timeout.unwrap_or(TIMEOUT_MAX),
+        })
     }
 
-    fn rolling(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<(Strategy, u32, u32)> {
+    fn rolling(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<ResolvedPolicy> {
         let policy = plan
             .deployment_config
             .as_ref()?
             .rolling_update_policy
             .as_ref()?;
-        let batch = self.capacity(
-            &format!("{ROLLING}.MaximumBatchSize"),
-            policy.maximum_batch_size.as_ref(),
-            fleet,
-            (Some(5), 50),
-            "batch_size_out_of_range",
-            "a rolling batch",
-        );
+        let batch = self.capacity(Size::Batch, policy.maximum_batch_size.as_ref(), fleet);
         let wait = self.integer(
-            &format!("{ROLLING}.WaitIntervalInSeconds"),
+            Field::Wait(Policy::Rolling),
             policy.wait_interval_in_seconds,
-            0,
-            WAIT_MAX,
+            (0, WAIT_MAX),
             true,
         );
         let timeout = self.integer(
-            &format!("{ROLLING}.MaximumExecutionTimeoutInSeconds"),
+            Field::Timeout(Policy::Rolling),
             policy.maximum_execution_timeout_in_seconds,
-            TIMEOUT_MIN,
-            TIMEOUT_MAX,
+            (TIMEOUT_MIN, TIMEOUT_MAX),
             false,
         );
+        // Without RollbackMaximumBatchSize, AWS rolls back 100 % of the capacity at once.
         let rollback_batch = match &policy.rollback_maximum_batch_size {
-            None => Some(None),
-            Some(size) => self
-                .capacity(
-                    &format!("{ROLLING}.RollbackMaximumBatchSize"),
-                    Some(size),
-                    fleet,
-                    (None, 100),
-                    "rollback_batch_out_of_range",
-                    "a rollback batch",
-                )
-                .map(Some),
+            None => fleet,
+            Some(size) => self.capacity(Size::RollbackBatch, Some(size), fleet),
         };
         if let (Some(timeout), Some(wait)) = (timeout, wait) {
             if timeout <= wait {
                 self.error(
-                    format!("{ROLLING}.MaximumExecutionTimeoutInSeconds"),
+                    Field::Timeout(Policy::Rolling),
                     "timeout_too_short",
                     format!("{timeout} s must be larger than WaitIntervalInSeconds = {wait} s"),
                 );
                 return None;
             }
         }
-        Some((
-            Strategy::Rolling {
+        Some(ResolvedPolicy {
+            strategy: Strategy::Rolling {
                 batch_instances: batch?,
                 wait_seconds: wait?,
                 rollback_batch_instances: rollback_batch?,
             },
-            0,
-            timeout.unwrap_or(TIMEOUT_MAX as u32),
-        ))
+            termination_wait: 0,
+            timeout: timeout.unwrap_or(TIMEOUT_MAX),
+        })
     }
 
-    /// A `CapacitySize` that must lie between `min_percent` (if any) and `max_percent`
-    /// of the fleet. Returns the size in whole instances.
+    /// A `CapacitySize` that must lie within its size's bounds as percents of the
+    /// fleet. Returns the size in whole instances.
     fn capacity(
         &mut self,
-        path: &str,
+        which: Size,
         size: Option<&CapacitySize>,
         fleet: Option<u32>,
-        (min_percent, max_percent): (Option<u32>, u32),
-        code: &str,
-        what: &str,
     ) -> Option<u32> {
-        let range_text = match min_percent {
-            Some(min) => format!("{min}% to {max_percent}%"),
-            None => format!("at most {max_percent}%"),
+        let rule = which.rule();
+        let range_text = match rule.min_percent {
+            Some(min) => format!("{min}% to {}%", rule.max_percent),
+            None => format!("at most {}%", rule.max_percent),
         };
         let Some(size) = size else {
             self.error(
-                path,
+                Field::Size(which, SizePart::Whole),
                 "required",
                 format!(
                     "is required: {{Type: INSTANCE_COUNT or CAPACITY_PERCENT, Value}}, {range_text} of the instance count"
@@ -437,20 +472,20 @@ impl Checker {
         };
         if size.kind.is_none() {
             self.error(
-                format!("{path}.Type"),
+                Field::Size(which, SizePart::Type),
                 "required",
                 "is required: INSTANCE_COUNT or CAPACITY_PERCENT",
             );
         }
-        let value_path = format!("{path}.Value");
+        let value_field = Field::Size(which, SizePart::Value);
         let value = match size.value {
             None => {
-                self.error(&value_path, "required", "is required; at least 1");
+                self.error(value_field, "required", "is required; at least 1");
                 return None;
             }
             Some(value) if value < 1 => {
                 self.error(
-                    &value_path,
+                    value_field,
                     "out_of_range",
                     format!("{value} is out of range; at least 1"),
                 );
@@ -459,15 +494,18 @@ impl Checker {
             Some(value) => value,
         };
         let kind = size.kind?;
+        // Percents of the fleet in 128 bits: no value of an i64 overflows here.
+        let value_wide = i128::from(value);
         match kind {
             CapacitySizeType::CapacityPercent => {
-                let low = i64::from(min_percent.unwrap_or(1));
-                if value < low || value > i64::from(max_percent) {
+                let low = i128::from(rule.min_percent.unwrap_or(1));
+                if value_wide < low || value_wide > i128::from(rule.max_percent) {
                     self.error(
-                        &value_path,
-                        code,
+                        value_field,
+                        rule.code,
                         format!(
-                            "{value}% is out of range: {what} must be {range_text} of the instance count"
+                            "{value}% is out of range: {} must be {range_text} of the instance count",
+                            rule.what
                         ),
                     );
                     return None;
@@ -477,24 +515,25 @@ impl Checker {
             }
             CapacitySizeType::InstanceCount => {
                 let fleet = fleet?;
-                let fleet_i = i64::from(fleet);
-                // value / fleet within [min, max] percent, in integers.
-                let too_big = value * 100 > i64::from(max_percent) * fleet_i;
-                let too_small =
-                    min_percent.is_some_and(|min| value * 100 < i64::from(min) * fleet_i);
+                let fleet_wide = i128::from(fleet);
+                let too_big = value_wide * 100 > i128::from(rule.max_percent) * fleet_wide;
+                let too_small = rule
+                    .min_percent
+                    .is_some_and(|min| value_wide * 100 < i128::from(min) * fleet_wide);
                 if too_big || too_small {
-                    let percent = value as f64 * 100.0 / fleet as f64;
+                    let percent = value as f64 * 100.0 / f64::from(fleet);
                     self.error(
-                        &value_path,
-                        code,
+                        value_field,
+                        rule.code,
                         format!(
-                            "{value} of {fleet} instances is {percent:.1}%: {what} must be {range_text} of the instance count ({})",
-                            allowed_instances(min_percent, max_percent, fleet)
+                            "{value} of {fleet} instances is {percent:.1}%: {} must be {range_text} of the instance count ({})",
+                            rule.what,
+                            allowed_instances(rule.min_percent, rule.max_percent, fleet)
                         ),
                     );
                     return None;
                 }
-                Some(value as u32)
+                u32::try_from(value).ok()
             }
         }
     }
@@ -502,12 +541,12 @@ impl Checker {
     fn alarms(&mut self, plan: &Plan) -> Option<Vec<AlarmRule>> {
         let mut rules: Vec<Option<AlarmRule>> = Vec::new();
         for (index, alarm) in plan.alarms.iter().enumerate() {
-            rules.push(self.alarm(&format!("Alarms[{index}]"), alarm, plan));
+            rules.push(self.alarm(index, alarm, plan));
             if plan.alarms[..index].iter().any(|earlier| {
                 earlier.alarm_name == alarm.alarm_name && !alarm.alarm_name.is_empty()
             }) {
                 self.error(
-                    format!("Alarms[{index}].AlarmName"),
+                    Field::Alarm(index, AlarmField::AlarmName),
                     "duplicate_alarm",
                     format!(
                         "`{}` is defined more than once; alarm names are unique per Region",
@@ -527,7 +566,7 @@ impl Checker {
         let count = rollback.alarms.len();
         if count == 0 || count > MAX_ROLLBACK_ALARMS {
             self.error(
-                ROLLBACK,
+                Field::RollbackAlarms,
                 "alarm_count",
                 format!("lists {count} alarms; allowed 1 to {MAX_ROLLBACK_ALARMS}"),
             );
@@ -535,26 +574,24 @@ impl Checker {
         let mut resolved = Vec::new();
         let mut complete = true;
         for (index, reference) in rollback.alarms.iter().enumerate() {
-            let path = format!("{ROLLBACK}[{index}].AlarmName");
+            let field = Field::RollbackAlarm(index);
             let name = &reference.alarm_name;
             if name.trim().is_empty() {
                 self.error(
-                    &path,
+                    field,
                     "required",
                     "is required: 1 to 255 characters, not only white space",
                 );
                 complete = false;
                 continue;
             }
-            if name.chars().count() > 255 {
-                self.error(&path, "too_long", "is longer than 255 characters");
-            }
+            self.text(field, name, (1, ALARM_NAME_MAX), "an alarm name");
             if rollback.alarms[..index]
                 .iter()
                 .any(|earlier| &earlier.alarm_name == name)
             {
                 self.error(
-                    &path,
+                    field,
                     "duplicate_alarm",
                     format!("`{name}` is listed more than once"),
                 );
@@ -566,7 +603,7 @@ impl Checker {
             {
                 None => {
                     self.error(
-                        &path,
+                        field,
                         "alarm_undefined",
                         format!(
                             "`{name}` is not defined in Alarms; define it there so guardrail can evaluate it"
@@ -583,76 +620,182 @@ impl Checker {
         complete.then_some(resolved)
     }
 
-    fn alarm(&mut self, path: &str, alarm: &MetricAlarm, plan: &Plan) -> Option<AlarmRule> {
+    /// One `PutMetricAlarm` request: who it is, what it watches, how it counts
+    /// and when it fires. Returns the rule only when all of it is valid.
+    fn alarm(&mut self, index: usize, alarm: &MetricAlarm, plan: &Plan) -> Option<AlarmRule> {
         let errors_before = self.errors.len();
+        self.alarm_identity(index, alarm);
+        self.alarm_metric(index, alarm);
+        let stat = self.alarm_statistic(index, alarm);
+        let window = self.alarm_window(index, alarm);
+        let condition = self.alarm_condition(index, alarm);
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let window = window?;
+        let (threshold, comparison) = condition?;
+        Some(AlarmRule {
+            name: alarm.alarm_name.clone(),
+            metric: (alarm.namespace == NAMESPACE)
+                .then(|| Metric::from_name(&alarm.metric_name))
+                .flatten(),
+            metric_name: alarm.metric_name.clone(),
+            scope: scope_of(
+                &alarm.namespace,
+                &alarm.metric_name,
+                &alarm.dimensions,
+                (
+                    &plan.endpoint_name,
+                    &plan.variant_name,
+                    &plan.endpoint_config_name,
+                ),
+            ),
+            stat: stat?,
+            period_seconds: window.period,
+            evaluation_periods: window.evaluation_periods,
+            datapoints_to_alarm: window.datapoints,
+            threshold,
+            comparison,
+            treat_missing_data: alarm
+                .treat_missing_data
+                .unwrap_or(TreatMissingData::Missing),
+            low_sample_count: alarm
+                .evaluate_low_sample_count_percentile
+                .unwrap_or(LowSampleCountPercentile::Evaluate),
+        })
+    }
+
+    /// The name, the description and the actions.
+    fn alarm_identity(&mut self, index: usize, alarm: &MetricAlarm) {
+        let field = |part| Field::Alarm(index, part);
         let name = &alarm.alarm_name;
         if name.trim().is_empty() {
             self.error(
-                format!("{path}.AlarmName"),
+                field(AlarmField::AlarmName),
                 "required",
                 "is required: 1 to 255 characters",
             );
-        } else if name.chars().count() > 255 {
-            self.error(
-                format!("{path}.AlarmName"),
-                "too_long",
-                "is longer than 255 characters",
-            );
-        } else if !name.is_ascii() {
-            self.error(
-                format!("{path}.AlarmName"),
-                "not_ascii",
-                "must contain only ASCII characters",
+        } else {
+            self.text(
+                field(AlarmField::AlarmName),
+                name,
+                (1, ALARM_NAME_MAX),
+                "an alarm name",
             );
         }
-        if alarm.namespace.is_empty() || alarm.namespace.len() > 255 {
+        if let Some(description) = &alarm.alarm_description {
+            if chars(description) > ALARM_DESCRIPTION_MAX {
+                self.error(
+                    field(AlarmField::AlarmDescription),
+                    "too_long",
+                    format!(
+                        "is {} characters long; at most {ALARM_DESCRIPTION_MAX}",
+                        chars(description)
+                    ),
+                );
+            }
+        }
+        for (part, actions) in [
+            (AlarmField::OkActions, &alarm.ok_actions),
+            (AlarmField::AlarmActions, &alarm.alarm_actions),
+            (
+                AlarmField::InsufficientDataActions,
+                &alarm.insufficient_data_actions,
+            ),
+        ] {
+            let Some(actions) = actions else { continue };
+            if actions.len() > MAX_ACTIONS {
+                self.error(
+                    field(part),
+                    "too_many",
+                    format!("lists {} actions; at most {MAX_ACTIONS}", actions.len()),
+                );
+            }
+            if let Some(bad) = actions
+                .iter()
+                .find(|action| action.is_empty() || chars(action) > ACTION_MAX)
+            {
+                self.error(
+                    field(part),
+                    "out_of_range",
+                    format!(
+                        "an action is {} characters long; each ARN is 1 to {ACTION_MAX} characters",
+                        chars(bad)
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The namespace, the metric, its dimensions and its unit.
+    fn alarm_metric(&mut self, index: usize, alarm: &MetricAlarm) {
+        let field = |part| Field::Alarm(index, part);
+        self.text(
+            field(AlarmField::Namespace),
+            &alarm.namespace,
+            (1, METRIC_TEXT_MAX),
+            "a namespace such as AWS/SageMaker",
+        );
+        if alarm.namespace.starts_with(':') {
             self.error(
-                format!("{path}.Namespace"),
-                "required",
-                "is required: 1 to 255 characters, for example AWS/SageMaker",
-            );
-        } else if alarm.namespace.starts_with(':') {
-            self.error(
-                format!("{path}.Namespace"),
+                field(AlarmField::Namespace),
                 "pattern",
                 "must not start with `:`",
             );
         }
-        if alarm.metric_name.is_empty() || alarm.metric_name.len() > 255 {
+        self.text(
+            field(AlarmField::MetricName),
+            &alarm.metric_name,
+            (1, METRIC_TEXT_MAX),
+            "a metric name such as Invocation5XXErrors",
+        );
+        if alarm.dimensions.len() > MAX_DIMENSIONS {
             self.error(
-                format!("{path}.MetricName"),
-                "required",
-                "is required: 1 to 255 characters, for example Invocation5XXErrors",
-            );
-        }
-        if alarm.dimensions.len() > 30 {
-            self.error(
-                format!("{path}.Dimensions"),
+                field(AlarmField::Dimensions),
                 "too_many",
-                format!("has {} dimensions; at most 30", alarm.dimensions.len()),
+                format!(
+                    "has {} dimensions; at most {MAX_DIMENSIONS}",
+                    alarm.dimensions.len()
+                ),
             );
         }
-        for (index, dimension) in alarm.dimensions.iter().enumerate() {
-            if dimension.name.is_empty() || dimension.name.len() > 255 {
+        for (position, dimension) in alarm.dimensions.iter().enumerate() {
+            let part = |part| Field::Dimension(index, position, part);
+            if dimension.name.is_empty() || chars(&dimension.name) > DIMENSION_NAME_MAX {
                 self.error(
-                    format!("{path}.Dimensions[{index}].Name"),
+                    part(DimensionPart::Name),
                     "required",
-                    "is required: 1 to 255 characters",
+                    format!("is required: 1 to {DIMENSION_NAME_MAX} characters"),
                 );
             }
-            if dimension.value.is_empty() || dimension.value.len() > 1024 {
+            if dimension.value.is_empty() || chars(&dimension.value) > DIMENSION_VALUE_MAX {
                 self.error(
-                    format!("{path}.Dimensions[{index}].Value"),
+                    part(DimensionPart::Value),
                     "required",
-                    "is required: 1 to 1024 characters",
+                    format!("is required: 1 to {DIMENSION_VALUE_MAX} characters"),
                 );
             }
         }
+        if let Some(unit) = &alarm.unit {
+            if !STANDARD_UNITS.contains(&unit.as_str()) {
+                self.error(
+                    field(AlarmField::Unit),
+                    "unit_unknown",
+                    format!(
+                        "`{unit}` is not a CloudWatch unit; use one of {}, or leave Unit out (AWS recommends omitting it)",
+                        STANDARD_UNITS.join(", ")
+                    ),
+                );
+            }
+        }
+    }
 
-        let stat = match (&alarm.statistic, &alarm.extended_statistic) {
+    /// `Statistic` or `ExtendedStatistic`, exactly one of them.
+    fn alarm_statistic(&mut self, index: usize, alarm: &MetricAlarm) -> Option<Stat> {
+        match (&alarm.statistic, &alarm.extended_statistic) {
             (Some(_), Some(_)) => {
                 self.error(
-                    format!("{path}.ExtendedStatistic"),
+                    Field::Alarm(index, AlarmField::ExtendedStatistic),
                     "statistic_conflict",
                     "give either Statistic or ExtendedStatistic, not both",
                 );
@@ -660,7 +803,7 @@ impl Checker {
             }
             (None, None) => {
                 self.error(
-                    format!("{path}.Statistic"),
+                    Field::Alarm(index, AlarmField::Statistic),
                     "required",
                     "is required: SampleCount, Average, Sum, Minimum or Maximum (or ExtendedStatistic such as p99)",
                 );
@@ -671,7 +814,7 @@ impl Checker {
                 let parsed = Stat::parse_percentile(extended);
                 if parsed.is_none() {
                     self.error(
-                        format!("{path}.ExtendedStatistic"),
+                        Field::Alarm(index, AlarmField::ExtendedStatistic),
                         "extended_statistic",
                         format!(
                             "`{extended}` is not supported; use a percentile p0 to p100, such as p99 or p99.9"
@@ -680,52 +823,62 @@ impl Checker {
                 }
                 parsed
             }
-        };
+        }
+    }
 
-        let period_path = format!("{path}.Period");
+    /// `Period`, `EvaluationPeriods` and `DatapointsToAlarm`, and the window they span.
+    fn alarm_window(&mut self, index: usize, alarm: &MetricAlarm) -> Option<Window> {
+        let field = |part| Field::Alarm(index, part);
         let period = match alarm.period {
             None => {
                 self.error(
-                    &period_path,
+                    field(AlarmField::Period),
                     "required",
                     "is required: 10, 20, 30 or a multiple of 60 seconds",
                 );
                 None
             }
-            Some(period) if period < 1 || !(matches!(period, 10 | 20 | 30) || period % 60 == 0) => {
-                self.error(
-                    &period_path,
-                    "period_invalid",
-                    format!(
-                        "{period} s is not allowed; use 10, 20, 30 or a multiple of 60 seconds"
-                    ),
-                );
-                None
-            }
-            Some(period) => Some(period),
+            Some(period) => match u32::try_from(period) {
+                Ok(period)
+                    if period >= 1 && (matches!(period, 10 | 20 | 30) || period % 60 == 0) =>
+                {
+                    Some(period)
+                }
+                _ => {
+                    self.error(
+                        field(AlarmField::Period),
+                        "period_invalid",
+                        format!(
+                            "{period} s is not allowed; use 10, 20, 30 or a multiple of 60 seconds"
+                        ),
+                    );
+                    None
+                }
+            },
         };
         let evaluation_periods = self.integer(
-            &format!("{path}.EvaluationPeriods"),
+            field(AlarmField::EvaluationPeriods),
             alarm.evaluation_periods,
-            1,
-            i64::from(u32::MAX),
+            (1, u32::MAX),
             true,
         );
+        let mut window_fits = true;
         if let (Some(period), Some(count)) = (period, evaluation_periods) {
-            let window = period * i64::from(count);
-            let limit = if period < 3_600 { 86_400 } else { 604_800 };
+            let window = u64::from(period) * u64::from(count);
+            let (limit, span) = if period < 3_600 {
+                (
+                    WINDOW_MAX_SHORT_PERIODS,
+                    "(one day) when Period is under an hour",
+                )
+            } else {
+                (WINDOW_MAX, "(one week)")
+            };
             if window > limit {
+                window_fits = false;
                 self.error(
-                    format!("{path}.EvaluationPeriods"),
+                    field(AlarmField::EvaluationPeriods),
                     "evaluation_window_too_long",
-                    format!(
-                        "Period × EvaluationPeriods = {window} s; at most {limit} s {}",
-                        if period < 3_600 {
-                            "(one day) when Period is under an hour"
-                        } else {
-                            "(one week)"
-                        }
-                    ),
+                    format!("Period × EvaluationPeriods = {window} s; at most {limit} s {span}"),
                 );
             }
         }
@@ -733,7 +886,7 @@ impl Checker {
             None => evaluation_periods,
             Some(value) if value < 1 => {
                 self.error(
-                    format!("{path}.DatapointsToAlarm"),
+                    field(AlarmField::DatapointsToAlarm),
                     "out_of_range",
                     format!("{value} is out of range; at least 1"),
                 );
@@ -742,19 +895,34 @@ impl Checker {
             Some(value) => match evaluation_periods {
                 Some(count) if value > i64::from(count) => {
                     self.error(
-                        format!("{path}.DatapointsToAlarm"),
+                        field(AlarmField::DatapointsToAlarm),
                         "datapoints_exceed_periods",
-                        format!("{value} is larger than EvaluationPeriods ({count}); allowed 1 to {count}"),
+                        format!(
+                            "{value} is larger than EvaluationPeriods ({count}); allowed 1 to {count}"
+                        ),
                     );
                     None
                 }
-                _ => Some(value as u32),
+                _ => u32::try_from(value).ok(),
             },
         };
+        if !window_fits {
+            return None;
+        }
+        Some(Window {
+            period: period?,
+            evaluation_periods: evaluation_periods?,
+            datapoints: datapoints?,
+        })
+    }
+
+    /// `Threshold` and `ComparisonOperator`.
+    fn alarm_condition(&mut self, index: usize, alarm: &MetricAlarm) -> Option<(f64, Comparison)> {
+        let field = |part| Field::Alarm(index, part);
         let threshold = match alarm.threshold {
             None => {
                 self.error(
-                    format!("{path}.Threshold"),
+                    field(AlarmField::Threshold),
                     "required",
                     "is required: the value the statistic is compared with",
                 );
@@ -762,7 +930,7 @@ impl Checker {
             }
             Some(value) if !value.is_finite() => {
                 self.error(
-                    format!("{path}.Threshold"),
+                    field(AlarmField::Threshold),
                     "out_of_range",
                     "must be a finite number",
                 );
@@ -773,7 +941,7 @@ impl Checker {
         let comparison = match alarm.comparison_operator {
             None => {
                 self.error(
-                    format!("{path}.ComparisonOperator"),
+                    field(AlarmField::ComparisonOperator),
                     "required",
                     "is required: GreaterThanOrEqualToThreshold, GreaterThanThreshold, LessThanThreshold or LessThanOrEqualToThreshold",
                 );
@@ -787,7 +955,7 @@ impl Checker {
             Some(ComparisonOperator::LessThanOrEqualToThreshold) => Some(Comparison::LessOrEqual),
             Some(other) => {
                 self.error(
-                    format!("{path}.ComparisonOperator"),
+                    field(AlarmField::ComparisonOperator),
                     "comparison_unsupported",
                     format!(
                         "{} needs an anomaly-detection band, which guardrail does not model; use a threshold operator",
@@ -797,103 +965,59 @@ impl Checker {
                 None
             }
         };
-
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        Some(AlarmRule {
-            name: name.clone(),
-            metric: (alarm.namespace == "AWS/SageMaker")
-                .then(|| Metric::from_name(&alarm.metric_name))
-                .flatten(),
-            metric_name: alarm.metric_name.clone(),
-            scope: scope_of(alarm, plan),
-            stat: stat?,
-            period_seconds: period? as u32,
-            evaluation_periods: evaluation_periods?,
-            datapoints_to_alarm: datapoints?,
-            threshold: threshold?,
-            comparison: comparison?,
-            treat_missing_data: alarm
-                .treat_missing_data
-                .unwrap_or(TreatMissingData::Missing),
-            low_sample_count: alarm
-                .evaluate_low_sample_count_percentile
-                .unwrap_or(LowSampleCountPercentile::Evaluate),
-        })
+        Some((threshold?, comparison?))
     }
 
     fn scenario(&mut self, scenario: &Scenario) {
-        let path = "Scenario";
         let rps = scenario.requests_per_second;
-        if !(rps > 0.0 && rps <= 100_000.0) {
+        if !(rps > 0.0 && rps <= REQUESTS_PER_SECOND_MAX) {
             self.error(
-                format!("{path}.RequestsPerSecond"),
+                Field::Scenario(ScenarioField::RequestsPerSecond),
                 "out_of_range",
-                format!("{rps} is out of range; allowed more than 0 up to 100000"),
+                format!(
+                    "{rps} is out of range; allowed more than 0 up to {REQUESTS_PER_SECOND_MAX}"
+                ),
             );
         }
         for (fleet, error_rate, latency) in [
-            ("Blue", scenario.blue.error_rate, scenario.blue.latency_ms),
             (
-                "Green",
+                Fleet::Blue,
+                scenario.blue.error_rate,
+                scenario.blue.latency_ms,
+            ),
+            (
+                Fleet::Green,
                 scenario.green.error_rate,
                 scenario.green.latency_ms,
             ),
         ] {
             if !(0.0..=1.0).contains(&error_rate) {
                 self.error(
-                    format!("{path}.{fleet}.ErrorRate"),
+                    Field::Scenario(ScenarioField::ErrorRate(fleet)),
                     "out_of_range",
                     format!(
                         "{error_rate} is out of range; allowed 0 to 1 (a fraction, 0.05 = 5 %)"
                     ),
                 );
             }
-            if !(latency > 0.0 && latency <= 600_000.0) {
+            if !(latency > 0.0 && latency <= LATENCY_MS_MAX) {
                 self.error(
-                    format!("{path}.{fleet}.LatencyMs"),
+                    Field::Scenario(ScenarioField::LatencyMs(fleet)),
                     "out_of_range",
-                    format!("{latency} is out of range; allowed more than 0 up to 600000 ms"),
+                    format!(
+                        "{latency} is out of range; allowed more than 0 up to {LATENCY_MS_MAX} ms"
+                    ),
                 );
             }
         }
         let onset = scenario.green.onset_seconds;
-        if !(0.0..=86_400.0).contains(&onset) {
+        if !(0.0..=ONSET_SECONDS_MAX).contains(&onset) {
             self.error(
-                format!("{path}.Green.OnsetSeconds"),
+                Field::Scenario(ScenarioField::OnsetSeconds),
                 "out_of_range",
-                format!("{onset} is out of range; allowed 0 to 86400 s"),
+                format!("{onset} is out of range; allowed 0 to {ONSET_SECONDS_MAX} s"),
             );
         }
-    }
-}
-
-/// Which requests an alarm's dimensions select, for this plan.
-///
-/// SageMaker publishes endpoint metrics with `EndpointName` + `VariantName`, and,
-/// once the new fleet serves, also with `EndpointConfigName` of the new config.
-/// An alarm on another endpoint, variant or config sees nothing of this rollout.
-pub fn scope_of(alarm: &MetricAlarm, plan: &Plan) -> Scope {
-    if alarm.namespace != "AWS/SageMaker" || Metric::from_name(&alarm.metric_name).is_none() {
-        return Scope::Unrelated;
-    }
-    let mut endpoint = false;
-    let mut new_fleet = false;
-    for dimension in &alarm.dimensions {
-        match dimension.name.as_str() {
-            "EndpointName" if dimension.value == plan.endpoint_name => endpoint = true,
-            "VariantName" if dimension.value == plan.variant_name => {}
-            "EndpointConfigName" if dimension.value == plan.endpoint_config_name => {
-                new_fleet = true
-            }
-            _ => return Scope::Unrelated,
-        }
-    }
-    match (endpoint, new_fleet) {
-        (true, true) => Scope::NewFleet,
-        (true, false) => Scope::Endpoint,
-        _ => Scope::Unrelated,
     }
 }
 
@@ -914,8 +1038,8 @@ fn allowed_instances(min_percent: Option<u32>, max_percent: u32, fleet: u32) -> 
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::examples;
+    use crate::rollout::Strategy;
+    use crate::{check_json, examples};
 
     /// Applies `edit` to the notebook canary plan and checks that exactly the expected
     /// (path, code) errors come back.
@@ -1207,6 +1331,83 @@ mod tests {
                 "scenario error rate above one",
                 Box::new(|v| set(v, "/Scenario", json!({"Green": {"ErrorRate": 5}}))),
                 vec![("Scenario.Green.ErrorRate", "out_of_range")],
+            ),
+            (
+                "all at once still needs WaitIntervalInSeconds",
+                Box::new(|v| {
+                    set(v, &format!("{TRC_PTR}/Type"), json!("ALL_AT_ONCE"));
+                    v.pointer_mut(TRC_PTR)
+                        .and_then(|t| t.as_object_mut())
+                        .map(|t| t.remove("WaitIntervalInSeconds"));
+                }),
+                vec![(
+                    "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.WaitIntervalInSeconds",
+                    "required",
+                )],
+            ),
+            (
+                "a canary of i64::MAX instances does not overflow",
+                Box::new(|v| set(v, &format!("{TRC_PTR}/CanarySize/Value"), json!(i64::MAX))),
+                vec![(
+                    "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.CanarySize.Value",
+                    "canary_too_large",
+                )],
+            ),
+            (
+                "a period that does not fit 32 bits does not wrap",
+                Box::new(|v| set(v, "/Alarms/0/Period", json!(60_i64 << 32))),
+                vec![("Alarms[0].Period", "period_invalid")],
+            ),
+            (
+                "a huge window does not overflow",
+                Box::new(|v| {
+                    set(v, "/Alarms/0/Period", json!(3_600));
+                    set(v, "/Alarms/0/EvaluationPeriods", json!(u32::MAX));
+                }),
+                vec![("Alarms[0].EvaluationPeriods", "evaluation_window_too_long")],
+            ),
+            (
+                "instance count past 32 bits",
+                Box::new(|v| set(v, "/InstanceCount", json!(i64::MAX))),
+                vec![("InstanceCount", "out_of_range")],
+            ),
+            (
+                "a unit CloudWatch does not know",
+                Box::new(|v| set(v, "/Alarms/1/Unit", json!("Microsecond"))),
+                vec![("Alarms[1].Unit", "unit_unknown")],
+            ),
+            (
+                "a unit CloudWatch knows",
+                Box::new(|v| set(v, "/Alarms/1/Unit", json!("Microseconds"))),
+                vec![],
+            ),
+            (
+                "an alarm name may be any UTF-8 but not a control character",
+                Box::new(|v| {
+                    set(v, "/Alarms/0/AlarmName", json!("5xx-\u{e9}l\u{e8}ve"));
+                    set(v, "/DeploymentConfig/AutoRollbackConfiguration/Alarms/0/AlarmName", json!("5xx-\u{e9}l\u{e8}ve"));
+                    set(v, "/Alarms/1/AlarmName", json!("two\nlines"));
+                    set(v, "/DeploymentConfig/AutoRollbackConfiguration/Alarms/1/AlarmName", json!("two\nlines"));
+                }),
+                vec![
+                    ("Alarms[1].AlarmName", "control_character"),
+                    ("DeploymentConfig.AutoRollbackConfiguration.Alarms[1].AlarmName", "control_character"),
+                ],
+            ),
+            (
+                "six alarm actions",
+                Box::new(|v| set(v, "/Alarms/0/AlarmActions", json!(vec!["arn:aws:sns:us-east-1:1:t"; 6]))),
+                vec![("Alarms[0].AlarmActions", "too_many")],
+            ),
+            (
+                "a description over 1024 characters",
+                Box::new(|v| set(v, "/Alarms/0/AlarmDescription", json!("\u{e9}".repeat(1_025)))),
+                vec![("Alarms[0].AlarmDescription", "too_long")],
+            ),
+            (
+                "a description of 1024 two-byte characters",
+                Box::new(|v| set(v, "/Alarms/0/AlarmDescription", json!("\u{e9}".repeat(1_024)))),
+                vec![],
             ),
         ];
         for (name, edit, expected) in cases {

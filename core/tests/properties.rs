@@ -160,7 +160,7 @@ proptest! {
         prop_assume!(checked.rollout.is_some());
         let rollout = checked.rollout.expect("valid");
         let scenario = plan.scenario_or_default();
-        let simulation = simulate(&rollout, &scenario);
+        let simulation = simulate(&rollout, &scenario).expect("a simulation ends with an outcome");
         let shares: Vec<u32> = simulation.traffic.iter().map(|change| change.green_traffic_bp).collect();
         match &simulation.outcome {
             Outcome::Succeeded { .. } => {
@@ -176,6 +176,8 @@ proptest! {
                     .collect();
                 prop_assert!(before.windows(2).all(|pair| pair[0] <= pair[1]), "{:?}", shares);
                 prop_assert_eq!(shares.last().copied(), Some(0), "rollback ends with all traffic on blue");
+                let last = simulation.traffic.last().expect("traffic");
+                prop_assert_eq!(last.serving.blue, rollout.instance_count(), "the whole blue fleet serves");
             }
         }
         // The planned schedule is monotone too, and ends at 100 %.
@@ -191,8 +193,8 @@ proptest! {
         let rollout = checked.rollout.expect("valid");
         let scenario = plan.scenario_or_default();
         let schedule = schedule(&rollout);
-        let first = run(&rollout, &schedule, &scenario, scenario.seed, true);
-        let second = run(&rollout, &schedule, &scenario, scenario.seed, true);
+        let first = run(&rollout, &schedule, &scenario, scenario.seed, true).expect("simulates");
+        let second = run(&rollout, &schedule, &scenario, scenario.seed, true).expect("simulates");
         prop_assert_eq!(first, second);
     }
 
@@ -218,4 +220,101 @@ proptest! {
         let text = String::from_utf8(bytes).expect("ascii");
         let _ = link::decode(&text);
     }
+
+    /// Extreme numbers anywhere in a plan: check, schedule and simulate never
+    /// panic, overflow or wrap, and a valid plan always simulates to an outcome.
+    #[test]
+    fn extreme_numbers_never_panic_or_wrap(
+        plan in plan_strategy(),
+        integers in prop::collection::vec(extreme_integer(), 12),
+        floats in prop::collection::vec(extreme_float(), 6),
+    ) {
+        let mut plan = plan;
+        let mut next_int = integers.into_iter();
+        let mut int = || next_int.next().flatten();
+        plan.instance_count = int().or(plan.instance_count);
+        plan.provisioning_seconds = int();
+        plan.termination_seconds = int();
+        if let Some(config) = plan.deployment_config.as_mut() {
+            if let Some(policy) = config.blue_green_update_policy.as_mut() {
+                policy.termination_wait_in_seconds = int();
+                policy.maximum_execution_timeout_in_seconds = int();
+                if let Some(routing) = policy.traffic_routing_configuration.as_mut() {
+                    routing.wait_interval_in_seconds = int();
+                    for size in [&mut routing.canary_size, &mut routing.linear_step_size].into_iter().flatten() {
+                        size.value = int().or(size.value);
+                    }
+                }
+            }
+            if let Some(policy) = config.rolling_update_policy.as_mut() {
+                policy.wait_interval_in_seconds = int();
+                if let Some(size) = policy.maximum_batch_size.as_mut() {
+                    size.value = int().or(size.value);
+                }
+                if let Some(size) = policy.rollback_maximum_batch_size.as_mut() {
+                    size.value = int().or(size.value);
+                }
+            }
+        }
+        let mut floats = floats.into_iter();
+        for alarm in plan.alarms.iter_mut() {
+            alarm.period = int().or(alarm.period);
+            alarm.evaluation_periods = int().or(alarm.evaluation_periods);
+            alarm.datapoints_to_alarm = int();
+            alarm.threshold = floats.next().flatten().or(alarm.threshold);
+        }
+        if let Some(scenario) = plan.scenario.as_mut() {
+            scenario.requests_per_second = floats.next().flatten().unwrap_or(scenario.requests_per_second);
+            scenario.green.onset_seconds = floats.next().flatten().unwrap_or(scenario.green.onset_seconds);
+            scenario.green.latency_ms = floats.next().flatten().unwrap_or(scenario.green.latency_ms);
+        }
+        let checked = check(&plan);
+        if let Some(rollout) = checked.rollout {
+            let schedule = schedule(&rollout);
+            prop_assert!(schedule.total_seconds >= schedule.steps.len() as u32 / 2);
+            let scenario = plan.scenario_or_default();
+            let simulation = run(&rollout, &schedule, &scenario, scenario.seed, false);
+            prop_assert!(simulation.is_ok(), "{:?}", simulation);
+        }
+    }
+}
+
+/// `None` (leave the field as generated) or an integer at an edge.
+fn extreme_integer() -> impl Strategy<Value = Option<i64>> {
+    prop::option::of(prop::sample::select(vec![
+        i64::MIN,
+        -1,
+        0,
+        1,
+        10,
+        59,
+        60,
+        599,
+        600,
+        3_600,
+        7_200,
+        28_800,
+        604_800,
+        i64::from(u32::MAX),
+        i64::from(u32::MAX) + 1,
+        60 << 32,
+        i64::MAX,
+    ]))
+}
+
+/// `None` or a float at an edge, NaN and the infinities included.
+fn extreme_float() -> impl Strategy<Value = Option<f64>> {
+    prop::option::of(prop::sample::select(vec![
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::MAX,
+        f64::MIN,
+        f64::MIN_POSITIVE,
+        -0.0,
+        0.0,
+        1e-300,
+        100_000.0,
+        86_400.0,
+    ]))
 }

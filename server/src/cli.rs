@@ -1,7 +1,8 @@
-//! The `guardrail` command line.
+//! The `guardrail` command line: parsing, and one function per command.
 //!
-//! Exit codes: 0 success; 1 the plan is invalid, or a rollout did not end on the
-//! new config; 2 the input could not be read or is not a plan.
+//! Exit codes are listed in [`crate::output`]: 0 success; 1 the plan is invalid
+//! or a rollout did not end on the new config; 2 the input could not be read or
+//! is not a plan; 3 the engine or server refused; 4 guardrail could not do its work.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -14,25 +15,13 @@ use guardrail_core::explain::{explain, mmss};
 use guardrail_core::export::{export, Format};
 use guardrail_core::link::{self, LinkState};
 use guardrail_core::schedule::{schedule, Schedule};
-use guardrail_core::simulate::{detect, detection_curve, simulate, CURVE_ERROR_RATES};
+use guardrail_core::simulate::{detect, detection_curve, simulate, CURVE_ERROR_RATES, MAX_RUNS};
 use guardrail_core::{check_json, Checked, Plan, Problem};
 use serde_json::json;
 
+use crate::engine::{Engine, TIME_SCALE_MAX, TIME_SCALE_MIN};
+use crate::output::{emit, say, CliError};
 use crate::settings;
-
-/// Writes to standard output, ignoring a closed pipe (`guardrail ... | head`).
-pub(crate) fn emit(text: &str) {
-    use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
-}
-
-/// `println!` that never panics on a closed pipe.
-macro_rules! say {
-    () => { emit("\n") };
-    ($($arg:tt)*) => { emit(&format!("{}\n", format_args!($($arg)*))) };
-}
 
 #[derive(Parser)]
 #[command(
@@ -81,7 +70,7 @@ enum Command {
         plan: String,
         #[arg(long)]
         json: bool,
-        /// Also run the detection analysis over this many seeds
+        /// Also run the detection analysis over this many seeds (at most 100000)
         #[arg(long)]
         runs: Option<u32>,
         /// Override the scenario's seed
@@ -121,7 +110,7 @@ enum Command {
         plan: String,
         #[arg(long, value_enum, default_value = "local")]
         backend: Backend,
-        /// Plan seconds per real second: 60 makes a 300 s bake last 5 s
+        /// Plan seconds per real second, 1 to 10000: 60 makes a 300 s bake last 5 s
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
         /// A running guardrail server to run on
@@ -138,6 +127,16 @@ enum Command {
         /// Print every metric period in full
         #[arg(long)]
         verbose: bool,
+    },
+    /// Abort a run on a running `guardrail serve`: it rolls back to blue
+    Abort {
+        run_id: String,
+        /// The guardrail server the run is on
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        server: String,
+        /// Who asks, as the run's record will say (default: $USER@host)
+        #[arg(long)]
+        by: Option<String>,
     },
     /// List recorded runs
     Runs {
@@ -185,28 +184,6 @@ impl From<ExportFormat> for Format {
     }
 }
 
-/// A failure that ends the command with a message and an exit code.
-#[derive(Debug, thiserror::Error)]
-pub enum CliError {
-    #[error("{0}")]
-    Rollback(String),
-    #[error("{0}")]
-    Input(String),
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Runtime(String),
-}
-
-impl CliError {
-    fn exit_code(&self) -> u8 {
-        match self {
-            Self::Input(_) => 2,
-            Self::Invalid(_) | Self::Runtime(_) | Self::Rollback(_) => 1,
-        }
-    }
-}
-
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -232,21 +209,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             data_dir,
             dist,
             rps,
-        } => {
-            let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
-            let dist = dist.unwrap_or_else(settings::default_dist_dir);
-            // Fail on a taken port before starting any model server.
-            std::net::TcpListener::bind(("127.0.0.1", port)).map_err(|error| {
-                CliError::Runtime(format!("cannot listen on 127.0.0.1:{port}: {error}"))
-            })?;
-            runtime()?.block_on(async move {
-                let engine = start_engine(&data_dir, rps).await?;
-                crate::web::serve(dist, port, engine)
-                    .await
-                    .map_err(|error| CliError::Runtime(error.to_string()))
-            })?;
-            Ok(ExitCode::SUCCESS)
-        }
+        } => serve_command(port, data_dir, dist, rps),
         Command::Run {
             plan,
             backend: Backend::Local,
@@ -259,6 +222,11 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         } => {
             let (parsed, checked) = read_plan(&plan)?;
             require_valid(&plan, &checked)?;
+            if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
+                return Err(CliError::Input(format!(
+                    "--time-scale {time_scale} is out of range; allowed {TIME_SCALE_MIN} to {TIME_SCALE_MAX}"
+                )));
+            }
             let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
             runtime()?.block_on(crate::run_command::run(
                 parsed,
@@ -269,56 +237,17 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
                 verbose,
             ))
         }
-        Command::Runs { json, data_dir } => {
-            let store = open_store(data_dir)?;
-            let runs = store
-                .runs()
-                .map_err(|error| CliError::Runtime(error.to_string()))?;
-            if json {
-                print_json(&json!(runs));
-            } else if runs.is_empty() {
-                say!("no runs yet: start one with `guardrail run PLAN --time-scale 60`");
-            } else {
-                say!(
-                    "{:<32} {:<16} {:<28} {:<12} {:>6}  outcome",
-                    "run",
-                    "endpoint",
-                    "update",
-                    "status",
-                    "events"
-                );
-                for run in runs {
-                    say!(
-                        "{:<32} {:<16} {:<28} {:<12} {:>6}  {}",
-                        run.id,
-                        run.endpoint,
-                        format!("{} -> {}", run.from_config, run.to_config),
-                        run.status,
-                        run.events,
-                        run.outcome.unwrap_or_default()
-                    );
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Abort { run_id, server, by } => runtime()?.block_on(crate::run_command::abort(
+            &server,
+            &run_id,
+            by.unwrap_or_else(crate::run_command::terminal_user),
+        )),
+        Command::Runs { json, data_dir } => runs_command(json, data_dir),
         Command::Events {
             run_id,
             json,
             data_dir,
-        } => {
-            let store = open_store(data_dir)?;
-            let events = store
-                .events(&run_id)
-                .map_err(|error| CliError::Input(error.to_string()))?;
-            for event in events {
-                if json {
-                    say!("{}", serde_json::to_string(&event).unwrap_or_default());
-                } else {
-                    say!("{}", event.describe());
-                }
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        } => events_command(&run_id, json, data_dir),
         Command::Check { plan, json } => check_command(&plan, json),
         Command::Schedule { plan, json } => {
             let (_, checked) = read_plan(&plan)?;
@@ -347,29 +276,21 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             decode,
             base,
             view,
-            run,
+            run: Some(run_id),
             at,
             data_dir,
-        } => match run {
-            Some(run_id) => {
-                let store = open_store(data_dir)?;
-                let text = store
-                    .plan_json(&run_id)
-                    .map_err(|error| CliError::Input(error.to_string()))?;
-                let plan = guardrail_core::Plan::from_json(&text).map_err(|error| {
-                    CliError::Runtime(format!("run {run_id} holds no plan: {error}"))
-                })?;
-                let state = LinkState {
-                    plan,
-                    view: Some("run".into()),
-                    run: Some(run_id),
-                    at_ms: at.map(|seconds| seconds * 1_000),
-                };
-                say!("{}/#p={}", base.trim_end_matches('/'), link::encode(&state));
-                Ok(ExitCode::SUCCESS)
-            }
-            None => link_command(plan, decode, &base, view),
-        },
+        } => {
+            let _ = (plan, decode, view);
+            run_link_command(&run_id, at, &base, data_dir)
+        }
+        Command::Link {
+            plan,
+            decode,
+            base,
+            view,
+            run: None,
+            ..
+        } => link_command(plan, decode, &base, view),
         Command::Assumptions => {
             for assumption in ASSUMPTIONS {
                 say!("{}\n  {}\n", assumption.title, assumption.text);
@@ -379,42 +300,112 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
     }
 }
 
+/// `guardrail serve`: the planner and the local engine on 127.0.0.1.
+fn serve_command(
+    port: u16,
+    data_dir: Option<PathBuf>,
+    dist: Option<PathBuf>,
+    rps: f64,
+) -> Result<ExitCode, CliError> {
+    let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
+    let dist = dist.unwrap_or_else(settings::default_dist_dir);
+    // Fail on a taken port before starting any model server.
+    std::net::TcpListener::bind(("127.0.0.1", port))
+        .map_err(|error| CliError::Failed(format!("cannot listen on 127.0.0.1:{port}: {error}")))?;
+    runtime()?.block_on(async move {
+        let engine = Engine::start_in(&data_dir, rps).await?;
+        crate::web::serve(dist, port, engine)
+            .await
+            .map_err(|error| CliError::Failed(error.to_string()))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn runs_command(json: bool, data_dir: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    let store = open_store(data_dir)?;
+    let runs = store
+        .runs()
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    if json {
+        print_json(&json!(runs));
+    } else if runs.is_empty() {
+        say!("no runs yet: start one with `guardrail run PLAN --time-scale 60`");
+    } else {
+        say!(
+            "{:<32} {:<16} {:<28} {:<12} {:>6}  outcome",
+            "run",
+            "endpoint",
+            "update",
+            "status",
+            "events"
+        );
+        for run in runs {
+            say!(
+                "{:<32} {:<16} {:<28} {:<12} {:>6}  {}",
+                run.id,
+                run.endpoint,
+                format!("{} -> {}", run.from_config, run.to_config),
+                run.status,
+                run.events,
+                run.outcome.unwrap_or_default()
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn events_command(
+    run_id: &str,
+    json: bool,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode, CliError> {
+    let store = open_store(data_dir)?;
+    let events = store
+        .events(run_id)
+        .map_err(|error| CliError::Refused(error.to_string()))?;
+    for event in events {
+        if json {
+            say!("{}", serde_json::to_string(&event).unwrap_or_default());
+        } else {
+            say!("{}", event.describe());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `guardrail link --run RUN_ID`: a link to a recorded run's timeline.
+fn run_link_command(
+    run_id: &str,
+    at: Option<u64>,
+    base: &str,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode, CliError> {
+    let store = open_store(data_dir)?;
+    let text = store
+        .plan_json(run_id)
+        .map_err(|error| CliError::Refused(error.to_string()))?;
+    let plan = Plan::from_json(&text)
+        .map_err(|error| CliError::Failed(format!("run {run_id} holds no plan: {error}")))?;
+    let state = LinkState {
+        plan,
+        view: Some("run".into()),
+        run: Some(run_id.to_string()),
+        at_ms: at.map(|seconds| seconds.saturating_mul(1_000)),
+    };
+    say!("{}/#p={}", base.trim_end_matches('/'), link::encode(&state));
+    Ok(ExitCode::SUCCESS)
+}
+
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
     tokio::runtime::Runtime::new()
-        .map_err(|error| CliError::Runtime(format!("cannot start the runtime: {error}")))
+        .map_err(|error| CliError::Failed(format!("cannot start the runtime: {error}")))
 }
 
+/// The store, read-only: the commands that read runs never write.
 fn open_store(data_dir: Option<PathBuf>) -> Result<crate::store::Store, CliError> {
     let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
-    crate::store::Store::open(&data_dir).map_err(|error| CliError::Runtime(error.to_string()))
-}
-
-/// Starts the local engine on the registry of `data_dir`, with its store.
-pub async fn start_engine(
-    data_dir: &std::path::Path,
-    rps: f64,
-) -> Result<crate::engine::Engine, CliError> {
-    let registry = crate::engine::registry::Registry::load(data_dir).map_err(CliError::Input)?;
-    let store = crate::store::Store::open(data_dir)
-        .map_err(|error| CliError::Runtime(error.to_string()))?;
-    let engine = crate::engine::Engine::start(
-        registry,
-        store,
-        crate::engine::EngineOptions {
-            load_rps: rps,
-            ..Default::default()
-        },
-    )
-    .await
-    .map_err(|error| CliError::Runtime(error.to_string()))?;
-    for definition in &engine.registry().endpoints {
-        tracing::info!(
-            "local engine: endpoint {} on {}, load {rps} requests/s",
-            definition.endpoint_name,
-            definition.endpoint_config_name
-        );
-    }
-    Ok(engine)
+    crate::store::Store::open_read_only(&data_dir)
+        .map_err(|error| CliError::Failed(error.to_string()))
 }
 
 /// Reads PLAN (a path, or `-` for standard input) and checks it.
@@ -577,7 +568,14 @@ fn simulate_command(
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
-    let simulation = simulate(rollout, &scenario);
+    if runs.is_some_and(|runs| runs > MAX_RUNS) {
+        return Err(CliError::Input(format!(
+            "--runs {} is more than the analysis allows; at most {MAX_RUNS}",
+            runs.unwrap_or_default()
+        )));
+    }
+    let simulation =
+        simulate(rollout, &scenario).map_err(|error| CliError::Failed(error.to_string()))?;
     let sentences = explain(&schedule, &scenario, &simulation);
     let (phase, cause) = match &simulation.outcome {
         Outcome::RolledBack { phase, cause, .. } => {
@@ -585,12 +583,18 @@ fn simulate_command(
         }
         Outcome::Succeeded { .. } => (None, None),
     };
-    let detection = runs.map(|runs| {
+    let detection = match runs.map(|runs| {
         (
             detect(rollout, &scenario, runs),
             detection_curve(rollout, &scenario, &CURVE_ERROR_RATES, runs.min(200)),
         )
-    });
+    }) {
+        Some((Ok(detection), Ok(curve))) => Some((detection, curve)),
+        Some((Err(error), _)) | Some((_, Err(error))) => {
+            return Err(CliError::Failed(error.to_string()))
+        }
+        None => None,
+    };
     if json {
         let mut value = json!({
             "outcome": simulation.outcome.name(),

@@ -3,6 +3,7 @@
 
 pub mod cli;
 pub mod engine;
+pub mod output;
 pub mod progress;
 pub mod run_command;
 pub mod settings;

@@ -1,17 +1,36 @@
-//! `guardrail run`: runs a plan on a running `guardrail serve` when one answers,
-//! otherwise on an engine started in this process, and shows live progress.
+//! `guardrail run` and `guardrail abort`: a rollout on a running
+//! `guardrail serve` when one answers, otherwise on an engine started in this
+//! process, with live progress; and an abort of a run on a server.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use futures::StreamExt;
-use guardrail_core::event::{Event, RunOutcome};
+use guardrail_app::api::ServiceError;
+use guardrail_core::event::{RunOutcome, StreamLine};
 use guardrail_core::Plan;
 
-use crate::cli::{emit, start_engine, CliError};
+use crate::engine::Engine;
+use crate::output::{emit, CliError};
 use crate::progress::Progress;
 
+/// Who an abort from this terminal names: `$USER@host`, as far as known.
+pub fn terminal_user() -> String {
+    let user = std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "someone".into());
+    let host = std::fs::read_to_string("/etc/hostname")
+        .map(|text| text.trim().to_string())
+        .unwrap_or_default();
+    if host.is_empty() {
+        format!("{user} (guardrail CLI)")
+    } else {
+        format!("{user}@{host} (guardrail CLI)")
+    }
+}
+
+/// Runs `plan` at `time_scale`, on `server` when it answers, else in this process.
 pub async fn run(
     plan: Plan,
     time_scale: f64,
@@ -27,20 +46,45 @@ pub async fn run(
             return remote(&client, &server, &plan, time_scale, verbose).await;
         }
     }
-    let engine = start_engine(&data_dir, rps).await?;
-    let run_id = engine
-        .start_rollout(&plan, time_scale)
-        .await
-        .map_err(|error| CliError::Input(error.to_string()))?;
+    let engine = Engine::start_in(&data_dir, rps).await?;
+    let started = engine.start_rollout(&plan, time_scale).await;
+    let run_id = match started {
+        Ok(run_id) => run_id,
+        Err(error) => {
+            engine.shutdown().await;
+            return Err(error.into());
+        }
+    };
     eprintln!(
-        "guardrail: run {run_id} on an in-process local engine (recorded in {})",
+        "guardrail: run {run_id} on an in-process local engine (recorded in {}); Ctrl-C aborts it back to blue",
         data_dir.display()
     );
-    let lines =
-        crate::web::event_lines(engine.store().clone(), &run_id).map_err(CliError::Runtime)?;
-    let outcome = follow(lines, verbose).await;
+    let lines = crate::web::event_lines(engine.store().clone(), &run_id)
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let outcome = follow_aborting_on_interrupt(&engine, &run_id, lines, verbose).await;
     engine.shutdown().await;
     conclude(&run_id, outcome)
+}
+
+/// Follows the run; the first Ctrl-C aborts it (it rolls back to blue) and the
+/// progress goes on to the end.
+async fn follow_aborting_on_interrupt(
+    engine: &Engine,
+    run_id: &str,
+    lines: guardrail_app::api::service::LineStream,
+    verbose: bool,
+) -> Result<RunOutcome, String> {
+    let following = follow(lines, verbose);
+    tokio::pin!(following);
+    tokio::select! {
+        outcome = &mut following => return outcome,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    match engine.abort(run_id, &terminal_user()).await {
+        Ok(()) => eprintln!("guardrail: aborting run {run_id}: rolling back to blue"),
+        Err(error) => eprintln!("guardrail: {error}"),
+    }
+    following.await
 }
 
 async fn server_answers(client: &reqwest::Client, server: &str) -> bool {
@@ -55,12 +99,38 @@ async fn server_answers(client: &reqwest::Client, server: &str) -> bool {
     }
 }
 
-/// The message of a failed server function, without its framing.
-fn server_error(body: &str) -> String {
-    body.trim()
-        .trim_start_matches("ServerError|")
-        .trim_matches('"')
-        .to_string()
+fn unreachable(server: &str, error: &reqwest::Error) -> CliError {
+    CliError::Failed(format!(
+        "cannot reach the guardrail server at {server}: {}",
+        crate::engine::fleet::error_text(error)
+    ))
+}
+
+/// Calls a server function with a form body; a failure comes back as the
+/// server's typed error.
+async fn call(
+    client: &reqwest::Client,
+    server: &str,
+    function: &str,
+    form: &[(&str, String)],
+) -> Result<reqwest::Response, CliError> {
+    let response = client
+        .post(format!("{server}/api/{function}"))
+        .form(form)
+        .send()
+        .await
+        .map_err(|error| unreachable(server, &error))?;
+    if response.status().is_success() {
+        return Ok(response);
+    }
+    let body = response
+        .text()
+        .await
+        .map_err(|error| unreachable(server, &error))?;
+    Err(match serde_json::from_str::<ServiceError>(&body) {
+        Ok(error) => error.into(),
+        Err(_) => CliError::Failed(format!("unexpected answer from {server}: {body}")),
+    })
 }
 
 async fn remote(
@@ -70,39 +140,27 @@ async fn remote(
     time_scale: f64,
     verbose: bool,
 ) -> Result<ExitCode, CliError> {
-    let unreachable = |error: reqwest::Error| {
-        CliError::Runtime(format!(
-            "cannot reach the guardrail server at {server}: {}",
-            crate::engine::fleet::error_text(&error)
-        ))
-    };
-    let response = client
-        .post(format!("{server}/api/start_rollout"))
-        .form(&[
+    let response = call(
+        client,
+        server,
+        "start_rollout",
+        &[
             ("plan_json", plan.to_json_pretty()),
             ("time_scale", time_scale.to_string()),
-        ])
-        .send()
+        ],
+    )
+    .await?;
+    let body = response
+        .text()
         .await
-        .map_err(unreachable)?;
-    let status = response.status();
-    let body = response.text().await.map_err(unreachable)?;
-    if !status.is_success() {
-        return Err(CliError::Input(server_error(&body)));
-    }
+        .map_err(|error| unreachable(server, &error))?;
     let run_id: String = serde_json::from_str(&body)
-        .map_err(|_| CliError::Runtime(format!("unexpected answer from {server}: {body}")))?;
-    eprintln!("guardrail: run {run_id} on the local engine of {server}");
-    let response = client
-        .post(format!("{server}/api/run_events"))
-        .form(&[("run_id", run_id.as_str())])
-        .send()
-        .await
-        .map_err(unreachable)?;
-    if !response.status().is_success() {
-        let body = response.text().await.unwrap_or_default();
-        return Err(CliError::Runtime(server_error(&body)));
-    }
+        .map_err(|_| CliError::Failed(format!("unexpected answer from {server}: {body}")))?;
+    eprintln!(
+        "guardrail: run {run_id} on the local engine of {server}; Ctrl-C stops watching, \
+         `guardrail abort {run_id}` rolls it back"
+    );
+    let response = call(client, server, "run_events", &[("run_id", run_id.clone())]).await?;
     // Chunks do not follow line boundaries: reassemble lines.
     let mut pending = String::new();
     let chunks = response
@@ -123,40 +181,60 @@ async fn remote(
     conclude(&run_id, outcome)
 }
 
-/// Prints progress from JSON lines until the run finishes.
+/// `guardrail abort RUN_ID`: asks the server to roll the run back.
+pub async fn abort(server: &str, run_id: &str, by: String) -> Result<ExitCode, CliError> {
+    let client = reqwest::Client::new();
+    let server = server.trim_end_matches('/');
+    call(
+        &client,
+        server,
+        "abort_rollout",
+        &[("run_id", run_id.to_string()), ("by", by)],
+    )
+    .await?;
+    emit(&format!(
+        "run {run_id}: abort requested; it is rolling back to blue (follow it with `guardrail events {run_id}`)\n"
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints progress from JSON lines until the run finishes; `Err` with the
+/// reason when the stream ends first.
 async fn follow(
     mut lines: std::pin::Pin<Box<dyn futures::Stream<Item = String> + Send>>,
     verbose: bool,
-) -> Option<RunOutcome> {
+) -> Result<RunOutcome, String> {
     let mut progress = Progress::new(verbose);
     while let Some(line) = lines.next().await {
-        let Ok(event) = serde_json::from_str::<Event>(line.trim()) else {
-            continue;
+        let event = match serde_json::from_str::<StreamLine>(line.trim()) {
+            Ok(StreamLine::Event(event)) => event,
+            Ok(StreamLine::Ended { stream_ended }) => return Err(stream_ended),
+            Err(_) => continue,
         };
         for text in progress.lines(&event) {
             emit(&format!("{text}\n"));
         }
-        if progress.outcome.is_some() {
-            break;
+        if let Some(outcome) = progress.outcome.take() {
+            return Ok(outcome);
         }
     }
-    progress.outcome
+    Err("the event stream ended before the run finished".into())
 }
 
-fn conclude(run_id: &str, outcome: Option<RunOutcome>) -> Result<ExitCode, CliError> {
+fn conclude(run_id: &str, outcome: Result<RunOutcome, String>) -> Result<ExitCode, CliError> {
     match outcome {
-        Some(RunOutcome::Succeeded) => {
+        Ok(RunOutcome::Succeeded) => {
             emit(&format!(
                 "run {run_id}: succeeded: the new config serves all traffic\n"
             ));
             Ok(ExitCode::SUCCESS)
         }
-        Some(outcome) => Err(CliError::Rollback(format!(
+        Ok(outcome) => Err(CliError::Rollback(format!(
             "run {run_id}: {}",
             outcome.describe()
         ))),
-        None => Err(CliError::Runtime(format!(
-            "run {run_id}: the event stream ended before the run finished; see `guardrail events {run_id}`"
+        Err(reason) => Err(CliError::Failed(format!(
+            "run {run_id}: {reason}; see `guardrail events {run_id}`"
         ))),
     }
 }

@@ -3,6 +3,9 @@
 //! Every event is written here before it is broadcast, so what a live viewer
 //! sees is always already history. A late viewer reads the history, then follows
 //! the live events with higher sequence numbers; nothing is missed or repeated.
+//! When a run cannot be recorded any more (a full disk, a read-only directory),
+//! its live stream ends with the reason ([`Store::abandon`]): nobody is left
+//! waiting for an event that will never be written.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +20,7 @@ use tokio::sync::broadcast;
 pub enum StoreError {
     #[error("cannot open the run store at {path}: {reason}")]
     Open { path: String, reason: String },
-    #[error("the run store failed while {doing}")]
+    #[error("the run store failed while {doing}: {source}")]
     Query {
         doing: &'static str,
         #[source]
@@ -46,9 +49,18 @@ pub struct NewRun {
     pub started_wall_ms: u64,
 }
 
+/// What a live viewer of a run receives.
+#[derive(Clone, Debug)]
+pub enum Live {
+    /// An event, already in the store.
+    Event(Event),
+    /// The run's record ends here without `Finished`, for this reason.
+    Ended(String),
+}
+
 struct Inner {
     connection: Connection,
-    live: HashMap<String, broadcast::Sender<Event>>,
+    live: HashMap<String, broadcast::Sender<Live>>,
 }
 
 /// The store; cheap to clone.
@@ -86,6 +98,12 @@ CREATE TABLE IF NOT EXISTS events (
 impl Store {
     /// Opens (creating if needed) `guardrail.sqlite3` in `data_dir`.
     pub fn open(data_dir: &Path) -> Result<Store, StoreError> {
+        Self::open_limited(data_dir, None)
+    }
+
+    /// As [`Store::open`], with the database capped at `max_bytes`: writes that
+    /// would grow it further fail as they do on a full disk.
+    pub fn open_limited(data_dir: &Path, max_bytes: Option<u64>) -> Result<Store, StoreError> {
         let open_error = |reason: String| StoreError::Open {
             path: data_dir.display().to_string(),
             reason,
@@ -93,7 +111,53 @@ impl Store {
         std::fs::create_dir_all(data_dir).map_err(|error| open_error(error.to_string()))?;
         let connection = Connection::open(data_dir.join("guardrail.sqlite3"))
             .map_err(|error| open_error(error.to_string()))?;
-        Self::with_connection(connection)
+        let store = Self::with_connection(connection)
+            .map_err(|error| open_error(format!("{error} (is the directory writable?)")))?;
+        if let Some(max_bytes) = max_bytes {
+            let inner = store.lock()?;
+            let page_size: u64 = inner
+                .connection
+                .query_row("PRAGMA page_size", [], |row| row.get::<_, i64>(0))
+                .map_err(query("setting up"))?
+                .max(512) as u64;
+            inner
+                .connection
+                .pragma_update(
+                    None,
+                    "max_page_count",
+                    (max_bytes / page_size).max(1) as i64,
+                )
+                .map_err(query("setting up"))?;
+        }
+        Ok(store)
+    }
+
+    /// Opens an existing store for reading only, as `guardrail runs` and
+    /// `guardrail events` do: they work on a read-only data directory, and never
+    /// write.
+    pub fn open_read_only(data_dir: &Path) -> Result<Store, StoreError> {
+        let path = data_dir.join("guardrail.sqlite3");
+        let open_error = |reason: String| StoreError::Open {
+            path: data_dir.display().to_string(),
+            reason,
+        };
+        if !path.exists() {
+            return Err(open_error("no runs recorded there yet".into()));
+        }
+        let connection = Connection::open_with_flags(
+            &path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|error| open_error(error.to_string()))?;
+        connection
+            .busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(query("setting up"))?;
+        Ok(Store {
+            inner: Arc::new(Mutex::new(Inner {
+                connection,
+                live: HashMap::new(),
+            })),
+        })
     }
 
     /// An in-memory store, for tests.
@@ -185,7 +249,7 @@ impl Store {
         let finished = matches!(event.kind, EventKind::Finished { .. });
         if let Some(sender) = inner.live.get(&event.run_id) {
             // No receivers is fine: nobody is watching.
-            let _ = sender.send(event.clone());
+            let _ = sender.send(Live::Event(event.clone()));
         }
         if finished {
             inner.live.remove(&event.run_id);
@@ -193,12 +257,52 @@ impl Store {
         Ok(())
     }
 
+    /// Ends a run's record without `Finished`: live viewers receive `reason` and
+    /// their stream ends. The run is marked failed if the store still can.
+    pub fn abandon(&self, run_id: &str, reason: &str, now_wall_ms: u64) {
+        let Ok(mut inner) = self.lock() else {
+            return;
+        };
+        if let Some(sender) = inner.live.remove(run_id) {
+            let _ = sender.send(Live::Ended(reason.to_string()));
+        }
+        let outcome = RunOutcome::Failed {
+            reason: reason.to_string(),
+        };
+        let _ = inner.connection.execute(
+            "UPDATE runs SET status = 'failed', outcome = ?2, finished_wall_ms = ?3 WHERE id = ?1 AND status = 'running'",
+            params![
+                run_id,
+                serde_json::to_string(&outcome).unwrap_or_default(),
+                now_wall_ms as i64
+            ],
+        );
+    }
+
+    /// How a finished run ended, from its record; `None` while it runs.
+    pub fn outcome(&self, run_id: &str) -> Result<Option<RunOutcome>, StoreError> {
+        let inner = self.lock()?;
+        let outcome: Option<Option<String>> = inner
+            .connection
+            .query_row(
+                "SELECT outcome FROM runs WHERE id = ?1",
+                params![run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(query("looking up a run"))?;
+        match outcome {
+            None => Err(StoreError::NoRun(run_id.to_string())),
+            Some(text) => Ok(text.and_then(|text| serde_json::from_str(&text).ok())),
+        }
+    }
+
     /// The run's events so far, and (while it runs) a receiver for the rest.
     /// Subscribing and reading happen under one lock, so no event falls between.
     pub fn follow(
         &self,
         run_id: &str,
-    ) -> Result<(Vec<Event>, Option<broadcast::Receiver<Event>>), StoreError> {
+    ) -> Result<(Vec<Event>, Option<broadcast::Receiver<Live>>), StoreError> {
         let inner = self.lock()?;
         let exists: Option<String> = inner
             .connection
@@ -351,8 +455,12 @@ mod tests {
                 },
             ))
             .expect("append");
-        assert_eq!(receiver.recv().await.expect("live").seq, 2);
-        assert_eq!(receiver.recv().await.expect("live").seq, 3);
+        for seq in [2, 3] {
+            match receiver.recv().await.expect("live") {
+                Live::Event(event) => assert_eq!(event.seq, seq),
+                Live::Ended(reason) => panic!("ended: {reason}"),
+            }
+        }
         let (history, receiver) = store.follow("run-a").expect("follow");
         assert_eq!(
             history.iter().map(|event| event.seq).collect::<Vec<_>>(),
@@ -376,9 +484,72 @@ mod tests {
         let error = store
             .append(&event(1, EventKind::Succeeded))
             .expect_err("duplicate");
-        assert_eq!(
-            error.to_string(),
-            "the run store failed while recording an event"
+        assert!(
+            error
+                .to_string()
+                .starts_with("the run store failed while recording an event: "),
+            "{error}"
         );
+        assert!(!error.to_string().contains("INSERT"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_full_store_refuses_events_and_an_abandoned_run_ends_its_live_stream() {
+        let directory = std::env::temp_dir().join(format!("guardrail-full-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        let store = Store::open_limited(&directory, Some(64 * 1024)).expect("store");
+        store.create_run(&new_run()).expect("run");
+        let (_, receiver) = store.follow("run-a").expect("follow");
+        let mut receiver = receiver.expect("live");
+        let big = "x".repeat(4_000);
+        let mut seq = 0;
+        let error = loop {
+            seq += 1;
+            let result = store.append(&event(
+                seq,
+                EventKind::Failed {
+                    reason: big.clone(),
+                },
+            ));
+            if let Err(error) = result {
+                break error;
+            }
+            assert!(seq < 100, "the cap never bit");
+        };
+        assert!(error.to_string().contains("full"), "{error}");
+        store.abandon("run-a", "the run store is full", 1);
+        let mut last = None;
+        while let Ok(live) = receiver.recv().await {
+            last = Some(live);
+        }
+        assert!(matches!(last, Some(Live::Ended(reason)) if reason == "the run store is full"));
+        // What was written is there, in order, without a gap.
+        let events = store.events("run-a").expect("events");
+        let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
+        assert_eq!(seqs, (1..seq).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    #[test]
+    fn a_read_only_store_reads_and_refuses_to_write() {
+        let directory = std::env::temp_dir().join(format!("guardrail-ro-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        let writable = Store::open(&directory).expect("store");
+        writable.create_run(&new_run()).expect("run");
+        drop(writable);
+        let store = Store::open_read_only(&directory).expect("read-only store");
+        assert_eq!(store.runs().expect("runs").len(), 1);
+        let mut second = new_run();
+        second.id = "run-b".into();
+        let error = store.create_run(&second).expect_err("read-only");
+        assert!(error.to_string().contains("readonly"), "{error}");
+        let missing = Store::open_read_only(&directory.join("nowhere"))
+            .err()
+            .expect("missing");
+        assert!(
+            missing.to_string().contains("no runs recorded"),
+            "{missing}"
+        );
+        let _ = std::fs::remove_dir_all(&directory);
     }
 }

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -14,13 +13,14 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
 use futures::StreamExt;
-use guardrail_app::api::service::{LineStream, RolloutService, Service};
-use guardrail_core::event::{Event, EventKind, RunSummary};
+use guardrail_app::api::service::{Answer, LineStream, RolloutService, Service};
+use guardrail_app::api::{ErrorKind, ServiceError};
+use guardrail_core::event::{Event, EventKind, RunSummary, StreamLine};
 use leptos::prelude::provide_context;
 use tower_http::services::{ServeDir, ServeFile};
 
-use crate::engine::Engine;
-use crate::store::Store;
+use crate::engine::{Engine, EngineError};
+use crate::store::{Live, Store, StoreError};
 
 /// The planner's static files only.
 pub fn router(dist: &Path) -> Router {
@@ -49,9 +49,10 @@ pub fn app(dist: &Path, engine: Engine) -> Router {
 /// The server binary must name the server functions, or the linker drops their
 /// registrations and `/api/...` answers "Could not find a server function".
 fn register_server_functions() {
-    use guardrail_app::api::{ListRuns, RunEvents, RunPlan, StartRollout};
+    use guardrail_app::api::{AbortRollout, ListRuns, RunEvents, RunPlan, StartRollout};
     use leptos::server_fn::axum::register_explicit;
     register_explicit::<StartRollout>();
+    register_explicit::<AbortRollout>();
     register_explicit::<RunEvents>();
     register_explicit::<ListRuns>();
     register_explicit::<RunPlan>();
@@ -70,45 +71,83 @@ pub struct EngineService {
     pub engine: Engine,
 }
 
+/// What kind of failure an engine error is, for clients and exit codes.
+pub fn error_kind(error: &EngineError) -> ErrorKind {
+    match error {
+        EngineError::InvalidPlan(_) => ErrorKind::Invalid,
+        EngineError::TimeScale(_) => ErrorKind::Input,
+        EngineError::UnknownEndpoint { .. }
+        | EngineError::UnknownConfig { .. }
+        | EngineError::Busy { .. }
+        | EngineError::VariantMismatch { .. }
+        | EngineError::SameConfig { .. }
+        | EngineError::NoRun(_)
+        | EngineError::AbortRefused { .. } => ErrorKind::Refused,
+        EngineError::Store(StoreError::NoRun(_)) => ErrorKind::Refused,
+        EngineError::Instances(_) | EngineError::Registry(_) | EngineError::Store(_) => {
+            ErrorKind::Failed
+        }
+    }
+}
+
+fn service_error(error: EngineError) -> ServiceError {
+    ServiceError::new(error_kind(&error), error.to_string())
+}
+
+fn store_error(error: StoreError) -> ServiceError {
+    service_error(EngineError::Store(error))
+}
+
+/// Who asked, as recorded: at most 100 characters, without control characters.
+fn requester(by: &str) -> String {
+    let clean: String = by.chars().filter(|c| !c.is_control()).take(100).collect();
+    if clean.trim().is_empty() {
+        "someone who did not say".into()
+    } else {
+        clean
+    }
+}
+
 impl RolloutService for EngineService {
-    fn start(
-        &self,
-        plan_json: String,
-        time_scale: f64,
-    ) -> Pin<Box<dyn std::future::Future<Output = Result<String, String>> + Send + '_>> {
+    fn start(&self, plan_json: String, time_scale: f64) -> Answer<'_, String> {
         Box::pin(async move {
-            let (plan, _) = guardrail_core::check_json(&plan_json)
-                .map_err(|error| format!("not a plan: {error}"))?;
+            let (plan, _) = guardrail_core::check_json(&plan_json).map_err(|error| {
+                ServiceError::new(ErrorKind::Input, format!("not a plan: {error}"))
+            })?;
             self.engine
                 .start_rollout(&plan, time_scale)
                 .await
-                .map_err(|error| error.to_string())
+                .map_err(service_error)
         })
     }
 
-    fn events(&self, run_id: String) -> Result<LineStream, String> {
-        event_lines(self.engine.store().clone(), &run_id)
+    fn abort(&self, run_id: String, by: String) -> Answer<'_, ()> {
+        Box::pin(async move {
+            self.engine
+                .abort(&run_id, &requester(&by))
+                .await
+                .map_err(service_error)
+        })
     }
 
-    fn runs(&self) -> Result<Vec<RunSummary>, String> {
-        self.engine
-            .store()
-            .runs()
-            .map_err(|error| error.to_string())
+    fn events(&self, run_id: String) -> Result<LineStream, ServiceError> {
+        event_lines(self.engine.store().clone(), &run_id).map_err(store_error)
     }
 
-    fn plan(&self, run_id: String) -> Result<String, String> {
-        self.engine
-            .store()
-            .plan_json(&run_id)
-            .map_err(|error| error.to_string())
+    fn runs(&self) -> Result<Vec<RunSummary>, ServiceError> {
+        self.engine.store().runs().map_err(store_error)
+    }
+
+    fn plan(&self, run_id: String) -> Result<String, ServiceError> {
+        self.engine.store().plan_json(&run_id).map_err(store_error)
     }
 }
 
 /// A run's events as JSON lines: history, then live events until `Finished`.
-/// If the live stream falls behind, the missed events are read from the store.
-pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, String> {
-    let (history, receiver) = store.follow(run_id).map_err(|error| error.to_string())?;
+/// If the live stream falls behind, the missed events are read from the store;
+/// if the run's record ends without `Finished`, the last line says why.
+pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, StoreError> {
+    let (history, receiver) = store.follow(run_id)?;
     let last = history.last().map(|event| event.seq).unwrap_or(0);
     let finished = history
         .last()
@@ -121,12 +160,15 @@ pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, String> {
             let mut receiver = receiver?;
             loop {
                 match receiver.recv().await {
-                    Ok(event) if event.seq <= last => continue,
-                    Ok(event) => {
+                    Ok(Live::Event(event)) if event.seq <= last => continue,
+                    Ok(Live::Event(event)) => {
                         let done = matches!(event.kind, EventKind::Finished { .. });
                         let seq = event.seq;
                         let next = (!done).then_some(receiver);
                         return Some((vec![line(event)], (next, seq, store, run_id)));
+                    }
+                    Ok(Live::Ended(reason)) => {
+                        return Some((vec![ended(reason)], (None, last, store, run_id)));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         let missed: Vec<Event> = store
@@ -143,13 +185,26 @@ pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, String> {
                         let next = (!done).then_some(receiver);
                         return Some((lines, (next, seq, store, run_id)));
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                        let reason = format!(
+                            "the run's live stream closed after event {last} without its outcome; \
+                             see `guardrail events {run_id}`"
+                        );
+                        return Some((vec![ended(reason)], (None, last, store, run_id)));
+                    }
                 }
             }
         },
     )
     .flat_map(futures::stream::iter);
     Ok(Box::pin(head.chain(tail)))
+}
+
+fn ended(reason: String) -> String {
+    let line = StreamLine::Ended {
+        stream_ended: reason,
+    };
+    format!("{}\n", serde_json::to_string(&line).unwrap_or_default())
 }
 
 fn line(event: Event) -> String {

@@ -310,7 +310,7 @@ fn run_rolls_back_the_incompatible_model_and_says_which_alarm_and_why() {
     assert_eq!(sequence, (1..=lines.len() as u64).collect::<Vec<_>>());
 
     let missing = guardrail(&["events", "no-such-run", "--data-dir", &data], None);
-    assert_eq!(missing.status.code(), Some(2));
+    assert_eq!(missing.status.code(), Some(3));
     assert!(stderr(&missing).contains("no run no-such-run"));
     let _ = std::fs::remove_dir_all(&data);
 }

@@ -11,7 +11,7 @@ use guardrail_server::engine::registry::{
     EndpointConfigDefinition, ModelDefinition, Registry, DEMO_ENDPOINT,
 };
 use guardrail_server::engine::{Engine, EngineError, EngineOptions};
-use guardrail_server::store::Store;
+use guardrail_server::store::{Live, Store};
 
 /// Plan seconds per real second: the notebook canary's 13 minutes take 6.5 s.
 const SCALE: f64 = 120.0;
@@ -264,9 +264,10 @@ async fn a_green_instance_killed_mid_canary_rolls_back() {
     if !history.iter().any(|event| event.kind == canary) {
         let mut receiver = receiver.expect("live");
         loop {
-            let event = receiver.recv().await.expect("event");
-            if event.kind == canary {
-                break;
+            if let Live::Event(event) = receiver.recv().await.expect("event") {
+                if event.kind == canary {
+                    break;
+                }
             }
         }
     }
@@ -316,8 +317,10 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
             seen.last().map(|event| &event.kind),
             Some(EventKind::Finished { .. })
         ) {
-            let event = receiver.recv().await.expect("live event");
-            seen.push(event);
+            match receiver.recv().await.expect("live event") {
+                Live::Event(event) => seen.push(event),
+                Live::Ended(reason) => panic!("the record ended: {reason}"),
+            }
         }
     }
     let stored = engine.store().events(&run).expect("events");
@@ -407,8 +410,10 @@ async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer
         .await
         .expect("answer");
     assert!(!refused.status().is_success());
-    let message = refused.text().await.expect("text");
-    assert!(message.contains("not a plan: line 1"), "{message}");
+    let refusal: serde_json::Value = refused.json().await.expect("a typed error");
+    assert_eq!(refusal["kind"], "input", "{refusal}");
+    let message = refusal["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("not a plan: line 1"), "{message}");
 
     let runs = client
         .post(format!("{base}/api/list_runs"))

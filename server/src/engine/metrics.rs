@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use guardrail_core::alarm::{Metric, PeriodSamples, Quantiles, Scope};
 use guardrail_core::event::{Fleet, FleetMetrics};
+use guardrail_core::Fleets;
 
 /// Plan time of a run: real time since the start, times the time scale.
 #[derive(Clone, Copy, Debug)]
@@ -227,22 +228,23 @@ impl Metrics {
     }
 
     /// The samples an alarm with `scope` sees of `metric` over a window.
+    /// `serving` counts the instances, for InvocationsPerInstance.
     pub fn samples(
         &self,
         metric: Metric,
         scope: Scope,
         from_ms: u64,
         to_ms: u64,
-        instances: (u32, u32),
+        serving: Fleets,
     ) -> Option<PeriodSamples> {
         let [blue, green] = self.window(from_ms, to_ms);
         match scope {
-            Scope::Unrelated => None,
-            Scope::NewFleet => green.samples(metric, instances.1),
+            Scope::NoMetric | Scope::Unrelated => None,
+            Scope::NewFleet => green.samples(metric, serving.green),
             Scope::Endpoint => {
                 let mut both = blue;
                 both.add(&green);
-                both.samples(metric, instances.0 + instances.1)
+                both.samples(metric, serving.green + serving.blue)
             }
         }
     }
@@ -279,7 +281,7 @@ mod tests {
                 Scope::Endpoint,
                 0,
                 60_000,
-                (3, 1),
+                Fleets::new(1, 3),
             )
             .expect("data");
         assert_eq!(endpoint.statistic(Stat::Basic(Statistic::Average)), 0.25);
@@ -289,12 +291,18 @@ mod tests {
                 Scope::NewFleet,
                 0,
                 60_000,
-                (3, 1),
+                Fleets::new(1, 3),
             )
             .expect("data");
         assert_eq!(green.statistic(Stat::Basic(Statistic::Average)), 1.0);
         let latency = metrics
-            .samples(Metric::ModelLatency, Scope::Endpoint, 0, 60_000, (3, 1))
+            .samples(
+                Metric::ModelLatency,
+                Scope::Endpoint,
+                0,
+                60_000,
+                Fleets::new(1, 3),
+            )
             .expect("data");
         assert_eq!(latency.statistic(Stat::Basic(Statistic::Average)), 2_000.0);
         let p99 = latency.statistic(Stat::Percentile(99.0));
@@ -302,7 +310,13 @@ mod tests {
         assert_eq!(metrics.total(), 4);
         metrics.end();
         assert!(metrics
-            .samples(Metric::Invocations, Scope::Endpoint, 0, 60_000, (3, 1))
+            .samples(
+                Metric::Invocations,
+                Scope::Endpoint,
+                0,
+                60_000,
+                Fleets::new(1, 3)
+            )
             .is_none());
     }
 }

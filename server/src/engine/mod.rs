@@ -13,7 +13,8 @@ pub mod registry;
 pub mod router;
 mod run;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,10 +23,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
+use guardrail_core::controller::AbortRefused;
 use guardrail_core::event::{Fleet, RunOutcome};
 use guardrail_core::{check, Plan};
 use serde::Serialize;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{mpsc, oneshot, watch, Mutex};
 
 use crate::engine::fleet::{wait_healthy, Instance};
 use crate::engine::registry::Registry;
@@ -51,13 +53,29 @@ pub enum EngineError {
     },
     #[error("endpoint {endpoint} already serves {config}")]
     SameConfig { endpoint: String, config: String },
-    #[error("no run {0}")]
+    #[error("no run {0} on this engine")]
     NoRun(String),
+    #[error("run {run} cannot be aborted: {reason}")]
+    AbortRefused { run: String, reason: String },
+    #[error("time scale {0} is out of range; allowed {min} to {max} plan seconds per second", min = TIME_SCALE_MIN, max = TIME_SCALE_MAX)]
+    TimeScale(f64),
     #[error("cannot start {0}")]
     Instances(String),
+    #[error("{0}")]
+    Registry(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
+
+/// The slowest time scale: real time. Slower would only stretch a run.
+pub const TIME_SCALE_MIN: f64 = 1.0;
+/// The fastest time scale. At 10 000× a 10 s alarm period lasts 1 ms of real
+/// time, about as short as the engine's timers and the router can measure.
+pub const TIME_SCALE_MAX: f64 = 10_000.0;
+
+/// How many finished runs' outcomes the engine keeps in memory for
+/// [`Engine::wait`]; older ones are read from the store.
+const RECENT_OUTCOMES: usize = 64;
 
 /// An endpoint's live state.
 pub(crate) struct EndpointState {
@@ -103,12 +121,25 @@ struct EndpointEntry {
     router: Arc<EndpointRouter>,
 }
 
+/// A run in progress: how to wait for it and how to reach it.
+struct RunHandle {
+    outcome: watch::Receiver<Option<RunOutcome>>,
+    commands: mpsc::UnboundedSender<run::Command>,
+}
+
+/// Runs in progress, and the outcomes of the last few that finished.
+#[derive(Default)]
+struct Runs {
+    live: HashMap<String, RunHandle>,
+    recent: VecDeque<(String, RunOutcome)>,
+}
+
 struct Inner {
     registry: Registry,
     endpoints: HashMap<String, EndpointEntry>,
     store: Store,
     client: reqwest::Client,
-    outcomes: std::sync::Mutex<HashMap<String, watch::Receiver<Option<RunOutcome>>>>,
+    runs: std::sync::Mutex<Runs>,
     counter: AtomicU64,
     seed: u64,
     load: Vec<tokio::task::JoinHandle<()>>,
@@ -139,6 +170,30 @@ fn unknown_config(registry: &Registry, name: &str) -> EngineError {
 }
 
 impl Engine {
+    /// Starts the local engine on the registry of `data_dir` (the demo endpoint
+    /// and anything `engine.json` adds), with the run store there.
+    pub async fn start_in(data_dir: &Path, load_rps: f64) -> Result<Engine, EngineError> {
+        let registry = Registry::load(data_dir).map_err(EngineError::Registry)?;
+        let store = Store::open(data_dir)?;
+        let engine = Engine::start(
+            registry,
+            store,
+            EngineOptions {
+                load_rps,
+                ..Default::default()
+            },
+        )
+        .await?;
+        for definition in &engine.registry().endpoints {
+            tracing::info!(
+                "local engine: endpoint {} on {}, load {load_rps} requests/s",
+                definition.endpoint_name,
+                definition.endpoint_config_name
+            );
+        }
+        Ok(engine)
+    }
+
     /// Starts every registered endpoint on its config, and the load generators.
     pub async fn start(
         registry: Registry,
@@ -225,7 +280,7 @@ impl Engine {
                 endpoints,
                 store,
                 client,
-                outcomes: std::sync::Mutex::new(HashMap::new()),
+                runs: std::sync::Mutex::new(Runs::default()),
                 counter: AtomicU64::new(0),
                 seed: options.seed,
                 load,
@@ -268,23 +323,21 @@ impl Engine {
                 .collect();
             return Err(EngineError::InvalidPlan(lines.join("\n")));
         };
-        if !(time_scale > 0.0 && time_scale <= 100_000.0) {
-            return Err(EngineError::InvalidPlan(format!(
-                "time scale {time_scale} is out of range; allowed more than 0 up to 100000"
-            )));
+        if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
+            return Err(EngineError::TimeScale(time_scale));
         }
         let inner = &self.inner;
-        let entry = self.endpoint(&rollout.endpoint_name)?;
+        let entry = self.endpoint(rollout.endpoint_name())?;
         let (endpoint, router) = (entry.state.clone(), entry.router.clone());
         let config = inner
             .registry
-            .config(&rollout.endpoint_config_name)
-            .ok_or_else(|| unknown_config(&inner.registry, &rollout.endpoint_config_name))?;
-        if config.variant_name != rollout.variant_name {
+            .config(rollout.endpoint_config_name())
+            .ok_or_else(|| unknown_config(&inner.registry, rollout.endpoint_config_name()))?;
+        if config.variant_name != rollout.variant_name() {
             return Err(EngineError::VariantMismatch {
                 config: config.endpoint_config_name.clone(),
                 config_variant: config.variant_name.clone(),
-                plan_variant: rollout.variant_name.clone(),
+                plan_variant: rollout.variant_name().to_string(),
             });
         }
         let green_model = inner
@@ -298,13 +351,13 @@ impl Engine {
             let mut state = endpoint.lock().await;
             if let Some(run) = &state.updating {
                 return Err(EngineError::Busy {
-                    endpoint: rollout.endpoint_name.clone(),
+                    endpoint: rollout.endpoint_name().to_string(),
                     run: run.clone(),
                 });
             }
-            if state.config == rollout.endpoint_config_name {
+            if state.config == rollout.endpoint_config_name() {
                 return Err(EngineError::SameConfig {
-                    endpoint: rollout.endpoint_name.clone(),
+                    endpoint: rollout.endpoint_name().to_string(),
                     config: state.config.clone(),
                 });
             }
@@ -319,9 +372,9 @@ impl Engine {
             .unwrap_or_else(|| green_model.clone());
         let created = inner.store.create_run(&NewRun {
             id: run_id.clone(),
-            endpoint: rollout.endpoint_name.clone(),
+            endpoint: rollout.endpoint_name().to_string(),
             from_config: from_config.clone(),
-            to_config: rollout.endpoint_config_name.clone(),
+            to_config: rollout.endpoint_config_name().to_string(),
             backend: "local".into(),
             time_scale,
             plan_json: plan.to_json_pretty(),
@@ -333,8 +386,15 @@ impl Engine {
         }
 
         let (sender, receiver) = watch::channel(None);
-        if let Ok(mut outcomes) = inner.outcomes.lock() {
-            outcomes.insert(run_id.clone(), receiver);
+        let (commands, inbox) = mpsc::unbounded_channel();
+        if let Ok(mut runs) = inner.runs.lock() {
+            runs.live.insert(
+                run_id.clone(),
+                RunHandle {
+                    outcome: receiver,
+                    commands,
+                },
+            );
         }
         let context = run::RunContext {
             run_id: run_id.clone(),
@@ -349,32 +409,103 @@ impl Engine {
             client: inner.client.clone(),
             seed: inner.seed ^ inner.counter.load(Ordering::Relaxed),
         };
+        let engine = self.clone();
+        let id = run_id.clone();
         tokio::spawn(async move {
-            let outcome = run::execute(context).await;
+            let outcome = run::execute(context, inbox).await;
             endpoint.lock().await.updating = None;
-            let _ = sender.send(Some(outcome));
+            let _ = sender.send(Some(outcome.clone()));
+            engine.forget(&id, outcome);
         });
         Ok(run_id)
     }
 
-    /// Waits until the run started by this engine ends.
+    /// A run has ended: drop its handle, keep its outcome among the recent ones.
+    fn forget(&self, run_id: &str, outcome: RunOutcome) {
+        if let Ok(mut runs) = self.inner.runs.lock() {
+            runs.live.remove(run_id);
+            runs.recent.push_back((run_id.to_string(), outcome));
+            while runs.recent.len() > RECENT_OUTCOMES {
+                runs.recent.pop_front();
+            }
+        }
+    }
+
+    /// How many runs the engine holds handles for: only those in progress.
+    pub fn runs_in_progress(&self) -> usize {
+        self.inner
+            .runs
+            .lock()
+            .map(|runs| runs.live.len())
+            .unwrap_or(0)
+    }
+
+    /// Waits until a run ends and returns how. A run that already ended is
+    /// answered from memory or, when it is older, from the store.
     pub async fn wait(&self, run_id: &str) -> Result<RunOutcome, EngineError> {
-        let receiver = self
+        let (receiver, recent) = match self.inner.runs.lock() {
+            Ok(runs) => (
+                runs.live.get(run_id).map(|handle| handle.outcome.clone()),
+                runs.recent
+                    .iter()
+                    .find(|(id, _)| id == run_id)
+                    .map(|(_, outcome)| outcome.clone()),
+            ),
+            Err(_) => (None, None),
+        };
+        if let Some(mut receiver) = receiver {
+            loop {
+                if let Some(outcome) = receiver.borrow().clone() {
+                    return Ok(outcome);
+                }
+                if receiver.changed().await.is_err() {
+                    break;
+                }
+            }
+        }
+        if let Some(outcome) = recent {
+            return Ok(outcome);
+        }
+        match self.inner.store.outcome(run_id)? {
+            Some(outcome) => Ok(outcome),
+            None => Err(EngineError::NoRun(run_id.to_string())),
+        }
+    }
+
+    /// Aborts a run in progress: it rolls back to blue as an alarm would, and
+    /// the rollback records `by` as who asked.
+    pub async fn abort(&self, run_id: &str, by: &str) -> Result<(), EngineError> {
+        let commands = self
             .inner
-            .outcomes
+            .runs
             .lock()
             .ok()
-            .and_then(|outcomes| outcomes.get(run_id).cloned());
-        let Some(mut receiver) = receiver else {
-            return Err(EngineError::NoRun(run_id.to_string()));
+            .and_then(|runs| runs.live.get(run_id).map(|handle| handle.commands.clone()));
+        let refused = |reason: String| EngineError::AbortRefused {
+            run: run_id.to_string(),
+            reason,
         };
-        loop {
-            if let Some(outcome) = receiver.borrow().clone() {
-                return Ok(outcome);
-            }
-            if receiver.changed().await.is_err() {
-                return Err(EngineError::NoRun(run_id.to_string()));
-            }
+        let Some(commands) = commands else {
+            return match self.inner.store.outcome(run_id) {
+                Ok(Some(outcome)) => Err(refused(format!(
+                    "it already ended ({})",
+                    outcome.describe()
+                ))),
+                Ok(None) => Err(refused("it is not running on this engine".into())),
+                Err(error) => Err(error.into()),
+            };
+        };
+        let (reply, answer) = oneshot::channel();
+        commands
+            .send(run::Command::Abort {
+                by: by.to_string(),
+                reply,
+            })
+            .map_err(|_| refused(AbortRefused::Finished.to_string()))?;
+        match answer.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => Err(refused(reason.to_string())),
+            Err(_) => Err(refused(AbortRefused::Finished.to_string())),
         }
     }
 

@@ -1,20 +1,31 @@
-//! One rollout on the local engine: the core's controller, driven by a plan
-//! clock, live alarm evaluations and instance health, with its effects carried
-//! out on real instances and every event recorded.
+//! One rollout on the local engine: a driver of the core's [`Session`].
+//!
+//! The session decides (controller and alarm monitor); this driver supplies what
+//! it cannot know, on a plan clock: live datapoints from the router's metrics,
+//! instances that became healthy or failed, and aborts. It carries out the
+//! session's effects on real instances and records every event.
 //!
 //! Timers are handled in plan-time order at their due time even when the task
 //! wakes late, so alarm verdicts and phase ends happen in the order the plan
 //! says, whatever the machine's scheduling jitter.
+//!
+//! A run whose record cannot be written (a full disk, a read-only directory)
+//! does not go on unrecorded: the first failed append stops the record, the
+//! rollout is aborted back to blue if it can still be, and the run ends failed,
+//! with the reason given to every live viewer.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use guardrail_core::alarm::{evaluate_at, AlarmRule, AlarmState};
-use guardrail_core::controller::{Controller, Decision, Effect, Input, Outcome, RollbackCause};
+use guardrail_core::alarm::AlarmRule;
+use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
+use guardrail_core::monitor::Monitor;
 use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase};
-use tokio::sync::{mpsc, Mutex};
+use guardrail_core::session::{Happening, Session};
+use guardrail_core::Fleets;
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
 use crate::engine::fleet::{wait_healthy, Instance};
@@ -39,6 +50,15 @@ pub(crate) struct RunContext {
     pub seed: u64,
 }
 
+/// What someone asks of a running rollout.
+pub(crate) enum Command {
+    /// Roll back now, as an alarm would; the reply says whether it could.
+    Abort {
+        by: String,
+        reply: oneshot::Sender<Result<(), AbortRefused>>,
+    },
+}
+
 /// What background tasks tell the run.
 enum Signal {
     Ready {
@@ -56,26 +76,42 @@ enum Signal {
     },
 }
 
+/// Appends the run's events in order. Sequence numbers count appended events
+/// only, and after a failed append nothing more is written, so the record is
+/// always 1, 2, 3… without a gap.
 struct Recorder {
     store: Store,
     run_id: String,
     seq: u64,
     last_at_ms: u64,
+    failure: Option<String>,
 }
 
 impl Recorder {
     fn emit(&mut self, at_ms: u64, kind: EventKind) {
-        self.seq += 1;
-        self.last_at_ms = self.last_at_ms.max(at_ms);
+        if self.failure.is_some() {
+            return;
+        }
+        let at_ms = self.last_at_ms.max(at_ms);
         let event = Event {
             run_id: self.run_id.clone(),
-            seq: self.seq,
-            at_ms: self.last_at_ms,
+            seq: self.seq + 1,
+            at_ms,
             wall_ms: wall_ms(),
             kind,
         };
-        if let Err(error) = self.store.append(&event) {
-            tracing::error!(run = %self.run_id, "cannot record an event: {error}");
+        match self.store.append(&event) {
+            Ok(()) => {
+                self.seq = event.seq;
+                self.last_at_ms = at_ms;
+            }
+            Err(error) => {
+                tracing::error!(run = %self.run_id, "cannot record event {}: {error}", event.seq);
+                self.failure = Some(format!(
+                    "the run store could not record event {} ({error})",
+                    event.seq
+                ));
+            }
         }
     }
 }
@@ -87,14 +123,11 @@ pub(crate) fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
-struct AlarmTracker {
-    rule: AlarmRule,
-    state: AlarmState,
-    next_ms: u64,
-}
-
 /// How long to wait for instances to become healthy, in real time.
 const HEALTH_PATIENCE: Duration = Duration::from_secs(300);
+
+/// Who aborts a rollout whose record failed.
+const STORE_ABORT: &str = "guardrail, because the run could no longer be recorded";
 
 struct Driver {
     ctx: Arc<RunContext>,
@@ -106,9 +139,35 @@ struct Driver {
 }
 
 impl Driver {
-    async fn apply(&mut self, at_ms: u64, decision: &Decision, recorder: &mut Recorder) {
-        for effect in &decision.effects {
-            self.effect(at_ms, effect, recorder).await;
+    /// Records and carries out what the session decided, in order.
+    async fn apply(
+        &mut self,
+        monitor: &Monitor,
+        happened: Vec<Happening>,
+        recorder: &mut Recorder,
+    ) {
+        for happening in happened {
+            match happening {
+                Happening::Alarm(judgement) => {
+                    let transition = judgement.transition;
+                    let condition = monitor
+                        .rule(judgement.index)
+                        .map(AlarmRule::condition)
+                        .unwrap_or_default();
+                    recorder.emit(
+                        transition.at_ms,
+                        EventKind::AlarmStateChanged {
+                            alarm: transition.alarm,
+                            condition,
+                            from: transition.from,
+                            to: transition.to,
+                            reason: transition.reason,
+                            points: judgement.points,
+                        },
+                    );
+                }
+                Happening::Effect { at_ms, effect } => self.effect(at_ms, &effect, recorder).await,
+            }
         }
     }
 
@@ -120,6 +179,8 @@ impl Driver {
         }
     }
 
+    /// Carries out one effect first, then records it: a failed record never
+    /// keeps traffic where it should not be.
     async fn effect(&mut self, at_ms: u64, effect: &Effect, recorder: &mut Recorder) {
         match effect {
             Effect::PhaseStarted {
@@ -147,29 +208,15 @@ impl Driver {
             Effect::LaunchGreen { instances } => self.launch(Fleet::Green, *instances),
             Effect::LaunchBlue { instances } => self.launch(Fleet::Blue, *instances),
             Effect::Route {
-                green_instances,
-                blue_instances,
+                serving,
                 green_traffic_bp,
             } => {
-                let state = self.ctx.endpoint.lock().await;
-                let targets = |instances: &[Instance], count: u32| {
-                    instances
-                        .iter()
-                        .take(count as usize)
-                        .map(|instance| Target::new(&instance.id, &instance.url))
-                        .collect::<Vec<_>>()
-                };
-                self.ctx.router.set_routing(Routing {
-                    blue: targets(&state.blue, *blue_instances),
-                    green: targets(&state.green, *green_instances),
-                    green_bp: *green_traffic_bp,
-                });
-                drop(state);
+                self.route(*serving, *green_traffic_bp).await;
                 recorder.emit(
                     at_ms,
                     EventKind::TrafficShifted {
-                        green_instances: *green_instances,
-                        blue_instances: *blue_instances,
+                        green_instances: serving.green,
+                        blue_instances: serving.blue,
                         green_traffic_bp: *green_traffic_bp,
                     },
                 );
@@ -226,6 +273,23 @@ impl Driver {
         }
     }
 
+    /// Points the router at the first `serving` instances of each fleet.
+    async fn route(&self, serving: Fleets, green_bp: u32) {
+        let state = self.ctx.endpoint.lock().await;
+        let targets = |instances: &[Instance], count: u32| {
+            instances
+                .iter()
+                .take(count as usize)
+                .map(|instance| Target::new(&instance.id, &instance.url))
+                .collect::<Vec<_>>()
+        };
+        self.ctx.router.set_routing(Routing {
+            blue: targets(&state.blue, serving.blue),
+            green: targets(&state.green, serving.green),
+            green_bp,
+        });
+    }
+
     /// Launches instances in the background; they join the fleet once healthy.
     fn launch(&mut self, fleet: Fleet, count: u32) {
         let ctx = self.ctx.clone();
@@ -275,7 +339,7 @@ impl Driver {
                     }
                     // A green instance that never answers keeps the run waiting; the
                     // execution timeout then rolls back, as on SageMaker. A blue one
-                    // (a rolling rollback restoring capacity) fails the run.
+                    // (a rollback restoring capacity) fails the run.
                     if let Err(reason) = wait_healthy(&ctx.client, &url, HEALTH_PATIENCE).await {
                         if fleet == Fleet::Blue {
                             let _ = signals.send(Signal::LaunchFailed {
@@ -319,7 +383,7 @@ impl Driver {
         for instance in &mut state.blue {
             instance.fleet = Fleet::Blue;
         }
-        state.config = self.ctx.rollout.endpoint_config_name.clone();
+        state.config = self.ctx.rollout.endpoint_config_name().to_string();
         let targets = state
             .blue
             .iter()
@@ -330,6 +394,69 @@ impl Driver {
             green: Vec::new(),
             green_bp: 0,
         });
+    }
+
+    /// Turns a signal from a background task into the session's input,
+    /// recording what happened; `Err` when the run cannot go on.
+    fn input_for(
+        &self,
+        now: u64,
+        signal: Signal,
+        recorder: &mut Recorder,
+    ) -> Result<Input, String> {
+        match signal {
+            Signal::Ready { fleet, instances } => {
+                for (instance, url) in instances {
+                    recorder.emit(
+                        now,
+                        EventKind::InstanceHealthy {
+                            fleet,
+                            instance,
+                            url,
+                        },
+                    );
+                }
+                Ok(match fleet {
+                    Fleet::Green => Input::GreenReady,
+                    Fleet::Blue => Input::BlueReady,
+                })
+            }
+            Signal::LaunchFailed {
+                fleet,
+                instance,
+                reason,
+            } => {
+                recorder.emit(
+                    now,
+                    EventKind::InstanceFailed {
+                        fleet,
+                        instance: instance.clone(),
+                        reason: reason.clone(),
+                    },
+                );
+                match fleet {
+                    // SageMaker's UpdateRollbackFailed.
+                    Fleet::Blue => Err(format!(
+                        "blue instance {instance} could not be restored during the rollback ({reason}); \
+                         the endpoint may serve a mix of old and new instances (UpdateRollbackFailed)"
+                    )),
+                    Fleet::Green => Ok(Input::GreenFailed {
+                        reason: format!("{instance} could not start: {reason}"),
+                    }),
+                }
+            }
+            Signal::GreenFailed { instance, reason } => {
+                recorder.emit(
+                    now,
+                    EventKind::InstanceFailed {
+                        fleet: Fleet::Green,
+                        instance,
+                        reason: reason.clone(),
+                    },
+                );
+                Ok(Input::GreenFailed { reason })
+            }
+        }
     }
 }
 
@@ -352,8 +479,83 @@ fn watch_green(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) -> 
     })
 }
 
+/// The value of `rule`'s statistic over period number `period`, from the
+/// router's live metrics. Periods before the update are missing: the engine's
+/// metrics start with it.
+fn datapoint(ctx: &RunContext, rule: &AlarmRule, period: i64, serving: Fleets) -> Option<f64> {
+    let period_ms = rule.period_ms();
+    let start = u64::try_from(period).ok()?.checked_mul(period_ms)?;
+    let samples =
+        ctx.router
+            .metrics
+            .samples(rule.metric?, rule.scope, start, start + period_ms, serving)?;
+    rule.datapoint(&samples)
+}
+
+/// The run's loop state: the session, its driver and recorder, and the metric clock.
+struct Running {
+    ctx: Arc<RunContext>,
+    clock: PlanClock,
+    session: Session,
+    driver: Driver,
+    recorder: Recorder,
+    tick_ms: u64,
+    next_metric_ms: u64,
+}
+
+impl Running {
+    /// Everything due by `now`, each at its own time: metric periods first,
+    /// then the session (alarms, then the controller).
+    async fn catch_up(&mut self, now: u64) {
+        loop {
+            let due = [self.session.next_due(), Some(self.next_metric_ms)]
+                .into_iter()
+                .flatten()
+                .filter(|at| *at <= now)
+                .min();
+            let Some(at) = due else { return };
+            if self.next_metric_ms == at {
+                let [blue, green] = self.ctx.router.metrics.window(at - self.tick_ms, at);
+                self.recorder.emit(
+                    at,
+                    EventKind::MetricPeriod {
+                        start_ms: at - self.tick_ms,
+                        end_ms: at,
+                        blue: blue.summary(),
+                        green: green.summary(),
+                    },
+                );
+                self.next_metric_ms += self.tick_ms;
+            }
+            if self.session.next_due() == Some(at) {
+                let serving = self.session.serving();
+                let ctx = self.ctx.clone();
+                let happened = self
+                    .session
+                    .handle_due(at, |_, rule, period| datapoint(&ctx, rule, period, serving));
+                self.driver
+                    .apply(self.session.monitor(), happened, &mut self.recorder)
+                    .await;
+            }
+            if self.session.outcome().is_some() {
+                return;
+            }
+        }
+    }
+
+    async fn handle(&mut self, now: u64, input: Input) {
+        let happened = self.session.handle(now, input);
+        self.driver
+            .apply(self.session.monitor(), happened, &mut self.recorder)
+            .await;
+    }
+}
+
 /// Runs the rollout to its end and returns how it ended.
-pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
+pub(crate) async fn execute(
+    ctx: RunContext,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+) -> RunOutcome {
     let ctx = Arc::new(ctx);
     let schedule = schedule(&ctx.rollout);
     let clock = PlanClock::start(ctx.time_scale);
@@ -362,174 +564,135 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
         run_id: ctx.run_id.clone(),
         seq: 0,
         last_at_ms: 0,
+        failure: None,
     };
     recorder.emit(
         0,
         EventKind::PlanAccepted {
-            endpoint: ctx.rollout.endpoint_name.clone(),
+            endpoint: ctx.rollout.endpoint_name().to_string(),
             from_config: ctx.from_config.clone(),
-            to_config: ctx.rollout.endpoint_config_name.clone(),
-            mode: ctx.rollout.strategy.label().to_string(),
+            to_config: ctx.rollout.endpoint_config_name().to_string(),
+            mode: ctx.rollout.strategy().label().to_string(),
             time_scale: ctx.time_scale,
             planned_total_seconds: schedule.total_seconds,
             timeout_seconds: schedule.timeout_seconds,
         },
     );
-
     let tick_ms = u64::from(ctx.rollout.metric_tick_seconds()) * 1_000;
     ctx.router.metrics.begin(clock, tick_ms);
-    let mut alarms: Vec<AlarmTracker> = ctx
-        .rollout
-        .alarms
-        .iter()
-        .map(|rule| AlarmTracker {
-            rule: rule.clone(),
-            state: AlarmState::InsufficientData,
-            next_ms: u64::from(rule.period_seconds) * 1_000,
-        })
-        .collect();
-    let mut next_metric_ms = tick_ms;
-
     let (signals, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch_green(ctx.clone(), signals.clone());
-    let mut driver = Driver {
+    let mut running = Running {
         ctx: ctx.clone(),
-        signals,
-        phase: None,
-        launched: 0,
-        tasks: Vec::new(),
+        clock,
+        session: Session::new(&ctx.rollout, schedule),
+        driver: Driver {
+            ctx: ctx.clone(),
+            signals,
+            phase: None,
+            launched: 0,
+            tasks: Vec::new(),
+        },
+        recorder,
+        tick_ms,
+        next_metric_ms: tick_ms,
     };
-    let mut controller = Controller::with_schedule(&ctx.rollout, schedule);
-    let decision = controller.handle(0, Input::Start);
-    driver.apply(0, &decision, &mut recorder).await;
-    let mut wake = decision.wake_at_ms;
+    let started = running.session.start(0);
+    running
+        .driver
+        .apply(running.session.monitor(), started, &mut running.recorder)
+        .await;
 
-    // Set when the run cannot go on: blue could not be restored during a rolling
+    // Set when the run cannot go on: blue could not be restored during a
     // rollback (SageMaker's UpdateRollbackFailed).
     let mut failure: Option<String> = None;
-    while controller.outcome().is_none() && failure.is_none() {
-        let next_alarm = alarms.iter().map(|alarm| alarm.next_ms).min();
-        let due = [wake, next_alarm, Some(next_metric_ms)]
+    let mut aborted_for_store = false;
+    let mut commands_open = true;
+    while running.session.outcome().is_none() && failure.is_none() {
+        if running.recorder.failure.is_some() && !aborted_for_store {
+            aborted_for_store = true;
+            if running.session.abortable().is_ok() {
+                let now = running.clock.now_ms();
+                running
+                    .handle(
+                        now,
+                        Input::Abort {
+                            by: STORE_ABORT.into(),
+                        },
+                    )
+                    .await;
+            }
+            continue;
+        }
+        let due = [running.session.next_due(), Some(running.next_metric_ms)]
             .into_iter()
             .flatten()
             .min()
-            .unwrap_or(next_metric_ms);
+            .unwrap_or(running.next_metric_ms);
         let mut arrived = None;
+        let mut command = None;
         tokio::select! {
-            _ = tokio::time::sleep_until(clock.instant_at(due).into()) => {}
+            _ = tokio::time::sleep_until(running.clock.instant_at(due).into()) => {}
             signal = inbox.recv() => arrived = signal,
+            received = commands.recv(), if commands_open => match received {
+                Some(received) => command = Some(received),
+                None => commands_open = false,
+            },
         }
-        let now = clock.now_ms();
-
-        // Every timer due by now, in plan-time order, at its own time.
-        loop {
-            let next_alarm = alarms.iter().map(|alarm| alarm.next_ms).min();
-            let Some(at) = [wake, next_alarm, Some(next_metric_ms)]
-                .into_iter()
-                .flatten()
-                .filter(|time| *time <= now)
-                .min()
-            else {
-                break;
-            };
-            if next_metric_ms == at {
-                let [blue, green] = ctx.router.metrics.window(at - tick_ms, at);
-                recorder.emit(
-                    at,
-                    EventKind::MetricPeriod {
-                        start_ms: at - tick_ms,
-                        end_ms: at,
-                        blue: blue.summary(),
-                        green: green.summary(),
-                    },
-                );
-                next_metric_ms += tick_ms;
+        let now = running.clock.now_ms();
+        running.catch_up(now).await;
+        if running.session.outcome().is_some() {
+            if let Some(Command::Abort { reply, .. }) = command {
+                let _ = reply.send(Err(AbortRefused::Finished));
             }
-            for alarm in alarms.iter_mut().filter(|alarm| alarm.next_ms == at) {
-                let serving = controller.serving();
-                if let Some(input) = evaluate_alarm(&ctx, alarm, at, serving, &mut recorder) {
-                    let decision = controller.handle(at, input);
-                    driver.apply(at, &decision, &mut recorder).await;
-                    wake = decision.wake_at_ms;
-                }
-                alarm.next_ms += u64::from(alarm.rule.period_seconds) * 1_000;
-            }
-            if controller.outcome().is_some() {
-                break;
-            }
-            if wake.is_some_and(|wake| wake <= at) {
-                let decision = controller.handle(at, Input::Tick);
-                driver.apply(at, &decision, &mut recorder).await;
-                wake = decision.wake_at_ms;
-            }
-            if controller.outcome().is_some() {
-                break;
+            break;
+        }
+        if let Some(signal) = arrived {
+            match running.driver.input_for(now, signal, &mut running.recorder) {
+                Ok(input) => running.handle(now, input).await,
+                Err(reason) => failure = Some(reason),
             }
         }
-
-        if let (Some(signal), None) = (arrived, controller.outcome()) {
-            let input = match signal {
-                Signal::Ready { fleet, instances } => {
-                    for (instance, url) in instances {
-                        recorder.emit(
-                            now,
-                            EventKind::InstanceHealthy {
-                                fleet,
-                                instance,
-                                url,
-                            },
-                        );
-                    }
-                    match fleet {
-                        Fleet::Green => Input::GreenReady,
-                        Fleet::Blue => Input::BlueReady,
-                    }
-                }
-                Signal::LaunchFailed {
-                    fleet,
-                    instance,
-                    reason,
-                } => {
-                    recorder.emit(
-                        now,
-                        EventKind::InstanceFailed {
-                            fleet,
-                            instance: instance.clone(),
-                            reason: reason.clone(),
-                        },
-                    );
-                    if fleet == Fleet::Blue {
-                        failure = Some(format!(
-                            "blue instance {instance} could not be restored during the rollback ({reason}); \
-                             the endpoint may serve a mix of old and new instances (UpdateRollbackFailed)"
-                        ));
-                        continue;
-                    }
-                    Input::GreenFailed {
-                        reason: format!("{instance} could not start: {reason}"),
-                    }
-                }
-                Signal::GreenFailed { instance, reason } => {
-                    recorder.emit(
-                        now,
-                        EventKind::InstanceFailed {
-                            fleet: Fleet::Green,
-                            instance,
-                            reason: reason.clone(),
-                        },
-                    );
-                    Input::GreenFailed { reason }
-                }
-            };
-            let decision = controller.handle(now, input);
-            driver.apply(now, &decision, &mut recorder).await;
-            wake = decision.wake_at_ms;
+        if let Some(Command::Abort { by, reply }) = command {
+            let answer = running.session.abortable();
+            if answer.is_ok() {
+                running.handle(now, Input::Abort { by }).await;
+            }
+            let _ = reply.send(answer);
         }
     }
 
     watcher.abort();
-    // A rolling rollback may still be restoring blue capacity in the background:
-    // let it finish, then route to every blue instance. Green launches stop.
+    let Running {
+        session,
+        mut driver,
+        mut recorder,
+        clock,
+        ..
+    } = running;
+    settle(
+        &ctx,
+        &session,
+        &mut driver,
+        &mut recorder,
+        &mut inbox,
+        clock,
+    )
+    .await;
+    ctx.router.metrics.end();
+    finish(&ctx, &session, failure, &mut recorder, clock)
+}
+
+/// After the controller has finished: lets a rollback's blue launches complete,
+/// records the instances that came back, stops green and routes to blue.
+async fn settle(
+    ctx: &RunContext,
+    session: &Session,
+    driver: &mut Driver,
+    recorder: &mut Recorder,
+    inbox: &mut mpsc::UnboundedReceiver<Signal>,
+    clock: PlanClock,
+) {
     let mut restored = false;
     for (fleet, task) in driver.tasks.drain(..) {
         if fleet == Fleet::Blue && !task.is_finished() {
@@ -540,7 +703,6 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
             task.abort();
         }
     }
-    // Record the blue instances that came back after the controller finished.
     while let Ok(signal) = inbox.try_recv() {
         if let Signal::Ready {
             fleet: Fleet::Blue,
@@ -548,9 +710,8 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
         } = signal
         {
             for (instance, url) in instances {
-                let at = clock.now_ms();
                 recorder.emit(
-                    at,
+                    clock.now_ms(),
                     EventKind::InstanceHealthy {
                         fleet: Fleet::Blue,
                         instance,
@@ -560,27 +721,35 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
             }
         }
     }
-    {
-        let mut state = ctx.endpoint.lock().await;
-        for mut instance in state.green.drain(..) {
-            instance.stop();
-        }
-        if restored && !matches!(controller.outcome(), Some(Outcome::Succeeded { .. })) {
-            let blue = state
-                .blue
-                .iter()
-                .map(|instance| Target::new(&instance.id, &instance.url))
-                .collect();
-            ctx.router.set_routing(Routing {
-                blue,
-                green: Vec::new(),
-                green_bp: 0,
-            });
-        }
+    let mut state = ctx.endpoint.lock().await;
+    for mut instance in state.green.drain(..) {
+        instance.stop();
     }
-    ctx.router.metrics.end();
+    if restored && !matches!(session.outcome(), Some(Outcome::Succeeded { .. })) {
+        let blue = state
+            .blue
+            .iter()
+            .map(|instance| Target::new(&instance.id, &instance.url))
+            .collect();
+        ctx.router.set_routing(Routing {
+            blue,
+            green: Vec::new(),
+            green_bp: 0,
+        });
+    }
+}
+
+/// Records how the run ended, or, when its record failed, ends its live
+/// stream with the reason.
+fn finish(
+    ctx: &RunContext,
+    session: &Session,
+    failure: Option<String>,
+    recorder: &mut Recorder,
+    clock: PlanClock,
+) -> RunOutcome {
     let at = clock.now_ms();
-    let outcome = match (failure, controller.outcome()) {
+    let outcome = match (failure, session.outcome()) {
         (Some(reason), _) => {
             recorder.emit(
                 at,
@@ -592,7 +761,7 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
         }
         (None, Some(outcome)) => RunOutcome::from_outcome(outcome),
         (None, None) => RunOutcome::Failed {
-            reason: "the controller stopped without an outcome".into(),
+            reason: "the run stopped without an outcome".into(),
         },
     };
     recorder.emit(
@@ -601,52 +770,16 @@ pub(crate) async fn execute(ctx: RunContext) -> RunOutcome {
             outcome: outcome.clone(),
         },
     );
-    outcome
-}
-
-/// Evaluates one alarm at `at_ms` on the live metrics; returns the controller
-/// input when its state changed (and records the change).
-fn evaluate_alarm(
-    ctx: &RunContext,
-    alarm: &mut AlarmTracker,
-    at_ms: u64,
-    serving: (u32, u32),
-    recorder: &mut Recorder,
-) -> Option<Input> {
-    let rule = &alarm.rule;
-    let period_ms = u64::from(rule.period_seconds) * 1_000;
-    // Periods before the update are missing: the engine's metrics start with it.
-    let evaluation = evaluate_at(rule, at_ms, alarm.state, |period| {
-        let start = u64::try_from(period).ok()? * period_ms;
-        let samples = ctx.router.metrics.samples(
-            rule.metric?,
-            rule.scope,
-            start,
-            start + period_ms,
-            (serving.1, serving.0),
-        )?;
-        rule.datapoint(&samples)
-    });
-    if evaluation.state == alarm.state {
-        return None;
-    }
-    let from = alarm.state;
-    alarm.state = evaluation.state;
-    let reason = evaluation.reason(rule);
-    recorder.emit(
-        at_ms,
-        EventKind::AlarmStateChanged {
-            alarm: rule.name.clone(),
-            condition: rule.condition(),
-            from,
-            to: evaluation.state,
-            reason: reason.clone(),
-            points: evaluation.points,
-        },
-    );
-    Some(Input::AlarmChanged {
-        alarm: rule.name.clone(),
-        state: evaluation.state,
-        reason,
-    })
+    let Some(store) = &recorder.failure else {
+        return outcome;
+    };
+    // The record is incomplete, so the run failed, whatever the endpoint did.
+    let state = match session.outcome() {
+        Some(Outcome::Succeeded { .. }) => "the update had completed and the new config serves",
+        Some(Outcome::RolledBack { .. }) => "traffic is back on blue",
+        None => "the rollout could not finish",
+    };
+    let reason = format!("{store}; guardrail stopped the run and its record: {state}");
+    ctx.store.abandon(&ctx.run_id, &reason, wall_ms());
+    RunOutcome::Failed { reason }
 }

@@ -1,0 +1,236 @@
+//! The alarm monitor: CloudWatch's side of a rollout, sans IO.
+//!
+//! It owns each alarm's state and its evaluation times. Time is a parameter:
+//! [`Monitor::next_due`] says when the next evaluation is due and
+//! [`Monitor::handle_due`] carries out every evaluation due by `now`, each at its
+//! own time, asking the driver for the datapoints it needs. It never reads a
+//! clock and never reads metrics itself, in the shape of quinn-proto's
+//! connection. The simulator, the local engine and (through them) replay all
+//! drive this one monitor, so they agree on when an alarm changes state.
+//!
+//! The rules it keeps:
+//! - periods are aligned to the monitor's time 0 (the update request), and an
+//!   alarm is evaluated at the end of each of its periods (assumption
+//!   `alarm_periods`);
+//! - evaluations due at the same moment run in time order, then in the order the
+//!   alarms were given, so two drivers see the same transitions in the same order;
+//! - a datapoint that ends at `t` describes what happened before `t`, so its
+//!   verdict is handed over before anything else due at `t`
+//!   ([`crate::session::Session`] judges alarms before it lets a phase end).
+
+use crate::alarm::{evaluate_at, AlarmRule, AlarmState, EvaluatedPoint};
+use crate::timeline::AlarmTransition;
+
+/// An evaluation that changed an alarm's state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Judgement {
+    /// The alarm's index: the order in which the monitor was given its rules.
+    pub index: usize,
+    pub transition: AlarmTransition,
+    /// The datapoints of the evaluation range, oldest first.
+    pub points: Vec<EvaluatedPoint>,
+}
+
+#[derive(Clone, Debug)]
+struct Watched {
+    rule: AlarmRule,
+    state: AlarmState,
+    next_ms: u64,
+}
+
+/// A set of alarms and their states. See the module documentation.
+#[derive(Clone, Debug, Default)]
+pub struct Monitor {
+    alarms: Vec<Watched>,
+}
+
+impl Monitor {
+    /// Watches `rules` from time 0. Every alarm starts in INSUFFICIENT_DATA, as a
+    /// new CloudWatch alarm does, and is first evaluated at the end of its first
+    /// period.
+    pub fn new(rules: &[AlarmRule]) -> Monitor {
+        let mut monitor = Monitor::default();
+        for rule in rules {
+            monitor.add(rule.clone(), 0);
+        }
+        monitor
+    }
+
+    /// Adds an alarm at `now_ms`; it is first evaluated at the end of the period
+    /// that contains `now_ms`. Returns its index.
+    pub fn add(&mut self, rule: AlarmRule, now_ms: u64) -> usize {
+        let period_ms = rule.period_ms();
+        let next_ms = (now_ms / period_ms + 1).saturating_mul(period_ms);
+        self.alarms.push(Watched {
+            rule,
+            state: AlarmState::InsufficientData,
+            next_ms,
+        });
+        self.alarms.len() - 1
+    }
+
+    pub fn len(&self) -> usize {
+        self.alarms.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.alarms.is_empty()
+    }
+
+    pub fn rule(&self, index: usize) -> Option<&AlarmRule> {
+        self.alarms.get(index).map(|alarm| &alarm.rule)
+    }
+
+    pub fn state(&self, index: usize) -> Option<AlarmState> {
+        self.alarms.get(index).map(|alarm| alarm.state)
+    }
+
+    /// Every alarm's name and state, in order.
+    pub fn states(&self) -> impl Iterator<Item = (&str, AlarmState)> {
+        self.alarms
+            .iter()
+            .map(|alarm| (alarm.rule.name.as_str(), alarm.state))
+    }
+
+    /// When the next evaluation is due, in plan milliseconds.
+    pub fn next_due(&self) -> Option<u64> {
+        self.alarms.iter().map(|alarm| alarm.next_ms).min()
+    }
+
+    /// Carries out every evaluation due at or before `now_ms`, each at its own
+    /// due time, and returns the ones that changed a state, in order.
+    ///
+    /// `datapoint(index, rule, n)` gives alarm `index`'s value for period number
+    /// `n` (the period that starts at `n × Period`; negative before time 0), or
+    /// `None` where the period is missing.
+    pub fn handle_due(
+        &mut self,
+        now_ms: u64,
+        mut datapoint: impl FnMut(usize, &AlarmRule, i64) -> Option<f64>,
+    ) -> Vec<Judgement> {
+        let mut judgements = Vec::new();
+        while let Some((index, at_ms)) = self
+            .alarms
+            .iter()
+            .enumerate()
+            .map(|(index, alarm)| (index, alarm.next_ms))
+            .filter(|(_, at_ms)| *at_ms <= now_ms)
+            .min_by_key(|(index, at_ms)| (*at_ms, *index))
+        {
+            let alarm = &mut self.alarms[index];
+            let rule = &alarm.rule;
+            let evaluation = evaluate_at(rule, at_ms, alarm.state, |period| {
+                datapoint(index, rule, period)
+            });
+            alarm.next_ms = at_ms.saturating_add(rule.period_ms());
+            if evaluation.state == alarm.state {
+                continue;
+            }
+            let from = alarm.state;
+            alarm.state = evaluation.state;
+            judgements.push(Judgement {
+                index,
+                transition: AlarmTransition {
+                    at_ms,
+                    alarm: rule.name.clone(),
+                    from,
+                    to: evaluation.state,
+                    reason: evaluation.reason(rule),
+                },
+                points: evaluation.points,
+            });
+        }
+        judgements
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarm::{Comparison, Metric, Scope, Stat};
+    use crate::plan::{LowSampleCountPercentile, Statistic, TreatMissingData};
+
+    fn rule(name: &str, period_seconds: u32) -> AlarmRule {
+        AlarmRule {
+            name: name.into(),
+            metric: Some(Metric::Invocation5XXErrors),
+            metric_name: "Invocation5XXErrors".into(),
+            scope: Scope::NewFleet,
+            stat: Stat::Basic(Statistic::Average),
+            period_seconds,
+            evaluation_periods: 1,
+            datapoints_to_alarm: 1,
+            threshold: 0.5,
+            comparison: Comparison::GreaterOrEqual,
+            treat_missing_data: TreatMissingData::Missing,
+            low_sample_count: LowSampleCountPercentile::Evaluate,
+        }
+    }
+
+    #[test]
+    fn alarms_are_due_at_the_end_of_each_period_in_time_then_list_order() {
+        let mut monitor = Monitor::new(&[rule("slow", 60), rule("fast", 30)]);
+        assert_eq!(monitor.next_due(), Some(30_000));
+        let mut asked = Vec::new();
+        // Called late, at 60 s: fast at 30 s, then both at 60 s, slow first. Each
+        // evaluation asks for its evaluation range, EvaluationPeriods + 2 periods.
+        let judgements = monitor.handle_due(60_000, |index, _, period| {
+            asked.push((index, period));
+            Some(1.0)
+        });
+        assert_eq!(
+            asked,
+            vec![
+                (1, -2),
+                (1, -1),
+                (1, 0),
+                (0, -2),
+                (0, -1),
+                (0, 0),
+                (1, -1),
+                (1, 0),
+                (1, 1)
+            ]
+        );
+        let order: Vec<(&str, u64)> = judgements
+            .iter()
+            .map(|judgement| {
+                (
+                    judgement.transition.alarm.as_str(),
+                    judgement.transition.at_ms,
+                )
+            })
+            .collect();
+        // fast changed at 30 s; slow at 60 s; fast's second evaluation changed nothing.
+        assert_eq!(order, vec![("fast", 30_000), ("slow", 60_000)]);
+        assert_eq!(monitor.state(0), Some(AlarmState::Alarm));
+        assert_eq!(monitor.next_due(), Some(90_000));
+    }
+
+    #[test]
+    fn a_transition_names_both_states_and_the_reason() {
+        let mut monitor = Monitor::new(&[rule("a", 60)]);
+        let first = monitor.handle_due(60_000, |_, _, _| Some(0.0));
+        assert_eq!(first[0].transition.from, AlarmState::InsufficientData);
+        assert_eq!(first[0].transition.to, AlarmState::Ok);
+        let second = monitor.handle_due(120_000, |_, _, _| Some(0.9));
+        assert_eq!(
+            (second[0].transition.from, second[0].transition.to),
+            (AlarmState::Ok, AlarmState::Alarm)
+        );
+        assert!(
+            second[0].transition.reason.contains("0.9!"),
+            "{:?}",
+            second[0]
+        );
+        assert_eq!(second[0].points.len(), 3);
+    }
+
+    #[test]
+    fn an_alarm_added_later_starts_at_its_next_period_end() {
+        let mut monitor = Monitor::default();
+        monitor.add(rule("late", 60), 90_000);
+        assert_eq!(monitor.next_due(), Some(120_000));
+        assert!(monitor.handle_due(119_999, |_, _, _| Some(1.0)).is_empty());
+    }
+}

@@ -4,6 +4,8 @@
 #   - trunk 0.21.14
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
 # With --browser it also installs Debian's chromium and chromium-driver (tests).
+# With --python it also makes .venv/, a Python virtual environment with AWS's
+# own tools at the versions in scripts/python-requirements.txt (tests).
 # With --bench it also installs wrk and nginx (router benchmarks).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,10 +16,12 @@ TRUNK_VERSION=0.21.14
 log() { printf 'setup: %s\n' "$*" >&2; }
 
 want_browser=0
+want_python=0
 want_bench=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
+    --python) want_python=1 ;;
     --bench) want_bench=1 ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
@@ -57,6 +61,18 @@ apt_install() {
 if [ "$want_browser" = 1 ]; then
   if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
     apt_install chromium chromium-driver
+  fi
+fi
+
+if [ "$want_python" = 1 ]; then
+  # The venv is rebuilt only when the pinned versions change.
+  stamp=.venv/guardrail-requirements.txt
+  if ! cmp -s scripts/python-requirements.txt "$stamp" || [ ! -x .venv/bin/python ]; then
+    log "installing botocore, boto3, the AWS CLI and cfn-lint into .venv (about a minute, once)"
+    rm -rf .venv
+    python3 -m venv .venv
+    .venv/bin/pip install --quiet --disable-pip-version-check -r scripts/python-requirements.txt
+    cp scripts/python-requirements.txt "$stamp"
   fi
 fi
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Sets up what is missing (toolchain pieces, Chromium and ChromeDriver) and runs
-# every check and test: formatting, clippy, the core's Wasm build, the planner's
-# release bundle, unit, property, CLI, engine and browser tests, and the
-# benchmarks in test mode.
+# Sets up what is missing (toolchain pieces, Chromium and ChromeDriver, and a
+# Python virtual environment with AWS's own tools) and runs every check and
+# test: formatting, clippy, the core's Wasm build, the planner's release bundle,
+# unit, property, CLI, engine, AWS-oracle and browser tests, and the benchmarks
+# in test mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -12,7 +13,7 @@ export TMPDIR=/tmp
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "setup"
-scripts/setup.sh --browser
+scripts/setup.sh --browser --python
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

@@ -104,10 +104,15 @@ fn chars(text: &str) -> usize {
     text.chars().count()
 }
 
-/// Line breaks and other control characters, which AWS names and patterns refuse.
+/// Control characters, which CloudWatch alarm names may not contain.
 fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// Line terminators, which `.` in AWS's patterns does not match.
+fn has_line_break(text: &str) -> bool {
     text.chars()
-        .any(|c| c.is_control() || c == '\u{2028}' || c == '\u{2029}')
+        .any(|c| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}'))
 }
 
 impl Checker {
@@ -188,8 +193,14 @@ impl Checker {
         }
     }
 
-    /// Text of `min..=max` characters without control characters.
-    fn text(&mut self, field: Field, value: &str, (min, max): (usize, usize), what: &str) {
+    /// Text of `min..=max` characters (as AWS counts them, code points).
+    fn length(
+        &mut self,
+        field: Field,
+        value: &str,
+        (min, max): (usize, usize),
+        what: &str,
+    ) -> bool {
         let length = chars(value);
         if length < min || length > max {
             let code = if length < min { "required" } else { "too_long" };
@@ -198,7 +209,15 @@ impl Checker {
                 code,
                 format!("is {length} characters long; {what}: {min} to {max} characters"),
             );
-        } else if has_control(value) {
+            return false;
+        }
+        true
+    }
+
+    /// An alarm name: 1 to 255 characters, and (CloudWatch's API reference) no
+    /// ASCII control characters.
+    fn alarm_name(&mut self, field: Field, value: &str) {
+        if self.length(field, value, (1, ALARM_NAME_MAX), "an alarm name") && has_control(value) {
             self.error(
                 field,
                 "control_character",
@@ -585,7 +604,7 @@ impl Checker {
                 complete = false;
                 continue;
             }
-            self.text(field, name, (1, ALARM_NAME_MAX), "an alarm name");
+            self.alarm_name(field, name);
             if rollback.alarms[..index]
                 .iter()
                 .any(|earlier| &earlier.alarm_name == name)
@@ -676,12 +695,7 @@ impl Checker {
                 "is required: 1 to 255 characters",
             );
         } else {
-            self.text(
-                field(AlarmField::AlarmName),
-                name,
-                (1, ALARM_NAME_MAX),
-                "an alarm name",
-            );
+            self.alarm_name(field(AlarmField::AlarmName), name);
         }
         if let Some(description) = &alarm.alarm_description {
             if chars(description) > ALARM_DESCRIPTION_MAX {
@@ -730,20 +744,21 @@ impl Checker {
     /// The namespace, the metric, its dimensions and its unit.
     fn alarm_metric(&mut self, index: usize, alarm: &MetricAlarm) {
         let field = |part| Field::Alarm(index, part);
-        self.text(
+        // CloudWatch's pattern for a namespace is `[^:].*`.
+        if self.length(
             field(AlarmField::Namespace),
             &alarm.namespace,
             (1, METRIC_TEXT_MAX),
             "a namespace such as AWS/SageMaker",
-        );
-        if alarm.namespace.starts_with(':') {
+        ) && (alarm.namespace.starts_with(':') || has_line_break(&alarm.namespace))
+        {
             self.error(
                 field(AlarmField::Namespace),
                 "pattern",
-                "must not start with `:`",
+                "must not start with `:` or contain a line break ([^:].*)",
             );
         }
-        self.text(
+        self.length(
             field(AlarmField::MetricName),
             &alarm.metric_name,
             (1, METRIC_TEXT_MAX),

@@ -314,3 +314,173 @@ fn run_rolls_back_the_incompatible_model_and_says_which_alarm_and_why() {
     assert!(stderr(&missing).contains("no run no-such-run"));
     let _ = std::fs::remove_dir_all(&data);
 }
+
+/// A `guardrail serve` on a free loopback port, stopped when dropped.
+struct Server {
+    child: std::process::Child,
+    url: String,
+    data: String,
+}
+
+impl Server {
+    fn start(label: &str) -> Server {
+        let data = data_dir(label);
+        let dist = format!("{data}-dist");
+        std::fs::create_dir_all(&dist).expect("dist");
+        std::fs::write(format!("{dist}/index.html"), "<html></html>").expect("index");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let child = Command::new(BIN)
+            .args(["serve", "--port", &port.to_string(), "--rps", "0"])
+            .args(["--data-dir", &data, "--dist", &dist])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let url = format!("http://127.0.0.1:{port}");
+        // Wait for the port to answer (start-up launches three model servers).
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Server { child, url, data }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+        let _ = std::fs::remove_dir_all(format!("{}-dist", self.data));
+    }
+}
+
+fn code(output: &Output) -> Option<i32> {
+    output.status.code()
+}
+
+#[test]
+fn exit_codes_mean_what_the_readme_says() {
+    let canary = example("notebook-canary.json");
+    // 0: success.
+    assert_eq!(code(&guardrail(&["check", &canary], None)), Some(0));
+    // 1: the plan is invalid.
+    let invalid = r#"{"EndpointName": "e", "EndpointConfigName": "c", "InstanceCount": 0, "InstanceType": "ml.m5.large"}"#;
+    assert_eq!(code(&guardrail(&["check", "-"], Some(invalid))), Some(1));
+    // 2: the input cannot be read, is not a plan, or an argument is out of range.
+    assert_eq!(
+        code(&guardrail(&["check", "/no/such/plan.json"], None)),
+        Some(2)
+    );
+    assert_eq!(code(&guardrail(&["check", "-"], Some("not json"))), Some(2));
+    let too_many = guardrail(&["simulate", &canary, "--runs", "4000000000"], None);
+    assert_eq!(code(&too_many), Some(2), "{}", stderr(&too_many));
+    assert!(
+        stderr(&too_many).contains("at most 100000"),
+        "{}",
+        stderr(&too_many)
+    );
+    let slow = guardrail(
+        &["run", &canary, "--time-scale", "1e-300", "--in-process"],
+        None,
+    );
+    assert_eq!(code(&slow), Some(2), "{}", stderr(&slow));
+    assert!(
+        stderr(&slow).contains("allowed 1 to 10000"),
+        "{}",
+        stderr(&slow)
+    );
+    // 4: guardrail cannot do its work: nothing answers there.
+    let unreachable = guardrail(&["abort", "run-x", "--server", "http://127.0.0.1:1"], None);
+    assert_eq!(code(&unreachable), Some(4), "{}", stderr(&unreachable));
+    assert!(
+        stderr(&unreachable).contains("cannot reach"),
+        "{}",
+        stderr(&unreachable)
+    );
+
+    let server = Server::start("codes");
+    // 4: the port is taken.
+    let port = server
+        .url
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let taken = guardrail(
+        &["serve", "--port", &port, "--data-dir", &server.data],
+        None,
+    );
+    assert_eq!(code(&taken), Some(4), "{}", stderr(&taken));
+    // 3: refused: no such run to abort.
+    let nope = guardrail(&["abort", "run-nope", "--server", &server.url], None);
+    assert_eq!(code(&nope), Some(3), "{}", stderr(&nope));
+    // A slow rollout on the server (real time), followed by a first client...
+    let mut plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(&canary).expect("read")).expect("json");
+    plan["EndpointConfigName"] = Value::from("fixed");
+    let plan = plan.to_string();
+    let mut first = Command::new(BIN)
+        .args(["run", "-", "--server", &server.url])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run starts");
+    first
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(plan.as_bytes())
+        .expect("plan");
+    // Its first line on standard error names the run once the server accepted it.
+    let mut first_stderr = std::io::BufReader::new(first.stderr.take().expect("stderr"));
+    let mut accepted = String::new();
+    std::io::BufRead::read_line(&mut first_stderr, &mut accepted).expect("a line");
+    assert!(accepted.contains("on the local engine of"), "{accepted}");
+    let run = accepted
+        .split_whitespace()
+        .nth(2)
+        .expect("the run id")
+        .to_string();
+    // ...3: a second update of the same endpoint is refused while it runs.
+    let busy = guardrail(&["run", "-", "--server", &server.url], Some(&plan));
+    assert_eq!(code(&busy), Some(3), "{}", stderr(&busy));
+    assert!(
+        stderr(&busy).contains("already being updated"),
+        "{}",
+        stderr(&busy)
+    );
+    // 0: an abort is accepted, and the first client then exits 1: not on the new config.
+    let runs = stdout_json(&guardrail(
+        &["runs", "--json", "--data-dir", &server.data],
+        None,
+    ));
+    assert_eq!(
+        runs[0]["id"].as_str(),
+        Some(run.as_str()),
+        "runs reads a live store"
+    );
+    let aborted = guardrail(
+        &["abort", &run, "--server", &server.url, "--by", "the test"],
+        None,
+    );
+    assert_eq!(code(&aborted), Some(0), "{}", stderr(&aborted));
+    let status = first.wait().expect("the first client ends");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut first_stderr, &mut rest).expect("stderr");
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(
+        rest.contains("rolled back") && rest.contains("aborted by the test"),
+        "{rest}"
+    );
+    // 3: too late to abort a run that ended.
+    let late = guardrail(&["abort", &run, "--server", &server.url], None);
+    assert_eq!(code(&late), Some(3), "{}", stderr(&late));
+    assert!(stderr(&late).contains("already ended"), "{}", stderr(&late));
+}

@@ -482,3 +482,291 @@ async fn a_rolling_rollback_restores_the_blue_batch_it_had_removed() {
     assert!(status.green.is_empty());
     engine.shutdown().await;
 }
+
+/// Follows a run's live events until one matches.
+async fn until(engine: &Engine, run: &str, wanted: impl Fn(&EventKind) -> bool) {
+    let (history, receiver) = engine.store().follow(run).expect("follow");
+    if history.iter().any(|event| wanted(&event.kind)) {
+        return;
+    }
+    let mut receiver = receiver.expect("still live");
+    loop {
+        match receiver.recv().await.expect("an event") {
+            Live::Event(event) if wanted(&event.kind) => return,
+            Live::Event(_) => {}
+            Live::Ended(reason) => panic!("the record ended: {reason}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_rolls_back_records_who_asked_and_frees_the_endpoint() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), 60.0)
+        .await
+        .expect("accepted");
+    until(&engine, &run, |kind| {
+        matches!(
+            kind,
+            EventKind::BakeStarted {
+                phase: Phase::CanaryBake,
+                ..
+            }
+        )
+    })
+    .await;
+    engine.abort(&run, "ops@example").await.expect("aborted");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::CanaryBake);
+    assert_eq!(
+        cause,
+        RollbackCause::Aborted {
+            by: "ops@example".into()
+        }
+    );
+    // Who asked and when: the rollback's event names them, with its wall time.
+    let started = events
+        .iter()
+        .find(|event| matches!(event.kind, EventKind::RollbackStarted { .. }))
+        .expect("a rollback");
+    let canary_at = events
+        .iter()
+        .find(|event| matches!(event.kind, EventKind::BakeStarted { .. }))
+        .map(|event| event.at_ms)
+        .expect("the canary bake");
+    assert!(
+        started.wall_ms > 0 && started.at_ms >= canary_at,
+        "{started:?}"
+    );
+    assert!(
+        started.describe().contains("aborted by ops@example"),
+        "{}",
+        started.describe()
+    );
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(
+        (status.config.as_str(), status.updating.clone()),
+        ("baseline", None)
+    );
+    assert!(status.green.is_empty());
+    // The run is no longer held in memory, but its outcome is still known.
+    assert_eq!(engine.runs_in_progress(), 0);
+    assert_eq!(engine.wait(&run).await.expect("outcome"), outcome);
+    let again = engine.abort(&run, "ops").await.expect_err("already ended");
+    assert!(
+        matches!(&again, EngineError::AbortRefused { reason, .. } if reason.contains("already ended")),
+        "{again}"
+    );
+    let unknown = engine.abort("run-nope", "ops").await.expect_err("unknown");
+    assert!(matches!(unknown, EngineError::Store(_)), "{unknown}");
+    // The endpoint is free for the next update.
+    let next = engine
+        .start_rollout(&notebook_to("fixed"), 600.0)
+        .await
+        .expect("the endpoint is free");
+    engine.abort(&next, "test").await.expect("aborted");
+    let (next_outcome, _) = finish(&engine, &next).await;
+    assert!(
+        matches!(next_outcome, RunOutcome::RolledBack { .. }),
+        "{next_outcome:?}"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_time_scale_is_bounded_on_both_sides() {
+    let engine = engine().await;
+    for scale in [1e-300, 0.0, -1.0, 0.5, 20_000.0, f64::NAN, f64::INFINITY] {
+        let refused = engine
+            .start_rollout(&notebook_to("fixed"), scale)
+            .await
+            .expect_err("out of range");
+        assert!(
+            matches!(refused, EngineError::TimeScale(_)),
+            "{scale}: {refused}"
+        );
+        assert!(
+            refused.to_string().contains("allowed 1 to 10000"),
+            "{refused}"
+        );
+    }
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(
+        status.updating, None,
+        "a refused start leaves the endpoint free"
+    );
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extreme_numbers_are_refused_or_run_safely() {
+    let engine = engine().await;
+    let trc = "/DeploymentConfig/BlueGreenUpdatePolicy/TrafficRoutingConfiguration";
+    let cases: Vec<(&str, String, serde_json::Value)> = vec![
+        (
+            "instances",
+            "/InstanceCount".into(),
+            serde_json::json!(i64::MAX),
+        ),
+        (
+            "no instances",
+            "/InstanceCount".into(),
+            serde_json::json!(0),
+        ),
+        (
+            "canary",
+            format!("{trc}/CanarySize/Value"),
+            serde_json::json!(i64::MAX),
+        ),
+        (
+            "wait",
+            format!("{trc}/WaitIntervalInSeconds"),
+            serde_json::json!(i64::MIN),
+        ),
+        (
+            "period",
+            "/Alarms/0/Period".into(),
+            serde_json::json!(60_i64 << 32),
+        ),
+        (
+            "window",
+            "/Alarms/0/EvaluationPeriods".into(),
+            serde_json::json!(u32::MAX),
+        ),
+        (
+            "provisioning",
+            "/ProvisioningSeconds".into(),
+            serde_json::json!(i64::MAX),
+        ),
+        (
+            "threshold",
+            "/Alarms/0/Threshold".into(),
+            serde_json::json!(f64::MAX),
+        ),
+        (
+            "tiny threshold",
+            "/Alarms/0/Threshold".into(),
+            serde_json::json!(f64::MIN_POSITIVE),
+        ),
+    ];
+    for (case, pointer, value) in cases {
+        let mut plan = serde_json::to_value(notebook_to("fixed")).expect("json");
+        let (parent, key) = pointer.rsplit_once('/').expect("a parent");
+        plan.pointer_mut(parent)
+            .and_then(serde_json::Value::as_object_mut)
+            .expect("the parent object")
+            .insert(key.to_string(), value);
+        let plan: Plan = serde_json::from_value(plan).expect("a plan");
+        match engine.start_rollout(&plan, 600.0).await {
+            Err(EngineError::InvalidPlan(message)) => assert!(!message.is_empty(), "{case}"),
+            Err(other) => panic!("{case}: {other}"),
+            Ok(run) => {
+                engine.abort(&run, "test").await.expect("aborted");
+                let (outcome, _) = finish(&engine, &run).await;
+                assert!(
+                    matches!(outcome, RunOutcome::RolledBack { .. }),
+                    "{case}: {outcome:?}"
+                );
+            }
+        }
+        let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+        assert_eq!(
+            (status.config.as_str(), status.updating),
+            ("baseline", None),
+            "{case}"
+        );
+    }
+    engine.shutdown().await;
+}
+
+async fn engine_on(store: Store) -> Engine {
+    Engine::start(
+        Registry::demo(),
+        store,
+        EngineOptions {
+            load_rps: 100.0,
+            seed: 7,
+        },
+    )
+    .await
+    .expect("engine starts")
+}
+
+fn scratch(label: &str) -> std::path::PathBuf {
+    let directory = std::env::temp_dir().join(format!("gr-engine-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    directory
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_fills_up_fails_the_run_loudly_and_returns_traffic_to_blue() {
+    // Five 4 KB pages: the tables and a handful of events, as on a full disk.
+    let directory = scratch("full");
+    let store = Store::open_limited(&directory, Some(5 * 4_096)).expect("store");
+    let engine = engine_on(store).await;
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), SCALE)
+        .await
+        .expect("accepted");
+    let lines = guardrail_server::web::event_lines(engine.store().clone(), &run).expect("follow");
+    let outcome = engine.wait(&run).await.expect("the run ends");
+    let reason = match &outcome {
+        RunOutcome::Failed { reason } => reason.clone(),
+        other => panic!("expected a failure, got {other:?}"),
+    };
+    assert!(
+        reason.contains("could not record event") && reason.contains("full"),
+        "{reason}"
+    );
+    // A viewer is not left waiting: its stream ends with the reason.
+    use futures::StreamExt;
+    let streamed: Vec<String> = lines.collect().await;
+    let last: guardrail_core::event::StreamLine =
+        serde_json::from_str(streamed.last().expect("lines")).expect("a stream line");
+    assert_eq!(
+        last,
+        guardrail_core::event::StreamLine::Ended {
+            stream_ended: reason.clone()
+        }
+    );
+    // What was recorded is a gapless prefix, without an outcome it never had.
+    let stored = engine.store().events(&run).expect("events");
+    let sequence: Vec<u64> = stored.iter().map(|event| event.seq).collect();
+    assert_eq!(sequence, (1..=stored.len() as u64).collect::<Vec<_>>());
+    assert!(!stored
+        .iter()
+        .any(|event| matches!(event.kind, EventKind::Finished { .. })));
+    // The rollout was aborted: blue serves, green is gone, the endpoint is free.
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(status.config, "baseline", "{reason}");
+    assert_eq!((status.blue.len(), status.green.len()), (3, 0));
+    assert_eq!(status.updating, None);
+    engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_only_store_refuses_a_run_clearly_and_leaves_the_endpoint_free() {
+    let directory = scratch("read-only");
+    drop(Store::open(&directory).expect("store"));
+    let engine = engine_on(Store::open_read_only(&directory).expect("read-only")).await;
+    let refused = engine
+        .start_rollout(&notebook_to("fixed"), SCALE)
+        .await
+        .expect_err("cannot record a run");
+    let message = refused.to_string();
+    assert!(
+        message.contains("the run store failed while recording a new run")
+            && message.contains("readonly"),
+        "{message}"
+    );
+    let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+    assert_eq!(
+        (status.config.as_str(), status.updating),
+        ("baseline", None)
+    );
+    engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&directory);
+}

@@ -116,3 +116,45 @@ async fn a_refused_rollout_says_why() -> Result<()> {
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Result<()> {
+    let server = TestServer::with_engine().await?;
+    with_browser(|driver| async move {
+        driver.goto(&server.base_url).await?;
+        driver
+            .execute("window.localStorage.clear();", vec![])
+            .await?;
+        driver.goto(&server.base_url).await?;
+        // The fixed model at real time: nothing would end this run for 13 minutes.
+        guardrail_tests::type_into(&driver, "#endpoint-config-name", "fixed").await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        let scale = driver.find(By::Css("#time-scale")).await?;
+        SelectElement::new(&scale)
+            .await?
+            .select_by_value("1")
+            .await?;
+        driver.find(By::Css("#start-run")).await?.click().await?;
+        wait_for_text(&driver, "#run-events", |text| {
+            text.contains("canary bake started")
+        })
+        .await?;
+        driver.find(By::Css("#abort-run")).await?.click().await?;
+        let status =
+            wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        ensure!(status.contains("aborted by the planner"), "{status}");
+        wait_for_text(&driver, "#run-events", |text| {
+            text.contains("rollback completed")
+        })
+        .await?;
+        // A finished run offers no abort.
+        ensure!(
+            driver.find_all(By::Css("#abort-run")).await?.is_empty(),
+            "the abort button stays"
+        );
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await
+}

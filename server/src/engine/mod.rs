@@ -414,8 +414,10 @@ impl Engine {
         tokio::spawn(async move {
             let outcome = run::execute(context, inbox).await;
             endpoint.lock().await.updating = None;
-            let _ = sender.send(Some(outcome.clone()));
-            engine.forget(&id, outcome);
+            // Forget the handle before announcing the outcome: whoever sees the
+            // outcome then finds the run among the recent ones, not in progress.
+            engine.forget(&id, outcome.clone());
+            let _ = sender.send(Some(outcome));
         });
         Ok(run_id)
     }

@@ -6,6 +6,7 @@ use guardrail_core::explain::mmss;
 use guardrail_core::schedule::{Phase, Schedule, Step};
 use guardrail_core::simulate::{CurvePoint, Simulation};
 use guardrail_core::timeline::{share_steps, step_line};
+use plotters::chart::DualCoordChartContext;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -96,14 +97,34 @@ pub fn traffic_chart(schedule: &Schedule, simulation: Option<&Simulation>) -> St
     })
 }
 
+type Coord = Cartesian2d<RangedCoordf64, RangedCoordf64>;
+/// The traffic chart: green's share on the left axis, instances on the right.
+type TrafficChart<'a, 'b> = DualCoordChartContext<'a, SVGBackend<'b>, Coord, Coord>;
+type Drawn = Result<(), Box<dyn std::error::Error>>;
+
 fn draw_traffic(
     root: &DrawingArea<SVGBackend, Shift>,
     schedule: &Schedule,
     simulation: Option<&Simulation>,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Drawn {
     // A rollback that brings blue back in batches can end after the plan would have.
     let end = f64::from(schedule.total_seconds.max(1))
         .max(simulation.map_or(0.0, |simulation| simulation.end_ms as f64 / 1_000.0));
+    let mut chart = traffic_axes(root, schedule, end)?;
+    draw_phase_bands(&mut chart, schedule, end)?;
+    draw_planned(&mut chart, schedule, simulation.is_some())?;
+    if let Some(simulation) = simulation {
+        draw_simulated(&mut chart, simulation)?;
+    }
+    legend(&mut chart, SeriesLabelPosition::UpperLeft)
+}
+
+/// Both axes and the mesh: 0-100 % on the left, 0 to the fleet on the right.
+fn traffic_axes<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, Shift>,
+    schedule: &Schedule,
+    end: f64,
+) -> Result<TrafficChart<'a, 'b>, Box<dyn std::error::Error>> {
     let fleet = schedule
         .steps
         .iter()
@@ -137,8 +158,11 @@ fn draw_traffic(
         .label_style((FONT, 12))
         .axis_desc_style((FONT, 12))
         .draw()?;
+    Ok(chart)
+}
 
-    // Phase bands, labelled at the top.
+/// Phase bands labelled at the top, and each step's end time.
+fn draw_phase_bands(chart: &mut TrafficChart, schedule: &Schedule, end: f64) -> Drawn {
     chart.draw_series(schedule.steps.iter().map(|step| {
         Rectangle::new(
             [
@@ -163,7 +187,6 @@ fn draw_traffic(
             )))?;
         }
     }
-    // Step end times along the top.
     let tick_style = TextStyle::from((FONT, 10).into_font())
         .color(&GREY)
         .pos(Pos::new(HPos::Center, VPos::Top));
@@ -174,27 +197,31 @@ fn draw_traffic(
             tick_style.clone(),
         )))?;
     }
+    Ok(())
+}
 
-    chart
-        .draw_secondary_series(LineSeries::new(
+/// Both fleets' instances and green's planned share.
+fn draw_planned(chart: &mut TrafficChart, schedule: &Schedule, with_simulation: bool) -> Drawn {
+    for (line, colour, label) in [
+        (
             schedule_line(schedule, |step| f64::from(step.blue_instances)),
-            BLUE_LINE.stroke_width(2),
-        ))?
-        .label("blue instances")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLUE_LINE.stroke_width(2)));
-    chart
-        .draw_secondary_series(LineSeries::new(
+            BLUE_LINE.to_rgba(),
+            "blue instances",
+        ),
+        (
             schedule_line(schedule, |step| f64::from(step.green_instances)),
-            GREEN_LINE.mix(0.6).stroke_width(2),
-        ))?
-        .label("green instances")
-        .legend(|(x, y)| {
-            PathElement::new(
-                vec![(x, y), (x + 16, y)],
-                GREEN_LINE.mix(0.6).stroke_width(2),
-            )
-        });
-    let planned_label = if simulation.is_some() {
+            GREEN_LINE.mix(0.6),
+            "green instances",
+        ),
+    ] {
+        chart
+            .draw_secondary_series(LineSeries::new(line, colour.stroke_width(2)))?
+            .label(label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
+    }
+    let planned_label = if with_simulation {
         "planned green traffic"
     } else {
         "green traffic %"
@@ -202,31 +229,33 @@ fn draw_traffic(
     chart
         .draw_series(LineSeries::new(
             share_points(schedule),
-            GREEN_LINE.stroke_width(if simulation.is_some() { 1 } else { 3 }),
+            GREEN_LINE.stroke_width(if with_simulation { 1 } else { 3 }),
         ))?
         .label(planned_label)
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREEN_LINE.stroke_width(3)));
+    Ok(())
+}
 
-    if let Some(simulation) = simulation {
-        let points = share_steps(&simulation.traffic, simulation.end_ms);
+/// What the simulation did: green's share and the rollback.
+fn draw_simulated(chart: &mut TrafficChart, simulation: &Simulation) -> Drawn {
+    chart
+        .draw_series(LineSeries::new(
+            share_steps(&simulation.traffic, simulation.end_ms),
+            BLACK.stroke_width(3),
+        ))?
+        .label("simulated green traffic")
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
+    if let Some(at) = simulation.rollback_at_seconds() {
         chart
-            .draw_series(LineSeries::new(points, BLACK.stroke_width(3)))?
-            .label("simulated green traffic")
-            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
-        if let Some(at) = simulation.rollback_at_seconds() {
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    vec![(at, 0.0), (at, 100.0)],
-                    ROLLBACK.stroke_width(2),
-                )))?
-                .label(format!("rollback at {}", mmss(at as u64)))
-                .legend(|(x, y)| {
-                    PathElement::new(vec![(x, y - 6), (x, y + 6)], ROLLBACK.stroke_width(2))
-                });
-        }
+            .draw_series(std::iter::once(PathElement::new(
+                vec![(at, 0.0), (at, 100.0)],
+                ROLLBACK.stroke_width(2),
+            )))?
+            .label(format!("rollback at {}", mmss(at as u64)))
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x, y - 6), (x, y + 6)], ROLLBACK.stroke_width(2))
+            });
     }
-
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
     Ok(())
 }
 

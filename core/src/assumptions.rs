@@ -118,6 +118,14 @@ pub fn rollback_steps(fleet: u32, serving: Fleets, batch: u32) -> Vec<RollbackSt
     }
 }
 
+impl Fleets {
+    /// Green's share of traffic when these instances serve, in basis points
+    /// ([`green_traffic_bp`]).
+    pub fn green_traffic_bp(self) -> u32 {
+        green_traffic_bp(self.green, self.blue)
+    }
+}
+
 /// CloudWatch retrieves more datapoints than `EvaluationPeriods` (the "evaluation
 /// range") but does not publish how many. Its own example retrieves 5 for 3
 /// evaluation periods, so guardrail uses `EvaluationPeriods + 2`.

@@ -1,11 +1,10 @@
 //! Both fleets at once: how many green and blue instances serve (or are alive).
 //!
 //! One named value instead of tuples, whose order would otherwise differ from
-//! one caller to the next.
+//! one caller to the next. How traffic divides between the fleets is an
+//! assumption, so `Fleets::green_traffic_bp` lives in [`crate::assumptions`].
 
 use serde::{Deserialize, Serialize};
-
-use crate::assumptions::green_traffic_bp;
 
 /// Instance counts of the green (new) and blue (old) fleets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -22,11 +21,5 @@ impl Fleets {
     /// Blue alone: the endpoint at rest, before an update or after a rollback.
     pub fn blue_only(blue: u32) -> Fleets {
         Fleets { green: 0, blue }
-    }
-
-    /// Green's share of traffic when these instances serve, in basis points
-    /// ([`crate::assumptions::green_traffic_bp`]).
-    pub fn green_traffic_bp(self) -> u32 {
-        green_traffic_bp(self.green, self.blue)
     }
 }

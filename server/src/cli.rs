@@ -15,7 +15,10 @@ use guardrail_core::explain::{explain, mmss};
 use guardrail_core::export::{export, Format};
 use guardrail_core::link::{self, LinkState};
 use guardrail_core::schedule::{schedule, Schedule};
-use guardrail_core::simulate::{detect, detection_curve, simulate, CURVE_ERROR_RATES, MAX_RUNS};
+use guardrail_core::simulate::{
+    detect, detection_curve, simulate, CurvePoint, Detection, Simulation, SimulationError,
+    CURVE_ERROR_RATES, MAX_RUNS,
+};
 use guardrail_core::{check_json, Checked, Plan, Problem};
 use serde_json::json;
 
@@ -219,24 +222,14 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             rps,
             data_dir,
             verbose,
-        } => {
-            let (parsed, checked) = read_plan(&plan)?;
-            require_valid(&plan, &checked)?;
-            if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
-                return Err(CliError::Input(format!(
-                    "--time-scale {time_scale} is out of range; allowed {TIME_SCALE_MIN} to {TIME_SCALE_MAX}"
-                )));
-            }
-            let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
-            runtime()?.block_on(crate::run_command::run(
-                parsed,
-                time_scale,
-                (!in_process).then_some(server),
-                rps,
-                data_dir,
-                verbose,
-            ))
-        }
+        } => run_plan_command(
+            &plan,
+            time_scale,
+            (!in_process).then_some(server),
+            rps,
+            data_dir,
+            verbose,
+        ),
         Command::Abort { run_id, server, by } => runtime()?.block_on(crate::run_command::abort(
             &server,
             &run_id,
@@ -249,16 +242,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             data_dir,
         } => events_command(&run_id, json, data_dir),
         Command::Check { plan, json } => check_command(&plan, json),
-        Command::Schedule { plan, json } => {
-            let (_, checked) = read_plan(&plan)?;
-            let schedule = valid_schedule(&plan, &checked)?;
-            if json {
-                print_json(&schedule_json(&schedule));
-            } else {
-                emit(&schedule_text(&schedule));
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Schedule { plan, json } => schedule_command(&plan, json),
         Command::Simulate {
             plan,
             json,
@@ -298,6 +282,40 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `guardrail run`: checks the plan and the time scale, then runs it on a
+/// server or in this process.
+fn run_plan_command(
+    source: &str,
+    time_scale: f64,
+    server: Option<String>,
+    rps: f64,
+    data_dir: Option<PathBuf>,
+    verbose: bool,
+) -> Result<ExitCode, CliError> {
+    let (parsed, checked) = read_plan(source)?;
+    require_valid(source, &checked)?;
+    if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
+        return Err(CliError::Input(format!(
+            "--time-scale {time_scale} is out of range; allowed {TIME_SCALE_MIN} to {TIME_SCALE_MAX}"
+        )));
+    }
+    let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
+    runtime()?.block_on(crate::run_command::run(
+        parsed, time_scale, server, rps, data_dir, verbose,
+    ))
+}
+
+fn schedule_command(source: &str, json: bool) -> Result<ExitCode, CliError> {
+    let (_, checked) = read_plan(source)?;
+    let schedule = valid_schedule(source, &checked)?;
+    if json {
+        print_json(&schedule_json(&schedule));
+    } else {
+        emit(&schedule_text(&schedule));
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `guardrail serve`: the planner and the local engine on 127.0.0.1.
@@ -553,6 +571,14 @@ fn schedule_text(schedule: &Schedule) -> String {
     out
 }
 
+/// The what-if and, with `--runs`, the detection analysis and its curve.
+struct WhatIf {
+    simulation: Simulation,
+    sentences: Vec<String>,
+    seed: u64,
+    detection: Option<(Detection, Vec<CurvePoint>)>,
+}
+
 fn simulate_command(
     source: &str,
     json: bool,
@@ -564,106 +590,120 @@ fn simulate_command(
     let Some(rollout) = checked.rollout.as_ref() else {
         return Err(CliError::Invalid(format!("{source} is not valid")));
     };
+    if let Some(runs) = runs.filter(|runs| *runs > MAX_RUNS) {
+        return Err(CliError::Input(format!(
+            "--runs {runs} is more than the analysis allows; at most {MAX_RUNS}"
+        )));
+    }
     let mut scenario = plan.scenario_or_default();
     if let Some(seed) = seed {
         scenario.seed = seed;
     }
-    if runs.is_some_and(|runs| runs > MAX_RUNS) {
-        return Err(CliError::Input(format!(
-            "--runs {} is more than the analysis allows; at most {MAX_RUNS}",
-            runs.unwrap_or_default()
-        )));
-    }
-    let simulation =
-        simulate(rollout, &scenario).map_err(|error| CliError::Failed(error.to_string()))?;
-    let sentences = explain(&schedule, &scenario, &simulation);
-    let (phase, cause) = match &simulation.outcome {
-        Outcome::RolledBack { phase, cause, .. } => {
-            (Some(phase.name()), serde_json::to_value(cause).ok())
-        }
-        Outcome::Succeeded { .. } => (None, None),
-    };
-    let detection = match runs.map(|runs| {
-        (
-            detect(rollout, &scenario, runs),
-            detection_curve(rollout, &scenario, &CURVE_ERROR_RATES, runs.min(200)),
-        )
-    }) {
-        Some((Ok(detection), Ok(curve))) => Some((detection, curve)),
-        Some((Err(error), _)) | Some((_, Err(error))) => {
-            return Err(CliError::Failed(error.to_string()))
-        }
+    let failed = |error: SimulationError| CliError::Failed(error.to_string());
+    let simulation = simulate(rollout, &scenario).map_err(failed)?;
+    let detection = match runs {
+        Some(runs) => Some((
+            detect(rollout, &scenario, runs).map_err(failed)?,
+            detection_curve(rollout, &scenario, &CURVE_ERROR_RATES, runs.min(200))
+                .map_err(failed)?,
+        )),
         None => None,
     };
+    let what_if = WhatIf {
+        sentences: explain(&schedule, &scenario, &simulation),
+        simulation,
+        seed: scenario.seed,
+        detection,
+    };
     if json {
-        let mut value = json!({
-            "outcome": simulation.outcome.name(),
-            "rollback_at_seconds": simulation.rollback_at_seconds(),
-            "rollback_phase": phase,
-            "rollback_cause": cause,
-            "end_seconds": simulation.end_ms as f64 / 1000.0,
-            "requests_total": simulation.requests_total,
-            "requests_to_green": simulation.requests_to_green,
-            "failed_requests_from_green": simulation.failed_requests_from_green,
-            "excess_failed_requests": simulation.excess_failed_requests,
-            "time_to_rollback_seconds": simulation.time_to_rollback_seconds(),
-            "seed": scenario.seed,
-            "explanation": sentences,
-        });
-        if let (Some(object), Some((detection, curve))) = (value.as_object_mut(), &detection) {
-            object.insert("detection".into(), json!(detection));
-            object.insert("detection_curve".into(), json!(curve));
-        }
-        print_json(&value);
+        print_json(&what_if_json(&what_if));
     } else {
-        say!("outcome: {}", simulation.outcome.name().replace('_', " "));
-        if let Some(at) = simulation.rollback_at_seconds() {
-            say!(
-                "rollback at: {} ({at} s) in {}",
-                mmss(at as u64),
-                phase.unwrap_or("?")
-            );
-        }
-        say!(
-            "blast radius: {} request(s) to green, {} failed",
-            simulation.requests_to_green,
-            simulation.failed_requests_from_green
-        );
-        for sentence in &sentences {
-            say!("  {sentence}");
-        }
-        if let Some((detection, curve)) = &detection {
-            say!(
-                "detection over {} seeded runs: {:.1}% rolled back by an alarm ({} timed out)",
-                detection.runs,
-                detection.probability * 100.0,
-                detection.timed_out
-            );
-            if let Some(spread) = detection.time_to_rollback_seconds {
-                say!(
-                    "  time to rollback: median {} s, p95 {} s",
-                    spread.median,
-                    spread.p95
-                );
-            }
-            if let Some(spread) = detection.bad_requests {
-                say!(
-                    "  failed green requests per run: median {}, p95 {}",
-                    spread.median,
-                    spread.p95
-                );
-            }
-            say!("  detection probability by green error rate:");
-            for point in curve {
-                say!(
-                    "    {:>6.1}%  {:>5.1}%",
-                    point.error_rate * 100.0,
-                    point.probability * 100.0
-                );
-            }
-        }
+        emit(&what_if_text(&what_if));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn rollback_phase(simulation: &Simulation) -> Option<&'static str> {
+    match &simulation.outcome {
+        Outcome::RolledBack { phase, .. } => Some(phase.name()),
+        Outcome::Succeeded { .. } => None,
+    }
+}
+
+fn what_if_json(what_if: &WhatIf) -> serde_json::Value {
+    let simulation = &what_if.simulation;
+    let cause = match &simulation.outcome {
+        Outcome::RolledBack { cause, .. } => serde_json::to_value(cause).ok(),
+        Outcome::Succeeded { .. } => None,
+    };
+    let mut value = json!({
+        "outcome": simulation.outcome.name(),
+        "rollback_at_seconds": simulation.rollback_at_seconds(),
+        "rollback_phase": rollback_phase(simulation),
+        "rollback_cause": cause,
+        "end_seconds": simulation.end_ms as f64 / 1000.0,
+        "requests_total": simulation.requests_total,
+        "requests_to_green": simulation.requests_to_green,
+        "failed_requests_from_green": simulation.failed_requests_from_green,
+        "excess_failed_requests": simulation.excess_failed_requests,
+        "time_to_rollback_seconds": simulation.time_to_rollback_seconds(),
+        "seed": what_if.seed,
+        "explanation": what_if.sentences,
+    });
+    if let (Some(object), Some((detection, curve))) = (value.as_object_mut(), &what_if.detection) {
+        object.insert("detection".into(), json!(detection));
+        object.insert("detection_curve".into(), json!(curve));
+    }
+    value
+}
+
+fn what_if_text(what_if: &WhatIf) -> String {
+    let simulation = &what_if.simulation;
+    let mut out = format!("outcome: {}\n", simulation.outcome.name().replace('_', " "));
+    if let Some(at) = simulation.rollback_at_seconds() {
+        out.push_str(&format!(
+            "rollback at: {} ({at} s) in {}\n",
+            mmss(at as u64),
+            rollback_phase(simulation).unwrap_or("?")
+        ));
+    }
+    out.push_str(&format!(
+        "blast radius: {} request(s) to green, {} failed\n",
+        simulation.requests_to_green, simulation.failed_requests_from_green
+    ));
+    for sentence in &what_if.sentences {
+        out.push_str(&format!("  {sentence}\n"));
+    }
+    let Some((detection, curve)) = &what_if.detection else {
+        return out;
+    };
+    out.push_str(&format!(
+        "detection over {} seeded runs: {:.1}% rolled back by an alarm ({} timed out)\n",
+        detection.runs,
+        detection.probability * 100.0,
+        detection.timed_out
+    ));
+    if let Some(spread) = detection.time_to_rollback_seconds {
+        out.push_str(&format!(
+            "  time to rollback: median {} s, p95 {} s\n",
+            spread.median, spread.p95
+        ));
+    }
+    if let Some(spread) = detection.bad_requests {
+        out.push_str(&format!(
+            "  failed green requests per run: median {}, p95 {}\n",
+            spread.median, spread.p95
+        ));
+    }
+    out.push_str("  detection probability by green error rate:\n");
+    for point in curve {
+        out.push_str(&format!(
+            "    {:>6.1}%  {:>5.1}%\n",
+            point.error_rate * 100.0,
+            point.probability * 100.0
+        ));
+    }
+    out
 }
 
 fn link_command(

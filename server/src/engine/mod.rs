@@ -145,6 +145,35 @@ struct Inner {
     load: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// What [`Engine::prepare`] found.
+struct Prepared {
+    endpoint: Arc<Mutex<EndpointState>>,
+    router: Arc<EndpointRouter>,
+    rollout: guardrail_core::Rollout,
+    green_model: registry::ModelDefinition,
+}
+
+/// Claims the endpoint for `run_id`: one update at a time, and not to the config
+/// it already serves. Returns the config it serves.
+async fn claim(prepared: &Prepared, run_id: &str) -> Result<String, EngineError> {
+    let rollout = &prepared.rollout;
+    let mut state = prepared.endpoint.lock().await;
+    if let Some(run) = &state.updating {
+        return Err(EngineError::Busy {
+            endpoint: rollout.endpoint_name().to_string(),
+            run: run.clone(),
+        });
+    }
+    if state.config == rollout.endpoint_config_name() {
+        return Err(EngineError::SameConfig {
+            endpoint: rollout.endpoint_name().to_string(),
+            config: state.config.clone(),
+        });
+    }
+    state.updating = Some(run_id.to_string());
+    Ok(state.config.clone())
+}
+
 /// The local engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine {
@@ -313,6 +342,51 @@ impl Engine {
 
     /// Starts `plan` on the endpoint it names; returns the run id at once.
     pub async fn start_rollout(&self, plan: &Plan, time_scale: f64) -> Result<String, EngineError> {
+        let prepared = self.prepare(plan, time_scale)?;
+        let run_id = self.new_run_id();
+        let from_config = claim(&prepared, &run_id).await?;
+        let inner = &self.inner;
+        let blue_model = inner
+            .registry
+            .config(&from_config)
+            .and_then(|config| inner.registry.model(&config.model_name))
+            .cloned()
+            .unwrap_or_else(|| prepared.green_model.clone());
+        let created = inner.store.create_run(&NewRun {
+            id: run_id.clone(),
+            endpoint: prepared.rollout.endpoint_name().to_string(),
+            from_config: from_config.clone(),
+            to_config: prepared.rollout.endpoint_config_name().to_string(),
+            backend: "local".into(),
+            time_scale,
+            plan_json: plan.to_json_pretty(),
+            started_wall_ms: run::wall_ms(),
+        });
+        if let Err(error) = created {
+            prepared.endpoint.lock().await.updating = None;
+            return Err(error.into());
+        }
+        let endpoint = prepared.endpoint.clone();
+        let context = run::RunContext {
+            run_id: run_id.clone(),
+            rollout: prepared.rollout,
+            time_scale,
+            from_config,
+            green_model: prepared.green_model,
+            blue_model,
+            endpoint: prepared.endpoint,
+            router: prepared.router,
+            store: inner.store.clone(),
+            client: inner.client.clone(),
+            seed: inner.seed ^ inner.counter.load(Ordering::Relaxed),
+        };
+        self.spawn_run(context, endpoint);
+        Ok(run_id)
+    }
+
+    /// Everything a run needs that can be known before the endpoint is claimed:
+    /// a valid plan, a time scale in range, the endpoint and the new config.
+    fn prepare(&self, plan: &Plan, time_scale: f64) -> Result<Prepared, EngineError> {
         let checked = check(plan);
         let Some(rollout) = checked.rollout else {
             let lines: Vec<String> = checked
@@ -326,13 +400,11 @@ impl Engine {
         if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
             return Err(EngineError::TimeScale(time_scale));
         }
-        let inner = &self.inner;
+        let registry = &self.inner.registry;
         let entry = self.endpoint(rollout.endpoint_name())?;
-        let (endpoint, router) = (entry.state.clone(), entry.router.clone());
-        let config = inner
-            .registry
+        let config = registry
             .config(rollout.endpoint_config_name())
-            .ok_or_else(|| unknown_config(&inner.registry, rollout.endpoint_config_name()))?;
+            .ok_or_else(|| unknown_config(registry, rollout.endpoint_config_name()))?;
         if config.variant_name != rollout.variant_name() {
             return Err(EngineError::VariantMismatch {
                 config: config.endpoint_config_name.clone(),
@@ -340,54 +412,25 @@ impl Engine {
                 plan_variant: rollout.variant_name().to_string(),
             });
         }
-        let green_model = inner
-            .registry
+        let green_model = registry
             .model(&config.model_name)
             .cloned()
             .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))?;
+        Ok(Prepared {
+            endpoint: entry.state.clone(),
+            router: entry.router.clone(),
+            rollout,
+            green_model,
+        })
+    }
 
-        let run_id = self.new_run_id();
-        let from_config = {
-            let mut state = endpoint.lock().await;
-            if let Some(run) = &state.updating {
-                return Err(EngineError::Busy {
-                    endpoint: rollout.endpoint_name().to_string(),
-                    run: run.clone(),
-                });
-            }
-            if state.config == rollout.endpoint_config_name() {
-                return Err(EngineError::SameConfig {
-                    endpoint: rollout.endpoint_name().to_string(),
-                    config: state.config.clone(),
-                });
-            }
-            state.updating = Some(run_id.clone());
-            state.config.clone()
-        };
-        let blue_model = inner
-            .registry
-            .config(&from_config)
-            .and_then(|config| inner.registry.model(&config.model_name))
-            .cloned()
-            .unwrap_or_else(|| green_model.clone());
-        let created = inner.store.create_run(&NewRun {
-            id: run_id.clone(),
-            endpoint: rollout.endpoint_name().to_string(),
-            from_config: from_config.clone(),
-            to_config: rollout.endpoint_config_name().to_string(),
-            backend: "local".into(),
-            time_scale,
-            plan_json: plan.to_json_pretty(),
-            started_wall_ms: run::wall_ms(),
-        });
-        if let Err(error) = created {
-            endpoint.lock().await.updating = None;
-            return Err(error.into());
-        }
-
+    /// Runs `context` in the background, keeping a handle to wait for it and
+    /// reach it until it ends.
+    fn spawn_run(&self, context: run::RunContext, endpoint: Arc<Mutex<EndpointState>>) {
         let (sender, receiver) = watch::channel(None);
         let (commands, inbox) = mpsc::unbounded_channel();
-        if let Ok(mut runs) = inner.runs.lock() {
+        let run_id = context.run_id.clone();
+        if let Ok(mut runs) = self.inner.runs.lock() {
             runs.live.insert(
                 run_id.clone(),
                 RunHandle {
@@ -396,30 +439,15 @@ impl Engine {
                 },
             );
         }
-        let context = run::RunContext {
-            run_id: run_id.clone(),
-            rollout,
-            time_scale,
-            from_config,
-            green_model,
-            blue_model,
-            endpoint: endpoint.clone(),
-            router,
-            store: inner.store.clone(),
-            client: inner.client.clone(),
-            seed: inner.seed ^ inner.counter.load(Ordering::Relaxed),
-        };
         let engine = self.clone();
-        let id = run_id.clone();
         tokio::spawn(async move {
             let outcome = run::execute(context, inbox).await;
             endpoint.lock().await.updating = None;
             // Forget the handle before announcing the outcome: whoever sees the
             // outcome then finds the run among the recent ones, not in progress.
-            engine.forget(&id, outcome.clone());
+            engine.forget(&run_id, outcome.clone());
             let _ = sender.send(Some(outcome));
         });
-        Ok(run_id)
     }
 
     /// A run has ended: drop its handle, keep its outcome among the recent ones.

@@ -543,6 +543,60 @@ impl Running {
         }
     }
 
+    /// Runs the session until it has an outcome, or until the run cannot go on
+    /// (then the reason: blue could not be restored during a rollback,
+    /// SageMaker's UpdateRollbackFailed).
+    async fn drive(
+        &mut self,
+        commands: &mut mpsc::UnboundedReceiver<Command>,
+        inbox: &mut mpsc::UnboundedReceiver<Signal>,
+    ) -> Option<String> {
+        let mut aborted_for_store = false;
+        let mut commands_open = true;
+        while self.session.outcome().is_none() {
+            if self.recorder.failure.is_some() && !aborted_for_store {
+                aborted_for_store = true;
+                if self.session.abortable().is_ok() {
+                    let now = self.clock.now_ms();
+                    let by = STORE_ABORT.to_string();
+                    self.handle(now, Input::Abort { by }).await;
+                }
+                continue;
+            }
+            let due = [self.session.next_due(), Some(self.next_metric_ms)]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(self.next_metric_ms);
+            let mut arrived = None;
+            let mut command = None;
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.clock.instant_at(due).into()) => {}
+                signal = inbox.recv() => arrived = signal,
+                received = commands.recv(), if commands_open => match received {
+                    Some(received) => command = Some(received),
+                    None => commands_open = false,
+                },
+            }
+            let now = self.clock.now_ms();
+            self.catch_up(now).await;
+            if let Some(signal) = arrived.filter(|_| self.session.outcome().is_none()) {
+                match self.driver.input_for(now, signal, &mut self.recorder) {
+                    Ok(input) => self.handle(now, input).await,
+                    Err(reason) => return Some(reason),
+                }
+            }
+            if let Some(Command::Abort { by, reply }) = command {
+                let answer = self.session.abortable();
+                if answer.is_ok() {
+                    self.handle(now, Input::Abort { by }).await;
+                }
+                let _ = reply.send(answer);
+            }
+        }
+        None
+    }
+
     async fn handle(&mut self, now: u64, input: Input) {
         let happened = self.session.handle(now, input);
         self.driver
@@ -602,66 +656,7 @@ pub(crate) async fn execute(
         .driver
         .apply(running.session.monitor(), started, &mut running.recorder)
         .await;
-
-    // Set when the run cannot go on: blue could not be restored during a
-    // rollback (SageMaker's UpdateRollbackFailed).
-    let mut failure: Option<String> = None;
-    let mut aborted_for_store = false;
-    let mut commands_open = true;
-    while running.session.outcome().is_none() && failure.is_none() {
-        if running.recorder.failure.is_some() && !aborted_for_store {
-            aborted_for_store = true;
-            if running.session.abortable().is_ok() {
-                let now = running.clock.now_ms();
-                running
-                    .handle(
-                        now,
-                        Input::Abort {
-                            by: STORE_ABORT.into(),
-                        },
-                    )
-                    .await;
-            }
-            continue;
-        }
-        let due = [running.session.next_due(), Some(running.next_metric_ms)]
-            .into_iter()
-            .flatten()
-            .min()
-            .unwrap_or(running.next_metric_ms);
-        let mut arrived = None;
-        let mut command = None;
-        tokio::select! {
-            _ = tokio::time::sleep_until(running.clock.instant_at(due).into()) => {}
-            signal = inbox.recv() => arrived = signal,
-            received = commands.recv(), if commands_open => match received {
-                Some(received) => command = Some(received),
-                None => commands_open = false,
-            },
-        }
-        let now = running.clock.now_ms();
-        running.catch_up(now).await;
-        if running.session.outcome().is_some() {
-            if let Some(Command::Abort { reply, .. }) = command {
-                let _ = reply.send(Err(AbortRefused::Finished));
-            }
-            break;
-        }
-        if let Some(signal) = arrived {
-            match running.driver.input_for(now, signal, &mut running.recorder) {
-                Ok(input) => running.handle(now, input).await,
-                Err(reason) => failure = Some(reason),
-            }
-        }
-        if let Some(Command::Abort { by, reply }) = command {
-            let answer = running.session.abortable();
-            if answer.is_ok() {
-                running.handle(now, Input::Abort { by }).await;
-            }
-            let _ = reply.send(answer);
-        }
-    }
-
+    let failure = running.drive(&mut commands, &mut inbox).await;
     watcher.abort();
     let Running {
         session,

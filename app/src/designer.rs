@@ -100,7 +100,7 @@ fn AllProblems() -> impl IntoView {
 #[component]
 fn EndpointSection() -> impl IntoView {
     let planner = use_planner();
-    let rename = move |field: &'static str| {
+    let rename = move |field: Field| {
         Callback::new(move |value: String| {
             planner.edit(|plan| edit::rename_endpoint(plan, field, value))
         })
@@ -114,21 +114,21 @@ fn EndpointSection() -> impl IntoView {
                     label="Endpoint name"
                     path=fixed(Field::EndpointName)
                     value=text_signal(|plan| plan.endpoint_name.clone())
-                    on_change=rename("EndpointName")
+                    on_change=rename(Field::EndpointName)
                 />
                 <TextField
                     id="endpoint-config-name"
                     label="New endpoint config"
                     path=fixed(Field::EndpointConfigName)
                     value=text_signal(|plan| plan.endpoint_config_name.clone())
-                    on_change=rename("EndpointConfigName")
+                    on_change=rename(Field::EndpointConfigName)
                 />
                 <TextField
                     id="variant-name"
                     label="Variant"
                     path=fixed(Field::VariantName)
                     value=text_signal(|plan| plan.variant_name.clone())
-                    on_change=rename("VariantName")
+                    on_change=rename(Field::VariantName)
                 />
                 <TextField
                     id="instance-type"

@@ -7,6 +7,7 @@
 
 use guardrail_core::alarm::Metric;
 use guardrail_core::field::limits::MAX_ALARMS;
+use guardrail_core::field::Field;
 use guardrail_core::plan::{
     AlarmRef, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
     ComparisonOperator, DeploymentConfig, Dimension, MetricAlarm, Plan, RollingUpdatePolicy,
@@ -315,18 +316,28 @@ fn scope_dimensions(plan: &Plan, new_fleet_only: bool) -> Vec<Dimension> {
     dimensions
 }
 
-/// Keeps alarm dimensions pointing at the plan when the endpoint, variant or config
-/// is renamed: a dimension that named the old value takes the new one.
-pub fn rename_endpoint(plan: &mut Plan, field: &str, value: String) {
-    let old = match field {
-        "EndpointName" => std::mem::replace(&mut plan.endpoint_name, value.clone()),
-        "VariantName" => std::mem::replace(&mut plan.variant_name, value.clone()),
-        "EndpointConfigName" => std::mem::replace(&mut plan.endpoint_config_name, value.clone()),
+/// Renames the endpoint, the variant or the new config, keeping alarm dimensions
+/// pointed at the plan: a dimension of that name that held the old value takes
+/// the new one. (The three plan fields share their names with the dimensions.)
+pub fn rename_endpoint(plan: &mut Plan, field: Field, value: String) {
+    let (old, dimension_name) = match field {
+        Field::EndpointName => (
+            std::mem::replace(&mut plan.endpoint_name, value.clone()),
+            "EndpointName",
+        ),
+        Field::VariantName => (
+            std::mem::replace(&mut plan.variant_name, value.clone()),
+            "VariantName",
+        ),
+        Field::EndpointConfigName => (
+            std::mem::replace(&mut plan.endpoint_config_name, value.clone()),
+            "EndpointConfigName",
+        ),
         _ => return,
     };
     for alarm in &mut plan.alarms {
         for dimension in &mut alarm.dimensions {
-            if dimension.name == field && dimension.value == old {
+            if dimension.name == dimension_name && dimension.value == old {
                 dimension.value = value.clone();
             }
         }
@@ -510,7 +521,7 @@ mod tests {
     #[test]
     fn renaming_the_endpoint_keeps_alarms_pointed_at_it() {
         let mut plan = examples::notebook_canary();
-        rename_endpoint(&mut plan, "EndpointName", "prod-churn".into());
+        rename_endpoint(&mut plan, Field::EndpointName, "prod-churn".into());
         assert!(plan
             .alarms
             .iter()

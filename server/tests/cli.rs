@@ -404,6 +404,21 @@ fn exit_codes_mean_what_the_readme_says() {
         stderr(&unreachable)
     );
 
+    // 4: the data directory cannot hold a store (here it is a file): at start-up.
+    let not_a_directory = format!("{}-file", data_dir("codes-file"));
+    std::fs::write(&not_a_directory, "not a directory").expect("file");
+    let unusable = guardrail(
+        &["run", &canary, "--in-process", "--data-dir", &not_a_directory],
+        None,
+    );
+    assert_eq!(code(&unusable), Some(4), "{}", stderr(&unusable));
+    assert!(
+        stderr(&unusable).contains("cannot open the run store at"),
+        "{}",
+        stderr(&unusable)
+    );
+    let _ = std::fs::remove_file(&not_a_directory);
+
     let server = Server::start("codes");
     // 4: the port is taken.
     let port = server

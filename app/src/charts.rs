@@ -5,7 +5,7 @@ use guardrail_core::alarm::AlarmState;
 use guardrail_core::explain::mmss;
 use guardrail_core::schedule::{Phase, Schedule, Step};
 use guardrail_core::simulate::{CurvePoint, Simulation};
-use guardrail_core::timeline::{share_steps, step_line};
+use guardrail_core::timeline::{share_steps, step_line, TrafficChange};
 use plotters::chart::DualCoordChartContext;
 use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
@@ -236,15 +236,31 @@ fn draw_planned(chart: &mut TrafficChart, schedule: &Schedule, with_simulation: 
     Ok(())
 }
 
-/// What the simulation did: green's share and the rollback.
-fn draw_simulated(chart: &mut TrafficChart, simulation: &Simulation) -> Drawn {
+/// Green's share as it really went (simulated or recorded): a thick black step line.
+fn draw_actual_share(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    traffic: &[TrafficChange],
+    end_ms: u64,
+    label: &str,
+) -> Drawn {
     chart
         .draw_series(LineSeries::new(
-            share_steps(&simulation.traffic, simulation.end_ms),
+            share_steps(traffic, end_ms),
             BLACK.stroke_width(3),
         ))?
-        .label("simulated green traffic")
+        .label(label)
         .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
+    Ok(())
+}
+
+/// What the simulation did: green's share and the rollback.
+fn draw_simulated(chart: &mut TrafficChart, simulation: &Simulation) -> Drawn {
+    draw_actual_share(
+        chart,
+        &simulation.traffic,
+        simulation.end_ms,
+        "simulated green traffic",
+    )?;
     if let Some(at) = simulation.rollback_at_seconds() {
         chart
             .draw_series(std::iter::once(PathElement::new(
@@ -550,13 +566,12 @@ fn draw_run(
             )))?;
         }
     }
-    chart
-        .draw_series(LineSeries::new(
-            share_steps(&timeline.traffic, timeline.end_ms),
-            BLACK.stroke_width(3),
-        ))?
-        .label("green traffic %")
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
+    draw_actual_share(
+        &mut chart,
+        &timeline.traffic,
+        timeline.end_ms,
+        "green traffic %",
+    )?;
     let error_points = |green: bool| -> Vec<(f64, f64)> {
         timeline
             .periods

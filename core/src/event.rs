@@ -10,7 +10,7 @@ use crate::alarm::{AlarmState, EvaluatedPoint};
 use crate::controller::{Outcome, RollbackCause};
 use crate::fleets::Fleets;
 use crate::schedule::Phase;
-use crate::timeline::{AlarmTransition, PhaseSpan, TrafficChange};
+use crate::timeline::{start_phase, AlarmTransition, PhaseSpan, TrafficChange};
 
 /// Which fleet an instance or a metric belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -396,15 +396,13 @@ impl RunTimeline {
                 self.planned_total_seconds = *planned_total_seconds;
             }
             EventKind::BakeStarted { phase, .. } | EventKind::PhaseStarted { phase, .. } => {
-                self.start_phase(*phase, at);
+                start_phase(&mut self.phases, *phase, at);
             }
             EventKind::GreenProvisioning { instances } => {
-                self.start_phase(
-                    Phase::Provisioning {
-                        instances: *instances,
-                    },
-                    at,
-                );
+                let phase = Phase::Provisioning {
+                    instances: *instances,
+                };
+                start_phase(&mut self.phases, phase, at);
             }
             EventKind::TrafficShifted {
                 green_instances,
@@ -443,17 +441,6 @@ impl RunTimeline {
             EventKind::Finished { outcome } => self.outcome = Some(outcome.clone()),
             _ => {}
         }
-    }
-
-    fn start_phase(&mut self, phase: Phase, at_ms: u64) {
-        if let Some(last) = self.phases.last_mut() {
-            last.end_ms = at_ms;
-        }
-        self.phases.push(PhaseSpan {
-            phase,
-            start_ms: at_ms,
-            end_ms: at_ms,
-        });
     }
 
     /// Phase, weights and alarm states at `at_ms`.

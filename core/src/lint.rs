@@ -126,7 +126,9 @@ fn instance_type(plan: &Plan, warnings: &mut Vec<Problem>) {
             "Inf1 instances cannot use deployment guardrails: SageMaker falls back to blue/green all at once with no final bake",
         );
     }
-    if name.starts_with("ml.") && !instance_types::is_listed(name) {
+    // A malformed type is a validation error already; lint names unlisted ones.
+    let well_formed = name.starts_with("ml.") && name.split('.').count() == 3;
+    if well_formed && !instance_types::is_listed(name) {
         let family = name.split('.').nth(1).unwrap_or_default();
         let similar: Vec<&str> = instance_types::INSTANCE_TYPES
             .iter()
@@ -276,7 +278,8 @@ fn slow_rollback(rollout: &Rollout, schedule: &Schedule, warnings: &mut Vec<Prob
     );
     let launches = steps.iter().filter(|step| step.launch_blue > 0).count() as u64;
     let seconds = launches * u64::from(rollout.provisioning_seconds());
-    if seconds > SLOW_ROLLBACK_SECONDS {
+    // One launch is just a provisioning time; batches are what make it slow.
+    if launches > 1 && seconds > SLOW_ROLLBACK_SECONDS {
         warn(
             warnings,
             Field::Size(Size::RollbackBatch, SizePart::Value),

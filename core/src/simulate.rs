@@ -22,7 +22,7 @@ use crate::random::Random;
 use crate::rollout::Rollout;
 use crate::schedule::{schedule, Schedule};
 use crate::session::{Happening, Session};
-use crate::timeline::{AlarmTransition, PhaseSpan, TrafficChange};
+use crate::timeline::{start_phase, AlarmTransition, PhaseSpan, TrafficChange};
 
 /// The result of one simulated rollout.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -291,16 +291,7 @@ impl<'a> Run<'a> {
 
     fn effect(&mut self, now: u64, effect: Effect) {
         match effect {
-            Effect::PhaseStarted { phase, .. } => {
-                if let Some(last) = self.phases.last_mut() {
-                    last.end_ms = now;
-                }
-                self.phases.push(PhaseSpan {
-                    phase,
-                    start_ms: now,
-                    end_ms: now,
-                });
-            }
+            Effect::PhaseStarted { phase, .. } => start_phase(&mut self.phases, phase, now),
             Effect::LaunchGreen { .. } | Effect::LaunchBlue { .. } => {
                 let green = matches!(effect, Effect::LaunchGreen { .. });
                 let at = now + u64::from(self.rollout.provisioning_seconds()) * 1_000;

@@ -35,6 +35,19 @@ pub struct AlarmTransition {
     pub reason: String,
 }
 
+/// Starts `phase` at `at_ms`: the phase before it ends there. The last phase's
+/// end is set when the run ends.
+pub fn start_phase(phases: &mut Vec<PhaseSpan>, phase: Phase, at_ms: u64) {
+    if let Some(last) = phases.last_mut() {
+        last.end_ms = at_ms;
+    }
+    phases.push(PhaseSpan {
+        phase,
+        start_ms: at_ms,
+        end_ms: at_ms,
+    });
+}
+
 /// Green's share of traffic as a step line, in (seconds, percent) points:
 /// each change holds until the next one, the last until `end_ms`.
 pub fn share_steps(traffic: &[TrafficChange], end_ms: u64) -> Vec<(f64, f64)> {

@@ -67,7 +67,7 @@ pub async fn run(
 }
 
 /// Follows the run; the first Ctrl-C aborts it (it rolls back to blue) and the
-/// progress goes on to the end.
+/// progress goes on to the end; a second one stops at once.
 async fn follow_aborting_on_interrupt(
     engine: &Engine,
     run_id: &str,
@@ -81,10 +81,15 @@ async fn follow_aborting_on_interrupt(
         _ = tokio::signal::ctrl_c() => {}
     }
     match engine.abort(run_id, &terminal_user()).await {
-        Ok(()) => eprintln!("guardrail: aborting run {run_id}: rolling back to blue"),
+        Ok(()) => eprintln!(
+            "guardrail: aborting run {run_id}: rolling back to blue (Ctrl-C again stops at once)"
+        ),
         Err(error) => eprintln!("guardrail: {error}"),
     }
-    following.await
+    tokio::select! {
+        outcome = &mut following => outcome,
+        _ = tokio::signal::ctrl_c() => Err("interrupted again while rolling back".into()),
+    }
 }
 
 async fn server_answers(client: &reqwest::Client, server: &str) -> bool {

@@ -408,7 +408,13 @@ fn exit_codes_mean_what_the_readme_says() {
     let not_a_directory = format!("{}-file", data_dir("codes-file"));
     std::fs::write(&not_a_directory, "not a directory").expect("file");
     let unusable = guardrail(
-        &["run", &canary, "--in-process", "--data-dir", &not_a_directory],
+        &[
+            "run",
+            &canary,
+            "--in-process",
+            "--data-dir",
+            &not_a_directory,
+        ],
         None,
     );
     assert_eq!(code(&unusable), Some(4), "{}", stderr(&unusable));

@@ -274,3 +274,15 @@ pub fn guardrail_binary() -> Result<PathBuf> {
     }
     Ok(binary)
 }
+
+/// Opens the planner at `url` with an empty local storage: the default plan,
+/// whatever an earlier test left behind.
+pub async fn open_fresh(driver: &WebDriver, url: &str) -> Result<()> {
+    driver.goto(url).await?;
+    driver
+        .execute("window.localStorage.clear();", vec![])
+        .await?;
+    driver.goto(url).await?;
+    wait_for_text(driver, "#total-duration", |text| !text.is_empty()).await?;
+    Ok(())
+}

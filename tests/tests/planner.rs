@@ -5,25 +5,14 @@ use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
 use guardrail_tests::{
-    console_errors, guardrail_binary, type_into, value_of, wait_for, wait_for_text, with_browser,
-    TestServer,
+    console_errors, guardrail_binary, open_fresh, type_into, value_of, wait_for, wait_for_text,
+    with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
 
 const CANARY_VALUE: &str =
     "DeploymentConfig.BlueGreenUpdatePolicy.TrafficRoutingConfiguration.CanarySize.Value";
-
-async fn open_fresh(driver: &WebDriver, url: &str) -> Result<()> {
-    driver.goto(url).await?;
-    // Start from the default plan, whatever an earlier test left in storage.
-    driver
-        .execute("window.localStorage.clear();", vec![])
-        .await?;
-    driver.goto(url).await?;
-    wait_for_text(driver, "#total-duration", |text| !text.is_empty()).await?;
-    Ok(())
-}
 
 async fn no_console_errors(driver: &WebDriver) -> Result<()> {
     let errors = console_errors(driver).await?;

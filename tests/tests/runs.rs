@@ -1,7 +1,9 @@
 //! Running, following and replaying a rollout from the browser.
 
 use anyhow::{ensure, Result};
-use guardrail_tests::{console_errors, value_of, wait_for_text, with_browser, TestServer};
+use guardrail_tests::{
+    console_errors, open_fresh, value_of, wait_for_text, with_browser, TestServer,
+};
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
 
@@ -13,11 +15,7 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
     let link = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let out = link.clone();
     with_browser(|driver| async move {
-        driver.goto(&base).await?;
-        driver
-            .execute("window.localStorage.clear();", vec![])
-            .await?;
-        driver.goto(&base).await?;
+        open_fresh(&driver, &base).await?;
         wait_for_text(&driver, "#total-duration", |text| text == "13:00").await?;
         // The latency alarm (Average >= 10 ms) is raised to 1 s: this test is about
         // errors, and a machine busy with other tests can push a short period's
@@ -99,11 +97,7 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
 async fn a_refused_rollout_says_why() -> Result<()> {
     let server = TestServer::with_engine().await?;
     with_browser(|driver| async move {
-        driver.goto(&server.base_url).await?;
-        driver
-            .execute("window.localStorage.clear();", vec![])
-            .await?;
-        driver.goto(&server.base_url).await?;
+        open_fresh(&driver, &server.base_url).await?;
         guardrail_tests::type_into(&driver, "#endpoint-name", "prod-churn").await?;
         driver.find(By::Css("#tab-run")).await?.click().await?;
         driver.find(By::Css("#start-run")).await?.click().await?;
@@ -121,11 +115,7 @@ async fn a_refused_rollout_says_why() -> Result<()> {
 async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Result<()> {
     let server = TestServer::with_engine().await?;
     with_browser(|driver| async move {
-        driver.goto(&server.base_url).await?;
-        driver
-            .execute("window.localStorage.clear();", vec![])
-            .await?;
-        driver.goto(&server.base_url).await?;
+        open_fresh(&driver, &server.base_url).await?;
         // The fixed model at real time: nothing would end this run for 13 minutes.
         guardrail_tests::type_into(&driver, "#endpoint-config-name", "fixed").await?;
         driver.find(By::Css("#tab-run")).await?.click().await?;

@@ -2,7 +2,7 @@
 
 use guardrail_core::alarm::Metric;
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
-use guardrail_core::field::limits::MAX_ALARMS;
+use guardrail_core::field::limits::{MAX_ALARMS, MAX_INSTANCES};
 use guardrail_core::field::{AlarmField, Field, Policy, Size, SizePart};
 use guardrail_core::plan::{
     CapacitySize, CapacitySizeType, ComparisonOperator, MetricAlarm, Plan, Statistic,
@@ -178,8 +178,11 @@ fn size_effect(plan: &Plan) -> Option<String> {
     let size = edit::size(plan)?;
     let fleet = plan
         .instance_count
-        .filter(|count| (1..=1_000).contains(count))? as u32;
-    let value = size.value.filter(|value| (1..=100_000).contains(value))? as u32;
+        .filter(|count| (1..=i64::from(MAX_INSTANCES)).contains(count))? as u32;
+    let value = size
+        .value
+        .filter(|value| *value >= 1)
+        .and_then(|value| u32::try_from(value).ok())?;
     let kind = size.kind?;
     let instances = instances_for(kind, value, fleet).instances;
     let share = |green: u32, blue: u32| f64::from(green_traffic_bp(green, blue)) / 100.0;

@@ -2,6 +2,7 @@
 //! mapped to SageMaker's shapes, with a note wherever the mapping is not exact.
 
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
+use guardrail_core::field::limits::{MAX_INSTANCES, TIMEOUT_MAX, TIMEOUT_MIN};
 use guardrail_core::plan::{CapacitySizeType, Plan};
 use guardrail_core::schedule::schedule;
 use guardrail_core::{check, examples};
@@ -141,7 +142,7 @@ pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
         .instance_count
         .filter(|count| *count >= 1)
         .unwrap_or(1)
-        .min(1_000) as u32;
+        .min(i64::from(MAX_INSTANCES)) as u32;
     let mut notes = Vec::new();
     match preset.kind {
         Kind::Example(_) => {}
@@ -203,7 +204,8 @@ pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
         edit::set_timeout(&mut probe, None);
         if let Some(rollout) = check(&probe).rollout {
             let needed = schedule(&rollout).completes_at_seconds() + 1;
-            let raised = i64::from(needed.div_ceil(600) * 600).clamp(600, 28_800);
+            let raised = i64::from(needed.div_ceil(600) * 600)
+                .clamp(i64::from(TIMEOUT_MIN), i64::from(TIMEOUT_MAX));
             edit::set_timeout(&mut plan, Some(raised));
             notes.push(format!(
                 "MaximumExecutionTimeoutInSeconds raised to {raised} s so that the {} s schedule fits.",

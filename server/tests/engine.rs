@@ -600,85 +600,96 @@ async fn the_time_scale_is_bounded_on_both_sides() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn extreme_numbers_are_refused_or_run_safely() {
-    let engine = engine().await;
-    let trc = "/DeploymentConfig/BlueGreenUpdatePolicy/TrafficRoutingConfiguration";
-    let cases: Vec<(&str, String, serde_json::Value)> = vec![
-        (
-            "instances",
-            "/InstanceCount".into(),
-            serde_json::json!(i64::MAX),
+/// Fields of the notebook canary that take numbers, by JSON pointer.
+const NUMBER_FIELDS: [&str; 10] = [
+    "/InstanceCount",
+    "/ProvisioningSeconds",
+    "/DeploymentConfig/BlueGreenUpdatePolicy/TerminationWaitInSeconds",
+    "/DeploymentConfig/BlueGreenUpdatePolicy/MaximumExecutionTimeoutInSeconds",
+    "/DeploymentConfig/BlueGreenUpdatePolicy/TrafficRoutingConfiguration/WaitIntervalInSeconds",
+    "/DeploymentConfig/BlueGreenUpdatePolicy/TrafficRoutingConfiguration/CanarySize/Value",
+    "/Alarms/0/Period",
+    "/Alarms/0/EvaluationPeriods",
+    "/Alarms/0/DatapointsToAlarm",
+    "/Alarms/0/Threshold",
+];
+
+/// One engine for every case of the property below: starting one launches
+/// three model servers.
+fn shared_engine() -> &'static (tokio::runtime::Runtime, Engine) {
+    static SHARED: std::sync::OnceLock<(tokio::runtime::Runtime, Engine)> =
+        std::sync::OnceLock::new();
+    SHARED.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let engine = runtime.block_on(engine());
+        (runtime, engine)
+    })
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(40))]
+
+    /// Extreme numbers in any field: the engine refuses the plan with a message,
+    /// or runs it safely (here aborted at once) and frees the endpoint; it never
+    /// panics, hangs or leaves the endpoint busy.
+    #[test]
+    fn extreme_numbers_are_refused_or_run_safely(
+        edits in proptest::collection::vec(
+            (
+                proptest::sample::select(NUMBER_FIELDS.to_vec()),
+                proptest::sample::select(vec![
+                    serde_json::json!(i64::MIN),
+                    serde_json::json!(-1),
+                    serde_json::json!(0),
+                    serde_json::json!(1),
+                    serde_json::json!(60),
+                    serde_json::json!(3_600),
+                    serde_json::json!(u32::MAX),
+                    serde_json::json!(60_i64 << 32),
+                    serde_json::json!(i64::MAX),
+                    serde_json::json!(f64::MAX),
+                    serde_json::json!(f64::MIN_POSITIVE),
+                    serde_json::json!(-1e300),
+                ]),
+            ),
+            1..4,
         ),
-        (
-            "no instances",
-            "/InstanceCount".into(),
-            serde_json::json!(0),
-        ),
-        (
-            "canary",
-            format!("{trc}/CanarySize/Value"),
-            serde_json::json!(i64::MAX),
-        ),
-        (
-            "wait",
-            format!("{trc}/WaitIntervalInSeconds"),
-            serde_json::json!(i64::MIN),
-        ),
-        (
-            "period",
-            "/Alarms/0/Period".into(),
-            serde_json::json!(60_i64 << 32),
-        ),
-        (
-            "window",
-            "/Alarms/0/EvaluationPeriods".into(),
-            serde_json::json!(u32::MAX),
-        ),
-        (
-            "provisioning",
-            "/ProvisioningSeconds".into(),
-            serde_json::json!(i64::MAX),
-        ),
-        (
-            "threshold",
-            "/Alarms/0/Threshold".into(),
-            serde_json::json!(f64::MAX),
-        ),
-        (
-            "tiny threshold",
-            "/Alarms/0/Threshold".into(),
-            serde_json::json!(f64::MIN_POSITIVE),
-        ),
-    ];
-    for (case, pointer, value) in cases {
+    ) {
+        let (runtime, engine) = shared_engine();
         let mut plan = serde_json::to_value(notebook_to("fixed")).expect("json");
-        let (parent, key) = pointer.rsplit_once('/').expect("a parent");
-        plan.pointer_mut(parent)
-            .and_then(serde_json::Value::as_object_mut)
-            .expect("the parent object")
-            .insert(key.to_string(), value);
-        let plan: Plan = serde_json::from_value(plan).expect("a plan");
-        match engine.start_rollout(&plan, 600.0).await {
-            Err(EngineError::InvalidPlan(message)) => assert!(!message.is_empty(), "{case}"),
-            Err(other) => panic!("{case}: {other}"),
-            Ok(run) => {
-                engine.abort(&run, "test").await.expect("aborted");
-                let (outcome, _) = finish(&engine, &run).await;
-                assert!(
-                    matches!(outcome, RunOutcome::RolledBack { .. }),
-                    "{case}: {outcome:?}"
-                );
-            }
+        for (pointer, value) in &edits {
+            let (parent, key) = pointer.rsplit_once('/').expect("a parent");
+            plan.pointer_mut(parent)
+                .and_then(serde_json::Value::as_object_mut)
+                .expect("the parent object")
+                .insert(key.to_string(), value.clone());
         }
-        let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
-        assert_eq!(
-            (status.config.as_str(), status.updating),
-            ("baseline", None),
-            "{case}"
-        );
+        // A float in an integer field is not a plan at all: the parser says so.
+        let Ok(plan) = serde_json::from_value::<Plan>(plan) else {
+            return Ok(());
+        };
+        runtime.block_on(async {
+            match engine.start_rollout(&plan, 600.0).await {
+                Err(EngineError::InvalidPlan(message)) => assert!(!message.is_empty()),
+                Err(other) => panic!("{edits:?}: {other}"),
+                Ok(run) => {
+                    // An alarm may roll it back first (a threshold of -1e300).
+                    match engine.abort(&run, "test").await {
+                        Ok(()) | Err(EngineError::AbortRefused { .. }) => {}
+                        Err(other) => panic!("{edits:?}: {other}"),
+                    }
+                    let (outcome, _) = finish(engine, &run).await;
+                    assert!(matches!(outcome, RunOutcome::RolledBack { .. }), "{outcome:?}");
+                }
+            }
+            let status = engine.endpoint_status(DEMO_ENDPOINT).await.expect("status");
+            assert_eq!((status.config.as_str(), status.updating), ("baseline", None));
+        });
     }
-    engine.shutdown().await;
 }
 
 async fn engine_on(store: Store) -> Engine {

@@ -36,7 +36,7 @@ pub mod simulate;
 pub mod timeline;
 mod validate;
 
-pub use check::{check, check_json, check_with, Checked};
+pub use check::{check, check_alarm, check_json, check_with, Checked};
 pub use fleets::Fleets;
 pub use plan::Plan;
 pub use problem::{ParseError, Problem, Report};

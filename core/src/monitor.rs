@@ -39,9 +39,12 @@ struct Watched {
 }
 
 /// A set of alarms and their states. See the module documentation.
+///
+/// An alarm keeps its index for as long as it is watched: removing one leaves
+/// a gap rather than renumbering the others.
 #[derive(Clone, Debug, Default)]
 pub struct Monitor {
-    alarms: Vec<Watched>,
+    alarms: Vec<Option<Watched>>,
 }
 
 impl Monitor {
@@ -59,42 +62,92 @@ impl Monitor {
     /// Adds an alarm at `now_ms`; it is first evaluated at the end of the period
     /// that contains `now_ms`. Returns its index.
     pub fn add(&mut self, rule: AlarmRule, now_ms: u64) -> usize {
-        let period_ms = rule.period_ms();
-        let next_ms = (now_ms / period_ms + 1).saturating_mul(period_ms);
-        self.alarms.push(Watched {
+        let next_ms = next_period_end(&rule, now_ms);
+        self.alarms.push(Some(Watched {
             rule,
             state: AlarmState::InsufficientData,
             next_ms,
-        });
+        }));
         self.alarms.len() - 1
     }
 
+    /// Replaces an alarm's definition, keeping its state (as `PutMetricAlarm`
+    /// on an existing alarm does); its next evaluation is at the end of the new
+    /// period that contains `now_ms`.
+    pub fn replace(&mut self, index: usize, rule: AlarmRule, now_ms: u64) {
+        if let Some(Some(alarm)) = self.alarms.get_mut(index) {
+            alarm.next_ms = next_period_end(&rule, now_ms);
+            alarm.rule = rule;
+        }
+    }
+
+    /// Stops watching an alarm; the other indices stay as they are.
+    pub fn remove(&mut self, index: usize) {
+        if let Some(slot) = self.alarms.get_mut(index) {
+            *slot = None;
+        }
+    }
+
+    /// Sets an alarm's state by hand (CloudWatch's `SetAlarmState`): it holds
+    /// until the next evaluation decides again. Returns the transition, if the
+    /// state changed.
+    pub fn set_state(
+        &mut self,
+        index: usize,
+        state: AlarmState,
+        reason: &str,
+        at_ms: u64,
+    ) -> Option<AlarmTransition> {
+        let alarm = self.alarms.get_mut(index)?.as_mut()?;
+        if alarm.state == state {
+            return None;
+        }
+        let from = std::mem::replace(&mut alarm.state, state);
+        Some(AlarmTransition {
+            at_ms,
+            alarm: alarm.rule.name.clone(),
+            from,
+            to: state,
+            reason: reason.to_string(),
+        })
+    }
+
+    /// How many alarms are watched.
     pub fn len(&self) -> usize {
-        self.alarms.len()
+        self.alarms.iter().flatten().count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.alarms.is_empty()
+        self.len() == 0
     }
 
     pub fn rule(&self, index: usize) -> Option<&AlarmRule> {
-        self.alarms.get(index).map(|alarm| &alarm.rule)
+        self.watched(index).map(|alarm| &alarm.rule)
     }
 
     pub fn state(&self, index: usize) -> Option<AlarmState> {
-        self.alarms.get(index).map(|alarm| alarm.state)
+        self.watched(index).map(|alarm| alarm.state)
+    }
+
+    fn watched(&self, index: usize) -> Option<&Watched> {
+        self.alarms.get(index).and_then(Option::as_ref)
     }
 
     /// Every alarm's name and state, in order.
     pub fn states(&self) -> impl Iterator<Item = (&str, AlarmState)> {
         self.alarms
             .iter()
+            .flatten()
             .map(|alarm| (alarm.rule.name.as_str(), alarm.state))
     }
 
     /// When the next evaluation is due, in plan milliseconds.
     pub fn next_due(&self) -> Option<u64> {
-        self.alarms.iter().map(|alarm| alarm.next_ms).min()
+        self.alarms
+            .iter()
+            .flatten()
+            .map(|alarm| alarm.next_ms)
+            .min()
     }
 
     /// Carries out every evaluation due at or before `now_ms`, each at its own
@@ -113,11 +166,13 @@ impl Monitor {
             .alarms
             .iter()
             .enumerate()
-            .map(|(index, alarm)| (index, alarm.next_ms))
+            .filter_map(|(index, alarm)| alarm.as_ref().map(|alarm| (index, alarm.next_ms)))
             .filter(|(_, at_ms)| *at_ms <= now_ms)
             .min_by_key(|(index, at_ms)| (*at_ms, *index))
         {
-            let alarm = &mut self.alarms[index];
+            let Some(alarm) = self.alarms[index].as_mut() else {
+                break;
+            };
             let rule = &alarm.rule;
             let evaluation = evaluate_at(rule, at_ms, alarm.state, |period| {
                 datapoint(index, rule, period)
@@ -142,6 +197,12 @@ impl Monitor {
         }
         judgements
     }
+}
+
+/// The end of the period of `rule` that contains `now_ms`.
+fn next_period_end(rule: &AlarmRule, now_ms: u64) -> u64 {
+    let period_ms = rule.period_ms().max(1);
+    (now_ms / period_ms + 1).saturating_mul(period_ms)
 }
 
 #[cfg(test)]
@@ -224,6 +285,34 @@ mod tests {
             second[0]
         );
         assert_eq!(second[0].points.len(), 3);
+    }
+
+    #[test]
+    fn alarms_can_be_replaced_removed_and_set_by_hand() {
+        let mut monitor = Monitor::new(&[rule("a", 60), rule("b", 60)]);
+        let set = monitor
+            .set_state(1, AlarmState::Alarm, "by hand", 10_000)
+            .expect("a change");
+        assert_eq!(
+            (set.from, set.to),
+            (AlarmState::InsufficientData, AlarmState::Alarm)
+        );
+        assert!(monitor
+            .set_state(1, AlarmState::Alarm, "again", 11_000)
+            .is_none());
+        // The next evaluation decides again.
+        let judged = monitor.handle_due(60_000, |_, _, _| Some(0.0));
+        assert_eq!(judged.len(), 2);
+        assert_eq!(monitor.state(1), Some(AlarmState::Ok));
+        monitor.remove(0);
+        assert_eq!((monitor.len(), monitor.rule(0).is_none()), (1, true));
+        monitor.replace(1, rule("b", 300), 90_000);
+        assert_eq!(monitor.next_due(), Some(300_000));
+        assert_eq!(
+            monitor.state(1),
+            Some(AlarmState::Ok),
+            "a new definition keeps the state"
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::fleets::Fleets;
 use crate::monitor::{Judgement, Monitor};
 use crate::rollout::Rollout;
 use crate::schedule::{Phase, Schedule};
+use crate::timeline::AlarmTransition;
 
 /// What happened, in order, each at its plan time.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,10 +35,22 @@ pub struct Session {
 }
 
 impl Session {
+    /// A session that judges the rollout's alarms itself.
     pub fn new(rollout: &Rollout, schedule: Schedule) -> Session {
         Session {
             controller: Controller::with_schedule(rollout, schedule),
             monitor: Monitor::new(rollout.alarms()),
+            wake_at_ms: None,
+        }
+    }
+
+    /// A session whose alarms are judged elsewhere, as SageMaker reads the
+    /// states of CloudWatch alarms that CloudWatch evaluates: the driver passes
+    /// their changes to [`Session::handle_alarms`].
+    pub fn judged_elsewhere(rollout: &Rollout, schedule: Schedule) -> Session {
+        Session {
+            controller: Controller::with_schedule(rollout, schedule),
+            monitor: Monitor::default(),
             wake_at_ms: None,
         }
     }
@@ -97,6 +110,21 @@ impl Session {
             }
         }
         happened
+    }
+
+    /// Alarm changes judged elsewhere, at `at_ms`: all of them are noted, then the
+    /// controller acts once, as on its own monitor's judgements. Call
+    /// [`Session::handle_due`] for `at_ms` first, and this before anything else
+    /// due at `at_ms` that is not yet handled.
+    pub fn handle_alarms(&mut self, at_ms: u64, transitions: &[AlarmTransition]) -> Vec<Happening> {
+        if transitions.is_empty() || !self.controller.watches_alarms() {
+            return Vec::new();
+        }
+        for transition in transitions {
+            self.controller
+                .note_alarm(&transition.alarm, transition.to, &transition.reason);
+        }
+        self.handle(at_ms, Input::Tick)
     }
 
     /// Handles an outside event at `now_ms`. Call [`Session::handle_due`] for
@@ -212,6 +240,47 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn alarms_judged_elsewhere_roll_back_as_the_sessions_own_would() {
+        let rollout = check_json(examples::NOTEBOOK_CANARY)
+            .expect("parses")
+            .1
+            .rollout
+            .expect("valid");
+        let schedule = crate::schedule::schedule(&rollout);
+        let mut session = Session::judged_elsewhere(&rollout, schedule);
+        session.start(0);
+        session.handle(300_000, Input::GreenReady);
+        // Nothing of its own to evaluate: only the end of the canary bake is due.
+        assert_eq!(session.next_due(), Some(600_000));
+        let alarm = |to| AlarmTransition {
+            at_ms: 420_000,
+            alarm: "TestAlarm-5XXErrors-guardrail-demo".into(),
+            from: AlarmState::Ok,
+            to,
+            reason: "set by hand".into(),
+        };
+        let happened = session.handle_alarms(420_000, &[alarm(AlarmState::Alarm)]);
+        assert!(happened.iter().any(|happening| matches!(
+            happening,
+            Happening::Effect {
+                effect: Effect::RollbackStarted { .. },
+                ..
+            }
+        )));
+        assert!(matches!(
+            session.outcome(),
+            Some(Outcome::RolledBack {
+                decided_at_ms: 420_000,
+                phase: Phase::CanaryBake,
+                ..
+            })
+        ));
+        assert!(session
+            .handle_alarms(430_000, &[alarm(AlarmState::Ok)])
+            .is_empty());
     }
 
     #[test]

@@ -42,6 +42,32 @@ pub(crate) fn validate(plan: &Plan, errors: Vec<Problem>) -> (Vec<Problem>, Opti
     (checker.errors, rollout)
 }
 
+/// Validates one `PutMetricAlarm` request on its own, as CloudWatch does: the
+/// same rules as a plan's alarms. Problems are reported at `Alarms[0].…`.
+pub(crate) fn validate_alarm(alarm: &MetricAlarm) -> Result<AlarmRule, Vec<Problem>> {
+    let mut checker = Checker { errors: Vec::new() };
+    // The alarm's scope is judged against its own dimensions: CloudWatch
+    // evaluates it whatever rollout it watches.
+    let dimension = |name: &str| {
+        alarm
+            .dimensions
+            .iter()
+            .find(|dimension| dimension.name == name)
+            .map(|dimension| dimension.value.clone())
+            .unwrap_or_default()
+    };
+    let own = Plan {
+        endpoint_name: dimension("EndpointName"),
+        variant_name: dimension("VariantName"),
+        endpoint_config_name: dimension("EndpointConfigName"),
+        ..crate::examples::notebook_canary()
+    };
+    match checker.alarm(0, alarm, &own) {
+        Some(rule) if checker.errors.is_empty() => Ok(rule),
+        _ => Err(checker.errors),
+    }
+}
+
 /// The update policy, resolved: how traffic moves, the final bake and the timeout.
 struct ResolvedPolicy {
     strategy: Strategy,

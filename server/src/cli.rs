@@ -22,7 +22,7 @@ use guardrail_core::simulate::{
 use guardrail_core::{check_json, Checked, Plan, Problem};
 use serde_json::json;
 
-use crate::engine::{Engine, TIME_SCALE_MAX, TIME_SCALE_MIN};
+use crate::engine::{Engine, EngineOptions, TIME_SCALE_MAX, TIME_SCALE_MIN};
 use crate::output::{emit, say, CliError};
 use crate::settings;
 
@@ -55,6 +55,11 @@ enum Command {
         /// Requests per second the load generator sends to each local endpoint
         #[arg(long, default_value_t = 20.0)]
         rps: f64,
+        /// How many times faster than real time the SageMaker and CloudWatch
+        /// APIs' clock runs, from the moment the server starts: bakes, alarm
+        /// periods and every timestamp the APIs take and return are on it
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
     },
     /// Validate and lint a plan; exit 1 if it is invalid
     Check {
@@ -212,7 +217,8 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             data_dir,
             dist,
             rps,
-        } => serve_command(port, data_dir, dist, rps),
+            time_scale,
+        } => serve_command(port, data_dir, dist, rps, time_scale),
         Command::Run {
             plan,
             backend: Backend::Local,
@@ -296,11 +302,7 @@ fn run_plan_command(
 ) -> Result<ExitCode, CliError> {
     let (parsed, checked) = read_plan(source)?;
     require_valid(source, &checked)?;
-    if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
-        return Err(CliError::Input(format!(
-            "--time-scale {time_scale} is out of range; allowed {TIME_SCALE_MIN} to {TIME_SCALE_MAX}"
-        )));
-    }
+    check_time_scale(time_scale)?;
     let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
     runtime()?.block_on(crate::run_command::run(
         parsed, time_scale, server, rps, data_dir, verbose,
@@ -318,20 +320,38 @@ fn schedule_command(source: &str, json: bool) -> Result<ExitCode, CliError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--time-scale` must be in the engine's range (exit 2 if not).
+fn check_time_scale(time_scale: f64) -> Result<(), CliError> {
+    if (TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
+        Ok(())
+    } else {
+        Err(CliError::Input(format!(
+            "--time-scale {time_scale} is out of range; allowed {TIME_SCALE_MIN} to {TIME_SCALE_MAX}"
+        )))
+    }
+}
+
 /// `guardrail serve`: the planner and the local engine on 127.0.0.1.
 fn serve_command(
     port: u16,
     data_dir: Option<PathBuf>,
     dist: Option<PathBuf>,
     rps: f64,
+    time_scale: f64,
 ) -> Result<ExitCode, CliError> {
+    check_time_scale(time_scale)?;
     let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
     let dist = dist.unwrap_or_else(settings::default_dist_dir);
     // Fail on a taken port before starting any model server.
     std::net::TcpListener::bind(("127.0.0.1", port))
         .map_err(|error| CliError::Failed(format!("cannot listen on 127.0.0.1:{port}: {error}")))?;
     runtime()?.block_on(async move {
-        let engine = Engine::start_in(&data_dir, rps).await?;
+        let options = EngineOptions {
+            load_rps: rps,
+            api_time_scale: time_scale,
+            ..EngineOptions::default()
+        };
+        let engine = Engine::start_in(&data_dir, options).await?;
         crate::web::serve(dist, port, engine)
             .await
             .map_err(|error| CliError::Failed(error.to_string()))

@@ -1,6 +1,8 @@
 //! guardrail-server: the `guardrail` CLI, the web server that serves the planner,
-//! and (growing) the local rollout engine and its store.
+//! the local engine (a local AWS: model servers, router, metrics, CloudWatch's
+//! alarms and the rollout controller), the AWS APIs it answers, and the run store.
 
+pub mod aws;
 pub mod cli;
 pub mod engine;
 pub mod output;

@@ -46,7 +46,11 @@ pub async fn run(
             return remote(&client, &server, &plan, time_scale, verbose).await;
         }
     }
-    let engine = Engine::start_in(&data_dir, rps).await?;
+    let options = crate::engine::EngineOptions {
+        load_rps: rps,
+        ..Default::default()
+    };
+    let engine = Engine::start_in(&data_dir, options).await?;
     let started = engine.start_rollout(&plan, time_scale).await;
     let run_id = match started {
         Ok(run_id) => run_id,

@@ -10,7 +10,7 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::Request;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use guardrail_app::api::service::{Answer, LineStream, RolloutService, Service};
@@ -30,18 +30,33 @@ pub fn router(dist: &Path) -> Router {
         .fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
 }
 
-/// The whole application: static files, server functions and the engine's router.
+/// The whole application: static files, server functions, SageMaker's and
+/// CloudWatch's APIs, and SageMaker Runtime (the engine's router).
 pub fn app(dist: &Path, engine: Engine) -> Router {
     register_server_functions();
     let service = Service(Arc::new(EngineService {
         engine: engine.clone(),
     }));
+    let index = dist.join("index.html");
+    let aws = {
+        let engine = engine.clone();
+        move |request: Request<Body>| crate::aws::handle(engine.clone(), request)
+    };
     Router::new()
         .route(
             "/api/{*fn_name}",
             get(server_functions).post(server_functions),
         )
         .with_state(service)
+        // AWS's JSON and query protocols post to `/`; a browser gets the planner.
+        .route(
+            "/",
+            post(aws.clone()).fallback_service(ServeFile::new(index)),
+        )
+        .route(
+            &format!("{}{{operation}}", crate::aws::CBOR_PATH),
+            post(aws),
+        )
         .merge(engine.routes())
         .merge(router(dist))
 }
@@ -81,6 +96,7 @@ pub fn error_kind(error: &EngineError) -> ErrorKind {
         | EngineError::Busy { .. }
         | EngineError::VariantMismatch { .. }
         | EngineError::SameConfig { .. }
+        | EngineError::NotInService { .. }
         | EngineError::NoRun(_)
         | EngineError::AbortRefused { .. } => ErrorKind::Refused,
         EngineError::Store(StoreError::NoRun(_)) => ErrorKind::Refused,

@@ -19,19 +19,18 @@ const SCALE: f64 = 120.0;
 async fn engine() -> Engine {
     let mut registry = Registry::demo();
     registry.merge(Registry {
-        models: vec![ModelDefinition {
-            model_name: "unready".into(),
-            builtin: Some(BuiltinModel::new(Behaviour::NeverReady)),
-            urls: None,
-            command: None,
-        }],
+        models: vec![ModelDefinition::builtin(
+            "unready",
+            BuiltinModel::new(Behaviour::NeverReady),
+        )],
         endpoint_configs: vec![EndpointConfigDefinition {
             endpoint_config_name: "unready".into(),
             model_name: "unready".into(),
-            variant_name: "AllTraffic".into(),
             instance_count: 3,
+            ..Registry::demo().endpoint_configs[0].clone()
         }],
         endpoints: vec![],
+        images: vec![],
     });
     Engine::start(
         registry,
@@ -39,6 +38,7 @@ async fn engine() -> Engine {
         EngineOptions {
             load_rps: 100.0,
             seed: 7,
+            ..EngineOptions::default()
         },
     )
     .await
@@ -699,6 +699,7 @@ async fn engine_on(store: Store) -> Engine {
         EngineOptions {
             load_rps: 100.0,
             seed: 7,
+            ..EngineOptions::default()
         },
     )
     .await

@@ -73,6 +73,7 @@ impl TestServer {
             EngineOptions {
                 load_rps: 100.0,
                 seed: 3,
+                ..EngineOptions::default()
             },
         )
         .await?;

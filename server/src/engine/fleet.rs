@@ -9,6 +9,9 @@ use guardrail_core::event::Fleet;
 use crate::engine::model::ModelServer;
 use crate::engine::registry::ModelDefinition;
 
+/// The variable a mapped command finds the model's `ModelDataUrl` in.
+pub const MODEL_DATA_VARIABLE: &str = "GUARDRAIL_MODEL_DATA_URL";
+
 enum Handle {
     Builtin(ModelServer),
     External,
@@ -63,9 +66,17 @@ impl Instance {
         } else if let Some(command) = &model.command {
             let port = free_port().map_err(|error| format!("no free port: {error}"))?;
             let line = command.replace("{port}", &port.to_string());
+            // The container's environment, as SageMaker gives it, and where its
+            // model data is (images are not pulled, nor model data fetched).
             let child = tokio::process::Command::new("sh")
                 .arg("-c")
                 .arg(&line)
+                .envs(&model.environment)
+                .env("SAGEMAKER_BIND_TO_PORT", port.to_string())
+                .env(
+                    MODEL_DATA_VARIABLE,
+                    model.model_data_url.as_deref().unwrap_or_default(),
+                )
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

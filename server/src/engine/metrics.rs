@@ -1,49 +1,31 @@
-//! Per-period metrics of an endpoint, in SageMaker's names and units, on the
-//! running rollout's plan clock.
+//! An endpoint's metrics, in SageMaker's names and units.
 //!
-//! The router records every invocation here. While a rollout runs, requests are
-//! summed into ticks of plan time (the greatest common divisor of the alarm
-//! periods), per fleet; alarm datapoints and the `MetricPeriod` events are read
-//! from those ticks. Latency keeps a log-bucket histogram (2 % wide buckets) so
-//! that percentiles cost the same at any request rate.
+//! The router records every invocation twice over, under one lock:
+//! - **published**, as SageMaker publishes to CloudWatch: per endpoint config
+//!   (the fleet), in 10-second buckets of the API clock, always, for a day of API
+//!   time. CloudWatch's alarms and `GetMetricData` read these.
+//! - **for a run**, while one runs: per fleet, in ticks of the run's plan clock
+//!   (the greatest common divisor of its alarm periods). The run's own alarms
+//!   and `MetricPeriod` events read these.
+//!
+//! Latency keeps a log-bucket histogram (2 % wide buckets) so that percentiles
+//! cost the same at any request rate.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
 use guardrail_core::alarm::{Metric, PeriodSamples, Quantiles, Scope};
 use guardrail_core::event::{Fleet, FleetMetrics};
 use guardrail_core::Fleets;
 
-/// Plan time of a run: real time since the start, times the time scale.
-#[derive(Clone, Copy, Debug)]
-pub struct PlanClock {
-    start: Instant,
-    scale: f64,
-}
+use crate::engine::clock::{ApiClock, PlanClock};
 
-impl PlanClock {
-    pub fn start(scale: f64) -> PlanClock {
-        PlanClock {
-            start: Instant::now(),
-            scale: scale.max(1e-6),
-        }
-    }
+/// Published buckets are this long, in API milliseconds: every period an alarm
+/// may have (10, 20, 30 s or whole minutes) is a whole number of them.
+pub const PUBLISHED_BUCKET_MS: u64 = 10_000;
 
-    pub fn scale(&self) -> f64 {
-        self.scale
-    }
-
-    /// Plan milliseconds since the start.
-    pub fn now_ms(&self) -> u64 {
-        (self.start.elapsed().as_secs_f64() * 1_000.0 * self.scale) as u64
-    }
-
-    /// The real instant at which plan time reaches `plan_ms`.
-    pub fn instant_at(&self, plan_ms: u64) -> Instant {
-        self.start + std::time::Duration::from_secs_f64(plan_ms as f64 / 1_000.0 / self.scale)
-    }
-}
+/// How long published metrics are kept, in API milliseconds: one day.
+pub const PUBLISHED_RETENTION_MS: u64 = 86_400_000;
 
 const BUCKET_GROWTH: f64 = 1.02;
 
@@ -58,6 +40,10 @@ pub struct FleetBucket {
     pub overhead_sum_us: f64,
     /// Log bucket index → count of ModelLatency samples.
     pub latency: BTreeMap<i32, u64>,
+    pub latency_min_us: Option<f64>,
+    pub latency_max_us: Option<f64>,
+    /// Instances serving when the bucket last saw an invocation.
+    pub instances: u32,
 }
 
 impl FleetBucket {
@@ -71,6 +57,32 @@ impl FleetBucket {
         for (bucket, count) in &other.latency {
             *self.latency.entry(*bucket).or_default() += count;
         }
+        self.latency_min_us = min_of(self.latency_min_us, other.latency_min_us);
+        self.latency_max_us = max_of(self.latency_max_us, other.latency_max_us);
+        self.instances = self.instances.max(other.instances);
+    }
+
+    fn observe(&mut self, observation: &Observation) {
+        self.invocations += 1;
+        match observation.status {
+            200..=299 => {}
+            400..=499 => {
+                self.errors_4xx += 1;
+                self.model_errors += 1;
+            }
+            _ => {
+                self.errors_5xx += 1;
+                self.model_errors += 1;
+            }
+        }
+        let latency = observation.model_latency_us;
+        self.model_latency_sum_us += latency;
+        self.overhead_sum_us += observation.overhead_us;
+        let index = (latency.max(1.0).ln() / BUCKET_GROWTH.ln()).round() as i32;
+        *self.latency.entry(index).or_default() += 1;
+        self.latency_min_us = min_of(self.latency_min_us, Some(latency));
+        self.latency_max_us = max_of(self.latency_max_us, Some(latency));
+        self.instances = observation.instances;
     }
 
     fn quantile_us(&self, q: f64) -> Option<f64> {
@@ -113,8 +125,8 @@ impl FleetBucket {
             Metric::ModelLatency => PeriodSamples {
                 count,
                 sum: self.model_latency_sum_us,
-                minimum: None,
-                maximum: None,
+                minimum: self.latency_min_us,
+                maximum: self.latency_max_us,
                 quantiles: Quantiles::Histogram(
                     self.latency
                         .iter()
@@ -126,11 +138,29 @@ impl FleetBucket {
     }
 }
 
+fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    }
+}
+
 /// What the router saw of one invocation.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct Observation {
     pub fleet: Fleet,
-    /// The HTTP status returned to the caller.
+    /// The endpoint config of the instance that served it.
+    pub config: Arc<str>,
+    /// Instances of that fleet serving at the time.
+    pub instances: u32,
+    /// The model's HTTP status (a caller of SageMaker Runtime sees 424 for an error).
     pub status: u16,
     pub model_latency_us: f64,
     pub overhead_us: f64,
@@ -142,10 +172,18 @@ struct Recording {
     ticks: BTreeMap<u64, [FleetBucket; 2]>,
 }
 
-/// An endpoint's metrics. Outside a rollout only the total count is kept.
-#[derive(Default)]
+/// Published buckets: start (API ms) → one bucket per endpoint config.
+type Published = BTreeMap<u64, Vec<(Arc<str>, FleetBucket)>>;
+
+struct Inner {
+    run: Option<Recording>,
+    published: Published,
+}
+
+/// An endpoint's metrics.
 pub struct Metrics {
-    recording: Mutex<Option<Recording>>,
+    clock: ApiClock,
+    inner: Mutex<Inner>,
     total: std::sync::atomic::AtomicU64,
 }
 
@@ -157,10 +195,21 @@ fn slot(fleet: Fleet) -> usize {
 }
 
 impl Metrics {
-    /// Starts summing into ticks of `tick_ms` plan milliseconds.
+    pub fn new(clock: ApiClock) -> Metrics {
+        Metrics {
+            clock,
+            inner: Mutex::new(Inner {
+                run: None,
+                published: BTreeMap::new(),
+            }),
+            total: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Starts summing into ticks of `tick_ms` plan milliseconds for a run.
     pub fn begin(&self, clock: PlanClock, tick_ms: u64) {
-        if let Ok(mut recording) = self.recording.lock() {
-            *recording = Some(Recording {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.run = Some(Recording {
                 clock,
                 tick_ms: tick_ms.max(1),
                 ticks: BTreeMap::new(),
@@ -169,8 +218,8 @@ impl Metrics {
     }
 
     pub fn end(&self) {
-        if let Ok(mut recording) = self.recording.lock() {
-            *recording = None;
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.run = None;
         }
     }
 
@@ -182,40 +231,45 @@ impl Metrics {
     pub fn record(&self, observation: Observation) {
         self.total
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let Ok(mut guard) = self.recording.lock() else {
+        let now = self.clock.now_ms();
+        let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let Some(recording) = guard.as_mut() else {
-            return;
+        let start = now - now % PUBLISHED_BUCKET_MS;
+        let configs = inner.published.entry(start).or_default();
+        let position = match configs
+            .iter()
+            .position(|(config, _)| **config == *observation.config)
+        {
+            Some(position) => position,
+            None => {
+                configs.push((observation.config.clone(), FleetBucket::default()));
+                configs.len() - 1
+            }
         };
-        let tick = recording.clock.now_ms() / recording.tick_ms;
-        let bucket = &mut recording.ticks.entry(tick).or_default()[slot(observation.fleet)];
-        bucket.invocations += 1;
-        match observation.status {
-            200..=299 => {}
-            400..=499 => {
-                bucket.errors_4xx += 1;
-                bucket.model_errors += 1;
-            }
-            _ => {
-                bucket.errors_5xx += 1;
-                bucket.model_errors += 1;
-            }
+        configs[position].1.observe(&observation);
+        // Forget what is older than the retention, a bucket at a time.
+        let oldest = now.saturating_sub(PUBLISHED_RETENTION_MS);
+        while inner
+            .published
+            .first_key_value()
+            .is_some_and(|(start, _)| *start < oldest)
+        {
+            inner.published.pop_first();
         }
-        bucket.model_latency_sum_us += observation.model_latency_us;
-        bucket.overhead_sum_us += observation.overhead_us;
-        let index =
-            (observation.model_latency_us.max(1.0).ln() / BUCKET_GROWTH.ln()).round() as i32;
-        *bucket.latency.entry(index).or_default() += 1;
+        if let Some(recording) = inner.run.as_mut() {
+            let tick = recording.clock.now_ms() / recording.tick_ms;
+            recording.ticks.entry(tick).or_default()[slot(observation.fleet)].observe(&observation);
+        }
     }
 
-    /// Blue and green sums over `[from_ms, to_ms)` of plan time.
+    /// A run's blue and green sums over `[from_ms, to_ms)` of its plan time.
     pub fn window(&self, from_ms: u64, to_ms: u64) -> [FleetBucket; 2] {
         let mut total: [FleetBucket; 2] = Default::default();
-        let Ok(guard) = self.recording.lock() else {
+        let Ok(inner) = self.inner.lock() else {
             return total;
         };
-        let Some(recording) = guard.as_ref() else {
+        let Some(recording) = inner.run.as_ref() else {
             return total;
         };
         let first = from_ms / recording.tick_ms;
@@ -227,8 +281,8 @@ impl Metrics {
         total
     }
 
-    /// The samples an alarm with `scope` sees of `metric` over a window.
-    /// `serving` counts the instances, for InvocationsPerInstance.
+    /// The samples a run's alarm with `scope` sees of `metric` over a window of
+    /// its plan time. `serving` counts the instances, for InvocationsPerInstance.
     pub fn samples(
         &self,
         metric: Metric,
@@ -248,6 +302,39 @@ impl Metrics {
             }
         }
     }
+
+    /// The published sums over `[from_ms, to_ms)` of API time, for one endpoint
+    /// config or, with `None`, the whole variant.
+    pub fn published(&self, config: Option<&str>, from_ms: u64, to_ms: u64) -> FleetBucket {
+        let mut total = FleetBucket::default();
+        let Ok(inner) = self.inner.lock() else {
+            return total;
+        };
+        let first = from_ms - from_ms % PUBLISHED_BUCKET_MS;
+        for (_, configs) in inner.published.range(first..to_ms) {
+            for (name, bucket) in configs {
+                if config.is_none_or(|config| **name == *config) {
+                    total.add(bucket);
+                }
+            }
+        }
+        total
+    }
+
+    /// The endpoint configs that published metrics, for `ListMetrics`.
+    pub fn published_configs(&self) -> Vec<String> {
+        let Ok(inner) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let mut names: Vec<String> = inner
+            .published
+            .values()
+            .flat_map(|configs| configs.iter().map(|(name, _)| name.to_string()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 #[cfg(test)]
@@ -257,8 +344,14 @@ mod tests {
     use guardrail_core::plan::Statistic;
 
     fn observe(metrics: &Metrics, fleet: Fleet, status: u16, latency_us: f64) {
+        let config = match fleet {
+            Fleet::Blue => "baseline",
+            Fleet::Green => "incompatible",
+        };
         metrics.record(Observation {
             fleet,
+            config: Arc::from(config),
+            instances: 3,
             status,
             model_latency_us: latency_us,
             overhead_us: 100.0,
@@ -267,7 +360,7 @@ mod tests {
 
     #[test]
     fn errors_and_latency_sum_per_fleet_and_scope() {
-        let metrics = Metrics::default();
+        let metrics = Metrics::new(ApiClock::start(1.0));
         // A huge scale would move the clock between records; a tiny one keeps
         // every record in tick 0.
         metrics.begin(PlanClock::start(1e-6), 60_000);
@@ -308,6 +401,14 @@ mod tests {
         let p99 = latency.statistic(Stat::Percentile(99.0));
         assert!((p99 - 5_000.0).abs() / 5_000.0 < 0.02, "{p99}");
         assert_eq!(metrics.total(), 4);
+        // Published per config on the API clock, whatever the run does.
+        let now = ApiClock::start(1.0).now_ms();
+        let green = metrics.published(Some("incompatible"), now - 60_000, now + 60_000);
+        assert_eq!((green.invocations, green.errors_5xx), (1, 1));
+        let variant = metrics.published(None, now - 60_000, now + 60_000);
+        assert_eq!(variant.invocations, 4);
+        assert_eq!(variant.latency_max_us, Some(5_000.0));
+        assert_eq!(metrics.published_configs(), ["baseline", "incompatible"]);
         metrics.end();
         assert!(metrics
             .samples(

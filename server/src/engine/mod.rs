@@ -1,10 +1,15 @@
-//! The local engine: real model servers on loopback, a weighted router, metrics,
-//! CloudWatch-style alarms and the core's rollout controller, executing a plan.
+//! The local engine: a local AWS for one machine. Real model servers on
+//! loopback, a weighted router per endpoint, SageMaker's metrics, CloudWatch's
+//! alarms (evaluated all the time) and the core's rollout controller.
 //!
 //! `Engine::start` brings up every registered endpoint on its config, with a load
-//! generator keeping it supplied with traffic; `start_rollout` runs a plan
-//! against one of them and records every event in the store.
+//! generator keeping it supplied with traffic. `start_rollout` runs a plan from
+//! the planner against one of them; SageMaker's API (`sagemaker`) creates,
+//! updates and deletes endpoints. Either way an update is a recorded run.
 
+pub mod clock;
+pub mod cloudwatch;
+pub mod endpoint;
 pub mod fleet;
 pub mod load;
 pub mod metrics;
@@ -12,27 +17,35 @@ pub mod model;
 pub mod registry;
 pub mod router;
 mod run;
+pub mod sagemaker;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use axum::Router;
+use guardrail_core::alarm::{AlarmRule, Metric};
 use guardrail_core::controller::AbortRefused;
 use guardrail_core::event::{Fleet, RunOutcome};
+use guardrail_core::plan::MetricAlarm;
 use guardrail_core::{check, Plan};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
+use tokio::task::JoinHandle;
 
+use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
+use crate::engine::cloudwatch::{CloudWatch, MetricSource};
+use crate::engine::endpoint::{EndpointState, EndpointStatus};
 use crate::engine::fleet::{wait_healthy, Instance};
-use crate::engine::registry::Registry;
+use crate::engine::metrics::FleetBucket;
+use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition, Registry};
 use crate::engine::router::{EndpointRouter, Routing, Target};
 use crate::store::{NewRun, Store, StoreError};
+
+/// The account the local engine's ARNs name.
+pub const ACCOUNT: &str = "123456789012";
 
 /// Why the engine refused or failed a request. Messages are for people.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +56,8 @@ pub enum EngineError {
     UnknownConfig { name: String, known: String },
     #[error("endpoint {endpoint} is already being updated (run {run}); like SageMaker, guardrail refuses a second update until the first ends")]
     Busy { endpoint: String, run: String },
+    #[error("endpoint {endpoint} is {status}, not InService: only an endpoint in service can be updated")]
+    NotInService { endpoint: String, status: String },
     #[error("the plan is invalid:\n{0}")]
     InvalidPlan(String),
     #[error("endpoint config {config} has variant {config_variant}, but the plan's VariantName is {plan_variant}: the new config must keep the variant name")]
@@ -77,21 +92,15 @@ pub const TIME_SCALE_MAX: f64 = 10_000.0;
 /// [`Engine::wait`]; older ones are read from the store.
 const RECENT_OUTCOMES: usize = 64;
 
-/// An endpoint's live state.
-pub(crate) struct EndpointState {
-    pub config: String,
-    /// The serving fleet at rest; the old fleet during an update.
-    pub blue: Vec<Instance>,
-    /// The new fleet during an update.
-    pub green: Vec<Instance>,
-    pub updating: Option<String>,
-}
+/// How long a starting instance may take to answer `/ping`, in real time.
+pub(crate) const HEALTH_PATIENCE: Duration = Duration::from_secs(120);
 
 /// What `endpoint_status` reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EndpointStatus {
+pub struct EndpointReport {
     pub name: String,
     pub config: String,
+    pub status: String,
     pub blue: Vec<String>,
     pub green: Vec<String>,
     pub updating: Option<String>,
@@ -101,9 +110,12 @@ pub struct EndpointStatus {
 /// Settings of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineOptions {
-    /// Requests per second the built-in load generator sends to each endpoint; 0 for none.
+    /// Requests per second the built-in load generator sends to each
+    /// registered endpoint; 0 for none.
     pub load_rps: f64,
     pub seed: u64,
+    /// How many times faster than real time the API clock runs (`--time-scale`).
+    pub api_time_scale: f64,
 }
 
 impl Default for EngineOptions {
@@ -111,14 +123,16 @@ impl Default for EngineOptions {
         EngineOptions {
             load_rps: 20.0,
             seed: 42,
+            api_time_scale: 1.0,
         }
     }
 }
 
 /// One endpoint: its state, and its router (reached without the state's lock).
-struct EndpointEntry {
-    state: Arc<Mutex<EndpointState>>,
-    router: Arc<EndpointRouter>,
+#[derive(Clone)]
+pub(crate) struct EndpointEntry {
+    pub state: Arc<Mutex<EndpointState>>,
+    pub router: Arc<EndpointRouter>,
 }
 
 /// A run in progress: how to wait for it and how to reach it.
@@ -135,43 +149,39 @@ struct Runs {
 }
 
 struct Inner {
-    registry: Registry,
-    endpoints: HashMap<String, EndpointEntry>,
+    registry: std::sync::RwLock<Registry>,
+    endpoints: std::sync::RwLock<HashMap<String, EndpointEntry>>,
     store: Store,
     client: reqwest::Client,
     runs: std::sync::Mutex<Runs>,
     counter: AtomicU64,
     seed: u64,
-    load: Vec<tokio::task::JoinHandle<()>>,
+    clock: ApiClock,
+    cloudwatch: Arc<CloudWatch>,
+    /// The runtime the engine started on: runs, launches and the alarm
+    /// evaluator live there, not on the HTTP threads that asked for them.
+    runtime: tokio::runtime::Handle,
+    /// The alarm evaluator, and each registered endpoint's load generator.
+    tasks: std::sync::Mutex<Vec<(Option<String>, JoinHandle<()>)>>,
 }
 
-/// What [`Engine::prepare`] found.
-struct Prepared {
-    endpoint: Arc<Mutex<EndpointState>>,
-    router: Arc<EndpointRouter>,
-    rollout: guardrail_core::Rollout,
-    green_model: registry::ModelDefinition,
+/// What a run needs that can be known before the endpoint is claimed.
+pub(crate) struct Prepared {
+    pub entry: EndpointEntry,
+    pub rollout: guardrail_core::Rollout,
+    /// How to run the new config; `Err` makes its launch fail, and the update
+    /// roll back, as on SageMaker.
+    pub green_model: Result<ModelDefinition, String>,
+    pub time_scale: f64,
 }
 
-/// Claims the endpoint for `run_id`: one update at a time, and not to the config
-/// it already serves. Returns the config it serves.
-async fn claim(prepared: &Prepared, run_id: &str) -> Result<String, EngineError> {
-    let rollout = &prepared.rollout;
-    let mut state = prepared.endpoint.lock().await;
-    if let Some(run) = &state.updating {
-        return Err(EngineError::Busy {
-            endpoint: rollout.endpoint_name().to_string(),
-            run: run.clone(),
-        });
-    }
-    if state.config == rollout.endpoint_config_name() {
-        return Err(EngineError::SameConfig {
-            endpoint: rollout.endpoint_name().to_string(),
-            config: state.config.clone(),
-        });
-    }
-    state.updating = Some(run_id.to_string());
-    Ok(state.config.clone())
+/// How a run learns of its alarms.
+pub(crate) enum Alarms {
+    /// The plan's alarms, judged by the run itself (the planner's runs).
+    Own,
+    /// CloudWatch's alarms of that name, judged by the local CloudWatch all the
+    /// time (updates through SageMaker's API).
+    CloudWatch,
 }
 
 /// The local engine; cheap to clone.
@@ -198,22 +208,52 @@ fn unknown_config(registry: &Registry, name: &str) -> EngineError {
     }
 }
 
+/// The router targets of `instances`, all of them.
+pub(crate) fn targets(instances: &[Instance], config: &str) -> Vec<Target> {
+    instances
+        .iter()
+        .map(|instance| Target::new(&instance.id, &instance.url, config))
+        .collect()
+}
+
+/// Starts `count` instances of `model` and waits until each answers `/ping`;
+/// on a failure the ones started are stopped and the reason returned.
+pub(crate) async fn launch_fleet(
+    client: &reqwest::Client,
+    model: &ModelDefinition,
+    config: &str,
+    count: u32,
+    seed: u64,
+) -> Result<Vec<Instance>, String> {
+    let mut instances = Vec::new();
+    for index in 0..count {
+        let id = format!("{config}-{}", index + 1);
+        let instance = Instance::launch(
+            model,
+            index as usize,
+            id.clone(),
+            Fleet::Blue,
+            seed ^ u64::from(index),
+        )
+        .await?;
+        let url = instance.url.clone();
+        instances.push(instance);
+        wait_healthy(client, &url, HEALTH_PATIENCE)
+            .await
+            .map_err(|reason| format!("instance {id} did not become healthy: {reason}"))?;
+    }
+    Ok(instances)
+}
+
 impl Engine {
     /// Starts the local engine on the registry of `data_dir` (the demo endpoint
     /// and anything `engine.json` adds), with the run store there.
-    pub async fn start_in(data_dir: &Path, load_rps: f64) -> Result<Engine, EngineError> {
+    pub async fn start_in(data_dir: &Path, options: EngineOptions) -> Result<Engine, EngineError> {
         let registry = Registry::load(data_dir).map_err(EngineError::Registry)?;
         let store = Store::open(data_dir)?;
-        let engine = Engine::start(
-            registry,
-            store,
-            EngineOptions {
-                load_rps,
-                ..Default::default()
-            },
-        )
-        .await?;
-        for definition in &engine.registry().endpoints {
+        let load_rps = options.load_rps;
+        let engine = Engine::start(registry, store, options).await?;
+        for definition in engine.registry().endpoints {
             tracing::info!(
                 "local engine: endpoint {} on {}, load {load_rps} requests/s",
                 definition.endpoint_name,
@@ -223,7 +263,8 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Starts every registered endpoint on its config, and the load generators.
+    /// Starts every registered endpoint on its config, the load generators and
+    /// CloudWatch's alarm evaluator.
     pub async fn start(
         registry: Registry,
         store: Store,
@@ -232,11 +273,15 @@ impl Engine {
         registry
             .check()
             .map_err(|problems| EngineError::Instances(problems.join("; ")))?;
+        if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&options.api_time_scale) {
+            return Err(EngineError::TimeScale(options.api_time_scale));
+        }
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(256)
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|_| EngineError::Instances("the HTTP client".into()))?;
+        let clock = ApiClock::start(options.api_time_scale);
         let mut endpoints = HashMap::new();
         for definition in &registry.endpoints {
             let config = registry
@@ -244,149 +289,196 @@ impl Engine {
                 .ok_or_else(|| unknown_config(&registry, &definition.endpoint_config_name))?;
             let model = registry
                 .model(&config.model_name)
-                .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))?;
-            let mut blue = Vec::new();
-            for index in 0..config.instance_count {
-                let instance = Instance::launch(
-                    model,
-                    index as usize,
-                    format!("{}-{}", config.endpoint_config_name, index + 1),
-                    Fleet::Blue,
-                    options.seed ^ u64::from(index),
-                )
+                .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))
+                .and_then(|model| registry.runnable(model).map_err(EngineError::Instances))?;
+            let name = &config.endpoint_config_name;
+            let blue = launch_fleet(&client, &model, name, config.instance_count, options.seed)
                 .await
-                .map_err(EngineError::Instances)?;
-                wait_healthy(&client, &instance.url, Duration::from_secs(60))
-                    .await
-                    .map_err(|reason| {
-                        EngineError::Instances(format!(
-                            "{} of {}: {reason}",
-                            instance.id, definition.endpoint_name
-                        ))
-                    })?;
-                blue.push(instance);
-            }
+                .map_err(|reason| {
+                    EngineError::Instances(format!("{}: {reason}", definition.endpoint_name))
+                })?;
             let router = Arc::new(EndpointRouter::new(
                 &definition.endpoint_name,
+                &config.variant_name,
                 Routing {
-                    blue: blue
-                        .iter()
-                        .map(|instance| Target::new(&instance.id, &instance.url))
-                        .collect(),
+                    blue: targets(&blue, name),
                     green: Vec::new(),
                     green_bp: 0,
                 },
+                clock,
             ));
-            let state = Arc::new(Mutex::new(EndpointState {
-                config: config.endpoint_config_name.clone(),
-                blue,
-                green: Vec::new(),
-                updating: None,
-            }));
+            let mut state = EndpointState::creating(
+                name,
+                &config.variant_name,
+                config.instance_count,
+                clock.now_ms(),
+            );
+            state.blue = blue;
+            state.status = EndpointStatus::InService;
             endpoints.insert(
                 definition.endpoint_name.clone(),
-                EndpointEntry { state, router },
+                EndpointEntry {
+                    state: Arc::new(Mutex::new(state)),
+                    router,
+                },
             );
         }
-        let load = if options.load_rps > 0.0 {
-            endpoints
-                .values()
-                .map(|entry| load::spawn(entry.router.clone(), options.load_rps))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if let Ok(closed) = store.close_abandoned(run::wall_ms()) {
+        let mut tasks = Vec::new();
+        if options.load_rps > 0.0 {
+            for (name, entry) in &endpoints {
+                tasks.push((
+                    Some(name.clone()),
+                    load::spawn(entry.router.clone(), options.load_rps),
+                ));
+            }
+        }
+        if let Ok(closed) = store.close_abandoned(wall_ms()) {
             if closed > 0 {
                 tracing::warn!(
                     "marked {closed} run(s) left unfinished by an earlier process as failed"
                 );
             }
         }
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
-                registry,
-                endpoints,
+                registry: std::sync::RwLock::new(registry),
+                endpoints: std::sync::RwLock::new(endpoints),
                 store,
                 client,
                 runs: std::sync::Mutex::new(Runs::default()),
                 counter: AtomicU64::new(0),
                 seed: options.seed,
-                load,
+                clock,
+                cloudwatch: Arc::new(CloudWatch::new(clock)),
+                runtime: tokio::runtime::Handle::current(),
+                tasks: std::sync::Mutex::new(tasks),
             }),
-        })
+        };
+        let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
+        engine.tasks().push((None, evaluator));
+        Ok(engine)
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<(Option<String>, JoinHandle<()>)>> {
+        self.inner
+            .tasks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Stops the load generator of endpoint `name`, if it has one.
+    pub(crate) fn stop_load(&self, name: &str) {
+        self.tasks().retain(|(endpoint, task)| {
+            let mine = endpoint.as_deref() == Some(name);
+            if mine {
+                task.abort();
+            }
+            !mine
+        });
     }
 
     pub fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub fn registry(&self) -> &Registry {
-        &self.inner.registry
+    /// The API clock.
+    pub fn clock(&self) -> ApiClock {
+        self.inner.clock
     }
 
-    fn endpoint(&self, name: &str) -> Result<&EndpointEntry, EngineError> {
+    /// The local CloudWatch.
+    pub fn cloudwatch(&self) -> &CloudWatch {
+        &self.inner.cloudwatch
+    }
+
+    /// A copy of the registry: models, endpoint configs and endpoint definitions.
+    pub fn registry(&self) -> Registry {
+        self.read_registry().clone()
+    }
+
+    pub(crate) fn read_registry(&self) -> std::sync::RwLockReadGuard<'_, Registry> {
+        self.inner
+            .registry
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write_registry(&self) -> std::sync::RwLockWriteGuard<'_, Registry> {
+        self.inner
+            .registry
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn read_endpoints(
+        &self,
+    ) -> std::sync::RwLockReadGuard<'_, HashMap<String, EndpointEntry>> {
         self.inner
             .endpoints
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write_endpoints(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, HashMap<String, EndpointEntry>> {
+        self.inner
+            .endpoints
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The endpoint called `name`.
+    pub(crate) fn endpoint(&self, name: &str) -> Result<EndpointEntry, EngineError> {
+        let endpoints = self.read_endpoints();
+        endpoints
             .get(name)
+            .cloned()
             .ok_or_else(|| EngineError::UnknownEndpoint {
                 name: name.to_string(),
-                known: known(self.inner.endpoints.keys()),
+                known: known(endpoints.keys()),
             })
+    }
+
+    /// The router of endpoint `name`, if there is one.
+    pub fn router_of(&self, name: &str) -> Option<Arc<EndpointRouter>> {
+        self.read_endpoints()
+            .get(name)
+            .map(|entry| entry.router.clone())
     }
 
     fn new_run_id(&self) -> String {
         let number = self.inner.counter.fetch_add(1, Ordering::Relaxed);
-        format!("run-{:x}-{:x}-{number}", run::wall_ms(), std::process::id())
+        format!("run-{:x}-{:x}-{number}", wall_ms(), std::process::id())
     }
 
-    /// Starts `plan` on the endpoint it names; returns the run id at once.
+    pub(crate) fn spawn<F>(&self, task: F) -> JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.runtime.spawn(task)
+    }
+
+    pub(crate) fn client(&self) -> &reqwest::Client {
+        &self.inner.client
+    }
+
+    pub(crate) fn seed(&self) -> u64 {
+        self.inner.seed ^ self.inner.counter.load(Ordering::Relaxed)
+    }
+
+    /// Starts `plan` from the planner on the endpoint it names; returns the run
+    /// id at once.
     pub async fn start_rollout(&self, plan: &Plan, time_scale: f64) -> Result<String, EngineError> {
         let prepared = self.prepare(plan, time_scale)?;
-        let run_id = self.new_run_id();
-        let from_config = claim(&prepared, &run_id).await?;
-        let inner = &self.inner;
-        let blue_model = inner
-            .registry
-            .config(&from_config)
-            .and_then(|config| inner.registry.model(&config.model_name))
-            .cloned()
-            .unwrap_or_else(|| prepared.green_model.clone());
-        let created = inner.store.create_run(&NewRun {
-            id: run_id.clone(),
-            endpoint: prepared.rollout.endpoint_name().to_string(),
-            from_config: from_config.clone(),
-            to_config: prepared.rollout.endpoint_config_name().to_string(),
-            backend: "local".into(),
-            time_scale,
-            plan_json: plan.to_json_pretty(),
-            started_wall_ms: run::wall_ms(),
-        });
-        if let Err(error) = created {
-            prepared.endpoint.lock().await.updating = None;
-            return Err(error.into());
-        }
-        let endpoint = prepared.endpoint.clone();
-        let context = run::RunContext {
-            run_id: run_id.clone(),
-            rollout: prepared.rollout,
-            time_scale,
-            from_config,
-            green_model: prepared.green_model,
-            blue_model,
-            endpoint: prepared.endpoint,
-            router: prepared.router,
-            store: inner.store.clone(),
-            client: inner.client.clone(),
-            seed: inner.seed ^ inner.counter.load(Ordering::Relaxed),
-        };
-        self.spawn_run(context, endpoint);
-        Ok(run_id)
+        self.launch_run(plan, prepared, Alarms::Own, plan.deployment_config.clone())
+            .await
     }
 
     /// Everything a run needs that can be known before the endpoint is claimed:
     /// a valid plan, a time scale in range, the endpoint and the new config.
-    fn prepare(&self, plan: &Plan, time_scale: f64) -> Result<Prepared, EngineError> {
+    pub(crate) fn prepare(&self, plan: &Plan, time_scale: f64) -> Result<Prepared, EngineError> {
         let checked = check(plan);
         let Some(rollout) = checked.rollout else {
             let lines: Vec<String> = checked
@@ -400,11 +492,11 @@ impl Engine {
         if !(TIME_SCALE_MIN..=TIME_SCALE_MAX).contains(&time_scale) {
             return Err(EngineError::TimeScale(time_scale));
         }
-        let registry = &self.inner.registry;
         let entry = self.endpoint(rollout.endpoint_name())?;
+        let registry = self.read_registry();
         let config = registry
             .config(rollout.endpoint_config_name())
-            .ok_or_else(|| unknown_config(registry, rollout.endpoint_config_name()))?;
+            .ok_or_else(|| unknown_config(&registry, rollout.endpoint_config_name()))?;
         if config.variant_name != rollout.variant_name() {
             return Err(EngineError::VariantMismatch {
                 config: config.endpoint_config_name.clone(),
@@ -414,14 +506,126 @@ impl Engine {
         }
         let green_model = registry
             .model(&config.model_name)
-            .cloned()
-            .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))?;
+            .ok_or_else(|| {
+                EngineError::Instances(format!(
+                    "endpoint config {}: its model {} does not exist",
+                    config.endpoint_config_name, config.model_name
+                ))
+            })
+            .and_then(|model| registry.runnable(model).map_err(EngineError::Instances))?;
         Ok(Prepared {
-            endpoint: entry.state.clone(),
-            router: entry.router.clone(),
+            entry,
             rollout,
-            green_model,
+            green_model: Ok(green_model),
+            time_scale,
         })
+    }
+
+    /// How the config `name` runs, if it and its model still exist.
+    pub(crate) fn runnable_config(
+        &self,
+        name: &str,
+    ) -> Result<(EndpointConfigDefinition, ModelDefinition), String> {
+        let registry = self.read_registry();
+        let config = registry
+            .config(name)
+            .ok_or_else(|| format!("endpoint config {name} no longer exists"))?;
+        let model = registry.model(&config.model_name).ok_or_else(|| {
+            format!(
+                "model {} of endpoint config {name} no longer exists",
+                config.model_name
+            )
+        })?;
+        Ok((config.clone(), registry.runnable(model)?))
+    }
+
+    /// Claims the endpoint and starts the run. `deployment` is the
+    /// `DeploymentConfig` an API update sent, kept as `LastDeploymentConfig`.
+    pub(crate) async fn launch_run(
+        &self,
+        plan: &Plan,
+        prepared: Prepared,
+        alarms: Alarms,
+        deployment: Option<guardrail_core::plan::DeploymentConfig>,
+    ) -> Result<String, EngineError> {
+        let run_id = self.new_run_id();
+        let rollout = &prepared.rollout;
+        let started_api_ms = self.inner.clock.now_ms();
+        let from_config = {
+            let mut state = prepared.entry.state.lock().await;
+            if let Some(run) = &state.updating {
+                return Err(EngineError::Busy {
+                    endpoint: rollout.endpoint_name().to_string(),
+                    run: run.clone(),
+                });
+            }
+            if state.status != EndpointStatus::InService {
+                return Err(EngineError::NotInService {
+                    endpoint: rollout.endpoint_name().to_string(),
+                    status: state.status.as_str().to_string(),
+                });
+            }
+            if state.config == rollout.endpoint_config_name() {
+                return Err(EngineError::SameConfig {
+                    endpoint: rollout.endpoint_name().to_string(),
+                    config: state.config.clone(),
+                });
+            }
+            state.begin_update(
+                &run_id,
+                rollout.endpoint_config_name(),
+                rollout.instance_count(),
+                deployment,
+                started_api_ms,
+            );
+            state.config.clone()
+        };
+        let blue_model = self.runnable_config(&from_config).map(|(_, model)| model);
+        let created = self.inner.store.create_run(&NewRun {
+            id: run_id.clone(),
+            endpoint: rollout.endpoint_name().to_string(),
+            from_config: from_config.clone(),
+            to_config: rollout.endpoint_config_name().to_string(),
+            backend: "local".into(),
+            time_scale: prepared.time_scale,
+            plan_json: plan.to_json_pretty(),
+            started_wall_ms: wall_ms(),
+        });
+        if let Err(error) = created {
+            let mut state = prepared.entry.state.lock().await;
+            state.deployment = None;
+            state.end_update(None, None, self.inner.clock.now_ms());
+            return Err(error.into());
+        }
+        let (plan_clock, alarm_source) = match alarms {
+            Alarms::Own => (PlanClock::start(prepared.time_scale), run::AlarmSource::Own),
+            Alarms::CloudWatch => (
+                self.inner.clock.plan_clock_from(started_api_ms),
+                run::AlarmSource::CloudWatch {
+                    cloudwatch: self.inner.cloudwatch.clone(),
+                    metrics: Arc::new(self.clone()),
+                },
+            ),
+        };
+        let context = run::RunContext {
+            run_id: run_id.clone(),
+            rollout: prepared.rollout,
+            time_scale: prepared.time_scale,
+            plan_clock,
+            api_clock: self.inner.clock,
+            started_api_ms,
+            alarms: alarm_source,
+            from_config,
+            green_model: prepared.green_model,
+            blue_model,
+            endpoint: prepared.entry.state.clone(),
+            router: prepared.entry.router,
+            store: self.inner.store.clone(),
+            client: self.inner.client.clone(),
+            seed: self.seed(),
+        };
+        self.spawn_run(context, prepared.entry.state);
+        Ok(run_id)
     }
 
     /// Runs `context` in the background, keeping a handle to wait for it and
@@ -440,9 +644,20 @@ impl Engine {
             );
         }
         let engine = self.clone();
-        tokio::spawn(async move {
-            let outcome = run::execute(context, inbox).await;
-            endpoint.lock().await.updating = None;
+        self.spawn(async move {
+            let (outcome, session_outcome) = run::execute(context, inbox).await;
+            {
+                let failure = match &outcome {
+                    RunOutcome::Failed { reason } => Some(reason.as_str()),
+                    _ => None,
+                };
+                let mut state = endpoint.lock().await;
+                state.end_update(
+                    session_outcome.as_ref(),
+                    failure,
+                    engine.inner.clock.now_ms(),
+                );
+            }
             // Forget the handle before announcing the outcome: whoever sees the
             // outcome then finds the run among the recent ones, not in progress.
             engine.forget(&run_id, outcome.clone());
@@ -546,8 +761,8 @@ impl Engine {
         fleet: Fleet,
         index: usize,
     ) -> Result<String, EngineError> {
-        let state = &self.endpoint(endpoint)?.state;
-        let mut state = state.lock().await;
+        let entry = self.endpoint(endpoint)?;
+        let mut state = entry.state.lock().await;
         let list = match fleet {
             Fleet::Blue => &mut state.blue,
             Fleet::Green => &mut state.green,
@@ -559,51 +774,40 @@ impl Engine {
         Ok(instance.id.clone())
     }
 
-    pub async fn endpoint_status(&self, name: &str) -> Option<EndpointStatus> {
-        let entry = self.inner.endpoints.get(name)?;
+    pub async fn endpoint_status(&self, name: &str) -> Option<EndpointReport> {
+        let entry = self.endpoint(name).ok()?;
         let state = entry.state.lock().await;
-        Some(EndpointStatus {
+        let urls = |instances: &[Instance]| {
+            instances
+                .iter()
+                .map(|instance| instance.url.clone())
+                .collect()
+        };
+        Some(EndpointReport {
             name: name.to_string(),
             config: state.config.clone(),
-            blue: state
-                .blue
-                .iter()
-                .map(|instance| instance.url.clone())
-                .collect(),
-            green: state
-                .green
-                .iter()
-                .map(|instance| instance.url.clone())
-                .collect(),
+            status: state.status.as_str().to_string(),
+            blue: urls(&state.blue),
+            green: urls(&state.green),
             updating: state.updating.clone(),
             invocations: entry.router.metrics.total(),
         })
     }
 
-    /// The router's HTTP routes: `POST /endpoints/{name}/invocations`, one route
-    /// per endpoint so that a request reaches its router without a lookup.
+    /// SageMaker Runtime: `POST /endpoints/{name}/invocations`, answered by the
+    /// endpoint's router.
     pub fn routes(&self) -> Router {
-        let mut routes = Router::new();
-        for (name, entry) in &self.inner.endpoints {
-            let router = entry.router.clone();
-            routes = routes.route(
-                &format!("/endpoints/{name}/invocations"),
-                post(move |request: axum::extract::Request| {
-                    let router = router.clone();
-                    async move { router.handle(request).await }
-                }),
-            );
-        }
-        // Static paths win over this one, so only unknown endpoints reach it.
-        routes.route("/endpoints/{name}/invocations", post(unknown_endpoint))
+        let engine = self.clone();
+        router::invocation_routes(move |name| engine.router_of(name))
     }
 
-    /// Stops the load generators and every instance.
+    /// Stops the load generators, the alarm evaluator and every instance.
     pub async fn shutdown(&self) {
-        for task in &self.inner.load {
+        for (_, task) in self.tasks().drain(..) {
             task.abort();
         }
-        for entry in self.inner.endpoints.values() {
+        let entries: Vec<EndpointEntry> = self.read_endpoints().values().cloned().collect();
+        for entry in entries {
             let mut state = entry.state.lock().await;
             let state = &mut *state;
             for instance in state.blue.iter_mut().chain(state.green.iter_mut()) {
@@ -611,12 +815,114 @@ impl Engine {
             }
         }
     }
+
+    /// The published metric `metric` of an endpoint over `[from_ms, to_ms)` of
+    /// API time, selected by CloudWatch's dimensions: exactly
+    /// `{EndpointName, VariantName}` or `{EndpointName, VariantName,
+    /// EndpointConfigName}`, as SageMaker publishes them.
+    pub fn published(
+        &self,
+        namespace: &str,
+        dimensions: &[guardrail_core::plan::Dimension],
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Option<FleetBucket> {
+        if namespace != "AWS/SageMaker" {
+            return None;
+        }
+        let value = |name: &str| {
+            dimensions
+                .iter()
+                .find(|dimension| dimension.name == name)
+                .map(|dimension| dimension.value.as_str())
+        };
+        let names: BTreeSet<&str> = dimensions
+            .iter()
+            .map(|dimension| dimension.name.as_str())
+            .collect();
+        let config = match names.len() {
+            2 => None,
+            3 => Some(value("EndpointConfigName")?),
+            _ => return None,
+        };
+        let router = self.router_of(value("EndpointName")?)?;
+        if router.variant != value("VariantName")? {
+            return None;
+        }
+        Some(router.metrics.published(config, from_ms, to_ms))
+    }
 }
 
-async fn unknown_endpoint(axum::extract::Path(name): axum::extract::Path<String>) -> Response {
-    (
-        StatusCode::NOT_FOUND,
-        format!("no endpoint {name} on the local engine"),
-    )
-        .into_response()
+impl Engine {
+    /// The dimension sets of every metric published so far, for `ListMetrics`:
+    /// each endpoint's variant, and each of its configs that served.
+    pub fn published_dimensions(&self) -> Vec<Vec<guardrail_core::plan::Dimension>> {
+        use guardrail_core::plan::Dimension;
+        let mut routers: Vec<Arc<EndpointRouter>> = self
+            .read_endpoints()
+            .values()
+            .map(|entry| entry.router.clone())
+            .collect();
+        routers.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut sets = Vec::new();
+        for router in routers {
+            let configs = router.metrics.published_configs();
+            if configs.is_empty() {
+                continue;
+            }
+            let variant = vec![
+                Dimension::new("EndpointName", &router.name),
+                Dimension::new("VariantName", &router.variant),
+            ];
+            for config in configs {
+                let mut set = variant.clone();
+                set.push(Dimension::new("EndpointConfigName", &config));
+                sets.push(set);
+            }
+            sets.push(variant);
+        }
+        sets
+    }
+}
+
+impl MetricSource for Engine {
+    fn datapoint(
+        &self,
+        alarm: &MetricAlarm,
+        rule: &AlarmRule,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Option<f64> {
+        let metric: Metric = rule.metric?;
+        let bucket = self.published(&alarm.namespace, &alarm.dimensions, from_ms, to_ms)?;
+        let samples = bucket.samples(metric, bucket.instances)?;
+        rule.datapoint(&samples)
+    }
+}
+
+/// CloudWatch's evaluator: sleeps until the next evaluation is due on the API
+/// clock, or until an alarm is added, and carries out what is due. It stops
+/// when the engine is gone.
+async fn evaluate_alarms(inner: Weak<Inner>) {
+    loop {
+        let Some(strong) = inner.upgrade() else {
+            return;
+        };
+        let engine = Engine { inner: strong };
+        let cloudwatch = engine.inner.cloudwatch.clone();
+        let clock = engine.inner.clock;
+        cloudwatch.advance_to(clock.now_ms(), &engine);
+        let due = cloudwatch.next_due();
+        drop(engine);
+        let changed = cloudwatch.changed.notified();
+        match due {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(clock.instant_at(at).into()) => {}
+                    _ = changed => {}
+                }
+            }
+            None => changed.await,
+        }
+    }
 }

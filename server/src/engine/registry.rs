@@ -6,7 +6,13 @@
 //! directory adds a user's own models: container URLs, or a command that starts
 //! one instance per `{port}`, so that a real SageMaker inference container run
 //! locally can be rehearsed.
+//!
+//! Models created through SageMaker's API name a container image instead.
+//! Images are not pulled: `guardrail/baseline`, `guardrail/incompatible` and
+//! `guardrail/fixed` run the built-in models, and `engine.json`'s `Images` maps
+//! any other image, by exact name or by prefix, to a command or to URLs.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +32,53 @@ pub struct ModelDefinition {
     /// A shell command that starts one instance listening on `{port}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// A SageMaker container image (models created through the API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_data_url: Option<String>,
+    /// The container's environment.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub environment: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_role_arn: Option<String>,
+    /// When it was created, in API milliseconds (0 for built-in definitions).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub created_ms: u64,
+    /// Whether `CreateModel` named the container in `Containers` rather than
+    /// `PrimaryContainer`: `DescribeModel` answers in the same form.
+    #[serde(skip)]
+    pub as_containers: bool,
+}
+
+fn is_zero(value: &u64) -> bool {
+    *value == 0
+}
+
+impl ModelDefinition {
+    /// A model that runs as one of the built-in behaviours.
+    pub fn builtin(name: &str, model: BuiltinModel) -> ModelDefinition {
+        ModelDefinition {
+            builtin: Some(model),
+            ..ModelDefinition::named(name)
+        }
+    }
+
+    /// A model with a name and nothing to run yet.
+    pub fn named(name: &str) -> ModelDefinition {
+        ModelDefinition {
+            model_name: name.into(),
+            builtin: None,
+            urls: None,
+            command: None,
+            image: None,
+            model_data_url: None,
+            environment: BTreeMap::new(),
+            execution_role_arn: None,
+            created_ms: 0,
+            as_containers: false,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -37,7 +90,51 @@ pub struct EndpointConfigDefinition {
     pub variant_name: String,
     #[serde(default = "default_instances")]
     pub instance_count: u32,
+    #[serde(default = "default_instance_type")]
+    pub instance_type: String,
+    #[serde(default = "default_weight")]
+    pub initial_variant_weight: f64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub created_ms: u64,
 }
+
+fn default_instance_type() -> String {
+    "ml.m5.xlarge".into()
+}
+
+fn default_weight() -> f64 {
+    1.0
+}
+
+/// Where a container image runs: `Image` names one exactly, `Prefix` every
+/// image that starts with it; it runs as `Builtin`, `Urls` or `Command`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImageMapping {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builtin: Option<BuiltinModel>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub urls: Option<Vec<String>>,
+    /// A shell command with `{port}`; `{model_data_url}` is replaced by the
+    /// model's `ModelDataUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+}
+
+/// The images that run the built-in models.
+pub const BUILTIN_IMAGES: [(&str, Behaviour); 3] = [
+    ("guardrail/baseline", Behaviour::Baseline),
+    ("guardrail/incompatible", Behaviour::Incompatible),
+    ("guardrail/fixed", Behaviour::Fixed),
+];
+
+/// Environment variables a built-in image reads.
+pub const LATENCY_VARIABLE: &str = "GUARDRAIL_LATENCY_MS";
+pub const ERROR_RATE_VARIABLE: &str = "GUARDRAIL_ERROR_RATE";
 
 fn default_variant() -> String {
     "AllTraffic".into()
@@ -64,6 +161,8 @@ pub struct Registry {
     pub endpoint_configs: Vec<EndpointConfigDefinition>,
     #[serde(default)]
     pub endpoints: Vec<EndpointDefinition>,
+    #[serde(default)]
+    pub images: Vec<ImageMapping>,
 }
 
 pub const DEMO_ENDPOINT: &str = "guardrail-demo";
@@ -71,17 +170,16 @@ pub const DEMO_ENDPOINT: &str = "guardrail-demo";
 impl Registry {
     /// The seed notebook's demo.
     pub fn demo() -> Registry {
-        let model = |name: &str, behaviour| ModelDefinition {
-            model_name: name.into(),
-            builtin: Some(BuiltinModel::new(behaviour)),
-            urls: None,
-            command: None,
-        };
+        let model =
+            |name: &str, behaviour| ModelDefinition::builtin(name, BuiltinModel::new(behaviour));
         let config = |name: &str| EndpointConfigDefinition {
             endpoint_config_name: name.into(),
             model_name: name.into(),
             variant_name: default_variant(),
             instance_count: 3,
+            instance_type: default_instance_type(),
+            initial_variant_weight: default_weight(),
+            created_ms: 0,
         };
         Registry {
             models: vec![
@@ -94,6 +192,7 @@ impl Registry {
                 endpoint_name: DEMO_ENDPOINT.into(),
                 endpoint_config_name: "baseline".into(),
             }],
+            images: Vec::new(),
         }
     }
 
@@ -129,6 +228,7 @@ impl Registry {
                 .retain(|known| known.endpoint_name != endpoint.endpoint_name);
             self.endpoints.push(endpoint);
         }
+        self.images.extend(extra.images);
     }
 
     /// Every reference resolves, and every model says how to run it.
@@ -137,10 +237,11 @@ impl Registry {
         for model in &self.models {
             let sources = usize::from(model.builtin.is_some())
                 + usize::from(model.urls.as_ref().is_some_and(|urls| !urls.is_empty()))
-                + usize::from(model.command.is_some());
+                + usize::from(model.command.is_some())
+                + usize::from(model.image.is_some());
             if sources != 1 {
                 problems.push(format!(
-                    "model {} needs exactly one of Builtin, Urls or Command",
+                    "model {} needs exactly one of Builtin, Urls, Command or Image",
                     model.model_name
                 ));
             }
@@ -167,6 +268,24 @@ impl Registry {
                 ));
             }
         }
+        for (index, mapping) in self.images.iter().enumerate() {
+            let keys = usize::from(mapping.image.is_some()) + usize::from(mapping.prefix.is_some());
+            let sources = usize::from(mapping.builtin.is_some())
+                + usize::from(mapping.urls.as_ref().is_some_and(|urls| !urls.is_empty()))
+                + usize::from(mapping.command.is_some());
+            if keys != 1 || sources != 1 {
+                problems.push(format!(
+                    "Images[{index}] needs one of Image or Prefix, and one of Builtin, Urls or Command"
+                ));
+            }
+            if mapping
+                .command
+                .as_ref()
+                .is_some_and(|command| !command.contains("{port}"))
+            {
+                problems.push(format!("Images[{index}]: Command must contain {{port}}"));
+            }
+        }
         for endpoint in &self.endpoints {
             if self.config(&endpoint.endpoint_config_name).is_none() {
                 problems.push(format!(
@@ -191,6 +310,64 @@ impl Registry {
             .iter()
             .find(|config| config.endpoint_config_name == name)
     }
+
+    /// How to run `model`: its own definition, or what its image maps to.
+    pub fn runnable(&self, model: &ModelDefinition) -> Result<ModelDefinition, String> {
+        let Some(image) = &model.image else {
+            return Ok(model.clone());
+        };
+        let mut runnable = model.clone();
+        let name = image.split(':').next().unwrap_or(image);
+        if let Some((_, behaviour)) = BUILTIN_IMAGES.iter().find(|(known, _)| *known == name) {
+            let mut builtin = BuiltinModel::new(*behaviour);
+            let number = |key: &str| {
+                model
+                    .environment
+                    .get(key)
+                    .and_then(|text| text.parse::<f64>().ok())
+            };
+            if let Some(latency) = number(LATENCY_VARIABLE).filter(|value| *value >= 0.0) {
+                builtin.latency_ms = latency;
+            }
+            if let Some(rate) =
+                number(ERROR_RATE_VARIABLE).filter(|value| (0.0..=1.0).contains(value))
+            {
+                builtin.error_rate = rate;
+            }
+            runnable.builtin = Some(builtin);
+            return Ok(runnable);
+        }
+        let exact = self
+            .images
+            .iter()
+            .find(|mapping| mapping.image.as_deref() == Some(image.as_str()));
+        let by_prefix = self
+            .images
+            .iter()
+            .filter(|mapping| {
+                mapping
+                    .prefix
+                    .as_ref()
+                    .is_some_and(|prefix| image.starts_with(prefix.as_str()))
+            })
+            .max_by_key(|mapping| mapping.prefix.as_ref().map(String::len));
+        let Some(mapping) = exact.or(by_prefix) else {
+            return Err(format!(
+                "guardrail does not pull container images, and nothing maps {image}: use guardrail/baseline, \
+                 guardrail/incompatible or guardrail/fixed, or map it in engine.json, for example \
+                 {{\"Images\": [{{\"Image\": \"{image}\", \"Command\": \"python serve.py --port {{port}}\"}}]}}"
+            ));
+        };
+        runnable.builtin = mapping.builtin.clone();
+        runnable.urls = mapping.urls.clone();
+        runnable.command = mapping.command.as_ref().map(|command| {
+            command.replace(
+                "{model_data_url}",
+                model.model_data_url.as_deref().unwrap_or_default(),
+            )
+        });
+        Ok(runnable)
+    }
 }
 
 #[cfg(test)]
@@ -205,24 +382,91 @@ mod tests {
     #[test]
     fn user_definitions_are_checked() {
         let mut registry = Registry::demo();
+        let mut mine = ModelDefinition::builtin("mine", BuiltinModel::new(Behaviour::Baseline));
+        mine.builtin = None;
+        mine.command = Some("serve --port 8080".into());
+        let mut config = registry.endpoint_configs[0].clone();
+        config.endpoint_config_name = "mine".into();
+        config.model_name = "missing".into();
         registry.merge(Registry {
-            models: vec![ModelDefinition {
-                model_name: "mine".into(),
+            models: vec![mine],
+            endpoint_configs: vec![config],
+            endpoints: vec![],
+            images: vec![ImageMapping {
+                image: Some("a".into()),
+                prefix: Some("b".into()),
                 builtin: None,
                 urls: None,
-                command: Some("serve --port 8080".into()),
+                command: Some("run".into()),
             }],
-            endpoint_configs: vec![EndpointConfigDefinition {
-                endpoint_config_name: "mine".into(),
-                model_name: "missing".into(),
-                variant_name: "AllTraffic".into(),
-                instance_count: 1,
-            }],
-            endpoints: vec![],
         });
         let problems = registry.check().expect_err("problems");
-        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert_eq!(problems.len(), 4, "{problems:?}");
         assert!(problems[0].contains("{port}"));
         assert!(problems[1].contains("model missing"));
+        assert!(problems[2].contains("Images[0] needs one of Image or Prefix"));
+        assert!(problems[3].contains("Images[0]: Command must contain {port}"));
+    }
+
+    fn image_model(image: &str, environment: &[(&str, &str)]) -> ModelDefinition {
+        let mut model = ModelDefinition::builtin("m", BuiltinModel::new(Behaviour::Baseline));
+        model.builtin = None;
+        model.image = Some(image.into());
+        model.model_data_url = Some("s3://bucket/model.tar.gz".into());
+        model.environment = environment
+            .iter()
+            .map(|(key, value)| (key.to_string(), value.to_string()))
+            .collect();
+        model
+    }
+
+    #[test]
+    fn images_resolve_to_builtins_exact_names_and_the_longest_prefix() {
+        let mut registry = Registry::demo();
+        let mapping = |image: Option<&str>, prefix: Option<&str>, command: &str| ImageMapping {
+            image: image.map(String::from),
+            prefix: prefix.map(String::from),
+            builtin: None,
+            urls: None,
+            command: Some(command.into()),
+        };
+        registry.images = vec![
+            mapping(None, Some("123.dkr.ecr"), "short {port}"),
+            mapping(
+                None,
+                Some("123.dkr.ecr.us-east-1"),
+                "long {port} {model_data_url}",
+            ),
+            mapping(Some("123.dkr.ecr.us-east-1/x:1"), None, "exact {port}"),
+        ];
+        let builtin = registry
+            .runnable(&image_model(
+                "guardrail/incompatible:latest",
+                &[(LATENCY_VARIABLE, "40"), (ERROR_RATE_VARIABLE, "0.25")],
+            ))
+            .expect("built in");
+        let model = builtin.builtin.expect("a builtin");
+        assert_eq!(
+            (model.behaviour, model.latency_ms, model.error_rate),
+            (Behaviour::Incompatible, 40.0, 0.25)
+        );
+        let exact = registry
+            .runnable(&image_model("123.dkr.ecr.us-east-1/x:1", &[]))
+            .expect("exact");
+        assert_eq!(exact.command.as_deref(), Some("exact {port}"));
+        let prefixed = registry
+            .runnable(&image_model("123.dkr.ecr.us-east-1/y:2", &[]))
+            .expect("prefix");
+        assert_eq!(
+            prefixed.command.as_deref(),
+            Some("long {port} s3://bucket/model.tar.gz")
+        );
+        let unmapped = registry
+            .runnable(&image_model("public.ecr.aws/z:3", &[]))
+            .expect_err("unmapped");
+        assert!(
+            unmapped.contains("nothing maps public.ecr.aws/z:3") && unmapped.contains("Images"),
+            "{unmapped}"
+        );
     }
 }

@@ -1,6 +1,11 @@
-//! The weighted router: `POST /endpoints/{name}/invocations` goes to blue or
-//! green by the current weights, round-robin within the fleet, and every
-//! outcome and latency is recorded in the endpoint's metrics.
+//! The weighted router: SageMaker Runtime's `POST /endpoints/{name}/invocations`
+//! goes to blue or green by the current weights, round-robin within the fleet,
+//! and every outcome and latency is recorded in the endpoint's metrics.
+//!
+//! Answers are SageMaker Runtime's: the model's body and content type with
+//! `x-Amzn-Invoked-Production-Variant`, and, when the model fails, a
+//! `ModelError` (424) that carries the model's own status, as boto3 and the AWS
+//! SDKs expect.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -16,7 +21,9 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::engine::clock::ApiClock;
 use crate::engine::metrics::{Metrics, Observation};
+use crate::engine::ACCOUNT;
 
 /// The pooled HTTP/1.1 client the router forwards with.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -48,15 +55,18 @@ pub fn thread_client() -> HttpClient {
 pub struct Target {
     pub instance: Arc<str>,
     pub invocations: Uri,
+    /// The endpoint config the instance belongs to: its metrics' dimension.
+    pub config: Arc<str>,
 }
 
 impl Target {
-    pub fn new(instance: &str, base_url: &str) -> Target {
+    pub fn new(instance: &str, base_url: &str, config: &str) -> Target {
         Target {
             instance: Arc::from(instance),
             invocations: format!("{base_url}/invocations")
                 .parse()
                 .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:9/invocations")),
+            config: Arc::from(config),
         }
     }
 }
@@ -72,6 +82,8 @@ pub struct Routing {
 /// One endpoint's router.
 pub struct EndpointRouter {
     pub name: String,
+    /// The production variant's name, as `x-Amzn-Invoked-Production-Variant` says.
+    pub variant: String,
     routing: RwLock<Arc<Routing>>,
     counter: AtomicU64,
     pub metrics: Metrics,
@@ -86,12 +98,13 @@ fn mix(mut z: u64) -> u64 {
 }
 
 impl EndpointRouter {
-    pub fn new(name: &str, routing: Routing) -> EndpointRouter {
+    pub fn new(name: &str, variant: &str, routing: Routing, clock: ApiClock) -> EndpointRouter {
         EndpointRouter {
             name: name.to_string(),
+            variant: variant.to_string(),
             routing: RwLock::new(Arc::new(routing)),
             counter: AtomicU64::new(0),
-            metrics: Metrics::default(),
+            metrics: Metrics::new(clock),
         }
     }
 
@@ -108,8 +121,9 @@ impl EndpointRouter {
         }
     }
 
-    /// Picks a fleet by weight, then an instance round-robin.
-    fn choose(&self) -> Option<(Fleet, Target)> {
+    /// Picks a fleet by weight, then an instance round-robin; also says how many
+    /// instances the fleet has.
+    fn choose(&self) -> Option<(Fleet, Target, u32)> {
         let routing = self.routing();
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let roll = (mix(n) % u64::from(WHOLE_BP)) as u32;
@@ -123,25 +137,29 @@ impl EndpointRouter {
             return None;
         };
         let index = (n / 7) as usize % targets.len();
-        Some((fleet, targets[index].clone()))
+        Some((fleet, targets[index].clone(), targets.len() as u32))
     }
 
     /// Sends one invocation and records what happened.
     pub async fn invoke(&self, body: Bytes, content_type: Option<HeaderValue>) -> Response {
         let started = Instant::now();
-        let Some((fleet, target)) = self.choose() else {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("endpoint {} has no instance in service", self.name),
-            )
-                .into_response();
+        let Some((fleet, target, instances)) = self.choose() else {
+            return runtime_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationError",
+                &format!("Endpoint {} has no instance in service.", self.name),
+            );
         };
         let mut request = hyper::Request::post(target.invocations.clone());
         if let Some(content_type) = content_type {
             request = request.header(axum::http::header::CONTENT_TYPE, content_type);
         }
         let Ok(request) = request.body(Full::new(body)) else {
-            return (StatusCode::BAD_REQUEST, "malformed request").into_response();
+            return runtime_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationError",
+                "malformed request",
+            );
         };
         let client = thread_client();
         let model_started = Instant::now();
@@ -160,32 +178,61 @@ impl EndpointRouter {
         }
         .await;
         let model_latency_us = model_started.elapsed().as_secs_f64() * 1e6;
-        let response = match result {
-            Ok((parts, bytes)) => {
+        let (status, response) = match result {
+            Ok((parts, bytes)) if parts.status.is_success() => {
                 let mut response = (parts.status, bytes).into_response();
+                let headers = response.headers_mut();
                 if let Some(content_type) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
-                    response
-                        .headers_mut()
-                        .insert(axum::http::header::CONTENT_TYPE, content_type.clone());
+                    headers.insert(axum::http::header::CONTENT_TYPE, content_type.clone());
                 }
-                response
+                if let Ok(variant) = HeaderValue::from_str(&self.variant) {
+                    headers.insert("x-amzn-invoked-production-variant", variant);
+                }
+                (parts.status.as_u16(), response)
+            }
+            Ok((parts, bytes)) => {
+                let original = String::from_utf8_lossy(&bytes);
+                let response = self.model_error(parts.status.as_u16(), &target, &original);
+                (parts.status.as_u16(), response)
             }
             Err(reason) => (
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "ModelError: instance {} of endpoint {}: {reason}",
-                    target.instance, self.name
-                ),
-            )
-                .into_response(),
+                502,
+                self.model_error(502, &target, &format!("instance unreachable: {reason}")),
+            ),
         };
         let total_us = started.elapsed().as_secs_f64() * 1e6;
         self.metrics.record(Observation {
             fleet,
-            status: response.status().as_u16(),
+            config: target.config.clone(),
+            instances,
+            status,
             model_latency_us,
             overhead_us: (total_us - model_latency_us).max(0.0),
         });
+        response
+    }
+
+    /// SageMaker Runtime's answer to a model that failed: 424 `ModelError`, with
+    /// the model's status and message.
+    fn model_error(&self, status: u16, target: &Target, original: &str) -> Response {
+        let original: String = original.chars().take(1_024).collect();
+        let body = serde_json::json!({
+            "ErrorCode": if status < 500 { "CLIENT_ERROR_FROM_MODEL" } else { "SERVER_ERROR_FROM_MODEL" },
+            "Message": format!(
+                "Received server error ({status}) from model with message \"{original}\". See the instance {} of endpoint {}.",
+                target.instance, self.name
+            ),
+            "OriginalStatusCode": status,
+            "OriginalMessage": original,
+            "LogStreamArn": format!("arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/{}", self.name),
+        });
+        let mut response = (StatusCode::FAILED_DEPENDENCY, body.to_string()).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        headers.insert("x-amzn-errortype", HeaderValue::from_static("ModelError"));
         response
     }
 
@@ -197,13 +244,55 @@ impl EndpointRouter {
             .cloned();
         match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
             Ok(body) => self.invoke(body, content_type).await,
-            Err(_) => (
+            Err(_) => runtime_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
+                "ValidationError",
                 "the request body is larger than 6 MB, SageMaker's limit",
-            )
-                .into_response(),
+            ),
         }
     }
+}
+
+/// An error in SageMaker Runtime's own format: the code in `x-amzn-ErrorType`
+/// and a JSON body with the message.
+pub fn runtime_error(status: StatusCode, code: &'static str, message: &str) -> Response {
+    let body = serde_json::json!({ "message": message });
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(code));
+    response
+}
+
+/// SageMaker Runtime's route, `POST /endpoints/{name}/invocations`: `lookup`
+/// finds the endpoint's router, and an endpoint that does not exist gets
+/// SageMaker Runtime's `ValidationError`.
+pub fn invocation_routes<F>(lookup: F) -> axum::Router
+where
+    F: Fn(&str) -> Option<Arc<EndpointRouter>> + Clone + Send + Sync + 'static,
+{
+    axum::Router::new().route(
+        "/endpoints/{name}/invocations",
+        axum::routing::post(
+            move |axum::extract::Path(name): axum::extract::Path<String>,
+                  request: axum::extract::Request| {
+                let router = lookup(&name);
+                async move {
+                    match router {
+                        Some(router) => router.handle(request).await,
+                        None => runtime_error(
+                            StatusCode::BAD_REQUEST,
+                            "ValidationError",
+                            &format!("Endpoint {name} of account {ACCOUNT} not found."),
+                        ),
+                    }
+                }
+            },
+        ),
+    )
 }
 
 /// SageMaker's payload limit for real-time invocations.
@@ -215,7 +304,7 @@ mod tests {
 
     fn targets(prefix: &str, count: usize) -> Vec<Target> {
         (0..count)
-            .map(|index| Target::new(&format!("{prefix}-{index}"), "http://127.0.0.1:9"))
+            .map(|index| Target::new(&format!("{prefix}-{index}"), "http://127.0.0.1:9", prefix))
             .collect()
     }
 
@@ -223,15 +312,17 @@ mod tests {
     fn weights_split_traffic_by_basis_points() {
         let router = EndpointRouter::new(
             "e",
+            "AllTraffic",
             Routing {
                 blue: targets("blue", 3),
                 green: targets("green", 1),
                 green_bp: 2_500,
             },
+            ApiClock::start(1.0),
         );
         let draws = 40_000;
         let green = (0..draws)
-            .filter(|_| matches!(router.choose(), Some((Fleet::Green, _))))
+            .filter(|_| matches!(router.choose(), Some((Fleet::Green, _, _))))
             .count();
         let share = green as f64 / f64::from(draws);
         assert!((share - 0.25).abs() < 0.01, "{share}");
@@ -241,15 +332,17 @@ mod tests {
     fn every_instance_of_a_fleet_gets_traffic() {
         let router = EndpointRouter::new(
             "e",
+            "AllTraffic",
             Routing {
                 blue: targets("blue", 3),
                 green: Vec::new(),
                 green_bp: 0,
             },
+            ApiClock::start(1.0),
         );
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..100 {
-            if let Some((_, target)) = router.choose() {
+            if let Some((_, target, _)) = router.choose() {
                 seen.insert(target.instance.to_string());
             }
         }

@@ -9,40 +9,67 @@
 //! wakes late, so alarm verdicts and phase ends happen in the order the plan
 //! says, whatever the machine's scheduling jitter.
 //!
+//! An update through SageMaker's API reads its alarms as SageMaker does, from
+//! CloudWatch: the local CloudWatch evaluates them all the time, and the run
+//! hears of every change. Before each of its own deadlines the run has
+//! CloudWatch catch up to that moment, so that an alarm is judged before a
+//! phase ends there, as with the run's own alarms.
+//!
 //! A run whose record cannot be written (a full disk, a read-only directory)
 //! does not go on unrecorded: the first failed append stops the record, the
 //! rollout is aborted back to blue if it can still be, and the run ends failed,
 //! with the reason given to every live viewer.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-use guardrail_core::alarm::AlarmRule;
+use guardrail_core::alarm::{AlarmRule, AlarmState};
 use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
 use guardrail_core::monitor::Monitor;
 use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase};
 use guardrail_core::session::{Happening, Session};
+use guardrail_core::timeline::AlarmTransition;
 use guardrail_core::Fleets;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinHandle;
 
+use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
+use crate::engine::cloudwatch::{AlarmNews, CloudWatch, MetricSource};
+use crate::engine::endpoint::EndpointState;
 use crate::engine::fleet::{wait_healthy, Instance};
-use crate::engine::metrics::PlanClock;
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::{EndpointRouter, Routing, Target};
-use crate::engine::EndpointState;
+use crate::engine::HEALTH_PATIENCE;
 use crate::store::Store;
+
+/// Where the run's alarm states come from.
+pub(crate) enum AlarmSource {
+    /// The plan's alarms, evaluated by the run's own session on its plan clock.
+    Own,
+    /// The local CloudWatch's alarms of the same names.
+    CloudWatch {
+        cloudwatch: Arc<CloudWatch>,
+        metrics: Arc<dyn MetricSource + Send + Sync>,
+    },
+}
 
 /// Everything a run needs.
 pub(crate) struct RunContext {
     pub run_id: String,
     pub rollout: Rollout,
     pub time_scale: f64,
+    pub plan_clock: PlanClock,
+    pub api_clock: ApiClock,
+    /// When the update was asked for, on the API clock.
+    pub started_api_ms: u64,
+    pub alarms: AlarmSource,
     pub from_config: String,
-    pub green_model: ModelDefinition,
-    pub blue_model: ModelDefinition,
+    pub green_model: Result<ModelDefinition, String>,
+    /// How to restore blue instances; `Err` when its config or model is gone.
+    pub blue_model: Result<ModelDefinition, String>,
     pub endpoint: Arc<Mutex<EndpointState>>,
     pub router: Arc<EndpointRouter>,
     pub store: Store,
@@ -115,16 +142,6 @@ impl Recorder {
         }
     }
 }
-
-pub(crate) fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|duration| duration.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// How long to wait for instances to become healthy, in real time.
-const HEALTH_PATIENCE: Duration = Duration::from_secs(300);
 
 /// Who aborts a rollout whose record failed.
 const STORE_ABORT: &str = "guardrail, because the run could no longer be recorded";
@@ -204,6 +221,12 @@ impl Driver {
                 };
                 recorder.emit(at_ms, kind);
                 self.phase = Some(*phase);
+                let now = self.ctx.api_clock.now_ms();
+                self.ctx
+                    .endpoint
+                    .lock()
+                    .await
+                    .phase_started(*phase, *planned_seconds, now);
             }
             Effect::LaunchGreen { instances } => self.launch(Fleet::Green, *instances),
             Effect::LaunchBlue { instances } => self.launch(Fleet::Blue, *instances),
@@ -250,6 +273,8 @@ impl Driver {
                         },
                     );
                 }
+                let now = self.ctx.api_clock.now_ms();
+                self.ctx.endpoint.lock().await.rolling_back(cause, now);
                 recorder.emit(
                     at_ms,
                     EventKind::RollbackStarted {
@@ -275,19 +300,24 @@ impl Driver {
 
     /// Points the router at the first `serving` instances of each fleet.
     async fn route(&self, serving: Fleets, green_bp: u32) {
-        let state = self.ctx.endpoint.lock().await;
-        let targets = |instances: &[Instance], count: u32| {
+        let mut state = self.ctx.endpoint.lock().await;
+        let targets = |instances: &[Instance], count: u32, config: &str| {
             instances
                 .iter()
                 .take(count as usize)
-                .map(|instance| Target::new(&instance.id, &instance.url))
+                .map(|instance| Target::new(&instance.id, &instance.url, config))
                 .collect::<Vec<_>>()
         };
         self.ctx.router.set_routing(Routing {
-            blue: targets(&state.blue, serving.blue),
-            green: targets(&state.green, serving.green),
+            blue: targets(&state.blue, serving.blue, &self.ctx.from_config),
+            green: targets(
+                &state.green,
+                serving.green,
+                self.ctx.rollout.endpoint_config_name(),
+            ),
             green_bp,
         });
+        state.traffic_shifted(serving, green_bp, self.ctx.api_clock.now_ms());
     }
 
     /// Launches instances in the background; they join the fleet once healthy.
@@ -310,15 +340,20 @@ impl Driver {
                         Fleet::Green => format!("green-{}", number + 1),
                         Fleet::Blue => format!("blue-restore-{}", number + 1),
                     };
-                    let instance = match Instance::launch(
-                        &model,
-                        number as usize,
-                        name.clone(),
-                        fleet,
-                        ctx.seed ^ number,
-                    )
-                    .await
-                    {
+                    let launched = match &model {
+                        Ok(model) => {
+                            Instance::launch(
+                                model,
+                                number as usize,
+                                name.clone(),
+                                fleet,
+                                ctx.seed ^ number,
+                            )
+                            .await
+                        }
+                        Err(reason) => Err(reason.clone()),
+                    };
+                    let instance = match launched {
                         Ok(instance) => instance,
                         Err(reason) => {
                             let _ = signals.send(Signal::LaunchFailed {
@@ -384,13 +419,8 @@ impl Driver {
             instance.fleet = Fleet::Blue;
         }
         state.config = self.ctx.rollout.endpoint_config_name().to_string();
-        let targets = state
-            .blue
-            .iter()
-            .map(|instance| Target::new(&instance.id, &instance.url))
-            .collect();
         self.ctx.router.set_routing(Routing {
-            blue: targets,
+            blue: crate::engine::targets(&state.blue, &state.config),
             green: Vec::new(),
             green_bp: 0,
         });
@@ -492,7 +522,8 @@ fn datapoint(ctx: &RunContext, rule: &AlarmRule, period: i64, serving: Fleets) -
     rule.datapoint(&samples)
 }
 
-/// The run's loop state: the session, its driver and recorder, and the metric clock.
+/// The run's loop state: the session, its driver and recorder, the metric
+/// clock, and what it has heard from CloudWatch but not yet handled.
 struct Running {
     ctx: Arc<RunContext>,
     clock: PlanClock,
@@ -501,11 +532,17 @@ struct Running {
     recorder: Recorder,
     tick_ms: u64,
     next_metric_ms: u64,
+    /// The latest plan time the session has been given.
+    handled_ms: u64,
+    /// CloudWatch's news of the run's alarms, and the subscription.
+    feed: Option<(u64, mpsc::UnboundedReceiver<AlarmNews>)>,
+    heard: VecDeque<AlarmNews>,
 }
 
 impl Running {
-    /// Everything due by `now`, each at its own time: metric periods first,
-    /// then the session (alarms, then the controller).
+    /// Everything due by `now`, each at its own time: CloudWatch's alarm
+    /// changes up to that time, then metric periods, then the session (alarms,
+    /// then the controller).
     async fn catch_up(&mut self, now: u64) {
         loop {
             let due = [self.session.next_due(), Some(self.next_metric_ms)]
@@ -513,7 +550,12 @@ impl Running {
                 .flatten()
                 .filter(|at| *at <= now)
                 .min();
+            self.hear_alarms(due.unwrap_or(now)).await;
+            if self.session.outcome().is_some() {
+                return;
+            }
             let Some(at) = due else { return };
+            self.handled_ms = self.handled_ms.max(at);
             if self.next_metric_ms == at {
                 let [blue, green] = self.ctx.router.metrics.window(at - self.tick_ms, at);
                 self.recorder.emit(
@@ -543,6 +585,93 @@ impl Running {
         }
     }
 
+    /// Has CloudWatch evaluate everything due by plan time `until`, and hands
+    /// the session every change of the run's alarms up to then, in order.
+    async fn hear_alarms(&mut self, until: u64) {
+        let ctx = self.ctx.clone();
+        let AlarmSource::CloudWatch {
+            cloudwatch,
+            metrics,
+        } = &ctx.alarms
+        else {
+            return;
+        };
+        let limit = self.ctx.started_api_ms.saturating_add(until);
+        cloudwatch.advance_to(limit.min(self.ctx.api_clock.now_ms()), metrics.as_ref());
+        if let Some((_, feed)) = self.feed.as_mut() {
+            while let Ok(news) = feed.try_recv() {
+                self.heard.push_back(news);
+            }
+        }
+        while self
+            .heard
+            .front()
+            .is_some_and(|news| news.transition.at_ms <= limit)
+        {
+            let Some(first) = self.heard.pop_front() else {
+                break;
+            };
+            let at_api = first.transition.at_ms;
+            let mut together = vec![first];
+            while self
+                .heard
+                .front()
+                .is_some_and(|news| news.transition.at_ms == at_api)
+            {
+                together.extend(self.heard.pop_front());
+            }
+            let at = at_api
+                .saturating_sub(self.ctx.started_api_ms)
+                .max(self.handled_ms);
+            self.handle_news(at, together).await;
+            if self.session.outcome().is_some() {
+                return;
+            }
+        }
+    }
+
+    /// Records CloudWatch's changes at plan time `at` and lets the controller
+    /// act on them.
+    async fn handle_news(&mut self, at: u64, news: Vec<AlarmNews>) {
+        let started_ms = i64::try_from(self.ctx.started_api_ms).unwrap_or(i64::MAX);
+        let mut transitions = Vec::new();
+        for item in news {
+            let points = item
+                .points
+                .into_iter()
+                .map(|mut point| {
+                    point.period_start_seconds = point
+                        .period_start_seconds
+                        .saturating_mul(1_000)
+                        .saturating_sub(started_ms)
+                        .div_euclid(1_000);
+                    point
+                })
+                .collect();
+            let transition = AlarmTransition {
+                at_ms: at,
+                ..item.transition
+            };
+            self.recorder.emit(
+                at,
+                EventKind::AlarmStateChanged {
+                    alarm: transition.alarm.clone(),
+                    condition: item.condition,
+                    from: transition.from,
+                    to: transition.to,
+                    reason: transition.reason.clone(),
+                    points,
+                },
+            );
+            transitions.push(transition);
+        }
+        self.handled_ms = self.handled_ms.max(at);
+        let happened = self.session.handle_alarms(at, &transitions);
+        self.driver
+            .apply(self.session.monitor(), happened, &mut self.recorder)
+            .await;
+    }
+
     /// Runs the session until it has an outcome, or until the run cannot go on
     /// (then the reason: blue could not be restored during a rollback,
     /// SageMaker's UpdateRollbackFailed).
@@ -570,13 +699,29 @@ impl Running {
                 .unwrap_or(self.next_metric_ms);
             let mut arrived = None;
             let mut command = None;
+            let mut heard = None;
+            let wake = self.clock.instant_at(due);
+            let feed = self.feed.as_mut().map(|(_, feed)| feed);
+            let listening = feed.is_some();
+            let news = async {
+                match feed {
+                    Some(feed) => feed.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                _ = tokio::time::sleep_until(self.clock.instant_at(due).into()) => {}
+                _ = tokio::time::sleep_until(wake.into()) => {}
                 signal = inbox.recv() => arrived = signal,
                 received = commands.recv(), if commands_open => match received {
                     Some(received) => command = Some(received),
                     None => commands_open = false,
                 },
+                news = news, if listening => heard = Some(news),
+            }
+            match heard {
+                Some(Some(news)) => self.heard.push_back(news),
+                Some(None) => self.feed = None,
+                None => {}
             }
             let now = self.clock.now_ms();
             self.catch_up(now).await;
@@ -598,21 +743,68 @@ impl Running {
     }
 
     async fn handle(&mut self, now: u64, input: Input) {
+        let now = now.max(self.handled_ms);
+        self.handled_ms = now;
         let happened = self.session.handle(now, input);
         self.driver
             .apply(self.session.monitor(), happened, &mut self.recorder)
             .await;
     }
+
+    /// Starts listening to CloudWatch for the run's alarms and tells the session
+    /// the state each is in now, as SageMaker reads them when an update starts.
+    async fn listen(&mut self) {
+        let ctx = self.ctx.clone();
+        let AlarmSource::CloudWatch { cloudwatch, .. } = &ctx.alarms else {
+            return;
+        };
+        let names: Vec<String> = self
+            .ctx
+            .rollout
+            .alarms()
+            .iter()
+            .map(|rule| rule.name.clone())
+            .collect();
+        let (id, feed, states) = cloudwatch.subscribe(&names);
+        self.feed = Some((id, feed));
+        let news: Vec<AlarmNews> = states
+            .into_iter()
+            .filter(|(_, state)| *state != AlarmState::InsufficientData)
+            .map(|(alarm, state)| AlarmNews {
+                transition: AlarmTransition {
+                    at_ms: self.ctx.started_api_ms,
+                    alarm,
+                    from: AlarmState::InsufficientData,
+                    to: state,
+                    reason: "its state when the update started".into(),
+                },
+                condition: String::new(),
+                points: Vec::new(),
+            })
+            .collect();
+        if !news.is_empty() {
+            self.handle_news(0, news).await;
+        }
+    }
+
+    fn stop_listening(&mut self) {
+        if let (AlarmSource::CloudWatch { cloudwatch, .. }, Some((id, _))) =
+            (&self.ctx.alarms, self.feed.take())
+        {
+            cloudwatch.unsubscribe(id);
+        }
+    }
 }
 
-/// Runs the rollout to its end and returns how it ended.
+/// Runs the rollout to its end and returns how it ended, with the controller's
+/// outcome when it reached one.
 pub(crate) async fn execute(
     ctx: RunContext,
     mut commands: mpsc::UnboundedReceiver<Command>,
-) -> RunOutcome {
+) -> (RunOutcome, Option<Outcome>) {
     let ctx = Arc::new(ctx);
     let schedule = schedule(&ctx.rollout);
-    let clock = PlanClock::start(ctx.time_scale);
+    let clock = ctx.plan_clock;
     let mut recorder = Recorder {
         store: ctx.store.clone(),
         run_id: ctx.run_id.clone(),
@@ -636,10 +828,14 @@ pub(crate) async fn execute(
     ctx.router.metrics.begin(clock, tick_ms);
     let (signals, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch_green(ctx.clone(), signals.clone());
+    let session = match ctx.alarms {
+        AlarmSource::Own => Session::new(&ctx.rollout, schedule),
+        AlarmSource::CloudWatch { .. } => Session::judged_elsewhere(&ctx.rollout, schedule),
+    };
     let mut running = Running {
         ctx: ctx.clone(),
         clock,
-        session: Session::new(&ctx.rollout, schedule),
+        session,
         driver: Driver {
             ctx: ctx.clone(),
             signals,
@@ -650,13 +846,18 @@ pub(crate) async fn execute(
         recorder,
         tick_ms,
         next_metric_ms: tick_ms,
+        handled_ms: 0,
+        feed: None,
+        heard: VecDeque::new(),
     };
     let started = running.session.start(0);
     running
         .driver
         .apply(running.session.monitor(), started, &mut running.recorder)
         .await;
+    running.listen().await;
     let failure = running.drive(&mut commands, &mut inbox).await;
+    running.stop_listening();
     watcher.abort();
     let Running {
         session,
@@ -675,7 +876,8 @@ pub(crate) async fn execute(
     )
     .await;
     ctx.router.metrics.end();
-    finish(&ctx, &session, failure, &mut recorder, clock)
+    let outcome = finish(&ctx, &session, failure, &mut recorder, clock);
+    (outcome, session.outcome().cloned())
 }
 
 /// After the controller has finished: lets a rollback's blue launches complete,
@@ -721,13 +923,8 @@ async fn settle(
         instance.stop();
     }
     if restored && !matches!(session.outcome(), Some(Outcome::Succeeded { .. })) {
-        let blue = state
-            .blue
-            .iter()
-            .map(|instance| Target::new(&instance.id, &instance.url))
-            .collect();
         ctx.router.set_routing(Routing {
-            blue,
+            blue: crate::engine::targets(&state.blue, &ctx.from_config),
             green: Vec::new(),
             green_bp: 0,
         });

@@ -6,16 +6,17 @@
 //! Options (environment): BENCH_SECONDS (default 10), BENCH_CONNECTIONS (64),
 //! BENCH_ROUTER_THREADS (2, as nginx's two worker processes).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use axum::routing::post;
+use guardrail_server::engine::clock::ApiClock;
 use guardrail_server::engine::model::{Behaviour, BuiltinModel, ModelServer};
-use guardrail_server::engine::router::{EndpointRouter, Routing, Target};
+use guardrail_server::engine::router::{invocation_routes, EndpointRouter, Routing, Target};
 use guardrail_tests::scratch_dir;
 
 struct Result_ {
@@ -175,20 +176,25 @@ fn main() -> Result<()> {
 async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
     let router = Arc::new(EndpointRouter::new(
         "bench",
+        "AllTraffic",
         Routing {
-            blue: vec![Target::new("blue", &blue.url())],
-            green: vec![Target::new("green", &green.url())],
+            blue: vec![Target::new("blue", &blue.url(), "blue")],
+            green: vec![Target::new("green", &green.url(), "green")],
             green_bp: 1_000,
         },
+        ApiClock::start(1.0),
     ));
-    let shared = router.clone();
-    let app = axum::Router::new().route(
-        "/endpoints/bench/invocations",
-        post(move |request: axum::extract::Request| {
-            let router = shared.clone();
-            async move { router.handle(request).await }
-        }),
-    );
+    // As the engine finds an endpoint's router: by name, in a shared map.
+    let endpoints = Arc::new(RwLock::new(HashMap::from([(
+        "bench".to_string(),
+        router.clone(),
+    )])));
+    let app = invocation_routes(move |name| {
+        endpoints
+            .read()
+            .ok()
+            .and_then(|endpoints| endpoints.get(name).cloned())
+    });
     // As `guardrail serve` runs it: one thread per core.
     let router_port = guardrail_server::web::spawn_server_threads(
         SocketAddr::from(([127, 0, 0, 1], 0)),

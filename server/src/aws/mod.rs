@@ -1,0 +1,393 @@
+//! AWS's own APIs on guardrail's port, so that boto3, the AWS CLI and the AWS
+//! SDK for Rust drive the local engine unchanged (`AWS_ENDPOINT_URL`):
+//! - SageMaker: awsJson1_1, `POST /` with `X-Amz-Target: SageMaker.<Op>`;
+//! - CloudWatch in the three forms its clients send: awsJson1_0 (`X-Amz-Target:
+//!   GraniteServiceVersion20100801.<Op>`), Smithy RPC v2 CBOR (`POST
+//!   /service/GraniteServiceVersion20100801/operation/<Op>`) and the
+//!   form-encoded query protocol (`Action=<Op>`);
+//! - SageMaker Runtime is the engine's router (`crate::engine::Engine::routes`).
+//!
+//! Requests are signed with SigV4 by every client. On loopback any signature
+//! is accepted; the signature's credential scope names the region that ARNs use.
+//! Errors are in each client's own format, with the codes it maps.
+
+pub mod cloudwatch;
+pub mod sagemaker;
+pub mod wire;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Value};
+
+use crate::engine::Engine;
+
+/// The CloudWatch CBOR path's prefix.
+pub const CBOR_PATH: &str = "/service/GraniteServiceVersion20100801/operation/";
+/// CloudWatch's JSON target prefix.
+pub const CLOUDWATCH_TARGET: &str = "GraniteServiceVersion20100801";
+/// SageMaker's target prefix.
+pub const SAGEMAKER_TARGET: &str = "SageMaker";
+
+/// The largest request body accepted: SageMaker's and CloudWatch's requests
+/// are small documents.
+pub const MAX_REQUEST_BYTES: usize = 1024 * 1024;
+
+/// The region ARNs use when a request names none.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// How a request is encoded, and so how it is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Protocol {
+    SageMaker,
+    CloudWatchJson,
+    CloudWatchCbor,
+    CloudWatchQuery,
+}
+
+/// A refused or failed call: the HTTP status, the code the client maps, and a
+/// message that says what is wrong and where.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+/// Reads a request into its shape; a member of the wrong type is named, and
+/// the failure carries `code`.
+pub fn parse<T: serde::de::DeserializeOwned>(
+    input: Value,
+    code: &'static str,
+) -> Result<T, Failure> {
+    serde_path_to_error::deserialize(input).map_err(|error| {
+        let path = error.path().to_string();
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            code,
+            format!("{path}: {}", error.into_inner()),
+        )
+    })
+}
+
+/// A unique request id, shaped like AWS's.
+fn request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let number = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let seed = crate::engine::clock::wall_ms() ^ (number << 40) ^ u64::from(std::process::id());
+    let mut random = guardrail_core::random::Random::new(seed);
+    let a = random.next_u64();
+    let b = random.next_u64();
+    format!(
+        "{:08x}-{:04x}-4{:03x}-8{:03x}-{:012x}",
+        a >> 32,
+        (a >> 16) & 0xffff,
+        a & 0xfff,
+        b >> 52,
+        b & 0xffff_ffff_ffff
+    )
+}
+
+/// The region of the request's SigV4 credential scope
+/// (`Credential=AKID/20261122/us-east-1/sagemaker/aws4_request`).
+fn region_of(headers: &HeaderMap) -> String {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split("Credential=").nth(1))
+        .and_then(|scope| scope.split('/').nth(2))
+        .filter(|region| {
+            !region.is_empty()
+                && region.len() <= 32
+                && region
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        .unwrap_or(DEFAULT_REGION)
+        .to_string()
+}
+
+/// Which protocol and operation a request is, from its path and headers;
+/// `None` for a query request, whose operation is in its body.
+fn classify(path: &str, headers: &HeaderMap) -> Result<(Protocol, Option<String>), Failure> {
+    if let Some(operation) = path.strip_prefix(CBOR_PATH) {
+        return Ok((Protocol::CloudWatchCbor, Some(operation.to_string())));
+    }
+    if let Some(target) = headers
+        .get("x-amz-target")
+        .and_then(|value| value.to_str().ok())
+    {
+        return match target.split_once('.') {
+            Some((SAGEMAKER_TARGET, operation)) => {
+                Ok((Protocol::SageMaker, Some(operation.to_string())))
+            }
+            Some((CLOUDWATCH_TARGET, operation)) => {
+                Ok((Protocol::CloudWatchJson, Some(operation.to_string())))
+            }
+            _ => Err(Failure::new(
+                StatusCode::BAD_REQUEST,
+                "UnknownOperationException",
+                format!(
+                    "guardrail answers SageMaker ({SAGEMAKER_TARGET}.*) and CloudWatch ({CLOUDWATCH_TARGET}.*) here, not X-Amz-Target {}",
+                    crate::engine::sagemaker::shown(target)
+                ),
+            )),
+        };
+    }
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        return Ok((Protocol::CloudWatchQuery, None));
+    }
+    Err(Failure::new(
+        StatusCode::BAD_REQUEST,
+        "UnknownOperationException",
+        "guardrail answers AWS's APIs here: SageMaker and CloudWatch JSON need an X-Amz-Target header, CloudWatch's query protocol a form body, and its CBOR protocol the path /service/GraniteServiceVersion20100801/operation/<Operation>",
+    ))
+}
+
+/// Answers one AWS API request.
+pub async fn handle(engine: Engine, request: Request) -> Response {
+    let request_id = request_id();
+    let (parts, body) = request.into_parts();
+    let region = region_of(&parts.headers);
+    let (protocol, operation) = match classify(parts.uri.path(), &parts.headers) {
+        Ok(classified) => classified,
+        Err(failure) => return error_response(Protocol::SageMaker, &failure, &request_id),
+    };
+    let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            let failure = Failure::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                match protocol {
+                    Protocol::SageMaker => "SerializationException",
+                    _ => "InvalidParameterValue",
+                },
+                format!("the request body is larger than {MAX_REQUEST_BYTES} bytes"),
+            );
+            return error_response(protocol, &failure, &request_id);
+        }
+    };
+    let decoded = match protocol {
+        Protocol::SageMaker | Protocol::CloudWatchJson => {
+            wire::from_json(&body).map(|input| (operation.unwrap_or_default(), input))
+        }
+        Protocol::CloudWatchCbor => {
+            wire::from_cbor(&body).map(|input| (operation.unwrap_or_default(), input))
+        }
+        Protocol::CloudWatchQuery => wire::from_query(&body),
+    };
+    let (operation, input) = match decoded {
+        Ok(decoded) => decoded,
+        Err(reason) => {
+            let code = match protocol {
+                Protocol::SageMaker => "SerializationException",
+                _ => "InvalidParameterValue",
+            };
+            let failure = Failure::new(StatusCode::BAD_REQUEST, code, reason);
+            return error_response(protocol, &failure, &request_id);
+        }
+    };
+    let answer = match protocol {
+        Protocol::SageMaker => sagemaker::call(&engine, &region, &operation, input).await,
+        _ => cloudwatch::call(&engine, &region, &operation, input),
+    };
+    match answer {
+        Ok(output) => output_response(protocol, &operation, &output, &request_id),
+        Err(failure) => {
+            if failure.status.is_server_error() {
+                tracing::error!("{operation}: {}", failure.message);
+            }
+            error_response(protocol, &failure, &request_id)
+        }
+    }
+}
+
+fn with_headers(
+    status: StatusCode,
+    body: Vec<u8>,
+    content_type: &'static str,
+    request_id: &str,
+) -> Response {
+    let mut response = (status, Body::from(body)).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", id);
+    }
+    response
+}
+
+fn output_response(
+    protocol: Protocol,
+    operation: &str,
+    output: &Value,
+    request_id: &str,
+) -> Response {
+    match protocol {
+        Protocol::SageMaker => with_headers(
+            StatusCode::OK,
+            output.to_string().into_bytes(),
+            "application/x-amz-json-1.1",
+            request_id,
+        ),
+        Protocol::CloudWatchJson => with_headers(
+            StatusCode::OK,
+            output.to_string().into_bytes(),
+            "application/x-amz-json-1.0",
+            request_id,
+        ),
+        Protocol::CloudWatchCbor => {
+            let mut response = with_headers(
+                StatusCode::OK,
+                wire::to_cbor(output),
+                "application/cbor",
+                request_id,
+            );
+            response
+                .headers_mut()
+                .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+            response
+        }
+        Protocol::CloudWatchQuery => with_headers(
+            StatusCode::OK,
+            wire::to_query_xml(operation, output, request_id).into_bytes(),
+            "text/xml",
+            request_id,
+        ),
+    }
+}
+
+fn error_response(protocol: Protocol, failure: &Failure, request_id: &str) -> Response {
+    let mut response = match protocol {
+        Protocol::SageMaker => {
+            let body = json!({"__type": failure.code, "message": failure.message});
+            with_headers(
+                failure.status,
+                body.to_string().into_bytes(),
+                "application/x-amz-json-1.1",
+                request_id,
+            )
+        }
+        Protocol::CloudWatchJson | Protocol::CloudWatchCbor => {
+            let body = json!({
+                "__type": format!("com.amazonaws.cloudwatch#{}", cloudwatch::shape_of(failure.code)),
+                "message": failure.message,
+            });
+            let mut response = if protocol == Protocol::CloudWatchJson {
+                with_headers(
+                    failure.status,
+                    body.to_string().into_bytes(),
+                    "application/x-amz-json-1.0",
+                    request_id,
+                )
+            } else {
+                let mut response = with_headers(
+                    failure.status,
+                    wire::to_cbor(&body),
+                    "application/cbor",
+                    request_id,
+                );
+                response
+                    .headers_mut()
+                    .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+                response
+            };
+            let fault = if failure.status.is_server_error() {
+                "Receiver"
+            } else {
+                "Sender"
+            };
+            if let Ok(value) = HeaderValue::from_str(&format!("{};{fault}", failure.code)) {
+                response.headers_mut().insert("x-amzn-query-error", value);
+            }
+            response
+        }
+        Protocol::CloudWatchQuery => with_headers(
+            failure.status,
+            wire::query_error_xml(failure.code, &failure.message, request_id).into_bytes(),
+            "text/xml",
+            request_id,
+        ),
+    };
+    if let Ok(code) = HeaderValue::from_str(failure.code) {
+        response.headers_mut().insert("x-amzn-errortype", code);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_told_apart_by_path_target_and_form() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            classify(&format!("{CBOR_PATH}DescribeAlarms"), &headers),
+            Ok((Protocol::CloudWatchCbor, Some("DescribeAlarms".into())))
+        );
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_static("SageMaker.UpdateEndpoint"),
+        );
+        assert_eq!(
+            classify("/", &headers),
+            Ok((Protocol::SageMaker, Some("UpdateEndpoint".into())))
+        );
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_static("GraniteServiceVersion20100801.PutMetricAlarm"),
+        );
+        assert_eq!(
+            classify("/", &headers),
+            Ok((Protocol::CloudWatchJson, Some("PutMetricAlarm".into())))
+        );
+        headers.insert(
+            "x-amz-target",
+            HeaderValue::from_static("DynamoDB_20120810.GetItem"),
+        );
+        assert_eq!(
+            classify("/", &headers).map_err(|failure| failure.code),
+            Err("UnknownOperationException")
+        );
+        let mut form = HeaderMap::new();
+        form.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded; charset=utf-8"),
+        );
+        assert_eq!(classify("/", &form), Ok((Protocol::CloudWatchQuery, None)));
+    }
+
+    #[test]
+    fn the_region_comes_from_the_credential_scope() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(region_of(&headers), DEFAULT_REGION);
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static(
+                "AWS4-HMAC-SHA256 Credential=AKID/20261122/eu-west-1/sagemaker/aws4_request, SignedHeaders=host, Signature=x",
+            ),
+        );
+        assert_eq!(region_of(&headers), "eu-west-1");
+        let id = request_id();
+        assert_eq!((id.len(), id.matches('-').count()), (36, 4), "{id}");
+        assert_ne!(id, request_id());
+    }
+}

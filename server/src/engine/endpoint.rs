@@ -1,0 +1,273 @@
+//! An endpoint's state: its fleets, and what SageMaker's `DescribeEndpoint`
+//! reports of it: the status, the failure reason, the timestamps, and during an
+//! update the pending deployment, whose variant statuses, weights and instance
+//! counts follow the run as it goes.
+//!
+//! What SageMaker does not document about that view (what the weights mean
+//! mid-update, which status each phase shows) is decided in
+//! `guardrail_core::assumptions` (`describe_endpoint`).
+
+use guardrail_core::controller::{Outcome, RollbackCause};
+use guardrail_core::plan::DeploymentConfig;
+use guardrail_core::schedule::Phase;
+use guardrail_core::Fleets;
+
+use crate::engine::fleet::Instance;
+
+/// SageMaker's `EndpointStatus` values that the local engine reaches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndpointStatus {
+    Creating,
+    InService,
+    Updating,
+    Deleting,
+    Failed,
+    /// A rollback could not restore blue: both configs may serve.
+    UpdateRollbackFailed,
+}
+
+impl EndpointStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "Creating",
+            Self::InService => "InService",
+            Self::Updating => "Updating",
+            Self::Deleting => "Deleting",
+            Self::Failed => "Failed",
+            Self::UpdateRollbackFailed => "UpdateRollbackFailed",
+        }
+    }
+}
+
+/// One entry of a variant's `VariantStatus`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantStatus {
+    /// `Creating`, `Updating`, `Deleting`, `ActivatingTraffic` or `Baking`.
+    pub status: &'static str,
+    pub message: String,
+    pub started_ms: u64,
+}
+
+/// One fleet as `DescribeEndpoint` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantView {
+    pub config: String,
+    pub current_instances: u32,
+    pub desired_instances: u32,
+    pub current_weight: f64,
+    pub desired_weight: f64,
+    pub statuses: Vec<VariantStatus>,
+}
+
+/// An update in progress: `PendingDeploymentSummary`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Deployment {
+    pub started_ms: u64,
+    pub green: VariantView,
+    pub blue: VariantView,
+}
+
+/// An endpoint's live state.
+pub struct EndpointState {
+    /// The config that serves: the old one during an update.
+    pub config: String,
+    pub variant: String,
+    /// The serving fleet at rest; the old fleet during an update.
+    pub blue: Vec<Instance>,
+    /// The new fleet during an update.
+    pub green: Vec<Instance>,
+    /// The run updating the endpoint.
+    pub updating: Option<String>,
+    pub status: EndpointStatus,
+    pub failure_reason: Option<String>,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+    pub last_deployment_config: Option<DeploymentConfig>,
+    pub deployment: Option<Deployment>,
+    /// The instance count the serving config asks for.
+    pub desired_instances: u32,
+}
+
+impl EndpointState {
+    /// An endpoint that is being created on `config`.
+    pub fn creating(config: &str, variant: &str, instances: u32, now_ms: u64) -> EndpointState {
+        EndpointState {
+            config: config.to_string(),
+            variant: variant.to_string(),
+            blue: Vec::new(),
+            green: Vec::new(),
+            updating: None,
+            status: EndpointStatus::Creating,
+            failure_reason: None,
+            created_ms: now_ms,
+            modified_ms: now_ms,
+            last_deployment_config: None,
+            deployment: None,
+            desired_instances: instances,
+        }
+    }
+
+    /// The serving fleet's view, at rest or during an update.
+    pub fn serving_view(&self) -> VariantView {
+        match &self.deployment {
+            Some(deployment) => deployment.blue.clone(),
+            None => VariantView {
+                config: self.config.clone(),
+                current_instances: self.blue.len() as u32,
+                desired_instances: self.desired_instances,
+                current_weight: 1.0,
+                desired_weight: 1.0,
+                statuses: Vec::new(),
+            },
+        }
+    }
+
+    /// An update to `config` with `instances` instances was accepted.
+    pub fn begin_update(
+        &mut self,
+        run: &str,
+        config: &str,
+        instances: u32,
+        deployment_config: Option<DeploymentConfig>,
+        now_ms: u64,
+    ) {
+        self.updating = Some(run.to_string());
+        self.status = EndpointStatus::Updating;
+        self.failure_reason = None;
+        self.modified_ms = now_ms;
+        if deployment_config.is_some() {
+            self.last_deployment_config = deployment_config;
+        }
+        let blue = VariantView {
+            config: self.config.clone(),
+            current_instances: self.blue.len() as u32,
+            desired_instances: self.blue.len() as u32,
+            current_weight: 1.0,
+            desired_weight: 0.0,
+            statuses: Vec::new(),
+        };
+        let green = VariantView {
+            config: config.to_string(),
+            current_instances: 0,
+            desired_instances: instances,
+            current_weight: 0.0,
+            desired_weight: 1.0,
+            statuses: Vec::new(),
+        };
+        self.deployment = Some(Deployment {
+            started_ms: now_ms,
+            green,
+            blue,
+        });
+    }
+
+    /// A phase of the update started: the variant statuses follow it.
+    pub fn phase_started(&mut self, phase: Phase, planned_seconds: u32, now_ms: u64) {
+        let Some(deployment) = self.deployment.as_mut() else {
+            return;
+        };
+        let green_instances = deployment.green.current_instances;
+        let (fleet, status, message) = match phase {
+            Phase::Provisioning { instances } => (
+                &mut deployment.green,
+                "Creating",
+                format!("Launching {instances} instance(s)."),
+            ),
+            Phase::CanaryBake => (
+                &mut deployment.green,
+                "Baking",
+                format!(
+                    "Baking for {planned_seconds} seconds (WaitIntervalInSeconds) with traffic enabled on canary capacity of {green_instances} instance(s)."
+                ),
+            ),
+            Phase::LinearStepBake { step, steps } => (
+                &mut deployment.green,
+                "Baking",
+                format!(
+                    "Baking for {planned_seconds} seconds (WaitIntervalInSeconds) with traffic enabled on linear step {step} of {steps}: {green_instances} instance(s)."
+                ),
+            ),
+            Phase::RollingBatchBake { batch, batches } => (
+                &mut deployment.green,
+                "Baking",
+                format!(
+                    "Baking for {planned_seconds} seconds (WaitIntervalInSeconds) with traffic enabled on rolling batch {batch} of {batches}: {green_instances} instance(s)."
+                ),
+            ),
+            Phase::FinalBake => (
+                &mut deployment.green,
+                "Baking",
+                format!(
+                    "Baking for {planned_seconds} seconds (TerminationWaitInSeconds) with traffic enabled on full capacity of {green_instances} instance(s)."
+                ),
+            ),
+            Phase::TerminatingBlue => {
+                let blue = deployment.blue.current_instances.max(1);
+                (
+                    &mut deployment.blue,
+                    "Deleting",
+                    format!("Terminating {blue} instance(s)."),
+                )
+            }
+        };
+        fleet.statuses = vec![VariantStatus {
+            status,
+            message,
+            started_ms: now_ms,
+        }];
+    }
+
+    /// Traffic moved: weights are each fleet's share, instance counts who serves.
+    pub fn traffic_shifted(&mut self, serving: Fleets, green_bp: u32, now_ms: u64) {
+        let Some(deployment) = self.deployment.as_mut() else {
+            return;
+        };
+        let green_weight = f64::from(green_bp) / 10_000.0;
+        let activating = serving.green > deployment.green.current_instances;
+        deployment.green.current_weight = green_weight;
+        deployment.blue.current_weight = 1.0 - green_weight;
+        deployment.green.current_instances = serving.green;
+        deployment.blue.current_instances = serving.blue;
+        if activating {
+            deployment.green.statuses = vec![VariantStatus {
+                status: "ActivatingTraffic",
+                message: format!(
+                    "Activating traffic on capacity of {} instance(s).",
+                    serving.green
+                ),
+                started_ms: now_ms,
+            }];
+        }
+    }
+
+    /// The rollback started: blue is coming back.
+    pub fn rolling_back(&mut self, cause: &RollbackCause, now_ms: u64) {
+        if let Some(deployment) = self.deployment.as_mut() {
+            deployment.green.statuses = vec![VariantStatus {
+                status: "Deleting",
+                message: format!("Rolling back: {}.", cause.describe()),
+                started_ms: now_ms,
+            }];
+        }
+    }
+
+    /// The update ended: `InService` on the config that serves now.
+    pub fn end_update(&mut self, outcome: Option<&Outcome>, failure: Option<&str>, now_ms: u64) {
+        self.updating = None;
+        self.deployment = None;
+        self.modified_ms = now_ms;
+        self.status = EndpointStatus::InService;
+        self.failure_reason = match (outcome, failure) {
+            (_, Some(reason)) if reason.contains("UpdateRollbackFailed") => {
+                self.status = EndpointStatus::UpdateRollbackFailed;
+                Some(reason.to_string())
+            }
+            (_, Some(reason)) => Some(reason.to_string()),
+            (Some(Outcome::RolledBack { cause, .. }), None) => {
+                Some(format!("Update rolled back: {}", cause.describe()))
+            }
+            _ => None,
+        };
+        self.desired_instances = self.blue.len() as u32;
+    }
+}

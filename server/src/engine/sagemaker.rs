@@ -1,0 +1,769 @@
+//! SageMaker's control plane on the local engine: models, endpoint configs and
+//! endpoints, created, described, updated and deleted as SageMaker does, with
+//! its rules and its messages. The wire protocol is `crate::aws::sagemaker`'s;
+//! this module is what the operations do.
+//!
+//! An endpoint created here is an endpoint of the engine like `guardrail-demo`,
+//! and an update is a run of the engine like one from the planner: recorded,
+//! with a live view, replay and links. Its rollback alarms are CloudWatch's, read
+//! from the local CloudWatch as SageMaker reads them.
+//!
+//! What SageMaker does not document (the messages of some refusals, the
+//! weights and statuses `DescribeEndpoint` shows mid-update, an update without
+//! a `DeploymentConfig`) is decided in `guardrail_core::assumptions`.
+
+use std::sync::Arc;
+
+use guardrail_core::check;
+use guardrail_core::instance_types;
+use guardrail_core::plan::{DeploymentConfig, Plan};
+use tokio::sync::Mutex;
+
+use crate::engine::endpoint::{EndpointState, EndpointStatus, VariantStatus, VariantView};
+use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition};
+use crate::engine::router::{EndpointRouter, Routing};
+use crate::engine::{
+    launch_fleet, targets, Alarms, EndpointEntry, Engine, EngineError, Prepared, ACCOUNT,
+};
+
+/// The most models, endpoint configs or endpoints the local engine keeps.
+pub const MAX_RESOURCES: usize = 1_000;
+/// The most instances one production variant may ask for.
+pub const MAX_VARIANT_INSTANCES: u32 = 32;
+/// The most instances the engine runs at once, over every endpoint and update.
+pub const MAX_ENGINE_INSTANCES: u32 = 256;
+
+/// Why a SageMaker call was refused, with the code its clients see.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum SageMakerError {
+    #[error("{0}")]
+    Validation(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The engine could not do what it accepted (its run store failed).
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl SageMakerError {
+    /// The error code, as in the `__type` of SageMaker's JSON errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Validation(_) => "ValidationException",
+            Self::LimitExceeded(_) => "ResourceLimitExceeded",
+            Self::Internal(_) => "InternalFailure",
+        }
+    }
+}
+
+/// A SageMaker resource's ARN; SageMaker writes the name in lower case.
+pub fn arn(region: &str, kind: &str, name: &str) -> String {
+    format!(
+        "arn:aws:sagemaker:{region}:{ACCOUNT}:{kind}/{}",
+        name.to_lowercase()
+    )
+}
+
+/// `count validation error(s) detected: …`, as AWS's JSON services write it.
+pub fn validation(errors: Vec<String>) -> SageMakerError {
+    let count = errors.len();
+    SageMakerError::Validation(format!(
+        "{count} validation error{} detected: {}",
+        if count == 1 { "" } else { "s" },
+        errors.join("; ")
+    ))
+}
+
+/// A value in a message: at most 100 characters of it.
+pub fn shown(value: &str) -> String {
+    let mut text: String = value.chars().take(100).collect();
+    if value.chars().count() > 100 {
+        text.push('…');
+    }
+    text
+}
+
+/// SageMaker's resource names: 1 to 63 letters, digits and hyphens, starting
+/// and ending with a letter or digit.
+pub fn name_problem(field: &str, value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let valid = (1..=63).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-')
+        && bytes.first().is_some_and(u8::is_ascii_alphanumeric)
+        && bytes.last().is_some_and(u8::is_ascii_alphanumeric);
+    (!valid).then(|| {
+        format!(
+            "Value '{}' at '{field}' failed to satisfy constraint: Member must satisfy regular expression pattern: ^[a-zA-Z0-9](-*[a-zA-Z0-9]){{0,62}}",
+            shown(value)
+        )
+    })
+}
+
+fn check_name(field: &str, value: &str) -> Result<(), SageMakerError> {
+    match name_problem(field, value) {
+        Some(problem) => Err(validation(vec![problem])),
+        None => Ok(()),
+    }
+}
+
+/// What `DescribeEndpoint` shows.
+#[derive(Clone, Debug)]
+pub struct EndpointSnapshot {
+    pub name: String,
+    pub config: String,
+    pub variant: String,
+    pub status: EndpointStatus,
+    pub failure_reason: Option<String>,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+    pub last_deployment_config: Option<DeploymentConfig>,
+    /// The serving variant; `None` while the endpoint is being created.
+    pub serving: Option<VariantView>,
+    /// `PendingDeploymentSummary`: the new config, when it started, its
+    /// variant and that variant's instance type.
+    pub pending: Option<(String, u64, VariantView, String)>,
+    /// `DeployedImages` of the serving variant: the model's image, if it has one.
+    pub image: Option<String>,
+}
+
+/// One row of `ListEndpoints`.
+#[derive(Clone, Debug)]
+pub struct EndpointRow {
+    pub name: String,
+    pub status: EndpointStatus,
+    pub created_ms: u64,
+    pub modified_ms: u64,
+}
+
+/// An `UpdateEndpoint` request.
+#[derive(Clone, Debug, Default)]
+pub struct UpdateRequest {
+    pub endpoint: String,
+    pub config: String,
+    pub deployment_config: Option<DeploymentConfig>,
+    pub retain_deployment_config: bool,
+    /// `RetainAllVariantProperties` without `DesiredInstanceCount` excluded:
+    /// the new fleet has as many instances as the endpoint has now.
+    pub retain_instance_count: bool,
+}
+
+impl Engine {
+    fn not_found(&self, region: &str, kind: &str, words: &str, name: &str) -> SageMakerError {
+        SageMakerError::Validation(format!(
+            "Could not find {words} \"{}\".",
+            arn(region, kind, name)
+        ))
+    }
+
+    /// Creation times of built-in definitions: when the engine started.
+    fn created(&self, created_ms: u64) -> u64 {
+        if created_ms == 0 {
+            self.clock().started_ms()
+        } else {
+            created_ms
+        }
+    }
+
+    /// `CreateModel`.
+    pub fn create_model(
+        &self,
+        region: &str,
+        mut model: ModelDefinition,
+    ) -> Result<(), SageMakerError> {
+        check_name("modelName", &model.model_name)?;
+        model.created_ms = self.clock().now_ms();
+        let mut registry = self.write_registry();
+        if registry.model(&model.model_name).is_some() {
+            return Err(SageMakerError::Validation(format!(
+                "Cannot create already existing model \"{}\".",
+                arn(region, "model", &model.model_name)
+            )));
+        }
+        if registry.models.len() >= MAX_RESOURCES {
+            return Err(SageMakerError::LimitExceeded(format!(
+                "The local engine keeps at most {MAX_RESOURCES} models."
+            )));
+        }
+        registry.models.push(model);
+        Ok(())
+    }
+
+    /// `DescribeModel`.
+    pub fn describe_model(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<ModelDefinition, SageMakerError> {
+        let registry = self.read_registry();
+        let mut model = registry
+            .model(name)
+            .cloned()
+            .ok_or_else(|| self.not_found(region, "model", "model", name))?;
+        model.created_ms = self.created(model.created_ms);
+        Ok(model)
+    }
+
+    /// `DeleteModel`. As on SageMaker, a model that an endpoint config names
+    /// may be deleted; an update to that config then fails.
+    pub fn delete_model(&self, region: &str, name: &str) -> Result<(), SageMakerError> {
+        let mut registry = self.write_registry();
+        let before = registry.models.len();
+        registry.models.retain(|model| model.model_name != name);
+        if registry.models.len() == before {
+            return Err(self.not_found(region, "model", "model", name));
+        }
+        Ok(())
+    }
+
+    /// Every model, for `ListModels`.
+    pub fn models(&self) -> Vec<ModelDefinition> {
+        let registry = self.read_registry();
+        registry
+            .models
+            .iter()
+            .map(|model| ModelDefinition {
+                created_ms: self.created(model.created_ms),
+                ..model.clone()
+            })
+            .collect()
+    }
+
+    /// `CreateEndpointConfig`, with one production variant: the local engine
+    /// serves one variant per endpoint.
+    pub fn create_endpoint_config(
+        &self,
+        region: &str,
+        mut config: EndpointConfigDefinition,
+    ) -> Result<(), SageMakerError> {
+        let mut problems = Vec::new();
+        problems.extend(name_problem(
+            "endpointConfigName",
+            &config.endpoint_config_name,
+        ));
+        problems.extend(name_problem(
+            "productionVariants.1.member.variantName",
+            &config.variant_name,
+        ));
+        if config.instance_count < 1 {
+            problems.push(format!(
+                "Value '{}' at 'productionVariants.1.member.initialInstanceCount' failed to satisfy constraint: Member must have value greater than or equal to 1",
+                config.instance_count
+            ));
+        }
+        if !instance_types::is_listed(&config.instance_type) {
+            problems.push(format!(
+                "Value '{}' at 'productionVariants.1.member.instanceType' failed to satisfy constraint: Member must satisfy enum value set: [{}, …] ({} instance types)",
+                shown(&config.instance_type),
+                instance_types::INSTANCE_TYPES[..4].join(", "),
+                instance_types::INSTANCE_TYPES.len()
+            ));
+        }
+        if !config.initial_variant_weight.is_finite() || config.initial_variant_weight < 0.0 {
+            problems.push(format!(
+                "Value '{}' at 'productionVariants.1.member.initialVariantWeight' failed to satisfy constraint: Member must have value greater than or equal to 0",
+                config.initial_variant_weight
+            ));
+        }
+        if !problems.is_empty() {
+            return Err(validation(problems));
+        }
+        if config.instance_count > MAX_VARIANT_INSTANCES {
+            return Err(SageMakerError::LimitExceeded(format!(
+                "The local engine runs at most {MAX_VARIANT_INSTANCES} instances per production variant; InitialInstanceCount is {}.",
+                config.instance_count
+            )));
+        }
+        config.created_ms = self.clock().now_ms();
+        let mut registry = self.write_registry();
+        if registry.config(&config.endpoint_config_name).is_some() {
+            return Err(SageMakerError::Validation(format!(
+                "Cannot create already existing endpoint configuration \"{}\".",
+                arn(region, "endpoint-config", &config.endpoint_config_name)
+            )));
+        }
+        if registry.model(&config.model_name).is_none() {
+            return Err(self.not_found(region, "model", "model", &config.model_name));
+        }
+        if registry.endpoint_configs.len() >= MAX_RESOURCES {
+            return Err(SageMakerError::LimitExceeded(format!(
+                "The local engine keeps at most {MAX_RESOURCES} endpoint configurations."
+            )));
+        }
+        registry.endpoint_configs.push(config);
+        Ok(())
+    }
+
+    /// `DescribeEndpointConfig`.
+    pub fn describe_endpoint_config(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<EndpointConfigDefinition, SageMakerError> {
+        let registry = self.read_registry();
+        let mut config = registry.config(name).cloned().ok_or_else(|| {
+            self.not_found(region, "endpoint-config", "endpoint configuration", name)
+        })?;
+        config.created_ms = self.created(config.created_ms);
+        Ok(config)
+    }
+
+    /// `DeleteEndpointConfig`. As on SageMaker, the config of a running
+    /// endpoint may be deleted: the endpoint keeps serving, and a rollback that
+    /// must start its instances again fails.
+    pub fn delete_endpoint_config(&self, region: &str, name: &str) -> Result<(), SageMakerError> {
+        let mut registry = self.write_registry();
+        let before = registry.endpoint_configs.len();
+        registry
+            .endpoint_configs
+            .retain(|config| config.endpoint_config_name != name);
+        if registry.endpoint_configs.len() == before {
+            return Err(self.not_found(region, "endpoint-config", "endpoint configuration", name));
+        }
+        Ok(())
+    }
+
+    /// Every endpoint config, for `ListEndpointConfigs`.
+    pub fn endpoint_configs(&self) -> Vec<EndpointConfigDefinition> {
+        let registry = self.read_registry();
+        registry
+            .endpoint_configs
+            .iter()
+            .map(|config| EndpointConfigDefinition {
+                created_ms: self.created(config.created_ms),
+                ..config.clone()
+            })
+            .collect()
+    }
+
+    /// Instances running or asked for, over every endpoint.
+    async fn instances_in_use(&self) -> u32 {
+        let entries: Vec<EndpointEntry> = self.read_endpoints().values().cloned().collect();
+        let mut total = 0u32;
+        for entry in entries {
+            let state = entry.state.lock().await;
+            let green = state
+                .deployment
+                .as_ref()
+                .map(|deployment| deployment.green.desired_instances)
+                .unwrap_or(0);
+            total = total
+                .saturating_add(state.desired_instances.max(state.blue.len() as u32))
+                .saturating_add(green);
+        }
+        total
+    }
+
+    /// Refuses `more` instances beyond the engine's limit, in the words of
+    /// SageMaker's account quotas.
+    async fn check_capacity(&self, more: u32) -> Result<(), SageMakerError> {
+        let used = self.instances_in_use().await;
+        if used.saturating_add(more) > MAX_ENGINE_INSTANCES {
+            return Err(SageMakerError::LimitExceeded(format!(
+                "The account-level service limit 'instances for endpoint usage on the local engine' is {MAX_ENGINE_INSTANCES} Instances, with current utilization of {used} Instances and a request delta of {more} Instances."
+            )));
+        }
+        Ok(())
+    }
+
+    /// `CreateEndpoint`: the endpoint is `Creating` at once, then `InService`
+    /// once every instance answers `/ping`, or `Failed` with the reason.
+    /// A `DeploymentConfig` given here is kept for `RetainDeploymentConfig`.
+    pub async fn create_endpoint(
+        &self,
+        region: &str,
+        name: &str,
+        config_name: &str,
+        deployment_config: Option<DeploymentConfig>,
+    ) -> Result<(), SageMakerError> {
+        let mut problems = Vec::new();
+        problems.extend(name_problem("endpointName", name));
+        problems.extend(name_problem("endpointConfigName", config_name));
+        if !problems.is_empty() {
+            return Err(validation(problems));
+        }
+        let config = self
+            .read_registry()
+            .config(config_name)
+            .cloned()
+            .ok_or_else(|| {
+                self.not_found(
+                    region,
+                    "endpoint-config",
+                    "endpoint configuration",
+                    config_name,
+                )
+            })?;
+        if let Some(deployment) = &deployment_config {
+            self.deployment_plan(
+                region,
+                name,
+                &config,
+                config.instance_count,
+                Some(deployment.clone()),
+            )?;
+        }
+        self.check_capacity(config.instance_count).await?;
+        let now = self.clock().now_ms();
+        let mut state = EndpointState::creating(
+            config_name,
+            &config.variant_name,
+            config.instance_count,
+            now,
+        );
+        state.last_deployment_config = deployment_config;
+        let entry = EndpointEntry {
+            state: Arc::new(Mutex::new(state)),
+            router: Arc::new(EndpointRouter::new(
+                name,
+                &config.variant_name,
+                Routing::default(),
+                self.clock(),
+            )),
+        };
+        {
+            let mut endpoints = self.write_endpoints();
+            if endpoints.contains_key(name) {
+                return Err(SageMakerError::Validation(format!(
+                    "Cannot create already existing endpoint \"{}\".",
+                    arn(region, "endpoint", name)
+                )));
+            }
+            if endpoints.len() >= MAX_RESOURCES {
+                return Err(SageMakerError::LimitExceeded(format!(
+                    "The local engine keeps at most {MAX_RESOURCES} endpoints."
+                )));
+            }
+            endpoints.insert(name.to_string(), entry.clone());
+        }
+        let engine = self.clone();
+        let variant = config.variant_name.clone();
+        self.spawn(async move {
+            let launched = match engine.runnable_config(&config.endpoint_config_name) {
+                Ok((_, model)) => {
+                    launch_fleet(
+                        engine.client(),
+                        &model,
+                        &config.endpoint_config_name,
+                        config.instance_count,
+                        engine.seed(),
+                    )
+                    .await
+                }
+                Err(reason) => Err(reason),
+            };
+            let mut state = entry.state.lock().await;
+            state.modified_ms = engine.clock().now_ms();
+            match launched {
+                Ok(instances) => {
+                    entry.router.set_routing(Routing {
+                        blue: targets(&instances, &config.endpoint_config_name),
+                        green: Vec::new(),
+                        green_bp: 0,
+                    });
+                    state.blue = instances;
+                    state.status = EndpointStatus::InService;
+                }
+                Err(reason) => {
+                    state.status = EndpointStatus::Failed;
+                    state.failure_reason = Some(
+                        format!("Production variant {variant} could not start: {reason}")
+                            .chars()
+                            .take(1_024)
+                            .collect(),
+                    );
+                }
+            }
+        });
+        Ok(())
+    }
+
+    /// `DescribeEndpoint`.
+    pub async fn describe_endpoint(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<EndpointSnapshot, SageMakerError> {
+        let entry = self
+            .endpoint(name)
+            .map_err(|_| self.not_found(region, "endpoint", "endpoint", name))?;
+        let state = entry.state.lock().await;
+        let registry = self.read_registry();
+        let instance_type = |config: &str| {
+            registry
+                .config(config)
+                .map(|config| config.instance_type.clone())
+                .unwrap_or_default()
+        };
+        let image = registry
+            .config(&state.config)
+            .and_then(|config| registry.model(&config.model_name))
+            .and_then(|model| model.image.clone());
+        let (serving, pending) = match (&state.deployment, state.status) {
+            (Some(deployment), _) => (
+                Some(deployment.blue.clone()),
+                Some((
+                    deployment.green.config.clone(),
+                    deployment.started_ms,
+                    deployment.green.clone(),
+                    instance_type(&deployment.green.config),
+                )),
+            ),
+            (None, EndpointStatus::Creating) => {
+                let creating = VariantView {
+                    config: state.config.clone(),
+                    current_instances: 0,
+                    desired_instances: state.desired_instances,
+                    current_weight: 0.0,
+                    desired_weight: 1.0,
+                    statuses: vec![VariantStatus {
+                        status: "Creating",
+                        message: format!("Launching {} instance(s).", state.desired_instances),
+                        started_ms: state.created_ms,
+                    }],
+                };
+                (
+                    None,
+                    Some((
+                        state.config.clone(),
+                        state.created_ms,
+                        creating,
+                        instance_type(&state.config),
+                    )),
+                )
+            }
+            (None, EndpointStatus::Failed) => (None, None),
+            (None, _) => (Some(state.serving_view()), None),
+        };
+        Ok(EndpointSnapshot {
+            name: name.to_string(),
+            config: state.config.clone(),
+            variant: state.variant.clone(),
+            status: state.status,
+            failure_reason: state.failure_reason.clone(),
+            created_ms: state.created_ms,
+            modified_ms: state.modified_ms,
+            last_deployment_config: state.last_deployment_config.clone(),
+            serving,
+            pending,
+            image,
+        })
+    }
+
+    /// Every endpoint, for `ListEndpoints`.
+    pub async fn endpoints(&self) -> Vec<EndpointRow> {
+        let entries: Vec<(String, EndpointEntry)> = self
+            .read_endpoints()
+            .iter()
+            .map(|(name, entry)| (name.clone(), entry.clone()))
+            .collect();
+        let mut rows = Vec::new();
+        for (name, entry) in entries {
+            let state = entry.state.lock().await;
+            rows.push(EndpointRow {
+                name,
+                status: state.status,
+                created_ms: state.created_ms,
+                modified_ms: state.modified_ms,
+            });
+        }
+        rows
+    }
+
+    /// `DeleteEndpoint`: stops its instances and forgets it. An endpoint being
+    /// created or updated cannot be deleted until that ends.
+    pub async fn delete_endpoint(&self, region: &str, name: &str) -> Result<(), SageMakerError> {
+        let entry = self
+            .endpoint(name)
+            .map_err(|_| self.not_found(region, "endpoint", "endpoint", name))?;
+        let mut state = entry.state.lock().await;
+        if state.updating.is_some() || state.status == EndpointStatus::Creating {
+            return Err(SageMakerError::Validation(format!(
+                "Cannot delete in-progress endpoint \"{}\".",
+                arn(region, "endpoint", name)
+            )));
+        }
+        state.status = EndpointStatus::Deleting;
+        self.write_endpoints().remove(name);
+        self.stop_load(name);
+        entry.router.set_routing(Routing::default());
+        let state = &mut *state;
+        for mut instance in state.blue.drain(..).chain(state.green.drain(..)) {
+            instance.stop();
+        }
+        Ok(())
+    }
+
+    /// The plan of an update of endpoint `endpoint` to `config` under
+    /// `deployment`: its rollback alarms are CloudWatch's definitions of them.
+    /// Refuses what the planner would report as an error.
+    fn deployment_plan(
+        &self,
+        region: &str,
+        endpoint: &str,
+        config: &EndpointConfigDefinition,
+        instance_count: u32,
+        deployment: Option<DeploymentConfig>,
+    ) -> Result<(Plan, guardrail_core::Rollout), SageMakerError> {
+        let names: Vec<String> = deployment
+            .iter()
+            .flat_map(|deployment| deployment.auto_rollback_configuration.iter())
+            .flat_map(|rollback| rollback.alarms.iter())
+            .map(|alarm| alarm.alarm_name.clone())
+            .collect();
+        let mut alarms = Vec::new();
+        let mut missing = Vec::new();
+        for name in &names {
+            match self.cloudwatch().alarm(name) {
+                Some(view) => {
+                    if !alarms.contains(&view.definition) {
+                        alarms.push(view.definition);
+                    }
+                }
+                None => missing.push(name.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(SageMakerError::Validation(format!(
+                "The CloudWatch alarm(s) {} named in AutoRollbackConfiguration do not exist in region {region}: create them with PutMetricAlarm first.",
+                missing
+                    .iter()
+                    .map(|name| format!("'{}'", shown(name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        let plan = Plan {
+            endpoint_name: endpoint.to_string(),
+            endpoint_config_name: config.endpoint_config_name.clone(),
+            variant_name: config.variant_name.clone(),
+            instance_count: Some(i64::from(instance_count)),
+            instance_type: config.instance_type.clone(),
+            deployment_config: deployment,
+            alarms,
+            provisioning_seconds: None,
+            termination_seconds: None,
+            scenario: None,
+        };
+        let checked = check(&plan);
+        match checked.rollout {
+            Some(rollout) => Ok((plan, rollout)),
+            None => Err(validation(
+                checked
+                    .report
+                    .errors
+                    .iter()
+                    .map(|problem| format!("{}: {}", problem.path, problem.message))
+                    .collect(),
+            )),
+        }
+    }
+
+    /// `UpdateEndpoint`: starts a guarded update, a run of the engine, and
+    /// returns its id. See the module documentation.
+    pub async fn update_endpoint(
+        &self,
+        region: &str,
+        request: UpdateRequest,
+    ) -> Result<String, SageMakerError> {
+        let mut problems = Vec::new();
+        problems.extend(name_problem("endpointName", &request.endpoint));
+        problems.extend(name_problem("endpointConfigName", &request.config));
+        if !problems.is_empty() {
+            return Err(validation(problems));
+        }
+        let endpoint_arn = arn(region, "endpoint", &request.endpoint);
+        let entry = self
+            .endpoint(&request.endpoint)
+            .map_err(|_| self.not_found(region, "endpoint", "endpoint", &request.endpoint))?;
+        let (status, variant, last, current_count) = {
+            let state = entry.state.lock().await;
+            (
+                state.status,
+                state.variant.clone(),
+                state.last_deployment_config.clone(),
+                state.desired_instances,
+            )
+        };
+        match status {
+            EndpointStatus::InService => {}
+            EndpointStatus::Failed | EndpointStatus::UpdateRollbackFailed => {
+                return Err(SageMakerError::Validation(format!(
+                    "Cannot update endpoint \"{endpoint_arn}\" in status {}: delete it and create it again.",
+                    status.as_str()
+                )))
+            }
+            _ => {
+                return Err(SageMakerError::Validation(format!(
+                    "Cannot update in-progress endpoint \"{endpoint_arn}\"."
+                )))
+            }
+        }
+        let config = self
+            .read_registry()
+            .config(&request.config)
+            .cloned()
+            .ok_or_else(|| {
+                self.not_found(
+                    region,
+                    "endpoint-config",
+                    "endpoint configuration",
+                    &request.config,
+                )
+            })?;
+        if config.variant_name != variant {
+            return Err(SageMakerError::Validation(format!(
+                "Endpoint configuration \"{}\" has production variant {}, but endpoint \"{endpoint_arn}\" serves {variant}: a blue/green update keeps the variant names.",
+                arn(region, "endpoint-config", &request.config),
+                config.variant_name
+            )));
+        }
+        let deployment = match (request.deployment_config, request.retain_deployment_config) {
+            (Some(_), true) => {
+                return Err(SageMakerError::Validation(
+                    "Specify DeploymentConfig or RetainDeploymentConfig, not both.".into(),
+                ))
+            }
+            (Some(given), false) => Some(given),
+            (None, true) => last,
+            (None, false) => None,
+        };
+        let instance_count = if request.retain_instance_count {
+            current_count
+        } else {
+            config.instance_count
+        };
+        let (plan, rollout) = self.deployment_plan(
+            region,
+            &request.endpoint,
+            &config,
+            instance_count,
+            deployment.clone(),
+        )?;
+        self.check_capacity(instance_count).await?;
+        let green_model = self
+            .runnable_config(&config.endpoint_config_name)
+            .map(|(_, model)| model);
+        let prepared = Prepared {
+            entry,
+            rollout,
+            green_model,
+            time_scale: self.clock().scale(),
+        };
+        self.launch_run(&plan, prepared, Alarms::CloudWatch, deployment)
+            .await
+            .map_err(|error| match error {
+                EngineError::Busy { .. } | EngineError::NotInService { .. } => {
+                    SageMakerError::Validation(format!(
+                        "Cannot update in-progress endpoint \"{endpoint_arn}\"."
+                    ))
+                }
+                EngineError::SameConfig { config, .. } => SageMakerError::Validation(format!(
+                    "Endpoint \"{endpoint_arn}\" already uses endpoint configuration \"{}\": an update needs a new one.",
+                    arn(region, "endpoint-config", &config)
+                )),
+                other => SageMakerError::Internal(other.to_string()),
+            })
+    }
+}

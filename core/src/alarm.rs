@@ -539,8 +539,59 @@ impl Evaluation {
     /// the threshold, and how many datapoints breached. Built on demand, because
     /// most evaluations change nothing and need no sentence.
     pub fn reason(&self, rule: &AlarmRule) -> String {
-        describe(rule, self)
+        describe(rule, self, Times::Plan)
     }
+
+    /// The same sentence, with each datapoint's time written as `times` says.
+    pub fn reason_in(&self, rule: &AlarmRule, times: Times) -> String {
+        describe(rule, self, times)
+    }
+}
+
+/// How a reason writes a datapoint's time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Times {
+    /// Seconds from the start of the rollout: `t=60s`.
+    #[default]
+    Plan,
+    /// Epoch seconds, written as CloudWatch writes them in a StateReason:
+    /// `22/11/26 16:15:00` (day/month/year, UTC).
+    Epoch,
+}
+
+impl Times {
+    fn label(self, seconds: i64) -> String {
+        match self {
+            Times::Plan => format!("t={seconds}s"),
+            Times::Epoch => {
+                let days = seconds.div_euclid(86_400);
+                let of_day = seconds.rem_euclid(86_400);
+                let (year, month, day) = civil_from_days(days);
+                format!(
+                    "{day:02}/{month:02}/{:02} {:02}:{:02}:{:02}",
+                    year.rem_euclid(100),
+                    of_day / 3_600,
+                    of_day / 60 % 60,
+                    of_day % 60
+                )
+            }
+        }
+    }
+}
+
+/// The proleptic Gregorian date of a day count from 1970-01-01 (Howard
+/// Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
 }
 
 /// Evaluates an alarm the way CloudWatch does.
@@ -689,7 +740,7 @@ fn count_true(flags: &[bool]) -> u32 {
     flags.iter().filter(|flag| **flag).count() as u32
 }
 
-fn describe(rule: &AlarmRule, verdict: &Evaluation) -> String {
+fn describe(rule: &AlarmRule, verdict: &Evaluation, times: Times) -> String {
     let recent: Vec<String> = verdict
         .points
         .iter()
@@ -697,16 +748,16 @@ fn describe(rule: &AlarmRule, verdict: &Evaluation) -> String {
         .take(rule.evaluation_periods as usize)
         .map(|point| match point.value {
             Some(value) => format!(
-                "{}{} (t={}s)",
+                "{}{} ({})",
                 trim_float(round_to(value, 4)),
                 if point.breaching == Some(true) {
                     "!"
                 } else {
                     ""
                 },
-                point.period_start_seconds
+                times.label(point.period_start_seconds)
             ),
-            None => format!("missing (t={}s)", point.period_start_seconds),
+            None => format!("missing ({})", times.label(point.period_start_seconds)),
         })
         .collect();
     let fills = if verdict.filled > 0 {
@@ -1039,6 +1090,10 @@ mod tests {
         );
         assert_eq!(evaluation.state, AlarmState::Alarm);
         let reason = evaluation.reason(&rule(1, 1, TreatMissingData::NotBreaching));
+        let epoch = evaluation.reason_in(&rule(1, 1, TreatMissingData::NotBreaching), Times::Epoch);
+        assert!(epoch.contains("[1! (01/01/70 00:00:00)]"), "{epoch}");
+        assert_eq!(Times::Epoch.label(1_795_364_100), "22/11/26 16:15:00");
+        assert_eq!(Times::Epoch.label(951_782_400), "29/02/00 00:00:00");
         assert!(
             reason.contains("[1! (t=0s)]") && reason.contains("greater than or equal to 1"),
             "{reason}"

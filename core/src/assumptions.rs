@@ -231,6 +231,46 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                would give ALARM or INSUFFICIENT_DATA from too few points. This reproduces every row of AWS's tables.",
     },
     Assumption {
+        id: "describe_endpoint",
+        title: "What DescribeEndpoint shows during an update (local engine)",
+        text: "ProductionVariants is the old fleet and PendingDeploymentSummary the new one. CurrentWeight is each \
+               fleet's share of traffic (traffic follows active capacity), DesiredWeight is 0 for the old fleet and 1 \
+               for the new, and CurrentInstanceCount counts the instances serving. The new fleet's VariantStatus is \
+               Creating while it launches, ActivatingTraffic when new capacity takes traffic, Baking during each bake \
+               (the message names the wait), and Deleting when it rolls back; the old fleet's is Deleting while it is \
+               terminated. Canary of 1 beside 3: old CurrentWeight 0.75, new 0.25 with CurrentInstanceCount 1 of \
+               DesiredInstanceCount 3. After a rollback the endpoint is InService on the old config with \
+               FailureReason \"Update rolled back: <cause>\"; LastDeploymentConfig is the DeploymentConfig of the \
+               last update that had one.",
+    },
+    Assumption {
+        id: "update_without_deployment_config",
+        title: "An update without a DeploymentConfig",
+        text: "SageMaker documents that without an update policy it uses blue/green with all-at-once shifting. \
+               guardrail runs exactly that: every new instance takes traffic at once, no bake (TerminationWaitInSeconds \
+               0), no rollback alarms, the maximum timeout (28800 s). RetainDeploymentConfig reuses the last \
+               DeploymentConfig the endpoint was created or updated with (none: the same as no DeploymentConfig); \
+               giving both DeploymentConfig and RetainDeploymentConfig is refused.",
+    },
+    Assumption {
+        id: "api_refusals",
+        title: "What the SageMaker API refuses, and in which words",
+        text: "UpdateEndpoint on an endpoint that is Creating or Updating is refused with ValidationException \
+               'Cannot update in-progress endpoint \"<arn>\".'; DeleteEndpoint then is refused with 'Cannot delete \
+               in-progress endpoint \"<arn>\".'; a Failed endpoint can only be deleted. An update to the config the \
+               endpoint already uses is refused. An alarm named in AutoRollbackConfiguration that does not exist in \
+               CloudWatch makes UpdateEndpoint fail at once with ValidationException rather than the update later.",
+    },
+    Assumption {
+        id: "api_alarms",
+        title: "CloudWatch on the local engine",
+        text: "SageMaker's metrics are published in 10-second buckets of the API clock, per endpoint config and for \
+               the whole variant, without delay, and kept for a day. Alarms created with PutMetricAlarm are evaluated \
+               at the end of each of their periods, aligned to the epoch, over the last EvaluationPeriods + 2 periods, \
+               all the time. An update through the API reads its rollback alarms' states from there, and before each \
+               of its own deadlines CloudWatch catches up to that moment, so an alarm due then is judged first.",
+    },
+    Assumption {
         id: "simulated_traffic",
         title: "Simulated traffic",
         text: "Requests arrive at a steady rate and each goes to green with probability equal to green's share. \

@@ -18,7 +18,7 @@
 //!   verdict is handed over before anything else due at `t`
 //!   ([`crate::session::Session`] judges alarms before it lets a phase end).
 
-use crate::alarm::{evaluate_at, AlarmRule, AlarmState, EvaluatedPoint};
+use crate::alarm::{evaluate_at, AlarmRule, AlarmState, EvaluatedPoint, Times};
 use crate::timeline::AlarmTransition;
 
 /// An evaluation that changed an alarm's state.
@@ -45,9 +45,20 @@ struct Watched {
 #[derive(Clone, Debug, Default)]
 pub struct Monitor {
     alarms: Vec<Option<Watched>>,
+    /// How reasons write datapoint times.
+    times: Times,
 }
 
 impl Monitor {
+    /// An empty monitor on the epoch clock (CloudWatch's): reasons write
+    /// datapoint times as dates.
+    pub fn on_epoch_clock() -> Monitor {
+        Monitor {
+            alarms: Vec::new(),
+            times: Times::Epoch,
+        }
+    }
+
     /// Watches `rules` from time 0. Every alarm starts in INSUFFICIENT_DATA, as a
     /// new CloudWatch alarm does, and is first evaluated at the end of its first
     /// period.
@@ -190,7 +201,7 @@ impl Monitor {
                     alarm: rule.name.clone(),
                     from,
                     to: evaluation.state,
-                    reason: evaluation.reason(rule),
+                    reason: evaluation.reason_in(rule, self.times),
                 },
                 points: evaluation.points,
             });

@@ -141,7 +141,10 @@ impl CloudWatch {
     pub fn new(clock: ApiClock) -> CloudWatch {
         CloudWatch {
             clock,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                monitor: Monitor::on_epoch_clock(),
+                ..State::default()
+            }),
             changed: Notify::new(),
         }
     }

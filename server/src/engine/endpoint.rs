@@ -223,7 +223,13 @@ impl EndpointState {
             return;
         };
         let green_weight = f64::from(green_bp) / 10_000.0;
-        let activating = serving.green > deployment.green.current_instances;
+        // New capacity takes traffic; during a bake the variant says Baking.
+        let activating = serving.green > deployment.green.current_instances
+            && deployment
+                .green
+                .statuses
+                .iter()
+                .all(|status| status.status != "Baking");
         deployment.green.current_weight = green_weight;
         deployment.blue.current_weight = 1.0 - green_weight;
         deployment.green.current_instances = serving.green;

@@ -49,3 +49,64 @@ pub fn run(command: &mut Command, input: &str) -> Output {
     }
     child.wait_with_output().expect("the program finishes")
 }
+
+/// `guardrail serve`'s application with a local engine on a free loopback
+/// port: the demo endpoint (without a load generator), an in-memory store, and
+/// the API clock at `time_scale`.
+pub struct LocalAws {
+    pub url: String,
+    pub engine: guardrail_server::engine::Engine,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LocalAws {
+    pub async fn start(time_scale: f64) -> LocalAws {
+        use guardrail_server::engine::registry::Registry;
+        use guardrail_server::engine::{Engine, EngineOptions};
+        let engine = Engine::start(
+            Registry::demo(),
+            guardrail_server::store::Store::in_memory().expect("store"),
+            EngineOptions {
+                load_rps: 0.0,
+                seed: 11,
+                api_time_scale: time_scale,
+            },
+        )
+        .await
+        .expect("the engine starts");
+        // No planner is needed: the AWS APIs do not serve files.
+        let dist = std::env::temp_dir().join("guardrail-tests-no-planner");
+        let app = guardrail_server::web::app(&dist, engine.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("a free port");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let task = tokio::spawn(async move {
+            let _ = guardrail_server::web::serve_http1(listener, app).await;
+        });
+        LocalAws { url, engine, task }
+    }
+}
+
+impl Drop for LocalAws {
+    fn drop(&mut self) {
+        self.task.abort();
+        let engine = self.engine.clone();
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move { engine.shutdown().await });
+        }
+    }
+}
+
+/// The environment AWS's tools need to talk to `url` and nothing else.
+pub fn aws_environment(url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", url.to_string()),
+        ("AWS_ACCESS_KEY_ID", "AKIDLOCAL".into()),
+        ("AWS_SECRET_ACCESS_KEY", "local-secret".into()),
+        ("AWS_DEFAULT_REGION", "us-east-1".into()),
+        ("AWS_CONFIG_FILE", "/dev/null".into()),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}

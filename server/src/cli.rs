@@ -60,6 +60,11 @@ enum Command {
         /// periods and every timestamp the APIs take and return are on it
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        /// The least time, in API seconds, that launching an endpoint's or an
+        /// update's instances takes through the SageMaker API (0: as fast as
+        /// they start)
+        #[arg(long, default_value_t = guardrail_core::plan::DEFAULT_PROVISIONING_SECONDS)]
+        provisioning_seconds: u32,
     },
     /// Validate and lint a plan; exit 1 if it is invalid
     Check {
@@ -218,7 +223,18 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             dist,
             rps,
             time_scale,
-        } => serve_command(port, data_dir, dist, rps, time_scale),
+            provisioning_seconds,
+        } => serve_command(
+            port,
+            data_dir,
+            dist,
+            EngineOptions {
+                load_rps: rps,
+                api_time_scale: time_scale,
+                api_provisioning_seconds: provisioning_seconds,
+                ..EngineOptions::default()
+            },
+        ),
         Command::Run {
             plan,
             backend: Backend::Local,
@@ -336,21 +352,15 @@ fn serve_command(
     port: u16,
     data_dir: Option<PathBuf>,
     dist: Option<PathBuf>,
-    rps: f64,
-    time_scale: f64,
+    options: EngineOptions,
 ) -> Result<ExitCode, CliError> {
-    check_time_scale(time_scale)?;
+    check_time_scale(options.api_time_scale)?;
     let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
     let dist = dist.unwrap_or_else(settings::default_dist_dir);
     // Fail on a taken port before starting any model server.
     std::net::TcpListener::bind(("127.0.0.1", port))
         .map_err(|error| CliError::Failed(format!("cannot listen on 127.0.0.1:{port}: {error}")))?;
     runtime()?.block_on(async move {
-        let options = EngineOptions {
-            load_rps: rps,
-            api_time_scale: time_scale,
-            ..EngineOptions::default()
-        };
         let engine = Engine::start_in(&data_dir, options).await?;
         crate::web::serve(dist, port, engine)
             .await

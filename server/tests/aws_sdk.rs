@@ -2,7 +2,8 @@
 //! CloudWatch APIs on a free loopback port: the real clients, their real
 //! encodings (awsJson1_1, restJson1 and, for CloudWatch, Smithy RPC v2 CBOR)
 //! and their error mapping. The API clock runs 120 times faster, so a 300 s
-//! bake takes 2.5 s; every wait polls a condition, none sleeps a fixed time.
+//! bake takes 2.5 s, and a launch takes a minute of it; every wait polls a
+//! condition, none sleeps a fixed time.
 
 mod common;
 
@@ -25,6 +26,8 @@ use guardrail_core::event::{EventKind, RunOutcome};
 
 /// API seconds per real second.
 const SCALE: f64 = 120.0;
+/// Launches take a minute of API time: half a second.
+const PROVISIONING: u32 = 60;
 
 struct Clients {
     sagemaker: aws_sdk_sagemaker::Client,
@@ -227,7 +230,7 @@ fn seconds(time: &DateTime) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
-    let aws = LocalAws::start(SCALE).await;
+    let aws = LocalAws::start(SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);
     model(&clients, "churn-v1", "guardrail/baseline:0.90-1").await;
     model(&clients, "churn-v2", "guardrail/incompatible:1.2-1").await;
@@ -489,7 +492,7 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_update_succeeds_and_a_retained_config_rolls_back_on_an_alarm_set_by_hand() {
-    let aws = LocalAws::start(SCALE).await;
+    let aws = LocalAws::start(SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);
     model(&clients, "v1", "guardrail/baseline").await;
     model(&clients, "v3", "guardrail/fixed").await;
@@ -586,7 +589,7 @@ async fn an_update_succeeds_and_a_retained_config_rolls_back_on_an_alarm_set_by_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_sagemakers_and_cloudwatchs_own_errors() {
-    let aws = LocalAws::start(SCALE).await;
+    let aws = LocalAws::start(SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);
     model(&clients, "m", "guardrail/baseline").await;
     config(&clients, "c1", "m", 2).await;
@@ -774,7 +777,7 @@ async fn bad_requests_get_sagemakers_and_cloudwatchs_own_errors() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_image_nothing_maps_fails_the_endpoint_and_a_model_error_is_a_model_error() {
-    let aws = LocalAws::start(SCALE).await;
+    let aws = LocalAws::start(SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);
     model(
         &clients,

@@ -116,6 +116,10 @@ pub struct EngineOptions {
     pub seed: u64,
     /// How many times faster than real time the API clock runs (`--time-scale`).
     pub api_time_scale: f64,
+    /// The least time, in API seconds, that launching instances takes through
+    /// the API (`--provisioning-seconds`): SageMaker takes minutes, and alarms
+    /// behave differently when it does.
+    pub api_provisioning_seconds: u32,
 }
 
 impl Default for EngineOptions {
@@ -124,6 +128,7 @@ impl Default for EngineOptions {
             load_rps: 20.0,
             seed: 42,
             api_time_scale: 1.0,
+            api_provisioning_seconds: guardrail_core::plan::DEFAULT_PROVISIONING_SECONDS,
         }
     }
 }
@@ -157,6 +162,8 @@ struct Inner {
     counter: AtomicU64,
     seed: u64,
     clock: ApiClock,
+    /// `--provisioning-seconds`, in API milliseconds.
+    provisioning_ms: u64,
     cloudwatch: Arc<CloudWatch>,
     /// The runtime the engine started on: runs, launches and the alarm
     /// evaluator live there, not on the HTTP threads that asked for them.
@@ -349,6 +356,7 @@ impl Engine {
                 counter: AtomicU64::new(0),
                 seed: options.seed,
                 clock,
+                provisioning_ms: u64::from(options.api_provisioning_seconds) * 1_000,
                 cloudwatch: Arc::new(CloudWatch::new(clock)),
                 runtime: tokio::runtime::Handle::current(),
                 tasks: std::sync::Mutex::new(tasks),
@@ -462,6 +470,11 @@ impl Engine {
 
     pub(crate) fn client(&self) -> &reqwest::Client {
         &self.inner.client
+    }
+
+    /// The least time a launch through the API takes, in API milliseconds.
+    pub(crate) fn provisioning_ms(&self) -> u64 {
+        self.inner.provisioning_ms
     }
 
     pub(crate) fn seed(&self) -> u64 {
@@ -597,14 +610,19 @@ impl Engine {
             state.end_update(None, None, self.inner.clock.now_ms());
             return Err(error.into());
         }
-        let (plan_clock, alarm_source) = match alarms {
-            Alarms::Own => (PlanClock::start(prepared.time_scale), run::AlarmSource::Own),
+        let (plan_clock, alarm_source, min_launch_ms) = match alarms {
+            Alarms::Own => (
+                PlanClock::start(prepared.time_scale),
+                run::AlarmSource::Own,
+                0,
+            ),
             Alarms::CloudWatch => (
                 self.inner.clock.plan_clock_from(started_api_ms),
                 run::AlarmSource::CloudWatch {
                     cloudwatch: self.inner.cloudwatch.clone(),
                     metrics: Arc::new(self.clone()),
                 },
+                self.inner.provisioning_ms,
             ),
         };
         let context = run::RunContext {
@@ -615,6 +633,7 @@ impl Engine {
             api_clock: self.inner.clock,
             started_api_ms,
             alarms: alarm_source,
+            min_launch_ms,
             from_config,
             green_model: prepared.green_model,
             blue_model,

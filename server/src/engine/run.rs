@@ -66,6 +66,10 @@ pub(crate) struct RunContext {
     /// When the update was asked for, on the API clock.
     pub started_api_ms: u64,
     pub alarms: AlarmSource,
+    /// The least time a launch of instances takes, in plan milliseconds
+    /// (`--provisioning-seconds` for updates through the API; 0 for the
+    /// planner's runs, which measure the real time).
+    pub min_launch_ms: u64,
     pub from_config: String,
     pub green_model: Result<ModelDefinition, String>,
     /// How to restore blue instances; `Err` when its config or model is gone.
@@ -326,6 +330,7 @@ impl Driver {
         let signals = self.signals.clone();
         let first = self.launched;
         self.launched += u64::from(count);
+        let launched_at = self.ctx.plan_clock.now_ms();
         let model = match fleet {
             Fleet::Green => ctx.green_model.clone(),
             Fleet::Blue => ctx.blue_model.clone(),
@@ -387,6 +392,11 @@ impl Driver {
                     }
                     ready.push((name, url));
                 }
+                // A launch takes at least its set time, as SageMaker's do.
+                let done = ctx
+                    .plan_clock
+                    .instant_at(launched_at.saturating_add(ctx.min_launch_ms));
+                tokio::time::sleep_until(done.into()).await;
                 let _ = signals.send(Signal::Ready {
                     fleet,
                     instances: ready,

@@ -453,6 +453,12 @@ impl Engine {
                 }
                 Err(reason) => Err(reason),
             };
+            if launched.is_ok() {
+                let ready = engine
+                    .clock()
+                    .instant_at(now.saturating_add(engine.provisioning_ms()));
+                tokio::time::sleep_until(ready.into()).await;
+            }
             let mut state = entry.state.lock().await;
             state.modified_ms = engine.clock().now_ms();
             match launched {

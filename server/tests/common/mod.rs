@@ -51,8 +51,9 @@ pub fn run(command: &mut Command, input: &str) -> Output {
 }
 
 /// `guardrail serve`'s application with a local engine on a free loopback
-/// port: the demo endpoint (without a load generator), an in-memory store, and
-/// the API clock at `time_scale`.
+/// port: the demo endpoint (without a load generator), an in-memory store, the
+/// API clock at `time_scale`, and launches through the API that take at least
+/// `provisioning_seconds` of it.
 pub struct LocalAws {
     pub url: String,
     pub engine: guardrail_server::engine::Engine,
@@ -60,7 +61,7 @@ pub struct LocalAws {
 }
 
 impl LocalAws {
-    pub async fn start(time_scale: f64) -> LocalAws {
+    pub async fn start(time_scale: f64, provisioning_seconds: u32) -> LocalAws {
         use guardrail_server::engine::registry::Registry;
         use guardrail_server::engine::{Engine, EngineOptions};
         let engine = Engine::start(
@@ -70,6 +71,7 @@ impl LocalAws {
                 load_rps: 0.0,
                 seed: 11,
                 api_time_scale: time_scale,
+                api_provisioning_seconds: provisioning_seconds,
             },
         )
         .await

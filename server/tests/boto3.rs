@@ -1,0 +1,238 @@
+//! boto3, botocore and the AWS CLI, from the Python virtual environment that
+//! `scripts/setup.sh --python` makes, against guardrail's AWS APIs on a free
+//! loopback port: the seed notebook's steps unchanged but for IAM, S3 and
+//! `image_uris`; the AWS CLI's `describe-endpoint` and `describe-alarms`; and
+//! CloudWatch in each of the three encodings botocore can send.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{aws_environment, venv_bin, workspace, LocalAws};
+use serde_json::Value;
+
+/// Runs a program of the venv with the environment that points AWS's tools at
+/// `url`; returns its exit status, standard output and standard error.
+async fn run(
+    url: &str,
+    program: &str,
+    args: &[&str],
+    extra: &[(&str, &str)],
+) -> (bool, String, String) {
+    let mut command = tokio::process::Command::new(venv_bin(program));
+    command.args(args).kill_on_drop(true);
+    for (key, value) in aws_environment(url) {
+        command.env(key, value);
+    }
+    for (key, value) in extra {
+        command.env(key, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(240), command.output())
+        .await
+        .expect("the program finishes within 4 minutes")
+        .expect("the program runs");
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// The last line of `stdout`, as JSON.
+fn last_json(stdout: &str, stderr: &str) -> Value {
+    let line = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(line)
+        .unwrap_or_else(|error| panic!("the last line is not JSON ({error}):\n{stdout}\n{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_seed_notebook_rolls_back_model_2_and_deploys_model_3() {
+    // The notebook's waits are minutes: 120 times faster, with launches that
+    // take five minutes of API time, as SageMaker's do.
+    let aws = LocalAws::start(120.0, 300).await;
+    let notebook = workspace().join("examples/boto3/notebook-canary.py");
+    let notebook = notebook.to_string_lossy();
+    let (ok, stdout, stderr) = run(
+        &aws.url,
+        "python",
+        &[notebook.as_ref()],
+        &[("GUARDRAIL_TIME_SCALE", "120")],
+    )
+    .await;
+    assert!(ok, "the notebook failed:\n{stdout}\n{stderr}");
+    let summary = last_json(&stdout, &stderr);
+    let configs = summary["configs"].as_array().expect("configs");
+    // Model 2 in an incompatible container: traffic goes back to config 1, and
+    // the endpoint says InService, as SageMaker's silent rollback does.
+    let first = &summary["first"];
+    assert_eq!(first["status"], "InService", "{summary}");
+    assert_eq!(first["config"], configs[0], "{summary}");
+    let reason = first["failure_reason"].as_str().expect("a failure reason");
+    assert!(reason.contains("TestAlarm-5XXErrors"), "{reason}");
+    assert!(first["model_errors"].as_u64() > Some(0), "{summary}");
+    // Model 2 in a compatible container, with the retained canary: deployed.
+    let second = &summary["second"];
+    assert_eq!(second["config"], configs[2], "{summary}");
+    assert_eq!(second["failure_reason"], Value::Null, "{summary}");
+    assert_eq!(second["model_errors"], 0, "{summary}");
+    assert!(second["variant_statuses"]
+        .as_array()
+        .is_some_and(|statuses| statuses.iter().any(|status| status == "Baking")));
+    // CloudWatch's history says which alarm tripped; the latency alarm did not.
+    assert_eq!(
+        summary["tripped"].as_array().map(Vec::len),
+        Some(1),
+        "{summary}"
+    );
+    // The per-config metrics the notebook plots.
+    let metric = |key: &str| summary["metrics"][key].as_f64().unwrap_or(-1.0);
+    assert!(metric("EpConfig-2-/Invocation5XXErrors") > 0.0, "{summary}");
+    assert_eq!(
+        metric("EpConfig-2-/Invocation5XXErrors"),
+        metric("EpConfig-2-/Invocations"),
+        "every request to model 2 failed: {summary}"
+    );
+    assert_eq!(metric("EpConfig-1-/Invocation5XXErrors"), 0.0, "{summary}");
+    assert_eq!(metric("EpConfig-3-/Invocation5XXErrors"), 0.0, "{summary}");
+    // Both updates are recorded runs.
+    let runs = aws.engine.store().runs().expect("runs");
+    assert_eq!(runs.len(), 2, "{runs:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_aws_cli_describes_endpoints_and_alarms() {
+    let aws = LocalAws::start(120.0, 0).await;
+    let (ok, stdout, stderr) = run(
+        &aws.url,
+        "aws",
+        &[
+            "sagemaker",
+            "describe-endpoint",
+            "--endpoint-name",
+            "guardrail-demo",
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let endpoint: Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(endpoint["EndpointStatus"], "InService");
+    assert_eq!(endpoint["EndpointConfigName"], "baseline");
+    assert_eq!(endpoint["ProductionVariants"][0]["CurrentInstanceCount"], 3);
+
+    let (ok, _, stderr) = run(
+        &aws.url,
+        "aws",
+        &[
+            "cloudwatch",
+            "put-metric-alarm",
+            "--alarm-name",
+            "cli-5xx",
+            "--namespace",
+            "AWS/SageMaker",
+            "--metric-name",
+            "Invocation5XXErrors",
+            "--dimensions",
+            "Name=EndpointName,Value=guardrail-demo",
+            "Name=VariantName,Value=AllTraffic",
+            "--statistic",
+            "Average",
+            "--period",
+            "60",
+            "--evaluation-periods",
+            "1",
+            "--threshold",
+            "1",
+            "--comparison-operator",
+            "GreaterThanOrEqualToThreshold",
+            "--treat-missing-data",
+            "notBreaching",
+        ],
+        &[],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let (ok, stdout, stderr) = run(
+        &aws.url,
+        "aws",
+        &["cloudwatch", "describe-alarms", "--alarm-names", "cli-5xx"],
+        &[],
+    )
+    .await;
+    assert!(ok, "{stderr}");
+    let alarms: Value = serde_json::from_str(&stdout).expect("JSON");
+    let alarm = &alarms["MetricAlarms"][0];
+    assert_eq!(alarm["AlarmName"], "cli-5xx");
+    assert_eq!(alarm["Threshold"], 1.0);
+    assert_eq!(alarm["Dimensions"].as_array().map(Vec::len), Some(2));
+    // AWS CLI v1 prints timestamps as the service sent them: API-clock seconds.
+    let updated = alarm["StateUpdatedTimestamp"]
+        .as_f64()
+        .expect("a timestamp");
+    let now = aws.engine.clock().now_ms() as f64 / 1_000.0;
+    assert!((now - updated).abs() < 600.0, "{updated} vs {now}");
+
+    // An error, as the CLI reports it.
+    let (ok, _, stderr) = run(
+        &aws.url,
+        "aws",
+        &[
+            "sagemaker",
+            "describe-endpoint",
+            "--endpoint-name",
+            "nowhere",
+        ],
+        &[],
+    )
+    .await;
+    assert!(!ok);
+    assert!(
+        stderr.contains("(ValidationException)") && stderr.contains("Could not find endpoint"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cloudwatch_answers_json_cbor_and_query_with_their_own_errors() {
+    let aws = LocalAws::start(120.0, 0).await;
+    let script = workspace().join("server/tests/python/cloudwatch_protocols.py");
+    let script = script.to_string_lossy();
+    let (ok, stdout, stderr) = run(&aws.url, "python", &[script.as_ref()], &[]).await;
+    assert!(ok, "{stdout}\n{stderr}");
+    let results = last_json(&stdout, &stderr);
+    let results = results.as_array().expect("a list");
+    let content_types: Vec<&str> = results
+        .iter()
+        .map(|result| result["content_type"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        content_types,
+        [
+            "application/x-amz-json-1.0",
+            "application/cbor",
+            "application/x-www-form-urlencoded; charset=utf-8"
+        ]
+    );
+    for result in results {
+        let alarm = &result["alarm"];
+        assert_eq!(alarm["state"], "INSUFFICIENT_DATA", "{result}");
+        assert_eq!(alarm["threshold"], 0.25, "{result}");
+        assert_eq!(
+            (
+                &alarm["period"],
+                &alarm["evaluation_periods"],
+                &alarm["datapoints_to_alarm"]
+            ),
+            (&Value::from(60), &Value::from(2), &Value::from(1)),
+            "{result}"
+        );
+        assert_eq!(alarm["actions_enabled"], false, "{result}");
+        assert_eq!(alarm["dimensions"], 2, "{result}");
+        let updated = alarm["updated"].as_f64().expect("a timestamp");
+        let now = aws.engine.clock().now_ms() as f64 / 1_000.0;
+        assert!((now - updated).abs() < 600.0, "{updated} vs {now}");
+        assert_eq!(result["error"]["code"], "ResourceNotFound", "{result}");
+        assert_eq!(result["invalid_format"], "InvalidFormat", "{result}");
+    }
+    assert_eq!(aws.engine.cloudwatch().alarms().len(), 3);
+}

@@ -127,7 +127,9 @@ pub fn RunPanel() -> impl IntoView {
                 <p class="hint">
                     "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
                     <code>"guardrail-demo"</code> " serves " <code>"baseline"</code> "; update it to "
-                    <code>"incompatible"</code> " (fails every call) or " <code>"fixed"</code> "."
+                    <code>"incompatible"</code> " (fails every call) or " <code>"fixed"</code> ". Updates made through "
+                    "guardrail's SageMaker API (boto3, the AWS CLI or an AWS SDK with " <code>"AWS_ENDPOINT_URL"</code>
+                    " set to this address) are recorded runs too, listed below."
                 </p>
                 <div class="actions">
                     <label for="time-scale">"Time scale"</label>

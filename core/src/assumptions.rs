@@ -166,8 +166,10 @@ pub const ASSUMPTIONS: &[Assumption] = &[
         id: "provisioning",
         title: "Provisioning and termination take a set time",
         text: "SageMaker does not publish how long launching or terminating instances takes. The plan's \
-               ProvisioningSeconds (default 300) and TerminationSeconds (default 60) set it; the local engine \
-               measures the real time instead.",
+               ProvisioningSeconds (default 300) and TerminationSeconds (default 60) set it. The local engine \
+               measures the real time for the planner's runs; through its SageMaker API a launch takes at least \
+               `guardrail serve --provisioning-seconds` (default 300) of the API clock, so that alarms meet an \
+               update as they would on SageMaker.",
     },
     Assumption {
         id: "linear_last_step",

@@ -64,19 +64,22 @@ impl TestServer {
     /// The whole server with a local engine (the demo endpoint, an in-memory
     /// store and a load generator), as `guardrail serve` runs it.
     pub async fn with_engine() -> Result<TestServer> {
-        use guardrail_server::engine::{registry::Registry, Engine, EngineOptions};
+        Self::with_engine_options(guardrail_server::engine::EngineOptions {
+            load_rps: 100.0,
+            seed: 3,
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// The whole server with a local engine started with `options`.
+    pub async fn with_engine_options(
+        options: guardrail_server::engine::EngineOptions,
+    ) -> Result<TestServer> {
+        use guardrail_server::engine::{registry::Registry, Engine};
         let dist = dist_dir()?;
         let store = guardrail_server::store::Store::in_memory()?;
-        let engine = Engine::start(
-            Registry::demo(),
-            store,
-            EngineOptions {
-                load_rps: 100.0,
-                seed: 3,
-                ..EngineOptions::default()
-            },
-        )
-        .await?;
+        let engine = Engine::start(Registry::demo(), store, options).await?;
         Self::serve(
             guardrail_server::web::app(&dist, engine.clone()),
             Some(engine),

@@ -148,3 +148,84 @@ async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Re
     })
     .await
 }
+
+/// Calls one of guardrail's AWS APIs with AWS's JSON protocol, as boto3 does.
+async fn aws_call(base: &str, target: &str, body: serde_json::Value) -> Result<serde_json::Value> {
+    let version = if target.starts_with("SageMaker.") {
+        "1.1"
+    } else {
+        "1.0"
+    };
+    let response = reqwest::Client::new()
+        .post(format!("{base}/"))
+        .header("x-amz-target", target)
+        .header("content-type", format!("application/x-amz-json-{version}"))
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    ensure!(status.is_success(), "{target}: {status} {text}");
+    Ok(serde_json::from_str(&text)?)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_update_through_the_sagemaker_api_is_a_run_the_planner_follows() -> Result<()> {
+    // The API clock 60 times faster: the canary's 300 s bake takes 5 s.
+    let server = TestServer::with_engine_options(guardrail_server::engine::EngineOptions {
+        load_rps: 100.0,
+        seed: 5,
+        api_time_scale: 60.0,
+        api_provisioning_seconds: 0,
+    })
+    .await?;
+    let base = server.base_url.clone();
+    let plan = guardrail_core::examples::notebook_canary();
+    aws_call(
+        &base,
+        "GraniteServiceVersion20100801.PutMetricAlarm",
+        serde_json::to_value(&plan.alarms[0])?,
+    )
+    .await?;
+    let mut deployment = serde_json::to_value(&plan.deployment_config)?;
+    deployment["AutoRollbackConfiguration"]["Alarms"] =
+        serde_json::json!([{"AlarmName": plan.alarms[0].alarm_name}]);
+    aws_call(
+        &base,
+        "SageMaker.UpdateEndpoint",
+        serde_json::json!({
+            "EndpointName": "guardrail-demo",
+            "EndpointConfigName": "incompatible",
+            "DeploymentConfig": deployment,
+        }),
+    )
+    .await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &base).await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        let open = driver
+            .find(By::XPath(
+                "//table[@id='runs']//tr[contains(., 'guardrail-demo: baseline → incompatible')]//button",
+            ))
+            .await?;
+        open.click().await?;
+        // Followed live to its end: the endpoint-wide alarm fires once green
+        // has all the traffic, as in the planner's own run of this plan.
+        let status =
+            wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        ensure!(status.contains("TestAlarm-5XXErrors-guardrail-demo"), "{status}");
+        let events = wait_for_text(&driver, "#run-events", |text| {
+            text.contains("rollback completed")
+        })
+        .await?;
+        ensure!(events.contains("canary bake started"), "{events}");
+        ensure!(
+            events.contains("alarm TestAlarm-5XXErrors-guardrail-demo"),
+            "the run shows CloudWatch's alarm changes: {events}"
+        );
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await
+}

@@ -12,10 +12,10 @@ use guardrail_core::plan::{Dimension, MetricAlarm, Statistic};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::aws::{parse, Failure};
+use crate::aws::failure::{parse, Failure};
 use crate::engine::cloudwatch::{AlarmView, CloudWatchError};
+use crate::engine::ids::shown;
 use crate::engine::metrics::PUBLISHED_BUCKET_MS;
-use crate::engine::sagemaker::shown;
 use crate::engine::Engine;
 
 /// The operations this module answers.

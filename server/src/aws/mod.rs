@@ -12,6 +12,7 @@
 //! Errors are in each client's own format, with the codes it maps.
 
 pub mod cloudwatch;
+pub mod failure;
 pub mod sagemaker;
 pub mod wire;
 
@@ -23,6 +24,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{json, Value};
 
+pub use crate::aws::failure::{parse, Failure};
 use crate::engine::Engine;
 
 /// The CloudWatch CBOR path's prefix.
@@ -46,41 +48,6 @@ pub enum Protocol {
     CloudWatchJson,
     CloudWatchCbor,
     CloudWatchQuery,
-}
-
-/// A refused or failed call: the HTTP status, the code the client maps, and a
-/// message that says what is wrong and where.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Failure {
-    pub status: StatusCode,
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl Failure {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Failure {
-        Failure {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-/// Reads a request into its shape; a member of the wrong type is named, and
-/// the failure carries `code`.
-pub fn parse<T: serde::de::DeserializeOwned>(
-    input: Value,
-    code: &'static str,
-) -> Result<T, Failure> {
-    serde_path_to_error::deserialize(input).map_err(|error| {
-        let path = error.path().to_string();
-        Failure::new(
-            StatusCode::BAD_REQUEST,
-            code,
-            format!("{path}: {}", error.into_inner()),
-        )
-    })
 }
 
 /// A unique request id, shaped like AWS's.
@@ -142,7 +109,7 @@ fn classify(path: &str, headers: &HeaderMap) -> Result<(Protocol, Option<String>
                 "UnknownOperationException",
                 format!(
                     "guardrail answers SageMaker ({SAGEMAKER_TARGET}.*) and CloudWatch ({CLOUDWATCH_TARGET}.*) here, not X-Amz-Target {}",
-                    crate::engine::sagemaker::shown(target)
+                    crate::engine::ids::shown(target)
                 ),
             )),
         };

@@ -10,11 +10,12 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use crate::aws::{parse, Failure};
+use crate::aws::failure::{parse, Failure};
 use crate::engine::endpoint::VariantView;
+use crate::engine::ids::{arn, shown};
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition, BUILTIN_IMAGES};
 use crate::engine::sagemaker::{
-    arn, name_problem, shown, validation, EndpointSnapshot, SageMakerError, UpdateRequest,
+    name_problem, validation, EndpointSnapshot, SageMakerError, UpdateRequest,
 };
 use crate::engine::Engine;
 

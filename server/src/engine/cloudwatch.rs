@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
 use crate::engine::clock::ApiClock;
-use crate::engine::ACCOUNT;
+use crate::engine::ids::ACCOUNT;
 
 /// Where alarm datapoints come from: the published metrics of the engine's
 /// endpoints, selected by an exact match of the alarm's dimensions.

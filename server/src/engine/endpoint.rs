@@ -277,3 +277,106 @@ impl EndpointState {
         self.desired_instances = self.blue.len() as u32;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(view: &VariantView) -> (&'static str, &str) {
+        let status = &view.statuses[0];
+        (status.status, status.message.as_str())
+    }
+
+    #[test]
+    fn describe_follows_a_canary_that_rolls_back() {
+        let mut state = EndpointState::creating("config-1", "AllTraffic", 3, 1_000);
+        state.status = EndpointStatus::InService;
+        state.begin_update(
+            "run-1",
+            "config-2",
+            3,
+            Some(DeploymentConfig::default()),
+            2_000,
+        );
+        assert_eq!(state.status, EndpointStatus::Updating);
+        assert!(state.last_deployment_config.is_some());
+        state.phase_started(Phase::Provisioning { instances: 3 }, 300, 2_000);
+        let deployment = state.deployment.clone().expect("an update");
+        assert_eq!(status(&deployment.green).0, "Creating");
+        assert_eq!(
+            (
+                deployment.green.desired_instances,
+                deployment.green.current_instances
+            ),
+            (3, 0)
+        );
+
+        // One canary instance beside three blue ones takes a quarter of the traffic.
+        state.traffic_shifted(Fleets::new(1, 3), 2_500, 3_000);
+        let deployment = state.deployment.clone().expect("an update");
+        assert_eq!(status(&deployment.green).0, "ActivatingTraffic");
+        assert_eq!(
+            (
+                deployment.green.current_weight,
+                deployment.blue.current_weight
+            ),
+            (0.25, 0.75)
+        );
+        state.phase_started(Phase::CanaryBake, 300, 3_000);
+        let (baking, message) = status(&state.deployment.as_ref().expect("an update").green);
+        assert_eq!(baking, "Baking");
+        assert!(
+            message.contains("300 seconds") && message.contains("1 instance(s)"),
+            "{message}"
+        );
+        // Traffic that moves during a bake leaves the bake's status.
+        state.traffic_shifted(Fleets::new(1, 3), 2_500, 3_500);
+        assert_eq!(
+            status(&state.deployment.as_ref().expect("an update").green).0,
+            "Baking"
+        );
+
+        let cause = RollbackCause::Alarm {
+            alarm: "a5xx".into(),
+            reason: "Threshold crossed".into(),
+        };
+        state.rolling_back(&cause, 4_000);
+        assert_eq!(
+            status(&state.deployment.as_ref().expect("an update").green).0,
+            "Deleting"
+        );
+        let outcome = Outcome::RolledBack {
+            decided_at_ms: 4_000,
+            completed_at_ms: 4_000,
+            phase: Phase::CanaryBake,
+            cause,
+        };
+        state.end_update(Some(&outcome), None, 5_000);
+        // The silent rollback: InService on the old config, with the reason.
+        assert_eq!(state.status, EndpointStatus::InService);
+        assert_eq!(state.config, "config-1");
+        assert!(state.deployment.is_none() && state.updating.is_none());
+        let reason = state.failure_reason.clone().expect("a reason");
+        assert!(
+            reason.starts_with("Update rolled back: ") && reason.contains("a5xx"),
+            "{reason}"
+        );
+        assert_eq!(state.modified_ms, 5_000);
+    }
+
+    #[test]
+    fn a_rollback_that_cannot_restore_blue_is_update_rollback_failed() {
+        let mut state = EndpointState::creating("config-1", "AllTraffic", 3, 0);
+        state.begin_update("run-1", "config-2", 3, None, 1);
+        assert!(
+            state.last_deployment_config.is_none(),
+            "no DeploymentConfig: the last one stays"
+        );
+        state.end_update(
+            None,
+            Some("blue instance b could not be restored (UpdateRollbackFailed)"),
+            2,
+        );
+        assert_eq!(state.status, EndpointStatus::UpdateRollbackFailed);
+    }
+}

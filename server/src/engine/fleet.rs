@@ -8,6 +8,10 @@ use guardrail_core::event::Fleet;
 
 use crate::engine::model::ModelServer;
 use crate::engine::registry::ModelDefinition;
+use crate::engine::router::Target;
+
+/// How long a starting instance may take to answer `/ping`, in real time.
+pub const HEALTH_PATIENCE: Duration = Duration::from_secs(120);
 
 /// The variable a mapped command finds the model's `ModelDataUrl` in.
 pub const MODEL_DATA_VARIABLE: &str = "GUARDRAIL_MODEL_DATA_URL";
@@ -161,4 +165,42 @@ pub fn error_text(error: &reqwest::Error) -> String {
     } else {
         "request failed".into()
     }
+}
+
+/// The router targets of `instances`, all of them, as instances of `config`.
+pub fn targets(instances: &[Instance], config: &str) -> Vec<Target> {
+    instances
+        .iter()
+        .map(|instance| Target::new(&instance.id, &instance.url, config))
+        .collect()
+}
+
+/// Starts `count` instances of `model` for `config` and waits until each
+/// answers `/ping`; on a failure the ones started are stopped and the reason
+/// returned.
+pub async fn launch_fleet(
+    client: &reqwest::Client,
+    model: &ModelDefinition,
+    config: &str,
+    count: u32,
+    seed: u64,
+) -> Result<Vec<Instance>, String> {
+    let mut instances = Vec::new();
+    for index in 0..count {
+        let id = format!("{config}-{}", index + 1);
+        let instance = Instance::launch(
+            model,
+            index as usize,
+            id.clone(),
+            Fleet::Blue,
+            seed ^ u64::from(index),
+        )
+        .await?;
+        let url = instance.url.clone();
+        instances.push(instance);
+        wait_healthy(client, &url, HEALTH_PATIENCE)
+            .await
+            .map_err(|reason| format!("instance {id} did not become healthy: {reason}"))?;
+    }
+    Ok(instances)
 }

@@ -11,6 +11,7 @@ pub mod clock;
 pub mod cloudwatch;
 pub mod endpoint;
 pub mod fleet;
+pub mod ids;
 pub mod load;
 pub mod metrics;
 pub mod model;
@@ -38,14 +39,12 @@ use tokio::task::JoinHandle;
 use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
 use crate::engine::cloudwatch::{CloudWatch, MetricSource};
 use crate::engine::endpoint::{EndpointState, EndpointStatus};
-use crate::engine::fleet::{wait_healthy, Instance};
+use crate::engine::fleet::{launch_fleet, targets, Instance};
+pub use crate::engine::ids::ACCOUNT;
 use crate::engine::metrics::FleetBucket;
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition, Registry};
-use crate::engine::router::{EndpointRouter, Routing, Target};
+use crate::engine::router::{EndpointRouter, Routing};
 use crate::store::{NewRun, Store, StoreError};
-
-/// The account the local engine's ARNs name.
-pub const ACCOUNT: &str = "123456789012";
 
 /// Why the engine refused or failed a request. Messages are for people.
 #[derive(Debug, thiserror::Error)]
@@ -91,9 +90,6 @@ pub const TIME_SCALE_MAX: f64 = 10_000.0;
 /// How many finished runs' outcomes the engine keeps in memory for
 /// [`Engine::wait`]; older ones are read from the store.
 const RECENT_OUTCOMES: usize = 64;
-
-/// How long a starting instance may take to answer `/ping`, in real time.
-pub(crate) const HEALTH_PATIENCE: Duration = Duration::from_secs(120);
 
 /// What `endpoint_status` reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -213,43 +209,6 @@ fn unknown_config(registry: &Registry, name: &str) -> EngineError {
                 .map(|config| &config.endpoint_config_name),
         ),
     }
-}
-
-/// The router targets of `instances`, all of them.
-pub(crate) fn targets(instances: &[Instance], config: &str) -> Vec<Target> {
-    instances
-        .iter()
-        .map(|instance| Target::new(&instance.id, &instance.url, config))
-        .collect()
-}
-
-/// Starts `count` instances of `model` and waits until each answers `/ping`;
-/// on a failure the ones started are stopped and the reason returned.
-pub(crate) async fn launch_fleet(
-    client: &reqwest::Client,
-    model: &ModelDefinition,
-    config: &str,
-    count: u32,
-    seed: u64,
-) -> Result<Vec<Instance>, String> {
-    let mut instances = Vec::new();
-    for index in 0..count {
-        let id = format!("{config}-{}", index + 1);
-        let instance = Instance::launch(
-            model,
-            index as usize,
-            id.clone(),
-            Fleet::Blue,
-            seed ^ u64::from(index),
-        )
-        .await?;
-        let url = instance.url.clone();
-        instances.push(instance);
-        wait_healthy(client, &url, HEALTH_PATIENCE)
-            .await
-            .map_err(|reason| format!("instance {id} did not become healthy: {reason}"))?;
-    }
-    Ok(instances)
 }
 
 impl Engine {

@@ -22,8 +22,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::engine::clock::ApiClock;
+use crate::engine::ids::{shown, ACCOUNT};
 use crate::engine::metrics::{Metrics, Observation};
-use crate::engine::ACCOUNT;
 
 /// The pooled HTTP/1.1 client the router forwards with.
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
@@ -269,29 +269,33 @@ pub fn runtime_error(status: StatusCode, code: &'static str, message: &str) -> R
 
 /// SageMaker Runtime's route, `POST /endpoints/{name}/invocations`: `lookup`
 /// finds the endpoint's router, and an endpoint that does not exist gets
-/// SageMaker Runtime's `ValidationError`.
+/// SageMaker Runtime's `ValidationError`. The name is read from the path
+/// directly: this is the router's hot path, and SageMaker's endpoint names
+/// need no decoding (letters, digits and hyphens).
 pub fn invocation_routes<F>(lookup: F) -> axum::Router
 where
     F: Fn(&str) -> Option<Arc<EndpointRouter>> + Clone + Send + Sync + 'static,
 {
     axum::Router::new().route(
         "/endpoints/{name}/invocations",
-        axum::routing::post(
-            move |axum::extract::Path(name): axum::extract::Path<String>,
-                  request: axum::extract::Request| {
-                let router = lookup(&name);
-                async move {
-                    match router {
-                        Some(router) => router.handle(request).await,
-                        None => runtime_error(
-                            StatusCode::BAD_REQUEST,
-                            "ValidationError",
-                            &format!("Endpoint {name} of account {ACCOUNT} not found."),
-                        ),
+        axum::routing::post(move |request: axum::extract::Request| {
+            let name = request
+                .uri()
+                .path()
+                .strip_prefix("/endpoints/")
+                .and_then(|rest| rest.strip_suffix("/invocations"))
+                .unwrap_or_default();
+            let found = lookup(name)
+                .ok_or_else(|| format!("Endpoint {} of account {ACCOUNT} not found.", shown(name)));
+            async move {
+                match found {
+                    Ok(router) => router.handle(request).await,
+                    Err(message) => {
+                        runtime_error(StatusCode::BAD_REQUEST, "ValidationError", &message)
                     }
                 }
-            },
-        ),
+            }
+        }),
     )
 }
 

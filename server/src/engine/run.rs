@@ -39,10 +39,9 @@ use tokio::task::JoinHandle;
 use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
 use crate::engine::cloudwatch::{AlarmNews, CloudWatch, MetricSource};
 use crate::engine::endpoint::EndpointState;
-use crate::engine::fleet::{wait_healthy, Instance};
+use crate::engine::fleet::{targets, wait_healthy, Instance, HEALTH_PATIENCE};
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::{EndpointRouter, Routing, Target};
-use crate::engine::HEALTH_PATIENCE;
 use crate::store::Store;
 
 /// Where the run's alarm states come from.
@@ -430,7 +429,7 @@ impl Driver {
         }
         state.config = self.ctx.rollout.endpoint_config_name().to_string();
         self.ctx.router.set_routing(Routing {
-            blue: crate::engine::targets(&state.blue, &state.config),
+            blue: targets(&state.blue, &state.config),
             green: Vec::new(),
             green_bp: 0,
         });
@@ -934,7 +933,7 @@ async fn settle(
     }
     if restored && !matches!(session.outcome(), Some(Outcome::Succeeded { .. })) {
         ctx.router.set_routing(Routing {
-            blue: crate::engine::targets(&state.blue, &ctx.from_config),
+            blue: targets(&state.blue, &ctx.from_config),
             green: Vec::new(),
             green_bp: 0,
         });

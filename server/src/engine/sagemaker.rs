@@ -20,11 +20,11 @@ use guardrail_core::plan::{DeploymentConfig, Plan};
 use tokio::sync::Mutex;
 
 use crate::engine::endpoint::{EndpointState, EndpointStatus, VariantStatus, VariantView};
+use crate::engine::fleet::{launch_fleet, targets};
+use crate::engine::ids::{arn, shown};
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition};
 use crate::engine::router::{EndpointRouter, Routing};
-use crate::engine::{
-    launch_fleet, targets, Alarms, EndpointEntry, Engine, EngineError, Prepared, ACCOUNT,
-};
+use crate::engine::{Alarms, EndpointEntry, Engine, EngineError, Prepared};
 
 /// The most models, endpoint configs or endpoints the local engine keeps.
 pub const MAX_RESOURCES: usize = 1_000;
@@ -56,14 +56,6 @@ impl SageMakerError {
     }
 }
 
-/// A SageMaker resource's ARN; SageMaker writes the name in lower case.
-pub fn arn(region: &str, kind: &str, name: &str) -> String {
-    format!(
-        "arn:aws:sagemaker:{region}:{ACCOUNT}:{kind}/{}",
-        name.to_lowercase()
-    )
-}
-
 /// `count validation error(s) detected: …`, as AWS's JSON services write it.
 pub fn validation(errors: Vec<String>) -> SageMakerError {
     let count = errors.len();
@@ -72,15 +64,6 @@ pub fn validation(errors: Vec<String>) -> SageMakerError {
         if count == 1 { "" } else { "s" },
         errors.join("; ")
     ))
-}
-
-/// A value in a message: at most 100 characters of it.
-pub fn shown(value: &str) -> String {
-    let mut text: String = value.chars().take(100).collect();
-    if value.chars().count() > 100 {
-        text.push('…');
-    }
-    text
 }
 
 /// SageMaker's resource names: 1 to 63 letters, digits and hyphens, starting

@@ -244,7 +244,7 @@ async fn bench() -> Result<()> {
         first_event
             .millis
             .push(started.elapsed().as_secs_f64() * 1_000.0);
-        ensure!(line.contains("PlanAccepted"), "{line}");
+        ensure!(line.contains("\"plan_accepted\""), "{line}");
         drop(lines);
         end_update(&api, &engine, &run).await?;
     }

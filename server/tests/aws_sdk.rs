@@ -35,41 +35,36 @@ struct Clients {
     cloudwatch: aws_sdk_cloudwatch::Client,
 }
 
-/// Clients for `url`, configured as a user would: an endpoint URL, a region
-/// and static credentials. Plain HTTP: the server is on loopback.
+/// A client of service crate `$service` for `$url`, configured as a user
+/// would: an endpoint URL, a region and static credentials. The three crates'
+/// builders are alike but distinct types.
+macro_rules! client {
+    ($service:ident, $url:expr, $http:expr) => {
+        $service::Client::from_conf(
+            $service::Config::builder()
+                .behavior_version($service::config::BehaviorVersion::latest())
+                .region($service::config::Region::new("us-east-1"))
+                .credentials_provider($service::config::Credentials::new(
+                    "AKIDLOCAL",
+                    "local-secret",
+                    None,
+                    None,
+                    "guardrail-tests",
+                ))
+                .endpoint_url($url)
+                .http_client($http.clone())
+                .build(),
+        )
+    };
+}
+
+/// Clients for `url`. Plain HTTP: the server is on loopback.
 fn clients(url: &str) -> Clients {
-    use aws_sdk_sagemaker::config::{BehaviorVersion, Credentials, Region};
-    let credentials = Credentials::new("AKIDLOCAL", "local-secret", None, None, "guardrail-tests");
     let http = aws_smithy_http_client::Builder::new().build_http();
-    let region = Region::new("us-east-1");
     Clients {
-        sagemaker: aws_sdk_sagemaker::Client::from_conf(
-            aws_sdk_sagemaker::Config::builder()
-                .behavior_version(BehaviorVersion::latest())
-                .region(region.clone())
-                .credentials_provider(credentials.clone())
-                .endpoint_url(url)
-                .http_client(http.clone())
-                .build(),
-        ),
-        runtime: aws_sdk_sagemakerruntime::Client::from_conf(
-            aws_sdk_sagemakerruntime::Config::builder()
-                .behavior_version(aws_sdk_sagemakerruntime::config::BehaviorVersion::latest())
-                .region(region.clone())
-                .credentials_provider(credentials.clone())
-                .endpoint_url(url)
-                .http_client(http.clone())
-                .build(),
-        ),
-        cloudwatch: aws_sdk_cloudwatch::Client::from_conf(
-            aws_sdk_cloudwatch::Config::builder()
-                .behavior_version(aws_sdk_cloudwatch::config::BehaviorVersion::latest())
-                .region(region)
-                .credentials_provider(credentials)
-                .endpoint_url(url)
-                .http_client(http)
-                .build(),
-        ),
+        sagemaker: client!(aws_sdk_sagemaker, url, http),
+        runtime: client!(aws_sdk_sagemakerruntime, url, http),
+        cloudwatch: client!(aws_sdk_cloudwatch, url, http),
     }
 }
 
@@ -87,6 +82,78 @@ where
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+type Described = aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput;
+
+async fn describe(clients: &Clients, name: &str) -> Described {
+    clients
+        .sagemaker
+        .describe_endpoint()
+        .endpoint_name(name)
+        .send()
+        .await
+        .expect("DescribeEndpoint")
+}
+
+/// The notebook's kind of alarm: `Statistic` of `metric` over one 60 s period,
+/// at or above `threshold`, with missing data not breaching.
+fn alarm(
+    clients: &Clients,
+    name: &str,
+    metric: &str,
+    dimensions: &[(&str, &str)],
+    threshold: f64,
+) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+    let mut request = clients
+        .cloudwatch
+        .put_metric_alarm()
+        .alarm_name(name)
+        .namespace("AWS/SageMaker")
+        .metric_name(metric)
+        .period(60)
+        .evaluation_periods(1)
+        .threshold(threshold)
+        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold);
+    for (name, value) in dimensions {
+        request = request.dimensions(dimension(name, value));
+    }
+    request
+}
+
+/// `UpdateEndpoint` of `endpoint` to `config`, to be completed and sent.
+fn update(
+    clients: &Clients,
+    endpoint: &str,
+    config: &str,
+) -> aws_sdk_sagemaker::operation::update_endpoint::builders::UpdateEndpointFluentBuilder {
+    clients
+        .sagemaker
+        .update_endpoint()
+        .endpoint_name(endpoint)
+        .endpoint_config_name(config)
+}
+
+/// Sends `body` to endpoint `name` as CSV.
+async fn invoke(
+    clients: &Clients,
+    name: &str,
+    body: &[u8],
+) -> Result<
+    aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointOutput,
+    aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError,
+> {
+    clients
+        .runtime
+        .invoke_endpoint()
+        .endpoint_name(name)
+        .content_type("text/csv")
+        .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
+            body.to_vec(),
+        ))
+        .send()
+        .await
+        .map_err(|error| error.into_service_error())
 }
 
 /// Creates a model running `image`.
@@ -138,14 +205,8 @@ async fn endpoint(clients: &Clients, name: &str, config: &str) -> EndpointStatus
         .await
         .expect("CreateEndpoint");
     until("the endpoint to be created", || async {
-        let described = clients
-            .sagemaker
-            .describe_endpoint()
-            .endpoint_name(name)
-            .send()
+        describe(clients, name)
             .await
-            .expect("DescribeEndpoint");
-        described
             .endpoint_status()
             .filter(|status| **status != EndpointStatus::Creating)
             .cloned()
@@ -153,19 +214,22 @@ async fn endpoint(clients: &Clients, name: &str, config: &str) -> EndpointStatus
     .await
 }
 
+/// For each `(name, image)`: model `name` and config `name-config` of two
+/// instances; then endpoint `endpoint` on the first config, in service.
+async fn deployed(clients: &Clients, endpoint_name: &str, versions: &[(&str, &str)]) {
+    for (name, image) in versions {
+        model(clients, name, image).await;
+        config(clients, &format!("{name}-config"), name, 2).await;
+    }
+    let first = format!("{}-config", versions[0].0);
+    let status = endpoint(clients, endpoint_name, &first).await;
+    assert_eq!(status, EndpointStatus::InService);
+}
+
 /// Waits until an update ends; returns the last description.
-async fn settled(
-    clients: &Clients,
-    name: &str,
-) -> aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput {
+async fn settled(clients: &Clients, name: &str) -> Described {
     until("the update to end", || async {
-        let described = clients
-            .sagemaker
-            .describe_endpoint()
-            .endpoint_name(name)
-            .send()
-            .await
-            .expect("DescribeEndpoint");
+        let described = describe(clients, name).await;
         (described.endpoint_status() != Some(&EndpointStatus::Updating)).then_some(described)
     })
     .await
@@ -232,23 +296,18 @@ fn seconds(time: &DateTime) -> f64 {
 async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     let aws = LocalAws::start(SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);
-    model(&clients, "churn-v1", "guardrail/baseline:0.90-1").await;
-    model(&clients, "churn-v2", "guardrail/incompatible:1.2-1").await;
-    config(&clients, "churn-config-1", "churn-v1", 2).await;
-    config(&clients, "churn-config-2", "churn-v2", 2).await;
-    let status = endpoint(&clients, "churn", "churn-config-1").await;
-    assert_eq!(status, EndpointStatus::InService);
+    deployed(
+        &clients,
+        "churn",
+        &[
+            ("churn-1", "guardrail/baseline:0.90-1"),
+            ("churn-2", "guardrail/incompatible:1.2-1"),
+        ],
+    )
+    .await;
 
     // SageMaker Runtime answers with the model's output and the variant.
-    let answer = clients
-        .runtime
-        .invoke_endpoint()
-        .endpoint_name("churn")
-        .content_type("text/csv")
-        .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
-            b"186,0.1,137.8".to_vec(),
-        ))
-        .send()
+    let answer = invoke(&clients, "churn", b"186,0.1,137.8")
         .await
         .expect("InvokeEndpoint");
     assert_eq!(answer.invoked_production_variant(), Some("AllTraffic"));
@@ -259,24 +318,23 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     assert!((0.0..=1.0).contains(&score));
 
     // An alarm on the new fleet only, over CBOR.
-    clients
-        .cloudwatch
-        .put_metric_alarm()
-        .alarm_name("churn-new-fleet-5xx")
-        .namespace("AWS/SageMaker")
-        .metric_name("Invocation5XXErrors")
-        .dimensions(dimension("EndpointName", "churn"))
-        .dimensions(dimension("VariantName", "AllTraffic"))
-        .dimensions(dimension("EndpointConfigName", "churn-config-2"))
-        .statistic(Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(0.5)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .treat_missing_data("notBreaching")
-        .send()
-        .await
-        .expect("PutMetricAlarm");
+    let new_fleet = [
+        ("EndpointName", "churn"),
+        ("VariantName", "AllTraffic"),
+        ("EndpointConfigName", "churn-2-config"),
+    ];
+    alarm(
+        &clients,
+        "churn-new-fleet-5xx",
+        "Invocation5XXErrors",
+        &new_fleet,
+        0.5,
+    )
+    .statistic(Statistic::Average)
+    .treat_missing_data("notBreaching")
+    .send()
+    .await
+    .expect("PutMetricAlarm");
     let alarms = clients
         .cloudwatch
         .describe_alarms()
@@ -291,38 +349,24 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     assert_eq!(alarm.dimensions().len(), 3);
 
     let load = traffic(&clients, "churn");
-    clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("churn")
-        .endpoint_config_name("churn-config-2")
+    update(&clients, "churn", "churn-2-config")
         .deployment_config(canary(300, "churn-new-fleet-5xx"))
         .send()
         .await
         .expect("UpdateEndpoint");
-    let updating = clients
-        .sagemaker
-        .describe_endpoint()
-        .endpoint_name("churn")
-        .send()
-        .await
-        .expect("DescribeEndpoint");
+    let updating = describe(&clients, "churn").await;
     assert_eq!(updating.endpoint_status(), Some(&EndpointStatus::Updating));
     let pending = updating
         .pending_deployment_summary()
         .expect("a pending deployment");
-    assert_eq!(pending.endpoint_config_name(), Some("churn-config-2"));
+    assert_eq!(pending.endpoint_config_name(), Some("churn-2-config"));
     assert_eq!(
         pending.production_variants()[0].desired_instance_count(),
         Some(2)
     );
 
     // One update at a time, and no delete during it, as SageMaker refuses.
-    let second = clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("churn")
-        .endpoint_config_name("churn-config-1")
+    let second = update(&clients, "churn", "churn-1-config")
         .send()
         .await
         .expect_err("a second update is refused")
@@ -349,7 +393,7 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     load.abort();
     // The silent rollback: InService, on the old config, with the reason.
     assert_eq!(ended.endpoint_status(), Some(&EndpointStatus::InService));
-    assert_eq!(ended.endpoint_config_name(), Some("churn-config-1"));
+    assert_eq!(ended.endpoint_config_name(), Some("churn-1-config"));
     assert!(ended.pending_deployment_summary().is_none());
     let reason = ended.failure_reason().expect("a failure reason");
     assert!(reason.contains("churn-new-fleet-5xx"), "{reason}");
@@ -427,8 +471,8 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     let data = clients
         .cloudwatch
         .get_metric_data()
-        .metric_data_queries(query("green", "churn-config-2"))
-        .metric_data_queries(query("blue", "churn-config-1"))
+        .metric_data_queries(query("green", "churn-2-config"))
+        .metric_data_queries(query("blue", "churn-1-config"))
         .start_time(start)
         .end_time(end)
         .send()
@@ -451,7 +495,7 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     assert!(listed.metrics().iter().any(|metric| metric
         .dimensions()
         .iter()
-        .any(|dimension| dimension.value() == Some("churn-config-2"))));
+        .any(|dimension| dimension.value() == Some("churn-2-config"))));
 
     // The update is a recorded run like one from the planner.
     let runs = aws.engine.store().runs().expect("runs");
@@ -461,7 +505,7 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
         .expect("a recorded run");
     assert_eq!(
         (run.from_config.as_str(), run.to_config.as_str()),
-        ("churn-config-1", "churn-config-2")
+        ("churn-1-config", "churn-2-config")
     );
     let events = aws.engine.store().events(&run.id).expect("events");
     assert!(events.iter().any(|event| matches!(
@@ -476,15 +520,7 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
     )));
 
     // And the old fleet serves again.
-    let after = clients
-        .runtime
-        .invoke_endpoint()
-        .endpoint_name("churn")
-        .content_type("text/csv")
-        .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
-            b"1,2,3".to_vec(),
-        ))
-        .send()
+    let after = invoke(&clients, "churn", b"1,2,3")
         .await
         .expect("blue serves");
     assert_eq!(after.invoked_production_variant(), Some("AllTraffic"));
@@ -494,69 +530,49 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
 async fn an_update_succeeds_and_a_retained_config_rolls_back_on_an_alarm_set_by_hand() {
     let aws = LocalAws::start(SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);
-    model(&clients, "v1", "guardrail/baseline").await;
-    model(&clients, "v3", "guardrail/fixed").await;
-    config(&clients, "config-1", "v1", 2).await;
-    config(&clients, "config-3", "v3", 2).await;
-    assert_eq!(
-        endpoint(&clients, "ep", "config-1").await,
-        EndpointStatus::InService
-    );
-    clients
-        .cloudwatch
-        .put_metric_alarm()
-        .alarm_name("ep-5xx")
-        .namespace("AWS/SageMaker")
-        .metric_name("Invocation5XXErrors")
-        .dimensions(dimension("EndpointName", "ep"))
-        .dimensions(dimension("VariantName", "AllTraffic"))
-        .statistic(Statistic::Average)
-        .period(60)
-        .evaluation_periods(1)
-        .threshold(0.5)
-        .comparison_operator(ComparisonOperator::GreaterThanOrEqualToThreshold)
-        .treat_missing_data("notBreaching")
-        .send()
-        .await
-        .expect("PutMetricAlarm");
+    deployed(
+        &clients,
+        "ep",
+        &[("v1", "guardrail/baseline"), ("v3", "guardrail/fixed")],
+    )
+    .await;
+    let endpoint_wide = [("EndpointName", "ep"), ("VariantName", "AllTraffic")];
+    alarm(
+        &clients,
+        "ep-5xx",
+        "Invocation5XXErrors",
+        &endpoint_wide,
+        0.5,
+    )
+    .statistic(Statistic::Average)
+    .treat_missing_data("notBreaching")
+    .send()
+    .await
+    .expect("PutMetricAlarm");
     let load = traffic(&clients, "ep");
     let sent = canary(60, "ep-5xx");
-    clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("ep")
-        .endpoint_config_name("config-3")
+    update(&clients, "ep", "v3-config")
         .deployment_config(sent.clone())
         .send()
         .await
         .expect("UpdateEndpoint");
     let ended = settled(&clients, "ep").await;
     assert_eq!(ended.endpoint_status(), Some(&EndpointStatus::InService));
-    assert_eq!(ended.endpoint_config_name(), Some("config-3"));
+    assert_eq!(ended.endpoint_config_name(), Some("v3-config"));
     assert_eq!(ended.failure_reason(), None);
     assert_eq!(ended.last_deployment_config(), Some(&sent));
 
     // The notebook's second update: RetainDeploymentConfig reuses the canary.
     // The alarm is set to ALARM by hand during the canary bake; SageMaker reads
     // CloudWatch's state, so the update rolls back.
-    clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("ep")
-        .endpoint_config_name("config-1")
+    update(&clients, "ep", "v1-config")
         .retain_deployment_config(true)
         .send()
         .await
         .expect("UpdateEndpoint");
     until("the canary bake", || async {
-        let described = clients
-            .sagemaker
-            .describe_endpoint()
-            .endpoint_name("ep")
-            .send()
+        let baking = describe(&clients, "ep")
             .await
-            .expect("DescribeEndpoint");
-        let baking = described
             .pending_deployment_summary()
             .and_then(|pending| pending.production_variants().first())
             .and_then(|variant| variant.variant_status().first())
@@ -576,7 +592,7 @@ async fn an_update_succeeds_and_a_retained_config_rolls_back_on_an_alarm_set_by_
         .expect("SetAlarmState");
     let rolled_back = settled(&clients, "ep").await;
     load.abort();
-    assert_eq!(rolled_back.endpoint_config_name(), Some("config-3"));
+    assert_eq!(rolled_back.endpoint_config_name(), Some("v3-config"));
     let reason = rolled_back.failure_reason().expect("a reason");
     assert!(
         reason.contains("ep-5xx") && reason.contains("forced by the test"),
@@ -604,11 +620,7 @@ async fn bad_requests_get_sagemakers_and_cloudwatchs_own_errors() {
     bad = DeploymentConfig::builder()
         .set_blue_green_update_policy(bad.blue_green_update_policy().cloned())
         .build();
-    let refused = clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("e")
-        .endpoint_config_name("c2")
+    let refused = update(&clients, "e", "c2")
         .deployment_config(bad)
         .send()
         .await
@@ -647,11 +659,7 @@ async fn bad_requests_get_sagemakers_and_cloudwatchs_own_errors() {
     );
 
     // A rollback alarm that CloudWatch does not have.
-    let missing = clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("e")
-        .endpoint_config_name("c2")
+    let missing = update(&clients, "e", "c2")
         .deployment_config(canary(300, "no-such-alarm"))
         .send()
         .await
@@ -742,19 +750,10 @@ async fn bad_requests_get_sagemakers_and_cloudwatchs_own_errors() {
         .expect_err("no such alarm")
         .into_service_error();
     assert!(gone.is_resource_not_found(), "{gone:?}");
-    let period = clients
-        .cloudwatch
-        .put_metric_alarm()
-        .alarm_name("odd-period")
-        .namespace("AWS/SageMaker")
-        .metric_name("Invocations")
-        .dimensions(dimension("EndpointName", "e"))
-        .dimensions(dimension("VariantName", "AllTraffic"))
+    let endpoint_wide = [("EndpointName", "e"), ("VariantName", "AllTraffic")];
+    let period = alarm(&clients, "odd-period", "Invocations", &endpoint_wide, 1.0)
         .statistic(Statistic::Sum)
         .period(45)
-        .evaluation_periods(1)
-        .threshold(1.0)
-        .comparison_operator(ComparisonOperator::GreaterThanThreshold)
         .send()
         .await
         .expect_err("45 s is not a period")
@@ -788,23 +787,13 @@ async fn an_image_nothing_maps_fails_the_endpoint_and_a_model_error_is_a_model_e
     config(&clients, "xgboost-config", "xgboost", 1).await;
     let status = endpoint(&clients, "unmapped", "xgboost-config").await;
     assert_eq!(status, EndpointStatus::Failed);
-    let described = clients
-        .sagemaker
-        .describe_endpoint()
-        .endpoint_name("unmapped")
-        .send()
-        .await
-        .expect("DescribeEndpoint");
+    let described = describe(&clients, "unmapped").await;
     let reason = described.failure_reason().expect("a failure reason");
     assert!(
         reason.contains("sagemaker-xgboost:1.2-1") && reason.contains("engine.json"),
         "{reason}"
     );
-    let update = clients
-        .sagemaker
-        .update_endpoint()
-        .endpoint_name("unmapped")
-        .endpoint_config_name("xgboost-config")
+    let update = update(&clients, "unmapped", "xgboost-config")
         .send()
         .await
         .expect_err("a Failed endpoint can only be deleted")
@@ -840,18 +829,9 @@ async fn an_image_nothing_maps_fails_the_endpoint_and_a_model_error_is_a_model_e
         endpoint(&clients, "broken", "broken-config").await,
         EndpointStatus::InService
     );
-    let failed = clients
-        .runtime
-        .invoke_endpoint()
-        .endpoint_name("broken")
-        .content_type("text/csv")
-        .body(aws_sdk_sagemakerruntime::primitives::Blob::new(
-            b"1,2".to_vec(),
-        ))
-        .send()
+    let failed = invoke(&clients, "broken", b"1,2")
         .await
-        .expect_err("the model fails")
-        .into_service_error();
+        .expect_err("the model fails");
     match failed {
         aws_sdk_sagemakerruntime::operation::invoke_endpoint::InvokeEndpointError::ModelError(
             error,

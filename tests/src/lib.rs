@@ -116,6 +116,35 @@ impl Drop for TestServer {
     }
 }
 
+/// Calls one of guardrail's AWS APIs at `base` in AWS's JSON protocols, as
+/// boto3 does: `target` is `SageMaker.<Op>` (JSON 1.1) or
+/// `GraniteServiceVersion20100801.<Op>` (CloudWatch, JSON 1.0).
+pub async fn aws_json(
+    client: &reqwest::Client,
+    base: &str,
+    target: &str,
+    body: &serde_json::Value,
+) -> Result<serde_json::Value> {
+    let version = if target.starts_with("SageMaker.") {
+        "1.1"
+    } else {
+        "1.0"
+    };
+    let response = client
+        .post(format!("{base}/"))
+        .header("x-amz-target", target)
+        .header("content-type", format!("application/x-amz-json-{version}"))
+        .body(body.to_string())
+        .send()
+        .await?;
+    let status = response.status();
+    let text = response.text().await?;
+    if !status.is_success() {
+        bail!("{target}: {status} {text}");
+    }
+    Ok(serde_json::from_str(&text)?)
+}
+
 struct Chromedriver {
     child: Child,
     port: u16,

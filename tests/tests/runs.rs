@@ -2,7 +2,7 @@
 
 use anyhow::{ensure, Result};
 use guardrail_tests::{
-    console_errors, open_fresh, value_of, wait_for_text, with_browser, TestServer,
+    aws_json, console_errors, open_fresh, value_of, wait_for_text, with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -149,26 +149,6 @@ async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Re
     .await
 }
 
-/// Calls one of guardrail's AWS APIs with AWS's JSON protocol, as boto3 does.
-async fn aws_call(base: &str, target: &str, body: serde_json::Value) -> Result<serde_json::Value> {
-    let version = if target.starts_with("SageMaker.") {
-        "1.1"
-    } else {
-        "1.0"
-    };
-    let response = reqwest::Client::new()
-        .post(format!("{base}/"))
-        .header("x-amz-target", target)
-        .header("content-type", format!("application/x-amz-json-{version}"))
-        .body(body.to_string())
-        .send()
-        .await?;
-    let status = response.status();
-    let text = response.text().await?;
-    ensure!(status.is_success(), "{target}: {status} {text}");
-    Ok(serde_json::from_str(&text)?)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_update_through_the_sagemaker_api_is_a_run_the_planner_follows() -> Result<()> {
     // The API clock 60 times faster: the canary's 300 s bake takes 5 s.
@@ -180,20 +160,23 @@ async fn an_update_through_the_sagemaker_api_is_a_run_the_planner_follows() -> R
     })
     .await?;
     let base = server.base_url.clone();
+    let client = reqwest::Client::new();
     let plan = guardrail_core::examples::notebook_canary();
-    aws_call(
+    aws_json(
+        &client,
         &base,
         "GraniteServiceVersion20100801.PutMetricAlarm",
-        serde_json::to_value(&plan.alarms[0])?,
+        &serde_json::to_value(&plan.alarms[0])?,
     )
     .await?;
     let mut deployment = serde_json::to_value(&plan.deployment_config)?;
     deployment["AutoRollbackConfiguration"]["Alarms"] =
         serde_json::json!([{"AlarmName": plan.alarms[0].alarm_name}]);
-    aws_call(
+    aws_json(
+        &client,
         &base,
         "SageMaker.UpdateEndpoint",
-        serde_json::json!({
+        &serde_json::json!({
             "EndpointName": "guardrail-demo",
             "EndpointConfigName": "incompatible",
             "DeploymentConfig": deployment,

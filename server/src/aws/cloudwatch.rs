@@ -174,16 +174,37 @@ struct DescribeAlarmsInput {
     next_token: Option<String>,
 }
 
-fn state_of(text: &str) -> Result<AlarmState, Failure> {
-    match text {
-        "OK" => Ok(AlarmState::Ok),
-        "ALARM" => Ok(AlarmState::Alarm),
-        "INSUFFICIENT_DATA" => Ok(AlarmState::InsufficientData),
-        other => Err(invalid(format!(
-            "StateValue '{}' is not one of OK, ALARM, INSUFFICIENT_DATA.",
-            shown(other)
-        ))),
+/// `value` of `member`, which must be one of `allowed`.
+fn choice<'a>(member: &str, value: &'a str, allowed: &[&str]) -> Result<&'a str, Failure> {
+    if allowed.contains(&value) {
+        Ok(value)
+    } else {
+        Err(invalid(format!(
+            "{member} '{}' is not one of {}.",
+            shown(value),
+            allowed.join(", ")
+        )))
     }
+}
+
+fn state_of(text: &str) -> Result<AlarmState, Failure> {
+    Ok(
+        match choice("StateValue", text, &["OK", "ALARM", "INSUFFICIENT_DATA"])? {
+            "OK" => AlarmState::Ok,
+            "ALARM" => AlarmState::Alarm,
+            _ => AlarmState::InsufficientData,
+        },
+    )
+}
+
+/// `ScanBy`: whether the oldest come first (the default is newest first).
+fn ascending(scan_by: Option<&str>) -> Result<bool, Failure> {
+    let order = scan_by.unwrap_or("TimestampDescending");
+    Ok(choice(
+        "ScanBy",
+        order,
+        &["TimestampDescending", "TimestampAscending"],
+    )? == "TimestampAscending")
 }
 
 /// Where a page starts: `NextToken` is the position of its first item.
@@ -330,27 +351,10 @@ fn describe_alarm_history(
     engine: &Engine,
     input: DescribeAlarmHistoryInput,
 ) -> Result<Value, Failure> {
-    if let Some(kind) = input
-        .history_item_type
-        .as_deref()
-        .filter(|kind| !HISTORY_ITEM_TYPES.contains(kind))
-    {
-        return Err(invalid(format!(
-            "HistoryItemType '{}' is not one of {}.",
-            shown(kind),
-            HISTORY_ITEM_TYPES.join(", ")
-        )));
+    if let Some(kind) = input.history_item_type.as_deref() {
+        choice("HistoryItemType", kind, &HISTORY_ITEM_TYPES)?;
     }
-    let ascending = match input.scan_by.as_deref() {
-        None | Some("TimestampDescending") => false,
-        Some("TimestampAscending") => true,
-        Some(other) => {
-            return Err(invalid(format!(
-                "ScanBy '{}' is not TimestampDescending or TimestampAscending.",
-                shown(other)
-            )))
-        }
-    };
+    let ascending = ascending(input.scan_by.as_deref())?;
     let size = records(input.max_records, 100)?;
     let start = page_start(input.next_token.as_deref())?;
     let from = input.start_date.map(millis);
@@ -666,16 +670,7 @@ fn get_metric_data(engine: &Engine, input: GetMetricDataInput) -> Result<Value, 
             queries.len()
         )));
     }
-    let ascending = match input.scan_by.as_deref() {
-        None | Some("TimestampDescending") => false,
-        Some("TimestampAscending") => true,
-        Some(other) => {
-            return Err(invalid(format!(
-                "ScanBy '{}' is not TimestampDescending or TimestampAscending.",
-                shown(other)
-            )))
-        }
-    };
+    let ascending = ascending(input.scan_by.as_deref())?;
     let limit = match input.max_datapoints {
         None => MAX_DATA_POINTS,
         Some(max) if max > 0 => (max as u64).min(MAX_DATA_POINTS),

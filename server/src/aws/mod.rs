@@ -201,6 +201,15 @@ fn with_headers(
     response
 }
 
+/// A Smithy RPC v2 CBOR answer, with the protocol header Go's SDK checks.
+fn cbor_response(status: StatusCode, body: &Value, request_id: &str) -> Response {
+    let mut response = with_headers(status, wire::to_cbor(body), "application/cbor", request_id);
+    response
+        .headers_mut()
+        .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    response
+}
+
 fn output_response(
     protocol: Protocol,
     operation: &str,
@@ -220,18 +229,7 @@ fn output_response(
             "application/x-amz-json-1.0",
             request_id,
         ),
-        Protocol::CloudWatchCbor => {
-            let mut response = with_headers(
-                StatusCode::OK,
-                wire::to_cbor(output),
-                "application/cbor",
-                request_id,
-            );
-            response
-                .headers_mut()
-                .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
-            response
-        }
+        Protocol::CloudWatchCbor => cbor_response(StatusCode::OK, output, request_id),
         Protocol::CloudWatchQuery => with_headers(
             StatusCode::OK,
             wire::to_query_xml(operation, output, request_id).into_bytes(),
@@ -265,16 +263,7 @@ fn error_response(protocol: Protocol, failure: &Failure, request_id: &str) -> Re
                     request_id,
                 )
             } else {
-                let mut response = with_headers(
-                    failure.status,
-                    wire::to_cbor(&body),
-                    "application/cbor",
-                    request_id,
-                );
-                response
-                    .headers_mut()
-                    .insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
-                response
+                cbor_response(failure.status, &body, request_id)
             };
             let fault = if failure.status.is_server_error() {
                 "Receiver"
@@ -305,35 +294,45 @@ mod tests {
 
     #[test]
     fn requests_are_told_apart_by_path_target_and_form() {
-        let mut headers = HeaderMap::new();
-        assert_eq!(
-            classify(&format!("{CBOR_PATH}DescribeAlarms"), &headers),
-            Ok((Protocol::CloudWatchCbor, Some("DescribeAlarms".into())))
-        );
-        headers.insert(
-            "x-amz-target",
-            HeaderValue::from_static("SageMaker.UpdateEndpoint"),
-        );
-        assert_eq!(
-            classify("/", &headers),
-            Ok((Protocol::SageMaker, Some("UpdateEndpoint".into())))
-        );
-        headers.insert(
-            "x-amz-target",
-            HeaderValue::from_static("GraniteServiceVersion20100801.PutMetricAlarm"),
-        );
-        assert_eq!(
-            classify("/", &headers),
-            Ok((Protocol::CloudWatchJson, Some("PutMetricAlarm".into())))
-        );
-        headers.insert(
-            "x-amz-target",
-            HeaderValue::from_static("DynamoDB_20120810.GetItem"),
-        );
-        assert_eq!(
-            classify("/", &headers).map_err(|failure| failure.code),
-            Err("UnknownOperationException")
-        );
+        let cbor = format!("{CBOR_PATH}DescribeAlarms");
+        let cases = [
+            (
+                cbor.as_str(),
+                None,
+                Some((Protocol::CloudWatchCbor, "DescribeAlarms")),
+            ),
+            (
+                "/",
+                Some("SageMaker.UpdateEndpoint"),
+                Some((Protocol::SageMaker, "UpdateEndpoint")),
+            ),
+            (
+                "/",
+                Some("GraniteServiceVersion20100801.PutMetricAlarm"),
+                Some((Protocol::CloudWatchJson, "PutMetricAlarm")),
+            ),
+            ("/", Some("DynamoDB_20120810.GetItem"), None),
+            ("/", None, None),
+        ];
+        for (path, target, expected) in cases {
+            let mut headers = HeaderMap::new();
+            if let Some(target) = target {
+                headers.insert("x-amz-target", HeaderValue::from_static(target));
+            }
+            let classified = classify(path, &headers);
+            match expected {
+                Some((protocol, operation)) => assert_eq!(
+                    classified,
+                    Ok((protocol, Some(operation.to_string()))),
+                    "{path} {target:?}"
+                ),
+                None => assert_eq!(
+                    classified.map_err(|failure| failure.code),
+                    Err("UnknownOperationException"),
+                    "{path} {target:?}"
+                ),
+            }
+        }
         let mut form = HeaderMap::new();
         form.insert(
             header::CONTENT_TYPE,

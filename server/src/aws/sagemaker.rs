@@ -15,7 +15,8 @@ use crate::engine::endpoint::VariantView;
 use crate::engine::ids::{arn, shown};
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition, BUILTIN_IMAGES};
 use crate::engine::sagemaker::{
-    name_problem, validation, EndpointSnapshot, SageMakerError, UpdateRequest,
+    name_problem, validation, EndpointSnapshot, SageMakerError, UpdateRequest, CONFIG, ENDPOINT,
+    MODEL,
 };
 use crate::engine::Engine;
 
@@ -85,7 +86,7 @@ pub async fn call(
                 .map(|model| Row {
                     item: json!({
                         "ModelName": model.model_name,
-                        "ModelArn": arn(region, "model", &model.model_name),
+                        "ModelArn": arn(region, MODEL.arn, &model.model_name),
                         "CreationTime": seconds(model.created_ms),
                     }),
                     name: model.model_name,
@@ -114,7 +115,7 @@ pub async fn call(
                 .map(|config| Row {
                     item: json!({
                         "EndpointConfigName": config.endpoint_config_name,
-                        "EndpointConfigArn": arn(region, "endpoint-config", &config.endpoint_config_name),
+                        "EndpointConfigArn": arn(region, CONFIG.arn, &config.endpoint_config_name),
                         "CreationTime": seconds(config.created_ms),
                     }),
                     name: config.endpoint_config_name,
@@ -140,7 +141,7 @@ pub async fn call(
                     input.deployment_config,
                 )
                 .await?;
-            Ok(json!({"EndpointArn": arn(region, "endpoint", &input.endpoint_name)}))
+            Ok(json!({"EndpointArn": arn(region, ENDPOINT.arn, &input.endpoint_name)}))
         }
         "DescribeEndpoint" => {
             let input: Named = read(input)?;
@@ -163,7 +164,7 @@ pub async fn call(
                 .map(|row| Row {
                     item: json!({
                         "EndpointName": row.name,
-                        "EndpointArn": arn(region, "endpoint", &row.name),
+                        "EndpointArn": arn(region, ENDPOINT.arn, &row.name),
                         "CreationTime": seconds(row.created_ms),
                         "LastModifiedTime": seconds(row.modified_ms),
                         "EndpointStatus": row.status.as_str(),
@@ -333,7 +334,7 @@ fn create_model(engine: &Engine, region: &str, input: CreateModelInput) -> Resul
     model.execution_role_arn = input.execution_role_arn;
     model.as_containers = as_containers;
     engine.create_model(region, model)?;
-    Ok(json!({"ModelArn": arn(region, "model", &input.model_name)}))
+    Ok(json!({"ModelArn": arn(region, MODEL.arn, &input.model_name)}))
 }
 
 /// The image a model shows: its own, or the built-in one it runs.
@@ -361,7 +362,7 @@ fn describe_model(region: &str, model: &ModelDefinition) -> Value {
     let mut output = json!({
         "ModelName": model.model_name,
         "CreationTime": seconds(model.created_ms),
-        "ModelArn": arn(region, "model", &model.model_name),
+        "ModelArn": arn(region, MODEL.arn, &model.model_name),
         "EnableNetworkIsolation": false,
     });
     if model.as_containers {
@@ -435,13 +436,13 @@ fn create_endpoint_config(
     };
     let name = config.endpoint_config_name.clone();
     engine.create_endpoint_config(region, config)?;
-    Ok(json!({"EndpointConfigArn": arn(region, "endpoint-config", &name)}))
+    Ok(json!({"EndpointConfigArn": arn(region, CONFIG.arn, &name)}))
 }
 
 fn describe_endpoint_config(region: &str, config: &EndpointConfigDefinition) -> Value {
     json!({
         "EndpointConfigName": config.endpoint_config_name,
-        "EndpointConfigArn": arn(region, "endpoint-config", &config.endpoint_config_name),
+        "EndpointConfigArn": arn(region, CONFIG.arn, &config.endpoint_config_name),
         "ProductionVariants": [{
             "VariantName": config.variant_name,
             "ModelName": config.model_name,
@@ -493,7 +494,7 @@ fn variant_summary(variant: &str, view: &VariantView, instance_type: Option<&str
 fn describe_endpoint(region: &str, snapshot: &EndpointSnapshot) -> Value {
     let mut output = json!({
         "EndpointName": snapshot.name,
-        "EndpointArn": arn(region, "endpoint", &snapshot.name),
+        "EndpointArn": arn(region, ENDPOINT.arn, &snapshot.name),
         "EndpointConfigName": snapshot.config,
         "EndpointStatus": snapshot.status.as_str(),
         "CreationTime": seconds(snapshot.created_ms),
@@ -546,6 +547,18 @@ struct UpdateEndpointInput {
 const VARIANT_PROPERTIES: [&str; 3] =
     ["DesiredInstanceCount", "DesiredWeight", "DataCaptureConfig"];
 
+/// What is wrong with `value` at `at` when it is not one of `allowed`, in the
+/// words of AWS's JSON services.
+fn enum_problem(at: &str, value: &str, allowed: &[&str]) -> Option<String> {
+    (!allowed.contains(&value)).then(|| {
+        format!(
+            "Value '{}' at '{at}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+            shown(value),
+            allowed.join(", ")
+        )
+    })
+}
+
 async fn update_endpoint(
     engine: &Engine,
     region: &str,
@@ -560,14 +573,14 @@ async fn update_endpoint(
         ));
     }
     for (index, property) in excluded.iter().enumerate() {
-        if !VARIANT_PROPERTIES.contains(&property.variant_property_type.as_str()) {
-            problems.push(format!(
-                "Value '{}' at 'excludeRetainedVariantProperties.{}.member.variantPropertyType' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                shown(&property.variant_property_type),
-                index + 1,
-                VARIANT_PROPERTIES.join(", ")
-            ));
-        }
+        problems.extend(enum_problem(
+            &format!(
+                "excludeRetainedVariantProperties.{}.member.variantPropertyType",
+                index + 1
+            ),
+            &property.variant_property_type,
+            &VARIANT_PROPERTIES,
+        ));
     }
     if !problems.is_empty() {
         return Err(validation(problems).into());
@@ -588,7 +601,7 @@ async fn update_endpoint(
             },
         )
         .await?;
-    Ok(json!({"EndpointArn": arn(region, "endpoint", &input.endpoint_name)}))
+    Ok(json!({"EndpointArn": arn(region, ENDPOINT.arn, &input.endpoint_name)}))
 }
 
 /// The input every `List*` call shares.
@@ -621,24 +634,14 @@ struct Row {
 fn list(input: ListInput, mut rows: Vec<Row>, sorts: &[&str], key: &str) -> Result<Value, Failure> {
     let mut problems = Vec::new();
     let sort_by = input.sort_by.as_deref().unwrap_or("CreationTime");
-    if !sorts.contains(&sort_by) {
-        problems.push(format!(
-            "Value '{}' at 'sortBy' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-            shown(sort_by),
-            sorts.join(", ")
-        ));
-    }
-    let ascending = match input.sort_order.as_deref() {
-        None | Some("Descending") => false,
-        Some("Ascending") => true,
-        Some(other) => {
-            problems.push(format!(
-                "Value '{}' at 'sortOrder' failed to satisfy constraint: Member must satisfy enum value set: [Ascending, Descending]",
-                shown(other)
-            ));
-            false
-        }
-    };
+    problems.extend(enum_problem("sortBy", sort_by, sorts));
+    let order = input.sort_order.as_deref().unwrap_or("Descending");
+    problems.extend(enum_problem(
+        "sortOrder",
+        order,
+        &["Ascending", "Descending"],
+    ));
+    let ascending = order == "Ascending";
     let max = input.max_results.unwrap_or(10);
     if !(1..=100).contains(&max) {
         problems.push(format!(

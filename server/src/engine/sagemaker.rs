@@ -91,6 +91,66 @@ fn check_name(field: &str, value: &str) -> Result<(), SageMakerError> {
     }
 }
 
+/// A kind of SageMaker resource, as its ARNs and messages name it.
+#[derive(Clone, Copy, Debug)]
+pub struct Kind {
+    /// The ARN's resource type.
+    pub arn: &'static str,
+    /// The words messages use.
+    pub words: &'static str,
+    pub plural: &'static str,
+}
+
+pub const MODEL: Kind = Kind {
+    arn: "model",
+    words: "model",
+    plural: "models",
+};
+pub const CONFIG: Kind = Kind {
+    arn: "endpoint-config",
+    words: "endpoint configuration",
+    plural: "endpoint configurations",
+};
+pub const ENDPOINT: Kind = Kind {
+    arn: "endpoint",
+    words: "endpoint",
+    plural: "endpoints",
+};
+
+/// SageMaker's answer for a resource of `kind` that does not exist.
+fn not_found(region: &str, kind: Kind, name: &str) -> SageMakerError {
+    SageMakerError::Validation(format!(
+        "Could not find {} \"{}\".",
+        kind.words,
+        arn(region, kind.arn, name)
+    ))
+}
+
+/// Whether another resource of `kind` called `name` may be created, when
+/// `exists` says whether one is already there and `count` are kept.
+fn admit(
+    region: &str,
+    kind: Kind,
+    name: &str,
+    exists: bool,
+    count: usize,
+) -> Result<(), SageMakerError> {
+    if exists {
+        return Err(SageMakerError::Validation(format!(
+            "Cannot create already existing {} \"{}\".",
+            kind.words,
+            arn(region, kind.arn, name)
+        )));
+    }
+    if count >= MAX_RESOURCES {
+        return Err(SageMakerError::LimitExceeded(format!(
+            "The local engine keeps at most {MAX_RESOURCES} {}.",
+            kind.plural
+        )));
+    }
+    Ok(())
+}
+
 /// What `DescribeEndpoint` shows.
 #[derive(Clone, Debug)]
 pub struct EndpointSnapshot {
@@ -133,13 +193,6 @@ pub struct UpdateRequest {
 }
 
 impl Engine {
-    fn not_found(&self, region: &str, kind: &str, words: &str, name: &str) -> SageMakerError {
-        SageMakerError::Validation(format!(
-            "Could not find {words} \"{}\".",
-            arn(region, kind, name)
-        ))
-    }
-
     /// Creation times of built-in definitions: when the engine started.
     fn created(&self, created_ms: u64) -> u64 {
         if created_ms == 0 {
@@ -158,17 +211,14 @@ impl Engine {
         check_name("modelName", &model.model_name)?;
         model.created_ms = self.clock().now_ms();
         let mut registry = self.write_registry();
-        if registry.model(&model.model_name).is_some() {
-            return Err(SageMakerError::Validation(format!(
-                "Cannot create already existing model \"{}\".",
-                arn(region, "model", &model.model_name)
-            )));
-        }
-        if registry.models.len() >= MAX_RESOURCES {
-            return Err(SageMakerError::LimitExceeded(format!(
-                "The local engine keeps at most {MAX_RESOURCES} models."
-            )));
-        }
+        let exists = registry.model(&model.model_name).is_some();
+        admit(
+            region,
+            MODEL,
+            &model.model_name,
+            exists,
+            registry.models.len(),
+        )?;
         registry.models.push(model);
         Ok(())
     }
@@ -183,7 +233,7 @@ impl Engine {
         let mut model = registry
             .model(name)
             .cloned()
-            .ok_or_else(|| self.not_found(region, "model", "model", name))?;
+            .ok_or_else(|| not_found(region, MODEL, name))?;
         model.created_ms = self.created(model.created_ms);
         Ok(model)
     }
@@ -195,7 +245,7 @@ impl Engine {
         let before = registry.models.len();
         registry.models.retain(|model| model.model_name != name);
         if registry.models.len() == before {
-            return Err(self.not_found(region, "model", "model", name));
+            return Err(not_found(region, MODEL, name));
         }
         Ok(())
     }
@@ -260,19 +310,11 @@ impl Engine {
         }
         config.created_ms = self.clock().now_ms();
         let mut registry = self.write_registry();
-        if registry.config(&config.endpoint_config_name).is_some() {
-            return Err(SageMakerError::Validation(format!(
-                "Cannot create already existing endpoint configuration \"{}\".",
-                arn(region, "endpoint-config", &config.endpoint_config_name)
-            )));
-        }
+        let exists = registry.config(&config.endpoint_config_name).is_some();
+        let count = registry.endpoint_configs.len();
+        admit(region, CONFIG, &config.endpoint_config_name, exists, count)?;
         if registry.model(&config.model_name).is_none() {
-            return Err(self.not_found(region, "model", "model", &config.model_name));
-        }
-        if registry.endpoint_configs.len() >= MAX_RESOURCES {
-            return Err(SageMakerError::LimitExceeded(format!(
-                "The local engine keeps at most {MAX_RESOURCES} endpoint configurations."
-            )));
+            return Err(not_found(region, MODEL, &config.model_name));
         }
         registry.endpoint_configs.push(config);
         Ok(())
@@ -285,9 +327,10 @@ impl Engine {
         name: &str,
     ) -> Result<EndpointConfigDefinition, SageMakerError> {
         let registry = self.read_registry();
-        let mut config = registry.config(name).cloned().ok_or_else(|| {
-            self.not_found(region, "endpoint-config", "endpoint configuration", name)
-        })?;
+        let mut config = registry
+            .config(name)
+            .cloned()
+            .ok_or_else(|| not_found(region, CONFIG, name))?;
         config.created_ms = self.created(config.created_ms);
         Ok(config)
     }
@@ -302,7 +345,7 @@ impl Engine {
             .endpoint_configs
             .retain(|config| config.endpoint_config_name != name);
         if registry.endpoint_configs.len() == before {
-            return Err(self.not_found(region, "endpoint-config", "endpoint configuration", name));
+            return Err(not_found(region, CONFIG, name));
         }
         Ok(())
     }
@@ -370,14 +413,7 @@ impl Engine {
             .read_registry()
             .config(config_name)
             .cloned()
-            .ok_or_else(|| {
-                self.not_found(
-                    region,
-                    "endpoint-config",
-                    "endpoint configuration",
-                    config_name,
-                )
-            })?;
+            .ok_or_else(|| not_found(region, CONFIG, config_name))?;
         if let Some(deployment) = &deployment_config {
             self.deployment_plan(
                 region,
@@ -407,17 +443,13 @@ impl Engine {
         };
         {
             let mut endpoints = self.write_endpoints();
-            if endpoints.contains_key(name) {
-                return Err(SageMakerError::Validation(format!(
-                    "Cannot create already existing endpoint \"{}\".",
-                    arn(region, "endpoint", name)
-                )));
-            }
-            if endpoints.len() >= MAX_RESOURCES {
-                return Err(SageMakerError::LimitExceeded(format!(
-                    "The local engine keeps at most {MAX_RESOURCES} endpoints."
-                )));
-            }
+            admit(
+                region,
+                ENDPOINT,
+                name,
+                endpoints.contains_key(name),
+                endpoints.len(),
+            )?;
             endpoints.insert(name.to_string(), entry.clone());
         }
         let engine = self.clone();
@@ -476,7 +508,7 @@ impl Engine {
     ) -> Result<EndpointSnapshot, SageMakerError> {
         let entry = self
             .endpoint(name)
-            .map_err(|_| self.not_found(region, "endpoint", "endpoint", name))?;
+            .map_err(|_| not_found(region, ENDPOINT, name))?;
         let state = entry.state.lock().await;
         let registry = self.read_registry();
         let instance_type = |config: &str| {
@@ -565,12 +597,12 @@ impl Engine {
     pub async fn delete_endpoint(&self, region: &str, name: &str) -> Result<(), SageMakerError> {
         let entry = self
             .endpoint(name)
-            .map_err(|_| self.not_found(region, "endpoint", "endpoint", name))?;
+            .map_err(|_| not_found(region, ENDPOINT, name))?;
         let mut state = entry.state.lock().await;
         if state.updating.is_some() || state.status == EndpointStatus::Creating {
             return Err(SageMakerError::Validation(format!(
                 "Cannot delete in-progress endpoint \"{}\".",
-                arn(region, "endpoint", name)
+                arn(region, ENDPOINT.arn, name)
             )));
         }
         state.status = EndpointStatus::Deleting;
@@ -662,10 +694,10 @@ impl Engine {
         if !problems.is_empty() {
             return Err(validation(problems));
         }
-        let endpoint_arn = arn(region, "endpoint", &request.endpoint);
+        let endpoint_arn = arn(region, ENDPOINT.arn, &request.endpoint);
         let entry = self
             .endpoint(&request.endpoint)
-            .map_err(|_| self.not_found(region, "endpoint", "endpoint", &request.endpoint))?;
+            .map_err(|_| not_found(region, ENDPOINT, &request.endpoint))?;
         let (status, variant, last, current_count) = {
             let state = entry.state.lock().await;
             (
@@ -693,18 +725,11 @@ impl Engine {
             .read_registry()
             .config(&request.config)
             .cloned()
-            .ok_or_else(|| {
-                self.not_found(
-                    region,
-                    "endpoint-config",
-                    "endpoint configuration",
-                    &request.config,
-                )
-            })?;
+            .ok_or_else(|| not_found(region, CONFIG, &request.config))?;
         if config.variant_name != variant {
             return Err(SageMakerError::Validation(format!(
                 "Endpoint configuration \"{}\" has production variant {}, but endpoint \"{endpoint_arn}\" serves {variant}: a blue/green update keeps the variant names.",
-                arn(region, "endpoint-config", &request.config),
+                arn(region, CONFIG.arn, &request.config),
                 config.variant_name
             )));
         }
@@ -750,7 +775,7 @@ impl Engine {
                 }
                 EngineError::SameConfig { config, .. } => SageMakerError::Validation(format!(
                     "Endpoint \"{endpoint_arn}\" already uses endpoint configuration \"{}\": an update needs a new one.",
-                    arn(region, "endpoint-config", &config)
+                    arn(region, CONFIG.arn, &config)
                 )),
                 other => SageMakerError::Internal(other.to_string()),
             })

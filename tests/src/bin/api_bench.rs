@@ -36,23 +36,7 @@ struct Api {
 
 impl Api {
     async fn call(&self, target: &str, body: &Value) -> Result<Value> {
-        let version = if target.starts_with("SageMaker.") {
-            "1.1"
-        } else {
-            "1.0"
-        };
-        let response = self
-            .client
-            .post(format!("{}/", self.base))
-            .header("x-amz-target", target)
-            .header("content-type", format!("application/x-amz-json-{version}"))
-            .body(body.to_string())
-            .send()
-            .await?;
-        let status = response.status();
-        let text = response.text().await?;
-        ensure!(status.is_success(), "{target}: {status} {text}");
-        Ok(serde_json::from_str(&text)?)
+        guardrail_tests::aws_json(&self.client, &self.base, target, body).await
     }
 
     async fn invoke(&self) -> Result<()> {

@@ -845,3 +845,71 @@ async fn an_image_nothing_maps_fails_the_endpoint_and_a_model_error_is_a_model_e
         other => panic!("expected a ModelError, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mapped_image_runs_its_command_with_the_models_data_and_environment() {
+    use guardrail_server::engine::registry::{ImageMapping, Registry};
+    let script = common::workspace().join("server/tests/python/echo_model.py");
+    let mut registry = Registry::demo();
+    registry.images.push(ImageMapping {
+        image: None,
+        prefix: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/echo".into()),
+        builtin: None,
+        urls: None,
+        command: Some(format!(
+            "{} {} --port {{port}} --model {{model_data_url}}",
+            common::venv_bin("python").display(),
+            script.display()
+        )),
+    });
+    let aws = LocalAws::with_registry(registry, SCALE, PROVISIONING).await;
+    let clients = clients(&aws.url);
+    clients
+        .sagemaker
+        .create_model()
+        .model_name("echo")
+        .primary_container(
+            ContainerDefinition::builder()
+                .image("123456789012.dkr.ecr.us-east-1.amazonaws.com/echo:3")
+                .model_data_url("s3://models/echo.tar.gz")
+                .environment("GREETING", "hello")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("CreateModel");
+    let described = clients
+        .sagemaker
+        .describe_model()
+        .model_name("echo")
+        .send()
+        .await
+        .expect("DescribeModel");
+    let container = described
+        .primary_container()
+        .expect("the primary container");
+    assert_eq!(container.model_data_url(), Some("s3://models/echo.tar.gz"));
+    config(&clients, "echo-config", "echo", 1).await;
+    assert_eq!(
+        endpoint(&clients, "echo", "echo-config").await,
+        EndpointStatus::InService
+    );
+    let answer = invoke(&clients, "echo", b"1,2,3")
+        .await
+        .expect("InvokeEndpoint");
+    let body: serde_json::Value =
+        serde_json::from_slice(answer.body().expect("a body").as_ref()).expect("JSON");
+    assert_eq!(body["model_argument"], "s3://models/echo.tar.gz");
+    assert_eq!(body["model_data_url"], "s3://models/echo.tar.gz");
+    assert_eq!(body["greeting"], "hello");
+    assert!(body["bind_to_port"]
+        .as_str()
+        .is_some_and(|port| port.parse::<u16>().is_ok()));
+    assert_eq!(body["body"], "1,2,3");
+    let deployed = describe(&clients, "echo").await;
+    let images = deployed.production_variants()[0].deployed_images();
+    assert_eq!(
+        images[0].specified_image(),
+        Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/echo:3")
+    );
+}

@@ -62,10 +62,23 @@ pub struct LocalAws {
 
 impl LocalAws {
     pub async fn start(time_scale: f64, provisioning_seconds: u32) -> LocalAws {
-        use guardrail_server::engine::registry::Registry;
+        Self::with_registry(
+            guardrail_server::engine::registry::Registry::demo(),
+            time_scale,
+            provisioning_seconds,
+        )
+        .await
+    }
+
+    /// The same, on `registry` (the demo and what an `engine.json` would add).
+    pub async fn with_registry(
+        registry: guardrail_server::engine::registry::Registry,
+        time_scale: f64,
+        provisioning_seconds: u32,
+    ) -> LocalAws {
         use guardrail_server::engine::{Engine, EngineOptions};
         let engine = Engine::start(
-            Registry::demo(),
+            registry,
             guardrail_server::store::Store::in_memory().expect("store"),
             EngineOptions {
                 load_rps: 0.0,

@@ -312,11 +312,18 @@ impl Metrics {
         };
         let first = from_ms - from_ms % PUBLISHED_BUCKET_MS;
         for (_, configs) in inner.published.range(first..to_ms) {
+            // The configs serving at one moment: their instances add up (the
+            // variant's InvocationsPerInstance divides by both fleets).
+            let mut moment = FleetBucket::default();
+            let mut instances = 0u32;
             for (name, bucket) in configs {
                 if config.is_none_or(|config| **name == *config) {
-                    total.add(bucket);
+                    moment.add(bucket);
+                    instances = instances.saturating_add(bucket.instances);
                 }
             }
+            moment.instances = instances;
+            total.add(&moment);
         }
         total
     }
@@ -360,7 +367,8 @@ mod tests {
 
     #[test]
     fn errors_and_latency_sum_per_fleet_and_scope() {
-        let metrics = Metrics::new(ApiClock::start(1.0));
+        // The API clock all but stopped: every record falls in one bucket.
+        let metrics = Metrics::new(ApiClock::start(1e-6));
         // A huge scale would move the clock between records; a tiny one keeps
         // every record in tick 0.
         metrics.begin(PlanClock::start(1e-6), 60_000);
@@ -407,6 +415,12 @@ mod tests {
         assert_eq!((green.invocations, green.errors_5xx), (1, 1));
         let variant = metrics.published(None, now - 60_000, now + 60_000);
         assert_eq!(variant.invocations, 4);
+        // Both fleets' 3 instances serve the variant: 4 invocations over 6.
+        assert_eq!(variant.instances, 6);
+        let per_instance = variant
+            .samples(Metric::InvocationsPerInstance, variant.instances)
+            .expect("data");
+        assert!((per_instance.statistic(Stat::Basic(Statistic::Sum)) - 4.0 / 6.0).abs() < 1e-9);
         assert_eq!(variant.latency_max_us, Some(5_000.0));
         assert_eq!(metrics.published_configs(), ["baseline", "incompatible"]);
         metrics.end();

@@ -395,6 +395,14 @@ fn exit_codes_mean_what_the_readme_says() {
         "{}",
         stderr(&slow)
     );
+    // The APIs' clock has the same range.
+    let fast = guardrail(&["serve", "--port", "1", "--time-scale", "20000"], None);
+    assert_eq!(code(&fast), Some(2), "{}", stderr(&fast));
+    assert!(
+        stderr(&fast).contains("--time-scale 20000"),
+        "{}",
+        stderr(&fast)
+    );
     // 4: guardrail cannot do its work: nothing answers there.
     let unreachable = guardrail(&["abort", "run-x", "--server", "http://127.0.0.1:1"], None);
     assert_eq!(code(&unreachable), Some(4), "{}", stderr(&unreachable));

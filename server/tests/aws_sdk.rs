@@ -848,19 +848,20 @@ async fn an_image_nothing_maps_fails_the_endpoint_and_a_model_error_is_a_model_e
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mapped_image_runs_its_command_with_the_models_data_and_environment() {
-    use guardrail_server::engine::registry::{ImageMapping, Registry};
+    use guardrail_server::engine::registry::{ImageMapping, Registry, Runner};
     let script = common::workspace().join("server/tests/python/echo_model.py");
     let mut registry = Registry::demo();
     registry.images.push(ImageMapping {
         image: None,
         prefix: Some("123456789012.dkr.ecr.us-east-1.amazonaws.com/echo".into()),
-        builtin: None,
-        urls: None,
-        command: Some(format!(
-            "{} {} --port {{port}} --model {{model_data_url}}",
-            common::venv_bin("python").display(),
-            script.display()
-        )),
+        run: Runner {
+            command: Some(format!(
+                "{} {} --port {{port}} --model {{model_data_url}}",
+                common::venv_bin("python").display(),
+                script.display()
+            )),
+            ..Runner::default()
+        },
     });
     let aws = LocalAws::with_registry(registry, SCALE, PROVISIONING).await;
     let clients = clients(&aws.url);

@@ -234,5 +234,5 @@ async fn cloudwatch_answers_json_cbor_and_query_with_their_own_errors() {
         assert_eq!(result["error"]["code"], "ResourceNotFound", "{result}");
         assert_eq!(result["invalid_format"], "InvalidFormat", "{result}");
     }
-    assert_eq!(aws.engine.cloudwatch().alarms().len(), 3);
+    assert_eq!(aws.engine.cloudwatch().alarms(|_| true).len(), 3);
 }

@@ -32,9 +32,15 @@ async fn engine() -> Engine {
         endpoints: vec![],
         images: vec![],
     });
+    engine_with(registry, Store::in_memory().expect("store")).await
+}
+
+/// An engine on `registry` and `store`, with a load generator of 100 requests
+/// per second.
+async fn engine_with(registry: Registry, store: Store) -> Engine {
     Engine::start(
         registry,
-        Store::in_memory().expect("store"),
+        store,
         EngineOptions {
             load_rps: 100.0,
             seed: 7,
@@ -693,17 +699,7 @@ proptest::proptest! {
 }
 
 async fn engine_on(store: Store) -> Engine {
-    Engine::start(
-        Registry::demo(),
-        store,
-        EngineOptions {
-            load_rps: 100.0,
-            seed: 7,
-            ..EngineOptions::default()
-        },
-    )
-    .await
-    .expect("engine starts")
+    engine_with(Registry::demo(), store).await
 }
 
 fn scratch(label: &str) -> std::path::PathBuf {

@@ -32,6 +32,14 @@ pub fn dist_dir() -> Result<PathBuf> {
     Ok(dist)
 }
 
+/// A benchmark's setting from the environment: `name`, else `default`.
+pub fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())

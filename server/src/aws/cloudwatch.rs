@@ -13,6 +13,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::aws::failure::{parse, Failure};
+use crate::aws::wire::{epoch_millis, epoch_seconds};
 use crate::engine::cloudwatch::{AlarmView, CloudWatchError};
 use crate::engine::ids::shown;
 use crate::engine::metrics::PUBLISHED_BUCKET_MS;
@@ -76,19 +77,6 @@ impl From<CloudWatchError> for Failure {
 
 fn read<T: serde::de::DeserializeOwned>(input: Value) -> Result<T, Failure> {
     parse(input, "InvalidParameterValue")
-}
-
-fn seconds(ms: u64) -> Value {
-    json!(ms as f64 / 1_000.0)
-}
-
-/// Epoch seconds from a request, as API milliseconds.
-fn millis(seconds: f64) -> u64 {
-    if seconds.is_finite() {
-        (seconds.max(0.0) * 1_000.0).min(u64::MAX as f64 / 2.0) as u64
-    } else {
-        0
-    }
 }
 
 /// Answers one CloudWatch operation.
@@ -258,17 +246,20 @@ fn alarm_json(view: &AlarmView) -> Value {
     map.insert("AlarmArn".into(), json!(view.arn));
     map.insert(
         "AlarmConfigurationUpdatedTimestamp".into(),
-        seconds(view.configured_ms),
+        epoch_seconds(view.configured_ms),
     );
     map.insert("StateValue".into(), json!(view.state.as_str()));
     map.insert("StateReason".into(), json!(view.reason));
     if let Some(data) = &view.reason_data {
         map.insert("StateReasonData".into(), json!(data));
     }
-    map.insert("StateUpdatedTimestamp".into(), seconds(view.updated_ms));
+    map.insert(
+        "StateUpdatedTimestamp".into(),
+        epoch_seconds(view.updated_ms),
+    );
     map.insert(
         "StateTransitionedTimestamp".into(),
-        seconds(view.transitioned_ms),
+        epoch_seconds(view.transitioned_ms),
     );
     alarm
 }
@@ -291,34 +282,29 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
     let start = page_start(input.next_token.as_deref())?;
     let metric_alarms =
         input.alarm_types.is_empty() || input.alarm_types.iter().any(|kind| kind == "MetricAlarm");
-    let alarms: Vec<Value> = engine
-        .cloudwatch()
-        .alarms()
-        .iter()
-        .filter(|_| metric_alarms)
-        .filter(|view| {
-            let name = &view.definition.alarm_name;
-            (input.alarm_names.is_empty() || input.alarm_names.contains(name))
-                && input
-                    .alarm_name_prefix
-                    .as_deref()
-                    .is_none_or(|prefix| name.starts_with(prefix))
-                && state.is_none_or(|state| view.state == state)
-                && input.action_prefix.as_deref().is_none_or(|prefix| {
-                    let definition = &view.definition;
-                    [
-                        &definition.ok_actions,
-                        &definition.alarm_actions,
-                        &definition.insufficient_data_actions,
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .flatten()
-                    .any(|action| action.starts_with(prefix))
-                })
-        })
-        .map(alarm_json)
-        .collect();
+    let views = engine.cloudwatch().alarms(|view| {
+        let name = &view.definition.alarm_name;
+        metric_alarms
+            && (input.alarm_names.is_empty() || input.alarm_names.contains(name))
+            && input
+                .alarm_name_prefix
+                .as_deref()
+                .is_none_or(|prefix| name.starts_with(prefix))
+            && state.is_none_or(|state| view.state == state)
+            && input.action_prefix.as_deref().is_none_or(|prefix| {
+                let definition = &view.definition;
+                [
+                    &definition.ok_actions,
+                    &definition.alarm_actions,
+                    &definition.insufficient_data_actions,
+                ]
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|action| action.starts_with(prefix))
+            })
+    });
+    let alarms: Vec<Value> = views.iter().map(alarm_json).collect();
     let (alarms, next) = page(alarms, start, size);
     let mut output = json!({"MetricAlarms": alarms, "CompositeAlarms": []});
     if let Some(next) = next {
@@ -357,13 +343,11 @@ fn describe_alarm_history(
     let ascending = ascending(input.scan_by.as_deref())?;
     let size = records(input.max_records, 100)?;
     let start = page_start(input.next_token.as_deref())?;
-    let from = input.start_date.map(millis);
-    let to = input.end_date.map(millis);
+    let from = input.start_date.map(epoch_millis);
+    let to = input.end_date.map(epoch_millis);
     let mut items: Vec<Value> = engine
         .cloudwatch()
-        .history()
-        .into_iter()
-        .filter(|item| {
+        .history(|item| {
             input
                 .alarm_name
                 .as_deref()
@@ -375,11 +359,12 @@ fn describe_alarm_history(
                 && from.is_none_or(|from| item.at_ms >= from)
                 && to.is_none_or(|to| item.at_ms <= to)
         })
+        .into_iter()
         .map(|item| {
             json!({
                 "AlarmName": item.alarm,
                 "AlarmType": "MetricAlarm",
-                "Timestamp": seconds(item.at_ms),
+                "Timestamp": epoch_seconds(item.at_ms),
                 "HistoryItemType": item.kind,
                 "HistorySummary": item.summary,
                 "HistoryData": item.data,
@@ -469,8 +454,8 @@ fn window(
     period_ms: u64,
     limit: u64,
 ) -> Result<(u64, u64), Failure> {
-    let start = millis(start.ok_or_else(|| missing("StartTime"))?);
-    let end = millis(end.ok_or_else(|| missing("EndTime"))?);
+    let start = epoch_millis(start.ok_or_else(|| missing("StartTime"))?);
+    let end = epoch_millis(end.ok_or_else(|| missing("EndTime"))?);
     if start >= end {
         return Err(invalid(
             "The parameter StartTime must be less than the parameter EndTime.",
@@ -613,7 +598,7 @@ fn get_metric_statistics(
     )
     .into_iter()
     .map(|(at, samples, metric)| {
-        let mut point = json!({"Timestamp": seconds(at), "Unit": unit_of(metric)});
+        let mut point = json!({"Timestamp": epoch_seconds(at), "Unit": unit_of(metric)});
         for statistic in &basic {
             point[statistic.as_str()] = json!(samples.statistic(Stat::Basic(*statistic)));
         }
@@ -737,7 +722,7 @@ fn get_metric_data(engine: &Engine, input: GetMetricDataInput) -> Result<Value, 
             json!({
                 "Id": query.id,
                 "Label": query.label.clone().unwrap_or_else(|| stat.metric.metric_name.clone()),
-                "Timestamps": points.iter().map(|(at, _)| seconds(*at)).collect::<Vec<_>>(),
+                "Timestamps": points.iter().map(|(at, _)| epoch_seconds(*at)).collect::<Vec<_>>(),
                 "Values": points.iter().map(|(_, value)| json!(*value)).collect::<Vec<_>>(),
                 "StatusCode": "Complete",
             })

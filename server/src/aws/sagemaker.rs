@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::aws::failure::{parse, Failure};
+use crate::aws::wire::{epoch_millis, epoch_seconds};
 use crate::engine::endpoint::VariantView;
 use crate::engine::ids::{arn, shown};
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition, BUILTIN_IMAGES};
@@ -51,11 +52,6 @@ fn read<T: DeserializeOwned>(input: Value) -> Result<T, Failure> {
     parse(input, "SerializationException")
 }
 
-/// Epoch seconds, as SageMaker's JSON writes timestamps.
-fn seconds(ms: u64) -> Value {
-    json!(ms as f64 / 1_000.0)
-}
-
 fn invalid(message: impl Into<String>) -> Failure {
     SageMakerError::Validation(message.into()).into()
 }
@@ -87,7 +83,7 @@ pub async fn call(
                     item: json!({
                         "ModelName": model.model_name,
                         "ModelArn": arn(region, MODEL.arn, &model.model_name),
-                        "CreationTime": seconds(model.created_ms),
+                        "CreationTime": epoch_seconds(model.created_ms),
                     }),
                     name: model.model_name,
                     created_ms: model.created_ms,
@@ -116,7 +112,7 @@ pub async fn call(
                     item: json!({
                         "EndpointConfigName": config.endpoint_config_name,
                         "EndpointConfigArn": arn(region, CONFIG.arn, &config.endpoint_config_name),
-                        "CreationTime": seconds(config.created_ms),
+                        "CreationTime": epoch_seconds(config.created_ms),
                     }),
                     name: config.endpoint_config_name,
                     created_ms: config.created_ms,
@@ -165,8 +161,8 @@ pub async fn call(
                     item: json!({
                         "EndpointName": row.name,
                         "EndpointArn": arn(region, ENDPOINT.arn, &row.name),
-                        "CreationTime": seconds(row.created_ms),
-                        "LastModifiedTime": seconds(row.modified_ms),
+                        "CreationTime": epoch_seconds(row.created_ms),
+                        "LastModifiedTime": epoch_seconds(row.modified_ms),
                         "EndpointStatus": row.status.as_str(),
                     }),
                     name: row.name,
@@ -340,7 +336,7 @@ fn create_model(engine: &Engine, region: &str, input: CreateModelInput) -> Resul
 /// The image a model shows: its own, or the built-in one it runs.
 fn image_of(model: &ModelDefinition) -> Option<String> {
     model.image.clone().or_else(|| {
-        let behaviour = model.builtin.as_ref()?.behaviour;
+        let behaviour = model.run.builtin.as_ref()?.behaviour;
         BUILTIN_IMAGES
             .iter()
             .find(|(_, known)| *known == behaviour)
@@ -361,7 +357,7 @@ fn describe_model(region: &str, model: &ModelDefinition) -> Value {
     }
     let mut output = json!({
         "ModelName": model.model_name,
-        "CreationTime": seconds(model.created_ms),
+        "CreationTime": epoch_seconds(model.created_ms),
         "ModelArn": arn(region, MODEL.arn, &model.model_name),
         "EnableNetworkIsolation": false,
     });
@@ -450,7 +446,7 @@ fn describe_endpoint_config(region: &str, config: &EndpointConfigDefinition) -> 
             "InstanceType": config.instance_type,
             "InitialVariantWeight": config.initial_variant_weight,
         }],
-        "CreationTime": seconds(config.created_ms),
+        "CreationTime": epoch_seconds(config.created_ms),
     })
 }
 
@@ -483,7 +479,7 @@ fn variant_summary(variant: &str, view: &VariantView, instance_type: Option<&str
                 json!({
                     "Status": status.status,
                     "StatusMessage": status.message,
-                    "StartTime": seconds(status.started_ms),
+                    "StartTime": epoch_seconds(status.started_ms),
                 })
             })
             .collect();
@@ -497,8 +493,8 @@ fn describe_endpoint(region: &str, snapshot: &EndpointSnapshot) -> Value {
         "EndpointArn": arn(region, ENDPOINT.arn, &snapshot.name),
         "EndpointConfigName": snapshot.config,
         "EndpointStatus": snapshot.status.as_str(),
-        "CreationTime": seconds(snapshot.created_ms),
-        "LastModifiedTime": seconds(snapshot.modified_ms),
+        "CreationTime": epoch_seconds(snapshot.created_ms),
+        "LastModifiedTime": epoch_seconds(snapshot.modified_ms),
     });
     if let Some(serving) = &snapshot.serving {
         let mut variant = variant_summary(&snapshot.variant, serving, None);
@@ -506,7 +502,7 @@ fn describe_endpoint(region: &str, snapshot: &EndpointSnapshot) -> Value {
             variant["DeployedImages"] = json!([{
                 "SpecifiedImage": image,
                 "ResolvedImage": image,
-                "ResolutionTime": seconds(snapshot.created_ms),
+                "ResolutionTime": epoch_seconds(snapshot.created_ms),
             }]);
         }
         output["ProductionVariants"] = json!([variant]);
@@ -520,7 +516,7 @@ fn describe_endpoint(region: &str, snapshot: &EndpointSnapshot) -> Value {
     if let Some((config, started_ms, view, instance_type)) = &snapshot.pending {
         output["PendingDeploymentSummary"] = json!({
             "EndpointConfigName": config,
-            "StartTime": seconds(*started_ms),
+            "StartTime": epoch_seconds(*started_ms),
             "ProductionVariants": [variant_summary(&snapshot.variant, view, Some(instance_type))],
         });
     }
@@ -661,7 +657,7 @@ fn list(input: ListInput, mut rows: Vec<Row>, sorts: &[&str], key: &str) -> Resu
     if !problems.is_empty() {
         return Err(validation(problems).into());
     }
-    let ms = |seconds: Option<f64>| seconds.map(|seconds| (seconds.max(0.0) * 1_000.0) as u64);
+    let ms = |seconds: Option<f64>| seconds.map(epoch_millis);
     let (created_before, created_after) = (
         ms(input.creation_time_before),
         ms(input.creation_time_after),

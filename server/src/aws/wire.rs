@@ -50,6 +50,20 @@ pub fn is_timestamp(member: &str) -> bool {
     TIMESTAMPS.contains(&member)
 }
 
+/// A timestamp in a document: epoch seconds, from API milliseconds.
+pub fn epoch_seconds(ms: u64) -> Value {
+    Value::from(ms as f64 / 1_000.0)
+}
+
+/// API milliseconds from a document's epoch seconds (0 for nonsense).
+pub fn epoch_millis(seconds: f64) -> u64 {
+    if seconds.is_finite() {
+        (seconds.max(0.0) * 1_000.0).min(u64::MAX as f64 / 2.0) as u64
+    } else {
+        0
+    }
+}
+
 /// The deepest nesting a request may have.
 const MAX_DEPTH: usize = 32;
 
@@ -328,7 +342,7 @@ fn write_xml_members(xml: &mut String, value: &Value, timestamp: bool) {
             }
         }
         Value::Number(number) if timestamp => {
-            let millis = (number.as_f64().unwrap_or_default() * 1_000.0).max(0.0) as u64;
+            let millis = epoch_millis(number.as_f64().unwrap_or_default());
             xml.push_str(&crate::engine::cloudwatch::iso8601(millis));
         }
         Value::Number(number) => xml.push_str(&number.to_string()),

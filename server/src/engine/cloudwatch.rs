@@ -315,11 +315,12 @@ impl CloudWatch {
         }
     }
 
-    /// Every alarm, by name.
-    pub fn alarms(&self) -> Vec<AlarmView> {
+    /// The alarms `keep` accepts, by name.
+    pub fn alarms(&self, keep: impl Fn(&AlarmView) -> bool) -> Vec<AlarmView> {
         self.lock()
             .alarms
             .values()
+            .filter(|stored| keep(&stored.view))
             .map(|stored| stored.view.clone())
             .collect()
     }
@@ -331,9 +332,14 @@ impl CloudWatch {
             .map(|stored| stored.view.clone())
     }
 
-    /// The history, oldest first.
-    pub fn history(&self) -> Vec<HistoryItem> {
-        self.lock().history.iter().cloned().collect()
+    /// The history items `keep` accepts, oldest first.
+    pub fn history(&self, keep: impl Fn(&HistoryItem) -> bool) -> Vec<HistoryItem> {
+        self.lock()
+            .history
+            .iter()
+            .filter(|item| keep(item))
+            .cloned()
+            .collect()
     }
 
     /// Hears of every change of `alarms` from now on. Returns the subscription,
@@ -519,7 +525,7 @@ mod tests {
             AlarmState::Alarm
         );
         let kinds: Vec<(&str, String)> = cloudwatch
-            .history()
+            .history(|_| true)
             .iter()
             .map(|item| (item.kind, item.summary.clone()))
             .collect();
@@ -561,7 +567,7 @@ mod tests {
         ));
         cloudwatch.put_alarm(alarm("a"), "us-east-1").expect("put");
         cloudwatch.delete_alarms(&["a".into()]).expect("deleted");
-        assert!(cloudwatch.alarms().is_empty());
+        assert!(cloudwatch.alarms(|_| true).is_empty());
         assert_eq!(cloudwatch.next_due(), None);
     }
 }

@@ -57,17 +57,17 @@ impl Instance {
         fleet: Fleet,
         seed: u64,
     ) -> Result<Instance, String> {
-        let (url, handle) = if let Some(builtin) = &model.builtin {
+        let (url, handle) = if let Some(builtin) = &model.run.builtin {
             let server = ModelServer::start(builtin.clone(), seed)
                 .await
                 .map_err(|error| format!("cannot start model {}: {error}", model.model_name))?;
             (server.url(), Handle::Builtin(server))
-        } else if let Some(urls) = model.urls.as_ref().filter(|urls| !urls.is_empty()) {
+        } else if let Some(urls) = model.run.urls.as_ref().filter(|urls| !urls.is_empty()) {
             (
                 urls[index % urls.len()].trim_end_matches('/').to_string(),
                 Handle::External,
             )
-        } else if let Some(command) = &model.command {
+        } else if let Some(command) = &model.run.command {
             let port = free_port().map_err(|error| format!("no free port: {error}"))?;
             let line = command.replace("{port}", &port.to_string());
             // The container's environment, as SageMaker gives it, and where its

@@ -19,19 +19,45 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::model::{Behaviour, BuiltinModel};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// How an instance runs: `Builtin`, `Urls` or `Command`, exactly one of them.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct ModelDefinition {
-    pub model_name: String,
+pub struct Runner {
     /// A built-in demo model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<BuiltinModel>,
     /// Containers already running: instance i uses `Urls[i % len]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub urls: Option<Vec<String>>,
-    /// A shell command that starts one instance listening on `{port}`.
+    /// A shell command that starts one instance listening on `{port}`; in an
+    /// image mapping, `{model_data_url}` is replaced by the model's `ModelDataUrl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+}
+
+impl Runner {
+    /// How many ways to run are given: one is right.
+    pub fn ways(&self) -> usize {
+        usize::from(self.builtin.is_some())
+            + usize::from(self.urls.as_ref().is_some_and(|urls| !urls.is_empty()))
+            + usize::from(self.command.is_some())
+    }
+
+    /// A command must say where to listen.
+    pub fn command_lacks_port(&self) -> bool {
+        self.command
+            .as_ref()
+            .is_some_and(|command| !command.contains("{port}"))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ModelDefinition {
+    pub model_name: String,
+    /// How it runs; models created through the API name an image instead.
+    #[serde(flatten)]
+    pub run: Runner,
     /// A SageMaker container image (models created through the API).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image: Option<String>,
@@ -59,7 +85,10 @@ impl ModelDefinition {
     /// A model that runs as one of the built-in behaviours.
     pub fn builtin(name: &str, model: BuiltinModel) -> ModelDefinition {
         ModelDefinition {
-            builtin: Some(model),
+            run: Runner {
+                builtin: Some(model),
+                ..Runner::default()
+            },
             ..ModelDefinition::named(name)
         }
     }
@@ -68,9 +97,7 @@ impl ModelDefinition {
     pub fn named(name: &str) -> ModelDefinition {
         ModelDefinition {
             model_name: name.into(),
-            builtin: None,
-            urls: None,
-            command: None,
+            run: Runner::default(),
             image: None,
             model_data_url: None,
             environment: BTreeMap::new(),
@@ -115,14 +142,8 @@ pub struct ImageMapping {
     pub image: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub builtin: Option<BuiltinModel>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub urls: Option<Vec<String>>,
-    /// A shell command with `{port}`; `{model_data_url}` is replaced by the
-    /// model's `ModelDataUrl`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
+    #[serde(flatten)]
+    pub run: Runner,
 }
 
 /// The images that run the built-in models.
@@ -235,23 +256,17 @@ impl Registry {
     pub fn check(&self) -> Result<(), Vec<String>> {
         let mut problems = Vec::new();
         for model in &self.models {
-            let sources = usize::from(model.builtin.is_some())
-                + usize::from(model.urls.as_ref().is_some_and(|urls| !urls.is_empty()))
-                + usize::from(model.command.is_some())
-                + usize::from(model.image.is_some());
-            if sources != 1 {
+            if model.run.ways() + usize::from(model.image.is_some()) != 1 {
                 problems.push(format!(
                     "model {} needs exactly one of Builtin, Urls, Command or Image",
                     model.model_name
                 ));
             }
-            if let Some(command) = &model.command {
-                if !command.contains("{port}") {
-                    problems.push(format!(
-                        "model {}: Command must contain {{port}}",
-                        model.model_name
-                    ));
-                }
+            if model.run.command_lacks_port() {
+                problems.push(format!(
+                    "model {}: Command must contain {{port}}",
+                    model.model_name
+                ));
             }
         }
         for config in &self.endpoint_configs {
@@ -270,19 +285,12 @@ impl Registry {
         }
         for (index, mapping) in self.images.iter().enumerate() {
             let keys = usize::from(mapping.image.is_some()) + usize::from(mapping.prefix.is_some());
-            let sources = usize::from(mapping.builtin.is_some())
-                + usize::from(mapping.urls.as_ref().is_some_and(|urls| !urls.is_empty()))
-                + usize::from(mapping.command.is_some());
-            if keys != 1 || sources != 1 {
+            if keys != 1 || mapping.run.ways() != 1 {
                 problems.push(format!(
                     "Images[{index}] needs one of Image or Prefix, and one of Builtin, Urls or Command"
                 ));
             }
-            if mapping
-                .command
-                .as_ref()
-                .is_some_and(|command| !command.contains("{port}"))
-            {
+            if mapping.run.command_lacks_port() {
                 problems.push(format!("Images[{index}]: Command must contain {{port}}"));
             }
         }
@@ -334,7 +342,7 @@ impl Registry {
             {
                 builtin.error_rate = rate;
             }
-            runnable.builtin = Some(builtin);
+            runnable.run.builtin = Some(builtin);
             return Ok(runnable);
         }
         let exact = self
@@ -358,14 +366,15 @@ impl Registry {
                  {{\"Images\": [{{\"Image\": \"{image}\", \"Command\": \"python serve.py --port {{port}}\"}}]}}"
             ));
         };
-        runnable.builtin = mapping.builtin.clone();
-        runnable.urls = mapping.urls.clone();
-        runnable.command = mapping.command.as_ref().map(|command| {
-            command.replace(
-                "{model_data_url}",
-                model.model_data_url.as_deref().unwrap_or_default(),
-            )
-        });
+        runnable.run = Runner {
+            command: mapping.run.command.as_ref().map(|command| {
+                command.replace(
+                    "{model_data_url}",
+                    model.model_data_url.as_deref().unwrap_or_default(),
+                )
+            }),
+            ..mapping.run.clone()
+        };
         Ok(runnable)
     }
 }
@@ -380,11 +389,49 @@ mod tests {
     }
 
     #[test]
+    fn engine_json_as_the_readme_writes_it_parses() {
+        let text = r#"{
+          "Models": [
+            {"ModelName": "mine", "Urls": ["http://127.0.0.1:8080"]},
+            {"ModelName": "container", "Command": "python serve.py --port {port}"},
+            {"ModelName": "slow", "Builtin": {"Behaviour": "baseline", "LatencyMs": 40, "ErrorRate": 0.01}}
+          ],
+          "Images": [
+            {"Prefix": "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost", "Command": "python serve.py --port {port} --model {model_data_url}"},
+            {"Image": "my-registry/churn:2", "Urls": ["http://127.0.0.1:8080"]}
+          ]
+        }"#;
+        let extra: Registry = serde_json::from_str(text).expect("parses");
+        assert_eq!(
+            extra.models[0].run.urls.as_deref().map(<[String]>::len),
+            Some(1)
+        );
+        assert!(extra.models[1].run.command.is_some());
+        let slow = extra.models[2].run.builtin.as_ref().expect("a builtin");
+        assert_eq!((slow.latency_ms, slow.error_rate), (40.0, 0.01));
+        assert_eq!(extra.images[0].run.ways(), 1);
+        assert_eq!(
+            extra.images[1].image.as_deref(),
+            Some("my-registry/churn:2")
+        );
+        let mut registry = Registry::demo();
+        registry.merge(extra);
+        assert_eq!(registry.check(), Ok(()));
+        // And back: what is written is what was read.
+        let again: Registry =
+            serde_json::from_str(&serde_json::to_string(&registry).expect("writes"))
+                .expect("reads");
+        assert_eq!(again, registry);
+    }
+
+    #[test]
     fn user_definitions_are_checked() {
         let mut registry = Registry::demo();
         let mut mine = ModelDefinition::builtin("mine", BuiltinModel::new(Behaviour::Baseline));
-        mine.builtin = None;
-        mine.command = Some("serve --port 8080".into());
+        mine.run = Runner {
+            command: Some("serve --port 8080".into()),
+            ..Runner::default()
+        };
         let mut config = registry.endpoint_configs[0].clone();
         config.endpoint_config_name = "mine".into();
         config.model_name = "missing".into();
@@ -395,9 +442,10 @@ mod tests {
             images: vec![ImageMapping {
                 image: Some("a".into()),
                 prefix: Some("b".into()),
-                builtin: None,
-                urls: None,
-                command: Some("run".into()),
+                run: Runner {
+                    command: Some("run".into()),
+                    ..Runner::default()
+                },
             }],
         });
         let problems = registry.check().expect_err("problems");
@@ -410,7 +458,7 @@ mod tests {
 
     fn image_model(image: &str, environment: &[(&str, &str)]) -> ModelDefinition {
         let mut model = ModelDefinition::builtin("m", BuiltinModel::new(Behaviour::Baseline));
-        model.builtin = None;
+        model.run.builtin = None;
         model.image = Some(image.into());
         model.model_data_url = Some("s3://bucket/model.tar.gz".into());
         model.environment = environment
@@ -426,9 +474,10 @@ mod tests {
         let mapping = |image: Option<&str>, prefix: Option<&str>, command: &str| ImageMapping {
             image: image.map(String::from),
             prefix: prefix.map(String::from),
-            builtin: None,
-            urls: None,
-            command: Some(command.into()),
+            run: Runner {
+                command: Some(command.into()),
+                ..Runner::default()
+            },
         };
         registry.images = vec![
             mapping(None, Some("123.dkr.ecr"), "short {port}"),
@@ -445,7 +494,7 @@ mod tests {
                 &[(LATENCY_VARIABLE, "40"), (ERROR_RATE_VARIABLE, "0.25")],
             ))
             .expect("built in");
-        let model = builtin.builtin.expect("a builtin");
+        let model = builtin.run.builtin.expect("a builtin");
         assert_eq!(
             (model.behaviour, model.latency_ms, model.error_rate),
             (Behaviour::Incompatible, 40.0, 0.25)
@@ -453,12 +502,12 @@ mod tests {
         let exact = registry
             .runnable(&image_model("123.dkr.ecr.us-east-1/x:1", &[]))
             .expect("exact");
-        assert_eq!(exact.command.as_deref(), Some("exact {port}"));
+        assert_eq!(exact.run.command.as_deref(), Some("exact {port}"));
         let prefixed = registry
             .runnable(&image_model("123.dkr.ecr.us-east-1/y:2", &[]))
             .expect("prefix");
         assert_eq!(
-            prefixed.command.as_deref(),
+            prefixed.run.command.as_deref(),
             Some("long {port} s3://bucket/model.tar.gz")
         );
         let unmapped = registry

@@ -18,14 +18,8 @@ use anyhow::{bail, ensure, Context, Result};
 use futures::StreamExt;
 use guardrail_server::engine::registry::{Registry, DEMO_ENDPOINT};
 use guardrail_server::engine::{Engine, EngineOptions};
+use guardrail_tests::env_number;
 use serde_json::{json, Value};
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
-}
 
 /// A call to one of the AWS APIs, as boto3 sends it.
 #[derive(Clone)]

@@ -17,20 +17,13 @@ use anyhow::{bail, Context, Result};
 use guardrail_server::engine::clock::ApiClock;
 use guardrail_server::engine::model::{Behaviour, BuiltinModel, ModelServer};
 use guardrail_server::engine::router::{invocation_routes, EndpointRouter, Routing, Target};
-use guardrail_tests::scratch_dir;
+use guardrail_tests::{env_number, scratch_dir};
 
 struct Result_ {
     name: &'static str,
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(default)
 }
 
 /// Parses wrk's "Requests/sec:" and the 50 % / 99 % latency lines.

@@ -55,15 +55,56 @@ impl FromServerFnError for ServiceError {
     }
 }
 
-/// Starts `plan_json` on the local engine at `time_scale` plan seconds per
-/// second; returns the run id.
-#[server(endpoint = "start_rollout")]
-pub async fn start_rollout(plan_json: String, time_scale: f64) -> Result<String, ServiceError> {
-    service()?.0.start(plan_json, time_scale).await
+/// A backend the server offers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackendInfo {
+    /// `local` or `sagemaker`.
+    pub name: String,
+    pub label: String,
 }
 
-/// Aborts a run in progress: it rolls back to blue as an alarm would, and the
-/// record names `by` as who asked.
+/// What a run would update, shown before it starts: never credentials.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    pub backend: String,
+    pub account: String,
+    pub region: String,
+    pub endpoint: String,
+    /// The endpoint's status now, and the config it serves.
+    pub status: String,
+    pub current_config: String,
+    /// Where requests go: AWS's endpoint for the region, or the override.
+    pub api: String,
+    /// Why a start would be refused now, each naming the fix.
+    pub problems: Vec<String>,
+}
+
+/// Starts `plan_json` on `backend` (`local` or `sagemaker`) at `time_scale`
+/// plan seconds per second (the local engine only); returns the run id.
+#[server(endpoint = "start_rollout")]
+pub async fn start_rollout(
+    plan_json: String,
+    time_scale: f64,
+    backend: String,
+) -> Result<String, ServiceError> {
+    service()?.0.start(plan_json, time_scale, backend).await
+}
+
+/// What a run of `plan_json` on `backend` would update, and what would stop it.
+#[server(endpoint = "run_target")]
+pub async fn run_target(plan_json: String, backend: String) -> Result<Target, ServiceError> {
+    service()?.0.target(plan_json, backend).await
+}
+
+/// The backends this server runs plans on.
+#[server(endpoint = "list_backends")]
+pub async fn list_backends() -> Result<Vec<BackendInfo>, ServiceError> {
+    Ok(service()?.0.backends())
+}
+
+/// Aborts a run in progress: on the local engine it rolls back to blue as an
+/// alarm would; on SageMaker guardrail stops watching. The record names `by`
+/// as who asked.
 #[server(endpoint = "abort_rollout")]
 pub async fn abort_rollout(run_id: String, by: String) -> Result<(), ServiceError> {
     service()?.0.abort(run_id, by).await
@@ -114,7 +155,7 @@ pub mod service {
 
     use guardrail_core::event::RunSummary;
 
-    use super::ServiceError;
+    use super::{BackendInfo, ServiceError, Target};
 
     /// JSON lines, one event each (or, last, why the stream ended).
     pub type LineStream = Pin<Box<dyn futures::Stream<Item = String> + Send>>;
@@ -124,7 +165,9 @@ pub mod service {
 
     /// What the server functions need from the engine and its store.
     pub trait RolloutService: Send + Sync + 'static {
-        fn start(&self, plan_json: String, time_scale: f64) -> Answer<'_, String>;
+        fn start(&self, plan_json: String, time_scale: f64, backend: String) -> Answer<'_, String>;
+        fn target(&self, plan_json: String, backend: String) -> Answer<'_, Target>;
+        fn backends(&self) -> Vec<BackendInfo>;
         fn abort(&self, run_id: String, by: String) -> Answer<'_, ()>;
         fn events(&self, run_id: String) -> Result<LineStream, ServiceError>;
         fn runs(&self) -> Result<Vec<RunSummary>, ServiceError>;

@@ -8,7 +8,10 @@ use guardrail_core::Plan;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
-use crate::api::{abort_rollout, list_runs, run_events, run_plan, start_rollout, ServiceError};
+use crate::api::{
+    abort_rollout, list_backends, list_runs, run_events, run_plan, run_target, start_rollout,
+    BackendInfo, ServiceError, Target,
+};
 use crate::charts::run_chart;
 use crate::state::{use_planner, Notice};
 
@@ -74,6 +77,40 @@ pub fn RunPanel() -> impl IntoView {
     let events = RwSignal::new(Vec::<Event>::new());
     let ended = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0_u64);
+    let backends = RwSignal::new(Vec::<BackendInfo>::new());
+    let backend = RwSignal::new("local".to_string());
+    let target = RwSignal::new(None::<Result<Target, String>>);
+    spawn_local(async move {
+        if let Ok(list) = list_backends().await {
+            backends.set(list);
+        }
+    });
+    // What a run would update: asked again when the backend or the plan's
+    // endpoint, config or variant changes, not on every keystroke.
+    let aim = Memo::new(move |_| {
+        planner.plan.with(|plan| {
+            (
+                plan.endpoint_name.clone(),
+                plan.endpoint_config_name.clone(),
+                plan.variant_name.clone(),
+            )
+        })
+    });
+    let target_generation = StoredValue::new(0_u64);
+    Effect::new(move |_| {
+        let _ = aim.get();
+        let chosen = backend.get();
+        let mine = target_generation.get_value() + 1;
+        target_generation.set_value(mine);
+        target.set(None);
+        let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
+        spawn_local(async move {
+            let answer = run_target(plan_json, chosen).await.map_err(message);
+            if target_generation.get_value() == mine {
+                target.set(Some(answer));
+            }
+        });
+    });
 
     let refresh = move || {
         spawn_local(async move {
@@ -105,8 +142,9 @@ pub fn RunPanel() -> impl IntoView {
         error.set(None);
         let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
         let time_scale = scale.get_untracked();
+        let chosen = backend.get_untracked();
         spawn_local(async move {
-            match start_rollout(plan_json, time_scale).await {
+            match start_rollout(plan_json, time_scale, chosen).await {
                 Ok(run_id) => {
                     planner.at_ms.set(None);
                     planner.run.set(Some(run_id));
@@ -123,7 +161,7 @@ pub fn RunPanel() -> impl IntoView {
     view! {
         <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
             <section class="start-run" aria-labelledby="start-title">
-                <h2 id="start-title">"Rehearse this plan on the local engine"</h2>
+                <h2 id="start-title">"Run this plan"</h2>
                 <p class="hint">
                     "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
                     <code>"guardrail-demo"</code> " serves " <code>"baseline"</code> "; update it to "
@@ -132,6 +170,47 @@ pub fn RunPanel() -> impl IntoView {
                     " set to this address) are recorded runs too, listed below."
                 </p>
                 <div class="actions">
+                    <label for="backend">"Backend"</label>
+                    <select id="backend" on:change=move |event| backend.set(event_target_value(&event))>
+                        {move || {
+                            let list = backends.get();
+                            let list = if list.is_empty() {
+                                vec![BackendInfo { name: "local".into(), label: "Local engine (this machine)".into() }]
+                            } else {
+                                list
+                            };
+                            list.into_iter().map(|info| {
+                                let name = info.name.clone();
+                                view! { <option value=info.name.clone() selected=move || backend.get() == name>{info.label}</option> }
+                            }).collect_view()
+                        }}
+                    </select>
+                </div>
+                <div class="target" id="run-target" role="status">
+                    {move || match target.get() {
+                        None => view! { <p class="hint">"Checking what this run would update…"</p> }.into_any(),
+                        Some(Err(text)) => view! { <p class="notice error">{text}</p> }.into_any(),
+                        Some(Ok(found)) => view! {
+                            <dl class="summary">
+                                <div><dt>"Account"</dt><dd id="target-account">{found.account.clone()}</dd></div>
+                                <div><dt>"Region"</dt><dd id="target-region">{found.region.clone()}</dd></div>
+                                <div><dt>"Endpoint"</dt><dd id="target-endpoint">{found.endpoint.clone()}</dd></div>
+                                <div><dt>"Status"</dt><dd>{if found.status.is_empty() { "unknown".to_string() } else { format!("{} on {}", found.status, found.current_config) }}</dd></div>
+                                <div><dt>"Requests go to"</dt><dd>{found.api.clone()}</dd></div>
+                            </dl>
+                            {(!found.problems.is_empty()).then(|| view! {
+                                <ul class="problems" id="target-problems">
+                                    {found.problems.iter().map(|problem| view! { <li class="bad">{problem.clone()}</li> }).collect_view()}
+                                </ul>
+                            })}
+                            {(found.backend == "sagemaker").then(|| view! {
+                                <p class="hint">"SageMaker runs the update in its own time; guardrail watches it and records what happened. Stopping stops watching only: SageMaker carries on. Credentials stay on the server."</p>
+                            })}
+                        }.into_any(),
+                    }}
+                </div>
+                <div class="actions">
+                    <Show when=move || backend.get() == "local">
                     <label for="time-scale">"Time scale"</label>
                     <select id="time-scale" on:change=move |event| {
                         if let Ok(value) = event_target_value(&event).parse::<f64>() {
@@ -142,8 +221,13 @@ pub fn RunPanel() -> impl IntoView {
                             <option value=value.to_string() selected=move || scale.get() == *value>{*label}</option>
                         }).collect_view()}
                     </select>
+                    </Show>
                     <button type="button" id="start-run" disabled=move || busy.get() on:click=start>
-                        {move || if busy.get() { "Starting…" } else { "Start rollout" }}
+                        {move || match (busy.get(), backend.get().as_str()) {
+                            (true, _) => "Starting…",
+                            (false, "sagemaker") => "Start on SageMaker",
+                            (false, _) => "Start rollout",
+                        }}
                     </button>
                 </div>
                 {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
@@ -196,7 +280,12 @@ fn RunView(
             let run_id = run_id.clone();
             abort_note.set(Some((false, "Aborting…".into())));
             spawn_local(async move {
+                let sagemaker = timeline.with_untracked(|t| t.backend == "sagemaker");
                 let note = match abort_rollout(run_id, "the planner".into()).await {
+                    Ok(()) if sagemaker => (
+                        false,
+                        "Stopped watching. SageMaker carries on with the update: see DescribeEndpoint.".to_string(),
+                    ),
                     Ok(()) => (
                         false,
                         "Abort requested: the rollout is rolling back to blue.".to_string(),
@@ -246,14 +335,21 @@ fn RunView(
             })>
                 {move || timeline.with(|t| match &t.outcome {
                     None if t.endpoint.is_empty() => "Loading…".to_string(),
+                    None if t.backend == "sagemaker" => format!("Running on SageMaker: {} from {} to {} …", t.endpoint, t.from_config, t.to_config),
                     None => format!("Running: {} from {} to {} at {}× …", t.endpoint, t.from_config, t.to_config, trim_float(t.time_scale)),
                     Some(outcome) => format!("{} → {}: {}", t.from_config, t.to_config, outcome.describe()),
                 })}
             </p>
+            {move || timeline.with(|t| (!t.gaps.is_empty()).then(|| {
+                let gaps: Vec<String> = t.gaps.iter().map(|(from, to)| format!("{}–{}", mmss(from / 1_000), mmss(to / 1_000))).collect();
+                view! { <p class="notice" id="run-gaps">{format!("Not seen as it happened (guardrail was restarted): {}. What changed then was read afterwards from SageMaker and CloudWatch.", gaps.join(", "))}</p> }
+            }))}
             {move || ended.get().map(|reason| view! { <p class="notice error" id="run-ended" role="alert">{format!("The run's record ended without its outcome: {reason}")}</p> })}
             <Show when=running>
                 <div class="actions">
-                    <button type="button" id="abort-run" class="danger" on:click=abort.clone()>"Abort: roll back to blue"</button>
+                    <button type="button" id="abort-run" class="danger" on:click=abort.clone()>
+                        {move || if timeline.with(|t| t.backend == "sagemaker") { "Stop watching (SageMaker carries on)" } else { "Abort: roll back to blue" }}
+                    </button>
                 </div>
             </Show>
             {move || abort_note.get().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}

@@ -88,6 +88,11 @@ pub enum RollbackCause {
     Aborted {
         by: String,
     },
+    /// SageMaker rolled back for a reason it reported (`FailureReason`), and no
+    /// rollback alarm entered ALARM.
+    Reported {
+        reason: String,
+    },
 }
 
 impl RollbackCause {
@@ -99,6 +104,7 @@ impl RollbackCause {
             ),
             Self::GreenUnhealthy { reason } => format!("green fleet unhealthy: {reason}"),
             Self::Aborted { by } => format!("aborted by {by}"),
+            Self::Reported { reason } => format!("SageMaker reported: {reason}"),
         }
     }
 }

@@ -47,6 +47,39 @@ pub enum EventKind {
         time_scale: f64,
         planned_total_seconds: u32,
         timeout_seconds: u32,
+        /// Where the run executes: "local" (the engine) or "sagemaker".
+        #[serde(default = "local_backend")]
+        backend: String,
+    },
+    /// A SageMaker run's target: the account, region and endpoint it updates.
+    /// Never credentials.
+    Targeted {
+        account: String,
+        region: String,
+        endpoint_arn: String,
+    },
+    /// What SageMaker reported of the endpoint when it changed: its status, and
+    /// the new variant's status and message during an update.
+    EndpointObserved {
+        status: String,
+        variant_status: Option<String>,
+        message: Option<String>,
+    },
+    /// A poll of SageMaker or CloudWatch failed; it is retried after `retry_in_ms`.
+    PollFailed {
+        operation: String,
+        error: String,
+        retry_in_ms: u64,
+    },
+    /// Watching resumed after a gap (the watcher was restarted): what happened
+    /// between `gap_from_ms` and `gap_to_ms` was not seen as it happened.
+    WatchResumed {
+        gap_from_ms: u64,
+        gap_to_ms: u64,
+    },
+    /// guardrail stopped watching; the update itself carries on in SageMaker.
+    WatchStopped {
+        by: String,
     },
     /// Green instances are being launched.
     GreenProvisioning {
@@ -127,8 +160,22 @@ pub enum EventKind {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum RunOutcome {
     Succeeded,
-    RolledBack { phase: Phase, cause: RollbackCause },
-    Failed { reason: String },
+    RolledBack {
+        phase: Phase,
+        cause: RollbackCause,
+    },
+    Failed {
+        reason: String,
+    },
+    /// guardrail stopped watching a SageMaker update before it ended: SageMaker
+    /// carries on, and how it ends is not in this record.
+    Unwatched {
+        by: String,
+    },
+}
+
+fn local_backend() -> String {
+    "local".into()
 }
 
 impl RunOutcome {
@@ -147,6 +194,7 @@ impl RunOutcome {
             RunOutcome::Succeeded => "succeeded",
             RunOutcome::RolledBack { .. } => "rolled_back",
             RunOutcome::Failed { .. } => "failed",
+            RunOutcome::Unwatched { .. } => "unwatched",
         }
     }
 
@@ -161,6 +209,9 @@ impl RunOutcome {
                 )
             }
             RunOutcome::Failed { reason } => format!("failed: {reason}"),
+            RunOutcome::Unwatched { by } => format!(
+                "not known: {by} stopped watching, and SageMaker carries on with the update (see DescribeEndpoint)"
+            ),
         }
     }
 }
@@ -222,10 +273,61 @@ impl Event {
                 mode,
                 time_scale,
                 planned_total_seconds,
+                backend,
+                ..
+            } if backend == "sagemaker" => format!(
+                "SageMaker accepted the update: {endpoint} from {from_config} to {to_config}, {mode}, {} planned",
+                crate::explain::mmss(u64::from(*planned_total_seconds))
+            ),
+            EventKind::PlanAccepted {
+                endpoint,
+                from_config,
+                to_config,
+                mode,
+                time_scale,
+                planned_total_seconds,
                 ..
             } => format!(
                 "plan accepted: {endpoint} from {from_config} to {to_config}, {mode}, {} planned, time scale {time_scale}",
                 crate::explain::mmss(u64::from(*planned_total_seconds))
+            ),
+            EventKind::Targeted {
+                account,
+                region,
+                endpoint_arn,
+            } => format!("on SageMaker: account {account}, region {region}, endpoint {endpoint_arn}"),
+            EventKind::EndpointObserved {
+                status,
+                variant_status,
+                message,
+            } => {
+                let mut text = format!("SageMaker: endpoint {status}");
+                if let Some(variant) = variant_status {
+                    text.push_str(&format!(", new variant {variant}"));
+                }
+                if let Some(message) = message {
+                    text.push_str(&format!(": {message}"));
+                }
+                text
+            }
+            EventKind::PollFailed {
+                operation,
+                error,
+                retry_in_ms,
+            } => format!(
+                "{operation} failed, retrying in {} s: {error}",
+                crate::alarm::trim_float(*retry_in_ms as f64 / 1_000.0)
+            ),
+            EventKind::WatchResumed {
+                gap_from_ms,
+                gap_to_ms,
+            } => format!(
+                "watching resumed after a restart: {}–{} was not seen as it happened",
+                crate::explain::mmss(gap_from_ms / 1_000),
+                crate::explain::mmss(gap_to_ms / 1_000)
+            ),
+            EventKind::WatchStopped { by } => format!(
+                "{by} stopped watching: SageMaker carries on with the update"
             ),
             EventKind::GreenProvisioning { instances } => {
                 format!("provisioning {instances} green instance(s)")
@@ -341,6 +443,12 @@ pub struct RunTimeline {
     pub to_config: String,
     pub time_scale: f64,
     pub planned_total_seconds: u32,
+    /// "local" or "sagemaker".
+    pub backend: String,
+    /// Periods the record does not cover as they happened (a watcher restart).
+    pub gaps: Vec<(u64, u64)>,
+    /// Polls that failed.
+    pub poll_failures: u32,
     /// Phases as they ran; the last one ends at `end_ms`.
     pub phases: Vec<PhaseSpan>,
     pub traffic: Vec<TrafficChange>,
@@ -387,8 +495,10 @@ impl RunTimeline {
                 to_config,
                 time_scale,
                 planned_total_seconds,
+                backend,
                 ..
             } => {
+                self.backend = backend.clone();
                 self.endpoint = endpoint.clone();
                 self.from_config = from_config.clone();
                 self.to_config = to_config.clone();
@@ -438,6 +548,11 @@ impl RunTimeline {
                 reason: reason.clone(),
             }),
             EventKind::RollbackStarted { .. } => self.rollback_at_ms = Some(at),
+            EventKind::WatchResumed {
+                gap_from_ms,
+                gap_to_ms,
+            } => self.gaps.push((*gap_from_ms, *gap_to_ms)),
+            EventKind::PollFailed { .. } => self.poll_failures += 1,
             EventKind::Finished { outcome } => self.outcome = Some(outcome.clone()),
             _ => {}
         }

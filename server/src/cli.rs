@@ -65,6 +65,8 @@ enum Command {
         /// they start)
         #[arg(long, default_value_t = guardrail_core::plan::DEFAULT_PROVISIONING_SECONDS)]
         provisioning_seconds: u32,
+        #[command(flatten)]
+        aws: AwsArgs,
     },
     /// Validate and lint a plan; exit 1 if it is invalid
     Check {
@@ -118,14 +120,27 @@ enum Command {
         #[arg(long, env = "GUARDRAIL_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
-    /// Run a plan on the local engine (in-process, or on a running `guardrail serve`)
+    /// Run a plan on the local engine (in-process, or on a running `guardrail
+    /// serve`) or on Amazon SageMaker (`--backend sagemaker`)
     Run {
         plan: String,
         #[arg(long, value_enum, default_value = "local")]
         backend: Backend,
-        /// Plan seconds per real second, 1 to 10000: 60 makes a 300 s bake last 5 s
+        /// Plan seconds per real second, 1 to 10000: 60 makes a 300 s bake last
+        /// 5 s. With --backend sagemaker: how fast the API's clock runs (1 on
+        /// AWS; the --time-scale of a `guardrail serve` it rehearses against)
         #[arg(long, default_value_t = 1.0)]
         time_scale: f64,
+        #[command(flatten)]
+        aws: AwsArgs,
+        /// With --backend sagemaker: put the plan's Alarms with PutMetricAlarm
+        /// before the update
+        #[arg(long)]
+        create_alarms: bool,
+        /// With --backend sagemaker: print every request a run would send, as
+        /// JSON, and send nothing
+        #[arg(long)]
+        dry_run: bool,
         /// A running guardrail server to run on
         #[arg(long, default_value = "http://127.0.0.1:3000")]
         server: String,
@@ -170,10 +185,29 @@ enum Command {
     Assumptions,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Backend {
     /// The embedded local engine: real model servers on loopback
     Local,
+    /// Amazon SageMaker, through the AWS SDK for Rust (credentials, region and
+    /// endpoint from the SDK's standard chain)
+    Sagemaker,
+}
+
+/// Where the SageMaker backend reaches AWS. Credentials come only from the
+/// SDK's chain (environment, profiles, SSO, instance roles).
+#[derive(clap::Args, Clone, Debug)]
+struct AwsArgs {
+    /// SageMaker backend: the AWS region (default: AWS_REGION or the profile's)
+    #[arg(long)]
+    region: Option<String>,
+    /// SageMaker backend: the AWS profile (default: AWS_PROFILE or `default`)
+    #[arg(long)]
+    profile: Option<String>,
+    /// SageMaker backend: milliseconds between polls while nothing fails
+    /// (doubled on each throttled or failed poll, up to 30 s)
+    #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(10..=30_000))]
+    poll_ms: u64,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -224,10 +258,12 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             rps,
             time_scale,
             provisioning_seconds,
+            aws,
         } => serve_command(
             port,
             data_dir,
             dist,
+            aws,
             EngineOptions {
                 load_rps: rps,
                 api_time_scale: time_scale,
@@ -237,6 +273,32 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
         ),
         Command::Run {
             plan,
+            backend: Backend::Sagemaker,
+            time_scale,
+            aws,
+            create_alarms,
+            dry_run,
+            data_dir,
+            verbose,
+            ..
+        } => sagemaker_run_command(
+            &plan,
+            time_scale,
+            aws,
+            create_alarms,
+            dry_run,
+            data_dir,
+            verbose,
+        ),
+        Command::Run {
+            create_alarms: true,
+            ..
+        }
+        | Command::Run { dry_run: true, .. } => Err(CliError::Input(
+            "--create-alarms and --dry-run go with --backend sagemaker".into(),
+        )),
+        Command::Run {
+            plan,
             backend: Backend::Local,
             time_scale,
             server,
@@ -244,6 +306,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             rps,
             data_dir,
             verbose,
+            ..
         } => run_plan_command(
             &plan,
             time_scale,
@@ -347,11 +410,100 @@ fn check_time_scale(time_scale: f64) -> Result<(), CliError> {
     }
 }
 
+/// The SageMaker backend's settings from the command line.
+#[cfg(feature = "sagemaker")]
+fn aws_settings(
+    aws: AwsArgs,
+    api_time_scale: f64,
+    create_alarms: bool,
+) -> crate::backend::sagemaker::aws::Settings {
+    crate::backend::sagemaker::aws::Settings {
+        region: aws.region,
+        profile: aws.profile,
+        endpoint_url: None,
+        api_time_scale,
+        poll_ms: aws.poll_ms,
+        create_alarms,
+    }
+}
+
+/// `guardrail run --backend sagemaker`: a dry run, or a real update watched
+/// from this process.
+#[cfg(feature = "sagemaker")]
+fn sagemaker_run_command(
+    source: &str,
+    time_scale: f64,
+    aws: AwsArgs,
+    create_alarms: bool,
+    dry_run: bool,
+    data_dir: Option<PathBuf>,
+    verbose: bool,
+) -> Result<ExitCode, CliError> {
+    let (parsed, checked) = read_plan(source)?;
+    require_valid(source, &checked)?;
+    check_time_scale(time_scale)?;
+    let settings = aws_settings(aws, time_scale, create_alarms);
+    if dry_run {
+        let requests = crate::backend::sagemaker::SageMaker::dry_run(&parsed, &settings)?;
+        print_json(&requests);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
+    runtime()?.block_on(crate::run_command::run_on_sagemaker(
+        parsed, settings, data_dir, verbose,
+    ))
+}
+
+#[cfg(not(feature = "sagemaker"))]
+fn sagemaker_run_command(
+    _source: &str,
+    _time_scale: f64,
+    _aws: AwsArgs,
+    _create_alarms: bool,
+    _dry_run: bool,
+    _data_dir: Option<PathBuf>,
+    _verbose: bool,
+) -> Result<ExitCode, CliError> {
+    Err(CliError::Input(
+        "this guardrail was built without the `sagemaker` feature: rebuild with default features"
+            .into(),
+    ))
+}
+
+/// The backends `guardrail serve` offers: the local engine, and SageMaker
+/// (whose unfinished runs it resumes watching).
+fn serve_backends(engine: &Engine, aws: AwsArgs, api_time_scale: f64) -> crate::backend::Backends {
+    #[allow(unused_mut)]
+    let mut list: Vec<std::sync::Arc<dyn crate::backend::Backend>> =
+        vec![std::sync::Arc::new(crate::backend::Local {
+            engine: engine.clone(),
+        })];
+    #[cfg(feature = "sagemaker")]
+    {
+        let sagemaker = std::sync::Arc::new(crate::backend::sagemaker::SageMaker::new(
+            engine.store().clone(),
+            aws_settings(aws, api_time_scale, false),
+        ));
+        let resuming = sagemaker.clone();
+        tokio::spawn(async move {
+            let resumed = resuming.resume_unfinished().await;
+            if !resumed.is_empty() {
+                tracing::info!("resumed watching SageMaker run(s) {}", resumed.join(", "));
+            }
+        });
+        list.push(sagemaker);
+    }
+    #[cfg(not(feature = "sagemaker"))]
+    let _ = (aws, api_time_scale);
+    crate::backend::Backends::new(engine.store().clone(), list)
+}
+
 /// `guardrail serve`: the planner and the local engine on 127.0.0.1.
 fn serve_command(
     port: u16,
     data_dir: Option<PathBuf>,
     dist: Option<PathBuf>,
+    aws: AwsArgs,
     options: EngineOptions,
 ) -> Result<ExitCode, CliError> {
     check_time_scale(options.api_time_scale)?;
@@ -361,8 +513,10 @@ fn serve_command(
     std::net::TcpListener::bind(("127.0.0.1", port))
         .map_err(|error| CliError::Failed(format!("cannot listen on 127.0.0.1:{port}: {error}")))?;
     runtime()?.block_on(async move {
+        let api_time_scale = options.api_time_scale;
         let engine = Engine::start_in(&data_dir, options).await?;
-        crate::web::serve(dist, port, engine)
+        let backends = serve_backends(&engine, aws, api_time_scale);
+        crate::web::serve(dist, port, engine, backends)
             .await
             .map_err(|error| CliError::Failed(error.to_string()))
     })?;

@@ -3,6 +3,7 @@
 //! alarms and the rollout controller), the AWS APIs it answers, and the run store.
 
 pub mod aws;
+pub mod backend;
 pub mod cli;
 pub mod engine;
 pub mod output;

@@ -7,6 +7,7 @@
 //! | 2 | the input could not be read or is not a plan, or an argument is out of range |
 //! | 3 | the engine or server refused: a busy endpoint, an unknown endpoint, config or run, an abort too late |
 //! | 4 | guardrail could not do its work: a port in use, a store it cannot write, a server it cannot reach |
+//! | 5 | guardrail stopped watching a SageMaker update before it ended: SageMaker carries on |
 
 use guardrail_app::api::{ErrorKind, ServiceError};
 
@@ -45,6 +46,9 @@ pub enum CliError {
     /// guardrail could not do its work (exit 4).
     #[error("{0}")]
     Failed(String),
+    /// guardrail stopped watching a SageMaker update before it ended (exit 5).
+    #[error("{0}")]
+    Unwatched(String),
 }
 
 impl CliError {
@@ -54,6 +58,7 @@ impl CliError {
             Self::Input(_) => 2,
             Self::Refused(_) => 3,
             Self::Failed(_) => 4,
+            Self::Unwatched(_) => 5,
         }
     }
 
@@ -69,7 +74,7 @@ impl CliError {
 
 impl From<EngineError> for CliError {
     fn from(error: EngineError) -> Self {
-        CliError::of_kind(crate::web::error_kind(&error), error.to_string())
+        CliError::of_kind(crate::backend::error_kind(&error), error.to_string())
     }
 }
 

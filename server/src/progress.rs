@@ -116,6 +116,7 @@ mod tests {
                 time_scale: 60.0,
                 planned_total_seconds: 780,
                 timeout_seconds: 1_800,
+                backend: "local".into(),
             },
         ));
         progress.lines(&event(

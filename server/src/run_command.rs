@@ -156,6 +156,7 @@ async fn remote(
         &[
             ("plan_json", plan.to_json_pretty()),
             ("time_scale", time_scale.to_string()),
+            ("backend", crate::backend::LOCAL.to_string()),
         ],
     )
     .await?;
@@ -187,6 +188,40 @@ async fn remote(
         })
         .flatten();
     let outcome = follow(Box::pin(lines), verbose).await;
+    conclude(&run_id, outcome)
+}
+
+/// `guardrail run --backend sagemaker`: the update is started and watched
+/// from this process, recorded in `data_dir`. Ctrl-C stops watching.
+#[cfg(feature = "sagemaker")]
+pub async fn run_on_sagemaker(
+    plan: Plan,
+    settings: crate::backend::sagemaker::aws::Settings,
+    data_dir: PathBuf,
+    verbose: bool,
+) -> Result<ExitCode, CliError> {
+    use crate::backend::Backend;
+    let store = crate::store::Store::open(&data_dir)
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let backend = crate::backend::sagemaker::SageMaker::new(store.clone(), settings);
+    let run_id = backend.start(&plan, 1.0).await?;
+    eprintln!(
+        "guardrail: run {run_id}: SageMaker accepted the update of {}; watching it (recorded in {}). \
+         Ctrl-C stops watching, and SageMaker carries on",
+        plan.endpoint_name,
+        data_dir.display()
+    );
+    let lines = crate::web::event_lines(store, &run_id)
+        .map_err(|error| CliError::Failed(error.to_string()))?;
+    let following = follow(lines, verbose);
+    tokio::pin!(following);
+    let outcome = tokio::select! {
+        outcome = &mut following => outcome,
+        _ = tokio::signal::ctrl_c() => {
+            let _ = backend.stop(&run_id, &terminal_user()).await;
+            following.await
+        }
+    };
     conclude(&run_id, outcome)
 }
 
@@ -238,6 +273,10 @@ fn conclude(run_id: &str, outcome: Result<RunOutcome, String>) -> Result<ExitCod
             ));
             Ok(ExitCode::SUCCESS)
         }
+        Ok(outcome @ RunOutcome::Unwatched { .. }) => Err(CliError::Unwatched(format!(
+            "run {run_id}: {}",
+            outcome.describe()
+        ))),
         Ok(outcome) => Err(CliError::Rollback(format!(
             "run {run_id}: {}",
             outcome.describe()

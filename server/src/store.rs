@@ -47,6 +47,81 @@ pub struct NewRun {
     pub time_scale: f64,
     pub plan_json: String,
     pub started_wall_ms: u64,
+    /// What a backend needs to resume watching the run after a restart (JSON,
+    /// never credentials); `None` for runs that cannot be resumed.
+    pub watch: Option<String>,
+}
+
+/// A run left unfinished that a backend can resume watching.
+#[derive(Clone, Debug)]
+pub struct Unfinished {
+    pub id: String,
+    pub plan_json: String,
+    pub watch: String,
+}
+
+/// Appends a run's events in order: sequence numbers 1, 2, 3… and times that
+/// never go back. After a failed append it appends nothing more, so the record
+/// stays a gapless prefix, and `failure` says why.
+pub struct Recorder {
+    store: Store,
+    run_id: String,
+    seq: u64,
+    last_at_ms: u64,
+    pub failure: Option<String>,
+}
+
+impl Recorder {
+    pub fn new(store: Store, run_id: &str) -> Recorder {
+        Recorder::after(store, run_id, 0, 0)
+    }
+
+    /// A recorder that continues a record whose last event is `seq` at `at_ms`.
+    pub fn after(store: Store, run_id: &str, seq: u64, at_ms: u64) -> Recorder {
+        Recorder {
+            store,
+            run_id: run_id.to_string(),
+            seq,
+            last_at_ms: at_ms,
+            failure: None,
+        }
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The time of the last event recorded.
+    pub fn last_at_ms(&self) -> u64 {
+        self.last_at_ms
+    }
+
+    pub fn emit(&mut self, at_ms: u64, kind: EventKind) {
+        if self.failure.is_some() {
+            return;
+        }
+        let at_ms = self.last_at_ms.max(at_ms);
+        let event = Event {
+            run_id: self.run_id.clone(),
+            seq: self.seq + 1,
+            at_ms,
+            wall_ms: crate::engine::clock::wall_ms(),
+            kind,
+        };
+        match self.store.append(&event) {
+            Ok(()) => {
+                self.seq = event.seq;
+                self.last_at_ms = at_ms;
+            }
+            Err(error) => {
+                tracing::error!(run = %self.run_id, "cannot record event {}: {error}", event.seq);
+                self.failure = Some(format!(
+                    "the run store could not record event {} ({error})",
+                    event.seq
+                ));
+            }
+        }
+    }
 }
 
 /// What a live viewer of a run receives.
@@ -94,6 +169,9 @@ CREATE TABLE IF NOT EXISTS events (
     PRIMARY KEY (run_id, seq)
 );
 ";
+
+/// Columns added since the first schema: (name, definition).
+const ADDED_COLUMNS: [(&str, &str); 2] = [("watch", "TEXT"), ("watcher_pid", "INTEGER")];
 
 impl Store {
     /// Opens (creating if needed) `guardrail.sqlite3` in `data_dir`.
@@ -176,12 +254,33 @@ impl Store {
         connection
             .execute_batch(SCHEMA)
             .map_err(query("creating its tables"))?;
+        Self::add_columns(&connection)?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
                 connection,
                 live: HashMap::new(),
             })),
         })
+    }
+
+    /// Brings a store written by an earlier version up to date.
+    fn add_columns(connection: &Connection) -> Result<(), StoreError> {
+        let mut statement = connection
+            .prepare("SELECT name FROM pragma_table_info('runs')")
+            .map_err(query("reading its tables"))?;
+        let present: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .map_err(query("reading its tables"))?
+            .collect::<Result<_, _>>()
+            .map_err(query("reading its tables"))?;
+        for (name, definition) in ADDED_COLUMNS {
+            if !present.iter().any(|column| column == name) {
+                connection
+                    .execute_batch(&format!("ALTER TABLE runs ADD COLUMN {name} {definition}"))
+                    .map_err(query("updating its tables"))?;
+            }
+        }
+        Ok(())
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
@@ -193,8 +292,8 @@ impl Store {
         inner
             .connection
             .execute(
-                "INSERT INTO runs (id, endpoint, from_config, to_config, backend, time_scale, plan_json, status, started_wall_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8)",
+                "INSERT INTO runs (id, endpoint, from_config, to_config, backend, time_scale, plan_json, status, started_wall_ms, watch, watcher_pid)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'running', ?8, ?9, ?10)",
                 params![
                     run.id,
                     run.endpoint,
@@ -203,7 +302,9 @@ impl Store {
                     run.backend,
                     run.time_scale,
                     run.plan_json,
-                    run.started_wall_ms as i64
+                    run.started_wall_ms as i64,
+                    run.watch,
+                    i64::from(std::process::id())
                 ],
             )
             .map_err(query("recording a new run"))?;
@@ -391,7 +492,56 @@ impl Store {
             .ok_or_else(|| StoreError::NoRun(run_id.to_string()))
     }
 
-    /// Marks runs left "running" by a process that died as failed, at start-up.
+    /// Runs of `backend` left unfinished by a process that is gone, which this
+    /// process now watches: the caller resumes them. A run whose watcher still
+    /// lives (a `guardrail run` beside this server) is left to it.
+    pub fn claim_unfinished(&self, backend: &str) -> Result<Vec<Unfinished>, StoreError> {
+        let mut inner = self.lock()?;
+        let own = i64::from(std::process::id());
+        let candidates: Vec<(String, String, Option<String>, Option<i64>)> = {
+            let mut statement = inner
+                .connection
+                .prepare(
+                    "SELECT id, plan_json, watch, watcher_pid FROM runs
+                     WHERE status = 'running' AND backend = ?1 ORDER BY started_wall_ms",
+                )
+                .map_err(query("finding unfinished runs"))?;
+            let rows = statement
+                .query_map(params![backend], |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .map_err(query("finding unfinished runs"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(query("finding unfinished runs"))?
+        };
+        let mut claimed = Vec::new();
+        for (id, plan_json, watch, pid) in candidates {
+            let Some(watch) = watch else { continue };
+            let alive =
+                pid.is_some_and(|pid| pid != own && Path::new(&format!("/proc/{pid}")).exists());
+            if alive {
+                continue;
+            }
+            inner
+                .connection
+                .execute(
+                    "UPDATE runs SET watcher_pid = ?2 WHERE id = ?1",
+                    params![id, own],
+                )
+                .map_err(query("claiming an unfinished run"))?;
+            let (sender, _) = broadcast::channel(4_096);
+            inner.live.insert(id.clone(), sender);
+            claimed.push(Unfinished {
+                id,
+                plan_json,
+                watch,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// Marks runs left "running" by a process that died as failed, at start-up,
+    /// except those of `resumable` backends, which are resumed instead.
     pub fn close_abandoned(&self, now_wall_ms: u64) -> Result<usize, StoreError> {
         let inner = self.lock()?;
         let outcome = RunOutcome::Failed {
@@ -400,8 +550,12 @@ impl Store {
         inner
             .connection
             .execute(
-                "UPDATE runs SET status = 'failed', outcome = ?1, finished_wall_ms = ?2 WHERE status = 'running'",
-                params![serde_json::to_string(&outcome).unwrap_or_default(), now_wall_ms as i64],
+                "UPDATE runs SET status = 'failed', outcome = ?1, finished_wall_ms = ?2
+                 WHERE status = 'running' AND watch IS NULL",
+                params![
+                    serde_json::to_string(&outcome).unwrap_or_default(),
+                    now_wall_ms as i64
+                ],
             )
             .map_err(query("closing abandoned runs"))
     }
@@ -430,6 +584,7 @@ mod tests {
             backend: "local".into(),
             time_scale: 60.0,
             plan_json: "{}".into(),
+            watch: None,
             started_wall_ms: 100,
         }
     }

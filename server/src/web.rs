@@ -14,11 +14,12 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use guardrail_app::api::service::{Answer, LineStream, RolloutService, Service};
-use guardrail_app::api::{ErrorKind, ServiceError};
+use guardrail_app::api::{BackendInfo, ErrorKind, ServiceError, Target};
 use guardrail_core::event::{Event, EventKind, RunSummary, StreamLine};
 use leptos::prelude::provide_context;
 use tower_http::services::{ServeDir, ServeFile};
 
+use crate::backend::{service_error, Backends};
 use crate::engine::{Engine, EngineError};
 use crate::store::{Live, Store, StoreError};
 
@@ -33,10 +34,14 @@ pub fn router(dist: &Path) -> Router {
 /// The whole application: static files, server functions, SageMaker's and
 /// CloudWatch's APIs, and SageMaker Runtime (the engine's router).
 pub fn app(dist: &Path, engine: Engine) -> Router {
+    let backends = Backends::local(&engine);
+    app_with(dist, engine, backends)
+}
+
+/// The same, with runs started on `backends` (the local engine, SageMaker).
+pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
     register_server_functions();
-    let service = Service(Arc::new(EngineService {
-        engine: engine.clone(),
-    }));
+    let service = Service(Arc::new(BackendService { backends }));
     let index = dist.join("index.html");
     let aws = {
         let engine = engine.clone();
@@ -64,8 +69,12 @@ pub fn app(dist: &Path, engine: Engine) -> Router {
 /// The server binary must name the server functions, or the linker drops their
 /// registrations and `/api/...` answers "Could not find a server function".
 fn register_server_functions() {
-    use guardrail_app::api::{AbortRollout, ListRuns, RunEvents, RunPlan, StartRollout};
+    use guardrail_app::api::{
+        AbortRollout, ListBackends, ListRuns, RunEvents, RunPlan, RunTarget, StartRollout,
+    };
     use leptos::server_fn::axum::register_explicit;
+    register_explicit::<RunTarget>();
+    register_explicit::<ListBackends>();
     register_explicit::<StartRollout>();
     register_explicit::<AbortRollout>();
     register_explicit::<RunEvents>();
@@ -81,37 +90,9 @@ async fn server_functions(
         .await
 }
 
-/// The engine, as the server functions see it.
-pub struct EngineService {
-    pub engine: Engine,
-}
-
-/// What kind of failure an engine error is, for clients and exit codes.
-pub fn error_kind(error: &EngineError) -> ErrorKind {
-    match error {
-        EngineError::InvalidPlan(_) => ErrorKind::Invalid,
-        EngineError::TimeScale(_) => ErrorKind::Input,
-        EngineError::UnknownEndpoint { .. }
-        | EngineError::UnknownConfig { .. }
-        | EngineError::Busy { .. }
-        | EngineError::VariantMismatch { .. }
-        | EngineError::SameConfig { .. }
-        | EngineError::NotInService { .. }
-        | EngineError::NoRun(_)
-        | EngineError::AbortRefused { .. } => ErrorKind::Refused,
-        EngineError::Store(StoreError::NoRun(_)) => ErrorKind::Refused,
-        EngineError::Instances(_) | EngineError::Registry(_) | EngineError::Store(_) => {
-            ErrorKind::Failed
-        }
-    }
-}
-
-fn service_error(error: EngineError) -> ServiceError {
-    ServiceError::new(error_kind(&error), error.to_string())
-}
-
-fn store_error(error: StoreError) -> ServiceError {
-    service_error(EngineError::Store(error))
+/// The backends, as the server functions see them.
+pub struct BackendService {
+    pub backends: Backends,
 }
 
 /// Who asked, as recorded: at most 100 characters, without control characters.
@@ -124,38 +105,49 @@ fn requester(by: &str) -> String {
     }
 }
 
-impl RolloutService for EngineService {
-    fn start(&self, plan_json: String, time_scale: f64) -> Answer<'_, String> {
+fn store_error(error: StoreError) -> ServiceError {
+    service_error(EngineError::Store(error))
+}
+
+fn parse_plan(plan_json: &str) -> Result<guardrail_core::Plan, ServiceError> {
+    guardrail_core::check_json(plan_json)
+        .map(|(plan, _)| plan)
+        .map_err(|error| ServiceError::new(ErrorKind::Input, format!("not a plan: {error}")))
+}
+
+impl RolloutService for BackendService {
+    fn start(&self, plan_json: String, time_scale: f64, backend: String) -> Answer<'_, String> {
         Box::pin(async move {
-            let (plan, _) = guardrail_core::check_json(&plan_json).map_err(|error| {
-                ServiceError::new(ErrorKind::Input, format!("not a plan: {error}"))
-            })?;
-            self.engine
-                .start_rollout(&plan, time_scale)
-                .await
-                .map_err(service_error)
+            let plan = parse_plan(&plan_json)?;
+            self.backends.get(&backend)?.start(&plan, time_scale).await
         })
+    }
+
+    fn target(&self, plan_json: String, backend: String) -> Answer<'_, Target> {
+        Box::pin(async move {
+            let plan = parse_plan(&plan_json)?;
+            self.backends.get(&backend)?.target(&plan).await
+        })
+    }
+
+    fn backends(&self) -> Vec<BackendInfo> {
+        self.backends.infos()
     }
 
     fn abort(&self, run_id: String, by: String) -> Answer<'_, ()> {
-        Box::pin(async move {
-            self.engine
-                .abort(&run_id, &requester(&by))
-                .await
-                .map_err(service_error)
-        })
+        Box::pin(async move { self.backends.stop(&run_id, &requester(&by)).await })
     }
 
     fn events(&self, run_id: String) -> Result<LineStream, ServiceError> {
-        event_lines(self.engine.store().clone(), &run_id).map_err(store_error)
+        event_lines(self.backends.store.clone(), &run_id).map_err(store_error)
     }
 
     fn runs(&self) -> Result<Vec<RunSummary>, ServiceError> {
-        self.engine.store().runs().map_err(store_error)
+        self.backends.store.runs().map_err(store_error)
     }
 
     fn plan(&self, run_id: String) -> Result<String, ServiceError> {
-        self.engine.store().plan_json(&run_id).map_err(store_error)
+        self.backends.store.plan_json(&run_id).map_err(store_error)
     }
 }
 
@@ -323,7 +315,12 @@ pub enum ServeError {
 
 /// Serves until the process is interrupted. Binds to loopback only. The engine
 /// keeps running on the calling runtime; HTTP runs on one thread per core.
-pub async fn serve(dist: PathBuf, port: u16, engine: Engine) -> Result<(), ServeError> {
+pub async fn serve(
+    dist: PathBuf,
+    port: u16,
+    engine: Engine,
+    backends: Backends,
+) -> Result<(), ServeError> {
     if !dist.join("index.html").exists() {
         return Err(ServeError::NoDist(dist));
     }
@@ -332,7 +329,7 @@ pub async fn serve(dist: PathBuf, port: u16, engine: Engine) -> Result<(), Serve
         .map(usize::from)
         .unwrap_or(2)
         .clamp(1, 8);
-    spawn_server_threads(address, threads, app(&dist, engine.clone()))?;
+    spawn_server_threads(address, threads, app_with(&dist, engine.clone(), backends))?;
     tracing::info!("guardrail serves http://{address} on {threads} thread(s)");
     tokio::signal::ctrl_c().await?;
     engine.shutdown().await;

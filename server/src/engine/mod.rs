@@ -562,6 +562,7 @@ impl Engine {
             time_scale: prepared.time_scale,
             plan_json: plan.to_json_pretty(),
             started_wall_ms: wall_ms(),
+            watch: None,
         });
         if let Err(error) = created {
             let mut state = prepared.entry.state.lock().await;

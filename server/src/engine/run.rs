@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use guardrail_core::alarm::{AlarmRule, AlarmState};
 use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
-use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
+use guardrail_core::event::{EventKind, Fleet, RunOutcome};
 use guardrail_core::monitor::Monitor;
 use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase};
@@ -42,7 +42,7 @@ use crate::engine::endpoint::EndpointState;
 use crate::engine::fleet::{targets, wait_healthy, Instance, HEALTH_PATIENCE};
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::{EndpointRouter, Routing, Target};
-use crate::store::Store;
+use crate::store::{Recorder, Store};
 
 /// Where the run's alarm states come from.
 pub(crate) enum AlarmSource {
@@ -109,43 +109,6 @@ enum Signal {
 /// Appends the run's events in order. Sequence numbers count appended events
 /// only, and after a failed append nothing more is written, so the record is
 /// always 1, 2, 3… without a gap.
-struct Recorder {
-    store: Store,
-    run_id: String,
-    seq: u64,
-    last_at_ms: u64,
-    failure: Option<String>,
-}
-
-impl Recorder {
-    fn emit(&mut self, at_ms: u64, kind: EventKind) {
-        if self.failure.is_some() {
-            return;
-        }
-        let at_ms = self.last_at_ms.max(at_ms);
-        let event = Event {
-            run_id: self.run_id.clone(),
-            seq: self.seq + 1,
-            at_ms,
-            wall_ms: wall_ms(),
-            kind,
-        };
-        match self.store.append(&event) {
-            Ok(()) => {
-                self.seq = event.seq;
-                self.last_at_ms = at_ms;
-            }
-            Err(error) => {
-                tracing::error!(run = %self.run_id, "cannot record event {}: {error}", event.seq);
-                self.failure = Some(format!(
-                    "the run store could not record event {} ({error})",
-                    event.seq
-                ));
-            }
-        }
-    }
-}
-
 /// Who aborts a rollout whose record failed.
 const STORE_ABORT: &str = "guardrail, because the run could no longer be recorded";
 
@@ -814,13 +777,7 @@ pub(crate) async fn execute(
     let ctx = Arc::new(ctx);
     let schedule = schedule(&ctx.rollout);
     let clock = ctx.plan_clock;
-    let mut recorder = Recorder {
-        store: ctx.store.clone(),
-        run_id: ctx.run_id.clone(),
-        seq: 0,
-        last_at_ms: 0,
-        failure: None,
-    };
+    let mut recorder = Recorder::new(ctx.store.clone(), &ctx.run_id);
     recorder.emit(
         0,
         EventKind::PlanAccepted {
@@ -831,6 +788,7 @@ pub(crate) async fn execute(
             time_scale: ctx.time_scale,
             planned_total_seconds: schedule.total_seconds,
             timeout_seconds: schedule.timeout_seconds,
+            backend: "local".into(),
         },
     );
     let tick_ms = u64::from(ctx.rollout.metric_tick_seconds()) * 1_000;

@@ -1,0 +1,400 @@
+//! The AWS SDK for Rust side: settings, clients, errors, and the plan in the
+//! SDK's types (and as the JSON a dry run prints).
+
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_sdk_cloudwatch::types as cw;
+use aws_sdk_sagemaker::types as sm;
+use guardrail_app::api::{ErrorKind, ServiceError};
+use guardrail_core::plan::{CapacitySize, DeploymentConfig, MetricAlarm};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// Where and how a SageMaker backend reaches AWS. Never credentials: those
+/// come from the SDK's chain (environment, profiles, SSO, instance roles).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Settings {
+    /// `--region`; otherwise the chain's (`AWS_REGION`, the profile).
+    pub region: Option<String>,
+    /// `--profile`; otherwise `AWS_PROFILE` or the default profile.
+    pub profile: Option<String>,
+    /// An endpoint URL for both services; otherwise the chain's
+    /// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_SAGEMAKER`, ...) or AWS's own.
+    pub endpoint_url: Option<String>,
+    /// How fast the API's clock runs: 1 on AWS; a `guardrail serve
+    /// --time-scale` when rehearsing against the local APIs.
+    pub api_time_scale: f64,
+    /// How often the watcher polls while nothing fails, in ms.
+    pub poll_ms: u64,
+    /// Put the plan's alarms with `PutMetricAlarm` before the update.
+    pub create_alarms: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            api_time_scale: 1.0,
+            poll_ms: DEFAULT_POLL_MS,
+            create_alarms: false,
+        }
+    }
+}
+
+/// One `DescribeEndpoint` and one `DescribeAlarms` a second: 120 requests a
+/// minute, far below SageMaker's and CloudWatch's request quotas, and events
+/// reach the live view within about a second of SageMaker's state changing.
+pub const DEFAULT_POLL_MS: u64 = 1_000;
+/// The longest wait between polls after repeated throttling or failures.
+pub const MAX_POLL_MS: u64 = 30_000;
+
+/// The SDK's clients: `calls` retry as the SDK does (preflight, the update);
+/// `polls` do not, so that the watcher sees, reports and paces every failure.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub sagemaker: aws_sdk_sagemaker::Client,
+    pub cloudwatch: aws_sdk_cloudwatch::Client,
+    pub poll_sagemaker: aws_sdk_sagemaker::Client,
+    pub poll_cloudwatch: aws_sdk_cloudwatch::Client,
+    pub region: String,
+    /// Where requests go, for people: the override, or AWS's endpoint.
+    pub api: String,
+}
+
+impl Clients {
+    /// Clients from the SDK's standard chain, with `settings` on top.
+    pub async fn load(settings: &Settings) -> Result<Clients, ServiceError> {
+        use aws_smithy_http_client::tls;
+        let http = aws_smithy_http_client::Builder::new()
+            .tls_provider(tls::Provider::Rustls(
+                tls::rustls_provider::CryptoMode::Ring,
+            ))
+            .build_https();
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).http_client(http);
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(profile) = &settings.profile {
+            loader = loader.profile_name(profile);
+        }
+        if let Some(url) = &settings.endpoint_url {
+            loader = loader.endpoint_url(url);
+        }
+        let config = loader.load().await;
+        let Some(region) = config.region().map(ToString::to_string) else {
+            return Err(ServiceError::new(
+                ErrorKind::Input,
+                "no AWS region: pass --region, set AWS_REGION, or set region in the AWS profile",
+            ));
+        };
+        let api = match config.endpoint_url() {
+            Some(url) => redact_url(url),
+            None => std::env::var("AWS_ENDPOINT_URL_SAGEMAKER")
+                .map(|url| redact_url(&url))
+                .unwrap_or_else(|_| format!("https://api.sagemaker.{region}.amazonaws.com")),
+        };
+        Ok(Clients::from_config(&config, region, api))
+    }
+
+    /// Clients on an SDK config (tests give one with a mock or replay client).
+    pub fn from_config(config: &aws_config::SdkConfig, region: String, api: String) -> Clients {
+        use aws_sdk_sagemaker::config::retry::RetryConfig;
+        let poll_sagemaker = aws_sdk_sagemaker::config::Builder::from(config)
+            .retry_config(RetryConfig::disabled())
+            .build();
+        let poll_cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
+            .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
+            .build();
+        Clients {
+            sagemaker: aws_sdk_sagemaker::Client::new(config),
+            cloudwatch: aws_sdk_cloudwatch::Client::new(config),
+            poll_sagemaker: aws_sdk_sagemaker::Client::from_conf(poll_sagemaker),
+            poll_cloudwatch: aws_sdk_cloudwatch::Client::from_conf(poll_cloudwatch),
+            region,
+            api,
+        }
+    }
+}
+
+/// A URL without user information or query, safe to show and record.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit('@').next().unwrap_or(host);
+    if scheme.is_empty() {
+        host.to_string()
+    } else {
+        format!("{scheme}://{host}")
+    }
+}
+
+/// A failed call, for people: the service's code and message, or what went
+/// wrong on the way. `throttled` when the service asked to slow down.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallError {
+    pub code: Option<String>,
+    pub text: String,
+    pub throttled: bool,
+}
+
+impl std::fmt::Display for CallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Reads an SDK error.
+pub fn call_error<E, R>(error: &aws_sdk_sagemaker::error::SdkError<E, R>) -> CallError
+where
+    E: aws_sdk_sagemaker::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_sdk_sagemaker::error::SdkError;
+    match error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            let code = inner.code().map(str::to_string);
+            let message = inner.message().unwrap_or("no message").to_string();
+            let throttled = matches!(
+                code.as_deref(),
+                Some(
+                    "ThrottlingException"
+                        | "Throttling"
+                        | "ThrottledException"
+                        | "RequestLimitExceeded"
+                        | "TooManyRequestsException"
+                )
+            );
+            CallError {
+                text: format!("{}: {message}", code.as_deref().unwrap_or("an error")),
+                code,
+                throttled,
+            }
+        }
+        other => {
+            let text = aws_sdk_sagemaker::error::DisplayErrorContext(other).to_string();
+            let text = if text.contains("no credentials")
+                || text.contains("NoCredentials")
+                || text.contains("credentials provider")
+            {
+                format!(
+                    "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use a profile (--profile, AWS_PROFILE, `aws sso login`) ({text})"
+                )
+            } else {
+                text
+            };
+            CallError {
+                code: None,
+                text,
+                throttled: false,
+            }
+        }
+    }
+}
+
+fn capacity(size: &CapacitySize) -> Option<sm::CapacitySize> {
+    let kind = serde_json::to_value(size.kind?).ok()?;
+    sm::CapacitySize::builder()
+        .r#type(sm::CapacitySizeType::from(kind.as_str()?))
+        .value(i32::try_from(size.value?).ok()?)
+        .build()
+        .into()
+}
+
+fn seconds(value: Option<i64>) -> Option<i32> {
+    value.and_then(|value| i32::try_from(value).ok())
+}
+
+/// The plan's `DeploymentConfig` in the SDK's types. The plan is valid, so
+/// every required member is there.
+pub fn deployment_config(config: &DeploymentConfig) -> sm::DeploymentConfig {
+    let blue_green = config.blue_green_update_policy.as_ref().and_then(|policy| {
+        let routing = policy.traffic_routing_configuration.as_ref()?;
+        let kind = serde_json::to_value(routing.kind?).ok()?;
+        let routing = sm::TrafficRoutingConfig::builder()
+            .r#type(sm::TrafficRoutingConfigType::from(kind.as_str()?))
+            .wait_interval_in_seconds(seconds(routing.wait_interval_in_seconds)?)
+            .set_canary_size(routing.canary_size.as_ref().and_then(capacity))
+            .set_linear_step_size(routing.linear_step_size.as_ref().and_then(capacity))
+            .build();
+        Some(
+            sm::BlueGreenUpdatePolicy::builder()
+                .traffic_routing_configuration(routing)
+                .set_termination_wait_in_seconds(seconds(policy.termination_wait_in_seconds))
+                .set_maximum_execution_timeout_in_seconds(seconds(
+                    policy.maximum_execution_timeout_in_seconds,
+                ))
+                .build(),
+        )
+    });
+    let rolling = config.rolling_update_policy.as_ref().and_then(|policy| {
+        sm::RollingUpdatePolicy::builder()
+            .set_maximum_batch_size(policy.maximum_batch_size.as_ref().and_then(capacity))
+            .wait_interval_in_seconds(seconds(policy.wait_interval_in_seconds)?)
+            .set_maximum_execution_timeout_in_seconds(seconds(
+                policy.maximum_execution_timeout_in_seconds,
+            ))
+            .set_rollback_maximum_batch_size(
+                policy
+                    .rollback_maximum_batch_size
+                    .as_ref()
+                    .and_then(capacity),
+            )
+            .build()
+            .into()
+    });
+    let rollback = config.auto_rollback_configuration.as_ref().map(|rollback| {
+        sm::AutoRollbackConfig::builder()
+            .set_alarms(Some(
+                rollback
+                    .alarms
+                    .iter()
+                    .map(|alarm| sm::Alarm::builder().alarm_name(&alarm.alarm_name).build())
+                    .collect(),
+            ))
+            .build()
+    });
+    sm::DeploymentConfig::builder()
+        .set_blue_green_update_policy(blue_green)
+        .set_rolling_update_policy(rolling)
+        .set_auto_rollback_configuration(rollback)
+        .build()
+}
+
+/// `PutMetricAlarm` for one of the plan's alarms.
+pub fn put_metric_alarm(
+    client: &aws_sdk_cloudwatch::Client,
+    alarm: &MetricAlarm,
+) -> aws_sdk_cloudwatch::operation::put_metric_alarm::builders::PutMetricAlarmFluentBuilder {
+    let text = |value: &Value| value.as_str().map(str::to_string);
+    let statistic = alarm
+        .statistic
+        .and_then(|statistic| serde_json::to_value(statistic).ok())
+        .and_then(|value| text(&value))
+        .map(|name| cw::Statistic::from(name.as_str()));
+    let comparison = alarm
+        .comparison_operator
+        .and_then(|operator| serde_json::to_value(operator).ok())
+        .and_then(|value| text(&value))
+        .map(|name| cw::ComparisonOperator::from(name.as_str()));
+    let missing = alarm
+        .treat_missing_data
+        .and_then(|treatment| serde_json::to_value(treatment).ok())
+        .and_then(|value| text(&value));
+    let low_sample = alarm
+        .evaluate_low_sample_count_percentile
+        .and_then(|value| serde_json::to_value(value).ok())
+        .and_then(|value| text(&value));
+    client
+        .put_metric_alarm()
+        .alarm_name(&alarm.alarm_name)
+        .set_alarm_description(alarm.alarm_description.clone())
+        .set_actions_enabled(alarm.actions_enabled)
+        .set_ok_actions(alarm.ok_actions.clone())
+        .set_alarm_actions(alarm.alarm_actions.clone())
+        .set_insufficient_data_actions(alarm.insufficient_data_actions.clone())
+        .namespace(&alarm.namespace)
+        .metric_name(&alarm.metric_name)
+        .set_dimensions(Some(
+            alarm
+                .dimensions
+                .iter()
+                .map(|dimension| {
+                    cw::Dimension::builder()
+                        .name(&dimension.name)
+                        .value(&dimension.value)
+                        .build()
+                })
+                .collect(),
+        ))
+        .set_statistic(statistic)
+        .set_extended_statistic(alarm.extended_statistic.clone())
+        .set_period(seconds(alarm.period))
+        .set_evaluation_periods(seconds(alarm.evaluation_periods))
+        .set_datapoints_to_alarm(seconds(alarm.datapoints_to_alarm))
+        .set_threshold(alarm.threshold)
+        .set_comparison_operator(comparison)
+        .set_treat_missing_data(missing)
+        .set_evaluate_low_sample_count_percentile(low_sample)
+        .set_unit(alarm.unit.as_deref().map(cw::StandardUnit::from))
+}
+
+/// One request as a dry run prints it: the service, the operation and its
+/// input in AWS's JSON shape.
+pub fn request(service: &str, operation: &str, input: Value) -> Value {
+    json!({"service": service, "operation": operation, "input": input})
+}
+
+/// The plan's alarm as `PutMetricAlarm`'s input.
+pub fn alarm_input(alarm: &MetricAlarm) -> Value {
+    serde_json::to_value(alarm).unwrap_or_default()
+}
+
+/// Waits between polls: `base` while polls succeed; doubled, up to
+/// [`MAX_POLL_MS`], after each throttled or failed one; halved back after each
+/// success.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pace {
+    base_ms: u64,
+    pub current_ms: u64,
+}
+
+impl Pace {
+    pub fn new(base_ms: u64) -> Pace {
+        let base_ms = base_ms.clamp(10, MAX_POLL_MS);
+        Pace {
+            base_ms,
+            current_ms: base_ms,
+        }
+    }
+
+    pub fn failed(&mut self) -> u64 {
+        self.current_ms = (self.current_ms.saturating_mul(2)).min(MAX_POLL_MS);
+        self.current_ms
+    }
+
+    pub fn succeeded(&mut self) {
+        self.current_ms = (self.current_ms / 2).max(self.base_ms);
+    }
+
+    pub fn wait(&self) -> Duration {
+        Duration::from_millis(self.current_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_shown_without_credentials_or_queries() {
+        assert_eq!(
+            redact_url("http://user:secret@127.0.0.1:3000/path?X-Amz-Signature=abc"),
+            "http://127.0.0.1:3000"
+        );
+        assert_eq!(
+            redact_url("https://api.sagemaker.eu-west-1.amazonaws.com"),
+            "https://api.sagemaker.eu-west-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn the_pace_backs_off_on_failures_and_returns_on_success() {
+        let mut pace = Pace::new(1_000);
+        assert_eq!(pace.failed(), 2_000);
+        assert_eq!(pace.failed(), 4_000);
+        for _ in 0..10 {
+            pace.failed();
+        }
+        assert_eq!(pace.current_ms, MAX_POLL_MS);
+        pace.succeeded();
+        assert_eq!(pace.current_ms, 15_000);
+        for _ in 0..10 {
+            pace.succeeded();
+        }
+        assert_eq!(pace.current_ms, 1_000);
+    }
+}

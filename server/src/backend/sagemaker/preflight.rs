@@ -1,0 +1,251 @@
+//! What must hold before guardrail asks SageMaker to update an endpoint, each
+//! failure a message that names the fix. All problems are found at once.
+
+use guardrail_core::alarm::{scope_of, Scope};
+use guardrail_core::plan::Dimension;
+use guardrail_core::Plan;
+
+use super::aws::{call_error, Clients};
+
+/// What the preflight learnt about the target.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Preflight {
+    pub account: String,
+    pub endpoint_arn: String,
+    pub status: String,
+    pub from_config: String,
+    pub problems: Vec<String>,
+}
+
+/// The account in an ARN: `arn:aws:sagemaker:REGION:ACCOUNT:endpoint/NAME`.
+pub fn account_of(arn: &str) -> String {
+    arn.split(':').nth(4).unwrap_or_default().to_string()
+}
+
+/// Checks the endpoint, the new config and the rollback alarms as CloudWatch
+/// has them. `alarms_put` is true when the plan's alarms were just put.
+pub async fn check(clients: &Clients, plan: &Plan, alarms_put: bool) -> Preflight {
+    let mut found = Preflight::default();
+    let region = &clients.region;
+    let endpoint = &plan.endpoint_name;
+    let to_config = &plan.endpoint_config_name;
+    match clients
+        .sagemaker
+        .describe_endpoint()
+        .endpoint_name(endpoint)
+        .send()
+        .await
+    {
+        Ok(described) => {
+            found.endpoint_arn = described.endpoint_arn().unwrap_or_default().to_string();
+            found.account = account_of(&found.endpoint_arn);
+            found.status = described
+                .endpoint_status()
+                .map(|status| status.as_str().to_string())
+                .unwrap_or_default();
+            found.from_config = described
+                .endpoint_config_name()
+                .unwrap_or_default()
+                .to_string();
+            if found.status != "InService" {
+                let why = described
+                    .failure_reason()
+                    .map(|reason| format!(" ({reason})"))
+                    .unwrap_or_default();
+                let fix = if found.status == "Failed" {
+                    "a Failed endpoint cannot be updated: delete it and create it again"
+                } else {
+                    "wait until it is InService (`aws sagemaker wait endpoint-in-service`)"
+                };
+                found.problems.push(format!(
+                    "endpoint {endpoint} is {}{why}, not InService: {fix}",
+                    found.status
+                ));
+            }
+            if &found.from_config == to_config {
+                found.problems.push(format!(
+                    "endpoint {endpoint} already serves {to_config}: set EndpointConfigName to the new config"
+                ));
+            }
+            let variants: Vec<&str> = described
+                .production_variants()
+                .iter()
+                .filter_map(|variant| variant.variant_name())
+                .collect();
+            if !variants.is_empty() && !variants.contains(&plan.variant_name.as_str()) {
+                found.problems.push(format!(
+                    "endpoint {endpoint} has variant(s) {} but the plan's VariantName is {}: set VariantName to the variant the update replaces",
+                    variants.join(", "),
+                    plan.variant_name
+                ));
+            }
+        }
+        Err(error) => {
+            let error = call_error(&error);
+            found.problems.push(if error.text.contains("Could not find endpoint") {
+                format!(
+                    "endpoint {endpoint} does not exist in region {region}: create it first, or fix EndpointName (or --region) ({error})"
+                )
+            } else {
+                format!("cannot describe endpoint {endpoint} in region {region}: {error}")
+            });
+        }
+    }
+    match clients
+        .sagemaker
+        .describe_endpoint_config()
+        .endpoint_config_name(to_config)
+        .send()
+        .await
+    {
+        Ok(config) => {
+            let variants = config.production_variants();
+            match variants
+                .iter()
+                .find(|variant| variant.variant_name() == Some(plan.variant_name.as_str()))
+            {
+                None => found.problems.push(format!(
+                    "endpoint config {to_config} has no variant {} (it has {}): the new config must keep the variant name",
+                    plan.variant_name,
+                    variants
+                        .iter()
+                        .filter_map(|variant| variant.variant_name())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Some(variant) => {
+                    match (variant.initial_instance_count(), plan.instance_count) {
+                        (None, _) => found.problems.push(format!(
+                            "endpoint config {to_config}'s variant {} has no InitialInstanceCount (serverless?): deployment guardrails need instance-based variants",
+                            plan.variant_name
+                        )),
+                        (Some(count), Some(planned)) if i64::from(count) != planned => {
+                            found.problems.push(format!(
+                                "endpoint config {to_config}'s variant {} has InitialInstanceCount {count} but the plan's InstanceCount is {planned}: make them equal, in the plan or the config",
+                                plan.variant_name
+                            ))
+                        }
+                        _ => {}
+                    }
+                    if let Some(kind) = variant.instance_type() {
+                        if !plan.instance_type.is_empty() && kind.as_str() != plan.instance_type {
+                            found.problems.push(format!(
+                                "endpoint config {to_config}'s variant {} runs {} but the plan's InstanceType is {}: make them equal",
+                                plan.variant_name,
+                                kind.as_str(),
+                                plan.instance_type
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        Err(error) => {
+            let error = call_error(&error);
+            found.problems.push(if error.text.contains("Could not find") {
+                format!(
+                    "endpoint config {to_config} does not exist in region {region}: create it with CreateEndpointConfig (`aws sagemaker create-endpoint-config`), or fix EndpointConfigName ({error})"
+                )
+            } else {
+                format!("cannot describe endpoint config {to_config}: {error}")
+            });
+        }
+    }
+    let names: Vec<String> = plan
+        .deployment_config
+        .as_ref()
+        .and_then(|config| config.auto_rollback_configuration.as_ref())
+        .map(|rollback| {
+            rollback
+                .alarms
+                .iter()
+                .map(|alarm| alarm.alarm_name.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        return found;
+    }
+    let described = match clients
+        .cloudwatch
+        .describe_alarms()
+        .set_alarm_names(Some(names.clone()))
+        .send()
+        .await
+    {
+        Ok(described) => described,
+        Err(error) => {
+            found.problems.push(format!(
+                "cannot describe the rollback alarms: {}",
+                call_error(&error)
+            ));
+            return found;
+        }
+    };
+    let alarms = described.metric_alarms();
+    for name in &names {
+        let Some(alarm) = alarms
+            .iter()
+            .find(|alarm| alarm.alarm_name() == Some(name.as_str()))
+        else {
+            let in_plan = plan.alarms.iter().any(|alarm| &alarm.alarm_name == name);
+            let fix = if alarms_put {
+                "PutMetricAlarm did not create it".to_string()
+            } else if in_plan {
+                "create it, or pass --create-alarms to put the plan's definition".to_string()
+            } else {
+                "create it in CloudWatch, or add its definition to the plan's Alarms and pass --create-alarms".to_string()
+            };
+            found.problems.push(format!(
+                "rollback alarm {name} does not exist in CloudWatch in region {region}: {fix}"
+            ));
+            continue;
+        };
+        if alarm.state_value().map(|state| state.as_str()) == Some("ALARM") {
+            found.problems.push(format!(
+                "rollback alarm {name} is already in ALARM ({}): SageMaker would roll the update back at once; fix what it sees, or wait until it is OK",
+                alarm.state_reason().unwrap_or("no reason given")
+            ));
+        }
+        if !alarm.metrics().is_empty() {
+            continue;
+        }
+        let dimensions: Vec<Dimension> = alarm
+            .dimensions()
+            .iter()
+            .map(|dimension| {
+                Dimension::new(
+                    dimension.name().unwrap_or_default(),
+                    dimension.value().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let namespace = alarm.namespace().unwrap_or_default();
+        let metric = alarm.metric_name().unwrap_or_default();
+        let scope = scope_of(
+            namespace,
+            metric,
+            &dimensions,
+            (endpoint, &plan.variant_name, to_config),
+        );
+        let old_fleet = matches!(scope, Scope::Unrelated)
+            && scope_of(
+                namespace,
+                metric,
+                &dimensions,
+                (endpoint, &plan.variant_name, &found.from_config),
+            ) == Scope::NewFleet;
+        if !matches!(scope, Scope::Endpoint | Scope::NewFleet) && !old_fleet {
+            let shown: Vec<String> = dimensions
+                .iter()
+                .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+                .collect();
+            found.problems.push(format!(
+                "rollback alarm {name} watches {namespace} {metric} {{{}}}, which SageMaker does not publish for this update: SageMaker publishes its endpoint metrics in AWS/SageMaker under EndpointName={endpoint}, VariantName={} (the whole variant) and with EndpointConfigName={to_config} (the new fleet); fix the alarm's namespace, metric or dimensions",
+                shown.join(", "),
+                plan.variant_name
+            ));
+        }
+    }
+    found
+}

@@ -1,0 +1,526 @@
+//! How guardrail reads what SageMaker and CloudWatch report into the same
+//! events a local run records. Pure: the watcher polls, this decides.
+//!
+//! SageMaker does not document which status each phase of an update shows;
+//! what guardrail assumes is `guardrail_core::assumptions` `sagemaker_reading`.
+
+use guardrail_core::alarm::{AlarmState, EvaluatedPoint};
+use guardrail_core::controller::RollbackCause;
+use guardrail_core::event::{Event, EventKind, RunOutcome};
+use guardrail_core::schedule::{Phase, Schedule};
+
+/// One fleet as `DescribeEndpoint` shows it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FleetView {
+    pub weight: Option<f64>,
+    pub instances: Option<u32>,
+    /// The variant's first `VariantStatus`: status, message, start (API epoch ms).
+    pub status: Option<(String, Option<String>, Option<u64>)>,
+}
+
+/// What `DescribeEndpoint` said, in the terms guardrail reads.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EndpointView {
+    pub status: String,
+    pub config: String,
+    pub failure_reason: Option<String>,
+    /// `LastModifiedTime`, API epoch ms.
+    pub modified_ms: Option<u64>,
+    /// The serving variant (the old fleet during an update).
+    pub blue: FleetView,
+    /// `PendingDeploymentSummary`'s variant: the new fleet.
+    pub green: Option<FleetView>,
+}
+
+/// One alarm state change, from `DescribeAlarmHistory` (or `DescribeAlarms`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AlarmChange {
+    pub alarm: String,
+    /// API epoch ms.
+    pub at_api_ms: u64,
+    pub from: AlarmState,
+    pub to: AlarmState,
+    pub reason: String,
+    pub points: Vec<EvaluatedPoint>,
+}
+
+/// CloudWatch's state names.
+pub fn alarm_state(text: &str) -> Option<AlarmState> {
+    match text {
+        "OK" => Some(AlarmState::Ok),
+        "ALARM" => Some(AlarmState::Alarm),
+        "INSUFFICIENT_DATA" => Some(AlarmState::InsufficientData),
+        _ => None,
+    }
+}
+
+/// The reader's state: what has been recorded so far.
+#[derive(Clone, Debug)]
+pub struct Reader {
+    schedule: Schedule,
+    to_config: String,
+    rollback_alarms: Vec<String>,
+    /// API epoch ms of the update request.
+    pub started_api_ms: u64,
+    /// Index of the schedule step the run is in; `None` before the first.
+    step: Option<usize>,
+    seen: Option<(String, Option<String>, Option<String>)>,
+    green_bp: u32,
+    green_instances: u32,
+    blue_instances: u32,
+    rollback: bool,
+    /// The first rollback alarm that entered ALARM during the update.
+    alarm_cause: Option<(String, String, u64)>,
+    alarm_states: Vec<(String, AlarmState, u64)>,
+    pub finished: bool,
+}
+
+impl Reader {
+    pub fn new(
+        schedule: Schedule,
+        to_config: &str,
+        rollback_alarms: Vec<String>,
+        started_api_ms: u64,
+    ) -> Reader {
+        Reader {
+            schedule,
+            to_config: to_config.to_string(),
+            rollback_alarms,
+            started_api_ms,
+            step: None,
+            seen: None,
+            green_bp: 0,
+            green_instances: 0,
+            blue_instances: 0,
+            rollback: false,
+            alarm_cause: None,
+            alarm_states: Vec::new(),
+            finished: false,
+        }
+    }
+
+    /// Plan time of an API moment: ms since the update request.
+    pub fn at(&self, api_ms: u64) -> u64 {
+        api_ms.saturating_sub(self.started_api_ms)
+    }
+
+    /// Takes up the state a recorded run reached (to resume watching it).
+    pub fn replay(&mut self, events: &[Event]) {
+        for event in events {
+            match &event.kind {
+                EventKind::GreenProvisioning { .. }
+                | EventKind::BakeStarted { .. }
+                | EventKind::PhaseStarted { .. } => {
+                    let phase = match &event.kind {
+                        EventKind::GreenProvisioning { instances } => Phase::Provisioning {
+                            instances: *instances,
+                        },
+                        EventKind::BakeStarted { phase, .. }
+                        | EventKind::PhaseStarted { phase, .. } => *phase,
+                        _ => continue,
+                    };
+                    let from = self.step.map_or(0, |step| step + 1);
+                    if let Some(index) = self.find(from, |step| step.phase == phase) {
+                        self.step = Some(index);
+                    }
+                }
+                EventKind::TrafficShifted {
+                    green_instances,
+                    blue_instances,
+                    green_traffic_bp,
+                } => {
+                    self.green_bp = *green_traffic_bp;
+                    self.green_instances = *green_instances;
+                    self.blue_instances = *blue_instances;
+                }
+                EventKind::EndpointObserved {
+                    status,
+                    variant_status,
+                    message,
+                } => self.seen = Some((status.clone(), variant_status.clone(), message.clone())),
+                EventKind::AlarmStateChanged { alarm, to, .. } => {
+                    let at = self.started_api_ms + event.at_ms;
+                    self.note_alarm(alarm, *to, at, "");
+                }
+                EventKind::RollbackStarted { cause, .. } => {
+                    self.rollback = true;
+                    if let RollbackCause::Alarm { alarm, reason } = cause {
+                        self.alarm_cause = Some((alarm.clone(), reason.clone(), event.at_ms));
+                    }
+                }
+                EventKind::Finished { .. } => self.finished = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn find(
+        &self,
+        from: usize,
+        matches: impl Fn(&guardrail_core::schedule::Step) -> bool,
+    ) -> Option<usize> {
+        self.schedule
+            .steps
+            .iter()
+            .enumerate()
+            .skip(from)
+            .find(|(_, step)| matches(step))
+            .map(|(index, _)| index)
+    }
+
+    fn phase(&self) -> Option<Phase> {
+        self.step
+            .and_then(|index| self.schedule.steps.get(index))
+            .map(|step| step.phase)
+    }
+
+    /// Moves to schedule step `index`, ending the bake in progress.
+    fn enter(&mut self, index: usize, at_ms: u64, out: &mut Vec<(u64, EventKind)>) {
+        if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
+            out.push((at_ms, EventKind::BakeEnded { phase }));
+        }
+        self.step = Some(index);
+        let step = &self.schedule.steps[index];
+        let planned_seconds = step.duration_seconds();
+        out.push((
+            at_ms,
+            match step.phase {
+                Phase::Provisioning { instances } => EventKind::GreenProvisioning { instances },
+                phase if phase.is_bake() => EventKind::BakeStarted {
+                    phase,
+                    planned_seconds,
+                },
+                phase => EventKind::PhaseStarted {
+                    phase,
+                    planned_seconds,
+                },
+            },
+        ));
+    }
+
+    fn note_alarm(&mut self, alarm: &str, to: AlarmState, at_api_ms: u64, reason: &str) {
+        match self
+            .alarm_states
+            .iter_mut()
+            .find(|(name, _, _)| name == alarm)
+        {
+            Some(entry) => {
+                entry.1 = to;
+                entry.2 = at_api_ms;
+            }
+            None => self.alarm_states.push((alarm.to_string(), to, at_api_ms)),
+        }
+        if to == AlarmState::Alarm
+            && at_api_ms >= self.started_api_ms
+            && self.alarm_cause.is_none()
+            && self.rollback_alarms.iter().any(|name| name == alarm)
+        {
+            self.alarm_cause = Some((alarm.to_string(), reason.to_string(), self.at(at_api_ms)));
+        }
+    }
+
+    /// The last state recorded of `alarm`, and when (API epoch ms).
+    pub fn alarm_state(&self, alarm: &str) -> Option<(AlarmState, u64)> {
+        self.alarm_states
+            .iter()
+            .find(|(name, _, _)| name == alarm)
+            .map(|(_, state, at)| (*state, *at))
+    }
+
+    /// An alarm changed state: the event, unless it is already recorded.
+    pub fn alarm(&mut self, change: AlarmChange) -> Option<(u64, EventKind)> {
+        if let Some((state, at)) = self.alarm_state(&change.alarm) {
+            if at >= change.at_api_ms || (state == change.to && at + 1_000 >= change.at_api_ms) {
+                return None;
+            }
+        }
+        self.note_alarm(&change.alarm, change.to, change.at_api_ms, &change.reason);
+        let at_ms = self.at(change.at_api_ms);
+        Some((
+            at_ms,
+            EventKind::AlarmStateChanged {
+                condition: String::new(),
+                alarm: change.alarm,
+                from: change.from,
+                to: change.to,
+                reason: change.reason,
+                points: change.points,
+            },
+        ))
+    }
+
+    /// What `DescribeEndpoint` shows now; `now_ms` is the plan time of the poll.
+    pub fn endpoint(&mut self, view: &EndpointView, now_ms: u64) -> Vec<(u64, EventKind)> {
+        let mut out = Vec::new();
+        if self.finished {
+            return out;
+        }
+        let green_status = view.green.as_ref().and_then(|green| green.status.clone());
+        let seen = (
+            view.status.clone(),
+            green_status.as_ref().map(|(status, _, _)| status.clone()),
+            green_status
+                .as_ref()
+                .and_then(|(_, message, _)| message.clone())
+                .or_else(|| view.failure_reason.clone()),
+        );
+        if self.seen.as_ref() != Some(&seen) {
+            self.seen = Some(seen.clone());
+            out.push((
+                now_ms,
+                EventKind::EndpointObserved {
+                    status: seen.0,
+                    variant_status: seen.1,
+                    message: seen.2,
+                },
+            ));
+        }
+        let started_api_ms = self.started_api_ms;
+        let status_at = |status: &Option<(String, Option<String>, Option<u64>)>| {
+            status
+                .as_ref()
+                .and_then(|(_, _, started)| *started)
+                .map(|started| started.saturating_sub(started_api_ms))
+                .unwrap_or(now_ms)
+        };
+        match (view.status.as_str(), &view.green) {
+            ("Updating", Some(green)) => {
+                let at_ms = status_at(&green.status);
+                let status = green.status.as_ref().map(|(status, _, _)| status.as_str());
+                self.traffic(view, green, now_ms, &mut out);
+                match status {
+                    Some("Creating") => {
+                        let from = self.step.map_or(0, |step| step + 1);
+                        if !matches!(self.phase(), Some(Phase::Provisioning { .. })) {
+                            if let Some(index) = self.find(from, |step| {
+                                matches!(step.phase, Phase::Provisioning { .. })
+                            }) {
+                                self.enter(index, at_ms, &mut out);
+                            }
+                        }
+                    }
+                    Some("Baking") => {
+                        let from = self.step.map_or(0, |step| step + 1);
+                        let bp = self.green_bp;
+                        let same_bake = self.phase().is_some_and(Phase::is_bake)
+                            && self
+                                .step
+                                .and_then(|index| self.schedule.steps.get(index))
+                                .is_some_and(|step| step.green_traffic_bp.abs_diff(bp) <= 100);
+                        if !same_bake {
+                            let index = self
+                                .find(from, |step| {
+                                    step.phase.is_bake()
+                                        && step.green_traffic_bp.abs_diff(bp) <= 100
+                                })
+                                .or_else(|| self.find(from, |step| step.phase.is_bake()));
+                            if let Some(index) = index {
+                                self.enter(index, at_ms, &mut out);
+                            }
+                        }
+                    }
+                    Some("Deleting") if !self.rollback => {
+                        self.rollback = true;
+                        let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
+                        out.push((
+                            at_ms,
+                            EventKind::RollbackStarted {
+                                phase,
+                                cause: self.cause(view),
+                            },
+                        ));
+                    }
+                    _ => {}
+                }
+                // The old fleet terminating once green serves everything.
+                let blue_deleting = view
+                    .blue
+                    .status
+                    .as_ref()
+                    .is_some_and(|(status, _, _)| status == "Deleting");
+                if blue_deleting && !self.rollback && self.phase() != Some(Phase::TerminatingBlue) {
+                    let from = self.step.map_or(0, |step| step + 1);
+                    if let Some(index) =
+                        self.find(from, |step| step.phase == Phase::TerminatingBlue)
+                    {
+                        self.enter(index, status_at(&view.blue.status), &mut out);
+                    }
+                }
+            }
+            ("Updating", None) | ("Creating", _) | ("SystemUpdating", _) => {}
+            ("InService", _) => {
+                let at_ms = view.modified_ms.map(|ms| self.at(ms)).unwrap_or(now_ms);
+                if view.config == self.to_config {
+                    self.succeeded(at_ms, &mut out);
+                } else {
+                    self.rolled_back(view, at_ms, &mut out);
+                }
+            }
+            (status, _) => {
+                let reason = match &view.failure_reason {
+                    Some(reason) => format!("the endpoint is {status}: {reason}"),
+                    None => format!("the endpoint is {status}"),
+                };
+                if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
+                    out.push((now_ms, EventKind::BakeEnded { phase }));
+                }
+                out.push((
+                    now_ms,
+                    EventKind::Failed {
+                        reason: reason.clone(),
+                    },
+                ));
+                out.push((
+                    now_ms,
+                    EventKind::Finished {
+                        outcome: RunOutcome::Failed { reason },
+                    },
+                ));
+                self.finished = true;
+            }
+        }
+        out
+    }
+
+    fn traffic(
+        &mut self,
+        view: &EndpointView,
+        green: &FleetView,
+        at_ms: u64,
+        out: &mut Vec<(u64, EventKind)>,
+    ) {
+        let green_instances = green.instances.unwrap_or(0);
+        let blue_instances = view.blue.instances.unwrap_or(0);
+        let bp = match (green.weight, view.blue.weight) {
+            (Some(g), Some(b)) if g >= 0.0 && b >= 0.0 && g + b > 0.0 => {
+                (g / (g + b) * 10_000.0).round() as u32
+            }
+            _ if green_instances + blue_instances > 0 => (f64::from(green_instances)
+                / f64::from(green_instances + blue_instances)
+                * 10_000.0)
+                .round() as u32,
+            _ => 0,
+        };
+        if (bp, green_instances, blue_instances)
+            != (self.green_bp, self.green_instances, self.blue_instances)
+        {
+            self.green_bp = bp;
+            self.green_instances = green_instances;
+            self.blue_instances = blue_instances;
+            if bp == 0 && green_instances == 0 && !self.rollback && self.step.is_none() {
+                return;
+            }
+            out.push((
+                at_ms,
+                EventKind::TrafficShifted {
+                    green_instances,
+                    blue_instances,
+                    green_traffic_bp: bp,
+                },
+            ));
+        }
+    }
+
+    /// Why SageMaker rolled back, as far as guardrail can tell.
+    fn cause(&self, view: &EndpointView) -> RollbackCause {
+        if let Some((alarm, reason, at_ms)) = &self.alarm_cause {
+            return RollbackCause::Alarm {
+                alarm: alarm.clone(),
+                reason: format!(
+                    "{} (at {})",
+                    if reason.is_empty() {
+                        "no reason given"
+                    } else {
+                        reason
+                    },
+                    guardrail_core::explain::mmss(at_ms / 1_000)
+                ),
+            };
+        }
+        match &view.failure_reason {
+            Some(reason)
+                if reason.to_ascii_lowercase().contains("timeout")
+                    || reason.contains("MaximumExecutionTimeout") =>
+            {
+                RollbackCause::Timeout {
+                    timeout_seconds: self.schedule.timeout_seconds,
+                }
+            }
+            Some(reason) => RollbackCause::Reported {
+                reason: reason.clone(),
+            },
+            None => RollbackCause::Reported {
+                reason: "SageMaker gave no FailureReason and no rollback alarm entered ALARM"
+                    .into(),
+            },
+        }
+    }
+
+    fn succeeded(&mut self, at_ms: u64, out: &mut Vec<(u64, EventKind)>) {
+        if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
+            out.push((at_ms, EventKind::BakeEnded { phase }));
+        }
+        if self.green_bp != 10_000 {
+            self.green_bp = 10_000;
+            out.push((
+                at_ms,
+                EventKind::TrafficShifted {
+                    green_instances: self.green_instances.max(self.blue_instances),
+                    blue_instances: 0,
+                    green_traffic_bp: 10_000,
+                },
+            ));
+        }
+        out.push((at_ms, EventKind::Succeeded));
+        out.push((
+            at_ms,
+            EventKind::Finished {
+                outcome: RunOutcome::Succeeded,
+            },
+        ));
+        self.finished = true;
+    }
+
+    fn rolled_back(&mut self, view: &EndpointView, at_ms: u64, out: &mut Vec<(u64, EventKind)>) {
+        let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
+        let cause = self.cause(view);
+        if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
+            out.push((at_ms, EventKind::BakeEnded { phase }));
+        }
+        if !self.rollback {
+            self.rollback = true;
+            let started = self
+                .alarm_cause
+                .as_ref()
+                .map(|(_, _, at)| *at)
+                .unwrap_or(at_ms)
+                .min(at_ms);
+            out.push((
+                started,
+                EventKind::RollbackStarted {
+                    phase,
+                    cause: cause.clone(),
+                },
+            ));
+        }
+        if self.green_bp != 0 {
+            self.green_bp = 0;
+            out.push((
+                at_ms,
+                EventKind::TrafficShifted {
+                    green_instances: 0,
+                    blue_instances: self.blue_instances.max(view.blue.instances.unwrap_or(0)),
+                    green_traffic_bp: 0,
+                },
+            ));
+        }
+        out.push((at_ms, EventKind::RollbackCompleted));
+        out.push((
+            at_ms,
+            EventKind::Finished {
+                outcome: RunOutcome::RolledBack { phase, cause },
+            },
+        ));
+        self.finished = true;
+    }
+}

@@ -1,0 +1,588 @@
+//! The watcher of one SageMaker update: polls CloudWatch's alarms, the
+//! endpoint and, each metric period, the metrics, and records what changed.
+//! A poll that fails is reported as an event and retried later, slower.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_cloudwatch::primitives::DateTime;
+use aws_sdk_cloudwatch::types as cw;
+use guardrail_core::alarm::{AlarmState, EvaluatedPoint};
+use guardrail_core::event::{Event, EventKind, FleetMetrics, RunOutcome};
+use guardrail_core::schedule::schedule;
+use guardrail_core::{check, Plan};
+use tokio::sync::oneshot;
+
+use super::aws::{call_error, CallError, Clients, Pace};
+use super::reading::{alarm_state, AlarmChange, EndpointView, FleetView, Reader};
+use super::{rollback_alarms, watched_alarms, WatchRecord};
+use crate::store::Recorder;
+
+/// The metric period the watcher records: the plan's shortest alarm period,
+/// at least a minute (SageMaker publishes per minute).
+pub fn metric_period(plan: &Plan) -> u32 {
+    plan.alarms
+        .iter()
+        .filter_map(|alarm| alarm.period)
+        .filter_map(|period| u32::try_from(period).ok())
+        .min()
+        .unwrap_or(60)
+        .clamp(60, 3_600)
+}
+
+/// The metrics recorded per fleet: (metric, statistic).
+const METRICS: [(&str, &str); 7] = [
+    ("Invocations", "Sum"),
+    ("Invocation4XXErrors", "Sum"),
+    ("Invocation5XXErrors", "Sum"),
+    ("InvocationModelErrors", "Sum"),
+    ("ModelLatency", "Average"),
+    ("ModelLatency", "p99"),
+    ("OverheadLatency", "Average"),
+];
+
+pub struct Watch {
+    clients: Clients,
+    plan: Plan,
+    record: WatchRecord,
+    reader: Reader,
+    recorder: Recorder,
+    pace: Pace,
+    alarms: Vec<String>,
+    period_ms: u64,
+    /// API epoch ms of the first metric period not yet recorded.
+    next_period_api_ms: u64,
+    /// The `Finished` event, held back until the last metrics are recorded.
+    finish: Option<(u64, EventKind)>,
+}
+
+fn millis(time: Option<&DateTime>) -> Option<u64> {
+    time.and_then(|time| time.to_millis().ok())
+        .map(|ms| ms.max(0) as u64)
+}
+
+/// An ISO 8601 time as CloudWatch writes it in history and reason data
+/// (`2026-11-22T07:00:00.000+0000`, `...Z`), in epoch ms.
+fn iso_ms(text: &str) -> Option<u64> {
+    let head = text.get(..19)?;
+    let time = humantime::parse_rfc3339_weak(head).ok()?;
+    let ms = time.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis();
+    let fraction = text
+        .get(19..)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .map(|rest| {
+            rest.chars()
+                .take_while(char::is_ascii_digit)
+                .collect::<String>()
+        })
+        .and_then(|digits| format!("{digits:0<3}").get(..3)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    u64::try_from(ms).ok().map(|ms| ms + fraction)
+}
+
+impl Watch {
+    pub fn new(
+        clients: Clients,
+        plan: Plan,
+        record: WatchRecord,
+        recorder: Recorder,
+        history: &[Event],
+    ) -> Option<Watch> {
+        let rollout = check(&plan).rollout?;
+        let mut reader = Reader::new(
+            schedule(&rollout),
+            &record.to_config,
+            rollback_alarms(&plan),
+            record.started_api_ms,
+        );
+        reader.replay(history);
+        let period_ms = u64::from(metric_period(&plan)) * 1_000;
+        let recorded_until = history
+            .iter()
+            .filter_map(|event| match event.kind {
+                EventKind::MetricPeriod { end_ms, .. } => Some(record.started_api_ms + end_ms),
+                _ => None,
+            })
+            .max();
+        let next_period_api_ms =
+            recorded_until.unwrap_or(record.started_api_ms / period_ms * period_ms);
+        Some(Watch {
+            pace: Pace::new(record.settings.poll_ms),
+            alarms: watched_alarms(&plan),
+            clients,
+            plan,
+            record,
+            reader,
+            recorder,
+            period_ms,
+            next_period_api_ms,
+            finish: None,
+        })
+    }
+
+    pub fn run_id(&self) -> &str {
+        self.recorder.run_id()
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.reader.at(self.record.api_now_ms())
+    }
+
+    fn emit(&mut self, events: Vec<(u64, EventKind)>) {
+        for (at_ms, kind) in events {
+            if matches!(kind, EventKind::Finished { .. }) {
+                self.finish = Some((at_ms, kind));
+            } else {
+                self.recorder.emit(at_ms, kind);
+            }
+        }
+    }
+
+    fn failed(&mut self, operation: &str, error: &CallError) {
+        let retry_in_ms = self.pace.failed();
+        let now = self.now_ms();
+        tracing::warn!("{operation} failed: {error}; retrying in {retry_in_ms} ms");
+        self.recorder.emit(
+            now,
+            EventKind::PollFailed {
+                operation: operation.to_string(),
+                error: error.text.clone(),
+                retry_in_ms,
+            },
+        );
+    }
+
+    /// Polls until the update ends, `stop` says who stopped watching, or the
+    /// record cannot be written.
+    pub async fn run(mut self, mut stop: oneshot::Receiver<String>) {
+        loop {
+            let ok = self.poll().await;
+            if ok {
+                self.pace.succeeded();
+            }
+            if self.reader.finished {
+                break;
+            }
+            if let Some(reason) = self.recorder.failure.clone() {
+                self.recorder_failed(&reason);
+                return;
+            }
+            tokio::select! {
+                by = &mut stop => {
+                    let by = by.unwrap_or_else(|_| "guardrail, shutting down".into());
+                    let now = self.now_ms();
+                    self.recorder.emit(now, EventKind::WatchStopped { by: by.clone() });
+                    self.recorder.emit(now, EventKind::Finished { outcome: RunOutcome::Unwatched { by } });
+                    return;
+                }
+                _ = tokio::time::sleep(self.pace.wait()) => {}
+            }
+        }
+        // The update ended: record the metrics up to its end, then the outcome.
+        let end = self.record.api_now_ms();
+        if end >= self.next_period_api_ms + self.period_ms {
+            self.poll_metrics(end).await;
+        }
+        if let Some((at_ms, kind)) = self.finish.take() {
+            self.recorder.emit(at_ms, kind);
+        }
+        if let Some(reason) = self.recorder.failure.clone() {
+            self.recorder_failed(&reason);
+        }
+    }
+
+    fn recorder_failed(&self, reason: &str) {
+        tracing::error!(
+            "stopped watching the SageMaker update of {}: {reason}; SageMaker carries on",
+            self.plan.endpoint_name
+        );
+    }
+
+    /// One round: alarms first (so a rollback finds its cause), the endpoint,
+    /// then the metrics when a period is complete. False if a call failed.
+    async fn poll(&mut self) -> bool {
+        let alarms_ok = self.poll_alarms().await;
+        let endpoint_ok = self.poll_endpoint().await;
+        let settle_ms = self.period_ms.max(120_000);
+        let api_now = self.record.api_now_ms();
+        let until = api_now.saturating_sub(settle_ms);
+        let metrics_ok =
+            if !self.reader.finished && until >= self.next_period_api_ms + self.period_ms {
+                self.poll_metrics(until).await
+            } else {
+                true
+            };
+        alarms_ok && endpoint_ok && metrics_ok
+    }
+
+    async fn poll_alarms(&mut self) -> bool {
+        if self.alarms.is_empty() {
+            return true;
+        }
+        let described = match self
+            .clients
+            .poll_cloudwatch
+            .describe_alarms()
+            .set_alarm_names(Some(self.alarms.clone()))
+            .send()
+            .await
+        {
+            Ok(described) => described,
+            Err(error) => {
+                self.failed("DescribeAlarms", &call_error(&error));
+                return false;
+            }
+        };
+        let mut ok = true;
+        for alarm in described.metric_alarms() {
+            let Some(name) = alarm.alarm_name() else {
+                continue;
+            };
+            let Some(state) = alarm
+                .state_value()
+                .and_then(|state| alarm_state(state.as_str()))
+            else {
+                continue;
+            };
+            let updated = millis(alarm.state_updated_timestamp())
+                .unwrap_or(self.record.started_api_ms)
+                .max(self.record.started_api_ms);
+            let known = self.reader.alarm_state(name);
+            let changed = match known {
+                None => true,
+                Some((known_state, known_at)) => known_state != state || updated > known_at,
+            };
+            if !changed {
+                continue;
+            }
+            let mut changes = Vec::new();
+            if let Some((_, known_at)) = known {
+                match self.history(name, known_at).await {
+                    Ok(found) => changes = found,
+                    Err(error) => {
+                        self.failed("DescribeAlarmHistory", &error);
+                        ok = false;
+                    }
+                }
+            }
+            if changes.is_empty() {
+                changes.push(AlarmChange {
+                    alarm: name.to_string(),
+                    at_api_ms: updated,
+                    from: known
+                        .map(|(state, _)| state)
+                        .unwrap_or(AlarmState::InsufficientData),
+                    to: state,
+                    reason: alarm.state_reason().unwrap_or_default().to_string(),
+                    points: self.points(alarm.state_reason_data()),
+                });
+            }
+            let mut events = Vec::new();
+            for change in changes {
+                events.extend(self.reader.alarm(change));
+            }
+            self.emit(events);
+        }
+        ok
+    }
+
+    /// State changes of `alarm` after `after_api_ms`, oldest first.
+    async fn history(&self, alarm: &str, after_api_ms: u64) -> Result<Vec<AlarmChange>, CallError> {
+        let items = self
+            .clients
+            .poll_cloudwatch
+            .describe_alarm_history()
+            .alarm_name(alarm)
+            .history_item_type(cw::HistoryItemType::StateUpdate)
+            .start_date(DateTime::from_millis((after_api_ms + 1) as i64))
+            .max_records(100)
+            .send()
+            .await
+            .map_err(|error| call_error(&error))?;
+        let mut changes: Vec<AlarmChange> = items
+            .alarm_history_items()
+            .iter()
+            .filter_map(|item| {
+                let at_api_ms = millis(item.timestamp())?;
+                let data: serde_json::Value =
+                    serde_json::from_str(item.history_data().unwrap_or("{}")).ok()?;
+                let state = |key: &str| data[key]["stateValue"].as_str().and_then(alarm_state);
+                Some(AlarmChange {
+                    alarm: alarm.to_string(),
+                    at_api_ms,
+                    from: state("oldState").unwrap_or(AlarmState::InsufficientData),
+                    to: state("newState")?,
+                    reason: data["newState"]["stateReason"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                    points: self.points_of(&data["newState"]["stateReasonData"]),
+                })
+            })
+            .filter(|change| change.at_api_ms > after_api_ms)
+            .collect();
+        changes.sort_by_key(|change| change.at_api_ms);
+        Ok(changes)
+    }
+
+    fn points(&self, data: Option<&str>) -> Vec<EvaluatedPoint> {
+        data.and_then(|text| serde_json::from_str::<serde_json::Value>(text).ok())
+            .map(|value| self.points_of(&value))
+            .unwrap_or_default()
+    }
+
+    /// `stateReasonData.evaluatedDatapoints`, on the run's clock.
+    fn points_of(&self, data: &serde_json::Value) -> Vec<EvaluatedPoint> {
+        let data = match data {
+            serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or_default(),
+            other => other.clone(),
+        };
+        let mut points: Vec<EvaluatedPoint> = data["evaluatedDatapoints"]
+            .as_array()
+            .map(|points| {
+                points
+                    .iter()
+                    .filter_map(|point| {
+                        let at = iso_ms(point["timestamp"].as_str()?)?;
+                        Some(EvaluatedPoint {
+                            period_start_seconds: (at as i64 - self.record.started_api_ms as i64)
+                                .div_euclid(1_000),
+                            value: point["value"].as_f64(),
+                            breaching: None,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        points.sort_by_key(|point| point.period_start_seconds);
+        points
+    }
+
+    async fn poll_endpoint(&mut self) -> bool {
+        let described = match self
+            .clients
+            .poll_sagemaker
+            .describe_endpoint()
+            .endpoint_name(&self.plan.endpoint_name)
+            .send()
+            .await
+        {
+            Ok(described) => described,
+            Err(error) => {
+                self.failed("DescribeEndpoint", &call_error(&error));
+                return false;
+            }
+        };
+        let fleet =
+            |weight: Option<f32>,
+             instances: Option<i32>,
+             statuses: &[aws_sdk_sagemaker::types::ProductionVariantStatus]| {
+                FleetView {
+                    weight: weight.map(f64::from),
+                    instances: instances.and_then(|count| u32::try_from(count).ok()),
+                    status: statuses.first().map(|status| {
+                        (
+                            status
+                                .status()
+                                .map(|s| s.as_str().to_string())
+                                .unwrap_or_default(),
+                            status.status_message().map(str::to_string),
+                            millis(status.start_time()),
+                        )
+                    }),
+                }
+            };
+        let variant = &self.plan.variant_name;
+        let blue = described
+            .production_variants()
+            .iter()
+            .find(|summary| summary.variant_name() == Some(variant.as_str()))
+            .map(|summary| {
+                fleet(
+                    summary.current_weight(),
+                    summary.current_instance_count(),
+                    summary.variant_status(),
+                )
+            })
+            .unwrap_or_default();
+        let green = described.pending_deployment_summary().and_then(|pending| {
+            pending
+                .production_variants()
+                .iter()
+                .find(|summary| summary.variant_name() == Some(variant.as_str()))
+                .map(|summary| {
+                    fleet(
+                        summary.current_weight(),
+                        summary.current_instance_count(),
+                        summary.variant_status(),
+                    )
+                })
+        });
+        let view = EndpointView {
+            status: described
+                .endpoint_status()
+                .map(|status| status.as_str().to_string())
+                .unwrap_or_default(),
+            config: described
+                .endpoint_config_name()
+                .unwrap_or_default()
+                .to_string(),
+            failure_reason: described.failure_reason().map(str::to_string),
+            modified_ms: millis(described.last_modified_time()),
+            blue,
+            green,
+        };
+        if view.status != "Updating" && !self.reader.finished {
+            // The update ended: look once more for the alarm that rolled it back.
+            self.find_cause().await;
+        }
+        let now = self.now_ms();
+        let events = self.reader.endpoint(&view, now);
+        self.emit(events);
+        true
+    }
+
+    /// Reads every rollback alarm's history since the update started, so that
+    /// a transition between two polls is not missed.
+    async fn find_cause(&mut self) {
+        for alarm in rollback_alarms(&self.plan) {
+            if let Ok(changes) = self
+                .history(&alarm, self.record.started_api_ms.saturating_sub(1))
+                .await
+            {
+                let mut events = Vec::new();
+                for change in changes {
+                    events.extend(self.reader.alarm(change));
+                }
+                self.emit(events);
+            }
+        }
+    }
+
+    /// Records the complete metric periods before `until_api_ms`.
+    async fn poll_metrics(&mut self, until_api_ms: u64) -> bool {
+        let start = self.next_period_api_ms;
+        let end = start + (until_api_ms.saturating_sub(start) / self.period_ms) * self.period_ms;
+        if end <= start {
+            return true;
+        }
+        let period = i32::try_from(self.period_ms / 1_000).unwrap_or(60);
+        let mut queries = Vec::new();
+        for (fleet, config) in [
+            ("b", &self.record.from_config),
+            ("g", &self.record.to_config),
+        ] {
+            for (index, (metric, stat)) in METRICS.iter().enumerate() {
+                let metric = cw::Metric::builder()
+                    .namespace("AWS/SageMaker")
+                    .metric_name(*metric)
+                    .dimensions(
+                        cw::Dimension::builder()
+                            .name("EndpointName")
+                            .value(&self.plan.endpoint_name)
+                            .build(),
+                    )
+                    .dimensions(
+                        cw::Dimension::builder()
+                            .name("VariantName")
+                            .value(&self.plan.variant_name)
+                            .build(),
+                    )
+                    .dimensions(
+                        cw::Dimension::builder()
+                            .name("EndpointConfigName")
+                            .value(config)
+                            .build(),
+                    )
+                    .build();
+                queries.push(
+                    cw::MetricDataQuery::builder()
+                        .id(format!("{fleet}{index}"))
+                        .metric_stat(
+                            cw::MetricStat::builder()
+                                .metric(metric)
+                                .period(period)
+                                .stat(*stat)
+                                .build(),
+                        )
+                        .return_data(true)
+                        .build(),
+                );
+            }
+        }
+        let answer = match self
+            .clients
+            .poll_cloudwatch
+            .get_metric_data()
+            .set_metric_data_queries(Some(queries))
+            .start_time(DateTime::from_millis(start as i64))
+            .end_time(DateTime::from_millis(end as i64))
+            .send()
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) => {
+                self.failed("GetMetricData", &call_error(&error));
+                return false;
+            }
+        };
+        // (query id, period start) → value
+        let mut values: BTreeMap<(String, u64), f64> = BTreeMap::new();
+        for result in answer.metric_data_results() {
+            let Some(id) = result.id() else { continue };
+            for (time, value) in result.timestamps().iter().zip(result.values()) {
+                if let Some(at) = millis(Some(time)) {
+                    values.insert((id.to_string(), at), *value);
+                }
+            }
+        }
+        let mut events = Vec::new();
+        let mut at = start;
+        while at < end {
+            let get = |id: &str| values.get(&(id.to_string(), at)).copied();
+            let fleet = |prefix: &str| FleetMetrics {
+                invocations: get(&format!("{prefix}0")).unwrap_or(0.0).max(0.0) as u64,
+                invocation_4xx_errors: get(&format!("{prefix}1")).unwrap_or(0.0).max(0.0) as u64,
+                invocation_5xx_errors: get(&format!("{prefix}2")).unwrap_or(0.0).max(0.0) as u64,
+                invocation_model_errors: get(&format!("{prefix}3")).unwrap_or(0.0).max(0.0) as u64,
+                model_latency_average_us: get(&format!("{prefix}4")),
+                model_latency_p99_us: get(&format!("{prefix}5")),
+                overhead_latency_average_us: get(&format!("{prefix}6")),
+            };
+            let period_end = at + self.period_ms;
+            events.push((
+                self.reader.at(period_end),
+                EventKind::MetricPeriod {
+                    start_ms: self.reader.at(at),
+                    end_ms: self.reader.at(period_end),
+                    blue: fleet("b"),
+                    green: fleet("g"),
+                },
+            ));
+            at = period_end;
+        }
+        self.next_period_api_ms = end;
+        // Metric periods are recorded when complete, so they trail the
+        // endpoint's events; the recorder keeps times in order.
+        let last = self.recorder.last_at_ms();
+        self.emit(
+            events
+                .into_iter()
+                .map(|(at_ms, kind)| (at_ms.max(last), kind))
+                .collect(),
+        );
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cloudwatch_times_are_read_with_or_without_milliseconds() {
+        assert_eq!(iso_ms("1970-01-01T00:01:00Z"), Some(60_000));
+        assert_eq!(iso_ms("1970-01-01T00:01:00.250+0000"), Some(60_250));
+        assert_eq!(iso_ms("1970-01-01T00:01:00.5Z"), Some(60_500));
+        assert_eq!(iso_ms("yesterday"), None);
+    }
+}

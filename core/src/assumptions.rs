@@ -273,6 +273,22 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                of its own deadlines CloudWatch catches up to that moment, so an alarm due then is judged first.",
     },
     Assumption {
+        id: "sagemaker_reading",
+        title: "How a run on SageMaker is read",
+        text: "guardrail polls DescribeAlarms and DescribeEndpoint (each second by default, twice as slowly after \
+               each failed or throttled poll, up to 30 s), DescribeAlarmHistory when an alarm changes, and \
+               GetMetricData once per metric period, two minutes after it ends (CloudWatch's delay). The new \
+               fleet's VariantStatus in PendingDeploymentSummary gives the phase: Creating is provisioning, Baking \
+               is the next bake of the plan's schedule whose traffic share matches, Deleting is a rollback; the old \
+               fleet Deleting is blue terminating. Green's share is its CurrentWeight over both fleets' (when \
+               weights are missing, its share of serving instances). Times are SageMaker's own (VariantStatus \
+               StartTime, LastModifiedTime, alarm history) from the update's StartTime. The outcome: succeeded only \
+               if the endpoint is InService on the new config; InService on the old config is a rollback, caused \
+               by the first rollback alarm that entered ALARM during the update (with its reason and values), else \
+               by the FailureReason; Failed or UpdateRollbackFailed is a failure. Example: canary of 1 beside 3 \
+               shows new CurrentWeight 0.25 and VariantStatus Baking: the canary bake at 25 %.",
+    },
+    Assumption {
         id: "simulated_traffic",
         title: "Simulated traffic",
         text: "Requests arrive at a steady rate and each goes to green with probability equal to green's share. \

@@ -324,6 +324,11 @@ struct Server {
 
 impl Server {
     fn start(label: &str) -> Server {
+        Server::start_with(label, &["--rps", "0"])
+    }
+
+    /// A server with `options` (which must include `--rps`).
+    fn start_with(label: &str, options: &[&str]) -> Server {
         let data = data_dir(label);
         let dist = format!("{data}-dist");
         std::fs::create_dir_all(&dist).expect("dist");
@@ -333,7 +338,8 @@ impl Server {
             .expect("a free port")
             .port();
         let child = Command::new(BIN)
-            .args(["serve", "--port", &port.to_string(), "--rps", "0"])
+            .args(["serve", "--port", &port.to_string()])
+            .args(options)
             .args(["--data-dir", &data, "--dist", &dist])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -512,4 +518,154 @@ fn exit_codes_mean_what_the_readme_says() {
     let late = guardrail(&["abort", &run, "--server", &server.url], None);
     assert_eq!(code(&late), Some(3), "{}", stderr(&late));
     assert!(stderr(&late).contains("already ended"), "{}", stderr(&late));
+}
+
+/// The notebook's plan with its latency alarm raised to 1 s (see above).
+fn notebook_about_errors() -> String {
+    let mut plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(example("notebook-canary.json")).expect("read"),
+    )
+    .expect("json");
+    plan["Alarms"][1]["Threshold"] = Value::from(1_000_000);
+    plan.to_string()
+}
+
+/// The phases the first run recorded in `data` went through, and its status.
+fn recorded(data: &str) -> (Vec<String>, String) {
+    let runs = stdout_json(&guardrail(&["runs", "--json", "--data-dir", data], None));
+    let run = runs.as_array().and_then(|runs| runs.last()).expect("a run");
+    let id = run["id"].as_str().expect("id").to_string();
+    let events = guardrail(&["events", &id, "--json", "--data-dir", data], None);
+    let phases = String::from_utf8_lossy(&events.stdout)
+        .lines()
+        .filter_map(|line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            match event["type"].as_str()? {
+                "green_provisioning" => Some("provisioning".to_string()),
+                "bake_started" | "phase_started" => {
+                    Some(event["phase"]["phase"].as_str()?.to_string())
+                }
+                _ => None,
+            }
+        })
+        .collect();
+    (
+        phases,
+        run["status"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+#[test]
+fn the_same_plan_on_both_backends_gives_the_same_phases_and_outcome() {
+    let server = Server::start_with(
+        "both",
+        &[
+            "--rps",
+            "60",
+            "--time-scale",
+            "120",
+            "--provisioning-seconds",
+            "60",
+        ],
+    );
+    let plan = notebook_about_errors();
+    let local = guardrail(
+        &["run", "-", "--server", &server.url, "--time-scale", "120"],
+        Some(&plan),
+    );
+    assert_eq!(code(&local), Some(1), "{}", stderr(&local));
+
+    // The SageMaker backend, in this process, against the server's SageMaker
+    // and CloudWatch APIs, configured as a user's environment would be.
+    let client = data_dir("both-client");
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "-", "--backend", "sagemaker", "--time-scale", "120"])
+        .args(["--create-alarms", "--poll-ms", "50", "--data-dir", &client])
+        .env("AWS_ENDPOINT_URL", &server.url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+        .env("AWS_SECRET_ACCESS_KEY", "cli-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().expect("guardrail starts");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(plan.as_bytes())
+        .expect("plan");
+    let sagemaker = child.wait_with_output().expect("guardrail finishes");
+    let message = stderr(&sagemaker);
+    assert_eq!(code(&sagemaker), Some(1), "{message}");
+    assert!(
+        message.contains("rolled back during the final bake")
+            && message.contains("TestAlarm-5XXErrors-guardrail-demo"),
+        "{message}"
+    );
+    let (local_phases, local_status) = recorded(&server.data);
+    let (sagemaker_phases, sagemaker_status) = recorded(&client);
+    assert_eq!(local_status, "rolled_back");
+    assert_eq!(sagemaker_status, "rolled_back");
+    assert_eq!(local_phases, ["provisioning", "canary_bake", "final_bake"]);
+    assert_eq!(sagemaker_phases, local_phases);
+    // The secret went nowhere: not in the output, not in the store.
+    let store = std::fs::read(format!("{client}/guardrail.sqlite3")).expect("store");
+    assert!(!String::from_utf8_lossy(&store).contains("cli-test-secret"));
+    assert!(!message.contains("cli-test-secret"));
+    let _ = std::fs::remove_dir_all(&client);
+}
+
+#[test]
+fn a_dry_run_prints_every_request_and_sends_nothing() {
+    // No credentials and an endpoint that nothing answers: a dry run needs neither.
+    let output = Command::new(BIN)
+        .args([
+            "run",
+            &example("notebook-canary.json"),
+            "--backend",
+            "sagemaker",
+        ])
+        .args(["--dry-run", "--create-alarms", "--region", "eu-west-1"])
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .output()
+        .expect("guardrail runs");
+    assert_eq!(code(&output), Some(0), "{}", stderr(&output));
+    let dry = stdout_json(&output);
+    let operations: Vec<&str> = dry["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .map(|request| request["operation"].as_str().expect("operation"))
+        .collect();
+    assert_eq!(
+        operations,
+        [
+            "DescribeEndpoint",
+            "DescribeEndpointConfig",
+            "PutMetricAlarm",
+            "PutMetricAlarm",
+            "DescribeAlarms",
+            "UpdateEndpoint"
+        ]
+    );
+    let plan: Value = serde_json::from_str(
+        &std::fs::read_to_string(example("notebook-canary.json")).expect("read"),
+    )
+    .expect("json");
+    assert_eq!(
+        dry["requests"][5]["input"]["DeploymentConfig"],
+        plan["DeploymentConfig"]
+    );
+    assert_eq!(dry["region"], "eu-west-1");
+    // --dry-run belongs to the SageMaker backend.
+    let local = guardrail(
+        &["run", &example("notebook-canary.json"), "--dry-run"],
+        None,
+    );
+    assert_eq!(code(&local), Some(2));
 }

@@ -79,14 +79,16 @@ pub struct Target {
     pub problems: Vec<String>,
 }
 
-/// Starts `plan_json` on `backend` (`local` or `sagemaker`) at `time_scale`
-/// plan seconds per second (the local engine only); returns the run id.
+/// Starts `plan_json` on `backend` (`local`, the default, or `sagemaker`) at
+/// `time_scale` plan seconds per second (the local engine only); returns the
+/// run id.
 #[server(endpoint = "start_rollout")]
 pub async fn start_rollout(
     plan_json: String,
     time_scale: f64,
-    backend: String,
+    backend: Option<String>,
 ) -> Result<String, ServiceError> {
+    let backend = backend.unwrap_or_else(|| "local".into());
     service()?.0.start(plan_json, time_scale, backend).await
 }
 

@@ -144,7 +144,7 @@ pub fn RunPanel() -> impl IntoView {
         let time_scale = scale.get_untracked();
         let chosen = backend.get_untracked();
         spawn_local(async move {
-            match start_rollout(plan_json, time_scale, chosen).await {
+            match start_rollout(plan_json, time_scale, Some(chosen)).await {
                 Ok(run_id) => {
                     planner.at_ms.set(None);
                     planner.run.set(Some(run_id));

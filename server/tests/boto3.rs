@@ -215,7 +215,12 @@ async fn cloudwatch_answers_json_cbor_and_query_with_their_own_errors() {
     );
     for result in results {
         let alarm = &result["alarm"];
-        assert_eq!(alarm["state"], "INSUFFICIENT_DATA", "{result}");
+        // New, and possibly already evaluated once on the fast API clock with
+        // no data (TreatMissingData notBreaching makes that OK).
+        assert!(
+            alarm["state"] == "INSUFFICIENT_DATA" || alarm["state"] == "OK",
+            "{result}"
+        );
         assert_eq!(alarm["threshold"], 0.25, "{result}");
         assert_eq!(
             (

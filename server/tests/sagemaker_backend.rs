@@ -111,10 +111,19 @@ fn sdk_config(url: &str) -> aws_config::SdkConfig {
         .build()
 }
 
+/// Polls every 25 ms, or `GUARDRAIL_POLL_MS` (BENCHMARKS.md measures the
+/// default, 1000).
+fn poll_ms() -> u64 {
+    std::env::var("GUARDRAIL_POLL_MS")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or(25)
+}
+
 fn backend(url: &str, store: Store, create_alarms: bool) -> SageMaker {
     let settings = Settings {
         api_time_scale: SCALE,
-        poll_ms: 25,
+        poll_ms: poll_ms(),
         create_alarms,
         endpoint_url: Some(url.to_string()),
         ..Settings::default()
@@ -195,9 +204,35 @@ async fn a_success_ends_in_service_on_the_new_config_and_sends_the_plans_deploym
     let store = Store::in_memory().expect("store");
     let backend = backend(&rig.url, store.clone(), true);
     let plan = guarded("fixed");
+    let started = Instant::now();
     let run_id = backend.start(&plan, 1.0).await.expect("the update starts");
     let (outcome, events) = outcome(&store, &run_id).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    // Figures for BENCHMARKS.md (printed, never asserted): requests per real
+    // minute, and how long after SageMaker's own timestamp each phase and
+    // traffic event was recorded.
+    let seconds = started.elapsed().as_secs_f64();
+    let sent = rig.operations.lock().expect("lock").len();
+    let first_wall = events[0].wall_ms;
+    let mut delays: Vec<f64> = events
+        .iter()
+        .filter(|event| {
+            matches!(
+                event.kind,
+                EventKind::BakeStarted { .. }
+                    | EventKind::PhaseStarted { .. }
+                    | EventKind::GreenProvisioning { .. }
+            )
+        })
+        .map(|event| event.wall_ms as f64 - (first_wall as f64 + event.at_ms as f64 / SCALE))
+        .collect();
+    delays.sort_by(f64::total_cmp);
+    eprintln!(
+        "measured: poll {} ms: {sent} requests in {seconds:.1} s = {:.0}/min; phase events recorded {:?} ms after SageMaker's StartTime",
+        poll_ms(),
+        sent as f64 / seconds * 60.0,
+        delays
+    );
     gapless(&events);
     assert_eq!(
         phases(&events),

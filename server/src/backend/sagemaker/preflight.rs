@@ -151,18 +151,7 @@ pub async fn check(clients: &Clients, plan: &Plan, alarms_put: bool) -> Prefligh
             });
         }
     }
-    let names: Vec<String> = plan
-        .deployment_config
-        .as_ref()
-        .and_then(|config| config.auto_rollback_configuration.as_ref())
-        .map(|rollback| {
-            rollback
-                .alarms
-                .iter()
-                .map(|alarm| alarm.alarm_name.clone())
-                .collect()
-        })
-        .unwrap_or_default();
+    let names = super::rollback_alarms(plan);
     if names.is_empty() {
         return found;
     }

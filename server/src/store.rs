@@ -477,6 +477,21 @@ impl Store {
             .map_err(query("listing runs"))
     }
 
+    /// The backend a run ran on.
+    pub fn backend(&self, run_id: &str) -> Result<String, StoreError> {
+        let inner = self.lock()?;
+        inner
+            .connection
+            .query_row(
+                "SELECT backend FROM runs WHERE id = ?1",
+                params![run_id],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(query("looking up a run"))?
+            .ok_or_else(|| StoreError::NoRun(run_id.to_string()))
+    }
+
     /// The plan a run executed, as its JSON.
     pub fn plan_json(&self, run_id: &str) -> Result<String, StoreError> {
         let inner = self.lock()?;

@@ -378,8 +378,9 @@ async fn an_automatic_rollback_is_reported_with_the_alarm_that_fired() {
     ));
     assert!(events.iter().any(|event| matches!(
         &event.kind,
-        EventKind::AlarmStateChanged { alarm, to, points, .. }
+        EventKind::AlarmStateChanged { alarm, to, points, condition, .. }
             if alarm == "green-5xx-incompatible" && to.as_str() == "ALARM" && !points.is_empty()
+                && condition.contains(">=")
     )));
     // SageMaker's view: InService on the old config, which a waiter calls success.
     let status = rig

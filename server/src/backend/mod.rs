@@ -97,13 +97,11 @@ impl Backends {
 
     /// Stops `run_id` on the backend that runs it.
     pub async fn stop(&self, run_id: &str, by: &str) -> Result<(), ServiceError> {
+        // An unknown run is the local engine's to refuse, with its message.
         let backend = self
             .store
-            .runs()
-            .ok()
-            .and_then(|runs| runs.into_iter().find(|run| run.id == run_id))
-            .map(|run| run.backend)
-            .unwrap_or_else(|| LOCAL.to_string());
+            .backend(run_id)
+            .unwrap_or_else(|_| LOCAL.to_string());
         self.get(&backend)?.stop(run_id, by).await
     }
 }

@@ -53,6 +53,8 @@ pub struct Watch {
     next_period_api_ms: u64,
     /// The `Finished` event, held back until the last metrics are recorded.
     finish: Option<(u64, EventKind)>,
+    /// Each of the plan's alarms' condition, as the local engine records it.
+    conditions: Vec<(String, String)>,
 }
 
 fn millis(time: Option<&DateTime>) -> Option<u64> {
@@ -88,6 +90,11 @@ impl Watch {
         history: &[Event],
     ) -> Option<Watch> {
         let rollout = check(&plan).rollout?;
+        let conditions = rollout
+            .alarms()
+            .iter()
+            .map(|rule| (rule.name.clone(), rule.condition()))
+            .collect();
         let mut reader = Reader::new(
             schedule(&rollout),
             &record.to_config,
@@ -116,6 +123,7 @@ impl Watch {
             period_ms,
             next_period_api_ms,
             finish: None,
+            conditions,
         })
     }
 
@@ -128,7 +136,15 @@ impl Watch {
     }
 
     fn emit(&mut self, events: Vec<(u64, EventKind)>) {
-        for (at_ms, kind) in events {
+        for (at_ms, mut kind) in events {
+            if let EventKind::AlarmStateChanged {
+                alarm, condition, ..
+            } = &mut kind
+            {
+                if let Some((_, text)) = self.conditions.iter().find(|(name, _)| name == alarm) {
+                    condition.clone_from(text);
+                }
+            }
             if matches!(kind, EventKind::Finished { .. }) {
                 self.finish = Some((at_ms, kind));
             } else {

@@ -329,7 +329,12 @@ impl Server {
 
     /// A server with `options` (which must include `--rps`).
     fn start_with(label: &str, options: &[&str]) -> Server {
-        let data = data_dir(label);
+        Server::spawn(data_dir(label), options, None)
+    }
+
+    /// A server keeping its store in `data`, whose SageMaker backend talks to
+    /// the AWS APIs at `aws` if given.
+    fn spawn(data: String, options: &[&str], aws: Option<&str>) -> Server {
         let dist = format!("{data}-dist");
         std::fs::create_dir_all(&dist).expect("dist");
         std::fs::write(format!("{dist}/index.html"), "<html></html>").expect("index");
@@ -337,14 +342,17 @@ impl Server {
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(["serve", "--port", &port.to_string()])
             .args(options)
             .args(["--data-dir", &data, "--dist", &dist])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("serve starts");
+            .stderr(Stdio::null());
+        if let Some(aws) = aws {
+            rehearsal_env(&mut command, aws);
+        }
+        let child = command.spawn().expect("serve starts");
         let url = format!("http://127.0.0.1:{port}");
         // Wait for the port to answer (start-up launches three model servers).
         for _ in 0..200 {
@@ -355,6 +363,19 @@ impl Server {
         }
         Server { child, url, data }
     }
+}
+
+/// The environment a user's shell gives the AWS SDK to rehearse against
+/// `guardrail serve` at `url`.
+fn rehearsal_env<'a>(command: &'a mut Command, url: &str) -> &'a mut Command {
+    command
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+        .env("AWS_SECRET_ACCESS_KEY", "cli-test-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
 }
 
 impl Drop for Server {
@@ -581,14 +602,8 @@ fn the_same_plan_on_both_backends_gives_the_same_phases_and_outcome() {
     let mut command = Command::new(BIN);
     command
         .args(["run", "-", "--backend", "sagemaker", "--time-scale", "120"])
-        .args(["--create-alarms", "--poll-ms", "50", "--data-dir", &client])
-        .env("AWS_ENDPOINT_URL", &server.url)
-        .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
-        .env("AWS_SECRET_ACCESS_KEY", "cli-test-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args(["--create-alarms", "--poll-ms", "50", "--data-dir", &client]);
+    rehearsal_env(&mut command, &server.url)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -618,6 +633,102 @@ fn the_same_plan_on_both_backends_gives_the_same_phases_and_outcome() {
     assert!(!String::from_utf8_lossy(&store).contains("cli-test-secret"));
     assert!(!message.contains("cli-test-secret"));
     let _ = std::fs::remove_dir_all(&client);
+}
+
+/// The last run recorded in `data`: its id and status, if there is one.
+fn last_run(data: &str) -> Option<(String, String)> {
+    let output = guardrail(&["runs", "--json", "--data-dir", data], None);
+    let runs: Value = serde_json::from_slice(&output.stdout).ok()?;
+    let run = runs.as_array()?.last()?;
+    Some((
+        run["id"].as_str()?.to_string(),
+        run["status"].as_str()?.to_string(),
+    ))
+}
+
+/// Polls `condition` every 50 ms for up to 60 s.
+fn eventually<T>(what: &str, mut condition: impl FnMut() -> Option<T>) -> T {
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = condition() {
+            return value;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_watcher_killed_mid_update_is_resumed_by_serve_and_the_run_ends_as_sagemaker_ended_it() {
+    // "AWS": a guardrail serve whose SageMaker API runs the update at 120x.
+    let aws = Server::start_with(
+        "kill-aws",
+        &[
+            "--rps",
+            "60",
+            "--time-scale",
+            "120",
+            "--provisioning-seconds",
+            "60",
+        ],
+    );
+    // The first watcher: `guardrail run --backend sagemaker`, killed with
+    // SIGKILL once SageMaker is provisioning the new fleet.
+    let client = data_dir("kill-client");
+    let mut command = Command::new(BIN);
+    command
+        .args(["run", "-", "--backend", "sagemaker", "--time-scale", "120"])
+        .args(["--create-alarms", "--poll-ms", "50", "--data-dir", &client]);
+    let mut watcher = rehearsal_env(&mut command, &aws.url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("guardrail starts");
+    watcher
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(notebook_about_errors().as_bytes())
+        .expect("plan");
+    let run_id = eventually("the update to be under way", || {
+        let (id, status) = last_run(&client)?;
+        let events = guardrail(&["events", &id, "--json", "--data-dir", &client], None);
+        let text = String::from_utf8_lossy(&events.stdout);
+        (status == "running" && text.contains("\"green_provisioning\"")).then_some(id)
+    });
+    watcher.kill().expect("SIGKILL");
+    watcher.wait().expect("reaped");
+    assert_eq!(
+        last_run(&client).map(|(_, status)| status).as_deref(),
+        Some("running"),
+        "killed before SageMaker finished"
+    );
+
+    // `guardrail serve` on the same store claims the orphaned run and watches
+    // it to its end, reading what it missed from SageMaker and CloudWatch.
+    let _watching = Server::spawn(
+        client.clone(),
+        &["--rps", "0", "--time-scale", "120", "--poll-ms", "50"],
+        Some(&aws.url),
+    );
+    let status = eventually("the resumed run to end", || {
+        let (id, status) = last_run(&client)?;
+        (id == run_id && status != "running").then_some(status)
+    });
+    assert_eq!(status, "rolled_back");
+    let events = guardrail(&["events", &run_id, "--json", "--data-dir", &client], None);
+    let text = String::from_utf8_lossy(&events.stdout);
+    assert!(text.contains("\"watch_resumed\""), "{text}");
+    assert!(
+        text.contains("TestAlarm-5XXErrors-guardrail-demo"),
+        "the rollback names its alarm: {text}"
+    );
+    let (phases, _) = recorded(&client);
+    assert!(phases.contains(&"canary_bake".to_string()), "{phases:?}");
 }
 
 #[test]

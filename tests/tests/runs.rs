@@ -2,7 +2,8 @@
 
 use anyhow::{ensure, Result};
 use guardrail_tests::{
-    aws_json, console_errors, open_fresh, value_of, wait_for_text, with_browser, TestServer,
+    aws_json, console_errors, dist_dir, free_port, guardrail_binary, open_fresh, scratch_dir,
+    value_of, wait_for, wait_for_text, with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -211,4 +212,164 @@ async fn an_update_through_the_sagemaker_api_is_a_run_the_planner_follows() -> R
         Ok(())
     })
     .await
+}
+
+/// `guardrail serve` rehearsing as a user would: its SageMaker backend drives
+/// the server's own SageMaker and CloudWatch APIs through the AWS SDK
+/// (`AWS_ENDPOINT_URL` points at itself), the API clock 120 times faster.
+struct Rehearsal {
+    child: std::process::Child,
+    base_url: String,
+    data: std::path::PathBuf,
+}
+
+impl Rehearsal {
+    async fn start() -> Result<Rehearsal> {
+        let port = free_port()?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let data = scratch_dir("rehearse")?;
+        let child = std::process::Command::new(guardrail_binary()?)
+            .args(["serve", "--port", &port.to_string(), "--rps", "60"])
+            .args(["--time-scale", "120", "--provisioning-seconds", "60"])
+            .args(["--poll-ms", "100"])
+            .arg("--dist")
+            .arg(dist_dir()?)
+            .arg("--data-dir")
+            .arg(&data)
+            .env("AWS_ENDPOINT_URL", &base_url)
+            .env("AWS_ACCESS_KEY_ID", "AKIDLOCAL")
+            .env("AWS_SECRET_ACCESS_KEY", "browser-test-secret")
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let rehearsal = Rehearsal {
+            child,
+            base_url,
+            data,
+        };
+        let client = reqwest::Client::new();
+        let health = format!("{}/healthz", rehearsal.base_url);
+        wait_for("guardrail serve to answer", || {
+            let request = client.get(&health).send();
+            async move { request.await.ok().filter(|r| r.status().is_success()) }
+        })
+        .await?;
+        Ok(rehearsal)
+    }
+}
+
+impl Drop for Rehearsal {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Result<()> {
+    let server = Rehearsal::start().await?;
+    let base = server.base_url.clone();
+    with_browser(|driver| async move {
+        open_fresh(&driver, &base).await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "13:00").await?;
+        // As in the local run above: this test is about errors, not latency.
+        guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        wait_for("the SageMaker backend on offer", || {
+            let driver = driver.clone();
+            async move {
+                driver
+                    .find(By::Css("#backend option[value='sagemaker']"))
+                    .await
+                    .ok()
+            }
+        })
+        .await?;
+        let backend = driver.find(By::Css("#backend")).await?;
+        SelectElement::new(&backend)
+            .await?
+            .select_by_value("sagemaker")
+            .await?;
+        // The preflight, before anything is sent: what would be updated, and
+        // why a start would be refused (the plan's alarms are not in CloudWatch).
+        let endpoint = wait_for_text(&driver, "#target-endpoint", |text| !text.is_empty()).await?;
+        ensure!(
+            endpoint.starts_with("arn:aws:sagemaker:us-east-1:")
+                && endpoint.ends_with(":endpoint/guardrail-demo"),
+            "{endpoint}"
+        );
+        ensure!(text_of(&driver, "#target-region").await? == "us-east-1");
+        ensure!(!text_of(&driver, "#target-account").await?.is_empty());
+        let problems = wait_for_text(&driver, "#target-problems", |text| {
+            text.contains("rollback alarm TestAlarm-5XXErrors-guardrail-demo does not exist")
+        })
+        .await?;
+        ensure!(
+            problems.contains("TestAlarm-ModelLatency-guardrail-demo"),
+            "every missing alarm is named: {problems}"
+        );
+        ensure!(
+            driver.find_all(By::Css("#time-scale")).await?.is_empty(),
+            "SageMaker's clock is its own: no time scale to choose"
+        );
+        // A refused start says why and starts nothing.
+        driver.find(By::Css("#start-run")).await?.click().await?;
+        let refused = wait_for_text(&driver, "#run-error", |text| !text.is_empty()).await?;
+        ensure!(refused.contains("does not exist"), "{refused}");
+
+        // The user creates the alarms, as the problem says; the preflight passes.
+        let client = reqwest::Client::new();
+        let mut plan = guardrail_core::examples::notebook_canary();
+        plan.alarms[1].threshold = Some(1_000_000.0);
+        for alarm in &plan.alarms {
+            aws_json(
+                &client,
+                &base,
+                "GraniteServiceVersion20100801.PutMetricAlarm",
+                &serde_json::to_value(alarm)?,
+            )
+            .await?;
+        }
+        let select = SelectElement::new(&backend).await?;
+        select.select_by_value("local").await?;
+        select.select_by_value("sagemaker").await?;
+        wait_for("the preflight to pass", || {
+            let driver = driver.clone();
+            async move {
+                let endpoint = driver.find(By::Css("#target-endpoint")).await.ok()?;
+                let problems = driver.find_all(By::Css("#target-problems")).await.ok()?;
+                problems.is_empty().then_some(endpoint)
+            }
+        })
+        .await?;
+        let start = driver.find(By::Css("#start-run")).await?;
+        ensure!(start.text().await? == "Start on SageMaker");
+        start.click().await?;
+        let stop = wait_for_text(&driver, "#abort-run", |text| !text.is_empty()).await?;
+        ensure!(stop == "Stop watching (SageMaker carries on)", "{stop}");
+        // SageMaker (here, guardrail's SageMaker API) rolls the update back;
+        // the planner says so, and why, where a waiter would say InService.
+        let status =
+            wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        ensure!(
+            status.contains("TestAlarm-5XXErrors-guardrail-demo"),
+            "{status}"
+        );
+        let events = text_of(&driver, "#run-events").await?;
+        ensure!(events.contains("canary bake started"), "{events}");
+        wait_for_text(&driver, "#runs", |text| text.contains("rolled_back")).await?;
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await
+}
+
+async fn text_of(driver: &WebDriver, css: &str) -> Result<String> {
+    Ok(driver.find(By::Css(css)).await?.text().await?)
 }

@@ -63,6 +63,24 @@ pub struct BackendInfo {
     pub label: String,
 }
 
+/// How to start a run, beyond its plan and backend.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunOptions {
+    /// Plan seconds per second on the local engine; SageMaker keeps its own clock.
+    pub time_scale: f64,
+    /// SageMaker: put the plan's alarms with `PutMetricAlarm` before the update.
+    pub create_alarms: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            time_scale: 1.0,
+            create_alarms: false,
+        }
+    }
+}
+
 /// What a run would update, shown before it starts: never credentials.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
@@ -81,21 +99,35 @@ pub struct Target {
 
 /// Starts `plan_json` on `backend` (`local`, the default, or `sagemaker`) at
 /// `time_scale` plan seconds per second (the local engine only); returns the
-/// run id.
+/// run id. On SageMaker, `create_alarms` puts the plan's alarms first.
 #[server(endpoint = "start_rollout")]
 pub async fn start_rollout(
     plan_json: String,
     time_scale: f64,
     backend: Option<String>,
+    create_alarms: Option<bool>,
 ) -> Result<String, ServiceError> {
     let backend = backend.unwrap_or_else(|| "local".into());
-    service()?.0.start(plan_json, time_scale, backend).await
+    let options = RunOptions {
+        time_scale,
+        create_alarms: create_alarms.unwrap_or(false),
+    };
+    service()?.0.start(plan_json, options, backend).await
 }
 
-/// What a run of `plan_json` on `backend` would update, and what would stop it.
+/// What a run of `plan_json` on `backend` would update, and what would stop
+/// it (with the plan's alarms put first, if `create_alarms`).
 #[server(endpoint = "run_target")]
-pub async fn run_target(plan_json: String, backend: String) -> Result<Target, ServiceError> {
-    service()?.0.target(plan_json, backend).await
+pub async fn run_target(
+    plan_json: String,
+    backend: String,
+    create_alarms: Option<bool>,
+) -> Result<Target, ServiceError> {
+    let options = RunOptions {
+        create_alarms: create_alarms.unwrap_or(false),
+        ..RunOptions::default()
+    };
+    service()?.0.target(plan_json, options, backend).await
 }
 
 /// The backends this server runs plans on.
@@ -157,7 +189,7 @@ pub mod service {
 
     use guardrail_core::event::RunSummary;
 
-    use super::{BackendInfo, ServiceError, Target};
+    use super::{BackendInfo, RunOptions, ServiceError, Target};
 
     /// JSON lines, one event each (or, last, why the stream ended).
     pub type LineStream = Pin<Box<dyn futures::Stream<Item = String> + Send>>;
@@ -167,8 +199,18 @@ pub mod service {
 
     /// What the server functions need from the engine and its store.
     pub trait RolloutService: Send + Sync + 'static {
-        fn start(&self, plan_json: String, time_scale: f64, backend: String) -> Answer<'_, String>;
-        fn target(&self, plan_json: String, backend: String) -> Answer<'_, Target>;
+        fn start(
+            &self,
+            plan_json: String,
+            options: RunOptions,
+            backend: String,
+        ) -> Answer<'_, String>;
+        fn target(
+            &self,
+            plan_json: String,
+            options: RunOptions,
+            backend: String,
+        ) -> Answer<'_, Target>;
         fn backends(&self) -> Vec<BackendInfo>;
         fn abort(&self, run_id: String, by: String) -> Answer<'_, ()>;
         fn events(&self, run_id: String) -> Result<LineStream, ServiceError>;

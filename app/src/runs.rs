@@ -80,6 +80,8 @@ pub fn RunPanel() -> impl IntoView {
     let backends = RwSignal::new(Vec::<BackendInfo>::new());
     let backend = RwSignal::new("local".to_string());
     let target = RwSignal::new(None::<Result<Target, String>>);
+    // SageMaker: put the plan's alarms with PutMetricAlarm before the update.
+    let create_alarms = RwSignal::new(false);
     spawn_local(async move {
         if let Ok(list) = list_backends().await {
             backends.set(list);
@@ -100,12 +102,15 @@ pub fn RunPanel() -> impl IntoView {
     Effect::new(move |_| {
         let _ = aim.get();
         let chosen = backend.get();
+        let put = create_alarms.get();
         let mine = target_generation.get_value() + 1;
         target_generation.set_value(mine);
         target.set(None);
         let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
         spawn_local(async move {
-            let answer = run_target(plan_json, chosen).await.map_err(message);
+            let answer = run_target(plan_json, chosen, Some(put))
+                .await
+                .map_err(message);
             if target_generation.get_value() == mine {
                 target.set(Some(answer));
             }
@@ -143,8 +148,9 @@ pub fn RunPanel() -> impl IntoView {
         let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
         let time_scale = scale.get_untracked();
         let chosen = backend.get_untracked();
+        let put = create_alarms.get_untracked();
         spawn_local(async move {
-            match start_rollout(plan_json, time_scale, Some(chosen)).await {
+            match start_rollout(plan_json, time_scale, Some(chosen), Some(put)).await {
                 Ok(run_id) => {
                     planner.at_ms.set(None);
                     planner.run.set(Some(run_id));
@@ -209,6 +215,15 @@ pub fn RunPanel() -> impl IntoView {
                         }.into_any(),
                     }}
                 </div>
+                <Show when=move || backend.get() == "sagemaker">
+                    <div class="field checkbox">
+                        <label for="create-alarms">
+                            <input type="checkbox" id="create-alarms" prop:checked=move || create_alarms.get()
+                                on:change=move |event| create_alarms.set(event_target_checked(&event)) />
+                            "Put the plan's alarms in CloudWatch first (PutMetricAlarm creates them, or replaces those of the same name)"
+                        </label>
+                    </div>
+                </Show>
                 <div class="actions">
                     <Show when=move || backend.get() == "local">
                     <label for="time-scale">"Time scale"</label>

@@ -201,10 +201,11 @@ pub async fn run_on_sagemaker(
     verbose: bool,
 ) -> Result<ExitCode, CliError> {
     use crate::backend::Backend;
+    use guardrail_app::api::RunOptions;
     let store = crate::store::Store::open(&data_dir)
         .map_err(|error| CliError::Failed(error.to_string()))?;
     let backend = crate::backend::sagemaker::SageMaker::new(store.clone(), settings);
-    let run_id = backend.start(&plan, 1.0).await?;
+    let run_id = backend.start(&plan, RunOptions::default()).await?;
     eprintln!(
         "guardrail: run {run_id}: SageMaker accepted the update of {}; watching it (recorded in {}). \
          Ctrl-C stops watching, and SageMaker carries on",

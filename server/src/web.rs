@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use futures::StreamExt;
 use guardrail_app::api::service::{Answer, LineStream, RolloutService, Service};
-use guardrail_app::api::{BackendInfo, ErrorKind, ServiceError, Target};
+use guardrail_app::api::{BackendInfo, ErrorKind, RunOptions, ServiceError, Target};
 use guardrail_core::event::{Event, EventKind, RunSummary, StreamLine};
 use leptos::prelude::provide_context;
 use tower_http::services::{ServeDir, ServeFile};
@@ -116,17 +116,22 @@ fn parse_plan(plan_json: &str) -> Result<guardrail_core::Plan, ServiceError> {
 }
 
 impl RolloutService for BackendService {
-    fn start(&self, plan_json: String, time_scale: f64, backend: String) -> Answer<'_, String> {
+    fn start(&self, plan_json: String, options: RunOptions, backend: String) -> Answer<'_, String> {
         Box::pin(async move {
             let plan = parse_plan(&plan_json)?;
-            self.backends.get(&backend)?.start(&plan, time_scale).await
+            self.backends.get(&backend)?.start(&plan, options).await
         })
     }
 
-    fn target(&self, plan_json: String, backend: String) -> Answer<'_, Target> {
+    fn target(
+        &self,
+        plan_json: String,
+        options: RunOptions,
+        backend: String,
+    ) -> Answer<'_, Target> {
         Box::pin(async move {
             let plan = parse_plan(&plan_json)?;
-            self.backends.get(&backend)?.target(&plan).await
+            self.backends.get(&backend)?.target(&plan, options).await
         })
     }
 

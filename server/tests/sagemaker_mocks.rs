@@ -11,6 +11,7 @@ use aws_sdk_sagemaker::operation::describe_endpoint_config::DescribeEndpointConf
 use aws_sdk_sagemaker::operation::update_endpoint::UpdateEndpointOutput;
 use aws_sdk_sagemaker::types::{EndpointStatus, ProductionVariant, ProductionVariantInstanceType};
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use guardrail_app::api::RunOptions;
 use guardrail_core::event::{EventKind, RunOutcome};
 use guardrail_core::Plan;
 use guardrail_server::backend::sagemaker::aws::{Clients, Settings};
@@ -98,7 +99,10 @@ async fn throttled_and_failed_polls_are_reported_retried_slower_and_the_run_stil
         ..Settings::default()
     };
     let backend = SageMaker::with_clients(store.clone(), settings, clients);
-    let run_id = backend.start(&plan, 1.0).await.expect("the update starts");
+    let run_id = backend
+        .start(&plan, RunOptions::default())
+        .await
+        .expect("the update starts");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let outcome = loop {
         if let Some(outcome) = store.outcome(&run_id).expect("run") {

@@ -322,22 +322,12 @@ async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Resu
         let refused = wait_for_text(&driver, "#run-error", |text| !text.is_empty()).await?;
         ensure!(refused.contains("does not exist"), "{refused}");
 
-        // The user creates the alarms, as the problem says; the preflight passes.
-        let client = reqwest::Client::new();
-        let mut plan = guardrail_core::examples::notebook_canary();
-        plan.alarms[1].threshold = Some(1_000_000.0);
-        for alarm in &plan.alarms {
-            aws_json(
-                &client,
-                &base,
-                "GraniteServiceVersion20100801.PutMetricAlarm",
-                &serde_json::to_value(alarm)?,
-            )
+        // The user has guardrail put the plan's alarms: the preflight passes.
+        driver
+            .find(By::Css("#create-alarms"))
+            .await?
+            .click()
             .await?;
-        }
-        let select = SelectElement::new(&backend).await?;
-        select.select_by_value("local").await?;
-        select.select_by_value("sagemaker").await?;
         wait_for("the preflight to pass", || {
             let driver = driver.clone();
             async move {
@@ -352,6 +342,18 @@ async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Resu
         start.click().await?;
         let stop = wait_for_text(&driver, "#abort-run", |text| !text.is_empty()).await?;
         ensure!(stop == "Stop watching (SageMaker carries on)", "{stop}");
+        // The alarms in CloudWatch are the plan's as edited in the planner.
+        let described = aws_json(
+            &reqwest::Client::new(),
+            &base,
+            "GraniteServiceVersion20100801.DescribeAlarms",
+            &serde_json::json!({"AlarmNames": ["TestAlarm-ModelLatency-guardrail-demo"]}),
+        )
+        .await?;
+        ensure!(
+            described["MetricAlarms"][0]["Threshold"] == serde_json::json!(1_000_000.0),
+            "{described}"
+        );
         // SageMaker (here, guardrail's SageMaker API) rolls the update back;
         // the planner says so, and why, where a waiter would say InService.
         let status =

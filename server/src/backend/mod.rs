@@ -10,7 +10,7 @@ pub mod sagemaker;
 use std::sync::Arc;
 
 use guardrail_app::api::service::Answer;
-use guardrail_app::api::{BackendInfo, ErrorKind, ServiceError, Target};
+use guardrail_app::api::{BackendInfo, ErrorKind, RunOptions, ServiceError, Target};
 use guardrail_core::Plan;
 
 use crate::engine::{Engine, EngineError, ACCOUNT};
@@ -24,12 +24,12 @@ pub const SAGEMAKER: &str = "sagemaker";
 pub trait Backend: Send + Sync + 'static {
     /// `local` or `sagemaker`.
     fn name(&self) -> &'static str;
-    /// What a run of `plan` would update: account, region, endpoint, and the
-    /// problems a start would refuse with. Sends no change.
-    fn target<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Target>;
+    /// What a run of `plan` with `options` would update: account, region,
+    /// endpoint, and the problems a start would refuse with. Sends no change.
+    fn target<'a>(&'a self, plan: &'a Plan, options: RunOptions) -> Answer<'a, Target>;
     /// Starts `plan`; returns the run id once the update is accepted. Its
     /// events go to the store.
-    fn start<'a>(&'a self, plan: &'a Plan, time_scale: f64) -> Answer<'a, String>;
+    fn start<'a>(&'a self, plan: &'a Plan, options: RunOptions) -> Answer<'a, String>;
     /// Stops a run: the local engine rolls it back to blue; SageMaker is only
     /// no longer watched (the update carries on there).
     fn stop<'a>(&'a self, run_id: &'a str, by: &'a str) -> Answer<'a, ()>;
@@ -140,7 +140,7 @@ impl Backend for Local {
         LOCAL
     }
 
-    fn target<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Target> {
+    fn target<'a>(&'a self, plan: &'a Plan, _options: RunOptions) -> Answer<'a, Target> {
         Box::pin(async move {
             let mut target = Target {
                 backend: LOCAL.into(),
@@ -180,10 +180,10 @@ impl Backend for Local {
         })
     }
 
-    fn start<'a>(&'a self, plan: &'a Plan, time_scale: f64) -> Answer<'a, String> {
+    fn start<'a>(&'a self, plan: &'a Plan, options: RunOptions) -> Answer<'a, String> {
         Box::pin(async move {
             self.engine
-                .start_rollout(plan, time_scale)
+                .start_rollout(plan, options.time_scale)
                 .await
                 .map_err(service_error)
         })

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use guardrail_app::api::service::Answer;
-use guardrail_app::api::{ErrorKind, ServiceError, Target};
+use guardrail_app::api::{ErrorKind, RunOptions, ServiceError, Target};
 use guardrail_core::event::EventKind;
 use guardrail_core::schedule::schedule;
 use guardrail_core::{check, Plan};
@@ -22,6 +22,7 @@ use serde_json::{json, Value};
 use tokio::sync::{oneshot, OnceCell};
 
 use self::aws::{call_error, Clients, Settings};
+use self::preflight::Put;
 use super::{Backend, SAGEMAKER};
 use crate::engine::clock::wall_ms;
 use crate::store::{NewRun, Recorder, Store};
@@ -76,6 +77,12 @@ impl SageMaker {
         let backend = SageMaker::new(store, settings);
         let _ = backend.clients.set(clients);
         backend
+    }
+
+    /// Whether a run with `options` puts the plan's alarms first: asked for
+    /// by the run, or by the settings (`--create-alarms`).
+    fn creates_alarms(&self, options: RunOptions) -> bool {
+        options.create_alarms || self.settings.create_alarms
     }
 
     pub fn settings(&self) -> &Settings {
@@ -290,10 +297,15 @@ impl Backend for SageMaker {
         SAGEMAKER
     }
 
-    fn target<'a>(&'a self, plan: &'a Plan) -> Answer<'a, Target> {
+    fn target<'a>(&'a self, plan: &'a Plan, options: RunOptions) -> Answer<'a, Target> {
         Box::pin(async move {
             let clients = self.clients().await?;
-            let found = preflight::check(clients, plan, false).await;
+            let put = if self.creates_alarms(options) {
+                Put::Planned
+            } else {
+                Put::No
+            };
+            let found = preflight::check(clients, plan, put).await;
             Ok(Target {
                 backend: SAGEMAKER.into(),
                 account: found.account,
@@ -311,14 +323,15 @@ impl Backend for SageMaker {
         })
     }
 
-    fn start<'a>(&'a self, plan: &'a Plan, _time_scale: f64) -> Answer<'a, String> {
+    fn start<'a>(&'a self, plan: &'a Plan, options: RunOptions) -> Answer<'a, String> {
         Box::pin(async move {
             let checked = check(plan);
             let Some(rollout) = checked.rollout else {
                 return Err(invalid(&checked));
             };
             let clients = self.clients().await?;
-            if self.settings.create_alarms {
+            let create_alarms = self.creates_alarms(options);
+            if create_alarms {
                 for alarm in &plan.alarms {
                     aws::put_metric_alarm(&clients.cloudwatch, alarm)
                         .send()
@@ -332,7 +345,8 @@ impl Backend for SageMaker {
                         })?;
                 }
             }
-            let found = preflight::check(clients, plan, self.settings.create_alarms).await;
+            let put = if create_alarms { Put::Done } else { Put::No };
+            let found = preflight::check(clients, plan, put).await;
             if !found.problems.is_empty() {
                 return Err(refused(format!(
                     "guardrail did not update {} in account {}, region {}:\n- {}",

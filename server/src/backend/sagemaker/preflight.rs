@@ -22,9 +22,21 @@ pub fn account_of(arn: &str) -> String {
     arn.split(':').nth(4).unwrap_or_default().to_string()
 }
 
+/// Whether the plan's alarms are put with `PutMetricAlarm` before the update.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Put {
+    /// No: the rollback alarms must be in CloudWatch as they are.
+    No,
+    /// They will be, when the run starts: an alarm the plan defines need not
+    /// exist yet, and its dimensions are the plan's (which `check` validates).
+    Planned,
+    /// They just were.
+    Done,
+}
+
 /// Checks the endpoint, the new config and the rollback alarms as CloudWatch
-/// has them. `alarms_put` is true when the plan's alarms were just put.
-pub async fn check(clients: &Clients, plan: &Plan, alarms_put: bool) -> Preflight {
+/// has them.
+pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
     let mut found = Preflight::default();
     let region = &clients.region;
     let endpoint = &plan.endpoint_name;
@@ -173,17 +185,16 @@ pub async fn check(clients: &Clients, plan: &Plan, alarms_put: bool) -> Prefligh
     };
     let alarms = described.metric_alarms();
     for name in &names {
+        let in_plan = plan.alarms.iter().any(|alarm| &alarm.alarm_name == name);
         let Some(alarm) = alarms
             .iter()
             .find(|alarm| alarm.alarm_name() == Some(name.as_str()))
         else {
-            let in_plan = plan.alarms.iter().any(|alarm| &alarm.alarm_name == name);
-            let fix = if alarms_put {
-                "PutMetricAlarm did not create it".to_string()
-            } else if in_plan {
-                "create it, or pass --create-alarms to put the plan's definition".to_string()
-            } else {
-                "create it in CloudWatch, or add its definition to the plan's Alarms and pass --create-alarms".to_string()
+            let fix = match put {
+                Put::Planned if in_plan => continue,
+                Put::Done if in_plan => "PutMetricAlarm did not create it".to_string(),
+                _ if in_plan => "create it, or have guardrail put the plan's definition (--create-alarms, or \"Put the plan's alarms\" in the planner)".to_string(),
+                _ => "create it in CloudWatch, or add its definition to the plan's Alarms and have guardrail put it (--create-alarms)".to_string(),
             };
             found.problems.push(format!(
                 "rollback alarm {name} does not exist in CloudWatch in region {region}: {fix}"
@@ -196,7 +207,8 @@ pub async fn check(clients: &Clients, plan: &Plan, alarms_put: bool) -> Prefligh
                 alarm.state_reason().unwrap_or("no reason given")
             ));
         }
-        if !alarm.metrics().is_empty() {
+        // A metric-math alarm is not read; one about to be put is the plan's.
+        if !alarm.metrics().is_empty() || (put == Put::Planned && in_plan) {
             continue;
         }
         let dimensions: Vec<Dimension> = alarm

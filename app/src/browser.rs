@@ -90,6 +90,20 @@ mod imp {
         }
     }
 
+    /// Loads the page again (its fragment decides what it opens).
+    pub fn reload() {
+        if let Some(window) = window() {
+            let _ = window.location().reload();
+        }
+    }
+
+    /// Opens `url` in this tab.
+    pub fn open(url: &str) {
+        if let Some(window) = window() {
+            let _ = window.location().set_href(url);
+        }
+    }
+
     /// The page's address without its fragment.
     pub fn page_url() -> String {
         window()
@@ -129,6 +143,8 @@ mod imp {
     }
     pub fn download(_file_name: &str, _text: &str) {}
     pub fn focus_path(_path: &str) {}
+    pub fn reload() {}
+    pub fn open(_url: &str) {}
     pub fn page_url() -> String {
         String::new()
     }

@@ -14,7 +14,7 @@ use crate::designer::Designer;
 use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
 use crate::presets::{self, PRESETS};
 use crate::runs::RunPanel;
-use crate::state::{fragment_for, restore, use_planner, Notice, Planner, View, DRAFT_KEY};
+use crate::state::{fragment_for, restore, use_planner, Beyond, Notice, Planner, View, DRAFT_KEY};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -27,8 +27,26 @@ pub fn App() -> impl IntoView {
     let view = RwSignal::new(restored.view);
     let run = RwSignal::new(restored.run);
     let at_ms = RwSignal::new(restored.at_ms);
+    let review = restored.review;
+    let record = StoredValue::new(restored.record);
     let fragment = Memo::new(move |_| {
-        plan.with(|plan| fragment_for(plan, view.get(), run.get(), at_ms.get()))
+        let run = run.get();
+        let at_ms = at_ms.get();
+        let view = view.get();
+        record.with_value(|record| {
+            plan.with(|plan| {
+                fragment_for(
+                    plan,
+                    view,
+                    Beyond {
+                        run: run.as_deref(),
+                        at_ms,
+                        review,
+                        record_token: record.as_ref().map(|(token, _)| token.as_str()),
+                    },
+                )
+            })
+        })
     });
     let planner = Planner {
         plan,
@@ -42,22 +60,33 @@ pub fn App() -> impl IntoView {
         run,
         at_ms,
         fragment,
+        review,
+        record,
     };
     provide_context(planner);
 
-    // Keep the URL and the draft in step with the plan and the view.
+    // Keep the URL and the draft in step with the plan and the view. A review
+    // page leaves the reviewer's own draft alone.
     let written = StoredValue::new(String::new());
     Effect::new(move |_| {
         let fragment = fragment.get();
         written.set_value(fragment.clone());
         browser::replace_fragment(&fragment);
-        browser::storage_set(DRAFT_KEY, &plan.with(Plan::to_json_pretty));
+        if !review {
+            browser::storage_set(DRAFT_KEY, &plan.with(Plan::to_json_pretty));
+        }
     });
-    // A link pasted into the address bar of an open page.
+    // A link pasted into the address bar of an open page. Another review, or
+    // a review pasted into a working page (or back), opens afresh: whether a
+    // page can start rollouts is decided once, when it loads.
     let _ = window_event_listener(leptos::ev::hashchange, move |_| {
         let fragment = browser::fragment();
         if written.with_value(|last| *last != fragment) {
             let restored = restore(&fragment, None);
+            if restored.review || review {
+                browser::reload();
+                return;
+            }
             planner.notice.set(restored.notice);
             planner.view.set(restored.view);
             planner.run.set(restored.run);
@@ -69,6 +98,7 @@ pub fn App() -> impl IntoView {
     view! {
         <Header />
         <NoticeBar />
+        {review.then(|| view! { <ReviewBar /> })}
         <div class="layout">
             <Designer />
             <section class="panels" aria-label="Views">
@@ -144,6 +174,26 @@ fn Header() -> impl IntoView {
                 </button>
             </div>
         </header>
+    }
+}
+
+/// Says that a review page cannot start or stop rollouts, and how to work on
+/// its plan instead.
+#[component]
+fn ReviewBar() -> impl IntoView {
+    let planner = use_planner();
+    let open_as_draft = move |_| {
+        browser::storage_set(
+            DRAFT_KEY,
+            &planner.plan.with_untracked(Plan::to_json_pretty),
+        );
+        browser::open(&browser::page_url());
+    };
+    view! {
+        <div class="notice" role="status" id="review-bar">
+            <p>"Opened from a review link: replay the run and explore what-ifs here. This page starts and stops nothing."</p>
+            <button type="button" id="open-as-draft" on:click=open_as_draft>"Open the plan as my draft"</button>
+        </div>
     }
 }
 

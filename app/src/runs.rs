@@ -12,8 +12,10 @@ use crate::api::{
     abort_rollout, list_backends, list_runs, run_events, run_plan, run_target, start_rollout,
     BackendInfo, ServiceError, Target,
 };
+use crate::browser;
 use crate::charts::run_chart;
 use crate::state::{use_planner, Notice};
+use guardrail_core::record::{review_link, ReviewLink};
 
 /// Time scales offered: plan seconds per real second.
 const SCALES: [(f64, &str); 5] = [
@@ -69,6 +71,45 @@ async fn follow(
 
 #[component]
 pub fn RunPanel() -> impl IntoView {
+    if use_planner().review {
+        view! { <ReviewRunPanel /> }.into_any()
+    } else {
+        view! { <WorkingRunPanel /> }.into_any()
+    }
+}
+
+/// A review page's run view: the run the link carries (or names), replayed.
+/// Nothing here starts or stops a rollout: those controls are not built.
+#[component]
+fn ReviewRunPanel() -> impl IntoView {
+    let planner = use_planner();
+    let events = RwSignal::new(Vec::<Event>::new());
+    let ended = RwSignal::new(None::<String>);
+    let carried = planner
+        .record
+        .with_value(|record| record.as_ref().map(|(_, record)| record.to_events()));
+    match carried {
+        Some(list) => events.set(list),
+        None => {
+            if let Some(run_id) = planner.run.get_untracked() {
+                let generation = StoredValue::new(0_u64);
+                spawn_local(follow(run_id, events, ended, generation, 0));
+            }
+        }
+    }
+    let timeline = Memo::new(move |_| events.with(|events| RunTimeline::from_events(events)));
+    view! {
+        <div class="run-panel">
+            {move || match planner.run.get() {
+                Some(run_id) => view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=false /> }.into_any(),
+                None => view! { <p class="hint" id="review-no-run">"This review link names no run: the plan and its what-ifs are in the other views."</p> }.into_any(),
+            }}
+        </div>
+    }
+}
+
+#[component]
+fn WorkingRunPanel() -> impl IntoView {
     let planner = use_planner();
     let scale = RwSignal::new(60.0);
     let busy = RwSignal::new(false);
@@ -247,7 +288,7 @@ pub fn RunPanel() -> impl IntoView {
                 </div>
                 {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
             </section>
-            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended /> })}
+            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true /> })}
             <section class="runs" aria-labelledby="runs-title">
                 <h2 id="runs-title">"Recorded runs"</h2>
                 <div class="actions"><button type="button" on:click=move |_| refresh()>"Refresh"</button></div>
@@ -286,9 +327,52 @@ fn RunView(
     timeline: Memo<RunTimeline>,
     events: RwSignal<Vec<Event>>,
     ended: RwSignal<Option<String>>,
+    /// Whether the run can be stopped from here (never on a review page).
+    controls: bool,
 ) -> impl IntoView {
     let planner = use_planner();
     let abort_note = RwSignal::new(None::<(bool, String)>);
+    let review = RwSignal::new(None::<ReviewLink>);
+    let make_review = {
+        let run_id = run_id.clone();
+        move |_| {
+            let run_id = run_id.clone();
+            spawn_local(async move {
+                // The run's own plan: carried by the link on a review page,
+                // else as the server recorded it.
+                let carried = planner.review && planner.record.with_value(Option::is_some);
+                let plan = if carried {
+                    Ok(planner.plan.get_untracked())
+                } else {
+                    run_plan(run_id.clone())
+                        .await
+                        .map_err(message)
+                        .and_then(|text| Plan::from_json(&text).map_err(|error| error.to_string()))
+                };
+                match plan {
+                    Ok(plan) => {
+                        let link = events.with_untracked(|events| {
+                            review_link(
+                                &browser::page_url(),
+                                &plan,
+                                events,
+                                planner.at_ms.get_untracked(),
+                            )
+                        });
+                        browser::copy(&link.url);
+                        review.set(Some(link));
+                    }
+                    Err(error) => review.set(Some(ReviewLink {
+                        url: String::new(),
+                        self_contained: false,
+                        note: Some(format!(
+                            "no review link: the run's plan could not be read ({error})"
+                        )),
+                    })),
+                }
+            });
+        }
+    };
     let abort = {
         let run_id = run_id.clone();
         move |_| {
@@ -360,7 +444,7 @@ fn RunView(
                 view! { <p class="notice" id="run-gaps">{format!("Not seen as it happened (guardrail was restarted): {}. What changed then was read afterwards from SageMaker and CloudWatch.", gaps.join(", "))}</p> }
             }))}
             {move || ended.get().map(|reason| view! { <p class="notice error" id="run-ended" role="alert">{format!("The run's record ended without its outcome: {reason}")}</p> })}
-            <Show when=running>
+            <Show when=move || controls && running()>
                 <div class="actions">
                     <button type="button" id="abort-run" class="danger" on:click=abort.clone()>
                         {move || if timeline.with(|t| t.backend == "sagemaker") { "Stop watching (SageMaker carries on)" } else { "Abort: roll back to blue" }}
@@ -386,6 +470,21 @@ fn RunView(
                 <button type="button" on:click=move |_| planner.at_ms.set(None)>"End"</button>
                 <button type="button" on:click=open_plan>"Open this run's plan"</button>
             </div>
+            <Show when=move || !running()>
+                <div class="share review">
+                    <button type="button" id="copy-review-link" on:click=make_review.clone()>"Copy review link"</button>
+                    {move || review.get().map(|link| {
+                        let note = match &link.note {
+                            None => format!("Copied. It carries the run ({} characters) and opens read-only in any copy of the planner, without this server.", link.url.len()),
+                            Some(note) => format!("Copied. {note}"),
+                        };
+                        view! {
+                            <input id="review-link" type="text" readonly=true prop:value=link.url.clone() />
+                            <p class="hint" id="review-link-note">{note}</p>
+                        }
+                    })}
+                </div>
+            </Show>
             <dl class="summary" id="run-snapshot">
                 {move || {
                     let snapshot = timeline.with(|t| t.at(cursor.get()));

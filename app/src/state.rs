@@ -5,6 +5,7 @@
 //! knows the page that lays them out ([`crate::planner`]).
 
 use guardrail_core::link::{self, LinkState};
+use guardrail_core::record::{self, RunRecord};
 use guardrail_core::schedule::Schedule;
 use guardrail_core::{examples, Checked, Plan};
 use leptos::prelude::*;
@@ -82,6 +83,12 @@ pub struct Planner {
     pub at_ms: RwSignal<Option<u64>>,
     /// The URL fragment for all of the above, encoded once per change.
     pub fragment: Memo<String>,
+    /// Opened from a review link: the page replays and explores, and has no
+    /// control that starts or stops a rollout. Fixed for the page's life.
+    pub review: bool,
+    /// The run the link carried (its token, as it came, and the record), shown
+    /// without asking any server.
+    pub record: StoredValue<Option<(String, RunRecord)>>,
 }
 
 pub fn use_planner() -> Planner {
@@ -103,63 +110,100 @@ pub struct Restored {
     pub run: Option<String>,
     pub at_ms: Option<u64>,
     pub notice: Option<Notice>,
+    pub review: bool,
+    /// The run carried by the link (`r=`): its token and record.
+    pub record: Option<(String, RunRecord)>,
 }
 
 /// Decides the opening state: a link in the URL wins, then the saved draft, then
 /// the seed notebook's canary. A broken link says why and opens the default plan.
 pub fn restore(fragment: &str, draft: Option<&str>) -> Restored {
     let default = || examples::notebook_canary();
+    let opening = |plan: Plan| Restored {
+        plan,
+        view: View::Preview,
+        run: None,
+        at_ms: None,
+        notice: None,
+        review: false,
+        record: None,
+    };
     if let Some(token) = fragment.split('&').find_map(|part| part.strip_prefix("p=")) {
         return match link::decode(token) {
-            Ok(state) => Restored {
-                plan: state.plan,
-                view: View::from_id(state.view.as_deref().unwrap_or_default()),
-                run: state.run,
-                at_ms: state.at_ms,
-                notice: None,
-            },
+            Ok(state) => {
+                let mut restored = Restored {
+                    view: View::from_id(state.view.as_deref().unwrap_or_default()),
+                    run: state.run,
+                    at_ms: state.at_ms,
+                    review: state.review,
+                    ..opening(state.plan)
+                };
+                let carried = fragment
+                    .split('&')
+                    .find_map(|part| part.strip_prefix(record::KEY));
+                if let Some(token) = carried {
+                    match RunRecord::from_token(token) {
+                        Ok(found) => {
+                            restored.run = Some(found.run_id.clone());
+                            restored.record = Some((token.to_string(), found));
+                        }
+                        Err(error) => {
+                            restored.notice = Some(Notice {
+                                error: true,
+                                text: format!("The run in this link could not be read: {error}. The plan opened; the run did not."),
+                            });
+                        }
+                    }
+                }
+                restored
+            }
             Err(error) => Restored {
-                plan: default(),
-                view: View::Preview,
-                run: None,
-                at_ms: None,
                 notice: Some(Notice {
                     error: true,
                     text: format!(
                         "This link could not be opened: {error}. Showing the default plan instead."
                     ),
                 }),
+                ..opening(default())
             },
         };
     }
-    if let Some(plan) = draft.and_then(|text| Plan::from_json(text).ok()) {
-        return Restored {
-            plan,
-            view: View::Preview,
-            run: None,
-            at_ms: None,
-            notice: None,
-        };
-    }
-    Restored {
-        plan: default(),
-        view: View::Preview,
-        run: None,
-        at_ms: None,
-        notice: None,
+    match draft.and_then(|text| Plan::from_json(text).ok()) {
+        Some(plan) => opening(plan),
+        None => opening(default()),
     }
 }
 
-/// The URL fragment for a plan and view, and in the run view the run and moment.
-pub fn fragment_for(plan: &Plan, view: View, run: Option<String>, at_ms: Option<u64>) -> String {
+/// What a page's URL fragment says beyond the plan and view.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Beyond<'a> {
+    /// In the run view: the run and the moment on show.
+    pub run: Option<&'a str>,
+    pub at_ms: Option<u64>,
+    /// A review page stays one on reload.
+    pub review: bool,
+    /// The token of the run the page was opened with, carried as it came.
+    pub record_token: Option<&'a str>,
+}
+
+/// The URL fragment for a plan and view, and in the run view the run and
+/// moment; a review page keeps its flag and the run it carries.
+pub fn fragment_for(plan: &Plan, view: View, beyond: Beyond<'_>) -> String {
     let in_run = view == View::Run;
     let state = LinkState {
         plan: plan.clone(),
         view: Some(view.id().to_string()),
-        run: run.filter(|_| in_run),
-        at_ms: at_ms.filter(|_| in_run),
+        run: beyond.run.filter(|_| in_run).map(str::to_string),
+        at_ms: beyond.at_ms.filter(|_| in_run),
+        review: beyond.review,
     };
-    format!("p={}", link::encode(&state))
+    let mut fragment = format!("p={}", link::encode(&state));
+    if let Some(token) = beyond.record_token {
+        fragment.push('&');
+        fragment.push_str(record::KEY);
+        fragment.push_str(token);
+    }
+    fragment
 }
 
 #[cfg(test)]
@@ -170,19 +214,77 @@ mod tests {
     fn a_link_in_the_url_wins_over_the_draft() {
         let mut plan = examples::notebook_canary();
         plan.instance_count = Some(7);
-        let fragment = fragment_for(&plan, View::WhatIf, Some("run-1".into()), Some(5));
+        let beyond = Beyond {
+            run: Some("run-1"),
+            at_ms: Some(5),
+            ..Beyond::default()
+        };
+        let fragment = fragment_for(&plan, View::WhatIf, beyond);
         let restored = restore(&fragment, Some(examples::ROLLING));
         assert_eq!(restored.plan, plan);
         assert_eq!(restored.view, View::WhatIf);
         assert_eq!(restored.notice, None);
         // Outside the run view, the run is not part of the link.
         assert_eq!(restored.run, None);
-        let fragment = fragment_for(&plan, View::Run, Some("run-1".into()), Some(5_000));
+        let beyond = Beyond {
+            at_ms: Some(5_000),
+            ..beyond
+        };
+        let fragment = fragment_for(&plan, View::Run, beyond);
         let restored = restore(&fragment, None);
         assert_eq!(
             (restored.run.as_deref(), restored.at_ms),
             (Some("run-1"), Some(5_000))
         );
+        assert!(!restored.review && restored.record.is_none());
+    }
+
+    #[test]
+    fn a_review_link_opens_its_run_read_only_and_keeps_both_on_every_rewrite() {
+        use guardrail_core::event::{Event, EventKind};
+        let plan = examples::notebook_canary();
+        let events = vec![Event {
+            run_id: "run-9".into(),
+            seq: 1,
+            at_ms: 0,
+            wall_ms: 0,
+            kind: EventKind::RollbackCompleted,
+        }];
+        let review = record::review_link("http://h", &plan, &events, None);
+        let fragment = review.url.split_once('#').expect("a fragment").1;
+        let restored = restore(fragment, Some(examples::ROLLING));
+        assert!(restored.review);
+        assert_eq!(restored.view, View::Run);
+        assert_eq!(restored.run.as_deref(), Some("run-9"));
+        let (token, carried) = restored.record.clone().expect("the run came with the link");
+        assert_eq!(carried.to_events(), events);
+        // Moving the cursor rewrites the plan token; the review flag and the
+        // run's token stay as they came.
+        let rewritten = fragment_for(
+            &restored.plan,
+            View::Run,
+            Beyond {
+                run: restored.run.as_deref(),
+                at_ms: Some(1_000),
+                review: true,
+                record_token: Some(&token),
+            },
+        );
+        let again = restore(&rewritten, None);
+        assert!(again.review);
+        assert_eq!(again.at_ms, Some(1_000));
+        assert_eq!(again.record.map(|(_, record)| record), Some(carried));
+        // A damaged run says so, and the plan still opens.
+        let broken = format!(
+            "{}&r=1.AAAAbroken",
+            fragment.split('&').next().unwrap_or_default()
+        );
+        let restored = restore(&broken, None);
+        assert_eq!(restored.plan, plan);
+        assert!(restored.record.is_none());
+        assert!(restored
+            .notice
+            .is_some_and(|notice| notice.text.contains("could not be read")));
     }
 
     #[test]

@@ -336,6 +336,9 @@ impl Event {
                 fleet,
                 instance,
                 url,
+            } if url.is_empty() => format!("{} instance {instance} healthy", fleet_name(*fleet)),
+            EventKind::InstanceHealthy {
+                fleet, instance, url,
             } => format!("{} instance {instance} healthy at {url}", fleet_name(*fleet)),
             EventKind::InstanceFailed {
                 fleet,

@@ -29,6 +29,7 @@ pub mod monitor;
 pub mod plan;
 pub mod problem;
 pub mod random;
+pub mod record;
 pub mod rollout;
 pub mod schedule;
 pub mod session;

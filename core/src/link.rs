@@ -36,6 +36,10 @@ pub struct LinkState {
     /// A moment on the timeline, in milliseconds from the start of the rollout.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at_ms: Option<u64>,
+    /// A link made for a review: the page it opens replays and explores, and
+    /// never starts or stops a rollout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub review: bool,
 }
 
 impl LinkState {
@@ -45,6 +49,7 @@ impl LinkState {
             view: None,
             run: None,
             at_ms: None,
+            review: false,
         }
     }
 }
@@ -66,9 +71,14 @@ pub enum LinkError {
 
 /// Encodes a state as a token (no URL around it).
 pub fn encode(state: &LinkState) -> String {
-    let value = serde_json::to_value(state).unwrap_or(Value::Null);
+    encode_value(&serde_json::to_value(state).unwrap_or(Value::Null))
+}
+
+/// Encodes any JSON value as a format-1 token: a plan's state, or a run's
+/// record ([`crate::record`]).
+pub fn encode_value(value: &Value) -> String {
     let mut bytes = Vec::with_capacity(512);
-    write_value(&value, &mut bytes);
+    write_value(value, &mut bytes);
     let compressed = miniz_oxide::deflate::compress_to_vec(&bytes, 9);
     let mut framed = Vec::with_capacity(compressed.len() + 4);
     framed.extend_from_slice(&crc32fast::hash(&compressed).to_be_bytes());
@@ -78,7 +88,13 @@ pub fn encode(state: &LinkState) -> String {
 
 /// Decodes a token, or a whole URL that carries one after `#p=`, `?p=` or `&p=`.
 pub fn decode(link: &str) -> Result<LinkState, LinkError> {
-    let token = extract_token(link.trim());
+    let value = decode_value(extract_token(link.trim(), "p="), MAX_DECODED_BYTES)?;
+    serde_json::from_value(value).map_err(|error| LinkError::NotAPlan(error.to_string()))
+}
+
+/// Decodes a format-1 token into its JSON value, refusing one whose decoded
+/// form exceeds `limit` bytes.
+pub fn decode_value(token: &str, limit: usize) -> Result<Value, LinkError> {
     if token.is_empty() {
         return Err(LinkError::Empty);
     }
@@ -103,7 +119,7 @@ pub fn decode(link: &str) -> Result<LinkState, LinkError> {
     if crc32fast::hash(compressed) != expected {
         return Err(LinkError::Damaged("checksum mismatch".into()));
     }
-    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(compressed, MAX_DECODED_BYTES)
+    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(compressed, limit)
         .map_err(|error| LinkError::Damaged(format!("cannot decompress: {error:?}")))?;
     let mut reader = Reader {
         bytes: &bytes,
@@ -113,18 +129,20 @@ pub fn decode(link: &str) -> Result<LinkState, LinkError> {
     if reader.at != bytes.len() {
         return Err(LinkError::Damaged("trailing bytes".into()));
     }
-    serde_json::from_value(value).map_err(|error| LinkError::NotAPlan(error.to_string()))
+    Ok(value)
 }
 
-/// The token inside a URL, or the text itself.
-fn extract_token(link: &str) -> &str {
-    for marker in ["#p=", "?p=", "&p="] {
-        if let Some(index) = link.find(marker) {
+/// The token after `key` (such as `p=`) in a URL's fragment or query, or the
+/// text itself when it is no URL.
+pub fn extract_token<'a>(link: &'a str, key: &str) -> &'a str {
+    for separator in ['#', '?', '&'] {
+        let marker = format!("{separator}{key}");
+        if let Some(index) = link.find(&marker) {
             let rest = &link[index + marker.len()..];
             return rest.split(['&', '#']).next().unwrap_or(rest);
         }
     }
-    link
+    link.strip_prefix(key).unwrap_or(link)
 }
 
 /// Keys and values common in plans, indexed by position. Format 1: never edit.

@@ -200,7 +200,7 @@ proptest! {
 
     #[test]
     fn a_link_survives_a_round_trip(plan in plan_strategy(), view in prop::option::of("[a-z]{1,8}"), run_id in prop::option::of("[a-z0-9-]{1,20}"), at in prop::option::of(0_u64..100_000_000)) {
-        let state = LinkState { plan, view, run: run_id, at_ms: at };
+        let state = LinkState { plan, view, run: run_id, at_ms: at, review: false };
         let token = link::encode(&state);
         prop_assert_eq!(link::decode(&token), Ok(state));
     }

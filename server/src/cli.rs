@@ -575,7 +575,8 @@ fn events_command(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `guardrail link --run RUN_ID`: a link to a recorded run's timeline.
+/// `guardrail link --run RUN_ID`: a link to a recorded run's timeline that
+/// carries the run itself when it fits, so that it opens without this store.
 fn run_link_command(
     run_id: &str,
     at: Option<u64>,
@@ -583,19 +584,38 @@ fn run_link_command(
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
     let store = open_store(data_dir)?;
+    let (plan, events) = recorded_run(&store, run_id)?;
+    let review = guardrail_core::record::review_link(
+        base,
+        &plan,
+        &events,
+        at.map(|seconds| seconds.saturating_mul(1_000)),
+    );
+    say!("{}", review.url);
+    match review.note {
+        None => eprintln!(
+            "guardrail: a self-contained link ({} characters): it opens in any copy of the planner, without this server",
+            review.url.len()
+        ),
+        Some(note) => eprintln!("guardrail: {note}; this link opens the run on the server that recorded it"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A recorded run's plan and events.
+fn recorded_run(
+    store: &crate::store::Store,
+    run_id: &str,
+) -> Result<(Plan, Vec<guardrail_core::event::Event>), CliError> {
     let text = store
         .plan_json(run_id)
         .map_err(|error| CliError::Refused(error.to_string()))?;
     let plan = Plan::from_json(&text)
         .map_err(|error| CliError::Failed(format!("run {run_id} holds no plan: {error}")))?;
-    let state = LinkState {
-        plan,
-        view: Some("run".into()),
-        run: Some(run_id.to_string()),
-        at_ms: at.map(|seconds| seconds.saturating_mul(1_000)),
-    };
-    say!("{}/#p={}", base.trim_end_matches('/'), link::encode(&state));
-    Ok(ExitCode::SUCCESS)
+    let events = store
+        .events(run_id)
+        .map_err(|error| CliError::Refused(error.to_string()))?;
+    Ok((plan, events))
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, CliError> {

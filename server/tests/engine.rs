@@ -339,6 +339,81 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_of_another_origin_can_start_nothing_and_change_no_alarm() {
+    let engine = engine().await;
+    let dist = std::env::temp_dir().join(format!("gr-dist-origin-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).expect("dist");
+    std::fs::write(dist.join("index.html"), "<html></html>").expect("index");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let base = format!("http://{address}");
+    let app = guardrail_server::web::app(&dist, engine.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let client = reqwest::Client::new();
+    let start = |origin: Option<&str>| {
+        let mut request = client.post(format!("{base}/api/start_rollout")).form(&[
+            ("plan_json", notebook_to("fixed").to_json_pretty()),
+            ("time_scale", SCALE.to_string()),
+        ]);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+
+    // The planner served elsewhere (a review link opened from a static host),
+    // or any web page, posting the same form a browser would.
+    for origin in ["https://reviews.example.com", "null", "http://127.0.0.1:1"] {
+        let refused = start(Some(origin)).await.expect("answered");
+        assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN, "{origin}");
+        let error: guardrail_app::api::ServiceError = refused.json().await.expect("a ServiceError");
+        assert_eq!(error.kind, guardrail_app::api::ErrorKind::Refused);
+        assert!(
+            error.message.contains("another origin"),
+            "{}",
+            error.message
+        );
+    }
+    assert!(
+        engine.store().runs().expect("runs").is_empty(),
+        "nothing started"
+    );
+
+    // CloudWatch's query protocol is a form post too: refused in its own format.
+    let put = |origin: Option<&str>| {
+        let mut request = client
+            .post(format!("{base}/"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("Action=PutMetricAlarm&Version=2010-08-01&AlarmName=sneaky&MetricName=Invocations&Namespace=AWS%2FSageMaker&Statistic=Sum&Period=60&EvaluationPeriods=1&Threshold=1&ComparisonOperator=GreaterThanThreshold");
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let refused = put(Some("https://evil.example")).await.expect("answered");
+    assert_eq!(refused.status(), reqwest::StatusCode::FORBIDDEN);
+    let body = refused.text().await.expect("body");
+    assert!(body.contains("<Code>AccessDenied</Code>"), "{body}");
+
+    // The planner's own page, and clients that send no Origin (the CLI, the
+    // SDKs), go through.
+    let own = start(Some(&base)).await.expect("answered");
+    assert!(
+        own.status().is_success(),
+        "{}",
+        own.text().await.unwrap_or_default()
+    );
+    assert!(put(None).await.expect("answered").status().is_success());
+    server.abort();
+    engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dist);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer() {
     let engine = engine().await;
     let dist = std::env::temp_dir().join(format!("gr-dist-{}", std::process::id()));

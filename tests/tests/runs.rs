@@ -375,3 +375,142 @@ async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Resu
 async fn text_of(driver: &WebDriver, css: &str) -> Result<String> {
     Ok(driver.find(By::Css(css)).await?.text().await?)
 }
+
+/// What the run view shows: the outcome, the snapshot at the cursor and the
+/// events, in that order.
+async fn run_view(driver: &WebDriver) -> Result<(String, String, String)> {
+    Ok((
+        text_of(driver, "#run-status").await?,
+        text_of(driver, "#run-snapshot").await?,
+        text_of(driver, "#run-events").await?,
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Result<()> {
+    let server = TestServer::with_engine().await?;
+    let base = server.base_url.clone();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let out = seen.clone();
+    with_browser(|driver| async move {
+        open_fresh(&driver, &base).await?;
+        guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        let scale = driver.find(By::Css("#time-scale")).await?;
+        SelectElement::new(&scale)
+            .await?
+            .select_by_value("600")
+            .await?;
+        driver.find(By::Css("#start-run")).await?.click().await?;
+        wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        wait_for_text(&driver, "#run-events", |text| {
+            text.contains("rollback completed")
+        })
+        .await?;
+        // The reviewer is sent the moment the canary bake started.
+        driver
+            .find(By::XPath(
+                "//ol[@id='run-events']/li[contains(., 'canary bake started')]/button",
+            ))
+            .await?
+            .click()
+            .await?;
+        wait_for_text(&driver, "#run-snapshot", |text| {
+            text.contains("canary bake")
+        })
+        .await?;
+        let shown = run_view(&driver).await?;
+        driver
+            .find(By::Css("#copy-review-link"))
+            .await?
+            .click()
+            .await?;
+        let note = wait_for_text(&driver, "#review-link-note", |text| !text.is_empty()).await?;
+        ensure!(note.contains("without this server"), "{note}");
+        let link = value_of(&driver, "#review-link").await?;
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some((link, shown));
+        Ok(())
+    })
+    .await?;
+    let (link, shown) = seen
+        .lock()
+        .map_err(|_| anyhow::anyhow!("lock"))?
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no review link"))?;
+    ensure!(link.contains("&r=1."), "the link carries the run: {link}");
+    ensure!(link.len() < 4_096, "{} characters", link.len());
+
+    // The server that recorded the run is gone. The planner, served as static
+    // files from elsewhere, opens the link in a fresh profile.
+    drop(server);
+    let host = TestServer::start().await?;
+    let fragment = link
+        .split_once('#')
+        .map(|(_, rest)| rest)
+        .unwrap_or_default();
+    let moved = format!("{}/#{fragment}", host.base_url);
+    let api = host.base_url.clone();
+    with_browser(|driver| async move {
+        driver.goto(&moved).await?;
+        wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        wait_for_text(&driver, "#run-snapshot", |text| {
+            text.contains("canary bake")
+        })
+        .await?;
+        let replayed = run_view(&driver).await?;
+        // The same run at the same moment; only the local model servers'
+        // loopback addresses stay behind.
+        let shown = (shown.0, shown.1, without_loopback_addresses(&shown.2));
+        ensure!(replayed == shown, "server: {shown:?}\nlink: {replayed:?}");
+        // Read-only by construction: nothing that starts or stops a rollout.
+        wait_for_text(&driver, "#review-bar", |text| {
+            text.contains("starts and stops nothing")
+        })
+        .await?;
+        for control in [
+            "#start-run",
+            "#abort-run",
+            "#backend",
+            "#time-scale",
+            "#create-alarms",
+        ] {
+            ensure!(
+                driver.find_all(By::Css(control)).await?.is_empty(),
+                "{control} is on a review page"
+            );
+        }
+        // Moving around rewrites the URL and keeps the run and the review.
+        driver.find(By::Css("#tab-plan")).await?.click().await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        let url = driver.current_url().await?.to_string();
+        ensure!(url.contains("&r=1."), "{url}");
+        driver.refresh().await?;
+        wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        ensure!(driver.find_all(By::Css("#start-run")).await?.is_empty());
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await?;
+    // Even were a page to try, this server would refuse it: the static host
+    // answers no server functions at all.
+    let answer = reqwest::Client::new()
+        .post(format!("{api}/api/start_rollout"))
+        .send()
+        .await?;
+    ensure!(!answer.status().is_success());
+    Ok(())
+}
+
+/// `text` without " at http://127.0.0.1:PORT".
+fn without_loopback_addresses(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(index) = rest.find(" at http://127.0.0.1:") {
+        out.push_str(&rest[..index]);
+        let after = &rest[index + " at http://127.0.0.1:".len()..];
+        rest = after.trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out
+}

@@ -137,6 +137,14 @@ pub async fn handle(engine: Engine, request: Request) -> Response {
         Ok(classified) => classified,
         Err(failure) => return error_response(Protocol::SageMaker, &failure, &request_id),
     };
+    if let Some(refusal) = crate::web::foreign_origin(&parts.headers) {
+        let code = match protocol {
+            Protocol::SageMaker => "AccessDeniedException",
+            _ => "AccessDenied",
+        };
+        let failure = Failure::new(StatusCode::FORBIDDEN, code, refusal);
+        return error_response(protocol, &failure, &request_id);
+    }
     let body = match axum::body::to_bytes(body, MAX_REQUEST_BYTES).await {
         Ok(body) => body,
         Err(_) => {

@@ -58,15 +58,9 @@ fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>)) -> 
         draw(&root);
         let _ = root.present();
     }
-    // A viewBox lets the chart scale with its container.
-    out.replacen(
-        "<svg ",
-        &format!(
-            "<svg viewBox=\"0 0 {} {}\" preserveAspectRatio=\"xMinYMin meet\" ",
-            size.0, size.1
-        ),
-        1,
-    )
+    // plotters writes the viewBox that lets the chart scale with its
+    // container; keep the chart's top-left corner in place as it does.
+    out.replacen("<svg ", "<svg preserveAspectRatio=\"xMinYMin meet\" ", 1)
 }
 
 fn time_label(seconds: &f64) -> String {
@@ -536,6 +530,56 @@ pub fn run_chart(timeline: &guardrail_core::event::RunTimeline, cursor_ms: Optio
     })
 }
 
+/// The size of [`timeline_image`]: the run chart with a title above and the
+/// phases below.
+pub const IMAGE_SIZE: (u32, u32) = (760, 380);
+
+/// A run's timeline as an image for a code review: `title` above the run
+/// chart, and every phase with its times below (the chart labels only the
+/// phases wide enough to hold one).
+pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str) -> String {
+    svg(IMAGE_SIZE, |root| {
+        let (top, rest) = root.split_vertically(30);
+        let (chart, bottom) = rest.split_vertically(SIZE.1);
+        let _ = top.draw(&Text::new(
+            title.to_string(),
+            (8, 8),
+            TextStyle::from((FONT, 14).into_font()).color(&BLACK),
+        ));
+        let _ = draw_run(&chart, timeline, None);
+        let style = TextStyle::from((FONT, 11).into_font()).color(&GREY);
+        for (line, text) in phase_lines(timeline, 110).iter().enumerate() {
+            let _ = bottom.draw(&Text::new(
+                text.clone(),
+                (8, 6 + 15 * line as i32),
+                style.clone(),
+            ));
+        }
+    })
+}
+
+/// "provisioning 3 green 0:00–0:16 · canary bake 0:16–5:16 · …", wrapped at
+/// `width` characters.
+fn phase_lines(timeline: &guardrail_core::event::RunTimeline, width: usize) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    for span in &timeline.phases {
+        let part = format!(
+            "{} {}–{}",
+            span.phase.label(),
+            mmss(span.start_ms / 1_000),
+            mmss(span.end_ms / 1_000)
+        );
+        match lines.last_mut() {
+            Some(current) if current.chars().count() + part.chars().count() + 3 <= width => {
+                current.push_str(" · ");
+                current.push_str(&part);
+            }
+            _ => lines.push(part),
+        }
+    }
+    lines
+}
+
 fn draw_run(
     root: &DrawingArea<SVGBackend, Shift>,
     timeline: &guardrail_core::event::RunTimeline,
@@ -644,6 +688,8 @@ mod tests {
         let (_, rollout) = canary();
         let svg = traffic_chart(&schedule(&rollout), None);
         assert!(svg.starts_with("<svg"), "{svg}");
+        let header = svg.split('>').next().unwrap_or_default();
+        assert_eq!(header.matches("viewBox=").count(), 1, "{header}");
         assert!(svg.contains("<polyline"), "{svg}");
         for label in [
             "canary bake",

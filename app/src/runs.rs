@@ -14,8 +14,9 @@ use crate::api::{
 };
 use crate::browser;
 use crate::charts::run_chart;
-use crate::state::{use_planner, Notice};
+use crate::state::{use_planner, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
+use guardrail_core::review::{summary_markdown, SummaryLinks};
 
 /// Time scales offered: plan seconds per real second.
 const SCALES: [(f64, &str); 5] = [
@@ -321,6 +322,31 @@ fn WorkingRunPanel() -> impl IntoView {
     }
 }
 
+/// The run's own plan (carried by the link on a review page, else as the
+/// server recorded it) and its review link at the moment on show.
+async fn review_of(
+    planner: Planner,
+    run_id: &str,
+    events: RwSignal<Vec<Event>>,
+) -> Result<(Plan, ReviewLink), String> {
+    let carried = planner.review && planner.record.with_value(Option::is_some);
+    let plan = if carried {
+        planner.plan.get_untracked()
+    } else {
+        let text = run_plan(run_id.to_string()).await.map_err(message)?;
+        Plan::from_json(&text).map_err(|error| error.to_string())?
+    };
+    let link = events.with_untracked(|events| {
+        review_link(
+            &browser::page_url(),
+            &plan,
+            events,
+            planner.at_ms.get_untracked(),
+        )
+    });
+    Ok((plan, link))
+}
+
 #[component]
 fn RunView(
     run_id: String,
@@ -332,44 +358,56 @@ fn RunView(
 ) -> impl IntoView {
     let planner = use_planner();
     let abort_note = RwSignal::new(None::<(bool, String)>);
-    let review = RwSignal::new(None::<ReviewLink>);
+    // What was last copied for a review: the link or the summary, and a note.
+    let review = RwSignal::new(None::<(String, String)>);
     let make_review = {
         let run_id = run_id.clone();
-        move |_| {
+        move |summary: bool| {
             let run_id = run_id.clone();
             spawn_local(async move {
-                // The run's own plan: carried by the link on a review page,
-                // else as the server recorded it.
-                let carried = planner.review && planner.record.with_value(Option::is_some);
-                let plan = if carried {
-                    Ok(planner.plan.get_untracked())
-                } else {
-                    run_plan(run_id.clone())
-                        .await
-                        .map_err(message)
-                        .and_then(|text| Plan::from_json(&text).map_err(|error| error.to_string()))
-                };
-                match plan {
-                    Ok(plan) => {
-                        let link = events.with_untracked(|events| {
-                            review_link(
-                                &browser::page_url(),
+                let copied = match review_of(planner, &run_id, events).await {
+                    Ok((plan, link)) if summary => {
+                        let image = match link.url.split_once("&r=") {
+                            Some((_, token)) if link.self_contained => {
+                                format!("{}timeline.svg?r={token}", browser::page_url())
+                            }
+                            _ => format!("{}runs/{run_id}/timeline.svg", browser::page_url()),
+                        };
+                        let text = events.with_untracked(|events| {
+                            summary_markdown(
                                 &plan,
-                                events,
-                                planner.at_ms.get_untracked(),
+                                &run_id,
+                                &RunTimeline::from_events(events),
+                                &SummaryLinks {
+                                    link: Some(link.url.clone()),
+                                    image: Some(image),
+                                    events_command: Some(format!(
+                                        "guardrail events {run_id} --json"
+                                    )),
+                                },
                             )
                         });
-                        browser::copy(&link.url);
-                        review.set(Some(link));
+                        browser::copy(&text);
+                        (
+                            text,
+                            "Copied the review summary (Markdown): paste it into the pull request."
+                                .to_string(),
+                        )
                     }
-                    Err(error) => review.set(Some(ReviewLink {
-                        url: String::new(),
-                        self_contained: false,
-                        note: Some(format!(
-                            "no review link: the run's plan could not be read ({error})"
-                        )),
-                    })),
-                }
+                    Ok((_, link)) => {
+                        browser::copy(&link.url);
+                        let note = match &link.note {
+                            None => format!("Copied. It carries the run ({} characters) and opens read-only in any copy of the planner, without this server.", link.url.len()),
+                            Some(note) => format!("Copied. {note}"),
+                        };
+                        (link.url, note)
+                    }
+                    Err(error) => (
+                        String::new(),
+                        format!("Nothing copied: the run's plan could not be read ({error})."),
+                    ),
+                };
+                review.set(Some(copied));
             });
         }
     };
@@ -472,16 +510,17 @@ fn RunView(
             </div>
             <Show when=move || !running()>
                 <div class="share review">
-                    <button type="button" id="copy-review-link" on:click=make_review.clone()>"Copy review link"</button>
-                    {move || review.get().map(|link| {
-                        let note = match &link.note {
-                            None => format!("Copied. It carries the run ({} characters) and opens read-only in any copy of the planner, without this server.", link.url.len()),
-                            Some(note) => format!("Copied. {note}"),
-                        };
-                        view! {
-                            <input id="review-link" type="text" readonly=true prop:value=link.url.clone() />
-                            <p class="hint" id="review-link-note">{note}</p>
-                        }
+                    <button type="button" id="copy-review-link" on:click={
+                        let make_review = make_review.clone();
+                        move |_| make_review(false)
+                    }>"Copy review link"</button>
+                    <button type="button" id="copy-review-summary" on:click={
+                        let make_review = make_review.clone();
+                        move |_| make_review(true)
+                    }>"Copy review summary"</button>
+                    {move || review.get().map(|(text, note)| view! {
+                        <textarea id="review-text" readonly=true rows="3" prop:value=text></textarea>
+                        <p class="hint" id="review-note">{note}</p>
                     })}
                 </div>
             </Show>

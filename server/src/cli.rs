@@ -181,6 +181,17 @@ enum Command {
         #[arg(long, env = "GUARDRAIL_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Print a recorded run as Markdown for a code review: the plan, the
+    /// outcome, each alarm, the blast radius, the link and the image link
+    Summary {
+        /// A run id in the store, or a review link (which carries its run)
+        run: String,
+        /// Where the planner and the timeline images are served
+        #[arg(long, default_value = "http://127.0.0.1:3000")]
+        base: String,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// List the modelling assumptions guardrail makes where AWS is silent
     Assumptions,
 }
@@ -360,6 +371,11 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             run: None,
             ..
         } => link_command(plan, decode, &base, view),
+        Command::Summary {
+            run,
+            base,
+            data_dir,
+        } => summary_command(&run, &base, data_dir),
         Command::Assumptions => {
             for assumption in ASSUMPTIONS {
                 say!("{}\n  {}\n", assumption.title, assumption.text);
@@ -599,6 +615,47 @@ fn run_link_command(
         ),
         Some(note) => eprintln!("guardrail: {note}; this link opens the run on the server that recorded it"),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `guardrail summary RUN_ID_OR_LINK`: the review summary in Markdown.
+fn summary_command(run: &str, base: &str, data_dir: Option<PathBuf>) -> Result<ExitCode, CliError> {
+    use guardrail_core::record::{self, RunRecord};
+    use guardrail_core::review::{summary_markdown, SummaryLinks};
+    let base = base.trim_end_matches('/');
+    let carried = run.contains(record::KEY) || run.contains("p=");
+    let (plan, run_id, timeline, links) = if carried {
+        let state =
+            link::decode(run).map_err(|error| CliError::Input(format!("{run}: {error}")))?;
+        let token = link::extract_token(run.trim(), record::KEY);
+        let found = RunRecord::from_token(token).map_err(|error| {
+            CliError::Input(format!(
+                "this link carries no run ({error}); pass the run id, on the machine that recorded it"
+            ))
+        })?;
+        let links = SummaryLinks {
+            link: Some(run.trim().to_string()),
+            image: Some(format!("{base}/timeline.svg?r={token}")),
+            events_command: None,
+        };
+        (state.plan, found.run_id.clone(), found.timeline(), links)
+    } else {
+        let store = open_store(data_dir)?;
+        let (plan, events) = recorded_run(&store, run)?;
+        let review = record::review_link(base, &plan, &events, None);
+        let links = SummaryLinks {
+            link: Some(review.url),
+            image: Some(format!("{base}/runs/{run}/timeline.svg")),
+            events_command: Some(format!("guardrail events {run} --json")),
+        };
+        (
+            plan,
+            run.to_string(),
+            guardrail_core::event::RunTimeline::from_events(&events),
+            links,
+        )
+    };
+    say!("{}", summary_markdown(&plan, &run_id, &timeline, &links));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -28,7 +28,71 @@ pub fn router(dist: &Path) -> Router {
     let index = dist.join("index.html");
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/timeline.svg", get(link_timeline))
         .fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
+}
+
+/// `GET /timeline.svg?r=RECORD`: the timeline of the run a review link
+/// carries (a server never sees a URL's fragment, so the record comes as a
+/// query parameter). Needs no store: any guardrail draws it.
+async fn link_timeline(
+    axum::extract::Query(query): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> axum::response::Response {
+    let Some(token) = query.get("r") else {
+        return bad_request(
+            "timeline.svg needs the run's record: ?r=<the token after r= in a review link>".into(),
+        );
+    };
+    match guardrail_core::record::RunRecord::from_token(token) {
+        Ok(record) => timeline_svg(&record.timeline()),
+        Err(error) => bad_request(format!("timeline.svg: {error}")),
+    }
+}
+
+/// `GET /runs/{id}/timeline.svg`: a recorded run's timeline.
+async fn run_timeline(
+    State(store): State<Store>,
+    axum::extract::Path(run_id): axum::extract::Path<String>,
+) -> axum::response::Response {
+    match store.events(&run_id) {
+        Ok(events) if !events.is_empty() => {
+            timeline_svg(&guardrail_core::event::RunTimeline::from_events(&events))
+        }
+        Ok(_) => (
+            axum::http::StatusCode::NOT_FOUND,
+            format!("no run {} here", crate::engine::ids::shown(&run_id)),
+        )
+            .into_response(),
+        Err(error) => (axum::http::StatusCode::NOT_FOUND, error.to_string()).into_response(),
+    }
+}
+
+/// The review image: the run chart, titled, with every phase listed.
+fn timeline_svg(timeline: &guardrail_core::event::RunTimeline) -> axum::response::Response {
+    let svg = guardrail_app::charts::timeline_image(
+        timeline,
+        &guardrail_core::review::headline(timeline),
+    );
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            // A run still going changes; a finished one never does.
+            (
+                axum::http::header::CACHE_CONTROL,
+                if timeline.outcome.is_some() {
+                    "public, max-age=31536000, immutable"
+                } else {
+                    "no-store"
+                },
+            ),
+        ],
+        svg,
+    )
+        .into_response()
+}
+
+fn bad_request(message: String) -> axum::response::Response {
+    (axum::http::StatusCode::BAD_REQUEST, message).into_response()
 }
 
 /// The whole application: static files, server functions, SageMaker's and
@@ -41,6 +105,7 @@ pub fn app(dist: &Path, engine: Engine) -> Router {
 /// The same, with runs started on `backends` (the local engine, SageMaker).
 pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
     register_server_functions();
+    let store = backends.store.clone();
     let service = Service(Arc::new(BackendService { backends }));
     let index = dist.join("index.html");
     let aws = {
@@ -53,6 +118,10 @@ pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
             get(server_functions).post(server_functions),
         )
         .with_state(service)
+        .route(
+            "/runs/{run_id}/timeline.svg",
+            get(run_timeline).with_state(store),
+        )
         // AWS's JSON and query protocols post to `/`; a browser gets the planner.
         .route(
             "/",

@@ -312,6 +312,46 @@ fn run_rolls_back_the_incompatible_model_and_says_which_alarm_and_why() {
     let missing = guardrail(&["events", "no-such-run", "--data-dir", &data], None);
     assert_eq!(missing.status.code(), Some(3));
     assert!(stderr(&missing).contains("no run no-such-run"));
+
+    // The review: a self-contained link, and the same summary from the store
+    // and from the link alone.
+    let linked = guardrail(&["link", "--run", &id, "--data-dir", &data], None);
+    assert_eq!(code(&linked), Some(0), "{}", stderr(&linked));
+    let link = String::from_utf8_lossy(&linked.stdout).trim().to_string();
+    assert!(link.contains("&r=1."), "{link}");
+    assert!(
+        stderr(&linked).contains("self-contained"),
+        "{}",
+        stderr(&linked)
+    );
+    let from_store = guardrail(&["summary", &id, "--data-dir", &data], None);
+    assert_eq!(code(&from_store), Some(0), "{}", stderr(&from_store));
+    let from_store = String::from_utf8_lossy(&from_store.stdout).into_owned();
+    assert!(from_store.contains("**rolled back**"), "{from_store}");
+    assert!(
+        from_store.contains("| `TestAlarm-5XXErrors-guardrail-demo` | Average of Invocation5XXErrors >= 1, 60 s, 1 of 1 | **ALARM** at"),
+        "{from_store}"
+    );
+    assert!(
+        from_store.contains(&format!("/runs/{id}/timeline.svg)")),
+        "{from_store}"
+    );
+    assert!(
+        from_store.contains(&format!("`guardrail events {id} --json`")),
+        "{from_store}"
+    );
+    let elsewhere = data_dir("summary-elsewhere");
+    let from_link = guardrail(&["summary", &link, "--data-dir", &elsewhere], None);
+    assert_eq!(code(&from_link), Some(0), "{}", stderr(&from_link));
+    let from_link = String::from_utf8_lossy(&from_link.stdout).into_owned();
+    let table = |text: &str| text.split("\n\n").take(3).collect::<Vec<_>>().join("\n\n");
+    assert_eq!(table(&from_link), table(&from_store));
+    assert!(from_link.contains("/timeline.svg?r=1."), "{from_link}");
+    let not_a_run = guardrail(
+        &["summary", "https://h/#p=1.AAAA", "--data-dir", &elsewhere],
+        None,
+    );
+    assert_eq!(code(&not_a_run), Some(2), "{}", stderr(&not_a_run));
     let _ = std::fs::remove_dir_all(&data);
 }
 

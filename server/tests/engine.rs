@@ -339,6 +339,90 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_and_a_review_link_are_drawn_as_svg_with_every_phase() {
+    let engine = engine().await;
+    let dist = std::env::temp_dir().join(format!("gr-dist-svg-{}", std::process::id()));
+    std::fs::create_dir_all(&dist).expect("dist");
+    std::fs::write(dist.join("index.html"), "<html></html>").expect("index");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let app = guardrail_server::web::app(&dist, engine.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let plan = notebook_to("fixed");
+    let run = engine
+        .start_rollout(&plan, SCALE)
+        .await
+        .expect("the rollout starts");
+    let events = loop {
+        let events = engine.store().events(&run).expect("events");
+        if events
+            .iter()
+            .any(|event| matches!(event.kind, EventKind::Finished { .. }))
+        {
+            break events;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let timeline = guardrail_core::event::RunTimeline::from_events(&events);
+    assert!(timeline.phases.len() >= 4, "{:?}", timeline.phases);
+    let client = reqwest::Client::new();
+    let review = guardrail_core::record::review_link(&base, &plan, &events, None);
+    let token = review.url.split_once("&r=").expect("self-contained").1;
+    for url in [
+        format!("{base}/runs/{run}/timeline.svg"),
+        format!("{base}/timeline.svg?r={token}"),
+    ] {
+        let response = client.get(&url).send().await.expect("answered");
+        assert!(response.status().is_success(), "{url}");
+        assert_eq!(
+            response.headers()["content-type"].to_str().ok(),
+            Some("image/svg+xml")
+        );
+        let svg = response.text().await.expect("body");
+        let document = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+        assert_eq!(document.root_element().tag_name().name(), "svg");
+        let texts: Vec<String> = document
+            .descendants()
+            .filter(|node| node.has_tag_name("text"))
+            .filter_map(|node| node.text().map(str::to_string))
+            .collect();
+        let all = texts.join("\n");
+        assert!(
+            all.contains("guardrail-demo: baseline → fixed: succeeded"),
+            "{all}"
+        );
+        for span in &timeline.phases {
+            assert!(
+                all.contains(&span.phase.label()),
+                "{} missing: {all}",
+                span.phase.label()
+            );
+        }
+    }
+    // Unknown runs and damaged records say what is wrong.
+    let missing = client
+        .get(format!("{base}/runs/run-nope/timeline.svg"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(missing.status(), reqwest::StatusCode::NOT_FOUND);
+    let damaged = client
+        .get(format!("{base}/timeline.svg?r=1.AAAA"))
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(damaged.status(), reqwest::StatusCode::BAD_REQUEST);
+    assert!(damaged.text().await.unwrap_or_default().contains("damaged"));
+    server.abort();
+    engine.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dist);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_of_another_origin_can_start_nothing_and_change_no_alarm() {
     let engine = engine().await;
     let dist = std::env::temp_dir().join(format!("gr-dist-origin-{}", std::process::id()));

@@ -425,9 +425,9 @@ async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Resul
             .await?
             .click()
             .await?;
-        let note = wait_for_text(&driver, "#review-link-note", |text| !text.is_empty()).await?;
+        let note = wait_for_text(&driver, "#review-note", |text| !text.is_empty()).await?;
         ensure!(note.contains("without this server"), "{note}");
-        let link = value_of(&driver, "#review-link").await?;
+        let link = value_of(&driver, "#review-text").await?;
         *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some((link, shown));
         Ok(())
     })
@@ -450,7 +450,9 @@ async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Resul
         .unwrap_or_default();
     let moved = format!("{}/#{fragment}", host.base_url);
     let api = host.base_url.clone();
+    let inside = api.clone();
     with_browser(|driver| async move {
+        let api = inside;
         driver.goto(&moved).await?;
         wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
         wait_for_text(&driver, "#run-snapshot", |text| {
@@ -487,6 +489,35 @@ async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Resul
         driver.refresh().await?;
         wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
         ensure!(driver.find_all(By::Css("#start-run")).await?.is_empty());
+        // The reviewer's summary, with the image drawn from the link's record.
+        driver
+            .find(By::Css("#copy-review-summary"))
+            .await?
+            .click()
+            .await?;
+        wait_for_text(&driver, "#review-note", |text| text.contains("summary")).await?;
+        let summary = value_of(&driver, "#review-text").await?;
+        ensure!(summary.contains("**rolled back**"), "{summary}");
+        ensure!(
+            summary.contains("| `TestAlarm-5XXErrors-guardrail-demo` |")
+                && summary.contains("**ALARM** at"),
+            "{summary}"
+        );
+        let image = summary
+            .split("![The run's timeline](")
+            .nth(1)
+            .and_then(|rest| rest.split(')').next())
+            .ok_or_else(|| anyhow::anyhow!("no image link: {summary}"))?
+            .to_string();
+        ensure!(
+            image.starts_with(&format!("{api}/timeline.svg?r=1.")),
+            "{image}"
+        );
+        let svg = reqwest::get(&image).await?.text().await?;
+        ensure!(
+            svg.starts_with("<svg") && svg.contains("rolled back during the final bake"),
+            "{svg}"
+        );
         let errors = console_errors(&driver).await?;
         ensure!(errors.is_empty(), "console errors: {errors:?}");
         Ok(())

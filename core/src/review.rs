@@ -1,0 +1,356 @@
+//! A recorded run as Markdown for a code review: the plan in one line, the
+//! outcome, the duration, each alarm and whether and when it fired, the blast
+//! radius, and where to see more. The planner's "Copy review summary" and
+//! `guardrail summary` both write it here, so they agree.
+
+use crate::alarm::{trim_float, AlarmState};
+use crate::event::RunTimeline;
+use crate::explain::mmss;
+use crate::plan::Plan;
+use crate::schedule::{schedule, Phase};
+
+/// Where a reader of the summary can see more.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SummaryLinks {
+    /// The review link (self-contained when the run fits).
+    pub link: Option<String>,
+    /// The timeline image (`…/timeline.svg`).
+    pub image: Option<String>,
+    /// How to print the whole record, such as `guardrail events RUN --json`.
+    pub events_command: Option<String>,
+}
+
+/// Requests served by the new fleet, and how many of them failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BlastRadius {
+    pub green_requests: u64,
+    /// 4xx and 5xx answers from green.
+    pub green_failed: u64,
+    pub all_requests: u64,
+    pub all_failed: u64,
+}
+
+/// Sums the run's recorded metric periods.
+pub fn blast_radius(timeline: &RunTimeline) -> BlastRadius {
+    let mut radius = BlastRadius::default();
+    for period in &timeline.periods {
+        let green = &period.green;
+        let blue = &period.blue;
+        let failed = |fleet: &crate::event::FleetMetrics| {
+            fleet
+                .invocation_4xx_errors
+                .saturating_add(fleet.invocation_5xx_errors)
+        };
+        radius.green_requests = radius.green_requests.saturating_add(green.invocations);
+        radius.green_failed = radius.green_failed.saturating_add(failed(green));
+        radius.all_requests = radius
+            .all_requests
+            .saturating_add(green.invocations.saturating_add(blue.invocations));
+        radius.all_failed = radius
+            .all_failed
+            .saturating_add(failed(green).saturating_add(failed(blue)));
+    }
+    radius
+}
+
+/// The plan in one line: "canary on 3 × ml.m5.xlarge: canary bake 25% for
+/// 5:00, final bake 100% for 2:00; 2 rollback alarms; timeout 1:00:00".
+pub fn plan_line(plan: &Plan) -> String {
+    let checked = crate::check(plan);
+    let instances = plan
+        .instance_count
+        .map(|count| format!("{count} × {}", plan.instance_type))
+        .unwrap_or_else(|| plan.instance_type.clone());
+    let Some(rollout) = checked.rollout else {
+        return format!(
+            "{} to {} on {instances} (the plan does not validate: {} error(s))",
+            plan.endpoint_name,
+            plan.endpoint_config_name,
+            checked.report.errors.len()
+        );
+    };
+    let planned = schedule(&rollout);
+    let bakes: Vec<String> = planned
+        .steps
+        .iter()
+        .filter(|step| {
+            !matches!(
+                step.phase,
+                Phase::Provisioning { .. } | Phase::TerminatingBlue
+            )
+        })
+        .map(|step| {
+            format!(
+                "{} {}% for {}",
+                step.phase.label(),
+                trim_float(step.green_traffic_percent()),
+                mmss(u64::from(step.duration_seconds()))
+            )
+        })
+        .collect();
+    let alarms = plan.rollback_alarm_names().len();
+    format!(
+        "{} on {instances}: {}; {alarms} rollback alarm(s); timeout {}",
+        rollout.strategy().label(),
+        if bakes.is_empty() {
+            "no bakes".to_string()
+        } else {
+            bakes.join(", ")
+        },
+        mmss(u64::from(planned.timeout_seconds))
+    )
+}
+
+/// The run in a short line, for an image's title: "guardrail-demo: baseline
+/// → incompatible: rolled back during the final bake".
+pub fn headline(timeline: &RunTimeline) -> String {
+    use crate::event::RunOutcome;
+    let status = match &timeline.outcome {
+        None => "running".to_string(),
+        Some(RunOutcome::RolledBack { phase, .. }) => {
+            format!("rolled back during the {}", phase.label())
+        }
+        Some(outcome) => outcome.status().replace('_', " "),
+    };
+    format!(
+        "{}: {} → {}: {status}",
+        timeline.endpoint, timeline.from_config, timeline.to_config
+    )
+}
+
+/// The Markdown summary of the run `run_id` of `plan`, as `timeline` shows it.
+pub fn summary_markdown(
+    plan: &Plan,
+    run_id: &str,
+    timeline: &RunTimeline,
+    links: &SummaryLinks,
+) -> String {
+    let status = match &timeline.outcome {
+        Some(outcome) => outcome.status().replace('_', " "),
+        None => "still running".to_string(),
+    };
+    let mut out = format!(
+        "### guardrail: {} `{}` → `{}`: **{status}**\n\n",
+        escape(&timeline.endpoint),
+        escape(&timeline.from_config),
+        escape(&timeline.to_config)
+    );
+    out.push_str(&format!("- **Plan**: {}\n", escape(&plan_line(plan))));
+    out.push_str(&format!(
+        "- **Run**: `{}` on {}{}\n",
+        escape(run_id),
+        if timeline.backend == "sagemaker" {
+            "Amazon SageMaker"
+        } else {
+            "the local engine"
+        },
+        if timeline.backend == "sagemaker" {
+            String::new()
+        } else {
+            format!(" at {}×", trim_float(timeline.time_scale))
+        }
+    ));
+    out.push_str(&format!(
+        "- **Outcome**: {}\n",
+        escape(
+            &timeline
+                .outcome
+                .as_ref()
+                .map(|outcome| outcome.describe())
+                .unwrap_or_else(|| "not known yet: the run had not ended".into())
+        )
+    ));
+    out.push_str(&format!(
+        "- **Duration**: {} (planned {})\n",
+        mmss(timeline.end_ms / 1_000),
+        mmss(u64::from(timeline.planned_total_seconds))
+    ));
+    let radius = blast_radius(timeline);
+    out.push_str(&format!(
+        "- **Blast radius**: {} request(s) served by green, {} failed{}; {} request(s) in all, {} failed\n",
+        radius.green_requests,
+        radius.green_failed,
+        percent(radius.green_failed, radius.green_requests),
+        radius.all_requests,
+        radius.all_failed
+    ));
+    if !timeline.gaps.is_empty() {
+        let gaps: Vec<String> = timeline
+            .gaps
+            .iter()
+            .map(|(from, to)| format!("{}–{}", mmss(from / 1_000), mmss(to / 1_000)))
+            .collect();
+        out.push_str(&format!(
+            "- **Not seen as it happened**: {} (read afterwards from SageMaker and CloudWatch)\n",
+            gaps.join(", ")
+        ));
+    }
+    out.push_str("\n| Alarm | Condition | Fired |\n|---|---|---|\n");
+    for alarm in &plan.alarms {
+        let fired: Vec<String> = timeline
+            .alarm_changes
+            .iter()
+            .filter(|change| change.alarm == alarm.alarm_name && change.to == AlarmState::Alarm)
+            .map(|change| mmss(change.at_ms / 1_000))
+            .collect();
+        let condition = crate::check_alarm(alarm)
+            .map(|rule| {
+                format!(
+                    "{}, {} s, {} of {}",
+                    rule.condition(),
+                    rule.period_seconds,
+                    rule.datapoints_to_alarm,
+                    rule.evaluation_periods
+                )
+            })
+            .unwrap_or_else(|_| "(not a valid alarm)".into());
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            escape(&alarm.alarm_name),
+            escape(&condition),
+            if fired.is_empty() {
+                "no".to_string()
+            } else {
+                format!("**ALARM** at {}", fired.join(", "))
+            }
+        ));
+    }
+    let mut more = Vec::new();
+    if let Some(link) = &links.link {
+        more.push(format!("[Replay the timeline]({link})"));
+    }
+    if let Some(command) = &links.events_command {
+        more.push(format!("every event: `{command}`"));
+    }
+    if !more.is_empty() {
+        out.push_str(&format!("\n{}\n", more.join(" · ")));
+    }
+    if let Some(image) = &links.image {
+        out.push_str(&format!("\n![The run's timeline]({image})\n"));
+    }
+    out
+}
+
+fn percent(part: u64, whole: u64) -> String {
+    if whole == 0 {
+        String::new()
+    } else {
+        format!(
+            " ({}%)",
+            trim_float((part as f64 * 1_000.0 / whole as f64).round() / 10.0)
+        )
+    }
+}
+
+/// Text safe inside a Markdown table cell and line: pipes and line breaks
+/// would end the cell, backticks the code span.
+fn escape(text: &str) -> String {
+    text.replace('|', "\\|")
+        .replace('`', "'")
+        .replace(['\n', '\r'], " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alarm::AlarmState;
+    use crate::event::{FleetMetrics, MetricPeriod, RunOutcome};
+    use crate::timeline::AlarmTransition;
+
+    fn rolled_back() -> RunTimeline {
+        RunTimeline {
+            endpoint: "guardrail-demo".into(),
+            from_config: "baseline".into(),
+            to_config: "incompatible".into(),
+            time_scale: 600.0,
+            planned_total_seconds: 780,
+            backend: "local".into(),
+            periods: vec![MetricPeriod {
+                start_ms: 0,
+                end_ms: 60_000,
+                blue: FleetMetrics {
+                    invocations: 300,
+                    invocation_4xx_errors: 1,
+                    ..FleetMetrics::default()
+                },
+                green: FleetMetrics {
+                    invocations: 100,
+                    invocation_5xx_errors: 100,
+                    ..FleetMetrics::default()
+                },
+            }],
+            alarm_changes: vec![AlarmTransition {
+                at_ms: 420_000,
+                alarm: "TestAlarm-5XXErrors-guardrail-demo".into(),
+                from: AlarmState::Ok,
+                to: AlarmState::Alarm,
+                reason: "Threshold crossed".into(),
+            }],
+            outcome: Some(RunOutcome::Failed {
+                reason: "stand-in | with a pipe".into(),
+            }),
+            end_ms: 421_000,
+            ..RunTimeline::default()
+        }
+    }
+
+    #[test]
+    fn the_summary_says_what_happened_alarm_by_alarm() {
+        let plan = crate::examples::notebook_canary();
+        let text = summary_markdown(
+            &plan,
+            "run-1",
+            &rolled_back(),
+            &SummaryLinks {
+                link: Some("http://h/#p=1.x&r=1.y".into()),
+                image: Some("http://h/runs/run-1/timeline.svg".into()),
+                events_command: Some("guardrail events run-1 --json".into()),
+            },
+        );
+        assert!(
+            text.starts_with(
+                "### guardrail: guardrail-demo `baseline` → `incompatible`: **failed**"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("- **Plan**: canary on 3 × ml.m5.xlarge: canary bake 25% for 5:00, final bake 100% for 2:00; 2 rollback alarm(s); timeout"), "{text}");
+        assert!(
+            text.contains("- **Duration**: 7:01 (planned 13:00)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("100 request(s) served by green, 100 failed (100%); 400 request(s) in all, 101 failed"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| `TestAlarm-5XXErrors-guardrail-demo` | Average of Invocation5XXErrors >= 1, 60 s, 1 of 1 | **ALARM** at 7:00 |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("| `TestAlarm-ModelLatency-guardrail-demo` |"),
+            "{text}"
+        );
+        assert!(text.contains("| no |"), "{text}");
+        // A pipe in a reason cannot break the Markdown.
+        assert!(text.contains("stand-in \\| with a pipe"), "{text}");
+        assert!(text.contains("[Replay the timeline](http://h/#p=1.x&r=1.y)"));
+        assert!(text.contains("![The run's timeline](http://h/runs/run-1/timeline.svg)"));
+        assert!(text.contains("`guardrail events run-1 --json`"));
+    }
+
+    #[test]
+    fn a_run_without_periods_or_an_end_still_summarises() {
+        let timeline = RunTimeline::default();
+        let text = summary_markdown(
+            &crate::examples::notebook_canary(),
+            "run-2",
+            &timeline,
+            &SummaryLinks::default(),
+        );
+        assert!(text.contains("**still running**"), "{text}");
+        assert!(
+            text.contains("0 request(s) served by green, 0 failed;"),
+            "{text}"
+        );
+    }
+}

@@ -338,10 +338,23 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_run_and_a_review_link_are_drawn_as_svg_with_every_phase() {
-    let engine = engine().await;
-    let dist = std::env::temp_dir().join(format!("gr-dist-svg-{}", std::process::id()));
+/// `guardrail serve`'s application for `engine` on a free loopback port,
+/// with an empty planner; stopped when dropped.
+struct App {
+    base: String,
+    task: tokio::task::JoinHandle<()>,
+    dist: std::path::PathBuf,
+}
+
+impl Drop for App {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.dist);
+    }
+}
+
+async fn serve_app(engine: &Engine, label: &str) -> App {
+    let dist = std::env::temp_dir().join(format!("gr-dist-{label}-{}", std::process::id()));
     std::fs::create_dir_all(&dist).expect("dist");
     std::fs::write(dist.join("index.html"), "<html></html>").expect("index");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -349,9 +362,17 @@ async fn a_run_and_a_review_link_are_drawn_as_svg_with_every_phase() {
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let app = guardrail_server::web::app(&dist, engine.clone());
-    let server = tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
+    App { base, task, dist }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_and_a_review_link_are_drawn_as_svg_with_every_phase() {
+    let engine = engine().await;
+    let app = serve_app(&engine, "svg").await;
+    let base = app.base.clone();
     let plan = notebook_to("fixed");
     let run = engine
         .start_rollout(&plan, SCALE)
@@ -417,26 +438,15 @@ async fn a_run_and_a_review_link_are_drawn_as_svg_with_every_phase() {
         .expect("answered");
     assert_eq!(damaged.status(), reqwest::StatusCode::BAD_REQUEST);
     assert!(damaged.text().await.unwrap_or_default().contains("damaged"));
-    server.abort();
+    drop(app);
     engine.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dist);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_page_of_another_origin_can_start_nothing_and_change_no_alarm() {
     let engine = engine().await;
-    let dist = std::env::temp_dir().join(format!("gr-dist-origin-{}", std::process::id()));
-    std::fs::create_dir_all(&dist).expect("dist");
-    std::fs::write(dist.join("index.html"), "<html></html>").expect("index");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let address = listener.local_addr().expect("address");
-    let base = format!("http://{address}");
-    let app = guardrail_server::web::app(&dist, engine.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let app = serve_app(&engine, "origin").await;
+    let base = app.base.clone();
     let client = reqwest::Client::new();
     let start = |origin: Option<&str>| {
         let mut request = client.post(format!("{base}/api/start_rollout")).form(&[
@@ -492,25 +502,15 @@ async fn a_page_of_another_origin_can_start_nothing_and_change_no_alarm() {
         own.text().await.unwrap_or_default()
     );
     assert!(put(None).await.expect("answered").status().is_success());
-    server.abort();
+    drop(app);
     engine.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dist);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer() {
     let engine = engine().await;
-    let dist = std::env::temp_dir().join(format!("gr-dist-{}", std::process::id()));
-    std::fs::create_dir_all(&dist).expect("dist");
-    std::fs::write(dist.join("index.html"), "<html></html>").expect("index");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let app = guardrail_server::web::app(&dist, engine.clone());
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
+    let app = serve_app(&engine, "functions").await;
+    let base = app.base.clone();
     let client = reqwest::Client::new();
 
     let response = client
@@ -589,9 +589,8 @@ async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer
         .await
         .expect("text");
     assert!(runs.contains(&run), "{runs}");
-    server.abort();
+    drop(app);
     engine.shutdown().await;
-    let _ = std::fs::remove_dir_all(&dist);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

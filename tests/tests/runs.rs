@@ -8,6 +8,25 @@ use guardrail_tests::{
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
 
+/// Opens the planner at `base` and starts its default plan, the seed
+/// notebook's canary to the incompatible model, on the local engine at 600×.
+async fn start_the_seed_canary(driver: &WebDriver, base: &str) -> Result<()> {
+    open_fresh(driver, base).await?;
+    wait_for_text(driver, "#total-duration", |text| text == "13:00").await?;
+    // The latency alarm (Average >= 10 ms) is raised to 1 s: these tests are
+    // about errors, and a machine busy with other tests can push a short
+    // period's average latency past 10 ms.
+    guardrail_tests::type_into(driver, "#alarm-1-threshold", "1000000").await?;
+    driver.find(By::Css("#tab-run")).await?.click().await?;
+    let scale = driver.find(By::Css("#time-scale")).await?;
+    SelectElement::new(&scale)
+        .await?
+        .select_by_value("600")
+        .await?;
+    driver.find(By::Css("#start-run")).await?.click().await?;
+    Ok(())
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its_link() -> Result<()>
 {
@@ -16,19 +35,7 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
     let link = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let out = link.clone();
     with_browser(|driver| async move {
-        open_fresh(&driver, &base).await?;
-        wait_for_text(&driver, "#total-duration", |text| text == "13:00").await?;
-        // The latency alarm (Average >= 10 ms) is raised to 1 s: this test is about
-        // errors, and a machine busy with other tests can push a short period's
-        // average latency past 10 ms.
-        guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
-        let scale = driver.find(By::Css("#time-scale")).await?;
-        SelectElement::new(&scale)
-            .await?
-            .select_by_value("600")
-            .await?;
-        driver.find(By::Css("#start-run")).await?.click().await?;
+        start_the_seed_canary(&driver, &base).await?;
         // The seed notebook's canary to the incompatible model: the endpoint-wide
         // alarm fires once green has all the traffic.
         let status =
@@ -393,15 +400,7 @@ async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Resul
     let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
     let out = seen.clone();
     with_browser(|driver| async move {
-        open_fresh(&driver, &base).await?;
-        guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
-        let scale = driver.find(By::Css("#time-scale")).await?;
-        SelectElement::new(&scale)
-            .await?
-            .select_by_value("600")
-            .await?;
-        driver.find(By::Css("#start-run")).await?.click().await?;
+        start_the_seed_canary(&driver, &base).await?;
         wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
         wait_for_text(&driver, "#run-events", |text| {
             text.contains("rollback completed")

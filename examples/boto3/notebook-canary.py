@@ -25,6 +25,9 @@ import time
 import boto3
 
 SCALE = float(os.environ.get("GUARDRAIL_TIME_SCALE", "1"))
+# The notebook's latency alarm: Average ModelLatency >= 10 ms. Tests on a busy
+# shared machine raise it, as the local models' ~7 ms can pass 10 ms there.
+LATENCY_THRESHOLD_US = float(os.environ.get("GUARDRAIL_LATENCY_THRESHOLD_US", "10000"))
 
 
 def pause(seconds):
@@ -161,7 +164,7 @@ cw.put_metric_alarm(
     ],
     Period=60,
     EvaluationPeriods=1,
-    Threshold=10000,
+    Threshold=LATENCY_THRESHOLD_US,
     ComparisonOperator="GreaterThanOrEqualToThreshold",
     TreatMissingData="notBreaching",
 )

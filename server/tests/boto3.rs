@@ -56,7 +56,13 @@ async fn the_seed_notebook_rolls_back_model_2_and_deploys_model_3() {
         &aws.url,
         "python",
         &[notebook.as_ref()],
-        &[("GUARDRAIL_TIME_SCALE", "120")],
+        // The notebook's latency alarm at 100 ms rather than 10 ms: the local
+        // models answer in about 7 ms, which a machine busy with other work
+        // pushed past 10 ms once (the run then rolled back on latency).
+        &[
+            ("GUARDRAIL_TIME_SCALE", "120"),
+            ("GUARDRAIL_LATENCY_THRESHOLD_US", "100000"),
+        ],
     )
     .await;
     assert!(ok, "the notebook failed:\n{stdout}\n{stderr}");

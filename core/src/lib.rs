@@ -30,6 +30,7 @@ pub mod plan;
 pub mod problem;
 pub mod random;
 pub mod record;
+pub mod retro;
 pub mod review;
 pub mod rollout;
 pub mod schedule;

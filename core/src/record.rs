@@ -173,9 +173,23 @@ pub fn review_link(base: &str, plan: &Plan, events: &[Event], at_ms: Option<u64>
 }
 
 /// What a replay does not need of an event: the local model servers'
-/// loopback addresses.
+/// loopback addresses, and the per-tick samples that only a re-judgement
+/// reads (they would make a link many times longer).
 fn trimmed(kind: &EventKind) -> EventKind {
     match kind {
+        EventKind::MetricPeriod {
+            start_ms,
+            end_ms,
+            blue,
+            green,
+            ..
+        } => EventKind::MetricPeriod {
+            start_ms: *start_ms,
+            end_ms: *end_ms,
+            blue: blue.clone(),
+            green: green.clone(),
+            ticks: None,
+        },
         EventKind::InstanceHealthy {
             fleet, instance, ..
         } => EventKind::InstanceHealthy {
@@ -192,7 +206,7 @@ mod tests {
     use super::*;
     use crate::alarm::AlarmState;
     use crate::controller::RollbackCause;
-    use crate::event::{Fleet, FleetMetrics, RunOutcome};
+    use crate::event::{Fleet, FleetMetrics, FleetTick, RunOutcome};
     use crate::schedule::Phase;
 
     fn event(seq: u64, at_ms: u64, kind: EventKind) -> Event {
@@ -260,6 +274,14 @@ mod tests {
                         invocation_5xx_errors: 100,
                         ..FleetMetrics::default()
                     },
+                    ticks: Some(Box::new([
+                        FleetTick::default(),
+                        FleetTick {
+                            invocations: 100,
+                            errors_5xx: 100,
+                            ..FleetTick::default()
+                        },
+                    ])),
                 },
             ),
             (
@@ -350,6 +372,8 @@ mod tests {
         let record = RunRecord::from_token(&token).expect("reads");
         let text = serde_json::to_string(&record).expect("json");
         assert!(!text.contains("127.0.0.1"), "{text}");
+        // Nor the per-tick samples: a link replays, it does not re-judge.
+        assert!(!text.contains("ticks"), "{text}");
     }
 
     #[test]

@@ -192,6 +192,19 @@ enum Command {
         #[arg(long, env = "GUARDRAIL_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Re-judge a recorded run under other alarms: when each would have fired,
+    /// when traffic would have returned to blue, and what that would have spared
+    Retro {
+        run_id: String,
+        /// The alarms: a JSON array of PutMetricAlarm definitions, or an object
+        /// with "Alarms" (such as a plan); `-` for standard input
+        #[arg(long, value_name = "FILE")]
+        alarms: String,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// List the modelling assumptions guardrail makes where AWS is silent
     Assumptions,
 }
@@ -376,6 +389,12 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             base,
             data_dir,
         } => summary_command(&run, &base, data_dir),
+        Command::Retro {
+            run_id,
+            alarms,
+            json,
+            data_dir,
+        } => retro_command(&run_id, &alarms, json, data_dir),
         Command::Assumptions => {
             for assumption in ASSUMPTIONS {
                 say!("{}\n  {}\n", assumption.title, assumption.text);
@@ -656,6 +675,55 @@ fn summary_command(run: &str, base: &str, data_dir: Option<PathBuf>) -> Result<E
         )
     };
     say!("{}", summary_markdown(&plan, &run_id, &timeline, &links));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `guardrail retro RUN_ID --alarms FILE`: the run re-judged.
+fn retro_command(
+    run_id: &str,
+    source: &str,
+    json: bool,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode, CliError> {
+    use guardrail_core::plan::MetricAlarm;
+    let text = read_text(source)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|error| CliError::Input(format!("{source}: not JSON: {error}")))?;
+    let list = match &value {
+        serde_json::Value::Object(object) => object.get("Alarms").cloned().ok_or_else(|| {
+            CliError::Input(format!(
+                "{source}: an object needs \"Alarms\": a list of PutMetricAlarm definitions"
+            ))
+        })?,
+        other => other.clone(),
+    };
+    let alarms: Vec<MetricAlarm> = serde_json::from_value(list)
+        .map_err(|error| CliError::Input(format!("{source}: not a list of alarms: {error}")))?;
+    let store = open_store(data_dir)?;
+    let (plan, events) = recorded_run(&store, run_id)?;
+    let retro = guardrail_core::retro::rejudge(&events, &plan, &alarms)
+        .map_err(|error| CliError::Input(format!("run {run_id}: {error}")))?;
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&retro).unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let at = |ms: Option<u64>| {
+        ms.map(|ms| guardrail_core::explain::mmss(ms / 1_000))
+            .unwrap_or_else(|| "never".into())
+    };
+    for alarm in &retro.alarms {
+        say!(
+            "{}: {}\n  would have entered ALARM: {}; the run's own: {}",
+            alarm.name,
+            alarm.condition,
+            at(alarm.first_alarm_ms),
+            at(alarm.recorded_alarm_ms)
+        );
+    }
+    say!("{}", retro.verdict);
     Ok(ExitCode::SUCCESS)
 }
 

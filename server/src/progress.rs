@@ -141,6 +141,7 @@ mod tests {
                 end_ms: 360_000,
                 blue: Default::default(),
                 green: Default::default(),
+                ticks: None,
             },
         ));
         assert_eq!(

@@ -128,7 +128,7 @@ impl Recorder {
 #[derive(Clone, Debug)]
 pub enum Live {
     /// An event, already in the store.
-    Event(Event),
+    Event(Box<Event>),
     /// The run's record ends here without `Finished`, for this reason.
     Ended(String),
 }
@@ -350,7 +350,7 @@ impl Store {
         let finished = matches!(event.kind, EventKind::Finished { .. });
         if let Some(sender) = inner.live.get(&event.run_id) {
             // No receivers is fine: nobody is watching.
-            let _ = sender.send(Live::Event(event.clone()));
+            let _ = sender.send(Live::Event(Box::new(event.clone())));
         }
         if finished {
             inner.live.remove(&event.run_id);

@@ -285,7 +285,7 @@ pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, StoreError>
                         let done = matches!(event.kind, EventKind::Finished { .. });
                         let seq = event.seq;
                         let next = (!done).then_some(receiver);
-                        return Some((vec![line(event)], (next, seq, store, run_id)));
+                        return Some((vec![line(*event)], (next, seq, store, run_id)));
                     }
                     Ok(Live::Ended(reason)) => {
                         return Some((vec![ended(reason)], (None, last, store, run_id)));

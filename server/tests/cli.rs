@@ -352,6 +352,51 @@ fn run_rolls_back_the_incompatible_model_and_says_which_alarm_and_why() {
         None,
     );
     assert_eq!(code(&not_a_run), Some(2), "{}", stderr(&not_a_run));
+
+    // Re-judged under its own alarms, then under a tighter one on green only.
+    let own = guardrail(
+        &[
+            "retro",
+            &id,
+            "--alarms",
+            &example("notebook-canary.json"),
+            "--data-dir",
+            &data,
+        ],
+        None,
+    );
+    assert_eq!(code(&own), Some(0), "{}", stderr(&own));
+    let own = String::from_utf8_lossy(&own.stdout).into_owned();
+    assert!(
+        own.contains("would have rolled back at") && own.contains("when the run did"),
+        "{own}"
+    );
+    let tighter = serde_json::json!([{
+        "AlarmName": "green-5xx",
+        "Namespace": "AWS/SageMaker",
+        "MetricName": "Invocation5XXErrors",
+        "Dimensions": [
+            {"Name": "EndpointName", "Value": "guardrail-demo"},
+            {"Name": "VariantName", "Value": "AllTraffic"},
+            {"Name": "EndpointConfigName", "Value": "incompatible"}
+        ],
+        "Statistic": "Average", "Period": 60, "EvaluationPeriods": 1,
+        "Threshold": 0.1, "ComparisonOperator": "GreaterThanOrEqualToThreshold"
+    }]);
+    let retro = guardrail(
+        &["retro", &id, "--alarms", "-", "--json", "--data-dir", &data],
+        Some(&tighter.to_string()),
+    );
+    assert_eq!(code(&retro), Some(0), "{}", stderr(&retro));
+    let retro = stdout_json(&retro);
+    assert_eq!(retro["rollback_phase"]["phase"], "canary_bake", "{retro}");
+    assert_eq!(retro["rollback_alarm"], "green-5xx", "{retro}");
+    let bad = guardrail(
+        &["retro", &id, "--alarms", "-", "--data-dir", &data],
+        Some("[{}]"),
+    );
+    assert_eq!(code(&bad), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("Alarms[0]"), "{}", stderr(&bad));
     let _ = std::fs::remove_dir_all(&data);
 }
 

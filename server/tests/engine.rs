@@ -324,7 +324,7 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
             Some(EventKind::Finished { .. })
         ) {
             match receiver.recv().await.expect("live event") {
-                Live::Event(event) => seen.push(event),
+                Live::Event(event) => seen.push(*event),
                 Live::Ended(reason) => panic!("the record ended: {reason}"),
             }
         }
@@ -335,6 +335,90 @@ async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() 
     assert_eq!(sequence, (1..=stored.len() as u64).collect::<Vec<_>>());
     assert!(stored.windows(2).all(|pair| pair[0].at_ms <= pair[1].at_ms));
     assert!(matches!(stored[0].kind, EventKind::PlanAccepted { .. }));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_rollback_is_re_judged_exactly_and_a_tighter_alarm_fires_in_the_canary() {
+    let engine = engine().await;
+    let plan = notebook_to("incompatible");
+    let run = engine.start_rollout(&plan, SCALE).await.expect("starts");
+    let (outcome, _) = finish(&engine, &run).await;
+    assert!(
+        matches!(outcome, RunOutcome::RolledBack { .. }),
+        "{outcome:?}"
+    );
+    // From the store, as `guardrail retro` reads it: the ticks survive it.
+    let events = engine.store().events(&run).expect("events");
+    let recorded = |name: &str| {
+        events.iter().find_map(|event| match &event.kind {
+            EventKind::AlarmStateChanged { alarm, to, .. }
+                if alarm == name && *to == guardrail_core::alarm::AlarmState::Alarm =>
+            {
+                Some(event.at_ms)
+            }
+            _ => None,
+        })
+    };
+
+    // The run's own alarms: the same verdict, at the same period.
+    let same = guardrail_core::retro::rejudge(&events, &plan, &plan.alarms).expect("re-judged");
+    let fired = recorded("TestAlarm-5XXErrors-guardrail-demo").expect("the run's alarm fired");
+    assert_eq!(same.alarms[0].first_alarm_ms, Some(fired));
+    assert_eq!(same.alarms[0].recorded_alarm_ms, Some(fired));
+    assert_eq!(same.rollback_at_ms, Some(fired));
+    assert_eq!(same.rollback_phase, Some(Phase::FinalBake));
+    assert_eq!(same.spared_failures, 0, "{}", same.verdict);
+    // Every transition of every alarm, not only the first ALARM.
+    for (index, alarm) in plan.alarms.iter().enumerate() {
+        let recorded: Vec<(u64, String)> = events
+            .iter()
+            .filter_map(|event| match &event.kind {
+                EventKind::AlarmStateChanged {
+                    alarm: name, to, ..
+                } if *name == alarm.alarm_name => Some((event.at_ms, to.as_str().to_string())),
+                _ => None,
+            })
+            .collect();
+        let rejudged: Vec<(u64, String)> = same.alarms[index]
+            .transitions
+            .iter()
+            .filter(|change| change.at_ms <= fired)
+            .map(|change| (change.at_ms, change.to.as_str().to_string()))
+            .collect();
+        assert_eq!(rejudged, recorded, "{}", alarm.alarm_name);
+    }
+
+    // Invocation5XXErrors Average >= 0.1 on the new config only: it fires in
+    // the canary bake, and rolling back then spares green's later failures.
+    let mut green = plan.alarms[0].clone();
+    green.alarm_name = "green-5xx".into();
+    green.threshold = Some(0.1);
+    green
+        .dimensions
+        .push(Dimension::new("EndpointConfigName", "incompatible"));
+    let tighter = guardrail_core::retro::rejudge(&events, &plan, &[green]).expect("re-judged");
+    assert_eq!(
+        tighter.rollback_phase,
+        Some(Phase::CanaryBake),
+        "{}",
+        tighter.verdict
+    );
+    let at = tighter.rollback_at_ms.expect("it would roll back");
+    assert!(at < fired);
+    assert!(tighter.spared_failures > 0, "{}", tighter.verdict);
+    assert!(tighter.spared_failures <= tighter.spared_requests);
+    assert!(
+        tighter.verdict.contains("during the canary bake"),
+        "{}",
+        tighter.verdict
+    );
+
+    // A period finer than the record's ticks cannot be re-judged exactly.
+    let mut fine = plan.alarms[0].clone();
+    fine.period = Some(30);
+    let error = guardrail_core::retro::rejudge(&events, &plan, &[fine]).expect_err("refused");
+    assert!(error.to_string().contains("multiples of 60 s"), "{error}");
     engine.shutdown().await;
 }
 

@@ -14,8 +14,8 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use guardrail_core::alarm::{Metric, PeriodSamples, Quantiles, Scope};
-use guardrail_core::event::{Fleet, FleetMetrics};
+use guardrail_core::alarm::{Metric, PeriodSamples, Scope};
+use guardrail_core::event::{Fleet, FleetTick};
 use guardrail_core::Fleets;
 
 use crate::engine::clock::{ApiClock, PlanClock};
@@ -27,129 +27,18 @@ pub const PUBLISHED_BUCKET_MS: u64 = 10_000;
 /// How long published metrics are kept, in API milliseconds: one day.
 pub const PUBLISHED_RETENTION_MS: u64 = 86_400_000;
 
-const BUCKET_GROWTH: f64 = 1.02;
+/// One fleet's sums over one tick: the core's [`FleetTick`], which run
+/// records carry so that alarms can be re-judged exactly.
+pub type FleetBucket = FleetTick;
 
-/// One fleet's sums over one tick.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct FleetBucket {
-    pub invocations: u64,
-    pub errors_4xx: u64,
-    pub errors_5xx: u64,
-    pub model_errors: u64,
-    pub model_latency_sum_us: f64,
-    pub overhead_sum_us: f64,
-    /// Log bucket index → count of ModelLatency samples.
-    pub latency: BTreeMap<i32, u64>,
-    pub latency_min_us: Option<f64>,
-    pub latency_max_us: Option<f64>,
-    /// Instances serving when the bucket last saw an invocation.
-    pub instances: u32,
-}
-
-impl FleetBucket {
-    fn add(&mut self, other: &FleetBucket) {
-        self.invocations += other.invocations;
-        self.errors_4xx += other.errors_4xx;
-        self.errors_5xx += other.errors_5xx;
-        self.model_errors += other.model_errors;
-        self.model_latency_sum_us += other.model_latency_sum_us;
-        self.overhead_sum_us += other.overhead_sum_us;
-        for (bucket, count) in &other.latency {
-            *self.latency.entry(*bucket).or_default() += count;
-        }
-        self.latency_min_us = min_of(self.latency_min_us, other.latency_min_us);
-        self.latency_max_us = max_of(self.latency_max_us, other.latency_max_us);
-        self.instances = self.instances.max(other.instances);
-    }
-
-    fn observe(&mut self, observation: &Observation) {
-        self.invocations += 1;
-        match observation.status {
-            200..=299 => {}
-            400..=499 => {
-                self.errors_4xx += 1;
-                self.model_errors += 1;
-            }
-            _ => {
-                self.errors_5xx += 1;
-                self.model_errors += 1;
-            }
-        }
-        let latency = observation.model_latency_us;
-        self.model_latency_sum_us += latency;
-        self.overhead_sum_us += observation.overhead_us;
-        let index = (latency.max(1.0).ln() / BUCKET_GROWTH.ln()).round() as i32;
-        *self.latency.entry(index).or_default() += 1;
-        self.latency_min_us = min_of(self.latency_min_us, Some(latency));
-        self.latency_max_us = max_of(self.latency_max_us, Some(latency));
-        self.instances = observation.instances;
-    }
-
-    fn quantile_us(&self, q: f64) -> Option<f64> {
-        let samples = self.samples(Metric::ModelLatency, 1)?;
-        Some(samples.statistic(guardrail_core::alarm::Stat::Percentile(q * 100.0)))
-    }
-
-    /// The metrics event form of this bucket.
-    pub fn summary(&self) -> FleetMetrics {
-        let average = |sum: f64| (self.invocations > 0).then(|| sum / self.invocations as f64);
-        FleetMetrics {
-            invocations: self.invocations,
-            invocation_4xx_errors: self.errors_4xx,
-            invocation_5xx_errors: self.errors_5xx,
-            invocation_model_errors: self.model_errors,
-            model_latency_average_us: average(self.model_latency_sum_us),
-            model_latency_p99_us: self.quantile_us(0.99),
-            overhead_latency_average_us: average(self.overhead_sum_us),
-        }
-    }
-
-    /// The samples of `metric` in this bucket, `None` without invocations.
-    /// `instances` serve the bucket, for InvocationsPerInstance.
-    pub fn samples(&self, metric: Metric, instances: u32) -> Option<PeriodSamples> {
-        let count = self.invocations;
-        if count == 0 {
-            return None;
-        }
-        Some(match metric {
-            Metric::Invocations => PeriodSamples::constant(count, 1.0),
-            Metric::InvocationsPerInstance => {
-                PeriodSamples::constant(count, 1.0 / f64::from(instances.max(1)))
-            }
-            Metric::Invocation4XXErrors => PeriodSamples::flags(count, self.errors_4xx),
-            Metric::Invocation5XXErrors => PeriodSamples::flags(count, self.errors_5xx),
-            Metric::InvocationModelErrors => PeriodSamples::flags(count, self.model_errors),
-            Metric::OverheadLatency => {
-                PeriodSamples::constant(count, self.overhead_sum_us / count as f64)
-            }
-            Metric::ModelLatency => PeriodSamples {
-                count,
-                sum: self.model_latency_sum_us,
-                minimum: self.latency_min_us,
-                maximum: self.latency_max_us,
-                quantiles: Quantiles::Histogram(
-                    self.latency
-                        .iter()
-                        .map(|(bucket, count)| (BUCKET_GROWTH.powi(*bucket), *count))
-                        .collect(),
-                ),
-            },
-        })
-    }
-}
-
-fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
-        (a, b) => a.or(b),
-    }
+/// Adds one invocation to `bucket`.
+fn observe(bucket: &mut FleetBucket, observation: &Observation) {
+    bucket.record(
+        observation.status,
+        observation.model_latency_us,
+        observation.overhead_us,
+        observation.instances,
+    );
 }
 
 /// What the router saw of one invocation.
@@ -247,7 +136,7 @@ impl Metrics {
                 configs.len() - 1
             }
         };
-        configs[position].1.observe(&observation);
+        observe(&mut configs[position].1, &observation);
         // Forget what is older than the retention, a bucket at a time.
         let oldest = now.saturating_sub(PUBLISHED_RETENTION_MS);
         while inner
@@ -259,7 +148,10 @@ impl Metrics {
         }
         if let Some(recording) = inner.run.as_mut() {
             let tick = recording.clock.now_ms() / recording.tick_ms;
-            recording.ticks.entry(tick).or_default()[slot(observation.fleet)].observe(&observation);
+            observe(
+                &mut recording.ticks.entry(tick).or_default()[slot(observation.fleet)],
+                &observation,
+            );
         }
     }
 

@@ -537,6 +537,7 @@ impl Running {
                         end_ms: at,
                         blue: blue.summary(),
                         green: green.summary(),
+                        ticks: Some(Box::new([blue, green])),
                     },
                 );
                 self.next_metric_ms += self.tick_ms;

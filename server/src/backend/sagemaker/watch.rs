@@ -572,6 +572,9 @@ impl Watch {
                     end_ms: self.reader.at(period_end),
                     blue: fleet("b"),
                     green: fleet("g"),
+                    // GetMetricData gives statistics, not the samples that an
+                    // exact re-judgement needs.
+                    ticks: None,
                 },
             ));
             at = period_end;

@@ -1,0 +1,336 @@
+//! The retrospective judge: "would these alarms have caught that?", asked of a
+//! run that really happened.
+//!
+//! A local run records, in every `MetricPeriod` event, each fleet's samples
+//! over one tick of its metric clock ([`FleetTick`]: counts, sums, extremes
+//! and the latency histogram), exactly what the run's own alarms were judged
+//! from. The judge feeds those ticks to the core's alarm monitor under other
+//! alarm definitions, so the verdicts are the ones the run would have reached,
+//! not an approximation: with the run's own alarms it finds the same
+//! transitions at the same moments (tested).
+//!
+//! Every statistic can be re-judged: SampleCount, Sum, Average, Minimum,
+//! Maximum and any percentile (from the 2 %-wide latency histogram the engine
+//! judges percentiles from). What cannot be: periods that are not a whole
+//! number of the record's ticks, and runs recorded without ticks (SageMaker
+//! runs, whose metrics come from GetMetricData as statistics, and runs
+//! recorded before ticks were kept).
+//!
+//! Alarms roll back where the controller watches them: during the bakes.
+//! What happened after the recorded run's own rollback is not in the record,
+//! so an alarm that would have fired only later says so.
+
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::alarm::{AlarmRule, AlarmState, Scope};
+use crate::event::{Event, EventKind, FleetTick, RunTimeline};
+use crate::explain::mmss;
+use crate::fleets::Fleets;
+use crate::monitor::Monitor;
+use crate::plan::{AlarmRef, MetricAlarm, Plan};
+use crate::problem::Problem;
+use crate::schedule::Phase;
+use crate::timeline::AlarmTransition;
+
+/// Why a run cannot be re-judged.
+#[derive(Clone, Debug, PartialEq, Error)]
+pub enum RetroError {
+    #[error("the run has no recorded samples to re-judge: only local runs record them (a SageMaker run's metrics come from GetMetricData as statistics, and runs recorded before this version kept none)")]
+    NoSamples,
+    #[error("no alarms to re-judge: give at least one alarm definition")]
+    NoAlarms,
+    #[error("the alarms are not valid: {}", .0.iter().map(|problem| format!("{}: {}", problem.path, problem.message)).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    #[error("alarm {alarm} has a period of {period} s, not a whole number of the record's {tick} s ticks: re-judging needs periods that are multiples of {tick} s")]
+    Period {
+        alarm: String,
+        period: u32,
+        tick: u32,
+    },
+}
+
+/// One alarm's re-judgement.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RetroAlarm {
+    pub name: String,
+    /// "Average of Invocation5XXErrors >= 0.1", with its period and M of N.
+    pub condition: String,
+    /// Every state change it would have made over the record.
+    pub transitions: Vec<AlarmTransition>,
+    /// When it would first have entered ALARM, if it would.
+    pub first_alarm_ms: Option<u64>,
+    /// When the run's own alarm of this name first entered ALARM, if it had one.
+    pub recorded_alarm_ms: Option<u64>,
+}
+
+/// What the alarms would have done to the recorded run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Retro {
+    pub alarms: Vec<RetroAlarm>,
+    /// When traffic would have returned to blue: the first ALARM of an alarm
+    /// during a bake, up to the recorded rollback.
+    pub rollback_at_ms: Option<u64>,
+    /// The alarm that would have rolled back, and in which phase.
+    pub rollback_alarm: Option<String>,
+    pub rollback_phase: Option<Phase>,
+    /// When the recorded run rolled back, if it did.
+    pub recorded_rollback_at_ms: Option<u64>,
+    /// Requests green served, and failed, after the would-be rollback, up to
+    /// the recorded rollback or end: what rolling back then would have spared.
+    pub spared_requests: u64,
+    pub spared_failures: u64,
+    /// In plain words.
+    pub verdict: String,
+}
+
+/// Re-judges the recorded run `events` (of `plan`) under `alarms`: each is a
+/// rollback alarm, scoped by its dimensions against the run's endpoint,
+/// variant and new config.
+pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<Retro, RetroError> {
+    if alarms.is_empty() {
+        return Err(RetroError::NoAlarms);
+    }
+    let ticks = recorded_ticks(events);
+    let Some(tick_ms) = ticks.first().map(|tick| tick.end_ms - tick.start_ms) else {
+        return Err(RetroError::NoSamples);
+    };
+    let rules = rules_for(plan, alarms)?;
+    let tick_seconds = (tick_ms / 1_000) as u32;
+    for rule in &rules {
+        if tick_ms == 0 || rule.period_ms() % tick_ms != 0 {
+            return Err(RetroError::Period {
+                alarm: rule.name.clone(),
+                period: rule.period_seconds,
+                tick: tick_seconds,
+            });
+        }
+    }
+    let timeline = RunTimeline::from_events(events);
+    let end_ms = ticks.last().map(|tick| tick.end_ms).unwrap_or(0);
+    let mut monitor = Monitor::new(&rules);
+    let mut transitions: Vec<Vec<AlarmTransition>> = vec![Vec::new(); rules.len()];
+    while let Some(due) = monitor.next_due().filter(|due| *due <= end_ms) {
+        let serving = serving_at(&timeline, due);
+        for judgement in monitor.handle_due(due, |_, rule, period| {
+            datapoint(&ticks, rule, period, serving)
+        }) {
+            if let Some(list) = transitions.get_mut(judgement.index) {
+                list.push(judgement.transition);
+            }
+        }
+    }
+    let recorded_rollback_at_ms = timeline.rollback_at_ms;
+    let mut candidates: Vec<(u64, String, Phase)> = Vec::new();
+    let alarms: Vec<RetroAlarm> = rules
+        .iter()
+        .zip(transitions)
+        .map(|(rule, transitions)| {
+            let first_alarm_ms = transitions
+                .iter()
+                .find(|change| change.to == AlarmState::Alarm)
+                .map(|change| change.at_ms);
+            if let Some(at) = transitions
+                .iter()
+                .filter(|change| change.to == AlarmState::Alarm)
+                .map(|change| change.at_ms)
+                .find(|at| bake_at(&timeline, *at).is_some())
+            {
+                if let Some(phase) = bake_at(&timeline, at) {
+                    candidates.push((at, rule.name.clone(), phase));
+                }
+            }
+            RetroAlarm {
+                name: rule.name.clone(),
+                condition: format!(
+                    "{}, {} s, {} of {}",
+                    rule.condition(),
+                    rule.period_seconds,
+                    rule.datapoints_to_alarm,
+                    rule.evaluation_periods
+                ),
+                first_alarm_ms,
+                recorded_alarm_ms: timeline
+                    .alarm_changes
+                    .iter()
+                    .find(|change| change.alarm == rule.name && change.to == AlarmState::Alarm)
+                    .map(|change| change.at_ms),
+                transitions,
+            }
+        })
+        .collect();
+    candidates.sort_by_key(|(at, _, _)| *at);
+    let first = candidates.into_iter().next();
+    let valid = first
+        .clone()
+        .filter(|(at, _, _)| recorded_rollback_at_ms.is_none_or(|recorded| *at <= recorded));
+    let (spared_requests, spared_failures) = match &valid {
+        Some((at, _, _)) => {
+            let until = recorded_rollback_at_ms.unwrap_or(u64::MAX);
+            ticks
+                .iter()
+                .filter(|tick| tick.start_ms >= *at && tick.start_ms < until)
+                .fold((0u64, 0u64), |(requests, failed), tick| {
+                    let green = &tick.samples[1];
+                    (
+                        requests.saturating_add(green.invocations),
+                        failed.saturating_add(green.errors_4xx.saturating_add(green.errors_5xx)),
+                    )
+                })
+        }
+        None => (0, 0),
+    };
+    let verdict = match (&valid, &first, recorded_rollback_at_ms) {
+        (Some((at, alarm, phase)), _, Some(recorded)) if *at == recorded => format!(
+            "{alarm} would have rolled back at {} during the {}, when the run did",
+            mmss(at / 1_000),
+            phase.label()
+        ),
+        (Some((at, alarm, phase)), _, Some(recorded)) => format!(
+            "{alarm} would have rolled back at {} during the {}, {} before the run did, sparing {spared_failures} failed request(s) of {spared_requests} green served",
+            mmss(at / 1_000),
+            phase.label(),
+            mmss((recorded - at) / 1_000)
+        ),
+        (Some((at, alarm, phase)), _, None) => format!(
+            "{alarm} would have rolled back at {} during the {}, where the run went on ({}); sparing {spared_failures} failed request(s) of {spared_requests} green served",
+            mmss(at / 1_000),
+            phase.label(),
+            timeline
+                .outcome
+                .as_ref()
+                .map(|outcome| outcome.status().replace('_', " "))
+                .unwrap_or_else(|| "unfinished".into())
+        ),
+        (None, Some((at, alarm, _)), Some(recorded)) => format!(
+            "{alarm} would have fired only at {}, after the run's own rollback at {}: what green would have done by then is not in the record",
+            mmss(at / 1_000),
+            mmss(recorded / 1_000)
+        ),
+        (None, _, _) => format!(
+            "no alarm would have rolled back during the recorded bakes (the record ends at {})",
+            mmss(end_ms / 1_000)
+        ),
+    };
+    Ok(Retro {
+        alarms,
+        rollback_at_ms: valid.as_ref().map(|(at, _, _)| *at),
+        rollback_alarm: valid.as_ref().map(|(_, alarm, _)| alarm.clone()),
+        rollback_phase: valid.as_ref().map(|(_, _, phase)| *phase),
+        recorded_rollback_at_ms,
+        spared_requests,
+        spared_failures,
+        verdict,
+    })
+}
+
+/// One recorded tick: blue's and green's samples over `[start_ms, end_ms)`.
+struct Tick {
+    start_ms: u64,
+    end_ms: u64,
+    samples: [FleetTick; 2],
+}
+
+fn recorded_ticks(events: &[Event]) -> Vec<Tick> {
+    events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::MetricPeriod {
+                start_ms,
+                end_ms,
+                ticks: Some(ticks),
+                ..
+            } if end_ms > start_ms => Some(Tick {
+                start_ms: *start_ms,
+                end_ms: *end_ms,
+                samples: (**ticks).clone(),
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The alarms as rules, scoped as the run's own plan would scope them: the
+/// run's plan with these alarms as its rollback alarms, checked.
+fn rules_for(plan: &Plan, alarms: &[MetricAlarm]) -> Result<Vec<AlarmRule>, RetroError> {
+    let mut candidate = plan.clone();
+    candidate.alarms = alarms.to_vec();
+    if let Some(config) = candidate.deployment_config.as_mut() {
+        let rollback = config
+            .auto_rollback_configuration
+            .get_or_insert_with(Default::default);
+        rollback.alarms = alarms
+            .iter()
+            .map(|alarm| AlarmRef {
+                alarm_name: alarm.alarm_name.clone(),
+            })
+            .collect();
+    }
+    let checked = crate::check(&candidate);
+    match checked.rollout {
+        Some(rollout) => Ok(rollout.alarms().to_vec()),
+        None => Err(RetroError::Invalid(checked.report.errors)),
+    }
+}
+
+/// The instances serving when a verdict at `at_ms` was reached: alarms due
+/// at a moment are judged before a traffic change then.
+fn serving_at(timeline: &RunTimeline, at_ms: u64) -> Fleets {
+    timeline
+        .traffic
+        .iter()
+        .take_while(|change| change.at_ms < at_ms)
+        .last()
+        .map(|change| change.serving)
+        .unwrap_or_default()
+}
+
+/// The bake a verdict at `at_ms` belongs to: a period that ends as a phase
+/// ends is judged before the phase may end, so the phase just before counts.
+fn bake_at(timeline: &RunTimeline, at_ms: u64) -> Option<Phase> {
+    let is_bake = |phase: Phase| {
+        matches!(
+            phase,
+            Phase::CanaryBake
+                | Phase::LinearStepBake { .. }
+                | Phase::RollingBatchBake { .. }
+                | Phase::FinalBake
+        )
+    };
+    let during = |at: u64| {
+        timeline
+            .phases
+            .iter()
+            .find(|span| span.start_ms <= at && at < span.end_ms)
+            .map(|span| span.phase)
+    };
+    during(at_ms.saturating_sub(1))
+        .filter(|phase| is_bake(*phase))
+        .or_else(|| during(at_ms).filter(|phase| is_bake(*phase)))
+}
+
+/// `rule`'s datapoint for period number `period`, from the ticks inside it.
+fn datapoint(ticks: &[Tick], rule: &AlarmRule, period: i64, serving: Fleets) -> Option<f64> {
+    let metric = rule.metric?;
+    let period_ms = rule.period_ms();
+    let start = u64::try_from(period).ok()?.checked_mul(period_ms)?;
+    let end = start.checked_add(period_ms)?;
+    let mut total: [FleetTick; 2] = Default::default();
+    for tick in ticks
+        .iter()
+        .filter(|tick| tick.start_ms >= start && tick.start_ms < end)
+    {
+        total[0].add(&tick.samples[0]);
+        total[1].add(&tick.samples[1]);
+    }
+    let samples = match rule.scope {
+        Scope::NoMetric | Scope::Unrelated => None,
+        Scope::NewFleet => total[1].samples(metric, serving.green),
+        Scope::Endpoint => {
+            let [mut both, green] = total;
+            both.add(&green);
+            both.samples(metric, serving.green.saturating_add(serving.blue))
+        }
+    }?;
+    rule.datapoint(&samples)
+}

@@ -231,8 +231,9 @@ struct Tick {
     samples: [FleetTick; 2],
 }
 
+/// The record's ticks, in time order.
 fn recorded_ticks(events: &[Event]) -> Vec<Tick> {
-    events
+    let mut ticks: Vec<Tick> = events
         .iter()
         .filter_map(|event| match &event.kind {
             EventKind::MetricPeriod {
@@ -247,7 +248,9 @@ fn recorded_ticks(events: &[Event]) -> Vec<Tick> {
             }),
             _ => None,
         })
-        .collect()
+        .collect();
+    ticks.sort_by_key(|tick| tick.start_ms);
+    ticks
 }
 
 /// The alarms as rules, scoped as the run's own plan would scope them: the
@@ -315,11 +318,12 @@ fn datapoint(ticks: &[Tick], rule: &AlarmRule, period: i64, serving: Fleets) -> 
     let period_ms = rule.period_ms();
     let start = u64::try_from(period).ok()?.checked_mul(period_ms)?;
     let end = start.checked_add(period_ms)?;
+    // Ticks are in time order: find the period's by bisection, so that long
+    // runs with many alarms stay cheap to re-judge.
+    let first = ticks.partition_point(|tick| tick.start_ms < start);
+    let last = ticks.partition_point(|tick| tick.start_ms < end);
     let mut total: [FleetTick; 2] = Default::default();
-    for tick in ticks
-        .iter()
-        .filter(|tick| tick.start_ms >= start && tick.start_ms < end)
-    {
+    for tick in ticks.get(first..last).unwrap_or_default() {
         total[0].add(&tick.samples[0]);
         total[1].add(&tick.samples[1]);
     }
@@ -333,4 +337,68 @@ fn datapoint(ticks: &[Tick], rule: &AlarmRule, period: i64, serving: Fleets) -> 
         }
     }?;
     rule.datapoint(&samples)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::FleetMetrics;
+
+    fn period(start_ms: u64, green_errors: u64) -> Event {
+        let green = FleetTick {
+            invocations: 10,
+            errors_5xx: green_errors,
+            ..FleetTick::default()
+        };
+        Event {
+            run_id: "run-1".into(),
+            seq: 1,
+            at_ms: start_ms + 60_000,
+            wall_ms: 0,
+            kind: EventKind::MetricPeriod {
+                start_ms,
+                end_ms: start_ms + 60_000,
+                blue: FleetMetrics::default(),
+                green: green.summary(),
+                ticks: Some(Box::new([FleetTick::default(), green])),
+            },
+        }
+    }
+
+    #[test]
+    fn runs_without_samples_or_alarms_are_refused_with_the_reason() {
+        let plan = crate::examples::notebook_canary();
+        let mut bare = period(0, 0);
+        if let EventKind::MetricPeriod { ticks, .. } = &mut bare.kind {
+            *ticks = None;
+        }
+        assert_eq!(
+            rejudge(&[bare], &plan, &plan.alarms),
+            Err(RetroError::NoSamples)
+        );
+        assert_eq!(
+            rejudge(&[period(0, 0)], &plan, &[]),
+            Err(RetroError::NoAlarms)
+        );
+        let mut invalid = plan.alarms[0].clone();
+        invalid.threshold = None;
+        let error = rejudge(&[period(0, 0)], &plan, &[invalid]).expect_err("invalid");
+        assert!(error.to_string().contains("Alarms[0].Threshold"), "{error}");
+    }
+
+    #[test]
+    fn an_alarm_outside_the_bakes_rolls_nothing_back() {
+        // Errors from the first minute, but the record has no bake at all:
+        // the alarm fires, and nothing would have rolled back.
+        let plan = crate::examples::notebook_canary();
+        let events: Vec<Event> = (0..3).map(|minute| period(minute * 60_000, 10)).collect();
+        let retro = rejudge(&events, &plan, &plan.alarms[..1]).expect("re-judged");
+        assert_eq!(retro.alarms[0].first_alarm_ms, Some(60_000));
+        assert_eq!(retro.rollback_at_ms, None);
+        assert!(
+            retro.verdict.starts_with("no alarm would have rolled back"),
+            "{}",
+            retro.verdict
+        );
+    }
 }

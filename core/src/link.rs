@@ -67,6 +67,8 @@ pub enum LinkError {
     Damaged(String),
     #[error("the link holds no valid plan: {0}")]
     NotAPlan(String),
+    #[error("the link's token is not a run record ({0}): copy the review link again")]
+    NotARecord(String),
 }
 
 /// Encodes a state as a token (no URL around it).

@@ -129,8 +129,7 @@ impl RunRecord {
     pub fn from_token(link_or_token: &str) -> Result<RunRecord, LinkError> {
         let token = link::extract_token(link_or_token.trim(), KEY);
         let value = link::decode_value(token, MAX_DECODED_BYTES)?;
-        serde_json::from_value(value)
-            .map_err(|error| LinkError::NotAPlan(format!("not a run record: {error}")))
+        serde_json::from_value(value).map_err(|error| LinkError::NotARecord(error.to_string()))
     }
 }
 
@@ -387,6 +386,7 @@ mod tests {
         // A plan token is a valid token but not a record.
         let plan = link::encode(&link::LinkState::plan(crate::examples::notebook_canary()));
         let error = RunRecord::from_token(&plan).expect_err("not a record");
+        assert!(matches!(error, LinkError::NotARecord(_)), "{error}");
         assert!(error.to_string().contains("not a run record"), "{error}");
         assert_eq!(RunRecord::from_token(""), Err(LinkError::Empty));
     }

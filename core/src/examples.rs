@@ -5,16 +5,19 @@ pub const NOTEBOOK_CANARY: &str = include_str!("../../examples/notebook-canary.j
 pub const NOTEBOOK_LINEAR: &str = include_str!("../../examples/notebook-linear.json");
 pub const ALL_AT_ONCE: &str = include_str!("../../examples/all-at-once.json");
 pub const ROLLING: &str = include_str!("../../examples/rolling.json");
+/// Two hours of linear steps with ten rollback alarms: a long, busy record.
+pub const LINEAR_2H_10_ALARMS: &str = include_str!("../../examples/linear-2h-10-alarms.json");
 /// A bare `DeploymentConfig`, as `aws sagemaker update-endpoint --deployment-config` takes it.
 pub const DEPLOYMENT_CONFIG_CANARY: &str =
     include_str!("../../examples/deployment-config-canary.json");
 
 /// Every example plan with its file name.
-pub const ALL: [(&str, &str); 4] = [
+pub const ALL: [(&str, &str); 5] = [
     ("notebook-canary.json", NOTEBOOK_CANARY),
     ("notebook-linear.json", NOTEBOOK_LINEAR),
     ("all-at-once.json", ALL_AT_ONCE),
     ("rolling.json", ROLLING),
+    ("linear-2h-10-alarms.json", LINEAR_2H_10_ALARMS),
 ];
 
 /// The notebook canary as a parsed plan. The file is part of the build and is

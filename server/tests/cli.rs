@@ -53,6 +53,7 @@ fn check_accepts_every_example() {
         "notebook-linear.json",
         "all-at-once.json",
         "rolling.json",
+        "linear-2h-10-alarms.json",
     ] {
         let output = guardrail(&["check", &example(name)], None);
         assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));

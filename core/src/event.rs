@@ -77,8 +77,8 @@ impl FleetTick {
             let entry = self.latency.entry(*bucket).or_default();
             *entry = entry.saturating_add(*count);
         }
-        self.latency_min_us = min_of(self.latency_min_us, other.latency_min_us);
-        self.latency_max_us = max_of(self.latency_max_us, other.latency_max_us);
+        self.latency_min_us = extreme(self.latency_min_us, other.latency_min_us, f64::min);
+        self.latency_max_us = extreme(self.latency_max_us, other.latency_max_us, f64::max);
         self.instances = self.instances.max(other.instances);
     }
 
@@ -103,8 +103,8 @@ impl FleetTick {
             .round() as i32;
         let entry = self.latency.entry(index).or_default();
         *entry = entry.saturating_add(1);
-        self.latency_min_us = min_of(self.latency_min_us, Some(model_latency_us));
-        self.latency_max_us = max_of(self.latency_max_us, Some(model_latency_us));
+        self.latency_min_us = extreme(self.latency_min_us, Some(model_latency_us), f64::min);
+        self.latency_max_us = extreme(self.latency_max_us, Some(model_latency_us), f64::max);
         self.instances = instances;
     }
 
@@ -182,16 +182,10 @@ mod pairs {
     }
 }
 
-fn min_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+/// `pick` of two extremes, either of which may be unknown.
+fn extreme(a: Option<f64>, b: Option<f64>, pick: fn(f64, f64) -> f64) -> Option<f64> {
     match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-fn max_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.max(b)),
+        (Some(a), Some(b)) => Some(pick(a, b)),
         (a, b) => a.or(b),
     }
 }

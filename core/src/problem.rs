@@ -35,6 +35,13 @@ impl Problem {
     }
 }
 
+/// "Alarms[1].Period: must be 10, 20, 30 or a multiple of 60": where, then what.
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
 /// Everything validation and lint found: errors make the plan unusable, warnings
 /// describe guardrails that cannot protect.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -40,7 +40,7 @@ pub enum RetroError {
     NoSamples,
     #[error("no alarms to re-judge: give at least one alarm definition")]
     NoAlarms,
-    #[error("the alarms are not valid: {}", .0.iter().map(|problem| format!("{}: {}", problem.path, problem.message)).collect::<Vec<_>>().join("; "))]
+    #[error("the alarms are not valid: {}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
     Invalid(Vec<Problem>),
     #[error("alarm {alarm} has a period of {period} s, not a whole number of the record's {tick} s ticks: re-judging needs periods that are multiples of {tick} s")]
     Period {

@@ -404,6 +404,14 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
     }
 }
 
+/// The plan at `source`, refused unless it is valid and `time_scale` in range.
+fn runnable_plan(source: &str, time_scale: f64) -> Result<Plan, CliError> {
+    let (parsed, checked) = read_plan(source)?;
+    require_valid(source, &checked)?;
+    check_time_scale(time_scale)?;
+    Ok(parsed)
+}
+
 /// `guardrail run`: checks the plan and the time scale, then runs it on a
 /// server or in this process.
 fn run_plan_command(
@@ -414,9 +422,7 @@ fn run_plan_command(
     data_dir: Option<PathBuf>,
     verbose: bool,
 ) -> Result<ExitCode, CliError> {
-    let (parsed, checked) = read_plan(source)?;
-    require_valid(source, &checked)?;
-    check_time_scale(time_scale)?;
+    let parsed = runnable_plan(source, time_scale)?;
     let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
     runtime()?.block_on(crate::run_command::run(
         parsed, time_scale, server, rps, data_dir, verbose,
@@ -474,9 +480,7 @@ fn sagemaker_run_command(
     data_dir: Option<PathBuf>,
     verbose: bool,
 ) -> Result<ExitCode, CliError> {
-    let (parsed, checked) = read_plan(source)?;
-    require_valid(source, &checked)?;
-    check_time_scale(time_scale)?;
+    let parsed = runnable_plan(source, time_scale)?;
     let settings = aws_settings(aws, time_scale, create_alarms);
     if dry_run {
         let requests = crate::backend::sagemaker::SageMaker::dry_run(&parsed, &settings)?;

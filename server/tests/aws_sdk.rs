@@ -641,7 +641,7 @@ async fn bad_requests_get_sagemakers_and_cloudwatchs_own_errors() {
         .report
         .errors
         .iter()
-        .map(|problem| format!("{}: {}", problem.path, problem.message))
+        .map(ToString::to_string)
         .collect();
     assert!(!planner.is_empty());
     assert_eq!(refused.code(), Some("ValidationException"));

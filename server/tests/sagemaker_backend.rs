@@ -27,17 +27,7 @@ struct Rig {
     url: String,
     engine: Engine,
     operations: Arc<Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Rig {
-    fn drop(&mut self) {
-        self.task.abort();
-        let engine = self.engine.clone();
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(async move { engine.shutdown().await });
-        }
-    }
+    _aws: common::LocalAws,
 }
 
 async fn rig() -> Rig {
@@ -77,18 +67,12 @@ async fn rig() -> Rig {
             }
         },
     ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("a free port");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    let task = tokio::spawn(async move {
-        let _ = guardrail_server::web::serve_http1(listener, app).await;
-    });
+    let aws = common::LocalAws::serve(engine.clone(), app).await;
     Rig {
-        url,
+        url: aws.url.clone(),
         engine,
         operations,
-        task,
+        _aws: aws,
     }
 }
 

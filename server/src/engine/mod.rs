@@ -457,7 +457,7 @@ impl Engine {
                 .report
                 .errors
                 .iter()
-                .map(|problem| format!("{}: {}", problem.path, problem.message))
+                .map(ToString::to_string)
                 .collect();
             return Err(EngineError::InvalidPlan(lines.join("\n")));
         };

@@ -675,7 +675,7 @@ impl Engine {
                     .report
                     .errors
                     .iter()
-                    .map(|problem| format!("{}: {}", problem.path, problem.message))
+                    .map(ToString::to_string)
                     .collect(),
             )),
         }

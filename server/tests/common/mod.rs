@@ -92,6 +92,12 @@ impl LocalAws {
         // No planner is needed: the AWS APIs do not serve files.
         let dist = std::env::temp_dir().join("guardrail-tests-no-planner");
         let app = guardrail_server::web::app(&dist, engine.clone());
+        Self::serve(engine, app).await
+    }
+
+    /// Serves `app`, `guardrail serve`'s application for `engine` (with
+    /// whatever layers a test adds), on a free loopback port.
+    pub async fn serve(engine: guardrail_server::engine::Engine, app: axum::Router) -> LocalAws {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");

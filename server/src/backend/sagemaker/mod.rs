@@ -257,7 +257,7 @@ fn invalid(checked: &guardrail_core::Checked) -> ServiceError {
         .report
         .errors
         .iter()
-        .map(|problem| format!("{}: {}", problem.path, problem.message))
+        .map(ToString::to_string)
         .collect();
     ServiceError::new(
         ErrorKind::Invalid,
@@ -265,19 +265,12 @@ fn invalid(checked: &guardrail_core::Checked) -> ServiceError {
     )
 }
 
-/// The alarms the plan's `AutoRollbackConfiguration` names.
+/// The alarms the plan's `AutoRollbackConfiguration` names, as the SDK takes them.
 pub fn rollback_alarms(plan: &Plan) -> Vec<String> {
-    plan.deployment_config
-        .as_ref()
-        .and_then(|config| config.auto_rollback_configuration.as_ref())
-        .map(|rollback| {
-            rollback
-                .alarms
-                .iter()
-                .map(|alarm| alarm.alarm_name.clone())
-                .collect()
-        })
-        .unwrap_or_default()
+    plan.rollback_alarm_names()
+        .into_iter()
+        .map(str::to_string)
+        .collect()
 }
 
 /// The rollback alarms and the plan's other alarms, each once.

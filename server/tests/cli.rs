@@ -424,30 +424,55 @@ impl Server {
         let dist = format!("{data}-dist");
         std::fs::create_dir_all(&dist).expect("dist");
         std::fs::write(format!("{dist}/index.html"), "<html></html>").expect("index");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
-        let mut command = Command::new(BIN);
-        command
-            .args(["serve", "--port", &port.to_string()])
-            .args(options)
-            .args(["--data-dir", &data, "--dist", &dist])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if let Some(aws) = aws {
-            rehearsal_env(&mut command, aws);
-        }
-        let child = command.spawn().expect("serve starts");
-        let url = format!("http://127.0.0.1:{port}");
-        // Wait for the port to answer (start-up launches three model servers).
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
+        let log = format!("{data}-serve.log");
+        // A free port can be taken by another process (a model server of a
+        // test running beside this one) before serve binds it: serve then
+        // exits with code 4, and another port is tried.
+        for _ in 0..3 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            let mut command = Command::new(BIN);
+            command
+                .args(["serve", "--port", &port.to_string()])
+                .args(options)
+                .args(["--data-dir", &data, "--dist", &dist])
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("a log file"));
+            if let Some(aws) = aws {
+                rehearsal_env(&mut command, aws);
             }
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            let mut child = command.spawn().expect("serve starts");
+            // Wait until the port answers: start-up launches three model
+            // servers, which takes a while when every other test is starting
+            // processes too. A server that exits or never answers fails here,
+            // with its log, rather than leaving a later command to find
+            // nothing listening (`guardrail run --server` would quietly run
+            // in its own process instead).
+            let answered = eventually("guardrail serve to answer", || {
+                if let Ok(Some(status)) = child.try_wait() {
+                    assert_eq!(
+                        status.code(),
+                        Some(4),
+                        "guardrail serve exited: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    );
+                    return Some(false);
+                }
+                std::net::TcpStream::connect(("127.0.0.1", port))
+                    .ok()
+                    .map(|_| true)
+            });
+            if answered {
+                let url = format!("http://127.0.0.1:{port}");
+                return Server { child, url, data };
+            }
         }
-        Server { child, url, data }
+        panic!(
+            "guardrail serve found no free port in three tries: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 }
 
@@ -470,6 +495,7 @@ impl Drop for Server {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.data);
         let _ = std::fs::remove_dir_all(format!("{}-dist", self.data));
+        let _ = std::fs::remove_file(format!("{}-serve.log", self.data));
     }
 }
 

@@ -698,29 +698,56 @@ fn detect_with(
     scenario: &Scenario,
     runs: u32,
 ) -> Result<Detection, SimulationError> {
+    check_runs(runs)?;
+    let mut tally = Tally::new(runs);
+    for index in 0..runs {
+        tally.add(&run(
+            rollout,
+            schedule,
+            scenario,
+            run_seed(scenario.seed, index),
+            false,
+        )?);
+    }
+    Ok(tally.detection())
+}
+
+fn check_runs(runs: u32) -> Result<(), SimulationError> {
     if runs > MAX_RUNS {
         return Err(SimulationError::TooManyRuns {
             runs,
             max: MAX_RUNS,
         });
     }
-    let mut detected = 0;
-    let mut timed_out = 0;
-    let mut times = Vec::new();
-    let mut bad = Vec::with_capacity(runs as usize);
-    let mut to_green = Vec::with_capacity(runs as usize);
-    for index in 0..runs {
-        let simulation = run(
-            rollout,
-            schedule,
-            scenario,
-            run_seed(scenario.seed, index),
-            false,
-        )?;
+    Ok(())
+}
+
+/// Seeded runs summed as they come, so an analysis can stop between any two.
+#[derive(Clone, Debug, Default)]
+struct Tally {
+    runs: u32,
+    detected: u32,
+    timed_out: u32,
+    times: Vec<f64>,
+    bad: Vec<f64>,
+    to_green: Vec<f64>,
+}
+
+impl Tally {
+    fn new(runs: u32) -> Tally {
+        Tally {
+            bad: Vec::with_capacity(runs as usize),
+            to_green: Vec::with_capacity(runs as usize),
+            ..Tally::default()
+        }
+    }
+
+    fn add(&mut self, simulation: &Simulation) {
+        self.runs += 1;
         if simulation.detected() {
-            detected += 1;
+            self.detected += 1;
             if let Some(seconds) = simulation.time_to_rollback_seconds() {
-                times.push(seconds);
+                self.times.push(seconds);
             }
         } else if matches!(
             simulation.outcome,
@@ -729,24 +756,28 @@ fn detect_with(
                 ..
             }
         ) {
-            timed_out += 1;
+            self.timed_out += 1;
         }
-        bad.push(simulation.failed_requests_from_green as f64);
-        to_green.push(simulation.requests_to_green as f64);
+        self.bad.push(simulation.failed_requests_from_green as f64);
+        self.to_green.push(simulation.requests_to_green as f64);
     }
-    Ok(Detection {
-        runs,
-        detected,
-        probability: if runs == 0 {
-            0.0
-        } else {
-            f64::from(detected) / f64::from(runs)
-        },
-        timed_out,
-        time_to_rollback_seconds: Spread::of(times),
-        bad_requests: Spread::of(bad),
-        requests_to_green: Spread::of(to_green),
-    })
+
+    fn detection(self) -> Detection {
+        let runs = self.runs;
+        Detection {
+            runs,
+            detected: self.detected,
+            probability: if runs == 0 {
+                0.0
+            } else {
+                f64::from(self.detected) / f64::from(runs)
+            },
+            timed_out: self.timed_out,
+            time_to_rollback_seconds: Spread::of(self.times),
+            bad_requests: Spread::of(self.bad),
+            requests_to_green: Spread::of(self.to_green),
+        }
+    }
 }
 
 /// Green error rates the detection curve is drawn at.
@@ -773,18 +804,151 @@ pub fn detection_curve(
     error_rates
         .iter()
         .map(|&error_rate| {
-            let mut scenario = scenario.clone();
-            scenario.green.error_rate = error_rate;
-            let detection = detect_with(rollout, &schedule, &scenario, runs)?;
-            Ok(CurvePoint {
-                error_rate,
-                probability: detection.probability,
-                median_time_to_rollback_seconds: detection
-                    .time_to_rollback_seconds
-                    .map(|spread| spread.median),
-            })
+            let detection = detect_with(
+                rollout,
+                &schedule,
+                &at_error_rate(scenario, error_rate),
+                runs,
+            )?;
+            Ok(CurvePoint::of(error_rate, &detection))
         })
         .collect()
+}
+
+fn at_error_rate(scenario: &Scenario, error_rate: f64) -> Scenario {
+    let mut scenario = scenario.clone();
+    scenario.green.error_rate = error_rate;
+    scenario
+}
+
+impl CurvePoint {
+    fn of(error_rate: f64, detection: &Detection) -> CurvePoint {
+        CurvePoint {
+            error_rate,
+            probability: detection.probability,
+            median_time_to_rollback_seconds: detection
+                .time_to_rollback_seconds
+                .map(|spread| spread.median),
+        }
+    }
+}
+
+/// The what-if's two analyses, the detection over `runs` seeds and the
+/// detection curve, done a slice at a time: [`Analysis::advance`] runs at most
+/// a given number of simulations and returns, so a caller can stop between
+/// slices (the planner's worker drops an analysis whose plan was edited). The
+/// results are exactly those of [`detect`] and [`detection_curve`].
+#[derive(Debug)]
+pub struct Analysis {
+    rollout: Rollout,
+    schedule: Schedule,
+    scenario: Scenario,
+    runs: u32,
+    error_rates: Vec<f64>,
+    curve_runs: u32,
+    /// The detection's tally, then each curve point's in turn.
+    tally: Tally,
+    /// Which tally is filling: 0 the detection, 1.. the curve's points.
+    stage: usize,
+    next_seed: u32,
+    detection: Option<Detection>,
+    curve: Vec<CurvePoint>,
+}
+
+/// How far an [`Analysis`] has come, in simulations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+}
+
+impl Analysis {
+    pub fn new(
+        rollout: &Rollout,
+        scenario: &Scenario,
+        runs: u32,
+        error_rates: &[f64],
+        curve_runs: u32,
+    ) -> Result<Analysis, SimulationError> {
+        check_runs(runs)?;
+        check_runs(curve_runs)?;
+        Ok(Analysis {
+            rollout: rollout.clone(),
+            schedule: schedule(rollout),
+            scenario: scenario.clone(),
+            runs,
+            error_rates: error_rates.to_vec(),
+            curve_runs,
+            tally: Tally::new(runs),
+            stage: 0,
+            next_seed: 0,
+            detection: None,
+            curve: Vec::with_capacity(error_rates.len()),
+        })
+    }
+
+    pub fn progress(&self) -> Progress {
+        let curve_done = self.curve.len() as u64 * u64::from(self.curve_runs);
+        let done = match self.stage {
+            0 => u64::from(self.next_seed),
+            _ => u64::from(self.runs) + curve_done + u64::from(self.next_seed),
+        };
+        Progress {
+            done,
+            total: u64::from(self.runs)
+                + self.error_rates.len() as u64 * u64::from(self.curve_runs),
+        }
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.stage > self.error_rates.len()
+    }
+
+    /// Runs up to `budget` more simulations.
+    pub fn advance(&mut self, budget: u32) -> Result<Progress, SimulationError> {
+        let mut left = budget;
+        while left > 0 && !self.is_done() {
+            let (scenario, runs) = match self.stage {
+                0 => (self.scenario.clone(), self.runs),
+                stage => (
+                    at_error_rate(&self.scenario, self.error_rates[stage - 1]),
+                    self.curve_runs,
+                ),
+            };
+            while left > 0 && self.next_seed < runs {
+                self.tally.add(&run(
+                    &self.rollout,
+                    &self.schedule,
+                    &scenario,
+                    run_seed(scenario.seed, self.next_seed),
+                    false,
+                )?);
+                self.next_seed += 1;
+                left -= 1;
+            }
+            if self.next_seed == runs {
+                let detection = std::mem::take(&mut self.tally).detection();
+                match self.stage {
+                    0 => self.detection = Some(detection),
+                    stage => self
+                        .curve
+                        .push(CurvePoint::of(self.error_rates[stage - 1], &detection)),
+                }
+                self.stage += 1;
+                self.next_seed = 0;
+                self.tally = Tally::new(self.curve_runs);
+            }
+        }
+        Ok(self.progress())
+    }
+
+    /// The results, once [`Analysis::is_done`].
+    pub fn results(&self) -> Option<(Detection, Vec<CurvePoint>)> {
+        self.detection
+            .clone()
+            .filter(|_| self.is_done())
+            .map(|detection| (detection, self.curve.clone()))
+    }
 }
 
 #[cfg(test)]
@@ -1057,5 +1221,33 @@ mod tests {
             last_point * 1_000 < decided_at_ms as i64 + 10_000,
             "{last_point}"
         );
+    }
+
+    #[test]
+    fn an_analysis_in_slices_equals_the_whole_analyses_whatever_the_slice() {
+        let plan = examples::notebook_canary();
+        let rollout = check(&plan).rollout.expect("valid");
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.error_rate = 0.01;
+        let rates = [0.001, 0.05, 1.0];
+        let detection = detect(&rollout, &scenario, 40).expect("detection");
+        let curve = detection_curve(&rollout, &scenario, &rates, 9).expect("curve");
+        for slice in [1, 7, 40, 1_000] {
+            let mut analysis = Analysis::new(&rollout, &scenario, 40, &rates, 9).expect("new");
+            assert_eq!(analysis.progress(), Progress { done: 0, total: 67 });
+            assert_eq!(analysis.results(), None);
+            let mut last = 0;
+            while !analysis.is_done() {
+                let progress = analysis.advance(slice).expect("advance");
+                assert!(progress.done > last && progress.done - last <= u64::from(slice));
+                last = progress.done;
+            }
+            assert_eq!(last, 67);
+            assert_eq!(analysis.results(), Some((detection.clone(), curve.clone())));
+        }
+        assert!(matches!(
+            Analysis::new(&rollout, &scenario, MAX_RUNS + 1, &rates, 9),
+            Err(SimulationError::TooManyRuns { .. })
+        ));
     }
 }

@@ -8,8 +8,8 @@ use guardrail_core::simulate::{
 };
 use guardrail_core::{check, examples};
 
+use crate::analysis::CURVE_RUNS;
 use crate::charts::{describe_schedule, traffic_chart};
-use crate::panels::CURVE_RUNS;
 
 /// One measured operation: its name and the mean milliseconds per call.
 #[derive(Clone, Debug, serde::Serialize)]

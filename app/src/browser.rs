@@ -26,13 +26,24 @@ mod imp {
         }
     }
 
-    pub fn storage_get(key: &str) -> Option<String> {
-        window()?.local_storage().ok()??.get_item(key).ok()?
+    /// gloo's local storage, when the browser offers one (it throws, rather
+    /// than fails, when storage is switched off).
+    fn storage() -> Option<()> {
+        window()?.local_storage().ok()?.map(|_| ())
     }
 
-    pub fn storage_set(key: &str, value: &str) {
-        if let Some(Ok(Some(storage))) = window().map(|window| window.local_storage()) {
-            let _ = storage.set_item(key, value);
+    /// The value stored as JSON under `key`, if it reads as a `T`.
+    pub fn storage_get<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
+        use gloo_storage::Storage;
+        storage()?;
+        gloo_storage::LocalStorage::get(key).ok()
+    }
+
+    /// Stores `value` as JSON under `key`.
+    pub fn storage_set<T: serde::Serialize>(key: &str, value: &T) {
+        use gloo_storage::Storage;
+        if storage().is_some() {
+            let _ = gloo_storage::LocalStorage::set(key, value);
         }
     }
 
@@ -134,10 +145,10 @@ mod imp {
         String::new()
     }
     pub fn replace_fragment(_fragment: &str) {}
-    pub fn storage_get(_key: &str) -> Option<String> {
+    pub fn storage_get<T>(_key: &str) -> Option<T> {
         None
     }
-    pub fn storage_set(_key: &str, _value: &str) {}
+    pub fn storage_set<T>(_key: &str, _value: &T) {}
     pub fn copy(_text: &str) -> bool {
         false
     }

@@ -5,6 +5,7 @@
 //! `guardrail-core`: validation, the schedule, the what-if simulation and the
 //! detection analysis. The server only runs rollouts and stores their events.
 
+pub mod analysis;
 pub mod api;
 pub mod bench;
 pub mod browser;

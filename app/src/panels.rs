@@ -8,13 +8,11 @@ use guardrail_core::export::{export, Format};
 use guardrail_core::field::{Field, Fleet, ScenarioField};
 use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::{schedule, Schedule};
-use guardrail_core::simulate::{
-    detect, detection_curve, simulate, CurvePoint, Detection, SimulationError, Spread,
-    CURVE_ERROR_RATES, DEFAULT_RUNS,
-};
+use guardrail_core::simulate::{simulate, CurvePoint, Detection, Spread};
 use guardrail_core::{check, Plan};
 use leptos::prelude::*;
 
+use crate::analysis::{use_analyses, Shown, CURVE_RUNS};
 use crate::browser;
 use crate::charts::{
     alarm_chart, compare_chart, describe_schedule, detection_curve_chart, traffic_chart,
@@ -24,9 +22,6 @@ use crate::edit::{self, Imported};
 use crate::fields::DecimalField;
 use crate::presets::{self, PRESETS};
 use crate::state::{use_planner, Notice};
-
-/// Runs per point of the detection curve (the headline figure uses 1 000).
-pub const CURVE_RUNS: u32 = 100;
 
 fn seconds_text(seconds: u32) -> String {
     format!("{} ({seconds} s)", mmss(u64::from(seconds)))
@@ -170,23 +165,14 @@ pub fn WhatIfPanel() -> impl IntoView {
                 .map(|rollout| simulate(rollout, &scenario))
         })
     });
-    let detection = Memo::new(move |_| {
-        let scenario = scenario.get();
-        planner.checked.with(|checked| {
-            checked
-                .rollout
-                .as_ref()
-                .map(|rollout| detect(rollout, &scenario, DEFAULT_RUNS))
-        })
-    });
-    let curve = Memo::new(move |_| {
-        let scenario = scenario.get();
-        planner.checked.with(|checked| {
-            checked
-                .rollout
-                .as_ref()
-                .map(|rollout| detection_curve(rollout, &scenario, &CURVE_ERROR_RATES, CURVE_RUNS))
-        })
+    // The detection and the curve run in a worker: ask again whenever the
+    // plan changes, and show what comes back for the plan on screen.
+    let analyses = use_analyses();
+    Effect::new(move |_| {
+        let valid = planner.checked.with(|checked| checked.rollout.is_some());
+        planner
+            .plan
+            .with(|plan| analyses.request(valid.then_some(plan)));
     });
     let edit_scenario = move |change: fn(&mut Scenario, Option<f64>)| {
         Callback::new(move |value: Option<f64>| {
@@ -302,61 +288,89 @@ pub fn WhatIfPanel() -> impl IntoView {
                 }
                 .into_any()
             }}
-            <DetectionView detection=detection curve=curve error_rate=Signal::derive(move || scenario.get().green.error_rate) />
+            <DetectionView error_rate=Signal::derive(move || scenario.get().green.error_rate) />
         </div>
     }
 }
 
+/// The detection analysis and curve, as the worker reports them: progress
+/// while it runs (with the last result dimmed), then the result for the plan
+/// on screen. `data-generation` names that plan's edit, `data-cancelled` counts
+/// analyses dropped because the plan changed under them.
 #[component]
-fn DetectionView(
-    detection: Memo<Option<Result<Detection, SimulationError>>>,
-    curve: Memo<Option<Result<Vec<CurvePoint>, SimulationError>>>,
-    error_rate: Signal<f64>,
-) -> impl IntoView {
-    move || {
-        let (detection, curve) = match (detection.get()?, curve.get()?) {
-            (Ok(detection), Ok(curve)) => (detection, curve),
-            (Err(error), _) | (_, Err(error)) => {
-                return Some(
-                    view! { <p class="notice error" id="detection-error">{format!("No detection analysis: {error}.")}</p> }
-                        .into_any(),
-                );
-            }
-        };
-        let svg = detection_curve_chart(&curve, error_rate.get());
-        let spread = |spread: Option<Spread>, unit: &str| {
-            spread
-                .map(|spread| {
-                    format!(
-                        "median {}{unit}, p95 {}{unit}",
-                        trim_float(spread.median),
-                        trim_float(spread.p95)
-                    )
-                })
-                .unwrap_or_else(|| "none".into())
-        };
-        Some(view! {
-            <section class="detection" aria-labelledby="detection-title">
-                <h3 id="detection-title">"How likely are the guardrails to catch it?"</h3>
-                <p id="detection-probability">
-                    {format!(
-                        "Over {} seeded runs, an alarm rolled back {:.1}% of them{}.",
-                        detection.runs,
-                        detection.probability * 100.0,
-                        if detection.timed_out > 0 { format!(" ({} more timed out)", detection.timed_out) } else { String::new() }
-                    )}
-                </p>
-                <dl class="summary">
-                    <div><dt>"Time to rollback"</dt><dd>{spread(detection.time_to_rollback_seconds, " s")}</dd></div>
-                    <div><dt>"Failed green requests per run"</dt><dd>{spread(detection.bad_requests, "")}</dd></div>
-                </dl>
-                <div class="chart" id="detection-curve" role="img"
-                     aria-label=format!("Detection probability against green error rate, {CURVE_RUNS} runs per point")
-                     inner_html=svg></div>
-                <p class="hint">{format!("Each point: {CURVE_RUNS} seeded runs with green's error rate set to that value; the grey line marks the scenario's rate.")}</p>
-            </section>
-        }.into_any())
+fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
+    let analyses = use_analyses();
+    let state = move || match analyses.shown.get() {
+        Shown::Nothing => "none",
+        Shown::Running { .. } => "running",
+        Shown::Done(_) => "done",
+    };
+    view! {
+        <section class="detection" id="detection" aria-labelledby="detection-title"
+            data-state=state
+            data-generation=move || analyses.generation.get().to_string()
+            data-cancelled=move || analyses.cancelled.get().to_string()
+            data-worker=move || analyses.in_worker.get().to_string()
+            aria-busy=move || (state() == "running").to_string()>
+            <h3 id="detection-title">"How likely are the guardrails to catch it?"</h3>
+            {move || match analyses.shown.get() {
+                Shown::Nothing => view! { <p class="empty">"The plan has errors, so it cannot be analysed yet."</p> }.into_any(),
+                Shown::Running { progress, previous } => view! {
+                    <p class="hint" id="analysis-progress-text">
+                        <progress id="analysis-progress" max=progress.total.max(1).to_string() value=progress.done.to_string()></progress>
+                        {format!(" Analysing the edited plan: {} of {} seeded runs…", progress.done, progress.total)}
+                    </p>
+                    <div class="stale" aria-hidden="true">
+                        {previous.map(|found| found_view(found, error_rate.get_untracked(), false))}
+                    </div>
+                }.into_any(),
+                Shown::Done(found) => found_view(found, error_rate.get(), true),
+            }}
+        </section>
     }
+}
+
+/// One analysis's result; `current` results carry the ids tests and links read.
+fn found_view(found: crate::analysis::Found, error_rate: f64, current: bool) -> AnyView {
+    let id = |name: &'static str| current.then_some(name);
+    let (detection, curve): (Detection, Vec<CurvePoint>) = match found {
+        Ok(found) => found,
+        Err(error) => {
+            return view! { <p class="notice error" id=id("detection-error")>{format!("No detection analysis: {error}.")}</p> }
+                .into_any();
+        }
+    };
+    let svg = detection_curve_chart(&curve, error_rate);
+    let spread = |spread: Option<Spread>, unit: &str| {
+        spread
+            .map(|spread| {
+                format!(
+                    "median {}{unit}, p95 {}{unit}",
+                    trim_float(spread.median),
+                    trim_float(spread.p95)
+                )
+            })
+            .unwrap_or_else(|| "none".into())
+    };
+    view! {
+        <p id=id("detection-probability")>
+            {format!(
+                "Over {} seeded runs, an alarm rolled back {:.1}% of them{}.",
+                detection.runs,
+                detection.probability * 100.0,
+                if detection.timed_out > 0 { format!(" ({} more timed out)", detection.timed_out) } else { String::new() }
+            )}
+        </p>
+        <dl class="summary">
+            <div><dt>"Time to rollback"</dt><dd>{spread(detection.time_to_rollback_seconds, " s")}</dd></div>
+            <div><dt>"Failed green requests per run"</dt><dd>{spread(detection.bad_requests, "")}</dd></div>
+        </dl>
+        <div class="chart" id=id("detection-curve") role="img"
+             aria-label=format!("Detection probability against green error rate, {CURVE_RUNS} runs per point")
+             inner_html=svg></div>
+        <p class="hint">{format!("Each point: {CURVE_RUNS} seeded runs with green's error rate set to that value; the grey line marks the scenario's rate.")}</p>
+    }
+    .into_any()
 }
 
 #[component]

@@ -5,8 +5,8 @@
 //! Everything is derived from one plan with memos, so a keystroke flows
 //! plan → check → schedule → charts in one pass, in Wasm.
 
+use guardrail_core::check;
 use guardrail_core::schedule::schedule;
-use guardrail_core::{check, Plan};
 use leptos::prelude::*;
 
 use crate::browser;
@@ -20,7 +20,9 @@ use crate::state::{fragment_for, restore, use_planner, Beyond, Notice, Planner, 
 pub fn App() -> impl IntoView {
     let restored = restore(
         &browser::fragment(),
-        browser::storage_get(DRAFT_KEY).as_deref(),
+        browser::storage_get::<serde_json::Value>(DRAFT_KEY)
+            .map(|draft| draft.to_string())
+            .as_deref(),
     );
     let plan = RwSignal::new(restored.plan);
     let checked = Memo::new(move |_| plan.with(check));
@@ -64,6 +66,7 @@ pub fn App() -> impl IntoView {
         record,
     };
     provide_context(planner);
+    crate::analysis::provide_analyses();
 
     // Keep the URL and the draft in step with the plan and the view. A review
     // page leaves the reviewer's own draft alone.
@@ -73,7 +76,7 @@ pub fn App() -> impl IntoView {
         written.set_value(fragment.clone());
         browser::replace_fragment(&fragment);
         if !review {
-            browser::storage_set(DRAFT_KEY, &plan.with(Plan::to_json_pretty));
+            plan.with(|plan| browser::storage_set(DRAFT_KEY, plan));
         }
     });
     // A link pasted into the address bar of an open page. Another review, or
@@ -183,10 +186,9 @@ fn Header() -> impl IntoView {
 fn ReviewBar() -> impl IntoView {
     let planner = use_planner();
     let open_as_draft = move |_| {
-        browser::storage_set(
-            DRAFT_KEY,
-            &planner.plan.with_untracked(Plan::to_json_pretty),
-        );
+        planner
+            .plan
+            .with_untracked(|plan| browser::storage_set(DRAFT_KEY, plan));
         browser::open(&browser::page_url());
     };
     view! {

@@ -283,3 +283,97 @@ async fn a_preset_and_an_import_change_the_plan() -> Result<()> {
     })
     .await
 }
+
+/// The `#detection` section's `data-NAME`.
+async fn detection_data(driver: &WebDriver, name: &str) -> Result<String> {
+    Ok(driver
+        .find(By::Css("#detection"))
+        .await?
+        .attr(&format!("data-{name}"))
+        .await?
+        .unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_keystroke_during_the_analysis_cancels_it_and_the_result_is_the_plan_on_screen(
+) -> Result<()> {
+    use guardrail_core::link::{encode, LinkState};
+    use guardrail_core::simulate::{detect, DEFAULT_RUNS};
+    // The 2-hour linear rollout with 10 alarms: its analyses take about a
+    // second in the browser, long enough to type into.
+    let plan = guardrail_core::Plan::from_json(guardrail_core::examples::LINEAR_2H_10_ALARMS)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let link = encode(&LinkState {
+        plan: plan.clone(),
+        view: Some("whatif".into()),
+        run: None,
+        at_ms: None,
+        review: false,
+    });
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        // Every browser test starts in a fresh profile.
+        driver
+            .goto(&format!("{}/#p={link}", server.base_url))
+            .await?;
+        wait_for_text(&driver, "#detection-probability", |text| !text.is_empty()).await?;
+        ensure!(
+            detection_data(&driver, "worker").await? == "true",
+            "the analyses run in a worker"
+        );
+        let cancelled_before: u32 = detection_data(&driver, "cancelled").await?.parse()?;
+        // No regression: no alarm fires (0.0 %). Then 0.001: most runs roll
+        // back (95.6 %), so the two analyses cannot be mistaken for each other.
+        type_into(&driver, "#green-error-rate", "0.00").await?;
+        // Wait until the analysis of 0.00 is under way, then edit again.
+        wait_for("the analysis to be under way", || async {
+            let done: u64 = driver
+                .find(By::Css("#analysis-progress"))
+                .await
+                .ok()?
+                .prop("value")
+                .await
+                .ok()??
+                .parse()
+                .ok()?;
+            (done > 0).then_some(())
+        })
+        .await?;
+        driver
+            .find(By::Css("#green-error-rate"))
+            .await?
+            .send_keys("1")
+            .await?;
+        let shown = wait_for("the analysis of the plan on screen", || async {
+            (detection_data(&driver, "state").await.ok()? == "done").then_some(())?;
+            driver
+                .find(By::Css("#detection-probability"))
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })
+        .await?;
+        ensure!(value_of(&driver, "#green-error-rate").await? == "0.001");
+        let cancelled: u32 = detection_data(&driver, "cancelled").await?.parse()?;
+        ensure!(
+            cancelled > cancelled_before,
+            "the analysis of 0.00 was not cancelled ({cancelled_before} → {cancelled})"
+        );
+        // What is shown is the analysis of 0.001, as the core computes it.
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.error_rate = 0.001;
+        let rollout = guardrail_core::check(&plan)
+            .rollout
+            .ok_or_else(|| anyhow::anyhow!("the example is valid"))?;
+        let expected = detect(&rollout, &scenario, DEFAULT_RUNS)?;
+        let expected = format!(
+            "an alarm rolled back {:.1}% of them",
+            expected.probability * 100.0
+        );
+        ensure!(shown.contains(&expected), "{shown} (expected {expected})");
+        no_console_errors(&driver).await
+    })
+    .await
+}

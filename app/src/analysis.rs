@@ -1,0 +1,369 @@
+//! The what-if's analyses (the 1 000-run detection and the detection curve)
+//! off the main thread, so a keystroke never waits for them.
+//!
+//! The worker is this same Wasm bundle: its entry point (`main.rs`)
+//! registers `worker::AnalysisWorker` instead of mounting the page when it
+//! finds itself in a worker, so the browser fetches and compiles nothing more. gloo-worker
+//! spawns it from the bundle's own script (the page's `modulepreload` link).
+//!
+//! Every request carries a generation. The worker advances the core's
+//! [`Analysis`] a few milliseconds at a time, yields so that a newer request
+//! can arrive, and drops work whose generation is no longer the latest. The
+//! page shows progress, and shows a result only when its generation is the
+//! plan on screen. Where no worker can be spawned (native builds, or a host
+//! that serves the bundle without its preload link) the analyses run on the
+//! page, as before.
+
+use guardrail_core::simulate::{
+    Analysis, CurvePoint, Detection, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
+};
+use guardrail_core::{check, Plan};
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// Runs per point of the detection curve (the headline figure uses 1 000).
+pub const CURVE_RUNS: u32 = 100;
+
+/// What the what-if's analyses found: the detection and the curve.
+pub type Found = Result<(Detection, Vec<CurvePoint>), String>;
+
+/// From the page to the worker: analyse this plan, or (no plan) stop.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Request {
+    pub generation: u64,
+    /// The plan as JSON; `None` drops whatever is under way.
+    pub plan: Option<String>,
+}
+
+/// From the worker to the page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    Progress {
+        generation: u64,
+        progress: Progress,
+    },
+    Done {
+        generation: u64,
+        found: Found,
+    },
+    /// A newer request arrived before this one was done; its work was dropped.
+    Cancelled {
+        generation: u64,
+    },
+}
+
+/// Starts the analyses of `plan_json`.
+pub fn start(plan_json: &str) -> Result<Analysis, String> {
+    let plan = Plan::from_json(plan_json).map_err(|error| error.to_string())?;
+    let rollout = check(&plan)
+        .rollout
+        .ok_or_else(|| "the plan has errors".to_string())?;
+    Analysis::new(
+        &rollout,
+        &plan.scenario_or_default(),
+        DEFAULT_RUNS,
+        &CURVE_ERROR_RATES,
+        CURVE_RUNS,
+    )
+    .map_err(|error| error.to_string())
+}
+
+/// Both analyses at once, on this thread.
+pub fn analyse_now(plan_json: &str) -> Found {
+    let mut analysis = start(plan_json)?;
+    while !analysis.is_done() {
+        analysis
+            .advance(u32::MAX)
+            .map_err(|error| error.to_string())?;
+    }
+    analysis
+        .results()
+        .ok_or_else(|| "the analysis did not finish".to_string())
+}
+
+/// What the what-if shows of the analyses.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shown {
+    /// The plan has errors: nothing to analyse.
+    Nothing,
+    /// Under way for the plan on screen; the last result, of an earlier
+    /// plan, is shown dimmed meanwhile.
+    Running {
+        progress: Progress,
+        previous: Option<Found>,
+    },
+    Done(Found),
+}
+
+impl Shown {
+    fn last(&self) -> Option<Found> {
+        match self {
+            Shown::Nothing => None,
+            Shown::Running { previous, .. } => previous.clone(),
+            Shown::Done(found) => Some(found.clone()),
+        }
+    }
+}
+
+/// The page's side: one worker for the page's life, the state it reports,
+/// and the generation of the plan on screen.
+#[derive(Clone, Copy)]
+pub struct Analyses {
+    pub shown: RwSignal<Shown>,
+    /// The generation of the plan on screen.
+    pub generation: RwSignal<u64>,
+    /// Analyses dropped because the plan changed under them.
+    pub cancelled: RwSignal<u32>,
+    /// Whether the analyses run in a worker.
+    pub in_worker: RwSignal<bool>,
+    requested: StoredValue<Option<String>>,
+    #[cfg(feature = "csr")]
+    bridge: StoredValue<Option<worker::Bridge>, LocalStorage>,
+}
+
+pub fn provide_analyses() -> Analyses {
+    let analyses = Analyses {
+        shown: RwSignal::new(Shown::Nothing),
+        generation: RwSignal::new(0),
+        cancelled: RwSignal::new(0),
+        in_worker: RwSignal::new(false),
+        requested: StoredValue::new(None),
+        #[cfg(feature = "csr")]
+        bridge: StoredValue::new_local(None),
+    };
+    provide_context(analyses);
+    analyses
+}
+
+pub fn use_analyses() -> Analyses {
+    expect_context::<Analyses>()
+}
+
+impl Analyses {
+    /// Asks for the analyses of `plan` (`None`: the plan has errors). The
+    /// same plan again changes nothing.
+    pub fn request(&self, plan: Option<&Plan>) {
+        let json = plan.map(Plan::to_json_pretty);
+        if self.requested.with_value(|last| *last == json) {
+            return;
+        }
+        self.requested.set_value(json.clone());
+        let generation = self.generation.get_untracked() + 1;
+        self.generation.set(generation);
+        let previous = self.shown.with_untracked(Shown::last);
+        if !self.send(Request {
+            generation,
+            plan: json.clone(),
+        }) {
+            // No worker: analyse here.
+            self.shown.set(match json {
+                None => Shown::Nothing,
+                Some(json) => Shown::Done(analyse_now(&json)),
+            });
+            return;
+        }
+        self.shown.set(match json {
+            None => Shown::Nothing,
+            Some(_) => Shown::Running {
+                progress: Progress { done: 0, total: 0 },
+                previous,
+            },
+        });
+    }
+
+    /// Takes a reply from the worker: only the plan on screen's count.
+    pub fn receive(&self, reply: Reply) {
+        let current = self.generation.get_untracked();
+        match reply {
+            Reply::Progress {
+                generation,
+                progress,
+            } if generation == current => self.shown.update(|shown| {
+                if let Shown::Running { progress: now, .. } = shown {
+                    *now = progress;
+                }
+            }),
+            Reply::Done { generation, found } if generation == current => {
+                self.shown.set(Shown::Done(found))
+            }
+            Reply::Cancelled { .. } => self.cancelled.update(|count| *count += 1),
+            _ => {}
+        }
+    }
+
+    #[cfg(feature = "csr")]
+    fn send(&self, request: Request) -> bool {
+        if self.bridge.with_value(Option::is_none) {
+            let this = *self;
+            let bridge = worker::spawn(move |reply| this.receive(reply));
+            self.in_worker.set(bridge.is_some());
+            self.bridge.set_value(bridge);
+        }
+        self.bridge.with_value(|bridge| match bridge {
+            Some(bridge) => {
+                bridge.send(request);
+                true
+            }
+            None => false,
+        })
+    }
+
+    #[cfg(not(feature = "csr"))]
+    fn send(&self, _request: Request) -> bool {
+        false
+    }
+}
+
+#[cfg(feature = "csr")]
+pub mod worker {
+    use std::cell::Cell;
+    use std::rc::Rc;
+
+    use gloo_worker::{HandlerId, Registrable, Spawnable, Worker, WorkerBridge, WorkerScope};
+    use wasm_bindgen::JsCast;
+
+    use super::{start, Reply, Request};
+
+    /// How long the worker computes before it looks for a newer request.
+    const SLICE_MS: f64 = 8.0;
+    /// Simulations between looks at the clock.
+    const RUNS_PER_LOOK: u32 = 10;
+
+    pub type Bridge = WorkerBridge<AnalysisWorker>;
+
+    /// The worker: at most one analysis under way, the latest asked for.
+    pub struct AnalysisWorker {
+        latest: Rc<Cell<u64>>,
+    }
+
+    impl Worker for AnalysisWorker {
+        type Message = ();
+        type Input = Request;
+        type Output = Reply;
+
+        fn create(_scope: &WorkerScope<Self>) -> Self {
+            AnalysisWorker {
+                latest: Rc::new(Cell::new(0)),
+            }
+        }
+
+        fn update(&mut self, _scope: &WorkerScope<Self>, _message: ()) {}
+
+        fn received(&mut self, scope: &WorkerScope<Self>, request: Request, who: HandlerId) {
+            self.latest.set(request.generation);
+            let Some(plan) = request.plan else {
+                return;
+            };
+            let latest = self.latest.clone();
+            let scope = scope.clone();
+            let generation = request.generation;
+            wasm_bindgen_futures::spawn_local(async move {
+                let mut analysis = match start(&plan) {
+                    Ok(analysis) => analysis,
+                    Err(error) => {
+                        scope.respond(
+                            who,
+                            Reply::Done {
+                                generation,
+                                found: Err(error),
+                            },
+                        );
+                        return;
+                    }
+                };
+                loop {
+                    if latest.get() != generation {
+                        scope.respond(who, Reply::Cancelled { generation });
+                        return;
+                    }
+                    let began = js_sys::Date::now();
+                    while !analysis.is_done() && js_sys::Date::now() - began < SLICE_MS {
+                        if let Err(error) = analysis.advance(RUNS_PER_LOOK) {
+                            scope.respond(
+                                who,
+                                Reply::Done {
+                                    generation,
+                                    found: Err(error.to_string()),
+                                },
+                            );
+                            return;
+                        }
+                    }
+                    if let Some(found) = analysis.results() {
+                        scope.respond(
+                            who,
+                            Reply::Done {
+                                generation,
+                                found: Ok(found),
+                            },
+                        );
+                        return;
+                    }
+                    scope.respond(
+                        who,
+                        Reply::Progress {
+                            generation,
+                            progress: analysis.progress(),
+                        },
+                    );
+                    yield_to_messages().await;
+                }
+            });
+        }
+    }
+
+    /// Lets the worker's queued messages in before the analysis goes on. A
+    /// message to itself rather than a timer: browsers hold nested timers back
+    /// by 4 ms, which would stretch a long analysis by a quarter.
+    async fn yield_to_messages() {
+        let Ok(channel) = web_sys::MessageChannel::new() else {
+            return;
+        };
+        let promise = js_sys::Promise::new(&mut |resolve, _reject| {
+            channel.port1().set_onmessage(Some(&resolve));
+            let _ = channel.port2().post_message(&wasm_bindgen::JsValue::NULL);
+        });
+        let _ = wasm_bindgen_futures::JsFuture::from(promise).await;
+        channel.port1().set_onmessage(None);
+    }
+
+    /// Whether this code runs in a worker rather than a page.
+    pub fn in_worker() -> bool {
+        js_sys::global().dyn_into::<web_sys::Window>().is_err()
+    }
+
+    /// Makes this worker answer [`Request`]s.
+    pub fn register() {
+        AnalysisWorker::registrar().register();
+    }
+
+    /// Spawns the worker from the bundle's own script and Wasm, if the page
+    /// names them. The loader passes the Wasm's address: the script's default
+    /// is its name before Trunk added the content hash.
+    pub fn spawn(on_reply: impl Fn(Reply) + 'static) -> Option<Bridge> {
+        let script = web_sys::window()?
+            .document()?
+            .query_selector("link[rel=modulepreload][href$='.js']")
+            .ok()??
+            .dyn_into::<web_sys::HtmlLinkElement>()
+            .ok()?
+            .href();
+        let wasm = format!("{}_bg.wasm", script.strip_suffix(".js")?);
+        let loader = format!(
+            "import init from {};\nawait init({{ module_or_path: {} }});\n",
+            serde_json::to_string(&script).ok()?,
+            serde_json::to_string(&wasm).ok()?
+        );
+        let parts = js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(&loader));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("text/javascript");
+        let blob = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options).ok()?;
+        let url = web_sys::Url::create_object_url_with_blob(&blob).ok()?;
+        Some(
+            AnalysisWorker::spawner()
+                .callback(on_reply)
+                .with_loader(true)
+                .spawn(&url),
+        )
+    }
+}

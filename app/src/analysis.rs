@@ -1,5 +1,6 @@
-//! The what-if's analyses (the 1 000-run detection and the detection curve)
-//! off the main thread, so a keystroke never waits for them.
+//! The what-if off the main thread, so a keystroke never waits for it: the
+//! one seeded run with its explanation and charts, then the analyses (the
+//! 1 000-run detection and the detection curve).
 //!
 //! The worker is this same Wasm bundle: its entry point (`main.rs`)
 //! registers `worker::AnalysisWorker` instead of mounting the page when it
@@ -14,10 +15,16 @@
 //! that serves the bundle without its preload link) the analyses run on the
 //! page, as before.
 
+use guardrail_core::alarm::{trim_float, AlarmState, Scope};
+use guardrail_core::controller::Outcome;
+use guardrail_core::explain::{explain, mmss};
+use guardrail_core::schedule::schedule;
 use guardrail_core::simulate::{
-    Analysis, CurvePoint, Detection, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
+    simulate, Analysis, CurvePoint, Detection, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
 use guardrail_core::{check, Plan};
+
+use crate::charts::{alarm_chart, traffic_chart};
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -35,9 +42,110 @@ pub struct Request {
     pub plan: Option<String>,
 }
 
+/// The what-if's one seeded run, ready to show: its outcome, figures,
+/// explanation and charts (SVG drawn by plotters in the worker).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WhatIf {
+    pub headline: String,
+    pub succeeded: bool,
+    pub requests_to_green: u64,
+    pub failed_from_green: u64,
+    pub time_to_rollback: String,
+    pub seed: u64,
+    pub sentences: Vec<String>,
+    pub overlay: String,
+    pub alarms: Vec<AlarmTraceView>,
+}
+
+/// One alarm of [`WhatIf`]: what it watches, when it fired, its chart.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmTraceView {
+    pub name: String,
+    pub scope: String,
+    pub condition: String,
+    pub fired_at: Option<String>,
+    pub svg: String,
+    pub label: String,
+}
+
+/// Simulates `plan_json`'s scenario once and draws it.
+pub fn what_if(plan_json: &str) -> Result<WhatIf, String> {
+    let plan = Plan::from_json(plan_json).map_err(|error| error.to_string())?;
+    let rollout = check(&plan)
+        .rollout
+        .ok_or_else(|| "the plan has errors".to_string())?;
+    let scenario = plan.scenario_or_default();
+    let simulation = simulate(&rollout, &scenario).map_err(|error| error.to_string())?;
+    let schedule = schedule(&rollout);
+    let (headline, succeeded) = match &simulation.outcome {
+        Outcome::Succeeded { completed_at_ms } => (
+            format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
+            true,
+        ),
+        Outcome::RolledBack {
+            decided_at_ms,
+            phase,
+            ..
+        } => (
+            format!(
+                "Rolled back at {} during the {}",
+                mmss(decided_at_ms / 1_000),
+                phase.label()
+            ),
+            false,
+        ),
+    };
+    let alarms = simulation
+        .alarms
+        .iter()
+        .enumerate()
+        .map(|(index, trace)| AlarmTraceView {
+            name: trace.name.clone(),
+            scope: match trace.scope {
+                Scope::NewFleet => "new fleet only",
+                Scope::Endpoint => "whole endpoint",
+                Scope::NoMetric => "matches no metric: sees no data",
+                Scope::Unrelated => "not this rollout",
+            }
+            .to_string(),
+            condition: trace.condition.clone(),
+            fired_at: trace
+                .transitions
+                .iter()
+                .find(|transition| transition.to == AlarmState::Alarm)
+                .map(|transition| mmss(transition.at_ms / 1_000)),
+            svg: alarm_chart(&simulation, index),
+            label: format!(
+                "{} datapoints against the threshold {}",
+                trace.name,
+                trim_float(trace.threshold)
+            ),
+        })
+        .collect();
+    Ok(WhatIf {
+        headline,
+        succeeded,
+        requests_to_green: simulation.requests_to_green,
+        failed_from_green: simulation.failed_requests_from_green,
+        time_to_rollback: simulation
+            .time_to_rollback_seconds()
+            .map(|seconds| mmss(seconds as u64))
+            .unwrap_or_else(|| "none".into()),
+        seed: scenario.seed,
+        sentences: explain(&schedule, &scenario, &simulation),
+        overlay: traffic_chart(&schedule, Some(&simulation)),
+        alarms,
+    })
+}
+
 /// From the worker to the page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
+    /// The one seeded run, first.
+    Simulated {
+        generation: u64,
+        what_if: Result<WhatIf, String>,
+    },
     Progress {
         generation: u64,
         progress: Progress,
@@ -96,7 +204,8 @@ pub enum Shown {
 }
 
 impl Shown {
-    fn last(&self) -> Option<Found> {
+    /// The latest result, of this plan or (while running) an earlier one.
+    pub fn last(&self) -> Option<Found> {
         match self {
             Shown::Nothing => None,
             Shown::Running { previous, .. } => previous.clone(),
@@ -110,6 +219,8 @@ impl Shown {
 #[derive(Clone, Copy)]
 pub struct Analyses {
     pub shown: RwSignal<Shown>,
+    /// The one seeded run, and the generation it belongs to.
+    pub what_if: RwSignal<Option<(u64, Result<WhatIf, String>)>>,
     /// The generation of the plan on screen.
     pub generation: RwSignal<u64>,
     /// Analyses dropped because the plan changed under them.
@@ -124,6 +235,7 @@ pub struct Analyses {
 pub fn provide_analyses() -> Analyses {
     let analyses = Analyses {
         shown: RwSignal::new(Shown::Nothing),
+        what_if: RwSignal::new(None),
         generation: RwSignal::new(0),
         cancelled: RwSignal::new(0),
         in_worker: RwSignal::new(false),
@@ -156,6 +268,8 @@ impl Analyses {
             plan: json.clone(),
         }) {
             // No worker: analyse here.
+            self.what_if
+                .set(json.as_deref().map(|json| (generation, what_if(json))));
             self.shown.set(match json {
                 None => Shown::Nothing,
                 Some(json) => Shown::Done(analyse_now(&json)),
@@ -183,6 +297,10 @@ impl Analyses {
                     *now = progress;
                 }
             }),
+            Reply::Simulated {
+                generation,
+                what_if,
+            } if generation == current => self.what_if.set(Some((generation, what_if))),
             Reply::Done { generation, found } if generation == current => {
                 self.shown.set(Shown::Done(found))
             }
@@ -222,7 +340,7 @@ pub mod worker {
     use gloo_worker::{HandlerId, Registrable, Spawnable, Worker, WorkerBridge, WorkerScope};
     use wasm_bindgen::JsCast;
 
-    use super::{start, Reply, Request};
+    use super::{start, what_if, Reply, Request};
 
     /// How long the worker computes before it looks for a newer request.
     const SLICE_MS: f64 = 8.0;
@@ -258,6 +376,18 @@ pub mod worker {
             let scope = scope.clone();
             let generation = request.generation;
             wasm_bindgen_futures::spawn_local(async move {
+                scope.respond(
+                    who,
+                    Reply::Simulated {
+                        generation,
+                        what_if: what_if(&plan),
+                    },
+                );
+                yield_to_messages().await;
+                if latest.get() != generation {
+                    scope.respond(who, Reply::Cancelled { generation });
+                    return;
+                }
                 let mut analysis = match start(&plan) {
                     Ok(analysis) => analysis,
                     Err(error) => {
@@ -365,5 +495,37 @@ pub mod worker {
                 .with_loader(true)
                 .spawn(&url),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guardrail_core::examples;
+
+    #[test]
+    fn the_worker_draws_the_seed_run_and_analyses_it_as_the_core_does() {
+        let json = examples::notebook_canary().to_json_pretty();
+        let shown = what_if(&json).expect("a valid plan");
+        assert_eq!(shown.headline, "Rolled back at 11:00 during the final bake");
+        assert!(!shown.succeeded);
+        assert_eq!(shown.alarms.len(), 2);
+        assert!(shown
+            .alarms
+            .iter()
+            .all(|alarm| alarm.svg.starts_with("<svg")));
+        // The legend is drawn by hand: its labels are in the overlay.
+        assert!(shown.overlay.contains("simulated green traffic"));
+        assert!(shown.overlay.contains("rollback at 11:00"));
+        let (detection, curve) = analyse_now(&json).expect("analyses");
+        assert_eq!(detection.runs, DEFAULT_RUNS);
+        assert_eq!(curve.len(), CURVE_ERROR_RATES.len());
+        // A plan with errors is refused with a reason, not analysed.
+        let mut broken = examples::notebook_canary();
+        broken.alarms[0].period = Some(7);
+        assert_eq!(
+            what_if(&broken.to_json_pretty()),
+            Err("the plan has errors".to_string())
+        );
     }
 }

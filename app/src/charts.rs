@@ -106,11 +106,11 @@ fn draw_traffic(
         .max(simulation.map_or(0.0, |simulation| simulation.end_ms as f64 / 1_000.0));
     let mut chart = traffic_axes(root, schedule, end)?;
     draw_phase_bands(&mut chart, schedule, end)?;
-    draw_planned(&mut chart, schedule, simulation.is_some())?;
+    let mut legend = draw_planned(&mut chart, schedule, simulation.is_some())?;
     if let Some(simulation) = simulation {
-        draw_simulated(&mut chart, simulation)?;
+        legend.extend(draw_simulated(&mut chart, simulation)?);
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)
+    draw_legend(chart.plotting_area(), &legend, true)
 }
 
 /// Both axes and the mesh: 0-100 % on the left, 0 to the fleet on the right.
@@ -146,6 +146,9 @@ fn traffic_axes<'a, 'b>(
         .draw()?;
     chart
         .configure_secondary_axes()
+        // Inward ticks: plotters measures outward right-hand labels, and in
+        // Wasm that means the page's layout (see `draw_legend`).
+        .set_all_tick_mark_size(-4)
         .y_desc("instances")
         .y_labels(fleet.min(10) as usize + 1)
         .y_label_formatter(&|value| format!("{value:.0}"))
@@ -195,7 +198,12 @@ fn draw_phase_bands(chart: &mut TrafficChart, schedule: &Schedule, end: f64) -> 
 }
 
 /// Both fleets' instances and green's planned share.
-fn draw_planned(chart: &mut TrafficChart, schedule: &Schedule, with_simulation: bool) -> Drawn {
+fn draw_planned(
+    chart: &mut TrafficChart,
+    schedule: &Schedule,
+    with_simulation: bool,
+) -> Result<Legend, Box<dyn std::error::Error>> {
+    let mut legend = Legend::new();
     for (line, colour, label) in [
         (
             schedule_line(schedule, |step| f64::from(step.blue_instances)),
@@ -208,26 +216,23 @@ fn draw_planned(chart: &mut TrafficChart, schedule: &Schedule, with_simulation: 
             "green instances",
         ),
     ] {
-        chart
-            .draw_secondary_series(LineSeries::new(line, colour.stroke_width(2)))?
-            .label(label)
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
-            });
+        chart.draw_secondary_series(LineSeries::new(line, colour.stroke_width(2)))?;
+        legend.push((label.to_string(), Swatch::Line(colour, 2)));
     }
     let planned_label = if with_simulation {
         "planned green traffic"
     } else {
         "green traffic %"
     };
-    chart
-        .draw_series(LineSeries::new(
-            share_points(schedule),
-            GREEN_LINE.stroke_width(if with_simulation { 1 } else { 3 }),
-        ))?
-        .label(planned_label)
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], GREEN_LINE.stroke_width(3)));
-    Ok(())
+    chart.draw_series(LineSeries::new(
+        share_points(schedule),
+        GREEN_LINE.stroke_width(if with_simulation { 1 } else { 3 }),
+    ))?;
+    legend.push((
+        planned_label.to_string(),
+        Swatch::Line(GREEN_LINE.to_rgba(), 3),
+    ));
+    Ok(legend)
 }
 
 /// Green's share as it really went (simulated or recorded): a thick black step line.
@@ -236,37 +241,36 @@ fn draw_actual_share(
     traffic: &[TrafficChange],
     end_ms: u64,
     label: &str,
-) -> Drawn {
-    chart
-        .draw_series(LineSeries::new(
-            share_steps(traffic, end_ms),
-            BLACK.stroke_width(3),
-        ))?
-        .label(label)
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(3)));
-    Ok(())
+) -> Result<(String, Swatch), Box<dyn std::error::Error>> {
+    chart.draw_series(LineSeries::new(
+        share_steps(traffic, end_ms),
+        BLACK.stroke_width(3),
+    ))?;
+    Ok((label.to_string(), Swatch::Line(BLACK.to_rgba(), 3)))
 }
 
 /// What the simulation did: green's share and the rollback.
-fn draw_simulated(chart: &mut TrafficChart, simulation: &Simulation) -> Drawn {
-    draw_actual_share(
+fn draw_simulated(
+    chart: &mut TrafficChart,
+    simulation: &Simulation,
+) -> Result<Legend, Box<dyn std::error::Error>> {
+    let mut legend = vec![draw_actual_share(
         chart,
         &simulation.traffic,
         simulation.end_ms,
         "simulated green traffic",
-    )?;
+    )?];
     if let Some(at) = simulation.rollback_at_seconds() {
-        chart
-            .draw_series(std::iter::once(PathElement::new(
-                vec![(at, 0.0), (at, 100.0)],
-                ROLLBACK.stroke_width(2),
-            )))?
-            .label(format!("rollback at {}", mmss(at as u64)))
-            .legend(|(x, y)| {
-                PathElement::new(vec![(x, y - 6), (x, y + 6)], ROLLBACK.stroke_width(2))
-            });
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(at, 0.0), (at, 100.0)],
+            ROLLBACK.stroke_width(2),
+        )))?;
+        legend.push((
+            format!("rollback at {}", mmss(at as u64)),
+            Swatch::Tick(ROLLBACK.to_rgba()),
+        ));
     }
-    Ok(())
+    Ok(legend)
 }
 
 /// A 0–105 % chart over `end` seconds with m:ss labels and its mesh drawn.
@@ -297,22 +301,70 @@ fn percent_over_time<'a, 'b: 'a>(
     Ok(chart)
 }
 
-/// The series legend, in the house style.
-fn legend<'a, 'b: 'a, X, Y>(
-    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<X, Y>>,
-    position: SeriesLabelPosition,
-) -> Result<(), Box<dyn std::error::Error>>
-where
-    X: Ranged,
-    Y: Ranged,
-{
-    chart
-        .configure_series_labels()
-        .position(position)
-        .background_style(WHITE.mix(0.85))
-        .border_style(GREY.mix(0.4))
-        .label_font((FONT, 11))
-        .draw()?;
+/// How a legend entry shows its series.
+#[derive(Clone, Copy)]
+enum Swatch {
+    Line(RGBAColor, u32),
+    /// A vertical mark (the rollback).
+    Tick(RGBAColor),
+    Dot(RGBAColor),
+}
+
+type Legend = Vec<(String, Swatch)>;
+
+/// The legend, drawn by hand in a box at a corner of the plotting area.
+///
+/// plotters' own legend measures its labels, and in Wasm it measures text by
+/// adding it to the page and reading its layout: a forced reflow per label on
+/// the main thread, and a panic in a worker, which has no page. Labels here
+/// are placed by a width estimate instead (about 0.6 em a character), as
+/// plotters does natively.
+fn draw_legend<CT: CoordTranslate>(
+    area: &DrawingArea<SVGBackend, CT>,
+    entries: &[(String, Swatch)],
+    upper_left: bool,
+) -> Drawn {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let area = area.strip_coord_spec();
+    let (width, height) = area.dim_in_pixel();
+    let widest = entries
+        .iter()
+        .map(|(label, _)| label.chars().count())
+        .max()
+        .unwrap_or(0) as i32;
+    let box_width = 38 + widest * 62 / 10;
+    let box_height = 8 + 16 * entries.len() as i32;
+    let (left, top) = if upper_left {
+        (8, 8)
+    } else {
+        (width as i32 - box_width - 8, height as i32 - box_height - 8)
+    };
+    area.draw(&Rectangle::new(
+        [(left, top), (left + box_width, top + box_height)],
+        WHITE.mix(0.85).filled(),
+    ))?;
+    area.draw(&Rectangle::new(
+        [(left, top), (left + box_width, top + box_height)],
+        GREY.mix(0.4),
+    ))?;
+    let style = TextStyle::from((FONT, 11).into_font()).pos(Pos::new(HPos::Left, VPos::Center));
+    for (index, (label, swatch)) in entries.iter().enumerate() {
+        let (x, y) = (left + 8, top + 12 + 16 * index as i32);
+        match *swatch {
+            Swatch::Line(colour, width) => area.draw(&PathElement::new(
+                vec![(x, y), (x + 16, y)],
+                colour.stroke_width(width),
+            ))?,
+            Swatch::Tick(colour) => area.draw(&PathElement::new(
+                vec![(x + 8, y - 6), (x + 8, y + 6)],
+                colour.stroke_width(2),
+            ))?,
+            Swatch::Dot(colour) => area.draw(&Circle::new((x + 8, y), 3, colour.filled()))?,
+        }
+        area.draw(&Text::new(label.clone(), (x + 22, y), style.clone()))?;
+    }
     Ok(())
 }
 
@@ -373,9 +425,11 @@ fn draw_alarm(
     let (upper, strip) = root.split_vertically(122);
     let mut chart = ChartBuilder::on(&upper)
         .margin(6)
+        // A right margin, not a right label area: plotters would label it,
+        // measuring each label (see `draw_legend`).
+        .margin_right(42)
         .x_label_area_size(0)
         .y_label_area_size(60)
-        .right_y_label_area_size(36)
         .build_cartesian_2d(start..end, 0f64..top)?;
     chart
         .configure_mesh()
@@ -407,9 +461,8 @@ fn draw_alarm(
     // The state strip: OK green, ALARM red, INSUFFICIENT_DATA grey.
     let mut strip_chart = ChartBuilder::on(&strip)
         .margin_left(6)
-        .margin_right(6)
+        .margin_right(42)
         .y_label_area_size(60)
-        .right_y_label_area_size(36)
         .build_cartesian_2d(start..end, 0f64..1f64)?;
     let mut state = AlarmState::InsufficientData;
     let mut from = start;
@@ -503,23 +556,19 @@ fn draw_compare(
         .unwrap_or(1)
         .max(1);
     let mut chart = percent_over_time(root, f64::from(end), 10, "green traffic %")?;
+    let mut legend = Legend::new();
     for (index, (name, schedule)) in plans.iter().enumerate() {
         let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
-        chart
-            .draw_series(LineSeries::new(
-                share_points(schedule),
-                colour.stroke_width(3),
-            ))?
-            .label(format!(
-                "{name} ({})",
-                mmss(u64::from(schedule.total_seconds))
-            ))
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(3))
-            });
+        chart.draw_series(LineSeries::new(
+            share_points(schedule),
+            colour.stroke_width(3),
+        ))?;
+        legend.push((
+            format!("{name} ({})", mmss(u64::from(schedule.total_seconds))),
+            Swatch::Line(colour.to_rgba(), 3),
+        ));
     }
-    legend(&mut chart, SeriesLabelPosition::LowerRight)?;
-    Ok(())
+    draw_legend(chart.plotting_area(), &legend, false)
 }
 
 /// A recorded run: phases, green's actual share, each fleet's error rate per
@@ -610,12 +659,12 @@ fn draw_run(
             )))?;
         }
     }
-    draw_actual_share(
+    let mut legend = vec![draw_actual_share(
         &mut chart,
         &timeline.traffic,
         timeline.end_ms,
         "green traffic %",
-    )?;
+    )?];
     let error_points = |green: bool| -> Vec<(f64, f64)> {
         timeline
             .periods
@@ -635,14 +684,12 @@ fn draw_run(
         (true, ROLLBACK, "green 5xx %"),
         (false, BLUE_LINE, "blue 5xx %"),
     ] {
-        chart
-            .draw_series(
-                error_points(green)
-                    .into_iter()
-                    .map(move |point| Circle::new(point, 3, colour.filled())),
-            )?
-            .label(label)
-            .legend(move |(x, y)| Circle::new((x + 8, y), 3, colour.filled()));
+        chart.draw_series(
+            error_points(green)
+                .into_iter()
+                .map(move |point| Circle::new(point, 3, colour.filled())),
+        )?;
+        legend.push((label.to_string(), Swatch::Dot(colour.to_rgba())));
     }
     for change in &timeline.alarm_changes {
         if change.to == AlarmState::Alarm {
@@ -667,8 +714,7 @@ fn draw_run(
             GREY.stroke_width(2),
         )))?;
     }
-    legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
-    Ok(())
+    draw_legend(chart.plotting_area(), &legend, true)
 }
 
 #[cfg(test)]

@@ -1,22 +1,20 @@
 //! The right-hand views: preview, what-if, comparison, export and import.
 
-use guardrail_core::alarm::{trim_float, AlarmState, Scope};
+use guardrail_core::alarm::trim_float;
 use guardrail_core::assumptions::ASSUMPTIONS;
-use guardrail_core::controller::Outcome;
-use guardrail_core::explain::{explain, mmss};
+use guardrail_core::explain::mmss;
 use guardrail_core::export::{export, Format};
 use guardrail_core::field::{Field, Fleet, ScenarioField};
 use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::{schedule, Schedule};
-use guardrail_core::simulate::{simulate, CurvePoint, Detection, Spread};
+use guardrail_core::simulate::{CurvePoint, Detection, Spread};
 use guardrail_core::{check, Plan};
 use leptos::prelude::*;
 
 use crate::analysis::{use_analyses, Shown, CURVE_RUNS};
 use crate::browser;
 use crate::charts::{
-    alarm_chart, compare_chart, describe_schedule, detection_curve_chart, traffic_chart,
-    COMPARE_COLOURS,
+    compare_chart, describe_schedule, detection_curve_chart, traffic_chart, COMPARE_COLOURS,
 };
 use crate::edit::{self, Imported};
 use crate::fields::DecimalField;
@@ -156,20 +154,26 @@ fn Assumptions() -> impl IntoView {
 pub fn WhatIfPanel() -> impl IntoView {
     let planner = use_planner();
     let scenario = Memo::new(move |_| planner.plan.with(Plan::scenario_or_default));
-    let simulation = Memo::new(move |_| {
-        let scenario = scenario.get();
-        planner.checked.with(|checked| {
-            checked
-                .rollout
-                .as_ref()
-                .map(|rollout| simulate(rollout, &scenario))
-        })
-    });
-    // The detection and the curve run in a worker: ask again whenever the
-    // plan changes, and show what comes back for the plan on screen.
+    // The run, the detection and the curve come from a worker: ask again
+    // whenever the plan changes, and show what comes back for the plan on
+    // screen (an earlier plan's run stays, dimmed, until then).
     let analyses = use_analyses();
+    // Each drawn once: the run's view changes only when a new run arrives,
+    // and "stale" (dimmed while the edited plan's run is under way) apart.
+    let valid = Memo::new(move |_| planner.checked.with(|checked| checked.rollout.is_some()));
+    let shown = Memo::new(move |_| {
+        analyses
+            .what_if
+            .with(|what_if| what_if.as_ref().map(|(_, found)| found.clone()))
+    });
+    let stale = Memo::new(move |_| {
+        analyses
+            .what_if
+            .with(|what_if| what_if.as_ref().map(|(generation, _)| *generation))
+            != Some(analyses.generation.get())
+    });
     Effect::new(move |_| {
-        let valid = planner.checked.with(|checked| checked.rollout.is_some());
+        let valid = valid.get();
         planner
             .plan
             .with(|plan| analyses.request(valid.then_some(plan)));
@@ -214,80 +218,48 @@ pub fn WhatIfPanel() -> impl IntoView {
                         on_change=edit_scenario(|s, v| s.green.onset_seconds = v.unwrap_or(0.0)) />
                 </div>
             </fieldset>
+            <div class:stale=move || stale.get() aria-busy=move || stale.get().to_string()>
             {move || {
-                let simulation = match simulation.get() {
-                    None => {
-                        return view! { <p class="empty">"The plan has errors, so it cannot be simulated yet."</p> }.into_any();
-                    }
+                if !valid.get() {
+                    return view! { <p class="empty">"The plan has errors, so it cannot be simulated yet."</p> }.into_any();
+                }
+                let what_if = match shown.get() {
+                    None => return view! { <p class="hint">"Simulating…"</p> }.into_any(),
                     Some(Err(error)) => {
                         return view! { <p class="notice error" id="whatif-error">{format!("No simulation: {error}.")}</p> }.into_any();
                     }
-                    Some(Ok(simulation)) => simulation,
+                    Some(Ok(what_if)) => what_if,
                 };
-                let Some(schedule) = planner.schedule.get() else {
-                    return view! { <p class="empty">"No schedule."</p> }.into_any();
-                };
-                let scenario = scenario.get();
-                let sentences = explain(&schedule, &scenario, &simulation);
-                let (headline, class) = match &simulation.outcome {
-                    Outcome::Succeeded { completed_at_ms } => (
-                        format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
-                        "outcome succeeded",
-                    ),
-                    Outcome::RolledBack { decided_at_ms, phase, .. } => (
-                        format!("Rolled back at {} during the {}", mmss(decided_at_ms / 1_000), phase.label()),
-                        "outcome rolled-back",
-                    ),
-                };
-                let overlay = traffic_chart(&schedule, Some(&simulation));
-                let alarms = simulation
-                    .alarms
-                    .iter()
-                    .enumerate()
-                    .map(|(index, trace)| {
-                        let svg = alarm_chart(&simulation, index);
-                        let fired = trace.transitions.iter().find(|transition| transition.to == AlarmState::Alarm);
-                        let scope = match trace.scope {
-                            Scope::NewFleet => "new fleet only",
-                            Scope::Endpoint => "whole endpoint",
-                            Scope::NoMetric => "matches no metric: sees no data",
-                            Scope::Unrelated => "not this rollout",
-                        };
-                        view! {
-                            <figure class="alarm-trace">
-                                <figcaption>
-                                    <strong>{trace.name.clone()}</strong>
-                                    {format!(" ({scope}): fires on {}", trace.condition)}
-                                    {fired.map(|transition| view! {
-                                        <span class="fired">{format!(" ALARM at {}", mmss(transition.at_ms / 1_000))}</span>
-                                    })}
-                                </figcaption>
-                                <div class="chart small" role="img"
-                                     aria-label=format!("{} datapoints against the threshold {}", trace.name, trim_float(trace.threshold))
-                                     inner_html=svg></div>
-                            </figure>
-                        }
-                    })
-                    .collect_view();
+                let alarms = what_if.alarms.into_iter().map(|alarm| view! {
+                    <figure class="alarm-trace">
+                        <figcaption>
+                            <strong>{alarm.name}</strong>
+                            {format!(" ({}): fires on {}", alarm.scope, alarm.condition)}
+                            {alarm.fired_at.map(|at| view! { <span class="fired">{format!(" ALARM at {at}")}</span> })}
+                        </figcaption>
+                        <div class="chart small" role="img" aria-label=alarm.label inner_html=alarm.svg></div>
+                    </figure>
+                }).collect_view();
                 view! {
                     <section class="result" aria-live="polite">
-                        <p class=class id="whatif-outcome"><strong>{headline}</strong></p>
+                        <p class=if what_if.succeeded { "outcome succeeded" } else { "outcome rolled-back" } id="whatif-outcome"><strong>{what_if.headline}</strong></p>
                         <dl class="summary">
-                            <div><dt>"Requests to green"</dt><dd id="requests-to-green">{simulation.requests_to_green}</dd></div>
-                            <div><dt>"Failed because of green"</dt><dd id="failed-from-green">{simulation.failed_requests_from_green}</dd></div>
-                            <div><dt>"Time to rollback"</dt><dd>{simulation.time_to_rollback_seconds().map(|seconds| mmss(seconds as u64)).unwrap_or_else(|| "none".into())}</dd></div>
-                            <div><dt>"Seed"</dt><dd>{scenario.seed}</dd></div>
+                            <div><dt>"Requests to green"</dt><dd id="requests-to-green">{what_if.requests_to_green}</dd></div>
+                            <div><dt>"Failed because of green"</dt><dd id="failed-from-green">{what_if.failed_from_green}</dd></div>
+                            <div><dt>"Time to rollback"</dt><dd>{what_if.time_to_rollback}</dd></div>
+                            <div><dt>"Seed"</dt><dd>{what_if.seed}</dd></div>
                         </dl>
                         <ul class="explanation" id="explanation">
-                            {sentences.into_iter().map(|sentence| view! { <li>{sentence}</li> }).collect_view()}
+                            {what_if.sentences.into_iter().map(|sentence| view! { <li>{sentence}</li> }).collect_view()}
                         </ul>
-                        <div id="whatif-chart" class="chart" role="img" aria-label="Planned and simulated green traffic, with the rollback" inner_html=overlay></div>
+                        <div id="whatif-chart" class="chart" role="img" aria-label="Planned and simulated green traffic, with the rollback" inner_html=what_if.overlay></div>
                         <h3>"Alarms: datapoints against thresholds, and state (green OK, red ALARM, grey insufficient data)"</h3>
                         {alarms}
                     </section>
                 }
                 .into_any()
             }}
+            </div>
             <DetectionView error_rate=Signal::derive(move || scenario.get().green.error_rate) />
         </div>
     }
@@ -305,6 +277,13 @@ fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
         Shown::Running { .. } => "running",
         Shown::Done(_) => "done",
     };
+    // The result is drawn once per result: while the next one is under way it
+    // stays, dimmed, rather than being drawn again on every keystroke.
+    let last = Memo::new(move |_| analyses.shown.with(Shown::last));
+    let progress = Memo::new(move |_| match analyses.shown.get() {
+        Shown::Running { progress, .. } => Some(progress),
+        _ => None,
+    });
     view! {
         <section class="detection" id="detection" aria-labelledby="detection-title"
             data-state=state
@@ -313,30 +292,29 @@ fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
             data-worker=move || analyses.in_worker.get().to_string()
             aria-busy=move || (state() == "running").to_string()>
             <h3 id="detection-title">"How likely are the guardrails to catch it?"</h3>
-            {move || match analyses.shown.get() {
-                Shown::Nothing => view! { <p class="empty">"The plan has errors, so it cannot be analysed yet."</p> }.into_any(),
-                Shown::Running { progress, previous } => view! {
-                    <p class="hint" id="analysis-progress-text">
-                        <progress id="analysis-progress" max=progress.total.max(1).to_string() value=progress.done.to_string()></progress>
-                        {format!(" Analysing the edited plan: {} of {} seeded runs…", progress.done, progress.total)}
-                    </p>
-                    <div class="stale" aria-hidden="true">
-                        {previous.map(|found| found_view(found, error_rate.get_untracked(), false))}
-                    </div>
-                }.into_any(),
-                Shown::Done(found) => found_view(found, error_rate.get(), true),
-            }}
+            {move || progress.get().map(|progress| view! {
+                <p class="hint" id="analysis-progress-text">
+                    <progress id="analysis-progress" max=progress.total.max(1).to_string() value=progress.done.to_string()></progress>
+                    {format!(" Analysing the edited plan: {} of {} seeded runs…", progress.done, progress.total)}
+                </p>
+            })}
+            <Show when=move || state() == "none">
+                <p class="empty">"The plan has errors, so it cannot be analysed yet."</p>
+            </Show>
+            <div class:stale=move || progress.with(Option::is_some)
+                aria-hidden=move || progress.with(Option::is_some).to_string()>
+                {move || last.get().map(|found| found_view(found, error_rate.get_untracked()))}
+            </div>
         </section>
     }
 }
 
-/// One analysis's result; `current` results carry the ids tests and links read.
-fn found_view(found: crate::analysis::Found, error_rate: f64, current: bool) -> AnyView {
-    let id = |name: &'static str| current.then_some(name);
+/// One analysis's result.
+fn found_view(found: crate::analysis::Found, error_rate: f64) -> AnyView {
     let (detection, curve): (Detection, Vec<CurvePoint>) = match found {
         Ok(found) => found,
         Err(error) => {
-            return view! { <p class="notice error" id=id("detection-error")>{format!("No detection analysis: {error}.")}</p> }
+            return view! { <p class="notice error" id="detection-error">{format!("No detection analysis: {error}.")}</p> }
                 .into_any();
         }
     };
@@ -353,7 +331,7 @@ fn found_view(found: crate::analysis::Found, error_rate: f64, current: bool) -> 
             .unwrap_or_else(|| "none".into())
     };
     view! {
-        <p id=id("detection-probability")>
+        <p id="detection-probability">
             {format!(
                 "Over {} seeded runs, an alarm rolled back {:.1}% of them{}.",
                 detection.runs,
@@ -365,7 +343,7 @@ fn found_view(found: crate::analysis::Found, error_rate: f64, current: bool) -> 
             <div><dt>"Time to rollback"</dt><dd>{spread(detection.time_to_rollback_seconds, " s")}</dd></div>
             <div><dt>"Failed green requests per run"</dt><dd>{spread(detection.bad_requests, "")}</dd></div>
         </dl>
-        <div class="chart" id=id("detection-curve") role="img"
+        <div class="chart" id="detection-curve" role="img"
              aria-label=format!("Detection probability against green error rate, {CURVE_RUNS} runs per point")
              inner_html=svg></div>
         <p class="hint">{format!("Each point: {CURVE_RUNS} seeded runs with green's error rate set to that value; the grey line marks the scenario's rate.")}</p>

@@ -20,6 +20,8 @@ const GREEN_LINE: RGBColor = RGBColor(5, 150, 105);
 const BLUE_LINE: RGBColor = RGBColor(37, 99, 235);
 const ROLLBACK: RGBColor = RGBColor(220, 38, 38);
 const GREY: RGBColor = RGBColor(107, 114, 128);
+/// The retrospective judge's would-be rollback.
+const WOULD_BE: RGBColor = RGBColor(147, 51, 234);
 /// Colours of the compared plans, in order.
 pub const COMPARE_COLOURS: [RGBColor; 3] = [
     RGBColor(5, 150, 105),
@@ -573,9 +575,15 @@ fn draw_compare(
 
 /// A recorded run: phases, green's actual share, each fleet's error rate per
 /// metric period, alarm transitions, the rollback, and a cursor.
-pub fn run_chart(timeline: &guardrail_core::event::RunTimeline, cursor_ms: Option<u64>) -> String {
+/// The run chart; `would_be` marks where other alarms would have rolled the
+/// run back (the retrospective judge), with the alarm's name.
+pub fn run_chart(
+    timeline: &guardrail_core::event::RunTimeline,
+    cursor_ms: Option<u64>,
+    would_be: Option<(u64, &str)>,
+) -> String {
     svg(SIZE, |root| {
-        let _ = draw_run(root, timeline, cursor_ms);
+        let _ = draw_run(root, timeline, cursor_ms, would_be);
     })
 }
 
@@ -595,7 +603,7 @@ pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str
             (8, 8),
             TextStyle::from((FONT, 14).into_font()).color(&BLACK),
         ));
-        let _ = draw_run(&chart, timeline, None);
+        let _ = draw_run(&chart, timeline, None, None);
         let style = TextStyle::from((FONT, 11).into_font()).color(&GREY);
         for (line, text) in phase_lines(timeline, 110).iter().enumerate() {
             let _ = bottom.draw(&Text::new(
@@ -633,6 +641,7 @@ fn draw_run(
     root: &DrawingArea<SVGBackend, Shift>,
     timeline: &guardrail_core::event::RunTimeline,
     cursor_ms: Option<u64>,
+    would_be: Option<(u64, &str)>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let seconds = |ms: u64| ms as f64 / 1_000.0;
     let end = seconds(timeline.end_ms)
@@ -707,6 +716,23 @@ fn draw_run(
             vec![(seconds(at), 0.0), (seconds(at), 100.0)],
             ROLLBACK.stroke_width(2),
         )))?;
+    }
+    if let Some((at, alarm)) = would_be {
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(seconds(at), 0.0), (seconds(at), 100.0)],
+            WOULD_BE.stroke_width(2),
+        )))?;
+        chart.draw_series(std::iter::once(Text::new(
+            format!(" would roll back: {alarm}"),
+            (seconds(at), 62.0),
+            TextStyle::from((FONT, 10).into_font())
+                .color(&WOULD_BE)
+                .pos(Pos::new(HPos::Left, VPos::Center)),
+        )))?;
+        legend.push((
+            "re-judged rollback".to_string(),
+            Swatch::Tick(WOULD_BE.to_rgba()),
+        ));
     }
     if let Some(cursor) = cursor_ms {
         chart.draw_series(std::iter::once(PathElement::new(

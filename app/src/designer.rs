@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use crate::browser;
 use crate::edit::{self, Mode};
 use crate::fields::{DecimalField, Problems, SelectField, TextField, WholeField};
-use crate::state::use_planner;
+use crate::state::{use_editing, use_planner};
 
 fn text_signal(read: impl Fn(&Plan) -> String + Send + Sync + 'static) -> Signal<String> {
     let planner = use_planner();
@@ -434,21 +434,22 @@ const MISSING: [(&str, &str); 4] = [
     ("ignore", "ignore: keep the current state"),
 ];
 
+/// The alarm editor, for the plan of the nearest [`Editing`].
 #[component]
-fn AlarmsSection() -> impl IntoView {
-    let planner = use_planner();
-    let count = Memo::new(move |_| planner.plan.with(|plan| plan.alarms.len()));
+pub fn AlarmsSection() -> impl IntoView {
+    let editing = use_editing();
+    let count = Memo::new(move |_| editing.plan.with(|plan| plan.alarms.len()));
     view! {
         <fieldset class="alarms">
             <legend>{move || format!("Alarms ({} of {MAX_ALARMS})", count.get())}</legend>
-            <Problems path=fixed(Field::AutoRollback) id="rollback-problems" />
-            <Problems path=fixed(Field::RollbackAlarms) id="rollback-list-problems" />
+            <Problems path=fixed(Field::AutoRollback) id=editing.id("rollback-problems") />
+            <Problems path=fixed(Field::RollbackAlarms) id=editing.id("rollback-list-problems") />
             {move || (0..count.get()).map(|index| view! { <AlarmCard index=index /> }).collect_view()}
             <button
                 type="button"
-                id="add-alarm"
+                id=editing.id("add-alarm")
                 disabled=move || { count.get() >= MAX_ALARMS }
-                on:click=move |_| planner.edit(|plan| {
+                on:click=move |_| editing.edit(|plan| {
                     let _ = edit::add_alarm(plan);
                 })
             >
@@ -463,9 +464,9 @@ fn alarm_signal<T: Default + Send + Sync + 'static>(
     index: usize,
     read: impl Fn(&MetricAlarm) -> T + Send + Sync + 'static,
 ) -> Signal<T> {
-    let planner = use_planner();
+    let editing = use_editing();
     Signal::derive(move || {
-        planner
+        editing
             .plan
             .with(|plan| plan.alarms.get(index).map(&read).unwrap_or_default())
     })
@@ -476,9 +477,9 @@ fn alarm_edit<T: 'static>(
     index: usize,
     change: impl Fn(&mut MetricAlarm, T) + Send + Sync + 'static,
 ) -> Callback<T> {
-    let planner = use_planner();
+    let editing = use_editing();
     Callback::new(move |value: T| {
-        planner.edit(|plan| {
+        editing.edit(|plan| {
             if let Some(alarm) = plan.alarms.get_mut(index) {
                 change(alarm, value)
             }
@@ -491,21 +492,21 @@ fn alarm_path(index: usize, field: AlarmField) -> Signal<String> {
 }
 
 fn alarm_id(index: usize, field: &str) -> String {
-    format!("alarm-{index}-{field}")
+    use_editing().id(&format!("alarm-{index}-{field}"))
 }
 
 /// One alarm: its name, whether it rolls back, what it watches and when it fires.
 #[component]
 fn AlarmCard(index: usize) -> impl IntoView {
-    let planner = use_planner();
+    let editing = use_editing();
     let name = Memo::new(move |_| {
-        planner
+        editing
             .plan
             .with(|plan| plan.alarms.get(index).map(|alarm| alarm.alarm_name.clone()))
             .unwrap_or_default()
     });
     let rollback = Memo::new(move |_| {
-        planner
+        editing
             .plan
             .with(|plan| edit::is_rollback_alarm(plan, &name.get()))
     });
@@ -517,31 +518,33 @@ fn AlarmCard(index: usize) -> impl IntoView {
                     label="Alarm name"
                     path=alarm_path(index, AlarmField::AlarmName)
                     value=alarm_signal(index, |alarm| alarm.alarm_name.clone())
-                    on_change=Callback::new(move |value: String| planner.edit(|plan| edit::rename_alarm(plan, index, value)))
+                    on_change=Callback::new(move |value: String| editing.edit(|plan| edit::rename_alarm(plan, index, value)))
                 />
                 <button
                     type="button"
                     class="remove"
                     aria-label=move || format!("Remove alarm {}", name.get())
-                    on:click=move |_| planner.edit(|plan| edit::remove_alarm(plan, index))
+                    on:click=move |_| editing.edit(|plan| edit::remove_alarm(plan, index))
                 >
                     "Remove"
                 </button>
             </div>
+            {editing.rollback_choice.then(|| view! {
             <div class="field checkbox">
-                <label for=alarm_id(index, "rollback")>
-                    <input
-                        id=alarm_id(index, "rollback")
-                        type="checkbox"
-                        prop:checked=move || rollback.get()
-                        on:change=move |event| {
-                            let on = event_target_checked(&event);
-                            planner.edit(|plan| edit::set_rollback_alarm(plan, &name.get_untracked(), on))
-                        }
-                    />
-                    "Roll back when it fires (listed in AutoRollbackConfiguration)"
-                </label>
-            </div>
+                    <label for=alarm_id(index, "rollback")>
+                        <input
+                            id=alarm_id(index, "rollback")
+                            type="checkbox"
+                            prop:checked=move || rollback.get()
+                            on:change=move |event| {
+                                let on = event_target_checked(&event);
+                                editing.edit(|plan| edit::set_rollback_alarm(plan, &name.get_untracked(), on))
+                            }
+                        />
+                        "Roll back when it fires (listed in AutoRollbackConfiguration)"
+                    </label>
+                </div>
+            }.into_any())}
             <div class="grid three">
                 <AlarmCondition index=index />
                 <AlarmWindow index=index />
@@ -554,8 +557,8 @@ fn AlarmCard(index: usize) -> impl IntoView {
 /// What an alarm compares: metric, statistic, comparison and threshold.
 #[component]
 fn AlarmCondition(index: usize) -> impl IntoView {
-    let planner = use_planner();
-    let statistic_now = planner.plan.with_untracked(|plan| {
+    let editing = use_editing();
+    let statistic_now = editing.plan.with_untracked(|plan| {
         plan.alarms
             .get(index)
             .map(edit::statistic_label)
@@ -665,9 +668,9 @@ fn AlarmWindow(index: usize) -> impl IntoView {
 /// Which fleets an alarm watches: its dimensions.
 #[component]
 fn AlarmScope(index: usize) -> impl IntoView {
-    let planner = use_planner();
+    let editing = use_editing();
     let new_fleet = Memo::new(move |_| {
-        planner
+        editing
             .plan
             .with(|plan| plan.alarms.get(index).is_some_and(edit::is_new_fleet_only))
     });
@@ -678,7 +681,7 @@ fn AlarmScope(index: usize) -> impl IntoView {
                 id=alarm_id(index, "scope")
                 on:change=move |event| {
                     let new_fleet = event_target_value(&event) == "new-fleet";
-                    planner.edit(|plan| {
+                    editing.edit(|plan| {
                         let snapshot = plan.clone();
                         if let Some(alarm) = plan.alarms.get_mut(index) {
                             edit::set_scope(&snapshot, alarm, new_fleet)

@@ -8,7 +8,7 @@
 use guardrail_core::explain::mmss;
 use leptos::prelude::*;
 
-use crate::state::use_planner;
+use crate::state::use_editing;
 
 /// Parses a whole number; empty means "not set".
 pub fn parse_whole(text: &str) -> Result<Option<i64>, String> {
@@ -37,10 +37,10 @@ pub fn parse_decimal(text: &str) -> Result<Option<f64>, String> {
 /// The core's errors and warnings whose path is exactly `path`.
 #[component]
 pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) -> impl IntoView {
-    let planner = use_planner();
+    let editing = use_editing();
     let items = move || {
         let path = path.get();
-        planner.checked.with(|checked| {
+        editing.checked.with(|checked| {
             checked
                 .report
                 .errors
@@ -106,7 +106,7 @@ fn FieldFrame(
 }
 
 fn has_error(path: &str) -> bool {
-    use_planner().checked.with(|checked| {
+    use_editing().checked.with(|checked| {
         checked
             .report
             .errors

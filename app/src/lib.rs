@@ -5,6 +5,9 @@
 //! `guardrail-core`: validation, the schedule, the what-if simulation and the
 //! detection analysis. The server only runs rollouts and stores their events.
 
+// Leptos views are nested types; the run view holds the alarm editor, which
+// takes the server-side render past the default depth of 128.
+#![recursion_limit = "256"]
 pub mod analysis;
 pub mod api;
 pub mod bench;

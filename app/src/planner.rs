@@ -14,7 +14,9 @@ use crate::designer::Designer;
 use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
 use crate::presets::{self, PRESETS};
 use crate::runs::RunPanel;
-use crate::state::{fragment_for, restore, use_planner, Beyond, Notice, Planner, View, DRAFT_KEY};
+use crate::state::{
+    fragment_for, restore, use_planner, Beyond, Editing, Notice, Planner, View, DRAFT_KEY,
+};
 
 #[component]
 pub fn App() -> impl IntoView {
@@ -66,6 +68,7 @@ pub fn App() -> impl IntoView {
         record,
     };
     provide_context(planner);
+    provide_context(Editing::of_planner(planner));
     crate::analysis::provide_analyses();
 
     // Keep the URL and the draft in step with the plan and the view. A review

@@ -14,8 +14,10 @@ use crate::api::{
 };
 use crate::browser;
 use crate::charts::run_chart;
-use crate::state::{use_planner, Notice, Planner};
+use crate::designer::AlarmsSection;
+use crate::state::{use_planner, Editing, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
+use guardrail_core::retro::{has_samples, rejudge, Retro, RetroError};
 use guardrail_core::review::{summary_markdown, SummaryLinks};
 
 /// Time scales offered: plan seconds per real second.
@@ -443,8 +445,44 @@ fn RunView(
             .get()
             .unwrap_or_else(|| timeline.with(|t| t.end_ms))
     });
-    let chart =
-        Memo::new(move |_| timeline.with(|timeline| run_chart(timeline, planner.at_ms.get())));
+    // The retrospective judge: a copy of the run's plan whose alarms the
+    // reviewer edits, re-judged against the record once the run has ended.
+    let judged = RwSignal::new(planner.plan.get_untracked());
+    let own_plan = StoredValue::new(None::<Result<Plan, String>>);
+    let loaded = RwSignal::new(false);
+    {
+        let run_id = run_id.clone();
+        spawn_local(async move {
+            let plan = review_of(planner, &run_id, events)
+                .await
+                .map(|(plan, _)| plan);
+            if let Ok(plan) = &plan {
+                judged.set(plan.clone());
+            }
+            own_plan.set_value(Some(plan));
+            loaded.set(true);
+        });
+    }
+    let retro = Memo::new(move |_| {
+        if !loaded.get() || running() || !own_plan.with_value(|plan| matches!(plan, Some(Ok(_)))) {
+            return None;
+        }
+        events.with(|events| {
+            if !has_samples(events) {
+                return Some(Err(RetroError::NoSamples));
+            }
+            Some(judged.with(|plan| rejudge(events, plan, &plan.alarms)))
+        })
+    });
+    let chart = Memo::new(move |_| {
+        retro.with(|retro| {
+            let would_be = match retro {
+                Some(Ok(found)) => found.rollback_at_ms.zip(found.rollback_alarm.as_deref()),
+                _ => None,
+            };
+            timeline.with(|timeline| run_chart(timeline, planner.at_ms.get(), would_be))
+        })
+    });
     let open_plan = {
         let run_id = run_id.clone();
         move |_| {
@@ -536,6 +574,9 @@ fn RunView(
                     }
                 }}
             </dl>
+            <Show when=move || !running()>
+                <RetroJudge run_id=run_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro />
+            </Show>
             <ol class="events" id="run-events">
                 {move || {
                     let now = cursor.get();
@@ -552,5 +593,129 @@ fn RunView(
                 }}
             </ol>
         </section>
+    }
+}
+
+/// Why a run cannot be re-judged, in the reviewer's terms.
+fn no_samples_reason(planner: Planner, timeline: &RunTimeline, run_id: &str) -> String {
+    if planner.record.with_value(Option::is_some) {
+        format!(
+            "This link carries the run's events but not its per-period samples, which would make it too long to share. Open the run on the server that recorded it to re-judge it here, or run `guardrail retro {run_id} --alarms FILE` there."
+        )
+    } else if timeline.backend == "sagemaker" {
+        "A SageMaker run's metrics come from CloudWatch's GetMetricData as one statistic per period, not the samples a re-judgement needs: runs on the local engine can be re-judged.".to_string()
+    } else {
+        "This run was recorded without per-period samples (by a version of guardrail that kept none), so it cannot be re-judged.".to_string()
+    }
+}
+
+/// "4:00", or "never".
+fn moment(at_ms: Option<u64>) -> String {
+    at_ms.map_or_else(|| "never".to_string(), |at| mmss(at / 1_000))
+}
+
+/// The retrospective judge: the run's alarms, to edit, and what they would
+/// have done to the recorded run, beside what it did.
+#[component]
+fn RetroJudge(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    judged: RwSignal<Plan>,
+    own_plan: StoredValue<Option<Result<Plan, String>>>,
+    loaded: RwSignal<bool>,
+    retro: Memo<Option<Result<Retro, RetroError>>>,
+) -> impl IntoView {
+    let planner = use_planner();
+    provide_context(Editing {
+        plan: judged,
+        checked: Memo::new(move |_| judged.with(guardrail_core::check)),
+        prefix: "retro-",
+        rollback_choice: false,
+    });
+    // A memo, so that the editor below is built once, not again (losing the
+    // reviewer's focus) on every re-judgement.
+    let samples =
+        Memo::new(move |_| !retro.with(|retro| matches!(retro, Some(Err(RetroError::NoSamples)))));
+    let reset = move |_| {
+        if let Some(Ok(plan)) = own_plan.get_value() {
+            judged.set(plan);
+        }
+    };
+    let from_designer = move |_| {
+        let alarms = planner.plan.with_untracked(|plan| plan.alarms.clone());
+        judged.update(|plan| plan.alarms = alarms);
+    };
+    view! {
+        <section class="retro" id="retro" aria-labelledby="retro-title">
+            <h3 id="retro-title">"Would other alarms have caught it?"</h3>
+            {move || match (loaded.get(), own_plan.get_value()) {
+                (false, _) | (true, None) => view! { <p class="hint">"Reading the run's plan…"</p> }.into_any(),
+                (true, Some(Err(error))) => view! { <p class="notice error" id="retro-error">{format!("The run's plan could not be read, so its alarms cannot be re-judged: {error}")}</p> }.into_any(),
+                (true, Some(Ok(_))) if !samples.get() => view! {
+                    <p class="notice" id="retro-no-samples">{timeline.with(|timeline| no_samples_reason(planner, timeline, &run_id))}</p>
+                }.into_any(),
+                (true, Some(Ok(_))) => view! {
+                    <p class="hint">
+                        "Edit the alarms below: each is judged as a rollback alarm against this run's recorded samples, with the alarm monitor the run itself used, so with the run's own alarms it finds what the run found. "
+                        "Every statistic can be re-judged (SampleCount, Sum, Average, Minimum, Maximum and percentiles); a period must be a whole number of the record's ticks. "
+                        "What happened after the run's own rollback is not in the record."
+                    </p>
+                    <div class="actions">
+                        <button type="button" id="retro-reset" on:click=reset>"The run's own alarms"</button>
+                        <button type="button" id="retro-designer" on:click=from_designer>"The designer's alarms"</button>
+                    </div>
+                    <RetroResult retro=retro />
+                    <AlarmsSection />
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+/// The re-judgement: the verdict, each alarm beside the run's own, and what
+/// an earlier rollback would have spared.
+#[component]
+fn RetroResult(retro: Memo<Option<Result<Retro, RetroError>>>) -> impl IntoView {
+    move || {
+        retro.with(|retro| match retro {
+            None => view! { <p class="hint">"Re-judging…"</p> }.into_any(),
+            Some(Err(error)) => view! {
+                <p class="notice error" id="retro-verdict" role="status">{error.to_string()}</p>
+            }.into_any(),
+            Some(Ok(found)) => {
+                let earlier = match (found.rollback_at_ms, found.recorded_rollback_at_ms) {
+                    (Some(at), Some(recorded)) => at < recorded,
+                    (Some(_), None) => true,
+                    _ => false,
+                };
+                view! {
+                    <p id="retro-verdict" role="status" class=if earlier { "outcome succeeded" } else { "outcome" }>{found.verdict.clone()}</p>
+                    <table class="steps" id="retro-alarms">
+                        <thead><tr>
+                            <th scope="col">"Alarm"</th><th scope="col">"Condition"</th>
+                            <th scope="col">"Would first fire"</th><th scope="col">"The run's own fired"</th>
+                        </tr></thead>
+                        <tbody>
+                            {found.alarms.iter().map(|alarm| view! {
+                                <tr>
+                                    <td><code>{alarm.name.clone()}</code></td>
+                                    <td>{alarm.condition.clone()}</td>
+                                    <td class=if alarm.first_alarm_ms.is_some() { "bad" } else { "" }>{moment(alarm.first_alarm_ms)}</td>
+                                    <td>{moment(alarm.recorded_alarm_ms)}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                    {found.rollback_at_ms.map(|_| view! {
+                        <p class="hint" id="retro-spared">{format!(
+                            "Rolling back then would have spared {} failed request(s) of {} that green served before the run's own {}.",
+                            found.spared_failures,
+                            found.spared_requests,
+                            if found.recorded_rollback_at_ms.is_some() { "rollback" } else { "end" }
+                        )}</p>
+                    })}
+                }.into_any()
+            }
+        })
     }
 }

@@ -95,6 +95,47 @@ pub fn use_planner() -> Planner {
     expect_context::<Planner>()
 }
 
+/// The plan that the fields below edit, and whose problems they show: the
+/// planner's own, or another one (the run view's retrospective judge edits a
+/// copy of a recorded run's alarms with the same alarm editor). The nearest
+/// one provided wins.
+#[derive(Clone, Copy)]
+pub struct Editing {
+    pub plan: RwSignal<Plan>,
+    pub checked: Memo<Checked>,
+    /// Put before every element id, so that two editors can share a page.
+    pub prefix: &'static str,
+    /// Whether an alarm can be listed for rollback or not: every alarm the
+    /// retrospective judge is given is judged as a rollback alarm.
+    pub rollback_choice: bool,
+}
+
+impl Editing {
+    /// The planner's own plan, ids unprefixed.
+    pub fn of_planner(planner: Planner) -> Self {
+        Self {
+            plan: planner.plan,
+            checked: planner.checked,
+            prefix: "",
+            rollback_choice: true,
+        }
+    }
+
+    /// Applies an edit to the plan.
+    pub fn edit(&self, change: impl FnOnce(&mut Plan)) {
+        self.plan.update(change);
+    }
+
+    /// An element id under this editor's prefix.
+    pub fn id(&self, id: &str) -> String {
+        format!("{}{id}", self.prefix)
+    }
+}
+
+pub fn use_editing() -> Editing {
+    expect_context::<Editing>()
+}
+
 impl Planner {
     /// Applies an edit to the plan.
     pub fn edit(&self, change: impl FnOnce(&mut Plan)) {

@@ -224,6 +224,13 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
     })
 }
 
+/// Whether the record holds the per-period samples a re-judgement needs.
+pub fn has_samples(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|event| matches!(&event.kind, EventKind::MetricPeriod { ticks: Some(_), .. }))
+}
+
 /// One recorded tick: blue's and green's samples over `[start_ms, end_ms)`.
 struct Tick {
     start_ms: u64,
@@ -372,6 +379,8 @@ mod tests {
         if let EventKind::MetricPeriod { ticks, .. } = &mut bare.kind {
             *ticks = None;
         }
+        assert!(!has_samples(std::slice::from_ref(&bare)));
+        assert!(has_samples(&[bare.clone(), period(0, 0)]));
         assert_eq!(
             rejudge(&[bare], &plan, &plan.alarms),
             Err(RetroError::NoSamples)

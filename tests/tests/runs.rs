@@ -101,6 +101,90 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
     .await
 }
 
+/// The cells of each row of the table `css`.
+async fn table_rows(driver: &WebDriver, css: &str) -> Result<Vec<Vec<String>>> {
+    let mut rows = Vec::new();
+    for row in driver.find_all(By::Css(&format!("{css} tbody tr"))).await? {
+        let mut cells = Vec::new();
+        for cell in row.find_all(By::Css("td")).await? {
+            cells.push(cell.text().await?);
+        }
+        rows.push(cells);
+    }
+    Ok(rows)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_retrospective_judge_re_judges_the_recorded_run_under_edited_alarms() -> Result<()> {
+    let server = TestServer::with_engine().await?;
+    let base = server.base_url.clone();
+    with_browser(|driver| async move {
+        start_the_seed_canary(&driver, &base).await?;
+        wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        // With the run's own alarms, the judge finds what the run found.
+        let verdict = wait_for_text(&driver, "#retro-verdict", |text| {
+            text.contains("rolled back")
+        })
+        .await?;
+        ensure!(
+            verdict.contains("TestAlarm-5XXErrors-guardrail-demo")
+                && verdict.contains("during the final bake, when the run did"),
+            "{verdict}"
+        );
+        let rows = table_rows(&driver, "#retro-alarms").await?;
+        let errors = rows
+            .iter()
+            .find(|row| row.first().is_some_and(|name| name.contains("5XXErrors")))
+            .ok_or_else(|| anyhow::anyhow!("no 5XX alarm: {rows:?}"))?;
+        ensure!(
+            errors.len() == 4 && errors[2] != "never" && errors[2] == errors[3],
+            "the same period as the run: {errors:?}"
+        );
+        // Average >= 0.1 of the new fleet's 5XX fires during the canary bake.
+        guardrail_tests::type_into(&driver, "#retro-alarm-0-threshold", "0.1").await?;
+        let scope = driver.find(By::Css("#retro-alarm-0-scope")).await?;
+        SelectElement::new(&scope)
+            .await?
+            .select_by_value("new-fleet")
+            .await?;
+        let verdict = wait_for_text(&driver, "#retro-verdict", |text| {
+            text.contains("during the canary bake")
+        })
+        .await?;
+        ensure!(verdict.contains("before the run did"), "{verdict}");
+        let rows = table_rows(&driver, "#retro-alarms").await?;
+        ensure!(
+            rows[0][1].contains("Average of Invocation5XXErrors >= 0.1"),
+            "the typed threshold is the one judged: {rows:?}"
+        );
+        let spared = text_of(&driver, "#retro-spared").await?;
+        ensure!(spared.contains("would have spared"), "{spared}");
+        let chart = driver
+            .find(By::Css("#run-chart svg"))
+            .await?
+            .inner_html()
+            .await?;
+        ensure!(
+            chart.contains(" would roll back: TestAlarm-5XXErrors-guardrail-demo"),
+            "the chart marks the re-judged rollback"
+        );
+        // The reviewer's edits are not the plan's.
+        ensure!(value_of(&driver, "#alarm-0-threshold").await? == "1");
+        // A period the judge cannot take says why.
+        guardrail_tests::type_into(&driver, "#retro-alarm-0-period", "45").await?;
+        wait_for_text(&driver, "#retro-verdict", |text| text.contains("Period")).await?;
+        driver.find(By::Css("#retro-reset")).await?.click().await?;
+        wait_for_text(&driver, "#retro-verdict", |text| {
+            text.contains("when the run did")
+        })
+        .await?;
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_refused_rollout_says_why() -> Result<()> {
     let server = TestServer::with_engine().await?;
@@ -371,6 +455,11 @@ async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Resu
         );
         let events = text_of(&driver, "#run-events").await?;
         ensure!(events.contains("canary bake started"), "{events}");
+        // SageMaker's metrics are statistics, not samples: nothing to re-judge.
+        wait_for_text(&driver, "#retro-no-samples", |text| {
+            text.contains("GetMetricData")
+        })
+        .await?;
         wait_for_text(&driver, "#runs", |text| text.contains("rolled_back")).await?;
         let errors = console_errors(&driver).await?;
         ensure!(errors.is_empty(), "console errors: {errors:?}");
@@ -488,6 +577,13 @@ async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Resul
         driver.refresh().await?;
         wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
         ensure!(driver.find_all(By::Css("#start-run")).await?.is_empty());
+        // The link carries no per-period samples: the judge says where to
+        // re-judge the run instead.
+        let missing = wait_for_text(&driver, "#retro-no-samples", |text| {
+            text.contains("guardrail retro")
+        })
+        .await?;
+        ensure!(missing.contains("server that recorded it"), "{missing}");
         // The reviewer's summary, with the image drawn from the link's record.
         driver
             .find(By::Css("#copy-review-summary"))

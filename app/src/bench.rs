@@ -74,6 +74,18 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
                 }
             },
         ),
+        // What a keystroke also costs outside the analysis: the share link
+        // (the plan as JSON, deflated, checksummed) and the draft (JSON).
+        time("share link (encode)", iterations, now, || {
+            std::hint::black_box(crate::state::fragment_for(
+                &plan,
+                crate::state::View::WhatIf,
+                crate::state::Beyond::default(),
+            ));
+        }),
+        time("draft (plan as JSON)", iterations, now, || {
+            std::hint::black_box(serde_json::to_string(&plan).unwrap_or_default());
+        }),
         time("detection, 1000 runs", few, now, || {
             let _ = std::hint::black_box(detect(&rollout, &scenario, DEFAULT_RUNS));
         }),
@@ -106,7 +118,7 @@ mod tests {
             clock.get()
         };
         let timings = super::run(2, &now);
-        assert_eq!(timings.len(), 7);
+        assert_eq!(timings.len(), 9);
         assert!(timings.iter().all(|timing| timing.mean_ms > 0.0));
     }
 }

@@ -18,6 +18,16 @@ mod imp {
             .unwrap_or_default()
     }
 
+    /// Work to do once the page has been quiet for a while: gloo's timeout,
+    /// cancelled when dropped (so replacing one debounces).
+    pub type Later = gloo_timers::callback::Timeout;
+
+    /// Runs `work` after `ms` milliseconds, unless the returned value is
+    /// dropped first.
+    pub fn later(ms: u32, work: impl FnOnce() + 'static) -> Later {
+        gloo_timers::callback::Timeout::new(ms, work)
+    }
+
     /// Replaces the URL fragment without adding a history entry.
     pub fn replace_fragment(fragment: &str) {
         if let Some(history) = window().and_then(|window| window.history().ok()) {
@@ -44,6 +54,25 @@ mod imp {
         use gloo_storage::Storage;
         if storage().is_some() {
             let _ = gloo_storage::LocalStorage::set(key, value);
+        }
+    }
+
+    /// The value stored as JSON under `key` for this tab (session storage).
+    pub fn session_get<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
+        use gloo_storage::Storage;
+        window()?.session_storage().ok()??;
+        gloo_storage::SessionStorage::get(key).ok()
+    }
+
+    /// Stores `value` as JSON under `key` for this tab.
+    pub fn session_set<T: serde::Serialize>(key: &str, value: &T) {
+        use gloo_storage::Storage;
+        if window()
+            .and_then(|window| window.session_storage().ok())
+            .flatten()
+            .is_some()
+        {
+            let _ = gloo_storage::SessionStorage::set(key, value);
         }
     }
 
@@ -141,6 +170,12 @@ mod imp {
 
 #[cfg(not(feature = "csr"))]
 mod imp {
+    pub struct Later;
+    /// Outside the browser there is no page to wait for: run it now.
+    pub fn later(_ms: u32, work: impl FnOnce() + 'static) -> Later {
+        work();
+        Later
+    }
     pub fn fragment() -> String {
         String::new()
     }
@@ -149,6 +184,10 @@ mod imp {
         None
     }
     pub fn storage_set<T>(_key: &str, _value: &T) {}
+    pub fn session_get<T>(_key: &str) -> Option<T> {
+        None
+    }
+    pub fn session_set<T>(_key: &str, _value: &T) {}
     pub fn copy(_text: &str) -> bool {
         false
     }

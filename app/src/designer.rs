@@ -15,16 +15,18 @@ use crate::edit::{self, Mode};
 use crate::fields::{DecimalField, Problems, SelectField, TextField, WholeField};
 use crate::state::{use_editing, use_planner};
 
+// Fields read the plan through memos: a keystroke anywhere changes the plan,
+// and a memo tells its field only when its own value changed.
 fn text_signal(read: impl Fn(&Plan) -> String + Send + Sync + 'static) -> Signal<String> {
     let planner = use_planner();
-    Signal::derive(move || planner.plan.with(|plan| read(plan)))
+    Memo::new(move |_| planner.plan.with(|plan| read(plan))).into()
 }
 
 fn whole_signal(
     read: impl Fn(&Plan) -> Option<i64> + Send + Sync + 'static,
 ) -> Signal<Option<i64>> {
     let planner = use_planner();
-    Signal::derive(move || planner.plan.with(|plan| read(plan)))
+    Memo::new(move |_| planner.plan.with(|plan| read(plan))).into()
 }
 
 /// The path of a field, for a control that always edits that field.
@@ -223,9 +225,10 @@ fn ShiftingSection() -> impl IntoView {
     let planner = use_planner();
     let mode = Memo::new(move |_| planner.plan.with(edit::mode));
     let size = Memo::new(move |_| planner.plan.with(edit::size));
-    let size_part = move |part: SizePart| {
-        Signal::derive(move || planner.plan.with(|plan| size_path(plan, part)))
+    let size_part = move |part: SizePart| -> Signal<String> {
+        Memo::new(move |_| planner.plan.with(|plan| size_path(plan, part))).into()
     };
+    let size_text = Memo::new(move |_| planner.plan.with(size_effect));
     let policy = Memo::new(move |_| planner.plan.with(policy_of));
     let trc = Field::TrafficRouting.path();
 
@@ -301,7 +304,7 @@ fn ShiftingSection() -> impl IntoView {
                         })
                     />
                 </div>
-                <p class="derived" id="size-effect">{move || planner.plan.with(size_effect)}</p>
+                <p class="derived" id="size-effect">{move || size_text.get()}</p>
                 <Problems path=size_part(SizePart::Whole) id="size-problems" />
             </Show>
             <div class="grid two">
@@ -460,16 +463,17 @@ pub fn AlarmsSection() -> impl IntoView {
 }
 
 /// Reads one alarm of the plan, or the default when it is gone.
-fn alarm_signal<T: Default + Send + Sync + 'static>(
+fn alarm_signal<T: Default + Clone + PartialEq + Send + Sync + 'static>(
     index: usize,
     read: impl Fn(&MetricAlarm) -> T + Send + Sync + 'static,
 ) -> Signal<T> {
     let editing = use_editing();
-    Signal::derive(move || {
+    Memo::new(move |_| {
         editing
             .plan
             .with(|plan| plan.alarms.get(index).map(&read).unwrap_or_default())
     })
+    .into()
 }
 
 /// Applies a change to one alarm of the plan.

@@ -38,7 +38,9 @@ pub fn parse_decimal(text: &str) -> Result<Option<f64>, String> {
 #[component]
 pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) -> impl IntoView {
     let editing = use_editing();
-    let items = move || {
+    // A memo: the list is rebuilt only when its own problems change, not on
+    // every edit of the plan.
+    let items = Memo::new(move |_| {
         let path = path.get();
         editing.checked.with(|checked| {
             checked
@@ -57,11 +59,12 @@ pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) ->
                 .map(|(problem, error)| (problem.message.clone(), problem.code.clone(), error))
                 .collect::<Vec<_>>()
         })
-    };
+    });
     view! {
         <ul class="problems" id=id aria-live="polite">
             {move || {
-                items()
+                items
+                    .get()
                     .into_iter()
                     .map(|(message, code, error)| {
                         view! {
@@ -105,13 +108,19 @@ fn FieldFrame(
     }
 }
 
-fn has_error(path: &str) -> bool {
-    use_editing().checked.with(|checked| {
-        checked
-            .report
-            .errors
-            .iter()
-            .any(|problem| problem.path == path)
+/// Whether the core has an error at `path`, as a memo: `aria-invalid` is set
+/// again only when that changes.
+fn has_error(path: Signal<String>) -> Memo<bool> {
+    let editing = use_editing();
+    Memo::new(move |_| {
+        let path = path.get();
+        editing.checked.with(|checked| {
+            checked
+                .report
+                .errors
+                .iter()
+                .any(|problem| problem.path == path)
+        })
     })
 }
 
@@ -190,6 +199,7 @@ fn number_field(
         }
     });
     let describedby = format!("{id}-local {id}-problems");
+    let invalid = has_error(path);
     let frame_id = id.clone();
     view! {
         <FieldFrame id=frame_id label=label path=path hint=hint local_error=local_error>
@@ -203,7 +213,7 @@ fn number_field(
                     prop:value=move || text.get()
                     aria-describedby=describedby
                     aria-invalid=move || {
-                        (local_error.with(Option::is_some) || has_error(&path.get())).to_string()
+                        (local_error.with(Option::is_some) || invalid.get()).to_string()
                     }
                     on:input=move |event| {
                         let raw = event_target_value(&event);
@@ -229,6 +239,7 @@ pub fn TextField(
 ) -> impl IntoView {
     let problems_id = format!("{id}-problems");
     let frame_id = id.clone();
+    let invalid = has_error(path);
     view! {
         <FieldFrame id=frame_id label=label path=path hint=hint>
             <input
@@ -238,7 +249,7 @@ pub fn TextField(
                 spellcheck="false"
                 prop:value=move || value.get()
                 aria-describedby=problems_id
-                aria-invalid=move || has_error(&path.get()).to_string()
+                aria-invalid=move || invalid.get().to_string()
                 on:input=move |event| on_change.run(event_target_value(&event))
             />
         </FieldFrame>

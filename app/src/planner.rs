@@ -15,13 +15,17 @@ use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
 use crate::presets::{self, PRESETS};
 use crate::runs::RunPanel;
 use crate::state::{
-    fragment_for, restore, use_planner, Beyond, Editing, Notice, Planner, View, DRAFT_KEY,
+    fragment_for, opening_fragment, restore, use_planner, Beyond, Editing, Notice, Pending,
+    Planner, View, DRAFT_KEY, PENDING_KEY,
 };
+
+/// How long the state must stay unchanged before the URL is rewritten.
+const WRITE_AFTER_MS: u32 = 200;
 
 #[component]
 pub fn App() -> impl IntoView {
     let restored = restore(
-        &browser::fragment(),
+        &opening_fragment(&browser::fragment(), browser::session_get(PENDING_KEY)),
         browser::storage_get::<serde_json::Value>(DRAFT_KEY)
             .map(|draft| draft.to_string())
             .as_deref(),
@@ -71,17 +75,38 @@ pub fn App() -> impl IntoView {
     provide_context(Editing::of_planner(planner));
     crate::analysis::provide_analyses();
 
-    // Keep the URL and the draft in step with the plan and the view. A review
-    // page leaves the reviewer's own draft alone.
-    let written = StoredValue::new(String::new());
-    Effect::new(move |_| {
-        let fragment = fragment.get();
-        written.set_value(fragment.clone());
-        browser::replace_fragment(&fragment);
-        if !review {
-            plan.with(|plan| browser::storage_set(DRAFT_KEY, plan));
+    // Keep the URL and the draft in step with the plan and the view. The
+    // draft and this tab's newest state (session storage) are written on
+    // every change, which is cheap; the URL once typing pauses, since
+    // `history.replaceState` with a link-sized URL costs several
+    // milliseconds. A reload in the pause opens the newest state (see
+    // `opening_fragment`), and leaving the page writes the URL at once. A
+    // review page leaves the reviewer's own draft alone.
+    let written = StoredValue::new(browser::fragment());
+    let flush = move || {
+        let fragment = fragment.get_untracked();
+        if written.with_value(|last| *last != fragment) {
+            written.set_value(fragment.clone());
+            browser::replace_fragment(&fragment);
         }
+    };
+    let pending = StoredValue::new_local(None::<browser::Later>);
+    Effect::new(move |_| {
+        let latest = fragment.get();
+        browser::session_set(
+            PENDING_KEY,
+            &Pending {
+                url: written.get_value(),
+                latest,
+            },
+        );
+        if !review {
+            plan.with_untracked(|plan| browser::storage_set(DRAFT_KEY, plan));
+        }
+        // Replacing the timer cancels the one before.
+        pending.set_value(Some(browser::later(WRITE_AFTER_MS, flush)));
     });
+    let _ = window_event_listener(leptos::ev::pagehide, move |_| flush());
     // A link pasted into the address bar of an open page. Another review, or
     // a review pasted into a working page (or back), opens afresh: whether a
     // page can start rollouts is decided once, when it loads.

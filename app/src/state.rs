@@ -13,6 +13,28 @@ use leptos::prelude::*;
 /// The local-storage key of the draft.
 pub const DRAFT_KEY: &str = "guardrail.draft.v1";
 
+/// This tab's newest state, written on every change (session storage), while
+/// the URL is rewritten only once typing pauses.
+pub const PENDING_KEY: &str = "guardrail.pending.v1";
+
+/// The newest fragment of a tab, and the URL fragment it supersedes.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Pending {
+    /// The fragment in the URL when `latest` was made.
+    pub url: String,
+    pub latest: String,
+}
+
+/// The fragment a page opens with: the URL's, unless this tab changed its
+/// state after last writing the URL (a reload within the pause), in which
+/// case the newer state. A different URL (a link pasted or followed) wins.
+pub fn opening_fragment(url: &str, pending: Option<Pending>) -> String {
+    match pending {
+        Some(pending) if pending.url == url && !pending.latest.is_empty() => pending.latest,
+        _ => url.to_string(),
+    }
+}
+
 /// The right-hand views.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum View {
@@ -250,6 +272,23 @@ pub fn fragment_for(plan: &Plan, view: View, beyond: Beyond<'_>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reload_before_the_url_caught_up_opens_the_newest_state() {
+        let pending = Pending {
+            url: "p=old".into(),
+            latest: "p=new".into(),
+        };
+        assert_eq!(opening_fragment("p=old", Some(pending.clone())), "p=new");
+        // Another link in the address bar is not this tab's stale URL.
+        assert_eq!(opening_fragment("p=other", Some(pending)), "p=other");
+        assert_eq!(opening_fragment("p=old", None), "p=old");
+        let empty = Pending {
+            url: String::new(),
+            latest: String::new(),
+        };
+        assert_eq!(opening_fragment("", Some(empty)), "");
+    }
 
     #[test]
     fn a_link_in_the_url_wins_over_the_draft() {

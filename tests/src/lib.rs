@@ -321,7 +321,10 @@ pub fn guardrail_binary() -> Result<PathBuf> {
 pub async fn open_fresh(driver: &WebDriver, url: &str) -> Result<()> {
     driver.goto(url).await?;
     driver
-        .execute("window.localStorage.clear();", vec![])
+        .execute(
+            "window.localStorage.clear(); window.sessionStorage.clear();",
+            vec![],
+        )
         .await?;
     driver.goto(url).await?;
     wait_for_text(driver, "#total-duration", |text| !text.is_empty()).await?;

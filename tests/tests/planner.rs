@@ -71,6 +71,38 @@ async fn changing_the_canary_size_updates_the_chart_and_the_total_duration() -> 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_edit_survives_a_reload_at_once_and_a_new_visit() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        // The URL is rewritten only once typing pauses; a reload straight
+        // after the last key still opens the edited plan (leaving the page
+        // writes the URL, and the tab's newest state is in session storage:
+        // with neither, this reload opened the plan before the edit).
+        type_into(&driver, "#wait", "420").await?;
+        driver.refresh().await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "15:00").await?;
+        // And the draft keeps it for a new visit without a link.
+        type_into(&driver, "#wait", "480").await?;
+        driver.goto(&server.base_url).await?;
+        wait_for_text(&driver, "#total-duration", |text| text == "16:00").await?;
+        // The URL caught up: it is a link to the edited plan.
+        wait_for("the URL to hold the plan", || {
+            let driver = driver.clone();
+            async move {
+                let url = driver.current_url().await.ok()?.to_string();
+                let (_, fragment) = url.split_once("#p=")?;
+                let state = guardrail_core::link::decode(fragment).ok()?;
+                (guardrail_app::edit::wait(&state.plan) == Some(480)).then_some(())
+            }
+        })
+        .await?;
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
     let server = TestServer::start().await?;
     with_browser(|driver| async move {

@@ -2,9 +2,11 @@
 //! and natively, side by side, and prints a Markdown table for BENCHMARKS.md.
 //!
 //! Then it types into the what-if view with real keystrokes, the analyses
-//! running in their worker, and reports what the Long Tasks API (tasks over
-//! 50 ms) and the Event Timing API (keystrokes whose handling took 16 ms or
-//! more until the next paint) saw on the main thread.
+//! running in their worker, and reports what the main thread went through:
+//! the Long Tasks API (tasks over 50 ms, its floor), the Event Timing API (the
+//! longest keystroke handler), animation frames (gaps between them), and a
+//! probe task queued every millisecond or so, whose wait is how long the
+//! thread was busy (tasks and rendering) below the Long Tasks API's floor.
 //!
 //! Run: `trunk build --release --offline && cargo run -p guardrail-tests --release --bin browser-bench`
 
@@ -32,9 +34,39 @@ new PerformanceObserver((list) => {
       name: entry.name,
       duration: entry.duration,
       processing: entry.processingEnd - entry.processingStart,
+      start: Math.round(entry.startTime),
     });
   }
 }).observe({ type: "event", durationThreshold: 16 });
+// Frames: the gap between one animation frame and the next is how long the
+// main thread (tasks, style, layout, paint) kept the page from updating.
+window.__perf.frames = [];
+// Busy stretches: a probe task is queued every millisecond or so; how long it
+// waited to run is how long the main thread was busy with what was ahead of
+// it (tasks, microtasks, style, layout, paint).
+window.__perf.waits = [];
+(function () {
+  const channel = new MessageChannel();
+  let sent = 0;
+  channel.port1.onmessage = () => {
+    const now = performance.now();
+    window.__perf.waits.push(now - sent);
+    if (now - sent > 16) {
+      const detection = document.querySelector('#detection');
+      window.__perf.late = window.__perf.late || [];
+      window.__perf.late.push([Math.round(sent), Math.round(now - sent), detection ? detection.dataset.state + "/" + detection.dataset.generation : ""]);
+    }
+    setTimeout(probe, 1);
+  };
+  function probe() { sent = performance.now(); channel.port2.postMessage(0); }
+  probe();
+})();
+(function frame(last) {
+  requestAnimationFrame((now) => {
+    if (last !== undefined) window.__perf.frames.push(now - last);
+    frame(now);
+  });
+})();
 "#;
 
 /// Types [`KEYSTROKES`] one key at a time into the what-if view of the plan
@@ -61,6 +93,28 @@ async fn keystrokes(driver: &WebDriver, url: &str) -> Result<(Value, f64)> {
     // Let the observers deliver what they buffered.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let seen = driver.execute("return window.__perf;", vec![]).await?;
+    // GUARDRAIL_BENCH_DEBUG=1: when the main thread was busy, beside when
+    // each keystroke's events began (page milliseconds), to tell what it was.
+    if std::env::var_os("GUARDRAIL_BENCH_DEBUG").is_some() {
+        eprintln!(
+            "busy over 16 ms [probe sent, waited, analysis state/generation]: {}",
+            seen.json()["late"]
+        );
+        let starts: Vec<String> = seen.json()["events"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .map(|event| {
+                format!(
+                    "{}@{}",
+                    event["name"].as_str().unwrap_or(""),
+                    event["start"]
+                )
+            })
+            .collect();
+        eprintln!("events: {}", starts.join(" "));
+    }
     Ok((seen.json().clone(), arrived))
 }
 
@@ -141,35 +195,46 @@ async fn main() -> Result<()> {
     }
     println!();
     println!(
-        "| plan ({} keystrokes in the what-if) | long tasks (> 50 ms) | keystrokes handled in 16 ms or more (longest, of which processing) | last analysis shown after the last key |",
+        "| plan ({} keystrokes in the what-if) | long tasks (> 50 ms) | longest handler | frames over 20 ms, longest | longest busy stretch (probe) | last analysis shown after the last key |",
         KEYSTROKES.len()
     );
-    println!("|---|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|");
     for (name, (seen, arrived)) in typing {
         let longtasks: Vec<f64> = seen["longtasks"]
             .as_array()
             .map(|list| list.iter().filter_map(Value::as_f64).collect())
             .unwrap_or_default();
         let events = seen["events"].as_array().cloned().unwrap_or_default();
-        let longest = events.iter().max_by(|a, b| {
-            a["duration"]
-                .as_f64()
-                .unwrap_or(0.0)
-                .total_cmp(&b["duration"].as_f64().unwrap_or(0.0))
-        });
+        let handler = events
+            .iter()
+            .map(|event| {
+                (
+                    event["processing"].as_f64().unwrap_or(0.0),
+                    event["name"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(ms, name)| format!("{ms:.1} ms ({name})"))
+            .unwrap_or_else(|| "under 16 ms".into());
+        let frames: Vec<f64> = seen["frames"]
+            .as_array()
+            .map(|list| list.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        let slow = frames.iter().filter(|gap| **gap > 20.0).count();
+        let waits: Vec<f64> = seen["waits"]
+            .as_array()
+            .map(|list| list.iter().filter_map(Value::as_f64).collect())
+            .unwrap_or_default();
+        let mut sorted = waits.clone();
+        sorted.sort_by(f64::total_cmp);
+        let busy_over_16 = waits.iter().filter(|wait| **wait > 16.0).count();
         println!(
-            "| {name} | {} (longest {:.0} ms) | {} ({}) | {:.0} ms |",
+            "| {name} | {} | {handler} | {slow} of {}, {:.0} ms | {:.1} ms ({busy_over_16} of {} probes waited over 16 ms) | {:.0} ms |",
             longtasks.len(),
-            longtasks.iter().copied().fold(0.0, f64::max),
-            events.len(),
-            longest
-                .map(|event| format!(
-                    "{} {:.0} ms, {:.1} ms",
-                    event["name"].as_str().unwrap_or_default(),
-                    event["duration"].as_f64().unwrap_or(0.0),
-                    event["processing"].as_f64().unwrap_or(0.0)
-                ))
-                .unwrap_or_else(|| "none".into()),
+            frames.len(),
+            frames.iter().copied().fold(0.0, f64::max),
+            sorted.last().copied().unwrap_or(0.0),
+            waits.len(),
             arrived
         );
     }

@@ -6,6 +6,8 @@
 //! Each field carries `data-path` with the plan path it edits.
 
 use guardrail_core::explain::mmss;
+use guardrail_core::problem::Problem;
+use guardrail_core::Checked;
 use leptos::prelude::*;
 
 use crate::state::use_editing;
@@ -34,6 +36,23 @@ pub fn parse_decimal(text: &str) -> Result<Option<f64>, String> {
     }
 }
 
+/// The core's errors (`true`) and warnings (`false`) whose path is exactly
+/// `path`.
+fn problems_at<'a>(
+    checked: &'a Checked,
+    path: &'a str,
+) -> impl Iterator<Item = (&'a Problem, bool)> + 'a {
+    let errors = checked.report.errors.iter().map(|problem| (problem, true));
+    let warnings = checked
+        .report
+        .warnings
+        .iter()
+        .map(|problem| (problem, false));
+    errors
+        .chain(warnings)
+        .filter(move |(problem, _)| problem.path == path)
+}
+
 /// The core's errors and warnings whose path is exactly `path`.
 #[component]
 pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) -> impl IntoView {
@@ -43,19 +62,7 @@ pub fn Problems(#[prop(into)] path: Signal<String>, #[prop(into)] id: String) ->
     let items = Memo::new(move |_| {
         let path = path.get();
         editing.checked.with(|checked| {
-            checked
-                .report
-                .errors
-                .iter()
-                .map(|problem| (problem, true))
-                .chain(
-                    checked
-                        .report
-                        .warnings
-                        .iter()
-                        .map(|problem| (problem, false)),
-                )
-                .filter(|(problem, _)| problem.path == path)
+            problems_at(checked, &path)
                 .map(|(problem, error)| (problem.message.clone(), problem.code.clone(), error))
                 .collect::<Vec<_>>()
         })
@@ -114,13 +121,9 @@ fn has_error(path: Signal<String>) -> Memo<bool> {
     let editing = use_editing();
     Memo::new(move |_| {
         let path = path.get();
-        editing.checked.with(|checked| {
-            checked
-                .report
-                .errors
-                .iter()
-                .any(|problem| problem.path == path)
-        })
+        editing
+            .checked
+            .with(|checked| problems_at(checked, &path).any(|(_, error)| error))
     })
 }
 

@@ -294,6 +294,11 @@ pub async fn type_into(driver: &WebDriver, css: &str, text: &str) -> Result<()> 
     Ok(())
 }
 
+/// The markup inside `css`: a chart's SVG.
+pub async fn chart_svg(driver: &WebDriver, css: &str) -> Result<String> {
+    Ok(driver.find(By::Css(css)).await?.inner_html().await?)
+}
+
 /// The `value` property of the input `css`.
 pub async fn value_of(driver: &WebDriver, css: &str) -> Result<String> {
     let input = driver.find(By::Css(css)).await?;

@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
 use guardrail_tests::{
-    console_errors, guardrail_binary, open_fresh, type_into, value_of, wait_for, wait_for_text,
-    with_browser, TestServer,
+    chart_svg, console_errors, guardrail_binary, open_fresh, type_into, value_of, wait_for,
+    wait_for_text, with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -18,10 +18,6 @@ async fn no_console_errors(driver: &WebDriver) -> Result<()> {
     let errors = console_errors(driver).await?;
     ensure!(errors.is_empty(), "console errors: {errors:?}");
     Ok(())
-}
-
-async fn chart_svg(driver: &WebDriver, css: &str) -> Result<String> {
-    Ok(driver.find(By::Css(css)).await?.inner_html().await?)
 }
 
 #[tokio::test(flavor = "multi_thread")]

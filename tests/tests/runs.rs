@@ -2,8 +2,8 @@
 
 use anyhow::{ensure, Result};
 use guardrail_tests::{
-    aws_json, console_errors, dist_dir, free_port, guardrail_binary, open_fresh, scratch_dir,
-    value_of, wait_for, wait_for_text, with_browser, TestServer,
+    aws_json, chart_svg, console_errors, dist_dir, free_port, guardrail_binary, open_fresh,
+    scratch_dir, value_of, wait_for, wait_for_text, with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -50,11 +50,7 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
         })
         .await?;
         ensure!(events.contains("canary bake started"), "{events}");
-        let chart = driver
-            .find(By::Css("#run-chart svg"))
-            .await?
-            .inner_html()
-            .await?;
+        let chart = chart_svg(&driver, "#run-chart svg").await?;
         ensure!(
             chart.contains("ALARM TestAlarm-5XXErrors-guardrail-demo"),
             "the chart marks the alarm"
@@ -104,7 +100,7 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
 /// The cells of each row of the table `css`.
 async fn table_rows(driver: &WebDriver, css: &str) -> Result<Vec<Vec<String>>> {
     let mut rows = Vec::new();
-    for row in driver.find_all(By::Css(&format!("{css} tbody tr"))).await? {
+    for row in driver.find_all(By::Css(format!("{css} tbody tr"))).await? {
         let mut cells = Vec::new();
         for cell in row.find_all(By::Css("td")).await? {
             cells.push(cell.text().await?);
@@ -159,11 +155,7 @@ async fn the_retrospective_judge_re_judges_the_recorded_run_under_edited_alarms(
         );
         let spared = text_of(&driver, "#retro-spared").await?;
         ensure!(spared.contains("would have spared"), "{spared}");
-        let chart = driver
-            .find(By::Css("#run-chart svg"))
-            .await?
-            .inner_html()
-            .await?;
+        let chart = chart_svg(&driver, "#run-chart svg").await?;
         ensure!(
             chart.contains(" would roll back: TestAlarm-5XXErrors-guardrail-demo"),
             "the chart marks the re-judged rollback"

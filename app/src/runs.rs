@@ -324,19 +324,27 @@ fn WorkingRunPanel() -> impl IntoView {
     }
 }
 
-/// The run's own plan (carried by the link on a review page, else as the
-/// server recorded it) and its review link at the moment on show.
+/// The run's own plan: carried by the link on a review page, else as the
+/// server recorded it.
+async fn plan_of(planner: Planner, run_id: &str) -> Result<Plan, String> {
+    if planner.review && planner.record.with_value(Option::is_some) {
+        return Ok(planner.plan.get_untracked());
+    }
+    let text = run_plan(run_id.to_string()).await.map_err(message)?;
+    Plan::from_json(&text).map_err(|error| error.to_string())
+}
+
+/// The run's own plan (read once, when the run view opened) and its review
+/// link at the moment on show.
 async fn review_of(
     planner: Planner,
     run_id: &str,
     events: RwSignal<Vec<Event>>,
+    own_plan: StoredValue<Option<Result<Plan, String>>>,
 ) -> Result<(Plan, ReviewLink), String> {
-    let carried = planner.review && planner.record.with_value(Option::is_some);
-    let plan = if carried {
-        planner.plan.get_untracked()
-    } else {
-        let text = run_plan(run_id.to_string()).await.map_err(message)?;
-        Plan::from_json(&text).map_err(|error| error.to_string())?
+    let plan = match own_plan.get_value() {
+        Some(Ok(plan)) => plan,
+        _ => plan_of(planner, run_id).await?,
     };
     let link = events.with_untracked(|events| {
         review_link(
@@ -362,12 +370,15 @@ fn RunView(
     let abort_note = RwSignal::new(None::<(bool, String)>);
     // What was last copied for a review: the link or the summary, and a note.
     let review = RwSignal::new(None::<(String, String)>);
+    // The run's own plan, read once: the review link and summary carry it,
+    // and the retrospective judge starts from its alarms.
+    let own_plan = StoredValue::new(None::<Result<Plan, String>>);
     let make_review = {
         let run_id = run_id.clone();
         move |summary: bool| {
             let run_id = run_id.clone();
             spawn_local(async move {
-                let copied = match review_of(planner, &run_id, events).await {
+                let copied = match review_of(planner, &run_id, events, own_plan).await {
                     Ok((plan, link)) if summary => {
                         let image = match link.url.split_once("&r=") {
                             Some((_, token)) if link.self_contained => {
@@ -448,14 +459,11 @@ fn RunView(
     // The retrospective judge: a copy of the run's plan whose alarms the
     // reviewer edits, re-judged against the record once the run has ended.
     let judged = RwSignal::new(planner.plan.get_untracked());
-    let own_plan = StoredValue::new(None::<Result<Plan, String>>);
     let loaded = RwSignal::new(false);
     {
         let run_id = run_id.clone();
         spawn_local(async move {
-            let plan = review_of(planner, &run_id, events)
-                .await
-                .map(|(plan, _)| plan);
+            let plan = plan_of(planner, &run_id).await;
             if let Ok(plan) = &plan {
                 judged.set(plan.clone());
             }

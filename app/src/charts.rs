@@ -53,16 +53,52 @@ fn phase_short(phase: Phase) -> String {
 }
 
 fn svg(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>)) -> String {
+    svg_with(size, |root| {
+        draw(root);
+        String::new()
+    })
+}
+
+/// [`svg`], with markup that `draw` returns drawn last, on top (see [`dots`]).
+fn svg_with(
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> String,
+) -> String {
     let mut out = String::new();
-    {
+    let on_top = {
         let root = SVGBackend::with_string(&mut out, size).into_drawing_area();
         let _ = root.fill(&WHITE);
-        draw(&root);
+        let on_top = draw(&root);
         let _ = root.present();
+        on_top
+    };
+    if let Some(end) = out.rfind("</svg>") {
+        out.insert_str(end, &on_top);
     }
     // plotters writes the viewBox that lets the chart scale with its
     // container; keep the chart's top-left corner in place as it does.
     out.replacen("<svg ", "<svg preserveAspectRatio=\"xMinYMin meet\" ", 1)
+}
+
+/// Round dots of `colour` at `points` (backend pixels) as one `<path>`: a
+/// zero-length segment with a round cap is a dot. plotters writes a
+/// `<circle>` per point, and on a 2-hour plan's ten alarm charts those
+/// thousand-odd elements were most of what the browser had to build, style
+/// and lay out for each what-if result.
+fn dots(points: impl IntoIterator<Item = (i32, i32)>, colour: RGBColor, diameter: u32) -> String {
+    use std::fmt::Write;
+    let mut path = String::new();
+    for (x, y) in points {
+        let _ = write!(path, "M{x} {y}h0");
+    }
+    if path.is_empty() {
+        return path;
+    }
+    let RGBColor(red, green, blue) = colour;
+    format!(
+        "<path d=\"{path}\" fill=\"none\" stroke=\"#{red:02X}{green:02X}{blue:02X}\" \
+         stroke-width=\"{diameter}\" stroke-linecap=\"round\"/>"
+    )
 }
 
 fn time_label(seconds: &f64) -> String {
@@ -139,6 +175,9 @@ fn traffic_axes<'a, 'b>(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        // Lines at the labels only, as in every chart here: plotters draws
+        // each light line as an element, nine per label.
+        .max_light_lines(0)
         .x_labels(8)
         .x_label_formatter(&time_label)
         .y_desc("green traffic %")
@@ -294,6 +333,7 @@ fn percent_over_time<'a, 'b: 'a>(
     chart
         .configure_mesh()
         .disable_x_mesh()
+        .max_light_lines(0)
         .x_labels(8)
         .x_label_formatter(&time_label)
         .y_desc(y_desc)
@@ -396,8 +436,8 @@ pub fn alarm_chart(simulation: &Simulation, index: usize) -> String {
     let Some(trace) = simulation.alarms.get(index) else {
         return String::new();
     };
-    svg((SIZE.0, 150), |root| {
-        let _ = draw_alarm(root, simulation, trace);
+    svg_with((SIZE.0, 150), |root| {
+        draw_alarm(root, simulation, trace).unwrap_or_default()
     })
 }
 
@@ -405,7 +445,7 @@ fn draw_alarm(
     root: &DrawingArea<SVGBackend, Shift>,
     simulation: &Simulation,
     trace: &guardrail_core::simulate::AlarmTrace,
-) -> Result<(), Box<dyn std::error::Error>> {
+) -> Result<String, Box<dyn std::error::Error>> {
     let end = (simulation.end_ms as f64 / 1_000.0).max(1.0);
     let start = trace
         .datapoints
@@ -437,6 +477,9 @@ fn draw_alarm(
         .configure_mesh()
         .disable_x_mesh()
         .y_labels(4)
+        // Lines at the labels only: the light lines between them were half
+        // of each small chart's elements (see `traffic_axes`).
+        .max_light_lines(0)
         .label_style((FONT, 11))
         .draw()?;
     chart.draw_series(std::iter::once(PathElement::new(
@@ -444,11 +487,16 @@ fn draw_alarm(
         ROLLBACK.mix(0.7).stroke_width(1),
     )))?;
     chart.draw_series(LineSeries::new(values.clone(), GREY.stroke_width(1)))?;
-    chart.draw_series(values.iter().map(|(time, value)| {
-        let breaching = trace.comparison.breaches(*value, trace.threshold);
-        let colour = if breaching { ROLLBACK } else { GREEN_LINE };
-        Circle::new((*time, *value), 3, colour.filled())
-    }))?;
+    let (breaching, within): (Vec<_>, Vec<_>) = values
+        .iter()
+        .partition(|(_, value)| trace.comparison.breaches(*value, trace.threshold));
+    let points = |values: Vec<&(f64, f64)>| {
+        values
+            .into_iter()
+            .map(|point| chart.backend_coord(point))
+            .collect::<Vec<_>>()
+    };
+    let on_top = dots(points(within), GREEN_LINE, 6) + &dots(points(breaching), ROLLBACK, 6);
     chart.draw_series(std::iter::once(Text::new(
         format!(
             "threshold {}",
@@ -484,7 +532,7 @@ fn draw_alarm(
         };
         Rectangle::new([(from, 0.0), (to, 1.0)], colour.filled())
     }))?;
-    Ok(())
+    Ok(on_top)
 }
 
 /// Detection probability against green's error rate, on a log axis.
@@ -783,6 +831,34 @@ mod tests {
         assert!(svg.contains("rollback at 11:00"), "{svg}");
         let alarm = alarm_chart(&simulation, 0);
         assert!(alarm.contains("threshold 1"), "{alarm}");
+    }
+
+    #[test]
+    fn the_alarm_chart_draws_a_dot_per_datapoint_red_where_it_breaches() {
+        let (plan, rollout) = canary();
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
+        let trace = &simulation.alarms[0];
+        let values: Vec<f64> = trace
+            .datapoints
+            .iter()
+            .filter_map(|(_, value)| *value)
+            .collect();
+        let breaching = values
+            .iter()
+            .filter(|value| trace.comparison.breaches(**value, trace.threshold))
+            .count();
+        assert!(breaching > 0 && breaching < values.len(), "{values:?}");
+        let svg = alarm_chart(&simulation, 0);
+        let dots_of = |colour: &str| {
+            svg.split("<path ")
+                .skip(1)
+                .find(|path| path.contains(&format!("stroke=\"{colour}\"")))
+                .map_or(0, |path| path.matches("h0").count())
+        };
+        assert_eq!(dots_of("#DC2626"), breaching, "{svg}");
+        assert_eq!(dots_of("#059669"), values.len() - breaching, "{svg}");
+        assert!(!svg.contains("<circle"), "{svg}");
+        assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
     }
 
     #[test]

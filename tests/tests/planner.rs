@@ -266,6 +266,8 @@ async fn the_what_if_panel_explains_the_rollback_and_the_detection_odds() -> Res
         let odds =
             wait_for_text(&driver, "#detection-probability", |text| !text.is_empty()).await?;
         ensure!(odds.contains("Over 1000 seeded runs"), "{odds}");
+        let chart = driver.find(By::Css("#whatif-chart")).await?;
+        let before = chart_svg(&driver, "#whatif-chart").await?;
         // A 20 % error rate slips past the notebook's Average >= 1 alarm.
         type_into(&driver, "#green-error-rate", "0.2").await?;
         let outcome = wait_for_text(&driver, "#whatif-outcome", |text| {
@@ -273,6 +275,9 @@ async fn the_what_if_panel_explains_the_rollback_and_the_detection_odds() -> Res
         })
         .await?;
         ensure!(outcome.contains("13:00"), "{outcome}");
+        // The result is updated in place: the same chart element, redrawn.
+        let after = chart.inner_html().await?;
+        ensure!(after != before && after.contains("<svg"), "{after}");
         let why =
             wait_for_text(&driver, "#explanation", |text| text.contains("never fired")).await?;
         ensure!(

@@ -130,6 +130,17 @@ mod imp {
         }
     }
 
+    /// Moves keyboard focus to the element `id`.
+    pub fn focus_id(id: &str) {
+        let element = window()
+            .and_then(|window| window.document())
+            .and_then(|document| document.get_element_by_id(id))
+            .and_then(|element| element.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(element) = element {
+            let _ = element.focus();
+        }
+    }
+
     /// Loads the page again (its fragment decides what it opens).
     pub fn reload() {
         if let Some(window) = window() {
@@ -193,6 +204,7 @@ mod imp {
     }
     pub fn download(_file_name: &str, _text: &str) {}
     pub fn focus_path(_path: &str) {}
+    pub fn focus_id(_id: &str) {}
     pub fn reload() {}
     pub fn open(_url: &str) {}
     pub fn page_url() -> String {

@@ -240,6 +240,8 @@ fn ShiftingSection() -> impl IntoView {
     });
     let size_value = Signal::derive(move || size.get().and_then(|size| size.value));
     let rollback_batch = Memo::new(move |_| planner.plan.with(edit::rollback_batch));
+    // The config of each mode switched away from, brought back on return.
+    let left = StoredValue::new(Vec::new());
 
     view! {
         <fieldset>
@@ -258,7 +260,9 @@ fn ShiftingSection() -> impl IntoView {
                                     id=id
                                     value=choice.id()
                                     prop:checked=move || mode.get() == choice
-                                    on:change=move |_| planner.edit(|plan| edit::set_mode(plan, choice))
+                                    on:change=move |_| {
+                                        left.update_value(|left| planner.edit(|plan| edit::switch_mode(plan, choice, left)))
+                                    }
                                 />
                                 {choice.label()}
                             </label>
@@ -442,12 +446,23 @@ const MISSING: [(&str, &str); 4] = [
 pub fn AlarmsSection() -> impl IntoView {
     let editing = use_editing();
     let count = Memo::new(move |_| editing.plan.with(|plan| plan.alarms.len()));
+    let removed = RwSignal::new(None::<String>);
     view! {
         <fieldset class="alarms">
             <legend>{move || format!("Alarms ({} of {MAX_ALARMS})", count.get())}</legend>
             <Problems path=fixed(Field::AutoRollback) id=editing.id("rollback-problems") />
             <Problems path=fixed(Field::RollbackAlarms) id=editing.id("rollback-list-problems") />
-            {move || (0..count.get()).map(|index| view! { <AlarmCard index=index /> }).collect_view()}
+            // Where focus goes when an alarm is removed: the next card takes
+            // the removed one's place, and with focus left on its Remove
+            // button a second Enter would remove that alarm too.
+            <p class="hint" id=editing.id("alarms-status") tabindex="-1" role="status">
+                {move || removed.get().map(|name| {
+                    // Only the planner's own plan has an undo.
+                    let undo = if editing.prefix.is_empty() { " Undo (Ctrl+Z) brings it back." } else { "" };
+                    format!("Removed alarm {name}.{undo}")
+                })}
+            </p>
+            {move || (0..count.get()).map(|index| view! { <AlarmCard index=index removed=removed /> }).collect_view()}
             <button
                 type="button"
                 id=editing.id("add-alarm")
@@ -501,7 +516,7 @@ fn alarm_id(index: usize, field: &str) -> String {
 
 /// One alarm: its name, whether it rolls back, what it watches and when it fires.
 #[component]
-fn AlarmCard(index: usize) -> impl IntoView {
+fn AlarmCard(index: usize, removed: RwSignal<Option<String>>) -> impl IntoView {
     let editing = use_editing();
     let name = Memo::new(move |_| {
         editing
@@ -528,7 +543,12 @@ fn AlarmCard(index: usize) -> impl IntoView {
                     type="button"
                     class="remove"
                     aria-label=move || format!("Remove alarm {}", name.get())
-                    on:click=move |_| editing.edit(|plan| edit::remove_alarm(plan, index))
+                    on:click=move |_| {
+                        let gone = name.get_untracked();
+                        editing.edit(|plan| edit::remove_alarm(plan, index));
+                        removed.set(Some(gone));
+                        browser::focus_id(&editing.id("alarms-status"));
+                    }
                 >
                     "Remove"
                 </button>

@@ -229,6 +229,32 @@ pub fn set_mode(plan: &mut Plan, new_mode: Mode) {
     }
 }
 
+/// Switches mode as [`set_mode`] does, remembering in `left` the
+/// deployment config of the mode left behind, and bringing back the one
+/// `new_mode` had when it was last left, so that Canary → Rolling → Canary
+/// ends where it began. The rollback alarms are the plan's, as they are now.
+pub fn switch_mode(plan: &mut Plan, new_mode: Mode, left: &mut Vec<(Mode, DeploymentConfig)>) {
+    let old_mode = mode(plan);
+    if old_mode == new_mode && plan.deployment_config.is_some() {
+        return;
+    }
+    if let Some(config) = plan.deployment_config.clone() {
+        left.retain(|(mode, _)| *mode != old_mode);
+        left.push((old_mode, config));
+    }
+    match left.iter().position(|(mode, _)| *mode == new_mode) {
+        Some(index) => {
+            let (_, mut config) = left.remove(index);
+            config.auto_rollback_configuration = plan
+                .deployment_config
+                .as_ref()
+                .and_then(|config| config.auto_rollback_configuration.clone());
+            plan.deployment_config = Some(config);
+        }
+        None => set_mode(plan, new_mode),
+    }
+}
+
 pub fn set_size(plan: &mut Plan, kind: Option<CapacitySizeType>, value: Option<i64>) {
     let size = CapacitySize { kind, value };
     match mode(plan) {
@@ -446,16 +472,30 @@ pub enum Imported {
     Link(Box<guardrail_core::link::LinkState>),
 }
 
+/// What an import found, and the fields of the pasted JSON it did not know
+/// and so left out, with their paths (`Alarms[0].Foo`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Import {
+    pub imported: Imported,
+    pub dropped: Vec<String>,
+}
+
 /// Reads pasted text: a plan, a bare `DeploymentConfig` (as `update-endpoint`
 /// takes it), or a share link. Errors are one line and name the position.
-pub fn import(current: &Plan, text: &str) -> Result<Imported, String> {
+/// JSON that is none of these (an object none of whose fields a plan has,
+/// or not an object at all) is refused, so that it never replaces a plan
+/// with an empty one.
+pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
     let trimmed = text.trim();
     if trimmed.is_empty() {
         return Err("nothing to import: paste a plan, a DeploymentConfig or a link".into());
     }
-    if !trimmed.starts_with('{') {
+    if !trimmed.starts_with(['{', '[']) {
         return guardrail_core::link::decode(trimmed)
-            .map(|state| Imported::Link(Box::new(state)))
+            .map(|state| Import {
+                imported: Imported::Link(Box::new(state)),
+                dropped: Vec::new(),
+            })
             .map_err(|error| format!("not JSON, and not a guardrail link: {error}"));
     }
     let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|error| {
@@ -470,24 +510,61 @@ pub fn import(current: &Plan, text: &str) -> Result<Imported, String> {
                 .unwrap_or_default()
         )
     })?;
-    let is_config = value.as_object().is_some_and(|object| {
-        object.keys().all(|key| {
-            matches!(
-                key.as_str(),
-                "BlueGreenUpdatePolicy" | "RollingUpdatePolicy" | "AutoRollbackConfiguration"
-            )
-        }) && !object.is_empty()
-    });
+    let Some(object) = value.as_object() else {
+        return Err("not a plan: a plan is a JSON object, not a list. Nothing was changed.".into());
+    };
+    let is_config = object.keys().all(|key| {
+        matches!(
+            key.as_str(),
+            "BlueGreenUpdatePolicy" | "RollingUpdatePolicy" | "AutoRollbackConfiguration"
+        )
+    }) && !object.is_empty();
     if is_config {
-        let config: DeploymentConfig = serde_json::from_value(value)
+        let config: DeploymentConfig = serde_json::from_value(value.clone())
             .map_err(|error| format!("not a DeploymentConfig: {error}"))?;
         let mut plan = current.clone();
         plan.deployment_config = Some(config);
-        return Ok(Imported::DeploymentConfig(Box::new(plan)));
+        let wrapped = serde_json::json!({ "DeploymentConfig": value });
+        return Ok(Import {
+            dropped: dropped(&wrapped, &plan),
+            imported: Imported::DeploymentConfig(Box::new(plan)),
+        });
     }
-    Plan::from_json(trimmed)
-        .map(|plan| Imported::Plan(Box::new(plan)))
-        .map_err(|error| error.one_line())
+    let plan = Plan::from_json(trimmed).map_err(|error| error.one_line())?;
+    let dropped = dropped(&value, &plan);
+    let fields = object.iter().filter(|(_, value)| !value.is_null()).count();
+    let unknown_at_top = dropped
+        .iter()
+        .filter(|path| !path.contains(['.', '[']))
+        .count();
+    if fields == 0 || unknown_at_top == fields {
+        let named = object
+            .keys()
+            .take(5)
+            .map(|key| format!("`{key}`"))
+            .collect::<Vec<_>>();
+        return Err(format!(
+            "not a plan, a DeploymentConfig or a link: {} none of the fields a plan has \
+             (EndpointName, DeploymentConfig, Alarms, …). Nothing was changed.",
+            if named.is_empty() {
+                "the object is empty, with".to_string()
+            } else {
+                format!("it has {}, and", named.join(", "))
+            }
+        ));
+    }
+    Ok(Import {
+        imported: Imported::Plan(Box::new(plan)),
+        dropped,
+    })
+}
+
+/// The paths of `input`'s fields that `plan` (what it was read as) left out.
+fn dropped(input: &serde_json::Value, plan: &Plan) -> Vec<String> {
+    guardrail_core::plan::unknown_fields(input, plan)
+        .into_iter()
+        .map(|problem| problem.path)
+        .collect()
 }
 
 #[cfg(test)]
@@ -516,6 +593,40 @@ mod tests {
         assert_eq!(wait(&plan), Some(300));
         // The rollback alarms survive every switch.
         assert_eq!(plan.rollback_alarm_names().len(), 2);
+    }
+
+    #[test]
+    fn switching_mode_and_back_restores_what_the_user_had() {
+        let mut plan = examples::notebook_canary();
+        set_termination_wait(&mut plan, Some(120));
+        let before = plan.clone();
+        let mut left = Vec::new();
+        switch_mode(&mut plan, Mode::Rolling, &mut left);
+        assert_eq!(mode(&plan), Mode::Rolling);
+        // set_mode alone loses the final bake (Rolling has none).
+        let mut lossy = plan.clone();
+        set_mode(&mut lossy, Mode::Canary);
+        assert_eq!(termination_wait(&lossy), Some(0));
+        // An alarm removed from rollback while in Rolling stays removed.
+        plan.deployment_config
+            .as_mut()
+            .and_then(|config| config.auto_rollback_configuration.as_mut())
+            .map(|rollback| rollback.alarms.pop());
+        switch_mode(&mut plan, Mode::Canary, &mut left);
+        assert_eq!(termination_wait(&plan), Some(120));
+        assert_eq!(
+            plan.deployment_config
+                .as_ref()
+                .and_then(|config| config.blue_green_update_policy.clone()),
+            before
+                .deployment_config
+                .as_ref()
+                .and_then(|config| config.blue_green_update_policy.clone())
+        );
+        assert_eq!(plan.rollback_alarm_names().len(), 1);
+        // And Rolling comes back as it was left.
+        switch_mode(&mut plan, Mode::Rolling, &mut left);
+        assert_eq!(wait(&plan), Some(300));
     }
 
     #[test]
@@ -562,28 +673,75 @@ mod tests {
         assert_eq!(alarm.extended_statistic, None);
     }
 
+    fn imported(result: Result<Import, String>) -> Imported {
+        match result {
+            Ok(found) => {
+                assert_eq!(found.dropped, Vec::<String>::new());
+                found.imported
+            }
+            Err(error) => panic!("{error}"),
+        }
+    }
+
     #[test]
     fn import_takes_plans_deployment_configs_and_links() {
         let current = examples::notebook_canary();
-        match import(&current, examples::DEPLOYMENT_CONFIG_CANARY) {
-            Ok(Imported::DeploymentConfig(plan)) => {
+        match imported(import(&current, examples::DEPLOYMENT_CONFIG_CANARY)) {
+            Imported::DeploymentConfig(plan) => {
                 assert_eq!(plan.endpoint_name, current.endpoint_name);
                 assert_eq!(plan.deployment_config, current.deployment_config);
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            import(&current, examples::ROLLING),
-            Ok(Imported::Plan(_))
+            imported(import(&current, examples::ROLLING)),
+            Imported::Plan(_)
         ));
         let link =
             guardrail_core::link::encode(&guardrail_core::link::LinkState::plan(current.clone()));
-        assert!(matches!(import(&current, &link), Ok(Imported::Link(_))));
+        assert!(matches!(
+            imported(import(&current, &link)),
+            Imported::Link(_)
+        ));
         let error = import(&current, "{\n \"InstanceCount\": true }").expect_err("type error");
         assert!(error.starts_with("line 2, column"), "{error}");
         assert!(import(&current, "nonsense").is_err());
         assert!(import(&current, "{ broken")
             .expect_err("syntax")
             .starts_with("line 1"));
+    }
+
+    #[test]
+    fn json_that_is_not_a_plan_is_refused_and_dropped_fields_are_named() {
+        let current = examples::notebook_canary();
+        for text in [
+            "{\"foo\": 1}",
+            "{}",
+            "[1, 2]",
+            "{\"foo\": 1, \"bar\": {\"EndpointName\": \"x\"}}",
+        ] {
+            let error = import(&current, text).expect_err(text);
+            assert!(error.contains("Nothing was changed"), "{text}: {error}");
+        }
+        let error = import(&current, "{\"foo\": 1}").expect_err("not a plan");
+        assert!(error.contains("`foo`"), "{error}");
+        // A plan with fields it does not know imports, and names them.
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
+        value["Colour"] = serde_json::json!("blue");
+        value["Alarms"][0]["Owner"] = serde_json::json!("team-a");
+        let found = import(&current, &value.to_string()).expect("a plan");
+        assert!(matches!(found.imported, Imported::Plan(_)));
+        assert_eq!(found.dropped, vec!["Alarms[0].Owner", "Colour"]);
+        // So does a DeploymentConfig, with its paths under DeploymentConfig.
+        let mut config: serde_json::Value =
+            serde_json::from_str(examples::DEPLOYMENT_CONFIG_CANARY).expect("json");
+        config["BlueGreenUpdatePolicy"]["Speed"] = serde_json::json!(3);
+        let found = import(&current, &config.to_string()).expect("a config");
+        assert!(matches!(found.imported, Imported::DeploymentConfig(_)));
+        assert_eq!(
+            found.dropped,
+            vec!["DeploymentConfig.BlueGreenUpdatePolicy.Speed"]
+        );
     }
 }

@@ -16,6 +16,7 @@ pub mod charts;
 pub mod designer;
 pub mod edit;
 pub mod fields;
+pub mod history;
 pub mod panels;
 pub mod planner;
 pub mod presets;

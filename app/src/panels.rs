@@ -562,8 +562,8 @@ pub fn ExportPanel() -> impl IntoView {
             .plan
             .with_untracked(|current| edit::import(current, &pasted));
         match result {
-            Ok(imported) => {
-                let (plan, what) = match imported {
+            Ok(found) => {
+                let (plan, what) = match found.imported {
                     Imported::Plan(plan) => (*plan, "Imported the plan."),
                     Imported::DeploymentConfig(plan) => (
                         *plan,
@@ -573,7 +573,15 @@ pub fn ExportPanel() -> impl IntoView {
                 };
                 planner.plan.set(plan);
                 planner.notice.set(None::<Notice>);
-                import_result.set(Some((true, what.to_string())));
+                let mut said = what.to_string();
+                if !found.dropped.is_empty() {
+                    said.push_str(&format!(
+                        " It left out {} field(s) a plan does not have: {}.",
+                        found.dropped.len(),
+                        found.dropped.join(", ")
+                    ));
+                }
+                import_result.set(Some((true, said)));
             }
             Err(error) => import_result.set(Some((false, error))),
         }

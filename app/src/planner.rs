@@ -22,13 +22,16 @@ use crate::state::{
 /// How long the state must stay unchanged before the URL is rewritten.
 const WRITE_AFTER_MS: u32 = 200;
 
+/// The saved draft, as JSON.
+fn saved_draft() -> Option<String> {
+    browser::storage_get::<serde_json::Value>(DRAFT_KEY).map(|draft| draft.to_string())
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     let restored = restore(
         &opening_fragment(&browser::fragment(), browser::session_get(PENDING_KEY)),
-        browser::storage_get::<serde_json::Value>(DRAFT_KEY)
-            .map(|draft| draft.to_string())
-            .as_deref(),
+        saved_draft().as_deref(),
     );
     let plan = RwSignal::new(restored.plan);
     let checked = Memo::new(move |_| plan.with(check));
@@ -36,6 +39,7 @@ pub fn App() -> impl IntoView {
     let run = RwSignal::new(restored.run);
     let at_ms = RwSignal::new(restored.at_ms);
     let review = restored.review;
+    let linked = RwSignal::new(restored.linked);
     let record = StoredValue::new(restored.record);
     let fragment = Memo::new(move |_| {
         let run = run.get();
@@ -70,6 +74,11 @@ pub fn App() -> impl IntoView {
         fragment,
         review,
         record,
+        linked,
+        history: StoredValue::new(crate::history::History::default()),
+        can_undo: RwSignal::new(false),
+        can_redo: RwSignal::new(false),
+        stepping: StoredValue::new(false),
     };
     provide_context(planner);
     provide_context(Editing::of_planner(planner));
@@ -81,7 +90,8 @@ pub fn App() -> impl IntoView {
     // `history.replaceState` with a link-sized URL costs several
     // milliseconds. A reload in the pause opens the newest state (see
     // `opening_fragment`), and leaving the page writes the URL at once. A
-    // review page leaves the reviewer's own draft alone.
+    // review page, and a plan opened from a link beside the draft, leave the
+    // draft alone.
     let written = StoredValue::new(browser::fragment());
     let flush = move || {
         let fragment = fragment.get_untracked();
@@ -100,24 +110,63 @@ pub fn App() -> impl IntoView {
                 latest,
             },
         );
-        if !review {
+        if !review && !linked.get() {
             plan.with_untracked(|plan| browser::storage_set(DRAFT_KEY, plan));
         }
         // Replacing the timer cancels the one before.
         pending.set_value(Some(browser::later(WRITE_AFTER_MS, flush)));
     });
     let _ = window_event_listener(leptos::ev::pagehide, move |_| flush());
+    // Every change of the plan is a step to undo (see `crate::history`).
+    Effect::new(move |before: Option<guardrail_core::Plan>| {
+        let after = plan.get();
+        if let Some(before) = before {
+            planner.record(&before, &after, browser::now_ms());
+        }
+        after
+    });
+    // Ctrl+Z undoes, Ctrl+Shift+Z and Ctrl+Y redo (⌘ on a Mac), in a field
+    // too: the plan's history, not the field's, so that what a field shows
+    // and the plan never disagree. The retrospective judge's fields edit
+    // another plan and keep the browser's own.
+    let _ = window_event_listener(leptos::ev::keydown, move |event| {
+        if !(event.ctrl_key() || event.meta_key()) || event.alt_key() {
+            return;
+        }
+        let in_judge = event
+            .target()
+            .and_then(|target| {
+                leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(target).ok()
+            })
+            .is_some_and(|element| element.id().starts_with("retro-"));
+        let key = event.key().to_lowercase();
+        let wanted = match key.as_str() {
+            "z" if event.shift_key() => Some(false),
+            "z" => Some(true),
+            "y" => Some(false),
+            _ => None,
+        };
+        if let (Some(undo), false) = (wanted, in_judge) {
+            event.prevent_default();
+            if undo {
+                planner.undo();
+            } else {
+                planner.redo();
+            }
+        }
+    });
     // A link pasted into the address bar of an open page. Another review, or
     // a review pasted into a working page (or back), opens afresh: whether a
     // page can start rollouts is decided once, when it loads.
     let _ = window_event_listener(leptos::ev::hashchange, move |_| {
         let fragment = browser::fragment();
         if written.with_value(|last| *last != fragment) {
-            let restored = restore(&fragment, None);
+            let restored = restore(&fragment, saved_draft().as_deref());
             if restored.review || review {
                 browser::reload();
                 return;
             }
+            planner.linked.set(restored.linked);
             planner.notice.set(restored.notice);
             planner.view.set(restored.view);
             planner.run.set(restored.run);
@@ -130,6 +179,9 @@ pub fn App() -> impl IntoView {
         <Header />
         <NoticeBar />
         {review.then(|| view! { <ReviewBar /> })}
+        <Show when=move || linked.get()>
+            <LinkBar />
+        </Show>
         <div class="layout">
             <Designer />
             <section class="panels" aria-label="Views">
@@ -171,6 +223,16 @@ fn Header() -> impl IntoView {
             <h1><span class="logo" aria-hidden="true"></span>"guardrail"</h1>
             <p class="tagline">"Plan, rehearse and review guarded model rollouts"</p>
             <p class=move || status().0 id="plan-status" role="status">{move || status().1}</p>
+            <div class="undo" role="group" aria-label="Undo and redo">
+                <button type="button" id="undo" aria-keyshortcuts="Control+Z"
+                    title="Undo the last change to the plan (Ctrl+Z)"
+                    disabled=move || !planner.can_undo.get()
+                    on:click=move |_| { planner.undo(); }>"Undo"</button>
+                <button type="button" id="redo" aria-keyshortcuts="Control+Shift+Z Control+Y"
+                    title="Redo (Ctrl+Shift+Z)"
+                    disabled=move || !planner.can_redo.get()
+                    on:click=move |_| { planner.redo(); }>"Redo"</button>
+            </div>
             <div class="preset">
                 <label for="preset">"Preset"</label>
                 <select
@@ -223,6 +285,32 @@ fn ReviewBar() -> impl IntoView {
         <div class="notice" role="status" id="review-bar">
             <p>"Opened from a review link: replay the run and explore what-ifs here. This page starts and stops nothing."</p>
             <button type="button" id="open-as-draft" on:click=open_as_draft>"Open the plan as my draft"</button>
+        </div>
+    }
+}
+
+/// Says that the plan on screen came from a link and that the draft is kept,
+/// with the way back to the draft and the way to make this plan the draft.
+#[component]
+fn LinkBar() -> impl IntoView {
+    let planner = use_planner();
+    let keep = move |_| {
+        planner
+            .plan
+            .with_untracked(|plan| browser::storage_set(DRAFT_KEY, plan));
+        planner.linked.set(false);
+        planner.notice.set(Some(Notice {
+            error: false,
+            text: "This plan is now your draft.".into(),
+        }));
+    };
+    view! {
+        <div class="notice" role="status" id="link-bar">
+            <p>"This plan came from a link. Your own draft is kept as it was: edits here do not change it."</p>
+            // The page without a fragment opens the draft; the browser's Back
+            // button comes back to this plan.
+            <button type="button" id="back-to-draft" on:click=move |_| browser::open(&browser::page_url())>"Back to my draft"</button>
+            <button type="button" id="keep-as-draft" on:click=keep>"Make this my draft"</button>
         </div>
     }
 }

@@ -111,6 +111,17 @@ pub struct Planner {
     /// The run the link carried (its token, as it came, and the record), shown
     /// without asking any server.
     pub record: StoredValue<Option<(String, RunRecord)>>,
+    /// The plan on screen came from a link and is not the saved draft: the
+    /// draft is kept as it was, and edits here do not change it, until the
+    /// user makes this plan the draft.
+    pub linked: RwSignal<bool>,
+    /// Undo and redo of the plan (see [`crate::history`]).
+    pub history: StoredValue<crate::history::History>,
+    /// Whether there is a step to undo, and one to redo, for the buttons.
+    pub can_undo: RwSignal<bool>,
+    pub can_redo: RwSignal<bool>,
+    /// The next change to the plan is an undo or a redo, not a new step.
+    pub stepping: StoredValue<bool>,
 }
 
 pub fn use_planner() -> Planner {
@@ -163,6 +174,47 @@ impl Planner {
     pub fn edit(&self, change: impl FnOnce(&mut Plan)) {
         self.plan.update(change);
     }
+
+    /// Takes back the last step; `false` when there is none.
+    pub fn undo(&self) -> bool {
+        self.step(crate::history::History::undo)
+    }
+
+    /// Does again the step last undone; `false` when there is none.
+    pub fn redo(&self) -> bool {
+        self.step(crate::history::History::redo)
+    }
+
+    fn step(&self, take: fn(&mut crate::history::History, &Plan) -> Option<Plan>) -> bool {
+        let current = self.plan.get_untracked();
+        let Some(plan) = self
+            .history
+            .try_update_value(|history| take(history, &current))
+            .flatten()
+        else {
+            return false;
+        };
+        self.stepping.set_value(true);
+        self.plan.set(plan);
+        self.history.with_value(|history| {
+            self.can_undo.set(history.can_undo());
+            self.can_redo.set(history.can_redo());
+        });
+        true
+    }
+
+    /// Records a change of the plan from `before` to `after` in the history,
+    /// unless it was an undo or a redo.
+    pub fn record(&self, before: &Plan, after: &Plan, now_ms: f64) {
+        if self.stepping.try_update_value(std::mem::take) == Some(true) {
+            return;
+        }
+        self.history.update_value(|history| {
+            history.changed(before, after, now_ms);
+            self.can_undo.set(history.can_undo());
+            self.can_redo.set(history.can_redo());
+        });
+    }
 }
 
 /// What the page opens with.
@@ -176,12 +228,17 @@ pub struct Restored {
     pub review: bool,
     /// The run carried by the link (`r=`): its token and record.
     pub record: Option<(String, RunRecord)>,
+    /// The plan came from a link and differs from the saved draft, which
+    /// stays as it was (see [`Planner::linked`]).
+    pub linked: bool,
 }
 
 /// Decides the opening state: a link in the URL wins, then the saved draft, then
-/// the seed notebook's canary. A broken link says why and opens the default plan.
+/// the seed notebook's canary. A link never replaces the draft: a plan that
+/// differs from it opens beside it ([`Restored::linked`]). A broken link says
+/// why and opens the draft (or, with none, the default plan).
 pub fn restore(fragment: &str, draft: Option<&str>) -> Restored {
-    let default = || examples::notebook_canary();
+    let draft = draft.and_then(|text| Plan::from_json(text).ok());
     let opening = |plan: Plan| Restored {
         plan,
         view: View::Preview,
@@ -190,51 +247,55 @@ pub fn restore(fragment: &str, draft: Option<&str>) -> Restored {
         notice: None,
         review: false,
         record: None,
+        linked: false,
     };
-    if let Some(token) = fragment.split('&').find_map(|part| part.strip_prefix("p=")) {
-        return match link::decode(token) {
-            Ok(state) => {
-                let mut restored = Restored {
-                    view: View::from_id(state.view.as_deref().unwrap_or_default()),
-                    run: state.run,
-                    at_ms: state.at_ms,
-                    review: state.review,
-                    ..opening(state.plan)
-                };
-                let carried = fragment
-                    .split('&')
-                    .find_map(|part| part.strip_prefix(record::KEY));
-                if let Some(token) = carried {
-                    match RunRecord::from_token(token) {
-                        Ok(found) => {
-                            restored.run = Some(found.run_id.clone());
-                            restored.record = Some((token.to_string(), found));
-                        }
-                        Err(error) => {
-                            restored.notice = Some(Notice {
-                                error: true,
-                                text: format!("The run in this link could not be read: {error}. The plan opened; the run did not."),
-                            });
-                        }
-                    }
-                }
-                restored
-            }
-            Err(error) => Restored {
+    let Some(token) = fragment.split('&').find_map(|part| part.strip_prefix("p=")) else {
+        return opening(draft.unwrap_or_else(examples::notebook_canary));
+    };
+    let state = match link::decode(token) {
+        Ok(state) => state,
+        Err(error) => {
+            let instead = if draft.is_some() {
+                "Your draft is shown instead, unchanged."
+            } else {
+                "Showing the default plan instead."
+            };
+            return Restored {
                 notice: Some(Notice {
                     error: true,
-                    text: format!(
-                        "This link could not be opened: {error}. Showing the default plan instead."
-                    ),
+                    text: format!("This link could not be opened: {error}. {instead}"),
                 }),
-                ..opening(default())
-            },
-        };
+                ..opening(draft.unwrap_or_else(examples::notebook_canary))
+            };
+        }
+    };
+    let linked = !state.review && draft.as_ref().is_some_and(|draft| *draft != state.plan);
+    let mut restored = Restored {
+        view: View::from_id(state.view.as_deref().unwrap_or_default()),
+        run: state.run,
+        at_ms: state.at_ms,
+        review: state.review,
+        linked,
+        ..opening(state.plan)
+    };
+    let carried = fragment
+        .split('&')
+        .find_map(|part| part.strip_prefix(record::KEY));
+    if let Some(token) = carried {
+        match RunRecord::from_token(token) {
+            Ok(found) => {
+                restored.run = Some(found.run_id.clone());
+                restored.record = Some((token.to_string(), found));
+            }
+            Err(error) => {
+                restored.notice = Some(Notice {
+                    error: true,
+                    text: format!("The run in this link could not be read: {error}. The plan opened; the run did not."),
+                });
+            }
+        }
     }
-    match draft.and_then(|text| Plan::from_json(text).ok()) {
-        Some(plan) => opening(plan),
-        None => opening(default()),
-    }
+    restored
 }
 
 /// What a page's URL fragment says beyond the plan and view.
@@ -368,16 +429,39 @@ mod tests {
     }
 
     #[test]
-    fn a_broken_link_says_why_and_opens_the_default_plan() {
+    fn a_broken_link_says_why_and_opens_the_draft_or_else_the_default_plan() {
         let restored = restore("p=1.AAAAbroken", Some(examples::ROLLING));
-        assert_eq!(restored.plan, examples::notebook_canary());
+        assert_eq!(
+            restored.plan,
+            Plan::from_json(examples::ROLLING).expect("plan")
+        );
+        assert!(!restored.linked);
         let notice = restored.notice.expect("a notice");
         assert!(notice.error);
         assert!(
-            notice.text.contains("could not be opened"),
+            notice.text.contains("could not be opened") && notice.text.contains("Your draft"),
             "{}",
             notice.text
         );
+        let restored = restore("p=1.AAAAbroken", None);
+        assert_eq!(restored.plan, examples::notebook_canary());
+        let notice = restored.notice.expect("a notice");
+        assert!(notice.text.contains("default plan"), "{}", notice.text);
+    }
+
+    #[test]
+    fn a_link_opens_beside_a_different_draft_and_as_the_draft_otherwise() {
+        let draft = Plan::from_json(examples::ROLLING).expect("plan");
+        let other = examples::notebook_canary();
+        let fragment = fragment_for(&other, View::Preview, Beyond::default());
+        let restored = restore(&fragment, Some(examples::ROLLING));
+        assert_eq!(restored.plan, other);
+        assert!(restored.linked);
+        // The draft's own link (a reload of a page working on the draft).
+        let own = fragment_for(&draft, View::Preview, Beyond::default());
+        assert!(!restore(&own, Some(examples::ROLLING)).linked);
+        // With no draft, the link's plan becomes the draft.
+        assert!(!restore(&fragment, None).linked);
     }
 
     #[test]

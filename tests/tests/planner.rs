@@ -98,6 +98,222 @@ async fn an_edit_survives_a_reload_at_once_and_a_new_visit() -> Result<()> {
     .await
 }
 
+/// Opens `url` as a new page load (not a same-page fragment change).
+async fn load(driver: &WebDriver, url: &str) -> Result<()> {
+    driver.goto("about:blank").await?;
+    driver.goto(url).await?;
+    wait_for_text(driver, "#total-duration", |text| !text.is_empty()).await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_link_opens_beside_the_draft_and_a_damaged_link_keeps_it() -> Result<()> {
+    use guardrail_core::link::{encode, LinkState};
+    let server = TestServer::start().await?;
+    let rolling = guardrail_core::Plan::from_json(guardrail_core::examples::ROLLING)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let link = format!(
+        "{}/#p={}",
+        server.base_url,
+        encode(&LinkState::plan(rolling))
+    );
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        type_into(&driver, "#endpoint-name", "my-draft").await?;
+        // A link to another plan opens beside the draft, and says so.
+        load(&driver, &link).await?;
+        wait_for_text(&driver, "#link-bar", |text| text.contains("draft is kept")).await?;
+        ensure!(
+            driver
+                .find(By::Css("#mode-rolling"))
+                .await?
+                .is_selected()
+                .await?
+        );
+        // Edits here leave the draft alone.
+        type_into(&driver, "#endpoint-name", "from-the-link").await?;
+        driver
+            .find(By::Css("#back-to-draft"))
+            .await?
+            .click()
+            .await?;
+        wait_for("the draft", || async {
+            (value_of(&driver, "#endpoint-name").await.ok()? == "my-draft").then_some(())
+        })
+        .await?;
+        ensure!(
+            driver.find(By::Css("#link-bar")).await.is_err(),
+            "the draft is no link"
+        );
+        // The browser's Back returns to the link, with its edit.
+        driver.back().await?;
+        wait_for("the linked plan", || async {
+            (value_of(&driver, "#endpoint-name").await.ok()? == "from-the-link").then_some(())
+        })
+        .await?;
+        // A damaged link says so and shows the draft, unchanged.
+        load(&driver, &format!("{}/#p=1.AAAAdamaged", server.base_url)).await?;
+        let notice = wait_for_text(&driver, "#notice", |text| !text.is_empty()).await?;
+        ensure!(
+            notice.contains("could not be opened") && notice.contains("Your draft is shown"),
+            "{notice}"
+        );
+        ensure!(value_of(&driver, "#endpoint-name").await? == "my-draft");
+        // "Make this my draft" does what it says.
+        load(&driver, &link).await?;
+        driver
+            .find(By::Css("#keep-as-draft"))
+            .await?
+            .click()
+            .await?;
+        wait_for_text(&driver, "#notice", |text| text.contains("now your draft")).await?;
+        load(&driver, &server.base_url).await?;
+        ensure!(
+            driver
+                .find(By::Css("#mode-rolling"))
+                .await?
+                .is_selected()
+                .await?
+        );
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn undo_and_redo_take_back_typing_a_mode_round_trip_and_a_removed_alarm() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        let undo = driver.find(By::Css("#undo")).await?;
+        ensure!(!undo.is_enabled().await?, "nothing to undo yet");
+        // Typing a name is one step, however many keys.
+        type_into(&driver, "#endpoint-name", "prod-churn").await?;
+        wait_for("undo to be offered", || async {
+            undo.is_enabled().await.ok()?.then_some(())
+        })
+        .await?;
+        // Canary → Rolling → Canary keeps the final bake (it was reset to 0).
+        ensure!(value_of(&driver, "#termination-wait").await? == "120");
+        driver.find(By::Css("#mode-rolling")).await?.click().await?;
+        wait_for("rolling", || async {
+            driver
+                .find(By::Css("#termination-wait"))
+                .await
+                .is_err()
+                .then_some(())
+        })
+        .await?;
+        driver.find(By::Css("#mode-canary")).await?.click().await?;
+        wait_for("the final bake back", || async {
+            (value_of(&driver, "#termination-wait").await.ok()? == "120").then_some(())
+        })
+        .await?;
+        // Removing with the keyboard: a second Enter removes nothing more.
+        let alarms = driver.find_all(By::Css(".alarms .alarm-card")).await?.len();
+        let remove = driver.find(By::Css(".alarm-card .remove")).await?;
+        remove.send_keys(Key::Enter).await?;
+        let status = wait_for_text(&driver, "#alarms-status", |text| {
+            text.starts_with("Removed")
+        })
+        .await?;
+        ensure!(status.contains("Ctrl+Z"), "{status}");
+        driver.active_element().await?.send_keys(Key::Enter).await?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let left = driver.find_all(By::Css(".alarms .alarm-card")).await?.len();
+        ensure!(left == alarms - 1, "{alarms} alarms, then {left}");
+        // Ctrl+Z, from anywhere, brings back the alarm, then the mode round
+        // trip (two steps), then the typed name in one step.
+        let body = driver.find(By::Css("body")).await?;
+        body.send_keys(Key::Control + "z").await?;
+        wait_for("the alarm back", || async {
+            (driver
+                .find_all(By::Css(".alarms .alarm-card"))
+                .await
+                .ok()?
+                .len()
+                == alarms)
+                .then_some(())
+        })
+        .await?;
+        for _ in 0..2 {
+            undo.click().await?;
+        }
+        wait_for("the name before", || async {
+            (value_of(&driver, "#endpoint-name").await.ok()? == "prod-churn").then_some(())
+        })
+        .await?;
+        undo.click().await?;
+        wait_for("the original name", || async {
+            (value_of(&driver, "#endpoint-name").await.ok()? == "guardrail-demo").then_some(())
+        })
+        .await?;
+        ensure!(!undo.is_enabled().await?, "all undone");
+        // Redo (Ctrl+Shift+Z in a field, where the field's own undo would
+        // otherwise act) brings the name back.
+        let name = driver.find(By::Css("#endpoint-name")).await?;
+        name.send_keys(Key::Control + Key::Shift + "z").await?;
+        wait_for("the name redone", || async {
+            (value_of(&driver, "#endpoint-name").await.ok()? == "prod-churn").then_some(())
+        })
+        .await?;
+        ensure!(driver.find(By::Css("#redo")).await?.is_enabled().await?);
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_are_named(
+) -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        driver.find(By::Css("#tab-export")).await?.click().await?;
+        type_into(&driver, "#import-text", "{\"foo\": 1}").await?;
+        driver
+            .find(By::Css("#import-button"))
+            .await?
+            .click()
+            .await?;
+        let said = wait_for_text(&driver, "#import-result", |text| !text.is_empty()).await?;
+        ensure!(
+            said.contains("Nothing was changed") && said.contains("`foo`"),
+            "{said}"
+        );
+        ensure!(value_of(&driver, "#endpoint-name").await? == "guardrail-demo");
+        ensure!(
+            !driver.find(By::Css("#undo")).await?.is_enabled().await?,
+            "no change to undo"
+        );
+        let mut plan: serde_json::Value = serde_json::from_str(guardrail_core::examples::ROLLING)?;
+        plan["Owner"] = serde_json::json!("team-a");
+        type_into(&driver, "#import-text", &plan.to_string()).await?;
+        driver
+            .find(By::Css("#import-button"))
+            .await?
+            .click()
+            .await?;
+        let said = wait_for_text(&driver, "#import-result", |text| {
+            text.starts_with("Imported")
+        })
+        .await?;
+        ensure!(
+            said.contains("left out 1 field(s)") && said.contains("Owner"),
+            "{said}"
+        );
+        ensure!(
+            driver
+                .find(By::Css("#mode-rolling"))
+                .await?
+                .is_selected()
+                .await?
+        );
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
     let server = TestServer::start().await?;

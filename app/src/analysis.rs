@@ -22,6 +22,7 @@ use guardrail_core::schedule::schedule;
 use guardrail_core::simulate::{
     simulate, Analysis, CurvePoint, Detection, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
+use guardrail_core::verdict::{false_alarm, shipped_failures, Evidence};
 use guardrail_core::{check, Plan};
 
 use crate::charts::{alarm_chart, traffic_chart};
@@ -47,6 +48,7 @@ pub struct Request {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct WhatIf {
     pub headline: String,
+    /// The update completed and no regression shipped with it.
     pub succeeded: bool,
     pub requests_to_green: u64,
     pub failed_from_green: u64,
@@ -55,6 +57,9 @@ pub struct WhatIf {
     pub sentences: Vec<String>,
     pub overlay: String,
     pub alarms: Vec<AlarmTraceView>,
+    /// What the plan's verdict needs from this run (and from one more with
+    /// no regression at all); the detection is added when the analysis ends.
+    pub evidence: Evidence,
 }
 
 /// One alarm of [`WhatIf`]: what it watches, when it fired, its chart.
@@ -78,10 +83,20 @@ pub fn what_if(plan_json: &str) -> Result<WhatIf, String> {
     let simulation = simulate(&rollout, &scenario).map_err(|error| error.to_string())?;
     let schedule = schedule(&rollout);
     let (headline, succeeded) = match &simulation.outcome {
-        Outcome::Succeeded { completed_at_ms } => (
-            format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
-            true,
-        ),
+        Outcome::Succeeded { completed_at_ms } => match shipped_failures(&simulation) {
+            // Green's regression reached production and no alarm acted.
+            Some(failures) => (
+                format!(
+                    "Shipped the regression: the update completed at {} with {failures} more failed request(s) on green than blue would have had, and no alarm fired",
+                    mmss(completed_at_ms / 1_000)
+                ),
+                false,
+            ),
+            None => (
+                format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
+                true,
+            ),
+        },
         Outcome::RolledBack {
             decided_at_ms,
             phase,
@@ -127,14 +142,25 @@ pub fn what_if(plan_json: &str) -> Result<WhatIf, String> {
         succeeded,
         requests_to_green: simulation.requests_to_green,
         failed_from_green: simulation.failed_requests_from_green,
-        time_to_rollback: simulation
-            .time_to_rollback_seconds()
-            .map(|seconds| mmss(seconds as u64))
-            .unwrap_or_else(|| "none".into()),
+        time_to_rollback: match (
+            simulation.time_to_rollback_seconds(),
+            simulation.rollback_at_seconds(),
+        ) {
+            (Some(seconds), _) => mmss(seconds as u64),
+            // Rolled back before the regression met a request: an alarm that
+            // fires on healthy traffic, or a timeout.
+            (None, Some(at)) => format!("before the regression began (at {})", mmss(at as u64)),
+            (None, None) => "none".into(),
+        },
         seed: scenario.seed,
         sentences: explain(&schedule, &scenario, &simulation),
         overlay: traffic_chart(&schedule, Some(&simulation)),
         alarms,
+        evidence: Evidence {
+            false_alarm: false_alarm(&rollout, &scenario).map_err(|error| error.to_string())?,
+            shipped_failures: shipped_failures(&simulation),
+            detection: None,
+        },
     })
 }
 

@@ -183,12 +183,6 @@ pub fn WhatIfPanel() -> impl IntoView {
             .with(|what_if| what_if.as_ref().map(|(generation, _)| *generation))
             != Some(analyses.generation.get())
     });
-    Effect::new(move |_| {
-        let valid = valid.get();
-        planner
-            .plan
-            .with(|plan| analyses.request(valid.then_some(plan)));
-    });
     let edit_scenario = move |change: fn(&mut Scenario, Option<f64>)| {
         Callback::new(move |value: Option<f64>| {
             planner.edit(|plan| {
@@ -227,6 +221,10 @@ pub fn WhatIfPanel() -> impl IntoView {
                     <DecimalField id="onset" label="Regression starts at, s" path=scenario_field(ScenarioField::OnsetSeconds)
                         value=read(|s| s.green.onset_seconds)
                         on_change=edit_scenario(|s, v| s.green.onset_seconds = v.unwrap_or(0.0)) />
+                    <DecimalField id="required-detection" label="Required detection (0 to 1)" path=scenario_field(ScenarioField::RequiredDetection)
+                        value=read(Scenario::required_detection)
+                        hint="How often the alarms must catch this regression for the plan to count as guarded (the verdict at the top)."
+                        on_change=edit_scenario(|s, v| s.required_detection = v) />
                 </div>
             </fieldset>
             <div class:stale=move || stale.get() aria-busy=move || stale.get().to_string()>
@@ -261,8 +259,12 @@ fn WhatIfResult(what_if: Memo<Option<WhatIf>>) -> impl IntoView {
     let read = move |get: fn(&WhatIf) -> String| {
         Memo::new(move |_| what_if.with(|what_if| what_if.as_ref().map(get).unwrap_or_default()))
     };
-    let succeeded = Memo::new(move |_| {
-        what_if.with(|what_if| what_if.as_ref().is_some_and(|what_if| what_if.succeeded))
+    let outcome = Memo::new(move |_| {
+        what_if.with(|what_if| match what_if {
+            Some(what_if) if what_if.succeeded => "outcome succeeded",
+            Some(what_if) if what_if.evidence.shipped_failures.is_some() => "outcome shipped",
+            _ => "outcome rolled-back",
+        })
     });
     let headline = read(|what_if| what_if.headline.clone());
     let to_green = read(|what_if| what_if.requests_to_green.to_string());
@@ -283,7 +285,7 @@ fn WhatIfResult(what_if: Memo<Option<WhatIf>>) -> impl IntoView {
     });
     view! {
         <section class="result" aria-live="polite">
-            <p class=move || if succeeded.get() { "outcome succeeded" } else { "outcome rolled-back" } id="whatif-outcome"><strong>{headline}</strong></p>
+            <p class=outcome id="whatif-outcome"><strong>{headline}</strong></p>
             <dl class="summary">
                 <div><dt>"Requests to green"</dt><dd id="requests-to-green">{to_green}</dd></div>
                 <div><dt>"Failed because of green"</dt><dd id="failed-from-green">{failed}</dd></div>

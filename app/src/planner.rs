@@ -7,8 +7,10 @@
 
 use guardrail_core::check;
 use guardrail_core::schedule::schedule;
+use guardrail_core::verdict::judge;
 use leptos::prelude::*;
 
+use crate::analysis::Shown;
 use crate::browser;
 use crate::designer::Designer;
 use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
@@ -82,7 +84,14 @@ pub fn App() -> impl IntoView {
     };
     provide_context(planner);
     provide_context(Editing::of_planner(planner));
-    crate::analysis::provide_analyses();
+    let analyses = crate::analysis::provide_analyses();
+    // The what-if and its analyses follow the plan whatever the view, since
+    // the verdict at the top needs them: in a worker, off this thread.
+    let valid = Memo::new(move |_| checked.with(|checked| checked.rollout.is_some()));
+    Effect::new(move |_| {
+        let valid = valid.get();
+        plan.with(|plan| analyses.request(valid.then_some(plan)));
+    });
 
     // Keep the URL and the draft in step with the plan and the view. The
     // draft and this tab's newest state (session storage) are written on
@@ -204,25 +213,56 @@ fn Header() -> impl IntoView {
     let copied = RwSignal::new(false);
     // The link is built from the state itself, so it never lags the address bar.
     let share = Memo::new(move |_| format!("{}#{}", browser::page_url(), planner.fragment.get()));
-    let status = move || {
-        planner.checked.with(|checked| {
-            let errors = checked.report.errors.len();
-            let warnings = checked.report.warnings.len();
-            if errors > 0 {
-                (
-                    "status invalid",
-                    format!("{errors} error(s), {warnings} warning(s)"),
-                )
-            } else {
-                ("status valid", format!("Valid, {warnings} warning(s)"))
-            }
-        })
+    let analyses = crate::analysis::use_analyses();
+    let judgement = Memo::new(move |_| {
+        let required = planner
+            .plan
+            .with(|plan| plan.scenario_or_default().required_detection());
+        let error_rate = planner
+            .plan
+            .with(|plan| plan.scenario_or_default().green.error_rate);
+        // The latest the what-if found, for this plan or (for the moment it
+        // takes to run again) the one before.
+        let mut evidence = analyses.what_if.with(|what_if| match what_if {
+            Some((_, Ok(what_if))) => Some(what_if.evidence.clone()),
+            _ => None,
+        });
+        if let (Some(evidence), Some(Ok((detection, _)))) =
+            (evidence.as_mut(), analyses.shown.with(Shown::last))
+        {
+            evidence.detection = Some((detection.probability, error_rate));
+        }
+        planner
+            .checked
+            .with(|checked| judge(checked, evidence.as_ref(), required))
+    });
+    let updating = move || {
+        planner.checked.with(|checked| checked.rollout.is_some())
+            && analyses.generation.get()
+                != analyses
+                    .what_if
+                    .with(|what_if| what_if.as_ref().map_or(0, |(generation, _)| *generation))
+            || matches!(analyses.shown.get(), Shown::Running { .. })
+    };
+    let warnings = move || {
+        planner
+            .checked
+            .with(|checked| match checked.report.warnings.len() {
+                0 => String::new(),
+                1 => " · 1 warning".to_string(),
+                count => format!(" · {count} warnings"),
+            })
     };
     view! {
         <header class="topbar">
             <h1><span class="logo" aria-hidden="true"></span>"guardrail"</h1>
             <p class="tagline">"Plan, rehearse and review guarded model rollouts"</p>
-            <p class=move || status().0 id="plan-status" role="status">{move || status().1}</p>
+            <div class="verdict" role="status" aria-live="polite" aria-busy=move || updating().to_string()>
+                <p class=move || format!("status {}", judgement.get().verdict.label().to_lowercase()) class:updating=updating id="plan-status">
+                    {move || judgement.get().verdict.label()}
+                </p>
+                <p class="why" id="plan-why">{move || judgement.get().why}{warnings}</p>
+            </div>
             <div class="undo" role="group" aria-label="Undo and redo">
                 <button type="button" id="undo" aria-keyshortcuts="Control+Z"
                     title="Undo the last change to the plan (Ctrl+Z)"

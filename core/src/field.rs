@@ -166,6 +166,7 @@ pub enum ScenarioField {
     ErrorRate(Fleet),
     LatencyMs(Fleet),
     OnsetSeconds,
+    RequiredDetection,
 }
 
 /// A fleet, as the scenario names it.
@@ -277,6 +278,9 @@ impl fmt::Display for Field {
             }
             Self::Scenario(ScenarioField::OnsetSeconds) => {
                 f.write_str("Scenario.Green.OnsetSeconds")
+            }
+            Self::Scenario(ScenarioField::RequiredDetection) => {
+                f.write_str("Scenario.RequiredDetection")
             }
         }
     }

@@ -38,6 +38,7 @@ pub mod session;
 pub mod simulate;
 pub mod timeline;
 mod validate;
+pub mod verdict;
 
 pub use check::{check, check_alarm, check_json, check_with, Checked};
 pub use fleets::Fleets;

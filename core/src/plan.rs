@@ -391,6 +391,11 @@ pub struct Scenario {
     pub blue: FleetBehaviour,
     #[serde(default = "GreenBehaviour::incompatible")]
     pub green: GreenBehaviour,
+    /// How often (0 to 1) the guardrails must catch green's regression, in
+    /// the detection analysis, for the plan to count as guarded. Default
+    /// [`crate::verdict::DEFAULT_REQUIRED_DETECTION`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub required_detection: Option<f64>,
 }
 
 fn default_requests_per_second() -> f64 {
@@ -406,7 +411,16 @@ impl Default for Scenario {
             seed: 0,
             blue: FleetBehaviour::healthy(),
             green: GreenBehaviour::incompatible(),
+            required_detection: None,
         }
+    }
+}
+
+impl Scenario {
+    /// The detection the user requires, or the default.
+    pub fn required_detection(&self) -> f64 {
+        self.required_detection
+            .unwrap_or(crate::verdict::DEFAULT_REQUIRED_DETECTION)
     }
 }
 

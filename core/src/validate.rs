@@ -1059,6 +1059,15 @@ impl Checker {
                 format!("{onset} is out of range; allowed 0 to {ONSET_SECONDS_MAX} s"),
             );
         }
+        if let Some(required) = scenario.required_detection {
+            if !(0.0..=1.0).contains(&required) {
+                self.error(
+                    Field::Scenario(ScenarioField::RequiredDetection),
+                    "out_of_range",
+                    format!("{required} is out of range; allowed 0 to 1 (a fraction, 0.9 = 90 %)"),
+                );
+            }
+        }
     }
 }
 

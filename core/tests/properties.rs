@@ -134,6 +134,7 @@ prop_compose! {
             seed,
             blue: FleetBehaviour { error_rate: blue_error, latency_ms: blue_latency },
             green: GreenBehaviour { error_rate: green_error, latency_ms: green_latency, onset_seconds: onset },
+            required_detection: None,
         }
     }
 }

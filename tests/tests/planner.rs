@@ -37,7 +37,7 @@ async fn the_page_loads_and_shows_the_chart_for_the_default_plan() -> Result<()>
             "weights model not stated: {weights}"
         );
         let status = wait_for_text(&driver, "#plan-status", |text| !text.is_empty()).await?;
-        ensure!(status.starts_with("Valid"), "{status}");
+        ensure!(status == "Guarded", "{status}");
         no_console_errors(&driver).await
     })
     .await
@@ -315,6 +315,69 @@ async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_ar
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regression() -> Result<()>
+{
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // A timeout shorter than the schedule: certain to time out.
+        type_into(&driver, "#timeout", "600").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
+        let why = wait_for_text(&driver, "#plan-why", |text| text.contains("time out")).await?;
+        ensure!(why.contains("600 s"), "{why}");
+        type_into(&driver, "#timeout", "1800").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // An alarm that fires with no regression at all.
+        type_into(&driver, "#alarm-0-threshold", "-1").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
+        let why = wait_for_text(&driver, "#plan-why", |text| {
+            text.contains("no regression at all")
+        })
+        .await?;
+        ensure!(why.contains("TestAlarm-5XXErrors-guardrail-demo"), "{why}");
+        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        let said = wait_for_text(&driver, "#whatif-outcome", |text| {
+            text.starts_with("Rolled back")
+        })
+        .await?;
+        ensure!(!said.is_empty());
+        let summary = wait_for_text(&driver, ".result .summary", |text| {
+            text.contains("before the regression began")
+        })
+        .await?;
+        ensure!(summary.contains("Time to rollback"), "{summary}");
+        type_into(&driver, "#alarm-0-threshold", "1").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // A regression that ships: 2 % from 6:40, and no alarm fires.
+        type_into(&driver, "#green-error-rate", "0.02").await?;
+        type_into(&driver, "#onset", "400").await?;
+        let outcome = wait_for_text(&driver, "#whatif-outcome", |text| {
+            text.starts_with("Shipped the regression")
+        })
+        .await?;
+        ensure!(outcome.contains("no alarm fired"), "{outcome}");
+        let class = driver
+            .find(By::Css("#whatif-outcome"))
+            .await?
+            .attr("class")
+            .await?
+            .unwrap_or_default();
+        ensure!(class.contains("shipped"), "{class}");
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
+        let why = wait_for_text(&driver, "#plan-why", |text| text.contains("shipped")).await?;
+        ensure!(why.contains("no alarm rolled it back"), "{why}");
+        // The detection the user requires is part of the plan, and checked.
+        type_into(&driver, "#required-detection", "1.5").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
+        let why = wait_for_text(&driver, "#plan-why", |text| !text.is_empty()).await?;
+        ensure!(why.starts_with("Scenario.RequiredDetection"), "{why}");
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
@@ -329,14 +392,19 @@ async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
         );
         let input = driver.find(By::Css("#size-value")).await?;
         ensure!(input.attr("aria-invalid").await?.as_deref() == Some("true"));
-        wait_for_text(&driver, "#plan-status", |text| text.starts_with("1 error")).await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
+        let why = wait_for_text(&driver, "#plan-why", |text| !text.is_empty()).await?;
+        ensure!(why.contains("at most 50%"), "{why}");
         // Text that is not a number is refused at the field, and the plan keeps 3.
         type_into(&driver, "#timeout", "soon").await?;
         let local = wait_for_text(&driver, "#timeout-local", |text| !text.is_empty()).await?;
         ensure!(local.contains("`soon` is not a whole number"), "{local}");
         // The page still works: fixing the value clears the message.
         type_into(&driver, "#size-value", "1").await?;
-        wait_for_text(&driver, "#plan-status", |text| text.starts_with("Valid")).await?;
+        wait_for_text(&driver, "#plan-status", |text| {
+            !text.is_empty() && text != "Blocked"
+        })
+        .await?;
         no_console_errors(&driver).await
     })
     .await
@@ -411,7 +479,14 @@ async fn exported_json_passes_guardrail_check() -> Result<()> {
         open_fresh(&driver, &server.base_url).await?;
         type_into(&driver, "#instance-count", "6").await?;
         driver.find(By::Css("#mode-linear")).await?.click().await?;
-        wait_for_text(&driver, "#plan-status", |text| text.starts_with("Valid")).await?;
+        // Six linear steps of 5 minutes outlast the 30-minute timeout: the
+        // verdict says Blocked until the timeout allows for them.
+        wait_for_text(&driver, "#plan-why", |text| text.contains("time out")).await?;
+        type_into(&driver, "#timeout", "14400").await?;
+        wait_for_text(&driver, "#plan-status", |text| {
+            !text.is_empty() && text != "Blocked"
+        })
+        .await?;
         driver.find(By::Css("#tab-export")).await?.click().await?;
         driver.find(By::Css("#export-plan")).await?.click().await?;
         let text = wait_for_text(&driver, "#export-text", |text| text.contains("LINEAR")).await?;
@@ -484,10 +559,11 @@ async fn the_what_if_panel_explains_the_rollback_and_the_detection_odds() -> Res
         ensure!(odds.contains("Over 1000 seeded runs"), "{odds}");
         let chart = driver.find(By::Css("#whatif-chart")).await?;
         let before = chart_svg(&driver, "#whatif-chart").await?;
-        // A 20 % error rate slips past the notebook's Average >= 1 alarm.
+        // A 20 % error rate slips past the notebook's Average >= 1 alarm:
+        // the update completes, and the regression ships with it.
         type_into(&driver, "#green-error-rate", "0.2").await?;
         let outcome = wait_for_text(&driver, "#whatif-outcome", |text| {
-            text.starts_with("Succeeded")
+            text.starts_with("Shipped the regression")
         })
         .await?;
         ensure!(outcome.contains("13:00"), "{outcome}");

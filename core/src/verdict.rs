@@ -1,0 +1,262 @@
+//! The plan's verdict, in one word and one line: validation, lint and the
+//! what-if together, so that a plan that cannot work is never called green.
+//!
+//! - **Blocked**: AWS would refuse it, or it is certain to roll back with no
+//!   regression at all: the execution timeout is shorter than the schedule, or
+//!   an alarm fires while green behaves exactly as blue.
+//! - **Unprotected**: a regression the user cares about would ship: no alarm
+//!   can roll the update back, the what-if's own regression shipped with no
+//!   alarm firing, or the guardrails catch the scenario's regression less often
+//!   than the user asked for.
+//! - **Guarded**: none of the above.
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::Checked;
+use crate::controller::{Outcome, RollbackCause};
+use crate::explain::mmss;
+use crate::plan::Scenario;
+use crate::rollout::Rollout;
+use crate::simulate::{simulate, Simulation, SimulationError};
+
+/// How often, by default, the guardrails must catch the scenario's regression
+/// before a plan counts as guarded.
+pub const DEFAULT_REQUIRED_DETECTION: f64 = 0.9;
+
+/// The verdict's word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Blocked,
+    Unprotected,
+    Guarded,
+}
+
+impl Verdict {
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Blocked => "Blocked",
+            Verdict::Unprotected => "Unprotected",
+            Verdict::Guarded => "Guarded",
+        }
+    }
+}
+
+/// A verdict and why, in one line.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    pub why: String,
+}
+
+/// What the what-if found that the verdict needs.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// With no regression at all (green behaves as blue does), the rollout
+    /// still rolled back: why, in words.
+    pub false_alarm: Option<String>,
+    /// The scenario's own seeded run succeeded although green failed this
+    /// many more requests than blue's error rate explains.
+    pub shipped_failures: Option<u64>,
+    /// The share of seeded runs an alarm rolled back, at the scenario's green
+    /// error rate (which is the second number), once the analysis is done.
+    pub detection: Option<(f64, f64)>,
+}
+
+/// Whether `rollout` rolls back with no regression: green behaving exactly
+/// as blue does under `scenario`. Returns why, in words.
+pub fn false_alarm(
+    rollout: &Rollout,
+    scenario: &Scenario,
+) -> Result<Option<String>, SimulationError> {
+    let mut healthy = scenario.clone();
+    healthy.green.error_rate = scenario.blue.error_rate;
+    healthy.green.latency_ms = scenario.blue.latency_ms;
+    let simulation = simulate(rollout, &healthy)?;
+    Ok(match &simulation.outcome {
+        Outcome::Succeeded { .. } => None,
+        Outcome::RolledBack {
+            decided_at_ms,
+            cause,
+            ..
+        } => Some(match cause {
+            RollbackCause::Alarm { alarm, .. } => format!(
+                "{alarm} goes to ALARM at {} with no regression at all (green as healthy as blue): every update would roll back",
+                mmss(decided_at_ms / 1_000)
+            ),
+            other => format!(
+                "with no regression at all (green as healthy as blue) the update rolls back at {}: {}",
+                mmss(decided_at_ms / 1_000),
+                other.describe()
+            ),
+        }),
+    })
+}
+
+/// The failures green added that no alarm acted on, when `simulation`
+/// succeeded with green failing more than blue's rate explains.
+pub fn shipped_failures(simulation: &Simulation) -> Option<u64> {
+    (matches!(simulation.outcome, Outcome::Succeeded { .. })
+        && simulation.excess_failed_requests > 0)
+        .then_some(simulation.excess_failed_requests)
+}
+
+/// The verdict on a checked plan, with what the what-if found so far
+/// (`None` while it runs), against the detection the user requires (0 to 1).
+pub fn judge(checked: &Checked, evidence: Option<&Evidence>, required: f64) -> Judgement {
+    let blocked = |why: String| Judgement {
+        verdict: Verdict::Blocked,
+        why,
+    };
+    let unprotected = |why: String| Judgement {
+        verdict: Verdict::Unprotected,
+        why,
+    };
+    let report = &checked.report;
+    if let Some(first) = report.errors.first() {
+        let more = match report.errors.len() {
+            1 => String::new(),
+            count => format!(" (and {} more)", count - 1),
+        };
+        return blocked(format!("{first}{more}"));
+    }
+    let warning = |code: &str| report.warnings.iter().find(|warning| warning.code == code);
+    if let Some(timeout) = warning("schedule_times_out") {
+        return blocked(timeout.message.clone());
+    }
+    if let Some(why) = evidence.and_then(|evidence| evidence.false_alarm.clone()) {
+        return blocked(why);
+    }
+    if let Some(none) = warning("no_alarms") {
+        return unprotected(none.message.clone());
+    }
+    if let Some(excluded) = warning("guardrails_excluded") {
+        return unprotected(excluded.message.clone());
+    }
+    if let Some(failures) = evidence.and_then(|evidence| evidence.shipped_failures) {
+        return unprotected(format!(
+            "in the what-if the regression shipped: green failed {failures} more request(s) than blue would have, and no alarm rolled it back"
+        ));
+    }
+    match evidence.and_then(|evidence| evidence.detection) {
+        Some((probability, rate)) if probability < required => unprotected(format!(
+            "the alarms caught a green error rate of {} in {:.1}% of seeded runs; you require {:.0}%",
+            crate::alarm::trim_float(rate),
+            probability * 100.0,
+            required * 100.0
+        )),
+        Some((probability, rate)) => Judgement {
+            verdict: Verdict::Guarded,
+            why: format!(
+                "the alarms caught a green error rate of {} in {:.1}% of seeded runs (you require {:.0}%)",
+                crate::alarm::trim_float(rate),
+                probability * 100.0,
+                required * 100.0
+            ),
+        },
+        None => Judgement {
+            verdict: Verdict::Guarded,
+            why: "valid, and the what-if found no problem so far; the detection analysis is still running".into(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{check, examples, Plan};
+
+    fn checked(plan: &Plan) -> (Checked, Rollout) {
+        let checked = check(plan);
+        let rollout = checked.rollout.clone().expect("valid");
+        (checked, rollout)
+    }
+
+    #[test]
+    fn the_seed_notebook_is_guarded_when_its_alarms_catch_the_regression() {
+        let plan = examples::notebook_canary();
+        let (checked, rollout) = checked(&plan);
+        let scenario = plan.scenario_or_default();
+        assert_eq!(false_alarm(&rollout, &scenario).expect("simulates"), None);
+        let evidence = Evidence {
+            detection: Some((1.0, 1.0)),
+            ..Evidence::default()
+        };
+        let judged = judge(&checked, Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Guarded, "{}", judged.why);
+        let weak = Evidence {
+            detection: Some((0.5, 0.02)),
+            ..Evidence::default()
+        };
+        let judged = judge(&checked, Some(&weak), DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Unprotected);
+        assert!(
+            judged.why.contains("50.0%") && judged.why.contains("90%"),
+            "{}",
+            judged.why
+        );
+    }
+
+    #[test]
+    fn a_timeout_shorter_than_the_schedule_is_blocked() {
+        let mut plan = examples::notebook_canary();
+        if let Some(policy) = plan
+            .deployment_config
+            .as_mut()
+            .and_then(|config| config.blue_green_update_policy.as_mut())
+        {
+            policy.maximum_execution_timeout_in_seconds = Some(600);
+        }
+        let (checked, _) = checked(&plan);
+        let judged = judge(&checked, None, DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Blocked);
+        assert!(judged.why.contains("time out"), "{}", judged.why);
+    }
+
+    #[test]
+    fn an_alarm_that_fires_with_no_regression_is_blocked() {
+        let mut plan = examples::notebook_canary();
+        plan.alarms[0].threshold = Some(-1.0);
+        let (checked, rollout) = checked(&plan);
+        let why = false_alarm(&rollout, &plan.scenario_or_default())
+            .expect("simulates")
+            .expect("rolls back with no regression");
+        assert!(why.contains(&plan.alarms[0].alarm_name), "{why}");
+        let evidence = Evidence {
+            false_alarm: Some(why),
+            detection: Some((1.0, 1.0)),
+            ..Evidence::default()
+        };
+        let judged = judge(&checked, Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Blocked, "{}", judged.why);
+    }
+
+    #[test]
+    fn a_regression_that_ships_is_unprotected() {
+        let mut plan = examples::notebook_canary();
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.error_rate = 0.02;
+        scenario.green.onset_seconds = 400.0;
+        plan.scenario = Some(scenario.clone());
+        let (checked, rollout) = checked(&plan);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
+        let failures = shipped_failures(&simulation).expect("it ships");
+        assert!(failures > 0);
+        let evidence = Evidence {
+            shipped_failures: Some(failures),
+            ..Evidence::default()
+        };
+        let judged = judge(&checked, Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Unprotected);
+        assert!(judged.why.contains("shipped"), "{}", judged.why);
+    }
+
+    #[test]
+    fn errors_come_first_and_say_where() {
+        let mut plan = examples::notebook_canary();
+        plan.instance_count = Some(0);
+        let checked = check(&plan);
+        let judged = judge(&checked, None, DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Blocked);
+        assert!(judged.why.starts_with("InstanceCount"), "{}", judged.why);
+    }
+}

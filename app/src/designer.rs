@@ -51,12 +51,12 @@ pub fn Designer() -> impl IntoView {
 fn AllProblems() -> impl IntoView {
     let planner = use_planner();
     let items = move || {
+        let untaken = planner.untaken.get();
         planner.checked.with(|checked| {
-            checked
-                .report
-                .errors
-                .iter()
-                .map(|problem| (problem.clone(), true))
+            untaken
+                .into_iter()
+                .chain(checked.report.errors.iter().cloned())
+                .map(|problem| (problem, true))
                 .chain(
                     checked
                         .report

@@ -185,8 +185,24 @@ fn number_field(
     suffix: Option<Signal<Option<String>>>,
     hint: Option<String>,
 ) -> impl IntoView {
+    let editing = use_editing();
     let text = RwSignal::new(canonical.get_untracked().unwrap_or_default());
     let local_error = RwSignal::new(None::<String>);
+    // What the field holds but the plan cannot take is the editor's too: it
+    // blocks the verdict and the export (see `Editing::untaken`).
+    Effect::new(move |previous: Option<String>| {
+        let now = path.get();
+        if let Some(previous) = previous.filter(|previous| *previous != now) {
+            editing.set_untaken(&previous, None);
+        }
+        editing.set_untaken(&now, local_error.get());
+        now
+    });
+    on_cleanup(move || {
+        if let Some(path) = path.try_get_untracked() {
+            editing.set_untaken(&path, None);
+        }
+    });
     // Follow changes from elsewhere (presets, imports, links), but never overwrite
     // what the person is typing when it already means the same value.
     Effect::new(move |_| {

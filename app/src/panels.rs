@@ -558,6 +558,11 @@ pub fn ExportPanel() -> impl IntoView {
     let copied = RwSignal::new(false);
     let import_text = RwSignal::new(String::new());
     let import_result = RwSignal::new(None::<(bool, String)>);
+    let refused = Memo::new(move |_| {
+        planner
+            .untaken
+            .with(|untaken| untaken.first().map(ToString::to_string))
+    });
     let do_import = move |_| {
         let pasted = import_text.get_untracked();
         let result = planner
@@ -603,15 +608,23 @@ pub fn ExportPanel() -> impl IntoView {
             {move || (!planner.checked.with(|checked| checked.report.is_valid())).then(|| view! {
                 <p class="notice error">"The plan has errors: fix them before you use this export."</p>
             })}
+            // A field holding text the plan cannot take: the plan still has the
+            // field's last value, so an export would silently differ from the
+            // form. Refused until the field is fixed.
+            {move || refused.get().map(|why| view! {
+                <p class="notice error" id="export-refused">{format!("Not exported: {why}.")}</p>
+            })}
             <div class="actions">
-                <button type="button" id="export-copy" on:click=move |_| copied.set(browser::copy(&text.get_untracked()))>
+                <button type="button" id="export-copy" disabled=move || refused.with(Option::is_some)
+                    on:click=move |_| copied.set(browser::copy(&text.get_untracked()))>
                     {move || if copied.get() { "Copied" } else { "Copy" }}
                 </button>
-                <button type="button" id="export-download" on:click=move |_| browser::download(choice.get_untracked().file_name(), &text.get_untracked())>
+                <button type="button" id="export-download" disabled=move || refused.with(Option::is_some)
+                    on:click=move |_| browser::download(choice.get_untracked().file_name(), &text.get_untracked())>
                     {move || format!("Download {}", choice.get().file_name())}
                 </button>
             </div>
-            <pre id="export-text" class="code" tabindex="0">{move || text.get()}</pre>
+            <pre id="export-text" class="code" tabindex="0">{move || if refused.with(Option::is_some) { String::new() } else { text.get() }}</pre>
             <section class="import" aria-labelledby="import-title">
                 <h2 id="import-title">"Import"</h2>
                 <label for="import-text">"Paste a plan JSON, a DeploymentConfig (as update-endpoint takes it) or a share link"</label>

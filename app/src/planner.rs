@@ -7,7 +7,7 @@
 
 use guardrail_core::check;
 use guardrail_core::schedule::schedule;
-use guardrail_core::verdict::judge;
+use guardrail_core::verdict::{judge, Judgement, Verdict};
 use leptos::prelude::*;
 
 use crate::analysis::Shown;
@@ -81,6 +81,7 @@ pub fn App() -> impl IntoView {
         can_undo: RwSignal::new(false),
         can_redo: RwSignal::new(false),
         stepping: StoredValue::new(false),
+        untaken: RwSignal::new(Vec::new()),
     };
     provide_context(planner);
     provide_context(Editing::of_planner(planner));
@@ -231,6 +232,19 @@ fn Header() -> impl IntoView {
             (evidence.as_mut(), analyses.shown.with(Shown::last))
         {
             evidence.detection = Some((detection.probability, error_rate));
+        }
+        // A field holding text the plan cannot take blocks, as an error does.
+        let untaken = planner.untaken.with(|untaken| {
+            untaken.first().map(|first| match untaken.len() {
+                1 => first.to_string(),
+                count => format!("{first} (and {} more)", count - 1),
+            })
+        });
+        if let Some(why) = untaken {
+            return Judgement {
+                verdict: Verdict::Blocked,
+                why,
+            };
         }
         planner
             .checked

@@ -639,6 +639,7 @@ fn RetroJudge(
         checked: Memo::new(move |_| judged.with(guardrail_core::check)),
         prefix: "retro-",
         rollback_choice: false,
+        untaken: RwSignal::new(Vec::new()),
     });
     // A memo, so that the editor below is built once, not again (losing the
     // reviewer's focus) on every re-judgement.

@@ -122,6 +122,10 @@ pub struct Planner {
     pub can_redo: RwSignal<bool>,
     /// The next change to the plan is an undo or a redo, not a new step.
     pub stepping: StoredValue<bool>,
+    /// Fields whose text the plan cannot take (`1.5` seconds, `abc`): the
+    /// plan keeps its last value, so these block the verdict and the export
+    /// until they are fixed (see [`Editing::untaken`]).
+    pub untaken: RwSignal<Vec<guardrail_core::problem::Problem>>,
 }
 
 pub fn use_planner() -> Planner {
@@ -141,6 +145,9 @@ pub struct Editing {
     /// Whether an alarm can be listed for rollback or not: every alarm the
     /// retrospective judge is given is judged as a rollback alarm.
     pub rollback_choice: bool,
+    /// The fields of this editor holding text the plan cannot take, one
+    /// problem per field path (code `not_taken`).
+    pub untaken: RwSignal<Vec<guardrail_core::problem::Problem>>,
 }
 
 impl Editing {
@@ -151,7 +158,32 @@ impl Editing {
             checked: planner.checked,
             prefix: "",
             rollback_choice: true,
+            untaken: planner.untaken,
         }
+    }
+
+    /// Records that the field at `path` holds text the plan cannot take
+    /// (`message`), or (`None`) that it no longer does.
+    pub fn set_untaken(&self, path: &str, message: Option<String>) {
+        let present = self
+            .untaken
+            .try_with_untracked(|list| list.iter().any(|problem| problem.path == path));
+        // Gone (the page is closing), or nothing to record or clear.
+        if present.is_none() || (present == Some(false) && message.is_none()) {
+            return;
+        }
+        self.untaken.try_update(|list| {
+            list.retain(|problem| problem.path != path);
+            if let Some(message) = message {
+                list.push(guardrail_core::problem::Problem {
+                    path: path.to_string(),
+                    code: "not_taken".into(),
+                    message: format!(
+                        "{message}; the plan keeps its last value until this is fixed"
+                    ),
+                });
+            }
+        });
     }
 
     /// Applies an edit to the plan.

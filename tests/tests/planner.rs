@@ -399,12 +399,44 @@ async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
         type_into(&driver, "#timeout", "soon").await?;
         let local = wait_for_text(&driver, "#timeout-local", |text| !text.is_empty()).await?;
         ensure!(local.contains("`soon` is not a whole number"), "{local}");
-        // The page still works: fixing the value clears the message.
+        // Fixing the size leaves the plan blocked by the text it cannot take,
+        // in the badge, the problems list and the export.
         type_into(&driver, "#size-value", "1").await?;
+        let why = wait_for_text(&driver, "#plan-why", |text| text.contains("`soon`")).await?;
+        ensure!(why.contains("keeps its last value"), "{why}");
+        ensure!(driver.find(By::Css("#plan-status")).await?.text().await? == "Blocked");
+        let all = wait_for_text(&driver, "#all-problems", |text| text.contains("`soon`")).await?;
+        ensure!(all.contains("MaximumExecutionTimeoutInSeconds"), "{all}");
+        driver.find(By::Css("#tab-export")).await?.click().await?;
+        let refused = wait_for_text(&driver, "#export-refused", |text| !text.is_empty()).await?;
+        ensure!(refused.contains("`soon`"), "{refused}");
+        ensure!(
+            !driver
+                .find(By::Css("#export-copy"))
+                .await?
+                .is_enabled()
+                .await?
+        );
+        // 1.5 seconds is no more a value the plan can take.
+        type_into(&driver, "#timeout", "1.5").await?;
+        wait_for_text(&driver, "#export-refused", |text| {
+            text.contains("`1.5` is not a whole number")
+        })
+        .await?;
+        // The page still works: fixing the value clears it everywhere.
+        type_into(&driver, "#timeout", "1800").await?;
         wait_for_text(&driver, "#plan-status", |text| {
             !text.is_empty() && text != "Blocked"
         })
         .await?;
+        ensure!(
+            driver
+                .find(By::Css("#export-copy"))
+                .await?
+                .is_enabled()
+                .await?
+        );
+        ensure!(driver.find(By::Css("#export-refused")).await.is_err());
         no_console_errors(&driver).await
     })
     .await

@@ -588,14 +588,7 @@ fn AlarmCondition(index: usize) -> impl IntoView {
             .map(edit::statistic_label)
             .unwrap_or_default()
     });
-    let threshold_label =
-        alarm_signal(index, |alarm| match Metric::from_name(&alarm.metric_name) {
-            Some(metric) if metric.is_per_request_flag() => {
-                "Threshold (Average: fraction 0 to 1)".to_string()
-            }
-            Some(metric) => format!("Threshold ({})", metric.unit()),
-            None => "Threshold".to_string(),
-        });
+    let threshold_label = alarm_signal(index, edit::threshold_label);
     view! {
         <SelectField
             id=alarm_id(index, "metric")

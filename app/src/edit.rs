@@ -445,6 +445,32 @@ pub fn statistic_label(alarm: &MetricAlarm) -> String {
     }
 }
 
+/// The threshold's label, saying what the number means for the alarm's
+/// metric and statistic: the `Average` of an error metric is a fraction of
+/// requests, its `Sum` a count per period, its extremes 0 or 1.
+pub fn threshold_label(alarm: &MetricAlarm) -> String {
+    use guardrail_core::alarm::Metric;
+    let statistic = statistic_label(alarm);
+    let Some(metric) = Metric::from_name(&alarm.metric_name) else {
+        return "Threshold".into();
+    };
+    let period = alarm
+        .period
+        .map(|seconds| format!("per {seconds} s period"))
+        .unwrap_or_else(|| "per period".into());
+    let meaning = match statistic.as_str() {
+        "" => return format!("Threshold ({})", metric.unit()),
+        "SampleCount" => format!("requests {period}"),
+        "Average" if metric.is_per_request_flag() => "fraction of requests, 0 to 1".into(),
+        "Sum" if metric.is_per_request_flag() => format!("failed requests {period}, a count"),
+        "Sum" if metric.unit() == "count" => format!("requests {period}, a count"),
+        "Sum" => format!("{} summed {period}", metric.unit()),
+        _ if metric.is_per_request_flag() => "0 or 1 per request".into(),
+        _ => metric.unit().to_string(),
+    };
+    format!("Threshold ({statistic}: {meaning})")
+}
+
 /// Sets a statistic from its label: one of the five basic ones, or a percentile.
 pub fn set_statistic(alarm: &mut MetricAlarm, label: &str) {
     match Statistic::ALL
@@ -627,6 +653,34 @@ mod tests {
         // And Rolling comes back as it was left.
         switch_mode(&mut plan, Mode::Rolling, &mut left);
         assert_eq!(wait(&plan), Some(300));
+    }
+
+    #[test]
+    fn the_threshold_label_follows_the_metric_and_statistic() {
+        let mut alarm = examples::notebook_canary().alarms[0].clone();
+        alarm.metric_name = "InvocationModelErrors".into();
+        set_statistic(&mut alarm, "Average");
+        assert_eq!(
+            threshold_label(&alarm),
+            "Threshold (Average: fraction of requests, 0 to 1)"
+        );
+        set_statistic(&mut alarm, "Sum");
+        assert_eq!(
+            threshold_label(&alarm),
+            format!(
+                "Threshold (Sum: failed requests per {} s period, a count)",
+                alarm.period.unwrap_or_default()
+            )
+        );
+        set_statistic(&mut alarm, "p99");
+        assert_eq!(
+            threshold_label(&alarm),
+            "Threshold (p99: 0 or 1 per request)"
+        );
+        alarm.metric_name = "ModelLatency".into();
+        assert_eq!(threshold_label(&alarm), "Threshold (p99: microseconds)");
+        set_statistic(&mut alarm, "SampleCount");
+        assert!(threshold_label(&alarm).starts_with("Threshold (SampleCount: requests per"));
     }
 
     #[test]

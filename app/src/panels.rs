@@ -28,23 +28,50 @@ fn seconds_text(seconds: u32) -> String {
 #[component]
 pub fn PreviewPanel() -> impl IntoView {
     let planner = use_planner();
-    let chart = Memo::new(move |_| {
-        planner.schedule.with(|schedule| {
-            schedule
-                .as_ref()
-                .map(|schedule| (traffic_chart(schedule, None), describe_schedule(schedule)))
+    // The last plan that had a schedule: an error in one field keeps it on
+    // screen, dimmed, with the error beside it, rather than hiding it all.
+    let shown = Memo::new(
+        move |previous: Option<&Option<(Schedule, String, String)>>| {
+            planner.schedule.with(|schedule| match schedule {
+                Some(schedule) => Some((
+                    schedule.clone(),
+                    traffic_chart(schedule, None),
+                    describe_schedule(schedule),
+                )),
+                None => previous.cloned().flatten(),
+            })
+        },
+    );
+    let broken = Memo::new(move |_| planner.schedule.with(Option::is_none));
+    let first_error = move || {
+        planner.checked.with(|checked| {
+            let errors = &checked.report.errors;
+            errors.first().map(|first| match errors.len() {
+                1 => format!("The plan has an error, so it has no schedule: {first}."),
+                count => format!(
+                    "The plan has {count} errors, so it has no schedule. The first: {first}."
+                ),
+            })
         })
-    });
+    };
     view! {
         <div class="panel" role="tabpanel" id="panel-plan" aria-labelledby="tab-plan">
-            {move || match (chart.get(), planner.schedule.get()) {
-                (Some((svg, description)), Some(schedule)) => view! {
-                    <Summary schedule=schedule.clone() />
-                    <div id="traffic-chart" class="chart" role="img" aria-label=description inner_html=svg></div>
-                    <StepsTable schedule=schedule />
+            <Show when=move || broken.get()>
+                <p class="notice error" id="preview-error" role="alert">
+                    {first_error}
+                    {move || shown.with(Option::is_some).then_some(" Below: the last plan that had one, dimmed.")}
+                </p>
+            </Show>
+            {move || match shown.get() {
+                Some((schedule, svg, description)) => view! {
+                    <div class:stale=move || broken.get() aria-hidden=move || broken.get().to_string()>
+                        <Summary schedule=schedule.clone() />
+                        <div id="traffic-chart" class="chart" role="img" aria-label=description inner_html=svg></div>
+                        <StepsTable schedule=schedule />
+                    </div>
                 }
                 .into_any(),
-                _ => view! {
+                None => view! {
                     <p class="empty" id="chart-unavailable">
                         "The plan has errors, so it has no schedule yet. Fix the problems listed on the left."
                     </p>

@@ -395,6 +395,15 @@ async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
         wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
         let why = wait_for_text(&driver, "#plan-why", |text| !text.is_empty()).await?;
         ensure!(why.contains("at most 50%"), "{why}");
+        // One error does not hide the preview: the last good chart stays,
+        // dimmed, with the error beside it.
+        let beside = wait_for_text(&driver, "#preview-error", |text| !text.is_empty()).await?;
+        ensure!(
+            beside.contains("at most 50%") && beside.contains("dimmed"),
+            "{beside}"
+        );
+        let kept = driver.find(By::Css(".stale #traffic-chart svg")).await?;
+        ensure!(kept.is_displayed().await?, "the last good chart is hidden");
         // Text that is not a number is refused at the field, and the plan keeps 3.
         type_into(&driver, "#timeout", "soon").await?;
         let local = wait_for_text(&driver, "#timeout-local", |text| !text.is_empty()).await?;
@@ -437,6 +446,16 @@ async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
                 .await?
         );
         ensure!(driver.find(By::Css("#export-refused")).await.is_err());
+        driver.find(By::Css("#tab-plan")).await?.click().await?;
+        wait_for("the preview, no longer dimmed", || async {
+            driver
+                .find(By::Css(".stale #traffic-chart"))
+                .await
+                .is_err()
+                .then_some(())
+        })
+        .await?;
+        ensure!(driver.find(By::Css("#preview-error")).await.is_err());
         no_console_errors(&driver).await
     })
     .await

@@ -186,6 +186,7 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
+        <a class="skip-link" href="#results">"Skip to the results"</a>
         <Header />
         <NoticeBar />
         {review.then(|| view! { <ReviewBar /> })}
@@ -194,7 +195,7 @@ pub fn App() -> impl IntoView {
         </Show>
         <div class="layout">
             <Designer />
-            <section class="panels" aria-label="Views">
+            <section class="panels" aria-label="Views" id="results" tabindex="-1">
                 <ViewTabs />
                 {move || match planner.view.get() {
                     View::Preview => view! { <PreviewPanel /> }.into_any(),
@@ -389,8 +390,27 @@ fn NoticeBar() -> impl IntoView {
 #[component]
 fn ViewTabs() -> impl IntoView {
     let planner = use_planner();
+    // The WAI-ARIA tabs pattern: one tab in the tab order (the selected
+    // one), arrow keys, Home and End move between tabs and open them.
+    let on_key = move |event: leptos::ev::KeyboardEvent| {
+        let views = View::ALL;
+        let now = views
+            .iter()
+            .position(|view| *view == planner.view.get_untracked())
+            .unwrap_or(0);
+        let next = match event.key().as_str() {
+            "ArrowRight" => (now + 1) % views.len(),
+            "ArrowLeft" => (now + views.len() - 1) % views.len(),
+            "Home" => 0,
+            "End" => views.len() - 1,
+            _ => return,
+        };
+        event.prevent_default();
+        planner.view.set(views[next]);
+        browser::focus_id(&format!("tab-{}", views[next].id()));
+    };
     view! {
-        <div class="tabs" role="tablist" aria-label="Views">
+        <div class="tabs" role="tablist" aria-label="Views" on:keydown=on_key>
             {View::ALL
                 .into_iter()
                 .map(|view| {
@@ -399,7 +419,9 @@ fn ViewTabs() -> impl IntoView {
                             type="button"
                             role="tab"
                             id=format!("tab-{}", view.id())
+                            aria-controls=format!("panel-{}", view.id())
                             aria-selected=move || (planner.view.get() == view).to_string()
+                            tabindex=move || if planner.view.get() == view { "0" } else { "-1" }
                             class:active=move || planner.view.get() == view
                             on:click=move |_| planner.view.set(view)
                         >

@@ -456,6 +456,43 @@ fn RunView(
             .get()
             .unwrap_or_else(|| timeline.with(|t| t.end_ms))
     });
+    // The moment on show is a whole second, as the log lists events: what
+    // the log puts at 5:00 (5:00.000 to 5:00.999) has happened at 5:00.
+    let seen_until = Memo::new(move |_| cursor.get() / 1_000 * 1_000 + 999);
+    let snapshot = Memo::new(move |_| timeline.with(|t| t.at(seen_until.get())));
+    let moment_text = move || {
+        let phase = snapshot.with(|snapshot| {
+            snapshot
+                .phase
+                .map(|phase| phase.label())
+                .unwrap_or_else(|| "starting".into())
+        });
+        format!("{}, {phase}", mmss(cursor.get() / 1_000))
+    };
+    // Shift+arrows, Page Up and Page Down move phase by phase.
+    let phase_keys = move |event: leptos::ev::KeyboardEvent| {
+        let forward = match event.key().as_str() {
+            "ArrowRight" | "ArrowUp" if event.shift_key() => true,
+            "ArrowLeft" | "ArrowDown" if event.shift_key() => false,
+            "PageUp" => true,
+            "PageDown" => false,
+            _ => return,
+        };
+        event.prevent_default();
+        let now = cursor.get_untracked();
+        let target = timeline.with_untracked(|t| {
+            let starts = t.phases.iter().map(|span| span.start_ms);
+            if forward {
+                starts
+                    .filter(|start| *start > now)
+                    .min()
+                    .unwrap_or(t.end_ms)
+            } else {
+                starts.filter(|start| *start < now).max().unwrap_or(0)
+            }
+        });
+        planner.at_ms.set(Some(target));
+    };
     // The retrospective judge: a copy of the run's plan whose alarms the
     // reviewer edits, re-judged against the record once the run has ended.
     let judged = RwSignal::new(planner.plan.get_untracked());
@@ -538,8 +575,12 @@ fn RunView(
             {move || abort_note.get().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
             <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time" inner_html=move || chart.get()></div>
             <div class="scrubber">
-                <label for="run-cursor">{move || format!("Moment: {}", mmss(cursor.get() / 1_000))}</label>
+                <label for="run-cursor">{move || format!("Moment: {}", moment_text())}</label>
                 <input id="run-cursor" type="range" min="0" step="1000"
+                    aria-valuetext=moment_text
+                    aria-keyshortcuts="Shift+ArrowRight Shift+ArrowLeft PageUp PageDown"
+                    title="Arrows: a second; Shift+arrows or Page Up/Down: a phase"
+                    on:keydown=phase_keys
                     max=move || timeline.with(|t| t.end_ms).to_string()
                     // Set again when the run grows, or the browser clamps it to the old max.
                     prop:value=move || {
@@ -572,7 +613,7 @@ fn RunView(
             </Show>
             <dl class="summary" id="run-snapshot">
                 {move || {
-                    let snapshot = timeline.with(|t| t.at(cursor.get()));
+                    let snapshot = snapshot.get();
                     view! {
                         <div><dt>"Phase"</dt><dd>{snapshot.phase.map(|phase| phase.label()).unwrap_or_else(|| "starting".into())}</dd></div>
                         <div><dt>"Green traffic"</dt><dd>{format!("{}%", trim_float(f64::from(snapshot.green_traffic_bp) / 100.0))}</dd></div>
@@ -587,7 +628,7 @@ fn RunView(
             </Show>
             <ol class="events" id="run-events">
                 {move || {
-                    let now = cursor.get();
+                    let now = seen_until.get();
                     events.get().into_iter().filter(|event| !matches!(event.kind, guardrail_core::event::EventKind::MetricPeriod { .. })).map(|event| {
                         let at = event.at_ms;
                         view! {

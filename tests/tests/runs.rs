@@ -87,6 +87,27 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
         })
         .await?;
         ensure!(snapshot.contains("25%"), "{snapshot}");
+        // The slider announces the moment and its phase, and the state shown
+        // agrees with the log at that moment: the last traffic shift not
+        // dimmed is the share the snapshot shows.
+        let slider = driver.find(By::Css("#run-cursor")).await?;
+        let said = slider.attr("aria-valuetext").await?.unwrap_or_default();
+        ensure!(said.ends_with(", canary bake"), "{said}");
+        replay_agrees_with_the_log(&driver).await?;
+        // Shift+Right: to the next phase, announced, and agreeing still.
+        slider.send_keys(Key::Shift + Key::Right).await?;
+        let next = wait_for("the next phase", || async {
+            let said = slider.attr("aria-valuetext").await.ok()??;
+            (!said.ends_with(", canary bake")).then_some(said)
+        })
+        .await?;
+        let phase = next
+            .split_once(", ")
+            .map(|(_, phase)| phase.to_string())
+            .unwrap_or_default();
+        let snapshot = text_of(&driver, "#run-snapshot").await?;
+        ensure!(snapshot.contains(&phase), "{next} / {snapshot}");
+        replay_agrees_with_the_log(&driver).await?;
         // The moment is part of the link.
         let moved = value_of(&driver, "#share-link").await?;
         let state =
@@ -95,6 +116,45 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
         Ok(())
     })
     .await
+}
+
+/// Events after the replay's moment are dimmed, and the green share the
+/// snapshot shows is the last traffic shift the log shows as happened.
+async fn replay_agrees_with_the_log(driver: &WebDriver) -> Result<()> {
+    let later = driver.find_all(By::Css("#run-events li.later")).await?;
+    ensure!(!later.is_empty(), "nothing dimmed after the moment");
+    let opacity = driver
+        .execute(
+            "return getComputedStyle(document.querySelector('#run-events li.later')).opacity;",
+            vec![],
+        )
+        .await?;
+    let opacity: f64 = opacity.json().as_str().unwrap_or("1").parse()?;
+    ensure!(opacity < 1.0, "later events are not dimmed: {opacity}");
+    let happened = driver
+        .find_all(By::Css("#run-events li:not(.later)"))
+        .await?;
+    let mut share = "0%".to_string();
+    for event in happened {
+        let text = event.text().await?;
+        if let Some(rest) = text
+            .split_once("traffic shifted: green ")
+            .map(|(_, rest)| rest)
+        {
+            share = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+        }
+    }
+    let snapshot = text_of(driver, "#run-snapshot").await?;
+    ensure!(
+        snapshot.contains(&format!("Green traffic\n{share}"))
+            || snapshot.contains(&format!("Green traffic {share}")),
+        "the log says green {share}; the snapshot: {snapshot}"
+    );
+    Ok(())
 }
 
 /// The cells of each row of the table `css`.

@@ -41,6 +41,8 @@ pub struct Request {
     pub generation: u64,
     /// The plan as JSON; `None` drops whatever is under way.
     pub plan: Option<String>,
+    /// The width to draw the charts at (`charts::width_for`).
+    pub width: u32,
 }
 
 /// The what-if's one seeded run, ready to show: its outcome, figures,
@@ -74,7 +76,7 @@ pub struct AlarmTraceView {
 }
 
 /// Simulates `plan_json`'s scenario once and draws it.
-pub fn what_if(plan_json: &str) -> Result<WhatIf, String> {
+pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
     let plan = Plan::from_json(plan_json).map_err(|error| error.to_string())?;
     let rollout = check(&plan)
         .rollout
@@ -129,7 +131,7 @@ pub fn what_if(plan_json: &str) -> Result<WhatIf, String> {
                 .iter()
                 .find(|transition| transition.to == AlarmState::Alarm)
                 .map(|transition| mmss(transition.at_ms / 1_000)),
-            svg: alarm_chart(&simulation, index),
+            svg: alarm_chart(&simulation, index, width),
             label: format!(
                 "{} datapoints against the threshold {}",
                 trace.name,
@@ -154,7 +156,7 @@ pub fn what_if(plan_json: &str) -> Result<WhatIf, String> {
         },
         seed: scenario.seed,
         sentences: explain(&schedule, &scenario, &simulation),
-        overlay: traffic_chart(&schedule, Some(&simulation)),
+        overlay: traffic_chart(&schedule, Some(&simulation), width),
         alarms,
         evidence: Evidence {
             false_alarm: false_alarm(&rollout, &scenario).map_err(|error| error.to_string())?,
@@ -253,7 +255,7 @@ pub struct Analyses {
     pub cancelled: RwSignal<u32>,
     /// Whether the analyses run in a worker.
     pub in_worker: RwSignal<bool>,
-    requested: StoredValue<Option<String>>,
+    requested: StoredValue<Option<(Option<String>, u32)>>,
     #[cfg(feature = "csr")]
     bridge: StoredValue<Option<worker::Bridge>, LocalStorage>,
 }
@@ -280,22 +282,29 @@ pub fn use_analyses() -> Analyses {
 impl Analyses {
     /// Asks for the analyses of `plan` (`None`: the plan has errors). The
     /// same plan again changes nothing.
-    pub fn request(&self, plan: Option<&Plan>) {
+    pub fn request(&self, plan: Option<&Plan>, width: u32) {
         let json = plan.map(Plan::to_json_pretty);
-        if self.requested.with_value(|last| *last == json) {
+        let asked = (json.clone(), width);
+        if self
+            .requested
+            .with_value(|last| last.as_ref() == Some(&asked))
+        {
             return;
         }
-        self.requested.set_value(json.clone());
+        self.requested.set_value(Some(asked));
         let generation = self.generation.get_untracked() + 1;
         self.generation.set(generation);
         let previous = self.shown.with_untracked(Shown::last);
         if !self.send(Request {
             generation,
             plan: json.clone(),
+            width,
         }) {
             // No worker: analyse here.
-            self.what_if
-                .set(json.as_deref().map(|json| (generation, what_if(json))));
+            self.what_if.set(
+                json.as_deref()
+                    .map(|json| (generation, what_if(json, width))),
+            );
             self.shown.set(match json {
                 None => Shown::Nothing,
                 Some(json) => Shown::Done(analyse_now(&json)),
@@ -401,12 +410,13 @@ pub mod worker {
             let latest = self.latest.clone();
             let scope = scope.clone();
             let generation = request.generation;
+            let width = request.width;
             wasm_bindgen_futures::spawn_local(async move {
                 scope.respond(
                     who,
                     Reply::Simulated {
                         generation,
-                        what_if: what_if(&plan),
+                        what_if: what_if(&plan, width),
                     },
                 );
                 yield_to_messages().await;
@@ -532,7 +542,7 @@ mod tests {
     #[test]
     fn the_worker_draws_the_seed_run_and_analyses_it_as_the_core_does() {
         let json = examples::notebook_canary().to_json_pretty();
-        let shown = what_if(&json).expect("a valid plan");
+        let shown = what_if(&json, crate::charts::SIZE.0).expect("a valid plan");
         assert_eq!(shown.headline, "Rolled back at 11:00 during the final bake");
         assert!(!shown.succeeded);
         assert_eq!(shown.alarms.len(), 2);
@@ -550,7 +560,7 @@ mod tests {
         let mut broken = examples::notebook_canary();
         broken.alarms[0].period = Some(7);
         assert_eq!(
-            what_if(&broken.to_json_pretty()),
+            what_if(&broken.to_json_pretty(), crate::charts::SIZE.0),
             Err("the plan has errors".to_string())
         );
     }

@@ -56,7 +56,11 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
             let _ = std::hint::black_box(simulate(&rollout, &scenario));
         }),
         time("traffic chart", iterations, now, || {
-            std::hint::black_box(traffic_chart(&schedule(&rollout), None));
+            std::hint::black_box(traffic_chart(
+                &schedule(&rollout),
+                None,
+                crate::charts::SIZE.0,
+            ));
         }),
         // One keystroke in the what-if view, without the detection analysis:
         // validate, schedule, simulate, draw the overlay and describe it.
@@ -69,7 +73,11 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
                 if let Some(rollout) = checked.rollout {
                     let schedule = schedule(&rollout);
                     let simulation = simulate(&rollout, &scenario).ok();
-                    std::hint::black_box(traffic_chart(&schedule, simulation.as_ref()));
+                    std::hint::black_box(traffic_chart(
+                        &schedule,
+                        simulation.as_ref(),
+                        crate::charts::SIZE.0,
+                    ));
                     std::hint::black_box(describe_schedule(&schedule));
                 }
             },

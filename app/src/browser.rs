@@ -170,6 +170,14 @@ mod imp {
             .unwrap_or_default()
     }
 
+    /// The window's width in CSS pixels.
+    pub fn viewport_width() -> f64 {
+        window()
+            .and_then(|window| window.inner_width().ok())
+            .and_then(|width| width.as_f64())
+            .unwrap_or(f64::INFINITY)
+    }
+
     /// Milliseconds from the page's start, for timings.
     pub fn now_ms() -> f64 {
         window()
@@ -212,6 +220,10 @@ mod imp {
     }
     pub fn now_ms() -> f64 {
         0.0
+    }
+    /// No window: charts at their widest.
+    pub fn viewport_width() -> f64 {
+        f64::INFINITY
     }
 }
 

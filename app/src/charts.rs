@@ -12,8 +12,29 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
-/// Width and height of the main charts in pixels.
+/// Width and height of the main charts in pixels, at their widest: the
+/// width is the page's to choose ([`width_for`]), the height is fixed.
 pub const SIZE: (u32, u32) = (760, 300);
+
+/// The narrowest a chart is drawn.
+pub const NARROWEST: u32 = 320;
+
+/// The width to draw charts at in a window `viewport` pixels wide: the
+/// panel's width, in steps of 20 px, from [`NARROWEST`] to [`SIZE`]. A chart
+/// drawn at 760 px and shrunk to a phone's width had text too small to read.
+pub fn width_for(viewport: f64) -> u32 {
+    let room = ((viewport - 72.0) / 20.0).floor() * 20.0;
+    if room.is_finite() {
+        (room.max(0.0) as u32).clamp(NARROWEST, SIZE.0)
+    } else {
+        SIZE.0
+    }
+}
+
+/// Time labels along the bottom: fewer on a narrow chart, so they never meet.
+fn time_labels(root: &DrawingArea<SVGBackend, Shift>) -> usize {
+    (root.dim_in_pixel().0 / 95).clamp(4, 8) as usize
+}
 const FONT: &str = "sans-serif";
 
 const GREEN_LINE: RGBColor = RGBColor(5, 150, 105);
@@ -123,8 +144,8 @@ fn share_points(schedule: &Schedule) -> Vec<(f64, f64)> {
 /// Green's traffic share and both fleets' active instances over time, with phase
 /// bands and step end times. With a simulation, overlays what happened: the
 /// simulated share and the rollback.
-pub fn traffic_chart(schedule: &Schedule, simulation: Option<&Simulation>) -> String {
-    svg(SIZE, |root| {
+pub fn traffic_chart(schedule: &Schedule, simulation: Option<&Simulation>, width: u32) -> String {
+    svg((width, SIZE.1), |root| {
         let _ = draw_traffic(root, schedule, simulation);
     })
 }
@@ -178,7 +199,7 @@ fn traffic_axes<'a, 'b>(
         // Lines at the labels only, as in every chart here: plotters draws
         // each light line as an element, nine per label.
         .max_light_lines(0)
-        .x_labels(8)
+        .x_labels(time_labels(root))
         .x_label_formatter(&time_label)
         .y_desc("green traffic %")
         .y_label_formatter(&|value| format!("{value:.0}"))
@@ -210,7 +231,7 @@ fn draw_phase_bands(chart: &mut TrafficChart, schedule: &Schedule, end: f64) -> 
             phase_colour(step.phase).mix(0.8).filled(),
         )
     }))?;
-    let pixel_width = f64::from(SIZE.0 - 100) / end;
+    let pixel_width = f64::from(chart.plotting_area().dim_in_pixel().0) / end;
     let label_style = TextStyle::from((FONT, 11).into_font())
         .color(&GREY)
         .pos(Pos::new(HPos::Center, VPos::Bottom));
@@ -334,7 +355,7 @@ fn percent_over_time<'a, 'b: 'a>(
         .configure_mesh()
         .disable_x_mesh()
         .max_light_lines(0)
-        .x_labels(8)
+        .x_labels(time_labels(root))
         .x_label_formatter(&time_label)
         .y_desc(y_desc)
         .label_style((FONT, 12))
@@ -432,11 +453,11 @@ pub fn describe_schedule(schedule: &Schedule) -> String {
 }
 
 /// One alarm's datapoints against its threshold, and its state over time.
-pub fn alarm_chart(simulation: &Simulation, index: usize) -> String {
+pub fn alarm_chart(simulation: &Simulation, index: usize, width: u32) -> String {
     let Some(trace) = simulation.alarms.get(index) else {
         return String::new();
     };
-    svg_with((SIZE.0, 150), |root| {
+    svg_with((width, 150), |root| {
         draw_alarm(root, simulation, trace).unwrap_or_default()
     })
 }
@@ -536,8 +557,8 @@ fn draw_alarm(
 }
 
 /// Detection probability against green's error rate, on a log axis.
-pub fn detection_curve_chart(curve: &[CurvePoint], current_error_rate: f64) -> String {
-    svg((SIZE.0, 240), |root| {
+pub fn detection_curve_chart(curve: &[CurvePoint], current_error_rate: f64, width: u32) -> String {
+    svg((width, 240), |root| {
         let _ = draw_curve(root, curve, current_error_rate);
     })
 }
@@ -589,8 +610,8 @@ fn draw_curve(
 }
 
 /// Two or three plans' green traffic on one chart.
-pub fn compare_chart(plans: &[(String, Schedule)]) -> String {
-    svg(SIZE, |root| {
+pub fn compare_chart(plans: &[(String, Schedule)], width: u32) -> String {
+    svg((width, SIZE.1), |root| {
         let _ = draw_compare(root, plans);
     })
 }
@@ -629,8 +650,9 @@ pub fn run_chart(
     timeline: &guardrail_core::event::RunTimeline,
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
+    width: u32,
 ) -> String {
-    svg(SIZE, |root| {
+    svg((width, SIZE.1), |root| {
         let _ = draw_run(root, timeline, cursor_ms, would_be);
     })
 }
@@ -705,7 +727,7 @@ fn draw_run(
     let label_style = TextStyle::from((FONT, 11).into_font())
         .color(&GREY)
         .pos(Pos::new(HPos::Center, VPos::Bottom));
-    let pixel_width = f64::from(SIZE.0 - 70) / end;
+    let pixel_width = f64::from(root.dim_in_pixel().0.saturating_sub(70)) / end;
     for span in &timeline.phases {
         let (start, stop) = (seconds(span.start_ms), seconds(span.end_ms));
         if (stop - start) * pixel_width > 44.0 {
@@ -806,7 +828,7 @@ mod tests {
     #[test]
     fn the_traffic_chart_has_bands_lines_and_step_times() {
         let (_, rollout) = canary();
-        let svg = traffic_chart(&schedule(&rollout), None);
+        let svg = traffic_chart(&schedule(&rollout), None, SIZE.0);
         assert!(svg.starts_with("<svg"), "{svg}");
         let header = svg.split('>').next().unwrap_or_default();
         assert_eq!(header.matches("viewBox=").count(), 1, "{header}");
@@ -827,9 +849,9 @@ mod tests {
     fn the_what_if_overlay_marks_the_rollback() {
         let (plan, rollout) = canary();
         let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
-        let svg = traffic_chart(&schedule(&rollout), Some(&simulation));
+        let svg = traffic_chart(&schedule(&rollout), Some(&simulation), SIZE.0);
         assert!(svg.contains("rollback at 11:00"), "{svg}");
-        let alarm = alarm_chart(&simulation, 0);
+        let alarm = alarm_chart(&simulation, 0, SIZE.0);
         assert!(alarm.contains("threshold 1"), "{alarm}");
     }
 
@@ -848,7 +870,7 @@ mod tests {
             .filter(|value| trace.comparison.breaches(**value, trace.threshold))
             .count();
         assert!(breaching > 0 && breaching < values.len(), "{values:?}");
-        let svg = alarm_chart(&simulation, 0);
+        let svg = alarm_chart(&simulation, 0, SIZE.0);
         let dots_of = |colour: &str| {
             svg.split("<path ")
                 .skip(1)
@@ -862,12 +884,26 @@ mod tests {
     }
 
     #[test]
+    fn charts_are_drawn_for_the_window_and_a_narrow_one_keeps_its_labels_apart() {
+        assert_eq!(width_for(1_920.0), SIZE.0);
+        assert_eq!(width_for(390.0), 320);
+        assert_eq!(width_for(600.0), 520);
+        assert_eq!(width_for(100.0), NARROWEST);
+        assert_eq!(width_for(f64::INFINITY), SIZE.0);
+        assert_eq!(width_for(f64::NAN), SIZE.0);
+        let (_, rollout) = canary();
+        let narrow = traffic_chart(&schedule(&rollout), None, 320);
+        assert!(narrow.contains("viewBox=\"0 0 320 300\""), "{narrow}");
+        assert!(narrow.contains("5:00"), "{narrow}");
+    }
+
+    #[test]
     fn the_detection_curve_and_comparison_draw() {
         let (plan, rollout) = canary();
         let curve = detection_curve(&rollout, &plan.scenario_or_default(), &[0.01, 0.1, 1.0], 10)
             .expect("curve");
-        assert!(detection_curve_chart(&curve, 1.0).contains("<polyline"));
-        let compared = compare_chart(&[("canary".into(), schedule(&rollout))]);
+        assert!(detection_curve_chart(&curve, 1.0, SIZE.0).contains("<polyline"));
+        let compared = compare_chart(&[("canary".into(), schedule(&rollout))], SIZE.0);
         assert!(compared.contains("canary (13:00)"), "{compared}");
     }
 

@@ -35,7 +35,7 @@ pub fn PreviewPanel() -> impl IntoView {
             planner.schedule.with(|schedule| match schedule {
                 Some(schedule) => Some((
                     schedule.clone(),
-                    traffic_chart(schedule, None),
+                    traffic_chart(schedule, None, planner.chart_width.get()),
                     describe_schedule(schedule),
                 )),
                 None => previous.cloned().flatten(),
@@ -377,6 +377,7 @@ fn AlarmTrace(what_if: Memo<Option<WhatIf>>, index: usize) -> impl IntoView {
 #[component]
 fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
     let analyses = use_analyses();
+    let planner = use_planner();
     let state = move || match analyses.shown.get() {
         Shown::Nothing => "none",
         Shown::Running { .. } => "running",
@@ -408,14 +409,14 @@ fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
             </Show>
             <div class:stale=move || progress.with(Option::is_some)
                 aria-hidden=move || progress.with(Option::is_some).to_string()>
-                {move || last.get().map(|found| found_view(found, error_rate.get_untracked()))}
+                {move || last.get().map(|found| found_view(found, error_rate.get_untracked(), planner.chart_width.get()))}
             </div>
         </section>
     }
 }
 
 /// One analysis's result.
-fn found_view(found: crate::analysis::Found, error_rate: f64) -> AnyView {
+fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> AnyView {
     let (detection, curve): (Detection, Vec<CurvePoint>) = match found {
         Ok(found) => found,
         Err(error) => {
@@ -423,7 +424,7 @@ fn found_view(found: crate::analysis::Found, error_rate: f64) -> AnyView {
                 .into_any();
         }
     };
-    let svg = detection_curve_chart(&curve, error_rate);
+    let svg = detection_curve_chart(&curve, error_rate, width);
     let spread = |spread: Option<Spread>, unit: &str| {
         spread
             .map(|spread| {
@@ -501,7 +502,7 @@ pub fn ComparePanel() -> impl IntoView {
             </div>
             {move || {
                 let rows = rows.get();
-                let chart = compare_chart(&rows.iter().map(|(name, _, schedule)| (name.clone(), schedule.clone())).collect::<Vec<_>>());
+                let chart = compare_chart(&rows.iter().map(|(name, _, schedule)| (name.clone(), schedule.clone())).collect::<Vec<_>>(), planner.chart_width.get());
                 view! {
                     <div id="compare-chart" class="chart" role="img" aria-label="Green traffic of the compared plans" inner_html=chart></div>
                     <table class="steps" id="compare-table">

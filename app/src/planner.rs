@@ -82,7 +82,15 @@ pub fn App() -> impl IntoView {
         can_redo: RwSignal::new(false),
         stepping: StoredValue::new(false),
         untaken: RwSignal::new(Vec::new()),
+        chart_width: RwSignal::new(crate::charts::width_for(browser::viewport_width())),
     };
+    // Charts are drawn for the window's width: text stays readable on a phone.
+    let _ = window_event_listener(leptos::ev::resize, move |_| {
+        let width = crate::charts::width_for(browser::viewport_width());
+        if planner.chart_width.get_untracked() != width {
+            planner.chart_width.set(width);
+        }
+    });
     provide_context(planner);
     provide_context(Editing::of_planner(planner));
     let analyses = crate::analysis::provide_analyses();
@@ -91,7 +99,8 @@ pub fn App() -> impl IntoView {
     let valid = Memo::new(move |_| checked.with(|checked| checked.rollout.is_some()));
     Effect::new(move |_| {
         let valid = valid.get();
-        plan.with(|plan| analyses.request(valid.then_some(plan)));
+        let width = planner.chart_width.get();
+        plan.with(|plan| analyses.request(valid.then_some(plan), width));
     });
 
     // Keep the URL and the draft in step with the plan and the view. The

@@ -525,7 +525,14 @@ fn RunView(
                 Some(Ok(found)) => found.rollback_at_ms.zip(found.rollback_alarm.as_deref()),
                 _ => None,
             };
-            timeline.with(|timeline| run_chart(timeline, planner.at_ms.get(), would_be))
+            timeline.with(|timeline| {
+                run_chart(
+                    timeline,
+                    planner.at_ms.get(),
+                    would_be,
+                    planner.chart_width.get(),
+                )
+            })
         })
     });
     let open_plan = {

@@ -126,6 +126,8 @@ pub struct Planner {
     /// plan keeps its last value, so these block the verdict and the export
     /// until they are fixed (see [`Editing::untaken`]).
     pub untaken: RwSignal<Vec<guardrail_core::problem::Problem>>,
+    /// The width charts are drawn at, from the window's (`charts::width_for`).
+    pub chart_width: RwSignal<u32>,
 }
 
 pub fn use_planner() -> Planner {

@@ -377,6 +377,132 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
     .await
 }
 
+/// The id of the element that has focus.
+async fn focused_id(driver: &WebDriver) -> Result<String> {
+    Ok(driver
+        .active_element()
+        .await?
+        .id()
+        .await?
+        .unwrap_or_default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_view_tabs_follow_the_tabs_pattern_and_a_skip_link_leads_to_the_results() -> Result<()>
+{
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        let first = driver.find(By::Css("#tab-plan")).await?;
+        ensure!(first.attr("aria-controls").await?.as_deref() == Some("panel-plan"));
+        ensure!(first.attr("tabindex").await?.as_deref() == Some("0"));
+        let other = driver.find(By::Css("#tab-whatif")).await?;
+        ensure!(other.attr("tabindex").await?.as_deref() == Some("-1"));
+        first.focus().await?;
+        for (key, expected) in [
+            (Key::Right, "tab-whatif"),
+            (Key::End, "tab-run"),
+            (Key::Right, "tab-plan"),
+            (Key::Left, "tab-run"),
+            (Key::Home, "tab-plan"),
+        ] {
+            driver.active_element().await?.send_keys(key).await?;
+            wait_for(expected, || async {
+                (focused_id(&driver).await.ok()? == expected).then_some(())
+            })
+            .await?;
+            let tab = driver.find(By::Id(expected)).await?;
+            ensure!(
+                tab.attr("aria-selected").await?.as_deref() == Some("true"),
+                "{expected}"
+            );
+            let panel = tab.attr("aria-controls").await?.unwrap_or_default();
+            driver.find(By::Id(&panel)).await?;
+        }
+        // The first Tab on the page offers the skip link; it leads to the results.
+        driver.goto(&server.base_url).await?;
+        wait_for_text(&driver, "#total-duration", |text| !text.is_empty()).await?;
+        driver
+            .find(By::Css("body"))
+            .await?
+            .send_keys(Key::Tab)
+            .await?;
+        let skip = driver.active_element().await?;
+        ensure!(skip.class_name().await?.as_deref() == Some("skip-link"));
+        ensure!(
+            skip.is_displayed().await?,
+            "the skip link is not shown when focused"
+        );
+        skip.send_keys(Key::Enter).await?;
+        wait_for("the results focused", || async {
+            (focused_id(&driver).await.ok()? == "results").then_some(())
+        })
+        .await?;
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_390_pixels_nothing_scrolls_sideways_in_any_view() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        driver.set_window_rect(0, 0, 390, 844).await?;
+        open_fresh(&driver, &server.base_url).await?;
+        let width: f64 = driver
+            .execute("return window.innerWidth;", vec![])
+            .await?
+            .convert()?;
+        ensure!(width <= 400.0, "the window is {width} px wide");
+        for view in ["plan", "whatif", "compare", "export", "run"] {
+            driver
+                .find(By::Id(format!("tab-{view}")))
+                .await?
+                .click()
+                .await?;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let overflow: serde_json::Value = driver
+                .execute(
+                    "const width = window.innerWidth;
+                     const wide = [...document.querySelectorAll('body *')]
+                        .filter(e => e.getBoundingClientRect().right > width + 1)
+                        .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className);
+                     return [document.documentElement.scrollWidth, width, wide];",
+                    vec![],
+                )
+                .await?
+                .json()
+                .clone();
+            let scroll = overflow[0].as_f64().unwrap_or(f64::MAX);
+            let inner = overflow[1].as_f64().unwrap_or(0.0);
+            ensure!(
+                scroll <= inner,
+                "{view}: scrollWidth {scroll} > {inner}: {}",
+                overflow[2]
+            );
+            // Charts are drawn for the width, not shrunk: their text stays
+            // at the size it was drawn (a 760-px chart shown at 340 px had
+            // text at under half its size).
+            let scales: Vec<f64> = driver
+                .execute(
+                    "return [...document.querySelectorAll('.chart svg')]
+                        .filter(svg => svg.getBoundingClientRect().width > 0)
+                        .map(svg => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width);",
+                    vec![],
+                )
+                .await?
+                .convert()?;
+            ensure!(view != "plan" || !scales.is_empty(), "no chart in the preview");
+            ensure!(
+                scales.iter().all(|scale| *scale > 0.85),
+                "{view}: charts drawn at {scales:?} of their size"
+            );
+        }
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
     let server = TestServer::start().await?;

@@ -1,6 +1,6 @@
 //! The plan designer: endpoint, traffic shifting, waits and the alarm editor.
 
-use guardrail_core::alarm::Metric;
+use guardrail_core::alarm::{trim_float, Metric};
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
 use guardrail_core::field::limits::{MAX_ALARMS, MAX_INSTANCES};
 use guardrail_core::field::{AlarmField, Field, Policy, Size, SizePart};
@@ -13,7 +13,7 @@ use leptos::prelude::*;
 use crate::browser;
 use crate::edit::{self, Mode};
 use crate::fields::{DecimalField, Problems, SelectField, TextField, WholeField};
-use crate::state::{use_editing, use_planner};
+use crate::state::{use_editing, use_planner, Notice};
 
 // Fields read the plan through memos: a keystroke anywhere changes the plan,
 // and a memo tells its field only when its own value changed.
@@ -82,6 +82,25 @@ fn AllProblems() -> impl IntoView {
                         .into_iter()
                         .map(|(problem, error)| {
                             let path = problem.path.clone();
+                            // Where the lint knows the fix, one click makes it.
+                            let fix = (problem.code == "alarm_blind_in_phase")
+                                .then(|| edit::alarm_index(&problem.path))
+                                .flatten()
+                                .map(|index| {
+                                    let apply = move |_| {
+                                        let fixed = planner.plan.with_untracked(|plan| edit::add_new_fleet_alarm(plan, index));
+                                        if let Some((plan, added)) = fixed {
+                                            let name = plan.alarms[added].alarm_name.clone();
+                                            let threshold = plan.alarms[added].threshold.map(trim_float).unwrap_or_default();
+                                            planner.plan.set(plan);
+                                            planner.notice.set(Some(Notice {
+                                                error: false,
+                                                text: format!("Added {name}, on the new fleet alone, with threshold {threshold}: it catches the what-if's regression while green's share is small. Undo (Ctrl+Z) takes it back."),
+                                            }));
+                                        }
+                                    };
+                                    view! { <button type="button" class="fix" id=format!("fix-new-fleet-{index}") on:click=apply>"Add a new-fleet alarm"</button> }
+                                });
                             view! {
                                 <li class=if error { "error" } else { "warning" } data-code=problem.code.clone()>
                                     <button type="button" class="link" on:click=move |_| browser::focus_path(&path)>
@@ -89,6 +108,7 @@ fn AllProblems() -> impl IntoView {
                                     </button>
                                     ": "
                                     {problem.message.clone()}
+                                    {fix}
                                 </li>
                             }
                         })

@@ -425,6 +425,88 @@ pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
     Some(plan.alarms.len() - 1)
 }
 
+/// The one-click fix for an endpoint-wide alarm that cannot fire while
+/// green's share is small: the same alarm on the new fleet alone
+/// (`EndpointConfigName`), listed for rollback. For an error metric's
+/// `Average`, its threshold is the highest of a few fractions of the
+/// scenario's green error rate that catches the regression in the share of
+/// seeded runs the plan requires (200 runs each) without firing on a
+/// healthy green. Returns the plan with it added, and the alarm's index.
+pub fn add_new_fleet_alarm(plan: &Plan, index: usize) -> Option<(Plan, usize)> {
+    use guardrail_core::alarm::Metric;
+    use guardrail_core::simulate::detect;
+    use guardrail_core::verdict::false_alarm;
+    if plan.alarms.len() >= MAX_ALARMS {
+        return None;
+    }
+    let original = plan.alarms.get(index)?;
+    let mut alarm = original.clone();
+    let mut number = 1;
+    alarm.alarm_name = loop {
+        let candidate = match number {
+            1 => format!("{}-new-fleet", original.alarm_name),
+            _ => format!("{}-new-fleet-{number}", original.alarm_name),
+        };
+        if !plan
+            .alarms
+            .iter()
+            .any(|alarm| alarm.alarm_name == candidate)
+        {
+            break candidate;
+        }
+        number += 1;
+    };
+    alarm.dimensions = scope_dimensions(plan, true);
+    let name = alarm.alarm_name.clone();
+    let with = |threshold: Option<f64>| {
+        let mut next = plan.clone();
+        let mut alarm = alarm.clone();
+        if threshold.is_some() {
+            alarm.threshold = threshold;
+        }
+        next.alarms.push(alarm);
+        set_rollback_alarm(&mut next, &name, true);
+        next
+    };
+    let flag_average = Metric::from_name(&original.metric_name)
+        .is_some_and(|metric| metric.is_per_request_flag())
+        && original.statistic == Some(Statistic::Average);
+    let scenario = plan.scenario_or_default();
+    let rate = scenario.green.error_rate;
+    if !flag_average || rate <= 0.0 {
+        return Some((with(None), plan.alarms.len()));
+    }
+    let candidates = [0.5, 0.25, 0.1].map(|fraction| {
+        // Thresholds people can read: two significant digits.
+        let raw = rate * fraction;
+        let scale = 10f64.powi(1 - raw.log10().floor() as i32);
+        (raw * scale).round() / scale
+    });
+    let catches = |candidate: &Plan| {
+        let Some(rollout) = guardrail_core::check(candidate).rollout else {
+            return false;
+        };
+        false_alarm(&rollout, &scenario).ok().flatten().is_none()
+            && detect(&rollout, &scenario, 200)
+                .is_ok_and(|detection| detection.probability >= scenario.required_detection())
+    };
+    let chosen = candidates
+        .iter()
+        .map(|threshold| with(Some(*threshold)))
+        .find(|candidate| catches(candidate))
+        .unwrap_or_else(|| with(Some(candidates[candidates.len() - 1])));
+    Some((chosen, plan.alarms.len()))
+}
+
+/// The alarm a problem's path is in: `Alarms[2].Threshold` is alarm 2.
+pub fn alarm_index(path: &str) -> Option<usize> {
+    path.strip_prefix("Alarms[")?
+        .split(']')
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Removes an alarm and its rollback listing.
 pub fn remove_alarm(plan: &mut Plan, index: usize) {
     if index >= plan.alarms.len() {
@@ -681,6 +763,52 @@ mod tests {
         assert_eq!(threshold_label(&alarm), "Threshold (p99: microseconds)");
         set_statistic(&mut alarm, "SampleCount");
         assert!(threshold_label(&alarm).starts_with("Threshold (SampleCount: requests per"));
+    }
+
+    #[test]
+    fn the_one_click_fix_adds_a_new_fleet_alarm_that_catches_the_regression_and_clears_the_warning()
+    {
+        let mut plan = examples::notebook_canary();
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.error_rate = 0.2;
+        plan.scenario = Some(scenario.clone());
+        let blind = |plan: &Plan| {
+            check(plan)
+                .report
+                .warnings
+                .iter()
+                .any(|warning| warning.code == "alarm_blind_in_phase")
+        };
+        assert!(blind(&plan));
+        let (fixed, index) = add_new_fleet_alarm(&plan, 0).expect("room for one more");
+        let added = &fixed.alarms[index];
+        assert_eq!(
+            added.alarm_name,
+            "TestAlarm-5XXErrors-guardrail-demo-new-fleet"
+        );
+        assert!(added
+            .dimensions
+            .iter()
+            .any(|dimension| dimension.name == "EndpointConfigName"
+                && dimension.value == plan.endpoint_config_name));
+        assert!(fixed
+            .rollback_alarm_names()
+            .contains(&added.alarm_name.as_str()));
+        // Half of green's 20 % error rate.
+        assert_eq!(added.threshold, Some(0.1));
+        assert!(!blind(&fixed), "{:?}", check(&fixed).report.warnings);
+        let rollout = check(&fixed).rollout.expect("valid");
+        let detection =
+            guardrail_core::simulate::detect(&rollout, &scenario, 1_000).expect("detects");
+        assert!(detection.probability >= 0.9, "{detection:?}");
+        assert_eq!(alarm_index("Alarms[12].Threshold"), Some(12));
+        assert_eq!(alarm_index("Timeout"), None);
+        // Again: another name, never a duplicate.
+        let (again, index) = add_new_fleet_alarm(&fixed, 0).expect("room");
+        assert_eq!(
+            again.alarms[index].alarm_name,
+            "TestAlarm-5XXErrors-guardrail-demo-new-fleet-2"
+        );
     }
 
     #[test]

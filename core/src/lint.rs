@@ -498,6 +498,29 @@ impl AlarmContext<'_> {
         );
     }
 
+    /// Whether another rollback alarm on the same metric watches the new
+    /// fleet alone and can fire when green fails: then this alarm being blind
+    /// while green's share is small is covered, and the warning (which asks
+    /// for exactly that alarm) clears.
+    fn new_fleet_covers(&self, metric: Metric) -> bool {
+        let requests_per_second = self.plan.scenario_or_default().requests_per_second;
+        self.rollout.alarms().iter().any(|other| {
+            other.name != self.rule.name
+                && other.metric == Some(metric)
+                && other.scope == Scope::NewFleet
+                && matches!(
+                    other.comparison,
+                    Comparison::Greater | Comparison::GreaterOrEqual
+                )
+                && worst_case(
+                    other,
+                    1.0,
+                    requests_per_second * f64::from(other.period_seconds),
+                )
+                .is_none_or(|worst| other.comparison.breaches(worst, other.threshold))
+        })
+    }
+
     /// In which watched phases a failing green could push the statistic past
     /// the threshold at all.
     fn reachability(&self, metric: Metric, watched: &[&Step], warnings: &mut Vec<Problem>) {
@@ -550,7 +573,7 @@ impl AlarmContext<'_> {
                     metric.as_str()
                 ),
             );
-        } else if !blocked.is_empty() {
+        } else if !blocked.is_empty() && !self.new_fleet_covers(metric) {
             let can = watched
                 .iter()
                 .zip(&reachable)

@@ -504,6 +504,59 @@ async fn at_390_pixels_nothing_scrolls_sideways_in_any_view() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        let blind = "#all-problems li[data-code='alarm_blind_in_phase']";
+        let warning = wait_for_text(&driver, blind, |text| !text.is_empty()).await?;
+        ensure!(
+            warning.contains("EndpointConfigName=incompatible"),
+            "{warning}"
+        );
+        driver
+            .find(By::Css("#fix-new-fleet-0"))
+            .await?
+            .click()
+            .await?;
+        let notice = wait_for_text(&driver, "#notice", |text| text.starts_with("Added")).await?;
+        ensure!(
+            notice.contains("TestAlarm-5XXErrors-guardrail-demo-new-fleet"),
+            "{notice}"
+        );
+        wait_for("the warning to clear", || async {
+            driver.find(By::Css(blind)).await.is_err().then_some(())
+        })
+        .await?;
+        ensure!(driver.find_all(By::Css(".alarms .alarm-card")).await?.len() == 3);
+        // Half of the scenario's error rate (1.0): the what-if still catches it.
+        ensure!(value_of(&driver, "#alarm-2-threshold").await? == "0.5");
+        ensure!(
+            driver
+                .find(By::Css("#alarm-2-rollback"))
+                .await?
+                .is_selected()
+                .await?
+        );
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // One step to undo.
+        driver.find(By::Css("#undo")).await?.click().await?;
+        wait_for("the alarm gone", || async {
+            (driver
+                .find_all(By::Css(".alarms .alarm-card"))
+                .await
+                .ok()?
+                .len()
+                == 2)
+                .then_some(())
+        })
+        .await?;
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
     let server = TestServer::start().await?;
     with_browser(|driver| async move {

@@ -38,11 +38,114 @@ fn fixed(field: Field) -> Signal<String> {
 pub fn Designer() -> impl IntoView {
     view! {
         <section class="designer" aria-label="Plan designer">
+            <MyPlans />
             <AllProblems />
             <EndpointSection />
             <ShiftingSection />
             <AlarmsSection />
         </section>
+    }
+}
+
+/// A change to the named plans, and what to say when it is done.
+type LibraryChange = dyn FnOnce(&mut crate::library::Library) -> Result<String, String>;
+
+/// Named plans kept in this browser: save the plan on screen under a name,
+/// open one (an undoable change, as any other), rename, delete, or pin one
+/// to Compare.
+#[component]
+fn MyPlans() -> impl IntoView {
+    use crate::library::{Library, PLANS_KEY};
+    let planner = use_planner();
+    let library = RwSignal::new(browser::storage_get::<Library>(PLANS_KEY).unwrap_or_default());
+    let name = RwSignal::new(String::new());
+    let said = RwSignal::new(None::<(bool, String)>);
+    let change = move |apply: Box<LibraryChange>| {
+        let mut next = library.get_untracked();
+        let result = apply(&mut next);
+        if result.is_ok() {
+            browser::storage_set(PLANS_KEY, &next);
+            library.set(next);
+        }
+        said.set(Some(match result {
+            Ok(text) => (true, text),
+            Err(error) => (false, format!("Not done: {error}.")),
+        }));
+    };
+    let save = move |_| {
+        let typed = name.get_untracked();
+        let plan = planner.plan.get_untracked();
+        change(Box::new(move |library| {
+            library.save(&typed, &plan)?;
+            Ok(format!("Saved as {}.", typed.trim()))
+        }));
+    };
+    view! {
+        <details class="my-plans">
+            <summary>{move || format!("My plans ({})", library.with(|library| library.plans.len()))}</summary>
+            <div class="input-row">
+                <label for="plan-name" class="visually-hidden">"Plan name"</label>
+                <input id="plan-name" type="text" placeholder="Name this plan" autocomplete="off"
+                    prop:value=move || name.get()
+                    on:input=move |event| name.set(event_target_value(&event)) />
+                <button type="button" id="save-plan" on:click=save>"Save"</button>
+            </div>
+            {move || said.get().map(|(ok, text)| view! {
+                <p id="plans-status" class=if ok { "hint" } else { "notice error" } role="status">{text}</p>
+            })}
+            <ul id="my-plans">
+                {move || library.get().plans.into_iter().enumerate().map(|(index, named)| {
+                    let plan_name = named.name.clone();
+                    let open = {
+                        let plan_name = plan_name.clone();
+                        move |_| {
+                            planner.plan.set(named.plan.clone());
+                            name.set(plan_name.clone());
+                            said.set(Some((true, format!("Opened {plan_name}. Undo (Ctrl+Z) goes back."))));
+                        }
+                    };
+                    let pin = {
+                        let plan_name = plan_name.clone();
+                        move |_| {
+                            let plan = library.with_untracked(|library| library.get(&plan_name).cloned());
+                            if let Some(plan) = plan {
+                                said.set(Some(crate::panels::pin(planner, plan_name.clone(), plan)));
+                            }
+                        }
+                    };
+                    let rename = {
+                        let plan_name = plan_name.clone();
+                        move |_| {
+                            let from = plan_name.clone();
+                            let to = name.get_untracked();
+                            change(Box::new(move |library| {
+                                library.rename(&from, &to)?;
+                                Ok(format!("Renamed {from} to {}.", to.trim()))
+                            }));
+                        }
+                    };
+                    let delete = {
+                        let plan_name = plan_name.clone();
+                        move |_| {
+                            let gone = plan_name.clone();
+                            change(Box::new(move |library| {
+                                library.delete(&gone);
+                                Ok(format!("Deleted {gone}."))
+                            }));
+                        }
+                    };
+                    view! {
+                        <li>
+                            <span class="plan-name">{plan_name.clone()}</span>
+                            <button type="button" id=format!("open-plan-{index}") on:click=open>"Open"</button>
+                            <button type="button" id=format!("pin-plan-{index}") on:click=pin>"Compare"</button>
+                            <button type="button" id=format!("rename-plan-{index}") title="Rename to the name typed above" on:click=rename>"Rename"</button>
+                            <button type="button" id=format!("delete-plan-{index}") class="danger" on:click=delete>"Delete"</button>
+                        </li>
+                    }
+                }).collect_view()}
+            </ul>
+        </details>
     }
 }
 

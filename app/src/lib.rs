@@ -17,6 +17,7 @@ pub mod designer;
 pub mod edit;
 pub mod fields;
 pub mod history;
+pub mod library;
 pub mod panels;
 pub mod planner;
 pub mod presets;

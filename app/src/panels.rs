@@ -8,6 +8,7 @@ use guardrail_core::field::{Field, Fleet, ScenarioField};
 use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::{schedule, Schedule};
 use guardrail_core::simulate::{CurvePoint, Detection, Spread};
+use guardrail_core::verdict::Judgement;
 use guardrail_core::{check, Plan};
 use leptos::prelude::*;
 
@@ -457,73 +458,137 @@ fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> Any
     .into_any()
 }
 
+/// The most plans pinned beside the current one (one colour each).
+pub const MOST_PINNED: usize = COMPARE_COLOURS.len() - 1;
+
+/// Pins `plan` to Compare as `name`, unless Compare is full (it never drops a
+/// pinned plan by itself). Says what it did, and whether that went well.
+pub fn pin(planner: crate::state::Planner, name: String, plan: Plan) -> (bool, String) {
+    let mut said = (true, format!("Pinned {name} to Compare."));
+    planner.pinned.update(|pinned| {
+        if let Some(same) = pinned.iter_mut().find(|(pinned, _)| *pinned == name) {
+            same.1 = plan;
+        } else if pinned.len() >= MOST_PINNED {
+            said = (
+                false,
+                format!("Compare holds the current plan and {MOST_PINNED} more: remove one first."),
+            );
+        } else {
+            pinned.push((name, plan));
+        }
+    });
+    said
+}
+
+/// A pinned plan's verdict, duration and detection (200 seeded runs, on
+/// this thread: computed when it is pinned, not on every keystroke).
+fn pinned_row(plan: &Plan) -> Option<(edit::Mode, Schedule, Judgement, Option<f64>)> {
+    use guardrail_core::simulate::{detect, simulate};
+    use guardrail_core::verdict::{false_alarm, judge, shipped_failures, Evidence};
+    let checked = check(plan);
+    let rollout = checked.rollout.clone()?;
+    let scenario = plan.scenario_or_default();
+    let detection = detect(&rollout, &scenario, 200)
+        .ok()
+        .map(|found| found.probability);
+    let evidence = Evidence {
+        false_alarm: false_alarm(&rollout, &scenario).ok().flatten(),
+        shipped_failures: simulate(&rollout, &scenario)
+            .ok()
+            .as_ref()
+            .and_then(shipped_failures),
+        detection: detection.map(|probability| (probability, scenario.green.error_rate)),
+    };
+    let judgement = judge(&checked, Some(&evidence), scenario.required_detection());
+    Some((edit::mode(plan), schedule(&rollout), judgement, detection))
+}
+
 #[component]
 pub fn ComparePanel() -> impl IntoView {
     let planner = use_planner();
-    let rows = Memo::new(move |_| {
-        let mut plans = vec![("Current plan".to_string(), planner.plan.get())];
-        plans.extend(planner.pinned.get());
-        plans
-            .into_iter()
-            .filter_map(|(name, plan)| {
-                let rollout = check(&plan).rollout?;
-                Some((name, edit::mode(&plan), schedule(&rollout)))
-            })
-            .collect::<Vec<_>>()
-    });
-    let pin = move |name: String, plan: Plan| {
-        planner.pinned.update(|pinned| {
-            if pinned.len() >= 2 {
-                pinned.remove(0);
-            }
-            pinned.push((name, plan));
+    let analyses = use_analyses();
+    let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
+    let said = RwSignal::new(None::<(bool, String)>);
+    let pinned_rows = Memo::new(move |_| {
+        planner.pinned.with(|pinned| {
+            pinned
+                .iter()
+                .filter_map(|(name, plan)| pinned_row(plan).map(|row| (name.clone(), row)))
+                .collect::<Vec<_>>()
         })
-    };
+    });
+    let current_row = Memo::new(move |_| {
+        let detection = analyses.shown.with(|shown| match shown {
+            Shown::Done(Ok((detection, _))) => Some(detection.probability),
+            _ => None,
+        });
+        planner.schedule.get().map(|schedule| {
+            (
+                planner.plan.with(edit::mode),
+                schedule,
+                verdict.get(),
+                detection,
+            )
+        })
+    });
     view! {
         <div class="panel" role="tabpanel" id="panel-compare" aria-labelledby="tab-compare">
-            <p class="hint">"Compare the current plan with up to two others on one timeline."</p>
+            <p class="hint">{format!("Compare the current plan with up to {MOST_PINNED} others on one timeline. Pinned plans stay until you remove them, across visits.")}</p>
             <div class="actions">
                 <button type="button" id="pin-current" on:click=move |_| {
                     let plan = planner.plan.get_untracked();
-                    let name = format!("{} (pinned)", edit::mode(&plan).label());
-                    pin(name, plan);
+                    let count = planner.pinned.with_untracked(Vec::len) + 1;
+                    let name = format!("{} {count} (pinned)", edit::mode(&plan).label());
+                    said.set(Some(pin(planner, name, plan)));
                 }>"Pin the current plan"</button>
                 <label for="compare-preset">"Add a preset"</label>
                 <select id="compare-preset" on:change=move |event| {
                     if let Some(preset) = presets::find(&event_target_value(&event)) {
                         let (plan, _) = planner.plan.with_untracked(|current| presets::apply(preset, current));
-                        pin(preset.name.to_string(), plan);
+                        said.set(Some(pin(planner, preset.name.to_string(), plan)));
                     }
                 }>
                     <option value="" selected=true>"Choose…"</option>
                     {PRESETS.iter().map(|preset| view! { <option value=preset.id>{preset.name}</option> }).collect_view()}
                 </select>
-                <button type="button" on:click=move |_| planner.pinned.set(Vec::new())>"Clear"</button>
+                <button type="button" id="unpin-all" on:click=move |_| planner.pinned.set(Vec::new())>"Remove all"</button>
             </div>
+            {move || said.get().map(|(ok, text)| view! {
+                <p id="compare-status" class=if ok { "hint" } else { "notice error" } role="status">{text}</p>
+            })}
             {move || {
-                let rows = rows.get();
-                let chart = compare_chart(&rows.iter().map(|(name, _, schedule)| (name.clone(), schedule.clone())).collect::<Vec<_>>(), planner.chart_width.get());
+                let mut rows: Vec<(String, bool, _)> = current_row.get().map(|row| ("Current plan".to_string(), false, row)).into_iter().collect();
+                rows.extend(pinned_rows.get().into_iter().map(|(name, row)| (name, true, row)));
+                let chart = compare_chart(&rows.iter().map(|(name, _, (_, schedule, _, _))| (name.clone(), schedule.clone())).collect::<Vec<_>>(), planner.chart_width.get());
                 view! {
                     <div id="compare-chart" class="chart" role="img" aria-label="Green traffic of the compared plans" inner_html=chart></div>
                     <table class="steps" id="compare-table">
                         <thead><tr>
-                            <th scope="col">"Plan"</th><th scope="col">"Mode"</th><th scope="col">"Total"</th>
-                            <th scope="col">"Green has all traffic at"</th><th scope="col">"First green share"</th><th scope="col">"Alarms watched"</th>
+                            <th scope="col">"Plan"</th><th scope="col">"Verdict"</th><th scope="col">"Mode"</th><th scope="col">"Total"</th>
+                            <th scope="col">"Caught"</th><th scope="col">"Green has all traffic at"</th><th scope="col">"Alarms watched"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th>
                         </tr></thead>
                         <tbody>
-                            {rows.into_iter().enumerate().map(|(index, (name, mode, schedule))| {
+                            {rows.into_iter().enumerate().map(|(index, (name, removable, (mode, schedule, judgement, detection)))| {
                                 let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
                                 let all_traffic = schedule.steps.iter().find(|step| step.green_traffic_bp == 10_000).map(|step| mmss(u64::from(step.start_seconds))).unwrap_or_default();
-                                let first = schedule.steps.iter().find(|step| step.green_traffic_bp > 0).map(|step| format!("{}%", trim_float(step.green_traffic_percent()))).unwrap_or_default();
                                 let watched = schedule.monitoring.map(|(start, end)| format!("{} to {}", mmss(u64::from(start)), mmss(u64::from(end)))).unwrap_or_else(|| "never".into());
+                                let caught = detection.map(|probability| format!("{:.0}%", probability * 100.0)).unwrap_or_else(|| "…".into());
+                                let remove = {
+                                    let name = name.clone();
+                                    move |_| planner.pinned.update(|pinned| pinned.retain(|(pinned, _)| *pinned != name))
+                                };
                                 view! {
                                     <tr>
-                                        <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name}</th>
+                                        <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name.clone()}</th>
+                                        <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase()) title=judgement.why.clone()>{judgement.verdict.label()}</td>
                                         <td>{mode.label()}</td>
                                         <td>{mmss(u64::from(schedule.total_seconds))}</td>
+                                        <td>{caught}</td>
                                         <td>{all_traffic}</td>
-                                        <td>{first}</td>
                                         <td>{watched}</td>
+                                        <td>{removable.then(|| view! {
+                                            <button type="button" class="remove" id=format!("unpin-{index}") aria-label=format!("Remove {name} from Compare") on:click=remove>"Remove"</button>
+                                        })}</td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -24,6 +24,51 @@ use crate::state::{
 /// How long the state must stay unchanged before the URL is rewritten.
 const WRITE_AFTER_MS: u32 = 200;
 
+/// The verdict on the plan on screen, for the header and Compare.
+#[derive(Clone, Copy)]
+pub struct CurrentVerdict(pub Memo<Judgement>);
+
+/// The verdict on the plan on screen: its check, what the what-if found
+/// (the latest result, for a moment the previous plan's), and fields that
+/// hold text the plan cannot take.
+fn current_verdict(planner: Planner, analyses: crate::analysis::Analyses) -> Memo<Judgement> {
+    Memo::new(move |_| {
+        let required = planner
+            .plan
+            .with(|plan| plan.scenario_or_default().required_detection());
+        let error_rate = planner
+            .plan
+            .with(|plan| plan.scenario_or_default().green.error_rate);
+        // The latest the what-if found, for this plan or (for the moment it
+        // takes to run again) the one before.
+        let mut evidence = analyses.what_if.with(|what_if| match what_if {
+            Some((_, Ok(what_if))) => Some(what_if.evidence.clone()),
+            _ => None,
+        });
+        if let (Some(evidence), Some(Ok((detection, _)))) =
+            (evidence.as_mut(), analyses.shown.with(Shown::last))
+        {
+            evidence.detection = Some((detection.probability, error_rate));
+        }
+        // A field holding text the plan cannot take blocks, as an error does.
+        let untaken = planner.untaken.with(|untaken| {
+            untaken.first().map(|first| match untaken.len() {
+                1 => first.to_string(),
+                count => format!("{first} (and {} more)", count - 1),
+            })
+        });
+        if let Some(why) = untaken {
+            return Judgement {
+                verdict: Verdict::Blocked,
+                why,
+            };
+        }
+        planner
+            .checked
+            .with(|checked| judge(checked, evidence.as_ref(), required))
+    })
+}
+
 /// The saved draft, as JSON.
 fn saved_draft() -> Option<String> {
     browser::storage_get::<serde_json::Value>(DRAFT_KEY).map(|draft| draft.to_string())
@@ -70,7 +115,7 @@ pub fn App() -> impl IntoView {
             checked.with(|checked| checked.rollout.as_ref().map(schedule))
         }),
         notice: RwSignal::new(restored.notice),
-        pinned: RwSignal::new(Vec::new()),
+        pinned: RwSignal::new(browser::storage_get(crate::library::PINNED_KEY).unwrap_or_default()),
         run,
         at_ms,
         fragment,
@@ -94,6 +139,7 @@ pub fn App() -> impl IntoView {
     provide_context(planner);
     provide_context(Editing::of_planner(planner));
     let analyses = crate::analysis::provide_analyses();
+    provide_context(CurrentVerdict(current_verdict(planner, analyses)));
     // The what-if and its analyses follow the plan whatever the view, since
     // the verdict at the top needs them: in a worker, off this thread.
     let valid = Memo::new(move |_| checked.with(|checked| checked.rollout.is_some()));
@@ -136,6 +182,12 @@ pub fn App() -> impl IntoView {
         pending.set_value(Some(browser::later(WRITE_AFTER_MS, flush)));
     });
     let _ = window_event_listener(leptos::ev::pagehide, move |_| flush());
+    // Plans pinned to Compare stay pinned across visits.
+    Effect::new(move |_| {
+        planner
+            .pinned
+            .with(|pinned| browser::storage_set(crate::library::PINNED_KEY, pinned))
+    });
     // Every change of the plan is a step to undo (see `crate::history`).
     Effect::new(move |before: Option<guardrail_core::Plan>| {
         let after = plan.get();
@@ -225,41 +277,7 @@ fn Header() -> impl IntoView {
     // The link is built from the state itself, so it never lags the address bar.
     let share = Memo::new(move |_| format!("{}#{}", browser::page_url(), planner.fragment.get()));
     let analyses = crate::analysis::use_analyses();
-    let judgement = Memo::new(move |_| {
-        let required = planner
-            .plan
-            .with(|plan| plan.scenario_or_default().required_detection());
-        let error_rate = planner
-            .plan
-            .with(|plan| plan.scenario_or_default().green.error_rate);
-        // The latest the what-if found, for this plan or (for the moment it
-        // takes to run again) the one before.
-        let mut evidence = analyses.what_if.with(|what_if| match what_if {
-            Some((_, Ok(what_if))) => Some(what_if.evidence.clone()),
-            _ => None,
-        });
-        if let (Some(evidence), Some(Ok((detection, _)))) =
-            (evidence.as_mut(), analyses.shown.with(Shown::last))
-        {
-            evidence.detection = Some((detection.probability, error_rate));
-        }
-        // A field holding text the plan cannot take blocks, as an error does.
-        let untaken = planner.untaken.with(|untaken| {
-            untaken.first().map(|first| match untaken.len() {
-                1 => first.to_string(),
-                count => format!("{first} (and {} more)", count - 1),
-            })
-        });
-        if let Some(why) = untaken {
-            return Judgement {
-                verdict: Verdict::Blocked,
-                why,
-            };
-        }
-        planner
-            .checked
-            .with(|checked| judge(checked, evidence.as_ref(), required))
-    });
+    let judgement = expect_context::<CurrentVerdict>().0;
     let updating = move || {
         planner.checked.with(|checked| checked.rollout.is_some())
             && analyses.generation.get()

@@ -557,6 +557,99 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn named_plans_are_saved_opened_renamed_deleted_and_compared() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        driver
+            .find(By::Css(".my-plans summary"))
+            .await?
+            .click()
+            .await?;
+        type_into(&driver, "#plan-name", "prod canary").await?;
+        driver.find(By::Css("#save-plan")).await?.click().await?;
+        wait_for_text(&driver, "#plans-status", |text| {
+            text == "Saved as prod canary."
+        })
+        .await?;
+        driver.find(By::Css("#mode-rolling")).await?.click().await?;
+        type_into(&driver, "#plan-name", "rolling").await?;
+        driver.find(By::Css("#save-plan")).await?.click().await?;
+        wait_for_text(&driver, "#my-plans", |text| text.contains("rolling")).await?;
+        // Open the first: the canary is back.
+        driver.find(By::Css("#open-plan-0")).await?.click().await?;
+        wait_for("the canary", || async {
+            driver
+                .find(By::Css("#mode-canary"))
+                .await
+                .ok()?
+                .is_selected()
+                .await
+                .ok()?
+                .then_some(())
+        })
+        .await?;
+        type_into(&driver, "#plan-name", "staging").await?;
+        driver
+            .find(By::Css("#rename-plan-1"))
+            .await?
+            .click()
+            .await?;
+        let list = wait_for_text(&driver, "#my-plans", |text| text.contains("staging")).await?;
+        ensure!(!list.contains("rolling"), "{list}");
+        // Both to Compare: the current plan and two more, each with its verdict.
+        driver.find(By::Css("#pin-plan-0")).await?.click().await?;
+        driver.find(By::Css("#pin-plan-1")).await?.click().await?;
+        driver.find(By::Css("#tab-compare")).await?.click().await?;
+        let rows = || async {
+            driver
+                .find_all(By::Css("#compare-table tbody tr"))
+                .await
+                .map(|rows| rows.len())
+                .unwrap_or(0)
+        };
+        wait_for("three rows", || async { (rows().await == 3).then_some(()) }).await?;
+        let table = wait_for_text(&driver, "#compare-table", |text| !text.contains('…')).await?;
+        ensure!(
+            table.contains("prod canary") && table.contains("staging"),
+            "{table}"
+        );
+        ensure!(table.contains("Guarded") && table.contains('%'), "{table}");
+        // Compare is full: it says so and drops nothing.
+        driver.find(By::Css("#pin-current")).await?.click().await?;
+        wait_for_text(&driver, "#compare-status", |text| {
+            text.contains("remove one first")
+        })
+        .await?;
+        ensure!(rows().await == 3);
+        driver.find(By::Css("#unpin-2")).await?.click().await?;
+        wait_for("two rows", || async { (rows().await == 2).then_some(()) }).await?;
+        // Named plans and pins stay for the next visit.
+        driver.refresh().await?;
+        driver.find(By::Css("#tab-compare")).await?.click().await?;
+        wait_for("two rows after a reload", || async {
+            (rows().await == 2).then_some(())
+        })
+        .await?;
+        driver
+            .find(By::Css(".my-plans summary"))
+            .await?
+            .click()
+            .await?;
+        driver
+            .find(By::Css("#delete-plan-0"))
+            .await?
+            .click()
+            .await?;
+        let list =
+            wait_for_text(&driver, "#my-plans", |text| !text.contains("prod canary")).await?;
+        ensure!(list.contains("staging"), "{list}");
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
     let server = TestServer::start().await?;
     with_browser(|driver| async move {

@@ -642,6 +642,68 @@ fn draw_compare(
     draw_legend(chart.plotting_area(), &legend, false)
 }
 
+/// What the plan and its what-if expected of a run, moved onto the run's
+/// clock. The two clocks differ by provisioning: the plan assumes
+/// `ProvisioningSeconds` (default 300 s) before green's first traffic, while
+/// the local engine takes as long as its instances take to start (seconds).
+/// So the plan and the prediction are aligned at green's first traffic.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expected {
+    /// The planned green share, (seconds on the run's clock, percent).
+    pub planned: Vec<(f64, f64)>,
+    /// The what-if's green share, the same way.
+    pub predicted: Vec<(f64, f64)>,
+    /// The what-if's rollback, on the plan's clock and on the run's.
+    pub predicted_rollback_ms: Option<(u64, u64)>,
+    /// Green's first traffic on the plan's clock and on the run's.
+    pub plan_first_ms: u64,
+    pub run_first_ms: u64,
+}
+
+impl Expected {
+    /// The plan's and the what-if's view of `timeline`, which ran `plan`;
+    /// `None` before green's first traffic in the run, or for a plan with
+    /// errors.
+    pub fn of(
+        plan: &guardrail_core::Plan,
+        timeline: &guardrail_core::event::RunTimeline,
+    ) -> Option<Self> {
+        let first = |traffic: &[TrafficChange]| {
+            traffic
+                .iter()
+                .find(|change| change.green_traffic_bp > 0)
+                .map(|change| change.at_ms)
+        };
+        let run_first_ms = first(&timeline.traffic)?;
+        let rollout = guardrail_core::check(plan).rollout?;
+        let schedule = guardrail_core::schedule::schedule(&rollout);
+        let simulation =
+            guardrail_core::simulate::simulate(&rollout, &plan.scenario_or_default()).ok()?;
+        let plan_first_ms = first(&simulation.traffic)?;
+        let shift = |points: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
+            let by = (plan_first_ms as f64 - run_first_ms as f64) / 1_000.0;
+            points
+                .into_iter()
+                .map(|(at, value)| (at - by, value))
+                .filter(|(at, _)| *at >= 0.0)
+                .collect()
+        };
+        let on_run_clock = |plan_ms: u64| (plan_ms + run_first_ms).saturating_sub(plan_first_ms);
+        Some(Self {
+            planned: shift(share_points(&schedule)),
+            predicted: shift(share_steps(&simulation.traffic, simulation.end_ms)),
+            predicted_rollback_ms: match simulation.outcome {
+                guardrail_core::controller::Outcome::RolledBack { decided_at_ms, .. } => {
+                    Some((decided_at_ms, on_run_clock(decided_at_ms)))
+                }
+                _ => None,
+            },
+            plan_first_ms,
+            run_first_ms,
+        })
+    }
+}
+
 /// A recorded run: phases, green's actual share, each fleet's error rate per
 /// metric period, alarm transitions, the rollback, and a cursor.
 /// The run chart; `would_be` marks where other alarms would have rolled the
@@ -650,10 +712,11 @@ pub fn run_chart(
     timeline: &guardrail_core::event::RunTimeline,
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
+    expected: Option<&Expected>,
     width: u32,
 ) -> String {
     svg((width, SIZE.1), |root| {
-        let _ = draw_run(root, timeline, cursor_ms, would_be);
+        let _ = draw_run(root, timeline, cursor_ms, would_be, expected);
     })
 }
 
@@ -673,7 +736,7 @@ pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str
             (8, 8),
             TextStyle::from((FONT, 14).into_font()).color(&BLACK),
         ));
-        let _ = draw_run(&chart, timeline, None, None);
+        let _ = draw_run(&chart, timeline, None, None, None);
         let style = TextStyle::from((FONT, 11).into_font()).color(&GREY);
         for (line, text) in phase_lines(timeline, 110).iter().enumerate() {
             let _ = bottom.draw(&Text::new(
@@ -712,6 +775,7 @@ fn draw_run(
     timeline: &guardrail_core::event::RunTimeline,
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
+    expected: Option<&Expected>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let seconds = |ms: u64| ms as f64 / 1_000.0;
     let end = seconds(timeline.end_ms)
@@ -738,12 +802,34 @@ fn draw_run(
             )))?;
         }
     }
-    let mut legend = vec![draw_actual_share(
-        &mut chart,
-        &timeline.traffic,
-        timeline.end_ms,
-        "green traffic %",
-    )?];
+    let mut legend = Vec::new();
+    if let Some(expected) = expected {
+        chart.draw_series(LineSeries::new(
+            expected.planned.clone(),
+            GREEN_LINE.stroke_width(1),
+        ))?;
+        legend.push((
+            "planned (aligned)".to_string(),
+            Swatch::Line(GREEN_LINE.to_rgba(), 1),
+        ));
+        chart.draw_series(LineSeries::new(
+            expected.predicted.clone(),
+            WOULD_BE.mix(0.8).stroke_width(2),
+        ))?;
+        legend.push((
+            "what-if (aligned)".to_string(),
+            Swatch::Line(WOULD_BE.mix(0.8), 2),
+        ));
+    }
+    legend.insert(
+        0,
+        draw_actual_share(
+            &mut chart,
+            &timeline.traffic,
+            timeline.end_ms,
+            "green traffic %",
+        )?,
+    );
     let error_points = |green: bool| -> Vec<(f64, f64)> {
         timeline
             .periods
@@ -895,6 +981,51 @@ mod tests {
         let narrow = traffic_chart(&schedule(&rollout), None, 320);
         assert!(narrow.contains("viewBox=\"0 0 320 300\""), "{narrow}");
         assert!(narrow.contains("5:00"), "{narrow}");
+    }
+
+    #[test]
+    fn the_plan_and_its_what_if_are_moved_onto_the_runs_clock() {
+        use guardrail_core::fleets::Fleets;
+        let (plan, _) = canary();
+        // The local engine: green got traffic 4 s after the update request.
+        let timeline = guardrail_core::event::RunTimeline {
+            traffic: vec![
+                TrafficChange {
+                    at_ms: 0,
+                    serving: Fleets::new(0, 3),
+                    green_traffic_bp: 0,
+                },
+                TrafficChange {
+                    at_ms: 4_000,
+                    serving: Fleets::new(1, 3),
+                    green_traffic_bp: 2_500,
+                },
+            ],
+            end_ms: 400_000,
+            ..Default::default()
+        };
+        let expected = Expected::of(&plan, &timeline).expect("aligned");
+        // The plan provisions for 5:00; the run for 0:04.
+        assert_eq!(
+            (expected.plan_first_ms, expected.run_first_ms),
+            (300_000, 4_000)
+        );
+        let first_green = expected
+            .planned
+            .iter()
+            .find(|(_, share)| *share > 0.0)
+            .expect("a share");
+        assert!((first_green.0 - 4.0).abs() < 1e-9, "{first_green:?}");
+        // The what-if's rollback at 11:00 on the plan's clock is 6:04 on the run's.
+        assert_eq!(expected.predicted_rollback_ms, Some((660_000, 364_000)));
+        let drawn = run_chart(&timeline, None, None, Some(&expected), SIZE.0);
+        assert!(drawn.contains("what-if (aligned)") && drawn.contains("planned (aligned)"));
+        // Before green's first traffic there is nothing to align at.
+        let waiting = guardrail_core::event::RunTimeline {
+            traffic: timeline.traffic[..1].to_vec(),
+            ..timeline
+        };
+        assert_eq!(Expected::of(&plan, &waiting), None);
     }
 
     #[test]

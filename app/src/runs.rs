@@ -13,7 +13,7 @@ use crate::api::{
     BackendInfo, ServiceError, Target,
 };
 use crate::browser;
-use crate::charts::run_chart;
+use crate::charts::{run_chart, Expected};
 use crate::designer::AlarmsSection;
 use crate::state::{use_planner, Editing, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
@@ -519,22 +519,73 @@ fn RunView(
             Some(judged.with(|plan| rejudge(events, plan, &plan.alarms)))
         })
     });
+    // The plan and its what-if, on the run's clock (aligned at green's first
+    // traffic: see `charts::Expected`).
+    let expected = Memo::new(move |_| {
+        if !loaded.get() {
+            return None;
+        }
+        own_plan.with_value(|plan| match plan {
+            Some(Ok(plan)) => timeline.with(|timeline| Expected::of(plan, timeline)),
+            _ => None,
+        })
+    });
     let chart = Memo::new(move |_| {
         retro.with(|retro| {
             let would_be = match retro {
                 Some(Ok(found)) => found.rollback_at_ms.zip(found.rollback_alarm.as_deref()),
                 _ => None,
             };
-            timeline.with(|timeline| {
-                run_chart(
-                    timeline,
-                    planner.at_ms.get(),
-                    would_be,
-                    planner.chart_width.get(),
-                )
+            expected.with(|expected| {
+                timeline.with(|timeline| {
+                    run_chart(
+                        timeline,
+                        planner.at_ms.get(),
+                        would_be,
+                        expected.as_ref(),
+                        planner.chart_width.get(),
+                    )
+                })
             })
         })
     });
+    let clocks = move || {
+        expected.get().map(|expected| {
+            let run_first = mmss(expected.run_first_ms / 1_000);
+            let plan_first = mmss(expected.plan_first_ms / 1_000);
+            let mut text = format!(
+                "The plan and its what-if are drawn aligned at green's first traffic: {run_first} after the update request in this run, {plan_first} in the plan, which assumes provisioning takes ProvisioningSeconds. {}",
+                if expected.plan_first_ms > expected.run_first_ms {
+                    format!(
+                        "So the plan's clock reads {} more than the run's. On the local engine, provisioning takes as long as the model servers take to start.",
+                        mmss((expected.plan_first_ms - expected.run_first_ms) / 1_000)
+                    )
+                } else {
+                    format!(
+                        "So the plan's clock reads {} less than the run's.",
+                        mmss((expected.run_first_ms - expected.plan_first_ms) / 1_000)
+                    )
+                }
+            );
+            let actual = timeline.with(|timeline| timeline.rollback_at_ms);
+            match (expected.predicted_rollback_ms, actual) {
+                (Some((plan_at, run_at)), Some(actual)) => text.push_str(&format!(
+                    " The what-if rolled back at {} on the plan's clock, {} on the run's; the run rolled back at {}.",
+                    mmss(plan_at / 1_000), mmss(run_at / 1_000), mmss(actual / 1_000)
+                )),
+                (Some((plan_at, run_at)), None) => text.push_str(&format!(
+                    " The what-if rolled back at {} on the plan's clock, {} on the run's; the run did not roll back.",
+                    mmss(plan_at / 1_000), mmss(run_at / 1_000)
+                )),
+                (None, Some(actual)) => text.push_str(&format!(
+                    " The what-if did not roll back; the run rolled back at {}.",
+                    mmss(actual / 1_000)
+                )),
+                (None, None) => {}
+            }
+            view! { <p class="hint" id="run-clocks">{text}</p> }
+        })
+    };
     let open_plan = {
         let run_id = run_id.clone();
         move |_| {
@@ -580,7 +631,8 @@ fn RunView(
                 </div>
             </Show>
             {move || abort_note.get().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
-            <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time" inner_html=move || chart.get()></div>
+            <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time, with the plan and its what-if aligned" inner_html=move || chart.get()></div>
+            {clocks}
             <div class="scrubber">
                 <label for="run-cursor">{move || format!("Moment: {}", moment_text())}</label>
                 <input id="run-cursor" type="range" min="0" step="1000"

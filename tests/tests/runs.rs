@@ -55,6 +55,26 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
             chart.contains("ALARM TestAlarm-5XXErrors-guardrail-demo"),
             "the chart marks the alarm"
         );
+        // One clock: the plan and its what-if are drawn on the run's clock,
+        // aligned at green's first traffic, and the difference is said.
+        let clocks = wait_for_text(&driver, "#run-clocks", |text| {
+            text.contains("rolled back at")
+        })
+        .await?;
+        ensure!(
+            clocks.contains("aligned at green's first traffic")
+                && clocks.contains("5:00 in the plan"),
+            "{clocks}"
+        );
+        ensure!(
+            clocks.contains("The what-if rolled back at 11:00 on the plan's clock"),
+            "{clocks}"
+        );
+        let chart = chart_svg(&driver, "#run-chart svg").await?;
+        ensure!(
+            chart.contains("planned (aligned)") && chart.contains("what-if (aligned)"),
+            "the chart has no plan or what-if"
+        );
         wait_for_text(&driver, "#runs", |text| text.contains("rolled_back")).await?;
         let errors = console_errors(&driver).await?;
         ensure!(errors.is_empty(), "console errors: {errors:?}");

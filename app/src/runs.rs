@@ -20,6 +20,9 @@ use guardrail_core::record::{review_link, ReviewLink};
 use guardrail_core::retro::{has_samples, rejudge, Retro, RetroError};
 use guardrail_core::review::{summary_markdown, SummaryLinks};
 
+/// The local engine's demo endpoint, which the seed notebook updates.
+const DEMO_ENDPOINT: &str = "guardrail-demo";
+
 /// Time scales offered: plan seconds per real second.
 const SCALES: [(f64, &str); 5] = [
     (1.0, "1× (real time)"),
@@ -161,11 +164,20 @@ fn WorkingRunPanel() -> impl IntoView {
         });
     });
 
+    // The config the demo endpoint serves now: it changes with every run
+    // that succeeds.
+    let demo_config = RwSignal::new(None::<String>);
     let refresh = move || {
         spawn_local(async move {
             match list_runs().await {
                 Ok(list) => runs.set(list),
                 Err(failure) => error.set(Some(message(failure))),
+            }
+            let mut demo = planner.plan.get_untracked();
+            demo.endpoint_name = DEMO_ENDPOINT.into();
+            if let Ok(target) = run_target(demo.to_json_pretty(), "local".into(), None).await {
+                demo_config
+                    .set((!target.current_config.is_empty()).then_some(target.current_config));
             }
         })
     };
@@ -182,6 +194,11 @@ fn WorkingRunPanel() -> impl IntoView {
         ended.set(None);
         spawn_local(async move {
             follow(run_id, events, ended, generation, mine).await;
+            // What was said about starting (an update already under way) is
+            // stale once the run on show has ended.
+            if generation.get_value() == mine {
+                error.set(None);
+            }
             refresh();
         });
     });
@@ -214,8 +231,8 @@ fn WorkingRunPanel() -> impl IntoView {
                 <h2 id="start-title">"Run this plan"</h2>
                 <p class="hint">
                     "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
-                    <code>"guardrail-demo"</code> " serves " <code>"baseline"</code> "; update it to "
-                    <code>"incompatible"</code> " (fails every call) or " <code>"fixed"</code> ". Updates made through "
+                    <code>{DEMO_ENDPOINT}</code> " serves " <code id="demo-config">{move || demo_config.get().unwrap_or_else(|| "baseline".into())}</code> "; update it to "
+                    <code>"incompatible"</code> " (fails every call), " <code>"fixed"</code> " or " <code>"baseline"</code> ". Updates made through "
                     "guardrail's SageMaker API (boto3, the AWS CLI or an AWS SDK with " <code>"AWS_ENDPOINT_URL"</code>
                     " set to this address) are recorded runs too, listed below."
                 </p>
@@ -630,7 +647,8 @@ fn RunView(
                     </button>
                 </div>
             </Show>
-            {move || abort_note.get().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
+            // Said about the run while it runs: its outcome says the rest.
+            {move || running().then(|| abort_note.get()).flatten().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
             <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time, with the plan and its what-if aligned" inner_html=move || chart.get()></div>
             {clocks}
             <div class="scrubber">

@@ -258,6 +258,33 @@ async fn the_retrospective_judge_re_judges_the_recorded_run_under_edited_alarms(
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_demo_endpoint_is_described_with_the_config_it_serves_now() -> Result<()> {
+    let server = TestServer::with_engine().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
+        guardrail_tests::type_into(&driver, "#endpoint-config-name", "fixed").await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        wait_for_text(&driver, "#demo-config", |text| text == "baseline").await?;
+        let scale = driver.find(By::Css("#time-scale")).await?;
+        SelectElement::new(&scale)
+            .await?
+            .select_by_value("600")
+            .await?;
+        driver.find(By::Css("#start-run")).await?.click().await?;
+        let status =
+            wait_for_text(&driver, "#run-status", |text| text.contains("succeeded")).await?;
+        ensure!(status.contains("baseline → fixed"), "{status}");
+        // The description follows: the demo endpoint now serves `fixed`.
+        wait_for_text(&driver, "#demo-config", |text| text == "fixed").await?;
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_refused_rollout_says_why() -> Result<()> {
     let server = TestServer::with_engine().await?;
     with_browser(|driver| async move {

@@ -713,10 +713,11 @@ pub fn run_chart(
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
     expected: Option<&Expected>,
+    other: Option<(&guardrail_core::event::RunTimeline, &str)>,
     width: u32,
 ) -> String {
     svg((width, SIZE.1), |root| {
-        let _ = draw_run(root, timeline, cursor_ms, would_be, expected);
+        let _ = draw_run(root, timeline, cursor_ms, would_be, expected, other);
     })
 }
 
@@ -736,7 +737,7 @@ pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str
             (8, 8),
             TextStyle::from((FONT, 14).into_font()).color(&BLACK),
         ));
-        let _ = draw_run(&chart, timeline, None, None, None);
+        let _ = draw_run(&chart, timeline, None, None, None, None);
         let style = TextStyle::from((FONT, 11).into_font()).color(&GREY);
         for (line, text) in phase_lines(timeline, 110).iter().enumerate() {
             let _ = bottom.draw(&Text::new(
@@ -776,11 +777,16 @@ fn draw_run(
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
     expected: Option<&Expected>,
+    other: Option<(&guardrail_core::event::RunTimeline, &str)>,
 ) -> Result<(), Box<dyn std::error::Error>> {
     let seconds = |ms: u64| ms as f64 / 1_000.0;
-    let end = seconds(timeline.end_ms)
-        .max(f64::from(timeline.planned_total_seconds.min(60)))
-        .max(1.0);
+    let end = seconds(
+        timeline
+            .end_ms
+            .max(other.map_or(0, |(other, _)| other.end_ms)),
+    )
+    .max(f64::from(timeline.planned_total_seconds.min(60)))
+    .max(1.0);
     let mut chart = percent_over_time(root, end, 24, "% of traffic / % failed")?;
     chart.draw_series(timeline.phases.iter().map(|span| {
         Rectangle::new(
@@ -820,6 +826,21 @@ fn draw_run(
             "what-if (aligned)".to_string(),
             Swatch::Line(WOULD_BE.mix(0.8), 2),
         ));
+    }
+    if let Some((other, id)) = other {
+        // Another recorded run, from its own update request.
+        let colour = COMPARE_COLOURS[2];
+        chart.draw_series(LineSeries::new(
+            share_steps(&other.traffic, other.end_ms),
+            colour.stroke_width(2),
+        ))?;
+        if let Some(at) = other.rollback_at_ms {
+            chart.draw_series(std::iter::once(PathElement::new(
+                vec![(seconds(at), 0.0), (seconds(at), 100.0)],
+                colour.stroke_width(1),
+            )))?;
+        }
+        legend.push((format!("run {id}"), Swatch::Line(colour.to_rgba(), 2)));
     }
     legend.insert(
         0,
@@ -1018,7 +1039,7 @@ mod tests {
         assert!((first_green.0 - 4.0).abs() < 1e-9, "{first_green:?}");
         // The what-if's rollback at 11:00 on the plan's clock is 6:04 on the run's.
         assert_eq!(expected.predicted_rollback_ms, Some((660_000, 364_000)));
-        let drawn = run_chart(&timeline, None, None, Some(&expected), SIZE.0);
+        let drawn = run_chart(&timeline, None, None, Some(&expected), None, SIZE.0);
         assert!(drawn.contains("what-if (aligned)") && drawn.contains("planned (aligned)"));
         // Before green's first traffic there is nothing to align at.
         let waiting = guardrail_core::event::RunTimeline {

@@ -124,6 +124,32 @@ fn WorkingRunPanel() -> impl IntoView {
     let events = RwSignal::new(Vec::<Event>::new());
     let ended = RwSignal::new(None::<String>);
     let generation = StoredValue::new(0_u64);
+    // Another run to compare the one on show with.
+    let other_id = RwSignal::new(None::<String>);
+    let other_events = RwSignal::new(Vec::<Event>::new());
+    let other_ended = RwSignal::new(None::<String>);
+    let other_generation = StoredValue::new(0_u64);
+    Effect::new(move |_| {
+        let Some(run_id) = other_id.get() else {
+            other_events.set(Vec::new());
+            return;
+        };
+        let mine = other_generation.get_value() + 1;
+        other_generation.set_value(mine);
+        other_events.set(Vec::new());
+        spawn_local(follow(
+            run_id,
+            other_events,
+            other_ended,
+            other_generation,
+            mine,
+        ));
+    });
+    let other = Memo::new(move |_| {
+        let id = other_id.get()?;
+        other_events
+            .with(|events| (!events.is_empty()).then(|| (id, RunTimeline::from_events(events))))
+    });
     let backends = RwSignal::new(Vec::<BackendInfo>::new());
     let backend = RwSignal::new("local".to_string());
     let target = RwSignal::new(None::<Result<Target, String>>);
@@ -308,7 +334,7 @@ fn WorkingRunPanel() -> impl IntoView {
                 </div>
                 {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
             </section>
-            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true /> })}
+            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
             <section class="runs" aria-labelledby="runs-title">
                 <h2 id="runs-title">"Recorded runs"</h2>
                 <div class="actions"><button type="button" on:click=move |_| refresh()>"Refresh"</button></div>
@@ -327,10 +353,26 @@ fn WorkingRunPanel() -> impl IntoView {
                                     <td>{run.status.clone()}</td>
                                     <td>{run.outcome.clone().unwrap_or_default()}</td>
                                     <td>{run.events}</td>
-                                    <td><button type="button" on:click={
-                                        let id = run.id.clone();
-                                        move |_| { planner.at_ms.set(None); planner.run.set(Some(id.clone())); }
-                                    }>"Open"</button></td>
+                                    <td>
+                                        <button type="button" on:click={
+                                            let id = run.id.clone();
+                                            move |_| { planner.at_ms.set(None); planner.run.set(Some(id.clone())); }
+                                        }>"Open"</button>
+                                        {
+                                            let id = run.id.clone();
+                                            let shown = id.clone();
+                                            let compared = id.clone();
+                                            move || (planner.run.get().is_some_and(|open| open != shown)).then(|| {
+                                                let id = id.clone();
+                                                let compared = compared.clone();
+                                                view! {
+                                                    <button type="button" class="compare-run" id=format!("compare-run-{id}")
+                                                        aria-pressed=move || (other_id.get().as_deref() == Some(compared.as_str())).to_string()
+                                                        on:click=move |_| other_id.set(Some(id.clone()))>"Compare"</button>
+                                                }
+                                            })
+                                        }
+                                    </td>
                                 </tr>
                             }
                         }).collect_view()}
@@ -382,6 +424,9 @@ fn RunView(
     ended: RwSignal<Option<String>>,
     /// Whether the run can be stopped from here (never on a review page).
     controls: bool,
+    /// Another recorded run to draw beside this one, with its id.
+    #[prop(optional)]
+    other: Option<Memo<Option<(String, RunTimeline)>>>,
 ) -> impl IntoView {
     let planner = use_planner();
     let abort_note = RwSignal::new(None::<(bool, String)>);
@@ -553,6 +598,7 @@ fn RunView(
                 Some(Ok(found)) => found.rollback_at_ms.zip(found.rollback_alarm.as_deref()),
                 _ => None,
             };
+            let other = other.and_then(|other| other.get());
             expected.with(|expected| {
                 timeline.with(|timeline| {
                     run_chart(
@@ -560,6 +606,7 @@ fn RunView(
                         planner.at_ms.get(),
                         would_be,
                         expected.as_ref(),
+                        other.as_ref().map(|(id, other)| (other, id.as_str())),
                         planner.chart_width.get(),
                     )
                 })
@@ -651,6 +698,19 @@ fn RunView(
             {move || running().then(|| abort_note.get()).flatten().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
             <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time, with the plan and its what-if aligned" inner_html=move || chart.get()></div>
             {clocks}
+            {move || other.and_then(|other| other.get()).map(|(id, other)| {
+                let this = timeline.get();
+                let said = |timeline: &RunTimeline| {
+                    let outcome = timeline.outcome.as_ref().map(|outcome| outcome.describe()).unwrap_or_else(|| "still running".into());
+                    let rollback = timeline.rollback_at_ms.map(|at| format!(", rollback at {}", mmss(at / 1_000))).unwrap_or_default();
+                    format!("{} → {}: {outcome}{rollback}, {} long", timeline.from_config, timeline.to_config, mmss(timeline.end_ms / 1_000))
+                };
+                view! {
+                    <p class="hint" id="run-compare">
+                        {format!("Compared with run {id}, drawn in orange from its own update request. This run: {}. Run {id}: {}.", said(&this), said(&other))}
+                    </p>
+                }
+            })}
             <div class="scrubber">
                 <label for="run-cursor">{move || format!("Moment: {}", moment_text())}</label>
                 <input id="run-cursor" type="range" min="0" step="1000"

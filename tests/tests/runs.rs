@@ -258,25 +258,38 @@ async fn the_retrospective_judge_re_judges_the_recorded_run_under_edited_alarms(
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_demo_endpoint_is_described_with_the_config_it_serves_now() -> Result<()> {
+async fn the_demo_endpoint_follows_its_config_and_two_runs_compare_on_one_chart() -> Result<()> {
     let server = TestServer::with_engine().await?;
     with_browser(|driver| async move {
-        open_fresh(&driver, &server.base_url).await?;
-        guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
+        start_the_seed_canary(&driver, &server.base_url).await?;
+        wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        let first = text_of(&driver, "#run-title code").await?;
+        ensure!(text_of(&driver, "#demo-config").await? == "baseline");
+        // The fixed model: it succeeds, and the demo endpoint serves it.
         guardrail_tests::type_into(&driver, "#endpoint-config-name", "fixed").await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
-        wait_for_text(&driver, "#demo-config", |text| text == "baseline").await?;
-        let scale = driver.find(By::Css("#time-scale")).await?;
-        SelectElement::new(&scale)
-            .await?
-            .select_by_value("600")
-            .await?;
         driver.find(By::Css("#start-run")).await?.click().await?;
         let status =
             wait_for_text(&driver, "#run-status", |text| text.contains("succeeded")).await?;
         ensure!(status.contains("baseline → fixed"), "{status}");
-        // The description follows: the demo endpoint now serves `fixed`.
         wait_for_text(&driver, "#demo-config", |text| text == "fixed").await?;
+        // Compare it with the first run: both on one chart, and in words.
+        driver
+            .find(By::Id(format!("compare-run-{first}")))
+            .await?
+            .click()
+            .await?;
+        let said =
+            wait_for_text(&driver, "#run-compare", |text| text.contains("rolled back")).await?;
+        ensure!(
+            said.contains(&format!("Compared with run {first}"))
+                && said.contains("baseline → incompatible"),
+            "{said}"
+        );
+        let chart = chart_svg(&driver, "#run-chart svg").await?;
+        ensure!(
+            chart.contains(&format!("run {first}")),
+            "the other run is not drawn"
+        );
         let errors = console_errors(&driver).await?;
         ensure!(errors.is_empty(), "console errors: {errors:?}");
         Ok(())

@@ -6,8 +6,10 @@
 //!   an alarm fires while green behaves exactly as blue.
 //! - **Unprotected**: a regression the user cares about would ship: no alarm
 //!   can roll the update back, the what-if's own regression shipped with no
-//!   alarm firing, or the guardrails catch the scenario's regression less often
-//!   than the user asked for.
+//!   alarm firing, an error alarm cannot fire in some phase and no alarm on
+//!   the new fleet covers it (lint's `alarm_blind_in_phase`), or the
+//!   guardrails catch the scenario's regression less often than the user
+//!   asked for.
 //! - **Guarded**: none of the above.
 
 use serde::{Deserialize, Serialize};
@@ -137,6 +139,11 @@ pub fn judge(checked: &Checked, evidence: Option<&Evidence>, required: f64) -> J
             "in the what-if the regression shipped: green failed {failures} more request(s) than blue would have, and no alarm rolled it back"
         ));
     }
+    // A phase in which no alarm on the metric can fire, however badly green
+    // fails: a regression there reaches every request before anything acts.
+    if let Some(blind) = warning("alarm_blind_in_phase") {
+        return unprotected(blind.to_string());
+    }
     match evidence.and_then(|evidence| evidence.detection) {
         Some((probability, rate)) if probability < required => unprotected(format!(
             "the alarms caught a green error rate of {} in {:.1}% of seeded runs; you require {:.0}%",
@@ -171,17 +178,49 @@ mod tests {
         (checked, rollout)
     }
 
+    /// The seed notebook with its error alarm also on the new fleet alone.
+    fn with_new_fleet_alarm(mut plan: Plan) -> Plan {
+        let mut alarm = plan.alarms[0].clone();
+        alarm.alarm_name = format!("{}-new-fleet", alarm.alarm_name);
+        alarm.dimensions.push(crate::plan::Dimension::new(
+            "EndpointConfigName",
+            &plan.endpoint_config_name,
+        ));
+        if let Some(rollback) = plan
+            .deployment_config
+            .as_mut()
+            .and_then(|config| config.auto_rollback_configuration.as_mut())
+        {
+            rollback.alarms.push(crate::plan::AlarmRef {
+                alarm_name: alarm.alarm_name.clone(),
+            });
+        }
+        plan.alarms.push(alarm);
+        plan
+    }
+
     #[test]
-    fn the_seed_notebook_is_guarded_when_its_alarms_catch_the_regression() {
+    fn the_seed_notebook_is_unprotected_until_the_new_fleet_is_watched() {
         let plan = examples::notebook_canary();
         let (checked, rollout) = checked(&plan);
         let scenario = plan.scenario_or_default();
         assert_eq!(false_alarm(&rollout, &scenario).expect("simulates"), None);
-        let evidence = Evidence {
+        let caught = Evidence {
             detection: Some((1.0, 1.0)),
             ..Evidence::default()
         };
-        let judged = judge(&checked, Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        // Its endpoint-wide alarm is blind during the canary bake: a
+        // regression reaches all traffic before it can fire.
+        let judged = judge(&checked, Some(&caught), DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Unprotected, "{}", judged.why);
+        assert!(
+            judged.why.contains("cannot fire during canary bake"),
+            "{}",
+            judged.why
+        );
+        let fixed = with_new_fleet_alarm(plan);
+        let checked = check(&fixed);
+        let judged = judge(&checked, Some(&caught), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Guarded, "{}", judged.why);
         let weak = Evidence {
             detection: Some((0.5, 0.02)),

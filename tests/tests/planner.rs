@@ -36,8 +36,11 @@ async fn the_page_loads_and_shows_the_chart_for_the_default_plan() -> Result<()>
             weights.contains("1/4 = 25 %"),
             "weights model not stated: {weights}"
         );
+        // The seed notebook's error alarm is blind during the canary bake.
         let status = wait_for_text(&driver, "#plan-status", |text| !text.is_empty()).await?;
-        ensure!(status == "Guarded", "{status}");
+        ensure!(status == "Unprotected", "{status}");
+        let why = wait_for_text(&driver, "#plan-why", |text| !text.is_empty()).await?;
+        ensure!(why.contains("cannot fire during canary bake"), "{why}");
         no_console_errors(&driver).await
     })
     .await
@@ -320,14 +323,16 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
         open_fresh(&driver, &server.base_url).await?;
-        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // The seed notebook is Unprotected (its error alarm is blind during
+        // the canary bake); each case below moves it, and back.
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
         // A timeout shorter than the schedule: certain to time out.
         type_into(&driver, "#timeout", "600").await?;
         wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
         let why = wait_for_text(&driver, "#plan-why", |text| text.contains("time out")).await?;
         ensure!(why.contains("600 s"), "{why}");
         type_into(&driver, "#timeout", "1800").await?;
-        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
         // An alarm that fires with no regression at all.
         type_into(&driver, "#alarm-0-threshold", "-1").await?;
         wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
@@ -348,7 +353,7 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
         .await?;
         ensure!(summary.contains("Time to rollback"), "{summary}");
         type_into(&driver, "#alarm-0-threshold", "1").await?;
-        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
         // A regression that ships: 2 % from 6:40, and no alarm fires.
         type_into(&driver, "#green-error-rate", "0.02").await?;
         type_into(&driver, "#onset", "400").await?;
@@ -510,6 +515,7 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
         open_fresh(&driver, &server.base_url).await?;
         let blind = "#all-problems li[data-code='alarm_blind_in_phase']";
         let warning = wait_for_text(&driver, blind, |text| !text.is_empty()).await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
         ensure!(
             warning.contains("EndpointConfigName=incompatible"),
             "{warning}"
@@ -614,7 +620,10 @@ async fn named_plans_are_saved_opened_renamed_deleted_and_compared() -> Result<(
             table.contains("prod canary") && table.contains("staging"),
             "{table}"
         );
-        ensure!(table.contains("Guarded") && table.contains('%'), "{table}");
+        ensure!(
+            table.contains("Unprotected") && table.contains('%'),
+            "{table}"
+        );
         // Compare is full: it says so and drops nothing.
         driver.find(By::Css("#pin-current")).await?.click().await?;
         wait_for_text(&driver, "#compare-status", |text| {

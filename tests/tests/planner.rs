@@ -459,6 +459,7 @@ async fn at_390_pixels_nothing_scrolls_sideways_in_any_view() -> Result<()> {
             .await?
             .convert()?;
         ensure!(width <= 400.0, "the window is {width} px wide");
+        let shots = guardrail_tests::scratch_dir("390px")?;
         for view in ["plan", "whatif", "compare", "export", "run"] {
             driver
                 .find(By::Id(format!("tab-{view}")))
@@ -498,6 +499,8 @@ async fn at_390_pixels_nothing_scrolls_sideways_in_any_view() -> Result<()> {
                 .await?
                 .convert()?;
             ensure!(view != "plan" || !scales.is_empty(), "no chart in the preview");
+            // Kept for a person to look at: what a phone shows of each view.
+            driver.screenshot(&shots.join(format!("{view}.png"))).await?;
             ensure!(
                 scales.iter().all(|scale| *scale > 0.85),
                 "{view}: charts drawn at {scales:?} of their size"

@@ -394,18 +394,9 @@ pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
     if plan.alarms.len() >= MAX_ALARMS {
         return None;
     }
-    let mut number = plan.alarms.len() + 1;
-    let name = loop {
-        let candidate = format!("{}-new-fleet-errors-{number}", plan.endpoint_name);
-        if !plan
-            .alarms
-            .iter()
-            .any(|alarm| alarm.alarm_name == candidate)
-        {
-            break candidate;
-        }
-        number += 1;
-    };
+    let name = unused_name(plan, plan.alarms.len() + 1, |number| {
+        format!("{}-new-fleet-errors-{number}", plan.endpoint_name)
+    });
     let alarm = MetricAlarm {
         alarm_name: name.clone(),
         namespace: "AWS/SageMaker".into(),
@@ -441,21 +432,10 @@ pub fn add_new_fleet_alarm(plan: &Plan, index: usize) -> Option<(Plan, usize)> {
     }
     let original = plan.alarms.get(index)?;
     let mut alarm = original.clone();
-    let mut number = 1;
-    alarm.alarm_name = loop {
-        let candidate = match number {
-            1 => format!("{}-new-fleet", original.alarm_name),
-            _ => format!("{}-new-fleet-{number}", original.alarm_name),
-        };
-        if !plan
-            .alarms
-            .iter()
-            .any(|alarm| alarm.alarm_name == candidate)
-        {
-            break candidate;
-        }
-        number += 1;
-    };
+    alarm.alarm_name = unused_name(plan, 1, |number| match number {
+        1 => format!("{}-new-fleet", original.alarm_name),
+        _ => format!("{}-new-fleet-{number}", original.alarm_name),
+    });
     alarm.dimensions = scope_dimensions(plan, true);
     let name = alarm.alarm_name.clone();
     let with = |threshold: Option<f64>| {
@@ -505,6 +485,20 @@ pub fn alarm_index(path: &str) -> Option<usize> {
         .next()?
         .parse()
         .ok()
+}
+
+/// The first of `name(first)`, `name(first + 1)`, … that no alarm of `plan`
+/// has.
+fn unused_name(plan: &Plan, first: usize, name: impl Fn(usize) -> String) -> String {
+    (first..)
+        .map(name)
+        .find(|candidate| {
+            !plan
+                .alarms
+                .iter()
+                .any(|alarm| alarm.alarm_name == *candidate)
+        })
+        .unwrap_or_default()
 }
 
 /// Removes an alarm and its rollback listing.

@@ -299,6 +299,11 @@ pub async fn chart_svg(driver: &WebDriver, css: &str) -> Result<String> {
     Ok(driver.find(By::Css(css)).await?.inner_html().await?)
 }
 
+/// Whether the radio button or checkbox `css` is checked.
+pub async fn is_checked(driver: &WebDriver, css: &str) -> Result<bool> {
+    Ok(driver.find(By::Css(css)).await?.is_selected().await?)
+}
+
 /// The `value` property of the input `css`.
 pub async fn value_of(driver: &WebDriver, css: &str) -> Result<String> {
     let input = driver.find(By::Css(css)).await?;

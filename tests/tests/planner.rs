@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
 use guardrail_tests::{
-    chart_svg, console_errors, guardrail_binary, open_fresh, type_into, value_of, wait_for,
-    wait_for_text, with_browser, TestServer,
+    chart_svg, console_errors, guardrail_binary, is_checked, open_fresh, type_into, value_of,
+    wait_for, wait_for_text, with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -127,11 +127,8 @@ async fn a_link_opens_beside_the_draft_and_a_damaged_link_keeps_it() -> Result<(
         load(&driver, &link).await?;
         wait_for_text(&driver, "#link-bar", |text| text.contains("draft is kept")).await?;
         ensure!(
-            driver
-                .find(By::Css("#mode-rolling"))
-                .await?
-                .is_selected()
-                .await?
+            is_checked(&driver, "#mode-rolling").await?,
+            "#mode-rolling is not checked"
         );
         // Edits here leave the draft alone.
         type_into(&driver, "#endpoint-name", "from-the-link").await?;
@@ -172,11 +169,8 @@ async fn a_link_opens_beside_the_draft_and_a_damaged_link_keeps_it() -> Result<(
         wait_for_text(&driver, "#notice", |text| text.contains("now your draft")).await?;
         load(&driver, &server.base_url).await?;
         ensure!(
-            driver
-                .find(By::Css("#mode-rolling"))
-                .await?
-                .is_selected()
-                .await?
+            is_checked(&driver, "#mode-rolling").await?,
+            "#mode-rolling is not checked"
         );
         no_console_errors(&driver).await
     })
@@ -306,11 +300,8 @@ async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_ar
             "{said}"
         );
         ensure!(
-            driver
-                .find(By::Css("#mode-rolling"))
-                .await?
-                .is_selected()
-                .await?
+            is_checked(&driver, "#mode-rolling").await?,
+            "#mode-rolling is not checked"
         );
         no_console_errors(&driver).await
     })
@@ -541,11 +532,8 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
         // Half of the scenario's error rate (1.0): the what-if still catches it.
         ensure!(value_of(&driver, "#alarm-2-threshold").await? == "0.5");
         ensure!(
-            driver
-                .find(By::Css("#alarm-2-rollback"))
-                .await?
-                .is_selected()
-                .await?
+            is_checked(&driver, "#alarm-2-rollback").await?,
+            "#alarm-2-rollback is not checked"
         );
         wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
         // One step to undo.

@@ -196,20 +196,25 @@ pub fn App() -> impl IntoView {
         }
         after
     });
-    // Ctrl+Z undoes, Ctrl+Shift+Z and Ctrl+Y redo (⌘ on a Mac), in a field
-    // too: the plan's history, not the field's, so that what a field shows
-    // and the plan never disagree. The retrospective judge's fields edit
-    // another plan and keep the browser's own.
+    // Ctrl+Z undoes, Ctrl+Shift+Z and Ctrl+Y redo (⌘ on a Mac), in a plan's
+    // field too: the plan's history, not the field's, so that what a field
+    // shows and the plan never disagree.
     let _ = window_event_listener(leptos::ev::keydown, move |event| {
         if !(event.ctrl_key() || event.meta_key()) || event.alt_key() {
             return;
         }
-        let in_judge = event
+        // Text that is not the plan's (the import box, a plan's name, the
+        // retrospective judge's copy) keeps the browser's own undo.
+        let keeps_own_undo = event
             .target()
             .and_then(|target| {
                 leptos::wasm_bindgen::JsCast::dyn_into::<leptos::web_sys::Element>(target).ok()
             })
-            .is_some_and(|element| element.id().starts_with("retro-"));
+            .is_some_and(|element| {
+                let editable = matches!(element.tag_name().as_str(), "INPUT" | "TEXTAREA");
+                let plan_field = element.closest("[data-path]").ok().flatten().is_some();
+                element.id().starts_with("retro-") || (editable && !plan_field)
+            });
         let key = event.key().to_lowercase();
         let wanted = match key.as_str() {
             "z" if event.shift_key() => Some(false),
@@ -217,7 +222,7 @@ pub fn App() -> impl IntoView {
             "y" => Some(false),
             _ => None,
         };
-        if let (Some(undo), false) = (wanted, in_judge) {
+        if let (Some(undo), false) = (wanted, keeps_own_undo) {
             event.prevent_default();
             if undo {
                 planner.undo();

@@ -303,6 +303,14 @@ async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_ar
             is_checked(&driver, "#mode-rolling").await?,
             "#mode-rolling is not checked"
         );
+        // Ctrl+Z in the import box undoes its text, not the plan.
+        let import_box = driver.find(By::Css("#import-text")).await?;
+        import_box.send_keys(Key::Control + "z").await?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        ensure!(
+            is_checked(&driver, "#mode-rolling").await?,
+            "Ctrl+Z in the import box undid the import"
+        );
         no_console_errors(&driver).await
     })
     .await

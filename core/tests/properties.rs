@@ -319,3 +319,71 @@ fn extreme_float() -> impl Strategy<Value = Option<f64>> {
         86_400.0,
     ]))
 }
+
+/// A small run's events: provisioning, a traffic shift, a rollback. The
+/// wall clock keeps pace with plan time, as a record rebuilds it.
+fn some_events(run_id: &str, green_bp: u32) -> Vec<guardrail_core::event::Event> {
+    use guardrail_core::event::{Event, EventKind};
+    let kinds = [
+        EventKind::GreenProvisioning { instances: 1 },
+        EventKind::TrafficShifted {
+            green_instances: 1,
+            blue_instances: 3,
+            green_traffic_bp: green_bp,
+        },
+        EventKind::RollbackCompleted,
+    ];
+    kinds
+        .into_iter()
+        .enumerate()
+        .map(|(index, kind)| Event {
+            run_id: run_id.to_string(),
+            seq: index as u64 + 1,
+            at_ms: index as u64 * 60_000,
+            wall_ms: 1_800_000_000_000 + index as u64 * 60_000,
+            kind,
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Review links (`r=`): a run's record survives the round trip, and
+    /// garbage or a mangled token is an error, never a panic.
+    #[test]
+    fn a_run_record_token_round_trips_and_garbage_never_panics(
+        run_id in "[a-z0-9-]{1,24}",
+        green_bp in 0_u32..=10_000,
+        garbage in ".{0,300}",
+        cut in 0_usize..2_000,
+        flip in 0_usize..2_000,
+    ) {
+        use guardrail_core::record::{review_link, RunRecord};
+        let events = some_events(&run_id, green_bp);
+        let review = review_link("http://127.0.0.1:3000", &guardrail_core::examples::notebook_canary(), &events, None);
+        let token = review.url.split("&r=").nth(1).unwrap_or_default().to_string();
+        prop_assert!(!token.is_empty(), "{}", review.url);
+        let record = RunRecord::from_token(&token);
+        prop_assert_eq!(record.map(|record| record.to_events()), Ok(events));
+        let _ = RunRecord::from_token(&garbage);
+        let mut bytes = token.into_bytes();
+        if flip < bytes.len() { bytes[flip] = b'_'; }
+        bytes.truncate(cut.max(2));
+        let _ = RunRecord::from_token(&String::from_utf8_lossy(&bytes));
+    }
+
+    /// The event stream's lines: garbage and mangled events are errors,
+    /// never a panic.
+    #[test]
+    fn a_stream_line_never_panics(garbage in ".{0,300}", cut in 0_usize..400, flip in 0_usize..400, with in any::<u8>()) {
+        use guardrail_core::event::StreamLine;
+        let _ = serde_json::from_str::<StreamLine>(&garbage);
+        for event in some_events("run-1", 2_500) {
+            let mut bytes = serde_json::to_vec(&StreamLine::Event(Box::new(event))).expect("json");
+            if flip < bytes.len() { bytes[flip] = with; }
+            bytes.truncate(cut.max(1));
+            let _ = serde_json::from_slice::<StreamLine>(&bytes);
+        }
+    }
+}

@@ -166,9 +166,63 @@ async fn server_functions(
                 .into_response();
         }
     }
-    leptos_axum::handle_server_fns_with_context(move || provide_context(service.clone()), request)
-        .await
-        .into_response()
+    let response = leptos_axum::handle_server_fns_with_context(
+        move || provide_context(service.clone()),
+        request,
+    )
+    .await
+    .into_response();
+    with_status_of_its_error(response).await
+}
+
+/// The largest error body read to choose its status: errors are a line of
+/// JSON.
+const MOST_ERROR_BYTES: usize = 64 * 1024;
+
+/// Server functions answer every error with 500. Bad input is the caller's,
+/// so it gets a 4xx: arguments that do not decode and `Input` 400, an
+/// invalid plan 422, a refusal (a busy endpoint, an unknown run) 409. The
+/// body stays the `ServiceError` the planner decodes (it decodes any 4xx or
+/// 5xx as one).
+async fn with_status_of_its_error(response: axum::response::Response) -> axum::response::Response {
+    use axum::http::StatusCode;
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MOST_ERROR_BYTES).await else {
+        return (
+            parts.status,
+            "the server function's error could not be read",
+        )
+            .into_response();
+    };
+    let Ok(mut error) = serde_json::from_slice::<ServiceError>(&bytes) else {
+        return axum::response::Response::from_parts(parts, Body::from(bytes));
+    };
+    // server_fn's own message for arguments it could not decode.
+    let undecodable = error.kind == ErrorKind::Failed
+        && error
+            .message
+            .contains("error deserializing server function arguments");
+    if undecodable {
+        error = ServiceError::new(
+            ErrorKind::Input,
+            error.message.replace(
+                "the guardrail server could not be reached or answered oddly",
+                "the request's arguments could not be read",
+            ),
+        );
+    }
+    parts.status = match error.kind {
+        ErrorKind::Input => StatusCode::BAD_REQUEST,
+        ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Refused => StatusCode::CONFLICT,
+        ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    let body = serde_json::to_vec(&error).unwrap_or_else(|_| bytes.to_vec());
+    axum::response::Response::from_parts(parts, Body::from(body))
 }
 
 /// Why a request that would change something is refused: a browser sent it

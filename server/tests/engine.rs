@@ -658,7 +658,7 @@ async fn server_functions_start_a_rollout_and_stream_its_events_to_a_late_viewer
         .send()
         .await
         .expect("answer");
-    assert!(!refused.status().is_success());
+    assert_eq!(refused.status(), reqwest::StatusCode::BAD_REQUEST);
     let refusal: serde_json::Value = refused.json().await.expect("a typed error");
     assert_eq!(refusal["kind"], "input", "{refusal}");
     let message = refusal["message"].as_str().unwrap_or_default();
@@ -1019,4 +1019,214 @@ async fn a_read_only_store_refuses_a_run_clearly_and_leaves_the_endpoint_free() 
     );
     engine.shutdown().await;
     let _ = std::fs::remove_dir_all(&directory);
+}
+
+/// What a bad request must get back: its status, and text its body holds in
+/// the caller's own format.
+struct Bad {
+    what: &'static str,
+    path: &'static str,
+    headers: &'static [(&'static str, &'static str)],
+    body: Vec<u8>,
+    status: u16,
+    says: &'static str,
+}
+
+const SAGEMAKER: &[(&str, &str)] = &[
+    ("x-amz-target", "SageMaker.DescribeEndpoint"),
+    ("content-type", "application/x-amz-json-1.1"),
+];
+const CLOUDWATCH_JSON: &[(&str, &str)] = &[
+    (
+        "x-amz-target",
+        "GraniteServiceVersion20100801.DescribeAlarms",
+    ),
+    ("content-type", "application/x-amz-json-1.0"),
+];
+const CBOR: &[(&str, &str)] = &[
+    ("smithy-protocol", "rpc-v2-cbor"),
+    ("content-type", "application/cbor"),
+];
+const FORM: &[(&str, &str)] = &[("content-type", "application/x-www-form-urlencoded")];
+
+/// Every protocol guardrail serves answers malformed, mistyped, unknown and
+/// oversized requests with a 4xx and a clear message in that protocol's own
+/// error format, and the server goes on answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_a_4xx_in_the_callers_own_error_format() {
+    let engine = engine().await;
+    let app = serve_app(&engine, "bad").await;
+    let base = app.base.clone();
+    let cbor_path = "/service/GraniteServiceVersion20100801/operation/DescribeAlarms";
+    let big = vec![b' '; 2 * 1024 * 1024];
+    let table = [
+        Bad {
+            what: "SageMaker: not JSON",
+            path: "/",
+            headers: SAGEMAKER,
+            body: b"{".to_vec(),
+            status: 400,
+            says: "\"__type\":\"SerializationException\"",
+        },
+        Bad {
+            what: "SageMaker: not an object",
+            path: "/",
+            headers: SAGEMAKER,
+            body: b"[]".to_vec(),
+            status: 400,
+            says: "must be a JSON object",
+        },
+        Bad {
+            what: "SageMaker: a mistyped member",
+            path: "/",
+            headers: SAGEMAKER,
+            body: br#"{"EndpointName": 5}"#.to_vec(),
+            status: 400,
+            says: "EndpointName: invalid type",
+        },
+        Bad {
+            what: "SageMaker: an unknown operation",
+            path: "/",
+            headers: &[
+                ("x-amz-target", "SageMaker.Nope"),
+                ("content-type", "application/x-amz-json-1.1"),
+            ],
+            body: b"{}".to_vec(),
+            status: 400,
+            says: "UnknownOperationException",
+        },
+        Bad {
+            what: "SageMaker: too large",
+            path: "/",
+            headers: SAGEMAKER,
+            body: big.clone(),
+            status: 413,
+            says: "larger than",
+        },
+        Bad {
+            what: "SageMaker: an unknown endpoint",
+            path: "/",
+            headers: SAGEMAKER,
+            body: br#"{"EndpointName": "nope"}"#.to_vec(),
+            status: 400,
+            says: "ValidationException",
+        },
+        Bad {
+            what: "CloudWatch JSON: not JSON",
+            path: "/",
+            headers: CLOUDWATCH_JSON,
+            body: br#"{"MaxRecords":"#.to_vec(),
+            status: 400,
+            says: "InvalidParameterValueException",
+        },
+        Bad {
+            what: "CloudWatch CBOR: not CBOR",
+            path: cbor_path,
+            headers: CBOR,
+            body: vec![0xff, 0x00, 0x13],
+            status: 400,
+            says: "InvalidParameterValueException",
+        },
+        Bad {
+            what: "CloudWatch query: a mistyped parameter",
+            path: "/",
+            headers: FORM,
+            body: b"Action=DescribeAlarms&Version=2010-08-01&MaxRecords=abc".to_vec(),
+            status: 400,
+            says: "<Code>InvalidParameterValue</Code>",
+        },
+        Bad {
+            what: "CloudWatch query: an unknown action",
+            path: "/",
+            headers: FORM,
+            body: b"Action=Nope&Version=2010-08-01".to_vec(),
+            status: 400,
+            says: "<Code>InvalidAction</Code>",
+        },
+        Bad {
+            what: "CloudWatch query: too large",
+            path: "/",
+            headers: FORM,
+            body: big.clone(),
+            status: 413,
+            says: "<ErrorResponse",
+        },
+        Bad {
+            what: "no protocol at all",
+            path: "/",
+            headers: &[("content-type", "text/plain")],
+            body: b"hello".to_vec(),
+            status: 400,
+            says: "UnknownOperationException",
+        },
+        Bad {
+            what: "server function: arguments that do not decode",
+            path: "/api/start_rollout",
+            headers: FORM,
+            body: b"plan_json=%7B%7D&time_scale=abc".to_vec(),
+            status: 400,
+            says: "\"kind\":\"input\"",
+        },
+        Bad {
+            what: "server function: not a plan",
+            path: "/api/start_rollout",
+            headers: FORM,
+            body: b"plan_json=%7B&time_scale=60".to_vec(),
+            status: 400,
+            says: "not a plan",
+        },
+        Bad {
+            what: "server function: an unknown run",
+            path: "/api/run_plan",
+            headers: FORM,
+            body: b"run_id=nope".to_vec(),
+            status: 409,
+            says: "\"kind\":\"refused\"",
+        },
+        Bad {
+            what: "timeline image: a damaged record",
+            path: "/timeline.svg?r=garbage",
+            headers: &[],
+            body: Vec::new(),
+            status: 400,
+            says: "not a guardrail link",
+        },
+    ];
+    let client = reqwest::Client::new();
+    for bad in table {
+        let mut request = if bad.body.is_empty() {
+            client.get(format!("{base}{}", bad.path))
+        } else {
+            client
+                .post(format!("{base}{}", bad.path))
+                .body(bad.body.clone())
+        };
+        for (name, value) in bad.headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect(bad.what);
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.expect("a body");
+        // CBOR errors are CBOR: read the text inside.
+        let text = if bad.path == cbor_path {
+            let value: ciborium::Value =
+                ciborium::de::from_reader(&bytes[..]).expect("a CBOR error body");
+            format!("{value:?}")
+        } else {
+            String::from_utf8_lossy(&bytes).to_string()
+        };
+        assert_eq!(status, bad.status, "{}: {text}", bad.what);
+        assert!(text.contains(bad.says), "{}: {text}", bad.what);
+    }
+    // And it still answers.
+    let fine = client
+        .post(format!("{base}/"))
+        .header("x-amz-target", "SageMaker.DescribeEndpoint")
+        .header("content-type", "application/x-amz-json-1.1")
+        .body(format!(r#"{{"EndpointName": "{DEMO_ENDPOINT}"}}"#))
+        .send()
+        .await
+        .expect("an answer");
+    assert!(fine.status().is_success());
+    engine.shutdown().await;
 }

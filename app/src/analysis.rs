@@ -22,7 +22,7 @@ use guardrail_core::schedule::schedule;
 use guardrail_core::simulate::{
     simulate, Analysis, CurvePoint, Detection, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
-use guardrail_core::verdict::{false_alarm, shipped_failures, Evidence};
+use guardrail_core::verdict::{shipped_failures, Evidence};
 use guardrail_core::{check, Plan};
 
 use crate::charts::{alarm_chart, traffic_chart};
@@ -158,11 +158,8 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
         sentences: explain(&schedule, &scenario, &simulation),
         overlay: traffic_chart(&schedule, Some(&simulation), width),
         alarms,
-        evidence: Evidence {
-            false_alarm: false_alarm(&rollout, &scenario).map_err(|error| error.to_string())?,
-            shipped_failures: shipped_failures(&simulation),
-            detection: None,
-        },
+        evidence: Evidence::of_run(&rollout, &scenario, &simulation)
+            .map_err(|error| error.to_string())?,
     })
 }
 

@@ -660,45 +660,64 @@ pub struct Expected {
     pub run_first_ms: u64,
 }
 
-impl Expected {
-    /// The plan's and the what-if's view of `timeline`, which ran `plan`;
-    /// `None` before green's first traffic in the run, or for a plan with
-    /// errors.
-    pub fn of(
-        plan: &guardrail_core::Plan,
-        timeline: &guardrail_core::event::RunTimeline,
-    ) -> Option<Self> {
-        let first = |traffic: &[TrafficChange]| {
-            traffic
-                .iter()
-                .find(|change| change.green_traffic_bp > 0)
-                .map(|change| change.at_ms)
-        };
-        let run_first_ms = first(&timeline.traffic)?;
+/// What the plan and its what-if expect, on the plan's clock: computed once
+/// per plan, then moved onto each version of a run's timeline
+/// ([`Planned::on`]), which grows with every event of a live run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Planned {
+    planned: Vec<(f64, f64)>,
+    predicted: Vec<(f64, f64)>,
+    rollback_ms: Option<u64>,
+    first_ms: u64,
+}
+
+/// When green first got traffic.
+fn first_traffic_ms(traffic: &[TrafficChange]) -> Option<u64> {
+    traffic
+        .iter()
+        .find(|change| change.green_traffic_bp > 0)
+        .map(|change| change.at_ms)
+}
+
+impl Planned {
+    /// `None` for a plan with errors, or one whose green never gets traffic.
+    pub fn of(plan: &guardrail_core::Plan) -> Option<Self> {
         let rollout = guardrail_core::check(plan).rollout?;
         let schedule = guardrail_core::schedule::schedule(&rollout);
         let simulation =
             guardrail_core::simulate::simulate(&rollout, &plan.scenario_or_default()).ok()?;
-        let plan_first_ms = first(&simulation.traffic)?;
-        let shift = |points: Vec<(f64, f64)>| -> Vec<(f64, f64)> {
-            let by = (plan_first_ms as f64 - run_first_ms as f64) / 1_000.0;
-            points
-                .into_iter()
-                .map(|(at, value)| (at - by, value))
-                .filter(|(at, _)| *at >= 0.0)
-                .collect()
-        };
-        let on_run_clock = |plan_ms: u64| (plan_ms + run_first_ms).saturating_sub(plan_first_ms);
         Some(Self {
-            planned: shift(share_points(&schedule)),
-            predicted: shift(share_steps(&simulation.traffic, simulation.end_ms)),
-            predicted_rollback_ms: match simulation.outcome {
+            planned: share_points(&schedule),
+            predicted: share_steps(&simulation.traffic, simulation.end_ms),
+            rollback_ms: match simulation.outcome {
                 guardrail_core::controller::Outcome::RolledBack { decided_at_ms, .. } => {
-                    Some((decided_at_ms, on_run_clock(decided_at_ms)))
+                    Some(decided_at_ms)
                 }
                 _ => None,
             },
-            plan_first_ms,
+            first_ms: first_traffic_ms(&simulation.traffic)?,
+        })
+    }
+
+    /// The same on `timeline`'s clock; `None` before green's first traffic
+    /// in the run.
+    pub fn on(&self, timeline: &guardrail_core::event::RunTimeline) -> Option<Expected> {
+        let run_first_ms = first_traffic_ms(&timeline.traffic)?;
+        let by = (self.first_ms as f64 - run_first_ms as f64) / 1_000.0;
+        let shift = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
+            points
+                .iter()
+                .map(|(at, value)| (at - by, *value))
+                .filter(|(at, _)| *at >= 0.0)
+                .collect()
+        };
+        Some(Expected {
+            planned: shift(&self.planned),
+            predicted: shift(&self.predicted),
+            predicted_rollback_ms: self
+                .rollback_ms
+                .map(|at| (at, (at + run_first_ms).saturating_sub(self.first_ms))),
+            plan_first_ms: self.first_ms,
             run_first_ms,
         })
     }
@@ -1025,7 +1044,8 @@ mod tests {
             end_ms: 400_000,
             ..Default::default()
         };
-        let expected = Expected::of(&plan, &timeline).expect("aligned");
+        let planned = Planned::of(&plan).expect("a plan with traffic");
+        let expected = planned.on(&timeline).expect("aligned");
         // The plan provisions for 5:00; the run for 0:04.
         assert_eq!(
             (expected.plan_first_ms, expected.run_first_ms),
@@ -1046,7 +1066,7 @@ mod tests {
             traffic: timeline.traffic[..1].to_vec(),
             ..timeline
         };
-        assert_eq!(Expected::of(&plan, &waiting), None);
+        assert_eq!(planned.on(&waiting), None);
     }
 
     #[test]

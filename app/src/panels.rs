@@ -484,22 +484,26 @@ pub fn pin(planner: crate::state::Planner, name: String, plan: Plan) -> (bool, S
 /// this thread: computed when it is pinned, not on every keystroke).
 fn pinned_row(plan: &Plan) -> Option<(edit::Mode, Schedule, Judgement, Option<f64>)> {
     use guardrail_core::simulate::{detect, simulate};
-    use guardrail_core::verdict::{false_alarm, judge, shipped_failures, Evidence};
+    use guardrail_core::verdict::{judge, Evidence};
     let checked = check(plan);
     let rollout = checked.rollout.clone()?;
     let scenario = plan.scenario_or_default();
     let detection = detect(&rollout, &scenario, 200)
         .ok()
         .map(|found| found.probability);
-    let evidence = Evidence {
-        false_alarm: false_alarm(&rollout, &scenario).ok().flatten(),
-        shipped_failures: simulate(&rollout, &scenario)
-            .ok()
-            .as_ref()
-            .and_then(shipped_failures),
-        detection: detection.map(|probability| (probability, scenario.green.error_rate)),
-    };
-    let judgement = judge(&checked, Some(&evidence), scenario.required_detection());
+    let evidence = simulate(&rollout, &scenario)
+        .and_then(|simulation| Evidence::of_run(&rollout, &scenario, &simulation))
+        .ok()
+        .map(|evidence| Evidence {
+            detection: detection.map(|probability| (probability, scenario.green.error_rate)),
+            ..evidence
+        });
+    let judgement = judge(
+        &checked,
+        &[],
+        evidence.as_ref(),
+        scenario.required_detection(),
+    );
     Some((edit::mode(plan), schedule(&rollout), judgement, detection))
 }
 

@@ -7,7 +7,7 @@
 
 use guardrail_core::check;
 use guardrail_core::schedule::schedule;
-use guardrail_core::verdict::{judge, Judgement, Verdict};
+use guardrail_core::verdict::{judge, Judgement};
 use leptos::prelude::*;
 
 use crate::analysis::Shown;
@@ -28,9 +28,9 @@ const WRITE_AFTER_MS: u32 = 200;
 #[derive(Clone, Copy)]
 pub struct CurrentVerdict(pub Memo<Judgement>);
 
-/// The verdict on the plan on screen: its check, what the what-if found
-/// (the latest result, for a moment the previous plan's), and fields that
-/// hold text the plan cannot take.
+/// The verdict on the plan on screen: its check, the fields that hold text
+/// the plan cannot take, and what the what-if found (the latest result, for
+/// a moment the previous plan's).
 fn current_verdict(planner: Planner, analyses: crate::analysis::Analyses) -> Memo<Judgement> {
     Memo::new(move |_| {
         let required = planner
@@ -50,22 +50,11 @@ fn current_verdict(planner: Planner, analyses: crate::analysis::Analyses) -> Mem
         {
             evidence.detection = Some((detection.probability, error_rate));
         }
-        // A field holding text the plan cannot take blocks, as an error does.
-        let untaken = planner.untaken.with(|untaken| {
-            untaken.first().map(|first| match untaken.len() {
-                1 => first.to_string(),
-                count => format!("{first} (and {} more)", count - 1),
-            })
-        });
-        if let Some(why) = untaken {
-            return Judgement {
-                verdict: Verdict::Blocked,
-                why,
-            };
-        }
-        planner
-            .checked
-            .with(|checked| judge(checked, evidence.as_ref(), required))
+        planner.untaken.with(|untaken| {
+            planner
+                .checked
+                .with(|checked| judge(checked, untaken, evidence.as_ref(), required))
+        })
     })
 }
 

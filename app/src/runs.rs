@@ -13,7 +13,7 @@ use crate::api::{
     BackendInfo, ServiceError, Target,
 };
 use crate::browser;
-use crate::charts::{run_chart, Expected};
+use crate::charts::{run_chart, Planned};
 use crate::designer::AlarmsSection;
 use crate::state::{use_planner, Editing, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
@@ -583,13 +583,20 @@ fn RunView(
     });
     // The plan and its what-if, on the run's clock (aligned at green's first
     // traffic: see `charts::Expected`).
-    let expected = Memo::new(move |_| {
+    let planned = Memo::new(move |_| {
         if !loaded.get() {
             return None;
         }
         own_plan.with_value(|plan| match plan {
-            Some(Ok(plan)) => timeline.with(|timeline| Expected::of(plan, timeline)),
+            Some(Ok(plan)) => Planned::of(plan),
             _ => None,
+        })
+    });
+    let expected = Memo::new(move |_| {
+        planned.with(|planned| {
+            planned
+                .as_ref()
+                .and_then(|planned| timeline.with(|timeline| planned.on(timeline)))
         })
     });
     let chart = Memo::new(move |_| {

@@ -18,6 +18,7 @@ use crate::check::Checked;
 use crate::controller::{Outcome, RollbackCause};
 use crate::explain::mmss;
 use crate::plan::Scenario;
+use crate::problem::Problem;
 use crate::rollout::Rollout;
 use crate::simulate::{simulate, Simulation, SimulationError};
 
@@ -94,6 +95,23 @@ pub fn false_alarm(
     })
 }
 
+impl Evidence {
+    /// What the what-if's seeded run of `rollout` under `scenario`
+    /// (`simulation`) says, and one more with no regression at all; the
+    /// detection comes later, from the analysis.
+    pub fn of_run(
+        rollout: &Rollout,
+        scenario: &Scenario,
+        simulation: &Simulation,
+    ) -> Result<Evidence, SimulationError> {
+        Ok(Evidence {
+            false_alarm: false_alarm(rollout, scenario)?,
+            shipped_failures: shipped_failures(simulation),
+            detection: None,
+        })
+    }
+}
+
 /// The failures green added that no alarm acted on, when `simulation`
 /// succeeded with green failing more than blue's rate explains.
 pub fn shipped_failures(simulation: &Simulation) -> Option<u64> {
@@ -104,7 +122,14 @@ pub fn shipped_failures(simulation: &Simulation) -> Option<u64> {
 
 /// The verdict on a checked plan, with what the what-if found so far
 /// (`None` while it runs), against the detection the user requires (0 to 1).
-pub fn judge(checked: &Checked, evidence: Option<&Evidence>, required: f64) -> Judgement {
+/// `untaken` are the form's own errors: fields holding text the plan cannot
+/// take (the plan keeps their last value), which block as the plan's do.
+pub fn judge(
+    checked: &Checked,
+    untaken: &[Problem],
+    evidence: Option<&Evidence>,
+    required: f64,
+) -> Judgement {
     let blocked = |why: String| Judgement {
         verdict: Verdict::Blocked,
         why,
@@ -114,10 +139,11 @@ pub fn judge(checked: &Checked, evidence: Option<&Evidence>, required: f64) -> J
         why,
     };
     let report = &checked.report;
-    if let Some(first) = report.errors.first() {
-        let more = match report.errors.len() {
-            1 => String::new(),
-            count => format!(" (and {} more)", count - 1),
+    let mut errors = untaken.iter().chain(&report.errors);
+    if let Some(first) = errors.next() {
+        let more = match errors.count() {
+            0 => String::new(),
+            more => format!(" (and {more} more)"),
         };
         return blocked(format!("{first}{more}"));
     }
@@ -211,7 +237,7 @@ mod tests {
         };
         // Its endpoint-wide alarm is blind during the canary bake: a
         // regression reaches all traffic before it can fire.
-        let judged = judge(&checked, Some(&caught), DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], Some(&caught), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Unprotected, "{}", judged.why);
         assert!(
             judged.why.contains("cannot fire during canary bake"),
@@ -220,13 +246,13 @@ mod tests {
         );
         let fixed = with_new_fleet_alarm(plan);
         let checked = check(&fixed);
-        let judged = judge(&checked, Some(&caught), DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], Some(&caught), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Guarded, "{}", judged.why);
         let weak = Evidence {
             detection: Some((0.5, 0.02)),
             ..Evidence::default()
         };
-        let judged = judge(&checked, Some(&weak), DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], Some(&weak), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Unprotected);
         assert!(
             judged.why.contains("50.0%") && judged.why.contains("90%"),
@@ -246,7 +272,7 @@ mod tests {
             policy.maximum_execution_timeout_in_seconds = Some(600);
         }
         let (checked, _) = checked(&plan);
-        let judged = judge(&checked, None, DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], None, DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Blocked);
         assert!(judged.why.contains("time out"), "{}", judged.why);
     }
@@ -265,7 +291,7 @@ mod tests {
             detection: Some((1.0, 1.0)),
             ..Evidence::default()
         };
-        let judged = judge(&checked, Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], Some(&evidence), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Blocked, "{}", judged.why);
     }
 
@@ -284,7 +310,7 @@ mod tests {
             shipped_failures: Some(failures),
             ..Evidence::default()
         };
-        let judged = judge(&checked, Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], Some(&evidence), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Unprotected);
         assert!(judged.why.contains("shipped"), "{}", judged.why);
     }
@@ -294,8 +320,27 @@ mod tests {
         let mut plan = examples::notebook_canary();
         plan.instance_count = Some(0);
         let checked = check(&plan);
-        let judged = judge(&checked, None, DEFAULT_REQUIRED_DETECTION);
+        let judged = judge(&checked, &[], None, DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Blocked);
         assert!(judged.why.starts_with("InstanceCount"), "{}", judged.why);
+        // The form's own errors (text the plan cannot take) come first.
+        let untaken = Problem {
+            path: "Alarms[0].Period".into(),
+            code: "not_taken".into(),
+            message: "`1.5` is not a whole number".into(),
+        };
+        let judged = judge(
+            &checked,
+            std::slice::from_ref(&untaken),
+            None,
+            DEFAULT_REQUIRED_DETECTION,
+        );
+        assert_eq!(
+            judged.why,
+            "Alarms[0].Period: `1.5` is not a whole number (and 1 more)"
+        );
+        let valid = check(&examples::notebook_canary());
+        let judged = judge(&valid, &[untaken], None, DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Blocked, "{}", judged.why);
     }
 }

@@ -341,11 +341,10 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
         .await?;
         ensure!(why.contains("TestAlarm-5XXErrors-guardrail-demo"), "{why}");
         driver.find(By::Css("#tab-whatif")).await?.click().await?;
-        let said = wait_for_text(&driver, "#whatif-outcome", |text| {
+        wait_for_text(&driver, "#whatif-outcome", |text| {
             text.starts_with("Rolled back")
         })
         .await?;
-        ensure!(!said.is_empty());
         let summary = wait_for_text(&driver, ".result .summary", |text| {
             text.contains("before the regression began")
         })

@@ -628,8 +628,13 @@ fn RunView(
                 "The plan and its what-if are drawn aligned at green's first traffic: {run_first} after the update request in this run, {plan_first} in the plan, which assumes provisioning takes ProvisioningSeconds. {}",
                 if expected.plan_first_ms > expected.run_first_ms {
                     format!(
-                        "So the plan's clock reads {} more than the run's. On the local engine, provisioning takes as long as the model servers take to start.",
-                        mmss((expected.plan_first_ms - expected.run_first_ms) / 1_000)
+                        "So the plan's clock reads {} more than the run's.{}",
+                        mmss((expected.plan_first_ms - expected.run_first_ms) / 1_000),
+                        if timeline.with(|timeline| timeline.backend == "local") {
+                            " On the local engine, provisioning takes as long as the model servers take to start."
+                        } else {
+                            ""
+                        }
                     )
                 } else {
                     format!(

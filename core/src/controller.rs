@@ -93,6 +93,11 @@ pub enum RollbackCause {
     Reported {
         reason: String,
     },
+    /// guardrail stopped (a crash, a kill) while the run was in progress; when
+    /// it started again it returned all traffic to blue and terminated green.
+    Interrupted {
+        reason: String,
+    },
 }
 
 impl RollbackCause {
@@ -105,6 +110,7 @@ impl RollbackCause {
             Self::GreenUnhealthy { reason } => format!("green fleet unhealthy: {reason}"),
             Self::Aborted { by } => format!("aborted by {by}"),
             Self::Reported { reason } => format!("SageMaker reported: {reason}"),
+            Self::Interrupted { reason } => format!("interrupted: {reason}"),
         }
     }
 }

@@ -233,6 +233,12 @@ pub enum EventKind {
         gap_from_ms: u64,
         gap_to_ms: u64,
     },
+    /// The process running the rollout stopped (a crash, a kill) after the
+    /// record's last event, and a later one found the run unfinished: it rolls
+    /// the run back next. `reason` says what it found.
+    Interrupted {
+        reason: String,
+    },
     /// guardrail stopped watching; the update itself carries on in SageMaker.
     WatchStopped {
         by: String,
@@ -489,6 +495,7 @@ impl Event {
             EventKind::WatchStopped { by } => format!(
                 "{by} stopped watching: SageMaker carries on with the update"
             ),
+            EventKind::Interrupted { reason } => format!("interrupted: {reason}"),
             EventKind::GreenProvisioning { instances } => {
                 format!("provisioning {instances} green instance(s)")
             }

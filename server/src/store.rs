@@ -532,9 +532,7 @@ impl Store {
         let mut claimed = Vec::new();
         for (id, plan_json, watch, pid) in candidates {
             let Some(watch) = watch else { continue };
-            let alive =
-                pid.is_some_and(|pid| pid != own && Path::new(&format!("/proc/{pid}")).exists());
-            if alive {
+            if pid.is_some_and(|pid| pid != own && process_lives(pid)) {
                 continue;
             }
             inner
@@ -555,24 +553,97 @@ impl Store {
         Ok(claimed)
     }
 
-    /// Marks runs left "running" by a process that died as failed, at start-up,
-    /// except those of `resumable` backends, which are resumed instead.
-    pub fn close_abandoned(&self, now_wall_ms: u64) -> Result<usize, StoreError> {
+    /// Local runs left "running" by a process that is gone (a crash, a kill):
+    /// this process claims them, so that it alone resolves them. A run whose
+    /// process still lives (a `guardrail run` beside this server) is left to it.
+    pub fn claim_interrupted(&self) -> Result<Vec<InterruptedRun>, StoreError> {
         let inner = self.lock()?;
-        let outcome = RunOutcome::Failed {
-            reason: "guardrail stopped while the run was in progress".into(),
+        let own = i64::from(std::process::id());
+        let candidates: Vec<(String, String, String, String, Option<i64>)> = {
+            let mut statement = inner
+                .connection
+                .prepare(
+                    "SELECT id, endpoint, from_config, to_config, watcher_pid FROM runs
+                     WHERE status = 'running' AND watch IS NULL ORDER BY started_wall_ms",
+                )
+                .map_err(query("finding interrupted runs"))?;
+            let rows = statement
+                .query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+                .map_err(query("finding interrupted runs"))?;
+            rows.collect::<Result<_, _>>()
+                .map_err(query("finding interrupted runs"))?
         };
+        let mut claimed = Vec::new();
+        for (id, endpoint, from_config, to_config, pid) in candidates {
+            if pid.is_some_and(|pid| pid != own && process_lives(pid)) {
+                continue;
+            }
+            inner
+                .connection
+                .execute(
+                    "UPDATE runs SET watcher_pid = ?2 WHERE id = ?1",
+                    params![id, own],
+                )
+                .map_err(query("claiming an interrupted run"))?;
+            let events = Self::read_events(&inner.connection, &id)?;
+            claimed.push(InterruptedRun {
+                id,
+                endpoint,
+                from_config,
+                to_config,
+                events,
+            });
+        }
+        Ok(claimed)
+    }
+
+    /// The config local runs last left `endpoint` on: the new one after a
+    /// success, the old one after anything else. `None` before any finished run.
+    pub fn last_config(&self, endpoint: &str) -> Result<Option<String>, StoreError> {
+        let inner = self.lock()?;
         inner
             .connection
-            .execute(
-                "UPDATE runs SET status = 'failed', outcome = ?1, finished_wall_ms = ?2
-                 WHERE status = 'running' AND watch IS NULL",
-                params![
-                    serde_json::to_string(&outcome).unwrap_or_default(),
-                    now_wall_ms as i64
-                ],
+            .query_row(
+                "SELECT CASE status WHEN 'succeeded' THEN to_config ELSE from_config END
+                 FROM runs WHERE endpoint = ?1 AND watch IS NULL AND backend = 'local'
+                   AND status != 'running'
+                 ORDER BY started_wall_ms DESC, rowid DESC LIMIT 1",
+                params![endpoint],
+                |row| row.get(0),
             )
-            .map_err(query("closing abandoned runs"))
+            .optional()
+            .map_err(query("finding an endpoint's config"))
+    }
+}
+
+/// A local run whose process stopped mid-run: its record so far.
+#[derive(Clone, Debug)]
+pub struct InterruptedRun {
+    pub id: String,
+    pub endpoint: String,
+    pub from_config: String,
+    pub to_config: String,
+    pub events: Vec<Event>,
+}
+
+/// Whether process `pid` still runs (a zombie, killed and not yet reaped,
+/// does not).
+fn process_lives(pid: i64) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state is the first field after the command's closing parenthesis.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
     }
 }
 
@@ -721,5 +792,102 @@ mod tests {
             "{missing}"
         );
         let _ = std::fs::remove_dir_all(&directory);
+    }
+
+    #[test]
+    fn a_run_whose_process_is_gone_is_claimed_once_and_a_live_ones_is_left() {
+        let store = Store::in_memory().expect("store");
+        store.create_run(&new_run()).expect("run");
+        let mut other = new_run();
+        other.id = "run-b".into();
+        store.create_run(&other).expect("run");
+        store
+            .append(&event(1, EventKind::GreenProvisioning { instances: 3 }))
+            .expect("append");
+        // run-b belongs to a process that lives (init), run-a to one that is gone.
+        {
+            let inner = store.lock().expect("lock");
+            inner
+                .connection
+                .execute("UPDATE runs SET watcher_pid = 1 WHERE id = 'run-b'", [])
+                .expect("pid");
+            inner
+                .connection
+                .execute(
+                    "UPDATE runs SET watcher_pid = 999999999 WHERE id = 'run-a'",
+                    [],
+                )
+                .expect("pid");
+        }
+        let claimed = store.claim_interrupted().expect("claim");
+        assert_eq!(
+            claimed
+                .iter()
+                .map(|run| run.id.as_str())
+                .collect::<Vec<_>>(),
+            ["run-a"]
+        );
+        assert_eq!(claimed[0].events.len(), 1);
+        assert_eq!(claimed[0].from_config, "baseline");
+        // Claimed by this process, which lives: nobody else claims it.
+        assert!(process_lives(i64::from(std::process::id())));
+        assert!(!process_lives(999_999_999));
+    }
+
+    #[test]
+    fn an_endpoint_is_left_on_the_new_config_only_by_a_success() {
+        let store = Store::in_memory().expect("store");
+        assert_eq!(store.last_config("guardrail-demo").expect("query"), None);
+        let finish = |id: &str, started: u64, outcome: RunOutcome| {
+            let mut run = new_run();
+            run.id = id.into();
+            run.started_wall_ms = started;
+            store.create_run(&run).expect("run");
+            store
+                .append(&Event {
+                    run_id: id.into(),
+                    seq: 1,
+                    at_ms: 0,
+                    wall_ms: started,
+                    kind: EventKind::Finished { outcome },
+                })
+                .expect("finish");
+        };
+        finish("one", 1, RunOutcome::Succeeded);
+        assert_eq!(
+            store
+                .last_config("guardrail-demo")
+                .expect("query")
+                .as_deref(),
+            Some("fixed")
+        );
+        finish(
+            "two",
+            2,
+            RunOutcome::Failed {
+                reason: "store full".into(),
+            },
+        );
+        assert_eq!(
+            store
+                .last_config("guardrail-demo")
+                .expect("query")
+                .as_deref(),
+            Some("baseline")
+        );
+        // A run still in progress does not count.
+        let mut running = new_run();
+        running.id = "three".into();
+        running.started_wall_ms = 3;
+        running.from_config = "other".into();
+        store.create_run(&running).expect("run");
+        assert_eq!(
+            store
+                .last_config("guardrail-demo")
+                .expect("query")
+                .as_deref(),
+            Some("baseline")
+        );
+        assert_eq!(store.last_config("elsewhere").expect("query"), None);
     }
 }

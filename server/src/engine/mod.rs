@@ -15,6 +15,7 @@ pub mod ids;
 pub mod load;
 pub mod metrics;
 pub mod model;
+mod recovery;
 pub mod registry;
 pub mod router;
 mod run;
@@ -220,11 +221,13 @@ impl Engine {
         let load_rps = options.load_rps;
         let engine = Engine::start(registry, store, options).await?;
         for definition in engine.registry().endpoints {
-            tracing::info!(
-                "local engine: endpoint {} on {}, load {load_rps} requests/s",
-                definition.endpoint_name,
-                definition.endpoint_config_name
-            );
+            if let Some(status) = engine.endpoint_status(&definition.endpoint_name).await {
+                tracing::info!(
+                    "local engine: endpoint {} on {}, load {load_rps} requests/s",
+                    status.name,
+                    status.config
+                );
+            }
         }
         Ok(engine)
     }
@@ -248,11 +251,25 @@ impl Engine {
             .build()
             .map_err(|_| EngineError::Instances("the HTTP client".into()))?;
         let clock = ApiClock::start(options.api_time_scale);
+        let resolved = recovery::resolve_interrupted(&store, &registry);
+        if !resolved.is_empty() {
+            tracing::warn!(
+                "resolved run(s) {} left unfinished by a process that stopped",
+                resolved.join(", ")
+            );
+        }
         let mut endpoints = HashMap::new();
         for definition in &registry.endpoints {
+            // Where the last finished run left the endpoint, if its config is
+            // still registered.
+            let current = store
+                .last_config(&definition.endpoint_name)
+                .unwrap_or_default()
+                .filter(|name| registry.config(name).is_some())
+                .unwrap_or_else(|| definition.endpoint_config_name.clone());
             let config = registry
-                .config(&definition.endpoint_config_name)
-                .ok_or_else(|| unknown_config(&registry, &definition.endpoint_config_name))?;
+                .config(&current)
+                .ok_or_else(|| unknown_config(&registry, &current))?;
             let model = registry
                 .model(&config.model_name)
                 .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))
@@ -296,13 +313,6 @@ impl Engine {
                     Some(name.clone()),
                     load::spawn(entry.router.clone(), options.load_rps),
                 ));
-            }
-        }
-        if let Ok(closed) = store.close_abandoned(wall_ms()) {
-            if closed > 0 {
-                tracing::warn!(
-                    "marked {closed} run(s) left unfinished by an earlier process as failed"
-                );
             }
         }
         let engine = Engine {

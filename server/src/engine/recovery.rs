@@ -1,0 +1,180 @@
+//! Resolving local runs that a process left unfinished when it stopped (a
+//! crash, `kill -9`, a power cut), at the next start-up.
+//!
+//! Every model server and the router lived in the process that stopped, so
+//! nothing serves the update any more. The next engine records what happened
+//! and decides where the endpoint stands:
+//!
+//! - before blue's termination began, the run is recorded as **interrupted,
+//!   then rolled back**: traffic back on blue, green terminated, and the
+//!   endpoint starts again on the old config. Green never finished its bakes,
+//!   so it is never trusted with traffic.
+//! - once blue's termination had begun (`TerminatingBlue`), green had passed
+//!   every bake and SageMaker no longer rolls back: the run is recorded as
+//!   interrupted, then completed, and the endpoint starts on the new config.
+//!
+//! The endpoint's config at start-up is then the one the last finished run
+//! left it on ([`Store::last_config`]).
+//!
+//! An endpoint created through SageMaker's API does not outlive its process; a
+//! run that updated one is recorded as failed, saying so.
+
+use guardrail_core::controller::RollbackCause;
+use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome, RunTimeline};
+use guardrail_core::schedule::Phase;
+
+use crate::engine::registry::Registry;
+use crate::store::{InterruptedRun, Recorder, Store};
+
+/// Resolves every local run a process that is gone left unfinished; returns
+/// the ids resolved.
+pub(crate) fn resolve_interrupted(store: &Store, registry: &Registry) -> Vec<String> {
+    let runs = match store.claim_interrupted() {
+        Ok(runs) => runs,
+        Err(error) => {
+            tracing::error!("cannot look for runs left unfinished by a stopped process: {error}");
+            return Vec::new();
+        }
+    };
+    runs.iter()
+        .map(|run| {
+            resolve(store, registry, run);
+            run.id.clone()
+        })
+        .collect()
+}
+
+/// How many instances of `fleet` the record says were serving at its end.
+fn serving(events: &[Event], fleet: Fleet) -> u32 {
+    events.iter().fold(0u32, |count, event| match &event.kind {
+        EventKind::InstanceHealthy { fleet: f, .. } if *f == fleet => count.saturating_add(1),
+        EventKind::InstancesTerminated {
+            fleet: f,
+            instances,
+        } if *f == fleet => count.saturating_sub(*instances),
+        _ => count,
+    })
+}
+
+fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
+    let (seq, at_ms, wall_ms) = run
+        .events
+        .last()
+        .map_or((0, 0, 0), |event| (event.seq, event.at_ms, event.wall_ms));
+    let phase = RunTimeline::from_events(&run.events)
+        .at(at_ms)
+        .phase
+        .unwrap_or(Phase::Provisioning { instances: 0 });
+    let mut recorder = Recorder::after(store.clone(), &run.id, seq, at_ms);
+    let stopped = if run.events.is_empty() {
+        "before its first event".to_string()
+    } else {
+        format!("during the {}, after event {seq}", phase.label())
+    };
+    recorder.emit(
+        at_ms,
+        EventKind::Interrupted {
+            reason: format!(
+                "the guardrail process running this update stopped {stopped}, and a later one found it unfinished{}",
+                if wall_ms > 0 {
+                    format!(
+                        " {} s after that event",
+                        crate::engine::clock::wall_ms().saturating_sub(wall_ms) / 1_000
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+        },
+    );
+    let Some(old) = registry
+        .endpoints
+        .iter()
+        .find(|endpoint| endpoint.endpoint_name == run.endpoint)
+        .map(|_| registry.config(&run.from_config))
+    else {
+        recorder.emit(
+            at_ms,
+            EventKind::Finished {
+                outcome: RunOutcome::Failed {
+                    reason: format!(
+                        "guardrail stopped during the run, and endpoint {} (created through the API) ended with it",
+                        run.endpoint
+                    ),
+                },
+            },
+        );
+        report(store, run, recorder);
+        return;
+    };
+    if phase == Phase::TerminatingBlue {
+        recorder.emit(
+            at_ms,
+            EventKind::InstancesTerminated {
+                fleet: Fleet::Blue,
+                instances: serving(&run.events, Fleet::Blue),
+            },
+        );
+        recorder.emit(at_ms, EventKind::Succeeded);
+        recorder.emit(
+            at_ms,
+            EventKind::Finished {
+                outcome: RunOutcome::Succeeded,
+            },
+        );
+    } else {
+        let cause = RollbackCause::Interrupted {
+            reason: format!("guardrail stopped {stopped}"),
+        };
+        recorder.emit(
+            at_ms,
+            EventKind::RollbackStarted {
+                phase,
+                cause: cause.clone(),
+            },
+        );
+        recorder.emit(
+            at_ms,
+            EventKind::TrafficShifted {
+                green_instances: 0,
+                blue_instances: old.map_or(0, |config| config.instance_count),
+                green_traffic_bp: 0,
+            },
+        );
+        recorder.emit(
+            at_ms,
+            EventKind::InstancesTerminated {
+                fleet: Fleet::Green,
+                instances: serving(&run.events, Fleet::Green),
+            },
+        );
+        recorder.emit(at_ms, EventKind::RollbackCompleted);
+        recorder.emit(
+            at_ms,
+            EventKind::Finished {
+                outcome: RunOutcome::RolledBack { phase, cause },
+            },
+        );
+    }
+    report(store, run, recorder);
+}
+
+fn report(store: &Store, run: &InterruptedRun, recorder: Recorder) {
+    match recorder.failure {
+        None => tracing::warn!(
+            run = %run.id,
+            "resolved a run left unfinished by a stopped process: endpoint {} from {} to {}",
+            run.endpoint,
+            run.from_config,
+            run.to_config
+        ),
+        Some(failure) => {
+            tracing::error!(run = %run.id, "cannot record how an interrupted run ended: {failure}");
+            store.abandon(
+                &run.id,
+                &format!("interrupted, and {failure}"),
+                crate::engine::clock::wall_ms(),
+            );
+        }
+    }
+}

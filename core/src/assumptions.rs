@@ -140,6 +140,20 @@ pub const LATENCY_LOG_SIGMA: f64 = 0.5;
 /// simulated. It is the same for both fleets, so it never separates them.
 pub const OVERHEAD_LATENCY_US: f64 = 1_500.0;
 
+/// SageMaker's documented limit: model containers must answer an invocation
+/// within 60 seconds. The local engine's router fails a request that takes
+/// longer, on the API clock, as SageMaker Runtime does (`ModelError`, the
+/// model's status 0).
+pub const INVOCATION_TIMEOUT_SECONDS: u32 = 60;
+
+/// In-service health checks, which SageMaker does not document: each serving
+/// instance's `GET /ping` every second of the run's clock, within 2 seconds,
+/// and an instance that fails 3 in a row is unhealthy. See
+/// [`ASSUMPTIONS`]' `in_service_health`.
+pub const PING_INTERVAL_SECONDS: f64 = 1.0;
+pub const PING_TIMEOUT_SECONDS: f64 = 2.0;
+pub const UNHEALTHY_AFTER_FAILED_PINGS: u32 = 3;
+
 /// A statement of one modelling choice, for people.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Assumption {
@@ -287,6 +301,19 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                by the first rollback alarm that entered ALARM during the update (with its reason and values), else \
                by the FailureReason; Failed or UpdateRollbackFailed is a failure. Example: canary of 1 beside 3 \
                shows new CurrentWeight 0.25 and VariantStatus Baking: the canary bake at 25 %.",
+    },
+    Assumption {
+        id: "in_service_health",
+        title: "An instance that stops answering during an update",
+        text: "SageMaker documents the 60-second limit on an invocation, not how it health-checks serving \
+               instances. The local engine pings every serving instance's /ping once a second of the run's clock, \
+               allowing 2 seconds (at least 250 ms of real time), and calls an instance unhealthy after 3 failures \
+               in a row, or at once when its process stops. An unhealthy green instance rolls the update back \
+               (green fleet unhealthy), as a failed launch does; an unhealthy blue instance is reported, no longer \
+               routed to, and not counted against green. A request no instance answers within 60 s of the API \
+               clock fails as a ModelError with the model's status 0, counted in InvocationModelErrors and \
+               Invocation5XXErrors. Example: green hangs at 3:00 of a canary bake; its pings fail at about 3:02, \
+               3:05 and 3:08, and the rollback starts then; requests it held fail when it is terminated.",
     },
     Assumption {
         id: "simulated_traffic",

@@ -766,6 +766,23 @@ impl RunTimeline {
 mod timeline_tests {
     use super::*;
 
+    #[test]
+    fn a_timed_out_invocation_counts_as_a_5xx_and_a_model_error() {
+        let mut tick = FleetTick::default();
+        tick.record(0, 60_000_000.0, 0.0, 1);
+        tick.record(200, 1_000.0, 0.0, 1);
+        tick.record(404, 1_000.0, 0.0, 1);
+        assert_eq!(
+            (
+                tick.invocations,
+                tick.errors_4xx,
+                tick.errors_5xx,
+                tick.model_errors
+            ),
+            (3, 1, 1, 2)
+        );
+    }
+
     fn event(seq: u64, at_ms: u64, kind: EventKind) -> Event {
         Event {
             run_id: "r".into(),

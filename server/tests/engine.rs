@@ -298,6 +298,131 @@ async fn a_green_instance_killed_mid_canary_rolls_back() {
     engine.shutdown().await;
 }
 
+/// Each fleet's requests and 5XX errors over the run's metric periods.
+fn fleet_totals(events: &[Event]) -> [(u64, u64); 2] {
+    events
+        .iter()
+        .fold([(0, 0); 2], |[blue, green], event| match &event.kind {
+            EventKind::MetricPeriod {
+                blue: b, green: g, ..
+            } => [
+                (blue.0 + b.invocations, blue.1 + b.invocation_5xx_errors),
+                (green.0 + g.invocations, green.1 + g.invocation_5xx_errors),
+            ],
+            _ => [blue, green],
+        })
+}
+
+async fn canary_bake(engine: &Engine, run: &str) {
+    until(engine, run, |kind| {
+        matches!(
+            kind,
+            EventKind::BakeStarted {
+                phase: Phase::CanaryBake,
+                ..
+            }
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_green_instance_fails_its_health_checks_and_rolls_back_with_blue_unharmed() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), 60.0)
+        .await
+        .expect("accepted");
+    // Both fleets serve a period first.
+    until(
+        &engine,
+        &run,
+        |kind| matches!(kind, EventKind::MetricPeriod { green, .. } if green.invocations > 0),
+    )
+    .await;
+    let hung = engine
+        .hang_instance(DEMO_ENDPOINT, Fleet::Green, 0)
+        .await
+        .expect("hang");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
+    match cause {
+        RollbackCause::GreenUnhealthy { reason } => {
+            assert!(reason.contains(&hung), "{reason}");
+            assert!(reason.contains("3 health checks in a row"), "{reason}");
+            assert!(reason.contains("did not answer within"), "{reason}");
+        }
+        other => panic!("unexpected cause {other:?}"),
+    }
+    let [blue, green] = fleet_totals(&events);
+    assert!(
+        blue.0 > 0 && green.0 > 0,
+        "both fleets served: {blue:?} {green:?}"
+    );
+    assert_eq!(blue.1, 0, "no request sent to blue failed");
+    // Whatever green held was released when it was terminated: the endpoint
+    // serves again, on blue.
+    let status = engine
+        .endpoint_status(DEMO_ENDPOINT)
+        .await
+        .expect("endpoint");
+    assert_eq!(status.config, "baseline");
+    assert!(status.green.is_empty(), "green terminated: {status:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blue_instance_crashing_mid_canary_is_reported_routed_around_and_not_blamed_on_green() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), 60.0)
+        .await
+        .expect("accepted");
+    canary_bake(&engine, &run).await;
+    let crashed = engine
+        .kill_instance(DEMO_ENDPOINT, Fleet::Blue, 0)
+        .await
+        .expect("kill");
+    let router = engine.router_of(DEMO_ENDPOINT).expect("router");
+    until(&engine, &run, |kind| {
+        matches!(
+            kind,
+            EventKind::InstanceFailed {
+                fleet: Fleet::Blue,
+                ..
+            }
+        )
+    })
+    .await;
+    let routing = router.routing();
+    assert!(
+        routing
+            .blue
+            .iter()
+            .all(|target| &*target.instance != crashed.as_str()),
+        "no longer routed to: {routing:?}"
+    );
+    assert_eq!(routing.blue.len(), 2, "{routing:?}");
+    let (outcome, events) = finish(&engine, &run).await;
+    assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    let failed: Vec<&EventKind> = kinds(&events)
+        .into_iter()
+        .filter(|kind| matches!(kind, EventKind::InstanceFailed { .. }))
+        .collect();
+    assert!(
+        matches!(
+            failed.as_slice(),
+            [EventKind::InstanceFailed { fleet: Fleet::Blue, instance, reason }]
+                if instance == &crashed && reason.contains("not counted against green")
+        ),
+        "{failed:#?}"
+    );
+    let [_, green] = fleet_totals(&events);
+    assert_eq!(green.1, 0, "green itself never failed a request");
+    engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() {
     let engine = engine().await;

@@ -424,8 +424,10 @@ async fn the_preflight_refuses_with_a_message_that_names_the_fix() {
         "{message}"
     );
 
-    // An alarm already in ALARM.
-    let plan = guarded("fixed");
+    // An alarm already in ALARM. Its hour-long period keeps CloudWatch from
+    // evaluating it again (and ending the state set by hand) during the test.
+    let mut plan = guarded("fixed");
+    plan.alarms[0].period = Some(3_600);
     guardrail_server::backend::sagemaker::aws::put_metric_alarm(&cloudwatch, &plan.alarms[0])
         .send()
         .await

@@ -112,6 +112,21 @@ impl Instance {
         }
     }
 
+    /// Makes a built-in model server hang (for rehearsing failures): it
+    /// accepts requests and answers none until it is stopped.
+    pub fn hang(&self) -> Result<(), String> {
+        match &self.handle {
+            Handle::Builtin(server) => {
+                server.hang();
+                Ok(())
+            }
+            _ => Err(format!(
+                "instance {} is not a built-in model server: only those can be made to hang",
+                self.id
+            )),
+        }
+    }
+
     pub fn stop(&mut self) {
         self.stopped = true;
         match &mut self.handle {

@@ -750,6 +750,34 @@ impl Engine {
         fleet: Fleet,
         index: usize,
     ) -> Result<String, EngineError> {
+        self.fault(endpoint, fleet, index, |instance| {
+            instance.stop();
+            Ok(())
+        })
+        .await
+    }
+
+    /// Makes a built-in instance hang (for rehearsing failures): it accepts
+    /// requests, `/ping` included, and answers none until it is stopped.
+    pub async fn hang_instance(
+        &self,
+        endpoint: &str,
+        fleet: Fleet,
+        index: usize,
+    ) -> Result<String, EngineError> {
+        self.fault(endpoint, fleet, index, |instance| {
+            instance.hang().map_err(EngineError::Instances)
+        })
+        .await
+    }
+
+    async fn fault(
+        &self,
+        endpoint: &str,
+        fleet: Fleet,
+        index: usize,
+        fault: impl FnOnce(&mut Instance) -> Result<(), EngineError>,
+    ) -> Result<String, EngineError> {
         let entry = self.endpoint(endpoint)?;
         let mut state = entry.state.lock().await;
         let list = match fleet {
@@ -759,7 +787,7 @@ impl Engine {
         let instance = list.get_mut(index).ok_or_else(|| {
             EngineError::Instances(format!("no {fleet:?} instance {index} on {endpoint}"))
         })?;
-        instance.stop();
+        fault(instance)?;
         Ok(instance.id.clone())
     }
 

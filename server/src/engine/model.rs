@@ -125,6 +125,10 @@ pub(crate) fn format_number(value: f64) -> String {
 struct InstanceState {
     model: BuiltinModel,
     alive: AtomicBool,
+    /// Set once the server stops: what hung requests wait for.
+    stopped: tokio::sync::watch::Sender<bool>,
+    /// Stuck: accepts requests and answers none (not even `/ping`) until it stops.
+    hung: AtomicBool,
     requests: AtomicU64,
     seed: u64,
 }
@@ -145,6 +149,8 @@ impl ModelServer {
         let state = Arc::new(InstanceState {
             model,
             alive: AtomicBool::new(true),
+            stopped: tokio::sync::watch::channel(false).0,
+            hung: AtomicBool::new(false),
             requests: AtomicU64::new(0),
             seed,
         });
@@ -172,9 +178,16 @@ impl ModelServer {
         format!("http://{}", self.address)
     }
 
+    /// Makes the server hang as a stuck process does: it still accepts
+    /// connections, but answers nothing, `/ping` included, until stopped.
+    pub fn hang(&self) {
+        self.state.hung.store(true, Ordering::SeqCst);
+    }
+
     /// Stops the server as a crash would: it refuses work at once.
     pub fn stop(&mut self) {
         self.state.alive.store(false, Ordering::SeqCst);
+        self.state.stopped.send_replace(true);
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
@@ -192,7 +205,16 @@ impl Drop for ModelServer {
     }
 }
 
+/// While the server hangs, waits until it stops.
+async fn stuck(state: &InstanceState) {
+    if state.hung.load(Ordering::SeqCst) {
+        let mut stopped = state.stopped.subscribe();
+        let _ = stopped.wait_for(|stopped| *stopped).await;
+    }
+}
+
 async fn ping(State(state): State<Arc<InstanceState>>) -> StatusCode {
+    stuck(&state).await;
     if !state.alive.load(Ordering::SeqCst) || state.model.behaviour == Behaviour::NeverReady {
         StatusCode::SERVICE_UNAVAILABLE
     } else {
@@ -201,6 +223,7 @@ async fn ping(State(state): State<Arc<InstanceState>>) -> StatusCode {
 }
 
 async fn invocations(State(state): State<Arc<InstanceState>>, body: Bytes) -> Response {
+    stuck(&state).await;
     if !state.alive.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "instance stopped").into_response();
     }

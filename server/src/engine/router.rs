@@ -9,12 +9,12 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use guardrail_core::assumptions::WHOLE_BP;
+use guardrail_core::assumptions::{INVOCATION_TIMEOUT_SECONDS, WHOLE_BP};
 use guardrail_core::event::Fleet;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -87,7 +87,13 @@ pub struct EndpointRouter {
     routing: RwLock<Arc<Routing>>,
     counter: AtomicU64,
     pub metrics: Metrics,
+    /// SageMaker's 60 s for an invocation, on the API clock.
+    invocation_timeout: Duration,
 }
+
+/// SageMaker Runtime's message when a container does not answer in time.
+const TIMED_OUT: &str = "Your invocation timed out while waiting for a response from container model. \
+    Review the latency metrics for each container in Amazon CloudWatch, resolve the issue, and try again.";
 
 /// SplitMix64's finaliser: a well-mixed value from a counter.
 fn mix(mut z: u64) -> u64 {
@@ -105,6 +111,9 @@ impl EndpointRouter {
             routing: RwLock::new(Arc::new(routing)),
             counter: AtomicU64::new(0),
             metrics: Metrics::new(clock),
+            invocation_timeout: Duration::from_secs_f64(
+                f64::from(INVOCATION_TIMEOUT_SECONDS) / clock.scale(),
+            ),
         }
     }
 
@@ -163,7 +172,7 @@ impl EndpointRouter {
         };
         let client = thread_client();
         let model_started = Instant::now();
-        let result = async {
+        let exchange = async {
             let response = client
                 .request(request)
                 .await
@@ -175,8 +184,10 @@ impl EndpointRouter {
                 .map_err(|_| "connection closed mid-response")?
                 .to_bytes();
             Ok::<_, &str>((parts, bytes))
-        }
-        .await;
+        };
+        let result = tokio::time::timeout(self.invocation_timeout, exchange)
+            .await
+            .unwrap_or(Err(TIMED_OUT));
         let model_latency_us = model_started.elapsed().as_secs_f64() * 1e6;
         let (status, response) = match result {
             Ok((parts, bytes)) if parts.status.is_success() => {
@@ -195,6 +206,8 @@ impl EndpointRouter {
                 let response = self.model_error(parts.status.as_u16(), &target, &original);
                 (parts.status.as_u16(), response)
             }
+            // SageMaker Runtime reports the model's status as 0 when it timed out.
+            Err(TIMED_OUT) => (0, self.model_error(0, &target, TIMED_OUT)),
             Err(reason) => (
                 502,
                 self.model_error(502, &target, &format!("instance unreachable: {reason}")),
@@ -217,7 +230,7 @@ impl EndpointRouter {
     fn model_error(&self, status: u16, target: &Target, original: &str) -> Response {
         let original: String = original.chars().take(1_024).collect();
         let body = serde_json::json!({
-            "ErrorCode": if status < 500 { "CLIENT_ERROR_FROM_MODEL" } else { "SERVER_ERROR_FROM_MODEL" },
+            "ErrorCode": if (400..500).contains(&status) { "CLIENT_ERROR_FROM_MODEL" } else { "SERVER_ERROR_FROM_MODEL" },
             "Message": format!(
                 "Received server error ({status}) from model with message \"{original}\". See the instance {} of endpoint {}.",
                 target.instance, self.name
@@ -351,5 +364,57 @@ mod tests {
             }
         }
         assert_eq!(seen.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn an_instance_that_never_answers_fails_as_a_model_error_after_the_timeout() {
+        // Accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("listener");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                open.push(socket);
+            }
+        });
+        // 600 times real time: SageMaker's 60 s are 100 ms.
+        let clock = ApiClock::start(600.0);
+        let router = EndpointRouter::new(
+            "e",
+            "AllTraffic",
+            Routing {
+                blue: vec![Target::new("blue-1", &url, "baseline")],
+                green: Vec::new(),
+                green_bp: 0,
+            },
+            clock,
+        );
+        assert_eq!(router.invocation_timeout, Duration::from_millis(100));
+        let response = router.invoke(Bytes::from_static(b"1,2"), None).await;
+        assert_eq!(response.status(), StatusCode::FAILED_DEPENDENCY);
+        assert_eq!(
+            response
+                .headers()
+                .get("x-amzn-errortype")
+                .map(|v| v.as_bytes()),
+            Some(&b"ModelError"[..])
+        );
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("body");
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        assert_eq!(body["OriginalStatusCode"], 0, "{body}");
+        assert_eq!(body["ErrorCode"], "SERVER_ERROR_FROM_MODEL", "{body}");
+        assert!(
+            body["Message"].as_str().is_some_and(|message| message
+                .starts_with("Received server error (0) from model")
+                && message.contains("timed out")),
+            "{body}"
+        );
+        let total = router.metrics.total();
+        assert_eq!(total, 1, "the timed-out request is recorded");
+        held.abort();
     }
 }

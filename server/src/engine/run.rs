@@ -104,6 +104,11 @@ enum Signal {
         instance: String,
         reason: String,
     },
+    /// A serving blue instance failed: reported, and no longer routed to.
+    BlueFailed {
+        instance: String,
+        reason: String,
+    },
 }
 
 /// Appends the run's events in order. Sequence numbers count appended events
@@ -119,6 +124,10 @@ struct Driver {
     launched: u64,
     /// Launch tasks, with the fleet they launch.
     tasks: Vec<(Fleet, JoinHandle<()>)>,
+    /// The last routing the session asked for: serving instances, green's share.
+    routed: (Fleets, u32),
+    /// Blue instances that failed their health checks: never routed to again.
+    failed: std::collections::BTreeSet<String>,
 }
 
 impl Driver {
@@ -264,13 +273,17 @@ impl Driver {
         }
     }
 
-    /// Points the router at the first `serving` instances of each fleet.
-    async fn route(&self, serving: Fleets, green_bp: u32) {
+    /// Points the router at the first `serving` instances of each fleet, less
+    /// the blue ones that failed.
+    async fn route(&mut self, serving: Fleets, green_bp: u32) {
+        self.routed = (serving, green_bp);
         let mut state = self.ctx.endpoint.lock().await;
+        let failed = &self.failed;
         let targets = |instances: &[Instance], count: u32, config: &str| {
             instances
                 .iter()
                 .take(count as usize)
+                .filter(|instance| !failed.contains(&instance.id))
                 .map(|instance| Target::new(&instance.id, &instance.url, config))
                 .collect::<Vec<_>>()
         };
@@ -398,6 +411,28 @@ impl Driver {
         });
     }
 
+    /// A serving blue instance failed: it is recorded and no longer routed
+    /// to. It is the old fleet's failure, not green's: nothing rolls back.
+    async fn blue_failed(
+        &mut self,
+        now: u64,
+        instance: String,
+        reason: String,
+        recorder: &mut Recorder,
+    ) {
+        self.failed.insert(instance.clone());
+        let (serving, green_bp) = self.routed;
+        self.route(serving, green_bp).await;
+        recorder.emit(
+            now,
+            EventKind::InstanceFailed {
+                fleet: Fleet::Blue,
+                instance,
+                reason: format!("{reason}; no longer routed to, and not counted against green"),
+            },
+        );
+    }
+
     /// Turns a signal from a background task into the session's input,
     /// recording what happened; `Err` when the run cannot go on.
     fn input_for(
@@ -447,6 +482,9 @@ impl Driver {
                     }),
                 }
             }
+            Signal::BlueFailed { instance, reason } => Err(format!(
+                "blue instance {instance} failed ({reason}) and was not handled as such"
+            )),
             Signal::GreenFailed { instance, reason } => {
                 recorder.emit(
                     now,
@@ -462,20 +500,129 @@ impl Driver {
     }
 }
 
-/// Watches green instances and reports the first one that stops.
-fn watch_green(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) -> JoinHandle<()> {
+/// How an instance failed a health check.
+enum Unhealthy {
+    /// Its process stopped: unhealthy at once.
+    Stopped,
+    /// `/ping` failed or did not answer in time: unhealthy after
+    /// `UNHEALTHY_AFTER_FAILED_PINGS` in a row.
+    Ping(String),
+}
+
+/// Health checks of the update's instances (see the assumption
+/// `in_service_health`): every green instance is watched for a stop, and every
+/// instance the router sends to is pinged, on the run's clock with real-time
+/// floors. The first failure of each is reported once.
+fn watch_health(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) -> JoinHandle<()> {
+    use guardrail_core::assumptions::{
+        PING_INTERVAL_SECONDS, PING_TIMEOUT_SECONDS, UNHEALTHY_AFTER_FAILED_PINGS,
+    };
     tokio::spawn(async move {
+        let scale = ctx.plan_clock.scale();
+        let interval = Duration::from_secs_f64((PING_INTERVAL_SECONDS / scale).max(0.025));
+        let patience = Duration::from_secs_f64((PING_TIMEOUT_SECONDS / scale).max(0.25));
         let mut reported = std::collections::BTreeSet::new();
+        let mut failures: std::collections::HashMap<String, u32> = Default::default();
         loop {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            let mut state = ctx.endpoint.lock().await;
-            for instance in &mut state.green {
-                if !instance.is_running() && reported.insert(instance.id.clone()) {
-                    let _ = signals.send(Signal::GreenFailed {
-                        instance: instance.id.clone(),
-                        reason: format!("instance {} at {} stopped", instance.id, instance.url),
-                    });
+            tokio::time::sleep(interval).await;
+            // Green instances, launched or serving, and whatever serves blue.
+            let mut checks: Vec<(Fleet, String, String, bool)> = Vec::new();
+            {
+                let mut state = ctx.endpoint.lock().await;
+                for instance in &mut state.green {
+                    let running = instance.is_running();
+                    checks.push((
+                        Fleet::Green,
+                        instance.id.clone(),
+                        instance.url.clone(),
+                        running,
+                    ));
                 }
+            }
+            let routing = ctx.router.routing();
+            let serving = |targets: &[Target]| -> Vec<String> {
+                targets
+                    .iter()
+                    .map(|target| target.instance.to_string())
+                    .collect()
+            };
+            let (green_serving, blue_serving) = (serving(&routing.green), serving(&routing.blue));
+            {
+                let mut state = ctx.endpoint.lock().await;
+                for instance in &mut state.blue {
+                    if blue_serving.contains(&instance.id) {
+                        let running = instance.is_running();
+                        checks.push((
+                            Fleet::Blue,
+                            instance.id.clone(),
+                            instance.url.clone(),
+                            running,
+                        ));
+                    }
+                }
+            }
+            checks.retain(|(_, id, _, _)| !reported.contains(id));
+            let results =
+                futures::future::join_all(checks.into_iter().map(|(fleet, id, url, running)| {
+                    let client = ctx.client.clone();
+                    let pinged = fleet == Fleet::Blue || green_serving.contains(&id);
+                    async move {
+                        let health = if !running {
+                            Err(Unhealthy::Stopped)
+                        } else if !pinged {
+                            Ok(())
+                        } else {
+                            match tokio::time::timeout(
+                                patience,
+                                client.get(format!("{url}/ping")).send(),
+                            )
+                            .await
+                            {
+                                Ok(Ok(response)) if response.status().is_success() => Ok(()),
+                                Ok(Ok(response)) => Err(Unhealthy::Ping(format!(
+                                    "/ping answered {}",
+                                    response.status()
+                                ))),
+                                Ok(Err(_)) => {
+                                    Err(Unhealthy::Ping("/ping could not connect".into()))
+                                }
+                                Err(_) => Err(Unhealthy::Ping(format!(
+                                    "/ping did not answer within {} ms",
+                                    patience.as_millis()
+                                ))),
+                            }
+                        };
+                        (fleet, id, url, health)
+                    }
+                }))
+                .await;
+            for (fleet, id, url, health) in results {
+                let reason = match health {
+                    Ok(()) => {
+                        failures.remove(&id);
+                        continue;
+                    }
+                    Err(Unhealthy::Stopped) => format!("instance {id} at {url} stopped"),
+                    Err(Unhealthy::Ping(reason)) => {
+                        let count = failures.entry(id.clone()).or_default();
+                        *count += 1;
+                        if *count < UNHEALTHY_AFTER_FAILED_PINGS {
+                            continue;
+                        }
+                        format!("instance {id} at {url} failed {count} health checks in a row: {reason}")
+                    }
+                };
+                reported.insert(id.clone());
+                let _ = signals.send(match fleet {
+                    Fleet::Green => Signal::GreenFailed {
+                        instance: id,
+                        reason,
+                    },
+                    Fleet::Blue => Signal::BlueFailed {
+                        instance: id,
+                        reason,
+                    },
+                });
             }
         }
     })
@@ -698,11 +845,17 @@ impl Running {
             }
             let now = self.clock.now_ms();
             self.catch_up(now).await;
-            if let Some(signal) = arrived.filter(|_| self.session.outcome().is_none()) {
-                match self.driver.input_for(now, signal, &mut self.recorder) {
+            match arrived.filter(|_| self.session.outcome().is_none()) {
+                Some(Signal::BlueFailed { instance, reason }) => {
+                    self.driver
+                        .blue_failed(now, instance, reason, &mut self.recorder)
+                        .await;
+                }
+                Some(signal) => match self.driver.input_for(now, signal, &mut self.recorder) {
                     Ok(input) => self.handle(now, input).await,
                     Err(reason) => return Some(reason),
-                }
+                },
+                None => {}
             }
             if let Some(Command::Abort { by, reply }) = command {
                 let answer = self.session.abortable();
@@ -795,7 +948,7 @@ pub(crate) async fn execute(
     let tick_ms = u64::from(ctx.rollout.metric_tick_seconds()) * 1_000;
     ctx.router.metrics.begin(clock, tick_ms);
     let (signals, mut inbox) = mpsc::unbounded_channel();
-    let watcher = watch_green(ctx.clone(), signals.clone());
+    let watcher = watch_health(ctx.clone(), signals.clone());
     let session = match ctx.alarms {
         AlarmSource::Own => Session::new(&ctx.rollout, schedule),
         AlarmSource::CloudWatch { .. } => Session::judged_elsewhere(&ctx.rollout, schedule),
@@ -810,6 +963,8 @@ pub(crate) async fn execute(
             phase: None,
             launched: 0,
             tasks: Vec::new(),
+            routed: (Fleets::new(0, 0), 0),
+            failed: Default::default(),
         },
         recorder,
         tick_ms,

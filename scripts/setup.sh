@@ -7,6 +7,8 @@
 # With --python it also makes .venv/, a Python virtual environment with AWS's
 # own tools at the versions in scripts/python-requirements.txt (tests).
 # With --bench it also installs wrk and nginx (router benchmarks).
+# With --fuzz it also installs the nightly toolchain in fuzz/toolchain and
+# cargo-fuzz (fuzz/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -18,11 +20,13 @@ log() { printf 'setup: %s\n' "$*" >&2; }
 want_browser=0
 want_python=0
 want_bench=0
+want_fuzz=0
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
     --python) want_python=1 ;;
     --bench) want_bench=1 ;;
+    --fuzz) want_fuzz=1 ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
 done
@@ -79,5 +83,18 @@ fi
 if [ "$want_bench" = 1 ]; then
   if ! command -v wrk >/dev/null || ! command -v nginx >/dev/null; then
     apt_install wrk nginx
+  fi
+fi
+
+CARGO_FUZZ_VERSION=0.13.1
+if [ "$want_fuzz" = 1 ]; then
+  nightly=$(cat fuzz/toolchain)
+  if ! rustup toolchain list | grep -q "^$nightly"; then
+    log "installing the $nightly toolchain for cargo-fuzz (about a minute, once)"
+    rustup toolchain install "$nightly" --profile minimal
+  fi
+  if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
+    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes, once)"
+    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
   fi
 fi

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Sets up what is missing (toolchain pieces, Chromium and ChromeDriver, and a
-# Python virtual environment with AWS's own tools) and runs every check and
-# test: formatting, clippy, the core's Wasm build, the planner's release bundle,
-# unit, property, CLI, engine, AWS-oracle and browser tests, and the benchmarks
-# in test mode.
+# Sets up what is missing (toolchain pieces, Chromium and ChromeDriver, a
+# Python virtual environment with AWS's own tools, and the nightly cargo-fuzz
+# needs) and runs every check and test: formatting, clippy, the core's Wasm
+# build, the planner's release bundle, unit, property, CLI, engine, crash,
+# AWS-oracle and browser tests, the fuzz targets briefly, and the benchmarks in
+# test mode.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -13,7 +14,7 @@ export TMPDIR=/tmp
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "setup"
-scripts/setup.sh --browser --python
+scripts/setup.sh --browser --python --fuzz
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -32,6 +33,9 @@ trunk build --release --offline
 
 step "cargo test"
 cargo test --workspace
+
+step "fuzz targets, 10 s each from their seeds and past crashes (fuzz/run.sh)"
+fuzz/run.sh 10
 
 step "benchmarks, once each in test mode"
 cargo test -p guardrail-core --benches

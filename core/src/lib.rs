@@ -22,6 +22,7 @@ pub mod explain;
 pub mod export;
 pub mod field;
 pub mod fleets;
+pub mod import;
 pub mod instance_types;
 pub mod link;
 mod lint;

@@ -14,7 +14,7 @@
 pub mod cloudwatch;
 pub mod failure;
 pub mod sagemaker;
-pub mod wire;
+pub use guardrail_wire as wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 

@@ -115,13 +115,7 @@ pub struct CloudWatch {
     pub changed: Notify,
 }
 
-/// ISO 8601 in UTC with milliseconds, as CloudWatch writes them in JSON text.
-pub fn iso8601(epoch_ms: u64) -> String {
-    humantime::format_rfc3339_millis(
-        std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms),
-    )
-    .to_string()
-}
+pub use guardrail_wire::iso8601;
 
 fn problems_text(problems: &[Problem]) -> String {
     problems

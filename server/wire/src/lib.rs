@@ -343,13 +343,21 @@ fn write_xml_members(xml: &mut String, value: &Value, timestamp: bool) {
         }
         Value::Number(number) if timestamp => {
             let millis = epoch_millis(number.as_f64().unwrap_or_default());
-            xml.push_str(&crate::engine::cloudwatch::iso8601(millis));
+            xml.push_str(&iso8601(millis));
         }
         Value::Number(number) => xml.push_str(&number.to_string()),
         Value::Bool(flag) => xml.push_str(if *flag { "true" } else { "false" }),
         Value::String(text) => xml.push_str(&escape(text)),
         Value::Null => {}
     }
+}
+
+/// ISO 8601 in UTC with milliseconds, as CloudWatch writes them in JSON text.
+pub fn iso8601(epoch_ms: u64) -> String {
+    humantime::format_rfc3339_millis(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(epoch_ms),
+    )
+    .to_string()
 }
 
 #[cfg(test)]
@@ -438,5 +446,20 @@ mod tests {
              </MetricAlarms></DescribeAlarmsResult><ResponseMetadata><RequestId>id-1</RequestId>\
              </ResponseMetadata></DescribeAlarmsResponse>"
         );
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/cloudwatch_cbor/`): an integer
+    /// under tag 1 decodes to an integer timestamp, which is written back as
+    /// a float; from then on the encoding is stable.
+    #[test]
+    fn an_integer_timestamp_is_written_back_as_a_float_and_then_stays_one() {
+        let body =
+            include_bytes!("../../../fuzz/regressions/cloudwatch_cbor/integer-timestamps.cbor");
+        let document = from_cbor(body).expect("decodes");
+        assert_eq!(document["StartDate"], json!(1_700_000_000));
+        let written = to_cbor(&document);
+        let again = from_cbor(&written).expect("decodes");
+        assert_eq!(again["StartDate"].as_f64(), Some(1_700_000_000.0));
+        assert_eq!(to_cbor(&again), written);
     }
 }

@@ -577,6 +577,43 @@ async fn serve_app(engine: &Engine, label: &str) -> App {
     App { base, task, dist }
 }
 
+/// Reads one `/api/run_events` stream to its end, an event per line.
+async fn follow_stream(client: reqwest::Client, base: String, run: String) -> Vec<Event> {
+    let body = client
+        .post(format!("{base}/api/run_events"))
+        .form(&[("run_id", run.as_str())])
+        .send()
+        .await
+        .expect("run_events")
+        .text()
+        .await
+        .expect("the stream ends with the run");
+    body.lines()
+        .map(|line| serde_json::from_str(line).expect("an event per line"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_viewers_of_a_live_run_each_receive_every_event_in_order() {
+    let engine = engine().await;
+    let app = serve_app(&engine, "viewers").await;
+    let run = engine
+        .start_rollout(&notebook_to("incompatible"), 240.0)
+        .await
+        .expect("accepted");
+    let client = reqwest::Client::new();
+    let viewers: Vec<_> = (0..100)
+        .map(|_| tokio::spawn(follow_stream(client.clone(), app.base.clone(), run.clone())))
+        .collect();
+    let (outcome, events) = finish(&engine, &run).await;
+    rolled_back(&outcome);
+    for viewer in viewers {
+        assert_eq!(viewer.await.expect("a viewer"), events);
+    }
+    drop(app);
+    engine.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_and_a_review_link_are_drawn_as_svg_with_every_phase() {
     let engine = engine().await;

@@ -141,6 +141,7 @@ pub(crate) struct EndpointEntry {
 struct RunHandle {
     outcome: watch::Receiver<Option<RunOutcome>>,
     commands: mpsc::UnboundedSender<run::Command>,
+    plan_clock: PlanClock,
 }
 
 /// Runs in progress, and the outcomes of the last few that finished.
@@ -629,6 +630,7 @@ impl Engine {
                 RunHandle {
                     outcome: receiver,
                     commands,
+                    plan_clock: context.plan_clock,
                 },
             );
         }
@@ -741,6 +743,13 @@ impl Engine {
             Ok(Err(reason)) => Err(refused(reason.to_string())),
             Err(_) => Err(refused(AbortRefused::Finished.to_string())),
         }
+    }
+
+    /// The plan clock of a run in progress: when its plan times happen in
+    /// real time (benchmarks measure reactions against it).
+    pub fn plan_clock(&self, run_id: &str) -> Option<PlanClock> {
+        let runs = self.inner.runs.lock().ok()?;
+        runs.live.get(run_id).map(|handle| handle.plan_clock)
     }
 
     /// Stops an instance as a crash would (for rehearsing failures).

@@ -85,6 +85,8 @@ pub struct EndpointRouter {
     /// The production variant's name, as `x-Amzn-Invoked-Production-Variant` says.
     pub variant: String,
     routing: RwLock<Arc<Routing>>,
+    /// The last changes of green's share, in real time.
+    changes: std::sync::Mutex<std::collections::VecDeque<(Instant, u32)>>,
     counter: AtomicU64,
     pub metrics: Metrics,
     /// SageMaker's 60 s for an invocation, on the API clock.
@@ -109,6 +111,7 @@ impl EndpointRouter {
             name: name.to_string(),
             variant: variant.to_string(),
             routing: RwLock::new(Arc::new(routing)),
+            changes: std::sync::Mutex::new(std::collections::VecDeque::new()),
             counter: AtomicU64::new(0),
             metrics: Metrics::new(clock),
             invocation_timeout: Duration::from_secs_f64(
@@ -125,9 +128,25 @@ impl EndpointRouter {
     }
 
     pub fn set_routing(&self, routing: Routing) {
+        let green_bp = routing.green_bp;
         if let Ok(mut current) = self.routing.write() {
             *current = Arc::new(routing);
         }
+        if let Ok(mut changes) = self.changes.lock() {
+            if changes.len() == RECENT_CHANGES {
+                changes.pop_front();
+            }
+            changes.push_back((Instant::now(), green_bp));
+        }
+    }
+
+    /// When the routing last changed, and green's share from then, oldest
+    /// first (the last 64; benchmarks time reactions by them).
+    pub fn recent_changes(&self) -> Vec<(Instant, u32)> {
+        self.changes
+            .lock()
+            .map(|changes| changes.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Picks a fleet by weight, then an instance round-robin; also says how many
@@ -311,6 +330,9 @@ where
         }),
     )
 }
+
+/// How many routing changes [`EndpointRouter::recent_changes`] keeps.
+const RECENT_CHANGES: usize = 64;
 
 /// SageMaker's payload limit for real-time invocations.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;

@@ -25,6 +25,73 @@ pub enum ErrorKind {
     Refused,
     /// Something failed on the way or on the server (the store, the network).
     Failed,
+    /// This guardrail is reachable off loopback and the call changes something:
+    /// it needs the access token `guardrail serve` printed at start-up.
+    Unauthorized,
+}
+
+/// The header the planner presents the access token in, when the server is
+/// reachable off loopback.
+pub const TOKEN_HEADER: &str = "x-guardrail-token";
+
+/// Where the planner keeps the access token for this tab (session storage).
+pub const TOKEN_KEY: &str = "guardrail-access-token";
+
+/// The browser's client, presenting the access token the user gave this tab
+/// (if any) with the calls that change something.
+pub struct WithToken;
+
+impl<E, IS, OS> leptos::server_fn::client::Client<E, IS, OS> for WithToken
+where
+    E: FromServerFnError,
+    IS: FromServerFnError,
+    OS: FromServerFnError,
+{
+    type Request = leptos::server_fn::request::browser::BrowserRequest;
+    type Response = leptos::server_fn::response::browser::BrowserResponse;
+
+    fn send(
+        request: Self::Request,
+    ) -> impl std::future::Future<Output = Result<Self::Response, E>> + Send {
+        #[cfg(feature = "csr")]
+        if let Some(token) = crate::browser::session_get::<String>(TOKEN_KEY) {
+            request.headers().set(TOKEN_HEADER, &token);
+        }
+        <leptos::server_fn::client::browser::BrowserClient as leptos::server_fn::client::Client<
+            E,
+            IS,
+            OS,
+        >>::send(request)
+    }
+
+    fn open_websocket(
+        path: &str,
+    ) -> impl std::future::Future<
+        Output = Result<
+            (
+                impl futures::Stream<
+                        Item = Result<leptos::server_fn::Bytes, leptos::server_fn::Bytes>,
+                    > + Send
+                    + 'static,
+                impl futures::Sink<leptos::server_fn::Bytes> + Send + 'static,
+            ),
+            E,
+        >,
+    > + Send {
+        <leptos::server_fn::client::browser::BrowserClient as leptos::server_fn::client::Client<
+            E,
+            IS,
+            OS,
+        >>::open_websocket(path)
+    }
+
+    fn spawn(future: impl std::future::Future<Output = ()> + Send + 'static) {
+        <leptos::server_fn::client::browser::BrowserClient as leptos::server_fn::client::Client<
+            E,
+            IS,
+            OS,
+        >>::spawn(future)
+    }
 }
 
 /// A server function's error: its kind and a message for people.
@@ -100,7 +167,7 @@ pub struct Target {
 /// Starts `plan_json` on `backend` (`local`, the default, or `sagemaker`) at
 /// `time_scale` plan seconds per second (the local engine only); returns the
 /// run id. On SageMaker, `create_alarms` puts the plan's alarms first.
-#[server(endpoint = "start_rollout")]
+#[server(endpoint = "start_rollout", client = WithToken)]
 pub async fn start_rollout(
     plan_json: String,
     time_scale: f64,
@@ -139,7 +206,7 @@ pub async fn list_backends() -> Result<Vec<BackendInfo>, ServiceError> {
 /// Aborts a run in progress: on the local engine it rolls back to blue as an
 /// alarm would; on SageMaker guardrail stops watching. The record names `by`
 /// as who asked.
-#[server(endpoint = "abort_rollout")]
+#[server(endpoint = "abort_rollout", client = WithToken)]
 pub async fn abort_rollout(run_id: String, by: String) -> Result<(), ServiceError> {
     service()?.0.abort(run_id, by).await
 }

@@ -114,12 +114,63 @@ fn ReviewRunPanel() -> impl IntoView {
     }
 }
 
+/// Whether the server asked for the access token (it is reachable off
+/// loopback): the run view then offers a field for it.
+#[derive(Clone, Copy)]
+struct NeedsToken(RwSignal<bool>);
+
+/// Notes that the server wants the access token, if that is why `error` is.
+fn note_token(needs: Option<NeedsToken>, error: &ServiceError) {
+    if let Some(NeedsToken(flag)) = needs {
+        if error.kind == crate::api::ErrorKind::Unauthorized {
+            flag.set(true);
+        }
+    }
+}
+
+/// The access token field, for a server reachable off loopback. The token is
+/// kept for this tab only (session storage) and sent only with the calls
+/// that start or stop a rollout.
+#[component]
+fn AccessToken() -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let saved = RwSignal::new(false);
+    let save = move |_| {
+        let token = text.get_untracked().trim().to_string();
+        if !token.is_empty() {
+            crate::browser::session_set(crate::api::TOKEN_KEY, &token);
+            text.set(String::new());
+            saved.set(true);
+        }
+    };
+    view! {
+        <div class="access-token" id="access-token-row">
+            <p class="hint">
+                "This guardrail is reachable off loopback, so starting or stopping a rollout needs the access token "
+                <code>"guardrail serve"</code> " printed when it started. It is kept for this tab only and sent only to this server."
+            </p>
+            <div class="actions">
+                <label for="access-token">"Access token"</label>
+                <input id="access-token" type="password" autocomplete="off" spellcheck="false"
+                    prop:value=move || text.get()
+                    on:input=move |event| { text.set(event_target_value(&event)); saved.set(false); } />
+                <button type="button" id="use-token" on:click=save>"Use for this tab"</button>
+            </div>
+            <Show when=move || saved.get()>
+                <p class="hint" id="token-saved" role="status">"Saved for this tab: start again."</p>
+            </Show>
+        </div>
+    }
+}
+
 #[component]
 fn WorkingRunPanel() -> impl IntoView {
     let planner = use_planner();
     let scale = RwSignal::new(60.0);
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
+    let needs_token = RwSignal::new(false);
+    provide_context(NeedsToken(needs_token));
     let runs = RwSignal::new(Vec::<RunSummary>::new());
     let events = RwSignal::new(Vec::<Event>::new());
     let ended = RwSignal::new(None::<String>);
@@ -243,7 +294,10 @@ fn WorkingRunPanel() -> impl IntoView {
                     planner.run.set(Some(run_id));
                     refresh();
                 }
-                Err(failure) => error.set(Some(message(failure))),
+                Err(failure) => {
+                    note_token(Some(NeedsToken(needs_token)), &failure);
+                    error.set(Some(message(failure)));
+                }
             }
             busy.set(false);
         });
@@ -333,6 +387,9 @@ fn WorkingRunPanel() -> impl IntoView {
                     </button>
                 </div>
                 {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
+                <Show when=move || needs_token.get()>
+                    <AccessToken />
+                </Show>
             </section>
             {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
             <section class="runs" aria-labelledby="runs-title">
@@ -429,6 +486,7 @@ fn RunView(
     other: Option<Memo<Option<(String, RunTimeline)>>>,
 ) -> impl IntoView {
     let planner = use_planner();
+    let needs_token = use_context::<NeedsToken>();
     let abort_note = RwSignal::new(None::<(bool, String)>);
     // What was last copied for a review: the link or the summary, and a note.
     let review = RwSignal::new(None::<(String, String)>);
@@ -502,7 +560,10 @@ fn RunView(
                         false,
                         "Abort requested: the rollout is rolling back to blue.".to_string(),
                     ),
-                    Err(error) => (true, message(error)),
+                    Err(error) => {
+                        note_token(needs_token, &error);
+                        (true, message(error))
+                    }
                 };
                 abort_note.set(Some(note));
             });

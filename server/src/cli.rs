@@ -46,6 +46,15 @@ enum Command {
     Serve {
         #[arg(long, default_value_t = 3000)]
         port: u16,
+        /// The address to listen on. Anything but loopback makes every call
+        /// that changes something need the access token: AWS clients sign
+        /// with it as their secret access key, the planner asks for it once
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: std::net::IpAddr,
+        /// The access token (default off loopback: a new one, printed once).
+        /// Given on loopback, it is required there too
+        #[arg(long, env = "GUARDRAIL_TOKEN", hide_env_values = true)]
+        token: Option<String>,
         /// Where runs and events are stored
         #[arg(long, env = "GUARDRAIL_DATA_DIR")]
         data_dir: Option<PathBuf>,
@@ -277,6 +286,8 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Serve {
             port,
+            bind,
+            token,
             data_dir,
             dist,
             rps,
@@ -284,7 +295,7 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             provisioning_seconds,
             aws,
         } => serve_command(
-            port,
+            Listen { bind, port, token },
             data_dir,
             dist,
             aws,
@@ -537,9 +548,46 @@ fn serve_backends(engine: &Engine, aws: AwsArgs, api_time_scale: f64) -> crate::
     crate::backend::Backends::new(engine.store().clone(), list)
 }
 
-/// `guardrail serve`: the planner and the local engine on 127.0.0.1.
-fn serve_command(
+/// Where `guardrail serve` listens, and the access token it requires.
+struct Listen {
+    bind: std::net::IpAddr,
     port: u16,
+    token: Option<String>,
+}
+
+impl Listen {
+    /// The token calls must present: the one given, or off loopback a new
+    /// one (16 random bytes, hex), printed once to the terminal and never
+    /// logged.
+    fn access_token(&self) -> Result<Option<String>, CliError> {
+        if let Some(token) = self.token.as_deref().filter(|token| !token.is_empty()) {
+            if token.len() < 16 || token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(CliError::Input(
+                    "--token: the access token must be at least 16 characters, without spaces"
+                        .into(),
+                ));
+            }
+            return Ok(Some(token.to_string()));
+        }
+        if self.bind.is_loopback() {
+            return Ok(None);
+        }
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes)
+            .map_err(|error| CliError::Failed(format!("cannot make an access token: {error}")))?;
+        let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
+        eprintln!(
+            "guardrail: listening off loopback on {}: starting or stopping a rollout, and every AWS API call, needs this access token (shown once; AWS clients use it as their secret access key):\n\n    {token}\n",
+            self.bind
+        );
+        Ok(Some(token))
+    }
+}
+
+/// `guardrail serve`: the planner and the local engine, on 127.0.0.1 unless
+/// `--bind` says otherwise.
+fn serve_command(
+    listen: Listen,
     data_dir: Option<PathBuf>,
     dist: Option<PathBuf>,
     aws: AwsArgs,
@@ -548,14 +596,17 @@ fn serve_command(
     check_time_scale(options.api_time_scale)?;
     let data_dir = data_dir.unwrap_or_else(settings::default_data_dir);
     let dist = dist.unwrap_or_else(settings::default_dist_dir);
+    let address = std::net::SocketAddr::new(listen.bind, listen.port);
     // Fail on a taken port before starting any model server.
-    std::net::TcpListener::bind(("127.0.0.1", port))
-        .map_err(|error| CliError::Failed(format!("cannot listen on 127.0.0.1:{port}: {error}")))?;
+    std::net::TcpListener::bind(address)
+        .map_err(|error| CliError::Failed(format!("cannot listen on {address}: {error}")))?;
+    let token = listen.access_token()?;
     runtime()?.block_on(async move {
         let api_time_scale = options.api_time_scale;
         let engine = Engine::start_in(&data_dir, options).await?;
+        engine.set_access_token(token);
         let backends = serve_backends(&engine, aws, api_time_scale);
-        crate::web::serve(dist, port, engine, backends)
+        crate::web::serve(dist, address, engine, backends)
             .await
             .map_err(|error| CliError::Failed(error.to_string()))
     })?;
@@ -1061,4 +1112,43 @@ fn link_command(
     state.view = view;
     say!("{}/#p={}", base.trim_end_matches('/'), link::encode(&state));
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listen(bind: &str, token: Option<&str>) -> Listen {
+        Listen {
+            bind: bind.parse().expect("an address"),
+            port: 3000,
+            token: token.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn off_loopback_a_token_is_made_on_loopback_none_unless_given() {
+        assert_eq!(listen("127.0.0.1", None).access_token().expect("ok"), None);
+        assert_eq!(listen("::1", None).access_token().expect("ok"), None);
+        let made = listen("10.1.2.3", None)
+            .access_token()
+            .expect("ok")
+            .expect("a token off loopback");
+        assert_eq!(made.len(), 32);
+        assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+        let again = listen("0.0.0.0", None).access_token().expect("ok");
+        assert_ne!(again.as_deref(), Some(made.as_str()), "a new one each time");
+        let given = "a-given-token-of-24-chars";
+        assert_eq!(
+            listen("127.0.0.1", Some(given))
+                .access_token()
+                .expect("ok")
+                .as_deref(),
+            Some(given)
+        );
+        let short = listen("10.1.2.3", Some("short")).access_token();
+        assert!(
+            matches!(short, Err(CliError::Input(message)) if message.contains("16 characters"))
+        );
+    }
 }

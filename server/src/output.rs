@@ -66,7 +66,7 @@ impl CliError {
         match kind {
             ErrorKind::Invalid => Self::Invalid(message),
             ErrorKind::Input => Self::Input(message),
-            ErrorKind::Refused => Self::Refused(message),
+            ErrorKind::Refused | ErrorKind::Unauthorized => Self::Refused(message),
             ErrorKind::Failed => Self::Failed(message),
         }
     }

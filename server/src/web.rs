@@ -106,7 +106,10 @@ pub fn app(dist: &Path, engine: Engine) -> Router {
 pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
     register_server_functions();
     let store = backends.store.clone();
-    let service = Service(Arc::new(BackendService { backends }));
+    let functions = Functions {
+        service: Service(Arc::new(BackendService { backends })),
+        access_token: engine.access_token(),
+    };
     let index = dist.join("index.html");
     let aws = {
         let engine = engine.clone();
@@ -117,7 +120,7 @@ pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
             "/api/{*fn_name}",
             get(server_functions).post(server_functions),
         )
-        .with_state(service)
+        .with_state(functions)
         .route(
             "/runs/{run_id}/timeline.svg",
             get(run_timeline).with_state(store),
@@ -152,14 +155,28 @@ fn register_server_functions() {
 }
 
 async fn server_functions(
-    State(service): State<Service>,
+    State(Functions {
+        service,
+        access_token,
+    }): State<Functions>,
     request: Request<Body>,
 ) -> axum::response::Response {
     if request.method() == axum::http::Method::POST {
-        if let Some(refusal) = foreign_origin(request.headers()) {
-            let error = ServiceError::new(ErrorKind::Refused, refusal);
-            return (
+        let refusal = match foreign_origin(request.headers()) {
+            Some(refusal) => Some((
                 axum::http::StatusCode::FORBIDDEN,
+                ServiceError::new(ErrorKind::Refused, refusal),
+            )),
+            None => missing_token(
+                access_token.as_deref(),
+                request.uri().path(),
+                request.headers(),
+            )
+            .map(|error| (axum::http::StatusCode::UNAUTHORIZED, error)),
+        };
+        if let Some((status, error)) = refusal {
+            return (
+                status,
                 [(axum::http::header::CONTENT_TYPE, "application/json")],
                 serde_json::to_string(&error).unwrap_or_default(),
             )
@@ -219,6 +236,7 @@ async fn with_status_of_its_error(response: axum::response::Response) -> axum::r
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Refused => StatusCode::CONFLICT,
         ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
     };
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);
     let body = serde_json::to_vec(&error).unwrap_or_else(|_| bytes.to_vec());
@@ -254,6 +272,55 @@ pub fn foreign_origin(headers: &axum::http::HeaderMap) -> Option<String> {
 /// The backends, as the server functions see them.
 pub struct BackendService {
     pub backends: Backends,
+}
+
+/// What the server functions' route holds: the service, and the access token
+/// the calls that change something must present (in [`TOKEN_HEADER`]) when
+/// guardrail is reachable off loopback.
+#[derive(Clone)]
+struct Functions {
+    service: Service,
+    access_token: Option<Arc<str>>,
+}
+
+/// The header the planner presents the access token in.
+pub const TOKEN_HEADER: &str = guardrail_app::api::TOKEN_HEADER;
+
+/// The server functions that change something: start and stop a rollout.
+const CHANGING: [&str; 2] = ["/api/start_rollout", "/api/abort_rollout"];
+
+/// Equal, in time that does not depend on where they differ.
+fn same_secret(given: &[u8], expected: &[u8]) -> bool {
+    given.len() == expected.len()
+        && given
+            .iter()
+            .zip(expected)
+            .fold(0u8, |difference, (a, b)| difference | (a ^ b))
+            == 0
+}
+
+/// Why a call that changes something is refused without the access token.
+fn missing_token(
+    access_token: Option<&str>,
+    path: &str,
+    headers: &axum::http::HeaderMap,
+) -> Option<ServiceError> {
+    let expected = access_token?;
+    if !CHANGING.contains(&path) {
+        return None;
+    }
+    let given = headers.get(TOKEN_HEADER).map(|value| value.as_bytes());
+    match given {
+        Some(given) if same_secret(given, expected.as_bytes()) => None,
+        Some(_) => Some(ServiceError::new(
+            ErrorKind::Unauthorized,
+            "refused: the access token is not this guardrail's; `guardrail serve` printed it when it started",
+        )),
+        None => Some(ServiceError::new(
+            ErrorKind::Unauthorized,
+            "refused: this guardrail is reachable off loopback, so starting or stopping a rollout needs its access token, which `guardrail serve` printed when it started",
+        )),
+    }
 }
 
 /// Who asked, as recorded: at most 100 characters, without control characters.
@@ -479,18 +546,18 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
-/// Serves until the process is interrupted. Binds to loopback only. The engine
+/// Serves until the process is interrupted, on `address` (loopback unless
+/// `--bind` says otherwise; then the engine holds an access token). The engine
 /// keeps running on the calling runtime; HTTP runs on one thread per core.
 pub async fn serve(
     dist: PathBuf,
-    port: u16,
+    address: SocketAddr,
     engine: Engine,
     backends: Backends,
 ) -> Result<(), ServeError> {
     if !dist.join("index.html").exists() {
         return Err(ServeError::NoDist(dist));
     }
-    let address = SocketAddr::from(([127, 0, 0, 1], port));
     let threads = std::thread::available_parallelism()
         .map(usize::from)
         .unwrap_or(2)

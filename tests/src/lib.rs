@@ -80,6 +80,30 @@ impl TestServer {
         .await
     }
 
+    /// The whole server with a local engine that requires `token`, as
+    /// `guardrail serve --token` (or off loopback) does.
+    pub async fn with_engine_token(token: &str) -> Result<TestServer> {
+        use guardrail_server::engine::{registry::Registry, Engine};
+        let dist = dist_dir()?;
+        let store = guardrail_server::store::Store::in_memory()?;
+        let engine = Engine::start(
+            Registry::demo(),
+            store,
+            guardrail_server::engine::EngineOptions {
+                load_rps: 100.0,
+                seed: 3,
+                ..Default::default()
+            },
+        )
+        .await?;
+        engine.set_access_token(Some(token.to_string()));
+        Self::serve(
+            guardrail_server::web::app(&dist, engine.clone()),
+            Some(engine),
+        )
+        .await
+    }
+
     /// The whole server with a local engine started with `options`.
     pub async fn with_engine_options(
         options: guardrail_server::engine::EngineOptions,

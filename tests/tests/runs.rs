@@ -316,6 +316,66 @@ async fn a_refused_rollout_says_why() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn off_loopback_the_planner_asks_for_the_access_token_once_per_tab() -> Result<()> {
+    const TOKEN: &str = "browser-token-5e1f0c2a9b";
+    let server = TestServer::with_engine_token(TOKEN).await?;
+    with_browser(|driver| async move {
+        start_the_seed_canary(&driver, &server.base_url).await?;
+        let error = wait_for_text(&driver, "#run-error", |text| !text.is_empty()).await?;
+        ensure!(error.contains("needs its access token"), "{error}");
+        let use_token = |token: &'static str| {
+            let driver = driver.clone();
+            async move {
+                guardrail_tests::type_into(&driver, "#access-token", token).await?;
+                driver.find(By::Css("#use-token")).await?.click().await?;
+                wait_for_text(&driver, "#token-saved", |text| text.contains("Saved")).await?;
+                driver.find(By::Css("#start-run")).await?.click().await?;
+                anyhow::Ok(())
+            }
+        };
+        use_token("not-the-token-at-all").await?;
+        wait_for_text(&driver, "#run-error", |text| {
+            text.contains("is not this guardrail's")
+        })
+        .await?;
+        use_token(TOKEN).await?;
+        wait_for_text(&driver, "#run-events", |text| {
+            text.contains("canary bake started")
+        })
+        .await?;
+        // Kept for this tab only, and never in the page's address.
+        let kept = driver
+            .execute(
+                "return [sessionStorage.getItem('guardrail-access-token'), \
+                 JSON.stringify(Object.assign({}, localStorage)), location.href];",
+                vec![],
+            )
+            .await?
+            .json()
+            .clone();
+        ensure!(
+            kept[0].as_str() == Some(&format!("\"{TOKEN}\"")[..]),
+            "{kept}"
+        );
+        ensure!(
+            !kept[1].as_str().unwrap_or_default().contains(TOKEN),
+            "{kept}"
+        );
+        ensure!(
+            !kept[2].as_str().unwrap_or_default().contains(TOKEN),
+            "{kept}"
+        );
+        let errors = console_errors(&driver).await?;
+        ensure!(
+            errors.iter().all(|error| error.contains("401")),
+            "console errors: {errors:?}"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Result<()> {
     let server = TestServer::with_engine().await?;
     with_browser(|driver| async move {

@@ -8,12 +8,15 @@
 //! - SageMaker Runtime is the engine's router (`crate::engine::Engine::routes`).
 //!
 //! Requests are signed with SigV4 by every client. On loopback any signature
-//! is accepted; the signature's credential scope names the region that ARNs use.
+//! is accepted; off loopback (`guardrail serve --bind`) the signature must be
+//! made with the access token as the secret key ([`sigv4`]). The signature's
+//! credential scope names the region that ARNs use.
 //! Errors are in each client's own format, with the codes it maps.
 
 pub mod cloudwatch;
 pub mod failure;
 pub mod sagemaker;
+pub mod sigv4;
 pub use guardrail_wire as wire;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -159,6 +162,16 @@ pub async fn handle(engine: Engine, request: Request) -> Response {
             return error_response(protocol, &failure, &request_id);
         }
     };
+    if let Some(secret) = engine.access_token() {
+        if let Err(mut failure) =
+            sigv4::verify(&parts.method, &parts.uri, &parts.headers, &body, &secret)
+        {
+            if protocol == Protocol::SageMaker {
+                failure.code = sigv4::json_code(failure.code);
+            }
+            return error_response(protocol, &failure, &request_id);
+        }
+    }
     let decoded = match protocol {
         Protocol::SageMaker | Protocol::CloudWatchJson => {
             wire::from_json(&body).map(|input| (operation.unwrap_or_default(), input))

@@ -168,6 +168,9 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     /// The alarm evaluator, and each registered endpoint's load generator.
     tasks: std::sync::Mutex<Vec<(Option<String>, JoinHandle<()>)>>,
+    /// The access token, when calls must prove they hold it (off loopback):
+    /// AWS clients sign with it as their secret key.
+    access_token: std::sync::RwLock<Option<Arc<str>>>,
 }
 
 /// What a run needs that can be known before the endpoint is claimed.
@@ -330,6 +333,7 @@ impl Engine {
                 cloudwatch: Arc::new(CloudWatch::new(clock)),
                 runtime: tokio::runtime::Handle::current(),
                 tasks: std::sync::Mutex::new(tasks),
+                access_token: std::sync::RwLock::new(None),
             }),
         };
         let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
@@ -745,6 +749,22 @@ impl Engine {
         }
     }
 
+    /// Requires every AWS API call to be signed with `token` as the secret
+    /// key, and the planner's state-changing calls to present it.
+    pub fn set_access_token(&self, token: Option<String>) {
+        if let Ok(mut current) = self.inner.access_token.write() {
+            *current = token.map(Arc::from);
+        }
+    }
+
+    pub fn access_token(&self) -> Option<Arc<str>> {
+        self.inner
+            .access_token
+            .read()
+            .ok()
+            .and_then(|token| token.clone())
+    }
+
     /// The plan clock of a run in progress: when its plan times happen in
     /// real time (benchmarks measure reactions against it).
     pub fn plan_clock(&self, run_id: &str) -> Option<PlanClock> {
@@ -824,7 +844,11 @@ impl Engine {
     /// endpoint's router.
     pub fn routes(&self) -> Router {
         let engine = self.clone();
-        router::invocation_routes(move |name| engine.router_of(name))
+        let signing = self.clone();
+        router::signed_invocation_routes(
+            move |name| engine.router_of(name),
+            move || signing.access_token(),
+        )
     }
 
     /// Stops the load generators, the alarm evaluator and every instance.

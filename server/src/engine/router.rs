@@ -270,18 +270,40 @@ impl EndpointRouter {
 
     /// Handles an HTTP request: reads its body and forwards it.
     pub async fn handle(&self, request: axum::extract::Request) -> Response {
-        let content_type = request
-            .headers()
-            .get(axum::http::header::CONTENT_TYPE)
-            .cloned();
-        match axum::body::to_bytes(request.into_body(), MAX_BODY_BYTES).await {
-            Ok(body) => self.invoke(body, content_type).await,
-            Err(_) => runtime_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "ValidationError",
-                "the request body is larger than 6 MB, SageMaker's limit",
-            ),
+        self.handle_signed(request, None).await
+    }
+
+    /// The same, refusing a request not signed with `secret` (SigV4), when
+    /// there is one.
+    pub async fn handle_signed(
+        &self,
+        request: axum::extract::Request,
+        secret: Option<Arc<str>>,
+    ) -> Response {
+        let (parts, body) = request.into_parts();
+        let content_type = parts.headers.get(axum::http::header::CONTENT_TYPE).cloned();
+        let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+            Ok(body) => body,
+            Err(_) => {
+                return runtime_error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "ValidationError",
+                    "the request body is larger than 6 MB, SageMaker's limit",
+                )
+            }
+        };
+        if let Some(secret) = secret {
+            if let Err(failure) =
+                crate::aws::sigv4::verify(&parts.method, &parts.uri, &parts.headers, &body, &secret)
+            {
+                return runtime_error(
+                    failure.status,
+                    crate::aws::sigv4::json_code(failure.code),
+                    &failure.message,
+                );
+            }
         }
+        self.invoke(body, content_type).await
     }
 }
 
@@ -308,6 +330,15 @@ pub fn invocation_routes<F>(lookup: F) -> axum::Router
 where
     F: Fn(&str) -> Option<Arc<EndpointRouter>> + Clone + Send + Sync + 'static,
 {
+    signed_invocation_routes(lookup, || None)
+}
+
+/// The same, with requests verified against the secret `secret` gives, if any.
+pub fn signed_invocation_routes<F, S>(lookup: F, secret: S) -> axum::Router
+where
+    F: Fn(&str) -> Option<Arc<EndpointRouter>> + Clone + Send + Sync + 'static,
+    S: Fn() -> Option<Arc<str>> + Clone + Send + Sync + 'static,
+{
     axum::Router::new().route(
         "/endpoints/{name}/invocations",
         axum::routing::post(move |request: axum::extract::Request| {
@@ -319,9 +350,10 @@ where
                 .unwrap_or_default();
             let found = lookup(name)
                 .ok_or_else(|| format!("Endpoint {} of account {ACCOUNT} not found.", shown(name)));
+            let secret = secret();
             async move {
                 match found {
-                    Ok(router) => router.handle(request).await,
+                    Ok(router) => router.handle_signed(request, secret).await,
                     Err(message) => {
                         runtime_error(StatusCode::BAD_REQUEST, "ValidationError", &message)
                     }

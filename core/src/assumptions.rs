@@ -275,7 +275,10 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                'Cannot update in-progress endpoint \"<arn>\".'; DeleteEndpoint then is refused with 'Cannot delete \
                in-progress endpoint \"<arn>\".'; a Failed endpoint can only be deleted. An update to the config the \
                endpoint already uses is refused. An alarm named in AutoRollbackConfiguration that does not exist in \
-               CloudWatch makes UpdateEndpoint fail at once with ValidationException rather than the update later.",
+               CloudWatch makes UpdateEndpoint fail at once with ValidationException rather than the update later. \
+               A request member guardrail does not model is refused with a 400 that names it (Tags excepted: they \
+               change nothing here), rather than ignored: a rehearsal that quietly dropped a setting would mislead. \
+               Example: CreateEndpointConfig with DataCaptureConfig answers 'unknown member(s) DataCaptureConfig'.",
     },
     Assumption {
         id: "api_alarms",

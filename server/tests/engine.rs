@@ -1274,6 +1274,22 @@ async fn bad_requests_get_a_4xx_in_the_callers_own_error_format() {
             says: "ValidationException",
         },
         Bad {
+            what: "SageMaker: a member guardrail does not model",
+            path: "/",
+            headers: SAGEMAKER,
+            body: br#"{"EndpointName": "guardrail-demo", "Bogus": {"A": 1}}"#.to_vec(),
+            status: 400,
+            says: "unknown member(s) Bogus",
+        },
+        Bad {
+            what: "CloudWatch JSON: a member guardrail does not model",
+            path: "/",
+            headers: CLOUDWATCH_JSON,
+            body: br#"{"MaxRecords": 5, "AlarmNamePrefixx": "a"}"#.to_vec(),
+            status: 400,
+            says: "unknown member(s) AlarmNamePrefixx",
+        },
+        Bad {
             what: "CloudWatch JSON: not JSON",
             path: "/",
             headers: CLOUDWATCH_JSON,

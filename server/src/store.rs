@@ -512,7 +512,6 @@ impl Store {
     /// lives (a `guardrail run` beside this server) is left to it.
     pub fn claim_unfinished(&self, backend: &str) -> Result<Vec<Unfinished>, StoreError> {
         let mut inner = self.lock()?;
-        let own = i64::from(std::process::id());
         let candidates: Vec<(String, String, Option<String>, Option<i64>)> = {
             let mut statement = inner
                 .connection
@@ -532,16 +531,9 @@ impl Store {
         let mut claimed = Vec::new();
         for (id, plan_json, watch, pid) in candidates {
             let Some(watch) = watch else { continue };
-            if pid.is_some_and(|pid| pid != own && process_lives(pid)) {
+            if !claim_orphan(&inner.connection, &id, pid)? {
                 continue;
             }
-            inner
-                .connection
-                .execute(
-                    "UPDATE runs SET watcher_pid = ?2 WHERE id = ?1",
-                    params![id, own],
-                )
-                .map_err(query("claiming an unfinished run"))?;
             let (sender, _) = broadcast::channel(4_096);
             inner.live.insert(id.clone(), sender);
             claimed.push(Unfinished {
@@ -558,7 +550,6 @@ impl Store {
     /// process still lives (a `guardrail run` beside this server) is left to it.
     pub fn claim_interrupted(&self) -> Result<Vec<InterruptedRun>, StoreError> {
         let inner = self.lock()?;
-        let own = i64::from(std::process::id());
         let candidates: Vec<(String, String, String, String, Option<i64>)> = {
             let mut statement = inner
                 .connection
@@ -583,16 +574,9 @@ impl Store {
         };
         let mut claimed = Vec::new();
         for (id, endpoint, from_config, to_config, pid) in candidates {
-            if pid.is_some_and(|pid| pid != own && process_lives(pid)) {
+            if !claim_orphan(&inner.connection, &id, pid)? {
                 continue;
             }
-            inner
-                .connection
-                .execute(
-                    "UPDATE runs SET watcher_pid = ?2 WHERE id = ?1",
-                    params![id, own],
-                )
-                .map_err(query("claiming an interrupted run"))?;
             let events = Self::read_events(&inner.connection, &id)?;
             claimed.push(InterruptedRun {
                 id,
@@ -632,6 +616,22 @@ pub struct InterruptedRun {
     pub from_config: String,
     pub to_config: String,
     pub events: Vec<Event>,
+}
+
+/// Claims run `id` for this process, unless the process recorded as running
+/// or watching it (`pid`) still lives; says whether it did.
+fn claim_orphan(connection: &Connection, id: &str, pid: Option<i64>) -> Result<bool, StoreError> {
+    let own = i64::from(std::process::id());
+    if pid.is_some_and(|pid| pid != own && process_lives(pid)) {
+        return Ok(false);
+    }
+    connection
+        .execute(
+            "UPDATE runs SET watcher_pid = ?2 WHERE id = ?1",
+            params![id, own],
+        )
+        .map_err(query("claiming a run left unfinished"))?;
+    Ok(true)
 }
 
 /// Whether process `pid` still runs (a zombie, killed and not yet reaped,

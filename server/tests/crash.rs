@@ -11,9 +11,12 @@
 //!
 //! Waits poll a condition; none sleeps a fixed time except the random moment.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use common::{free_port, run_record, ServeProcess};
 
 use guardrail_core::controller::RollbackCause;
 use guardrail_core::event::{Event, EventKind, RunOutcome, RunTimeline};
@@ -44,76 +47,30 @@ fn scratch(label: &str) -> PathBuf {
     directory
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port")
-}
-
-/// `guardrail serve` on `port` with `data`, answered once `/healthz` is.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// The local engine under load, as the planner's runs use it.
-    async fn start(port: u16, data: &Path, dist: &Path) -> Server {
-        Server::with(port, data, dist, &["--rps", "200"], &[]).await
-    }
-
-    async fn with(
-        port: u16,
-        data: &Path,
-        dist: &Path,
-        args: &[&str],
-        environment: &[(&str, &str)],
-    ) -> Server {
-        let child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
-            .args(["serve", "--port", &port.to_string()])
+/// `guardrail serve` on `port` with `data` and `dist`, `args` and
+/// `environment` added.
+async fn serve(
+    port: u16,
+    data: &Path,
+    dist: &Path,
+    args: &[&str],
+    environment: &[(&str, &str)],
+) -> ServeProcess {
+    ServeProcess::start(port, |command| {
+        command
             .args(args)
             .arg("--data-dir")
             .arg(data)
             .arg("--dist")
             .arg(dist)
-            .env("AWS_CONFIG_FILE", "/dev/null")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-            .env("AWS_EC2_METADATA_DISABLED", "true")
             .envs(environment.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("guardrail serve starts");
-        let server = Server {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !client
-            .get(format!("{}/healthz", server.base))
-            .send()
-            .await
-            .is_ok_and(|response| response.status().is_success())
-        {
-            assert!(Instant::now() < deadline, "guardrail serve should answer");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        server
-    }
-
-    /// `kill -9`, and reaped, so that nothing of the process is left.
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    })
+    .await
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-    }
+/// The local engine under load, as the planner's runs use it.
+async fn local(port: u16, data: &Path, dist: &Path) -> ServeProcess {
+    serve(port, data, dist, &["--rps", "200"], &[]).await
 }
 
 fn sagemaker(base: &str) -> aws_sdk_sagemaker::Client {
@@ -158,22 +115,6 @@ async fn view(base: String, run: String) -> Vec<Event> {
     events
 }
 
-/// Every event of `run`, once its record is finished.
-async fn recorded(base: &str, run: &str) -> Vec<Event> {
-    let body = reqwest::Client::new()
-        .post(format!("{base}/api/run_events"))
-        .form(&[("run_id", run)])
-        .send()
-        .await
-        .expect("run_events")
-        .text()
-        .await
-        .expect("the record");
-    body.lines()
-        .map(|line| serde_json::from_str(line).expect("an event per line"))
-        .collect()
-}
-
 /// What one trial found.
 struct Trial {
     killed_after_ms: u64,
@@ -185,7 +126,7 @@ struct Trial {
 async fn trial(number: u64, dist: &Path, random: &mut Random) -> Trial {
     let data = scratch(&format!("trial-{number}"));
     let port = free_port();
-    let mut server = Server::start(port, &data, dist).await;
+    let mut server = local(port, &data, dist).await;
     let base = server.base.clone();
     let response = reqwest::Client::new()
         .post(format!("{base}/api/start_rollout"))
@@ -206,7 +147,7 @@ async fn trial(number: u64, dist: &Path, random: &mut Random) -> Trial {
     server.kill();
     let received = viewer.await.expect("the viewer");
 
-    let server = Server::start(port, &data, dist).await;
+    let server = local(port, &data, dist).await;
     let client = sagemaker(&server.base);
     let deadline = Instant::now() + Duration::from_secs(30);
     let described = loop {
@@ -240,7 +181,7 @@ async fn trial(number: u64, dist: &Path, random: &mut Random) -> Trial {
         .sum();
     assert_eq!(instances, 3, "trial {number}: one fleet of three serves");
 
-    let stored = recorded(&server.base, &run).await;
+    let stored = run_record(&server.base, &run).await.1;
     assert!(
         received.len() <= stored.len() && stored[..received.len()] == received[..],
         "trial {number}: every event the viewer received is stored unchanged\nreceived {received:#?}\nstored {stored:#?}"
@@ -372,7 +313,7 @@ async fn a_killed_sagemaker_watcher_resumes_watching_with_the_gap_marked() {
     let mut random = Random::new(0x7361_6765);
     for number in 1..=3 {
         let aws_data = scratch(&format!("aws-{number}"));
-        let aws = Server::with(
+        let aws = serve(
             free_port(),
             &aws_data,
             &dist,
@@ -396,7 +337,7 @@ async fn a_killed_sagemaker_watcher_resumes_watching_with_the_gap_marked() {
             ("AWS_REGION", "us-east-1"),
         ];
         let watcher_args = ["--rps", "0", "--time-scale", API_SCALE, "--poll-ms", "50"];
-        let mut watcher = Server::with(port, &data, &dist, &watcher_args, &environment).await;
+        let mut watcher = serve(port, &data, &dist, &watcher_args, &environment).await;
         let response = reqwest::Client::new()
             .post(format!("{}/api/start_rollout", watcher.base))
             .form(&[
@@ -422,9 +363,9 @@ async fn a_killed_sagemaker_watcher_resumes_watching_with_the_gap_marked() {
             "trial {number}: killed mid-update"
         );
 
-        let watcher = Server::with(port, &data, &dist, &watcher_args, &environment).await;
+        let watcher = serve(port, &data, &dist, &watcher_args, &environment).await;
         // The stream ends when the resumed run does.
-        let stored = recorded(&watcher.base, &run).await;
+        let stored = run_record(&watcher.base, &run).await.1;
         assert!(
             stored[..received.len()] == received[..],
             "trial {number}: every event the viewer received is stored unchanged"

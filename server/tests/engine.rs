@@ -1,6 +1,8 @@
 //! The local engine end to end: real model servers on loopback, the router,
 //! live alarms and the controller, at a time scale (never fixed sleeps).
 
+mod common;
+
 use guardrail_core::controller::RollbackCause;
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
 use guardrail_core::examples;
@@ -577,22 +579,6 @@ async fn serve_app(engine: &Engine, label: &str) -> App {
     App { base, task, dist }
 }
 
-/// Reads one `/api/run_events` stream to its end, an event per line.
-async fn follow_stream(client: reqwest::Client, base: String, run: String) -> Vec<Event> {
-    let body = client
-        .post(format!("{base}/api/run_events"))
-        .form(&[("run_id", run.as_str())])
-        .send()
-        .await
-        .expect("run_events")
-        .text()
-        .await
-        .expect("the stream ends with the run");
-    body.lines()
-        .map(|line| serde_json::from_str(line).expect("an event per line"))
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_viewers_of_a_live_run_each_receive_every_event_in_order() {
     let engine = engine().await;
@@ -601,9 +587,11 @@ async fn a_hundred_viewers_of_a_live_run_each_receive_every_event_in_order() {
         .start_rollout(&notebook_to("incompatible"), 240.0)
         .await
         .expect("accepted");
-    let client = reqwest::Client::new();
     let viewers: Vec<_> = (0..100)
-        .map(|_| tokio::spawn(follow_stream(client.clone(), app.base.clone(), run.clone())))
+        .map(|_| {
+            let (base, run) = (app.base.clone(), run.clone());
+            tokio::spawn(async move { common::run_record(&base, &run).await.1 })
+        })
         .collect();
     let (outcome, events) = finish(&engine, &run).await;
     rolled_back(&outcome);

@@ -10,8 +10,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use guardrail_core::event::{Event, EventKind};
 use guardrail_core::examples;
@@ -29,67 +28,43 @@ fn scratch(label: &str) -> PathBuf {
     directory
 }
 
+/// `guardrail serve --token`, logging at debug level to a file.
 struct Server {
-    child: Child,
+    process: common::ServeProcess,
     base: String,
     log: PathBuf,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn serve(data: &Path, dist: &Path) -> Server {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port");
+    let port = common::free_port();
     let base = format!("http://127.0.0.1:{port}");
     let log = data.join("serve.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_guardrail"))
-        .args(["serve", "--port", &port.to_string(), "--token", TOKEN])
-        .args([
-            "--rps",
-            "60",
-            "--time-scale",
-            "120",
-            "--provisioning-seconds",
-            "60",
-        ])
-        .args(["--poll-ms", "50"])
-        .arg("--data-dir")
-        .arg(data.join("store"))
-        .arg("--dist")
-        .arg(dist)
-        // Its own SageMaker backend signs with the token, as any client must.
-        .env("AWS_ENDPOINT_URL", &base)
-        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
-        .env("AWS_SECRET_ACCESS_KEY", TOKEN)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_CONFIG_FILE", "/dev/null")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("RUST_LOG", "debug")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("a log file"))
-        .spawn()
-        .expect("guardrail serve starts");
-    let server = Server { child, base, log };
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !client
-        .get(format!("{}/healthz", server.base))
-        .send()
-        .await
-        .is_ok_and(|response| response.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "guardrail serve should answer");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    server
+    let process = common::ServeProcess::start(port, |command| {
+        command
+            .args(["--token", TOKEN])
+            .args([
+                "--rps",
+                "60",
+                "--time-scale",
+                "120",
+                "--provisioning-seconds",
+                "60",
+            ])
+            .args(["--poll-ms", "50"])
+            .arg("--data-dir")
+            .arg(data.join("store"))
+            .arg("--dist")
+            .arg(dist)
+            // Its own SageMaker backend signs with the token, as any client must.
+            .env("AWS_ENDPOINT_URL", &base)
+            .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+            .env("AWS_SECRET_ACCESS_KEY", TOKEN)
+            .env("AWS_REGION", "us-east-1")
+            .env("RUST_LOG", "debug")
+            .stderr(std::fs::File::create(&log).expect("a log file"))
+    })
+    .await;
+    Server { process, base, log }
 }
 
 macro_rules! client {
@@ -133,19 +108,7 @@ async fn start(base: &str, token: Option<&str>, backend: &str, config: &str) -> 
 
 /// The whole record of a run, once it has ended.
 async fn finished(base: &str, run: &str) -> (String, Vec<Event>) {
-    let text = reqwest::Client::new()
-        .post(format!("{base}/api/run_events"))
-        .form(&[("run_id", run)])
-        .send()
-        .await
-        .expect("run_events")
-        .text()
-        .await
-        .expect("the record");
-    let events: Vec<Event> = text
-        .lines()
-        .map(|line| serde_json::from_str(line).expect("an event per line"))
-        .collect();
+    let (text, events) = common::run_record(base, run).await;
     assert!(
         matches!(
             events.last().map(|event| &event.kind),
@@ -372,7 +335,7 @@ for service, call in [("sagemaker", lambda c: c.list_endpoints()),
         .expect("runs");
     places.push(("the run list".into(), runs.to_vec()));
     let log = server.log.clone();
-    drop(server);
+    drop(server.process);
     let logged = std::fs::read_to_string(&log).expect("the log");
     assert!(
         logged.lines().count() > 10,

@@ -131,3 +131,88 @@ pub fn aws_environment(url: &str) -> Vec<(&'static str, String)> {
         ("AWS_EC2_METADATA_DISABLED", "true".into()),
     ]
 }
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|address| address.port())
+        .expect("a free port")
+}
+
+/// A `guardrail serve` process, killed (`kill -9`) and reaped when dropped.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl ServeProcess {
+    /// Starts `guardrail serve --port PORT` with `configure`'s arguments and
+    /// environment, and waits until `/healthz` answers.
+    pub async fn start(
+        port: u16,
+        configure: impl FnOnce(&mut Command) -> &mut Command,
+    ) -> ServeProcess {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_guardrail"));
+        command
+            .args(["serve", "--port", &port.to_string()])
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let child = configure(&mut command)
+            .spawn()
+            .expect("guardrail serve starts");
+        let server = ServeProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .is_ok_and(|response| response.status().is_success())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "guardrail serve should answer"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        server
+    }
+
+    /// `kill -9`, and reaped, so that nothing of the process is left.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A finished run's whole record from `/api/run_events`: the text, and its
+/// events (the stream ends when the run does).
+pub async fn run_record(base: &str, run: &str) -> (String, Vec<guardrail_core::event::Event>) {
+    let text = reqwest::Client::new()
+        .post(format!("{base}/api/run_events"))
+        .form(&[("run_id", run)])
+        .send()
+        .await
+        .expect("run_events")
+        .text()
+        .await
+        .expect("the record");
+    let events = text
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("an event per line"))
+        .collect();
+    (text, events)
+}

@@ -187,6 +187,17 @@ impl Store {
             reason,
         };
         std::fs::create_dir_all(data_dir).map_err(|error| open_error(error.to_string()))?;
+        // Say plainly when the directory cannot be written (SQLite says only
+        // that it cannot open the file).
+        let probe = data_dir.join(".guardrail-write-probe");
+        std::fs::write(&probe, b"")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|error| {
+                open_error(format!(
+                    "the directory cannot be written ({error}): runs could not be recorded; \
+                     choose another with --data-dir or GUARDRAIL_DATA_DIR"
+                ))
+            })?;
         let connection = Connection::open(data_dir.join("guardrail.sqlite3"))
             .map_err(|error| open_error(error.to_string()))?;
         let store = Self::with_connection(connection)
@@ -889,5 +900,21 @@ mod tests {
             Some("baseline")
         );
         assert_eq!(store.last_config("elsewhere").expect("query"), None);
+    }
+
+    #[test]
+    fn a_directory_that_cannot_be_written_is_named_at_open() {
+        let directory =
+            std::env::temp_dir().join(format!("guardrail-unwritable-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&directory);
+        // The probe's own name taken by a directory: the write fails as on a
+        // read-only file system (which a test running as root cannot make).
+        std::fs::create_dir_all(directory.join(".guardrail-write-probe")).expect("dirs");
+        let error = Store::open(&directory).err().expect("refused").to_string();
+        assert!(
+            error.contains("cannot be written") && error.contains("--data-dir"),
+            "{error}"
+        );
+        let _ = std::fs::remove_dir_all(&directory);
     }
 }

@@ -409,3 +409,62 @@ async fn a_killed_sagemaker_watcher_resumes_watching_with_the_gap_marked() {
     }
     let _ = std::fs::remove_dir_all(&dist);
 }
+
+/// Processes whose command line mentions `marker`.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|pid| {
+                    std::fs::read(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|line| String::from_utf8_lossy(&line).contains(marker))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A model server run from a command (`engine.json`) lives in a process of
+/// its own. When guardrail is killed, nothing can run in it, so each such
+/// instance has a watcher that ends it within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_guardrail_leaves_no_model_server_process_behind() {
+    let data = scratch("commands");
+    let dist = scratch("commands-dist");
+    std::fs::write(dist.join("index.html"), "<!doctype html>").expect("a planner page");
+    // A copy of the echo model at a path only this test uses.
+    let script = data.join(format!("echo-{}.py", std::process::id()));
+    std::fs::copy(
+        common::workspace().join("server/tests/python/echo_model.py"),
+        &script,
+    )
+    .expect("the echo model");
+    let marker = script.display().to_string();
+    let command = format!(
+        "{} {marker} --port {{port}}",
+        common::venv_bin("python").display()
+    );
+    let engine = serde_json::json!({
+        "Models": [{"ModelName": "echo", "Command": command}],
+        "EndpointConfigs": [{"EndpointConfigName": "echo-v1", "ModelName": "echo", "VariantName": "AllTraffic", "InstanceCount": 2}],
+        "Endpoints": [{"EndpointName": "echo-endpoint", "EndpointConfigName": "echo-v1"}]
+    });
+    std::fs::write(data.join("engine.json"), engine.to_string()).expect("engine.json");
+    let mut server = serve(free_port(), &data, &dist, &["--rps", "0"], &[]).await;
+    // Per instance: its watcher, the shell running the line, and Python.
+    assert_eq!(processes_with(&marker).len(), 6, "two instances serve");
+    server.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !processes_with(&marker).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "model servers outlived guardrail: {:?}",
+            processes_with(&marker)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&dist);
+}

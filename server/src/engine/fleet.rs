@@ -72,9 +72,22 @@ impl Instance {
             let line = command.replace("{port}", &port.to_string());
             // The container's environment, as SageMaker gives it, and where its
             // model data is (images are not pulled, nor model data fetched).
+            // The line runs in a process group of its own beside a watcher:
+            // when this guardrail is gone, even killed with SIGKILL (which
+            // nothing can catch), the watcher ends the whole group within a
+            // second; `stop` ends the group at once.
+            let watched = format!(
+                "sh -c \"$1\" & child=$!; \
+                 while kill -0 {guardrail} 2>/dev/null && kill -0 $child 2>/dev/null; do sleep 1; done; \
+                 kill -KILL 0",
+                guardrail = std::process::id()
+            );
             let child = tokio::process::Command::new("sh")
                 .arg("-c")
+                .arg(watched)
+                .arg("guardrail-instance")
                 .arg(&line)
+                .process_group(0)
                 .envs(&model.environment)
                 .env("SAGEMAKER_BIND_TO_PORT", port.to_string())
                 .env(
@@ -133,6 +146,16 @@ impl Instance {
             Handle::Builtin(server) => server.stop(),
             Handle::External => {}
             Handle::Process(child) => {
+                // The whole group: the line (and whatever it started) and its
+                // watcher. `sh`'s own `kill` takes a group as `-PGID`.
+                if let Some(group) = child.id() {
+                    let _ = std::process::Command::new("sh")
+                        .arg("-c")
+                        .arg(format!("kill -KILL -{group}"))
+                        .stdout(Stdio::null())
+                        .stderr(Stdio::null())
+                        .status();
+                }
                 let _ = child.start_kill();
             }
         }

@@ -186,7 +186,8 @@ async fn bench() -> Result<()> {
     // Only the 5XX alarm: latency under full load is not the regression here.
     plan.alarms[1].threshold = Some(1_000_000.0);
     let mut reactions_us = Vec::new();
-    let mut changes: Vec<Instant> = Vec::new();
+    // Each routing change, and whether it moved traffic toward green.
+    let mut changes: Vec<(Instant, bool)> = Vec::new();
     let mut fan_out_us = Vec::new();
     let mut viewers_complete = 0;
     let mut events_per_run = 0;
@@ -258,12 +259,13 @@ async fn bench() -> Result<()> {
             .find(|(at, green_bp)| *at >= due && *green_bp == 0)
             .context("traffic went back to blue after the alarm")?;
         reactions_us.push(back.0.duration_since(due).as_micros() as u64);
-        changes.extend(
-            recent
-                .iter()
-                .map(|(at, _)| *at)
-                .filter(|at| *at >= clock.instant_at(0)),
-        );
+        let mut previous_bp = 0;
+        for (at, green_bp) in recent {
+            if at >= clock.instant_at(0) {
+                changes.push((at, green_bp > previous_bp));
+                previous_bp = green_bp;
+            }
+        }
         // The endpoint is free again at once; the next run starts on blue.
     }
     stop.store(true, Ordering::Relaxed);
@@ -275,24 +277,29 @@ async fn bench() -> Result<()> {
     let total = samples.len();
     let elapsed_s = origin.elapsed().as_secs_f64();
     let window_us = 10_000;
-    let change_us: Vec<u64> = changes.iter().map(|at| micros_since(origin, *at)).collect();
-    let near = |sample: &Sample, distance: u64| {
-        change_us
-            .iter()
-            .any(|change| sample.start_us.abs_diff(*change) <= distance)
+    let change_us: Vec<(u64, bool)> = changes
+        .iter()
+        .map(|(at, toward_green)| (micros_since(origin, *at), *toward_green))
+        .collect();
+    let near = |sample: &Sample, distance: u64, which: Option<bool>| {
+        change_us.iter().any(|(change, toward_green)| {
+            which.is_none_or(|wanted| wanted == *toward_green)
+                && sample.start_us.abs_diff(*change) <= distance
+        })
     };
-    let mut during: Vec<u64> = samples
-        .iter()
-        .filter(|sample| sample.answered && near(sample, window_us))
-        .map(|sample| sample.latency_us)
-        .collect();
-    let mut steady: Vec<u64> = samples
-        .iter()
-        .filter(|sample| sample.answered && !near(sample, 5 * window_us))
-        .map(|sample| sample.latency_us)
-        .collect();
-    during.sort_unstable();
-    steady.sort_unstable();
+    let latencies = |keep: &dyn Fn(&Sample) -> bool| {
+        let mut kept: Vec<u64> = samples
+            .iter()
+            .filter(|sample| sample.answered && keep(sample))
+            .map(|sample| sample.latency_us)
+            .collect();
+        kept.sort_unstable();
+        kept
+    };
+    let during = latencies(&|sample| near(sample, window_us, None));
+    let toward_green = latencies(&|sample| near(sample, window_us, Some(true)));
+    let toward_blue = latencies(&|sample| near(sample, window_us, Some(false)));
+    let steady = latencies(&|sample| !near(sample, 5 * window_us, None));
     reactions_us.sort_unstable();
     fan_out_us.sort_unstable();
 
@@ -319,6 +326,13 @@ async fn bench() -> Result<()> {
     println!(
         "| p99 added during a weight change | {:.2} ms |",
         (percentile(&during, 0.99) - percentile(&steady, 0.99)) / 1e3
+    );
+    println!(
+        "| … of which changes toward green / toward blue, p99 | {:.2} / {:.2} ms ({} / {} requests) |",
+        percentile(&toward_green, 0.99) / 1e3,
+        percentile(&toward_blue, 0.99) / 1e3,
+        toward_green.len(),
+        toward_blue.len()
     );
     println!(
         "| rollback reaction p50 / p99 / max (alarm due → all traffic on blue) | {:.2} / {:.2} / {:.2} ms |",

@@ -22,7 +22,7 @@ for target in "${targets[@]}"; do
   [ -d "regressions/$target" ] && inputs+=("regressions/$target")
   log=$(mktemp)
   if ! cargo "+$toolchain" fuzz run -O "$target" "${inputs[@]}" -- \
-      -max_total_time="$seconds" -print_final_stats=1 > "$log" 2>&1; then
+      -max_total_time="$seconds" -malloc_limit_mb=256 -print_final_stats=1 > "$log" 2>&1; then
     grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" >&2 || tail -20 "$log" >&2
     echo "fuzz: $target crashed" >&2
     exit 1

@@ -44,16 +44,19 @@ pub(crate) fn resolve_interrupted(store: &Store, registry: &Registry) -> Vec<Str
         .collect()
 }
 
-/// How many instances of `fleet` the record says were serving at its end.
-fn serving(events: &[Event], fleet: Fleet) -> u32 {
-    events.iter().fold(0u32, |count, event| match &event.kind {
-        EventKind::InstanceHealthy { fleet: f, .. } if *f == fleet => count.saturating_add(1),
-        EventKind::InstancesTerminated {
-            fleet: f,
-            instances,
-        } if *f == fleet => count.saturating_sub(*instances),
-        _ => count,
-    })
+/// How many instances of `fleet` the record says were serving at its end,
+/// of `initial` before it began (blue's fleet is there before any event).
+fn serving(events: &[Event], fleet: Fleet, initial: u32) -> u32 {
+    events
+        .iter()
+        .fold(initial, |count, event| match &event.kind {
+            EventKind::InstanceHealthy { fleet: f, .. } if *f == fleet => count.saturating_add(1),
+            EventKind::InstancesTerminated {
+                fleet: f,
+                instances,
+            } if *f == fleet => count.saturating_sub(*instances),
+            _ => count,
+        })
 }
 
 fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
@@ -107,12 +110,13 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
         report(store, run, recorder);
         return;
     };
+    let blue_fleet = old.map_or(0, |config| config.instance_count);
     if phase == Phase::TerminatingBlue {
         recorder.emit(
             at_ms,
             EventKind::InstancesTerminated {
                 fleet: Fleet::Blue,
-                instances: serving(&run.events, Fleet::Blue),
+                instances: serving(&run.events, Fleet::Blue, blue_fleet),
             },
         );
         recorder.emit(at_ms, EventKind::Succeeded);
@@ -137,7 +141,7 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
             at_ms,
             EventKind::TrafficShifted {
                 green_instances: 0,
-                blue_instances: old.map_or(0, |config| config.instance_count),
+                blue_instances: blue_fleet,
                 green_traffic_bp: 0,
             },
         );
@@ -145,7 +149,7 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
             at_ms,
             EventKind::InstancesTerminated {
                 fleet: Fleet::Green,
-                instances: serving(&run.events, Fleet::Green),
+                instances: serving(&run.events, Fleet::Green, 0),
             },
         );
         recorder.emit(at_ms, EventKind::RollbackCompleted);
@@ -176,5 +180,140 @@ fn report(store: &Store, run: &InterruptedRun, recorder: Recorder) {
                 crate::engine::clock::wall_ms(),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewRun;
+
+    fn event(seq: u64, at_ms: u64, kind: EventKind) -> Event {
+        Event {
+            run_id: "run-x".into(),
+            seq,
+            at_ms,
+            wall_ms: 1,
+            kind,
+        }
+    }
+
+    /// A canary of 1 green beside 3 blue, in `phase` when its process stopped.
+    fn interrupted_in(phase: Phase) -> Vec<EventKind> {
+        let store = Store::in_memory().expect("store");
+        store
+            .create_run(&NewRun {
+                id: "run-x".into(),
+                endpoint: "guardrail-demo".into(),
+                from_config: "baseline".into(),
+                to_config: "fixed".into(),
+                backend: "local".into(),
+                time_scale: 60.0,
+                plan_json: "{}".into(),
+                started_wall_ms: 1,
+                watch: None,
+            })
+            .expect("run");
+        let mut kinds = vec![
+            EventKind::GreenProvisioning { instances: 1 },
+            EventKind::InstanceHealthy {
+                fleet: Fleet::Green,
+                instance: "green-1".into(),
+                url: String::new(),
+            },
+            EventKind::TrafficShifted {
+                green_instances: 1,
+                blue_instances: 3,
+                green_traffic_bp: 2_500,
+            },
+            EventKind::BakeStarted {
+                phase: Phase::CanaryBake,
+                planned_seconds: 300,
+            },
+        ];
+        if phase == Phase::TerminatingBlue {
+            kinds.push(EventKind::PhaseStarted {
+                phase: Phase::TerminatingBlue,
+                planned_seconds: 60,
+            });
+        }
+        for (index, kind) in kinds.into_iter().enumerate() {
+            let seq = index as u64 + 1;
+            store
+                .append(&event(seq, seq * 1_000, kind))
+                .expect("append");
+        }
+        // This process "restarts": the run's recorded process is itself, which
+        // no other process can be, so it is claimed as a dead one's.
+        assert_eq!(
+            resolve_interrupted(&store, &Registry::demo()),
+            vec!["run-x".to_string()]
+        );
+        assert!(
+            resolve_interrupted(&store, &Registry::demo()).is_empty(),
+            "resolved once"
+        );
+        let events = store.events("run-x").expect("events");
+        let seqs: Vec<u64> = events.iter().map(|event| event.seq).collect();
+        assert_eq!(seqs, (1..=events.len() as u64).collect::<Vec<_>>());
+        events
+            .into_iter()
+            .skip_while(|event| !matches!(event.kind, EventKind::Interrupted { .. }))
+            .map(|event| event.kind)
+            .collect()
+    }
+
+    #[test]
+    fn a_canary_interrupted_while_it_bakes_is_rolled_back_to_its_whole_blue_fleet() {
+        let after = interrupted_in(Phase::CanaryBake);
+        assert!(
+            matches!(&after[0], EventKind::Interrupted { reason } if reason.contains("during the canary bake, after event 4"))
+        );
+        let cause = RollbackCause::Interrupted {
+            reason: "guardrail stopped during the canary bake, after event 4".into(),
+        };
+        assert_eq!(
+            after[1..],
+            [
+                EventKind::RollbackStarted {
+                    phase: Phase::CanaryBake,
+                    cause: cause.clone(),
+                },
+                EventKind::TrafficShifted {
+                    green_instances: 0,
+                    blue_instances: 3,
+                    green_traffic_bp: 0,
+                },
+                EventKind::InstancesTerminated {
+                    fleet: Fleet::Green,
+                    instances: 1,
+                },
+                EventKind::RollbackCompleted,
+                EventKind::Finished {
+                    outcome: RunOutcome::RolledBack {
+                        phase: Phase::CanaryBake,
+                        cause,
+                    },
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_run_interrupted_while_blue_is_terminated_completes() {
+        let after = interrupted_in(Phase::TerminatingBlue);
+        assert_eq!(
+            after[1..],
+            [
+                EventKind::InstancesTerminated {
+                    fleet: Fleet::Blue,
+                    instances: 3,
+                },
+                EventKind::Succeeded,
+                EventKind::Finished {
+                    outcome: RunOutcome::Succeeded,
+                },
+            ]
+        );
     }
 }

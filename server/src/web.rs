@@ -161,27 +161,30 @@ async fn server_functions(
     }): State<Functions>,
     request: Request<Body>,
 ) -> axum::response::Response {
-    if request.method() == axum::http::Method::POST {
-        let refusal = match foreign_origin(request.headers()) {
-            Some(refusal) => Some((
-                axum::http::StatusCode::FORBIDDEN,
-                ServiceError::new(ErrorKind::Refused, refusal),
-            )),
-            None => missing_token(
-                access_token.as_deref(),
-                request.uri().path(),
-                request.headers(),
-            )
-            .map(|error| (axum::http::StatusCode::UNAUTHORIZED, error)),
-        };
-        if let Some((status, error)) = refusal {
-            return (
-                status,
-                [(axum::http::header::CONTENT_TYPE, "application/json")],
-                serde_json::to_string(&error).unwrap_or_default(),
-            )
-                .into_response();
-        }
+    let foreign = (request.method() == axum::http::Method::POST)
+        .then(|| foreign_origin(request.headers()))
+        .flatten();
+    // The token is checked whatever the method: a start must not slip in
+    // by another verb.
+    let refusal = match foreign {
+        Some(refusal) => Some((
+            axum::http::StatusCode::FORBIDDEN,
+            ServiceError::new(ErrorKind::Refused, refusal),
+        )),
+        None => missing_token(
+            access_token.as_deref(),
+            request.uri().path(),
+            request.headers(),
+        )
+        .map(|error| (axum::http::StatusCode::UNAUTHORIZED, error)),
+    };
+    if let Some((status, error)) = refusal {
+        return (
+            status,
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            serde_json::to_string(&error).unwrap_or_default(),
+        )
+            .into_response();
     }
     let response = leptos_axum::handle_server_fns_with_context(
         move || provide_context(service.clone()),

@@ -276,6 +276,15 @@ for service, call in [("sagemaker", lambda c: c.list_endpoints()),
         let error: serde_json::Value = answer.json().await.expect("a typed error");
         assert_eq!(error["kind"], "unauthorized", "{error}");
     }
+    // Nor by another verb.
+    let by_get = reqwest::Client::new()
+        .get(format!(
+            "{base}/api/start_rollout?time_scale=60&plan_json=%7B%7D"
+        ))
+        .send()
+        .await
+        .expect("an answer");
+    assert_eq!(by_get.status(), reqwest::StatusCode::UNAUTHORIZED);
     let abort = reqwest::Client::new()
         .post(format!("{base}/api/abort_rollout"))
         .form(&[("run_id", "run-x"), ("by", "a stranger")])

@@ -116,16 +116,22 @@ fn unreachable(server: &str, error: &reqwest::Error) -> CliError {
 }
 
 /// Calls a server function with a form body; a failure comes back as the
-/// server's typed error.
+/// server's typed error. The access token in `GUARDRAIL_TOKEN`, if set, goes
+/// with it (a server reachable off loopback needs it to start or stop a run).
 async fn call(
     client: &reqwest::Client,
     server: &str,
     function: &str,
     form: &[(&str, String)],
 ) -> Result<reqwest::Response, CliError> {
-    let response = client
-        .post(format!("{server}/api/{function}"))
-        .form(form)
+    let mut request = client.post(format!("{server}/api/{function}")).form(form);
+    if let Some(token) = std::env::var("GUARDRAIL_TOKEN")
+        .ok()
+        .filter(|token| !token.is_empty())
+    {
+        request = request.header(guardrail_app::api::TOKEN_HEADER, token);
+    }
+    let response = request
         .send()
         .await
         .map_err(|error| unreachable(server, &error))?;

@@ -285,6 +285,26 @@ for service, call in [("sagemaker", lambda c: c.list_endpoints()),
         .await
         .expect("an answer");
     assert_eq!(by_get.status(), reqwest::StatusCode::UNAUTHORIZED);
+    // The CLI presents GUARDRAIL_TOKEN.
+    let cli_abort = |token: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_guardrail"));
+        command
+            .args(["abort", "run-nope", "--server", base])
+            .env_remove("GUARDRAIL_TOKEN");
+        if let Some(token) = token {
+            command.env("GUARDRAIL_TOKEN", token);
+        }
+        command.output().expect("guardrail abort runs")
+    };
+    let without = cli_abort(None);
+    assert_eq!(without.status.code(), Some(3), "{without:?}");
+    assert!(String::from_utf8_lossy(&without.stderr).contains("access token"));
+    let with = cli_abort(Some(TOKEN));
+    assert_eq!(with.status.code(), Some(3), "{with:?}");
+    assert!(
+        String::from_utf8_lossy(&with.stderr).contains("no run run-nope"),
+        "let in, and refused for the run: {with:?}"
+    );
     let abort = reqwest::Client::new()
         .post(format!("{base}/api/abort_rollout"))
         .form(&[("run_id", "run-x"), ("by", "a stranger")])

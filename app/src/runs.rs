@@ -146,8 +146,9 @@ fn AccessToken() -> impl IntoView {
     view! {
         <div class="access-token" id="access-token-row">
             <p class="hint">
-                "This guardrail is reachable off loopback, so starting or stopping a rollout needs the access token "
-                <code>"guardrail serve"</code> " printed when it started. It is kept for this tab only and sent only to this server."
+                "Starting or stopping a rollout here needs this guardrail's access token: the one it was started with ("
+                <code>"--token"</code> "), or the one " <code>"guardrail serve"</code> " printed when it started off loopback. "
+                "It is kept for this tab only and sent only to this server."
             </p>
             <div class="actions">
                 <label for="access-token">"Access token"</label>

@@ -317,11 +317,11 @@ fn missing_token(
         Some(given) if same_secret(given, expected.as_bytes()) => None,
         Some(_) => Some(ServiceError::new(
             ErrorKind::Unauthorized,
-            "refused: the access token is not this guardrail's; `guardrail serve` printed it when it started",
+            "refused: the access token is not this guardrail's (the one it was started with, or printed when it started)",
         )),
         None => Some(ServiceError::new(
             ErrorKind::Unauthorized,
-            "refused: this guardrail is reachable off loopback, so starting or stopping a rollout needs its access token, which `guardrail serve` printed when it started",
+            "refused: starting or stopping a rollout here needs its access token (this guardrail is reachable off loopback, or was started with --token); off loopback, `guardrail serve` printed a new one when it started",
         )),
     }
 }

@@ -103,7 +103,7 @@ struct Authorization<'a> {
 fn authorization(headers: &HeaderMap) -> Result<Authorization<'_>, String> {
     let value = headers
         .get(axum::http::header::AUTHORIZATION)
-        .ok_or("the request is not signed: this guardrail is reachable off loopback, so every AWS API call must be signed with SigV4 using its access token as the secret access key")?
+        .ok_or("the request is not signed: this guardrail requires every AWS API call to be signed with SigV4, its access token as the secret access key (it is reachable off loopback, or was started with --token)")?
         .to_str()
         .map_err(|_| "the Authorization header is not text")?;
     let rest = value

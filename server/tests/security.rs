@@ -170,21 +170,18 @@ async fn the_token_is_required_verified_as_aws_signs_and_never_written_anywhere(
         .send()
         .await
         .expect("CloudWatch (CBOR) signed with the token");
-    let runtime = client!(aws_sdk_sagemakerruntime, base, TOKEN);
-    runtime
-        .invoke_endpoint()
-        .endpoint_name("guardrail-demo")
-        .content_type("text/csv")
-        .body(aws_sdk_sagemakerruntime::primitives::Blob::new("1,2,3"))
-        .send()
+    let invoke = |secret: &'static str| {
+        client!(aws_sdk_sagemakerruntime, base, secret)
+            .invoke_endpoint()
+            .endpoint_name("guardrail-demo")
+            .content_type("text/csv")
+            .body(aws_sdk_sagemakerruntime::primitives::Blob::new("1,2,3"))
+            .send()
+    };
+    invoke(TOKEN)
         .await
         .expect("an invocation signed with the token");
-    let refused = client!(aws_sdk_sagemakerruntime, base, WRONG)
-        .invoke_endpoint()
-        .endpoint_name("guardrail-demo")
-        .content_type("text/csv")
-        .body(aws_sdk_sagemakerruntime::primitives::Blob::new("1,2,3"))
-        .send()
+    let refused = invoke(WRONG)
         .await
         .expect_err("an invocation signed with another key");
     assert_eq!(code(&refused), "InvalidSignatureException");

@@ -170,7 +170,7 @@ struct Inner {
     tasks: std::sync::Mutex<Vec<(Option<String>, JoinHandle<()>)>>,
     /// The access token, when calls must prove they hold it (off loopback):
     /// AWS clients sign with it as their secret key.
-    access_token: std::sync::RwLock<Option<Arc<str>>>,
+    access_token: std::sync::OnceLock<Arc<str>>,
 }
 
 /// What a run needs that can be known before the endpoint is claimed.
@@ -333,7 +333,7 @@ impl Engine {
                 cloudwatch: Arc::new(CloudWatch::new(clock)),
                 runtime: tokio::runtime::Handle::current(),
                 tasks: std::sync::Mutex::new(tasks),
-                access_token: std::sync::RwLock::new(None),
+                access_token: std::sync::OnceLock::new(),
             }),
         };
         let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
@@ -750,19 +750,17 @@ impl Engine {
     }
 
     /// Requires every AWS API call to be signed with `token` as the secret
-    /// key, and the planner's state-changing calls to present it.
+    /// key, and the planner's state-changing calls to present it. Set once,
+    /// before serving (a second token is ignored): reading it on every
+    /// invocation then takes no lock.
     pub fn set_access_token(&self, token: Option<String>) {
-        if let Ok(mut current) = self.inner.access_token.write() {
-            *current = token.map(Arc::from);
+        if let Some(token) = token {
+            let _ = self.inner.access_token.set(Arc::from(token));
         }
     }
 
     pub fn access_token(&self) -> Option<Arc<str>> {
-        self.inner
-            .access_token
-            .read()
-            .ok()
-            .and_then(|token| token.clone())
+        self.inner.access_token.get().cloned()
     }
 
     /// The plan clock of a run in progress: when its plan times happen in

@@ -90,12 +90,11 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
             ),
         },
     );
-    let Some(old) = registry
+    let registered = registry
         .endpoints
         .iter()
-        .find(|endpoint| endpoint.endpoint_name == run.endpoint)
-        .map(|_| registry.config(&run.from_config))
-    else {
+        .any(|endpoint| endpoint.endpoint_name == run.endpoint);
+    if !registered {
         recorder.emit(
             at_ms,
             EventKind::Finished {
@@ -109,8 +108,10 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
         );
         report(store, run, recorder);
         return;
-    };
-    let blue_fleet = old.map_or(0, |config| config.instance_count);
+    }
+    let blue_fleet = registry
+        .config(&run.from_config)
+        .map_or(0, |config| config.instance_count);
     if phase == Phase::TerminatingBlue {
         recorder.emit(
             at_ms,

@@ -179,13 +179,14 @@ async fn server_functions(
         .map(|error| (axum::http::StatusCode::UNAUTHORIZED, error)),
     };
     if let Some((status, error)) = refusal {
-        return (
-            status,
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            serde_json::to_string(&error).unwrap_or_default(),
-        )
-            .into_response();
+        return service_error_response(status, &error);
     }
+    let request = match within_limit(request).await {
+        Ok(request) => request,
+        Err(error) => {
+            return service_error_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE, &error)
+        }
+    };
     let response = leptos_axum::handle_server_fns_with_context(
         move || provide_context(service.clone()),
         request,
@@ -193,6 +194,71 @@ async fn server_functions(
     .await
     .into_response();
     with_status_of_its_error(response).await
+}
+
+/// The largest body a server function takes: a plan is a few kilobytes, and
+/// the AWS APIs take as much.
+pub const MAX_SERVER_FUNCTION_BYTES: usize = crate::aws::MAX_REQUEST_BYTES;
+
+/// A `ServiceError` as the planner decodes it, with `status`.
+fn service_error_response(
+    status: axum::http::StatusCode,
+    error: &ServiceError,
+) -> axum::response::Response {
+    (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        serde_json::to_string(error).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// How much of a body over the limit is read and discarded before the 413
+/// is sent: a client still sending when the connection closes never sees the
+/// answer. A larger body's connection is closed as soon as it is answered.
+const MOST_DISCARDED_BYTES: usize = 64 * 1024 * 1024;
+
+/// The request with its body read, if the body is within
+/// [`MAX_SERVER_FUNCTION_BYTES`]; otherwise the error that says the limit.
+/// Nothing over the limit is kept: the rest is discarded as it arrives.
+async fn within_limit(request: Request<Body>) -> Result<Request<Body>, ServiceError> {
+    use http_body_util::BodyExt;
+    let path = request.uri().path().to_string();
+    let declared = request
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|text| text.parse::<u64>().ok());
+    let (parts, mut body) = request.into_parts();
+    let mut kept = Vec::new();
+    let mut seen = 0usize;
+    let mut over = declared.is_some_and(|length| length > MAX_SERVER_FUNCTION_BYTES as u64);
+    // A body that fails mid-way (the client went) ends here like one that ended.
+    while let Some(Ok(frame)) = body.frame().await {
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        seen = seen.saturating_add(data.len());
+        over |= seen > MAX_SERVER_FUNCTION_BYTES;
+        if over {
+            kept = Vec::new();
+            if seen > MOST_DISCARDED_BYTES {
+                break;
+            }
+        } else {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if over {
+        return Err(ServiceError::new(
+            ErrorKind::Input,
+            format!(
+                "the request body of {} is larger than the limit of {MAX_SERVER_FUNCTION_BYTES} bytes (1 MiB)",
+                crate::engine::ids::shown(&path)
+            ),
+        ));
+    }
+    Ok(Request::from_parts(parts, Body::from(kept)))
 }
 
 /// The largest error body read to choose its status: errors are a line of
@@ -389,9 +455,21 @@ impl RolloutService for BackendService {
 
 /// A run's events as JSON lines: history, then live events until `Finished`.
 /// If the live stream falls behind, the missed events are read from the store;
-/// if the run's record ends without `Finished`, the last line says why.
+/// if the run's record ends without `Finished`, the last line says why. A
+/// damaged record gives its events up to the damage, then a line that names
+/// it: never a shorter history that looks whole.
 pub fn event_lines(store: Store, run_id: &str) -> Result<LineStream, StoreError> {
-    let (history, receiver) = store.follow(run_id)?;
+    let followed = store.follow_record(run_id)?;
+    if let Some(damage) = followed.damage {
+        let lines: Vec<String> = followed
+            .history
+            .into_iter()
+            .map(line)
+            .chain([ended(damage)])
+            .collect();
+        return Ok(Box::pin(futures::stream::iter(lines)));
+    }
+    let (history, receiver) = (followed.history, followed.live);
     let last = history.last().map(|event| event.seq).unwrap_or(0);
     let finished = history
         .last()

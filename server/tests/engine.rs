@@ -1358,8 +1358,38 @@ async fn bad_requests_get_a_4xx_in_the_callers_own_error_format() {
             says: "not a guardrail link",
         },
     ];
+    // Every server function, with a body just over its limit and one far over
+    // it: 413, saying the limit, in the planner's own error format.
+    let limit = guardrail_server::web::MAX_SERVER_FUNCTION_BYTES;
+    let just_over = vec![b'a'; limit + 1];
+    let far_over = vec![b'a'; 50 * 1024 * 1024];
+    let mut oversized = Vec::new();
+    for function in [
+        "/api/start_rollout",
+        "/api/abort_rollout",
+        "/api/run_target",
+        "/api/list_backends",
+        "/api/run_events",
+        "/api/list_runs",
+        "/api/run_plan",
+    ] {
+        for (what, body) in [("just over", &just_over), ("far over", &far_over)] {
+            oversized.push(Bad {
+                what: if what == "just over" {
+                    "server function: a body just over the limit"
+                } else {
+                    "server function: a body far over the limit"
+                },
+                path: function,
+                headers: FORM,
+                body: body.clone(),
+                status: 413,
+                says: "larger than the limit of 1048576 bytes (1 MiB)",
+            });
+        }
+    }
     let client = reqwest::Client::new();
-    for bad in table {
+    for bad in table.into_iter().chain(oversized) {
         let mut request = if bad.body.is_empty() {
             client.get(format!("{base}{}", bad.path))
         } else {
@@ -1370,7 +1400,10 @@ async fn bad_requests_get_a_4xx_in_the_callers_own_error_format() {
         for (name, value) in bad.headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.expect(bad.what);
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{} {}: {error}", bad.what, bad.path));
         let status = response.status().as_u16();
         let bytes = response.bytes().await.expect("a body");
         // CBOR errors are CBOR: read the text inside.
@@ -1381,8 +1414,8 @@ async fn bad_requests_get_a_4xx_in_the_callers_own_error_format() {
         } else {
             String::from_utf8_lossy(&bytes).to_string()
         };
-        assert_eq!(status, bad.status, "{}: {text}", bad.what);
-        assert!(text.contains(bad.says), "{}: {text}", bad.what);
+        assert_eq!(status, bad.status, "{} {}: {text}", bad.what, bad.path);
+        assert!(text.contains(bad.says), "{} {}: {text}", bad.what, bad.path);
     }
     // And it still answers.
     let fine = client

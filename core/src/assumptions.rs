@@ -154,6 +154,24 @@ pub const PING_INTERVAL_SECONDS: f64 = 1.0;
 pub const PING_TIMEOUT_SECONDS: f64 = 2.0;
 pub const UNHEALTHY_AFTER_FAILED_PINGS: u32 = 3;
 
+/// How long a starting instance may take to answer its first `/ping`: four
+/// minutes of the clock its launch runs on (the API clock, or a planner run's
+/// plan clock), as AWS's knowledge center says SageMaker allows, but never
+/// less than 30 s of real time. See [`ASSUMPTIONS`]' `startup_patience`.
+pub const STARTUP_PATIENCE_SECONDS: f64 = 240.0;
+pub const STARTUP_PATIENCE_FLOOR_REAL_SECONDS: f64 = 30.0;
+
+/// The real seconds a starting instance is given at `time_scale` (plan or API
+/// seconds per real second).
+///
+/// Worked examples: at 1× 240 s; at 2× 120 s; at 60× 4 s would be too short
+/// for a model server to start at all, so 30 s (which is 30 minutes of the API
+/// clock); at 10 000× also 30 s.
+pub fn startup_patience_real_seconds(time_scale: f64) -> f64 {
+    let scaled = STARTUP_PATIENCE_SECONDS / time_scale.max(1e-6);
+    scaled.max(STARTUP_PATIENCE_FLOOR_REAL_SECONDS)
+}
+
 /// A statement of one modelling choice, for people.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct Assumption {
@@ -319,6 +337,17 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                3:05 and 3:08, and the rollback starts then; requests it held fail when it is terminated.",
     },
     Assumption {
+        id: "startup_patience",
+        title: "How long a starting instance may take",
+        text: "AWS's knowledge center says an endpoint fails when its container does not answer /ping \
+               consistently within four minutes of starting (ContainerStartupHealthCheckTimeoutInSeconds changes it \
+               per variant; guardrail does not model it). The local engine allows 240 s of the clock the launch runs \
+               on, the API clock or the run's plan clock, but never less than 30 s of real time: a model server's \
+               start-up does not speed up with --time-scale. Example: at 1× an instance has 240 s; at 60× it has \
+               30 s of real time (30 minutes of the API clock), not 4 s. One that has not answered by then fails \
+               its launch.",
+    },
+    Assumption {
         id: "simulated_traffic",
         title: "Simulated traffic",
         text: "Requests arrive at a steady rate and each goes to green with probability equal to green's share. \
@@ -330,6 +359,15 @@ pub const ASSUMPTIONS: &[Assumption] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn startup_patience_follows_the_clock_down_to_its_real_time_floor() {
+        assert_eq!(startup_patience_real_seconds(1.0), 240.0);
+        assert_eq!(startup_patience_real_seconds(2.0), 120.0);
+        assert_eq!(startup_patience_real_seconds(8.0), 30.0);
+        assert_eq!(startup_patience_real_seconds(60.0), 30.0);
+        assert_eq!(startup_patience_real_seconds(10_000.0), 30.0);
+    }
 
     fn check_instances(kind: CapacitySizeType, value: u32, fleet: u32, expected: (u32, bool)) {
         let sizing = instances_for(kind, value, fleet);

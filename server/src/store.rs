@@ -7,6 +7,10 @@
 //! its live stream ends with the reason ([`Store::abandon`]): nobody is left
 //! waiting for an event that will never be written.
 
+mod resources;
+
+pub use resources::{ResourceKind, SavedBucket, SavedHistoryItem};
+
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -28,6 +32,20 @@ pub enum StoreError {
     },
     #[error("no run {0}")]
     NoRun(String),
+    #[error("the run store was written by a newer guardrail (schema version {found}; this one reads up to {supported}): upgrade guardrail, or choose another --data-dir")]
+    Newer { found: i64, supported: i64 },
+    #[error("run {run}: event {seq} (line {seq} of its record) in the run store cannot be read ({reason}); the record is damaged from there")]
+    DamagedEvent {
+        run: String,
+        seq: u64,
+        reason: String,
+    },
+    #[error("the run store's {kind} {name} cannot be read ({reason})")]
+    DamagedResource {
+        kind: &'static str,
+        name: String,
+        reason: String,
+    },
     #[error("the run store is unavailable (a previous operation panicked)")]
     Poisoned,
 }
@@ -124,6 +142,14 @@ impl Recorder {
     }
 }
 
+/// A run's record for a viewer: its events, how to follow the rest while it
+/// runs, and the damage that ends a record that cannot be read whole.
+pub struct Followed {
+    pub history: Vec<Event>,
+    pub live: Option<broadcast::Receiver<Live>>,
+    pub damage: Option<String>,
+}
+
 /// What a live viewer of a run receives.
 #[derive(Clone, Debug)]
 pub enum Live {
@@ -144,9 +170,21 @@ pub struct Store {
     inner: Arc<Mutex<Inner>>,
 }
 
-const SCHEMA: &str = "
+/// The pragmas every connection that writes sets. In WAL mode with
+/// `synchronous = NORMAL`, a committed transaction survives the process being
+/// killed (`kill -9`); only a crash of the whole machine may lose the last ones.
+const PRAGMAS: &str = "
 PRAGMA journal_mode = WAL;
 PRAGMA synchronous = NORMAL;
+";
+
+/// The store's schema version (`PRAGMA user_version`). Stores written before
+/// versions were kept read 0 (their tables are version 1's).
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// Version 1: runs and their events (the schema of every store written before
+/// versions were kept; `ADDED_COLUMNS` came later within it).
+const SCHEMA_1: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     id TEXT PRIMARY KEY,
     endpoint TEXT NOT NULL,
@@ -170,8 +208,40 @@ CREATE TABLE IF NOT EXISTS events (
 );
 ";
 
-/// Columns added since the first schema: (name, definition).
+/// Columns added to `runs` within version 1: (name, definition).
 const ADDED_COLUMNS: [(&str, &str); 2] = [("watch", "TEXT"), ("watcher_pid", "INTEGER")];
+
+/// Version 2: what users create through the AWS APIs (`resources`), the
+/// alarms' history, the API clock (`meta`) and published metrics.
+const SCHEMA_2: &str = "
+CREATE TABLE IF NOT EXISTS resources (
+    kind TEXT NOT NULL,
+    name TEXT NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (kind, name)
+);
+CREATE TABLE IF NOT EXISTS alarm_history (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    alarm TEXT NOT NULL,
+    at_ms INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    summary TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS metric_buckets (
+    endpoint TEXT NOT NULL,
+    variant TEXT NOT NULL,
+    config TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (endpoint, variant, config, start_ms)
+);
+CREATE INDEX IF NOT EXISTS metric_buckets_by_start ON metric_buckets (start_ms);
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+";
 
 impl Store {
     /// Opens (creating if needed) `guardrail.sqlite3` in `data_dir`.
@@ -241,6 +311,9 @@ impl Store {
         connection
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(query("setting up"))?;
+        // Older stores read as they are (their runs and events are version
+        // 1's); a newer one is refused rather than misread.
+        refuse_newer(schema_version(&connection)?)?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
                 connection,
@@ -258,14 +331,14 @@ impl Store {
         Self::with_connection(connection)
     }
 
-    fn with_connection(connection: Connection) -> Result<Store, StoreError> {
+    fn with_connection(mut connection: Connection) -> Result<Store, StoreError> {
         connection
             .busy_timeout(std::time::Duration::from_secs(5))
             .map_err(query("setting up"))?;
         connection
-            .execute_batch(SCHEMA)
-            .map_err(query("creating its tables"))?;
-        Self::add_columns(&connection)?;
+            .execute_batch(PRAGMAS)
+            .map_err(query("setting up"))?;
+        migrate(&mut connection)?;
         Ok(Store {
             inner: Arc::new(Mutex::new(Inner {
                 connection,
@@ -274,24 +347,9 @@ impl Store {
         })
     }
 
-    /// Brings a store written by an earlier version up to date.
-    fn add_columns(connection: &Connection) -> Result<(), StoreError> {
-        let mut statement = connection
-            .prepare("SELECT name FROM pragma_table_info('runs')")
-            .map_err(query("reading its tables"))?;
-        let present: Vec<String> = statement
-            .query_map([], |row| row.get(0))
-            .map_err(query("reading its tables"))?
-            .collect::<Result<_, _>>()
-            .map_err(query("reading its tables"))?;
-        for (name, definition) in ADDED_COLUMNS {
-            if !present.iter().any(|column| column == name) {
-                connection
-                    .execute_batch(&format!("ALTER TABLE runs ADD COLUMN {name} {definition}"))
-                    .map_err(query("updating its tables"))?;
-            }
-        }
-        Ok(())
+    /// The schema version the store is at.
+    pub fn schema_version(&self) -> Result<i64, StoreError> {
+        schema_version(&self.lock()?.connection)
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, Inner>, StoreError> {
@@ -378,17 +436,7 @@ impl Store {
         if let Some(sender) = inner.live.remove(run_id) {
             let _ = sender.send(Live::Ended(reason.to_string()));
         }
-        let outcome = RunOutcome::Failed {
-            reason: reason.to_string(),
-        };
-        let _ = inner.connection.execute(
-            "UPDATE runs SET status = 'failed', outcome = ?2, finished_wall_ms = ?3 WHERE id = ?1 AND status = 'running'",
-            params![
-                run_id,
-                serde_json::to_string(&outcome).unwrap_or_default(),
-                now_wall_ms as i64
-            ],
-        );
+        let _ = mark_failed(&inner.connection, run_id, reason, now_wall_ms);
     }
 
     /// How a finished run ended, from its record; `None` while it runs.
@@ -437,21 +485,74 @@ impl Store {
         self.follow(run_id).map(|(history, _)| history)
     }
 
+    /// As [`Store::follow`], but a damaged record is not an error: its events
+    /// up to the damage, and the damage, so that a viewer shows both.
+    pub fn follow_record(&self, run_id: &str) -> Result<Followed, StoreError> {
+        match self.follow(run_id) {
+            Ok((history, live)) => Ok(Followed {
+                history,
+                live,
+                damage: None,
+            }),
+            Err(damage @ StoreError::DamagedEvent { .. }) => {
+                let inner = self.lock()?;
+                let (history, _) = Self::read_record(&inner.connection, run_id)?;
+                Ok(Followed {
+                    history,
+                    live: None,
+                    damage: Some(damage.to_string()),
+                })
+            }
+            Err(other) => Err(other),
+        }
+    }
+
     fn read_events(connection: &Connection, run_id: &str) -> Result<Vec<Event>, StoreError> {
+        match Self::read_record(connection, run_id)? {
+            (events, None) => Ok(events),
+            (_, Some(damage)) => Err(damage),
+        }
+    }
+
+    /// A run's events as far as they can be read, and the damage that stops
+    /// the rest, if any. An event that cannot be read is damage to report,
+    /// never a gap to skip: a shorter history would look like a whole one.
+    fn read_record(
+        connection: &Connection,
+        run_id: &str,
+    ) -> Result<(Vec<Event>, Option<StoreError>), StoreError> {
         let mut statement = connection
-            .prepare("SELECT body FROM events WHERE run_id = ?1 ORDER BY seq")
+            .prepare("SELECT seq, body FROM events WHERE run_id = ?1 ORDER BY seq")
             .map_err(query("reading events"))?;
         let rows = statement
-            .query_map(params![run_id], |row| row.get::<_, String>(0))
+            .query_map(params![run_id], |row| {
+                Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?))
+            })
             .map_err(query("reading events"))?;
         let mut events = Vec::new();
         for row in rows {
-            let body = row.map_err(query("reading events"))?;
-            if let Ok(event) = serde_json::from_str::<Event>(&body) {
-                events.push(event);
+            let (seq, body) = row.map_err(query("reading events"))?;
+            let damaged = |reason: String| StoreError::DamagedEvent {
+                run: shown_id(run_id),
+                seq: seq.max(0) as u64,
+                reason,
+            };
+            let event = match serde_json::from_str::<Event>(&body) {
+                Ok(event) => event,
+                Err(error) => return Ok((events, Some(damaged(error.to_string())))),
+            };
+            let expected = events.len() as u64 + 1;
+            if event.seq != expected || seq.max(0) as u64 != expected || event.run_id != run_id {
+                let reason = format!(
+                    "expected event {expected} of this run, found event {} of run {}",
+                    event.seq,
+                    shown_id(&event.run_id)
+                );
+                return Ok((events, Some(damaged(reason))));
             }
+            events.push(event);
         }
-        Ok(events)
+        Ok((events, None))
     }
 
     pub fn runs(&self) -> Result<Vec<RunSummary>, StoreError> {
@@ -588,7 +689,22 @@ impl Store {
             if !claim_orphan(&inner.connection, &id, pid)? {
                 continue;
             }
-            let events = Self::read_events(&inner.connection, &id)?;
+            let events = match Self::read_events(&inner.connection, &id) {
+                Ok(events) => events,
+                // A damaged record cannot be resolved from: the run is failed
+                // with the damage named, and the others are still resolved.
+                Err(damage @ StoreError::DamagedEvent { .. }) => {
+                    tracing::error!(run = %id, "{damage}");
+                    mark_failed(
+                        &inner.connection,
+                        &id,
+                        &format!("interrupted, and {damage}"),
+                        crate::engine::clock::wall_ms(),
+                    )?;
+                    continue;
+                }
+                Err(other) => return Err(other),
+            };
             claimed.push(InterruptedRun {
                 id,
                 endpoint,
@@ -617,6 +733,100 @@ impl Store {
             .optional()
             .map_err(query("finding an endpoint's config"))
     }
+}
+
+/// Marks a run still running as failed for `reason`.
+fn mark_failed(
+    connection: &Connection,
+    run_id: &str,
+    reason: &str,
+    now_wall_ms: u64,
+) -> Result<(), StoreError> {
+    let outcome = RunOutcome::Failed {
+        reason: reason.to_string(),
+    };
+    connection
+        .execute(
+            "UPDATE runs SET status = 'failed', outcome = ?2, finished_wall_ms = ?3 WHERE id = ?1 AND status = 'running'",
+            params![
+                run_id,
+                serde_json::to_string(&outcome).unwrap_or_default(),
+                now_wall_ms as i64
+            ],
+        )
+        .map_err(query("closing a run"))?;
+    Ok(())
+}
+
+/// A run id as quoted in a message: at most 80 characters.
+fn shown_id(id: &str) -> String {
+    id.chars().take(80).collect()
+}
+
+/// The schema version of the store on `connection`.
+fn schema_version(connection: &Connection) -> Result<i64, StoreError> {
+    connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(query("reading its schema version"))
+}
+
+/// Refuses a store that a newer guardrail wrote: this one would misread it.
+fn refuse_newer(version: i64) -> Result<(), StoreError> {
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            found: version,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(())
+}
+
+/// Brings a store written by an earlier version up to [`SCHEMA_VERSION`], in
+/// one transaction: a store is at one version or the next, never between.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version = schema_version(connection)?;
+    refuse_newer(version)?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    let transaction = connection
+        .transaction()
+        .map_err(query("updating its tables"))?;
+    if version < 1 {
+        transaction
+            .execute_batch(SCHEMA_1)
+            .map_err(query("creating its tables"))?;
+        add_columns(&transaction)?;
+    }
+    if version < 2 {
+        transaction
+            .execute_batch(SCHEMA_2)
+            .map_err(query("creating its tables"))?;
+    }
+    transaction
+        .pragma_update(None, "user_version", SCHEMA_VERSION)
+        .map_err(query("updating its tables"))?;
+    transaction.commit().map_err(query("updating its tables"))
+}
+
+/// Adds the columns version 1 gained over time to a store that lacks them.
+fn add_columns(connection: &Connection) -> Result<(), StoreError> {
+    let mut statement = connection
+        .prepare("SELECT name FROM pragma_table_info('runs')")
+        .map_err(query("reading its tables"))?;
+    let present: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .map_err(query("reading its tables"))?
+        .collect::<Result<_, _>>()
+        .map_err(query("reading its tables"))?;
+    for (name, definition) in ADDED_COLUMNS {
+        if !present.iter().any(|column| column == name) {
+            connection
+                .execute_batch(&format!("ALTER TABLE runs ADD COLUMN {name} {definition}"))
+                .map_err(query("updating its tables"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A local run whose process stopped mid-run: its record so far.

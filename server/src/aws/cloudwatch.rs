@@ -70,6 +70,7 @@ impl From<CloudWatchError> for Failure {
             CloudWatchError::InvalidParameterValue(_) => "InvalidParameterValue",
             CloudWatchError::ResourceNotFound(_) => "ResourceNotFound",
             CloudWatchError::LimitExceeded(_) => "LimitExceeded",
+            CloudWatchError::Internal(_) => "InternalServiceError",
         };
         failure(code, error.to_string())
     }

@@ -37,6 +37,15 @@ impl ApiClock {
         }
     }
 
+    /// The clock, started where a previous one left off if that is later than
+    /// the wall clock: a restart never turns API time back (at a time scale
+    /// above 1 the API clock runs ahead of the wall clock).
+    pub fn resume(scale: f64, not_before_ms: u64) -> ApiClock {
+        let mut clock = ApiClock::start(scale);
+        clock.start_wall_ms = clock.start_wall_ms.max(not_before_ms);
+        clock
+    }
+
     pub fn scale(&self) -> f64 {
         self.scale
     }
@@ -115,5 +124,18 @@ mod tests {
         assert!(at > Instant::now() - Duration::from_secs(1));
         let plan = clock.plan_clock_from(clock.now_ms());
         assert!(plan.now_ms() < 5_000);
+    }
+
+    #[test]
+    fn a_resumed_clock_never_reads_earlier_than_where_it_left_off() {
+        let ahead = wall_ms() + 3_600_000;
+        let resumed = ApiClock::resume(60.0, ahead);
+        assert!(resumed.now_ms() >= ahead);
+        assert!(resumed.now_ms() < ahead + 60_000);
+        let behind = ApiClock::resume(1.0, 5);
+        assert!(
+            behind.now_ms().abs_diff(wall_ms()) < 5_000,
+            "the wall clock wins"
+        );
     }
 }

@@ -5,6 +5,11 @@
 //! An update started through SageMaker's API reads its rollback alarms' states
 //! from here, as SageMaker reads CloudWatch's: it subscribes to them and hears
 //! of every change, including one made by `SetAlarmState`.
+//!
+//! With a store ([`CloudWatch::restore`]), every alarm, its state and its
+//! history are kept there: `PutMetricAlarm`, `DeleteAlarms` and
+//! `SetAlarmState` are written before they answer, and an evaluation's change
+//! as it happens. A restart brings every alarm back in the state it had.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
@@ -19,6 +24,7 @@ use tokio::sync::{mpsc, Notify};
 
 use crate::engine::clock::ApiClock;
 use crate::engine::ids::ACCOUNT;
+use crate::store::{ResourceKind, SavedHistoryItem, Store, StoreError};
 
 /// Where alarm datapoints come from: the published metrics of the engine's
 /// endpoints, selected by an exact match of the alarm's dimensions.
@@ -48,10 +54,21 @@ pub enum CloudWatchError {
     ResourceNotFound(String),
     #[error("{0}")]
     LimitExceeded(String),
+    /// The change could not be kept (the store failed): nothing changed.
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// An alarm as `DescribeAlarms` shows it.
-#[derive(Clone, Debug)]
+impl From<StoreError> for CloudWatchError {
+    fn from(error: StoreError) -> CloudWatchError {
+        CloudWatchError::Internal(format!(
+            "the local CloudWatch could not keep the change: {error}"
+        ))
+    }
+}
+
+/// An alarm as `DescribeAlarms` shows it, and as the store keeps it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AlarmView {
     pub definition: MetricAlarm,
     pub arn: String,
@@ -98,6 +115,8 @@ struct Subscriber {
 
 #[derive(Default)]
 struct State {
+    /// Where alarms and their history are kept, if anywhere.
+    store: Option<Store>,
     monitor: Monitor,
     alarms: BTreeMap<String, Stored>,
     /// Monitor index → alarm name.
@@ -143,6 +162,57 @@ impl CloudWatch {
         }
     }
 
+    /// The local CloudWatch with the alarms and history kept in `store`, each
+    /// alarm in the state it was kept in; from now on it keeps every change
+    /// there.
+    pub fn restore(clock: ApiClock, store: Store) -> Result<CloudWatch, StoreError> {
+        let cloudwatch = CloudWatch::new(clock);
+        let views: Vec<AlarmView> = store.resources(ResourceKind::Alarm)?;
+        let history = store.alarm_history()?;
+        let now = clock.now_ms();
+        {
+            let mut state = cloudwatch.lock();
+            for view in views {
+                let rule = match check_alarm(&view.definition) {
+                    Ok(rule) => rule,
+                    Err(problems) => {
+                        // Kept by an earlier version whose rules were laxer:
+                        // said, and kept in the store, but not evaluated.
+                        tracing::error!(
+                            "alarm {} cannot be evaluated any more: {}",
+                            view.definition.alarm_name,
+                            problems_text(&problems)
+                        );
+                        continue;
+                    }
+                };
+                let index = state.monitor.add(rule, now);
+                state
+                    .monitor
+                    .set_state(index, view.state, &view.reason, now);
+                let name = view.definition.alarm_name.clone();
+                state.names.insert(index, name.clone());
+                state.alarms.insert(name, Stored { index, view });
+            }
+            state.history = history
+                .into_iter()
+                .map(|item| HistoryItem {
+                    alarm: item.alarm,
+                    at_ms: item.at_ms,
+                    kind: if item.kind == "StateUpdate" {
+                        "StateUpdate"
+                    } else {
+                        "ConfigurationUpdate"
+                    },
+                    summary: item.summary,
+                    data: item.data,
+                })
+                .collect();
+            state.store = Some(store);
+        }
+        Ok(cloudwatch)
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state
             .lock()
@@ -161,24 +231,23 @@ impl CloudWatch {
         let now = self.clock.now_ms();
         let mut state = self.lock();
         let name = alarm.alarm_name.clone();
-        let (kind, summary) = match state.alarms.get(&name).map(|stored| stored.index) {
-            Some(index) => {
-                state.monitor.replace(index, rule, now);
-                if let Some(stored) = state.alarms.get_mut(&name) {
-                    stored.view.definition = alarm.clone();
-                    stored.view.configured_ms = now;
-                }
-                ("Update", format!("Alarm \"{name}\" updated"))
-            }
+        let existing = state
+            .alarms
+            .get(&name)
+            .map(|stored| (stored.index, stored.view.clone()));
+        let view = match &existing {
+            Some((_, old)) => AlarmView {
+                definition: alarm.clone(),
+                configured_ms: now,
+                ..old.clone()
+            },
             None => {
                 if state.alarms.len() >= MAX_ALARMS {
                     return Err(CloudWatchError::LimitExceeded(format!(
                         "the local CloudWatch keeps at most {MAX_ALARMS} alarms"
                     )));
                 }
-                let index = state.monitor.add(rule, now);
-                state.names.insert(index, name.clone());
-                let view = AlarmView {
+                AlarmView {
                     definition: alarm.clone(),
                     arn: format!("arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}"),
                     state: AlarmState::InsufficientData,
@@ -187,7 +256,24 @@ impl CloudWatch {
                     updated_ms: now,
                     transitioned_ms: now,
                     configured_ms: now,
-                };
+                }
+            }
+        };
+        // Kept before it takes effect: a failure changes nothing.
+        if let Some(store) = &state.store {
+            store.save_resource(ResourceKind::Alarm, &name, &view)?;
+        }
+        let (kind, summary) = match existing {
+            Some((index, _)) => {
+                state.monitor.replace(index, rule, now);
+                if let Some(stored) = state.alarms.get_mut(&name) {
+                    stored.view = view;
+                }
+                ("Update", format!("Alarm \"{name}\" updated"))
+            }
+            None => {
+                let index = state.monitor.add(rule, now);
+                state.names.insert(index, name.clone());
                 state.alarms.insert(name.clone(), Stored { index, view });
                 ("Create", format!("Alarm \"{name}\" created"))
             }
@@ -219,6 +305,10 @@ impl CloudWatch {
             return Err(CloudWatchError::ResourceNotFound(format!(
                 "alarm {missing} does not exist"
             )));
+        }
+        if let Some(store) = &state.store {
+            let names: Vec<&str> = names.iter().map(String::as_str).collect();
+            store.delete_resources(ResourceKind::Alarm, &names)?;
         }
         for name in names {
             if let Some(stored) = state.alarms.remove(name) {
@@ -262,8 +352,8 @@ impl CloudWatch {
                 points: Vec::new(),
             },
             reason_data,
-        );
-        Ok(())
+        )
+        .map_err(CloudWatchError::from)
     }
 
     /// When the next evaluation is due, on the API clock.
@@ -297,7 +387,7 @@ impl CloudWatch {
                 .monitor
                 .rule(judgement.index)
                 .map(|rule| reason_data(rule, &judgement.points, judgement.transition.at_ms));
-            record(
+            let kept = record(
                 &mut state,
                 AlarmNews {
                     transition: judgement.transition,
@@ -306,6 +396,9 @@ impl CloudWatch {
                 },
                 reason_data,
             );
+            if let Err(error) = kept {
+                tracing::error!("an alarm's state change could not be kept: {error}");
+            }
         }
     }
 
@@ -374,9 +467,16 @@ impl CloudWatch {
     }
 }
 
-/// Keeps a state change: the alarm's view, its history, and the subscribers.
-fn record(state: &mut State, news: AlarmNews, reason_data: Option<String>) {
+/// Keeps a state change: the alarm's view (in the store too), its history,
+/// and the subscribers. The subscribers hear of it even when the store fails,
+/// since the change has happened; the failure is returned.
+fn record(
+    state: &mut State,
+    news: AlarmNews,
+    reason_data: Option<String>,
+) -> Result<(), StoreError> {
     let transition = &news.transition;
+    let mut kept = Ok(());
     if let Some(stored) = state.alarms.get_mut(&transition.alarm) {
         let view = &mut stored.view;
         view.state = transition.to;
@@ -384,6 +484,9 @@ fn record(state: &mut State, news: AlarmNews, reason_data: Option<String>) {
         view.reason_data = reason_data.clone();
         view.updated_ms = transition.at_ms;
         view.transitioned_ms = transition.at_ms;
+        if let Some(store) = &state.store {
+            kept = store.save_resource(ResourceKind::Alarm, &transition.alarm, &*view);
+        }
     }
     let data = json!({
         "version": "1.0",
@@ -417,9 +520,24 @@ fn record(state: &mut State, news: AlarmNews, reason_data: Option<String>) {
             !subscriber.sender.is_closed()
         }
     });
+    kept
 }
 
+/// Adds an item to the history, and to the store's (a failure there is
+/// logged: the change it records has already been kept).
 fn push_history(state: &mut State, item: HistoryItem) {
+    if let Some(store) = &state.store {
+        let saved = SavedHistoryItem {
+            alarm: item.alarm.clone(),
+            at_ms: item.at_ms,
+            kind: item.kind.to_string(),
+            summary: item.summary.clone(),
+            data: item.data.clone(),
+        };
+        if let Err(error) = store.append_alarm_history(&saved, MAX_HISTORY) {
+            tracing::error!("an alarm's history item could not be kept: {error}");
+        }
+    }
     state.history.push_back(item);
     while state.history.len() > MAX_HISTORY {
         state.history.pop_front();

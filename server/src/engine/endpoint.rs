@@ -27,6 +27,20 @@ pub enum EndpointStatus {
 }
 
 impl EndpointStatus {
+    /// The status called `text`, as [`EndpointStatus::as_str`] writes it.
+    pub fn parse(text: &str) -> Option<EndpointStatus> {
+        [
+            Self::Creating,
+            Self::InService,
+            Self::Updating,
+            Self::Deleting,
+            Self::Failed,
+            Self::UpdateRollbackFailed,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Creating => "Creating",

@@ -10,8 +10,14 @@ use crate::engine::model::ModelServer;
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::Target;
 
-/// How long a starting instance may take to answer `/ping`, in real time.
-pub const HEALTH_PATIENCE: Duration = Duration::from_secs(120);
+/// How long a starting instance may take to answer `/ping` when its launch
+/// runs at `time_scale`, in real time: 240 s of that clock, with a real-time
+/// floor (`guardrail_core::assumptions::startup_patience_real_seconds`).
+pub fn startup_patience(time_scale: f64) -> Duration {
+    Duration::from_secs_f64(guardrail_core::assumptions::startup_patience_real_seconds(
+        time_scale,
+    ))
+}
 
 /// The variable a mapped command finds the model's `ModelDataUrl` in.
 pub const MODEL_DATA_VARIABLE: &str = "GUARDRAIL_MODEL_DATA_URL";
@@ -222,6 +228,7 @@ pub async fn launch_fleet(
     config: &str,
     count: u32,
     seed: u64,
+    patience: Duration,
 ) -> Result<Vec<Instance>, String> {
     let mut instances = Vec::new();
     for index in 0..count {
@@ -236,7 +243,7 @@ pub async fn launch_fleet(
         .await?;
         let url = instance.url.clone();
         instances.push(instance);
-        wait_healthy(client, &url, HEALTH_PATIENCE)
+        wait_healthy(client, &url, patience)
             .await
             .map_err(|reason| format!("instance {id} did not become healthy: {reason}"))?;
     }

@@ -67,6 +67,8 @@ type Published = BTreeMap<u64, Vec<(Arc<str>, FleetBucket)>>;
 struct Inner {
     run: Option<Recording>,
     published: Published,
+    /// The oldest published bucket changed since the store last took them.
+    unsaved_from: Option<u64>,
 }
 
 /// An endpoint's metrics.
@@ -90,6 +92,7 @@ impl Metrics {
             inner: Mutex::new(Inner {
                 run: None,
                 published: BTreeMap::new(),
+                unsaved_from: None,
             }),
             total: std::sync::atomic::AtomicU64::new(0),
         }
@@ -137,6 +140,7 @@ impl Metrics {
             }
         };
         observe(&mut configs[position].1, &observation);
+        inner.unsaved_from.get_or_insert(start);
         // Forget what is older than the retention, a bucket at a time.
         let oldest = now.saturating_sub(PUBLISHED_RETENTION_MS);
         while inner
@@ -218,6 +222,42 @@ impl Metrics {
             total.add(&moment);
         }
         total
+    }
+
+    /// The published buckets that changed since the last call: (start,
+    /// config, sums), for the store.
+    pub fn take_unsaved(&self) -> Vec<(u64, String, FleetBucket)> {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let Some(from_ms) = inner.unsaved_from.take() else {
+            return Vec::new();
+        };
+        inner
+            .published
+            .range(from_ms..)
+            .flat_map(|(start, configs)| {
+                configs
+                    .iter()
+                    .map(|(config, bucket)| (*start, config.to_string(), bucket.clone()))
+            })
+            .collect()
+    }
+
+    /// Puts back a bucket the store kept (at start-up, before any invocation).
+    pub fn restore(&self, start_ms: u64, config: &str, bucket: FleetBucket) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let configs = inner.published.entry(start_ms).or_default();
+        configs.retain(|(name, _)| **name != *config);
+        configs.push((Arc::from(config), bucket));
+    }
+
+    /// When the newest published bucket started, if there is one.
+    pub fn newest_ms(&self) -> Option<u64> {
+        let inner = self.inner.lock().ok()?;
+        inner.published.last_key_value().map(|(start, _)| *start)
     }
 
     /// The endpoint configs that published metrics, for `ListMetrics`.

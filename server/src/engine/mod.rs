@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod cloudwatch;
+mod durable;
 pub mod endpoint;
 pub mod fleet;
 pub mod ids;
@@ -45,7 +46,7 @@ pub use crate::engine::ids::ACCOUNT;
 use crate::engine::metrics::FleetBucket;
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition, Registry};
 use crate::engine::router::{EndpointRouter, Routing};
-use crate::store::{NewRun, Store, StoreError};
+use crate::store::{NewRun, ResourceKind, Store, StoreError};
 
 /// Why the engine refused or failed a request. Messages are for people.
 #[derive(Debug, thiserror::Error)]
@@ -171,6 +172,13 @@ struct Inner {
     /// The access token, when calls must prove they hold it (off loopback):
     /// AWS clients sign with it as their secret key.
     access_token: std::sync::OnceLock<Arc<str>>,
+    /// Routers of deleted endpoints, kept for their published metrics (as
+    /// CloudWatch keeps a deleted endpoint's).
+    retired: std::sync::RwLock<Vec<Arc<EndpointRouter>>>,
+    /// Held while instances are counted and claimed (`CreateEndpoint`,
+    /// `UpdateEndpoint`), so that the engine's instance limit holds exactly
+    /// under parallel calls.
+    capacity: Mutex<()>,
 }
 
 /// What a run needs that can be known before the endpoint is claimed.
@@ -236,10 +244,12 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Starts every registered endpoint on its config, the load generators and
-    /// CloudWatch's alarm evaluator.
+    /// Starts every registered endpoint on its config, and every endpoint
+    /// kept in `store` (created through the API before a restart) with the
+    /// models, configs and alarms kept there; then the load generators,
+    /// CloudWatch's alarm evaluator and the task that keeps published metrics.
     pub async fn start(
-        registry: Registry,
+        mut registry: Registry,
         store: Store,
         options: EngineOptions,
     ) -> Result<Engine, EngineError> {
@@ -254,8 +264,20 @@ impl Engine {
             .timeout(Duration::from_secs(60))
             .build()
             .map_err(|_| EngineError::Instances("the HTTP client".into()))?;
-        let clock = ApiClock::start(options.api_time_scale);
-        let resolved = recovery::resolve_interrupted(&store, &registry);
+        let clock = ApiClock::resume(options.api_time_scale, store.api_clock()?.unwrap_or(0));
+        // What was created through the API joins what the registry defines.
+        let kept_models: Vec<durable::SavedModel> = store.resources(ResourceKind::Model)?;
+        registry.merge(Registry {
+            models: kept_models
+                .into_iter()
+                .map(durable::SavedModel::into_model)
+                .collect(),
+            endpoint_configs: store.resources(ResourceKind::EndpointConfig)?,
+            ..Registry::default()
+        });
+        let kept_endpoints: Vec<durable::SavedEndpoint> =
+            store.resources(ResourceKind::Endpoint)?;
+        let resolved = recovery::resolve_interrupted(&store, &registry, &kept_endpoints);
         if !resolved.is_empty() {
             tracing::warn!(
                 "resolved run(s) {} left unfinished by a process that stopped",
@@ -271,45 +293,19 @@ impl Engine {
                 .unwrap_or_default()
                 .filter(|name| registry.config(name).is_some())
                 .unwrap_or_else(|| definition.endpoint_config_name.clone());
-            let config = registry
-                .config(&current)
-                .ok_or_else(|| unknown_config(&registry, &current))?;
-            let model = registry
-                .model(&config.model_name)
-                .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))
-                .and_then(|model| registry.runnable(model).map_err(EngineError::Instances))?;
-            let name = &config.endpoint_config_name;
-            let blue = launch_fleet(&client, &model, name, config.instance_count, options.seed)
-                .await
-                .map_err(|reason| {
-                    EngineError::Instances(format!("{}: {reason}", definition.endpoint_name))
-                })?;
-            let router = Arc::new(EndpointRouter::new(
-                &definition.endpoint_name,
-                &config.variant_name,
-                Routing {
-                    blue: targets(&blue, name),
-                    green: Vec::new(),
-                    green_bp: 0,
-                },
+            let entry = bring_up(
+                &client,
                 clock,
-            ));
-            let mut state = EndpointState::creating(
-                name,
-                &config.variant_name,
-                config.instance_count,
-                clock.now_ms(),
-            );
-            state.blue = blue;
-            state.status = EndpointStatus::InService;
-            endpoints.insert(
-                definition.endpoint_name.clone(),
-                EndpointEntry {
-                    state: Arc::new(Mutex::new(state)),
-                    router,
-                },
-            );
+                &registry,
+                &definition.endpoint_name,
+                &current,
+                None,
+                options.seed,
+            )
+            .await?;
+            endpoints.insert(definition.endpoint_name.clone(), entry);
         }
+        let cloudwatch = CloudWatch::restore(clock, store.clone())?;
         let mut tasks = Vec::new();
         if options.load_rps > 0.0 {
             for (name, entry) in &endpoints {
@@ -330,15 +326,82 @@ impl Engine {
                 seed: options.seed,
                 clock,
                 provisioning_ms: u64::from(options.api_provisioning_seconds) * 1_000,
-                cloudwatch: Arc::new(CloudWatch::new(clock)),
+                cloudwatch: Arc::new(cloudwatch),
                 runtime: tokio::runtime::Handle::current(),
                 tasks: std::sync::Mutex::new(tasks),
                 access_token: std::sync::OnceLock::new(),
+                retired: std::sync::RwLock::new(Vec::new()),
+                capacity: Mutex::new(()),
             }),
         };
+        for kept in kept_endpoints {
+            engine.restore_endpoint(kept).await;
+        }
+        engine.restore_metrics(engine.store())?;
         let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
-        engine.tasks().push((None, evaluator));
+        let keeper = tokio::spawn(durable::keep(Arc::downgrade(&engine.inner)));
+        engine.tasks().extend([(None, evaluator), (None, keeper)]);
         Ok(engine)
+    }
+
+    /// Brings back an endpoint kept in the store: see [`durable`].
+    async fn restore_endpoint(&self, kept: durable::SavedEndpoint) {
+        let name = kept.endpoint_name.clone();
+        let outcome = kept
+            .updating
+            .as_ref()
+            .and_then(|update| self.store().outcome(&update.run).ok().flatten());
+        let (config, status, failure_reason) = durable::after_restart(&kept, outcome.as_ref());
+        let moved = config != kept.endpoint_config_name || kept.updating.is_some();
+        let count = (config == kept.endpoint_config_name).then_some(kept.desired_instances);
+        let registry = self.registry();
+        let launched = match status {
+            EndpointStatus::Failed => Err(None),
+            _ => bring_up(
+                &self.inner.client,
+                self.clock(),
+                &registry,
+                &name,
+                &config,
+                count,
+                self.seed(),
+            )
+            .await
+            .map_err(Some),
+        };
+        let now = self.clock().now_ms();
+        let entry = match launched {
+            Ok(entry) => entry,
+            Err(error) => {
+                let mut state =
+                    EndpointState::creating(&config, &kept.variant_name, 0, kept.created_ms);
+                state.status = EndpointStatus::Failed;
+                state.failure_reason = match error {
+                    Some(error) => Some(format!(
+                        "Production variant {} could not start again when guardrail restarted: {error}",
+                        kept.variant_name
+                    )),
+                    None => failure_reason.clone(),
+                };
+                EndpointEntry {
+                    state: Arc::new(Mutex::new(state)),
+                    router: self.adopt_router(&name, &kept.variant_name),
+                }
+            }
+        };
+        {
+            let mut state = entry.state.lock().await;
+            state.created_ms = kept.created_ms;
+            state.modified_ms = if moved { now } else { kept.modified_ms };
+            state.last_deployment_config = kept.last_deployment_config.clone();
+            if state.status != EndpointStatus::Failed {
+                state.status = status;
+                state.failure_reason = failure_reason;
+            }
+            self.keep_endpoint_or_log(&name, &state);
+        }
+        tracing::info!("local engine: endpoint {name} (created through the API) back on {config}");
+        self.write_endpoints().insert(name, entry);
     }
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<(Option<String>, JoinHandle<()>)>> {
@@ -390,6 +453,27 @@ impl Engine {
             .registry
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn read_retired(&self) -> std::sync::RwLockReadGuard<'_, Vec<Arc<EndpointRouter>>> {
+        self.inner
+            .retired
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub(crate) fn write_retired(
+        &self,
+    ) -> std::sync::RwLockWriteGuard<'_, Vec<Arc<EndpointRouter>>> {
+        self.inner
+            .retired
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Held while instances are counted and claimed.
+    pub(crate) async fn claim_capacity(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.inner.capacity.lock().await
     }
 
     pub(crate) fn read_endpoints(
@@ -585,6 +669,12 @@ impl Engine {
             state.end_update(None, None, self.inner.clock.now_ms());
             return Err(error.into());
         }
+        // The update is kept with its run (and `LastDeploymentConfig`) before
+        // it is answered; a failure here leaves the run's record to resolve it.
+        {
+            let state = prepared.entry.state.lock().await;
+            self.keep_endpoint_or_log(rollout.endpoint_name(), &state);
+        }
         let (plan_clock, alarm_source, min_launch_ms) = match alarms {
             Alarms::Own => (
                 PlanClock::start(prepared.time_scale),
@@ -628,6 +718,7 @@ impl Engine {
         let (sender, receiver) = watch::channel(None);
         let (commands, inbox) = mpsc::unbounded_channel();
         let run_id = context.run_id.clone();
+        let endpoint_name = context.rollout.endpoint_name().to_string();
         if let Ok(mut runs) = self.inner.runs.lock() {
             runs.live.insert(
                 run_id.clone(),
@@ -652,6 +743,7 @@ impl Engine {
                     failure,
                     engine.inner.clock.now_ms(),
                 );
+                engine.keep_endpoint_or_log(&endpoint_name, &state);
             }
             // Forget the handle before announcing the outcome: whoever sees the
             // outcome then finds the run among the recent ones, not in progress.
@@ -893,25 +985,19 @@ impl Engine {
             3 => Some(value("EndpointConfigName")?),
             _ => return None,
         };
-        let router = self.router_of(value("EndpointName")?)?;
-        if router.variant != value("VariantName")? {
-            return None;
-        }
+        let router = self.metric_router(value("EndpointName")?, value("VariantName")?)?;
         Some(router.metrics.published(config, from_ms, to_ms))
     }
 }
 
 impl Engine {
     /// The dimension sets of every metric published so far, for `ListMetrics`:
-    /// each endpoint's variant, and each of its configs that served.
+    /// each endpoint's variant, and each of its configs that served (deleted
+    /// endpoints' too, while their metrics are kept).
     pub fn published_dimensions(&self) -> Vec<Vec<guardrail_core::plan::Dimension>> {
         use guardrail_core::plan::Dimension;
-        let mut routers: Vec<Arc<EndpointRouter>> = self
-            .read_endpoints()
-            .values()
-            .map(|entry| entry.router.clone())
-            .collect();
-        routers.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut routers = self.metric_routers();
+        routers.sort_by(|a, b| (&a.name, &a.variant).cmp(&(&b.name, &b.variant)));
         let mut sets = Vec::new();
         for router in routers {
             let configs = router.metrics.published_configs();
@@ -946,6 +1032,49 @@ impl MetricSource for Engine {
         let samples = bucket.samples(metric, bucket.instances)?;
         rule.datapoint(&samples)
     }
+}
+
+/// Starts endpoint `endpoint` on config `config_name` of `registry` with
+/// `count` instances (by default the config's), `InService`.
+async fn bring_up(
+    client: &reqwest::Client,
+    clock: ApiClock,
+    registry: &Registry,
+    endpoint: &str,
+    config_name: &str,
+    count: Option<u32>,
+    seed: u64,
+) -> Result<EndpointEntry, EngineError> {
+    let config = registry
+        .config(config_name)
+        .ok_or_else(|| unknown_config(registry, config_name))?;
+    let model = registry
+        .model(&config.model_name)
+        .ok_or_else(|| EngineError::Instances(format!("model {}", config.model_name)))
+        .and_then(|model| registry.runnable(model).map_err(EngineError::Instances))?;
+    let name = &config.endpoint_config_name;
+    let count = count.unwrap_or(config.instance_count);
+    let patience = crate::engine::fleet::startup_patience(clock.scale());
+    let blue = launch_fleet(client, &model, name, count, seed, patience)
+        .await
+        .map_err(|reason| EngineError::Instances(format!("{endpoint}: {reason}")))?;
+    let router = Arc::new(EndpointRouter::new(
+        endpoint,
+        &config.variant_name,
+        Routing {
+            blue: targets(&blue, name),
+            green: Vec::new(),
+            green_bp: 0,
+        },
+        clock,
+    ));
+    let mut state = EndpointState::creating(name, &config.variant_name, count, clock.now_ms());
+    state.blue = blue;
+    state.status = EndpointStatus::InService;
+    Ok(EndpointEntry {
+        state: Arc::new(Mutex::new(state)),
+        router,
+    })
 }
 
 /// CloudWatch's evaluator: sleeps until the next evaluation is due on the API

@@ -16,19 +16,27 @@
 //! The endpoint's config at start-up is then the one the last finished run
 //! left it on ([`Store::last_config`]).
 //!
-//! An endpoint created through SageMaker's API does not outlive its process; a
-//! run that updated one is recorded as failed, saying so.
+//! An endpoint created through SageMaker's API is kept in the store
+//! (`durable.rs`) and resolved the same way: it starts again on the config
+//! the resolution leaves it on, with a `FailureReason` that says the update
+//! was interrupted. A run on an endpoint that no longer exists at all is
+//! recorded as failed, saying so.
 
 use guardrail_core::controller::RollbackCause;
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome, RunTimeline};
 use guardrail_core::schedule::Phase;
 
+use crate::engine::durable::SavedEndpoint;
 use crate::engine::registry::Registry;
 use crate::store::{InterruptedRun, Recorder, Store};
 
 /// Resolves every local run a process that is gone left unfinished; returns
 /// the ids resolved.
-pub(crate) fn resolve_interrupted(store: &Store, registry: &Registry) -> Vec<String> {
+pub(crate) fn resolve_interrupted(
+    store: &Store,
+    registry: &Registry,
+    kept: &[SavedEndpoint],
+) -> Vec<String> {
     let runs = match store.claim_interrupted() {
         Ok(runs) => runs,
         Err(error) => {
@@ -38,7 +46,14 @@ pub(crate) fn resolve_interrupted(store: &Store, registry: &Registry) -> Vec<Str
     };
     runs.iter()
         .map(|run| {
-            resolve(store, registry, run);
+            let exists = registry
+                .endpoints
+                .iter()
+                .any(|endpoint| endpoint.endpoint_name == run.endpoint)
+                || kept
+                    .iter()
+                    .any(|endpoint| endpoint.endpoint_name == run.endpoint);
+            resolve(store, registry, run, exists);
             run.id.clone()
         })
         .collect()
@@ -59,7 +74,7 @@ fn serving(events: &[Event], fleet: Fleet, initial: u32) -> u32 {
         })
 }
 
-fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
+fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun, exists: bool) {
     let (seq, at_ms, wall_ms) = run
         .events
         .last()
@@ -90,17 +105,13 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun) {
             ),
         },
     );
-    let registered = registry
-        .endpoints
-        .iter()
-        .any(|endpoint| endpoint.endpoint_name == run.endpoint);
-    if !registered {
+    if !exists {
         recorder.emit(
             at_ms,
             EventKind::Finished {
                 outcome: RunOutcome::Failed {
                     reason: format!(
-                        "guardrail stopped during the run, and endpoint {} (created through the API) ended with it",
+                        "guardrail stopped during the run, and endpoint {} no longer exists",
                         run.endpoint
                     ),
                 },
@@ -247,11 +258,11 @@ mod tests {
         // This process "restarts": the run's recorded process is itself, which
         // no other process can be, so it is claimed as a dead one's.
         assert_eq!(
-            resolve_interrupted(&store, &Registry::demo()),
+            resolve_interrupted(&store, &Registry::demo(), &[]),
             vec!["run-x".to_string()]
         );
         assert!(
-            resolve_interrupted(&store, &Registry::demo()).is_empty(),
+            resolve_interrupted(&store, &Registry::demo(), &[]).is_empty(),
             "resolved once"
         );
         let events = store.events("run-x").expect("events");

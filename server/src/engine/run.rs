@@ -39,7 +39,7 @@ use tokio::task::JoinHandle;
 use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
 use crate::engine::cloudwatch::{AlarmNews, CloudWatch, MetricSource};
 use crate::engine::endpoint::EndpointState;
-use crate::engine::fleet::{targets, wait_healthy, Instance, HEALTH_PATIENCE};
+use crate::engine::fleet::{startup_patience, targets, wait_healthy, Instance};
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::{EndpointRouter, Routing, Target};
 use crate::store::{Recorder, Store};
@@ -355,7 +355,9 @@ impl Driver {
                     // A green instance that never answers keeps the run waiting; the
                     // execution timeout then rolls back, as on SageMaker. A blue one
                     // (a rollback restoring capacity) fails the run.
-                    if let Err(reason) = wait_healthy(&ctx.client, &url, HEALTH_PATIENCE).await {
+                    if let Err(reason) =
+                        wait_healthy(&ctx.client, &url, startup_patience(ctx.time_scale)).await
+                    {
                         if fleet == Fleet::Blue {
                             let _ = signals.send(Signal::LaunchFailed {
                                 fleet,

@@ -19,12 +19,14 @@ use guardrail_core::instance_types;
 use guardrail_core::plan::{DeploymentConfig, Plan};
 use tokio::sync::Mutex;
 
+use crate::engine::durable::SavedModel;
 use crate::engine::endpoint::{EndpointState, EndpointStatus, VariantStatus, VariantView};
 use crate::engine::fleet::{launch_fleet, targets};
 use crate::engine::ids::{arn, shown};
 use crate::engine::registry::{EndpointConfigDefinition, ModelDefinition};
-use crate::engine::router::{EndpointRouter, Routing};
+use crate::engine::router::Routing;
 use crate::engine::{Alarms, EndpointEntry, Engine, EngineError, Prepared};
+use crate::store::{ResourceKind, StoreError};
 
 /// The most models, endpoint configs or endpoints the local engine keeps.
 pub const MAX_RESOURCES: usize = 1_000;
@@ -53,6 +55,14 @@ impl SageMakerError {
             Self::LimitExceeded(_) => "ResourceLimitExceeded",
             Self::Internal(_) => "InternalFailure",
         }
+    }
+}
+
+impl From<StoreError> for SageMakerError {
+    fn from(error: StoreError) -> SageMakerError {
+        SageMakerError::Internal(format!(
+            "the local engine could not keep the change, and made none: {error}"
+        ))
     }
 }
 
@@ -219,6 +229,12 @@ impl Engine {
             exists,
             registry.models.len(),
         )?;
+        // Kept before it exists: a kill after the answer loses nothing.
+        self.store().save_resource(
+            ResourceKind::Model,
+            &model.model_name,
+            &SavedModel::of(&model),
+        )?;
         registry.models.push(model);
         Ok(())
     }
@@ -242,11 +258,12 @@ impl Engine {
     /// may be deleted; an update to that config then fails.
     pub fn delete_model(&self, region: &str, name: &str) -> Result<(), SageMakerError> {
         let mut registry = self.write_registry();
-        let before = registry.models.len();
-        registry.models.retain(|model| model.model_name != name);
-        if registry.models.len() == before {
+        if registry.model(name).is_none() {
             return Err(not_found(region, MODEL, name));
         }
+        self.store()
+            .delete_resources(ResourceKind::Model, &[name])?;
+        registry.models.retain(|model| model.model_name != name);
         Ok(())
     }
 
@@ -316,6 +333,11 @@ impl Engine {
         if registry.model(&config.model_name).is_none() {
             return Err(not_found(region, MODEL, &config.model_name));
         }
+        self.store().save_resource(
+            ResourceKind::EndpointConfig,
+            &config.endpoint_config_name,
+            &config,
+        )?;
         registry.endpoint_configs.push(config);
         Ok(())
     }
@@ -340,13 +362,14 @@ impl Engine {
     /// must start its instances again fails.
     pub fn delete_endpoint_config(&self, region: &str, name: &str) -> Result<(), SageMakerError> {
         let mut registry = self.write_registry();
-        let before = registry.endpoint_configs.len();
+        if registry.config(name).is_none() {
+            return Err(not_found(region, CONFIG, name));
+        }
+        self.store()
+            .delete_resources(ResourceKind::EndpointConfig, &[name])?;
         registry
             .endpoint_configs
             .retain(|config| config.endpoint_config_name != name);
-        if registry.endpoint_configs.len() == before {
-            return Err(not_found(region, CONFIG, name));
-        }
         Ok(())
     }
 
@@ -423,6 +446,9 @@ impl Engine {
                 Some(deployment.clone()),
             )?;
         }
+        // Counted and claimed under one lock: parallel creates cannot both
+        // take the last instances.
+        let capacity = self.claim_capacity().await;
         self.check_capacity(config.instance_count).await?;
         let now = self.clock().now_ms();
         let mut state = EndpointState::creating(
@@ -432,17 +458,8 @@ impl Engine {
             now,
         );
         state.last_deployment_config = deployment_config;
-        let entry = EndpointEntry {
-            state: Arc::new(Mutex::new(state)),
-            router: Arc::new(EndpointRouter::new(
-                name,
-                &config.variant_name,
-                Routing::default(),
-                self.clock(),
-            )),
-        };
         {
-            let mut endpoints = self.write_endpoints();
+            let endpoints = self.read_endpoints();
             admit(
                 region,
                 ENDPOINT,
@@ -450,8 +467,18 @@ impl Engine {
                 endpoints.contains_key(name),
                 endpoints.len(),
             )?;
-            endpoints.insert(name.to_string(), entry.clone());
         }
+        // Kept before it exists; endpoints are only added under `capacity`,
+        // so the check above still holds.
+        self.keep_endpoint(name, &state)?;
+        let entry = EndpointEntry {
+            state: Arc::new(Mutex::new(state)),
+            router: self.adopt_router(name, &config.variant_name),
+        };
+        self.write_endpoints()
+            .insert(name.to_string(), entry.clone());
+        drop(capacity);
+        let name = name.to_string();
         let engine = self.clone();
         let variant = config.variant_name.clone();
         self.spawn(async move {
@@ -463,6 +490,7 @@ impl Engine {
                         &config.endpoint_config_name,
                         config.instance_count,
                         engine.seed(),
+                        crate::engine::fleet::startup_patience(engine.clock().scale()),
                     )
                     .await
                 }
@@ -496,6 +524,7 @@ impl Engine {
                     );
                 }
             }
+            engine.keep_endpoint_or_log(&name, &state);
         });
         Ok(())
     }
@@ -605,10 +634,14 @@ impl Engine {
                 arn(region, ENDPOINT.arn, name)
             )));
         }
+        self.store()
+            .delete_resources(ResourceKind::Endpoint, &[name])?;
         state.status = EndpointStatus::Deleting;
         self.write_endpoints().remove(name);
         self.stop_load(name);
         entry.router.set_routing(Routing::default());
+        // CloudWatch keeps a deleted endpoint's metrics.
+        self.retire_router(entry.router.clone());
         let state = &mut *state;
         for mut instance in state.blue.drain(..).chain(state.green.drain(..)) {
             instance.stop();
@@ -755,6 +788,8 @@ impl Engine {
             instance_count,
             deployment.clone(),
         )?;
+        // Counted and claimed (by the run's start) under one lock.
+        let _capacity = self.claim_capacity().await;
         self.check_capacity(instance_count).await?;
         let green_model = self
             .runnable_config(&config.endpoint_config_name)

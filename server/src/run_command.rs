@@ -50,7 +50,7 @@ pub async fn run(
         load_rps: rps,
         ..Default::default()
     };
-    let engine = Engine::start_in(&data_dir, options).await?;
+    let engine = Engine::start_in_process(&data_dir, options).await?;
     let started = engine.start_rollout(&plan, time_scale).await;
     let run_id = match started {
         Ok(run_id) => run_id,

@@ -191,6 +191,16 @@ pub(crate) struct Prepared {
     pub time_scale: f64,
 }
 
+/// Whether an engine brings back and keeps what the AWS APIs created.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Keeping {
+    /// `guardrail serve`, and engines that serve the APIs.
+    ApiResources,
+    /// One run in its own process: the kept endpoints are only read, so that
+    /// a run of theirs that a dead server left is resolved as theirs.
+    Nothing,
+}
+
 /// How a run learns of its alarms.
 pub(crate) enum Alarms {
     /// The plan's alarms, judged by the run itself (the planner's runs).
@@ -226,12 +236,31 @@ fn unknown_config(registry: &Registry, name: &str) -> EngineError {
 
 impl Engine {
     /// Starts the local engine on the registry of `data_dir` (the demo endpoint
-    /// and anything `engine.json` adds), with the run store there.
+    /// and anything `engine.json` adds), with the run store there, and what
+    /// the AWS APIs created there before (`guardrail serve`).
     pub async fn start_in(data_dir: &Path, options: EngineOptions) -> Result<Engine, EngineError> {
+        Self::start_in_keeping(data_dir, options, Keeping::ApiResources).await
+    }
+
+    /// As [`Engine::start_in`], for one run in this process (`guardrail run`
+    /// without a server): it serves no AWS API, so it neither brings back nor
+    /// keeps what the APIs created; that stays the server's.
+    pub async fn start_in_process(
+        data_dir: &Path,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        Self::start_in_keeping(data_dir, options, Keeping::Nothing).await
+    }
+
+    async fn start_in_keeping(
+        data_dir: &Path,
+        options: EngineOptions,
+        keeping: Keeping,
+    ) -> Result<Engine, EngineError> {
         let registry = Registry::load(data_dir).map_err(EngineError::Registry)?;
         let store = Store::open(data_dir)?;
         let load_rps = options.load_rps;
-        let engine = Engine::start(registry, store, options).await?;
+        let engine = Engine::start_keeping(registry, store, options, keeping).await?;
         for definition in engine.registry().endpoints {
             if let Some(status) = engine.endpoint_status(&definition.endpoint_name).await {
                 tracing::info!(
@@ -249,9 +278,18 @@ impl Engine {
     /// models, configs and alarms kept there; then the load generators,
     /// CloudWatch's alarm evaluator and the task that keeps published metrics.
     pub async fn start(
+        registry: Registry,
+        store: Store,
+        options: EngineOptions,
+    ) -> Result<Engine, EngineError> {
+        Self::start_keeping(registry, store, options, Keeping::ApiResources).await
+    }
+
+    async fn start_keeping(
         mut registry: Registry,
         store: Store,
         options: EngineOptions,
+        keeping: Keeping,
     ) -> Result<Engine, EngineError> {
         registry
             .check()
@@ -266,15 +304,18 @@ impl Engine {
             .map_err(|_| EngineError::Instances("the HTTP client".into()))?;
         let clock = ApiClock::resume(options.api_time_scale, store.api_clock()?.unwrap_or(0));
         // What was created through the API joins what the registry defines.
-        let kept_models: Vec<durable::SavedModel> = store.resources(ResourceKind::Model)?;
-        registry.merge(Registry {
-            models: kept_models
-                .into_iter()
-                .map(durable::SavedModel::into_model)
-                .collect(),
-            endpoint_configs: store.resources(ResourceKind::EndpointConfig)?,
-            ..Registry::default()
-        });
+        let keep = keeping == Keeping::ApiResources;
+        if keep {
+            let kept_models: Vec<durable::SavedModel> = store.resources(ResourceKind::Model)?;
+            registry.merge(Registry {
+                models: kept_models
+                    .into_iter()
+                    .map(durable::SavedModel::into_model)
+                    .collect(),
+                endpoint_configs: store.resources(ResourceKind::EndpointConfig)?,
+                ..Registry::default()
+            });
+        }
         let kept_endpoints: Vec<durable::SavedEndpoint> =
             store.resources(ResourceKind::Endpoint)?;
         let resolved = recovery::resolve_interrupted(&store, &registry, &kept_endpoints);
@@ -305,7 +346,11 @@ impl Engine {
             .await?;
             endpoints.insert(definition.endpoint_name.clone(), entry);
         }
-        let cloudwatch = CloudWatch::restore(clock, store.clone())?;
+        let cloudwatch = if keep {
+            CloudWatch::restore(clock, store.clone())?
+        } else {
+            CloudWatch::new(clock)
+        };
         let mut tasks = Vec::new();
         if options.load_rps > 0.0 {
             for (name, entry) in &endpoints {
@@ -334,13 +379,16 @@ impl Engine {
                 capacity: Mutex::new(()),
             }),
         };
-        for kept in kept_endpoints {
-            engine.restore_endpoint(kept).await;
-        }
-        engine.restore_metrics(engine.store())?;
         let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
-        let keeper = tokio::spawn(durable::keep(Arc::downgrade(&engine.inner)));
-        engine.tasks().extend([(None, evaluator), (None, keeper)]);
+        engine.tasks().push((None, evaluator));
+        if keep {
+            for kept in kept_endpoints {
+                engine.restore_endpoint(kept).await;
+            }
+            engine.restore_metrics(engine.store())?;
+            let keeper = tokio::spawn(durable::keep(Arc::downgrade(&engine.inner)));
+            engine.tasks().push((None, keeper));
+        }
         Ok(engine)
     }
 

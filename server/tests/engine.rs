@@ -1429,3 +1429,78 @@ async fn bad_requests_get_a_4xx_in_the_callers_own_error_format() {
     assert!(fine.status().is_success());
     engine.shutdown().await;
 }
+
+/// Instances that traffic has left are terminated only once the invocations
+/// already routed to them are answered: back-to-back all-at-once updates
+/// under load fail no request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn updates_under_load_cut_no_request_in_flight() {
+    let engine = engine().await;
+    let router = engine.router_of(DEMO_ENDPOINT).expect("router");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let invokers: Vec<_> = (0..16)
+        .map(|_| {
+            let router = router.clone();
+            let stop = stop.clone();
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0u32, Vec::new());
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let response = router
+                        .invoke(axum::body::Bytes::from_static(b"1,2,3"), None)
+                        .await;
+                    if response.status().is_success() {
+                        ok += 1;
+                    } else {
+                        let status = response.status();
+                        let body = axum::body::to_bytes(response.into_body(), 4_096)
+                            .await
+                            .unwrap_or_default();
+                        failed.push(format!("{status}: {}", String::from_utf8_lossy(&body)));
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    for (index, config) in [
+        "fixed", "baseline", "fixed", "baseline", "fixed", "baseline",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut plan = Plan::from_json(examples::ALL_AT_ONCE).expect("the example parses");
+        plan.endpoint_config_name = config.into();
+        if let Some(policy) = plan
+            .deployment_config
+            .as_mut()
+            .and_then(|deployment| deployment.blue_green_update_policy.as_mut())
+        {
+            policy.termination_wait_in_seconds = Some(0);
+        }
+        for alarm in &mut plan.alarms {
+            alarm.threshold = Some(1_000_000.0);
+        }
+        let run = engine
+            .start_rollout(&plan, 1_000.0)
+            .await
+            .unwrap_or_else(|error| panic!("update {index}: {error}"));
+        let (outcome, events) = finish(&engine, &run).await;
+        assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut ok = 0;
+    let mut failed = Vec::new();
+    for invoker in invokers {
+        let (answered, failures) = invoker.await.expect("invoker");
+        ok += answered;
+        failed.extend(failures);
+    }
+    assert!(ok > 100, "the load ran: {ok}");
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:?}",
+        failed.len(),
+        &failed[..failed.len().min(3)]
+    );
+    engine.shutdown().await;
+}

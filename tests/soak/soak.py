@@ -123,13 +123,13 @@ class Load:
                     headers={"Content-Type": "text/csv"},
                 )
                 answer = connection.getresponse()
-                answer.read()
+                text = answer.read()
                 if answer.status == 200:
                     with self.lock:
                         self.ok += 1
                 else:
                     with self.lock:
-                        self.failures.append((time.time(), f"status {answer.status}"))
+                        self.failures.append((time.time(), f"status {answer.status}: {text[:160]!r}"))
             except (OSError, http.client.HTTPException) as error:
                 with self.lock:
                     self.failures.append((time.time(), type(error).__name__))

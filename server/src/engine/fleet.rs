@@ -2,13 +2,14 @@
 //! from a command, and their health checks over `GET /ping`.
 
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use guardrail_core::event::Fleet;
 
 use crate::engine::model::ModelServer;
 use crate::engine::registry::ModelDefinition;
-use crate::engine::router::Target;
+use crate::engine::router::{EndpointRouter, Target};
 
 /// How long a starting instance may take to answer `/ping` when its launch
 /// runs at `time_scale`, in real time: 240 s of that clock, with a real-time
@@ -18,6 +19,10 @@ pub fn startup_patience(time_scale: f64) -> Duration {
         time_scale,
     ))
 }
+
+/// How long a terminated container has between SIGTERM and SIGKILL, as AWS
+/// documents for SageMaker's.
+const CONTAINER_STOP_GRACE: Duration = Duration::from_secs(30);
 
 /// The variable a mapped command finds the model's `ModelDataUrl` in.
 pub const MODEL_DATA_VARIABLE: &str = "GUARDRAIL_MODEL_DATA_URL";
@@ -146,6 +151,39 @@ impl Instance {
         }
     }
 
+    /// Terminates the instance as SageMaker does once traffic has left it:
+    /// a built-in model server answers the requests it holds, then ends; a
+    /// command's processes get SIGTERM, and SIGKILL 30 seconds later (as
+    /// AWS documents for containers). [`Instance::stop`] is a crash instead.
+    pub fn terminate(mut self) {
+        self.stopped = true;
+        match std::mem::replace(&mut self.handle, Handle::External) {
+            Handle::Builtin(server) => server.terminate(),
+            Handle::External => {}
+            Handle::Process(mut child) => {
+                let group = child.id();
+                let signal = move |name: &str| {
+                    if let Some(group) = group {
+                        let _ = std::process::Command::new("sh")
+                            .arg("-c")
+                            .arg(format!("kill -{name} -{group}"))
+                            .stdout(Stdio::null())
+                            .stderr(Stdio::null())
+                            .status();
+                    }
+                };
+                signal("TERM");
+                tokio::spawn(async move {
+                    let ended = tokio::time::timeout(CONTAINER_STOP_GRACE, child.wait()).await;
+                    if ended.is_err() {
+                        signal("KILL");
+                        let _ = child.start_kill();
+                    }
+                });
+            }
+        }
+    }
+
     pub fn stop(&mut self) {
         self.stopped = true;
         match &mut self.handle {
@@ -209,6 +247,20 @@ pub fn error_text(error: &reqwest::Error) -> String {
     } else {
         "request failed".into()
     }
+}
+
+/// Terminates `instances`, which traffic has left, once no invocation in
+/// flight can still reach them (`EndpointRouter::drained`).
+pub fn terminate_when_drained(router: Arc<EndpointRouter>, instances: Vec<Instance>) {
+    if instances.is_empty() {
+        return;
+    }
+    tokio::spawn(async move {
+        router.drained().await;
+        for instance in instances {
+            instance.terminate();
+        }
+    });
 }
 
 /// The router targets of `instances`, all of them, as instances of `config`.

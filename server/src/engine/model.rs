@@ -139,6 +139,8 @@ pub struct ModelServer {
     state: Arc<InstanceState>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// Terminated: it ends by itself once the requests it holds are answered.
+    terminated: bool,
 }
 
 impl ModelServer {
@@ -171,6 +173,7 @@ impl ModelServer {
             state,
             shutdown: Some(shutdown),
             task,
+            terminated: false,
         })
     }
 
@@ -193,6 +196,17 @@ impl ModelServer {
         }
     }
 
+    /// Stops the server as SageMaker terminates an instance: it takes no new
+    /// connections, answers the requests it already holds, then ends (a hung
+    /// one lets them go).
+    pub fn terminate(mut self) {
+        self.state.stopped.send_replace(true);
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.terminated = true;
+    }
+
     pub fn is_running(&self) -> bool {
         self.state.alive.load(Ordering::SeqCst) && !self.task.is_finished()
     }
@@ -200,8 +214,10 @@ impl ModelServer {
 
 impl Drop for ModelServer {
     fn drop(&mut self) {
-        self.stop();
-        self.task.abort();
+        if !self.terminated {
+            self.stop();
+            self.task.abort();
+        }
     }
 }
 

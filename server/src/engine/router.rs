@@ -85,6 +85,9 @@ pub struct EndpointRouter {
     /// The production variant's name, as `x-Amzn-Invoked-Production-Variant` says.
     pub variant: String,
     routing: RwLock<Arc<Routing>>,
+    /// Routings replaced but perhaps still held by invocations in flight
+    /// (each holds the routing it chose from until it is answered).
+    replaced: std::sync::Mutex<Vec<std::sync::Weak<Routing>>>,
     /// The last changes of green's share, in real time.
     changes: std::sync::Mutex<std::collections::VecDeque<(Instant, u32)>>,
     counter: AtomicU64,
@@ -111,6 +114,7 @@ impl EndpointRouter {
             name: name.to_string(),
             variant: variant.to_string(),
             routing: RwLock::new(Arc::new(routing)),
+            replaced: std::sync::Mutex::new(Vec::new()),
             changes: std::sync::Mutex::new(std::collections::VecDeque::new()),
             counter: AtomicU64::new(0),
             metrics: Metrics::new(clock),
@@ -129,14 +133,41 @@ impl EndpointRouter {
 
     pub fn set_routing(&self, routing: Routing) {
         let green_bp = routing.green_bp;
-        if let Ok(mut current) = self.routing.write() {
-            *current = Arc::new(routing);
+        let old = self
+            .routing
+            .write()
+            .map(|mut current| std::mem::replace(&mut *current, Arc::new(routing)));
+        if let (Ok(old), Ok(mut replaced)) = (old, self.replaced.lock()) {
+            replaced.retain(|routing| routing.strong_count() > 0);
+            replaced.push(Arc::downgrade(&old));
         }
         if let Ok(mut changes) = self.changes.lock() {
             if changes.len() == RECENT_CHANGES {
                 changes.pop_front();
             }
             changes.push_back((Instant::now(), green_bp));
+        }
+    }
+
+    /// Waits until no invocation in flight still holds a routing that has
+    /// been replaced, so that instances no longer routed to can be
+    /// terminated without cutting a request (at most the invocation timeout
+    /// and a second).
+    pub async fn drained(&self) {
+        let deadline = Instant::now() + self.invocation_timeout + Duration::from_secs(1);
+        loop {
+            let held = self
+                .replaced
+                .lock()
+                .map(|mut replaced| {
+                    replaced.retain(|routing| routing.strong_count() > 0);
+                    !replaced.is_empty()
+                })
+                .unwrap_or(false);
+            if !held || Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
@@ -150,8 +181,9 @@ impl EndpointRouter {
     }
 
     /// Picks a fleet by weight, then an instance round-robin; also says how many
-    /// instances the fleet has.
-    fn choose(&self) -> Option<(Fleet, Target, u32)> {
+    /// instances the fleet has, and gives the routing it chose from, to hold
+    /// while the invocation is in flight.
+    fn choose(&self) -> Option<(Arc<Routing>, Fleet, Target, u32)> {
         let routing = self.routing();
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let roll = (mix(n) % u64::from(WHOLE_BP)) as u32;
@@ -165,13 +197,15 @@ impl EndpointRouter {
             return None;
         };
         let index = (n / 7) as usize % targets.len();
-        Some((fleet, targets[index].clone(), targets.len() as u32))
+        let (target, instances) = (targets[index].clone(), targets.len() as u32);
+        Some((routing, fleet, target, instances))
     }
 
     /// Sends one invocation and records what happened.
     pub async fn invoke(&self, body: Bytes, content_type: Option<HeaderValue>) -> Response {
         let started = Instant::now();
-        let Some((fleet, target, instances)) = self.choose() else {
+        // `_held` keeps the routing until the answer: see `drained`.
+        let Some((_held, fleet, target, instances)) = self.choose() else {
             return runtime_error(
                 StatusCode::BAD_REQUEST,
                 "ValidationError",
@@ -393,7 +427,7 @@ mod tests {
         );
         let draws = 40_000;
         let green = (0..draws)
-            .filter(|_| matches!(router.choose(), Some((Fleet::Green, _, _))))
+            .filter(|_| matches!(router.choose(), Some((_, Fleet::Green, _, _))))
             .count();
         let share = green as f64 / f64::from(draws);
         assert!((share - 0.25).abs() < 0.01, "{share}");
@@ -413,7 +447,7 @@ mod tests {
         );
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..100 {
-            if let Some((_, target, _)) = router.choose() {
+            if let Some((_, _, target, _)) = router.choose() {
                 seen.insert(target.instance.to_string());
             }
         }

@@ -39,7 +39,9 @@ use tokio::task::JoinHandle;
 use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
 use crate::engine::cloudwatch::{AlarmNews, CloudWatch, MetricSource};
 use crate::engine::endpoint::EndpointState;
-use crate::engine::fleet::{startup_patience, targets, wait_healthy, Instance};
+use crate::engine::fleet::{
+    startup_patience, targets, terminate_when_drained, wait_healthy, Instance,
+};
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::{EndpointRouter, Routing, Target};
 use crate::store::{Recorder, Store};
@@ -389,17 +391,15 @@ impl Driver {
             Fleet::Green => &mut state.green,
         };
         let keep = list.len().saturating_sub(count as usize);
-        for mut instance in list.drain(keep..) {
-            instance.stop();
-        }
+        // Traffic has left them: what they hold is answered before they end.
+        let leaving: Vec<Instance> = list.drain(keep..).collect();
+        terminate_when_drained(self.ctx.router.clone(), leaving);
     }
 
     /// On success green becomes the endpoint's fleet and its config the current one.
     async fn promote(&mut self) {
         let mut state = self.ctx.endpoint.lock().await;
-        for mut instance in state.blue.drain(..) {
-            instance.stop();
-        }
+        let blue: Vec<Instance> = state.blue.drain(..).collect();
         let green: Vec<Instance> = state.green.drain(..).collect();
         state.blue = green;
         for instance in &mut state.blue {
@@ -411,6 +411,7 @@ impl Driver {
             green: Vec::new(),
             green_bp: 0,
         });
+        terminate_when_drained(self.ctx.router.clone(), blue);
     }
 
     /// A serving blue instance failed: it is recorded and no longer routed
@@ -1044,9 +1045,8 @@ async fn settle(
         }
     }
     let mut state = ctx.endpoint.lock().await;
-    for mut instance in state.green.drain(..) {
-        instance.stop();
-    }
+    let green: Vec<Instance> = state.green.drain(..).collect();
+    terminate_when_drained(ctx.router.clone(), green);
     if restored && !matches!(session.outcome(), Some(Outcome::Succeeded { .. })) {
         ctx.router.set_routing(Routing {
             blue: targets(&state.blue, &ctx.from_config),

@@ -643,9 +643,8 @@ impl Engine {
         // CloudWatch keeps a deleted endpoint's metrics.
         self.retire_router(entry.router.clone());
         let state = &mut *state;
-        for mut instance in state.blue.drain(..).chain(state.green.drain(..)) {
-            instance.stop();
-        }
+        let instances: Vec<_> = state.blue.drain(..).chain(state.green.drain(..)).collect();
+        crate::engine::fleet::terminate_when_drained(entry.router.clone(), instances);
         Ok(())
     }
 

@@ -287,15 +287,7 @@ async fn a_store_from_a_newer_guardrail_is_refused_and_a_damaged_event_is_named(
     // The planner's stream: the four events before the damage, then a line
     // that names it (the planner shows it beside the events it has).
     let server = serve(free_port(), &data).await;
-    let text = reqwest::Client::new()
-        .post(format!("{}/api/run_events", server.base))
-        .form(&[("run_id", run.as_str())])
-        .send()
-        .await
-        .expect("run_events")
-        .text()
-        .await
-        .expect("the record");
+    let text = common::run_record_text(&server.base, &run).await;
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 5, "{text}");
     for (index, line) in lines[..4].iter().enumerate() {

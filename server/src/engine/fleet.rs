@@ -162,21 +162,11 @@ impl Instance {
             Handle::External => {}
             Handle::Process(mut child) => {
                 let group = child.id();
-                let signal = move |name: &str| {
-                    if let Some(group) = group {
-                        let _ = std::process::Command::new("sh")
-                            .arg("-c")
-                            .arg(format!("kill -{name} -{group}"))
-                            .stdout(Stdio::null())
-                            .stderr(Stdio::null())
-                            .status();
-                    }
-                };
-                signal("TERM");
+                signal_group(group, "TERM");
                 tokio::spawn(async move {
                     let ended = tokio::time::timeout(CONTAINER_STOP_GRACE, child.wait()).await;
                     if ended.is_err() {
-                        signal("KILL");
+                        signal_group(group, "KILL");
                         let _ = child.start_kill();
                     }
                 });
@@ -190,19 +180,23 @@ impl Instance {
             Handle::Builtin(server) => server.stop(),
             Handle::External => {}
             Handle::Process(child) => {
-                // The whole group: the line (and whatever it started) and its
-                // watcher. `sh`'s own `kill` takes a group as `-PGID`.
-                if let Some(group) = child.id() {
-                    let _ = std::process::Command::new("sh")
-                        .arg("-c")
-                        .arg(format!("kill -KILL -{group}"))
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                }
+                signal_group(child.id(), "KILL");
                 let _ = child.start_kill();
             }
         }
+    }
+}
+
+/// Sends `signal` to a command's whole process group: the line (and whatever
+/// it started) and its watcher. `sh`'s own `kill` takes a group as `-PGID`.
+fn signal_group(group: Option<u32>, signal: &str) {
+    if let Some(group) = group {
+        let _ = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("kill -{signal} -{group}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -198,10 +198,9 @@ impl Drop for ServeProcess {
     }
 }
 
-/// A finished run's whole record from `/api/run_events`: the text, and its
-/// events (the stream ends when the run does).
-pub async fn run_record(base: &str, run: &str) -> (String, Vec<guardrail_core::event::Event>) {
-    let text = reqwest::Client::new()
+/// What `/api/run_events` streams of a run, as text (one JSON line each).
+pub async fn run_record_text(base: &str, run: &str) -> String {
+    reqwest::Client::new()
         .post(format!("{base}/api/run_events"))
         .form(&[("run_id", run)])
         .send()
@@ -209,7 +208,13 @@ pub async fn run_record(base: &str, run: &str) -> (String, Vec<guardrail_core::e
         .expect("run_events")
         .text()
         .await
-        .expect("the record");
+        .expect("the record")
+}
+
+/// A finished run's whole record from `/api/run_events`: the text, and its
+/// events (the stream ends when the run does).
+pub async fn run_record(base: &str, run: &str) -> (String, Vec<guardrail_core::event::Event>) {
+    let text = run_record_text(base, run).await;
     let events = text
         .lines()
         .map(|line| serde_json::from_str(line).expect("an event per line"))

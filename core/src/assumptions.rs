@@ -143,8 +143,20 @@ pub const OVERHEAD_LATENCY_US: f64 = 1_500.0;
 /// SageMaker's documented limit: model containers must answer an invocation
 /// within 60 seconds. The local engine's router fails a request that takes
 /// longer, on the API clock, as SageMaker Runtime does (`ModelError`, the
-/// model's status 0).
+/// model's status 0), but never sooner than 1 s of real time: a model's
+/// own latency does not speed up with the time scale (its `ModelLatency` is
+/// measured in real microseconds).
 pub const INVOCATION_TIMEOUT_SECONDS: u32 = 60;
+pub const INVOCATION_TIMEOUT_FLOOR_REAL_SECONDS: f64 = 1.0;
+
+/// The real seconds the router waits for a model at `time_scale`.
+///
+/// Worked examples: at 1× 60 s; at 30× 2 s; at 60× 1 s; at 2 000× 30 ms would
+/// fail ordinary requests of a loaded machine, so 1 s.
+pub fn invocation_timeout_real_seconds(time_scale: f64) -> f64 {
+    (f64::from(INVOCATION_TIMEOUT_SECONDS) / time_scale.max(1e-6))
+        .max(INVOCATION_TIMEOUT_FLOOR_REAL_SECONDS)
+}
 
 /// In-service health checks, which SageMaker does not document: each serving
 /// instance's `GET /ping` every second of the run's clock, within 2 seconds,
@@ -332,7 +344,8 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                in a row, or at once when its process stops. An unhealthy green instance rolls the update back \
                (green fleet unhealthy), as a failed launch does; an unhealthy blue instance is reported, no longer \
                routed to, and not counted against green. A request no instance answers within 60 s of the API \
-               clock fails as a ModelError with the model's status 0, counted in InvocationModelErrors and \
+               clock (but never sooner than 1 s of real time) fails as a ModelError with the model's status 0, \
+               counted in InvocationModelErrors and \
                Invocation5XXErrors. Example: green hangs at 3:00 of a canary bake; its pings fail at about 3:02, \
                3:05 and 3:08, and the rollback starts then; requests it held fail when it is terminated.",
     },
@@ -345,7 +358,8 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                on, the API clock or the run's plan clock, but never less than 30 s of real time: a model server's \
                start-up does not speed up with --time-scale. Example: at 1× an instance has 240 s; at 60× it has \
                30 s of real time (30 minutes of the API clock), not 4 s. One that has not answered by then fails \
-               its launch.",
+               its launch. Stopping is real time too: a terminated command's processes get SIGTERM, then SIGKILL \
+               30 s later, as AWS documents for SageMaker's containers, whatever the time scale.",
     },
     Assumption {
         id: "simulated_traffic",
@@ -359,6 +373,14 @@ pub const ASSUMPTIONS: &[Assumption] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_invocation_timeout_follows_the_clock_down_to_its_real_time_floor() {
+        assert_eq!(invocation_timeout_real_seconds(1.0), 60.0);
+        assert_eq!(invocation_timeout_real_seconds(30.0), 2.0);
+        assert_eq!(invocation_timeout_real_seconds(60.0), 1.0);
+        assert_eq!(invocation_timeout_real_seconds(2_000.0), 1.0);
+    }
 
     #[test]
     fn startup_patience_follows_the_clock_down_to_its_real_time_floor() {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use guardrail_core::assumptions::{INVOCATION_TIMEOUT_SECONDS, WHOLE_BP};
+use guardrail_core::assumptions::{invocation_timeout_real_seconds, WHOLE_BP};
 use guardrail_core::event::Fleet;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -118,9 +118,9 @@ impl EndpointRouter {
             changes: std::sync::Mutex::new(std::collections::VecDeque::new()),
             counter: AtomicU64::new(0),
             metrics: Metrics::new(clock),
-            invocation_timeout: Duration::from_secs_f64(
-                f64::from(INVOCATION_TIMEOUT_SECONDS) / clock.scale(),
-            ),
+            invocation_timeout: Duration::from_secs_f64(invocation_timeout_real_seconds(
+                clock.scale(),
+            )),
         }
     }
 
@@ -467,7 +467,8 @@ mod tests {
                 open.push(socket);
             }
         });
-        // 600 times real time: SageMaker's 60 s are 100 ms.
+        // 600 times real time: SageMaker's 60 s would be 100 ms; the real-time
+        // floor makes them 1 s.
         let clock = ApiClock::start(600.0);
         let router = EndpointRouter::new(
             "e",
@@ -479,7 +480,7 @@ mod tests {
             },
             clock,
         );
-        assert_eq!(router.invocation_timeout, Duration::from_millis(100));
+        assert_eq!(router.invocation_timeout, Duration::from_secs(1));
         let response = router.invoke(Bytes::from_static(b"1,2"), None).await;
         assert_eq!(response.status(), StatusCode::FAILED_DEPENDENCY);
         assert_eq!(

@@ -184,7 +184,14 @@ async fn server_functions(
     let request = match within_limit(request).await {
         Ok(request) => request,
         Err(error) => {
-            return service_error_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE, &error)
+            let mut response =
+                service_error_response(axum::http::StatusCode::PAYLOAD_TOO_LARGE, &error);
+            // What was not read of the body is still on the connection.
+            response.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            return response;
         }
     };
     let response = leptos_axum::handle_server_fns_with_context(

@@ -306,6 +306,14 @@ fn error_response(protocol: Protocol, failure: &Failure, request_id: &str) -> Re
     if let Ok(code) = HeaderValue::from_str(failure.code) {
         response.headers_mut().insert("x-amzn-errortype", code);
     }
+    if failure.status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is not read, so the connection cannot carry
+        // another request: say so, or a client would send one on it.
+        response.headers_mut().insert(
+            axum::http::header::CONNECTION,
+            HeaderValue::from_static("close"),
+        );
+    }
     response
 }
 

@@ -192,6 +192,7 @@ def main():
     parser.add_argument("--load", type=int, default=64)
     parser.add_argument("--time-scale", type=float, default=2000)
     parser.add_argument("--binary", default="target/release/guardrail")
+    parser.add_argument("--keep", action="store_true", help="keep the data directory, and say where")
     args = parser.parse_args()
     os.environ.update(
         AWS_ACCESS_KEY_ID="soak", AWS_SECRET_ACCESS_KEY="soak", AWS_DEFAULT_REGION="us-east-1",
@@ -269,7 +270,10 @@ def main():
         "resources_lost": lost_resources, "events_lost": lost_events,
         "usage_kib_and_files": usage,
     }, indent=1))
-    shutil.rmtree(data, ignore_errors=True)
+    if args.keep:
+        print(f"data directory kept: {data}", file=sys.stderr)
+    else:
+        shutil.rmtree(data, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -341,13 +341,18 @@ pub const ASSUMPTIONS: &[Assumption] = &[
         text: "SageMaker documents the 60-second limit on an invocation, not how it health-checks serving \
                instances. The local engine pings every serving instance's /ping once a second of the run's clock, \
                allowing 2 seconds (at least 250 ms of real time), and calls an instance unhealthy after 3 failures \
-               in a row, or at once when its process stops. An unhealthy green instance rolls the update back \
-               (green fleet unhealthy), as a failed launch does; an unhealthy blue instance is reported, no longer \
-               routed to, and not counted against green. A request no instance answers within 60 s of the API \
-               clock (but never sooner than 1 s of real time) fails as a ModelError with the model's status 0, \
-               counted in InvocationModelErrors and \
-               Invocation5XXErrors. Example: green hangs at 3:00 of a canary bake; its pings fail at about 3:02, \
-               3:05 and 3:08, and the rollback starts then; requests it held fail when it is terminated.",
+               in a row, or at once when its process stops. An unhealthy serving instance, blue or green, is no \
+               longer routed to and is replaced, as SageMaker replaces an unhealthy instance: a new one of the \
+               same model is launched (taking the launch's set time, and the start-up patience to answer /ping) \
+               and serves in its place; until then its fleet serves one instance short, which the alarms see. A \
+               blue failure is never counted against green. A replacement that fails in turn is not replaced \
+               again: a green one rolls the update back (green fleet unhealthy), a blue one leaves blue one \
+               short. A green instance that fails before it serves is a failed launch, which rolls back. A \
+               request no instance answers within 60 s of the API clock (but never sooner than 1 s of real \
+               time) fails as a ModelError with the model's status 0, counted in InvocationModelErrors and \
+               Invocation5XXErrors. Example: the canary hangs at 3:00 of its bake; its pings fail at about \
+               3:02, 3:05 and 3:08, traffic then goes to blue alone, and its replacement serves the rest of the \
+               bake; requests the hung instance held fail when it is stopped.",
     },
     Assumption {
         id: "startup_patience",

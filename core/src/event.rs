@@ -259,6 +259,16 @@ pub enum EventKind {
         instance: String,
         reason: String,
     },
+    /// A serving instance that failed its health checks was replaced, as
+    /// SageMaker replaces one: `replacement` answers at `url` and serves in
+    /// its place. Between its `InstanceFailed` and this, the fleet served
+    /// with one instance fewer.
+    InstanceReplaced {
+        fleet: Fleet,
+        instance: String,
+        replacement: String,
+        url: String,
+    },
     /// Instances were terminated.
     InstancesTerminated {
         fleet: Fleet,
@@ -512,6 +522,20 @@ impl Event {
                 instance,
                 reason,
             } => format!("{} instance {instance} failed: {reason}", fleet_name(*fleet)),
+            EventKind::InstanceReplaced {
+                fleet,
+                instance,
+                replacement,
+                url,
+            } => format!(
+                "{} instance {instance} replaced by {replacement}{}",
+                fleet_name(*fleet),
+                if url.is_empty() {
+                    String::new()
+                } else {
+                    format!(" at {url}")
+                }
+            ),
             EventKind::InstancesTerminated { fleet, instances } => {
                 format!("terminated {instances} {} instance(s)", fleet_name(*fleet))
             }

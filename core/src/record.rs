@@ -196,6 +196,17 @@ fn trimmed(kind: &EventKind) -> EventKind {
             instance: instance.clone(),
             url: String::new(),
         },
+        EventKind::InstanceReplaced {
+            fleet,
+            instance,
+            replacement,
+            ..
+        } => EventKind::InstanceReplaced {
+            fleet: *fleet,
+            instance: instance.clone(),
+            replacement: replacement.clone(),
+            url: String::new(),
+        },
         other => other.clone(),
     }
 }
@@ -373,6 +384,32 @@ mod tests {
         assert!(!text.contains("127.0.0.1"), "{text}");
         // Nor the per-tick samples: a link replays, it does not re-judge.
         assert!(!text.contains("ticks"), "{text}");
+    }
+
+    #[test]
+    fn a_replaced_instance_is_kept_without_its_address() {
+        let mut events = run();
+        let at = events.len();
+        events.insert(
+            at - 1,
+            Event {
+                run_id: "run-1".into(),
+                seq: 0,
+                at_ms: 60_000,
+                wall_ms: 0,
+                kind: EventKind::InstanceReplaced {
+                    fleet: Fleet::Blue,
+                    instance: "baseline-2".into(),
+                    replacement: "baseline-2-replacement".into(),
+                    url: "http://127.0.0.1:41235".into(),
+                },
+            },
+        );
+        let token = RunRecord::from_events(&events).to_token().expect("fits");
+        let text =
+            serde_json::to_string(&RunRecord::from_token(&token).expect("reads")).expect("json");
+        assert!(!text.contains("127.0.0.1"), "{text}");
+        assert!(text.contains("baseline-2-replacement"), "{text}");
     }
 
     #[test]

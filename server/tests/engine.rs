@@ -257,46 +257,48 @@ async fn a_second_concurrent_update_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_green_instance_killed_mid_canary_rolls_back() {
+async fn a_green_instance_killed_mid_canary_is_replaced_and_the_update_goes_on() {
     let engine = engine().await;
     let run = engine
         .start_rollout(&notebook_to("fixed"), 60.0)
         .await
         .expect("accepted");
-    // Wait, by following the live events, until the canary bakes.
-    let (history, receiver) = engine.store().follow(&run).expect("follow");
-    let canary = EventKind::BakeStarted {
-        phase: Phase::CanaryBake,
-        planned_seconds: 300,
-    };
-    if !history.iter().any(|event| event.kind == canary) {
-        let mut receiver = receiver.expect("live");
-        loop {
-            if let Live::Event(event) = receiver.recv().await.expect("event") {
-                if event.kind == canary {
-                    break;
-                }
-            }
-        }
-    }
+    canary_bake(&engine, &run).await;
     let killed = engine
         .kill_instance(DEMO_ENDPOINT, Fleet::Green, 0)
         .await
         .expect("kill");
+    until(&engine, &run, |kind| {
+        matches!(kind, EventKind::InstanceReplaced { fleet: Fleet::Green, instance, .. } if *instance == killed)
+    })
+    .await;
+    let routing = engine.router_of(DEMO_ENDPOINT).expect("router").routing();
+    let replacement = format!("{killed}-replacement");
+    assert!(
+        routing
+            .green
+            .iter()
+            .any(|target| *target.instance == *replacement)
+            && routing
+                .green
+                .iter()
+                .all(|target| *target.instance != *killed),
+        "the replacement serves in its place: {routing:?}"
+    );
     let (outcome, events) = finish(&engine, &run).await;
-    let (phase, cause) = rolled_back(&outcome);
-    assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
-    match cause {
-        RollbackCause::GreenUnhealthy { reason } => assert!(reason.contains(&killed), "{reason}"),
-        other => panic!("unexpected cause {other:?}"),
-    }
-    assert!(kinds(&events).iter().any(|kind| matches!(
-        kind,
-        EventKind::InstanceFailed {
-            fleet: Fleet::Green,
-            ..
-        }
-    )));
+    assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    let failed: Vec<&EventKind> = kinds(&events)
+        .into_iter()
+        .filter(|kind| matches!(kind, EventKind::InstanceFailed { .. }))
+        .collect();
+    assert!(
+        matches!(
+            failed.as_slice(),
+            [EventKind::InstanceFailed { fleet: Fleet::Green, instance, reason }]
+                if *instance == killed && reason.contains("stopped") && reason.contains("replaced")
+        ),
+        "{failed:#?}"
+    );
     engine.shutdown().await;
 }
 
@@ -329,7 +331,8 @@ async fn canary_bake(engine: &Engine, run: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_hung_green_instance_fails_its_health_checks_and_rolls_back_with_blue_unharmed() {
+async fn a_hung_green_instance_is_replaced_and_when_its_replacement_hangs_too_the_update_rolls_back(
+) {
     let engine = engine().await;
     let run = engine
         .start_rollout(&notebook_to("fixed"), 60.0)
@@ -346,12 +349,22 @@ async fn a_hung_green_instance_fails_its_health_checks_and_rolls_back_with_blue_
         .hang_instance(DEMO_ENDPOINT, Fleet::Green, 0)
         .await
         .expect("hang");
+    until(&engine, &run, |kind| {
+        matches!(kind, EventKind::InstanceReplaced { fleet: Fleet::Green, instance, .. } if *instance == hung)
+    })
+    .await;
+    // The replacement took the hung instance's place: it hangs too.
+    let replacement = engine
+        .hang_instance(DEMO_ENDPOINT, Fleet::Green, 0)
+        .await
+        .expect("hang");
+    assert_eq!(replacement, format!("{hung}-replacement"));
     let (outcome, events) = finish(&engine, &run).await;
     let (phase, cause) = rolled_back(&outcome);
     assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
     match cause {
         RollbackCause::GreenUnhealthy { reason } => {
-            assert!(reason.contains(&hung), "{reason}");
+            assert!(reason.contains(&replacement), "{reason}");
             assert!(reason.contains("3 health checks in a row"), "{reason}");
             assert!(reason.contains("did not answer within"), "{reason}");
         }
@@ -375,7 +388,7 @@ async fn a_hung_green_instance_fails_its_health_checks_and_rolls_back_with_blue_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blue_instance_crashing_mid_canary_is_reported_routed_around_and_not_blamed_on_green() {
+async fn a_blue_instance_crashing_mid_canary_is_reported_replaced_and_not_blamed_on_green() {
     let engine = engine().await;
     let run = engine
         .start_rollout(&notebook_to("fixed"), 60.0)
@@ -397,6 +410,10 @@ async fn a_blue_instance_crashing_mid_canary_is_reported_routed_around_and_not_b
         )
     })
     .await;
+    until(&engine, &run, |kind| {
+        matches!(kind, EventKind::InstanceReplaced { fleet: Fleet::Blue, instance, .. } if *instance == crashed)
+    })
+    .await;
     let routing = router.routing();
     assert!(
         routing
@@ -405,7 +422,7 @@ async fn a_blue_instance_crashing_mid_canary_is_reported_routed_around_and_not_b
             .all(|target| &*target.instance != crashed.as_str()),
         "no longer routed to: {routing:?}"
     );
-    assert_eq!(routing.blue.len(), 2, "{routing:?}");
+    assert_eq!(routing.blue.len(), 3, "its replacement serves: {routing:?}");
     let (outcome, events) = finish(&engine, &run).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
     let failed: Vec<&EventKind> = kinds(&events)

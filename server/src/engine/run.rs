@@ -111,6 +111,19 @@ enum Signal {
         instance: String,
         reason: String,
     },
+    /// The replacement of a failed instance is serving in its place.
+    Replaced {
+        fleet: Fleet,
+        instance: String,
+        replacement: String,
+        url: String,
+    },
+    /// The replacement of a failed instance could not start.
+    ReplacementFailed {
+        fleet: Fleet,
+        replacement: String,
+        reason: String,
+    },
 }
 
 /// Appends the run's events in order. Sequence numbers count appended events
@@ -128,8 +141,13 @@ struct Driver {
     tasks: Vec<(Fleet, JoinHandle<()>)>,
     /// The last routing the session asked for: serving instances, green's share.
     routed: (Fleets, u32),
-    /// Blue instances that failed their health checks: never routed to again.
+    /// Instances that failed their health checks: never routed to again.
     failed: std::collections::BTreeSet<String>,
+    /// Replacements launched for failed instances; one that fails in turn is
+    /// not replaced again (see the assumption `instance_replacement`).
+    replacements: std::collections::BTreeSet<String>,
+    /// Replacement launches in progress, ended with the run.
+    replacing: Vec<JoinHandle<()>>,
 }
 
 impl Driver {
@@ -414,24 +432,161 @@ impl Driver {
         terminate_when_drained(self.ctx.router.clone(), blue);
     }
 
-    /// A serving blue instance failed: it is recorded and no longer routed
-    /// to. It is the old fleet's failure, not green's: nothing rolls back.
-    async fn blue_failed(
+    /// A serving instance failed its health checks. It is no longer routed
+    /// to, and, as SageMaker replaces an unhealthy instance, a replacement is
+    /// launched to serve in its place (the fleet serves one short until it
+    /// does). A replacement that fails in turn is not replaced: a green one
+    /// then rolls the update back (the returned input), a blue one is routed
+    /// around. A green instance that fails before it serves is a failed
+    /// launch, as before.
+    async fn instance_failed(
         &mut self,
         now: u64,
+        fleet: Fleet,
         instance: String,
         reason: String,
         recorder: &mut Recorder,
-    ) {
-        self.failed.insert(instance.clone());
-        let (serving, green_bp) = self.routed;
-        self.route(serving, green_bp).await;
+    ) -> Option<Input> {
+        let routing = self.ctx.router.routing();
+        let targets = match fleet {
+            Fleet::Blue => &routing.blue,
+            Fleet::Green => &routing.green,
+        };
+        let serving = targets.iter().any(|target| *target.instance == *instance);
+        let replace = serving && !self.replacements.contains(&instance);
+        if serving || fleet == Fleet::Blue {
+            self.failed.insert(instance.clone());
+            let (fleets, green_bp) = self.routed;
+            self.route(fleets, green_bp).await;
+        }
+        let blame = match fleet {
+            Fleet::Blue => ", and not counted against green",
+            Fleet::Green => "",
+        };
+        let what = if replace {
+            format!("{reason}; no longer routed to, and replaced{blame}")
+        } else if fleet == Fleet::Blue {
+            format!("{reason}; no longer routed to{blame}")
+        } else {
+            reason.clone()
+        };
         recorder.emit(
             now,
             EventKind::InstanceFailed {
-                fleet: Fleet::Blue,
+                fleet,
+                instance: instance.clone(),
+                reason: what,
+            },
+        );
+        if replace {
+            self.replace(fleet, instance).await;
+            return None;
+        }
+        match fleet {
+            Fleet::Blue => None,
+            Fleet::Green => Some(Input::GreenFailed { reason }),
+        }
+    }
+
+    /// Launches a replacement for `failed` of `fleet`; it takes the failed
+    /// instance's place once healthy and its launch's set time has passed.
+    async fn replace(&mut self, fleet: Fleet, failed: String) {
+        let replacement = format!("{failed}-replacement");
+        self.replacements.insert(replacement.clone());
+        let ctx = self.ctx.clone();
+        let signals = self.signals.clone();
+        let model = match fleet {
+            Fleet::Green => ctx.green_model.clone(),
+            Fleet::Blue => ctx.blue_model.clone(),
+        };
+        let position = {
+            let state = ctx.endpoint.lock().await;
+            let list = match fleet {
+                Fleet::Blue => &state.blue,
+                Fleet::Green => &state.green,
+            };
+            list.iter()
+                .position(|instance| instance.id == failed)
+                .unwrap_or(0)
+        };
+        let launched_at = ctx.plan_clock.now_ms();
+        self.replacing.push(tokio::spawn(async move {
+            let seed = ctx.seed ^ 0x5EED_u64 ^ position as u64;
+            let launched = match &model {
+                Ok(model) => {
+                    Instance::launch(model, position, replacement.clone(), fleet, seed).await
+                }
+                Err(reason) => Err(reason.clone()),
+            };
+            let started = match launched {
+                Ok(instance) => {
+                    let url = instance.url.clone();
+                    wait_healthy(&ctx.client, &url, startup_patience(ctx.time_scale))
+                        .await
+                        .map(|()| (instance, url))
+                }
+                Err(reason) => Err(reason),
+            };
+            let (instance, url) = match started {
+                Ok(started) => started,
+                Err(reason) => {
+                    let _ = signals.send(Signal::ReplacementFailed {
+                        fleet,
+                        replacement,
+                        reason,
+                    });
+                    return;
+                }
+            };
+            let done = ctx
+                .plan_clock
+                .instant_at(launched_at.saturating_add(ctx.min_launch_ms));
+            tokio::time::sleep_until(done.into()).await;
+            {
+                let mut state = ctx.endpoint.lock().await;
+                let list = match fleet {
+                    Fleet::Blue => &mut state.blue,
+                    Fleet::Green => &mut state.green,
+                };
+                match list.iter().position(|serving| serving.id == failed) {
+                    // The failed instance gives up its place (it is stopped as
+                    // it is dropped).
+                    Some(position) => list[position] = instance,
+                    // Its fleet was terminated meanwhile.
+                    None => {
+                        instance.terminate();
+                        return;
+                    }
+                }
+            }
+            let _ = signals.send(Signal::Replaced {
+                fleet,
+                instance: failed,
+                replacement,
+                url,
+            });
+        }));
+    }
+
+    /// A replacement serves: routed to, and recorded.
+    async fn replaced(
+        &mut self,
+        now: u64,
+        fleet: Fleet,
+        instance: String,
+        replacement: String,
+        url: String,
+        recorder: &mut Recorder,
+    ) {
+        let (fleets, green_bp) = self.routed;
+        self.route(fleets, green_bp).await;
+        recorder.emit(
+            now,
+            EventKind::InstanceReplaced {
+                fleet,
                 instance,
-                reason: format!("{reason}; no longer routed to, and not counted against green"),
+                replacement,
+                url,
             },
         );
     }
@@ -485,19 +640,33 @@ impl Driver {
                     }),
                 }
             }
-            Signal::BlueFailed { instance, reason } => Err(format!(
-                "blue instance {instance} failed ({reason}) and was not handled as such"
+            Signal::BlueFailed { instance, .. }
+            | Signal::GreenFailed { instance, .. }
+            | Signal::Replaced { instance, .. } => Err(format!(
+                "instance {instance}'s health was not handled as such"
             )),
-            Signal::GreenFailed { instance, reason } => {
+            Signal::ReplacementFailed {
+                fleet,
+                replacement,
+                reason,
+            } => {
                 recorder.emit(
                     now,
                     EventKind::InstanceFailed {
-                        fleet: Fleet::Green,
-                        instance,
-                        reason: reason.clone(),
+                        fleet,
+                        instance: replacement.clone(),
+                        reason: format!("the replacement could not start: {reason}"),
                     },
                 );
-                Ok(Input::GreenFailed { reason })
+                match fleet {
+                    Fleet::Green => Ok(Input::GreenFailed {
+                        reason: format!("replacement {replacement} could not start: {reason}"),
+                    }),
+                    // `listen` records a blue one: blue serves one short.
+                    Fleet::Blue => Err(format!(
+                        "blue replacement {replacement}'s failure was not handled as such"
+                    )),
+                }
             }
         }
     }
@@ -851,8 +1020,43 @@ impl Running {
             match arrived.filter(|_| self.session.outcome().is_none()) {
                 Some(Signal::BlueFailed { instance, reason }) => {
                     self.driver
-                        .blue_failed(now, instance, reason, &mut self.recorder)
+                        .instance_failed(now, Fleet::Blue, instance, reason, &mut self.recorder)
                         .await;
+                }
+                Some(Signal::GreenFailed { instance, reason }) => {
+                    let failed = self
+                        .driver
+                        .instance_failed(now, Fleet::Green, instance, reason, &mut self.recorder)
+                        .await;
+                    if let Some(input) = failed {
+                        self.handle(now, input).await;
+                    }
+                }
+                Some(Signal::Replaced {
+                    fleet,
+                    instance,
+                    replacement,
+                    url,
+                }) => {
+                    self.driver
+                        .replaced(now, fleet, instance, replacement, url, &mut self.recorder)
+                        .await;
+                }
+                Some(Signal::ReplacementFailed {
+                    fleet: Fleet::Blue,
+                    replacement,
+                    reason,
+                }) => {
+                    self.recorder.emit(
+                        now,
+                        EventKind::InstanceFailed {
+                            fleet: Fleet::Blue,
+                            instance: replacement,
+                            reason: format!(
+                                "the replacement could not start: {reason}; blue serves one instance short"
+                            ),
+                        },
+                    );
                 }
                 Some(signal) => match self.driver.input_for(now, signal, &mut self.recorder) {
                     Ok(input) => self.handle(now, input).await,
@@ -968,6 +1172,8 @@ pub(crate) async fn execute(
             tasks: Vec::new(),
             routed: (Fleets::new(0, 0), 0),
             failed: Default::default(),
+            replacements: Default::default(),
+            replacing: Vec::new(),
         },
         recorder,
         tick_ms,
@@ -1016,6 +1222,9 @@ async fn settle(
     inbox: &mut mpsc::UnboundedReceiver<Signal>,
     clock: PlanClock,
 ) {
+    for replacing in driver.replacing.drain(..) {
+        replacing.abort();
+    }
     let mut restored = false;
     for (fleet, task) in driver.tasks.drain(..) {
         if fleet == Fleet::Blue && !task.is_finished() {

@@ -68,6 +68,22 @@ fn kinds(events: &[Event]) -> Vec<&EventKind> {
     events.iter().map(|event| &event.kind).collect()
 }
 
+/// The run's `InstanceFailed` events.
+fn instance_failures(events: &[Event]) -> Vec<&EventKind> {
+    kinds(events)
+        .into_iter()
+        .filter(|kind| matches!(kind, EventKind::InstanceFailed { .. }))
+        .collect()
+}
+
+/// Waits until `instance` of `fleet` has been replaced.
+async fn until_replaced(engine: &Engine, run: &str, fleet: Fleet, instance: &str) {
+    until(engine, run, |kind| {
+        matches!(kind, EventKind::InstanceReplaced { fleet: f, instance: i, .. } if *f == fleet && i == instance)
+    })
+    .await;
+}
+
 async fn finish(engine: &Engine, run: &str) -> (RunOutcome, Vec<Event>) {
     let outcome = engine.wait(run).await.expect("run ends");
     let events = engine.store().events(run).expect("events");
@@ -268,10 +284,7 @@ async fn a_green_instance_killed_mid_canary_is_replaced_and_the_update_goes_on()
         .kill_instance(DEMO_ENDPOINT, Fleet::Green, 0)
         .await
         .expect("kill");
-    until(&engine, &run, |kind| {
-        matches!(kind, EventKind::InstanceReplaced { fleet: Fleet::Green, instance, .. } if *instance == killed)
-    })
-    .await;
+    until_replaced(&engine, &run, Fleet::Green, &killed).await;
     let routing = engine.router_of(DEMO_ENDPOINT).expect("router").routing();
     let replacement = format!("{killed}-replacement");
     assert!(
@@ -287,10 +300,7 @@ async fn a_green_instance_killed_mid_canary_is_replaced_and_the_update_goes_on()
     );
     let (outcome, events) = finish(&engine, &run).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
-    let failed: Vec<&EventKind> = kinds(&events)
-        .into_iter()
-        .filter(|kind| matches!(kind, EventKind::InstanceFailed { .. }))
-        .collect();
+    let failed = instance_failures(&events);
     assert!(
         matches!(
             failed.as_slice(),
@@ -349,10 +359,7 @@ async fn a_hung_green_instance_is_replaced_and_when_its_replacement_hangs_too_th
         .hang_instance(DEMO_ENDPOINT, Fleet::Green, 0)
         .await
         .expect("hang");
-    until(&engine, &run, |kind| {
-        matches!(kind, EventKind::InstanceReplaced { fleet: Fleet::Green, instance, .. } if *instance == hung)
-    })
-    .await;
+    until_replaced(&engine, &run, Fleet::Green, &hung).await;
     // The replacement took the hung instance's place: it hangs too.
     let replacement = engine
         .hang_instance(DEMO_ENDPOINT, Fleet::Green, 0)
@@ -410,10 +417,7 @@ async fn a_blue_instance_crashing_mid_canary_is_reported_replaced_and_not_blamed
         )
     })
     .await;
-    until(&engine, &run, |kind| {
-        matches!(kind, EventKind::InstanceReplaced { fleet: Fleet::Blue, instance, .. } if *instance == crashed)
-    })
-    .await;
+    until_replaced(&engine, &run, Fleet::Blue, &crashed).await;
     let routing = router.routing();
     assert!(
         routing
@@ -425,10 +429,7 @@ async fn a_blue_instance_crashing_mid_canary_is_reported_replaced_and_not_blamed
     assert_eq!(routing.blue.len(), 3, "its replacement serves: {routing:?}");
     let (outcome, events) = finish(&engine, &run).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
-    let failed: Vec<&EventKind> = kinds(&events)
-        .into_iter()
-        .filter(|kind| matches!(kind, EventKind::InstanceFailed { .. }))
-        .collect();
+    let failed = instance_failures(&events);
     assert!(
         matches!(
             failed.as_slice(),

@@ -633,9 +633,12 @@ async fn named_plans_are_saved_opened_renamed_deleted_and_compared() -> Result<(
         wait_for("two rows", || async { (rows().await == 2).then_some(()) }).await?;
         // Named plans and pins stay for the next visit.
         driver.refresh().await?;
-        // The reloaded page is the planner only once its Wasm has started.
-        wait_for_text(&driver, "#total-duration", |text| !text.is_empty()).await?;
-        driver.find(By::Css("#tab-compare")).await?.click().await?;
+        // The reloaded page has its tabs only once its Wasm has started.
+        let compare = wait_for("the tabs after the reload", || async {
+            driver.find(By::Css("#tab-compare")).await.ok()
+        })
+        .await?;
+        compare.click().await?;
         wait_for("two rows after a reload", || async {
             (rows().await == 2).then_some(())
         })

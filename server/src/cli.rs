@@ -652,9 +652,12 @@ fn events_command(
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
     let store = open_store(data_dir)?;
-    let events = store
-        .events(run_id)
-        .map_err(|error| CliError::Refused(error.to_string()))?;
+    // An unknown run is refused (3); a record that cannot be read is work
+    // guardrail could not do (4).
+    let events = store.events(run_id).map_err(|error| match error {
+        crate::store::StoreError::NoRun(_) => CliError::Refused(error.to_string()),
+        other => CliError::Failed(other.to_string()),
+    })?;
     for event in events {
         if json {
             say!("{}", serde_json::to_string(&event).unwrap_or_default());

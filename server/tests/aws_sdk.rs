@@ -343,7 +343,16 @@ async fn an_alarm_on_the_new_fleet_rolls_the_update_back_to_the_old_config() {
         .await
         .expect("DescribeAlarms");
     let alarm = &alarms.metric_alarms()[0];
-    assert_eq!(alarm.state_value(), Some(&StateValue::InsufficientData));
+    // New, or already evaluated once on the fast API clock (no data, not
+    // breaching): in either case it has not fired.
+    assert!(
+        matches!(
+            alarm.state_value(),
+            Some(StateValue::InsufficientData | StateValue::Ok)
+        ),
+        "{:?}",
+        alarm.state_value()
+    );
     assert_eq!(alarm.threshold(), Some(0.5));
     assert_eq!(alarm.period(), Some(60));
     assert_eq!(alarm.dimensions().len(), 3);

@@ -40,11 +40,7 @@ fn plan() -> Plan {
 }
 
 fn scratch(label: &str) -> PathBuf {
-    let directory =
-        std::env::temp_dir().join(format!("guardrail-crash-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).expect("a scratch directory");
-    directory
+    common::scratch_dir("crash", label)
 }
 
 /// `guardrail serve` on `port` with `data` and `dist`, `args` and

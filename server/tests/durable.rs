@@ -26,11 +26,7 @@ use guardrail_server::store::{Store, SCHEMA_VERSION};
 use serde_json::Value;
 
 fn scratch(label: &str) -> PathBuf {
-    let directory =
-        std::env::temp_dir().join(format!("guardrail-durable-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).expect("a scratch directory");
-    directory
+    common::scratch_dir("durable", label)
 }
 
 /// `guardrail serve` on `data`, its API clock 20 times faster than real time

@@ -21,11 +21,7 @@ const WRONG: &str = "not-the-token-0123456789";
 const ACCESS_KEY: &str = "AKIDSECURITYTEST";
 
 fn scratch(label: &str) -> PathBuf {
-    let directory =
-        std::env::temp_dir().join(format!("guardrail-security-{label}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&directory);
-    std::fs::create_dir_all(&directory).expect("a scratch directory");
-    directory
+    common::scratch_dir("security", label)
 }
 
 /// `guardrail serve --token`, logging at debug level to a file.

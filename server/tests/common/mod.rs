@@ -132,6 +132,16 @@ pub fn aws_environment(url: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// An empty directory of this test process, `guardrail-{test}-{label}-PID`
+/// under the temporary directory.
+pub fn scratch_dir(test: &str, label: &str) -> PathBuf {
+    let directory =
+        std::env::temp_dir().join(format!("guardrail-{test}-{label}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&directory);
+    std::fs::create_dir_all(&directory).expect("a scratch directory");
+    directory
+}
+
 /// A free loopback port.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

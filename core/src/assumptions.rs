@@ -322,9 +322,18 @@ pub const ASSUMPTIONS: &[Assumption] = &[
     Assumption {
         id: "sagemaker_reading",
         title: "How a run on SageMaker is read",
-        text: "guardrail polls DescribeAlarms and DescribeEndpoint (each second by default, twice as slowly after \
-               each failed or throttled poll, up to 30 s), DescribeAlarmHistory when an alarm changes, and \
-               GetMetricData once per metric period, two minutes after it ends (CloudWatch's delay). The new \
+        text: "guardrail polls DescribeAlarms and DescribeEndpoint (each second by default), DescribeAlarmHistory \
+               when an alarm changes, and GetMetricData once per metric period, two minutes after it ends \
+               (CloudWatch's delay), following every NextToken. Each call retries as the AWS SDK's standard retry \
+               mode does (3 attempts, exponential backoff with jitter); a poll that still fails is recorded and the \
+               next comes twice as late, up to 30 s. An expired token is recorded, and the next poll asks the \
+               credential chain for new credentials. An UpdateEndpoint that fails after its retries is a refusal \
+               unless DescribeEndpoint shows SageMaker updating to the new config anyway (a 500 whose retry met \
+               \"in progress\"): then it is watched, and the record says so. Right after UpdateEndpoint, \
+               DescribeEndpoint may still show the endpoint as it was: until it shows the update (a status other \
+               than InService or SystemUpdating, the new config, or a LastModifiedTime after the one before the \
+               request), InService on the old config is not a rollback. RollingBack starts the rollback; the \
+               InService that follows ends it. SystemUpdating is waited out. The new \
                fleet's VariantStatus in PendingDeploymentSummary gives the phase: Creating is provisioning, Baking \
                is the next bake of the plan's schedule whose traffic share matches, Deleting is a rollback; the old \
                fleet Deleting is blue terminating. Green's share is its CurrentWeight over both fleets' (when \
@@ -332,7 +341,8 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                StartTime, LastModifiedTime, alarm history) from the update's StartTime. The outcome: succeeded only \
                if the endpoint is InService on the new config; InService on the old config is a rollback, caused \
                by the first rollback alarm that entered ALARM during the update (with its reason and values), else \
-               by the FailureReason; Failed or UpdateRollbackFailed is a failure. Example: canary of 1 beside 3 \
+               by the FailureReason; Failed is a failure; UpdateRollbackFailed is a failure that needs a person (SageMaker \
+               could not roll back, and the endpoint may serve a mix of both configs), with SageMaker's reason. Example: canary of 1 beside 3 \
                shows new CurrentWeight 0.25 and VariantStatus Baking: the canary bake at 25 %.",
     },
     Assumption {

@@ -84,6 +84,7 @@ async fn throttled_and_failed_polls_are_reported_retried_slower_and_the_run_stil
         poll_cloudwatch: cloudwatch,
         region: "eu-west-1".into(),
         api: "mock".into(),
+        renew: None,
     };
     // No alarms: only the endpoint is polled.
     let mut plan = Plan::from_json(guardrail_core::examples::NOTEBOOK_CANARY).expect("example");

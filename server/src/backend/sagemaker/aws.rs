@@ -51,8 +51,11 @@ pub const DEFAULT_POLL_MS: u64 = 1_000;
 /// The longest wait between polls after repeated throttling or failures.
 pub const MAX_POLL_MS: u64 = 30_000;
 
-/// The SDK's clients: `calls` retry as the SDK does (preflight, the update);
-/// `polls` do not, so that the watcher sees, reports and paces every failure.
+/// The SDK's clients. Every call retries as the SDK's standard retry mode
+/// does (3 attempts, exponential backoff with jitter, the retry quota) unless
+/// the SDK config says otherwise; a poll that still fails is reported and
+/// paced by the watcher. `calls` make the preflight and the update; `polls`
+/// watch it.
 #[derive(Clone, Debug)]
 pub struct Clients {
     pub sagemaker: aws_sdk_sagemaker::Client,
@@ -62,6 +65,18 @@ pub struct Clients {
     pub region: String,
     /// Where requests go, for people: the override, or AWS's endpoint.
     pub api: String,
+    /// Where fresh credentials come from after a token expired; `None`: the
+    /// clients cannot renew them (mocks).
+    pub renew: Option<Renew>,
+}
+
+/// What [`Clients::renewed`] starts again from.
+#[derive(Clone, Debug)]
+pub struct Renew {
+    config: aws_config::SdkConfig,
+    /// The settings, when the clients came from the SDK's chain: loading it
+    /// again re-reads the profiles and the SSO token cache.
+    settings: Option<Settings>,
 }
 
 impl Clients {
@@ -96,26 +111,58 @@ impl Clients {
                 .map(|url| redact_url(&url))
                 .unwrap_or_else(|_| format!("https://api.sagemaker.{region}.amazonaws.com")),
         };
-        Ok(Clients::from_config(&config, region, api))
+        let mut clients = Clients::from_config(&config, region, api);
+        if let Some(renew) = &mut clients.renew {
+            renew.settings = Some(settings.clone());
+        }
+        Ok(clients)
     }
 
-    /// Clients on an SDK config (tests give one with a mock or replay client).
+    /// Clients on an SDK config (tests give one with a fake or replay client).
     pub fn from_config(config: &aws_config::SdkConfig, region: String, api: String) -> Clients {
-        use aws_sdk_sagemaker::config::retry::RetryConfig;
-        let poll_sagemaker = aws_sdk_sagemaker::config::Builder::from(config)
-            .retry_config(RetryConfig::disabled())
-            .build();
-        let poll_cloudwatch = aws_sdk_cloudwatch::config::Builder::from(config)
-            .retry_config(aws_sdk_cloudwatch::config::retry::RetryConfig::disabled())
-            .build();
         Clients {
             sagemaker: aws_sdk_sagemaker::Client::new(config),
             cloudwatch: aws_sdk_cloudwatch::Client::new(config),
-            poll_sagemaker: aws_sdk_sagemaker::Client::from_conf(poll_sagemaker),
-            poll_cloudwatch: aws_sdk_cloudwatch::Client::from_conf(poll_cloudwatch),
+            poll_sagemaker: aws_sdk_sagemaker::Client::new(config),
+            poll_cloudwatch: aws_sdk_cloudwatch::Client::new(config),
             region,
             api,
+            renew: Some(Renew {
+                config: config.clone(),
+                settings: None,
+            }),
         }
+    }
+
+    /// The same clients with credentials fetched anew, after AWS said the
+    /// token they signed with expired. The SDK's identity cache keeps
+    /// credentials until the expiry they claim, so new clients get a new
+    /// cache: the chain's providers (SSO, `credential_process`, an assumed
+    /// role) are asked again, and clients loaded from the chain load it
+    /// again. `None` if these clients cannot renew.
+    pub async fn renewed(&self) -> Option<Clients> {
+        let renew = self.renew.as_ref()?;
+        if let Some(settings) = &renew.settings {
+            if let Ok(clients) = Clients::load(settings).await {
+                return Some(clients);
+            }
+        }
+        let cache = || aws_config::identity::IdentityCache::lazy().build();
+        let sagemaker = aws_sdk_sagemaker::config::Builder::from(&renew.config)
+            .identity_cache(cache())
+            .build();
+        let cloudwatch = aws_sdk_cloudwatch::config::Builder::from(&renew.config)
+            .identity_cache(cache())
+            .build();
+        Some(Clients {
+            sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker.clone()),
+            cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch.clone()),
+            poll_sagemaker: aws_sdk_sagemaker::Client::from_conf(sagemaker),
+            poll_cloudwatch: aws_sdk_cloudwatch::Client::from_conf(cloudwatch),
+            region: self.region.clone(),
+            api: self.api.clone(),
+            renew: self.renew.clone(),
+        })
     }
 }
 
@@ -138,6 +185,17 @@ pub struct CallError {
     pub code: Option<String>,
     pub text: String,
     pub throttled: bool,
+}
+
+impl CallError {
+    /// AWS refused the request because the credentials' session token
+    /// expired.
+    pub fn expired_token(&self) -> bool {
+        matches!(
+            self.code.as_deref(),
+            Some("ExpiredTokenException" | "ExpiredToken")
+        )
+    }
 }
 
 impl std::fmt::Display for CallError {
@@ -168,8 +226,18 @@ where
                         | "TooManyRequestsException"
                 )
             );
+            let mut text = format!("{}: {message}", code.as_deref().unwrap_or("an error"));
+            if matches!(
+                code.as_deref(),
+                Some("ExpiredTokenException" | "ExpiredToken")
+            ) {
+                text.push_str(
+                    " (the AWS credentials expired: guardrail asks the SDK's credential chain for new ones; \
+                     if they stay expired, renew them with `aws sso login` or a new session)",
+                );
+            }
             CallError {
-                text: format!("{}: {message}", code.as_deref().unwrap_or("an error")),
+                text,
                 code,
                 throttled,
             }

@@ -37,6 +37,11 @@ pub struct WatchRecord {
     pub to_config: String,
     pub started_api_ms: u64,
     pub started_wall_ms: u64,
+    /// The endpoint's `LastModifiedTime` before the update (API epoch ms):
+    /// until `DescribeEndpoint` shows a later one, or the update itself, an
+    /// `InService` on the old config is a stale read, not a rollback.
+    #[serde(default)]
+    pub before_modified_api_ms: Option<u64>,
 }
 
 impl WatchRecord {
@@ -252,6 +257,22 @@ impl SageMaker {
     }
 }
 
+/// Whether SageMaker is updating the plan's endpoint to the plan's config
+/// (its pending deployment), as one `DescribeEndpoint` shows it.
+async fn updating_to(clients: &Clients, plan: &Plan) -> Option<()> {
+    let described = clients
+        .sagemaker
+        .describe_endpoint()
+        .endpoint_name(&plan.endpoint_name)
+        .send()
+        .await
+        .ok()?;
+    let pending = described.pending_deployment_summary()?;
+    (described.endpoint_status().map(|status| status.as_str()) == Some("Updating")
+        && pending.endpoint_config_name() == Some(plan.endpoint_config_name.as_str()))
+    .then_some(())
+}
+
 fn invalid(checked: &guardrail_core::Checked) -> ServiceError {
     let lines: Vec<String> = checked
         .report
@@ -361,32 +382,69 @@ impl Backend for SageMaker {
             if let Some(config) = &plan.deployment_config {
                 update = update.deployment_config(aws::deployment_config(config));
             }
-            update.send().await.map_err(|error| {
-                refused(format!(
-                    "SageMaker refused UpdateEndpoint for {}: {}",
-                    plan.endpoint_name,
-                    call_error(&error)
-                ))
-            })?;
+            let mut notes = Vec::new();
+            if let Err(error) = update.send().await {
+                let error = call_error(&error);
+                // An error after the SDK's retries may still hide an update
+                // SageMaker began (a 500 whose retry met "in progress"): look.
+                match updating_to(clients, plan).await {
+                    Some(_) => notes.push(format!(
+                        "UpdateEndpoint answered {error}, but SageMaker is updating {} to {}: guardrail watches that update",
+                        plan.endpoint_name, plan.endpoint_config_name
+                    )),
+                    None => {
+                        return Err(refused(format!(
+                            "SageMaker refused UpdateEndpoint for {}: {error}",
+                            plan.endpoint_name
+                        )))
+                    }
+                }
+            }
             let started_wall_ms = wall_ms();
             // The update's start on the API's clock: the pending deployment's
-            // StartTime, else the endpoint's LastModifiedTime.
-            let started_api_ms = match clients
-                .sagemaker
-                .describe_endpoint()
-                .endpoint_name(&plan.endpoint_name)
-                .send()
-                .await
-            {
-                Ok(described) => described
-                    .pending_deployment_summary()
-                    .and_then(|pending| pending.start_time())
-                    .or(described.last_modified_time())
-                    .and_then(|time| time.to_millis().ok())
-                    .map(|ms| ms.max(0) as u64)
-                    .unwrap_or(started_wall_ms),
-                Err(_) => started_wall_ms,
-            };
+            // StartTime, else a LastModifiedTime after the one before. Right
+            // after UpdateEndpoint, DescribeEndpoint may not show the update
+            // yet (eventual consistency): it is asked a few times.
+            let mut started_api_ms = None;
+            let mut pace = aws::Pace::new(self.settings.poll_ms.min(1_000));
+            for attempt in 0..5 {
+                if attempt > 0 {
+                    tokio::time::sleep(pace.wait()).await;
+                    pace.failed();
+                }
+                if let Ok(described) = clients
+                    .sagemaker
+                    .describe_endpoint()
+                    .endpoint_name(&plan.endpoint_name)
+                    .send()
+                    .await
+                {
+                    let ms = |time: Option<&aws_sdk_sagemaker::primitives::DateTime>| {
+                        time.and_then(|time| time.to_millis().ok())
+                            .map(|ms| ms.max(0) as u64)
+                    };
+                    let pending = described
+                        .pending_deployment_summary()
+                        .and_then(|pending| ms(pending.start_time()));
+                    let modified = ms(described.last_modified_time()).filter(|modified| {
+                        found.modified_ms.is_none_or(|before| *modified > before)
+                    });
+                    if let Some(at) = pending.or(modified) {
+                        started_api_ms = Some(at);
+                        break;
+                    }
+                }
+            }
+            let started_api_ms = started_api_ms.unwrap_or_else(|| {
+                let estimate = found
+                    .modified_ms
+                    .map_or(started_wall_ms, |before| before.max(started_wall_ms));
+                notes.push(
+                    "DescribeEndpoint did not show the update's start yet: its times are estimated from this machine's clock"
+                        .to_string(),
+                );
+                estimate
+            });
             let record = WatchRecord {
                 settings: Settings {
                     endpoint_url: self.settings.endpoint_url.as_deref().map(aws::redact_url),
@@ -397,6 +455,7 @@ impl Backend for SageMaker {
                 to_config: plan.endpoint_config_name.clone(),
                 started_api_ms,
                 started_wall_ms,
+                before_modified_api_ms: found.modified_ms,
             };
             let run_id = self.new_run_id();
             self.store
@@ -443,6 +502,16 @@ impl Backend for SageMaker {
                     endpoint_arn: found.endpoint_arn.clone(),
                 },
             );
+            for note in notes {
+                recorder.emit(
+                    0,
+                    EventKind::EndpointObserved {
+                        status: "Updating".into(),
+                        variant_status: None,
+                        message: Some(note),
+                    },
+                );
+            }
             self.spawn_watch(clients.clone(), plan.clone(), record, recorder, &[]);
             Ok(run_id)
         })

@@ -14,6 +14,8 @@ pub struct Preflight {
     pub endpoint_arn: String,
     pub status: String,
     pub from_config: String,
+    /// The endpoint's `LastModifiedTime`, API epoch ms.
+    pub modified_ms: Option<u64>,
     pub problems: Vec<String>,
 }
 
@@ -59,6 +61,10 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
                 .endpoint_config_name()
                 .unwrap_or_default()
                 .to_string();
+            found.modified_ms = described
+                .last_modified_time()
+                .and_then(|time| time.to_millis().ok())
+                .map(|ms| ms.max(0) as u64);
             if found.status != "InService" {
                 let why = described
                     .failure_reason()

@@ -72,6 +72,15 @@ pub struct Reader {
     /// The first rollback alarm that entered ALARM during the update.
     alarm_cause: Option<(String, String, u64)>,
     alarm_states: Vec<(String, AlarmState, u64)>,
+    /// The endpoint's `LastModifiedTime` before the update request (API epoch
+    /// ms), when the preflight saw it.
+    pub before_modified_ms: Option<u64>,
+    /// The endpoint's name, for messages.
+    pub endpoint_name: String,
+    /// Whether `DescribeEndpoint` has shown the update (a status other than
+    /// `InService` and `SystemUpdating`, the new config, or a modification
+    /// after the one before the request).
+    update_seen: bool,
     pub finished: bool,
 }
 
@@ -95,8 +104,30 @@ impl Reader {
             rollback: false,
             alarm_cause: None,
             alarm_states: Vec::new(),
+            before_modified_ms: None,
+            endpoint_name: String::new(),
+            update_seen: false,
             finished: false,
         }
+    }
+
+    /// Whether `view` shows this update at all. Right after `UpdateEndpoint`,
+    /// `DescribeEndpoint` may still show the endpoint as it was (eventual
+    /// consistency): `InService` on the old config, not modified since. Such
+    /// a view is not a rollback.
+    fn shows_update(&mut self, view: &EndpointView) -> bool {
+        let modified_since = match (view.modified_ms, self.before_modified_ms) {
+            (Some(now), Some(before)) => now > before,
+            (Some(now), None) => now > self.started_api_ms,
+            (None, _) => false,
+        };
+        if view.config == self.to_config
+            || modified_since
+            || !matches!(view.status.as_str(), "InService" | "SystemUpdating")
+        {
+            self.update_seen = true;
+        }
+        self.update_seen
     }
 
     /// Plan time of an API moment: ms since the update request.
@@ -137,7 +168,12 @@ impl Reader {
                     status,
                     variant_status,
                     message,
-                } => self.seen = Some((status.clone(), variant_status.clone(), message.clone())),
+                } => {
+                    if !matches!(status.as_str(), "InService" | "SystemUpdating") {
+                        self.update_seen = true;
+                    }
+                    self.seen = Some((status.clone(), variant_status.clone(), message.clone()));
+                }
                 EventKind::AlarmStateChanged { alarm, to, .. } => {
                     let at = self.started_api_ms + event.at_ms;
                     self.note_alarm(alarm, *to, at, "");
@@ -255,6 +291,28 @@ impl Reader {
         if self.finished {
             return out;
         }
+        if !self.shows_update(view) {
+            let seen = (
+                view.status.clone(),
+                None,
+                Some(format!(
+                    "DescribeEndpoint does not show the update yet (still {} on {}): SageMaker's reads are eventually consistent",
+                    view.status, view.config
+                )),
+            );
+            if self.seen.as_ref() != Some(&seen) {
+                self.seen = Some(seen.clone());
+                out.push((
+                    now_ms,
+                    EventKind::EndpointObserved {
+                        status: seen.0,
+                        variant_status: seen.1,
+                        message: seen.2,
+                    },
+                ));
+            }
+            return out;
+        }
         let green_status = view.green.as_ref().and_then(|green| green.status.clone());
         let seen = (
             view.status.clone(),
@@ -347,6 +405,34 @@ impl Reader {
                     }
                 }
             }
+            ("RollingBack", green) => {
+                if let Some(green) = green {
+                    self.traffic(view, green, now_ms, &mut out);
+                }
+                if !self.rollback {
+                    self.rollback = true;
+                    let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
+                    // When the alarm fired, else when SageMaker changed the
+                    // endpoint, else now.
+                    let modified = view
+                        .modified_ms
+                        .filter(|ms| *ms > self.started_api_ms)
+                        .map(|ms| self.at(ms));
+                    let at_ms = self
+                        .alarm_cause
+                        .as_ref()
+                        .map(|(_, _, at)| *at)
+                        .or(modified)
+                        .unwrap_or(now_ms);
+                    out.push((
+                        at_ms,
+                        EventKind::RollbackStarted {
+                            phase,
+                            cause: self.cause(view),
+                        },
+                    ));
+                }
+            }
             ("Updating", None) | ("Creating", _) | ("SystemUpdating", _) => {}
             ("InService", _) => {
                 let at_ms = view.modified_ms.map(|ms| self.at(ms)).unwrap_or(now_ms);
@@ -357,9 +443,21 @@ impl Reader {
                 }
             }
             (status, _) => {
-                let reason = match &view.failure_reason {
-                    Some(reason) => format!("the endpoint is {status}: {reason}"),
-                    None => format!("the endpoint is {status}"),
+                let why = view
+                    .failure_reason
+                    .as_deref()
+                    .filter(|reason| !reason.is_empty())
+                    .unwrap_or("SageMaker gave no FailureReason");
+                let reason = if status == "UpdateRollbackFailed" {
+                    format!(
+                        "SageMaker could not roll the update back: the endpoint is UpdateRollbackFailed ({why}). \
+                         It needs a person: SageMaker says the endpoint may serve a mix of the old and the new \
+                         config; see which with `aws sagemaker describe-endpoint --endpoint-name {}`, then update it \
+                         to the config it should serve",
+                        self.endpoint_name
+                    )
+                } else {
+                    format!("the endpoint is {status}: {why}")
                 };
                 if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
                     out.push((now_ms, EventKind::BakeEnded { phase }));
@@ -522,5 +620,120 @@ impl Reader {
             },
         ));
         self.finished = true;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const START: u64 = 1_800_000_000_000;
+
+    fn reader() -> Reader {
+        let plan = guardrail_core::Plan::from_json(guardrail_core::examples::NOTEBOOK_CANARY)
+            .expect("example");
+        let rollout = guardrail_core::check(&plan).rollout.expect("valid");
+        let mut reader = Reader::new(
+            guardrail_core::schedule::schedule(&rollout),
+            "incompatible",
+            plan.rollback_alarm_names()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            START,
+        );
+        reader.before_modified_ms = Some(START - 3_600_000);
+        reader.endpoint_name = "guardrail-demo".into();
+        reader
+    }
+
+    fn view(status: &str, config: &str, modified_ms: u64) -> EndpointView {
+        EndpointView {
+            status: status.into(),
+            config: config.into(),
+            modified_ms: Some(modified_ms),
+            ..EndpointView::default()
+        }
+    }
+
+    fn outcome(events: &[(u64, EventKind)]) -> Option<&RunOutcome> {
+        events.iter().find_map(|(_, kind)| match kind {
+            EventKind::Finished { outcome } => Some(outcome),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn the_endpoint_as_it_was_before_the_update_is_a_stale_read_not_a_rollback() {
+        let mut reader = reader();
+        let stale = view("InService", "baseline", START - 3_600_000);
+        let events = reader.endpoint(&stale, 1_000);
+        assert!(outcome(&events).is_none(), "{events:?}");
+        assert!(matches!(
+            &events[..],
+            [(_, EventKind::EndpointObserved { message: Some(text), .. })] if text.contains("does not show the update yet")
+        ));
+        assert!(reader.endpoint(&stale, 2_000).is_empty(), "said once");
+        // Once SageMaker has modified the endpoint, InService on the old
+        // config is a rollback.
+        let events = reader.endpoint(&view("InService", "baseline", START + 60_000), 3_000);
+        assert!(
+            matches!(outcome(&events), Some(RunOutcome::RolledBack { .. })),
+            "{events:?}"
+        );
+    }
+
+    #[test]
+    fn rolling_back_starts_the_rollback_once_and_in_service_ends_it() {
+        let mut reader = reader();
+        reader.endpoint(&view("Updating", "baseline", START), 1_000);
+        let events = reader.endpoint(&view("RollingBack", "baseline", START + 300_000), 2_000);
+        assert!(
+            outcome(&events).is_none(),
+            "RollingBack is not an end: {events:?}"
+        );
+        let started: Vec<u64> = events
+            .iter()
+            .filter(|(_, kind)| matches!(kind, EventKind::RollbackStarted { .. }))
+            .map(|(at, _)| *at)
+            .collect();
+        assert_eq!(started, [300_000], "at SageMaker's LastModifiedTime");
+        let events = reader.endpoint(&view("RollingBack", "baseline", START + 300_000), 3_000);
+        assert!(events
+            .iter()
+            .all(|(_, kind)| !matches!(kind, EventKind::RollbackStarted { .. })));
+        let events = reader.endpoint(&view("InService", "baseline", START + 400_000), 4_000);
+        assert!(
+            matches!(outcome(&events), Some(RunOutcome::RolledBack { .. })),
+            "{events:?}"
+        );
+        assert!(events
+            .iter()
+            .all(|(_, kind)| !matches!(kind, EventKind::RollbackStarted { .. })));
+    }
+
+    #[test]
+    fn update_rollback_failed_says_a_person_is_needed_and_why() {
+        let mut reader = reader();
+        reader.endpoint(&view("Updating", "baseline", START), 1_000);
+        let mut failed = view("UpdateRollbackFailed", "baseline", START + 500_000);
+        failed.failure_reason = Some("instances could not be launched".into());
+        let events = reader.endpoint(&failed, 2_000);
+        let Some(RunOutcome::Failed { reason }) = outcome(&events) else {
+            panic!("a failure: {events:?}");
+        };
+        assert!(
+            reason.contains("could not roll the update back"),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("(instances could not be launched)"),
+            "{reason}"
+        );
+        assert!(reason.contains("needs a person"), "{reason}");
+        assert!(
+            reason.contains("--endpoint-name guardrail-demo"),
+            "{reason}"
+        );
     }
 }

@@ -55,7 +55,14 @@ pub struct Watch {
     finish: Option<(u64, EventKind)>,
     /// Each of the plan's alarms' condition, as the local engine records it.
     conditions: Vec<(String, String)>,
+    /// A poll met an expired token: renew the clients before the next.
+    renew: bool,
 }
+
+/// The most pages of one answer the watcher reads (`NextToken`s followed):
+/// far more than 14 queries or 100 alarms take, and a bound on a service that
+/// keeps answering with one.
+const MAX_PAGES: usize = 50;
 
 fn millis(time: Option<&DateTime>) -> Option<u64> {
     time.and_then(|time| time.to_millis().ok())
@@ -101,6 +108,8 @@ impl Watch {
             rollback_alarms(&plan),
             record.started_api_ms,
         );
+        reader.before_modified_ms = record.before_modified_api_ms;
+        reader.endpoint_name.clone_from(&plan.endpoint_name);
         reader.replay(history);
         let period_ms = u64::from(metric_period(&plan)) * 1_000;
         let recorded_until = history
@@ -124,6 +133,7 @@ impl Watch {
             next_period_api_ms,
             finish: None,
             conditions,
+            renew: false,
         })
     }
 
@@ -154,6 +164,7 @@ impl Watch {
     }
 
     fn failed(&mut self, operation: &str, error: &CallError) {
+        self.renew |= error.expired_token();
         let retry_in_ms = self.pace.failed();
         let now = self.now_ms();
         tracing::warn!("{operation} failed: {error}; retrying in {retry_in_ms} ms");
@@ -216,6 +227,12 @@ impl Watch {
     /// One round: alarms first (so a rollback finds its cause), the endpoint,
     /// then the metrics when a period is complete. False if a call failed.
     async fn poll(&mut self) -> bool {
+        if std::mem::take(&mut self.renew) {
+            if let Some(clients) = self.clients.renewed().await {
+                tracing::info!("asked the AWS credential chain for new credentials");
+                self.clients = clients;
+            }
+        }
         let alarms_ok = self.poll_alarms().await;
         let endpoint_ok = self.poll_endpoint().await;
         let settle_ms = self.period_ms.max(120_000);
@@ -234,22 +251,32 @@ impl Watch {
         if self.alarms.is_empty() {
             return true;
         }
-        let described = match self
-            .clients
-            .poll_cloudwatch
-            .describe_alarms()
-            .set_alarm_names(Some(self.alarms.clone()))
-            .send()
-            .await
-        {
-            Ok(described) => described,
-            Err(error) => {
-                self.failed("DescribeAlarms", &call_error(&error));
-                return false;
+        let mut alarms = Vec::new();
+        let mut next_token = None;
+        for _ in 0..MAX_PAGES {
+            let described = match self
+                .clients
+                .poll_cloudwatch
+                .describe_alarms()
+                .set_alarm_names(Some(self.alarms.clone()))
+                .set_next_token(next_token.take())
+                .send()
+                .await
+            {
+                Ok(described) => described,
+                Err(error) => {
+                    self.failed("DescribeAlarms", &call_error(&error));
+                    return false;
+                }
+            };
+            alarms.extend(described.metric_alarms().iter().cloned());
+            next_token = described.next_token().map(str::to_string);
+            if next_token.is_none() {
+                break;
             }
-        };
+        }
         let mut ok = true;
-        for alarm in described.metric_alarms() {
+        for alarm in &alarms {
             let Some(name) = alarm.alarm_name() else {
                 continue;
             };
@@ -303,19 +330,28 @@ impl Watch {
 
     /// State changes of `alarm` after `after_api_ms`, oldest first.
     async fn history(&self, alarm: &str, after_api_ms: u64) -> Result<Vec<AlarmChange>, CallError> {
-        let items = self
-            .clients
-            .poll_cloudwatch
-            .describe_alarm_history()
-            .alarm_name(alarm)
-            .history_item_type(cw::HistoryItemType::StateUpdate)
-            .start_date(DateTime::from_millis((after_api_ms + 1) as i64))
-            .max_records(100)
-            .send()
-            .await
-            .map_err(|error| call_error(&error))?;
+        let mut items = Vec::new();
+        let mut next_token = None;
+        for _ in 0..MAX_PAGES {
+            let page = self
+                .clients
+                .poll_cloudwatch
+                .describe_alarm_history()
+                .alarm_name(alarm)
+                .history_item_type(cw::HistoryItemType::StateUpdate)
+                .start_date(DateTime::from_millis((after_api_ms + 1) as i64))
+                .max_records(100)
+                .set_next_token(next_token.take())
+                .send()
+                .await
+                .map_err(|error| call_error(&error))?;
+            items.extend(page.alarm_history_items().iter().cloned());
+            next_token = page.next_token().map(str::to_string);
+            if next_token.is_none() {
+                break;
+            }
+        }
         let mut changes: Vec<AlarmChange> = items
-            .alarm_history_items()
             .iter()
             .filter_map(|item| {
                 let at_api_ms = millis(item.timestamp())?;
@@ -525,30 +561,52 @@ impl Watch {
                 );
             }
         }
-        let answer = match self
-            .clients
-            .poll_cloudwatch
-            .get_metric_data()
-            .set_metric_data_queries(Some(queries))
-            .start_time(DateTime::from_millis(start as i64))
-            .end_time(DateTime::from_millis(end as i64))
-            .send()
-            .await
-        {
-            Ok(answer) => answer,
-            Err(error) => {
-                self.failed("GetMetricData", &call_error(&error));
-                return false;
-            }
-        };
-        // (query id, period start) → value
+        // (query id, period start) → value, over every page of the answer:
+        // CloudWatch may split one query's datapoints across pages.
         let mut values: BTreeMap<(String, u64), f64> = BTreeMap::new();
-        for result in answer.metric_data_results() {
-            let Some(id) = result.id() else { continue };
-            for (time, value) in result.timestamps().iter().zip(result.values()) {
-                if let Some(at) = millis(Some(time)) {
-                    values.insert((id.to_string(), at), *value);
+        let mut next_token = None;
+        let mut pages = 0;
+        loop {
+            let answer = match self
+                .clients
+                .poll_cloudwatch
+                .get_metric_data()
+                .set_metric_data_queries(Some(queries.clone()))
+                .start_time(DateTime::from_millis(start as i64))
+                .end_time(DateTime::from_millis(end as i64))
+                .set_next_token(next_token.take())
+                .send()
+                .await
+            {
+                Ok(answer) => answer,
+                Err(error) => {
+                    self.failed("GetMetricData", &call_error(&error));
+                    return false;
                 }
+            };
+            for result in answer.metric_data_results() {
+                let Some(id) = result.id() else { continue };
+                for (time, value) in result.timestamps().iter().zip(result.values()) {
+                    if let Some(at) = millis(Some(time)) {
+                        values.insert((id.to_string(), at), *value);
+                    }
+                }
+            }
+            pages += 1;
+            next_token = answer.next_token().map(str::to_string);
+            if next_token.is_none() {
+                break;
+            }
+            if pages >= MAX_PAGES {
+                let error = CallError {
+                    code: None,
+                    text: format!(
+                        "GetMetricData answered {MAX_PAGES} pages and still a NextToken; guardrail reads these periods again later"
+                    ),
+                    throttled: false,
+                };
+                self.failed("GetMetricData", &error);
+                return false;
             }
         }
         let mut events = Vec::new();

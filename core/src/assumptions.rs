@@ -314,7 +314,10 @@ pub const ASSUMPTIONS: &[Assumption] = &[
         id: "api_alarms",
         title: "CloudWatch on the local engine",
         text: "SageMaker's metrics are published in 10-second buckets of the API clock, per endpoint config and for \
-               the whole variant, without delay, and kept for a day. Alarms created with PutMetricAlarm are evaluated \
+               the whole variant, without delay, and kept as CloudWatch keeps data: 10-second buckets for 3 \
+               hours, then summed into minutes (kept 15 days), 5 minutes (63 days) and hours (455 days); a query \
+               whose period is shorter than what is kept finds no datapoints. Example: 4 hours later, a minute's six \
+               10-second buckets are one, and a 10-second period over it is empty. Alarms created with PutMetricAlarm are evaluated \
                at the end of each of their periods, aligned to the epoch, over the last EvaluationPeriods + 2 periods, \
                all the time. An update through the API reads its rollback alarms' states from there, and before each \
                of its own deadlines CloudWatch catches up to that moment, so an alarm due then is judged first.",
@@ -357,7 +360,9 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                and serves in its place; until then its fleet serves one instance short, which the alarms see. A \
                blue failure is never counted against green. A replacement that fails in turn is not replaced \
                again: a green one rolls the update back (green fleet unhealthy), a blue one leaves blue one \
-               short. A green instance that fails before it serves is a failed launch, which rolls back. A \
+               short. An endpoint at rest (InService, no update) is checked the same way and keeps its instance \
+               count: an unhealthy instance is replaced, the endpoint stays InService one instance short until \
+               the replacement answers, and a replacement that cannot start is tried again 10 s (real time) later. A green instance that fails before it serves is a failed launch, which rolls back. A \
                request no instance answers within 60 s of the API clock (but never sooner than 1 s of real \
                time) fails as a ModelError with the model's status 0, counted in InvocationModelErrors and \
                Invocation5XXErrors. Example: the canary hangs at 3:00 of its bake; its pings fail at about \

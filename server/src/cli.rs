@@ -584,6 +584,55 @@ impl Listen {
     }
 }
 
+/// Holds `serve.lock` in the data directory for as long as the returned file
+/// lives: two servers on one data directory would both relaunch its
+/// endpoints and write its resources, so a second one is refused, naming the
+/// first. The lock goes with the process, however it ends.
+fn lock_data_dir(
+    data_dir: &std::path::Path,
+    address: std::net::SocketAddr,
+) -> Result<std::fs::File, CliError> {
+    use std::io::{Read, Seek, Write};
+    std::fs::create_dir_all(data_dir).map_err(|error| {
+        CliError::Failed(format!(
+            "cannot create the data directory {}: {error}",
+            data_dir.display()
+        ))
+    })?;
+    let path = data_dir.join("serve.lock");
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|error| CliError::Failed(format!("cannot open {}: {error}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(CliError::Failed(format!(
+                "another guardrail serve ({}) uses the data directory {}: stop it first, or give this one another with --data-dir or GUARDRAIL_DATA_DIR",
+                if holder.is_empty() { "its pid is not recorded" } else { holder },
+                data_dir.display()
+            )));
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            return Err(CliError::Failed(format!(
+                "cannot lock {}: {error}",
+                path.display()
+            )))
+        }
+    }
+    let _ = file
+        .set_len(0)
+        .and_then(|()| file.rewind())
+        .and_then(|()| writeln!(file, "pid {}, serving http://{address}", std::process::id()));
+    Ok(file)
+}
+
 /// `guardrail serve`: the planner and the local engine, on 127.0.0.1 unless
 /// `--bind` says otherwise.
 fn serve_command(
@@ -601,7 +650,9 @@ fn serve_command(
     std::net::TcpListener::bind(address)
         .map_err(|error| CliError::Failed(format!("cannot listen on {address}: {error}")))?;
     let token = listen.access_token()?;
+    let lock = lock_data_dir(&data_dir, address)?;
     runtime()?.block_on(async move {
+        let _lock = lock;
         let api_time_scale = options.api_time_scale;
         let engine = Engine::start_in(&data_dir, options).await?;
         engine.set_access_token(token);

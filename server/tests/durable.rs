@@ -363,3 +363,43 @@ async fn fifty_parallel_creates_at_the_instance_limit_take_exactly_what_is_left(
     engine.shutdown().await;
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_serve_on_the_same_data_directory_is_refused_and_names_the_first() {
+    let data = scratch("two-serves");
+    let port = common::free_port();
+    let mut first = serve(port, &data).await;
+    let second = std::process::Command::new(env!("CARGO_BIN_EXE_guardrail"))
+        .args([
+            "serve",
+            "--port",
+            &common::free_port().to_string(),
+            "--rps",
+            "0",
+        ])
+        .arg("--data-dir")
+        .arg(&data)
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .output()
+        .expect("guardrail serve runs");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(!second.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "another guardrail serve (pid {}, serving http://127.0.0.1:{port}) uses the data directory",
+            first.child.id()
+        )) && stderr.contains("--data-dir"),
+        "{stderr}"
+    );
+    // The first still serves; once it is gone (even by SIGKILL), the
+    // directory is free again.
+    let health = reqwest::get(format!("{}/healthz", first.base))
+        .await
+        .expect("the first answers");
+    assert!(health.status().is_success());
+    first.kill();
+    let again = serve(port, &data).await;
+    drop(again);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -444,6 +444,82 @@ async fn a_blue_instance_crashing_mid_canary_is_reported_replaced_and_not_blamed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instances_that_fail_at_rest_are_replaced_and_the_endpoint_keeps_its_count() {
+    // The API clock 60 times faster: health checks every 25 ms of real time
+    // (their floor), each allowed 250 ms.
+    let engine = Engine::start(
+        Registry::demo(),
+        Store::in_memory().expect("store"),
+        EngineOptions {
+            load_rps: 50.0,
+            seed: 7,
+            api_time_scale: 60.0,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine starts");
+    let router = engine.router_of(DEMO_ENDPOINT).expect("router");
+    let before: Vec<String> = router
+        .routing()
+        .blue
+        .iter()
+        .map(|target| target.instance.to_string())
+        .collect();
+    assert_eq!(before.len(), 3);
+    // One crashes; another hangs (it takes requests, /ping included, and
+    // answers none).
+    let crashed = engine
+        .kill_instance(DEMO_ENDPOINT, Fleet::Blue, 0)
+        .await
+        .expect("kill");
+    let hung = engine
+        .hang_instance(DEMO_ENDPOINT, Fleet::Blue, 1)
+        .await
+        .expect("hang");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let serving = loop {
+        let serving: Vec<String> = router
+            .routing()
+            .blue
+            .iter()
+            .map(|target| target.instance.to_string())
+            .collect();
+        if serving.len() == 3 && serving.iter().all(|id| id != &crashed && id != &hung) {
+            break serving;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "both should be replaced: {serving:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let status = engine
+        .endpoint_status(DEMO_ENDPOINT)
+        .await
+        .expect("endpoint");
+    assert_eq!(status.status, "InService");
+    assert_eq!(status.blue.len(), 3, "{status:?} serving {serving:?}");
+    let client = reqwest::Client::new();
+    for url in &status.blue {
+        let ping = client
+            .get(format!("{url}/ping"))
+            .send()
+            .await
+            .expect("the instance answers");
+        assert!(ping.status().is_success(), "{url} is healthy");
+    }
+    // The endpoint at its count updates as before.
+    let run = engine
+        .start_rollout(&notebook_to("fixed"), SCALE)
+        .await
+        .expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_are_persisted_in_order_and_a_late_viewer_receives_all_of_them() {
     let engine = engine().await;
     let run = engine

@@ -217,7 +217,25 @@ impl Engine {
     fn keep_metrics(&self) -> Result<(), StoreError> {
         let now = self.clock().now_ms();
         let mut rows = Vec::new();
+        let mut rolled_up = Vec::new();
         for router in self.metric_routers() {
+            for rolled in router.metrics.roll_up(now) {
+                rolled_up.push((
+                    router.name.clone(),
+                    router.variant.clone(),
+                    rolled.start_ms,
+                    rolled.start_ms + rolled.width_ms,
+                ));
+                for (config, bucket) in rolled.configs {
+                    rows.push(SavedBucket {
+                        endpoint: router.name.clone(),
+                        variant: router.variant.clone(),
+                        config,
+                        start_ms: rolled.start_ms,
+                        body: serde_json::to_string(&bucket).unwrap_or_default(),
+                    });
+                }
+            }
             for (start_ms, config, bucket) in router.metrics.take_unsaved() {
                 rows.push(SavedBucket {
                     endpoint: router.name.clone(),
@@ -229,7 +247,7 @@ impl Engine {
             }
         }
         let oldest = now.saturating_sub(PUBLISHED_RETENTION_MS);
-        self.store().save_buckets(&rows, oldest)?;
+        self.store().save_buckets(&rolled_up, &rows, oldest)?;
         // A deleted endpoint's metrics are forgotten with their retention.
         self.write_retired().retain(|router| {
             router
@@ -243,6 +261,7 @@ impl Engine {
     /// Puts back the published metrics the store kept: onto the router of the
     /// endpoint and variant they were published for, or a retired one.
     pub(crate) fn restore_metrics(&self, store: &Store) -> Result<(), StoreError> {
+        let now = self.clock().now_ms();
         for saved in store.buckets()? {
             let Ok(bucket) = serde_json::from_str::<FleetBucket>(&saved.body) else {
                 tracing::error!(
@@ -265,7 +284,7 @@ impl Engine {
                 });
             router
                 .metrics
-                .restore(saved.start_ms, &saved.config, bucket);
+                .restore(saved.start_ms, &saved.config, bucket, now);
         }
         Ok(())
     }

@@ -2,8 +2,10 @@
 //!
 //! The router records every invocation twice over, under one lock:
 //! - **published**, as SageMaker publishes to CloudWatch: per endpoint config
-//!   (the fleet), in 10-second buckets of the API clock, always, for a day of API
-//!   time. CloudWatch's alarms and `GetMetricData` read these.
+//!   (the fleet), in 10-second buckets of the API clock, always, kept as
+//!   CloudWatch keeps them: 10-second buckets for 3 hours, then rolled up into
+//!   minutes (kept 15 days), 5 minutes (63 days) and hours (455 days).
+//!   CloudWatch's alarms and `GetMetricData` read these.
 //! - **for a run**, while one runs: per fleet, in ticks of the run's plan clock
 //!   (the greatest common divisor of its alarm periods). The run's own alarms
 //!   and `MetricPeriod` events read these.
@@ -24,8 +26,39 @@ use crate::engine::clock::{ApiClock, PlanClock};
 /// may have (10, 20, 30 s or whole minutes) is a whole number of them.
 pub const PUBLISHED_BUCKET_MS: u64 = 10_000;
 
-/// How long published metrics are kept, in API milliseconds: one day.
-pub const PUBLISHED_RETENTION_MS: u64 = 86_400_000;
+/// How long published metrics are kept, in API milliseconds: 455 days, as
+/// CloudWatch keeps hourly data points.
+pub const PUBLISHED_RETENTION_MS: u64 = 455 * DAY_MS;
+
+const HOUR_MS: u64 = 3_600_000;
+const DAY_MS: u64 = 24 * HOUR_MS;
+
+/// CloudWatch's retention ("data points with a period of less than 60 seconds
+/// are available for 3 hours; 60 seconds, 15 days; 300 seconds, 63 days;
+/// 3600 seconds, 455 days"), as the rolls-up it implies: buckets older than
+/// the age are summed into buckets of the width.
+pub const ROLL_UPS: [(u64, u64); 3] = [
+    (3 * HOUR_MS, 60_000),
+    (15 * DAY_MS, 300_000),
+    (63 * DAY_MS, HOUR_MS),
+];
+
+/// Published buckets of one start: how long they last, and one per endpoint
+/// config.
+#[derive(Clone, Debug)]
+struct Slot {
+    width_ms: u64,
+    configs: Vec<(Arc<str>, FleetBucket)>,
+}
+
+/// A roll-up the store must follow: the buckets in `[start_ms, start_ms +
+/// width_ms)` are now these, one per config.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolledUp {
+    pub start_ms: u64,
+    pub width_ms: u64,
+    pub configs: Vec<(String, FleetBucket)>,
+}
 
 /// One fleet's sums over one tick: the core's [`FleetTick`], which run
 /// records carry so that alarms can be re-judged exactly.
@@ -61,14 +94,16 @@ struct Recording {
     ticks: BTreeMap<u64, [FleetBucket; 2]>,
 }
 
-/// Published buckets: start (API ms) → one bucket per endpoint config.
-type Published = BTreeMap<u64, Vec<(Arc<str>, FleetBucket)>>;
+/// Published buckets by start (API ms).
+type Published = BTreeMap<u64, Slot>;
 
 struct Inner {
     run: Option<Recording>,
     published: Published,
     /// The oldest published bucket changed since the store last took them.
     unsaved_from: Option<u64>,
+    /// Per roll-up, the start below which it is done.
+    rolled_up_below: [u64; 3],
 }
 
 /// An endpoint's metrics.
@@ -93,6 +128,7 @@ impl Metrics {
                 run: None,
                 published: BTreeMap::new(),
                 unsaved_from: None,
+                rolled_up_below: [0; 3],
             }),
             total: std::sync::atomic::AtomicU64::new(0),
         }
@@ -128,7 +164,14 @@ impl Metrics {
             return;
         };
         let start = now - now % PUBLISHED_BUCKET_MS;
-        let configs = inner.published.entry(start).or_default();
+        let configs = &mut inner
+            .published
+            .entry(start)
+            .or_insert_with(|| Slot {
+                width_ms: PUBLISHED_BUCKET_MS,
+                configs: Vec::new(),
+            })
+            .configs;
         let position = match configs
             .iter()
             .position(|(config, _)| **config == *observation.config)
@@ -207,7 +250,12 @@ impl Metrics {
             return total;
         };
         let first = from_ms - from_ms % PUBLISHED_BUCKET_MS;
-        for (_, configs) in inner.published.range(first..to_ms) {
+        // Only buckets wholly inside the window: rolled-up data has no
+        // datapoints of a shorter period, as in CloudWatch.
+        for (_, slot) in inner.published.range(first..to_ms).filter(|(start, slot)| {
+            slot.width_ms == PUBLISHED_BUCKET_MS || **start + slot.width_ms <= to_ms
+        }) {
+            let configs = &slot.configs;
             // The configs serving at one moment: their instances add up (the
             // variant's InvocationsPerInstance divides by both fleets).
             let mut moment = FleetBucket::default();
@@ -236,22 +284,110 @@ impl Metrics {
         inner
             .published
             .range(from_ms..)
-            .flat_map(|(start, configs)| {
-                configs
+            .flat_map(|(start, slot)| {
+                slot.configs
                     .iter()
                     .map(|(config, bucket)| (*start, config.to_string(), bucket.clone()))
             })
             .collect()
     }
 
-    /// Puts back a bucket the store kept (at start-up, before any invocation).
-    pub fn restore(&self, start_ms: u64, config: &str, bucket: FleetBucket) {
+    /// Rolls up what has aged past each of [`ROLL_UPS`] as of `now_ms` (API
+    /// time), after forgetting what is older than the retention; what the
+    /// store must do to follow.
+    pub fn roll_up(&self, now_ms: u64) -> Vec<RolledUp> {
+        let Ok(mut inner) = self.inner.lock() else {
+            return Vec::new();
+        };
+        let oldest = now_ms.saturating_sub(PUBLISHED_RETENTION_MS);
+        while inner
+            .published
+            .first_key_value()
+            .is_some_and(|(start, _)| *start < oldest)
+        {
+            inner.published.pop_first();
+        }
+        let mut rolled = Vec::new();
+        for (tier, (age_ms, width_ms)) in ROLL_UPS.iter().enumerate() {
+            let cutoff = now_ms.saturating_sub(*age_ms);
+            let end = cutoff - cutoff % width_ms;
+            let from = inner.rolled_up_below[tier];
+            if end <= from {
+                continue;
+            }
+            let starts: Vec<u64> = inner
+                .published
+                .range(from..end)
+                .map(|(start, _)| *start)
+                .collect();
+            let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+            for start in starts {
+                groups
+                    .entry(start - start % width_ms)
+                    .or_default()
+                    .push(start);
+            }
+            for (group, members) in groups {
+                let compact = members == [group]
+                    && inner
+                        .published
+                        .get(&group)
+                        .is_some_and(|slot| slot.width_ms >= *width_ms);
+                if compact {
+                    continue;
+                }
+                let mut merged = Slot {
+                    width_ms: *width_ms,
+                    configs: Vec::new(),
+                };
+                for start in members {
+                    let Some(slot) = inner.published.remove(&start) else {
+                        continue;
+                    };
+                    for (config, bucket) in slot.configs {
+                        match merged.configs.iter_mut().find(|(name, _)| *name == config) {
+                            Some((_, sum)) => sum.add(&bucket),
+                            None => merged.configs.push((config, bucket)),
+                        }
+                    }
+                }
+                rolled.push(RolledUp {
+                    start_ms: group,
+                    width_ms: *width_ms,
+                    configs: merged
+                        .configs
+                        .iter()
+                        .map(|(config, bucket)| (config.to_string(), bucket.clone()))
+                        .collect(),
+                });
+                inner.published.insert(group, merged);
+            }
+            inner.rolled_up_below[tier] = end;
+        }
+        rolled
+    }
+
+    /// Puts back a bucket the store kept (at start-up, before any
+    /// invocation). Its width follows from its age at `now_ms` and its start:
+    /// one aligned to the roll-up its age calls for is taken as rolled up
+    /// (the next [`Metrics::roll_up`] sums any that are not).
+    pub fn restore(&self, start_ms: u64, config: &str, bucket: FleetBucket, now_ms: u64) {
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let configs = inner.published.entry(start_ms).or_default();
-        configs.retain(|(name, _)| **name != *config);
-        configs.push((Arc::from(config), bucket));
+        let age = now_ms.saturating_sub(start_ms);
+        let width_ms = ROLL_UPS
+            .iter()
+            .rev()
+            .find(|(tier_age, width)| age >= *tier_age && start_ms.is_multiple_of(*width))
+            .map_or(PUBLISHED_BUCKET_MS, |(_, width)| *width);
+        let slot = inner.published.entry(start_ms).or_insert_with(|| Slot {
+            width_ms,
+            configs: Vec::new(),
+        });
+        slot.width_ms = slot.width_ms.max(width_ms);
+        slot.configs.retain(|(name, _)| **name != *config);
+        slot.configs.push((Arc::from(config), bucket));
     }
 
     /// When the newest published bucket started, if there is one.
@@ -268,7 +404,7 @@ impl Metrics {
         let mut names: Vec<String> = inner
             .published
             .values()
-            .flat_map(|configs| configs.iter().map(|(name, _)| name.to_string()))
+            .flat_map(|slot| slot.configs.iter().map(|(name, _)| name.to_string()))
             .collect();
         names.sort();
         names.dedup();
@@ -365,5 +501,65 @@ mod tests {
                 Fleets::new(1, 3)
             )
             .is_none());
+    }
+
+    #[test]
+    fn published_buckets_roll_up_and_expire_as_cloudwatch_keeps_data() {
+        let metrics = Metrics::new(ApiClock::start(1e-6));
+        let now = 500 * DAY_MS + 7_777;
+        let one = || FleetBucket {
+            invocations: 1,
+            instances: 3,
+            ..FleetBucket::default()
+        };
+        // Two minutes of 10-second buckets four hours ago, one a minute ago,
+        // 16 days ago two minutes of minute buckets, and one past retention.
+        let minute = (now - 4 * HOUR_MS) / 60_000 * 60_000;
+        for n in 0..12 {
+            metrics.restore(minute + n * 10_000, "baseline", one(), now);
+        }
+        let recent = (now - 60_000) / 10_000 * 10_000;
+        metrics.restore(recent, "baseline", one(), now);
+        let five = (now - 16 * DAY_MS) / 300_000 * 300_000;
+        metrics.restore(five, "baseline", one(), now);
+        metrics.restore(five + 60_000, "baseline", one(), now);
+        metrics.restore(now - 456 * DAY_MS, "baseline", one(), now);
+        let rolled = metrics.roll_up(now);
+        let starts: Vec<(u64, u64)> = rolled
+            .iter()
+            .map(|rolled| (rolled.start_ms, rolled.width_ms))
+            .collect();
+        assert_eq!(
+            starts,
+            [(minute, 60_000), (minute + 60_000, 60_000), (five, 300_000)]
+        );
+        assert_eq!(rolled[0].configs[0].1.invocations, 6);
+        let count = |from: u64, to: u64| metrics.published(Some("baseline"), from, to).invocations;
+        assert_eq!(count(minute, minute + 60_000), 6);
+        assert_eq!(count(minute, minute + 120_000), 12);
+        assert_eq!(
+            count(minute, minute + 10_000),
+            0,
+            "no 10-second datapoints after 3 hours"
+        );
+        assert_eq!(count(recent, recent + 10_000), 1, "recent data stays fine");
+        assert_eq!(count(five, five + 300_000), 2);
+        assert_eq!(count(five, five + 60_000), 0, "no minutes after 15 days");
+        assert_eq!(count(0, now - 455 * DAY_MS), 0, "forgotten after 455 days");
+        assert!(metrics.roll_up(now).is_empty(), "once");
+        // Restored as rolled up, they are not rolled up again.
+        let again = Metrics::new(ApiClock::start(1e-6));
+        for rolled in &rolled {
+            for (config, bucket) in &rolled.configs {
+                again.restore(rolled.start_ms, config, bucket.clone(), now);
+            }
+        }
+        assert!(again.roll_up(now).is_empty());
+        assert_eq!(
+            again
+                .published(Some("baseline"), minute, minute + 10_000)
+                .invocations,
+            0
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod cloudwatch;
 mod durable;
 pub mod endpoint;
 pub mod fleet;
+mod heal;
 pub mod ids;
 pub mod load;
 pub mod metrics;
@@ -381,6 +382,8 @@ impl Engine {
         };
         let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
         engine.tasks().push((None, evaluator));
+        let healer = tokio::spawn(heal::heal(Arc::downgrade(&engine.inner)));
+        engine.tasks().push((None, healer));
         if keep {
             for kept in kept_endpoints {
                 engine.restore_endpoint(kept).await;

@@ -171,14 +171,29 @@ impl Store {
             .map_err(query("reading alarms' history"))
     }
 
-    /// Keeps published metric buckets (replacing any kept for the same
-    /// bucket), and forgets those that started before `oldest_ms`.
-    pub fn save_buckets(&self, buckets: &[SavedBucket], oldest_ms: u64) -> Result<(), StoreError> {
+    /// In one transaction: forgets the buckets of each `rolled_up` range
+    /// (endpoint, variant, `[from_ms, to_ms)`), keeps `buckets` (replacing
+    /// any kept for the same bucket), and forgets those that started before
+    /// `oldest_ms`.
+    pub fn save_buckets(
+        &self,
+        rolled_up: &[(String, String, u64, u64)],
+        buckets: &[SavedBucket],
+        oldest_ms: u64,
+    ) -> Result<(), StoreError> {
         let mut inner = self.lock()?;
         let transaction = inner
             .connection
             .transaction()
             .map_err(query("keeping metrics"))?;
+        for (endpoint, variant, from_ms, to_ms) in rolled_up {
+            transaction
+                .execute(
+                    "DELETE FROM metric_buckets WHERE endpoint = ?1 AND variant = ?2 AND start_ms >= ?3 AND start_ms < ?4",
+                    params![endpoint, variant, *from_ms as i64, *to_ms as i64],
+                )
+                .map_err(query("keeping metrics"))?;
+        }
         for bucket in buckets {
             transaction
                 .execute(
@@ -358,11 +373,29 @@ mod tests {
             body: body.into(),
         };
         store
-            .save_buckets(&[bucket(0, "old"), bucket(10_000, "first")], 0)
+            .save_buckets(&[], &[bucket(0, "old"), bucket(10_000, "first")], 0)
             .expect("save");
         store
-            .save_buckets(&[bucket(10_000, "second")], 10_000)
+            .save_buckets(&[], &[bucket(10_000, "second")], 10_000)
             .expect("save");
         assert_eq!(store.buckets().expect("read"), [bucket(10_000, "second")]);
+        // A roll-up replaces a minute's 10-second buckets with one.
+        let fine: Vec<SavedBucket> = (0..6)
+            .map(|n| bucket(60_000 + n * 10_000, "ten seconds"))
+            .chain([bucket(120_000, "the next minute")])
+            .collect();
+        store.save_buckets(&[], &fine, 10_000).expect("save");
+        let range = ("e".to_string(), "AllTraffic".to_string(), 60_000, 120_000);
+        store
+            .save_buckets(&[range], &[bucket(60_000, "a minute")], 10_000)
+            .expect("save");
+        assert_eq!(
+            store.buckets().expect("read"),
+            [
+                bucket(10_000, "second"),
+                bucket(60_000, "a minute"),
+                bucket(120_000, "the next minute")
+            ]
+        );
     }
 }

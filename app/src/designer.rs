@@ -149,24 +149,37 @@ fn MyPlans() -> impl IntoView {
     }
 }
 
-/// Every problem at once, each linking to its field.
+/// Every problem at once, each linking to its field: the check's, and what
+/// the what-if found that the verdict rests on. What blocks the plan counts
+/// as an error, so that a Blocked verdict always comes with one.
 #[component]
 fn AllProblems() -> impl IntoView {
     let planner = use_planner();
+    let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
     let items = move || {
         let untaken = planner.untaken.get();
+        let judgement = verdict.get();
+        let found_blocks = judgement.verdict == guardrail_core::verdict::Verdict::Blocked;
         planner.checked.with(|checked| {
-            untaken
-                .into_iter()
-                .chain(checked.report.errors.iter().cloned())
-                .map(|problem| (problem, true))
+            let (blocking, warnings): (Vec<_>, Vec<_>) = checked
+                .report
+                .warnings
+                .iter()
+                .cloned()
+                .partition(guardrail_core::verdict::blocks);
+            judgement
+                .found
+                .iter()
+                .cloned()
+                .map(|problem| (problem, found_blocks))
                 .chain(
-                    checked
-                        .report
-                        .warnings
-                        .iter()
-                        .map(|problem| (problem.clone(), false)),
+                    untaken
+                        .into_iter()
+                        .chain(checked.report.errors.iter().cloned())
+                        .chain(blocking)
+                        .map(|problem| (problem, true)),
                 )
+                .chain(warnings.into_iter().map(|problem| (problem, false)))
                 .collect::<Vec<_>>()
         })
     };

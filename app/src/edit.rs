@@ -408,7 +408,9 @@ pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
         datapoints_to_alarm: None,
         threshold: Some(0.05),
         comparison_operator: Some(ComparisonOperator::GreaterThanOrEqualToThreshold),
-        treat_missing_data: Some(TreatMissingData::Breaching),
+        // Green publishes nothing before it serves: see the lint's
+        // `new_fleet_breaching`.
+        treat_missing_data: Some(TreatMissingData::NotBreaching),
         ..MetricAlarm::default()
     };
     plan.alarms.push(alarm);

@@ -38,6 +38,7 @@ pub mod schedule;
 pub mod session;
 pub mod simulate;
 pub mod timeline;
+pub mod tune;
 mod validate;
 pub mod verdict;
 

@@ -354,7 +354,7 @@ impl AlarmContext<'_> {
         };
         self.statistic_documented(metric, warnings);
         self.latency_units(metric, warnings);
-        self.silent_green(warnings);
+        self.new_fleet_breaching(warnings);
         let watched: Vec<&Step> = self
             .schedule
             .steps
@@ -475,26 +475,27 @@ impl AlarmContext<'_> {
         }
     }
 
-    fn silent_green(&self, warnings: &mut Vec<Problem>) {
-        let treat = self.rule.treat_missing_data;
-        if self.rule.scope != Scope::NewFleet || treat == TreatMissingData::Breaching {
+    /// A new-fleet alarm that treats missing data as breaching: green
+    /// publishes nothing until traffic reaches it, so the periods before it
+    /// serves breach. The one recommendation for new-fleet alarms is
+    /// `notBreaching` (AWS's own new-fleet examples use it): green's missing
+    /// data then counts as healthy, and its errors, once it serves, still
+    /// fire the alarm.
+    fn new_fleet_breaching(&self, warnings: &mut Vec<Problem>) {
+        if self.rule.scope != Scope::NewFleet
+            || self.rule.treat_missing_data != TreatMissingData::Breaching
+        {
             return;
         }
         warn(
             warnings,
             self.field(AlarmField::TreatMissingData),
-            "silent_green_hidden",
-            format!(
-                "this alarm watches only the new fleet, and missing data is treated as {}: if green stops reporting \
-                 (no traffic reaches it, or it stops publishing), the alarm {} instead of firing. AWS recommends \
-                 breaching for rollback alarms on continuously reported metrics",
-                treat.as_str(),
-                match treat {
-                    TreatMissingData::NotBreaching => "stays OK",
-                    TreatMissingData::Ignore => "keeps its state",
-                    _ => "goes to INSUFFICIENT_DATA, which never rolls back,",
-                }
-            ),
+            "new_fleet_breaching",
+            "this alarm watches only the new fleet, which publishes no datapoints until traffic reaches it: with \
+             TreatMissingData breaching, the periods before green serves count as breaching, so the alarm goes to \
+             ALARM with no regression at all and rolls the update back. Use notBreaching (as AWS's own new-fleet \
+             alarm examples do): green's errors still fire it once green serves"
+                .to_string(),
         );
     }
 
@@ -724,16 +725,17 @@ mod tests {
     }
 
     #[test]
-    fn a_new_fleet_alarm_that_treats_missing_data_as_good_is_flagged() {
+    fn a_new_fleet_alarm_treating_missing_data_as_breaching_is_flagged_and_does_roll_back() {
         let mut value: serde_json::Value =
             serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
         value["Alarms"][0]["Dimensions"]
             .as_array_mut()
             .expect("dims")
             .push(serde_json::json!({"Name": "EndpointConfigName", "Value": "incompatible"}));
+        // notBreaching, the recommendation: nothing to say about missing data.
         let found = warnings(&value.to_string());
         assert!(
-            has(&found, "Alarms[0].TreatMissingData", "silent_green_hidden"),
+            !found.iter().any(|(_, code)| code == "new_fleet_breaching"),
             "{found:?}"
         );
         // Scoped to green, Average >= 1 is reachable in every phase.
@@ -741,6 +743,19 @@ mod tests {
             !has(&found, "Alarms[0].Threshold", "alarm_blind_in_phase"),
             "{found:?}"
         );
+        value["Alarms"][0]["TreatMissingData"] = serde_json::json!("breaching");
+        let text = value.to_string();
+        assert!(
+            has(&warnings(&text), "Alarms[0].TreatMissingData", "new_fleet_breaching"),
+            "{:?}",
+            warnings(&text)
+        );
+        // The what-if agrees: with green as healthy as blue it rolls back.
+        let plan = crate::Plan::from_json(&text).expect("plan");
+        let rollout = crate::check(&plan).rollout.expect("valid");
+        let why = crate::verdict::false_alarm(&rollout, &plan.scenario_or_default())
+            .expect("simulates");
+        assert!(why.is_some_and(|why| why.contains("with no regression at all")));
     }
 
     #[test]

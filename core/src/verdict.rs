@@ -49,6 +49,37 @@ impl Verdict {
 pub struct Judgement {
     pub verdict: Verdict,
     pub why: String,
+    /// What the what-if found that the verdict rests on, as problems at the
+    /// fields to change (the check's own problems are in its report): the
+    /// Problems box lists them with the rest, as errors when the verdict is
+    /// Blocked, else as warnings.
+    #[serde(default)]
+    pub found: Vec<Problem>,
+}
+
+impl Judgement {
+    fn new(verdict: Verdict, why: String) -> Judgement {
+        Judgement {
+            verdict,
+            why,
+            found: Vec::new(),
+        }
+    }
+
+    /// A verdict that rests on `problem`, which says why in its own words.
+    fn on(verdict: Verdict, problem: Problem) -> Judgement {
+        Judgement {
+            verdict,
+            why: problem.message.clone(),
+            found: vec![problem],
+        }
+    }
+}
+
+/// Whether a lint warning blocks the plan on its own (the verdict is
+/// Blocked), so that the Problems box counts it as an error.
+pub fn blocks(problem: &Problem) -> bool {
+    problem.code == "schedule_times_out"
 }
 
 /// What the what-if found that the verdict needs.
@@ -57,6 +88,9 @@ pub struct Evidence {
     /// With no regression at all (green behaves as blue does), the rollout
     /// still rolled back: why, in words.
     pub false_alarm: Option<String>,
+    /// The alarm that rolled it back, if an alarm did.
+    #[serde(default)]
+    pub false_alarm_by: Option<String>,
     /// The scenario's own seeded run succeeded although green failed this
     /// many more requests than blue's error rate explains.
     pub shipped_failures: Option<u64>,
@@ -71,6 +105,14 @@ pub fn false_alarm(
     rollout: &Rollout,
     scenario: &Scenario,
 ) -> Result<Option<String>, SimulationError> {
+    Ok(healthy_rollback(rollout, scenario)?.map(|(why, _)| why))
+}
+
+/// As [`false_alarm`], with the alarm that rolled back, if one did.
+fn healthy_rollback(
+    rollout: &Rollout,
+    scenario: &Scenario,
+) -> Result<Option<(String, Option<String>)>, SimulationError> {
     let mut healthy = scenario.clone();
     healthy.green.error_rate = scenario.blue.error_rate;
     healthy.green.latency_ms = scenario.blue.latency_ms;
@@ -82,14 +124,20 @@ pub fn false_alarm(
             cause,
             ..
         } => Some(match cause {
-            RollbackCause::Alarm { alarm, .. } => format!(
-                "{alarm} goes to ALARM at {} with no regression at all (green as healthy as blue): every update would roll back",
-                mmss(decided_at_ms / 1_000)
+            RollbackCause::Alarm { alarm, .. } => (
+                format!(
+                    "{alarm} goes to ALARM at {} with no regression at all (green as healthy as blue): every update would roll back",
+                    mmss(decided_at_ms / 1_000)
+                ),
+                Some(alarm.clone()),
             ),
-            other => format!(
-                "with no regression at all (green as healthy as blue) the update rolls back at {}: {}",
-                mmss(decided_at_ms / 1_000),
-                other.describe()
+            other => (
+                format!(
+                    "with no regression at all (green as healthy as blue) the update rolls back at {}: {}",
+                    mmss(decided_at_ms / 1_000),
+                    other.describe()
+                ),
+                None,
             ),
         }),
     })
@@ -104,8 +152,10 @@ impl Evidence {
         scenario: &Scenario,
         simulation: &Simulation,
     ) -> Result<Evidence, SimulationError> {
+        let healthy = healthy_rollback(rollout, scenario)?;
         Ok(Evidence {
-            false_alarm: false_alarm(rollout, scenario)?,
+            false_alarm_by: healthy.as_ref().and_then(|(_, alarm)| alarm.clone()),
+            false_alarm: healthy.map(|(why, _)| why),
             shipped_failures: shipped_failures(simulation),
             detection: None,
         })
@@ -130,14 +180,8 @@ pub fn judge(
     evidence: Option<&Evidence>,
     required: f64,
 ) -> Judgement {
-    let blocked = |why: String| Judgement {
-        verdict: Verdict::Blocked,
-        why,
-    };
-    let unprotected = |why: String| Judgement {
-        verdict: Verdict::Unprotected,
-        why,
-    };
+    let blocked = |why: String| Judgement::new(Verdict::Blocked, why);
+    let unprotected = |why: String| Judgement::new(Verdict::Unprotected, why);
     let report = &checked.report;
     let mut errors = untaken.iter().chain(&report.errors);
     if let Some(first) = errors.next() {
@@ -151,8 +195,8 @@ pub fn judge(
     if let Some(timeout) = warning("schedule_times_out") {
         return blocked(timeout.message.clone());
     }
-    if let Some(why) = evidence.and_then(|evidence| evidence.false_alarm.clone()) {
-        return blocked(why);
+    if let Some(evidence) = evidence.filter(|evidence| evidence.false_alarm.is_some()) {
+        return Judgement::on(Verdict::Blocked, false_alarm_problem(checked, evidence));
     }
     if let Some(none) = warning("no_alarms") {
         return unprotected(none.message.clone());
@@ -161,9 +205,16 @@ pub fn judge(
         return unprotected(excluded.message.clone());
     }
     if let Some(failures) = evidence.and_then(|evidence| evidence.shipped_failures) {
-        return unprotected(format!(
-            "in the what-if the regression shipped: green failed {failures} more request(s) than blue would have, and no alarm rolled it back"
-        ));
+        return Judgement::on(
+            Verdict::Unprotected,
+            Problem::new(
+                "Alarms",
+                "regression_shipped",
+                format!(
+                    "in the what-if the regression shipped: green failed {failures} more request(s) than blue would have, and no alarm rolled it back. Add an alarm on the new fleet alone (EndpointConfigName) that green's errors reach, or lower a rollback alarm's threshold"
+                ),
+            ),
+        );
     }
     // A phase in which no alarm on the metric can fire, however badly green
     // fails: a regression there reaches every request before anything acts.
@@ -171,25 +222,76 @@ pub fn judge(
         return unprotected(blind.to_string());
     }
     match evidence.and_then(|evidence| evidence.detection) {
-        Some((probability, rate)) if probability < required => unprotected(format!(
-            "the alarms caught a green error rate of {} in {:.1}% of seeded runs; you require {:.0}%",
-            crate::alarm::trim_float(rate),
-            probability * 100.0,
-            required * 100.0
-        )),
-        Some((probability, rate)) => Judgement {
-            verdict: Verdict::Guarded,
-            why: format!(
+        Some((probability, rate)) if probability < required => Judgement::on(
+            Verdict::Unprotected,
+            Problem::new(
+                "Alarms",
+                "detection_below_required",
+                format!(
+                    "the alarms caught a green error rate of {} in {:.1}% of seeded runs; you require {:.0}%. Lower a rollback alarm's threshold, watch the new fleet alone, or bake longer",
+                    crate::alarm::trim_float(rate),
+                    probability * 100.0,
+                    required * 100.0
+                ),
+            ),
+        ),
+        Some((probability, rate)) => Judgement::new(
+            Verdict::Guarded,
+            format!(
                 "the alarms caught a green error rate of {} in {:.1}% of seeded runs (you require {:.0}%)",
                 crate::alarm::trim_float(rate),
                 probability * 100.0,
                 required * 100.0
             ),
-        },
-        None => Judgement {
-            verdict: Verdict::Guarded,
-            why: "valid, and the what-if found no problem so far; the detection analysis is still running".into(),
-        },
+        ),
+        None => Judgement::new(
+            Verdict::Guarded,
+            "valid, and the what-if found no problem so far; the detection analysis is still running".into(),
+        ),
+    }
+}
+
+/// The problem a false alarm is: where to change the plan, and how.
+fn false_alarm_problem(checked: &Checked, evidence: &Evidence) -> Problem {
+    use crate::alarm::Scope;
+    use crate::plan::TreatMissingData;
+    let why = evidence.false_alarm.clone().unwrap_or_default();
+    let rules = checked
+        .rollout
+        .as_ref()
+        .map(Rollout::alarms)
+        .unwrap_or_default();
+    let found = evidence.false_alarm_by.as_ref().and_then(|name| {
+        rules
+            .iter()
+            .enumerate()
+            .find(|(_, rule)| &rule.name == name)
+    });
+    match found {
+        Some((index, rule))
+            if rule.scope == Scope::NewFleet
+                && rule.treat_missing_data == TreatMissingData::Breaching =>
+        {
+            Problem::new(
+                format!("Alarms[{index}].TreatMissingData"),
+                "false_alarm",
+                format!(
+                    "{why}. It watches only the new fleet, which publishes nothing before it serves, and treats that missing data as breaching: set TreatMissingData to notBreaching"
+                ),
+            )
+        }
+        Some((index, _)) => Problem::new(
+            format!("Alarms[{index}].Threshold"),
+            "false_alarm",
+            format!(
+                "{why}. A healthy fleet reaches its threshold: raise the threshold above what blue reaches in the what-if, or ask for more breaching datapoints (DatapointsToAlarm, EvaluationPeriods)"
+            ),
+        ),
+        None => Problem::new(
+            "DeploymentConfig",
+            "false_alarm",
+            format!("{why}. Change what the reason names"),
+        ),
     }
 }
 
@@ -275,6 +377,20 @@ mod tests {
         let judged = judge(&checked, &[], None, DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Blocked);
         assert!(judged.why.contains("time out"), "{}", judged.why);
+        // The Problems box counts what blocks as an error.
+        let overrun = checked
+            .report
+            .warnings
+            .iter()
+            .find(|warning| warning.code == "schedule_times_out")
+            .expect("the lint's warning");
+        assert!(blocks(overrun));
+        assert!(!checked
+            .report
+            .warnings
+            .iter()
+            .filter(|warning| warning.code != "schedule_times_out")
+            .any(blocks));
     }
 
     #[test]
@@ -286,13 +402,58 @@ mod tests {
             .expect("simulates")
             .expect("rolls back with no regression");
         assert!(why.contains(&plan.alarms[0].alarm_name), "{why}");
+        let simulation = simulate(&rollout, &plan.scenario_or_default()).expect("simulates");
         let evidence = Evidence {
-            false_alarm: Some(why),
             detection: Some((1.0, 1.0)),
-            ..Evidence::default()
+            ..Evidence::of_run(&rollout, &plan.scenario_or_default(), &simulation).expect("runs")
         };
+        assert_eq!(evidence.false_alarm.as_deref(), Some(why.as_str()));
         let judged = judge(&checked, &[], Some(&evidence), DEFAULT_REQUIRED_DETECTION);
         assert_eq!(judged.verdict, Verdict::Blocked, "{}", judged.why);
+        // The Blocked verdict comes with the problem that says why and how
+        // to get out, at the field to change.
+        let [problem] = judged.found.as_slice() else {
+            panic!("one problem: {:?}", judged.found);
+        };
+        assert_eq!(problem.path, "Alarms[0].Threshold");
+        assert_eq!(problem.code, "false_alarm");
+        assert!(problem.message.starts_with(&why), "{}", problem.message);
+        assert!(problem.message.contains("raise the threshold"), "{}", problem.message);
+        assert_eq!(judged.why, problem.message, "the same words");
+    }
+
+    #[test]
+    fn a_new_fleet_alarm_breaching_on_missing_data_is_blocked_with_the_fix() {
+        let mut plan = with_new_fleet_alarm(examples::notebook_canary());
+        plan.alarms[2].treat_missing_data = Some(crate::plan::TreatMissingData::Breaching);
+        let (checked, rollout) = checked(&plan);
+        let scenario = plan.scenario_or_default();
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
+        let evidence = Evidence::of_run(&rollout, &scenario, &simulation).expect("runs");
+        let judged = judge(&checked, &[], Some(&evidence), DEFAULT_REQUIRED_DETECTION);
+        assert_eq!(judged.verdict, Verdict::Blocked, "{}", judged.why);
+        assert_eq!(judged.found[0].path, "Alarms[2].TreatMissingData");
+        assert!(
+            judged.found[0].message.contains("set TreatMissingData to notBreaching"),
+            "{}",
+            judged.found[0].message
+        );
+        // The lint says the same, and notBreaching clears both.
+        assert!(checked
+            .report
+            .warnings
+            .iter()
+            .any(|warning| warning.code == "new_fleet_breaching"));
+        plan.alarms[2].treat_missing_data = Some(crate::plan::TreatMissingData::NotBreaching);
+        let (checked_again, rollout) = self::checked(&plan);
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
+        let evidence = Evidence::of_run(&rollout, &scenario, &simulation).expect("runs");
+        assert_eq!(evidence.false_alarm, None);
+        assert!(!checked_again
+            .report
+            .warnings
+            .iter()
+            .any(|warning| warning.code == "new_fleet_breaching"));
     }
 
     #[test]

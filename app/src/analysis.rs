@@ -62,6 +62,9 @@ pub struct WhatIf {
     /// What the plan's verdict needs from this run (and from one more with
     /// no regression at all); the detection is added when the analysis ends.
     pub evidence: Evidence,
+    /// The Problems box's one-click fixes, each proven on seeded runs here,
+    /// off the page's thread.
+    pub fixes: Vec<crate::edit::NewFleetFix>,
 }
 
 /// One alarm of [`WhatIf`]: what it watches, when it fired, its chart.
@@ -85,7 +88,7 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
     let simulation = simulate(&rollout, &scenario).map_err(|error| error.to_string())?;
     let schedule = schedule(&rollout);
     let (headline, succeeded) = match &simulation.outcome {
-        Outcome::Succeeded { completed_at_ms } => match shipped_failures(&simulation) {
+        Outcome::Succeeded { completed_at_ms } => match shipped_failures(&scenario, &simulation) {
             // Green's regression reached production and no alarm acted.
             Some(failures) => (
                 format!(
@@ -160,6 +163,7 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
         alarms,
         evidence: Evidence::of_run(&rollout, &scenario, &simulation)
             .map_err(|error| error.to_string())?,
+        fixes: crate::edit::new_fleet_fixes(&plan),
     })
 }
 

@@ -155,6 +155,7 @@ fn MyPlans() -> impl IntoView {
 #[component]
 fn AllProblems() -> impl IntoView {
     let planner = use_planner();
+    let analyses = crate::analysis::use_analyses();
     let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
     let items = move || {
         let untaken = planner.untaken.get();
@@ -198,24 +199,40 @@ fn AllProblems() -> impl IntoView {
                         .into_iter()
                         .map(|(problem, error)| {
                             let path = problem.path.clone();
-                            // Where the lint knows the fix, one click makes it.
+                            // Where the lint knows the fix, one click makes it,
+                            // once the what-if has proven it on seeded runs.
                             let fix = (problem.code == "alarm_blind_in_phase")
                                 .then(|| edit::alarm_index(&problem.path))
                                 .flatten()
                                 .map(|index| {
+                                    let proven = analyses.what_if.with(|what_if| match what_if {
+                                        Some((_, Ok(what_if))) => what_if.fixes.iter().find(|fix| fix.index == index).cloned(),
+                                        _ => None,
+                                    });
+                                    let Some(proven) = proven else {
+                                        return view! { <span class="fix-proof" id=format!("fix-proof-{index}")>"Checking a new-fleet alarm on seeded runs…"</span> }.into_any();
+                                    };
+                                    let said = proven.describe();
+                                    if proven.refused.is_some() {
+                                        return view! { <span class="fix-proof refused" id=format!("fix-proof-{index}")>{said}</span> }.into_any();
+                                    }
                                     let apply = move |_| {
-                                        let fixed = planner.plan.with_untracked(|plan| edit::add_new_fleet_alarm(plan, index));
+                                        let fixed = planner.plan.with_untracked(|plan| edit::apply_new_fleet_fix(plan, &proven));
                                         if let Some((plan, added)) = fixed {
                                             let name = plan.alarms[added].alarm_name.clone();
                                             let threshold = plan.alarms[added].threshold.map(trim_float).unwrap_or_default();
+                                            let proof = proven.tuned.as_ref().map(|tuned| format!(" It caught the what-if's regression in {} and fired with green as healthy as blue in {}.", tuned.caught.describe(), tuned.false_alarms.describe())).unwrap_or_default();
                                             planner.plan.set(plan);
                                             planner.notice.set(Some(Notice {
                                                 error: false,
-                                                text: format!("Added {name}, on the new fleet alone, with threshold {threshold}: it catches the what-if's regression while green's share is small. Undo (Ctrl+Z) takes it back."),
+                                                text: format!("Added {name}, on the new fleet alone, with threshold {threshold}.{proof} Undo (Ctrl+Z) takes it back."),
                                             }));
                                         }
                                     };
-                                    view! { <button type="button" class="fix" id=format!("fix-new-fleet-{index}") on:click=apply>"Add a new-fleet alarm"</button> }
+                                    view! {
+                                        <button type="button" class="fix" id=format!("fix-new-fleet-{index}") on:click=apply>"Add a new-fleet alarm"</button>
+                                        <span class="fix-proof" id=format!("fix-proof-{index}")>{said}</span>
+                                    }.into_any()
                                 });
                             view! {
                                 <li class=if error { "error" } else { "warning" } data-code=problem.code.clone()>

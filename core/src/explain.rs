@@ -25,11 +25,54 @@ fn at(ms: u64) -> String {
     )
 }
 
+/// Why an alarm fired although green behaves like blue: named by the scope
+/// of the alarm that rolled back, so the advice fits the cause.
+fn healthy_rollback_cause(scenario: &Scenario, simulation: &Simulation) -> String {
+    let fired = match &simulation.outcome {
+        Outcome::RolledBack {
+            cause: RollbackCause::Alarm { alarm, .. },
+            ..
+        } => simulation.alarms.iter().find(|trace| &trace.name == alarm),
+        _ => None,
+    };
+    let blue = trim_float(scenario.blue.error_rate);
+    match fired {
+        Some(trace) if trace.scope == Scope::NewFleet => {
+            let missing = trace.datapoints.iter().any(|(_, value)| value.is_none());
+            if missing && trace.treat_missing_data == crate::plan::TreatMissingData::Breaching {
+                format!(
+                    "Green behaves like blue here, yet {} fired: it watches only the new fleet, which publishes \
+                     nothing before it serves, and it treats missing data as breaching. Set TreatMissingData to \
+                     notBreaching.",
+                    trace.name
+                )
+            } else {
+                format!(
+                    "Green behaves like blue here, yet {} fired: it watches only the new fleet, and a healthy \
+                     green at blue's error rate ({blue}) reaches its threshold of {} by chance, since a period of \
+                     green's small share holds few requests. Raise the threshold, or ask for more breaching \
+                     datapoints (DatapointsToAlarm, EvaluationPeriods).",
+                    trace.name,
+                    trim_float(trace.threshold)
+                )
+            }
+        }
+        Some(trace) => format!(
+            "Green behaves like blue here, yet {} fired: it watches the whole endpoint, which includes the old \
+             fleet, and AWS documents that an old-fleet alarm rolls the deployment back. Its threshold of {} is \
+             within what blue reaches at its error rate ({blue}): raise it, or scope it to the new fleet with \
+             EndpointConfigName.",
+            trace.name,
+            trim_float(trace.threshold)
+        ),
+        None => "Green behaves like blue here, yet the update rolled back: see why above.".into(),
+    }
+}
+
 /// Explains `simulation` in a few sentences, most important first.
 pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation) -> Vec<String> {
     let mut sentences = Vec::new();
-    let regression = scenario.green.error_rate > scenario.blue.error_rate
-        || scenario.green.latency_ms > scenario.blue.latency_ms;
+    let regression = scenario.has_regression();
 
     match &simulation.outcome {
         Outcome::Succeeded { completed_at_ms } => sentences.push(format!(
@@ -96,12 +139,7 @@ pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation
             sentences
                 .push("Green behaves like blue in this scenario, so no alarm should fire.".into());
         } else {
-            sentences.push(
-                "Green behaves like blue here, yet an alarm fired: an endpoint-wide alarm also sees the old fleet, \
-                 and AWS documents that an old-fleet alarm rolls the deployment back. Scope it to the new fleet \
-                 with EndpointConfigName, or raise its threshold."
-                    .into(),
-            );
+            sentences.push(healthy_rollback_cause(scenario, simulation));
         }
         return sentences;
     }
@@ -185,6 +223,61 @@ mod tests {
     use crate::examples;
     use crate::schedule::schedule;
     use crate::simulate::simulate;
+
+    /// The seed notebook with a new-fleet copy of its error alarm at
+    /// `threshold`, blue and green both failing 1 % of requests.
+    fn healthy_with_new_fleet_alarm(threshold: f64, seed: u64) -> (crate::Plan, Scenario) {
+        let mut plan = examples::notebook_canary();
+        let mut alarm = plan.alarms[0].clone();
+        alarm.alarm_name = "new-fleet-errors".into();
+        alarm.threshold = Some(threshold);
+        alarm.dimensions.push(crate::plan::Dimension::new(
+            "EndpointConfigName",
+            &plan.endpoint_config_name,
+        ));
+        if let Some(rollback) = plan
+            .deployment_config
+            .as_mut()
+            .and_then(|config| config.auto_rollback_configuration.as_mut())
+        {
+            rollback.alarms.push(crate::plan::AlarmRef {
+                alarm_name: alarm.alarm_name.clone(),
+            });
+        }
+        plan.alarms.push(alarm);
+        let mut scenario = plan.scenario_or_default();
+        scenario.blue.error_rate = 0.01;
+        scenario.green.error_rate = 0.01;
+        scenario.seed = seed;
+        (plan, scenario)
+    }
+
+    #[test]
+    fn a_healthy_rollback_by_a_new_fleet_alarm_names_its_real_cause() {
+        // Some seed makes a healthy green reach 2.5 % in a canary period.
+        let (plan, scenario, simulation) = (0..500)
+            .find_map(|seed| {
+                let (plan, scenario) = healthy_with_new_fleet_alarm(0.025, seed);
+                let rollout = check(&plan).rollout.expect("valid");
+                let simulation = simulate(&rollout, &scenario).expect("simulates");
+                simulation
+                    .detected()
+                    .then_some((plan, scenario, simulation))
+            })
+            .expect("a seed where the new-fleet alarm fires on a healthy green");
+        let rollout = check(&plan).rollout.expect("valid");
+        let sentences = explain(&schedule(&rollout), &scenario, &simulation);
+        let cause = sentences
+            .iter()
+            .find(|sentence| sentence.starts_with("Green behaves like blue here"))
+            .expect("the cause");
+        assert!(
+            cause.contains("new-fleet-errors fired: it watches only the new fleet"),
+            "{cause}"
+        );
+        assert!(cause.contains("blue's error rate (0.01)"), "{cause}");
+        assert!(!cause.contains("endpoint"), "{cause}");
+    }
 
     #[test]
     fn durations_read_as_minutes_and_seconds() {

@@ -746,15 +746,19 @@ mod tests {
         value["Alarms"][0]["TreatMissingData"] = serde_json::json!("breaching");
         let text = value.to_string();
         assert!(
-            has(&warnings(&text), "Alarms[0].TreatMissingData", "new_fleet_breaching"),
+            has(
+                &warnings(&text),
+                "Alarms[0].TreatMissingData",
+                "new_fleet_breaching"
+            ),
             "{:?}",
             warnings(&text)
         );
         // The what-if agrees: with green as healthy as blue it rolls back.
         let plan = crate::Plan::from_json(&text).expect("plan");
         let rollout = crate::check(&plan).rollout.expect("valid");
-        let why = crate::verdict::false_alarm(&rollout, &plan.scenario_or_default())
-            .expect("simulates");
+        let why =
+            crate::verdict::false_alarm(&rollout, &plan.scenario_or_default()).expect("simulates");
         assert!(why.is_some_and(|why| why.contains("with no regression at all")));
     }
 

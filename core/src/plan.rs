@@ -418,6 +418,12 @@ impl Default for Scenario {
 
 impl Scenario {
     /// The detection the user requires, or the default.
+    /// Whether green is worse than blue in this scenario: more errors or
+    /// more latency.
+    pub fn has_regression(&self) -> bool {
+        self.green.error_rate > self.blue.error_rate || self.green.latency_ms > self.blue.latency_ms
+    }
+
     pub fn required_detection(&self) -> f64 {
         self.required_detection
             .unwrap_or(crate::verdict::DEFAULT_REQUIRED_DETECTION)

@@ -86,9 +86,16 @@ pub struct AlarmTrace {
     pub comparison: Comparison,
     pub threshold: f64,
     pub period_seconds: u32,
+    #[serde(default = "missing")]
+    pub treat_missing_data: crate::plan::TreatMissingData,
     /// (period start in seconds, value) for every period from the history onwards.
     pub datapoints: Vec<(i64, Option<f64>)>,
     pub transitions: Vec<AlarmTransition>,
+}
+
+/// CloudWatch's default `TreatMissingData`.
+fn missing() -> crate::plan::TreatMissingData {
+    crate::plan::TreatMissingData::Missing
 }
 
 /// Why a simulation or an analysis gave no result.
@@ -593,6 +600,7 @@ impl<'a> Run<'a> {
             })
             .collect();
         AlarmTrace {
+            treat_missing_data: rule.treat_missing_data,
             name: rule.name.clone(),
             condition: rule.condition(),
             scope: rule.scope,

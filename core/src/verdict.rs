@@ -156,16 +156,19 @@ impl Evidence {
         Ok(Evidence {
             false_alarm_by: healthy.as_ref().and_then(|(_, alarm)| alarm.clone()),
             false_alarm: healthy.map(|(why, _)| why),
-            shipped_failures: shipped_failures(simulation),
+            shipped_failures: shipped_failures(scenario, simulation),
             detection: None,
         })
     }
 }
 
-/// The failures green added that no alarm acted on, when `simulation`
-/// succeeded with green failing more than blue's rate explains.
-pub fn shipped_failures(simulation: &Simulation) -> Option<u64> {
-    (matches!(simulation.outcome, Outcome::Succeeded { .. })
+/// The failures green added that no alarm acted on, when `simulation` of
+/// `scenario` succeeded with green failing more than blue's rate explains.
+/// A scenario whose green is as healthy as blue ships no regression, whatever
+/// chance put in its failures.
+pub fn shipped_failures(scenario: &Scenario, simulation: &Simulation) -> Option<u64> {
+    (scenario.has_regression()
+        && matches!(simulation.outcome, Outcome::Succeeded { .. })
         && simulation.excess_failed_requests > 0)
         .then_some(simulation.excess_failed_requests)
 }
@@ -418,7 +421,11 @@ mod tests {
         assert_eq!(problem.path, "Alarms[0].Threshold");
         assert_eq!(problem.code, "false_alarm");
         assert!(problem.message.starts_with(&why), "{}", problem.message);
-        assert!(problem.message.contains("raise the threshold"), "{}", problem.message);
+        assert!(
+            problem.message.contains("raise the threshold"),
+            "{}",
+            problem.message
+        );
         assert_eq!(judged.why, problem.message, "the same words");
     }
 
@@ -434,7 +441,9 @@ mod tests {
         assert_eq!(judged.verdict, Verdict::Blocked, "{}", judged.why);
         assert_eq!(judged.found[0].path, "Alarms[2].TreatMissingData");
         assert!(
-            judged.found[0].message.contains("set TreatMissingData to notBreaching"),
+            judged.found[0]
+                .message
+                .contains("set TreatMissingData to notBreaching"),
             "{}",
             judged.found[0].message
         );
@@ -465,7 +474,7 @@ mod tests {
         plan.scenario = Some(scenario.clone());
         let (checked, rollout) = checked(&plan);
         let simulation = simulate(&rollout, &scenario).expect("simulates");
-        let failures = shipped_failures(&simulation).expect("it ships");
+        let failures = shipped_failures(&scenario, &simulation).expect("it ships");
         assert!(failures > 0);
         let evidence = Evidence {
             shipped_failures: Some(failures),

@@ -415,6 +415,10 @@ pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
         treat_missing_data: Some(TreatMissingData::NotBreaching),
         ..MetricAlarm::default()
     };
+    let alarm = MetricAlarm {
+        alarm_description: Some(guardrail_core::describe::describe(&alarm)),
+        ..alarm
+    };
     plan.alarms.push(alarm);
     set_rollback_alarm(plan, &name, true);
     Some(plan.alarms.len() - 1)
@@ -475,6 +479,8 @@ fn with_new_fleet_copy(plan: &Plan, index: usize, threshold: Option<f64>) -> Opt
     if alarm.treat_missing_data == Some(TreatMissingData::Breaching) {
         alarm.treat_missing_data = Some(TreatMissingData::NotBreaching);
     }
+    // Said as it now is: another scope, perhaps another threshold.
+    alarm.alarm_description = Some(guardrail_core::describe::describe(&alarm));
     let name = alarm.alarm_name.clone();
     let mut next = plan.clone();
     next.alarms.push(alarm);
@@ -943,6 +949,41 @@ mod tests {
         ));
         let error = import(&current, "{\n \"InstanceCount\": true }").expect_err("type error");
         assert!(error.starts_with("line 2, column"), "{error}");
+        // Part of a plan merges into it and names what it changed.
+        let found = import(
+            &current,
+            "{\"DeploymentConfig\":{\"BlueGreenUpdatePolicy\":{}}}",
+        )
+        .expect("merges");
+        match found.imported {
+            Imported::Merged { plan, changed } => {
+                assert_eq!(changed, ["DeploymentConfig"]);
+                assert_eq!(plan.endpoint_name, current.endpoint_name);
+                assert_eq!(plan.endpoint_config_name, current.endpoint_config_name);
+                assert_eq!(plan.instance_type, current.instance_type);
+                assert_eq!(plan.instance_count, current.instance_count);
+                assert_eq!(plan.alarms, current.alarms);
+                assert_ne!(plan.deployment_config, current.deployment_config);
+            }
+            other => panic!("{other:?}"),
+        }
+        let found = import(&current, "{\"InstanceCount\": 4}").expect("merges");
+        assert!(matches!(
+            found.imported,
+            Imported::Merged { ref plan, ref changed }
+                if plan.instance_count == Some(4) && changed == &["InstanceCount"] && plan.alarms == current.alarms
+        ));
+        // Link errors are said once, in the user's words.
+        let error = import(&current, "nonsense").expect_err("not a link");
+        assert_eq!(error.matches("not a").count(), 1, "{error}");
+        let mut damaged = link.clone();
+        damaged.insert(20, '!');
+        let error = import(&current, &damaged).expect_err("damaged");
+        assert!(
+            error.contains("character 21 of the link, `!`, cannot be in one"),
+            "{error}"
+        );
+        assert!(!error.contains("Invalid symbol"), "{error}");
         assert!(import(&current, "nonsense").is_err());
         assert!(import(&current, "{ broken")
             .expect_err("syntax")

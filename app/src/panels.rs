@@ -650,6 +650,7 @@ impl ExportChoice {
 #[component]
 pub fn ExportPanel() -> impl IntoView {
     let planner = use_planner();
+    let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
     let choice = RwSignal::new(ExportChoice::Plan);
     let text = Memo::new(move |_| planner.plan.with(|plan| choice.get().render(plan)));
     let copied = RwSignal::new(false);
@@ -668,16 +669,30 @@ pub fn ExportPanel() -> impl IntoView {
         match result {
             Ok(found) => {
                 let (plan, what) = match found.imported {
-                    Imported::Plan(plan) => (*plan, "Imported the plan."),
+                    Imported::Plan(plan) => (*plan, "Imported the plan.".to_string()),
                     Imported::DeploymentConfig(plan) => (
                         *plan,
-                        "Imported the DeploymentConfig into the current plan.",
+                        "Imported the DeploymentConfig into the current plan.".to_string(),
                     ),
-                    Imported::Link(state) => (state.plan, "Opened the plan in the link."),
+                    Imported::Link(state) => {
+                        (state.plan, "Opened the plan in the link.".to_string())
+                    }
+                    Imported::Merged { plan, changed } => (
+                        *plan,
+                        if changed.is_empty() {
+                            "The pasted fields are what the plan already has: nothing changed."
+                                .to_string()
+                        } else {
+                            format!(
+                                "Merged {} into the current plan; everything else is as it was.",
+                                changed.join(", ")
+                            )
+                        },
+                    ),
                 };
                 planner.plan.set(plan);
                 planner.notice.set(None::<Notice>);
-                let mut said = what.to_string();
+                let mut said = what;
                 if !found.dropped.is_empty() {
                     said.push_str(&format!(
                         " It left out {} field(s) a plan does not have: {}.",
@@ -705,6 +720,16 @@ pub fn ExportPanel() -> impl IntoView {
             {move || (!planner.checked.with(|checked| checked.report.is_valid())).then(|| view! {
                 <p class="notice error">"The plan has errors: fix them before you use this export."</p>
             })}
+            // What the verdict says, where the plan leaves the planner.
+            {move || {
+                let judgement = verdict.get();
+                let valid = planner.checked.with(|checked| checked.report.is_valid());
+                (valid && judgement.verdict != guardrail_core::verdict::Verdict::Guarded).then(|| view! {
+                    <p class="notice warning" id="export-verdict">
+                        {format!("This plan is {}: {}", judgement.verdict.label(), judgement.why)}
+                    </p>
+                })
+            }}
             // A field holding text the plan cannot take: the plan still has the
             // field's last value, so an export would silently differ from the
             // form. Refused until the field is fixed.

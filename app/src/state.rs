@@ -190,7 +190,8 @@ impl Editing {
 
     /// Applies an edit to the plan.
     pub fn edit(&self, change: impl FnOnce(&mut Plan)) {
-        self.plan.update(change);
+        self.plan
+            .update(|plan| edit_keeping_descriptions(plan, change));
     }
 
     /// An element id under this editor's prefix.
@@ -199,14 +200,23 @@ impl Editing {
     }
 }
 
+/// `change`, then each generated alarm description brought in step.
+fn edit_keeping_descriptions(plan: &mut Plan, change: impl FnOnce(&mut Plan)) {
+    let before = plan.clone();
+    change(plan);
+    guardrail_core::describe::follow(&before, plan);
+}
+
 pub fn use_editing() -> Editing {
     expect_context::<Editing>()
 }
 
 impl Planner {
-    /// Applies an edit to the plan.
+    /// Applies an edit to the plan. Alarm descriptions guardrail generated
+    /// follow what their alarms now are (`guardrail_core::describe`).
     pub fn edit(&self, change: impl FnOnce(&mut Plan)) {
-        self.plan.update(change);
+        self.plan
+            .update(|plan| edit_keeping_descriptions(plan, change));
     }
 
     /// Takes back the last step; `false` when there is none.

@@ -13,6 +13,12 @@ pub enum Imported {
     DeploymentConfig(Box<Plan>),
     /// A share link.
     Link(Box<crate::link::LinkState>),
+    /// Part of a plan (no EndpointName or EndpointConfigName), merged into
+    /// the current plan: the top-level fields it replaced.
+    Merged {
+        plan: Box<Plan>,
+        changed: Vec<String>,
+    },
 }
 
 /// What an import found, and the fields of the pasted JSON it did not know
@@ -39,7 +45,10 @@ pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
                 imported: Imported::Link(Box::new(state)),
                 dropped: Vec::new(),
             })
-            .map_err(|error| format!("not JSON, and not a guardrail link: {error}"));
+            .map_err(|error| match error {
+                crate::link::LinkError::NotALink => "not a plan, a DeploymentConfig or a guardrail link: paste JSON (it starts with `{`) or a link (it has `#p=1.` in it, or starts with `1.`). Nothing was changed.".to_string(),
+                other => format!("{}. Nothing was changed.", capitalise(&other.to_string())),
+            });
     }
     let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|error| {
         format!(
@@ -73,7 +82,16 @@ pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
             imported: Imported::DeploymentConfig(Box::new(plan)),
         });
     }
+    // A plan without its endpoint and config is part of one: merged into the
+    // current plan, field by field at the top, never replacing the rest.
+    // Read as the user wrote it first, so that an error names their line.
     let plan = Plan::from_json(trimmed).map_err(|error| error.one_line())?;
+    let whole = ["EndpointName", "EndpointConfigName"]
+        .iter()
+        .all(|key| object.contains_key(*key));
+    if !whole {
+        return merge(current, object);
+    }
     let dropped = dropped(&value, &plan);
     let fields = object.iter().filter(|(_, value)| !value.is_null()).count();
     let unknown_at_top = dropped
@@ -100,6 +118,73 @@ pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
         imported: Imported::Plan(Box::new(plan)),
         dropped,
     })
+}
+
+/// `object`, part of a plan, merged into `current`: each top-level field it
+/// holds replaces the current plan's; the rest stays. Refused when it holds
+/// none of a plan's fields, or what it holds is not what a plan takes there.
+fn merge(
+    current: &Plan,
+    object: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Import, String> {
+    let mut merged = serde_json::to_value(current).unwrap_or_default();
+    let Some(target) = merged.as_object_mut() else {
+        return Err("the current plan cannot be read. Nothing was changed.".into());
+    };
+    let known: Vec<String> = target.keys().cloned().collect();
+    let mut changed = Vec::new();
+    let mut unknown = Vec::new();
+    for (key, value) in object {
+        let plan_field = known.contains(key) || crate::plan::PLAN_KEYS.contains(&key.as_str());
+        if !plan_field {
+            unknown.push(key.clone());
+            continue;
+        }
+        if target.get(key) != Some(value) {
+            changed.push(key.clone());
+        }
+        target.insert(key.clone(), value.clone());
+    }
+    if changed.is_empty() && unknown.len() == object.len() {
+        let named = unknown
+            .iter()
+            .take(5)
+            .map(|key| format!("`{key}`"))
+            .collect::<Vec<_>>();
+        return Err(format!(
+            "not a plan, a DeploymentConfig or a link: {} none of the fields a plan has \
+             (EndpointName, DeploymentConfig, Alarms, …). Nothing was changed.",
+            if named.is_empty() {
+                "the object is empty, with".to_string()
+            } else {
+                format!("it has {}, and", named.join(", "))
+            }
+        ));
+    }
+    let text = merged.to_string();
+    let plan = Plan::from_json(&text)
+        .map_err(|error| format!("{}. Nothing was changed.", error.one_line()))?;
+    let mut dropped = dropped(&serde_json::Value::Object(object.clone()), &plan);
+    for key in unknown {
+        if !dropped.contains(&key) {
+            dropped.push(key);
+        }
+    }
+    Ok(Import {
+        imported: Imported::Merged {
+            plan: Box::new(plan),
+            changed,
+        },
+        dropped,
+    })
+}
+
+fn capitalise(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|first| first.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 /// The paths of `input`'s fields that `plan` (what it was read as) left out.

@@ -16,6 +16,7 @@ pub mod alarm;
 pub mod assumptions;
 pub mod check;
 pub mod controller;
+pub mod describe;
 pub mod event;
 pub mod examples;
 pub mod explain;

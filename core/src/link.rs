@@ -110,28 +110,60 @@ pub fn decode_value(token: &str, limit: usize) -> Result<Value, LinkError> {
     if version != FORMAT {
         return Err(LinkError::NotALink);
     }
-    let framed = URL_SAFE_NO_PAD
-        .decode(body)
-        .map_err(|error| LinkError::Damaged(format!("not base64url: {error}")))?;
+    let framed = URL_SAFE_NO_PAD.decode(body).map_err(|error| {
+        LinkError::Damaged(match error {
+            base64::DecodeError::InvalidByte(offset, byte) => format!(
+                "character {} of the link, {}, cannot be in one",
+                offset + version.to_string().len() + 2,
+                shown_byte(byte)
+            ),
+            base64::DecodeError::InvalidLength(_) | base64::DecodeError::InvalidLastSymbol(..) => {
+                "it ends in the middle".into()
+            }
+            base64::DecodeError::InvalidPadding => "it ends with padding a link never has".into(),
+        })
+    })?;
     if framed.len() < 5 {
-        return Err(LinkError::Damaged("too short".into()));
+        return Err(LinkError::Damaged("it is too short".into()));
     }
     let (checksum, compressed) = framed.split_at(4);
     let expected = u32::from_be_bytes([checksum[0], checksum[1], checksum[2], checksum[3]]);
     if crc32fast::hash(compressed) != expected {
-        return Err(LinkError::Damaged("checksum mismatch".into()));
+        return Err(LinkError::Damaged(
+            "its contents do not match its checksum".into(),
+        ));
     }
-    let bytes = miniz_oxide::inflate::decompress_to_vec_with_limit(compressed, limit)
-        .map_err(|error| LinkError::Damaged(format!("cannot decompress: {error:?}")))?;
+    let bytes =
+        miniz_oxide::inflate::decompress_to_vec_with_limit(compressed, limit).map_err(|error| {
+            LinkError::Damaged(match error.status {
+                miniz_oxide::inflate::TINFLStatus::HasMoreOutput => format!(
+                    "it unpacks to more than {} KB, more than any plan or record",
+                    limit / 1_000
+                ),
+                _ => "its contents cannot be unpacked".into(),
+            })
+        })?;
     let mut reader = Reader {
         bytes: &bytes,
         at: 0,
     };
     let value = reader.value(0)?;
     if reader.at != bytes.len() {
-        return Err(LinkError::Damaged("trailing bytes".into()));
+        return Err(LinkError::Damaged("its contents cannot be read".into()));
     }
     Ok(value)
+}
+
+/// A byte of a link for people: the character, or its code when it is not
+/// printable.
+fn shown_byte(byte: u8) -> String {
+    if byte.is_ascii_graphic() {
+        format!("`{}`", byte as char)
+    } else if byte == b' ' {
+        "a space".into()
+    } else {
+        format!("byte {byte:#04x}")
+    }
 }
 
 /// The token after `key` (such as `p=`) in a URL's fragment or query, or the
@@ -342,8 +374,10 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    fn damaged(what: &str) -> LinkError {
-        LinkError::Damaged(what.to_string())
+    /// Past the checksum, damage is a link no guardrail wrote: what exactly
+    /// is wrong inside says nothing to the person holding it.
+    fn damaged(_what: &str) -> LinkError {
+        LinkError::Damaged("its contents cannot be read".into())
     }
 
     fn byte(&mut self) -> Result<u8, LinkError> {

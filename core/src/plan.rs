@@ -41,6 +41,20 @@ pub struct Plan {
     pub scenario: Option<Scenario>,
 }
 
+/// A plan's top-level fields, as JSON names them.
+pub const PLAN_KEYS: [&str; 10] = [
+    "EndpointName",
+    "EndpointConfigName",
+    "VariantName",
+    "InstanceCount",
+    "InstanceType",
+    "DeploymentConfig",
+    "Alarms",
+    "ProvisioningSeconds",
+    "TerminationSeconds",
+    "Scenario",
+];
+
 pub const DEFAULT_VARIANT_NAME: &str = "AllTraffic";
 pub const DEFAULT_PROVISIONING_SECONDS: u32 = 300;
 pub const DEFAULT_TERMINATION_SECONDS: u32 = 60;

@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let plan = match found.imported {
-        import::Imported::Plan(plan) | import::Imported::DeploymentConfig(plan) => *plan,
+        import::Imported::Plan(plan)
+        | import::Imported::DeploymentConfig(plan)
+        | import::Imported::Merged { plan, .. } => *plan,
         import::Imported::Link(state) => state.plan,
     };
     let checked = check(&plan);

@@ -234,6 +234,20 @@ fn AllProblems() -> impl IntoView {
                                         <span class="fix-proof" id=format!("fix-proof-{index}")>{said}</span>
                                     }.into_any()
                                 });
+                            // A percent that does not divide the fleet: the count that does.
+                            let resize = (problem.code == "percent_rounds")
+                                .then(|| planner.plan.with_untracked(edit::exact_instance_count))
+                                .flatten()
+                                .map(|count| {
+                                    let apply = move |_| {
+                                        planner.edit(|plan| plan.instance_count = Some(i64::from(count)));
+                                        planner.notice.set(Some(Notice {
+                                            error: false,
+                                            text: format!("InstanceCount is now {count}: every step is the percent asked for. Undo (Ctrl+Z) takes it back."),
+                                        }));
+                                    };
+                                    view! { <button type="button" class="fix" id="fix-instance-count" on:click=apply>{format!("Use {count} instances")}</button> }
+                                });
                             view! {
                                 <li class=if error { "error" } else { "warning" } data-code=problem.code.clone()>
                                     <button type="button" class="link" on:click=move |_| browser::focus_path(&path)>
@@ -242,6 +256,7 @@ fn AllProblems() -> impl IntoView {
                                     ": "
                                     {problem.message.clone()}
                                     {fix}
+                                    {resize}
                                 </li>
                             }
                         })

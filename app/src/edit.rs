@@ -549,6 +549,18 @@ pub fn add_new_fleet_alarm(plan: &Plan, index: usize) -> Option<(Plan, usize)> {
     apply_new_fleet_fix(plan, &new_fleet_fix(plan, index)?)
 }
 
+/// The instance count nearest the plan's whose share the size's percent is
+/// exactly, when the percent does not divide the fleet now.
+pub fn exact_instance_count(plan: &Plan) -> Option<u32> {
+    let size = size(plan)?;
+    if size.kind != Some(CapacitySizeType::CapacityPercent) {
+        return None;
+    }
+    let percent = u32::try_from(size.value?).ok()?;
+    let fleet = u32::try_from(plan.instance_count?).ok()?;
+    guardrail_core::assumptions::exact_fleet_for(percent, fleet).filter(|count| *count != fleet)
+}
+
 /// The fixes the Problems box offers: one per alarm the lint finds blind in
 /// a phase.
 pub fn new_fleet_fixes(plan: &Plan) -> Vec<NewFleetFix> {

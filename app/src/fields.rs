@@ -203,12 +203,19 @@ fn number_field(
             editing.set_untaken(&path, None);
         }
     });
-    // Follow changes from elsewhere (presets, imports, links), but never overwrite
-    // what the person is typing when it already means the same value.
+    // What the plan holds since the person emptied the field: an empty field
+    // may mean a default ("0"), which must not be written back into it while
+    // they type the next value.
+    let emptied_to = StoredValue::new(None::<String>);
+    // Follow changes from elsewhere (presets, imports, links, undo), but never
+    // overwrite what the person is typing when it already means the same value.
     Effect::new(move |_| {
         let current = canonical.get().unwrap_or_default();
         let same = text.with_untracked(|typed| {
             typed.trim() == current
+                || (typed.trim().is_empty()
+                    && emptied_to
+                        .with_value(|emptied| emptied.as_deref() == Some(current.as_str())))
                 || (parse_decimal(typed).ok().flatten().is_some()
                     && parse_decimal(typed).ok() == parse_decimal(&current).ok())
         });
@@ -238,6 +245,11 @@ fn number_field(
                         let raw = event_target_value(&event);
                         text.set(raw.clone());
                         local_error.set(apply(&raw).err());
+                        emptied_to.set_value(
+                            raw.trim()
+                                .is_empty()
+                                .then(|| canonical.get_untracked().unwrap_or_default()),
+                        );
                     }
                 />
                 {suffix.map(|suffix| view! { <span class="suffix">{move || suffix.get()}</span> })}

@@ -313,6 +313,7 @@ fn Header() -> impl IntoView {
                 <label for="preset">"Preset"</label>
                 <select
                     id="preset"
+                    prop:value=move || planner.plan.with(|plan| presets::matching(plan).unwrap_or_default().to_string())
                     on:change=move |event| {
                         let id = event_target_value(&event);
                         if let Some(preset) = presets::find(&id) {
@@ -322,7 +323,7 @@ fn Header() -> impl IntoView {
                         }
                     }
                 >
-                    <option value="" selected=true>"Apply a preset…"</option>
+                    <option value="">"Apply a preset…"</option>
                     {PRESETS
                         .iter()
                         .map(|preset| view! { <option value=preset.id>{preset.name}</option> })

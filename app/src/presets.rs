@@ -121,6 +121,16 @@ pub const PRESETS: &[Preset] = &[
     },
 ];
 
+/// The preset the plan is exactly what applying it gives, if any: what the
+/// preset menu shows, so that after an edit it says "Apply a preset…" again
+/// and choosing the same preset applies it again.
+pub fn matching(plan: &Plan) -> Option<&'static str> {
+    PRESETS
+        .iter()
+        .find(|preset| apply(preset, plan).0 == *plan)
+        .map(|preset| preset.id)
+}
+
 pub fn find(id: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|preset| preset.id == id)
 }
@@ -220,6 +230,23 @@ pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_menu_shows_the_preset_the_plan_is_and_nothing_after_an_edit() {
+        let plan = guardrail_core::examples::notebook_canary();
+        let shown = matching(&plan).expect("the seed notebook is a preset");
+        let mut edited = plan.clone();
+        edited.instance_count = Some(4);
+        assert_eq!(matching(&edited), None, "an edit leaves the preset");
+        // Applying it again (the menu now offers it) gives it back.
+        let (again, _) = apply(find(shown).expect("preset"), &edited);
+        assert_eq!(matching(&again), Some(shown));
+        for preset in PRESETS {
+            let (applied, _) = apply(preset, &plan);
+            let now = matching(&applied).and_then(find).expect("a preset");
+            assert_eq!(apply(now, &applied).0, applied, "{}", preset.id);
+        }
+    }
 
     #[test]
     fn every_preset_applies_to_the_notebook_plan_and_stays_valid() {

@@ -37,6 +37,16 @@ pub fn instances_for(kind: CapacitySizeType, value: u32, fleet: u32) -> Sizing {
     }
 }
 
+/// The instance count nearest `fleet` (a larger one on a tie, at most
+/// [`crate::field::limits::MAX_INSTANCES`]) of which `percent` % is a whole
+/// number of instances; `None` when none is.
+pub fn exact_fleet_for(percent: u32, fleet: u32) -> Option<u32> {
+    let max = crate::field::limits::MAX_INSTANCES;
+    (1..=max)
+        .filter(|count| (u64::from(percent) * u64::from(*count)) % 100 == 0)
+        .min_by_key(|count| (count.abs_diff(fleet), u32::MAX - count))
+}
+
 /// The result of [`instances_for`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sizing {

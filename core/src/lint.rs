@@ -206,7 +206,30 @@ fn percent_rounding(size: Size, value: &CapacitySize, fleet: u32, warnings: &mut
                 100.0 / f64::from(fleet)
             ),
         );
+        return;
     }
+    if (u64::from(percent as u32) * u64::from(fleet)) % 100 == 0 {
+        return;
+    }
+    let share = f64::from(sizing.instances) * 100.0 / f64::from(fleet);
+    let fix = match crate::assumptions::exact_fleet_for(percent as u32, fleet) {
+        Some(count) => format!(
+            "for steps of exactly {percent}%, use {count} instances (InstanceCount {count}), or INSTANCE_COUNT"
+        ),
+        None => "use INSTANCE_COUNT to be exact".to_string(),
+    };
+    warn(
+        warnings,
+        Field::Size(size, SizePart::Value),
+        "percent_rounds",
+        format!(
+            "{percent}% of {fleet} instances is {:.2}, which guardrail rounds to {} (SageMaker does not document its \
+             rounding): each step is {share:.2}% of the fleet, {} step(s) in all, not the {percent}% asked for; {fix}",
+            f64::from(percent as u32) * f64::from(fleet) / 100.0,
+            sizing.instances,
+            fleet.div_ceil(sizing.instances)
+        ),
+    );
 }
 
 fn timing(plan: &Plan, rollout: &Rollout, schedule: &Schedule, warnings: &mut Vec<Problem>) {
@@ -705,6 +728,43 @@ mod tests {
             has(&found, "Alarms[0].AlarmName", "alarm_not_used"),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_percent_that_does_not_divide_the_fleet_is_a_warning_with_the_count_that_does() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_LINEAR).expect("json");
+        let routing =
+            &mut value["DeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"];
+        routing["LinearStepSize"] = serde_json::json!({"Type": "CAPACITY_PERCENT", "Value": 25});
+        value["InstanceCount"] = serde_json::json!(3);
+        let text = value.to_string();
+        let plan = crate::Plan::from_json(&text).expect("plan");
+        let checked = crate::check(&plan);
+        let warning = checked
+            .report
+            .warnings
+            .iter()
+            .find(|warning| warning.code == "percent_rounds")
+            .expect("a warning");
+        assert!(
+            warning
+                .message
+                .contains("each step is 33.33% of the fleet, 3 step(s) in all")
+                && warning
+                    .message
+                    .contains("use 4 instances (InstanceCount 4)"),
+            "{}",
+            warning.message
+        );
+        assert_eq!(crate::assumptions::exact_fleet_for(25, 3), Some(4));
+        assert_eq!(crate::assumptions::exact_fleet_for(25, 6), Some(8));
+        assert_eq!(crate::assumptions::exact_fleet_for(10, 3), Some(10));
+        assert_eq!(crate::assumptions::exact_fleet_for(50, 5), Some(6));
+        value["InstanceCount"] = serde_json::json!(4);
+        assert!(!warnings(&value.to_string())
+            .iter()
+            .any(|(_, code)| code == "percent_rounds"));
     }
 
     #[test]

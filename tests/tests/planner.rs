@@ -283,6 +283,40 @@ async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_ar
             !driver.find(By::Css("#undo")).await?.is_enabled().await?,
             "no change to undo"
         );
+        // Part of a plan merges into it and says what it changed; the rest
+        // of the plan is as it was, and one undo takes it back.
+        type_into(
+            &driver,
+            "#import-text",
+            "{\"DeploymentConfig\":{\"BlueGreenUpdatePolicy\":{}}}",
+        )
+        .await?;
+        driver
+            .find(By::Css("#import-button"))
+            .await?
+            .click()
+            .await?;
+        let said =
+            wait_for_text(&driver, "#import-result", |text| text.starts_with("Merged")).await?;
+        ensure!(
+            said.contains("Merged DeploymentConfig into the current plan"),
+            "{said}"
+        );
+        ensure!(value_of(&driver, "#endpoint-name").await? == "guardrail-demo");
+        ensure!(value_of(&driver, "#instance-type").await? == "ml.m5.xlarge");
+        ensure!(driver.find_all(By::Css(".alarms .alarm-card")).await?.len() == 2);
+        driver.find(By::Css("#undo")).await?.click().await?;
+        wait_for("the merge undone", || async {
+            (!driver
+                .find(By::Css("#undo"))
+                .await
+                .ok()?
+                .is_enabled()
+                .await
+                .ok()?)
+            .then_some(())
+        })
+        .await?;
         let mut plan: serde_json::Value = serde_json::from_str(guardrail_core::examples::ROLLING)?;
         plan["Owner"] = serde_json::json!("team-a");
         type_into(&driver, "#import-text", &plan.to_string()).await?;
@@ -330,6 +364,12 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
         wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
         let why = wait_for_text(&driver, "#plan-why", |text| text.contains("time out")).await?;
         ensure!(why.contains("600 s"), "{why}");
+        // What blocks is counted as an error, never "0 error(s)".
+        let counted = wait_for_text(&driver, ".all-problems summary", |text| {
+            text.starts_with("Problems:")
+        })
+        .await?;
+        ensure!(!counted.starts_with("Problems: 0 error(s)"), "{counted}");
         type_into(&driver, "#timeout", "1800").await?;
         wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
         // An alarm that fires with no regression at all.
@@ -340,6 +380,14 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
         })
         .await?;
         ensure!(why.contains("TestAlarm-5XXErrors-guardrail-demo"), "{why}");
+        // The Problems box says why and how to get out, at the field.
+        let problem = wait_for_text(
+            &driver,
+            "#all-problems li.error[data-code='false_alarm']",
+            |text| text.contains("raise the threshold"),
+        )
+        .await?;
+        ensure!(problem.starts_with("Alarms[0].Threshold"), "{problem}");
         driver.find(By::Css("#tab-whatif")).await?.click().await?;
         wait_for_text(&driver, "#whatif-outcome", |text| {
             text.starts_with("Rolled back")
@@ -521,6 +569,16 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
             warning.contains("EndpointConfigName=incompatible"),
             "{warning}"
         );
+        // The fix is offered once the what-if has proven it, with both
+        // figures beside the button.
+        let proof = wait_for_text(&driver, "#fix-proof-0", |text| {
+            text.contains("caught the what-if's regression in")
+        })
+        .await?;
+        ensure!(
+            proof.contains("fired with green as healthy as blue in 0 of 400 runs"),
+            "{proof}"
+        );
         driver
             .find(By::Css("#fix-new-fleet-0"))
             .await?
@@ -528,7 +586,8 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
             .await?;
         let notice = wait_for_text(&driver, "#notice", |text| text.starts_with("Added")).await?;
         ensure!(
-            notice.contains("TestAlarm-5XXErrors-guardrail-demo-new-fleet"),
+            notice.contains("TestAlarm-5XXErrors-guardrail-demo-new-fleet")
+                && notice.contains("95 % interval"),
             "{notice}"
         );
         wait_for("the warning to clear", || async {
@@ -536,8 +595,9 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
         })
         .await?;
         ensure!(driver.find_all(By::Css(".alarms .alarm-card")).await?.len() == 3);
-        // Half of the scenario's error rate (1.0): the what-if still catches it.
-        ensure!(value_of(&driver, "#alarm-2-threshold").await? == "0.5");
+        // A tenth of the way from blue's error rate (0) to green's (1.0): the
+        // lowest that no healthy run fired.
+        ensure!(value_of(&driver, "#alarm-2-threshold").await? == "0.1");
         ensure!(
             is_checked(&driver, "#alarm-2-rollback").await?,
             "#alarm-2-rollback is not checked"
@@ -1033,6 +1093,94 @@ async fn a_keystroke_during_the_analysis_cancels_it_and_the_result_is_the_plan_o
             expected.probability * 100.0
         );
         ensure!(shown.contains(&expected), "{shown} (expected {expected})");
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_emptied_number_field_stays_empty_while_the_next_value_is_typed() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        wait_for_text(&driver, "#whatif-outcome", |text| {
+            text.starts_with("Rolled back")
+        })
+        .await?;
+        // Emptied: green's error rate is 0 for the plan (the what-if then
+        // succeeds), but the field is not filled with "0".
+        type_into(&driver, "#green-error-rate", "").await?;
+        wait_for_text(&driver, "#whatif-outcome", |text| {
+            text.starts_with("Succeeded")
+        })
+        .await?;
+        ensure!(
+            value_of(&driver, "#green-error-rate").await?.is_empty(),
+            "the emptied field was filled in"
+        );
+        driver
+            .find(By::Css("#green-error-rate"))
+            .await?
+            .send_keys("0.3")
+            .await?;
+        wait_for_text(&driver, "#whatif-outcome", |text| {
+            !text.starts_with("Succeeded")
+        })
+        .await?;
+        ensure!(value_of(&driver, "#green-error-rate").await? == "0.3");
+        // Undo brings back the value before, into the field.
+        driver.find(By::Css("#undo")).await?.click().await?;
+        wait_for("the field to follow undo", || async {
+            let value = value_of(&driver, "#green-error-rate").await.ok()?;
+            (value != "0.3").then_some(value)
+        })
+        .await?;
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preset_menu_shows_what_the_plan_is_and_applies_a_preset_again_after_an_edit(
+) -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        let preset = driver.find(By::Css("#preset")).await?;
+        SelectElement::new(&preset)
+            .await?
+            .select_by_value("notebook-linear")
+            .await?;
+        wait_for("the menu to show the preset", || async {
+            (value_of(&driver, "#preset").await.ok()? == "notebook-linear").then_some(())
+        })
+        .await?;
+        let applied = value_of(&driver, "#instance-count").await?;
+        type_into(&driver, "#instance-count", "5").await?;
+        wait_for("the menu to leave the preset", || async {
+            value_of(&driver, "#preset")
+                .await
+                .ok()?
+                .is_empty()
+                .then_some(())
+        })
+        .await?;
+        // The same preset again applies it again, as one undoable step.
+        SelectElement::new(&preset)
+            .await?
+            .select_by_value("notebook-linear")
+            .await?;
+        wait_for("the preset applied again", || async {
+            (value_of(&driver, "#instance-count").await.ok()? == applied).then_some(())
+        })
+        .await?;
+        ensure!(value_of(&driver, "#preset").await? == "notebook-linear");
+        driver.find(By::Css("#undo")).await?.click().await?;
+        wait_for("undo to bring back the edit", || async {
+            (value_of(&driver, "#instance-count").await.ok()? == "5").then_some(())
+        })
+        .await?;
         no_console_errors(&driver).await
     })
     .await

@@ -28,7 +28,16 @@ pub enum ErrorKind {
     /// This guardrail is reachable off loopback and the call changes something:
     /// it needs the access token `guardrail serve` printed at start-up.
     Unauthorized,
+    /// No guardrail server answered: the page was opened without one (a
+    /// static host, a file), or it stopped. Said once; what needs a server
+    /// is disabled.
+    Unreachable,
 }
+
+/// What the planner says, once, when no guardrail server answers.
+pub const NO_SERVER: &str = "No guardrail server answers at this address, so runs cannot be started or shown here. \
+     The plan, the what-if, Compare and the exports work without one. To run plans, start guardrail with \
+     `scripts/run.sh` (or `guardrail serve`) and open the address it prints.";
 
 /// The header the planner presents the access token in, when the server is
 /// reachable off loopback.
@@ -115,10 +124,17 @@ impl FromServerFnError for ServiceError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
-        ServiceError::new(
-            ErrorKind::Failed,
-            format!("the guardrail server could not be reached or answered oddly ({value})"),
-        )
+        match value {
+            // The request did not get through, or what answered is not a
+            // guardrail server (a static host answers its page, or 404).
+            ServerFnErrorErr::Request(_) | ServerFnErrorErr::Deserialization(_) => {
+                ServiceError::new(ErrorKind::Unreachable, NO_SERVER)
+            }
+            other => ServiceError::new(
+                ErrorKind::Failed,
+                format!("the guardrail server answered oddly ({other})"),
+            ),
+        }
     }
 }
 

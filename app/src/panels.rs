@@ -482,15 +482,18 @@ pub fn pin(planner: crate::state::Planner, name: String, plan: Plan) -> (bool, S
 
 /// A pinned plan's verdict, duration and detection (200 seeded runs, on
 /// this thread: computed when it is pinned, not on every keystroke).
-fn pinned_row(plan: &Plan) -> Option<(edit::Mode, Schedule, Judgement, Option<f64>)> {
+/// A row of Compare: the mode, the schedule, the verdict and the detection
+/// (runs rolled back by an alarm, of runs).
+type CompareRow = (edit::Mode, Schedule, Judgement, Option<(u32, u32)>);
+
+fn pinned_row(plan: &Plan) -> Option<CompareRow> {
     use guardrail_core::simulate::{detect, simulate};
     use guardrail_core::verdict::{judge, Evidence};
     let checked = check(plan);
     let rollout = checked.rollout.clone()?;
     let scenario = plan.scenario_or_default();
-    let detection = detect(&rollout, &scenario, 200)
-        .ok()
-        .map(|found| found.probability);
+    let detected = detect(&rollout, &scenario, 200).ok();
+    let detection = detected.as_ref().map(|found| found.probability);
     let evidence = simulate(&rollout, &scenario)
         .and_then(|simulation| Evidence::of_run(&rollout, &scenario, &simulation))
         .ok()
@@ -504,7 +507,12 @@ fn pinned_row(plan: &Plan) -> Option<(edit::Mode, Schedule, Judgement, Option<f6
         evidence.as_ref(),
         scenario.required_detection(),
     );
-    Some((edit::mode(plan), schedule(&rollout), judgement, detection))
+    Some((
+        edit::mode(plan),
+        schedule(&rollout),
+        judgement,
+        detected.map(|found| (found.detected, found.runs)),
+    ))
 }
 
 #[component]
@@ -523,7 +531,7 @@ pub fn ComparePanel() -> impl IntoView {
     });
     let current_row = Memo::new(move |_| {
         let detection = analyses.shown.with(|shown| match shown {
-            Shown::Done(Ok((detection, _))) => Some(detection.probability),
+            Shown::Done(Ok((detection, _))) => Some((detection.detected, detection.runs)),
             _ => None,
         });
         planner.schedule.get().map(|schedule| {
@@ -576,7 +584,8 @@ pub fn ComparePanel() -> impl IntoView {
                                 let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
                                 let all_traffic = schedule.steps.iter().find(|step| step.green_traffic_bp == 10_000).map(|step| mmss(u64::from(step.start_seconds))).unwrap_or_default();
                                 let watched = schedule.monitoring.map(|(start, end)| format!("{} to {}", mmss(u64::from(start)), mmss(u64::from(end)))).unwrap_or_else(|| "never".into());
-                                let caught = detection.map(|probability| format!("{:.0}%", probability * 100.0)).unwrap_or_else(|| "…".into());
+                                // A share of seeded runs: with its count and a 95 % interval.
+                                let caught = detection.map(|(hits, runs)| guardrail_core::tune::Share::of(hits, runs).describe()).unwrap_or_else(|| "…".into());
                                 let remove = {
                                     let name = name.clone();
                                     move |_| planner.pinned.update(|pinned| pinned.retain(|(pinned, _)| *pinned != name))
@@ -584,7 +593,10 @@ pub fn ComparePanel() -> impl IntoView {
                                 view! {
                                     <tr>
                                         <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name.clone()}</th>
-                                        <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase()) title=judgement.why.clone()>{judgement.verdict.label()}</td>
+                                        <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase())>
+                                            <strong>{judgement.verdict.label()}</strong>
+                                            <span class="why">{judgement.why.clone()}</span>
+                                        </td>
                                         <td>{mode.label()}</td>
                                         <td>{mmss(u64::from(schedule.total_seconds))}</td>
                                         <td>{caught}</td>

@@ -207,9 +207,24 @@ fn WorkingRunPanel() -> impl IntoView {
     let target = RwSignal::new(None::<Result<Target, String>>);
     // SageMaker: put the plan's alarms with PutMetricAlarm before the update.
     let create_alarms = RwSignal::new(false);
+    // No guardrail server: said once, and what needs one is disabled.
+    let no_server = RwSignal::new(false);
+    let unreachable = move |failure: &ServiceError| {
+        let gone = failure.kind == crate::api::ErrorKind::Unreachable;
+        if gone {
+            no_server.set(true);
+        }
+        gone
+    };
     spawn_local(async move {
-        if let Ok(list) = list_backends().await {
-            backends.set(list);
+        match list_backends().await {
+            Ok(list) => {
+                no_server.set(false);
+                backends.set(list);
+            }
+            Err(failure) => {
+                unreachable(&failure);
+            }
         }
     });
     // What a run would update: asked again when the backend or the plan's
@@ -233,9 +248,11 @@ fn WorkingRunPanel() -> impl IntoView {
         target.set(None);
         let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
         spawn_local(async move {
-            let answer = run_target(plan_json, chosen, Some(put))
-                .await
-                .map_err(message);
+            let answer = match run_target(plan_json, chosen, Some(put)).await {
+                Ok(found) => Ok(found),
+                Err(failure) if unreachable(&failure) => return,
+                Err(failure) => Err(message(failure)),
+            };
             if target_generation.get_value() == mine {
                 target.set(Some(answer));
             }
@@ -249,6 +266,7 @@ fn WorkingRunPanel() -> impl IntoView {
         spawn_local(async move {
             match list_runs().await {
                 Ok(list) => runs.set(list),
+                Err(failure) if unreachable(&failure) => return,
                 Err(failure) => error.set(Some(message(failure))),
             }
             let mut demo = planner.plan.get_untracked();
@@ -295,6 +313,7 @@ fn WorkingRunPanel() -> impl IntoView {
                     planner.run.set(Some(run_id));
                     refresh();
                 }
+                Err(failure) if unreachable(&failure) => {}
                 Err(failure) => {
                     note_token(Some(NeedsToken(needs_token)), &failure);
                     error.set(Some(message(failure)));
@@ -310,6 +329,9 @@ fn WorkingRunPanel() -> impl IntoView {
         <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
             <section class="start-run" aria-labelledby="start-title">
                 <h2 id="start-title">"Run this plan"</h2>
+                <Show when=move || no_server.get()>
+                    <p class="notice error" id="no-server" role="alert">{crate::api::NO_SERVER}</p>
+                </Show>
                 <p class="hint">
                     "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
                     <code>{DEMO_ENDPOINT}</code> " serves " <code id="demo-config">{move || demo_config.get().unwrap_or_else(|| "baseline".into())}</code> "; update it to "
@@ -336,6 +358,7 @@ fn WorkingRunPanel() -> impl IntoView {
                 </div>
                 <div class="target" id="run-target" role="status">
                     {move || match target.get() {
+                        None if no_server.get() => ().into_any(),
                         None => view! { <p class="hint">"Checking what this run would update…"</p> }.into_any(),
                         Some(Err(text)) => view! { <p class="notice error">{text}</p> }.into_any(),
                         Some(Ok(found)) => view! {
@@ -379,7 +402,7 @@ fn WorkingRunPanel() -> impl IntoView {
                         }).collect_view()}
                     </select>
                     </Show>
-                    <button type="button" id="start-run" disabled=move || busy.get() on:click=start>
+                    <button type="button" id="start-run" disabled=move || busy.get() || no_server.get() on:click=start>
                         {move || match (busy.get(), backend.get().as_str()) {
                             (true, _) => "Starting…",
                             (false, "sagemaker") => "Start on SageMaker",

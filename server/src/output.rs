@@ -67,7 +67,7 @@ impl CliError {
             ErrorKind::Invalid => Self::Invalid(message),
             ErrorKind::Input => Self::Input(message),
             ErrorKind::Refused | ErrorKind::Unauthorized => Self::Refused(message),
-            ErrorKind::Failed => Self::Failed(message),
+            ErrorKind::Failed | ErrorKind::Unreachable => Self::Failed(message),
         }
     }
 }

@@ -302,7 +302,7 @@ async fn with_status_of_its_error(response: axum::response::Response) -> axum::r
         error = ServiceError::new(
             ErrorKind::Input,
             error.message.replace(
-                "the guardrail server could not be reached or answered oddly",
+                "the guardrail server answered oddly",
                 "the request's arguments could not be read",
             ),
         );
@@ -311,7 +311,7 @@ async fn with_status_of_its_error(response: axum::response::Response) -> axum::r
         ErrorKind::Input => StatusCode::BAD_REQUEST,
         ErrorKind::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorKind::Refused => StatusCode::CONFLICT,
-        ErrorKind::Failed => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Failed | ErrorKind::Unreachable => StatusCode::INTERNAL_SERVER_ERROR,
         ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
     };
     parts.headers.remove(axum::http::header::CONTENT_LENGTH);

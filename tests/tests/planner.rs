@@ -682,6 +682,12 @@ async fn named_plans_are_saved_opened_renamed_deleted_and_compared() -> Result<(
             table.contains("Unprotected") && table.contains('%'),
             "{table}"
         );
+        // Each verdict says why beside it, and each share of runs its count.
+        ensure!(table.contains("cannot fire during canary bake"), "{table}");
+        ensure!(
+            table.contains("of 200 runs") && table.contains("95 % interval"),
+            "{table}"
+        );
         // Compare is full: it says so and drops nothing.
         driver.find(By::Css("#pin-current")).await?.click().await?;
         wait_for_text(&driver, "#compare-status", |text| {
@@ -1182,6 +1188,36 @@ async fn the_preset_menu_shows_what_the_plan_is_and_applies_a_preset_again_after
         })
         .await?;
         no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_a_server_run_and_replay_says_so_once_and_disables_what_needs_one() -> Result<()> {
+    // The planner's files alone, as a static host serves them: no API.
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        driver.find(By::Css("#tab-run")).await?.click().await?;
+        let said = wait_for_text(&driver, "#no-server", |text| !text.is_empty()).await?;
+        ensure!(said.contains("No guardrail server answers"), "{said}");
+        ensure!(said.contains("scripts/run.sh"), "{said}");
+        ensure!(
+            !driver
+                .find(By::Css("#start-run"))
+                .await?
+                .is_enabled()
+                .await?,
+            "Start stays disabled without a server"
+        );
+        let page = driver.find(By::Css("#panel-run")).await?.text().await?;
+        ensure!(page.matches("No guardrail server").count() == 1, "{page}");
+        ensure!(!page.contains("deserializing"), "{page}");
+        ensure!(
+            !page.contains("Checking what this run would update"),
+            "{page}"
+        );
+        Ok(())
     })
     .await
 }

@@ -145,7 +145,7 @@ fn share_points(schedule: &Schedule) -> Vec<(f64, f64)> {
 /// bands and step end times. With a simulation, overlays what happened: the
 /// simulated share and the rollback.
 pub fn traffic_chart(schedule: &Schedule, simulation: Option<&Simulation>, width: u32) -> String {
-    svg((width, SIZE.1), |root| {
+    svg((width, chart_height(width)), |root| {
         let _ = draw_traffic(root, schedule, simulation);
     })
 }
@@ -163,13 +163,17 @@ fn draw_traffic(
     // A rollback that brings blue back in batches can end after the plan would have.
     let end = f64::from(schedule.total_seconds.max(1))
         .max(simulation.map_or(0.0, |simulation| simulation.end_ms as f64 / 1_000.0));
-    let mut chart = traffic_axes(root, schedule, end)?;
+    let (plot, below) = split_for_legend(root);
+    let mut chart = traffic_axes(&plot, schedule, end)?;
     draw_phase_bands(&mut chart, schedule, end)?;
     let mut legend = draw_planned(&mut chart, schedule, simulation.is_some())?;
     if let Some(simulation) = simulation {
         legend.extend(draw_simulated(&mut chart, simulation)?);
     }
-    draw_legend(chart.plotting_area(), &legend, true)
+    match below {
+        Some(below) => draw_legend(&below, &legend, true),
+        None => draw_legend(chart.plotting_area(), &legend, true),
+    }
 }
 
 /// Both axes and the mesh: 0-100 % on the left, 0 to the fleet on the right.
@@ -249,14 +253,72 @@ fn draw_phase_bands(chart: &mut TrafficChart, schedule: &Schedule, end: f64) -> 
     let tick_style = TextStyle::from((FONT, 10).into_font())
         .color(&GREY)
         .pos(Pos::new(HPos::Center, VPos::Top));
-    for step in &schedule.steps {
-        chart.draw_series(std::iter::once(Text::new(
-            mmss(u64::from(step.end_seconds)),
-            (f64::from(step.end_seconds), 88.0),
-            tick_style.clone(),
-        )))?;
+    let ends: Vec<f64> = schedule
+        .steps
+        .iter()
+        .map(|step| f64::from(step.end_seconds))
+        .collect();
+    let pixels: Vec<f64> = ends.iter().map(|end| end * pixel_width).collect();
+    for (end, shown) in ends.iter().zip(spaced(&pixels, END_LABEL_GAP_PX)) {
+        if shown {
+            chart.draw_series(std::iter::once(Text::new(
+                mmss(*end as u64),
+                (*end, 88.0),
+                tick_style.clone(),
+            )))?;
+        }
     }
     Ok(())
+}
+
+/// The least distance between two step-end labels, in pixels: "38:00" at
+/// 10 px is about 28 px wide.
+const END_LABEL_GAP_PX: f64 = 34.0;
+
+/// Which of the labels at `positions` (pixels, ascending) to draw so that
+/// none is closer than `gap` to the next drawn: the last always (the end of
+/// the schedule), then each earlier one far enough from the one after it.
+fn spaced(positions: &[f64], gap: f64) -> Vec<bool> {
+    let mut shown = vec![false; positions.len()];
+    let mut next_drawn: Option<f64> = None;
+    for (index, position) in positions.iter().enumerate().rev() {
+        if next_drawn.is_none_or(|next| next - position >= gap) {
+            shown[index] = true;
+            next_drawn = Some(*position);
+        }
+    }
+    shown
+}
+
+/// Below this width the legend goes under the plot, not over it.
+const NARROW_PX: u32 = 520;
+/// The room under the plot a legend of up to six entries takes.
+const LEGEND_BELOW_PX: u32 = 104;
+
+/// The height of a chart `width` wide: taller when narrow, with its legend
+/// below.
+fn chart_height(width: u32) -> u32 {
+    if width < NARROW_PX {
+        SIZE.1 + LEGEND_BELOW_PX
+    } else {
+        SIZE.1
+    }
+}
+
+/// The plot's area and, when narrow, the area below it for the legend.
+fn split_for_legend<'b>(
+    root: &DrawingArea<SVGBackend<'b>, Shift>,
+) -> (
+    DrawingArea<SVGBackend<'b>, Shift>,
+    Option<DrawingArea<SVGBackend<'b>, Shift>>,
+) {
+    let (width, height) = root.dim_in_pixel();
+    if width < NARROW_PX && height > LEGEND_BELOW_PX {
+        let (plot, below) = root.split_vertically(height - LEGEND_BELOW_PX);
+        (plot, Some(below))
+    } else {
+        (root.clone(), None)
+    }
 }
 
 /// Both fleets' instances and green's planned share.
@@ -735,8 +797,17 @@ pub fn run_chart(
     other: Option<(&guardrail_core::event::RunTimeline, &str)>,
     width: u32,
 ) -> String {
-    svg((width, SIZE.1), |root| {
-        let _ = draw_run(root, timeline, cursor_ms, would_be, expected, other);
+    svg((width, chart_height(width)), |root| {
+        let (plot, below) = split_for_legend(root);
+        let _ = draw_run(
+            &plot,
+            below.as_ref(),
+            timeline,
+            cursor_ms,
+            would_be,
+            expected,
+            other,
+        );
     })
 }
 
@@ -756,7 +827,7 @@ pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str
             (8, 8),
             TextStyle::from((FONT, 14).into_font()).color(&BLACK),
         ));
-        let _ = draw_run(&chart, timeline, None, None, None, None);
+        let _ = draw_run(&chart, None, timeline, None, None, None, None);
         let style = TextStyle::from((FONT, 11).into_font()).color(&GREY);
         for (line, text) in phase_lines(timeline, 110).iter().enumerate() {
             let _ = bottom.draw(&Text::new(
@@ -790,8 +861,10 @@ fn phase_lines(timeline: &guardrail_core::event::RunTimeline, width: usize) -> V
     lines
 }
 
+#[allow(clippy::too_many_arguments)]
 fn draw_run(
     root: &DrawingArea<SVGBackend, Shift>,
+    below: Option<&DrawingArea<SVGBackend, Shift>>,
     timeline: &guardrail_core::event::RunTimeline,
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
@@ -936,7 +1009,10 @@ fn draw_run(
             GREY.stroke_width(2),
         )))?;
     }
-    draw_legend(chart.plotting_area(), &legend, true)
+    match below {
+        Some(below) => draw_legend(below, &legend, true),
+        None => draw_legend(chart.plotting_area(), &legend, true),
+    }
 }
 
 #[cfg(test)]
@@ -1019,7 +1095,8 @@ mod tests {
         assert_eq!(width_for(f64::NAN), SIZE.0);
         let (_, rollout) = canary();
         let narrow = traffic_chart(&schedule(&rollout), None, 320);
-        assert!(narrow.contains("viewBox=\"0 0 320 300\""), "{narrow}");
+        // Narrow: taller, with the legend under the plot.
+        assert!(narrow.contains("viewBox=\"0 0 320 404\""), "{narrow}");
         assert!(narrow.contains("5:00"), "{narrow}");
     }
 
@@ -1086,6 +1163,35 @@ mod tests {
         assert!(
             text.starts_with("Traffic over 13:00: provisioning 3 green until 5:00: green 0%"),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn step_end_labels_never_crowd_and_the_end_is_always_labelled() {
+        // 37:00 and 38:00 on a 38-minute axis 900 px wide are 24 px apart.
+        let per_second = 900.0 / 2_280.0;
+        let ends = [300.0, 600.0, 2_220.0, 2_280.0].map(|end: f64| end * per_second);
+        assert_eq!(spaced(&ends, END_LABEL_GAP_PX), [true, true, false, true]);
+        assert_eq!(spaced(&[], 34.0), Vec::<bool>::new());
+        assert_eq!(spaced(&[10.0, 50.0, 90.0], 34.0), [true, true, true]);
+    }
+
+    #[test]
+    fn a_narrow_chart_puts_its_legend_below_the_plot() {
+        let plan = guardrail_core::examples::notebook_canary();
+        let rollout = guardrail_core::check(&plan).rollout.expect("valid");
+        let schedule = guardrail_core::schedule::schedule(&rollout);
+        let narrow = traffic_chart(&schedule, None, 390);
+        assert!(
+            narrow.contains(&format!("height=\"{}\"", SIZE.1 + LEGEND_BELOW_PX)),
+            "{}",
+            &narrow[..200]
+        );
+        let wide = traffic_chart(&schedule, None, 900);
+        assert!(
+            wide.contains(&format!("height=\"{}\"", SIZE.1)),
+            "{}",
+            &wide[..200]
         );
     }
 }

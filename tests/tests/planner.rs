@@ -1221,3 +1221,33 @@ async fn without_a_server_run_and_replay_says_so_once_and_disables_what_needs_on
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn at_1280_pixels_the_verdict_reads_as_a_line_and_lint_stays_in_its_card() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        driver.set_window_rect(0, 0, 1280, 900).await?;
+        open_fresh(&driver, &server.base_url).await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
+        wait_for_text(&driver, "#plan-why", |text| !text.is_empty()).await?;
+        let measured: serde_json::Value = driver
+            .execute(
+                "const why = document.querySelector('#plan-why').getBoundingClientRect();
+                 const bar = document.querySelector('.topbar').getBoundingClientRect();
+                 const spills = [...document.querySelectorAll('.alarm-card .problems, .alarm-card li')]
+                    .filter(e => e.scrollWidth > e.clientWidth + 1).length;
+                 return [why.width, bar.height, spills];",
+                vec![],
+            )
+            .await?
+            .json()
+            .clone();
+        let why_width = measured[0].as_f64().unwrap_or(0.0);
+        let bar_height = measured[1].as_f64().unwrap_or(f64::MAX);
+        ensure!(why_width > 600.0, "the verdict's reason is {why_width} px wide");
+        ensure!(bar_height < 200.0, "the header is {bar_height} px tall");
+        ensure!(measured[2].as_u64() == Some(0), "lint spills out of {} card(s)", measured[2]);
+        no_console_errors(&driver).await
+    })
+    .await
+}

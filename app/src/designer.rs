@@ -99,7 +99,7 @@ fn MyPlans() -> impl IntoView {
                     let open = {
                         let plan_name = plan_name.clone();
                         move |_| {
-                            planner.plan.set(named.plan.clone());
+                            planner.replace_plan(named.plan.clone());
                             name.set(plan_name.clone());
                             said.set(Some((true, format!("Opened {plan_name}. Undo (Ctrl+Z) goes back."))));
                         }
@@ -222,7 +222,7 @@ fn AllProblems() -> impl IntoView {
                                             let name = plan.alarms[added].alarm_name.clone();
                                             let threshold = plan.alarms[added].threshold.map(trim_float).unwrap_or_default();
                                             let proof = proven.tuned.as_ref().map(|tuned| format!(" It caught the what-if's regression in {} and fired with green as healthy as blue in {}.", tuned.caught.describe(), tuned.false_alarms.describe())).unwrap_or_default();
-                                            planner.plan.set(plan);
+                                            planner.replace_plan(plan);
                                             planner.notice.set(Some(Notice {
                                                 error: false,
                                                 text: format!("Added {name}, on the new fleet alone, with threshold {threshold}.{proof} Undo (Ctrl+Z) takes it back."),
@@ -240,7 +240,9 @@ fn AllProblems() -> impl IntoView {
                                 .flatten()
                                 .map(|count| {
                                     let apply = move |_| {
-                                        planner.edit(|plan| plan.instance_count = Some(i64::from(count)));
+                                        let mut plan = planner.plan.get_untracked();
+                                        plan.instance_count = Some(i64::from(count));
+                                        planner.replace_plan(plan);
                                         planner.notice.set(Some(Notice {
                                             error: false,
                                             text: format!("InstanceCount is now {count}: every step is the percent asked for. Undo (Ctrl+Z) takes it back."),

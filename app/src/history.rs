@@ -48,6 +48,12 @@ impl History {
         self.future.clear();
     }
 
+    /// The next change is a step of its own, whatever it touches: a preset,
+    /// an import, a one-click fix.
+    pub fn break_step(&mut self) {
+        self.burst = None;
+    }
+
     /// The plan before `current`, if there is one.
     pub fn undo(&mut self, current: &Plan) -> Option<Plan> {
         let plan = self.past.pop()?;

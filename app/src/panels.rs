@@ -590,13 +590,11 @@ pub fn ComparePanel() -> impl IntoView {
                                     let name = name.clone();
                                     move |_| planner.pinned.update(|pinned| pinned.retain(|(pinned, _)| *pinned != name))
                                 };
+                                let why = format!("{}: {}", judgement.verdict.label(), judgement.why);
                                 view! {
-                                    <tr>
+                                    <tr class="plan-row">
                                         <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name.clone()}</th>
-                                        <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase())>
-                                            <strong>{judgement.verdict.label()}</strong>
-                                            <span class="why">{judgement.why.clone()}</span>
-                                        </td>
+                                        <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase())>{judgement.verdict.label()}</td>
                                         <td>{mode.label()}</td>
                                         <td>{mmss(u64::from(schedule.total_seconds))}</td>
                                         <td>{caught}</td>
@@ -605,6 +603,10 @@ pub fn ComparePanel() -> impl IntoView {
                                         <td>{removable.then(|| view! {
                                             <button type="button" class="remove" id=format!("unpin-{index}") aria-label=format!("Remove {name} from Compare") on:click=remove>"Remove"</button>
                                         })}</td>
+                                    </tr>
+                                    // The verdict's reason, the width of the table.
+                                    <tr class="why-row">
+                                        <td colspan="8" class=format!("why {}", judgement.verdict.label().to_lowercase())>{why}</td>
                                     </tr>
                                 }
                             }).collect_view()}
@@ -702,7 +704,7 @@ pub fn ExportPanel() -> impl IntoView {
                         },
                     ),
                 };
-                planner.plan.set(plan);
+                planner.replace_plan(plan);
                 planner.notice.set(None::<Notice>);
                 let mut said = what;
                 if !found.dropped.is_empty() {

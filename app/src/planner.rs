@@ -318,7 +318,7 @@ fn Header() -> impl IntoView {
                         let id = event_target_value(&event);
                         if let Some(preset) = presets::find(&id) {
                             let (plan, note) = planner.plan.with_untracked(|current| presets::apply(preset, current));
-                            planner.plan.set(plan);
+                            planner.replace_plan(plan);
                             planner.notice.set(note.map(|text| Notice { error: false, text }));
                         }
                     }

@@ -754,7 +754,7 @@ fn RunView(
             spawn_local(async move {
                 if let Ok(text) = run_plan(run_id.clone()).await {
                     if let Ok(plan) = Plan::from_json(&text) {
-                        planner.plan.set(plan);
+                        planner.replace_plan(plan);
                         planner.notice.set(Some(Notice {
                             error: false,
                             text: format!("Opened the plan of run {run_id} in the designer."),

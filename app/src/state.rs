@@ -247,6 +247,15 @@ impl Planner {
         true
     }
 
+    /// Replaces the plan as one step of its own (a preset, an import, a
+    /// named plan opened, a one-click fix): never joined to typing just
+    /// before it.
+    pub fn replace_plan(&self, plan: Plan) {
+        self.history
+            .update_value(crate::history::History::break_step);
+        self.plan.set(plan);
+    }
+
     /// Records a change of the plan from `before` to `after` in the history,
     /// unless it was an undo or a redo.
     pub fn record(&self, before: &Plan, after: &Plan, now_ms: f64) {

@@ -27,3 +27,27 @@ pub fn notebook_canary() -> crate::plan::Plan {
         unreachable!("examples/notebook-canary.json does not parse: {error}")
     })
 }
+
+/// `plan` with a copy of its first alarm on the new fleet alone
+/// (`EndpointConfigName`), named `name` and listed for rollback: what tests
+/// of new-fleet alarms start from.
+#[cfg(test)]
+pub(crate) fn with_new_fleet_copy(mut plan: crate::plan::Plan, name: &str) -> crate::plan::Plan {
+    let mut alarm = plan.alarms[0].clone();
+    alarm.alarm_name = name.to_string();
+    alarm.dimensions.push(crate::plan::Dimension::new(
+        "EndpointConfigName",
+        &plan.endpoint_config_name,
+    ));
+    if let Some(rollback) = plan
+        .deployment_config
+        .as_mut()
+        .and_then(|config| config.auto_rollback_configuration.as_mut())
+    {
+        rollback.alarms.push(crate::plan::AlarmRef {
+            alarm_name: alarm.alarm_name.clone(),
+        });
+    }
+    plan.alarms.push(alarm);
+    plan
+}

@@ -227,24 +227,9 @@ mod tests {
     /// The seed notebook with a new-fleet copy of its error alarm at
     /// `threshold`, blue and green both failing 1 % of requests.
     fn healthy_with_new_fleet_alarm(threshold: f64, seed: u64) -> (crate::Plan, Scenario) {
-        let mut plan = examples::notebook_canary();
-        let mut alarm = plan.alarms[0].clone();
-        alarm.alarm_name = "new-fleet-errors".into();
-        alarm.threshold = Some(threshold);
-        alarm.dimensions.push(crate::plan::Dimension::new(
-            "EndpointConfigName",
-            &plan.endpoint_config_name,
-        ));
-        if let Some(rollback) = plan
-            .deployment_config
-            .as_mut()
-            .and_then(|config| config.auto_rollback_configuration.as_mut())
-        {
-            rollback.alarms.push(crate::plan::AlarmRef {
-                alarm_name: alarm.alarm_name.clone(),
-            });
-        }
-        plan.alarms.push(alarm);
+        let mut plan =
+            examples::with_new_fleet_copy(examples::notebook_canary(), "new-fleet-errors");
+        plan.alarms[2].threshold = Some(threshold);
         let mut scenario = plan.scenario_or_default();
         scenario.blue.error_rate = 0.01;
         scenario.green.error_rate = 0.01;

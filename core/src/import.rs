@@ -99,20 +99,7 @@ pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
         .filter(|path| !path.contains(['.', '[']))
         .count();
     if fields == 0 || unknown_at_top == fields {
-        let named = object
-            .keys()
-            .take(5)
-            .map(|key| format!("`{key}`"))
-            .collect::<Vec<_>>();
-        return Err(format!(
-            "not a plan, a DeploymentConfig or a link: {} none of the fields a plan has \
-             (EndpointName, DeploymentConfig, Alarms, …). Nothing was changed.",
-            if named.is_empty() {
-                "the object is empty, with".to_string()
-            } else {
-                format!("it has {}, and", named.join(", "))
-            }
-        ));
+        return Err(not_a_plan(object.keys()));
     }
     Ok(Import {
         imported: Imported::Plan(Box::new(plan)),
@@ -146,20 +133,7 @@ fn merge(
         target.insert(key.clone(), value.clone());
     }
     if changed.is_empty() && unknown.len() == object.len() {
-        let named = unknown
-            .iter()
-            .take(5)
-            .map(|key| format!("`{key}`"))
-            .collect::<Vec<_>>();
-        return Err(format!(
-            "not a plan, a DeploymentConfig or a link: {} none of the fields a plan has \
-             (EndpointName, DeploymentConfig, Alarms, …). Nothing was changed.",
-            if named.is_empty() {
-                "the object is empty, with".to_string()
-            } else {
-                format!("it has {}, and", named.join(", "))
-            }
-        ));
+        return Err(not_a_plan(unknown.iter()));
     }
     let text = merged.to_string();
     let plan = Plan::from_json(&text)
@@ -177,6 +151,24 @@ fn merge(
         },
         dropped,
     })
+}
+
+/// The refusal of JSON that holds none of a plan's fields, naming (up to
+/// five of) those it holds.
+fn not_a_plan<'a>(keys: impl Iterator<Item = &'a String>) -> String {
+    let named = keys
+        .take(5)
+        .map(|key| format!("`{key}`"))
+        .collect::<Vec<_>>();
+    format!(
+        "not a plan, a DeploymentConfig or a link: {} none of the fields a plan has \
+         (EndpointName, DeploymentConfig, Alarms, …). Nothing was changed.",
+        if named.is_empty() {
+            "the object is empty, with".to_string()
+        } else {
+            format!("it has {}, and", named.join(", "))
+        }
+    )
 }
 
 fn capitalise(text: &str) -> String {

@@ -310,24 +310,9 @@ mod tests {
     }
 
     /// The seed notebook with its error alarm also on the new fleet alone.
-    fn with_new_fleet_alarm(mut plan: Plan) -> Plan {
-        let mut alarm = plan.alarms[0].clone();
-        alarm.alarm_name = format!("{}-new-fleet", alarm.alarm_name);
-        alarm.dimensions.push(crate::plan::Dimension::new(
-            "EndpointConfigName",
-            &plan.endpoint_config_name,
-        ));
-        if let Some(rollback) = plan
-            .deployment_config
-            .as_mut()
-            .and_then(|config| config.auto_rollback_configuration.as_mut())
-        {
-            rollback.alarms.push(crate::plan::AlarmRef {
-                alarm_name: alarm.alarm_name.clone(),
-            });
-        }
-        plan.alarms.push(alarm);
-        plan
+    fn with_new_fleet_alarm(plan: Plan) -> Plan {
+        let name = format!("{}-new-fleet", plan.alarms[0].alarm_name);
+        examples::with_new_fleet_copy(plan, &name)
     }
 
     #[test]

@@ -242,6 +242,18 @@ async fn ended(store: &Store, run_id: &str) -> (RunOutcome, Vec<Event>) {
     }
 }
 
+/// Starts the plan's update on the fake (the API clock at real time) and
+/// waits for the run to end: its outcome and events.
+async fn start_and_end(fake: &Fake) -> (RunOutcome, Vec<Event>) {
+    let store = Store::in_memory().expect("store");
+    let (backend, _) = backend(fake, &store, 1.0);
+    let run_id = backend
+        .start(&plan(), RunOptions::default())
+        .await
+        .expect("the update starts");
+    ended(&store, &run_id).await
+}
+
 fn poll_failures(events: &[Event]) -> Vec<(String, String)> {
     events
         .iter()
@@ -481,13 +493,7 @@ async fn rolling_back_then_in_service_on_the_old_config_is_a_rollback_by_the_ala
     fake.then("DescribeAlarms", Reply::output(alarms("OK", -600.0)), 3);
     fake.always("DescribeAlarms", Reply::output(alarms("ALARM", 310.0)));
     fake.always("DescribeAlarmHistory", Reply::output(alarm_history(310.0)));
-    let store = Store::in_memory().expect("store");
-    let (backend, _) = backend(&fake, &store, 1.0);
-    let run_id = backend
-        .start(&plan(), RunOptions::default())
-        .await
-        .expect("the update starts");
-    let (outcome, events) = ended(&store, &run_id).await;
+    let (outcome, events) = start_and_end(&fake).await;
     match &outcome {
         RunOutcome::RolledBack {
             cause: RollbackCause::Alarm { alarm, .. },
@@ -544,13 +550,7 @@ async fn update_rollback_failed_is_a_failure_that_needs_a_person_with_sagemakers
     let mut failed = endpoint("UpdateRollbackFailed", "baseline", T0 + 500.0);
     failed["FailureReason"] = json!(reason);
     fake.always("DescribeEndpoint", Reply::output(failed));
-    let store = Store::in_memory().expect("store");
-    let (backend, _) = backend(&fake, &store, 1.0);
-    let run_id = backend
-        .start(&plan(), RunOptions::default())
-        .await
-        .expect("the update starts");
-    let (outcome, events) = ended(&store, &run_id).await;
+    let (outcome, events) = start_and_end(&fake).await;
     let RunOutcome::Failed { reason: said } = &outcome else {
         panic!("a failure, not {outcome:?}: {events:#?}");
     };
@@ -653,13 +653,7 @@ async fn a_stale_describe_endpoint_right_after_the_update_is_not_read_as_a_rollb
         "DescribeEndpoint",
         Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
     );
-    let store = Store::in_memory().expect("store");
-    let (backend, _) = backend(&fake, &store, 1.0);
-    let run_id = backend
-        .start(&plan(), RunOptions::default())
-        .await
-        .expect("the update starts");
-    let (outcome, events) = ended(&store, &run_id).await;
+    let (outcome, events) = start_and_end(&fake).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
     let seen = observed(&events);
     assert!(

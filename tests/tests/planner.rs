@@ -273,6 +273,18 @@ async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_ar
             .await?
             .click()
             .await?;
+        // The Export view says what the verdict says, and the export's
+        // descriptions say what the alarms do.
+        let verdict = wait_for_text(&driver, "#export-verdict", |text| !text.is_empty()).await?;
+        ensure!(
+            verdict.starts_with("This plan is Unprotected:"),
+            "{verdict}"
+        );
+        let exported = wait_for_text(&driver, "#export-text", |text| !text.is_empty()).await?;
+        ensure!(
+            exported.contains("(100 % of requests) on the whole endpoint"),
+            "{exported}"
+        );
         let said = wait_for_text(&driver, "#import-result", |text| !text.is_empty()).await?;
         ensure!(
             said.contains("Nothing was changed") && said.contains("`foo`"),
@@ -667,7 +679,7 @@ async fn named_plans_are_saved_opened_renamed_deleted_and_compared() -> Result<(
         driver.find(By::Css("#tab-compare")).await?.click().await?;
         let rows = || async {
             driver
-                .find_all(By::Css("#compare-table tbody tr"))
+                .find_all(By::Css("#compare-table tbody tr.plan-row"))
                 .await
                 .map(|rows| rows.len())
                 .unwrap_or(0)

@@ -285,6 +285,27 @@ impl Reader {
         ))
     }
 
+    /// Records what the endpoint shows (status, the new fleet's status, the
+    /// message), once each time it changes.
+    fn observe(
+        &mut self,
+        seen: (String, Option<String>, Option<String>),
+        now_ms: u64,
+        out: &mut Vec<(u64, EventKind)>,
+    ) {
+        if self.seen.as_ref() != Some(&seen) {
+            self.seen = Some(seen.clone());
+            out.push((
+                now_ms,
+                EventKind::EndpointObserved {
+                    status: seen.0,
+                    variant_status: seen.1,
+                    message: seen.2,
+                },
+            ));
+        }
+    }
+
     /// What `DescribeEndpoint` shows now; `now_ms` is the plan time of the poll.
     pub fn endpoint(&mut self, view: &EndpointView, now_ms: u64) -> Vec<(u64, EventKind)> {
         let mut out = Vec::new();
@@ -300,17 +321,7 @@ impl Reader {
                     view.status, view.config
                 )),
             );
-            if self.seen.as_ref() != Some(&seen) {
-                self.seen = Some(seen.clone());
-                out.push((
-                    now_ms,
-                    EventKind::EndpointObserved {
-                        status: seen.0,
-                        variant_status: seen.1,
-                        message: seen.2,
-                    },
-                ));
-            }
+            self.observe(seen, now_ms, &mut out);
             return out;
         }
         let green_status = view.green.as_ref().and_then(|green| green.status.clone());
@@ -322,17 +333,7 @@ impl Reader {
                 .and_then(|(_, message, _)| message.clone())
                 .or_else(|| view.failure_reason.clone()),
         );
-        if self.seen.as_ref() != Some(&seen) {
-            self.seen = Some(seen.clone());
-            out.push((
-                now_ms,
-                EventKind::EndpointObserved {
-                    status: seen.0,
-                    variant_status: seen.1,
-                    message: seen.2,
-                },
-            ));
-        }
+        self.observe(seen, now_ms, &mut out);
         let started_api_ms = self.started_api_ms;
         let status_at = |status: &Option<(String, Option<String>, Option<u64>)>| {
             status

@@ -62,9 +62,17 @@ pub struct WhatIf {
     /// What the plan's verdict needs from this run (and from one more with
     /// no regression at all); the detection is added when the analysis ends.
     pub evidence: Evidence,
-    /// The Problems box's one-click fixes, each proven on seeded runs here,
-    /// off the page's thread.
+    /// The Problems box's one-click fixes, each proven on seeded runs off the
+    /// page's thread; they arrive after the detection (`Reply::Fixed`).
     pub fixes: Vec<crate::edit::NewFleetFix>,
+}
+
+/// The Problems box's one-click fixes for `plan_json`, each proven on seeded
+/// runs (up to a few thousand: after the detection, not before it).
+pub fn fixes(plan_json: &str) -> Vec<crate::edit::NewFleetFix> {
+    Plan::from_json(plan_json)
+        .map(|plan| crate::edit::new_fleet_fixes(&plan))
+        .unwrap_or_default()
 }
 
 /// One alarm of [`WhatIf`]: what it watches, when it fired, its chart.
@@ -163,7 +171,7 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
         alarms,
         evidence: Evidence::of_run(&rollout, &scenario, &simulation)
             .map_err(|error| error.to_string())?,
-        fixes: crate::edit::new_fleet_fixes(&plan),
+        fixes: Vec::new(),
     })
 }
 
@@ -182,6 +190,11 @@ pub enum Reply {
     Done {
         generation: u64,
         found: Found,
+    },
+    /// The one-click fixes, proven after the detection.
+    Fixed {
+        generation: u64,
+        fixes: Vec<crate::edit::NewFleetFix>,
     },
     /// A newer request arrived before this one was done; its work was dropped.
     Cancelled {
@@ -302,10 +315,13 @@ impl Analyses {
             width,
         }) {
             // No worker: analyse here.
-            self.what_if.set(
-                json.as_deref()
-                    .map(|json| (generation, what_if(json, width))),
-            );
+            self.what_if.set(json.as_deref().map(|json| {
+                let mut found = what_if(json, width);
+                if let Ok(found) = found.as_mut() {
+                    found.fixes = fixes(json);
+                }
+                (generation, found)
+            }));
             self.shown.set(match json {
                 None => Shown::Nothing,
                 Some(json) => Shown::Done(analyse_now(&json)),
@@ -339,6 +355,15 @@ impl Analyses {
             } if generation == current => self.what_if.set(Some((generation, what_if))),
             Reply::Done { generation, found } if generation == current => {
                 self.shown.set(Shown::Done(found))
+            }
+            Reply::Fixed { generation, fixes } if generation == current => {
+                self.what_if.update(|what_if| {
+                    if let Some((shown, Ok(what_if))) = what_if {
+                        if *shown == generation {
+                            what_if.fixes = fixes;
+                        }
+                    }
+                })
             }
             Reply::Cancelled { .. } => self.cancelled.update(|count| *count += 1),
             _ => {}
@@ -464,6 +489,16 @@ pub mod worker {
                                 found: Ok(found),
                             },
                         );
+                        yield_to_messages().await;
+                        if latest.get() == generation {
+                            scope.respond(
+                                who,
+                                Reply::Fixed {
+                                    generation,
+                                    fixes: crate::analysis::fixes(&plan),
+                                },
+                            );
+                        }
                         return;
                     }
                     scope.respond(

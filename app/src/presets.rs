@@ -135,6 +135,24 @@ pub fn find(id: &str) -> Option<&'static Preset> {
     PRESETS.iter().find(|preset| preset.id == id)
 }
 
+/// An example preset's plan, parsed once per thread: the preset menu asks
+/// which preset the plan is on every edit.
+fn example(text: &'static str) -> Option<Plan> {
+    thread_local! {
+        static PARSED: std::cell::RefCell<Vec<(&'static str, Option<Plan>)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+    PARSED.with(|parsed| {
+        let mut parsed = parsed.borrow_mut();
+        if let Some((_, plan)) = parsed.iter().find(|(known, _)| std::ptr::eq(*known, text)) {
+            return plan.clone();
+        }
+        let plan = Plan::from_json(text).ok();
+        parsed.push((text, plan.clone()));
+        plan
+    })
+}
+
 /// The plan after applying `preset` to `current`, and a note on how exact it is.
 ///
 /// Example presets replace the whole plan. CodeDeploy presets change only the
@@ -142,9 +160,9 @@ pub fn find(id: &str) -> Option<&'static Preset> {
 /// raised when the new schedule would not fit in it.
 pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
     let mut plan = match preset.kind {
-        Kind::Example(text) => match Plan::from_json(text) {
-            Ok(plan) => return (plan, None),
-            Err(_) => current.clone(),
+        Kind::Example(text) => match example(text) {
+            Some(plan) => return (plan, None),
+            None => current.clone(),
         },
         _ => current.clone(),
     };

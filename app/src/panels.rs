@@ -597,7 +597,7 @@ pub fn ComparePanel() -> impl IntoView {
                                         <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase())>{judgement.verdict.label()}</td>
                                         <td>{mode.label()}</td>
                                         <td>{mmss(u64::from(schedule.total_seconds))}</td>
-                                        <td>{caught}</td>
+                                        <td class="wraps">{caught}</td>
                                         <td>{all_traffic}</td>
                                         <td>{watched}</td>
                                         <td>{removable.then(|| view! {

@@ -389,7 +389,10 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                start-up does not speed up with --time-scale. Example: at 1× an instance has 240 s; at 60× it has \
                30 s of real time (30 minutes of the API clock), not 4 s. One that has not answered by then fails \
                its launch. Stopping is real time too: a terminated command's processes get SIGTERM, then SIGKILL \
-               30 s later, as AWS documents for SageMaker's containers, whatever the time scale.",
+               30 s later, as AWS documents for SageMaker's containers, whatever the time scale. A rollback waits \
+               for blue's relaunch as long as its start-up patience. Each request the engine makes to a model \
+               server has its own timeout on these clocks; a 60 s real-time limit on the engine's HTTP client only \
+               ends one that hangs past them.",
     },
     Assumption {
         id: "simulated_traffic",

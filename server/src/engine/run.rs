@@ -1226,9 +1226,12 @@ async fn settle(
         replacing.abort();
     }
     let mut restored = false;
+    // A blue launch waits for its instances' start-up patience (the
+    // assumption `startup_patience`), and a little more for the launch.
+    let patience = startup_patience(ctx.time_scale) + Duration::from_secs(1);
     for (fleet, task) in driver.tasks.drain(..) {
         if fleet == Fleet::Blue && !task.is_finished() {
-            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+            let _ = tokio::time::timeout(patience, task).await;
             restored = true;
         } else {
             restored |= fleet == Fleet::Blue;

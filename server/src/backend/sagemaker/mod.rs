@@ -382,15 +382,19 @@ impl Backend for SageMaker {
             if let Some(config) = &plan.deployment_config {
                 update = update.deployment_config(aws::deployment_config(config));
             }
-            let mut notes = Vec::new();
+            // What the record should say about the start: (the status seen, why).
+            let mut notes: Vec<(String, String)> = Vec::new();
             if let Err(error) = update.send().await {
                 let error = call_error(&error);
                 // An error after the SDK's retries may still hide an update
                 // SageMaker began (a 500 whose retry met "in progress"): look.
                 match updating_to(clients, plan).await {
-                    Some(_) => notes.push(format!(
-                        "UpdateEndpoint answered {error}, but SageMaker is updating {} to {}: guardrail watches that update",
-                        plan.endpoint_name, plan.endpoint_config_name
+                    Some(_) => notes.push((
+                        "Updating".into(),
+                        format!(
+                            "UpdateEndpoint answered {error}, but SageMaker is updating {} to {}: guardrail watches that update",
+                            plan.endpoint_name, plan.endpoint_config_name
+                        ),
                     )),
                     None => {
                         return Err(refused(format!(
@@ -406,7 +410,8 @@ impl Backend for SageMaker {
             // after UpdateEndpoint, DescribeEndpoint may not show the update
             // yet (eventual consistency): it is asked a few times.
             let mut started_api_ms = None;
-            let mut pace = aws::Pace::new(self.settings.poll_ms.min(1_000));
+            // At most about 4 s in all: 250 ms, then twice as long each time.
+            let mut pace = aws::Pace::new(self.settings.poll_ms.min(250));
             for attempt in 0..5 {
                 if attempt > 0 {
                     tokio::time::sleep(pace.wait()).await;
@@ -439,10 +444,11 @@ impl Backend for SageMaker {
                 let estimate = found
                     .modified_ms
                     .map_or(started_wall_ms, |before| before.max(started_wall_ms));
-                notes.push(
+                notes.push((
+                    found.status.clone(),
                     "DescribeEndpoint did not show the update's start yet: its times are estimated from this machine's clock"
                         .to_string(),
-                );
+                ));
                 estimate
             });
             let record = WatchRecord {
@@ -502,11 +508,11 @@ impl Backend for SageMaker {
                     endpoint_arn: found.endpoint_arn.clone(),
                 },
             );
-            for note in notes {
+            for (status, note) in notes {
                 recorder.emit(
                     0,
                     EventKind::EndpointObserved {
-                        status: "Updating".into(),
+                        status,
                         variant_status: None,
                         message: Some(note),
                     },

@@ -118,7 +118,7 @@ impl Reader {
     fn shows_update(&mut self, view: &EndpointView) -> bool {
         let modified_since = match (view.modified_ms, self.before_modified_ms) {
             (Some(now), Some(before)) => now > before,
-            (Some(now), None) => now > self.started_api_ms,
+            (Some(now), None) => now >= self.started_api_ms,
             (None, _) => false,
         };
         if view.config == self.to_config

@@ -403,3 +403,89 @@ async fn a_second_serve_on_the_same_data_directory_is_refused_and_names_the_firs
     drop(again);
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_resources_deleted_through_the_api_stay_deleted_after_a_restart() {
+    let data = scratch("deleted");
+    let options = || EngineOptions {
+        load_rps: 0.0,
+        seed: 5,
+        api_time_scale: 60.0,
+        api_provisioning_seconds: 0,
+    };
+    let names = |engine: &Engine| -> (Vec<String>, Vec<String>) {
+        (
+            engine
+                .models()
+                .into_iter()
+                .map(|model| model.model_name)
+                .collect(),
+            engine
+                .endpoint_configs()
+                .into_iter()
+                .map(|config| config.endpoint_config_name)
+                .collect(),
+        )
+    };
+    let first = Engine::start_in(&data, options()).await.expect("starts");
+    // The demo endpoint, a config it does not serve and that config's model.
+    first
+        .delete_endpoint("us-east-1", "guardrail-demo")
+        .await
+        .expect("deleted");
+    first
+        .delete_endpoint_config("us-east-1", "fixed")
+        .expect("deleted");
+    first.delete_model("us-east-1", "fixed").expect("deleted");
+    // A config the demo's endpoint serves may be deleted too (SageMaker
+    // allows it), but the endpoint is gone here, so it stays gone.
+    first
+        .delete_endpoint_config("us-east-1", "incompatible")
+        .expect("deleted");
+    first.shutdown().await;
+    drop(first);
+
+    let second = Engine::start_in(&data, options())
+        .await
+        .expect("starts again");
+    assert!(
+        second.router_of("guardrail-demo").is_none(),
+        "the deleted demo endpoint stays deleted"
+    );
+    let (models, configs) = names(&second);
+    assert!(!models.contains(&"fixed".to_string()), "{models:?}");
+    assert!(!configs.contains(&"fixed".to_string()), "{configs:?}");
+    assert!(
+        !configs.contains(&"incompatible".to_string()),
+        "{configs:?}"
+    );
+    assert!(
+        models.contains(&"baseline".to_string()),
+        "the rest stays: {models:?}"
+    );
+    second.shutdown().await;
+    let _ = std::fs::remove_dir_all(&data);
+
+    // The config a standing endpoint serves, deleted: the endpoint still
+    // starts on it after a restart, as SageMaker's keeps serving it.
+    let data = scratch("deleted-serving");
+    let first = Engine::start_in(&data, options()).await.expect("starts");
+    first
+        .delete_endpoint_config("us-east-1", "baseline")
+        .expect("deleted");
+    first.shutdown().await;
+    drop(first);
+    let second = Engine::start_in(&data, options())
+        .await
+        .expect("starts again");
+    let status = second
+        .endpoint_status("guardrail-demo")
+        .await
+        .expect("the demo endpoint stands");
+    assert_eq!(
+        (status.config.as_str(), status.status.as_str()),
+        ("baseline", "InService")
+    );
+    second.shutdown().await;
+    let _ = std::fs::remove_dir_all(&data);
+}

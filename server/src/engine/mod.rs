@@ -306,6 +306,44 @@ impl Engine {
         let clock = ApiClock::resume(options.api_time_scale, store.api_clock()?.unwrap_or(0));
         // What was created through the API joins what the registry defines.
         let keep = keeping == Keeping::ApiResources;
+        // What the API deleted of the registry (the demo, engine.json) stays
+        // deleted; what the API created since is kept below.
+        let gone = |kind| store.deleted(kind);
+        let (models, configs, endpoints) = (
+            gone(ResourceKind::Model)?,
+            gone(ResourceKind::EndpointConfig)?,
+            gone(ResourceKind::Endpoint)?,
+        );
+        registry
+            .endpoints
+            .retain(|endpoint| !endpoints.contains(&endpoint.endpoint_name));
+        // A registry endpoint still standing starts on its config (as
+        // SageMaker's endpoint keeps serving a deleted config): that config
+        // and its model stay.
+        let serving: Vec<String> = registry
+            .endpoints
+            .iter()
+            .flat_map(|endpoint| {
+                [
+                    Some(endpoint.endpoint_config_name.clone()),
+                    store.last_config(&endpoint.endpoint_name).ok().flatten(),
+                ]
+            })
+            .flatten()
+            .collect();
+        let serving_models: Vec<String> = registry
+            .endpoint_configs
+            .iter()
+            .filter(|config| serving.contains(&config.endpoint_config_name))
+            .map(|config| config.model_name.clone())
+            .collect();
+        registry.models.retain(|model| {
+            !models.contains(&model.model_name) || serving_models.contains(&model.model_name)
+        });
+        registry.endpoint_configs.retain(|config| {
+            !configs.contains(&config.endpoint_config_name)
+                || serving.contains(&config.endpoint_config_name)
+        });
         if keep {
             let kept_models: Vec<durable::SavedModel> = store.resources(ResourceKind::Model)?;
             registry.merge(Registry {

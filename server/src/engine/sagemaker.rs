@@ -263,6 +263,7 @@ impl Engine {
         }
         self.store()
             .delete_resources(ResourceKind::Model, &[name])?;
+        self.store().mark_deleted(ResourceKind::Model, name)?;
         registry.models.retain(|model| model.model_name != name);
         Ok(())
     }
@@ -367,6 +368,8 @@ impl Engine {
         }
         self.store()
             .delete_resources(ResourceKind::EndpointConfig, &[name])?;
+        self.store()
+            .mark_deleted(ResourceKind::EndpointConfig, name)?;
         registry
             .endpoint_configs
             .retain(|config| config.endpoint_config_name != name);
@@ -636,6 +639,12 @@ impl Engine {
         }
         self.store()
             .delete_resources(ResourceKind::Endpoint, &[name])?;
+        self.store().mark_deleted(ResourceKind::Endpoint, name)?;
+        // A registry endpoint is gone too: one created again under its name
+        // is the API's, and kept.
+        self.write_registry()
+            .endpoints
+            .retain(|endpoint| endpoint.endpoint_name != name);
         state.status = EndpointStatus::Deleting;
         self.write_endpoints().remove(name);
         self.stop_load(name);

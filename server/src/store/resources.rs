@@ -18,6 +18,9 @@ pub enum ResourceKind {
     EndpointConfig,
     Endpoint,
     Alarm,
+    /// A registry resource (the demo, `engine.json`) deleted through the API:
+    /// it stays deleted across restarts.
+    Deleted,
 }
 
 impl ResourceKind {
@@ -28,6 +31,7 @@ impl ResourceKind {
             Self::EndpointConfig => "endpoint config",
             Self::Endpoint => "endpoint",
             Self::Alarm => "alarm",
+            Self::Deleted => "deleted",
         }
     }
 }
@@ -51,6 +55,13 @@ pub struct SavedBucket {
     pub config: String,
     pub start_ms: u64,
     pub body: String,
+}
+
+/// What [`Store::mark_deleted`] keeps.
+#[derive(Serialize, serde::Deserialize)]
+struct Deletion {
+    kind: String,
+    name: String,
 }
 
 impl Store {
@@ -94,6 +105,30 @@ impl Store {
                 .map_err(query("deleting a resource"))?;
         }
         transaction.commit().map_err(query("deleting a resource"))
+    }
+
+    /// Notes that `name` of `kind` was deleted through the API, so that a
+    /// registry definition of it does not bring it back at start-up. An API
+    /// resource of that name created later is kept as any other.
+    pub fn mark_deleted(&self, kind: ResourceKind, name: &str) -> Result<(), StoreError> {
+        self.save_resource(
+            ResourceKind::Deleted,
+            &format!("{}:{name}", kind.as_str()),
+            &Deletion {
+                kind: kind.as_str().to_string(),
+                name: name.to_string(),
+            },
+        )
+    }
+
+    /// The names of `kind` deleted through the API.
+    pub fn deleted(&self, kind: ResourceKind) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .resources::<Deletion>(ResourceKind::Deleted)?
+            .into_iter()
+            .filter(|deletion| deletion.kind == kind.as_str())
+            .map(|deletion| deletion.name)
+            .collect())
     }
 
     /// Every resource of `kind`, by name. One that cannot be read is an error

@@ -120,6 +120,31 @@ fn updating(status: &str, green: &str, since: f64, green_weight: f64, blue_weigh
     view
 }
 
+/// The new fleet provisioning (`Creating`) during the update.
+fn creating() -> Reply {
+    Reply::output(updating("Updating", "Creating", 1.0, 0.0, 1.0))
+}
+
+/// The canary baking beside blue, a third of the traffic.
+fn baking() -> Reply {
+    Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0))
+}
+
+/// SageMaker rolling the update back since 5:12.
+fn rolling_back() -> Reply {
+    Reply::output(updating("RollingBack", "Deleting", 312.0, 0.0, 1.0))
+}
+
+/// The endpoint before the update, as `DescribeEndpoint` answers it.
+fn as_before() -> Reply {
+    Reply::output(before())
+}
+
+/// `InService` on `config` since `at` seconds after the start.
+fn in_service(config: &str, at: f64) -> Reply {
+    Reply::output(endpoint("InService", config, T0 + at))
+}
+
 /// The 5XX alarm in `state` since `since` (seconds after the start).
 fn alarms(state: &str, since: f64) -> Value {
     json!({
@@ -295,28 +320,17 @@ async fn throttling_is_retried_as_the_sdk_retries_and_a_longer_storm_is_reported
         Reply::error("ThrottlingException", "Rate exceeded"),
         2,
     );
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Creating", 1.0, 0.0, 1.0)),
-        1,
-    );
+    fake.script("DescribeEndpoint", vec![(as_before(), 1), (creating(), 1)]);
     // Mid-watch, four throttles in a row: one poll's three attempts fail and
     // it is reported; the next poll's second attempt gets through.
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::error("ThrottlingException", "Rate exceeded"),
-        4,
+        vec![
+            (Reply::error("ThrottlingException", "Rate exceeded"), 4),
+            (baking(), 2),
+        ],
     );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-        2,
-    );
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
-    );
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let store = Store::in_memory().expect("store");
     let (backend, _) = backend(&fake, &store, 1.0);
     let run_id = backend
@@ -345,51 +359,40 @@ async fn server_errors_are_retried_reported_and_never_read_as_an_outcome() {
     let fake = fake().await;
     // UpdateEndpoint answers 500, yet SageMaker began the update: the SDK's
     // retry meets "in progress". The backend looks, and watches that update.
-    fake.then(
+    fake.script(
         "UpdateEndpoint",
-        Reply::error("InternalFailure", "We encountered an internal error."),
-        1,
+        vec![
+            (Reply::error("InternalFailure", "We encountered an internal error."), 1),
+            (Reply::error( "ValidationException", "Cannot update in-progress endpoint \"arn:aws:sagemaker:us-east-1:123456789012:endpoint/guardrail-demo\".", ), 1),
+        ],
     );
-    fake.then(
-        "UpdateEndpoint",
-        Reply::error(
-            "ValidationException",
-            "Cannot update in-progress endpoint \"arn:aws:sagemaker:us-east-1:123456789012:endpoint/guardrail-demo\".",
-        ),
-        1,
-    );
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Creating", 1.0, 0.0, 1.0)),
-        3,
-    );
+    fake.script("DescribeEndpoint", vec![(as_before(), 1), (creating(), 3)]);
     // Mid-watch: 503s for one whole poll, then 500s for another.
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::error("ServiceUnavailable", "Service is unavailable."),
-        3,
+        vec![
+            (
+                Reply::error("ServiceUnavailable", "Service is unavailable."),
+                3,
+            ),
+            (
+                Reply::error("InternalFailure", "We encountered an internal error."),
+                3,
+            ),
+        ],
     );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::error("InternalFailure", "We encountered an internal error."),
-        3,
-    );
-    fake.then("DescribeAlarms", Reply::output(alarms("OK", -600.0)), 1);
-    fake.then(
+    fake.script(
         "DescribeAlarms",
-        Reply::error("InternalFailure", "Internal service error."),
-        3,
+        vec![
+            (Reply::output(alarms("OK", -600.0)), 1),
+            (
+                Reply::error("InternalFailure", "Internal service error."),
+                3,
+            ),
+        ],
     );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-        2,
-    );
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
-    );
+    fake.then("DescribeEndpoint", baking(), 2);
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let store = Store::in_memory().expect("store");
     let (backend, _) = backend(&fake, &store, 1.0);
     let run_id = backend
@@ -446,7 +449,7 @@ async fn an_update_sagemaker_never_began_is_refused_after_the_sdk_retries() {
         "UpdateEndpoint",
         Reply::error("ThrottlingException", "Rate exceeded"),
     );
-    fake.always("DescribeEndpoint", Reply::output(before()));
+    fake.always("DescribeEndpoint", as_before());
     let store = Store::in_memory().expect("store");
     let (backend, _) = backend(&fake, &store, 1.0);
     let refused = backend
@@ -468,26 +471,16 @@ async fn an_update_sagemaker_never_began_is_refused_after_the_sdk_retries() {
 #[tokio::test]
 async fn rolling_back_then_in_service_on_the_old_config_is_a_rollback_by_the_alarm() {
     let fake = fake().await;
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::output(updating("Updating", "Creating", 1.0, 0.0, 1.0)),
-        2,
+        vec![
+            (as_before(), 1),
+            (creating(), 2),
+            (baking(), 1),
+            (rolling_back(), 3),
+        ],
     );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-        1,
-    );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("RollingBack", "Deleting", 312.0, 0.0, 1.0)),
-        3,
-    );
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "baseline", T0 + 420.0)),
-    );
+    fake.always("DescribeEndpoint", in_service("baseline", 420.0));
     // The alarm is OK for the preflight and the first two rounds, then ALARM
     // since 5:10.
     fake.then("DescribeAlarms", Reply::output(alarms("OK", -600.0)), 3);
@@ -536,16 +529,9 @@ async fn update_rollback_failed_is_a_failure_that_needs_a_person_with_sagemakers
     let fake = fake().await;
     let reason =
         "Rollback failed: the instances of production variant AllTraffic could not be launched.";
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-        3,
-    );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("RollingBack", "Deleting", 312.0, 0.0, 1.0)),
-        1,
+        vec![(as_before(), 1), (baking(), 3), (rolling_back(), 1)],
     );
     let mut failed = endpoint("UpdateRollbackFailed", "baseline", T0 + 500.0);
     failed["FailureReason"] = json!(reason);
@@ -598,26 +584,19 @@ async fn system_updating_refuses_the_start_and_is_waited_out_during_an_update() 
     );
     assert_eq!(fake.count("UpdateEndpoint"), 0);
 
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::output(updating("Updating", "Creating", 1.0, 0.0, 1.0)),
-        2,
+        vec![
+            (as_before(), 1),
+            (creating(), 2),
+            (
+                Reply::output(updating("SystemUpdating", "Creating", 1.0, 0.0, 1.0)),
+                3,
+            ),
+            (baking(), 2),
+        ],
     );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("SystemUpdating", "Creating", 1.0, 0.0, 1.0)),
-        3,
-    );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-        2,
-    );
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
-    );
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let run_id = backend
         .start(&plan(), RunOptions::default())
         .await
@@ -638,21 +617,11 @@ async fn system_updating_refuses_the_start_and_is_waited_out_during_an_update() 
 async fn a_stale_describe_endpoint_right_after_the_update_is_not_read_as_a_rollback() {
     let fake = fake().await;
     // Eight reads after UpdateEndpoint still show the endpoint as it was.
-    fake.then("DescribeEndpoint", Reply::output(before()), 9);
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::output(updating("Updating", "Creating", 1.0, 0.0, 1.0)),
-        1,
+        vec![(as_before(), 9), (creating(), 1), (baking(), 2)],
     );
-    fake.then(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-        2,
-    );
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
-    );
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let (outcome, events) = start_and_end(&fake).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
     let seen = observed(&events);
@@ -683,11 +652,8 @@ async fn a_stale_describe_endpoint_right_after_the_update_is_not_read_as_a_rollb
 #[tokio::test]
 async fn an_expired_token_mid_watch_is_reported_and_fresh_credentials_are_fetched() {
     let fake = fake().await;
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-    );
+    fake.then("DescribeEndpoint", as_before(), 1);
+    fake.always("DescribeEndpoint", baking());
     let store = Store::in_memory().expect("store");
     let (backend, issued) = backend(&fake, &store, 1.0);
     let run_id = backend
@@ -720,10 +686,7 @@ async fn an_expired_token_mid_watch_is_reported_and_fresh_credentials_are_fetche
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
-    );
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let (outcome, events) = ended(&store, &run_id).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
     let failures = poll_failures(&events);
@@ -793,11 +756,8 @@ async fn get_metric_data_pages_are_followed_to_the_end() {
         }
         Reply::output(page)
     });
-    fake.then("DescribeEndpoint", Reply::output(before()), 1);
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(updating("Updating", "Baking", 90.0, 1.0, 2.0)),
-    );
+    fake.then("DescribeEndpoint", as_before(), 1);
+    fake.always("DescribeEndpoint", baking());
     let store = Store::in_memory().expect("store");
     // The API clock 1000 times faster: a minute's period ends every 60 ms.
     let (backend, _) = backend(&fake, &store, 1_000.0);
@@ -806,10 +766,7 @@ async fn get_metric_data_pages_are_followed_to_the_end() {
         .await
         .expect("the update starts");
     fake.wait_for("GetMetricData", 6).await;
-    fake.always(
-        "DescribeEndpoint",
-        Reply::output(endpoint("InService", "fixed", T0 + 600.0)),
-    );
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let (outcome, events) = ended(&store, &run_id).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
     assert!(
@@ -851,11 +808,12 @@ async fn the_fake_reports_answers_and_errors_aws_could_not_send() {
         .expect("an object")
         .remove("EndpointArn");
     wrong["Colour"] = json!("blue");
-    fake.then("DescribeEndpoint", Reply::output(wrong), 1);
-    fake.then(
+    fake.script(
         "DescribeEndpoint",
-        Reply::error("NoSuchThingException", "made up"),
-        1,
+        vec![
+            (Reply::output(wrong), 1),
+            (Reply::error("NoSuchThingException", "made up"), 1),
+        ],
     );
     let client =
         aws_sdk_sagemaker::Client::new(&sdk_config(&fake.url, Arc::new(AtomicUsize::new(0))));

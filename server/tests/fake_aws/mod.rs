@@ -202,6 +202,14 @@ impl Fake {
         }
     }
 
+    /// The next requests of `operation` get each of `steps`' replies its
+    /// number of times, in order (after what is already queued).
+    pub fn script(&self, operation: &str, steps: Vec<(Reply, usize)>) {
+        for (reply, times) in steps {
+            self.then(operation, reply, times);
+        }
+    }
+
     /// Requests signed with session token `token` get `ExpiredTokenException`
     /// (whatever is scripted), until [`Fake::renew_token`].
     pub fn expire_token(&self, token: &str) {

@@ -878,6 +878,30 @@ mod tests {
     }
 
     #[test]
+    fn a_percent_step_that_does_not_divide_the_fleet_offers_the_count_that_does() {
+        let mut plan = Plan::from_json(examples::NOTEBOOK_LINEAR).expect("example");
+        if let Some(routing) = plan
+            .deployment_config
+            .as_mut()
+            .and_then(|config| config.blue_green_update_policy.as_mut())
+            .and_then(|policy| policy.traffic_routing_configuration.as_mut())
+        {
+            routing.linear_step_size = Some(CapacitySize {
+                kind: Some(CapacitySizeType::CapacityPercent),
+                value: Some(25),
+            });
+        }
+        plan.instance_count = Some(3);
+        assert_eq!(exact_instance_count(&plan), Some(4));
+        plan.instance_count = Some(4);
+        assert_eq!(exact_instance_count(&plan), None, "already exact");
+        plan.instance_count = Some(3);
+        // Whole instances: nothing to offer.
+        set_size(&mut plan, Some(CapacitySizeType::InstanceCount), Some(1));
+        assert_eq!(exact_instance_count(&plan), None);
+    }
+
+    #[test]
     fn adding_scoping_and_removing_alarms() {
         let mut plan = examples::notebook_canary();
         let index = add_alarm(&mut plan).expect("room for one more");

@@ -447,13 +447,7 @@ impl NewFleetFix {
     pub fn describe(&self) -> String {
         match (&self.tuned, &self.refused) {
             (_, Some(why)) => why.clone(),
-            (Some(tuned), None) => {
-                let mut text = tuned.describe();
-                if let Some(first) = text.get_mut(..1) {
-                    first.make_ascii_uppercase();
-                }
-                text
-            }
+            (Some(tuned), None) => guardrail_core::explain::capitalise(&tuned.describe()),
             (None, None) => "The same threshold, on the new fleet alone.".into(),
         }
     }
@@ -518,17 +512,9 @@ pub fn new_fleet_fix(plan: &Plan, index: usize) -> Option<NewFleetFix> {
         Err(untuned) => NewFleetFix {
             index,
             tuned: None,
-            refused: Some(capitalised(&untuned.describe())),
+            refused: Some(guardrail_core::explain::capitalise(&untuned.describe())),
         },
     })
-}
-
-fn capitalised(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The plan with `fix` applied, and the added alarm's index; `None` when the

@@ -208,7 +208,8 @@ pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation
     sentences
 }
 
-fn capitalise(text: &str) -> String {
+/// `text` with its first letter in upper case, to start a sentence.
+pub fn capitalise(text: &str) -> String {
     let mut chars = text.chars();
     chars
         .next()

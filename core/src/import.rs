@@ -47,7 +47,7 @@ pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
             })
             .map_err(|error| match error {
                 crate::link::LinkError::NotALink => "not a plan, a DeploymentConfig or a guardrail link: paste JSON (it starts with `{`) or a link (it has `#p=1.` in it, or starts with `1.`). Nothing was changed.".to_string(),
-                other => format!("{}. Nothing was changed.", capitalise(&other.to_string())),
+                other => format!("{}. Nothing was changed.", crate::explain::capitalise(&other.to_string())),
             });
     }
     let value: serde_json::Value = serde_json::from_str(trimmed).map_err(|error| {
@@ -169,14 +169,6 @@ fn not_a_plan<'a>(keys: impl Iterator<Item = &'a String>) -> String {
             format!("it has {}, and", named.join(", "))
         }
     )
-}
-
-fn capitalise(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 /// The paths of `input`'s fields that `plan` (what it was read as) left out.

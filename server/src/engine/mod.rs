@@ -320,13 +320,24 @@ impl Engine {
         // A registry endpoint still standing starts on its config (as
         // SageMaker's endpoint keeps serving a deleted config): that config
         // and its model stay.
+        // Where the last finished run left each registry endpoint.
+        let last_configs: HashMap<String, Option<String>> = registry
+            .endpoints
+            .iter()
+            .map(|endpoint| {
+                let last = store
+                    .last_config(&endpoint.endpoint_name)
+                    .unwrap_or_default();
+                (endpoint.endpoint_name.clone(), last)
+            })
+            .collect();
         let serving: Vec<String> = registry
             .endpoints
             .iter()
             .flat_map(|endpoint| {
                 [
                     Some(endpoint.endpoint_config_name.clone()),
-                    store.last_config(&endpoint.endpoint_name).ok().flatten(),
+                    last_configs.get(&endpoint.endpoint_name).cloned().flatten(),
                 ]
             })
             .flatten()
@@ -368,9 +379,10 @@ impl Engine {
         for definition in &registry.endpoints {
             // Where the last finished run left the endpoint, if its config is
             // still registered.
-            let current = store
-                .last_config(&definition.endpoint_name)
-                .unwrap_or_default()
+            let current = last_configs
+                .get(&definition.endpoint_name)
+                .cloned()
+                .flatten()
                 .filter(|name| registry.config(name).is_some())
                 .unwrap_or_else(|| definition.endpoint_config_name.clone());
             let entry = bring_up(

@@ -320,7 +320,8 @@ impl Engine {
         // A registry endpoint still standing starts on its config (as
         // SageMaker's endpoint keeps serving a deleted config): that config
         // and its model stay.
-        // Where the last finished run left each registry endpoint.
+        // Where the last finished run left each registry endpoint, before
+        // any interrupted run is resolved (which may complete one).
         let last_configs: HashMap<String, Option<String>> = registry
             .endpoints
             .iter()
@@ -379,10 +380,11 @@ impl Engine {
         for definition in &registry.endpoints {
             // Where the last finished run left the endpoint, if its config is
             // still registered.
-            let current = last_configs
-                .get(&definition.endpoint_name)
-                .cloned()
-                .flatten()
+            // Read again: resolving an interrupted run above may have moved it
+            // (an update whose blue termination had begun completes).
+            let current = store
+                .last_config(&definition.endpoint_name)
+                .unwrap_or_default()
                 .filter(|name| registry.config(name).is_some())
                 .unwrap_or_else(|| definition.endpoint_config_name.clone());
             let entry = bring_up(

@@ -134,6 +134,7 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
                 Scope::Endpoint => "whole endpoint",
                 Scope::NoMetric => "matches no metric: sees no data",
                 Scope::Unrelated => "not this rollout",
+                Scope::Team => "the team's own metric, as the scenario models it",
             }
             .to_string(),
             condition: trace.condition.clone(),

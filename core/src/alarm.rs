@@ -9,7 +9,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::assumptions::EVALUATION_RANGE_EXTRA;
-use crate::plan::{Dimension, LowSampleCountPercentile, Statistic, TreatMissingData};
+use crate::math::{self, Expr};
+use crate::plan::{
+    Dimension, LowSampleCountPercentile, MetricIdentity, Statistic, TreatMissingData,
+};
 
 /// The three states of a CloudWatch alarm. A new alarm starts in `InsufficientData`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -133,8 +136,18 @@ pub enum Scope {
     /// A set of dimensions SageMaker never publishes the metric under, such as
     /// `EndpointName` alone: the alarm sees no data at all.
     NoMetric,
-    /// Another endpoint, variant, config, namespace or metric: no data from this rollout.
+    /// Another endpoint, variant, config, AWS namespace or metric: no data from this rollout.
     Unrelated,
+    /// A namespace outside `AWS/`: a metric the team publishes itself
+    /// (`PutMetricData`), which the what-if models from the plan's scenario.
+    Team,
+}
+
+impl Scope {
+    /// Whether the alarm's data comes from SageMaker's metrics of this rollout.
+    pub fn sees_rollout(self) -> bool {
+        matches!(self, Scope::Endpoint | Scope::NewFleet)
+    }
 }
 
 /// SageMaker's endpoint namespace.
@@ -148,13 +161,17 @@ pub const NAMESPACE: &str = "AWS/SageMaker";
 /// - the same plus `EndpointConfigName=v2` → `NewFleet`;
 /// - plus `EndpointConfigName=v1` (the old config) → `Unrelated`: it sees blue only;
 /// - `{EndpointName=ep}` alone, or any set with another dimension → `NoMetric`;
-/// - `{EndpointName=other, VariantName=AllTraffic}` → `Unrelated`.
+/// - `{EndpointName=other, VariantName=AllTraffic}` → `Unrelated`;
+/// - namespace `Shop/Checkout` (not `AWS/…`), whatever the dimensions → `Team`.
 pub fn scope_of(
     namespace: &str,
     metric_name: &str,
     dimensions: &[Dimension],
     (endpoint, variant, new_config): (&str, &str, &str),
 ) -> Scope {
+    if !namespace.starts_with("AWS/") {
+        return Scope::Team;
+    }
     if namespace != NAMESPACE || Metric::from_name(metric_name).is_none() {
         return Scope::Unrelated;
     }
@@ -261,15 +278,67 @@ impl Comparison {
     }
 }
 
-/// A validated rollback alarm, ready to evaluate.
+/// One metric an alarm reads, with its statistic: a single-metric alarm's
+/// metric, or one `MetricStat` of a math alarm.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Query {
+    pub identity: MetricIdentity,
+    /// The SageMaker metric it is; `None` for any other metric.
+    pub metric: Option<Metric>,
+    pub scope: Scope,
+    pub stat: Stat,
+}
+
+impl Query {
+    pub fn metric_name(&self) -> &str {
+        &self.identity.metric_name
+    }
+
+    /// The statistic's value for one period's samples, or `None` when the period
+    /// has no data or, for percentiles set to ignore low sample counts, too little.
+    pub fn datapoint(&self, samples: &PeriodSamples, low: LowSampleCountPercentile) -> Option<f64> {
+        if samples.count == 0 {
+            return None;
+        }
+        if let Stat::Percentile(p) = self.stat {
+            if low == LowSampleCountPercentile::Ignore
+                && (samples.count as f64) < low_sample_limit(p)
+            {
+                return None;
+            }
+        }
+        // A statistic the data cannot give (a percentile of a statistic set)
+        // is no datapoint.
+        let value = samples.statistic(self.stat);
+        value.is_finite().then_some(value)
+    }
+
+    /// "Average of Invocation5XXErrors", for sentences.
+    pub fn describe(&self) -> String {
+        format!("{} of {}", self.stat.label(), self.identity.metric_name)
+    }
+}
+
+/// What an alarm compares with its threshold.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Source {
+    /// One metric and one statistic.
+    Metric(Query),
+    /// Metric math: the metrics it reads, and the expression whose result the
+    /// alarm watches, with every other expression it names written into it.
+    Math {
+        metrics: Vec<Query>,
+        expression: Expr,
+        /// The returned query's `Label`, or its expression's text.
+        label: String,
+    },
+}
+
+/// A validated alarm, ready to evaluate.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AlarmRule {
     pub name: String,
-    /// `None` for metrics guardrail cannot produce (other namespaces or names).
-    pub metric: Option<Metric>,
-    pub metric_name: String,
-    pub scope: Scope,
-    pub stat: Stat,
+    pub source: Source,
     pub period_seconds: u32,
     pub evaluation_periods: u32,
     pub datapoints_to_alarm: u32,
@@ -290,31 +359,101 @@ impl AlarmRule {
         self.evaluation_periods + EVALUATION_RANGE_EXTRA
     }
 
+    /// The metrics the alarm reads: one, or a math alarm's `MetricStat`s.
+    pub fn queries(&self) -> &[Query] {
+        match &self.source {
+            Source::Metric(query) => std::slice::from_ref(query),
+            Source::Math { metrics, .. } => metrics,
+        }
+    }
+
+    /// The one metric of a single-metric alarm.
+    pub fn query(&self) -> Option<&Query> {
+        match &self.source {
+            Source::Metric(query) => Some(query),
+            Source::Math { .. } => None,
+        }
+    }
+
+    /// The SageMaker metric a single-metric alarm watches.
+    pub fn metric(&self) -> Option<Metric> {
+        self.query().and_then(|query| query.metric)
+    }
+
+    pub fn is_math(&self) -> bool {
+        matches!(self.source, Source::Math { .. })
+    }
+
+    /// Which requests the alarm's data counts: its metric's scope, or, for
+    /// metric math, the scope its metrics share (`Endpoint` when they mix
+    /// fleets, `Team` when any is the team's own).
+    pub fn scope(&self) -> Scope {
+        let scopes: Vec<Scope> = self.queries().iter().map(|query| query.scope).collect();
+        match scopes.as_slice() {
+            [] => Scope::NoMetric,
+            [only] => *only,
+            all if all.iter().all(|scope| *scope == all[0]) => all[0],
+            all if all.contains(&Scope::Team) => Scope::Team,
+            all if all.iter().any(|scope| scope.sees_rollout()) => Scope::Endpoint,
+            _ => Scope::NoMetric,
+        }
+    }
+
+    /// What is compared: "Average of Invocation5XXErrors", or a math alarm's
+    /// label or expression.
+    pub fn subject(&self) -> String {
+        match &self.source {
+            Source::Metric(query) => query.describe(),
+            Source::Math { label, .. } => label.clone(),
+        }
+    }
+
+    /// The metric name for labels: the metric's, or a math alarm's label.
+    pub fn metric_name(&self) -> &str {
+        match &self.source {
+            Source::Metric(query) => query.metric_name(),
+            Source::Math { label, .. } => label,
+        }
+    }
+
     /// "Average of Invocation5XXErrors >= 1", for sentences.
     pub fn condition(&self) -> String {
         format!(
-            "{} of {} {} {}",
-            self.stat.label(),
-            self.metric_name,
+            "{} {} {}",
+            self.subject(),
             self.comparison.symbol(),
             trim_float(self.threshold)
         )
     }
 
-    /// The statistic's value for one period's samples, or `None` when the period has
-    /// no data or, for percentiles set to ignore low sample counts, too little.
-    pub fn datapoint(&self, samples: &PeriodSamples) -> Option<f64> {
-        if samples.count == 0 {
-            return None;
-        }
-        if let Stat::Percentile(p) = self.stat {
-            if self.low_sample_count == LowSampleCountPercentile::Ignore
-                && (samples.count as f64) < low_sample_limit(p)
-            {
-                return None;
+    /// The alarm's value for each period of a range, from its metrics' values:
+    /// `value(metric, n)` is metric `metric`'s value for period `n`.
+    pub fn values(
+        &self,
+        periods: std::ops::RangeInclusive<i64>,
+        mut value: impl FnMut(usize, i64) -> Option<f64>,
+    ) -> Vec<Option<f64>> {
+        match &self.source {
+            Source::Metric(_) => periods.map(|period| value(0, period)).collect(),
+            Source::Math {
+                metrics,
+                expression,
+                ..
+            } => {
+                let series: Vec<Vec<Option<f64>>> = (0..metrics.len())
+                    .map(|metric| {
+                        periods
+                            .clone()
+                            .map(|period| value(metric, period))
+                            .collect()
+                    })
+                    .collect();
+                let len = periods.count();
+                math::evaluate(expression, len, &|metric| {
+                    series.get(metric).cloned().unwrap_or_default()
+                })
             }
         }
-        Some(samples.statistic(self.stat))
     }
 }
 
@@ -387,6 +526,36 @@ impl PeriodSamples {
             minimum: Some(value),
             maximum: Some(value),
             quantiles: Quantiles::Constant,
+        }
+    }
+
+    /// The same samples with every value multiplied by `factor` (microseconds
+    /// to milliseconds: 0.001).
+    pub fn scaled(self, factor: f64) -> PeriodSamples {
+        let quantiles = match self.quantiles {
+            Quantiles::Flags { .. } | Quantiles::Constant => self.quantiles,
+            Quantiles::LogNormalMixture(parts) => Quantiles::LogNormalMixture(
+                parts
+                    .into_iter()
+                    .map(|(weight, mu, sigma)| (weight, mu + libm::log(factor), sigma))
+                    .collect(),
+            ),
+            Quantiles::Sorted(values) => {
+                Quantiles::Sorted(values.into_iter().map(|value| value * factor).collect())
+            }
+            Quantiles::Histogram(buckets) => Quantiles::Histogram(
+                buckets
+                    .into_iter()
+                    .map(|(value, count)| (value * factor, count))
+                    .collect(),
+            ),
+        };
+        PeriodSamples {
+            count: self.count,
+            sum: self.sum * factor,
+            minimum: self.minimum.map(|value| value * factor),
+            maximum: self.maximum.map(|value| value * factor),
+            quantiles,
         }
     }
 
@@ -688,19 +857,21 @@ pub fn evaluate(
 }
 
 /// Evaluates `rule` at `now_ms`, the end of one of its periods, over its
-/// evaluation range; `datapoint(n)` gives the value of period number `n` (the
-/// period starting at `n × Period`), or `None` where it is missing. The simulator
-/// and the local engine both evaluate through here.
+/// evaluation range; `datapoint(metric, n)` gives the value of the alarm's
+/// metric number `metric` (always 0 for a single-metric alarm) for period
+/// number `n` (the period starting at `n × Period`), or `None` where it is
+/// missing. A math alarm's expression is evaluated over the range. The
+/// simulator and the local engine both evaluate through here.
 pub fn evaluate_at(
     rule: &AlarmRule,
     now_ms: u64,
     current: AlarmState,
-    datapoint: impl FnMut(i64) -> Option<f64>,
+    datapoint: impl FnMut(usize, i64) -> Option<f64>,
 ) -> Evaluation {
     let period_ms = i64::from(rule.period_seconds) * 1_000;
     let newest = now_ms as i64 / period_ms - 1;
     let oldest = newest - i64::from(rule.evaluation_range()) + 1;
-    let values: Vec<Option<f64>> = (oldest..=newest).map(datapoint).collect();
+    let values = rule.values(oldest..=newest, datapoint);
     evaluate(
         rule,
         &values,
@@ -820,10 +991,12 @@ mod tests {
     fn rule(m: u32, n: u32, treat: TreatMissingData) -> AlarmRule {
         AlarmRule {
             name: "test".into(),
-            metric: Some(Metric::Invocation5XXErrors),
-            metric_name: "Invocation5XXErrors".into(),
-            scope: Scope::Endpoint,
-            stat: Stat::Basic(Statistic::Average),
+            source: Source::Metric(Query {
+                identity: MetricIdentity::new(NAMESPACE, "Invocation5XXErrors", Vec::new()),
+                metric: Some(Metric::Invocation5XXErrors),
+                scope: Scope::Endpoint,
+                stat: Stat::Basic(Statistic::Average),
+            }),
             period_seconds: 300,
             evaluation_periods: n,
             datapoints_to_alarm: m,
@@ -1072,6 +1245,10 @@ mod tests {
         let variant = dims(&[("EndpointName", "ep"), ("VariantName", "AllTraffic")]);
         assert_eq!(
             scope_of("Custom", "Invocation5XXErrors", &variant, for_plan),
+            Scope::Team
+        );
+        assert_eq!(
+            scope_of("AWS/EC2", "CPUUtilization", &variant, for_plan),
             Scope::Unrelated
         );
         assert_eq!(

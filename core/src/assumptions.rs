@@ -141,6 +141,32 @@ impl Fleets {
 /// evaluation periods, so guardrail uses `EvaluationPeriods + 2`.
 pub const EVALUATION_RANGE_EXTRA: u32 = 2;
 
+/// The window of data an alarm period starting at `start_ms` reads, for a
+/// metric stored per minute (`high_resolution` false: SageMaker's own
+/// metrics, and `PutMetricData` without `StorageResolution` 1) or per second.
+///
+/// CloudWatch stores a standard-resolution metric as one datapoint a minute,
+/// stamped at the minute's start. A period of 10, 20 or 30 s on it sees that
+/// minute's data only when it starts on the minute, and no data otherwise;
+/// a period of a minute or more, and any period on high-resolution data, sees
+/// exactly its own window. AWS does not say so in these words; see
+/// [`ASSUMPTIONS`]' `standard_resolution`.
+///
+/// Worked examples (milliseconds): (0, 60 000, false) → [0, 60 000);
+/// (60 000, 10 000, false) → [60 000, 120 000), the whole minute;
+/// (70 000, 10 000, false) → none; (70 000, 10 000, true) → [70 000, 80 000).
+pub fn datapoint_window_ms(
+    start_ms: i64,
+    period_ms: i64,
+    high_resolution: bool,
+) -> Option<(i64, i64)> {
+    const MINUTE_MS: i64 = 60_000;
+    if high_resolution || period_ms >= MINUTE_MS {
+        return Some((start_ms, start_ms + period_ms));
+    }
+    (start_ms.rem_euclid(MINUTE_MS) == 0).then_some((start_ms, start_ms + MINUTE_MS))
+}
+
 /// The shape of per-request model latency: log-normal with this sigma (of the
 /// underlying normal), scaled so that its mean is the scenario's `LatencyMs`.
 /// With sigma 0.5, p99 is about 2.6 times the mean and p50 about 0.88 times it.
@@ -406,6 +432,25 @@ pub const ASSUMPTIONS: &[Assumption] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_short_period_on_standard_resolution_sees_the_minute_at_its_start() {
+        assert_eq!(datapoint_window_ms(0, 60_000, false), Some((0, 60_000)));
+        assert_eq!(
+            datapoint_window_ms(60_000, 10_000, false),
+            Some((60_000, 120_000))
+        );
+        assert_eq!(datapoint_window_ms(70_000, 10_000, false), None);
+        assert_eq!(
+            datapoint_window_ms(70_000, 10_000, true),
+            Some((70_000, 80_000))
+        );
+        assert_eq!(
+            datapoint_window_ms(-60_000, 30_000, false),
+            Some((-60_000, 0))
+        );
+        assert_eq!(datapoint_window_ms(-30_000, 30_000, false), None);
+    }
 
     #[test]
     fn the_invocation_timeout_follows_the_clock_down_to_its_real_time_floor() {

@@ -6,10 +6,10 @@
 
 use crate::alarm::AlarmRule;
 use crate::lint::lint;
-use crate::plan::{MetricAlarm, Plan};
+use crate::plan::{CompositeAlarm, MetricAlarm, Plan};
 use crate::problem::{ParseError, Problem, Report};
 use crate::rollout::Rollout;
-use crate::validate::{validate, validate_alarm};
+use crate::validate::{validate, validate_alarm, validate_composite};
 
 /// The result of checking a plan: the report, and the rollout when it is valid.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,6 +46,13 @@ pub fn check_alarm(alarm: &MetricAlarm) -> Result<AlarmRule, Vec<Problem>> {
     validate_alarm(alarm)
 }
 
+/// Checks one composite alarm (a `PutCompositeAlarm` request) on its own;
+/// problems are at `CompositeAlarms[0].…`. Whether the alarms its rule names
+/// exist is for the caller to check.
+pub fn check_composite(alarm: &CompositeAlarm) -> Result<crate::composite::Rule, Vec<Problem>> {
+    validate_composite(alarm)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,7 +63,7 @@ mod tests {
         let plan = crate::examples::notebook_canary();
         let mut alarm = plan.alarms[0].clone();
         let rule = check_alarm(&alarm).expect("valid");
-        assert_eq!((rule.period_seconds, rule.scope), (60, Scope::Endpoint));
+        assert_eq!((rule.period_seconds, rule.scope()), (60, Scope::Endpoint));
         alarm.period = Some(45);
         alarm.threshold = None;
         let problems = check_alarm(&alarm).expect_err("invalid");

@@ -6,13 +6,108 @@
 //! edit regenerates a description that was generated (or missing); one the
 //! user wrote is theirs and stays.
 
-use crate::alarm::{trim_float, Metric};
-use crate::plan::{MetricAlarm, Plan, TreatMissingData};
+use crate::alarm::{trim_float, Metric, NAMESPACE};
+use crate::field::limits::ALARM_DESCRIPTION_MAX;
+use crate::plan::{Dimension, MetricAlarm, Plan, TreatMissingData};
 
 /// What the alarm does, in one line. Example: `Invocation5XXErrors Average
 /// \>= 0.025 (2.5 % of requests) on the new fleet (EndpointConfigName=fixed),
-/// 1 of 1 period(s) of 60 s; missing data notBreaching`.
+/// 1 of 1 period(s) of 60 s; missing data notBreaching`. A math alarm says its
+/// expression and what each id reads: `5XX rate (%) = 100 * errors /
+/// requests \>= 5, where errors = Invocation5XXErrors Sum on the new fleet
+/// (EndpointConfigName=fixed) and requests = …`.
 pub fn describe(alarm: &MetricAlarm) -> String {
+    let text = match &alarm.metrics {
+        Some(_) => describe_math(alarm),
+        None => describe_metric(alarm),
+    };
+    if text.chars().count() <= ALARM_DESCRIPTION_MAX {
+        return text;
+    }
+    let mut short: String = text.chars().take(ALARM_DESCRIPTION_MAX - 1).collect();
+    short.push('…');
+    short
+}
+
+/// Where a metric's data comes from, in words.
+fn scope_words(namespace: &str, dimensions: &[Dimension]) -> String {
+    if namespace != NAMESPACE {
+        return format!("in {namespace}");
+    }
+    match dimensions
+        .iter()
+        .find(|dimension| dimension.name == "EndpointConfigName")
+    {
+        Some(config) => format!("on the new fleet (EndpointConfigName={})", config.value),
+        None => "on the whole endpoint".to_string(),
+    }
+}
+
+/// How the alarm counts: M of N periods, and missing data.
+fn counting(alarm: &MetricAlarm, period: Option<i64>) -> String {
+    let evaluation = alarm.evaluation_periods.unwrap_or(1);
+    let needed = alarm.datapoints_to_alarm.unwrap_or(evaluation);
+    let missing = alarm
+        .treat_missing_data
+        .unwrap_or(TreatMissingData::Missing)
+        .as_str();
+    format!(
+        "{needed} of {evaluation} period(s) of {} s; missing data {missing}",
+        period.unwrap_or(60)
+    )
+}
+
+fn describe_math(alarm: &MetricAlarm) -> String {
+    let queries = alarm.metrics.as_deref().unwrap_or_default();
+    let operator = alarm
+        .comparison_operator
+        .map(|operator| operator.symbol())
+        .unwrap_or("?");
+    let threshold = trim_float(alarm.threshold.unwrap_or_default());
+    let returned = queries.iter().find(|query| query.returns_data());
+    let subject = match returned {
+        Some(query) => {
+            let what = query
+                .expression
+                .clone()
+                .or_else(|| {
+                    query
+                        .metric_stat
+                        .as_ref()
+                        .map(|stat| format!("{} {}", stat.metric.metric_name, stat.stat))
+                })
+                .unwrap_or_default();
+            match query.label.as_deref().filter(|label| !label.is_empty()) {
+                Some(label) if label != what => format!("{label} = {what}"),
+                _ => what,
+            }
+        }
+        None => "?".to_string(),
+    };
+    let reads: Vec<String> = queries
+        .iter()
+        .filter_map(|query| {
+            let stat = query.metric_stat.as_ref()?;
+            Some(format!(
+                "{} = {} {} {}",
+                query.id,
+                stat.metric.metric_name,
+                stat.stat,
+                scope_words(&stat.metric.namespace, &stat.metric.dimensions)
+            ))
+        })
+        .collect();
+    let period = queries
+        .iter()
+        .find_map(|query| query.metric_stat.as_ref()?.period);
+    format!(
+        "{subject} {operator} {threshold}, where {}; {}",
+        reads.join(" and "),
+        counting(alarm, period)
+    )
+}
+
+fn describe_metric(alarm: &MetricAlarm) -> String {
     let statistic = match (&alarm.statistic, &alarm.extended_statistic) {
         (Some(statistic), _) => statistic.as_str().to_string(),
         (None, Some(extended)) => extended.clone(),
@@ -23,7 +118,9 @@ pub fn describe(alarm: &MetricAlarm) -> String {
         .map(|operator| operator.symbol())
         .unwrap_or("?");
     let threshold = alarm.threshold.unwrap_or_default();
-    let metric = Metric::from_name(&alarm.metric_name);
+    let metric = (alarm.namespace == NAMESPACE)
+        .then(|| Metric::from_name(&alarm.metric_name))
+        .flatten();
     let meaning = match metric {
         Some(metric)
             if metric.is_per_request_flag()
@@ -36,25 +133,12 @@ pub fn describe(alarm: &MetricAlarm) -> String {
         }
         _ => String::new(),
     };
-    let scope = match alarm
-        .dimensions
-        .iter()
-        .find(|dimension| dimension.name == "EndpointConfigName")
-    {
-        Some(config) => format!("on the new fleet (EndpointConfigName={})", config.value),
-        None => "on the whole endpoint".to_string(),
-    };
-    let evaluation = alarm.evaluation_periods.unwrap_or(1);
-    let needed = alarm.datapoints_to_alarm.unwrap_or(evaluation);
-    let missing = alarm
-        .treat_missing_data
-        .unwrap_or(TreatMissingData::Missing)
-        .as_str();
     format!(
-        "{} {statistic} {operator} {}{meaning} {scope}, {needed} of {evaluation} period(s) of {} s; missing data {missing}",
+        "{} {statistic} {operator} {}{meaning} {}, {}",
         alarm.metric_name,
         trim_float(threshold),
-        alarm.period.unwrap_or(60),
+        scope_words(&alarm.namespace, &alarm.dimensions),
+        counting(alarm, alarm.period),
     )
 }
 

@@ -7,17 +7,22 @@ pub const ALL_AT_ONCE: &str = include_str!("../../examples/all-at-once.json");
 pub const ROLLING: &str = include_str!("../../examples/rolling.json");
 /// Two hours of linear steps with ten rollback alarms: a long, busy record.
 pub const LINEAR_2H_10_ALARMS: &str = include_str!("../../examples/linear-2h-10-alarms.json");
+/// The seed notebook's canary with the guardrails production teams write: a
+/// new-fleet 5XX rate by metric math, the client's own error rate at 10-second
+/// resolution, a business metric, and a composite alarm that pages.
+pub const TEAM_GUARDRAILS: &str = include_str!("../../examples/team-guardrails.json");
 /// A bare `DeploymentConfig`, as `aws sagemaker update-endpoint --deployment-config` takes it.
 pub const DEPLOYMENT_CONFIG_CANARY: &str =
     include_str!("../../examples/deployment-config-canary.json");
 
 /// Every example plan with its file name.
-pub const ALL: [(&str, &str); 5] = [
+pub const ALL: [(&str, &str); 6] = [
     ("notebook-canary.json", NOTEBOOK_CANARY),
     ("notebook-linear.json", NOTEBOOK_LINEAR),
     ("all-at-once.json", ALL_AT_ONCE),
     ("rolling.json", ROLLING),
     ("linear-2h-10-alarms.json", LINEAR_2H_10_ALARMS),
+    ("team-guardrails.json", TEAM_GUARDRAILS),
 ];
 
 /// The notebook canary as a parsed plan. The file is part of the build and is

@@ -190,6 +190,7 @@ pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation
             Scope::Endpoint => "it watches the whole endpoint",
             Scope::NoMetric => "its dimensions match no metric SageMaker publishes",
             Scope::Unrelated => "it watches nothing of this rollout",
+            Scope::Team => "it watches a metric the team publishes, as the scenario models it",
         };
         sentences.push(match in_window.iter().copied().reduce(f64::max) {
             None => format!(

@@ -8,7 +8,7 @@
 
 use serde_json::Value;
 
-use crate::plan::{MetricAlarm, Plan};
+use crate::plan::{CompositeAlarm, MetricAlarm, Plan};
 
 /// The export formats, by their CLI names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -121,29 +121,30 @@ fn cli(plan: &Plan) -> String {
         if let Some(description) = &alarm.alarm_description {
             lines.push(format!("--alarm-description {}", shell_quote(description)));
         }
-        match alarm.actions_enabled {
-            Some(true) => lines.push("--actions-enabled".into()),
-            Some(false) => lines.push("--no-actions-enabled".into()),
-            None => {}
-        }
-        for (flag, actions) in [
-            ("--ok-actions", &alarm.ok_actions),
-            ("--alarm-actions", &alarm.alarm_actions),
-            (
-                "--insufficient-data-actions",
-                &alarm.insufficient_data_actions,
-            ),
-        ] {
-            if let Some(actions) = actions.as_ref().filter(|actions| !actions.is_empty()) {
-                let quoted: Vec<String> = actions.iter().map(|arn| shell_quote(arn)).collect();
-                lines.push(format!("{flag} {}", quoted.join(" ")));
+        lines.extend(cli_actions(
+            alarm.actions_enabled,
+            [
+                ("--ok-actions", &alarm.ok_actions),
+                ("--alarm-actions", &alarm.alarm_actions),
+                (
+                    "--insufficient-data-actions",
+                    &alarm.insufficient_data_actions,
+                ),
+            ],
+        ));
+        match &alarm.metrics {
+            Some(metrics) => {
+                let json = serde_json::to_string(metrics).unwrap_or_default();
+                lines.push(format!("--metrics {}", shell_quote(&json)));
             }
-        }
-        lines.push(format!("--namespace {}", shell_quote(&alarm.namespace)));
-        lines.push(format!("--metric-name {}", shell_quote(&alarm.metric_name)));
-        if !alarm.dimensions.is_empty() {
-            let json = serde_json::to_string(&alarm.dimensions).unwrap_or_default();
-            lines.push(format!("--dimensions {}", shell_quote(&json)));
+            None => {
+                lines.push(format!("--namespace {}", shell_quote(&alarm.namespace)));
+                lines.push(format!("--metric-name {}", shell_quote(&alarm.metric_name)));
+                if !alarm.dimensions.is_empty() {
+                    let json = serde_json::to_string(&alarm.dimensions).unwrap_or_default();
+                    lines.push(format!("--dimensions {}", shell_quote(&json)));
+                }
+            }
         }
         if let Some(statistic) = alarm.statistic {
             lines.push(format!("--statistic {}", statistic.as_str()));
@@ -182,6 +183,30 @@ fn cli(plan: &Plan) -> String {
         out.push_str(&lines.join(" \\\n  "));
         out.push_str("\n\n");
     }
+    // Composite alarms after the alarms their rules name.
+    for alarm in &plan.composite_alarms {
+        let mut lines = vec![
+            "aws cloudwatch put-composite-alarm".to_string(),
+            format!("--alarm-name {}", shell_quote(&alarm.alarm_name)),
+            format!("--alarm-rule {}", shell_quote(&alarm.alarm_rule)),
+        ];
+        if let Some(description) = &alarm.alarm_description {
+            lines.push(format!("--alarm-description {}", shell_quote(description)));
+        }
+        lines.extend(cli_actions(
+            alarm.actions_enabled,
+            [
+                ("--ok-actions", &alarm.ok_actions),
+                ("--alarm-actions", &alarm.alarm_actions),
+                (
+                    "--insufficient-data-actions",
+                    &alarm.insufficient_data_actions,
+                ),
+            ],
+        ));
+        out.push_str(&lines.join(" \\\n  "));
+        out.push_str("\n\n");
+    }
     let config = serde_json::to_string(&deployment_config_value(plan)).unwrap_or_default();
     out.push_str(&format!(
         "aws sagemaker update-endpoint \\\n  --endpoint-name {} \\\n  --endpoint-config-name {} \\\n  --deployment-config {}\n\n",
@@ -200,6 +225,23 @@ fn cli(plan: &Plan) -> String {
         config_text = plan.endpoint_config_name.replace('"', ""),
     ));
     out
+}
+
+/// An alarm's `--actions-enabled` and action lists as AWS CLI options.
+fn cli_actions(enabled: Option<bool>, lists: [(&str, &Option<Vec<String>>); 3]) -> Vec<String> {
+    let mut lines = Vec::new();
+    match enabled {
+        Some(true) => lines.push("--actions-enabled".into()),
+        Some(false) => lines.push("--no-actions-enabled".into()),
+        None => {}
+    }
+    for (flag, actions) in lists {
+        if let Some(actions) = actions.as_ref().filter(|actions| !actions.is_empty()) {
+            let quoted: Vec<String> = actions.iter().map(|arn| shell_quote(arn)).collect();
+            lines.push(format!("{flag} {}", quoted.join(" ")));
+        }
+    }
+    lines
 }
 
 /// A CloudFormation logical ID: letters and digits only, starting with a letter.
@@ -237,6 +279,22 @@ fn cloudformation(plan: &Plan) -> String {
         yaml(&value, 6, &mut out);
         ids.push(id);
     }
+    // Composite alarms name their alarms by name: they wait for them.
+    let metric_ids = ids.clone();
+    for alarm in &plan.composite_alarms {
+        let id = unique(logical_id(&alarm.alarm_name, "Alarm"), &ids);
+        out.push_str(&format!(
+            "  {id}:\n    Type: AWS::CloudWatch::CompositeAlarm\n"
+        ));
+        if !metric_ids.is_empty() {
+            out.push_str(&format!("    DependsOn: [{}]\n", metric_ids.join(", ")));
+        }
+        out.push_str("    Properties:\n");
+        let value = serde_json::to_value(alarm).unwrap_or(Value::Null);
+        yaml(&value, 6, &mut out);
+        ids.push(id);
+    }
+    let ids = metric_ids;
     out.push_str("  Endpoint:\n    Type: AWS::SageMaker::Endpoint\n");
     if !ids.is_empty() {
         out.push_str(&format!("    DependsOn: [{}]\n", ids.join(", ")));
@@ -414,6 +472,92 @@ fn hcl_block(map: &serde_json::Map<String, Value>, indent: usize, out: &mut Stri
     }
 }
 
+/// Terraform calls the action lists alarm_actions/ok_actions/...; snake case
+/// of the API names gives exactly those, and lists are attributes there.
+fn terraform_action_lists(value: &mut Value) -> Vec<String> {
+    let mut lists = Vec::new();
+    if let Some(map) = value.as_object_mut() {
+        for key in ["OKActions", "AlarmActions", "InsufficientDataActions"] {
+            if let Some(Value::Array(items)) = map.remove(key) {
+                let rendered: Vec<String> = items.iter().map(hcl_scalar).collect();
+                let key = if key == "OKActions" {
+                    "ok_actions".to_string()
+                } else {
+                    snake_case(key)
+                };
+                lists.push(format!("  {key} = [{}]\n", rendered.join(", ")));
+            }
+        }
+    }
+    lists
+}
+
+/// `dimensions = { Name = "value" }`, aligned, at `indent`.
+fn hcl_dimensions(items: &[Value], indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    out.push_str(&format!("{pad}dimensions = {{\n"));
+    let name_of = |item: &Value| {
+        item.get("Name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    let width = items
+        .iter()
+        .map(|item| name_of(item).len())
+        .max()
+        .unwrap_or(0);
+    for item in items {
+        let value = item.get("Value").cloned().unwrap_or(Value::Null);
+        out.push_str(&format!(
+            "{pad}  {:<width$} = {}\n",
+            name_of(item),
+            hcl_scalar(&value)
+        ));
+    }
+    out.push_str(&format!("{pad}}}\n"));
+}
+
+/// One `metric_query` block of a math alarm: its `id`, `expression`, `label`,
+/// `return_data`, and the `metric` it reads (with `period` and `stat` there).
+fn terraform_metric_query(query: &Value, out: &mut String) {
+    out.push_str("\n  metric_query {\n");
+    for (key, name) in [
+        ("Id", "id"),
+        ("Expression", "expression"),
+        ("Label", "label"),
+        ("ReturnData", "return_data"),
+        ("Period", "period"),
+        ("AccountId", "account_id"),
+    ] {
+        if let Some(value) = query.get(key) {
+            out.push_str(&format!("    {name} = {}\n", hcl_scalar(value)));
+        }
+    }
+    if let Some(stat) = query.get("MetricStat") {
+        out.push_str("\n    metric {\n");
+        let metric = stat.get("Metric");
+        for (from, key, name) in [
+            (metric, "Namespace", "namespace"),
+            (metric, "MetricName", "metric_name"),
+            (Some(stat), "Period", "period"),
+            (Some(stat), "Stat", "stat"),
+            (Some(stat), "Unit", "unit"),
+        ] {
+            if let Some(value) = from.and_then(|from| from.get(key)) {
+                out.push_str(&format!("      {name} = {}\n", hcl_scalar(value)));
+            }
+        }
+        if let Some(Value::Array(items)) = metric.and_then(|metric| metric.get("Dimensions")) {
+            if !items.is_empty() {
+                hcl_dimensions(items, 6, out);
+            }
+        }
+        out.push_str("    }\n");
+    }
+    out.push_str("  }\n");
+}
+
 fn terraform(plan: &Plan) -> String {
     let mut out = format!("# {}\n\n", header(plan));
     let mut names = Vec::new();
@@ -426,22 +570,8 @@ fn terraform(plan: &Plan) -> String {
         let dimensions = value
             .as_object_mut()
             .and_then(|map| map.remove("Dimensions"));
-        // Terraform calls the action lists alarm_actions/ok_actions/...; snake case
-        // of the API names gives exactly those, and lists are attributes there.
-        let mut lists = Vec::new();
-        if let Some(map) = value.as_object_mut() {
-            for key in ["OKActions", "AlarmActions", "InsufficientDataActions"] {
-                if let Some(Value::Array(items)) = map.remove(key) {
-                    let rendered: Vec<String> = items.iter().map(hcl_scalar).collect();
-                    let key = if key == "OKActions" {
-                        "ok_actions".to_string()
-                    } else {
-                        snake_case(key)
-                    };
-                    lists.push(format!("  {key} = [{}]\n", rendered.join(", ")));
-                }
-            }
-        }
+        let queries = value.as_object_mut().and_then(|map| map.remove("Metrics"));
+        let lists = terraform_action_lists(&mut value);
         if let Value::Object(map) = &value {
             hcl_block(map, 2, &mut out);
         }
@@ -449,31 +579,41 @@ fn terraform(plan: &Plan) -> String {
             out.push_str(&line);
         }
         if let Some(Value::Array(items)) = dimensions {
-            out.push_str("  dimensions = {\n");
-            let name_of = |item: &Value| {
-                item.get("Name")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string()
-            };
-            let width = items
-                .iter()
-                .map(|item| name_of(item).len())
-                .max()
-                .unwrap_or(0);
-            for item in &items {
-                let value = item.get("Value").cloned().unwrap_or(Value::Null);
-                out.push_str(&format!(
-                    "    {:<width$} = {}\n",
-                    name_of(item),
-                    hcl_scalar(&value)
-                ));
+            hcl_dimensions(&items, 2, &mut out);
+        }
+        if let Some(Value::Array(queries)) = queries {
+            for query in &queries {
+                terraform_metric_query(query, &mut out);
             }
-            out.push_str("  }\n");
         }
         out.push_str("}\n\n");
         names.push(name);
     }
+    let metric_names = names.clone();
+    for alarm in &plan.composite_alarms {
+        let name = unique(terraform_name(&alarm.alarm_name), &names);
+        out.push_str(&format!(
+            "resource \"aws_cloudwatch_composite_alarm\" \"{name}\" {{\n"
+        ));
+        let mut value = serde_json::to_value(alarm).unwrap_or(Value::Null);
+        let lists = terraform_action_lists(&mut value);
+        if let Value::Object(map) = &value {
+            hcl_block(map, 2, &mut out);
+        }
+        for line in lists {
+            out.push_str(&line);
+        }
+        if !metric_names.is_empty() {
+            let list: Vec<String> = metric_names
+                .iter()
+                .map(|name| format!("aws_cloudwatch_metric_alarm.{name}"))
+                .collect();
+            out.push_str(&format!("\n  depends_on = [{}]\n", list.join(", ")));
+        }
+        out.push_str("}\n\n");
+        names.push(name);
+    }
+    let names = metric_names;
     let endpoint = terraform_name(&plan.endpoint_name);
     out.push_str(&format!(
         "resource \"aws_sagemaker_endpoint\" \"{endpoint}\" {{\n"
@@ -538,6 +678,18 @@ fn python(value: &Value, indent: usize) -> String {
     }
 }
 
+/// `client.operation(Key=value, …)` with a composite alarm's members.
+fn boto3_call(call: &str, alarm: &CompositeAlarm) -> String {
+    let mut out = format!("{call}(\n");
+    if let Value::Object(map) = serde_json::to_value(alarm).unwrap_or(Value::Null) {
+        for (key, value) in map {
+            out.push_str(&format!("    {key}={},\n", python(&value, 4)));
+        }
+    }
+    out.push_str(")\n\n");
+    out
+}
+
 fn boto3(plan: &Plan) -> String {
     let mut out = format!(
         "\"\"\"{}.\"\"\"\nimport math\n\nimport boto3\n\ncloudwatch = boto3.client(\"cloudwatch\")\nsagemaker = boto3.client(\"sagemaker\")\n\n",
@@ -551,6 +703,10 @@ fn boto3(plan: &Plan) -> String {
             }
         }
         out.push_str(")\n\n");
+    }
+    // Composite alarms after the alarms their rules name.
+    for alarm in &plan.composite_alarms {
+        out.push_str(&boto3_call("cloudwatch.put_composite_alarm", alarm));
     }
     let endpoint = serde_json::to_string(&plan.endpoint_name).unwrap_or_default();
     let config = serde_json::to_string(&plan.endpoint_config_name).unwrap_or_default();

@@ -54,6 +54,21 @@ pub mod limits {
     pub const WINDOW_MAX: u64 = 604_800;
     /// Guardrail's own bounds on the what-if scenario.
     pub const REQUESTS_PER_SECOND_MAX: f64 = 100_000.0;
+    /// A math alarm's `Metrics`: at most 20 queries, of which at most 10
+    /// `MetricStat`s and 10 expressions; an expression at most 2048
+    /// characters (CloudWatch).
+    pub const MAX_METRIC_QUERIES: usize = 20;
+    pub const MAX_METRIC_STATS: usize = 10;
+    pub const MAX_EXPRESSIONS: usize = 10;
+    pub const EXPRESSION_MAX: usize = 2_048;
+    /// Composite alarms a plan defines: guardrail's own bound, as many as its
+    /// metric alarms.
+    pub const MAX_COMPOSITE_ALARMS: usize = 10;
+    /// Team metrics a scenario models: guardrail's own bound, enough for the
+    /// 10 metrics a math alarm reads.
+    pub const MAX_TEAM_METRICS: usize = 10;
+    /// A team metric's `PublishSeconds`: 1 s to an hour (guardrail's own).
+    pub const PUBLISH_SECONDS_MAX: u32 = 3_600;
     pub const LATENCY_MS_MAX: f64 = 600_000.0;
     pub const ONSET_SECONDS_MAX: f64 = 86_400.0;
 }
@@ -124,6 +139,9 @@ pub enum AlarmField {
     TreatMissingData,
     EvaluateLowSampleCountPercentile,
     Unit,
+    /// A math alarm's `Metrics` list itself.
+    Metrics,
+    ThresholdMetricId,
 }
 
 impl AlarmField {
@@ -147,6 +165,110 @@ impl AlarmField {
             Self::TreatMissingData => "TreatMissingData",
             Self::EvaluateLowSampleCountPercentile => "EvaluateLowSampleCountPercentile",
             Self::Unit => "Unit",
+            Self::Metrics => "Metrics",
+            Self::ThresholdMetricId => "ThresholdMetricId",
+        }
+    }
+}
+
+/// A field of one query in a math alarm's `Metrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum QueryField {
+    /// The query itself.
+    Whole,
+    Id,
+    Expression,
+    Label,
+    ReturnData,
+    Period,
+    AccountId,
+    MetricStat,
+    Namespace,
+    MetricName,
+    Dimensions,
+    Dimension(usize, DimensionPart),
+    Stat,
+    StatPeriod,
+    Unit,
+}
+
+impl QueryField {
+    fn suffix(self) -> String {
+        const METRIC: &str = "MetricStat.Metric";
+        match self {
+            Self::Whole => String::new(),
+            Self::Id => ".Id".into(),
+            Self::Expression => ".Expression".into(),
+            Self::Label => ".Label".into(),
+            Self::ReturnData => ".ReturnData".into(),
+            Self::Period => ".Period".into(),
+            Self::AccountId => ".AccountId".into(),
+            Self::MetricStat => ".MetricStat".into(),
+            Self::Namespace => format!(".{METRIC}.Namespace"),
+            Self::MetricName => format!(".{METRIC}.MetricName"),
+            Self::Dimensions => format!(".{METRIC}.Dimensions"),
+            Self::Dimension(index, part) => {
+                format!(".{METRIC}.Dimensions[{index}].{}", part.name())
+            }
+            Self::Stat => ".MetricStat.Stat".into(),
+            Self::StatPeriod => ".MetricStat.Period".into(),
+            Self::Unit => ".MetricStat.Unit".into(),
+        }
+    }
+}
+
+/// A field of one composite alarm in `CompositeAlarms`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CompositeField {
+    AlarmName,
+    AlarmDescription,
+    AlarmRule,
+    OkActions,
+    AlarmActions,
+    InsufficientDataActions,
+}
+
+impl CompositeField {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::AlarmName => "AlarmName",
+            Self::AlarmDescription => "AlarmDescription",
+            Self::AlarmRule => "AlarmRule",
+            Self::OkActions => "OKActions",
+            Self::AlarmActions => "AlarmActions",
+            Self::InsufficientDataActions => "InsufficientDataActions",
+        }
+    }
+}
+
+/// A field of one team metric in `Scenario.TeamMetrics`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TeamMetricField {
+    Whole,
+    Namespace,
+    MetricName,
+    Dimensions,
+    Kind,
+    Level,
+    Noise,
+    GreenLevel,
+    PublishSeconds,
+    StorageResolution,
+}
+
+impl TeamMetricField {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Whole => "",
+            Self::Namespace => ".Namespace",
+            Self::MetricName => ".MetricName",
+            Self::Dimensions => ".Dimensions",
+            Self::Kind => ".Kind",
+            Self::Level => ".Level",
+            Self::Noise => ".Noise",
+            Self::GreenLevel => ".GreenLevel",
+            Self::PublishSeconds => ".PublishSeconds",
+            Self::StorageResolution => ".StorageResolution",
         }
     }
 }
@@ -158,6 +280,15 @@ pub enum DimensionPart {
     Value,
 }
 
+impl DimensionPart {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Name => "Name",
+            Self::Value => "Value",
+        }
+    }
+}
+
 /// A field of the what-if scenario.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ScenarioField {
@@ -167,6 +298,8 @@ pub enum ScenarioField {
     LatencyMs(Fleet),
     OnsetSeconds,
     RequiredDetection,
+    /// `Scenario.TeamMetrics` itself.
+    TeamMetrics,
 }
 
 /// A fleet, as the scenario names it.
@@ -217,7 +350,15 @@ pub enum Field {
     Alarm(usize, AlarmField),
     /// `Alarms[i].Dimensions[j].Name` or `.Value`.
     Dimension(usize, usize, DimensionPart),
+    /// `Alarms[i].Metrics[j]…`: a field of a math alarm's query.
+    AlarmQuery(usize, usize, QueryField),
+    /// `CompositeAlarms` itself.
+    CompositeAlarms,
+    /// `CompositeAlarms[i].…`.
+    Composite(usize, CompositeField),
     Scenario(ScenarioField),
+    /// `Scenario.TeamMetrics[i]…`.
+    TeamMetric(usize, TeamMetricField),
 }
 
 impl Field {
@@ -258,14 +399,19 @@ impl fmt::Display for Field {
             Self::RollbackAlarms => write!(f, "{AUTO_ROLLBACK}.Alarms"),
             Self::RollbackAlarm(index) => write!(f, "{AUTO_ROLLBACK}.Alarms[{index}].AlarmName"),
             Self::Alarm(index, field) => write!(f, "Alarms[{index}].{}", field.name()),
-            Self::Dimension(alarm, dimension, part) => write!(
-                f,
-                "Alarms[{alarm}].Dimensions[{dimension}].{}",
-                match part {
-                    DimensionPart::Name => "Name",
-                    DimensionPart::Value => "Value",
-                }
-            ),
+            Self::Dimension(alarm, dimension, part) => {
+                write!(f, "Alarms[{alarm}].Dimensions[{dimension}].{}", part.name())
+            }
+            Self::AlarmQuery(alarm, query, part) => {
+                write!(f, "Alarms[{alarm}].Metrics[{query}]{}", part.suffix())
+            }
+            Self::CompositeAlarms => f.write_str("CompositeAlarms"),
+            Self::Composite(index, part) => {
+                write!(f, "CompositeAlarms[{index}].{}", part.name())
+            }
+            Self::TeamMetric(index, part) => {
+                write!(f, "Scenario.TeamMetrics[{index}]{}", part.suffix())
+            }
             Self::Scenario(ScenarioField::RequestsPerSecond) => {
                 f.write_str("Scenario.RequestsPerSecond")
             }
@@ -282,6 +428,7 @@ impl fmt::Display for Field {
             Self::Scenario(ScenarioField::RequiredDetection) => {
                 f.write_str("Scenario.RequiredDetection")
             }
+            Self::Scenario(ScenarioField::TeamMetrics) => f.write_str("Scenario.TeamMetrics"),
         }
     }
 }
@@ -322,6 +469,20 @@ mod tests {
             (
                 Field::Scenario(ScenarioField::ErrorRate(Fleet::Green)),
                 "Scenario.Green.ErrorRate",
+            ),
+            (
+                Field::AlarmQuery(2, 1, QueryField::Dimension(0, DimensionPart::Value)),
+                "Alarms[2].Metrics[1].MetricStat.Metric.Dimensions[0].Value",
+            ),
+            (Field::AlarmQuery(0, 3, QueryField::Expression), "Alarms[0].Metrics[3].Expression"),
+            (Field::AlarmQuery(0, 3, QueryField::Whole), "Alarms[0].Metrics[3]"),
+            (
+                Field::Composite(1, CompositeField::AlarmRule),
+                "CompositeAlarms[1].AlarmRule",
+            ),
+            (
+                Field::TeamMetric(0, TeamMetricField::GreenLevel),
+                "Scenario.TeamMetrics[0].GreenLevel",
             ),
         ] {
             assert_eq!(field.path(), path);

@@ -15,6 +15,7 @@
 pub mod alarm;
 pub mod assumptions;
 pub mod check;
+pub mod composite;
 pub mod controller;
 pub mod describe;
 pub mod event;
@@ -27,6 +28,7 @@ pub mod import;
 pub mod instance_types;
 pub mod link;
 mod lint;
+pub mod math;
 pub mod monitor;
 pub mod plan;
 pub mod problem;
@@ -43,7 +45,7 @@ pub mod tune;
 mod validate;
 pub mod verdict;
 
-pub use check::{check, check_alarm, check_json, check_with, Checked};
+pub use check::{check, check_alarm, check_composite, check_json, check_with, Checked};
 pub use fleets::Fleets;
 pub use plan::Plan;
 pub use problem::{ParseError, Problem, Report};

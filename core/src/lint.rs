@@ -323,15 +323,16 @@ fn slow_rollback(rollout: &Rollout, schedule: &Schedule, warnings: &mut Vec<Prob
 /// and blue is healthy, with green serving `share` (0 to 1) of what the alarm sees.
 /// `None` when it depends on things lint does not know (latency, traffic volume).
 fn worst_case(rule: &AlarmRule, share: f64, requests_per_period: f64) -> Option<f64> {
-    let metric = rule.metric?;
+    let query = rule.query()?;
+    let metric = query.metric?;
     if !metric.is_per_request_flag() || metric == Metric::Invocation4XXErrors {
         return None;
     }
-    let share = match rule.scope {
+    let share = match query.scope {
         Scope::NewFleet => 1.0,
         _ => share,
     };
-    Some(match rule.stat {
+    Some(match query.stat {
         Stat::Basic(Statistic::Average) => share,
         Stat::Basic(Statistic::Maximum) => 1.0,
         Stat::Basic(Statistic::Minimum) => {
@@ -372,7 +373,7 @@ impl AlarmContext<'_> {
         if !self.sees_this_rollout(warnings) {
             return;
         }
-        let Some(metric) = self.rule.metric else {
+        let Some(metric) = self.rule.metric() else {
             return;
         };
         self.statistic_documented(metric, warnings);
@@ -395,8 +396,8 @@ impl AlarmContext<'_> {
     fn sees_this_rollout(&self, warnings: &mut Vec<Problem>) -> bool {
         let plan = self.plan;
         let rule = self.rule;
-        match rule.scope {
-            Scope::Endpoint | Scope::NewFleet => true,
+        match rule.scope() {
+            Scope::Endpoint | Scope::NewFleet | Scope::Team => true,
             Scope::Unrelated => {
                 warn(
                     warnings,
@@ -439,7 +440,7 @@ impl AlarmContext<'_> {
                          EndpointConfigName}} (one config's fleet). {{{}}} matches neither, so the alarm sees no data; \
                          {effect}. Use EndpointName={} and VariantName={} (plus EndpointConfigName={} for the new fleet only)",
                         rule.name,
-                        rule.metric_name,
+                        rule.metric_name(),
                         names.join(", "),
                         plan.endpoint_name,
                         plan.variant_name,
@@ -452,7 +453,10 @@ impl AlarmContext<'_> {
     }
 
     fn statistic_documented(&self, metric: Metric, warnings: &mut Vec<Problem>) {
-        if metric.documents(self.rule.stat) {
+        let Some(stat) = self.rule.query().map(|query| query.stat) else {
+            return;
+        };
+        if metric.documents(stat) {
             return;
         }
         let part = if self.definition.extended_statistic.is_some() {
@@ -468,7 +472,7 @@ impl AlarmContext<'_> {
                 "SageMaker documents {} for {}; {} may not be published",
                 metric.documented_statistics(),
                 metric.as_str(),
-                self.rule.stat.label()
+                stat.label()
             ),
         );
     }
@@ -505,7 +509,7 @@ impl AlarmContext<'_> {
     /// data then counts as healthy, and its errors, once it serves, still
     /// fire the alarm.
     fn new_fleet_breaching(&self, warnings: &mut Vec<Problem>) {
-        if self.rule.scope != Scope::NewFleet
+        if self.rule.scope() != Scope::NewFleet
             || self.rule.treat_missing_data != TreatMissingData::Breaching
         {
             return;
@@ -530,8 +534,8 @@ impl AlarmContext<'_> {
         let requests_per_second = self.plan.scenario_or_default().requests_per_second;
         self.rollout.alarms().iter().any(|other| {
             other.name != self.rule.name
-                && other.metric == Some(metric)
-                && other.scope == Scope::NewFleet
+                && other.metric() == Some(metric)
+                && other.scope() == Scope::NewFleet
                 && matches!(
                     other.comparison,
                     Comparison::Greater | Comparison::GreaterOrEqual

@@ -39,10 +39,13 @@ pub struct Plan {
     pub termination_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<Scenario>,
+    /// `PutCompositeAlarm` requests: alarms whose state follows other alarms'.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub composite_alarms: Vec<CompositeAlarm>,
 }
 
 /// A plan's top-level fields, as JSON names them.
-pub const PLAN_KEYS: [&str; 10] = [
+pub const PLAN_KEYS: [&str; 11] = [
     "EndpointName",
     "EndpointConfigName",
     "VariantName",
@@ -53,6 +56,7 @@ pub const PLAN_KEYS: [&str; 10] = [
     "ProvisioningSeconds",
     "TerminationSeconds",
     "Scenario",
+    "CompositeAlarms",
 ];
 
 pub const DEFAULT_VARIANT_NAME: &str = "AllTraffic";
@@ -188,7 +192,9 @@ pub struct AlarmRef {
     pub alarm_name: String,
 }
 
-/// A CloudWatch `PutMetricAlarm` request, limited to single-metric alarms.
+/// A CloudWatch `PutMetricAlarm` request: on one metric (`Namespace`,
+/// `MetricName`, `Dimensions`, `Statistic`, `Period`), or on metric math
+/// (`Metrics`).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct MetricAlarm {
@@ -204,11 +210,12 @@ pub struct MetricAlarm {
     pub alarm_actions: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insufficient_data_actions: Option<Vec<String>>,
-    #[serde(default)]
+    /// Empty in a math alarm (its metrics are in `Metrics`): left out then.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub namespace: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub metric_name: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dimensions: Vec<Dimension>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub statistic: Option<Statistic>,
@@ -230,6 +237,146 @@ pub struct MetricAlarm {
     pub evaluate_low_sample_count_percentile: Option<LowSampleCountPercentile>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<String>,
+    /// Metric math: the metrics and expressions, exactly one returning data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<Vec<MetricDataQuery>>,
+    /// Anomaly-detection alarms name their band here; parsed so that
+    /// validation can refuse it at the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold_metric_id: Option<String>,
+}
+
+impl MetricAlarm {
+    /// Whether the alarm is on metric math (`Metrics`) rather than one metric.
+    pub fn is_math(&self) -> bool {
+        self.metrics.is_some()
+    }
+}
+
+/// One entry of a math alarm's `Metrics`: a metric (`MetricStat`) or an
+/// expression over the others (`Expression`), named by `Id`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricDataQuery {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metric_stat: Option<MetricStat>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expression: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_data: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+}
+
+impl MetricDataQuery {
+    /// A metric to read, with `Stat` and `Period`.
+    pub fn metric(id: &str, metric: MetricIdentity, stat: &str, period: i64) -> Self {
+        Self {
+            id: id.to_string(),
+            metric_stat: Some(MetricStat {
+                metric,
+                period: Some(period),
+                stat: stat.to_string(),
+                unit: None,
+            }),
+            return_data: Some(false),
+            ..Self::default()
+        }
+    }
+
+    /// An expression; `returns` marks the one the alarm watches.
+    pub fn expression(id: &str, expression: &str, label: &str, returns: bool) -> Self {
+        Self {
+            id: id.to_string(),
+            expression: Some(expression.to_string()),
+            label: (!label.is_empty()).then(|| label.to_string()),
+            return_data: Some(returns),
+            ..Self::default()
+        }
+    }
+
+    /// Whether the query returns data: CloudWatch's default is true.
+    pub fn returns_data(&self) -> bool {
+        self.return_data.unwrap_or(true)
+    }
+}
+
+/// CloudWatch's `MetricStat`: a metric, a period and a statistic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricStat {
+    #[serde(default)]
+    pub metric: MetricIdentity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<i64>,
+    #[serde(default)]
+    pub stat: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+}
+
+/// CloudWatch's `Metric`: a namespace, a name and dimensions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MetricIdentity {
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub metric_name: String,
+    #[serde(default)]
+    pub dimensions: Vec<Dimension>,
+}
+
+impl MetricIdentity {
+    pub fn new(namespace: &str, metric_name: &str, dimensions: Vec<Dimension>) -> Self {
+        Self {
+            namespace: namespace.to_string(),
+            metric_name: metric_name.to_string(),
+            dimensions,
+        }
+    }
+
+    /// Whether `other` names the same metric: the same namespace and name, and
+    /// the same dimensions in any order (CloudWatch matches them exactly).
+    pub fn same_as(&self, other: &MetricIdentity) -> bool {
+        fn sorted(dimensions: &[Dimension]) -> Vec<(&str, &str)> {
+            let mut pairs: Vec<(&str, &str)> = dimensions
+                .iter()
+                .map(|dimension| (dimension.name.as_str(), dimension.value.as_str()))
+                .collect();
+            pairs.sort_unstable();
+            pairs
+        }
+        self.namespace == other.namespace
+            && self.metric_name == other.metric_name
+            && sorted(&self.dimensions) == sorted(&other.dimensions)
+    }
+}
+
+/// A CloudWatch `PutCompositeAlarm` request.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CompositeAlarm {
+    #[serde(default)]
+    pub alarm_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_description: Option<String>,
+    #[serde(default)]
+    pub alarm_rule: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actions_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none", rename = "OKActions")]
+    pub ok_actions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_actions: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub insufficient_data_actions: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -410,6 +557,80 @@ pub struct Scenario {
     /// [`crate::verdict::DEFAULT_REQUIRED_DETECTION`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_detection: Option<f64>,
+    /// Metrics the team publishes itself (`PutMetricData`), modelled for the
+    /// what-if: an alarm on one of them sees what this says it would.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub team_metrics: Vec<TeamMetric>,
+}
+
+/// A metric the team publishes with `PutMetricData`, as the what-if models it.
+///
+/// `Level` is a business metric (a conversion rate, a fraud score): one value
+/// every `PublishSeconds`, around `Level` with a standard deviation of `Noise`,
+/// moved towards `GreenLevel` in proportion to green's share of traffic once
+/// the regression starts. `Requests`, `Errors` and `Latency` are the client's
+/// own count of the endpoint's invocations (1 per request; 1 per failed
+/// request, else 0; the request's latency in milliseconds), endpoint-wide:
+/// a client cannot tell which fleet answered.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TeamMetric {
+    #[serde(default)]
+    pub namespace: String,
+    #[serde(default)]
+    pub metric_name: String,
+    #[serde(default)]
+    pub dimensions: Vec<Dimension>,
+    #[serde(default = "TeamMetricKind::level")]
+    pub kind: TeamMetricKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noise: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub green_level: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub publish_seconds: Option<i64>,
+    /// 1 (high resolution) or 60 (standard, the default), as in `PutMetricData`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_resolution: Option<i64>,
+}
+
+impl TeamMetric {
+    pub fn identity(&self) -> MetricIdentity {
+        MetricIdentity::new(&self.namespace, &self.metric_name, self.dimensions.clone())
+    }
+
+    /// Whether data is stored at one second (`StorageResolution` 1).
+    pub fn high_resolution(&self) -> bool {
+        self.storage_resolution == Some(1)
+    }
+}
+
+/// What a [`TeamMetric`] counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum TeamMetricKind {
+    Level,
+    Requests,
+    Errors,
+    Latency,
+}
+
+impl TeamMetricKind {
+    pub const ALL: [TeamMetricKind; 4] = [Self::Level, Self::Requests, Self::Errors, Self::Latency];
+
+    fn level() -> Self {
+        Self::Level
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Level => "Level",
+            Self::Requests => "Requests",
+            Self::Errors => "Errors",
+            Self::Latency => "Latency",
+        }
+    }
 }
 
 fn default_requests_per_second() -> f64 {
@@ -426,6 +647,7 @@ impl Default for Scenario {
             blue: FleetBehaviour::healthy(),
             green: GreenBehaviour::incompatible(),
             required_detection: None,
+            team_metrics: Vec::new(),
         }
     }
 }
@@ -581,6 +803,10 @@ fn collect_unknown(
                 match known.get(key) {
                     Some(known_value) => collect_unknown(value, known_value, &child, problems),
                     None if value.is_null() => {}
+                    // A list or text the model leaves out when empty
+                    // (`CompositeAlarms: []`, a math alarm's `Namespace: ""`).
+                    None if value.as_array().is_some_and(Vec::is_empty)
+                        || value.as_str().is_some_and(str::is_empty) => {}
                     None => problems.push(Problem::new(
                         child,
                         "unknown_field",

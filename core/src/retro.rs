@@ -24,10 +24,11 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::alarm::{AlarmRule, AlarmState, Scope};
+use crate::assumptions::datapoint_window_ms;
 use crate::event::{Event, EventKind, FleetTick, RunTimeline};
 use crate::explain::mmss;
 use crate::fleets::Fleets;
-use crate::monitor::Monitor;
+use crate::monitor::{Ask, Monitor};
 use crate::plan::{AlarmRef, MetricAlarm, Plan};
 use crate::problem::Problem;
 use crate::schedule::Phase;
@@ -112,9 +113,7 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
     let mut transitions: Vec<Vec<AlarmTransition>> = vec![Vec::new(); rules.len()];
     while let Some(due) = monitor.next_due().filter(|due| *due <= end_ms) {
         let serving = serving_at(&timeline, due);
-        for judgement in monitor.handle_due(due, |_, rule, period| {
-            datapoint(&ticks, rule, period, serving)
-        }) {
+        for judgement in monitor.handle_due(due, |ask| datapoint(&ticks, ask, serving)) {
             if let Some(list) = transitions.get_mut(judgement.index) {
                 list.push(judgement.transition);
             }
@@ -319,12 +318,14 @@ fn bake_at(timeline: &RunTimeline, at_ms: u64) -> Option<Phase> {
         .or_else(|| during(at_ms).filter(|phase| is_bake(*phase)))
 }
 
-/// `rule`'s datapoint for period number `period`, from the ticks inside it.
-fn datapoint(ticks: &[Tick], rule: &AlarmRule, period: i64, serving: Fleets) -> Option<f64> {
-    let metric = rule.metric?;
-    let period_ms = rule.period_ms();
-    let start = u64::try_from(period).ok()?.checked_mul(period_ms)?;
-    let end = start.checked_add(period_ms)?;
+/// One metric's datapoint for one period, from the ticks inside it. A run
+/// records SageMaker's metrics only: a team metric has no datapoints here.
+fn datapoint(ticks: &[Tick], ask: &Ask, serving: Fleets) -> Option<f64> {
+    let query = ask.query;
+    let metric = query.metric?;
+    let (start, _) = ask.window_ms()?;
+    let (start, end) = datapoint_window_ms(start as i64, ask.rule.period_ms() as i64, false)?;
+    let (start, end) = (u64::try_from(start).ok()?, u64::try_from(end).ok()?);
     // Ticks are in time order: find the period's by bisection, so that long
     // runs with many alarms stay cheap to re-judge.
     let first = ticks.partition_point(|tick| tick.start_ms < start);
@@ -334,8 +335,8 @@ fn datapoint(ticks: &[Tick], rule: &AlarmRule, period: i64, serving: Fleets) -> 
         total[0].add(&tick.samples[0]);
         total[1].add(&tick.samples[1]);
     }
-    let samples = match rule.scope {
-        Scope::NoMetric | Scope::Unrelated => None,
+    let samples = match query.scope {
+        Scope::NoMetric | Scope::Unrelated | Scope::Team => None,
         Scope::NewFleet => total[1].samples(metric, serving.green),
         Scope::Endpoint => {
             let [mut both, green] = total;
@@ -343,7 +344,7 @@ fn datapoint(ticks: &[Tick], rule: &AlarmRule, period: i64, serving: Fleets) -> 
             both.samples(metric, serving.green.saturating_add(serving.blue))
         }
     }?;
-    rule.datapoint(&samples)
+    query.datapoint(&samples, ask.rule.low_sample_count)
 }
 
 #[cfg(test)]

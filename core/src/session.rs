@@ -9,7 +9,7 @@
 //! datapoint that ends at `t` describes the phase that is ending at `t`, and only
 //! then may that phase end.
 
-use crate::alarm::{AlarmRule, AlarmState};
+use crate::alarm::AlarmState;
 use crate::controller::{AbortRefused, Controller, Decision, Effect, Input, Outcome};
 use crate::fleets::Fleets;
 use crate::monitor::{Judgement, Monitor};
@@ -76,12 +76,13 @@ impl Session {
     }
 
     /// Handles everything due at or before `now_ms`, in time order; at each
-    /// moment, alarms first. `datapoint(index, rule, n)` gives alarm `index`'s
-    /// value for period number `n`, or `None` where it is missing.
+    /// moment, alarms first. `datapoint(ask)` gives the value of one metric of
+    /// one alarm over one period ([`crate::monitor::Ask`]), or `None` where
+    /// it is missing.
     pub fn handle_due(
         &mut self,
         now_ms: u64,
-        mut datapoint: impl FnMut(usize, &AlarmRule, i64) -> Option<f64>,
+        mut datapoint: impl FnMut(&crate::monitor::Ask) -> Option<f64>,
     ) -> Vec<Happening> {
         let mut happened = Vec::new();
         while let Some(at_ms) = self.next_due().filter(|at_ms| *at_ms <= now_ms) {
@@ -203,8 +204,8 @@ mod tests {
         while session.outcome().is_none() {
             let next = [session.next_due(), ready_at].into_iter().flatten().min();
             let Some(now) = next else { break };
-            all.extend(session.handle_due(now, |index, _, period| {
-                (index == 0).then(|| value(period)).flatten()
+            all.extend(session.handle_due(now, |ask| {
+                (ask.alarm == 0).then(|| value(ask.period)).flatten()
             }));
             if ready_at == Some(now) {
                 ready_at = None;

@@ -13,11 +13,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{AlarmRule, Comparison, Metric, PeriodSamples, Quantiles, Scope};
-use crate::assumptions::{LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
+use crate::alarm::{AlarmRule, Comparison, Metric, PeriodSamples, Quantiles, Query, Scope};
+use crate::assumptions::{datapoint_window_ms, LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
 use crate::controller::{Effect, Input, Outcome, RollbackCause};
 use crate::fleets::Fleets;
-use crate::plan::{FleetBehaviour, Scenario};
+use crate::plan::{FleetBehaviour, Scenario, TeamMetric, TeamMetricKind};
 use crate::random::Random;
 use crate::rollout::Rollout;
 use crate::schedule::{schedule, Schedule};
@@ -153,9 +153,11 @@ struct Totals {
 
 struct AlarmRun<'a> {
     rule: &'a AlarmRule,
-    /// Datapoints by period index, from `first_period`.
+    /// Each metric's datapoints by period index, from `first_period`.
     first_period: i64,
-    datapoints: Vec<Option<Option<f64>>>,
+    datapoints: Vec<Vec<Option<Option<f64>>>>,
+    /// For each metric, the scenario's model of it when it is a team metric.
+    team: Vec<Option<usize>>,
     transitions: Vec<AlarmTransition>,
 }
 
@@ -165,6 +167,8 @@ struct Run<'a> {
     scenario: &'a Scenario,
     record: bool,
     random: Random,
+    /// The run's seed: team metrics draw their noise from it, value by value.
+    seed: u64,
     tick_ms: i64,
     history_start_ms: i64,
     /// Ticks from `history_start_ms`, while alarms matter.
@@ -208,7 +212,12 @@ impl<'a> Run<'a> {
                 AlarmRun {
                     rule,
                     first_period: history_start_ms.div_euclid(period_ms),
-                    datapoints: Vec::new(),
+                    datapoints: vec![Vec::new(); rule.queries().len()],
+                    team: rule
+                        .queries()
+                        .iter()
+                        .map(|query| team_model(scenario, query))
+                        .collect(),
                     transitions: Vec::new(),
                 }
             })
@@ -219,6 +228,7 @@ impl<'a> Run<'a> {
             scenario,
             record,
             random: Random::new(seed),
+            seed,
             tick_ms,
             history_start_ms,
             ticks: Vec::new(),
@@ -261,7 +271,7 @@ impl<'a> Run<'a> {
             now = next;
             self.count_until(now as i64);
             let happened =
-                session.handle_due(now, |index, _, period| self.datapoint(index, period));
+                session.handle_due(now, |ask| self.datapoint(ask.alarm, ask.metric, ask.period));
             self.apply(happened);
             if let Some((_, green)) = self.ready.filter(|(at, _)| *at == now) {
                 self.ready = None;
@@ -329,37 +339,133 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// The value of alarm `index`'s statistic over period number `period`, cached.
-    fn datapoint(&mut self, index: usize, period: i64) -> Option<f64> {
+    /// The value of metric `metric` of alarm `index` over period number
+    /// `period`, cached.
+    fn datapoint(&mut self, index: usize, metric: usize, period: i64) -> Option<f64> {
         let alarm = &self.alarms[index];
         if period < alarm.first_period {
             return None;
         }
         let slot = usize::try_from(period - alarm.first_period).ok()?;
-        if let Some(Some(cached)) = alarm.datapoints.get(slot) {
+        if let Some(Some(cached)) = alarm.datapoints.get(metric)?.get(slot) {
             return *cached;
         }
         let rule = alarm.rule;
+        let query = rule.queries().get(metric)?;
+        let team = alarm.team.get(metric).copied().flatten();
         let period_ms = i64::from(rule.period_seconds) * 1_000;
         let value = self
-            .samples(rule, period * period_ms, (period + 1) * period_ms)
-            .and_then(|samples| rule.datapoint(&samples));
-        let alarm = &mut self.alarms[index];
-        if alarm.datapoints.len() <= slot {
-            alarm.datapoints.resize(slot + 1, None);
+            .query_samples(query, team, period * period_ms, period_ms)
+            .and_then(|samples| query.datapoint(&samples, rule.low_sample_count));
+        let cache = &mut self.alarms[index].datapoints[metric];
+        if cache.len() <= slot {
+            cache.resize(slot + 1, None);
         }
-        alarm.datapoints[slot] = Some(value);
+        cache[slot] = Some(value);
         value
     }
 
-    /// Summarises the samples that `rule` sees in `[start_ms, end_ms)`.
-    fn samples(&self, rule: &AlarmRule, start_ms: i64, end_ms: i64) -> Option<PeriodSamples> {
-        let metric = rule.metric?;
-        let include_blue = match rule.scope {
-            Scope::Endpoint => true,
-            Scope::NewFleet => false,
-            Scope::NoMetric | Scope::Unrelated => return None,
-        };
+    /// The samples one metric of an alarm sees in the period `[start_ms,
+    /// start_ms + period_ms)`. SageMaker's metrics and standard-resolution team
+    /// metrics are per minute: a shorter period sees a minute's data only when
+    /// it starts on the minute (`crate::assumptions::datapoint_window_ms`).
+    fn query_samples(
+        &mut self,
+        query: &Query,
+        team: Option<usize>,
+        start_ms: i64,
+        period_ms: i64,
+    ) -> Option<PeriodSamples> {
+        match query.scope {
+            Scope::Endpoint | Scope::NewFleet => {
+                let (start, end) = datapoint_window_ms(start_ms, period_ms, false)?;
+                self.samples(query.metric?, query.scope == Scope::Endpoint, start, end)
+            }
+            Scope::Team => {
+                let model = &self.scenario.team_metrics[team?];
+                let (start, end) =
+                    datapoint_window_ms(start_ms, period_ms, model.high_resolution())?;
+                match model.kind {
+                    TeamMetricKind::Level => self.level_samples(team?, start, end),
+                    TeamMetricKind::Requests => self.samples(Metric::Invocations, true, start, end),
+                    TeamMetricKind::Errors => {
+                        self.samples(Metric::Invocation5XXErrors, true, start, end)
+                    }
+                    TeamMetricKind::Latency => self
+                        .samples(Metric::ModelLatency, true, start, end)
+                        .map(|samples| samples.scaled(1e-3)),
+                }
+            }
+            Scope::NoMetric | Scope::Unrelated => None,
+        }
+    }
+
+    /// A team's business metric over `[start_ms, end_ms)`: the values it
+    /// published in it, each describing the `PublishSeconds` before its stamp
+    /// (standard resolution stamps them on the minute).
+    fn level_samples(&self, team: usize, start_ms: i64, end_ms: i64) -> Option<PeriodSamples> {
+        let model: &TeamMetric = &self.scenario.team_metrics[team];
+        let every_ms = model.publish_seconds.unwrap_or(60).max(1) * 1_000;
+        let level = model.level.unwrap_or(0.0);
+        let green_level = model.green_level.unwrap_or(level);
+        let noise = model.noise.unwrap_or(0.0);
+        let mut values = Vec::new();
+        // Stamps that can land in the window once rounded to the minute.
+        let first = (start_ms - 60_000).div_euclid(every_ms);
+        let last = end_ms.div_euclid(every_ms);
+        for k in first..=last {
+            let stamp = k * every_ms;
+            let stored = if model.high_resolution() {
+                stamp
+            } else {
+                stamp.div_euclid(60_000) * 60_000
+            };
+            if stored < start_ms || stored >= end_ms || stamp < self.history_start_ms {
+                continue;
+            }
+            let share = self.regressed_green_share(stamp - every_ms, stamp);
+            let mut random = Random::new(
+                self.seed
+                    ^ (team as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+                    ^ (k as u64).wrapping_mul(0xC2B2_AE3D_27D4_EB4F),
+            );
+            values.push(level + (green_level - level) * share + noise * random.normal());
+        }
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let count = values.len() as u64;
+        Some(PeriodSamples {
+            count,
+            sum: values.iter().sum(),
+            minimum: values.first().copied(),
+            maximum: values.last().copied(),
+            quantiles: Quantiles::Sorted(values),
+        })
+    }
+
+    /// Green's mean share of traffic over `[start_ms, end_ms)`, counting only
+    /// the time after the regression's onset: how far the regression moves a
+    /// business metric.
+    fn regressed_green_share(&self, start_ms: i64, end_ms: i64) -> f64 {
+        let onset_ms = libm::round(self.scenario.green.onset_seconds * 1_000.0) as i64;
+        let from = start_ms.max(onset_ms);
+        if from >= end_ms {
+            return 0.0;
+        }
+        self.green_share(from, end_ms) * (end_ms - from) as f64 / (end_ms - start_ms) as f64
+    }
+
+    /// Summarises the samples of SageMaker's `metric` in `[start_ms, end_ms)`,
+    /// green's alone or with blue's.
+    fn samples(
+        &self,
+        metric: Metric,
+        include_blue: bool,
+        start_ms: i64,
+        end_ms: i64,
+    ) -> Option<PeriodSamples> {
         let first = ((start_ms - self.history_start_ms) / self.tick_ms).max(0) as usize;
         let last = (((end_ms - self.history_start_ms) / self.tick_ms).max(0) as usize)
             .min(self.ticks.len());
@@ -591,19 +697,22 @@ impl<'a> Run<'a> {
         let first = self.alarms[index].first_period;
         let covered = self.history_start_ms + self.ticks.len() as i64 * self.tick_ms;
         let last = covered.div_euclid(period_ms);
-        let datapoints = (first..last)
-            .map(|period| {
-                (
-                    period * i64::from(rule.period_seconds),
-                    self.datapoint(index, period),
-                )
+        let values = if last > first {
+            rule.values(first..=last - 1, |metric, period| {
+                self.datapoint(index, metric, period)
             })
+        } else {
+            Vec::new()
+        };
+        let datapoints = (first..last)
+            .zip(values)
+            .map(|(period, value)| (period * i64::from(rule.period_seconds), value))
             .collect();
         AlarmTrace {
             treat_missing_data: rule.treat_missing_data,
             name: rule.name.clone(),
             condition: rule.condition(),
-            scope: rule.scope,
+            scope: rule.scope(),
             comparison: rule.comparison,
             threshold: rule.threshold,
             period_seconds: rule.period_seconds,
@@ -611,6 +720,17 @@ impl<'a> Run<'a> {
             transitions: std::mem::take(&mut self.alarms[index].transitions),
         }
     }
+}
+
+/// Which of the scenario's team metrics `query` reads, if it reads one.
+fn team_model(scenario: &Scenario, query: &Query) -> Option<usize> {
+    if query.scope != Scope::Team {
+        return None;
+    }
+    scenario
+        .team_metrics
+        .iter()
+        .position(|model| model.identity().same_as(&query.identity))
 }
 
 fn add(total: &mut Population, part: &Population) {

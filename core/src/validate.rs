@@ -10,20 +10,28 @@
 //! stricter. Messages name the allowed range. Arithmetic on user numbers is done
 //! in 128 bits or checked, so no input overflows or wraps.
 
-use crate::alarm::{scope_of, AlarmRule, Comparison, Metric, Stat, NAMESPACE};
+use crate::alarm::{
+    scope_of, AlarmRule, Comparison, Metric, Query, Scope, Source, Stat, NAMESPACE,
+};
 use crate::assumptions::instances_for;
+use crate::composite;
 use crate::field::limits::{
     ACTION_MAX, ALARM_DESCRIPTION_MAX, ALARM_NAME_MAX, DIMENSION_NAME_MAX, DIMENSION_VALUE_MAX,
-    LATENCY_MS_MAX, MAX_ACTIONS, MAX_DIMENSIONS, MAX_INSTANCES, MAX_ROLLBACK_ALARMS,
-    METRIC_TEXT_MAX, NAME_MAX, ONSET_SECONDS_MAX, PROVISIONING_MAX, REQUESTS_PER_SECOND_MAX,
-    TERMINATION_MAX, TIMEOUT_MAX, TIMEOUT_MIN, WAIT_MAX, WINDOW_MAX, WINDOW_MAX_SHORT_PERIODS,
+    EXPRESSION_MAX, LATENCY_MS_MAX, MAX_ACTIONS, MAX_COMPOSITE_ALARMS, MAX_DIMENSIONS,
+    MAX_EXPRESSIONS, MAX_INSTANCES, MAX_METRIC_QUERIES, MAX_METRIC_STATS, MAX_ROLLBACK_ALARMS,
+    MAX_TEAM_METRICS, METRIC_TEXT_MAX, NAME_MAX, ONSET_SECONDS_MAX, PROVISIONING_MAX,
+    PUBLISH_SECONDS_MAX, REQUESTS_PER_SECOND_MAX, TERMINATION_MAX, TIMEOUT_MAX, TIMEOUT_MIN,
+    WAIT_MAX, WINDOW_MAX, WINDOW_MAX_SHORT_PERIODS,
 };
 use crate::field::{
-    AlarmField, DimensionPart, Field, Fleet, Policy, ScenarioField, Size, SizePart,
+    AlarmField, CompositeField, DimensionPart, Field, Fleet, Policy, QueryField, ScenarioField,
+    Size, SizePart, TeamMetricField,
 };
+use crate::math::{self, Definition, Expr};
 use crate::plan::{
-    CapacitySize, CapacitySizeType, ComparisonOperator, LowSampleCountPercentile, MetricAlarm,
-    Plan, Scenario, TrafficRoutingType, TreatMissingData, DEFAULT_PROVISIONING_SECONDS,
+    CapacitySize, CapacitySizeType, ComparisonOperator, CompositeAlarm, Dimension,
+    LowSampleCountPercentile, MetricAlarm, MetricDataQuery, MetricIdentity, Plan, Scenario,
+    TeamMetric, TeamMetricKind, TrafficRoutingType, TreatMissingData, DEFAULT_PROVISIONING_SECONDS,
     DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
 };
 use crate::problem::Problem;
@@ -46,23 +54,41 @@ pub(crate) fn validate(plan: &Plan, errors: Vec<Problem>) -> (Vec<Problem>, Opti
 /// same rules as a plan's alarms. Problems are reported at `Alarms[0].…`.
 pub(crate) fn validate_alarm(alarm: &MetricAlarm) -> Result<AlarmRule, Vec<Problem>> {
     let mut checker = Checker { errors: Vec::new() };
-    // The alarm's scope is judged against its own dimensions: CloudWatch
-    // evaluates it whatever rollout it watches.
-    let dimension = |name: &str| {
-        alarm
-            .dimensions
-            .iter()
-            .find(|dimension| dimension.name == name)
-            .map(|dimension| dimension.value.clone())
-            .unwrap_or_default()
+    // Each metric's scope is judged against its own dimensions: CloudWatch
+    // evaluates the alarm whatever rollout it watches.
+    let own_scope = |identity: &MetricIdentity| {
+        let dimension = |name: &str| {
+            identity
+                .dimensions
+                .iter()
+                .find(|dimension| dimension.name == name)
+                .map(|dimension| dimension.value.as_str())
+                .unwrap_or_default()
+        };
+        scope_of(
+            &identity.namespace,
+            &identity.metric_name,
+            &identity.dimensions,
+            (
+                dimension("EndpointName"),
+                dimension("VariantName"),
+                dimension("EndpointConfigName"),
+            ),
+        )
     };
-    let own = Plan {
-        endpoint_name: dimension("EndpointName"),
-        variant_name: dimension("VariantName"),
-        endpoint_config_name: dimension("EndpointConfigName"),
-        ..crate::examples::notebook_canary()
-    };
-    match checker.alarm(0, alarm, &own) {
+    match checker.alarm(0, alarm, &own_scope) {
+        Some(rule) if checker.errors.is_empty() => Ok(rule),
+        _ => Err(checker.errors),
+    }
+}
+
+/// Validates one `PutCompositeAlarm` request on its own, as CloudWatch does:
+/// its name, description, actions and rule. Problems are reported at
+/// `CompositeAlarms[0].…`; whether the alarms it names exist is the caller's
+/// to check.
+pub(crate) fn validate_composite(alarm: &CompositeAlarm) -> Result<composite::Rule, Vec<Problem>> {
+    let mut checker = Checker { errors: Vec::new() };
+    match checker.composite(0, alarm) {
         Some(rule) if checker.errors.is_empty() => Ok(rule),
         _ => Err(checker.errors),
     }
@@ -139,6 +165,24 @@ fn has_control(text: &str) -> bool {
 fn has_line_break(text: &str) -> bool {
     text.chars()
         .any(|c| matches!(c, '\n' | '\r' | '\u{2028}' | '\u{2029}'))
+}
+
+/// The query of `identity` with `stat`, and what the metric is to this rollout.
+fn query_of(
+    identity: MetricIdentity,
+    stat: Stat,
+    scope_for: &dyn Fn(&MetricIdentity) -> Scope,
+) -> Query {
+    let scope = scope_for(&identity);
+    let metric = (identity.namespace == NAMESPACE)
+        .then(|| Metric::from_name(&identity.metric_name))
+        .flatten();
+    Query {
+        identity,
+        metric,
+        scope,
+        stat,
+    }
 }
 
 impl Checker {
@@ -282,6 +326,7 @@ impl Checker {
 
         let policy = self.policy(plan, instance_count);
         let alarms = self.alarms(plan);
+        self.composites(plan);
         if let Some(scenario) = &plan.scenario {
             self.scenario(scenario);
         }
@@ -585,8 +630,20 @@ impl Checker {
 
     fn alarms(&mut self, plan: &Plan) -> Option<Vec<AlarmRule>> {
         let mut rules: Vec<Option<AlarmRule>> = Vec::new();
+        let plan_scope = |identity: &MetricIdentity| {
+            scope_of(
+                &identity.namespace,
+                &identity.metric_name,
+                &identity.dimensions,
+                (
+                    &plan.endpoint_name,
+                    &plan.variant_name,
+                    &plan.endpoint_config_name,
+                ),
+            )
+        };
         for (index, alarm) in plan.alarms.iter().enumerate() {
-            rules.push(self.alarm(index, alarm, plan));
+            rules.push(self.alarm(index, alarm, &plan_scope));
             if plan.alarms[..index].iter().any(|earlier| {
                 earlier.alarm_name == alarm.alarm_name && !alarm.alarm_name.is_empty()
             }) {
@@ -641,11 +698,27 @@ impl Checker {
                     format!("`{name}` is listed more than once"),
                 );
             }
+            let composite = plan
+                .composite_alarms
+                .iter()
+                .any(|alarm| &alarm.alarm_name == name);
             match plan
                 .alarms
                 .iter()
                 .position(|alarm| &alarm.alarm_name == name)
             {
+                None if composite => {
+                    self.error(
+                        field,
+                        "composite_rollback",
+                        format!(
+                            "`{name}` is a composite alarm, and guardrail assumes SageMaker does not roll back on \
+                             one (AWS does not say; SageMaker reads alarms with DescribeAlarms, which returns only \
+                             metric alarms unless asked for composite ones). List the metric alarms it names instead"
+                        ),
+                    );
+                    complete = false;
+                }
                 None => {
                     self.error(
                         field,
@@ -667,12 +740,28 @@ impl Checker {
 
     /// One `PutMetricAlarm` request: who it is, what it watches, how it counts
     /// and when it fires. Returns the rule only when all of it is valid.
-    fn alarm(&mut self, index: usize, alarm: &MetricAlarm, plan: &Plan) -> Option<AlarmRule> {
+    /// `scope_for` says what a metric is to this rollout.
+    fn alarm(
+        &mut self,
+        index: usize,
+        alarm: &MetricAlarm,
+        scope_for: &dyn Fn(&MetricIdentity) -> Scope,
+    ) -> Option<AlarmRule> {
         let errors_before = self.errors.len();
         self.alarm_identity(index, alarm);
-        self.alarm_metric(index, alarm);
-        let stat = self.alarm_statistic(index, alarm);
-        let window = self.alarm_window(index, alarm);
+        if alarm.threshold_metric_id.is_some() {
+            self.error(
+                Field::Alarm(index, AlarmField::ThresholdMetricId),
+                "anomaly_detection_unsupported",
+                "anomaly-detection alarms need a band, which guardrail does not model; use Threshold",
+            );
+        }
+        let (source, period) = if alarm.is_math() {
+            self.math_alarm(index, alarm, scope_for)
+        } else {
+            self.single_metric(index, alarm, scope_for)
+        };
+        let window = self.alarm_window(index, alarm, period);
         let condition = self.alarm_condition(index, alarm);
         if self.errors.len() > errors_before {
             return None;
@@ -681,21 +770,7 @@ impl Checker {
         let (threshold, comparison) = condition?;
         Some(AlarmRule {
             name: alarm.alarm_name.clone(),
-            metric: (alarm.namespace == NAMESPACE)
-                .then(|| Metric::from_name(&alarm.metric_name))
-                .flatten(),
-            metric_name: alarm.metric_name.clone(),
-            scope: scope_of(
-                &alarm.namespace,
-                &alarm.metric_name,
-                &alarm.dimensions,
-                (
-                    &plan.endpoint_name,
-                    &plan.variant_name,
-                    &plan.endpoint_config_name,
-                ),
-            ),
-            stat: stat?,
+            source: source?,
             period_seconds: window.period,
             evaluation_periods: window.evaluation_periods,
             datapoints_to_alarm: window.datapoints,
@@ -710,23 +785,371 @@ impl Checker {
         })
     }
 
+    /// A single-metric alarm: its metric, statistic and period.
+    fn single_metric(
+        &mut self,
+        index: usize,
+        alarm: &MetricAlarm,
+        scope_for: &dyn Fn(&MetricIdentity) -> Scope,
+    ) -> (Option<Source>, Option<u32>) {
+        self.alarm_metric(index, alarm);
+        let stat = self.alarm_statistic(index, alarm);
+        let period = self.period(Field::Alarm(index, AlarmField::Period), alarm.period);
+        let identity = MetricIdentity::new(
+            &alarm.namespace,
+            &alarm.metric_name,
+            alarm.dimensions.clone(),
+        );
+        let source = stat.map(|stat| Source::Metric(query_of(identity, stat, scope_for)));
+        (source, period)
+    }
+
+    /// A metric math alarm: `Metrics` in place of the metric, each query
+    /// checked, and the expression that returns data resolved.
+    fn math_alarm(
+        &mut self,
+        index: usize,
+        alarm: &MetricAlarm,
+        scope_for: &dyn Fn(&MetricIdentity) -> Scope,
+    ) -> (Option<Source>, Option<u32>) {
+        let field = |part| Field::Alarm(index, part);
+        // What a math alarm must leave out: its metrics are in Metrics.
+        for (part, given) in [
+            (AlarmField::Namespace, !alarm.namespace.is_empty()),
+            (AlarmField::MetricName, !alarm.metric_name.is_empty()),
+            (AlarmField::Dimensions, !alarm.dimensions.is_empty()),
+            (AlarmField::Statistic, alarm.statistic.is_some()),
+            (
+                AlarmField::ExtendedStatistic,
+                alarm.extended_statistic.is_some(),
+            ),
+            (AlarmField::Period, alarm.period.is_some()),
+            (AlarmField::Unit, alarm.unit.is_some()),
+        ] {
+            if given {
+                self.error(
+                    field(part),
+                    "math_conflict",
+                    format!(
+                        "a metric math alarm (Metrics) leaves out {}: each metric in Metrics has its own",
+                        part.name()
+                    ),
+                );
+            }
+        }
+        let queries: &[MetricDataQuery] = alarm.metrics.as_deref().unwrap_or_default();
+        let stats = queries
+            .iter()
+            .filter(|query| query.metric_stat.is_some())
+            .count();
+        let expressions = queries
+            .iter()
+            .filter(|query| query.expression.is_some())
+            .count();
+        if queries.is_empty() || queries.len() > MAX_METRIC_QUERIES {
+            self.error(
+                field(AlarmField::Metrics),
+                "metric_count",
+                format!(
+                    "holds {} queries; allowed 1 to {MAX_METRIC_QUERIES}",
+                    queries.len()
+                ),
+            );
+            return (None, None);
+        }
+        if stats > MAX_METRIC_STATS || expressions > MAX_EXPRESSIONS {
+            self.error(
+                field(AlarmField::Metrics),
+                "metric_count",
+                format!(
+                    "holds {stats} metrics and {expressions} expressions; at most {MAX_METRIC_STATS} of each"
+                ),
+            );
+        }
+        let mut metrics: Vec<Option<Query>> = Vec::new();
+        let mut metric_of_query: Vec<Option<usize>> = Vec::new();
+        let mut parsed: Vec<Option<Expr>> = Vec::new();
+        let mut period: Option<u32> = None;
+        let mut periods_agree = true;
+        for (position, query) in queries.iter().enumerate() {
+            let at = |part| Field::AlarmQuery(index, position, part);
+            self.query_id(at(QueryField::Id), &query.id);
+            if queries[..position]
+                .iter()
+                .any(|earlier| earlier.id == query.id)
+                && !query.id.is_empty()
+            {
+                self.error(
+                    at(QueryField::Id),
+                    "duplicate_id",
+                    format!(
+                        "`{}` is the Id of another query; each Id is unique",
+                        query.id
+                    ),
+                );
+            }
+            if query.account_id.is_some() {
+                self.error(
+                    at(QueryField::AccountId),
+                    "cross_account_unsupported",
+                    "guardrail reads the metrics of one account; leave AccountId out",
+                );
+            }
+            match (&query.metric_stat, &query.expression) {
+                (Some(_), Some(_)) | (None, None) => {
+                    self.error(
+                        at(QueryField::Whole),
+                        "query_kind",
+                        "give exactly one of MetricStat and Expression",
+                    );
+                    metric_of_query.push(None);
+                    parsed.push(None);
+                }
+                (Some(stat), None) => {
+                    if query.period.is_some() {
+                        self.error(
+                            at(QueryField::Period),
+                            "math_conflict",
+                            "a MetricStat query sets its period in MetricStat.Period",
+                        );
+                    }
+                    let leaf_period = self.period(at(QueryField::StatPeriod), stat.period);
+                    match (period, leaf_period) {
+                        (None, Some(leaf)) => period = Some(leaf),
+                        (Some(first), Some(leaf)) if first != leaf => {
+                            periods_agree = false;
+                            self.error(
+                                at(QueryField::StatPeriod),
+                                "period_mismatch",
+                                format!(
+                                    "is {leaf} s, but the alarm's other metrics use {first} s; an alarm's metrics share one period"
+                                ),
+                            );
+                        }
+                        _ => {}
+                    }
+                    let identity = &stat.metric;
+                    self.metric_identity(
+                        (
+                            at(QueryField::Namespace),
+                            at(QueryField::MetricName),
+                            at(QueryField::Dimensions),
+                        ),
+                        identity,
+                        &|position, part| at(QueryField::Dimension(position, part)),
+                    );
+                    self.unit(at(QueryField::Unit), stat.unit.as_deref());
+                    let parsed_stat = self.stat_text(at(QueryField::Stat), &stat.stat);
+                    metric_of_query.push(Some(metrics.len()));
+                    metrics
+                        .push(parsed_stat.map(|stat| query_of(identity.clone(), stat, scope_for)));
+                    parsed.push(None);
+                }
+                (None, Some(text)) => {
+                    if query.period.is_some() {
+                        self.error(
+                            at(QueryField::Period),
+                            "math_conflict",
+                            "Period on an expression is for INSIGHT_RULE_METRIC, which guardrail does not evaluate; leave it out",
+                        );
+                    }
+                    metric_of_query.push(None);
+                    let length = chars(text);
+                    if length == 0 || length > EXPRESSION_MAX {
+                        self.error(
+                            at(QueryField::Expression),
+                            "out_of_range",
+                            format!("is {length} characters long; allowed 1 to {EXPRESSION_MAX}"),
+                        );
+                        parsed.push(None);
+                        continue;
+                    }
+                    match math::parse(text) {
+                        Ok(expr) => parsed.push(Some(expr)),
+                        Err(error) => {
+                            self.math_error(at(QueryField::Expression), &query.id, &error);
+                            parsed.push(None);
+                        }
+                    }
+                }
+            }
+        }
+        let returning: Vec<usize> = queries
+            .iter()
+            .enumerate()
+            .filter(|(_, query)| query.returns_data())
+            .map(|(position, _)| position)
+            .collect();
+        if returning.len() != 1 {
+            self.error(
+                field(AlarmField::Metrics),
+                "return_data",
+                format!(
+                    "{} queries return data; exactly one must (ReturnData true, and false on every other: it is true when left out)",
+                    returning.len()
+                ),
+            );
+            return (None, period);
+        }
+        let returned = returning[0];
+        // Resolve every expression, so that each problem is at its own query.
+        let lookup = |id: &str| -> Option<Definition<'_>> {
+            let position = queries.iter().position(|query| query.id == id)?;
+            match (&metric_of_query[position], &parsed[position]) {
+                (Some(metric), _) => Some(Definition::Metric(*metric)),
+                (None, Some(expr)) => Some(Definition::Expression(expr)),
+                (None, None) => None,
+            }
+        };
+        let mut resolved_returned = None;
+        for (position, expr) in parsed.iter().enumerate() {
+            let Some(expr) = expr else { continue };
+            let mut visiting = vec![queries[position].id.clone()];
+            let resolved = math::resolve(expr, &lookup, &mut visiting).and_then(|resolved| {
+                if position == returned {
+                    math::check_returns_series(&resolved).map(|()| resolved)
+                } else {
+                    math::kind(&resolved).map(|_| resolved)
+                }
+            });
+            match resolved {
+                Ok(resolved) if position == returned => resolved_returned = Some(resolved),
+                Ok(_) => {}
+                Err(error) => self.math_error(
+                    Field::AlarmQuery(index, position, QueryField::Expression),
+                    &queries[position].id,
+                    &error,
+                ),
+            }
+        }
+        if !periods_agree || metrics.iter().any(Option::is_none) {
+            return (None, period);
+        }
+        let metrics: Vec<Query> = metrics.into_iter().flatten().collect();
+        if metrics.is_empty() {
+            self.error(
+                field(AlarmField::Metrics),
+                "metric_count",
+                "holds no MetricStat: an alarm's expression reads at least one metric",
+            );
+            return (None, period);
+        }
+        let expression = match (&queries[returned].metric_stat, resolved_returned) {
+            (Some(_), _) => metric_of_query[returned].map(Expr::Metric),
+            (None, resolved) => resolved,
+        };
+        let label = queries[returned]
+            .label
+            .clone()
+            .filter(|label| !label.trim().is_empty())
+            .or_else(|| queries[returned].expression.clone())
+            .unwrap_or_else(|| queries[returned].id.clone());
+        let source = expression.map(|expression| Source::Math {
+            metrics,
+            expression,
+            label,
+        });
+        (source, period)
+    }
+
+    /// A query's `Id`: a lower-case letter, then letters, digits and underscores.
+    fn query_id(&mut self, field: Field, id: &str) {
+        let valid = id.as_bytes().first().is_some_and(u8::is_ascii_lowercase)
+            && chars(id) <= 255
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        if !valid {
+            self.error(
+                field,
+                "pattern",
+                format!(
+                    "`{id}` is not a query Id: start with a lower-case letter, then letters, digits and underscores (at most 255)"
+                ),
+            );
+        }
+    }
+
+    fn math_error(&mut self, field: Field, id: &str, error: &math::MathError) {
+        let code = match error {
+            math::MathError::Syntax { .. } => "expression_syntax",
+            math::MathError::UnknownFunction(_) => "expression_unknown_function",
+            math::MathError::Unsupported(_) => "expression_unsupported",
+            math::MathError::UnknownId(_) => "expression_unknown_id",
+            math::MathError::Cycle(_) => "expression_cycle",
+            math::MathError::Invalid(_) => "expression_invalid",
+        };
+        self.error(field, code, format!("Error in expression {id}: {error}"));
+    }
+
+    /// An alarm period: 10, 20, 30 (high resolution) or a multiple of 60 seconds.
+    fn period(&mut self, field: Field, period: Option<i64>) -> Option<u32> {
+        match period {
+            None => {
+                self.error(
+                    field,
+                    "required",
+                    "is required: 10, 20, 30 or a multiple of 60 seconds",
+                );
+                None
+            }
+            Some(period) => match u32::try_from(period) {
+                Ok(period)
+                    if period >= 1 && (matches!(period, 10 | 20 | 30) || period % 60 == 0) =>
+                {
+                    Some(period)
+                }
+                _ => {
+                    self.error(
+                        field,
+                        "period_invalid",
+                        format!(
+                            "{period} s is not allowed; use 10, 20, 30 or a multiple of 60 seconds"
+                        ),
+                    );
+                    None
+                }
+            },
+        }
+    }
+
     /// The name, the description and the actions.
     fn alarm_identity(&mut self, index: usize, alarm: &MetricAlarm) {
         let field = |part| Field::Alarm(index, part);
-        let name = &alarm.alarm_name;
+        self.identity(
+            (field(AlarmField::AlarmName), &alarm.alarm_name),
+            (
+                field(AlarmField::AlarmDescription),
+                alarm.alarm_description.as_deref(),
+            ),
+            [
+                (field(AlarmField::OkActions), alarm.ok_actions.as_deref()),
+                (
+                    field(AlarmField::AlarmActions),
+                    alarm.alarm_actions.as_deref(),
+                ),
+                (
+                    field(AlarmField::InsufficientDataActions),
+                    alarm.insufficient_data_actions.as_deref(),
+                ),
+            ],
+        );
+    }
+
+    /// Any alarm's name, description and actions.
+    fn identity(
+        &mut self,
+        (name_field, name): (Field, &str),
+        (description_field, description): (Field, Option<&str>),
+        actions: [(Field, Option<&[String]>); 3],
+    ) {
         if name.trim().is_empty() {
-            self.error(
-                field(AlarmField::AlarmName),
-                "required",
-                "is required: 1 to 255 characters",
-            );
+            self.error(name_field, "required", "is required: 1 to 255 characters");
         } else {
-            self.alarm_name(field(AlarmField::AlarmName), name);
+            self.alarm_name(name_field, name);
         }
-        if let Some(description) = &alarm.alarm_description {
+        if let Some(description) = description {
             if chars(description) > ALARM_DESCRIPTION_MAX {
                 self.error(
-                    field(AlarmField::AlarmDescription),
+                    description_field,
                     "too_long",
                     format!(
                         "is {} characters long; at most {ALARM_DESCRIPTION_MAX}",
@@ -735,92 +1158,100 @@ impl Checker {
                 );
             }
         }
-        for (part, actions) in [
-            (AlarmField::OkActions, &alarm.ok_actions),
-            (AlarmField::AlarmActions, &alarm.alarm_actions),
-            (
-                AlarmField::InsufficientDataActions,
-                &alarm.insufficient_data_actions,
-            ),
-        ] {
-            let Some(actions) = actions else { continue };
-            if actions.len() > MAX_ACTIONS {
-                self.error(
-                    field(part),
-                    "too_many",
-                    format!("lists {} actions; at most {MAX_ACTIONS}", actions.len()),
-                );
-            }
-            if let Some(bad) = actions
-                .iter()
-                .find(|action| action.is_empty() || chars(action) > ACTION_MAX)
-            {
-                self.error(
-                    field(part),
-                    "out_of_range",
-                    format!(
-                        "an action is {} characters long; each ARN is 1 to {ACTION_MAX} characters",
-                        chars(bad)
-                    ),
-                );
-            }
+        for (field, actions) in actions {
+            self.actions(field, actions);
         }
     }
 
     /// The namespace, the metric, its dimensions and its unit.
     fn alarm_metric(&mut self, index: usize, alarm: &MetricAlarm) {
         let field = |part| Field::Alarm(index, part);
-        // CloudWatch's pattern for a namespace is `[^:].*`.
-        if self.length(
-            field(AlarmField::Namespace),
+        let identity = MetricIdentity::new(
             &alarm.namespace,
+            &alarm.metric_name,
+            alarm.dimensions.clone(),
+        );
+        self.metric_identity(
+            (
+                field(AlarmField::Namespace),
+                field(AlarmField::MetricName),
+                field(AlarmField::Dimensions),
+            ),
+            &identity,
+            &|position, part| Field::Dimension(index, position, part),
+        );
+        self.unit(field(AlarmField::Unit), alarm.unit.as_deref());
+    }
+
+    /// A metric's namespace, name and dimensions, with CloudWatch's lengths
+    /// and its namespace pattern `[^:].*`.
+    fn metric_identity(
+        &mut self,
+        (namespace, metric_name, dimensions): (Field, Field, Field),
+        identity: &MetricIdentity,
+        dimension_field: &dyn Fn(usize, DimensionPart) -> Field,
+    ) {
+        if self.length(
+            namespace,
+            &identity.namespace,
             (1, METRIC_TEXT_MAX),
             "a namespace such as AWS/SageMaker",
-        ) && (alarm.namespace.starts_with(':') || has_line_break(&alarm.namespace))
+        ) && (identity.namespace.starts_with(':') || has_line_break(&identity.namespace))
         {
             self.error(
-                field(AlarmField::Namespace),
+                namespace,
                 "pattern",
                 "must not start with `:` or contain a line break ([^:].*)",
             );
         }
         self.length(
-            field(AlarmField::MetricName),
-            &alarm.metric_name,
+            metric_name,
+            &identity.metric_name,
             (1, METRIC_TEXT_MAX),
             "a metric name such as Invocation5XXErrors",
         );
-        if alarm.dimensions.len() > MAX_DIMENSIONS {
+        self.dimensions(dimensions, &identity.dimensions, dimension_field);
+    }
+
+    fn dimensions(
+        &mut self,
+        field: Field,
+        dimensions: &[Dimension],
+        dimension_field: &dyn Fn(usize, DimensionPart) -> Field,
+    ) {
+        if dimensions.len() > MAX_DIMENSIONS {
             self.error(
-                field(AlarmField::Dimensions),
+                field,
                 "too_many",
                 format!(
                     "has {} dimensions; at most {MAX_DIMENSIONS}",
-                    alarm.dimensions.len()
+                    dimensions.len()
                 ),
             );
         }
-        for (position, dimension) in alarm.dimensions.iter().enumerate() {
-            let part = |part| Field::Dimension(index, position, part);
+        for (position, dimension) in dimensions.iter().enumerate() {
             if dimension.name.is_empty() || chars(&dimension.name) > DIMENSION_NAME_MAX {
                 self.error(
-                    part(DimensionPart::Name),
+                    dimension_field(position, DimensionPart::Name),
                     "required",
                     format!("is required: 1 to {DIMENSION_NAME_MAX} characters"),
                 );
             }
             if dimension.value.is_empty() || chars(&dimension.value) > DIMENSION_VALUE_MAX {
                 self.error(
-                    part(DimensionPart::Value),
+                    dimension_field(position, DimensionPart::Value),
                     "required",
                     format!("is required: 1 to {DIMENSION_VALUE_MAX} characters"),
                 );
             }
         }
-        if let Some(unit) = &alarm.unit {
-            if !STANDARD_UNITS.contains(&unit.as_str()) {
+    }
+
+    fn unit(&mut self, field: Field, unit: Option<&str>) {
+        if let Some(unit) = unit {
+            if !STANDARD_UNITS.contains(&unit) {
                 self.error(
-                    field(AlarmField::Unit),
+                    field,
                     "unit_unknown",
                     format!(
                         "`{unit}` is not a CloudWatch unit; use one of {}, or leave Unit out (AWS recommends omitting it)",
@@ -829,6 +1260,25 @@ impl Checker {
                 );
             }
         }
+    }
+
+    /// A `MetricStat.Stat`: a basic statistic or a percentile.
+    fn stat_text(&mut self, field: Field, text: &str) -> Option<Stat> {
+        let parsed = crate::plan::Statistic::ALL
+            .into_iter()
+            .find(|statistic| statistic.as_str() == text)
+            .map(Stat::Basic)
+            .or_else(|| Stat::parse_percentile(text));
+        if parsed.is_none() {
+            self.error(
+                field,
+                if text.is_empty() { "required" } else { "extended_statistic" },
+                format!(
+                    "`{text}` is not supported; use SampleCount, Average, Sum, Minimum, Maximum or a percentile p0 to p100 such as p99"
+                ),
+            );
+        }
+        parsed
     }
 
     /// `Statistic` or `ExtendedStatistic`, exactly one of them.
@@ -867,36 +1317,15 @@ impl Checker {
         }
     }
 
-    /// `Period`, `EvaluationPeriods` and `DatapointsToAlarm`, and the window they span.
-    fn alarm_window(&mut self, index: usize, alarm: &MetricAlarm) -> Option<Window> {
+    /// `EvaluationPeriods` and `DatapointsToAlarm` with the alarm's period
+    /// (checked already), and the window they span.
+    fn alarm_window(
+        &mut self,
+        index: usize,
+        alarm: &MetricAlarm,
+        period: Option<u32>,
+    ) -> Option<Window> {
         let field = |part| Field::Alarm(index, part);
-        let period = match alarm.period {
-            None => {
-                self.error(
-                    field(AlarmField::Period),
-                    "required",
-                    "is required: 10, 20, 30 or a multiple of 60 seconds",
-                );
-                None
-            }
-            Some(period) => match u32::try_from(period) {
-                Ok(period)
-                    if period >= 1 && (matches!(period, 10 | 20 | 30) || period % 60 == 0) =>
-                {
-                    Some(period)
-                }
-                _ => {
-                    self.error(
-                        field(AlarmField::Period),
-                        "period_invalid",
-                        format!(
-                            "{period} s is not allowed; use 10, 20, 30 or a multiple of 60 seconds"
-                        ),
-                    );
-                    None
-                }
-            },
-        };
         let evaluation_periods = self.integer(
             field(AlarmField::EvaluationPeriods),
             alarm.evaluation_periods,
@@ -1009,7 +1438,221 @@ impl Checker {
         Some((threshold?, comparison?))
     }
 
+    /// The plan's composite alarms: each valid on its own, names unique among
+    /// all the plan's alarms, and every alarm a rule names defined.
+    fn composites(&mut self, plan: &Plan) {
+        if plan.composite_alarms.len() > MAX_COMPOSITE_ALARMS {
+            self.error(
+                Field::CompositeAlarms,
+                "too_many",
+                format!(
+                    "defines {} composite alarms; at most {MAX_COMPOSITE_ALARMS}",
+                    plan.composite_alarms.len()
+                ),
+            );
+        }
+        for (index, alarm) in plan.composite_alarms.iter().enumerate() {
+            let rule = self.composite(index, alarm);
+            let name = &alarm.alarm_name;
+            let earlier = plan.alarms.iter().any(|other| &other.alarm_name == name)
+                || plan.composite_alarms[..index]
+                    .iter()
+                    .any(|other| &other.alarm_name == name);
+            if earlier && !name.is_empty() {
+                self.error(
+                    Field::Composite(index, CompositeField::AlarmName),
+                    "duplicate_alarm",
+                    format!(
+                        "`{name}` is defined more than once; alarm names are unique per Region"
+                    ),
+                );
+            }
+            let Some(rule) = rule else { continue };
+            let missing: Vec<&str> = rule
+                .children()
+                .into_iter()
+                .filter(|child| {
+                    !plan.alarms.iter().any(|alarm| alarm.alarm_name == *child)
+                        && !plan
+                            .composite_alarms
+                            .iter()
+                            .any(|alarm| alarm.alarm_name == *child)
+                })
+                .collect();
+            if !missing.is_empty() {
+                self.error(
+                    Field::Composite(index, CompositeField::AlarmRule),
+                    "alarm_undefined",
+                    format!(
+                        "Could not save the composite alarm as alarms [{}] in the alarm rule do not exist; define them in Alarms or CompositeAlarms",
+                        missing.join(", ")
+                    ),
+                );
+            }
+            if rule.children().contains(&name.as_str()) {
+                self.error(
+                    Field::Composite(index, CompositeField::AlarmRule),
+                    "composite_cycle",
+                    format!("`{name}` names itself; CloudWatch stops evaluating a cycle"),
+                );
+            }
+        }
+    }
+
+    /// One `PutCompositeAlarm` request on its own.
+    fn composite(&mut self, index: usize, alarm: &CompositeAlarm) -> Option<composite::Rule> {
+        let field = |part| Field::Composite(index, part);
+        self.identity(
+            (field(CompositeField::AlarmName), &alarm.alarm_name),
+            (
+                field(CompositeField::AlarmDescription),
+                alarm.alarm_description.as_deref(),
+            ),
+            [
+                (
+                    field(CompositeField::OkActions),
+                    alarm.ok_actions.as_deref(),
+                ),
+                (
+                    field(CompositeField::AlarmActions),
+                    alarm.alarm_actions.as_deref(),
+                ),
+                (
+                    field(CompositeField::InsufficientDataActions),
+                    alarm.insufficient_data_actions.as_deref(),
+                ),
+            ],
+        );
+        match composite::parse(&alarm.alarm_rule) {
+            Ok(rule) => Some(rule),
+            Err(error) => {
+                let code = if alarm.alarm_rule.is_empty() {
+                    "required"
+                } else {
+                    "alarm_rule_invalid"
+                };
+                self.error(field(CompositeField::AlarmRule), code, error.to_string());
+                None
+            }
+        }
+    }
+
+    /// An alarm's actions: at most 5 ARNs of 1 to 1024 characters.
+    fn actions(&mut self, field: Field, actions: Option<&[String]>) {
+        let Some(actions) = actions else { return };
+        if actions.len() > MAX_ACTIONS {
+            self.error(
+                field,
+                "too_many",
+                format!("lists {} actions; at most {MAX_ACTIONS}", actions.len()),
+            );
+        }
+        if let Some(bad) = actions
+            .iter()
+            .find(|action| action.is_empty() || chars(action) > ACTION_MAX)
+        {
+            self.error(
+                field,
+                "out_of_range",
+                format!(
+                    "an action is {} characters long; each ARN is 1 to {ACTION_MAX} characters",
+                    chars(bad)
+                ),
+            );
+        }
+    }
+
+    /// The scenario's models of the team's own metrics.
+    fn team_metrics(&mut self, metrics: &[TeamMetric]) {
+        if metrics.len() > MAX_TEAM_METRICS {
+            self.error(
+                Field::Scenario(ScenarioField::TeamMetrics),
+                "too_many",
+                format!(
+                    "models {} team metrics; at most {MAX_TEAM_METRICS}",
+                    metrics.len()
+                ),
+            );
+        }
+        for (index, metric) in metrics.iter().enumerate() {
+            let at = |part| Field::TeamMetric(index, part);
+            self.metric_identity(
+                (
+                    at(TeamMetricField::Namespace),
+                    at(TeamMetricField::MetricName),
+                    at(TeamMetricField::Dimensions),
+                ),
+                &metric.identity(),
+                &|_, _| at(TeamMetricField::Dimensions),
+            );
+            if metric.namespace.starts_with("AWS/") {
+                self.error(
+                    at(TeamMetricField::Namespace),
+                    "aws_namespace",
+                    format!(
+                        "`{}` is an AWS namespace: the team publishes its own metrics under another (CloudWatch refuses PutMetricData to AWS/ namespaces)",
+                        metric.namespace
+                    ),
+                );
+            }
+            if metrics[..index]
+                .iter()
+                .any(|earlier| earlier.identity().same_as(&metric.identity()))
+            {
+                self.error(
+                    at(TeamMetricField::MetricName),
+                    "duplicate_metric",
+                    "the same metric (namespace, name and dimensions) is modelled twice",
+                );
+            }
+            for (part, value) in [
+                (TeamMetricField::Level, metric.level),
+                (TeamMetricField::Noise, metric.noise),
+                (TeamMetricField::GreenLevel, metric.green_level),
+            ] {
+                match value {
+                    Some(value) if !value.is_finite() || value.abs() > 1e15 => self.error(
+                        at(part),
+                        "out_of_range",
+                        format!("{value} is out of range; a finite number within ±1e15"),
+                    ),
+                    Some(value) if part == TeamMetricField::Noise && value < 0.0 => self.error(
+                        at(part),
+                        "out_of_range",
+                        format!("{value} is out of range; a standard deviation is 0 or more"),
+                    ),
+                    _ => {}
+                }
+            }
+            if metric.kind == TeamMetricKind::Level && metric.level.is_none() {
+                self.error(
+                    at(TeamMetricField::Level),
+                    "required",
+                    "is required for a Level metric: its value while green is healthy",
+                );
+            }
+            self.integer(
+                at(TeamMetricField::PublishSeconds),
+                metric.publish_seconds,
+                (1, PUBLISH_SECONDS_MAX),
+                false,
+            );
+            if let Some(resolution) = metric.storage_resolution {
+                if resolution != 1 && resolution != 60 {
+                    self.error(
+                        at(TeamMetricField::StorageResolution),
+                        "out_of_range",
+                        format!(
+                            "{resolution} is not allowed; 1 (high resolution) or 60 (standard)"
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
     fn scenario(&mut self, scenario: &Scenario) {
+        self.team_metrics(&scenario.team_metrics);
         let rps = scenario.requests_per_second;
         if !(rps > 0.0 && rps <= REQUESTS_PER_SECOND_MAX) {
             self.error(

@@ -272,7 +272,7 @@ fn false_alarm_problem(checked: &Checked, evidence: &Evidence) -> Problem {
     });
     match found {
         Some((index, rule))
-            if rule.scope == Scope::NewFleet
+            if rule.scope() == Scope::NewFleet
                 && rule.treat_missing_data == TreatMissingData::Breaching =>
         {
             Problem::new(

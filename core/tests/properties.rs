@@ -115,6 +115,7 @@ prop_compose! {
             provisioning_seconds: Some(provisioning),
             termination_seconds: None,
             scenario: Some(scenario),
+            composite_alarms: Vec::new(),
         }
     }
 }
@@ -135,6 +136,7 @@ prop_compose! {
             blue: FleetBehaviour { error_rate: blue_error, latency_ms: blue_latency },
             green: GreenBehaviour { error_rate: green_error, latency_ms: green_latency, onset_seconds: onset },
             required_detection: None,
+            team_metrics: Vec::new(),
         }
     }
 }

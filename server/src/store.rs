@@ -180,7 +180,7 @@ PRAGMA synchronous = NORMAL;
 
 /// The store's schema version (`PRAGMA user_version`). Stores written before
 /// versions were kept read 0 (their tables are version 1's).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// Version 1: runs and their events (the schema of every store written before
 /// versions were kept; `ADDED_COLUMNS` came later within it).
@@ -241,6 +241,18 @@ CREATE TABLE IF NOT EXISTS meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+";
+
+/// Version 3: the metrics users publish with `PutMetricData`, one row per
+/// metric and bucket (the metric as JSON: namespace, name, sorted dimensions).
+const SCHEMA_3: &str = "
+CREATE TABLE IF NOT EXISTS custom_metric_buckets (
+    series TEXT NOT NULL,
+    start_ms INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (series, start_ms)
+);
+CREATE INDEX IF NOT EXISTS custom_metric_buckets_by_start ON custom_metric_buckets (start_ms);
 ";
 
 impl Store {
@@ -801,6 +813,11 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
     if version < 2 {
         transaction
             .execute_batch(SCHEMA_2)
+            .map_err(query("creating its tables"))?;
+    }
+    if version < 3 {
+        transaction
+            .execute_batch(SCHEMA_3)
             .map_err(query("creating its tables"))?;
     }
     transaction

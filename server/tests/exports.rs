@@ -92,7 +92,8 @@ fn answer(
                 "LastModifiedTime": 1_700_000_000,
             }),
         ),
-        "GraniteServiceVersion20100801.PutMetricAlarm" => {
+        "GraniteServiceVersion20100801.PutMetricAlarm"
+        | "GraniteServiceVersion20100801.PutCompositeAlarm" => {
             (StatusCode::OK, "application/x-amz-json-1.0", json!({}))
         }
         other => (
@@ -156,6 +157,32 @@ fn check_requests(name: &str, tool: &str, plan: &Plan, recorded: &[(String, Valu
             .find(|body| body["AlarmName"] == alarm["AlarmName"])
             .unwrap_or_else(|| panic!("{name} via {tool}: {} was not put", alarm["AlarmName"]));
         assert_eq!(normalise(sent), normalise(alarm), "{name} via {tool}");
+    }
+    // Composite alarms as defined, each after every metric alarm it may name.
+    let composites = plan_json["CompositeAlarms"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let composite_puts: Vec<(usize, &Value)> = recorded
+        .iter()
+        .enumerate()
+        .filter(|(_, (target, _))| target == "GraniteServiceVersion20100801.PutCompositeAlarm")
+        .map(|(at, (_, body))| (at, body))
+        .collect();
+    assert_eq!(composite_puts.len(), composites.len(), "{name} via {tool}");
+    let last_metric_put = recorded
+        .iter()
+        .rposition(|(target, _)| target.ends_with("PutMetricAlarm"));
+    for alarm in &composites {
+        let (at, sent) = composite_puts
+            .iter()
+            .find(|(_, body)| body["AlarmName"] == alarm["AlarmName"])
+            .unwrap_or_else(|| panic!("{name} via {tool}: {} was not put", alarm["AlarmName"]));
+        assert_eq!(normalise(sent), normalise(alarm), "{name} via {tool}");
+        assert!(
+            Some(*at) > last_metric_put,
+            "{name} via {tool}: a composite before its alarms"
+        );
     }
     let updates: Vec<&Value> = recorded
         .iter()

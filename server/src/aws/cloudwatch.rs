@@ -1,27 +1,35 @@
 //! CloudWatch's operations on the local engine, whatever the encoding: alarms
-//! (`PutMetricAlarm`, `DescribeAlarms`, `DescribeAlarmHistory`, `DeleteAlarms`,
-//! `SetAlarmState`) and the `AWS/SageMaker` metrics the engine publishes
-//! (`GetMetricStatistics`, `GetMetricData`, `ListMetrics`).
+//! (`PutMetricAlarm` on one metric or on metric math, `PutCompositeAlarm`,
+//! `DescribeAlarms`, `DescribeAlarmHistory`, `DeleteAlarms`, `SetAlarmState`),
+//! the metrics users publish (`PutMetricData`), and reading both those and the
+//! `AWS/SageMaker` metrics the engine publishes (`GetMetricStatistics`,
+//! `GetMetricData` with metric math, `ListMetrics`).
 //!
 //! Errors carry CloudWatch's query codes (`InvalidParameterValue`,
 //! `ResourceNotFound`, …), which every client maps, and its shape ids.
 
 use axum::http::StatusCode;
 use guardrail_core::alarm::{AlarmState, Metric, PeriodSamples, Stat};
-use guardrail_core::plan::{Dimension, MetricAlarm, Statistic};
+use guardrail_core::math::{self, Definition, Expr};
+use guardrail_core::plan::{
+    CompositeAlarm, Dimension, MetricAlarm, MetricIdentity, Statistic, STANDARD_UNITS,
+};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::aws::failure::{parse, Failure};
 use crate::aws::wire::{epoch_millis, epoch_seconds};
-use crate::engine::cloudwatch::{AlarmView, CloudWatchError};
+use crate::engine::cloudwatch::{AlarmView, CloudWatchError, CompositeView, MetricSource};
+use crate::engine::custom_metrics::{Datum, DatumData};
 use crate::engine::ids::shown;
 use crate::engine::metrics::PUBLISHED_BUCKET_MS;
 use crate::engine::Engine;
 
 /// The operations this module answers.
-pub const OPERATIONS: [&str; 8] = [
+pub const OPERATIONS: [&str; 10] = [
     "PutMetricAlarm",
+    "PutCompositeAlarm",
+    "PutMetricData",
     "DescribeAlarms",
     "DescribeAlarmHistory",
     "DeleteAlarms",
@@ -68,6 +76,7 @@ impl From<CloudWatchError> for Failure {
     fn from(error: CloudWatchError) -> Failure {
         let code = match error {
             CloudWatchError::InvalidParameterValue(_) => "InvalidParameterValue",
+            CloudWatchError::Validation(_) => "ValidationError",
             CloudWatchError::ResourceNotFound(_) => "ResourceNotFound",
             CloudWatchError::LimitExceeded(_) => "LimitExceeded",
             CloudWatchError::Internal(_) => "InternalServiceError",
@@ -89,6 +98,8 @@ pub fn call(
 ) -> Result<Value, Failure> {
     match operation {
         "PutMetricAlarm" => put_metric_alarm(engine, region, input),
+        "PutCompositeAlarm" => put_composite_alarm(engine, region, read(input)?),
+        "PutMetricData" => put_metric_data(engine, read(input)?),
         "DescribeAlarms" => describe_alarms(engine, read(input)?),
         "DescribeAlarmHistory" => describe_alarm_history(engine, read(input)?),
         "DeleteAlarms" => {
@@ -121,12 +132,7 @@ pub fn call(
 }
 
 /// Members of `PutMetricAlarm` that the local CloudWatch does not evaluate.
-const UNSUPPORTED_ALARM_MEMBERS: [&str; 4] = [
-    "Metrics",
-    "ThresholdMetricId",
-    "EvaluationCriteria",
-    "EvaluationInterval",
-];
+const UNSUPPORTED_ALARM_MEMBERS: [&str; 2] = ["EvaluationCriteria", "EvaluationInterval"];
 
 fn put_metric_alarm(engine: &Engine, region: &str, input: Value) -> Result<Value, Failure> {
     if let Some(member) = UNSUPPORTED_ALARM_MEMBERS
@@ -134,7 +140,7 @@ fn put_metric_alarm(engine: &Engine, region: &str, input: Value) -> Result<Value
         .find(|member| input.get(**member).is_some())
     {
         return Err(invalid(format!(
-            "{member}: guardrail's local CloudWatch evaluates single-metric alarms (MetricName, Namespace, Dimensions, Statistic); metric math and PromQL alarms are not supported"
+            "{member}: guardrail's local CloudWatch evaluates metric alarms (one metric, or metric math in Metrics); PromQL alarms are not supported"
         )));
     }
     let alarm: MetricAlarm = read(input)?;
@@ -143,6 +149,262 @@ fn put_metric_alarm(engine: &Engine, region: &str, input: Value) -> Result<Value
     }
     engine.cloudwatch().put_alarm(alarm, region)?;
     Ok(json!({}))
+}
+
+fn put_composite_alarm(
+    engine: &Engine,
+    region: &str,
+    alarm: CompositeAlarm,
+) -> Result<Value, Failure> {
+    if alarm.alarm_name.is_empty() {
+        return Err(missing("AlarmName"));
+    }
+    if alarm.alarm_rule.is_empty() {
+        return Err(missing("AlarmRule"));
+    }
+    engine.cloudwatch().put_composite(alarm, region)?;
+    Ok(json!({}))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct PutMetricDataInput {
+    namespace: Option<String>,
+    metric_data: Vec<MetricDatumInput>,
+    entity_metric_data: Option<Vec<Value>>,
+    strict_entity_validation: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct MetricDatumInput {
+    metric_name: String,
+    dimensions: Vec<Dimension>,
+    timestamp: Option<f64>,
+    value: Option<f64>,
+    statistic_values: Option<StatisticSetInput>,
+    values: Option<Vec<f64>>,
+    counts: Option<Vec<f64>>,
+    unit: Option<String>,
+    storage_resolution: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct StatisticSetInput {
+    sample_count: Option<f64>,
+    sum: Option<f64>,
+    minimum: Option<f64>,
+    maximum: Option<f64>,
+}
+
+/// CloudWatch's limits on `PutMetricData`.
+const MAX_DATA_PER_REQUEST: usize = 1_000;
+const MAX_VALUES_PER_DATUM: usize = 150;
+const MAX_PAST_MS: u64 = 14 * 24 * 3_600_000;
+const MAX_FUTURE_MS: u64 = 2 * 3_600_000;
+/// Values must lie within ±2^360 (CloudWatch).
+const VALUE_LIMIT: f64 = 2.348_542_582_773_833_2e108;
+
+/// "The value X for parameter P is invalid.", CloudWatch's words.
+fn invalid_value(parameter: &str, value: &str) -> Failure {
+    invalid(format!(
+        "The value {} for parameter {parameter} is invalid.",
+        shown(value)
+    ))
+}
+
+fn put_metric_data(engine: &Engine, input: PutMetricDataInput) -> Result<Value, Failure> {
+    let namespace = input.namespace.ok_or_else(|| missing("Namespace"))?;
+    if namespace.is_empty()
+        || namespace.chars().count() > 255
+        || namespace.starts_with(':')
+        || namespace.starts_with("AWS/")
+        || namespace.chars().any(char::is_control)
+    {
+        return Err(invalid_value("Namespace", &namespace));
+    }
+    if input
+        .entity_metric_data
+        .is_some_and(|data| !data.is_empty())
+    {
+        return Err(invalid(
+            "EntityMetricData: guardrail's local CloudWatch keeps metric data without entities; send it in MetricData",
+        ));
+    }
+    let _ = input.strict_entity_validation;
+    if input.metric_data.is_empty() {
+        return Err(missing("MetricData"));
+    }
+    if input.metric_data.len() > MAX_DATA_PER_REQUEST {
+        return Err(invalid(format!(
+            "The collection MetricData must not have a size greater than {MAX_DATA_PER_REQUEST}."
+        )));
+    }
+    let now = engine.cloudwatch().clock().now_ms();
+    let data = input
+        .metric_data
+        .into_iter()
+        .enumerate()
+        .map(|(index, datum)| datum_of(&namespace, index + 1, datum, now))
+        .collect::<Result<Vec<_>, _>>()?;
+    engine.cloudwatch().put_metric_data(&data)?;
+    Ok(json!({}))
+}
+
+/// One `MetricDatum`, checked as CloudWatch checks it; `number` counts from 1.
+fn datum_of(
+    namespace: &str,
+    number: usize,
+    datum: MetricDatumInput,
+    now_ms: u64,
+) -> Result<Datum, Failure> {
+    let at = format!("MetricData.member.{number}");
+    if datum.metric_name.is_empty() {
+        return Err(missing(&format!("{at}.MetricName")));
+    }
+    if datum.metric_name.chars().count() > 255 {
+        return Err(invalid_value(
+            &format!("{at}.MetricName"),
+            &datum.metric_name,
+        ));
+    }
+    if datum.dimensions.len() > 30 {
+        return Err(invalid(format!(
+            "The collection {at}.Dimensions must not have a size greater than 30."
+        )));
+    }
+    for (position, dimension) in datum.dimensions.iter().enumerate() {
+        let place = format!("{at}.Dimensions.member.{}", position + 1);
+        if dimension.name.is_empty() || dimension.name.chars().count() > 255 {
+            return Err(invalid_value(&format!("{place}.Name"), &dimension.name));
+        }
+        if dimension.value.is_empty() || dimension.value.chars().count() > 1024 {
+            return Err(invalid_value(&format!("{place}.Value"), &dimension.value));
+        }
+    }
+    let given: Vec<&str> = [
+        ("Value", datum.value.is_some()),
+        ("Values", datum.values.is_some()),
+        ("StatisticValues", datum.statistic_values.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, present)| *present)
+    .map(|(name, _)| name)
+    .collect();
+    if given.len() > 1 {
+        return Err(failure(
+            "InvalidParameterCombination",
+            format!(
+                "The parameters {at}.{} and {at}.{} are mutually exclusive and you have specified both.",
+                given[0], given[1]
+            ),
+        ));
+    }
+    let number_ok = |value: f64| value.is_finite() && value.abs() <= VALUE_LIMIT;
+    if datum.counts.is_some() && datum.values.is_none() {
+        return Err(invalid(format!("{at}.Counts needs {at}.Values.")));
+    }
+    let data = if let Some(value) = datum.value {
+        if !number_ok(value) {
+            return Err(invalid_value(&format!("{at}.Value"), &value.to_string()));
+        }
+        DatumData::Values(vec![(value, 1.0)])
+    } else if let Some(values) = datum.values {
+        if values.len() > MAX_VALUES_PER_DATUM {
+            return Err(invalid(format!(
+                "The collection {at}.Values must not have a size greater than {MAX_VALUES_PER_DATUM}."
+            )));
+        }
+        let counts = datum.counts.unwrap_or_else(|| vec![1.0; values.len()]);
+        if counts.len() != values.len() {
+            return Err(invalid(format!(
+                "The parameters {at}.Values and {at}.Counts must be of the same size."
+            )));
+        }
+        if let Some(bad) = values.iter().find(|value| !number_ok(**value)) {
+            return Err(invalid_value(&format!("{at}.Values"), &bad.to_string()));
+        }
+        if let Some(bad) = counts
+            .iter()
+            .find(|count| !(count.is_finite() && **count >= 0.0))
+        {
+            return Err(invalid_value(&format!("{at}.Counts"), &bad.to_string()));
+        }
+        DatumData::Values(
+            values
+                .into_iter()
+                .zip(counts)
+                .filter(|(_, count)| *count > 0.0)
+                .collect(),
+        )
+    } else if let Some(set) = datum.statistic_values {
+        let member = |name: &str, value: Option<f64>| {
+            let value = value.ok_or_else(|| missing(&format!("{at}.StatisticValues.{name}")))?;
+            if number_ok(value) {
+                Ok(value)
+            } else {
+                Err(invalid_value(
+                    &format!("{at}.StatisticValues.{name}"),
+                    &value.to_string(),
+                ))
+            }
+        };
+        let count = member("SampleCount", set.sample_count)?;
+        let sum = member("Sum", set.sum)?;
+        let minimum = member("Minimum", set.minimum)?;
+        let maximum = member("Maximum", set.maximum)?;
+        if count <= 0.0 || minimum > maximum {
+            return Err(invalid(format!(
+                "{at}.StatisticValues must have a SampleCount above 0 and a Minimum no larger than its Maximum."
+            )));
+        }
+        DatumData::Set {
+            count,
+            sum,
+            minimum,
+            maximum,
+        }
+    } else {
+        return Err(failure(
+            "InvalidParameterCombination",
+            format!("{at} must have one of Value, Values or StatisticValues."),
+        ));
+    };
+    if let Some(unit) = &datum.unit {
+        if !STANDARD_UNITS.contains(&unit.as_str()) {
+            return Err(invalid_value(&format!("{at}.Unit"), unit));
+        }
+    }
+    let high_resolution = match datum.storage_resolution {
+        None | Some(60) => false,
+        Some(1) => true,
+        Some(other) => {
+            return Err(invalid_value(
+                &format!("{at}.StorageResolution"),
+                &other.to_string(),
+            ))
+        }
+    };
+    let at_ms = match datum.timestamp {
+        None => now_ms,
+        Some(seconds) => {
+            let at_ms = epoch_millis(seconds);
+            if at_ms + MAX_PAST_MS < now_ms || at_ms > now_ms + MAX_FUTURE_MS {
+                return Err(invalid(format!(
+                    "The parameter {at}.Timestamp must specify a time no more than two weeks in the past and no more than two hours in the future (on the local CloudWatch's clock)."
+                )));
+            }
+            at_ms
+        }
+    };
+    Ok(Datum {
+        identity: MetricIdentity::new(namespace, &datum.metric_name, datum.dimensions),
+        at_ms,
+        high_resolution,
+        unit: datum.unit.filter(|unit| unit != "None"),
+        data,
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +419,8 @@ struct DescribeAlarmsInput {
     alarm_names: Vec<String>,
     alarm_name_prefix: Option<String>,
     alarm_types: Vec<String>,
+    children_of_alarm_name: Option<String>,
+    parents_of_alarm_name: Option<String>,
     state_value: Option<String>,
     action_prefix: Option<String>,
     max_records: Option<i64>,
@@ -265,6 +529,52 @@ fn alarm_json(view: &AlarmView) -> Value {
     alarm
 }
 
+/// The alarm types asked for: `MetricAlarm` only when none are (CloudWatch's
+/// default: "only metric alarms are returned, even if composite alarms exist").
+fn alarm_types(asked: &[String]) -> Result<(bool, bool), Failure> {
+    for kind in asked {
+        choice("AlarmTypes", kind, &["MetricAlarm", "CompositeAlarm"])?;
+    }
+    if asked.is_empty() {
+        return Ok((true, false));
+    }
+    Ok((
+        asked.iter().any(|kind| kind == "MetricAlarm"),
+        asked.iter().any(|kind| kind == "CompositeAlarm"),
+    ))
+}
+
+fn composite_json(view: &CompositeView) -> Value {
+    let mut alarm = serde_json::to_value(&view.definition).unwrap_or_else(|_| json!({}));
+    let Some(map) = alarm.as_object_mut() else {
+        return alarm;
+    };
+    for (key, default) in [
+        ("ActionsEnabled", json!(true)),
+        ("OKActions", json!([])),
+        ("AlarmActions", json!([])),
+        ("InsufficientDataActions", json!([])),
+    ] {
+        map.entry(key).or_insert(default);
+    }
+    map.insert("AlarmArn".into(), json!(view.arn));
+    map.insert(
+        "AlarmConfigurationUpdatedTimestamp".into(),
+        epoch_seconds(view.configured_ms),
+    );
+    map.insert("StateValue".into(), json!(view.state.as_str()));
+    map.insert("StateReason".into(), json!(view.reason));
+    map.insert(
+        "StateUpdatedTimestamp".into(),
+        epoch_seconds(view.updated_ms),
+    );
+    map.insert(
+        "StateTransitionedTimestamp".into(),
+        epoch_seconds(view.transitioned_ms),
+    );
+    alarm
+}
+
 fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value, Failure> {
     if input.alarm_names.len() > 100 {
         return Err(invalid(format!(
@@ -281,33 +591,109 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
     let state = input.state_value.as_deref().map(state_of).transpose()?;
     let size = records(input.max_records, 50)?;
     let start = page_start(input.next_token.as_deref())?;
-    let metric_alarms =
-        input.alarm_types.is_empty() || input.alarm_types.iter().any(|kind| kind == "MetricAlarm");
-    let views = engine.cloudwatch().alarms(|view| {
-        let name = &view.definition.alarm_name;
-        metric_alarms
-            && (input.alarm_names.is_empty() || input.alarm_names.contains(name))
+    let (metric_alarms, composite_alarms) = alarm_types(&input.alarm_types)?;
+    let cloudwatch = engine.cloudwatch();
+    // ChildrenOfAlarmName: the alarms a composite names, of both kinds;
+    // ParentsOfAlarmName: the composites that name an alarm.
+    let family: Option<Vec<String>> =
+        match (&input.children_of_alarm_name, &input.parents_of_alarm_name) {
+            (Some(_), Some(_)) => {
+                return Err(failure(
+                    "InvalidParameterCombination",
+                    "ChildrenOfAlarmName and ParentsOfAlarmName cannot be given together.",
+                ))
+            }
+            (Some(parent), None) => Some(cloudwatch.children_of(parent).unwrap_or_default()),
+            (None, Some(child)) => Some(
+                cloudwatch
+                    .composites(|_| true)
+                    .into_iter()
+                    .filter(|view| {
+                        cloudwatch
+                            .children_of(&view.definition.alarm_name)
+                            .is_some_and(|children| children.contains(child))
+                    })
+                    .map(|view| view.definition.alarm_name)
+                    .collect(),
+            ),
+            (None, None) => None,
+        };
+    let (metric_alarms, composite_alarms) = match (&family, &input.children_of_alarm_name) {
+        (Some(_), Some(_)) => (true, true),
+        (Some(_), None) => (false, true),
+        (None, _) => (metric_alarms, composite_alarms),
+    };
+    let wanted = |name: &str, actions: [&Option<Vec<String>>; 3], alarm_state: AlarmState| {
+        family
+            .as_ref()
+            .is_none_or(|family| family.iter().any(|member| member == name))
+            && (input.alarm_names.is_empty() || input.alarm_names.iter().any(|asked| asked == name))
             && input
                 .alarm_name_prefix
                 .as_deref()
                 .is_none_or(|prefix| name.starts_with(prefix))
-            && state.is_none_or(|state| view.state == state)
+            && state.is_none_or(|state| alarm_state == state)
             && input.action_prefix.as_deref().is_none_or(|prefix| {
-                let definition = &view.definition;
+                actions
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|action| action.starts_with(prefix))
+            })
+    };
+    let metric_views = if metric_alarms {
+        cloudwatch.alarms(|view| {
+            let definition = &view.definition;
+            wanted(
+                &definition.alarm_name,
                 [
                     &definition.ok_actions,
                     &definition.alarm_actions,
                     &definition.insufficient_data_actions,
-                ]
-                .into_iter()
-                .flatten()
-                .flatten()
-                .any(|action| action.starts_with(prefix))
-            })
-    });
-    let alarms: Vec<Value> = views.iter().map(alarm_json).collect();
-    let (alarms, next) = page(alarms, start, size);
-    let mut output = json!({"MetricAlarms": alarms, "CompositeAlarms": []});
+                ],
+                view.state,
+            )
+        })
+    } else {
+        Vec::new()
+    };
+    let composite_views = if composite_alarms {
+        cloudwatch.composites(|view| {
+            let definition = &view.definition;
+            wanted(
+                &definition.alarm_name,
+                [
+                    &definition.ok_actions,
+                    &definition.alarm_actions,
+                    &definition.insufficient_data_actions,
+                ],
+                view.state,
+            )
+        })
+    } else {
+        Vec::new()
+    };
+    // One page over both lists: metric alarms first, then composite ones.
+    let items: Vec<(bool, Value)> = metric_views
+        .iter()
+        .map(|view| (false, alarm_json(view)))
+        .chain(
+            composite_views
+                .iter()
+                .map(|view| (true, composite_json(view))),
+        )
+        .collect();
+    let (items, next) = page(items, start, size);
+    let mut metric = Vec::new();
+    let mut composite = Vec::new();
+    for (is_composite, alarm) in items {
+        if is_composite {
+            composite.push(alarm);
+        } else {
+            metric.push(alarm);
+        }
+    }
+    let mut output = json!({"MetricAlarms": metric, "CompositeAlarms": composite});
     if let Some(next) = next {
         output["NextToken"] = json!(next);
     }
@@ -318,6 +704,7 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
 #[serde(rename_all = "PascalCase", default)]
 struct DescribeAlarmHistoryInput {
     alarm_name: Option<String>,
+    alarm_types: Vec<String>,
     history_item_type: Option<String>,
     start_date: Option<f64>,
     end_date: Option<f64>,
@@ -344,6 +731,7 @@ fn describe_alarm_history(
     let ascending = ascending(input.scan_by.as_deref())?;
     let size = records(input.max_records, 100)?;
     let start = page_start(input.next_token.as_deref())?;
+    let (metric_alarms, composite_alarms) = alarm_types(&input.alarm_types)?;
     let from = input.start_date.map(epoch_millis);
     let to = input.end_date.map(epoch_millis);
     let mut items: Vec<Value> = engine
@@ -359,12 +747,17 @@ fn describe_alarm_history(
                     .is_none_or(|kind| item.kind == kind)
                 && from.is_none_or(|from| item.at_ms >= from)
                 && to.is_none_or(|to| item.at_ms <= to)
+                && if item.composite {
+                    composite_alarms
+                } else {
+                    metric_alarms
+                }
         })
         .into_iter()
         .map(|item| {
             json!({
                 "AlarmName": item.alarm,
-                "AlarmType": "MetricAlarm",
+                "AlarmType": if item.composite { "CompositeAlarm" } else { "MetricAlarm" },
                 "Timestamp": epoch_seconds(item.at_ms),
                 "HistoryItemType": item.kind,
                 "HistorySummary": item.summary,
@@ -483,30 +876,42 @@ fn unit_of(metric: Metric) -> &'static str {
     }
 }
 
-/// Each period of `[start, end)` that has data: its start and samples. An
-/// unknown metric, or a unit that is not the metric's, has none.
+/// Each period of `[start, end)` that has data: its start, samples and unit.
+/// SageMaker's metrics come from the engine's endpoints (an unknown metric,
+/// or a unit that is not the metric's, has none); any other namespace from
+/// what users published (of `unit` only, when one is given).
 fn series(
     engine: &Engine,
     metric: &MetricId,
     unit: Option<&str>,
     (start, end): (u64, u64),
     period_ms: u64,
-) -> Vec<(u64, PeriodSamples, Metric)> {
-    let Some(name) = Metric::from_name(&metric.metric_name) else {
-        return Vec::new();
-    };
-    if unit.is_some_and(|unit| unit != unit_of(name)) {
+) -> Vec<(u64, PeriodSamples, String)> {
+    let identity = MetricIdentity::new(
+        &metric.namespace,
+        &metric.metric_name,
+        metric.dimensions.clone(),
+    );
+    let sagemaker = metric.namespace == guardrail_core::alarm::NAMESPACE;
+    let known = Metric::from_name(&metric.metric_name);
+    if sagemaker && (known.is_none() || unit.is_some_and(|unit| Some(unit) != known.map(unit_of))) {
         return Vec::new();
     }
     let mut points = Vec::new();
     let mut at = start;
     while at < end {
-        if let Some(bucket) =
-            engine.published(&metric.namespace, &metric.dimensions, at, at + period_ms)
-        {
-            if let Some(samples) = bucket.samples(name, bucket.instances) {
-                points.push((at, samples, name));
-            }
+        let found = if sagemaker {
+            engine
+                .samples(&identity, at, at + period_ms)
+                .map(|samples| (samples, known.map(unit_of).unwrap_or("None").to_string()))
+        } else {
+            engine
+                .cloudwatch()
+                .custom()
+                .samples_with_unit(&identity, unit, at, at + period_ms)
+        };
+        if let Some((samples, unit)) = found {
+            points.push((at, samples, unit));
         }
         at += period_ms;
     }
@@ -598,15 +1003,18 @@ fn get_metric_statistics(
         period_ms,
     )
     .into_iter()
-    .map(|(at, samples, metric)| {
-        let mut point = json!({"Timestamp": epoch_seconds(at), "Unit": unit_of(metric)});
+    .map(|(at, samples, unit)| {
+        let mut point = json!({"Timestamp": epoch_seconds(at), "Unit": unit});
         for statistic in &basic {
             point[statistic.as_str()] = json!(samples.statistic(Stat::Basic(*statistic)));
         }
         if !extended.is_empty() {
+            // A percentile the data cannot give (a statistic set) is left out.
             let values: serde_json::Map<String, Value> = extended
                 .iter()
-                .map(|(label, stat)| (label.clone(), json!(samples.statistic(*stat))))
+                .map(|(label, stat)| (label.clone(), samples.statistic(*stat)))
+                .filter(|(_, value)| value.is_finite())
+                .map(|(label, value)| (label, json!(value)))
                 .collect();
             point["ExtendedStatistics"] = Value::Object(values);
         }
@@ -643,6 +1051,16 @@ struct GetMetricDataInput {
     end_time: Option<f64>,
     scan_by: Option<String>,
     max_datapoints: Option<i64>,
+}
+
+/// One query of `GetMetricData`, checked: a metric to read, or an expression.
+enum Planned<'a> {
+    Metric {
+        stat: &'a MetricStat,
+        parsed: Stat,
+        period_ms: u64,
+    },
+    Expression(Expr),
 }
 
 fn get_metric_data(engine: &Engine, input: GetMetricDataInput) -> Result<Value, Failure> {
@@ -682,54 +1100,189 @@ fn get_metric_data(engine: &Engine, input: GetMetricDataInput) -> Result<Value, 
                 shown(&query.id)
             )));
         }
-        if query.expression.is_some() {
+        if queries[..index]
+            .iter()
+            .any(|earlier| earlier.id == query.id)
+        {
             return Err(invalid(format!(
-                "{at}.Expression: guardrail's local CloudWatch does not evaluate metric math; use MetricStat."
+                "{at}.Id '{}' is the Id of another query; each Id is unique.",
+                shown(&query.id)
             )));
         }
-        let stat = query
-            .metric_stat
-            .as_ref()
-            .ok_or_else(|| missing(&format!("{at}.MetricStat")))?;
-        let period_ms = check_period(&format!("{at}.MetricStat.Period"), stat.period)?;
-        let parsed = parse_stat(&stat.stat)?;
-        let window = window(input.start_time, input.end_time, period_ms, limit)?;
-        total = total.saturating_add((window.1 - window.0).div_ceil(period_ms));
-        if total > limit {
-            return Err(failure(
-                "InvalidParameterCombination",
-                format!("The queries ask for more than {limit} datapoints in all."),
-            ));
-        }
-        planned.push((query, stat, parsed, window, period_ms));
-    }
-    let results: Vec<Value> = planned
-        .into_iter()
-        .filter(|(query, ..)| query.return_data.unwrap_or(true))
-        .map(|(query, stat, parsed, window, period_ms)| {
-            let mut points: Vec<(u64, f64)> = series(
-                engine,
-                &stat.metric,
-                stat.unit.as_deref(),
-                window,
-                period_ms,
-            )
-            .into_iter()
-            .map(|(at, samples, _)| (at, samples.statistic(parsed)))
-            .collect();
-            if !ascending {
-                points.reverse();
+        match (&query.metric_stat, &query.expression) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(failure(
+                    "InvalidParameterCombination",
+                    format!("{at} must have exactly one of MetricStat and Expression."),
+                ))
             }
-            json!({
-                "Id": query.id,
-                "Label": query.label.clone().unwrap_or_else(|| stat.metric.metric_name.clone()),
-                "Timestamps": points.iter().map(|(at, _)| epoch_seconds(*at)).collect::<Vec<_>>(),
-                "Values": points.iter().map(|(_, value)| json!(*value)).collect::<Vec<_>>(),
-                "StatusCode": "Complete",
-            })
+            (None, Some(text)) => {
+                if text.is_empty() || text.chars().count() > 2_048 {
+                    return Err(invalid(format!(
+                        "{at}.Expression is {} characters long; allowed 1 to 2048.",
+                        text.chars().count()
+                    )));
+                }
+                let expr = math::parse(text).map_err(|error| {
+                    failure(
+                        "ValidationError",
+                        format!("Error in expression {}: {error}", query.id),
+                    )
+                })?;
+                planned.push(Planned::Expression(expr));
+            }
+            (Some(stat), None) => {
+                let period_ms = check_period(&format!("{at}.MetricStat.Period"), stat.period)?;
+                let parsed = parse_stat(&stat.stat)?;
+                let window = window(input.start_time, input.end_time, period_ms, limit)?;
+                total = total.saturating_add((window.1 - window.0).div_ceil(period_ms));
+                if total > limit {
+                    return Err(failure(
+                        "InvalidParameterCombination",
+                        format!("The queries ask for more than {limit} datapoints in all."),
+                    ));
+                }
+                planned.push(Planned::Metric {
+                    stat,
+                    parsed,
+                    period_ms,
+                });
+            }
+        }
+    }
+    let reads = |index: usize| -> Result<Vec<(u64, f64)>, Failure> {
+        let Planned::Metric {
+            stat,
+            parsed,
+            period_ms,
+        } = &planned[index]
+        else {
+            return Ok(Vec::new());
+        };
+        let window = window(input.start_time, input.end_time, *period_ms, limit)?;
+        Ok(series(
+            engine,
+            &stat.metric,
+            stat.unit.as_deref(),
+            window,
+            *period_ms,
+        )
+        .into_iter()
+        .map(|(at, samples, _)| (at, samples.statistic(*parsed)))
+        .filter(|(_, value)| value.is_finite())
+        .collect())
+    };
+    let mut results = Vec::new();
+    for (index, query) in queries.iter().enumerate() {
+        if !query.return_data.unwrap_or(true) {
+            continue;
+        }
+        let mut points = match &planned[index] {
+            Planned::Metric { .. } => reads(index)?,
+            Planned::Expression(expr) => expression_points(
+                queries,
+                &planned,
+                index,
+                expr,
+                &reads,
+                (input.start_time, input.end_time),
+            )?,
+        };
+        if !ascending {
+            points.reverse();
+        }
+        let label =
+            query
+                .label
+                .clone()
+                .unwrap_or_else(|| match (&query.metric_stat, &query.expression) {
+                    (Some(stat), _) => stat.metric.metric_name.clone(),
+                    (None, Some(expression)) => expression.clone(),
+                    (None, None) => query.id.clone(),
+                });
+        results.push(json!({
+            "Id": query.id,
+            "Label": label,
+            "Timestamps": points.iter().map(|(at, _)| epoch_seconds(*at)).collect::<Vec<_>>(),
+            "Values": points.iter().map(|(_, value)| json!(*value)).collect::<Vec<_>>(),
+            "StatusCode": "Complete",
+        }));
+    }
+    Ok(json!({"MetricDataResults": results, "Messages": []}))
+}
+
+/// The points of expression query `index`: its metrics read on the grid of
+/// their one period over the window, the expression evaluated there, and the
+/// points that have values.
+fn expression_points(
+    queries: &[MetricDataQuery],
+    planned: &[Planned<'_>],
+    index: usize,
+    expr: &Expr,
+    reads: &dyn Fn(usize) -> Result<Vec<(u64, f64)>, Failure>,
+    (start, end): (Option<f64>, Option<f64>),
+) -> Result<Vec<(u64, f64)>, Failure> {
+    let id = &queries[index].id;
+    let error = |message: String| {
+        failure(
+            "ValidationError",
+            format!("Error in expression {id}: {message}"),
+        )
+    };
+    let expressions: Vec<Option<&Expr>> = planned
+        .iter()
+        .map(|plan| match plan {
+            Planned::Expression(expr) => Some(expr),
+            Planned::Metric { .. } => None,
         })
         .collect();
-    Ok(json!({"MetricDataResults": results, "Messages": []}))
+    let lookup = |name: &str| -> Option<Definition<'_>> {
+        let position = queries.iter().position(|query| query.id == name)?;
+        match expressions[position] {
+            Some(expr) => Some(Definition::Expression(expr)),
+            None => Some(Definition::Metric(position)),
+        }
+    };
+    let resolved = math::resolve(expr, &lookup, &mut vec![id.clone()])
+        .and_then(|resolved| math::check_returns_series(&resolved).map(|()| resolved))
+        .map_err(|problem| error(problem.to_string()))?;
+    let mut read = Vec::new();
+    math::metrics_read(&resolved, &mut read);
+    let periods: Vec<u64> = read
+        .iter()
+        .filter_map(|position| match &planned[*position] {
+            Planned::Metric { period_ms, .. } => Some(*period_ms),
+            Planned::Expression(_) => None,
+        })
+        .collect();
+    let Some(period_ms) = periods.first().copied() else {
+        return Err(error("it reads no metric".into()));
+    };
+    if periods.iter().any(|period| *period != period_ms) {
+        return Err(error(
+            "the metrics it reads have different periods; guardrail's local CloudWatch evaluates expressions over one period".into(),
+        ));
+    }
+    let (from, to) = window(start, end, period_ms, MAX_DATA_POINTS)?;
+    let slots = ((to - from).div_ceil(period_ms)) as usize;
+    let mut grids: std::collections::BTreeMap<usize, Vec<Option<f64>>> = Default::default();
+    for position in &read {
+        let mut grid = vec![None; slots];
+        for (at, value) in reads(*position)? {
+            if let Some(slot) = grid.get_mut(((at - from) / period_ms) as usize) {
+                *slot = Some(value);
+            }
+        }
+        grids.insert(*position, grid);
+    }
+    let values = math::evaluate(&resolved, slots, &|position| {
+        grids.get(&position).cloned().unwrap_or_default()
+    });
+    Ok(values
+        .into_iter()
+        .enumerate()
+        .filter_map(|(slot, value)| Some((from + slot as u64 * period_ms, value?)))
+        .collect())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -789,6 +1342,32 @@ fn list_metrics(engine: &Engine, input: ListMetricsInput) -> Result<Value, Failu
                     }));
                 }
             }
+        }
+    }
+    for identity in engine.cloudwatch().custom().identities() {
+        let matches = input
+            .namespace
+            .as_deref()
+            .is_none_or(|asked| asked == identity.namespace)
+            && input
+                .metric_name
+                .as_deref()
+                .is_none_or(|asked| asked == identity.metric_name)
+            && input.dimensions.iter().all(|filter| {
+                identity.dimensions.iter().any(|dimension| {
+                    dimension.name == filter.name
+                        && filter
+                            .value
+                            .as_deref()
+                            .is_none_or(|value| dimension.value == value)
+                })
+            });
+        if matches {
+            metrics.push(json!({
+                "Namespace": identity.namespace,
+                "MetricName": identity.metric_name,
+                "Dimensions": identity.dimensions,
+            }));
         }
     }
     let (metrics, next) = page(metrics, start, METRICS_PAGE);

@@ -131,6 +131,43 @@ fn classify(path: &str, headers: &HeaderMap) -> Result<(Protocol, Option<String>
     ))
 }
 
+/// The most a compressed body may inflate to: CloudWatch takes 1 MB
+/// requests, and a body that inflates further is refused rather than read.
+pub const MAX_INFLATED_BYTES: usize = 4 * MAX_REQUEST_BYTES;
+
+/// The body as sent, or inflated when `Content-Encoding: gzip` says so.
+fn inflate(headers: &HeaderMap, body: axum::body::Bytes) -> Result<axum::body::Bytes, Failure> {
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case("gzip"))
+        });
+    if !gzip {
+        return Ok(body);
+    }
+    use std::io::Read;
+    let mut inflated = Vec::new();
+    let read = flate2::read::GzDecoder::new(body.as_ref())
+        .take(MAX_INFLATED_BYTES as u64 + 1)
+        .read_to_end(&mut inflated);
+    match read {
+        Ok(size) if size <= MAX_INFLATED_BYTES => Ok(inflated.into()),
+        Ok(_) => Err(Failure::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "InvalidParameterValue",
+            format!("the gzip request body inflates to more than {MAX_INFLATED_BYTES} bytes"),
+        )),
+        Err(error) => Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValue",
+            format!("the request body says Content-Encoding gzip but cannot be inflated: {error}"),
+        )),
+    }
+}
+
 /// Answers one AWS API request.
 pub async fn handle(engine: Engine, request: Request) -> Response {
     let request_id = request_id();
@@ -172,6 +209,12 @@ pub async fn handle(engine: Engine, request: Request) -> Response {
             return error_response(protocol, &failure, &request_id);
         }
     }
+    // boto3 and the AWS CLI gzip a large PutMetricData body (CloudWatch's
+    // `requestcompression`); the signature is over what was sent.
+    let body = match inflate(&parts.headers, body) {
+        Ok(body) => body,
+        Err(failure) => return error_response(protocol, &failure, &request_id),
+    };
     let decoded = match protocol {
         Protocol::SageMaker | Protocol::CloudWatchJson => {
             wire::from_json(&body).map(|input| (operation.unwrap_or_default(), input))

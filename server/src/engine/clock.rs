@@ -60,6 +60,12 @@ impl ApiClock {
         self.start_wall_ms + (self.start.elapsed().as_secs_f64() * 1_000.0 * self.scale) as u64
     }
 
+    /// What the API clock reads at the real instant `at`.
+    pub fn ms_at(&self, at: Instant) -> u64 {
+        let elapsed = at.saturating_duration_since(self.start).as_secs_f64();
+        self.start_wall_ms + (elapsed * 1_000.0 * self.scale) as u64
+    }
+
     /// The real instant at which the API clock reads `api_ms`.
     pub fn instant_at(&self, api_ms: u64) -> Instant {
         let ahead_ms = api_ms.saturating_sub(self.start_wall_ms) as f64;

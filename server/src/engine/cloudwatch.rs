@@ -1,6 +1,8 @@
-//! CloudWatch on the local engine: metric alarms on the metrics SageMaker
-//! publishes, evaluated all the time by the core's alarm monitor on the API
-//! clock, each change kept in the alarm's history.
+//! CloudWatch on the local engine: metric alarms (on one metric or on metric
+//! math) over the metrics SageMaker publishes and those users publish with
+//! `PutMetricData`, and composite alarms over other alarms, evaluated all the
+//! time by the core's alarm monitor on the API clock, each change kept in the
+//! alarm's history.
 //!
 //! An update started through SageMaker's API reads its rollback alarms' states
 //! from here, as SageMaker reads CloudWatch's: it subscribes to them and hears
@@ -14,30 +16,30 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
-use guardrail_core::alarm::{trim_float, AlarmRule, AlarmState, EvaluatedPoint, Stat};
-use guardrail_core::monitor::Monitor;
-use guardrail_core::plan::MetricAlarm;
+use guardrail_core::alarm::{
+    trim_float, AlarmRule, AlarmState, EvaluatedPoint, PeriodSamples, Source, Stat,
+};
+use guardrail_core::monitor::{CompositeRule, Judgement, Monitor};
+use guardrail_core::plan::{CompositeAlarm, MetricAlarm, MetricIdentity};
 use guardrail_core::timeline::AlarmTransition;
-use guardrail_core::{check_alarm, Problem};
+use guardrail_core::{check_alarm, check_composite, Problem};
 use serde_json::json;
 use tokio::sync::{mpsc, Notify};
 
 use crate::engine::clock::ApiClock;
+use crate::engine::custom_metrics::{self, CustomMetrics, Datum, PutError};
 use crate::engine::ids::ACCOUNT;
+use crate::engine::metrics::PUBLISHED_RETENTION_MS;
 use crate::store::{ResourceKind, SavedHistoryItem, Store, StoreError};
 
-/// Where alarm datapoints come from: the published metrics of the engine's
-/// endpoints, selected by an exact match of the alarm's dimensions.
+/// Where alarm datapoints come from: the metrics of the engine's endpoints and
+/// those users published, selected by an exact match of the dimensions.
 pub trait MetricSource {
-    /// `alarm`'s statistic over `[from_ms, to_ms)` of API time, or `None` where
-    /// no metric matches or no invocation happened.
-    fn datapoint(
-        &self,
-        alarm: &MetricAlarm,
-        rule: &AlarmRule,
-        from_ms: u64,
-        to_ms: u64,
-    ) -> Option<f64>;
+    /// The samples of metric `identity` over an alarm period `[from_ms,
+    /// to_ms)` of API time, or `None` where no metric matches or it has no
+    /// data there.
+    fn samples(&self, identity: &MetricIdentity, from_ms: u64, to_ms: u64)
+        -> Option<PeriodSamples>;
 }
 
 /// The most alarms the local CloudWatch keeps (`LimitExceeded` beyond).
@@ -50,6 +52,10 @@ const MAX_HISTORY: usize = 20_000;
 pub enum CloudWatchError {
     #[error("{0}")]
     InvalidParameterValue(String),
+    /// CloudWatch's `ValidationError`: a request that is well formed but not
+    /// allowed now (a composite alarm naming alarms that do not exist).
+    #[error("{0}")]
+    Validation(String),
     #[error("{0}")]
     ResourceNotFound(String),
     #[error("{0}")]
@@ -81,10 +87,24 @@ pub struct AlarmView {
     pub configured_ms: u64,
 }
 
+/// A composite alarm as `DescribeAlarms` shows it, and as the store keeps it.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct CompositeView {
+    pub definition: CompositeAlarm,
+    pub arn: String,
+    pub state: AlarmState,
+    pub reason: String,
+    pub updated_ms: u64,
+    pub transitioned_ms: u64,
+    pub configured_ms: u64,
+}
+
 /// One `AlarmHistoryItem`.
 #[derive(Clone, Debug)]
 pub struct HistoryItem {
     pub alarm: String,
+    /// Whether the alarm is a composite one (`AlarmType`).
+    pub composite: bool,
     pub at_ms: u64,
     /// `StateUpdate` or `ConfigurationUpdate`.
     pub kind: &'static str,
@@ -107,6 +127,11 @@ struct Stored {
     view: AlarmView,
 }
 
+struct StoredComposite {
+    index: usize,
+    view: CompositeView,
+}
+
 struct Subscriber {
     id: u64,
     alarms: Vec<String>,
@@ -119,8 +144,7 @@ struct State {
     store: Option<Store>,
     monitor: Monitor,
     alarms: BTreeMap<String, Stored>,
-    /// Monitor index → alarm name.
-    names: BTreeMap<usize, String>,
+    composites: BTreeMap<String, StoredComposite>,
     history: VecDeque<HistoryItem>,
     subscribers: Vec<Subscriber>,
     next_subscriber: u64,
@@ -130,6 +154,9 @@ struct State {
 pub struct CloudWatch {
     clock: ApiClock,
     state: Mutex<State>,
+    /// What users publish with `PutMetricData`; its own lock, since alarms
+    /// read it while the state is held.
+    custom: CustomMetrics,
     /// Woken when an alarm is added, so that the evaluating task re-plans.
     pub changed: Notify,
 }
@@ -143,6 +170,7 @@ fn problems_text(problems: &[Problem]) -> String {
             let field = problem
                 .path
                 .strip_prefix("Alarms[0].")
+                .or_else(|| problem.path.strip_prefix("CompositeAlarms[0]."))
                 .unwrap_or(&problem.path);
             format!("{field}: {}", problem.message)
         })
@@ -158,8 +186,14 @@ impl CloudWatch {
                 monitor: Monitor::on_epoch_clock(),
                 ..State::default()
             }),
+            custom: CustomMetrics::default(),
             changed: Notify::new(),
         }
+    }
+
+    /// The metrics users published.
+    pub fn custom(&self) -> &CustomMetrics {
+        &self.custom
     }
 
     /// The local CloudWatch with the alarms and history kept in `store`, each
@@ -191,15 +225,47 @@ impl CloudWatch {
                     .monitor
                     .set_state(index, view.state, &view.reason, now);
                 let name = view.definition.alarm_name.clone();
-                state.names.insert(index, name.clone());
                 state.alarms.insert(name, Stored { index, view });
+            }
+            // Composite alarms come back in the state they were kept in: their
+            // evaluation when put back is not a change.
+            let composites: Vec<CompositeView> = store.resources(ResourceKind::CompositeAlarm)?;
+            for view in composites {
+                let Ok(rule) = check_composite(&view.definition) else {
+                    tracing::error!(
+                        "composite alarm {} cannot be evaluated any more",
+                        view.definition.alarm_name
+                    );
+                    continue;
+                };
+                let name = view.definition.alarm_name.clone();
+                let (index, _) = state.monitor.put_composite(
+                    None,
+                    CompositeRule {
+                        name: name.clone(),
+                        rule,
+                    },
+                    now,
+                );
+                state
+                    .composites
+                    .insert(name, StoredComposite { index, view });
+            }
+            let kept: Vec<(usize, AlarmState, String)> = state
+                .composites
+                .values()
+                .map(|stored| (stored.index, stored.view.state, stored.view.reason.clone()))
+                .collect();
+            for (index, kept_state, reason) in kept {
+                state.monitor.set_state(index, kept_state, &reason, now);
             }
             state.history = history
                 .into_iter()
                 .map(|item| HistoryItem {
+                    composite: item.kind.starts_with("Composite"),
                     alarm: item.alarm,
                     at_ms: item.at_ms,
-                    kind: if item.kind == "StateUpdate" {
+                    kind: if item.kind.ends_with("StateUpdate") {
                         "StateUpdate"
                     } else {
                         "ConfigurationUpdate"
@@ -208,6 +274,18 @@ impl CloudWatch {
                     data: item.data,
                 })
                 .collect();
+            for (series, start_ms, body) in store.custom_buckets()? {
+                let (Ok(key), Ok(bucket)) = (
+                    serde_json::from_str::<custom_metrics::SeriesKey>(&series),
+                    serde_json::from_str::<custom_metrics::Bucket>(&body),
+                ) else {
+                    tracing::error!(
+                        "a kept bucket of published metric data cannot be read; it is left out"
+                    );
+                    continue;
+                };
+                cloudwatch.custom.restore(key, start_ms, bucket);
+            }
             state.store = Some(store);
         }
         Ok(cloudwatch)
@@ -231,6 +309,11 @@ impl CloudWatch {
         let now = self.clock.now_ms();
         let mut state = self.lock();
         let name = alarm.alarm_name.clone();
+        if state.composites.contains_key(&name) {
+            return Err(CloudWatchError::Validation(format!(
+                "{name} is a composite alarm; a metric alarm cannot take its name"
+            )));
+        }
         let existing = state
             .alarms
             .get(&name)
@@ -242,14 +325,10 @@ impl CloudWatch {
                 ..old.clone()
             },
             None => {
-                if state.alarms.len() >= MAX_ALARMS {
-                    return Err(CloudWatchError::LimitExceeded(format!(
-                        "the local CloudWatch keeps at most {MAX_ALARMS} alarms"
-                    )));
-                }
+                check_room(&state)?;
                 AlarmView {
                     definition: alarm.clone(),
-                    arn: format!("arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}"),
+                    arn: arn(region, &name),
                     state: AlarmState::InsufficientData,
                     reason: "Unchecked: Initial alarm creation".into(),
                     reason_data: None,
@@ -273,53 +352,178 @@ impl CloudWatch {
             }
             None => {
                 let index = state.monitor.add(rule, now);
-                state.names.insert(index, name.clone());
                 state.alarms.insert(name.clone(), Stored { index, view });
                 ("Create", format!("Alarm \"{name}\" created"))
             }
         };
-        let data = json!({
-            "version": "1.0",
-            "type": kind,
-            "updatedAlarm": serde_json::to_value(&alarm).unwrap_or_default(),
-        });
-        push_history(
+        configuration_changed(
             &mut state,
-            HistoryItem {
-                alarm: name,
-                at_ms: now,
-                kind: "ConfigurationUpdate",
-                summary,
-                data: data.to_string(),
-            },
+            &name,
+            false,
+            kind,
+            summary,
+            serde_json::to_value(&alarm).unwrap_or_default(),
+            now,
         );
         drop(state);
         self.changed.notify_one();
         Ok(())
     }
 
-    /// `DeleteAlarms`: every name must exist, or nothing is deleted.
+    /// `PutCompositeAlarm`: creates a composite alarm, or replaces one's rule
+    /// and keeps its state. Every alarm its rule names must exist; it is
+    /// evaluated at once, and so is every composite alarm that names it.
+    pub fn put_composite(
+        &self,
+        alarm: CompositeAlarm,
+        region: &str,
+    ) -> Result<(), CloudWatchError> {
+        let rule = check_composite(&alarm)
+            .map_err(|problems| CloudWatchError::InvalidParameterValue(problems_text(&problems)))?;
+        let now = self.clock.now_ms();
+        let mut state = self.lock();
+        let name = alarm.alarm_name.clone();
+        if state.alarms.contains_key(&name) {
+            return Err(CloudWatchError::Validation(format!(
+                "{name} is a metric alarm; a composite alarm cannot take its name"
+            )));
+        }
+        let missing: Vec<&str> = rule
+            .children()
+            .into_iter()
+            .filter(|child| {
+                *child != name
+                    && !state.alarms.contains_key(*child)
+                    && !state.composites.contains_key(*child)
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(CloudWatchError::Validation(format!(
+                "Could not save the composite alarm as alarms [{}] in the alarm rule do not exist",
+                missing.join(", ")
+            )));
+        }
+        let existing = state
+            .composites
+            .get(&name)
+            .map(|stored| (stored.index, stored.view.clone()));
+        let view = match &existing {
+            Some((_, old)) => CompositeView {
+                definition: alarm.clone(),
+                configured_ms: now,
+                ..old.clone()
+            },
+            None => {
+                check_room(&state)?;
+                CompositeView {
+                    definition: alarm.clone(),
+                    arn: arn(region, &name),
+                    state: AlarmState::InsufficientData,
+                    reason: "Unchecked: Initial alarm creation".into(),
+                    updated_ms: now,
+                    transitioned_ms: now,
+                    configured_ms: now,
+                }
+            }
+        };
+        if let Some(store) = &state.store {
+            store.save_resource(ResourceKind::CompositeAlarm, &name, &view)?;
+        }
+        let index = existing.as_ref().map(|(index, _)| *index);
+        let (index, judgements) = state.monitor.put_composite(
+            index,
+            CompositeRule {
+                name: name.clone(),
+                rule,
+            },
+            now,
+        );
+        let kind = if existing.is_some() {
+            "Update"
+        } else {
+            "Create"
+        };
+        state
+            .composites
+            .insert(name.clone(), StoredComposite { index, view });
+        configuration_changed(
+            &mut state,
+            &name,
+            true,
+            kind,
+            format!(
+                "Alarm \"{name}\" {}",
+                if existing.is_some() {
+                    "updated"
+                } else {
+                    "created"
+                }
+            ),
+            serde_json::to_value(&alarm).unwrap_or_default(),
+            now,
+        );
+        record_all(&mut state, judgements);
+        Ok(())
+    }
+
+    /// `DeleteAlarms`: every name must exist, and no composite alarm that is
+    /// not deleted too may name one of them, or nothing is deleted.
     pub fn delete_alarms(&self, names: &[String]) -> Result<(), CloudWatchError> {
         let mut state = self.lock();
-        if let Some(missing) = names.iter().find(|name| !state.alarms.contains_key(*name)) {
+        if let Some(missing) = names
+            .iter()
+            .find(|name| !state.alarms.contains_key(*name) && !state.composites.contains_key(*name))
+        {
             return Err(CloudWatchError::ResourceNotFound(format!(
                 "alarm {missing} does not exist"
             )));
         }
+        let parents: Vec<&str> = state
+            .composites
+            .iter()
+            .filter(|(parent, _)| !names.contains(parent))
+            .filter(|(_, stored)| {
+                state
+                    .monitor
+                    .composite(stored.index)
+                    .is_some_and(|composite| {
+                        composite
+                            .rule
+                            .children()
+                            .iter()
+                            .any(|child| names.iter().any(|name| name == child))
+                    })
+            })
+            .map(|(parent, _)| parent.as_str())
+            .collect();
+        if !parents.is_empty() {
+            return Err(CloudWatchError::Validation(format!(
+                "the composite alarm(s) [{}] name alarms being deleted; change their AlarmRule, or delete them too",
+                parents.join(", ")
+            )));
+        }
         if let Some(store) = &state.store {
-            let names: Vec<&str> = names.iter().map(String::as_str).collect();
-            store.delete_resources(ResourceKind::Alarm, &names)?;
+            let (composite, metric): (Vec<&str>, Vec<&str>) = names
+                .iter()
+                .map(String::as_str)
+                .partition(|name| state.composites.contains_key(*name));
+            store.delete_resources(ResourceKind::Alarm, &metric)?;
+            store.delete_resources(ResourceKind::CompositeAlarm, &composite)?;
         }
         for name in names {
             if let Some(stored) = state.alarms.remove(name) {
                 state.monitor.remove(stored.index);
-                state.names.remove(&stored.index);
+            }
+            if let Some(stored) = state.composites.remove(name) {
+                state.monitor.remove(stored.index);
             }
         }
         Ok(())
     }
 
-    /// `SetAlarmState`: the state holds until the next evaluation.
+    /// `SetAlarmState`: the state holds until the next evaluation (a metric
+    /// alarm's) or the next change of an alarm its rule names (a composite
+    /// alarm's); composite alarms that name it follow at once.
     pub fn set_state(
         &self,
         name: &str,
@@ -333,18 +537,17 @@ impl CloudWatch {
             .alarms
             .get(name)
             .map(|stored| stored.index)
+            .or_else(|| state.composites.get(name).map(|stored| stored.index))
             .ok_or_else(|| {
                 CloudWatchError::ResourceNotFound(format!("alarm {name} does not exist"))
             })?;
-        let condition = state
-            .monitor
-            .rule(index)
-            .map(AlarmRule::condition)
-            .unwrap_or_default();
         let Some(transition) = state.monitor.set_state(index, to, reason, now) else {
             return Ok(());
         };
-        record(
+        let mut followed = Vec::new();
+        state.monitor.follow_composites(&mut followed, now);
+        let condition = condition_of(&state, index);
+        let kept = record(
             &mut state,
             AlarmNews {
                 transition,
@@ -352,8 +555,70 @@ impl CloudWatch {
                 points: Vec::new(),
             },
             reason_data,
-        )
-        .map_err(CloudWatchError::from)
+        );
+        record_all(&mut state, followed);
+        kept.map_err(CloudWatchError::from)
+    }
+
+    /// `PutMetricData`: keeps checked data, in the store too, before it answers.
+    pub fn put_metric_data(&self, data: &[Datum]) -> Result<(), CloudWatchError> {
+        let state = self.lock();
+        let changed = self.custom.put(data).map_err(|error| match error {
+            PutError::TooManyMetrics => CloudWatchError::LimitExceeded(format!(
+                "the local CloudWatch keeps at most {} metrics",
+                custom_metrics::MAX_SERIES
+            )),
+        })?;
+        if let Some(store) = &state.store {
+            let rows: Vec<(String, u64, String)> = changed
+                .iter()
+                .map(|(key, start, bucket)| {
+                    (
+                        serde_json::to_string(key).unwrap_or_default(),
+                        *start,
+                        serde_json::to_string(bucket).unwrap_or_default(),
+                    )
+                })
+                .collect();
+            let oldest = self.clock.now_ms().saturating_sub(PUBLISHED_RETENTION_MS);
+            store.save_custom_buckets(&[], &rows, oldest)?;
+        }
+        Ok(())
+    }
+
+    /// Rolls up published data as it ages, in the store too.
+    pub fn keep_custom_metrics(&self) -> Result<(), StoreError> {
+        let now = self.clock.now_ms();
+        let state = self.lock();
+        let rolled = self.custom.roll_up(now);
+        let Some(store) = &state.store else {
+            return Ok(());
+        };
+        let oldest = now.saturating_sub(PUBLISHED_RETENTION_MS);
+        let ranges: Vec<(String, u64, u64)> = rolled
+            .iter()
+            .map(|rolled| {
+                (
+                    serde_json::to_string(&rolled.series).unwrap_or_default(),
+                    rolled.start_ms,
+                    rolled.start_ms + rolled.bucket.width_ms,
+                )
+            })
+            .collect();
+        let rows: Vec<(String, u64, String)> = rolled
+            .iter()
+            .map(|rolled| {
+                (
+                    serde_json::to_string(&rolled.series).unwrap_or_default(),
+                    rolled.start_ms,
+                    serde_json::to_string(&rolled.bucket).unwrap_or_default(),
+                )
+            })
+            .collect();
+        if ranges.is_empty() {
+            return Ok(());
+        }
+        store.save_custom_buckets(&ranges, &rows, oldest)
     }
 
     /// When the next evaluation is due, on the API clock.
@@ -365,41 +630,37 @@ impl CloudWatch {
     /// tells the subscribers.
     pub fn advance_to(&self, now_ms: u64, source: &dyn MetricSource) {
         let mut state = self.lock();
-        let State {
-            monitor,
-            alarms,
-            names,
-            ..
-        } = &mut *state;
-        let judgements = monitor.handle_due(now_ms, |index, rule, period| {
-            let alarm = names.get(&index).and_then(|name| alarms.get(name))?;
-            let period_ms = rule.period_ms() as i64;
-            let from = u64::try_from(period.checked_mul(period_ms)?).ok()?;
-            source.datapoint(&alarm.view.definition, rule, from, from + rule.period_ms())
+        let judgements = state.monitor.handle_due(now_ms, |ask| {
+            let (from, to) = ask.window_ms()?;
+            let samples = source.samples(&ask.query.identity, from, to)?;
+            ask.query.datapoint(&samples, ask.rule.low_sample_count)
         });
-        for judgement in judgements {
-            let condition = state
-                .monitor
-                .rule(judgement.index)
-                .map(AlarmRule::condition)
-                .unwrap_or_default();
-            let reason_data = state
-                .monitor
-                .rule(judgement.index)
-                .map(|rule| reason_data(rule, &judgement.points, judgement.transition.at_ms));
-            let kept = record(
-                &mut state,
-                AlarmNews {
-                    transition: judgement.transition,
-                    condition,
-                    points: judgement.points,
-                },
-                reason_data,
-            );
-            if let Err(error) = kept {
-                tracing::error!("an alarm's state change could not be kept: {error}");
-            }
-        }
+        record_all(&mut state, judgements);
+    }
+
+    /// The composite alarms `keep` accepts, by name.
+    pub fn composites(&self, keep: impl Fn(&CompositeView) -> bool) -> Vec<CompositeView> {
+        self.lock()
+            .composites
+            .values()
+            .filter(|stored| keep(&stored.view))
+            .map(|stored| stored.view.clone())
+            .collect()
+    }
+
+    /// The alarms a composite alarm's rule names, or `None` for another alarm.
+    pub fn children_of(&self, name: &str) -> Option<Vec<String>> {
+        let state = self.lock();
+        let index = state.composites.get(name)?.index;
+        let composite = state.monitor.composite(index)?;
+        Some(
+            composite
+                .rule
+                .children()
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+        )
     }
 
     /// The alarms `keep` accepts, by name.
@@ -467,6 +728,87 @@ impl CloudWatch {
     }
 }
 
+/// Room for one more alarm, metric or composite.
+fn check_room(state: &State) -> Result<(), CloudWatchError> {
+    if state.alarms.len() + state.composites.len() >= MAX_ALARMS {
+        return Err(CloudWatchError::LimitExceeded(format!(
+            "the local CloudWatch keeps at most {MAX_ALARMS} alarms"
+        )));
+    }
+    Ok(())
+}
+
+fn arn(region: &str, name: &str) -> String {
+    format!("arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{name}")
+}
+
+/// A `ConfigurationUpdate` history item.
+fn configuration_changed(
+    state: &mut State,
+    name: &str,
+    composite: bool,
+    kind: &str,
+    summary: String,
+    updated: serde_json::Value,
+    at_ms: u64,
+) {
+    let data = json!({
+        "version": "1.0",
+        "type": kind,
+        "updatedAlarm": updated,
+    });
+    push_history(
+        state,
+        HistoryItem {
+            alarm: name.to_string(),
+            composite,
+            at_ms,
+            kind: "ConfigurationUpdate",
+            summary,
+            data: data.to_string(),
+        },
+    );
+}
+
+/// The condition of alarm `index` for news: a metric alarm's, or a composite's rule.
+fn condition_of(state: &State, index: usize) -> String {
+    state
+        .monitor
+        .rule(index)
+        .map(AlarmRule::condition)
+        .or_else(|| {
+            state
+                .monitor
+                .composite(index)
+                .map(|composite| composite.rule.text())
+        })
+        .unwrap_or_default()
+}
+
+/// Records every judgement, in order; a failure to keep one is logged (the
+/// change has happened).
+fn record_all(state: &mut State, judgements: Vec<Judgement>) {
+    for judgement in judgements {
+        let condition = condition_of(state, judgement.index);
+        let reason_data = state
+            .monitor
+            .rule(judgement.index)
+            .map(|rule| reason_data(rule, &judgement.points, judgement.transition.at_ms));
+        let kept = record(
+            state,
+            AlarmNews {
+                transition: judgement.transition,
+                condition,
+                points: judgement.points,
+            },
+            reason_data,
+        );
+        if let Err(error) = kept {
+            tracing::error!("an alarm's state change could not be kept: {error}");
+        }
+    }
+}
+
 /// Keeps a state change: the alarm's view (in the store too), its history,
 /// and the subscribers. The subscribers hear of it even when the store fails,
 /// since the change has happened; the failure is returned.
@@ -477,6 +819,7 @@ fn record(
 ) -> Result<(), StoreError> {
     let transition = &news.transition;
     let mut kept = Ok(());
+    let mut composite = false;
     if let Some(stored) = state.alarms.get_mut(&transition.alarm) {
         let view = &mut stored.view;
         view.state = transition.to;
@@ -486,6 +829,16 @@ fn record(
         view.transitioned_ms = transition.at_ms;
         if let Some(store) = &state.store {
             kept = store.save_resource(ResourceKind::Alarm, &transition.alarm, &*view);
+        }
+    } else if let Some(stored) = state.composites.get_mut(&transition.alarm) {
+        composite = true;
+        let view = &mut stored.view;
+        view.state = transition.to;
+        view.reason = transition.reason.clone();
+        view.updated_ms = transition.at_ms;
+        view.transitioned_ms = transition.at_ms;
+        if let Some(store) = &state.store {
+            kept = store.save_resource(ResourceKind::CompositeAlarm, &transition.alarm, &*view);
         }
     }
     let data = json!({
@@ -503,6 +856,7 @@ fn record(
         state,
         HistoryItem {
             alarm: transition.alarm.clone(),
+            composite,
             at_ms: transition.at_ms,
             kind: "StateUpdate",
             summary: format!(
@@ -530,7 +884,11 @@ fn push_history(state: &mut State, item: HistoryItem) {
         let saved = SavedHistoryItem {
             alarm: item.alarm.clone(),
             at_ms: item.at_ms,
-            kind: item.kind.to_string(),
+            kind: if item.composite {
+                format!("Composite{}", item.kind)
+            } else {
+                item.kind.to_string()
+            },
             summary: item.summary.clone(),
             data: item.data.clone(),
         };
@@ -568,9 +926,12 @@ fn reason_data(rule: &AlarmRule, points: &[EvaluatedPoint], at_ms: u64) -> Strin
         .first()
         .map(|point| iso8601((point.period_start_seconds.max(0) as u64) * 1_000))
         .unwrap_or_default();
-    let statistic = match rule.stat {
-        Stat::Basic(statistic) => json!({"statistic": statistic.as_str()}),
-        Stat::Percentile(p) => json!({"extendedStatistic": format!("p{}", trim_float(p))}),
+    let statistic = match &rule.source {
+        Source::Metric(query) => match query.stat {
+            Stat::Basic(statistic) => json!({"statistic": statistic.as_str()}),
+            Stat::Percentile(p) => json!({"extendedStatistic": format!("p{}", trim_float(p))}),
+        },
+        Source::Math { .. } => json!({}),
     };
     let mut data = json!({
         "version": "1.0",
@@ -595,8 +956,8 @@ mod tests {
     struct Constant(Option<f64>);
 
     impl MetricSource for Constant {
-        fn datapoint(&self, _: &MetricAlarm, _: &AlarmRule, _: u64, _: u64) -> Option<f64> {
-            self.0
+        fn samples(&self, _: &MetricIdentity, _: u64, _: u64) -> Option<PeriodSamples> {
+            self.0.map(|value| PeriodSamples::constant(1, value))
         }
     }
 

@@ -345,6 +345,11 @@ pub(crate) async fn keep(inner: Weak<Inner>) {
         if let Err(error) = engine.keep_metrics() {
             tracing::error!("published metrics could not be kept in the run store: {error}");
         }
+        if let Err(error) = engine.cloudwatch().keep_custom_metrics() {
+            tracing::error!(
+                "metric data users published could not be rolled up in the run store: {error}"
+            );
+        }
     }
 }
 

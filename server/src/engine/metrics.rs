@@ -232,7 +232,7 @@ impl Metrics {
     ) -> Option<PeriodSamples> {
         let [blue, green] = self.window(from_ms, to_ms);
         match scope {
-            Scope::NoMetric | Scope::Unrelated => None,
+            Scope::NoMetric | Scope::Unrelated | Scope::Team => None,
             Scope::NewFleet => green.samples(metric, serving.green),
             Scope::Endpoint => {
                 let mut both = blue;

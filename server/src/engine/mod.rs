@@ -9,6 +9,7 @@
 
 pub mod clock;
 pub mod cloudwatch;
+pub mod custom_metrics;
 mod durable;
 pub mod endpoint;
 pub mod fleet;
@@ -30,10 +31,9 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use axum::Router;
-use guardrail_core::alarm::{AlarmRule, Metric};
+use guardrail_core::alarm::{Metric, PeriodSamples};
 use guardrail_core::controller::AbortRefused;
 use guardrail_core::event::{Fleet, RunOutcome};
-use guardrail_core::plan::MetricAlarm;
 use guardrail_core::{check, Plan};
 use serde::Serialize;
 use tokio::sync::{mpsc, oneshot, watch, Mutex};
@@ -781,7 +781,9 @@ impl Engine {
         let (plan_clock, alarm_source, min_launch_ms) = match alarms {
             Alarms::Own => (
                 PlanClock::start(prepared.time_scale),
-                run::AlarmSource::Own,
+                run::AlarmSource::Own {
+                    cloudwatch: self.inner.cloudwatch.clone(),
+                },
                 0,
             ),
             Alarms::CloudWatch => (
@@ -1123,17 +1125,35 @@ impl Engine {
 }
 
 impl MetricSource for Engine {
-    fn datapoint(
+    /// SageMaker's metrics from the endpoints' published buckets, per minute
+    /// as SageMaker publishes them (a shorter period sees a minute only at its
+    /// start); any other namespace from what users published.
+    fn samples(
         &self,
-        alarm: &MetricAlarm,
-        rule: &AlarmRule,
+        identity: &guardrail_core::plan::MetricIdentity,
         from_ms: u64,
         to_ms: u64,
-    ) -> Option<f64> {
-        let metric: Metric = rule.metric?;
-        let bucket = self.published(&alarm.namespace, &alarm.dimensions, from_ms, to_ms)?;
-        let samples = bucket.samples(metric, bucket.instances)?;
-        rule.datapoint(&samples)
+    ) -> Option<PeriodSamples> {
+        if identity.namespace != guardrail_core::alarm::NAMESPACE {
+            return self
+                .inner
+                .cloudwatch
+                .custom()
+                .samples(identity, None, from_ms, to_ms);
+        }
+        let metric = Metric::from_name(&identity.metric_name)?;
+        let (from, to) = guardrail_core::assumptions::datapoint_window_ms(
+            i64::try_from(from_ms).ok()?,
+            i64::try_from(to_ms.saturating_sub(from_ms)).ok()?,
+            false,
+        )?;
+        let bucket = self.published(
+            &identity.namespace,
+            &identity.dimensions,
+            u64::try_from(from).ok()?,
+            u64::try_from(to).ok()?,
+        )?;
+        bucket.samples(metric, bucket.instances)
     }
 }
 

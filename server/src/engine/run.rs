@@ -24,9 +24,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use guardrail_core::alarm::{AlarmRule, AlarmState};
+use guardrail_core::alarm::{AlarmRule, AlarmState, Scope};
+use guardrail_core::assumptions::datapoint_window_ms;
 use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{EventKind, Fleet, RunOutcome};
+use guardrail_core::monitor::Ask;
 use guardrail_core::monitor::Monitor;
 use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase};
@@ -48,8 +50,9 @@ use crate::store::{Recorder, Store};
 
 /// Where the run's alarm states come from.
 pub(crate) enum AlarmSource {
-    /// The plan's alarms, evaluated by the run's own session on its plan clock.
-    Own,
+    /// The plan's alarms, evaluated by the run's own session on its plan
+    /// clock; the team's own metrics come from the local CloudWatch.
+    Own { cloudwatch: Arc<CloudWatch> },
     /// The local CloudWatch's alarms of the same names.
     CloudWatch {
         cloudwatch: Arc<CloudWatch>,
@@ -800,17 +803,35 @@ fn watch_health(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) ->
     })
 }
 
-/// The value of `rule`'s statistic over period number `period`, from the
-/// router's live metrics. Periods before the update are missing: the engine's
-/// metrics start with it.
-fn datapoint(ctx: &RunContext, rule: &AlarmRule, period: i64, serving: Fleets) -> Option<f64> {
-    let period_ms = rule.period_ms();
-    let start = u64::try_from(period).ok()?.checked_mul(period_ms)?;
-    let samples =
-        ctx.router
-            .metrics
-            .samples(rule.metric?, rule.scope, start, start + period_ms, serving)?;
-    rule.datapoint(&samples)
+/// The value of one metric of an alarm over one period: SageMaker's from
+/// the router's live metrics (periods before the update are missing: the
+/// engine's metrics start with it), the team's from what it published to the
+/// local CloudWatch over the same real time.
+fn datapoint(ctx: &RunContext, ask: &Ask, serving: Fleets) -> Option<f64> {
+    let query = ask.query;
+    let (start, end) = ask.window_ms()?;
+    let samples = match query.scope {
+        Scope::Team => {
+            let AlarmSource::Own { cloudwatch } = &ctx.alarms else {
+                return None;
+            };
+            let api_ms = |plan_ms: u64| ctx.api_clock.ms_at(ctx.plan_clock.instant_at(plan_ms));
+            cloudwatch
+                .custom()
+                .samples(&query.identity, None, api_ms(start), api_ms(end))?
+        }
+        _ => {
+            let (start, end) = datapoint_window_ms(start as i64, (end - start) as i64, false)?;
+            ctx.router.metrics.samples(
+                query.metric?,
+                query.scope,
+                u64::try_from(start).ok()?,
+                u64::try_from(end).ok()?,
+                serving,
+            )?
+        }
+    };
+    query.datapoint(&samples, ask.rule.low_sample_count)
 }
 
 /// The run's loop state: the session, its driver and recorder, the metric
@@ -866,7 +887,7 @@ impl Running {
                 let ctx = self.ctx.clone();
                 let happened = self
                     .session
-                    .handle_due(at, |_, rule, period| datapoint(&ctx, rule, period, serving));
+                    .handle_due(at, |ask| datapoint(&ctx, ask, serving));
                 self.driver
                     .apply(self.session.monitor(), happened, &mut self.recorder)
                     .await;
@@ -1157,7 +1178,7 @@ pub(crate) async fn execute(
     let (signals, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch_health(ctx.clone(), signals.clone());
     let session = match ctx.alarms {
-        AlarmSource::Own => Session::new(&ctx.rollout, schedule),
+        AlarmSource::Own { .. } => Session::new(&ctx.rollout, schedule),
         AlarmSource::CloudWatch { .. } => Session::judged_elsewhere(&ctx.rollout, schedule),
     };
     let mut running = Running {

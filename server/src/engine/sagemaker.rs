@@ -676,6 +676,29 @@ impl Engine {
             .collect();
         let mut alarms = Vec::new();
         let mut missing = Vec::new();
+        // SageMaker reads its alarms with DescribeAlarms, which returns metric
+        // alarms only unless asked for composite ones: a composite alarm is
+        // not one it can see (the assumption `composite_rollback`).
+        let composite: Vec<String> = names
+            .iter()
+            .filter(|name| {
+                !self
+                    .cloudwatch()
+                    .composites(|view| &view.definition.alarm_name == *name)
+                    .is_empty()
+            })
+            .cloned()
+            .collect();
+        if !composite.is_empty() {
+            return Err(SageMakerError::Validation(format!(
+                "The CloudWatch alarm(s) {} named in AutoRollbackConfiguration are composite alarms; guardrail assumes SageMaker rolls back on metric alarms only (DescribeAlarms returns composite alarms only when asked): list the metric alarms they name instead.",
+                composite
+                    .iter()
+                    .map(|name| format!("'{}'", shown(name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         for name in &names {
             match self.cloudwatch().alarm(name) {
                 Some(view) => {
@@ -707,6 +730,7 @@ impl Engine {
             provisioning_seconds: None,
             termination_seconds: None,
             scenario: None,
+            composite_alarms: Vec::new(),
         };
         let checked = check(&plan);
         match checked.rollout {

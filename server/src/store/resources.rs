@@ -18,6 +18,7 @@ pub enum ResourceKind {
     EndpointConfig,
     Endpoint,
     Alarm,
+    CompositeAlarm,
     /// A registry resource (the demo, `engine.json`) deleted through the API:
     /// it stays deleted across restarts.
     Deleted,
@@ -31,6 +32,7 @@ impl ResourceKind {
             Self::EndpointConfig => "endpoint config",
             Self::Endpoint => "endpoint",
             Self::Alarm => "alarm",
+            Self::CompositeAlarm => "composite alarm",
             Self::Deleted => "deleted",
         }
     }
@@ -276,6 +278,69 @@ impl Store {
             .map_err(query("reading metrics"))?;
         rows.collect::<Result<_, _>>()
             .map_err(query("reading metrics"))
+    }
+
+    /// In one transaction: keeps custom metric `buckets` (series JSON, start,
+    /// body), replacing any kept for the same bucket; for each of `rolled_up`
+    /// (series JSON, `[from_ms, to_ms)`) first forgets the buckets inside;
+    /// and forgets every bucket that started before `oldest_ms`.
+    pub fn save_custom_buckets(
+        &self,
+        rolled_up: &[(String, u64, u64)],
+        buckets: &[(String, u64, String)],
+        oldest_ms: u64,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock()?;
+        let transaction = inner
+            .connection
+            .transaction()
+            .map_err(query("keeping published metric data"))?;
+        for (series, from_ms, to_ms) in rolled_up {
+            transaction
+                .execute(
+                    "DELETE FROM custom_metric_buckets WHERE series = ?1 AND start_ms >= ?2 AND start_ms < ?3",
+                    params![series, *from_ms as i64, *to_ms as i64],
+                )
+                .map_err(query("keeping published metric data"))?;
+        }
+        for (series, start_ms, body) in buckets {
+            transaction
+                .execute(
+                    "INSERT INTO custom_metric_buckets (series, start_ms, body) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (series, start_ms) DO UPDATE SET body = excluded.body",
+                    params![series, *start_ms as i64, body],
+                )
+                .map_err(query("keeping published metric data"))?;
+        }
+        transaction
+            .execute(
+                "DELETE FROM custom_metric_buckets WHERE start_ms < ?1",
+                params![oldest_ms as i64],
+            )
+            .map_err(query("keeping published metric data"))?;
+        transaction
+            .commit()
+            .map_err(query("keeping published metric data"))
+    }
+
+    /// The custom metric buckets kept: (series JSON, start, body), oldest first.
+    pub fn custom_buckets(&self) -> Result<Vec<(String, u64, String)>, StoreError> {
+        let inner = self.lock()?;
+        let mut statement = inner
+            .connection
+            .prepare("SELECT series, start_ms, body FROM custom_metric_buckets ORDER BY start_ms, series")
+            .map_err(query("reading published metric data"))?;
+        let rows = statement
+            .query_map([], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?.max(0) as u64,
+                    row.get::<_, String>(2)?,
+                ))
+            })
+            .map_err(query("reading published metric data"))?;
+        rows.collect::<Result<_, _>>()
+            .map_err(query("reading published metric data"))
     }
 
     /// Keeps the API clock's reading, so that a restart does not turn it back.

@@ -31,17 +31,29 @@ const TIMESTAMPS: [&str; 9] = [
 ];
 
 /// Integer members a query request sends as text.
-const INTEGERS: [&str; 6] = [
+const INTEGERS: [&str; 9] = [
     "Period",
     "EvaluationPeriods",
     "DatapointsToAlarm",
     "MaxRecords",
     "MaxDatapoints",
     "EvaluationInterval",
+    "StorageResolution",
+    "ActionsSuppressorWaitPeriod",
+    "ActionsSuppressorExtensionPeriod",
 ];
 
-/// Double members a query request sends as text.
-const DOUBLES: [&str; 1] = ["Threshold"];
+/// Double members a query request sends as text (`Values` and `Counts` are
+/// lists of them; a `StatisticValues` set holds the four statistics).
+const DOUBLES: [&str; 7] = [
+    "Threshold",
+    "Values",
+    "Counts",
+    "SampleCount",
+    "Sum",
+    "Minimum",
+    "Maximum",
+];
 
 /// Boolean members a query request sends as text.
 const BOOLEANS: [&str; 3] = ["ActionsEnabled", "ReturnData", "RecentlyActive"];
@@ -254,9 +266,16 @@ fn typed(member: Option<&str>, node: Node) -> Result<Value, String> {
             .map(Value::Array);
     }
     if !node.children.is_empty() {
+        // A `MetricDatum`'s `Value` is a number; a `Dimension`'s is text.
+        let datum = node.children.contains_key("MetricName");
         let mut map = Map::new();
         for (key, child) in node.children {
-            let value = typed(Some(&key), child)?;
+            let value = if datum && key == "Value" {
+                typed(Some("Threshold"), child)
+                    .map_err(|error| error.replacen("Threshold", "Value", 1))?
+            } else {
+                typed(Some(&key), child)?
+            };
             map.insert(key, value);
         }
         return Ok(Value::Object(map));
@@ -429,6 +448,29 @@ mod tests {
         assert!(from_query(b"Action=X&Period=soon")
             .expect_err("not a number")
             .contains("Period"));
+        // PutMetricData: a datum's Value is a number, its dimensions' are text.
+        let form = b"Action=PutMetricData&Namespace=Shop&MetricData.member.1.MetricName=Sales\
+            &MetricData.member.1.Value=2.5&MetricData.member.1.Dimensions.member.1.Name=Site\
+            &MetricData.member.1.Dimensions.member.1.Value=42&MetricData.member.1.StorageResolution=1\
+            &MetricData.member.2.MetricName=Sales&MetricData.member.2.Values.member.1=1\
+            &MetricData.member.2.Counts.member.1=3&MetricData.member.3.MetricName=Sales\
+            &MetricData.member.3.StatisticValues.SampleCount=2&MetricData.member.3.StatisticValues.Sum=4\
+            &MetricData.member.3.StatisticValues.Minimum=1&MetricData.member.3.StatisticValues.Maximum=3";
+        let (_, input) = from_query(form).expect("parses");
+        let data = &input["MetricData"];
+        assert_eq!(data[0]["Value"], json!(2.5));
+        assert_eq!(data[0]["Dimensions"][0]["Value"], json!("42"));
+        assert_eq!(data[0]["StorageResolution"], json!(1));
+        assert_eq!(
+            (data[1]["Values"][0].clone(), data[1]["Counts"][0].clone()),
+            (json!(1.0), json!(3.0))
+        );
+        assert_eq!(data[2]["StatisticValues"]["Sum"], json!(4.0));
+        assert!(from_query(
+            b"Action=PutMetricData&MetricData.member.1.MetricName=a&MetricData.member.1.Value=x"
+        )
+        .expect_err("not a number")
+        .contains("Value"));
     }
 
     #[test]

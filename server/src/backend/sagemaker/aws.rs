@@ -7,7 +7,9 @@ use aws_config::BehaviorVersion;
 use aws_sdk_cloudwatch::types as cw;
 use aws_sdk_sagemaker::types as sm;
 use guardrail_app::api::{ErrorKind, ServiceError};
-use guardrail_core::plan::{CapacitySize, DeploymentConfig, MetricAlarm};
+use guardrail_core::plan::{
+    CapacitySize, CompositeAlarm, DeploymentConfig, Dimension, MetricAlarm, MetricDataQuery,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -356,28 +358,23 @@ pub fn put_metric_alarm(
         .evaluate_low_sample_count_percentile
         .and_then(|value| serde_json::to_value(value).ok())
         .and_then(|value| text(&value));
-    client
+    let request = client
         .put_metric_alarm()
         .alarm_name(&alarm.alarm_name)
         .set_alarm_description(alarm.alarm_description.clone())
         .set_actions_enabled(alarm.actions_enabled)
         .set_ok_actions(alarm.ok_actions.clone())
         .set_alarm_actions(alarm.alarm_actions.clone())
-        .set_insufficient_data_actions(alarm.insufficient_data_actions.clone())
-        .namespace(&alarm.namespace)
-        .metric_name(&alarm.metric_name)
-        .set_dimensions(Some(
-            alarm
-                .dimensions
-                .iter()
-                .map(|dimension| {
-                    cw::Dimension::builder()
-                        .name(&dimension.name)
-                        .value(&dimension.value)
-                        .build()
-                })
-                .collect(),
-        ))
+        .set_insufficient_data_actions(alarm.insufficient_data_actions.clone());
+    // A math alarm names its metrics in Metrics, and nothing else of them.
+    let request = match &alarm.metrics {
+        Some(queries) => request.set_metrics(Some(queries.iter().map(metric_data_query).collect())),
+        None => request
+            .namespace(&alarm.namespace)
+            .metric_name(&alarm.metric_name)
+            .set_dimensions(Some(dimensions(&alarm.dimensions))),
+    };
+    request
         .set_statistic(statistic)
         .set_extended_statistic(alarm.extended_statistic.clone())
         .set_period(seconds(alarm.period))
@@ -388,6 +385,61 @@ pub fn put_metric_alarm(
         .set_treat_missing_data(missing)
         .set_evaluate_low_sample_count_percentile(low_sample)
         .set_unit(alarm.unit.as_deref().map(cw::StandardUnit::from))
+}
+
+fn dimensions(dimensions: &[Dimension]) -> Vec<cw::Dimension> {
+    dimensions
+        .iter()
+        .map(|dimension| {
+            cw::Dimension::builder()
+                .name(&dimension.name)
+                .value(&dimension.value)
+                .build()
+        })
+        .collect()
+}
+
+/// One query of a math alarm's `Metrics` in the SDK's types.
+fn metric_data_query(query: &MetricDataQuery) -> cw::MetricDataQuery {
+    let stat = query.metric_stat.as_ref().map(|stat| {
+        cw::MetricStat::builder()
+            .metric(
+                cw::Metric::builder()
+                    .namespace(&stat.metric.namespace)
+                    .metric_name(&stat.metric.metric_name)
+                    .set_dimensions(Some(dimensions(&stat.metric.dimensions)))
+                    .build(),
+            )
+            .set_period(seconds(stat.period))
+            .stat(&stat.stat)
+            .set_unit(stat.unit.as_deref().map(cw::StandardUnit::from))
+            .build()
+    });
+    cw::MetricDataQuery::builder()
+        .id(&query.id)
+        .set_metric_stat(stat)
+        .set_expression(query.expression.clone())
+        .set_label(query.label.clone())
+        .set_return_data(query.return_data)
+        .set_period(seconds(query.period))
+        .set_account_id(query.account_id.clone())
+        .build()
+}
+
+/// `PutCompositeAlarm` for one of the plan's composite alarms.
+pub fn put_composite_alarm(
+    client: &aws_sdk_cloudwatch::Client,
+    alarm: &CompositeAlarm,
+) -> aws_sdk_cloudwatch::operation::put_composite_alarm::builders::PutCompositeAlarmFluentBuilder {
+    client
+        .put_composite_alarm()
+        .alarm_name(&alarm.alarm_name)
+        .alarm_rule(&alarm.alarm_rule)
+        .set_alarm_description(alarm.alarm_description.clone())
+        .set_actions_enabled(alarm.actions_enabled)
+        .set_ok_actions(alarm.ok_actions.clone())
+        .set_alarm_actions(alarm.alarm_actions.clone())
+        .set_insufficient_data_actions(alarm.insufficient_data_actions.clone())
 }
 
 /// One request as a dry run prints it: the service, the operation and its

@@ -133,6 +133,14 @@ impl SageMaker {
                     aws::alarm_input(alarm),
                 ));
             }
+            // After the metric alarms they name.
+            for alarm in &plan.composite_alarms {
+                requests.push(aws::request(
+                    "cloudwatch",
+                    "PutCompositeAlarm",
+                    serde_json::to_value(alarm).unwrap_or_default(),
+                ));
+            }
         }
         if !names.is_empty() {
             requests.push(aws::request(
@@ -353,6 +361,19 @@ impl Backend for SageMaker {
                         .map_err(|error| {
                             refused(format!(
                                 "PutMetricAlarm {} failed: {}",
+                                alarm.alarm_name,
+                                call_error(&error)
+                            ))
+                        })?;
+                }
+                // After the metric alarms they name, which must exist.
+                for alarm in &plan.composite_alarms {
+                    aws::put_composite_alarm(&clients.cloudwatch, alarm)
+                        .send()
+                        .await
+                        .map_err(|error| {
+                            refused(format!(
+                                "PutCompositeAlarm {} failed: {}",
                                 alarm.alarm_name,
                                 call_error(&error)
                             ))

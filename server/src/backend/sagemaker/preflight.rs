@@ -7,6 +7,18 @@ use guardrail_core::Plan;
 
 use super::aws::{call_error, Clients};
 
+fn dimensions_of(dimensions: &[aws_sdk_cloudwatch::types::Dimension]) -> Vec<Dimension> {
+    dimensions
+        .iter()
+        .map(|dimension| {
+            Dimension::new(
+                dimension.name().unwrap_or_default(),
+                dimension.value().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 /// What the preflight learnt about the target.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Preflight {
@@ -177,6 +189,8 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
         .cloudwatch
         .describe_alarms()
         .set_alarm_names(Some(names.clone()))
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::MetricAlarm)
+        .alarm_types(aws_sdk_cloudwatch::types::AlarmType::CompositeAlarm)
         .send()
         .await
     {
@@ -190,7 +204,17 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
         }
     };
     let alarms = described.metric_alarms();
+    let composites = described.composite_alarms();
     for name in &names {
+        if composites
+            .iter()
+            .any(|alarm| alarm.alarm_name() == Some(name.as_str()))
+        {
+            found.problems.push(format!(
+                "rollback alarm {name} is a composite alarm in CloudWatch: guardrail assumes SageMaker rolls back on metric alarms only (it reads them with DescribeAlarms, which returns composite alarms only when asked); list the metric alarms its rule names instead"
+            ));
+            continue;
+        }
         let in_plan = plan.alarms.iter().any(|alarm| &alarm.alarm_name == name);
         let Some(alarm) = alarms
             .iter()
@@ -213,43 +237,62 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
                 alarm.state_reason().unwrap_or("no reason given")
             ));
         }
-        // A metric-math alarm is not read; one about to be put is the plan's.
-        if !alarm.metrics().is_empty() || (put == Put::Planned && in_plan) {
+        // One about to be put is the plan's, which `check` validated.
+        if put == Put::Planned && in_plan {
             continue;
         }
-        let dimensions: Vec<Dimension> = alarm
-            .dimensions()
-            .iter()
-            .map(|dimension| {
-                Dimension::new(
-                    dimension.name().unwrap_or_default(),
-                    dimension.value().unwrap_or_default(),
-                )
-            })
-            .collect();
-        let namespace = alarm.namespace().unwrap_or_default();
-        let metric = alarm.metric_name().unwrap_or_default();
-        let scope = scope_of(
-            namespace,
-            metric,
-            &dimensions,
-            (endpoint, &plan.variant_name, to_config),
-        );
-        let old_fleet = matches!(scope, Scope::Unrelated)
-            && scope_of(
+        let metrics: Vec<(String, String, Vec<Dimension>)> = if alarm.metrics().is_empty() {
+            vec![(
+                alarm.namespace().unwrap_or_default().to_string(),
+                alarm.metric_name().unwrap_or_default().to_string(),
+                dimensions_of(alarm.dimensions()),
+            )]
+        } else {
+            alarm
+                .metrics()
+                .iter()
+                .filter_map(|query| query.metric_stat()?.metric())
+                .map(|metric| {
+                    (
+                        metric.namespace().unwrap_or_default().to_string(),
+                        metric.metric_name().unwrap_or_default().to_string(),
+                        dimensions_of(metric.dimensions()),
+                    )
+                })
+                .collect()
+        };
+        let mut sees = false;
+        let mut blind = Vec::new();
+        for (namespace, metric, dimensions) in &metrics {
+            let scope = scope_of(
                 namespace,
                 metric,
-                &dimensions,
-                (endpoint, &plan.variant_name, &found.from_config),
-            ) == Scope::NewFleet;
-        if !matches!(scope, Scope::Endpoint | Scope::NewFleet) && !old_fleet {
-            let shown: Vec<String> = dimensions
-                .iter()
-                .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-                .collect();
+                dimensions,
+                (endpoint, &plan.variant_name, to_config),
+            );
+            let old_fleet = matches!(scope, Scope::Unrelated)
+                && scope_of(
+                    namespace,
+                    metric,
+                    dimensions,
+                    (endpoint, &plan.variant_name, &found.from_config),
+                ) == Scope::NewFleet;
+            match scope {
+                Scope::Endpoint | Scope::NewFleet | Scope::Team => sees = true,
+                _ if old_fleet => sees = true,
+                _ => {
+                    let shown: Vec<String> = dimensions
+                        .iter()
+                        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+                        .collect();
+                    blind.push(format!("{namespace} {metric} {{{}}}", shown.join(", ")));
+                }
+            }
+        }
+        if !sees && !blind.is_empty() {
             found.problems.push(format!(
-                "rollback alarm {name} watches {namespace} {metric} {{{}}}, which SageMaker does not publish for this update: SageMaker publishes its endpoint metrics in AWS/SageMaker under EndpointName={endpoint}, VariantName={} (the whole variant) and with EndpointConfigName={to_config} (the new fleet); fix the alarm's namespace, metric or dimensions",
-                shown.join(", "),
+                "rollback alarm {name} watches {}, which SageMaker does not publish for this update: SageMaker publishes its endpoint metrics in AWS/SageMaker under EndpointName={endpoint}, VariantName={} (the whole variant) and with EndpointConfigName={to_config} (the new fleet); fix the alarm's namespace, metric or dimensions",
+                blind.join(" and "),
                 plan.variant_name
             ));
         }

@@ -1,0 +1,598 @@
+//! The metrics users publish with `PutMetricData`, as CloudWatch keeps them.
+//!
+//! Each metric (namespace, name and dimensions, in any order) keeps buckets on
+//! the API clock: a second wide for high-resolution data (`StorageResolution`
+//! 1), a minute wide otherwise, stamped at their start. As CloudWatch keeps
+//! data, seconds become minutes after 3 hours, minutes become 5 minutes after
+//! 15 days and hours after 63 days, and nothing is kept past 455 days
+//! ([`crate::engine::metrics::ROLL_UPS`]). A bucket keeps, per unit, the
+//! sample count, sum, minimum and maximum, and the values with their counts
+//! for percentiles: exactly while there are at most [`MAX_VALUES`] distinct
+//! values, then merged where neighbours are within 0.5 % of each other.
+//! Percentiles of data published as a `StatisticValues` set exist only when
+//! the set is one value (CloudWatch's own rule).
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use guardrail_core::alarm::{PeriodSamples, Quantiles};
+use guardrail_core::plan::{Dimension, MetricIdentity};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::metrics::{PUBLISHED_RETENTION_MS, ROLL_UPS};
+
+/// Distinct values a bucket keeps exactly before it merges near neighbours.
+pub const MAX_VALUES: usize = 2_000;
+/// Metrics the local CloudWatch keeps: a bound on its memory.
+pub const MAX_SERIES: usize = 10_000;
+
+const SECOND_MS: u64 = 1_000;
+const MINUTE_MS: u64 = 60_000;
+
+/// A metric's identity with its dimensions sorted, as a map key.
+pub type SeriesKey = (String, String, Vec<(String, String)>);
+
+pub fn key_of(identity: &MetricIdentity) -> SeriesKey {
+    let mut dimensions: Vec<(String, String)> = identity
+        .dimensions
+        .iter()
+        .map(|dimension| (dimension.name.clone(), dimension.value.clone()))
+        .collect();
+    dimensions.sort();
+    (
+        identity.namespace.clone(),
+        identity.metric_name.clone(),
+        dimensions,
+    )
+}
+
+pub fn identity_of(key: &SeriesKey) -> MetricIdentity {
+    MetricIdentity::new(
+        &key.0,
+        &key.1,
+        key.2
+            .iter()
+            .map(|(name, value)| Dimension::new(name, value))
+            .collect(),
+    )
+}
+
+/// The sums of one unit's data in one bucket.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    pub count: f64,
+    pub sum: f64,
+    pub minimum: f64,
+    pub maximum: f64,
+    /// (value, count), sorted by value.
+    pub values: Vec<(f64, f64)>,
+    /// Whether some data came as a statistic set that cannot give percentiles.
+    #[serde(default)]
+    pub no_percentiles: bool,
+}
+
+impl Aggregate {
+    fn is_empty(&self) -> bool {
+        self.count <= 0.0
+    }
+
+    /// Adds `count` samples of `value`.
+    pub fn add_value(&mut self, value: f64, count: f64) {
+        self.add_stats(count, value * count, value, value);
+        match self
+            .values
+            .binary_search_by(|(existing, _)| existing.total_cmp(&value))
+        {
+            Ok(at) => self.values[at].1 += count,
+            Err(at) => self.values.insert(at, (value, count)),
+        }
+        self.compact();
+    }
+
+    /// Adds a statistic set; a set that is one value (its minimum equals its
+    /// maximum, and its sum their product with the count) keeps percentiles.
+    pub fn add_set(&mut self, count: f64, sum: f64, minimum: f64, maximum: f64) {
+        if minimum == maximum && (sum - minimum * count).abs() <= 1e-9 * sum.abs().max(1.0) {
+            self.add_value(minimum, count);
+            return;
+        }
+        self.add_stats(count, sum, minimum, maximum);
+        self.no_percentiles = true;
+    }
+
+    fn add_stats(&mut self, count: f64, sum: f64, minimum: f64, maximum: f64) {
+        if self.is_empty() {
+            self.minimum = minimum;
+            self.maximum = maximum;
+        } else {
+            self.minimum = self.minimum.min(minimum);
+            self.maximum = self.maximum.max(maximum);
+        }
+        self.count += count;
+        self.sum += sum;
+    }
+
+    pub fn merge(&mut self, other: &Aggregate) {
+        if other.is_empty() {
+            return;
+        }
+        self.add_stats(other.count, other.sum, other.minimum, other.maximum);
+        self.no_percentiles |= other.no_percentiles;
+        for (value, count) in &other.values {
+            match self
+                .values
+                .binary_search_by(|(existing, _)| existing.total_cmp(value))
+            {
+                Ok(at) => self.values[at].1 += count,
+                Err(at) => self.values.insert(at, (*value, *count)),
+            }
+        }
+        self.compact();
+    }
+
+    /// Past [`MAX_VALUES`] distinct values, merges neighbours within 0.5 %
+    /// of each other (into their weighted mean) until it fits.
+    fn compact(&mut self) {
+        let mut tolerance = 0.005;
+        while self.values.len() > MAX_VALUES {
+            let mut merged: Vec<(f64, f64)> = Vec::with_capacity(self.values.len());
+            for &(value, count) in &self.values {
+                match merged.last_mut() {
+                    Some((last, total))
+                        if (value - *last).abs() <= tolerance * value.abs().max(last.abs()) =>
+                    {
+                        *last = (*last * *total + value * count) / (*total + count);
+                        *total += count;
+                    }
+                    _ => merged.push((value, count)),
+                }
+            }
+            self.values = merged;
+            tolerance *= 2.0;
+        }
+    }
+
+    /// The samples the core's statistics are computed from.
+    pub fn samples(&self) -> Option<PeriodSamples> {
+        if self.is_empty() {
+            return None;
+        }
+        let count = (self.count.round() as u64).max(1);
+        let quantiles = if self.no_percentiles || self.values.is_empty() {
+            // Percentiles of data CloudWatch cannot give them for: none.
+            Quantiles::Histogram(Vec::new())
+        } else {
+            Quantiles::Histogram(
+                self.values
+                    .iter()
+                    .map(|(value, count)| (*value, (count.round() as u64).max(1)))
+                    .collect(),
+            )
+        };
+        Some(PeriodSamples {
+            count,
+            sum: self.sum,
+            minimum: Some(self.minimum),
+            maximum: Some(self.maximum),
+            quantiles,
+        })
+    }
+}
+
+/// One bucket of one metric: its width, and its data per unit.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Bucket {
+    pub width_ms: u64,
+    pub units: Vec<(String, Aggregate)>,
+}
+
+impl Bucket {
+    fn unit_mut(&mut self, unit: &str) -> &mut Aggregate {
+        let position = match self.units.iter().position(|(name, _)| name == unit) {
+            Some(position) => position,
+            None => {
+                self.units.push((unit.to_string(), Aggregate::default()));
+                self.units.len() - 1
+            }
+        };
+        &mut self.units[position].1
+    }
+
+    fn merge(&mut self, other: &Bucket) {
+        for (unit, aggregate) in &other.units {
+            self.unit_mut(unit).merge(aggregate);
+        }
+    }
+}
+
+/// One datum of `PutMetricData`, checked.
+#[derive(Clone, Debug)]
+pub struct Datum {
+    pub identity: MetricIdentity,
+    pub at_ms: u64,
+    pub high_resolution: bool,
+    /// `None` stands for CloudWatch's `None` unit.
+    pub unit: Option<String>,
+    pub data: DatumData,
+}
+
+/// What one datum carries.
+#[derive(Clone, Debug)]
+pub enum DatumData {
+    /// `Value`, or `Values` with `Counts` (each 1 when left out).
+    Values(Vec<(f64, f64)>),
+    /// `StatisticValues`.
+    Set {
+        count: f64,
+        sum: f64,
+        minimum: f64,
+        maximum: f64,
+    },
+}
+
+type Series = BTreeMap<u64, Bucket>;
+
+#[derive(Default)]
+struct Inner {
+    series: BTreeMap<SeriesKey, Series>,
+    /// Per roll-up, the start below which it is done.
+    rolled_up_below: [u64; 3],
+}
+
+/// A roll-up the store must follow: the buckets of `series` in `[start_ms,
+/// start_ms + width_ms)` are now this one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RolledUp {
+    pub series: SeriesKey,
+    pub start_ms: u64,
+    pub bucket: Bucket,
+}
+
+/// The metrics users published. See the module documentation.
+#[derive(Default)]
+pub struct CustomMetrics {
+    inner: Mutex<Inner>,
+}
+
+/// Why data could not be taken.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PutError {
+    TooManyMetrics,
+}
+
+impl CustomMetrics {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Adds checked data; the changed buckets, to keep in the store before the
+    /// call answers.
+    pub fn put(&self, data: &[Datum]) -> Result<Vec<(SeriesKey, u64, Bucket)>, PutError> {
+        let mut inner = self.lock();
+        let new: std::collections::BTreeSet<SeriesKey> = data
+            .iter()
+            .map(|datum| key_of(&datum.identity))
+            .filter(|key| !inner.series.contains_key(key))
+            .collect();
+        if inner.series.len() + new.len() > MAX_SERIES {
+            return Err(PutError::TooManyMetrics);
+        }
+        let mut touched: std::collections::BTreeSet<(SeriesKey, u64)> = Default::default();
+        for datum in data {
+            let key = key_of(&datum.identity);
+            let width = if datum.high_resolution {
+                SECOND_MS
+            } else {
+                MINUTE_MS
+            };
+            let start = datum.at_ms - datum.at_ms % width;
+            let series = inner.series.entry(key.clone()).or_default();
+            // A second's data may land in a minute already rolled up: it
+            // joins that minute.
+            let start = series
+                .range(..=start)
+                .next_back()
+                .filter(|(from, bucket)| **from + bucket.width_ms > start)
+                .map(|(from, _)| *from)
+                .unwrap_or(start);
+            let bucket = series.entry(start).or_insert_with(|| Bucket {
+                width_ms: width,
+                units: Vec::new(),
+            });
+            let aggregate = bucket.unit_mut(datum.unit.as_deref().unwrap_or("None"));
+            match &datum.data {
+                DatumData::Values(values) => {
+                    for (value, count) in values {
+                        aggregate.add_value(*value, *count);
+                    }
+                }
+                DatumData::Set {
+                    count,
+                    sum,
+                    minimum,
+                    maximum,
+                } => aggregate.add_set(*count, *sum, *minimum, *maximum),
+            }
+            touched.insert((key, start));
+        }
+        Ok(touched
+            .into_iter()
+            .filter_map(|(key, start)| {
+                let bucket = inner.series.get(&key)?.get(&start)?.clone();
+                Some((key, start, bucket))
+            })
+            .collect())
+    }
+
+    /// The samples of metric `identity` over `[from_ms, to_ms)`: the buckets
+    /// that start in it and fit in it (rolled-up data has no datapoints of a
+    /// shorter period), of `unit` only when one is given.
+    pub fn samples(
+        &self,
+        identity: &MetricIdentity,
+        unit: Option<&str>,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Option<PeriodSamples> {
+        self.samples_with_unit(identity, unit, from_ms, to_ms)
+            .map(|(samples, _)| samples)
+    }
+
+    /// As [`CustomMetrics::samples`], with the unit the data was published
+    /// in (`None` when it was none, or several).
+    pub fn samples_with_unit(
+        &self,
+        identity: &MetricIdentity,
+        unit: Option<&str>,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Option<(PeriodSamples, String)> {
+        let inner = self.lock();
+        let series = inner.series.get(&key_of(identity))?;
+        let mut total = Aggregate::default();
+        let mut units: Vec<&str> = Vec::new();
+        for (start, bucket) in series.range(from_ms..to_ms) {
+            if *start + bucket.width_ms > to_ms && bucket.width_ms > SECOND_MS {
+                // A minute (or longer) that does not fit: a shorter period
+                // sees it only at its start, as on standard resolution.
+                if *start != from_ms {
+                    continue;
+                }
+            }
+            for (name, aggregate) in &bucket.units {
+                if unit.is_none_or(|unit| unit == name) {
+                    total.merge(aggregate);
+                    if !units.contains(&name.as_str()) {
+                        units.push(name);
+                    }
+                }
+            }
+        }
+        let unit = match units.as_slice() {
+            [only] => only.to_string(),
+            _ => "None".to_string(),
+        };
+        total.samples().map(|samples| (samples, unit))
+    }
+
+    /// Every metric kept, for `ListMetrics`.
+    pub fn identities(&self) -> Vec<MetricIdentity> {
+        self.lock().series.keys().map(identity_of).collect()
+    }
+
+    /// Rolls up what has aged past each of [`ROLL_UPS`] as of `now_ms`, after
+    /// forgetting what is older than the retention; what the store must do.
+    pub fn roll_up(&self, now_ms: u64) -> Vec<RolledUp> {
+        let mut inner = self.lock();
+        let oldest = now_ms.saturating_sub(PUBLISHED_RETENTION_MS);
+        for series in inner.series.values_mut() {
+            *series = series.split_off(&oldest);
+        }
+        inner.series.retain(|_, series| !series.is_empty());
+        let mut rolled = Vec::new();
+        for (tier, (age_ms, width_ms)) in ROLL_UPS.iter().enumerate() {
+            let cutoff = now_ms.saturating_sub(*age_ms);
+            let end = cutoff - cutoff % width_ms;
+            let from = inner.rolled_up_below[tier];
+            if end <= from {
+                continue;
+            }
+            for (key, series) in inner.series.iter_mut() {
+                let starts: Vec<u64> = series
+                    .range(from..end)
+                    .filter(|(_, bucket)| bucket.width_ms < *width_ms)
+                    .map(|(start, _)| *start)
+                    .collect();
+                let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+                for start in starts {
+                    groups
+                        .entry(start - start % width_ms)
+                        .or_default()
+                        .push(start);
+                }
+                for (group, members) in groups {
+                    let mut merged = series.remove(&group).unwrap_or_default();
+                    merged.width_ms = *width_ms;
+                    for start in members.into_iter().filter(|start| *start != group) {
+                        if let Some(bucket) = series.remove(&start) {
+                            merged.merge(&bucket);
+                        }
+                    }
+                    rolled.push(RolledUp {
+                        series: key.clone(),
+                        start_ms: group,
+                        bucket: merged.clone(),
+                    });
+                    series.insert(group, merged);
+                }
+            }
+            inner.rolled_up_below[tier] = end;
+        }
+        rolled
+    }
+
+    /// Puts back a bucket the store kept (at start-up).
+    pub fn restore(&self, key: SeriesKey, start_ms: u64, bucket: Bucket) {
+        let mut inner = self.lock();
+        inner
+            .series
+            .entry(key)
+            .or_default()
+            .insert(start_ms, bucket);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guardrail_core::alarm::Stat;
+    use guardrail_core::plan::Statistic;
+
+    fn identity(dimensions: &[(&str, &str)]) -> MetricIdentity {
+        MetricIdentity::new(
+            "Shop",
+            "Conversion",
+            dimensions
+                .iter()
+                .map(|(name, value)| Dimension::new(name, value))
+                .collect(),
+        )
+    }
+
+    fn datum(at_ms: u64, high: bool, data: DatumData) -> Datum {
+        Datum {
+            identity: identity(&[("Site", "www"), ("Region", "eu")]),
+            at_ms,
+            high_resolution: high,
+            unit: None,
+            data,
+        }
+    }
+
+    fn stat(samples: &PeriodSamples, statistic: Statistic) -> f64 {
+        samples.statistic(Stat::Basic(statistic))
+    }
+
+    #[test]
+    fn values_counts_and_sets_read_back_exactly() {
+        let metrics = CustomMetrics::default();
+        let minute = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
+        metrics
+            .put(&[
+                datum(minute + 5_000, false, DatumData::Values(vec![(2.0, 1.0)])),
+                datum(
+                    minute + 20_000,
+                    false,
+                    DatumData::Values(vec![(1.0, 3.0), (10.0, 1.0)]),
+                ),
+                datum(
+                    minute + 59_999,
+                    false,
+                    DatumData::Set {
+                        count: 2.0,
+                        sum: 8.0,
+                        minimum: 4.0,
+                        maximum: 4.0,
+                    },
+                ),
+            ])
+            .expect("put");
+        // The dimensions in another order name the same metric.
+        let samples = metrics
+            .samples(
+                &identity(&[("Region", "eu"), ("Site", "www")]),
+                None,
+                minute,
+                minute + MINUTE_MS,
+            )
+            .expect("data");
+        assert_eq!(stat(&samples, Statistic::SampleCount), 7.0);
+        assert_eq!(stat(&samples, Statistic::Sum), 23.0);
+        assert_eq!(stat(&samples, Statistic::Minimum), 1.0);
+        assert_eq!(stat(&samples, Statistic::Maximum), 10.0);
+        assert_eq!(samples.statistic(Stat::Percentile(50.0)), 2.0);
+        assert_eq!(samples.statistic(Stat::Percentile(90.0)), 10.0);
+        // Standard resolution: a 10-second period sees the minute at its start only.
+        assert!(metrics
+            .samples(
+                &identity(&[("Site", "www"), ("Region", "eu")]),
+                None,
+                minute + 10_000,
+                minute + 20_000
+            )
+            .is_none());
+        assert_eq!(
+            metrics
+                .samples(
+                    &identity(&[("Site", "www"), ("Region", "eu")]),
+                    None,
+                    minute,
+                    minute + 10_000
+                )
+                .map(|samples| samples.count),
+            Some(7)
+        );
+        assert!(metrics
+            .samples(
+                &identity(&[("Site", "www")]),
+                None,
+                minute,
+                minute + MINUTE_MS
+            )
+            .is_none());
+    }
+
+    #[test]
+    fn high_resolution_keeps_seconds_for_three_hours_then_minutes() {
+        let metrics = CustomMetrics::default();
+        let start = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
+        for second in 0..60 {
+            metrics
+                .put(&[datum(
+                    start + second * SECOND_MS,
+                    true,
+                    DatumData::Values(vec![(second as f64, 1.0)]),
+                )])
+                .expect("put");
+        }
+        let id = identity(&[("Site", "www"), ("Region", "eu")]);
+        let ten = metrics
+            .samples(&id, None, start + 10_000, start + 20_000)
+            .expect("data");
+        assert_eq!(stat(&ten, Statistic::Sum), (10..20).sum::<u64>() as f64);
+        let rolled = metrics.roll_up(start + 4 * 3_600_000);
+        assert_eq!(rolled.len(), 1);
+        assert_eq!(rolled[0].bucket.width_ms, MINUTE_MS);
+        assert!(metrics
+            .samples(&id, None, start + 10_000, start + 20_000)
+            .is_none());
+        let minute = metrics
+            .samples(&id, None, start, start + MINUTE_MS)
+            .expect("data");
+        assert_eq!(minute.count, 60);
+        // Past the retention, forgotten.
+        metrics.roll_up(start + 456 * 24 * 3_600_000);
+        assert!(metrics.identities().is_empty());
+    }
+
+    #[test]
+    fn many_distinct_values_stay_bounded_and_percentiles_close() {
+        let mut aggregate = Aggregate::default();
+        for index in 0..20_000 {
+            aggregate.add_value(1.0 + f64::from(index) / 1_000.0, 1.0);
+        }
+        assert!(aggregate.values.len() <= MAX_VALUES);
+        let samples = aggregate.samples().expect("data");
+        let p50 = samples.statistic(Stat::Percentile(50.0));
+        assert!((p50 - 11.0).abs() / 11.0 < 0.02, "{p50}");
+        assert_eq!(samples.count, 20_000);
+        // A statistic set of several values: no percentiles, as on CloudWatch.
+        let mut set = Aggregate::default();
+        set.add_set(3.0, 6.0, 1.0, 3.0);
+        let samples = set.samples().expect("data");
+        assert!(samples.statistic(Stat::Percentile(50.0)).is_nan());
+        assert_eq!(stat(&samples, Statistic::Average), 2.0);
+    }
+}

@@ -350,7 +350,7 @@ pub const ASSUMPTIONS: &[Assumption] = &[
         id: "api_alarms",
         title: "CloudWatch on the local engine",
         text: "SageMaker's metrics are published in 10-second buckets of the API clock, per endpoint config and for \
-               the whole variant, without delay, and kept as CloudWatch keeps data: 10-second buckets for 3 \
+               the whole variant, without delay, and read per minute as SageMaker publishes them (standard_resolution), and kept as CloudWatch keeps data: 10-second buckets for 3 \
                hours, then summed into minutes (kept 15 days), 5 minutes (63 days) and hours (455 days); a query \
                whose period is shorter than what is kept finds no datapoints. Example: 4 hours later, a minute's six \
                10-second buckets are one, and a 10-second period over it is empty. Alarms created with PutMetricAlarm are evaluated \
@@ -419,6 +419,77 @@ pub const ASSUMPTIONS: &[Assumption] = &[
                for blue's relaunch as long as its start-up patience. Each request the engine makes to a model \
                server has its own timeout on these clocks; a 60 s real-time limit on the engine's HTTP client only \
                ends one that hangs past them.",
+    },
+    Assumption {
+        id: "metric_math",
+        title: "Metric math where AWS is silent",
+        text: "guardrail evaluates what error-rate and latency-ratio alarms use: arithmetic, comparisons, AND/OR, \
+               ABS, AVG, FILL, IF, MAX, MIN and SUM, as AWS's metric math page describes (a value missing in one \
+               of two series counts as 0 where the other has one; a division by zero drops the point). An alarm's \
+               expression is evaluated over its evaluation range (EvaluationPeriods + 2 periods), so MIN, MAX, SUM \
+               and AVG of one series are taken over that range. FILL(m, REPEAT) leaves a gap at the start of the \
+               range, which has no value before it; FILL(m, LINEAR) fills only gaps between two values. MIN and MAX \
+               of an array take the values present at each time; SUM and AVG count a missing one as 0. Another \
+               CloudWatch function (RATE, METRICS, SEARCH, …) is refused by name, an unknown one as CloudWatch \
+               refuses it (\"Unrecognized function\"); AWS does not publish its exact messages. Example: errors \
+               [5, -, 0] and requests [50, 0, -] give 100*errors/requests = [10, -, -] (0/0 and 0/missing drop).",
+    },
+    Assumption {
+        id: "composite_alarms",
+        title: "Composite alarms",
+        text: "A composite alarm is in ALARM when its rule is true and OK otherwise, evaluated when it is put and \
+               whenever an alarm it names changes state (AWS: INSUFFICIENT_DATA only until that first \
+               evaluation). NOT binds tighter than AND, AND tighter than OR (AWS does not say). Alarms that name \
+               each other in a circle stop being re-evaluated after as many rounds as there are alarms, as \
+               CloudWatch stops evaluating a cycle. DeleteAlarms refuses an alarm that a composite alarm not being \
+               deleted names, with ValidationError (AWS says such an alarm cannot be deleted, not in which words). \
+               Example: ALARM(a) OR ALARM(b) goes to ALARM the moment a does.",
+    },
+    Assumption {
+        id: "composite_rollback",
+        title: "SageMaker rolls back on metric alarms only",
+        text: "AWS does not say whether AutoRollbackConfiguration takes a composite alarm. SageMaker needs \
+               cloudwatch:DescribeAlarms on its alarms, and DescribeAlarms returns only metric alarms unless asked \
+               for composite ones, so guardrail assumes SageMaker would not see a composite alarm: a plan that \
+               lists one for rollback is invalid, the local SageMaker refuses UpdateEndpoint naming one, and the \
+               preflight says so. List the metric alarms the rule names instead: for ALARM(a) OR ALARM(b) that is \
+               exactly the same rollback.",
+    },
+    Assumption {
+        id: "standard_resolution",
+        title: "Standard-resolution data is one datapoint a minute",
+        text: "SageMaker publishes its endpoint metrics once a minute, and PutMetricData without StorageResolution \
+               1 is kept per minute. A period of 10, 20 or 30 s on such data sees a minute's datapoint in the \
+               period that starts on the minute and nothing in the others; only high-resolution data \
+               (StorageResolution 1, kept per second for 3 hours) has datapoints every 10 s. Periods of 10 and \
+               30 s are evaluated at the end of each period: with periods aligned and no delay, CloudWatch's \
+               evaluation every 10 s sees the same datapoints. Example: a 10 s alarm on AWS/SageMaker sees the \
+               minute 0:00-1:00 at 0:00 and no data at 0:10 to 0:50.",
+    },
+    Assumption {
+        id: "team_metrics",
+        title: "Metrics the team publishes",
+        text: "In the what-if, a team metric (a namespace outside AWS/) is what the plan's Scenario.TeamMetrics says: \
+               Requests, Errors and Latency are the client's own count of every invocation, endpoint-wide (a client \
+               cannot tell the fleets apart), at the metric's StorageResolution; a Level metric publishes one value \
+               every PublishSeconds (default 60), stamped at the end of what it describes: Level plus Noise times \
+               a standard normal, moved towards GreenLevel in proportion to green's share of traffic after the \
+               regression's onset. An alarm on a team metric the scenario does not model sees no data. Nothing \
+               publishes a team metric in a rehearsal but the team: the local engine's alarms read what was sent \
+               with PutMetricData, and a planner run reads the same real time on the API clock. Example: Level 3.1, \
+               GreenLevel 0 and a 25 % canary give about 2.3 during the canary bake.",
+    },
+    Assumption {
+        id: "put_metric_data",
+        title: "What the local CloudWatch keeps of PutMetricData",
+        text: "Data is kept per metric (namespace, name and dimensions in any order), per second for \
+               StorageResolution 1 and per minute otherwise, rolled up and forgotten as CloudWatch keeps data \
+               (seconds become minutes after 3 hours; 455 days in all), in the run store before the call answers. \
+               A query with Unit reads only data sent with that unit; without one, all units together. Percentiles \
+               are exact up to 2 000 distinct values per bucket and within 0.5 % beyond; data sent as a \
+               StatisticValues set has no percentiles unless the set is one value (CloudWatch's rule). At most \
+               10 000 metrics are kept (LimitExceeded beyond). Timestamps are read on the API clock: at most two \
+               weeks before it and two hours after.",
     },
     Assumption {
         id: "simulated_traffic",

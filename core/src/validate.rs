@@ -895,6 +895,18 @@ impl Checker {
                     "guardrail reads the metrics of one account; leave AccountId out",
                 );
             }
+            let expression_fits = query.expression.as_deref().is_none_or(|text| {
+                let length = chars(text);
+                let fits = (1..=EXPRESSION_MAX).contains(&length);
+                if !fits {
+                    self.error(
+                        at(QueryField::Expression),
+                        "out_of_range",
+                        format!("is {length} characters long; allowed 1 to {EXPRESSION_MAX}"),
+                    );
+                }
+                fits
+            });
             match (&query.metric_stat, &query.expression) {
                 (Some(_), Some(_)) | (None, None) => {
                     self.error(
@@ -954,13 +966,7 @@ impl Checker {
                         );
                     }
                     metric_of_query.push(None);
-                    let length = chars(text);
-                    if length == 0 || length > EXPRESSION_MAX {
-                        self.error(
-                            at(QueryField::Expression),
-                            "out_of_range",
-                            format!("is {length} characters long; allowed 1 to {EXPRESSION_MAX}"),
-                        );
+                    if !expression_fits {
                         parsed.push(None);
                         continue;
                     }
@@ -1015,6 +1021,9 @@ impl Checker {
             match resolved {
                 Ok(resolved) if position == returned => resolved_returned = Some(resolved),
                 Ok(_) => {}
+                // An id of a query that is itself wrong: that query says so.
+                Err(math::MathError::UnknownId(id))
+                    if queries.iter().any(|query| query.id == id) => {}
                 Err(error) => self.math_error(
                     Field::AlarmQuery(index, position, QueryField::Expression),
                     &queries[position].id,
@@ -2116,6 +2125,207 @@ mod tests {
                 .collect();
             assert_eq!(got, expected, "case `{name}`: {:#?}", checked.report.errors);
         }
+    }
+
+    /// Applies `edit` to the team example (a new-fleet error rate by metric
+    /// math at Alarms[2], team metrics, a composite alarm) and checks that
+    /// exactly the expected (path, code) errors come back.
+    fn check_team_errors(edit: impl FnOnce(&mut serde_json::Value), expected: &[(&str, &str)]) {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::TEAM_GUARDRAILS).expect("example parses");
+        edit(&mut value);
+        let (_, checked) = check_json(&value.to_string()).expect("still a plan");
+        let got: Vec<(&str, &str)> = checked
+            .report
+            .errors
+            .iter()
+            .map(|problem| (problem.path.as_str(), problem.code.as_str()))
+            .collect();
+        assert_eq!(got, expected, "errors: {:#?}", checked.report.errors);
+    }
+
+    #[test]
+    fn math_composite_and_team_metric_table() {
+        use serde_json::json;
+        let expression = "/Alarms/2/Metrics/2/Expression";
+        let at = "Alarms[2].Metrics[2].Expression";
+        let cases: Vec<Case> = vec![
+            ("valid", Box::new(|_| {}), vec![]),
+            (
+                "a function guardrail does not evaluate",
+                Box::new(move |v| set(v, expression, json!("RATE(errors)"))),
+                vec![(at, "expression_unsupported")],
+            ),
+            (
+                "a function CloudWatch does not have",
+                Box::new(move |v| set(v, expression, json!("FOO(errors)"))),
+                vec![(at, "expression_unknown_function")],
+            ),
+            (
+                "an unknown id",
+                Box::new(move |v| set(v, expression, json!("100 * errs / requests"))),
+                vec![(at, "expression_unknown_id")],
+            ),
+            (
+                "a syntax error",
+                Box::new(move |v| set(v, expression, json!("100 * (errors / requests"))),
+                vec![(at, "expression_syntax")],
+            ),
+            (
+                "a number is not a time series",
+                Box::new(move |v| set(v, expression, json!("AVG(errors)"))),
+                vec![(at, "expression_invalid")],
+            ),
+            (
+                "an expression that names itself",
+                Box::new(move |v| set(v, expression, json!("rate + 1"))),
+                vec![(at, "expression_cycle")],
+            ),
+            (
+                "two queries return data",
+                Box::new(|v| set(v, "/Alarms/2/Metrics/0/ReturnData", json!(true))),
+                vec![("Alarms[2].Metrics", "return_data")],
+            ),
+            (
+                "ReturnData left out is true",
+                Box::new(|v| {
+                    if let Some(query) = v
+                        .pointer_mut("/Alarms/2/Metrics/1")
+                        .and_then(|q| q.as_object_mut())
+                    {
+                        query.remove("ReturnData");
+                    }
+                }),
+                vec![("Alarms[2].Metrics", "return_data")],
+            ),
+            (
+                "a math alarm names no metric of its own",
+                Box::new(|v| set(v, "/Alarms/2/Namespace", json!("AWS/SageMaker"))),
+                vec![("Alarms[2].Namespace", "math_conflict")],
+            ),
+            (
+                "metrics of one alarm share a period",
+                Box::new(|v| set(v, "/Alarms/2/Metrics/1/MetricStat/Period", json!(300))),
+                vec![("Alarms[2].Metrics[1].MetricStat.Period", "period_mismatch")],
+            ),
+            (
+                "a query id starts with a lower-case letter",
+                Box::new(|v| set(v, "/Alarms/2/Metrics/0/Id", json!("Errors"))),
+                vec![
+                    ("Alarms[2].Metrics[0].Id", "pattern"),
+                    (at, "expression_unknown_id"),
+                ],
+            ),
+            (
+                "a query is a metric or an expression",
+                Box::new(|v| set(v, "/Alarms/2/Metrics/0/Expression", json!("1"))),
+                vec![("Alarms[2].Metrics[0]", "query_kind")],
+            ),
+            (
+                "a composite alarm names alarms that exist",
+                Box::new(|v| {
+                    set(
+                        v,
+                        "/CompositeAlarms/0/AlarmRule",
+                        json!("ALARM(nope) OR TRUE"),
+                    )
+                }),
+                vec![("CompositeAlarms[0].AlarmRule", "alarm_undefined")],
+            ),
+            (
+                "a composite alarm's rule parses",
+                Box::new(|v| set(v, "/CompositeAlarms/0/AlarmRule", json!("ALARM(x"))),
+                vec![("CompositeAlarms[0].AlarmRule", "alarm_rule_invalid")],
+            ),
+            (
+                "a composite alarm cannot roll back",
+                Box::new(|v| {
+                    if let Some(list) = v
+                        .pointer_mut("/DeploymentConfig/AutoRollbackConfiguration/Alarms")
+                        .and_then(|list| list.as_array_mut())
+                    {
+                        list.push(json!({"AlarmName": "Page-OnCall-guardrail-demo"}));
+                    }
+                }),
+                vec![(
+                    "DeploymentConfig.AutoRollbackConfiguration.Alarms[5].AlarmName",
+                    "composite_rollback",
+                )],
+            ),
+            (
+                "alarm names are unique across kinds",
+                Box::new(|v| {
+                    set(
+                        v,
+                        "/CompositeAlarms/0/AlarmName",
+                        json!("ErrorRate-NewFleet-guardrail-demo"),
+                    )
+                }),
+                vec![
+                    ("CompositeAlarms[0].AlarmName", "duplicate_alarm"),
+                    ("CompositeAlarms[0].AlarmRule", "composite_cycle"),
+                ],
+            ),
+            (
+                "a team metric is not in an AWS namespace",
+                Box::new(|v| set(v, "/Scenario/TeamMetrics/2/Namespace", json!("AWS/Shop"))),
+                vec![("Scenario.TeamMetrics[2].Namespace", "aws_namespace")],
+            ),
+            (
+                "a business metric has a level",
+                Box::new(|v| {
+                    if let Some(metric) = v
+                        .pointer_mut("/Scenario/TeamMetrics/2")
+                        .and_then(|m| m.as_object_mut())
+                    {
+                        metric.remove("Level");
+                    }
+                }),
+                vec![("Scenario.TeamMetrics[2].Level", "required")],
+            ),
+            (
+                "storage resolution is 1 or 60",
+                Box::new(|v| set(v, "/Scenario/TeamMetrics/0/StorageResolution", json!(5))),
+                vec![("Scenario.TeamMetrics[0].StorageResolution", "out_of_range")],
+            ),
+            (
+                "noise is a standard deviation",
+                Box::new(|v| set(v, "/Scenario/TeamMetrics/2/Noise", json!(-1))),
+                vec![("Scenario.TeamMetrics[2].Noise", "out_of_range")],
+            ),
+        ];
+        for (name, edit, expected) in cases {
+            let expected: Vec<(&str, &str)> = expected.clone();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_team_errors(edit, &expected)
+            }));
+            assert!(run.is_ok(), "case `{name}` failed");
+        }
+    }
+
+    #[test]
+    fn a_math_alarm_becomes_a_rule_over_its_metrics() {
+        use crate::alarm::{Scope, Source};
+        let (_, checked) = check_json(examples::TEAM_GUARDRAILS).expect("parses");
+        let rollout = checked.rollout.expect("valid");
+        let rule = &rollout.alarms()[2];
+        let Source::Math { metrics, label, .. } = &rule.source else {
+            panic!("{rule:?}")
+        };
+        assert_eq!(metrics.len(), 2);
+        assert_eq!(label, "5XX rate on the new fleet (%)");
+        assert_eq!((rule.scope(), rule.period_seconds), (Scope::NewFleet, 60));
+        assert_eq!(rollout.alarms()[3].scope(), Scope::Team);
+        assert_eq!(rollout.alarms()[3].period_seconds, 10);
+        // 100 × errors ÷ requests, with AWS's rules: 5 of 50, no requests, none at all.
+        let errors = [Some(5.0), Some(0.0), None];
+        let requests = [Some(50.0), Some(0.0), None];
+        let values = rule.values(0..=2, |metric, period| {
+            let series = if metric == 0 { &errors } else { &requests };
+            series[period as usize]
+        });
+        assert_eq!(values, vec![Some(10.0), None, None]);
+        assert_eq!(rollout.metric_tick_seconds(), 10);
     }
 
     #[test]

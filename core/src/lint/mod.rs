@@ -5,7 +5,9 @@
 //! example that the Average of a 0-or-1 error metric is the error fraction, so an
 //! endpoint-wide `Average >= 1` cannot fire while blue still serves.
 
-use crate::alarm::{trim_float, AlarmRule, Comparison, Metric, Scope, Stat};
+mod metrics;
+
+use crate::alarm::{trim_float, AlarmRule, Comparison, Metric, Scope};
 use crate::assumptions::{instances_for, rollback_steps};
 use crate::explain::mmss;
 use crate::field::limits::MAX_INSTANCES;
@@ -13,12 +15,12 @@ use crate::field::{AlarmField, Field, Policy, Size, SizePart};
 use crate::fleets::Fleets;
 use crate::instance_types;
 use crate::plan::{
-    CapacitySize, CapacitySizeType, MetricAlarm, Plan, Statistic, TrafficRoutingType,
-    TreatMissingData,
+    CapacitySize, CapacitySizeType, MetricAlarm, Plan, TrafficRoutingType, TreatMissingData,
 };
 use crate::problem::Problem;
 use crate::rollout::{Rollout, Strategy};
 use crate::schedule::{schedule, Phase, Schedule, Step};
+use metrics::worst_case;
 
 /// A rolling rollback slower than this is worth a warning.
 const SLOW_ROLLBACK_SECONDS: u64 = 3_600;
@@ -319,41 +321,6 @@ fn slow_rollback(rollout: &Rollout, schedule: &Schedule, warnings: &mut Vec<Prob
     }
 }
 
-/// The highest value an alarm's statistic can take when every green request fails
-/// and blue is healthy, with green serving `share` (0 to 1) of what the alarm sees.
-/// `None` when it depends on things lint does not know (latency, traffic volume).
-fn worst_case(rule: &AlarmRule, share: f64, requests_per_period: f64) -> Option<f64> {
-    let query = rule.query()?;
-    let metric = query.metric?;
-    if !metric.is_per_request_flag() || metric == Metric::Invocation4XXErrors {
-        return None;
-    }
-    let share = match query.scope {
-        Scope::NewFleet => 1.0,
-        _ => share,
-    };
-    Some(match query.stat {
-        Stat::Basic(Statistic::Average) => share,
-        Stat::Basic(Statistic::Maximum) => 1.0,
-        Stat::Basic(Statistic::Minimum) => {
-            if share >= 1.0 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        Stat::Basic(Statistic::Sum) => share * requests_per_period,
-        Stat::Basic(Statistic::SampleCount) => return None,
-        Stat::Percentile(p) => {
-            if share > 1.0 - p / 100.0 || p >= 100.0 {
-                1.0
-            } else {
-                0.0
-            }
-        }
-    })
-}
-
 /// One rollback alarm and everything lint weighs it against.
 struct AlarmContext<'a> {
     plan: &'a Plan,
@@ -370,14 +337,17 @@ impl AlarmContext<'_> {
     }
 
     fn lint(&self, warnings: &mut Vec<Problem>) {
+        let (plan, index, rule) = (self.plan, self.index, self.rule);
+        metrics::team_metrics(plan, index, rule, warnings);
+        metrics::short_periods(plan, index, rule, warnings);
+        metrics::blind_metrics(plan, index, rule, warnings);
         if !self.sees_this_rollout(warnings) {
             return;
         }
-        let Some(metric) = self.rule.metric() else {
-            return;
-        };
-        self.statistic_documented(metric, warnings);
-        self.latency_units(metric, warnings);
+        if let Some(metric) = rule.metric() {
+            self.statistic_documented(metric, warnings);
+            self.latency_units(metric, warnings);
+        }
         self.new_fleet_breaching(warnings);
         let watched: Vec<&Step> = self
             .schedule
@@ -388,7 +358,8 @@ impl AlarmContext<'_> {
         if watched.is_empty() {
             return;
         }
-        self.reachability(metric, &watched, warnings);
+        metrics::zero_denominators(plan, index, rule, &watched, warnings);
+        self.reachability(&watched, warnings);
         self.slower_than_bake(&watched, warnings);
     }
 
@@ -396,6 +367,13 @@ impl AlarmContext<'_> {
     fn sees_this_rollout(&self, warnings: &mut Vec<Problem>) -> bool {
         let plan = self.plan;
         let rule = self.rule;
+        if rule.is_math() {
+            // Each of its metrics is judged on its own (metrics::blind_metrics).
+            return rule
+                .queries()
+                .iter()
+                .any(|query| query.scope.sees_rollout() || query.scope == Scope::Team);
+        }
         match rule.scope() {
             Scope::Endpoint | Scope::NewFleet | Scope::Team => true,
             Scope::Unrelated => {
@@ -530,11 +508,18 @@ impl AlarmContext<'_> {
     /// fleet alone and can fire when green fails: then this alarm being blind
     /// while green's share is small is covered, and the warning (which asks
     /// for exactly that alarm) clears.
-    fn new_fleet_covers(&self, metric: Metric) -> bool {
+    fn new_fleet_covers(&self) -> bool {
         let requests_per_second = self.plan.scenario_or_default().requests_per_second;
+        let reads = |rule: &AlarmRule| -> Vec<Metric> {
+            rule.queries()
+                .iter()
+                .filter_map(|query| query.metric)
+                .collect()
+        };
+        let mine = reads(self.rule);
         self.rollout.alarms().iter().any(|other| {
             other.name != self.rule.name
-                && other.metric() == Some(metric)
+                && reads(other).iter().any(|metric| mine.contains(metric))
                 && other.scope() == Scope::NewFleet
                 && matches!(
                     other.comparison,
@@ -551,7 +536,7 @@ impl AlarmContext<'_> {
 
     /// In which watched phases a failing green could push the statistic past
     /// the threshold at all.
-    fn reachability(&self, metric: Metric, watched: &[&Step], warnings: &mut Vec<Problem>) {
+    fn reachability(&self, watched: &[&Step], warnings: &mut Vec<Problem>) {
         let rule = self.rule;
         if !matches!(
             rule.comparison,
@@ -589,19 +574,27 @@ impl AlarmContext<'_> {
             .collect();
         let threshold = self.field(AlarmField::Threshold);
         if reachable.iter().all(|reachable| !reachable) {
+            let why = match rule.metric() {
+                Some(metric) => format!(
+                    "{} is 1 per failed request and 0 otherwise, so its Average is the error fraction",
+                    metric.as_str()
+                ),
+                None if metrics::reads_errors(rule) => {
+                    "blue's requests do not fail, so the fleets' errors are at most green's share of the requests".into()
+                }
+                None => "green's share of the requests bounds what its failures can do".into(),
+            };
             warn(
                 warnings,
                 threshold,
                 "alarm_never_fires",
                 format!(
-                    "{} can never be reached, even if every green request fails: {}. {} is 1 per failed request and 0 \
-                     otherwise, so its Average is the error fraction",
+                    "{} can never be reached, even if every green request fails: {}. {why}",
                     rule.condition(),
                     blocked.join("; "),
-                    metric.as_str()
                 ),
             );
-        } else if !blocked.is_empty() && !self.new_fleet_covers(metric) {
+        } else if !blocked.is_empty() && !self.new_fleet_covers() {
             let can = watched
                 .iter()
                 .zip(&reachable)
@@ -964,6 +957,146 @@ mod tests {
             warning.message.contains("15 batch(es) of 300 s: 1:15:00"),
             "{}",
             warning.message
+        );
+    }
+
+    /// The team example edited at JSON pointers: its warnings' (path, code).
+    fn team_warnings(edits: &[(&str, serde_json::Value)]) -> Vec<(String, String)> {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::TEAM_GUARDRAILS).expect("example");
+        for (pointer, new) in edits {
+            *value.pointer_mut(pointer).expect("pointer") = new.clone();
+        }
+        warnings(&value.to_string())
+    }
+
+    #[test]
+    fn team_metrics_say_who_publishes_them_and_what_the_what_if_assumes() {
+        let found = team_warnings(&[]);
+        for path in [
+            "Alarms[3].Metrics[0].MetricStat.Metric.MetricName",
+            "Alarms[3].Metrics[1].MetricStat.Metric.MetricName",
+            "Alarms[4].MetricName",
+        ] {
+            assert!(
+                has(&found, path, "team_metric_publisher"),
+                "{path}: {found:?}"
+            );
+        }
+        // The new-fleet rate covers the endpoint-wide 5XX alarm's blind canary.
+        assert!(
+            !has(&found, "Alarms[0].Threshold", "alarm_blind_in_phase"),
+            "{found:?}"
+        );
+        let (_, checked) = check_json(examples::TEAM_GUARDRAILS).expect("parses");
+        let said = checked
+            .report
+            .warnings
+            .iter()
+            .find(|problem| problem.path == "Alarms[4].MetricName")
+            .map(|problem| problem.message.clone())
+            .unwrap_or_default();
+        assert!(
+            said.contains("about 3.1 (noise 0.2), moving towards 0"),
+            "{said}"
+        );
+        // A team metric the scenario does not model: the what-if sees no data.
+        let unmodelled = team_warnings(&[("/Alarms/4/MetricName", serde_json::json!("Basket"))]);
+        assert!(has(
+            &unmodelled,
+            "Alarms[4].MetricName",
+            "team_metric_publisher"
+        ));
+    }
+
+    #[test]
+    fn an_endpoint_wide_rate_cannot_see_a_small_canary() {
+        use serde_json::json;
+        let endpoint = json!([
+            {"Name": "EndpointName", "Value": "guardrail-demo"},
+            {"Name": "VariantName", "Value": "AllTraffic"}
+        ]);
+        let found = team_warnings(&[
+            (
+                "/Alarms/2/Metrics/0/MetricStat/Metric/Dimensions",
+                endpoint.clone(),
+            ),
+            ("/Alarms/2/Metrics/1/MetricStat/Metric/Dimensions", endpoint),
+            ("/Alarms/2/Threshold", json!(30)),
+        ]);
+        // Every green request failing is 25 % of the endpoint's during the canary.
+        assert!(
+            has(&found, "Alarms[2].Threshold", "alarm_blind_in_phase"),
+            "{found:?}"
+        );
+        let (_, checked) = check_json(&{
+            let mut value: serde_json::Value =
+                serde_json::from_str(examples::TEAM_GUARDRAILS).expect("example");
+            value["Alarms"][2]["Threshold"] = json!(30);
+            value.to_string()
+        })
+        .expect("parses");
+        // On the new fleet alone, 100 % is within reach.
+        assert!(!checked
+            .report
+            .warnings
+            .iter()
+            .any(|problem| problem.path == "Alarms[2].Threshold"));
+    }
+
+    #[test]
+    fn a_denominator_often_zero_and_a_period_below_resolution_are_flagged() {
+        use serde_json::json;
+        let found = team_warnings(&[("/Scenario/RequestsPerSecond", json!(0.1))]);
+        // The client counts about 1 request a 10 s period: 0 in 37 % of them.
+        assert!(
+            has(
+                &found,
+                "Alarms[3].Metrics[1].MetricStat.Stat",
+                "denominator_often_zero"
+            ),
+            "{found:?}"
+        );
+        // The canary's own minute holds about 1.5 requests: 0 in 22 % of minutes.
+        assert!(has(
+            &found,
+            "Alarms[2].Metrics[1].MetricStat.Stat",
+            "denominator_often_zero"
+        ));
+        assert!(!has(
+            &team_warnings(&[]),
+            "Alarms[2].Metrics[1].MetricStat.Stat",
+            "denominator_often_zero"
+        ));
+        let found = team_warnings(&[
+            ("/Alarms/2/Metrics/0/MetricStat/Period", json!(10)),
+            ("/Alarms/2/Metrics/1/MetricStat/Period", json!(10)),
+        ]);
+        assert!(
+            has(
+                &found,
+                "Alarms[2].Metrics[0].MetricStat.Period",
+                "period_below_resolution"
+            ),
+            "{found:?}"
+        );
+        // The client's metrics are high resolution: 10 s is what they hold.
+        assert!(!has(
+            &found,
+            "Alarms[3].Metrics[0].MetricStat.Period",
+            "period_below_resolution"
+        ));
+        let found = team_warnings(&[(
+            "/Alarms/2/Metrics/0/MetricStat/Metric/Dimensions",
+            json!([{"Name": "EndpointName", "Value": "guardrail-demo"}]),
+        )]);
+        assert!(
+            has(
+                &found,
+                "Alarms[2].Metrics[0].MetricStat.Metric.Dimensions",
+                "alarm_matches_no_metric"
+            ),
+            "{found:?}"
         );
     }
 }

@@ -247,3 +247,88 @@ async fn cloudwatch_answers_json_cbor_and_query_with_their_own_errors() {
     }
     assert_eq!(aws.engine.cloudwatch().alarms(|_| true).len(), 3);
 }
+
+/// The phase of the recorded run to `to_config` in which its rollback began.
+fn rollback_phase(aws: &LocalAws, to_config: &str) -> Option<guardrail_core::schedule::Phase> {
+    let runs = aws.engine.store().runs().expect("runs");
+    let run = runs.iter().find(|run| run.to_config == to_config)?;
+    aws.engine
+        .store()
+        .events(&run.id)
+        .expect("events")
+        .into_iter()
+        .find_map(|event| match event.kind {
+            guardrail_core::event::EventKind::RollbackStarted { phase, .. } => Some(phase),
+            _ => None,
+        })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn guardrails_as_teams_write_them_roll_back_through_boto3() {
+    let aws = LocalAws::start(120.0, 300).await;
+    let script = workspace().join("server/tests/python/team_guardrails.py");
+    let script = script.to_string_lossy();
+    let (ok, stdout, stderr) = run(
+        &aws.url,
+        "python",
+        &[script.as_ref()],
+        &[("GUARDRAIL_TIME_SCALE", "120")],
+    )
+    .await;
+    assert!(ok, "the script failed:\n{stdout}\n{stderr}");
+    let summary = last_json(&stdout, &stderr);
+    // Custom metrics read back exactly: 2, 1, 1, 1, 10, 4, 4 in one minute.
+    let basket = &summary["basket"];
+    assert_eq!(basket["points"], 1, "{summary}");
+    assert_eq!(basket["sample_count"], 7.0, "{summary}");
+    assert_eq!(basket["sum"], 23.0, "{summary}");
+    assert_eq!(
+        (basket["minimum"].clone(), basket["maximum"].clone()),
+        (serde_json::json!(1.0), serde_json::json!(10.0))
+    );
+    assert_eq!(basket["p50"], 2.0, "{summary}");
+    assert_eq!(basket["unit"], "Count", "{summary}");
+    // High resolution: two 10-second datapoints; an expression over the minute.
+    assert_eq!(summary["latency_10s"], serde_json::json!([120.0, 80.0]));
+    assert_eq!(summary["half"], serde_json::json!([11.5]));
+    assert_eq!(summary["half_label"], "half the basket");
+    assert_eq!(summary["listed"], serde_json::json!(["Basket", "Latency"]));
+    assert_eq!(summary["aws_namespace"], "InvalidParameterValue");
+    // The math alarm reads its metrics back, and rolls the broken canary back
+    // during the canary bake, named in FailureReason.
+    assert_eq!(
+        summary["rate_alarm_metrics"],
+        serde_json::json!(["errors", "requests", "rate"])
+    );
+    let math = &summary["math"];
+    assert_eq!(math["config"], math["expected_config"], "{summary}");
+    let reason = math["failure_reason"].as_str().expect("a failure reason");
+    assert!(reason.contains("team-5xx-rate"), "{reason}");
+    let to = math["to_config"].as_str().expect("config");
+    assert_eq!(
+        rollback_phase(&aws, to),
+        Some(guardrail_core::schedule::Phase::CanaryBake)
+    );
+    // The composite alarm: listed when asked for, following its child into
+    // ALARM, refused for rollback, and keeping its child from deletion.
+    let composite = &summary["composite"];
+    assert_eq!(composite["found"], 1, "{summary}");
+    assert_eq!(composite["hidden_by_default"], 0, "{summary}");
+    assert_eq!(composite["state"], "ALARM", "{summary}");
+    assert_eq!(composite["children"].as_array().map(Vec::len), Some(1));
+    assert_eq!(composite["rollback"], "ValidationException", "{summary}");
+    assert_eq!(composite["delete_child"], "ValidationError", "{summary}");
+    assert_eq!(composite["orphan"], "ValidationError", "{summary}");
+    // The business metric, fed by the script, rolls back a healthy model.
+    let business = &summary["business"];
+    assert_eq!(business["config"], business["expected_config"], "{summary}");
+    let reason = business["failure_reason"]
+        .as_str()
+        .expect("a failure reason");
+    assert!(reason.contains("team-conversion"), "{reason}");
+    let to = business["to_config"].as_str().expect("config");
+    assert_eq!(
+        rollback_phase(&aws, to),
+        Some(guardrail_core::schedule::Phase::CanaryBake)
+    );
+}

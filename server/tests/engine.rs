@@ -1604,3 +1604,123 @@ async fn updates_under_load_cut_no_request_in_flight() {
     );
     engine.shutdown().await;
 }
+
+/// The team example (new-fleet 5XX rate by metric math, the client's 10 s
+/// rate, a business metric), to `config`, with the notebook's endpoint-wide
+/// latency alarm raised as [`notebook_to`] does.
+fn team_to(config: &str) -> Plan {
+    let mut plan = Plan::from_json(examples::TEAM_GUARDRAILS).expect("the example");
+    plan.endpoint_config_name = config.into();
+    plan.alarms[1].threshold = Some(1_000_000.0);
+    for alarm in &mut plan.alarms {
+        for query in alarm.metrics.iter_mut().flatten() {
+            if let Some(stat) = query.metric_stat.as_mut() {
+                for dimension in &mut stat.metric.dimensions {
+                    if dimension.name == "EndpointConfigName" {
+                        dimension.value = config.into();
+                    }
+                }
+            }
+        }
+    }
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_fleet_error_rate_by_metric_math_rolls_back_during_the_canary_bake() {
+    let engine = engine().await;
+    let run = engine
+        .start_rollout(&team_to("incompatible"), SCALE)
+        .await
+        .expect("accepted");
+    let (outcome, events) = finish(&engine, &run).await;
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
+    match cause {
+        RollbackCause::Alarm { alarm, reason } => {
+            assert_eq!(alarm, "ErrorRate-NewFleet-guardrail-demo");
+            // Every canary request fails: a rate of 100 %.
+            assert!(reason.contains("[100!"), "{reason}");
+        }
+        other => panic!("unexpected cause {other:?}"),
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_metric_the_team_publishes_rolls_back_a_healthy_model() {
+    use guardrail_core::plan::{Dimension, MetricIdentity};
+    use guardrail_server::engine::custom_metrics::{Datum, DatumData};
+    // The API clock at the run's scale, so that a plan period spans as much
+    // API time as it says.
+    let engine = Engine::start(
+        Registry::demo(),
+        Store::in_memory().expect("store"),
+        EngineOptions {
+            load_rps: 100.0,
+            seed: 7,
+            api_time_scale: SCALE,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .expect("engine starts");
+    let mut plan = team_to("fixed");
+    // The conversion alarm alone rolls back.
+    plan.deployment_config
+        .as_mut()
+        .and_then(|config| config.auto_rollback_configuration.as_mut())
+        .expect("rollback")
+        .alarms
+        .retain(|alarm| alarm.alarm_name == "CheckoutConversion-guardrail-demo");
+    let run = engine.start_rollout(&plan, SCALE).await.expect("accepted");
+    // The shop publishes its conversion every 6 s of API time: 3.1 %, then
+    // 1 % once the canary bakes.
+    let publisher = {
+        let engine = engine.clone();
+        let run = run.clone();
+        tokio::spawn(async move {
+            loop {
+                let baking = engine.store().events(&run).is_ok_and(|events| {
+                    events.iter().any(|event| {
+                        matches!(
+                            event.kind,
+                            EventKind::BakeStarted {
+                                phase: Phase::CanaryBake,
+                                ..
+                            }
+                        )
+                    })
+                });
+                let datum = Datum {
+                    identity: MetricIdentity::new(
+                        "Shop/Checkout",
+                        "ConversionRate",
+                        vec![Dimension::new("Site", "www")],
+                    ),
+                    at_ms: engine.cloudwatch().clock().now_ms(),
+                    high_resolution: false,
+                    unit: None,
+                    data: DatumData::Values(vec![(if baking { 1.0 } else { 3.1 }, 1.0)]),
+                };
+                engine
+                    .cloudwatch()
+                    .put_metric_data(&[datum])
+                    .expect("published");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let (outcome, events) = finish(&engine, &run).await;
+    publisher.abort();
+    let (phase, cause) = rolled_back(&outcome);
+    assert_eq!(phase, Phase::CanaryBake, "{events:#?}");
+    match cause {
+        RollbackCause::Alarm { alarm, reason } => {
+            assert_eq!(alarm, "CheckoutConversion-guardrail-demo");
+            assert!(reason.contains("less than 2.5"), "{reason}");
+        }
+        other => panic!("unexpected cause {other:?}"),
+    }
+    engine.shutdown().await;
+}

@@ -618,3 +618,66 @@ async fn stopping_stops_watching_and_says_sagemaker_carries_on() {
         .expect_err("already ended");
     assert!(again.message.contains("already ended"), "{}", again.message);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metric_math_and_composite_alarms_are_put_through_the_sdk_and_the_rate_rolls_back() {
+    let rig = rig().await;
+    let store = Store::in_memory().expect("store");
+    let backend = backend(&rig.url, store.clone(), true);
+    let mut plan = Plan::from_json(guardrail_core::examples::TEAM_GUARDRAILS).expect("the example");
+    // The local models answer in about 7 ms, which a busy machine can push
+    // past the notebook's 10 ms: the latency alarm at 100 ms.
+    plan.alarms[1].threshold = Some(100_000.0);
+    let run_id = backend
+        .start(&plan, RunOptions::default())
+        .await
+        .expect("the update starts");
+    let (outcome, events) = outcome(&store, &run_id).await;
+    let RunOutcome::RolledBack { phase, .. } = &outcome else {
+        panic!("expected a rollback, got {outcome:?}: {events:#?}");
+    };
+    // The new fleet's 5XX rate (metric math) sees the canary; the
+    // endpoint-wide alarms cannot, and nothing publishes the team's metrics.
+    assert_eq!(phase.name(), "canary_bake", "{events:#?}");
+    assert!(
+        outcome
+            .describe()
+            .contains("ErrorRate-NewFleet-guardrail-demo"),
+        "{}",
+        outcome.describe()
+    );
+    let cloudwatch = rig.engine.cloudwatch();
+    let rate = cloudwatch
+        .alarm("ErrorRate-NewFleet-guardrail-demo")
+        .expect("the math alarm was put");
+    assert_eq!(rate.definition.metrics, plan.alarms[2].metrics);
+    let composites = cloudwatch.composites(|_| true);
+    assert_eq!(composites.len(), 1);
+    assert_eq!(composites[0].definition, plan.composite_alarms[0]);
+    assert_eq!(
+        composites[0].state,
+        guardrail_core::alarm::AlarmState::Alarm,
+        "the composite follows the rate alarm"
+    );
+    // The dry run shows the composite put after the metric alarms.
+    let settings = Settings {
+        create_alarms: true,
+        ..Settings::default()
+    };
+    let dry = SageMaker::dry_run(&plan, &settings).expect("a dry run");
+    let operations: Vec<&str> = dry["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter_map(|request| request["operation"].as_str())
+        .collect();
+    let composite = operations
+        .iter()
+        .position(|operation| *operation == "PutCompositeAlarm")
+        .expect("PutCompositeAlarm");
+    let last_metric = operations
+        .iter()
+        .rposition(|operation| *operation == "PutMetricAlarm")
+        .expect("PutMetricAlarm");
+    assert!(last_metric < composite, "{operations:?}");
+}

@@ -2,7 +2,8 @@
 //!
 //! Each metric (namespace, name and dimensions, in any order) keeps buckets on
 //! the API clock: a second wide for high-resolution data (`StorageResolution`
-//! 1), a minute wide otherwise, stamped at their start. As CloudWatch keeps
+//! 1), a minute wide otherwise, stamped at their start; a period reads the
+//! seconds and minutes that start in it. As CloudWatch keeps
 //! data, seconds become minutes after 3 hours, minutes become 5 minutes after
 //! 15 days and hours after 63 days, and nothing is kept past 455 days
 //! ([`crate::engine::metrics::ROLL_UPS`]). A bucket keeps, per unit, the
@@ -354,12 +355,12 @@ impl CustomMetrics {
         let mut total = Aggregate::default();
         let mut units: Vec<&str> = Vec::new();
         for (start, bucket) in series.range(from_ms..to_ms) {
-            if *start + bucket.width_ms > to_ms && bucket.width_ms > SECOND_MS {
-                // A minute (or longer) that does not fit: a shorter period
-                // sees it only at its start, as on standard resolution.
-                if *start != from_ms {
-                    continue;
-                }
+            // A second or a minute belongs to the period its start is in (a
+            // shorter period sees a minute only where it starts, as on
+            // standard resolution); rolled-up data has no datapoints of a
+            // period it does not fit in.
+            if bucket.width_ms > MINUTE_MS && *start + bucket.width_ms > to_ms {
+                continue;
             }
             for (name, aggregate) in &bucket.units {
                 if unit.is_none_or(|unit| unit == name) {

@@ -101,6 +101,16 @@ impl Rollout {
         &self.alarms
     }
 
+    /// The same rollout guarded by its alarm `index` alone: how much that one
+    /// alarm catches by itself. `None` when there is no such alarm.
+    pub fn with_only_alarm(&self, index: usize) -> Option<Rollout> {
+        let alarm = self.alarms.get(index)?.clone();
+        Some(Rollout {
+            alarms: vec![alarm],
+            ..self.clone()
+        })
+    }
+
     /// The metric tick both the simulator and the engine sum traffic into: the
     /// greatest common divisor of the alarm periods, so that every period is a
     /// whole number of ticks; 60 s without alarms.

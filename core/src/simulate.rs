@@ -792,6 +792,10 @@ pub struct Detection {
     /// Failed green requests per run, over all runs.
     pub bad_requests: Option<Spread>,
     pub requests_to_green: Option<Spread>,
+    /// Runs rolled back by an alarm during the canary bake (or the first
+    /// linear step's bake): caught while green served a small share.
+    #[serde(default)]
+    pub detected_early: u32,
 }
 
 /// The default number of seeded runs for [`detect`].
@@ -809,6 +813,31 @@ pub fn run_seed(seed: u64, index: u32) -> u64 {
     } else {
         Random::new(seed ^ u64::from(index).wrapping_mul(0xD1B5_4A32_D192_ED03)).next_u64()
     }
+}
+
+/// One rollback alarm's detection on its own.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AlarmDetection {
+    pub alarm: String,
+    pub detection: Detection,
+}
+
+/// The detection of each rollback alarm alone, on the same seeded runs:
+/// which guardrail catches the scenario's regression, and how soon.
+pub fn detect_each(
+    rollout: &Rollout,
+    scenario: &Scenario,
+    runs: u32,
+) -> Result<Vec<AlarmDetection>, SimulationError> {
+    (0..rollout.alarms().len())
+        .filter_map(|index| rollout.with_only_alarm(index))
+        .map(|alone| {
+            Ok(AlarmDetection {
+                alarm: alone.alarms()[0].name.clone(),
+                detection: detect(&alone, scenario, runs)?,
+            })
+        })
+        .collect()
 }
 
 /// Runs the scenario `runs` times with different seeds and summarises.
@@ -855,6 +884,7 @@ fn check_runs(runs: u32) -> Result<(), SimulationError> {
 struct Tally {
     runs: u32,
     detected: u32,
+    detected_early: u32,
     timed_out: u32,
     times: Vec<f64>,
     bad: Vec<f64>,
@@ -874,6 +904,15 @@ impl Tally {
         self.runs += 1;
         if simulation.detected() {
             self.detected += 1;
+            if let Outcome::RolledBack { phase, .. } = &simulation.outcome {
+                if matches!(
+                    phase,
+                    crate::schedule::Phase::CanaryBake
+                        | crate::schedule::Phase::LinearStepBake { step: 1, .. }
+                ) {
+                    self.detected_early += 1;
+                }
+            }
             if let Some(seconds) = simulation.time_to_rollback_seconds() {
                 self.times.push(seconds);
             }
@@ -901,6 +940,7 @@ impl Tally {
                 f64::from(self.detected) / f64::from(runs)
             },
             timed_out: self.timed_out,
+            detected_early: self.detected_early,
             time_to_rollback_seconds: Spread::of(self.times),
             bad_requests: Spread::of(self.bad),
             requests_to_green: Spread::of(self.to_green),

@@ -70,6 +70,10 @@ impl Share {
 
 fn percent(share: f64) -> String {
     let value = share * 100.0;
+    // Just under 100 % is not 100 %: one decimal says so (99.6 %).
+    if value < 100.0 && value >= 99.5 {
+        return format!("{:.1} %", (value * 10.0).floor() / 10.0);
+    }
     if value == 0.0 || value >= 10.0 || (value - value.round()).abs() < 0.05 {
         format!("{value:.0} %")
     } else {
@@ -248,5 +252,9 @@ mod tests {
         assert!(Share::of(196, 200)
             .describe()
             .starts_with("196 of 200 runs (98 %, 95 % interval 95 %–99 %)"));
+        assert_eq!(
+            Share::of(1000, 1000).describe(),
+            "1000 of 1000 runs (100 %, 95 % interval 99.6 %–100 %)"
+        );
     }
 }

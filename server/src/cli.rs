@@ -16,9 +16,10 @@ use guardrail_core::export::{export, Format};
 use guardrail_core::link::{self, LinkState};
 use guardrail_core::schedule::{schedule, Schedule};
 use guardrail_core::simulate::{
-    detect, detection_curve, simulate, CurvePoint, Detection, Simulation, SimulationError,
-    CURVE_ERROR_RATES, MAX_RUNS,
+    detect, detect_each, detection_curve, simulate, AlarmDetection, CurvePoint, Detection,
+    Simulation, SimulationError, CURVE_ERROR_RATES, MAX_RUNS,
 };
+use guardrail_core::tune::wilson;
 use guardrail_core::{check_json, Checked, Plan, Problem};
 use serde_json::json;
 
@@ -100,6 +101,10 @@ enum Command {
         /// Override the scenario's seed
         #[arg(long)]
         seed: Option<u64>,
+        /// With --runs: also each rollback alarm's detection on its own, on
+        /// the same seeded runs
+        #[arg(long, requires = "runs")]
+        each_alarm: bool,
     },
     /// Export the plan for AWS
     Export {
@@ -368,7 +373,8 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             json,
             runs,
             seed,
-        } => simulate_command(&plan, json, runs, seed),
+            each_alarm,
+        } => simulate_command(&plan, json, runs, seed, each_alarm),
         Command::Export { plan, format } => {
             let (parsed, checked) = read_plan(&plan)?;
             require_valid(&plan, &checked)?;
@@ -1015,6 +1021,8 @@ struct WhatIf {
     sentences: Vec<String>,
     seed: u64,
     detection: Option<(Detection, Vec<CurvePoint>)>,
+    /// With `--each-alarm`: each rollback alarm's detection alone.
+    each_alarm: Vec<AlarmDetection>,
 }
 
 fn simulate_command(
@@ -1022,6 +1030,7 @@ fn simulate_command(
     json: bool,
     runs: Option<u32>,
     seed: Option<u64>,
+    each_alarm: bool,
 ) -> Result<ExitCode, CliError> {
     let (plan, checked) = read_plan(source)?;
     let schedule = valid_schedule(source, &checked)?;
@@ -1047,11 +1056,16 @@ fn simulate_command(
         )),
         None => None,
     };
+    let each_alarm = match runs {
+        Some(runs) if each_alarm => detect_each(rollout, &scenario, runs).map_err(failed)?,
+        _ => Vec::new(),
+    };
     let what_if = WhatIf {
         sentences: explain(&schedule, &scenario, &simulation),
         simulation,
         seed: scenario.seed,
         detection,
+        each_alarm,
     };
     if json {
         print_json(&what_if_json(&what_if));
@@ -1091,6 +1105,21 @@ fn what_if_json(what_if: &WhatIf) -> serde_json::Value {
     if let (Some(object), Some((detection, curve))) = (value.as_object_mut(), &what_if.detection) {
         object.insert("detection".into(), json!(detection));
         object.insert("detection_curve".into(), json!(curve));
+    }
+    if let (Some(object), false) = (value.as_object_mut(), what_if.each_alarm.is_empty()) {
+        let each: Vec<serde_json::Value> = what_if
+            .each_alarm
+            .iter()
+            .map(|alone| {
+                let (low, high) = wilson(alone.detection.detected, alone.detection.runs);
+                json!({
+                    "alarm": alone.alarm,
+                    "detection": alone.detection,
+                    "interval_95": [low, high],
+                })
+            })
+            .collect();
+        object.insert("each_alarm".into(), json!(each));
     }
     value
 }
@@ -1133,12 +1162,29 @@ fn what_if_text(what_if: &WhatIf) -> String {
             spread.median, spread.p95
         ));
     }
-    out.push_str("  detection probability by green error rate:\n");
+    out.push_str("  detection probability by green error rate (the rest of the regression as in the scenario):\n");
     for point in curve {
         out.push_str(&format!(
             "    {:>6.1}%  {:>5.1}%\n",
             point.error_rate * 100.0,
             point.probability * 100.0
+        ));
+    }
+    if !what_if.each_alarm.is_empty() {
+        out.push_str("each rollback alarm alone, on the same seeded runs:\n");
+    }
+    for alone in &what_if.each_alarm {
+        let detection = &alone.detection;
+        let share = guardrail_core::tune::Share::of(detection.detected, detection.runs);
+        let median = detection
+            .time_to_rollback_seconds
+            .map(|spread| format!("median {} s to detect", spread.median))
+            .unwrap_or_else(|| "never detected".into());
+        out.push_str(&format!(
+            "  {}: caught {}; {median}; {} during the canary (or first linear) bake\n",
+            alone.alarm,
+            share.describe(),
+            detection.detected_early
         ));
     }
     out

@@ -1,19 +1,17 @@
 //! The plan designer: endpoint, traffic shifting, waits and the alarm editor.
 
-use guardrail_core::alarm::{trim_float, Metric};
+use guardrail_core::alarm::trim_float;
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
-use guardrail_core::field::limits::{MAX_ALARMS, MAX_INSTANCES};
-use guardrail_core::field::{AlarmField, Field, Policy, Size, SizePart};
-use guardrail_core::plan::{
-    CapacitySize, CapacitySizeType, ComparisonOperator, MetricAlarm, Plan, Statistic,
-    TreatMissingData,
-};
+use guardrail_core::field::limits::MAX_INSTANCES;
+use guardrail_core::field::{Field, Policy, Size, SizePart};
+use guardrail_core::plan::{CapacitySize, CapacitySizeType, Plan};
 use leptos::prelude::*;
 
+pub use crate::alarm_editor::{AlarmsSection, CompositeSection};
 use crate::browser;
 use crate::edit::{self, Mode};
-use crate::fields::{DecimalField, Problems, SelectField, TextField, WholeField};
-use crate::state::{use_editing, use_planner, Notice};
+use crate::fields::{Problems, SelectField, TextField, WholeField};
+use crate::state::{use_planner, Notice};
 
 // Fields read the plan through memos: a keystroke anywhere changes the plan,
 // and a memo tells its field only when its own value changed.
@@ -43,6 +41,7 @@ pub fn Designer() -> impl IntoView {
             <EndpointSection />
             <ShiftingSection />
             <AlarmsSection />
+            <CompositeSection />
         </section>
     }
 }
@@ -200,37 +199,38 @@ fn AllProblems() -> impl IntoView {
                         .map(|(problem, error)| {
                             let path = problem.path.clone();
                             // Where the lint knows the fix, one click makes it,
-                            // once the what-if has proven it on seeded runs.
+                            // once the what-if has proven it on seeded runs: a
+                            // copy of the alarm on the new fleet, or the new
+                            // fleet's 5XX rate by metric math.
                             let fix = (problem.code == "alarm_blind_in_phase")
                                 .then(|| edit::alarm_index(&problem.path))
                                 .flatten()
                                 .map(|index| {
-                                    let proven = analyses.what_if.with(|what_if| match what_if {
-                                        Some((_, Ok(what_if))) => what_if.fixes.iter().find(|fix| fix.index == index).cloned(),
-                                        _ => None,
+                                    let proven: Vec<edit::NewFleetFix> = analyses.what_if.with(|what_if| match what_if {
+                                        Some((_, Ok(what_if))) => what_if.fixes.iter().filter(|fix| fix.index == index).cloned().collect(),
+                                        _ => Vec::new(),
                                     });
-                                    let Some(proven) = proven else {
+                                    let Some(copy) = proven.first().cloned() else {
                                         return view! { <span class="fix-proof" id=format!("fix-proof-{index}")>"Checking a new-fleet alarm on seeded runs…"</span> }.into_any();
                                     };
-                                    let said = proven.describe();
-                                    if proven.refused.is_some() {
+                                    let said = copy.describe();
+                                    if copy.refused.is_some() {
                                         return view! { <span class="fix-proof refused" id=format!("fix-proof-{index}")>{said}</span> }.into_any();
                                     }
-                                    let apply = move |_| {
-                                        let fixed = planner.plan.with_untracked(|plan| edit::apply_new_fleet_fix(plan, &proven));
-                                        if let Some((plan, added)) = fixed {
-                                            let name = plan.alarms[added].alarm_name.clone();
-                                            let threshold = plan.alarms[added].threshold.map(trim_float).unwrap_or_default();
-                                            let proof = proven.tuned.as_ref().map(|tuned| format!(" It caught the what-if's regression in {} and fired with green as healthy as blue in {}.", tuned.caught.describe(), tuned.false_alarms.describe())).unwrap_or_default();
-                                            planner.replace_plan(plan);
-                                            planner.notice.set(Some(Notice {
-                                                error: false,
-                                                text: format!("Added {name}, on the new fleet alone, with threshold {threshold}.{proof} Undo (Ctrl+Z) takes it back."),
-                                            }));
-                                        }
-                                    };
+                                    let buttons = proven
+                                        .into_iter()
+                                        .map(|choice| {
+                                            let (id, label) = if choice.rate {
+                                                (format!("fix-new-fleet-rate-{index}"), "Add a new-fleet error rate (metric math)")
+                                            } else {
+                                                (format!("fix-new-fleet-{index}"), "Add a new-fleet alarm")
+                                            };
+                                            let apply = move |_| apply_fix(planner, &choice);
+                                            view! { <button type="button" class="fix" id=id on:click=apply>{label}</button> }
+                                        })
+                                        .collect_view();
                                     view! {
-                                        <button type="button" class="fix" id=format!("fix-new-fleet-{index}") on:click=apply>"Add a new-fleet alarm"</button>
+                                        {buttons}
                                         <span class="fix-proof" id=format!("fix-proof-{index}")>{said}</span>
                                     }.into_any()
                                 });
@@ -267,6 +267,40 @@ fn AllProblems() -> impl IntoView {
             </ul>
         </details>
     }
+}
+
+/// Applies a proven one-click fix and says what it added, with its proof.
+fn apply_fix(planner: crate::state::Planner, fix: &edit::NewFleetFix) {
+    let fixed = planner
+        .plan
+        .with_untracked(|plan| edit::apply_new_fleet_fix(plan, fix));
+    let Some((plan, added)) = fixed else { return };
+    let name = plan.alarms[added].alarm_name.clone();
+    let threshold = plan.alarms[added]
+        .threshold
+        .map(trim_float)
+        .unwrap_or_default();
+    let proof = fix
+        .tuned
+        .as_ref()
+        .map(|tuned| {
+            format!(
+                " It caught the what-if's regression in {} and fired with green as healthy as blue in {}.",
+                tuned.caught.describe(),
+                tuned.false_alarms.describe()
+            )
+        })
+        .unwrap_or_default();
+    let what = if fix.rate {
+        format!("the new fleet's 5XX rate by metric math, with threshold {threshold} %")
+    } else {
+        format!("on the new fleet alone, with threshold {threshold}")
+    };
+    planner.replace_plan(plan);
+    planner.notice.set(Some(Notice {
+        error: false,
+        text: format!("Added {name}, {what}.{proof} Undo (Ctrl+Z) takes it back."),
+    }));
 }
 
 #[component]
@@ -561,325 +595,5 @@ fn ShiftingSection() -> impl IntoView {
                 </Show>
             </Show>
         </fieldset>
-    }
-}
-
-fn metric_options() -> Vec<(String, String)> {
-    Metric::ALL
-        .into_iter()
-        .map(|metric| {
-            (
-                metric.as_str().to_string(),
-                format!("{} ({})", metric.as_str(), metric.unit()),
-            )
-        })
-        .collect()
-}
-
-fn statistic_options(current: &str) -> Vec<(String, String)> {
-    let mut options: Vec<(String, String)> = Statistic::ALL
-        .into_iter()
-        .map(|statistic| {
-            (
-                statistic.as_str().to_string(),
-                statistic.as_str().to_string(),
-            )
-        })
-        .chain(
-            ["p50", "p90", "p95", "p99", "p99.9"]
-                .into_iter()
-                .map(|p| (p.to_string(), format!("{p} (percentile)"))),
-        )
-        .collect();
-    if !current.is_empty() && !options.iter().any(|(value, _)| value == current) {
-        options.push((current.to_string(), current.to_string()));
-    }
-    options
-}
-
-const COMPARISONS: [(&str, &str); 4] = [
-    ("GreaterThanOrEqualToThreshold", ">= threshold"),
-    ("GreaterThanThreshold", "> threshold"),
-    ("LessThanThreshold", "< threshold"),
-    ("LessThanOrEqualToThreshold", "<= threshold"),
-];
-
-const MISSING: [(&str, &str); 4] = [
-    ("missing", "missing (default): not considered"),
-    ("notBreaching", "notBreaching: counts as good"),
-    ("breaching", "breaching: counts as bad"),
-    ("ignore", "ignore: keep the current state"),
-];
-
-/// The alarm editor, for the plan of the nearest [`Editing`].
-#[component]
-pub fn AlarmsSection() -> impl IntoView {
-    let editing = use_editing();
-    let count = Memo::new(move |_| editing.plan.with(|plan| plan.alarms.len()));
-    let removed = RwSignal::new(None::<String>);
-    view! {
-        <fieldset class="alarms">
-            <legend>{move || format!("Alarms ({} of {MAX_ALARMS})", count.get())}</legend>
-            <Problems path=fixed(Field::AutoRollback) id=editing.id("rollback-problems") />
-            <Problems path=fixed(Field::RollbackAlarms) id=editing.id("rollback-list-problems") />
-            // Where focus goes when an alarm is removed: the next card takes
-            // the removed one's place, and with focus left on its Remove
-            // button a second Enter would remove that alarm too.
-            <p class="hint" id=editing.id("alarms-status") tabindex="-1" role="status">
-                {move || removed.get().map(|name| {
-                    // Only the planner's own plan has an undo.
-                    let undo = if editing.prefix.is_empty() { " Undo (Ctrl+Z) brings it back." } else { "" };
-                    format!("Removed alarm {name}.{undo}")
-                })}
-            </p>
-            {move || (0..count.get()).map(|index| view! { <AlarmCard index=index removed=removed /> }).collect_view()}
-            <button
-                type="button"
-                id=editing.id("add-alarm")
-                disabled=move || { count.get() >= MAX_ALARMS }
-                on:click=move |_| editing.edit(|plan| {
-                    let _ = edit::add_alarm(plan);
-                })
-            >
-                "Add alarm"
-            </button>
-        </fieldset>
-    }
-}
-
-/// Reads one alarm of the plan, or the default when it is gone.
-fn alarm_signal<T: Default + Clone + PartialEq + Send + Sync + 'static>(
-    index: usize,
-    read: impl Fn(&MetricAlarm) -> T + Send + Sync + 'static,
-) -> Signal<T> {
-    let editing = use_editing();
-    Memo::new(move |_| {
-        editing
-            .plan
-            .with(|plan| plan.alarms.get(index).map(&read).unwrap_or_default())
-    })
-    .into()
-}
-
-/// Applies a change to one alarm of the plan.
-fn alarm_edit<T: 'static>(
-    index: usize,
-    change: impl Fn(&mut MetricAlarm, T) + Send + Sync + 'static,
-) -> Callback<T> {
-    let editing = use_editing();
-    Callback::new(move |value: T| {
-        editing.edit(|plan| {
-            if let Some(alarm) = plan.alarms.get_mut(index) {
-                change(alarm, value)
-            }
-        })
-    })
-}
-
-fn alarm_path(index: usize, field: AlarmField) -> Signal<String> {
-    fixed(Field::Alarm(index, field))
-}
-
-fn alarm_id(index: usize, field: &str) -> String {
-    use_editing().id(&format!("alarm-{index}-{field}"))
-}
-
-/// One alarm: its name, whether it rolls back, what it watches and when it fires.
-#[component]
-fn AlarmCard(index: usize, removed: RwSignal<Option<String>>) -> impl IntoView {
-    let editing = use_editing();
-    let name = Memo::new(move |_| {
-        editing
-            .plan
-            .with(|plan| plan.alarms.get(index).map(|alarm| alarm.alarm_name.clone()))
-            .unwrap_or_default()
-    });
-    let rollback = Memo::new(move |_| {
-        editing
-            .plan
-            .with(|plan| edit::is_rollback_alarm(plan, &name.get()))
-    });
-    view! {
-        <article class="alarm-card" aria-label=move || format!("Alarm {}", name.get())>
-            <div class="alarm-head">
-                <TextField
-                    id=alarm_id(index, "name")
-                    label="Alarm name"
-                    path=alarm_path(index, AlarmField::AlarmName)
-                    value=alarm_signal(index, |alarm| alarm.alarm_name.clone())
-                    on_change=Callback::new(move |value: String| editing.edit(|plan| edit::rename_alarm(plan, index, value)))
-                />
-                <button
-                    type="button"
-                    class="remove"
-                    aria-label=move || format!("Remove alarm {}", name.get())
-                    on:click=move |_| {
-                        let gone = name.get_untracked();
-                        editing.edit(|plan| edit::remove_alarm(plan, index));
-                        removed.set(Some(gone));
-                        browser::focus_id(&editing.id("alarms-status"));
-                    }
-                >
-                    "Remove"
-                </button>
-            </div>
-            {editing.rollback_choice.then(|| view! {
-            <div class="field checkbox">
-                    <label for=alarm_id(index, "rollback")>
-                        <input
-                            id=alarm_id(index, "rollback")
-                            type="checkbox"
-                            prop:checked=move || rollback.get()
-                            on:change=move |event| {
-                                let on = event_target_checked(&event);
-                                editing.edit(|plan| edit::set_rollback_alarm(plan, &name.get_untracked(), on))
-                            }
-                        />
-                        "Roll back when it fires (listed in AutoRollbackConfiguration)"
-                    </label>
-                </div>
-            }.into_any())}
-            <div class="grid three">
-                <AlarmCondition index=index />
-                <AlarmWindow index=index />
-                <AlarmScope index=index />
-            </div>
-        </article>
-    }
-}
-
-/// What an alarm compares: metric, statistic, comparison and threshold.
-#[component]
-fn AlarmCondition(index: usize) -> impl IntoView {
-    let editing = use_editing();
-    let statistic_now = editing.plan.with_untracked(|plan| {
-        plan.alarms
-            .get(index)
-            .map(edit::statistic_label)
-            .unwrap_or_default()
-    });
-    let threshold_label = alarm_signal(index, edit::threshold_label);
-    view! {
-        <SelectField
-            id=alarm_id(index, "metric")
-            label="Metric"
-            path=alarm_path(index, AlarmField::MetricName)
-            options=metric_options()
-            value=alarm_signal(index, |alarm| alarm.metric_name.clone())
-            on_change=alarm_edit(index, |alarm, value: String| alarm.metric_name = value)
-        />
-        <SelectField
-            id=alarm_id(index, "statistic")
-            label="Statistic"
-            path=alarm_path(index, AlarmField::Statistic)
-            options=statistic_options(&statistic_now)
-            value=alarm_signal(index, edit::statistic_label)
-            on_change=alarm_edit(index, |alarm, value: String| edit::set_statistic(alarm, &value))
-        />
-        <SelectField
-            id=alarm_id(index, "comparison")
-            label="Fires when"
-            path=alarm_path(index, AlarmField::ComparisonOperator)
-            options=COMPARISONS.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
-            value=alarm_signal(index, |alarm| {
-                alarm
-                    .comparison_operator
-                    .map(|operator| operator.as_str().to_string())
-                    .unwrap_or_default()
-            })
-            on_change=alarm_edit(index, |alarm, value: String| {
-                alarm.comparison_operator = ComparisonOperator::THRESHOLD
-                    .into_iter()
-                    .find(|operator| operator.as_str() == value)
-            })
-        />
-        <DecimalField
-            id=alarm_id(index, "threshold")
-            label=threshold_label
-            path=alarm_path(index, AlarmField::Threshold)
-            value=alarm_signal(index, |alarm| alarm.threshold)
-            on_change=alarm_edit(index, |alarm, value| alarm.threshold = value)
-        />
-    }
-}
-
-/// When an alarm counts: period, N, M and missing data.
-#[component]
-fn AlarmWindow(index: usize) -> impl IntoView {
-    view! {
-        <WholeField
-            id=alarm_id(index, "period")
-            label="Period"
-            path=alarm_path(index, AlarmField::Period)
-            value=alarm_signal(index, |alarm| alarm.period)
-            on_change=alarm_edit(index, |alarm, value| alarm.period = value)
-            seconds=true
-            hint="10, 20, 30 or a multiple of 60 s"
-        />
-        <WholeField
-            id=alarm_id(index, "evaluation-periods")
-            label="Evaluation periods (N)"
-            path=alarm_path(index, AlarmField::EvaluationPeriods)
-            value=alarm_signal(index, |alarm| alarm.evaluation_periods)
-            on_change=alarm_edit(index, |alarm, value| alarm.evaluation_periods = value)
-        />
-        <WholeField
-            id=alarm_id(index, "datapoints")
-            label="Datapoints to alarm (M)"
-            path=alarm_path(index, AlarmField::DatapointsToAlarm)
-            value=alarm_signal(index, |alarm| alarm.datapoints_to_alarm)
-            on_change=alarm_edit(index, |alarm, value| alarm.datapoints_to_alarm = value)
-            hint="Empty: same as N"
-        />
-        <SelectField
-            id=alarm_id(index, "missing")
-            label="Missing data"
-            path=alarm_path(index, AlarmField::TreatMissingData)
-            options=MISSING.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
-            value=alarm_signal(index, |alarm| {
-                alarm
-                    .treat_missing_data
-                    .unwrap_or(TreatMissingData::Missing)
-                    .as_str()
-                    .to_string()
-            })
-            on_change=alarm_edit(index, |alarm, value: String| {
-                alarm.treat_missing_data = TreatMissingData::ALL
-                    .into_iter()
-                    .find(|treat| treat.as_str() == value)
-            })
-        />
-    }
-}
-
-/// Which fleets an alarm watches: its dimensions.
-#[component]
-fn AlarmScope(index: usize) -> impl IntoView {
-    let editing = use_editing();
-    let new_fleet = Memo::new(move |_| {
-        editing
-            .plan
-            .with(|plan| plan.alarms.get(index).is_some_and(edit::is_new_fleet_only))
-    });
-    view! {
-        <div class="field" data-path=Field::Alarm(index, AlarmField::Dimensions).path()>
-            <label for=alarm_id(index, "scope")>"Watches"</label>
-            <select
-                id=alarm_id(index, "scope")
-                on:change=move |event| {
-                    let new_fleet = event_target_value(&event) == "new-fleet";
-                    editing.edit(|plan| {
-                        let snapshot = plan.clone();
-                        if let Some(alarm) = plan.alarms.get_mut(index) {
-                            edit::set_scope(&snapshot, alarm, new_fleet)
-                        }
-                    })
-                }
-            >
-                <option value="endpoint" selected=move || !new_fleet.get()>"Whole endpoint (EndpointName + VariantName)"</option>
-                <option value="new-fleet" selected=move || new_fleet.get()>"New fleet only (+ EndpointConfigName)"</option>
-            </select>
-            <Problems path=alarm_path(index, AlarmField::Dimensions) id=alarm_id(index, "scope-problems") />
-        </div>
     }
 }

@@ -330,7 +330,7 @@ pub fn set_scope(plan: &Plan, alarm: &mut MetricAlarm, new_fleet_only: bool) {
     alarm.dimensions = scope_dimensions(plan, new_fleet_only);
 }
 
-fn scope_dimensions(plan: &Plan, new_fleet_only: bool) -> Vec<Dimension> {
+pub(crate) fn scope_dimensions(plan: &Plan, new_fleet_only: bool) -> Vec<Dimension> {
     let mut dimensions = vec![
         Dimension::new("EndpointName", &plan.endpoint_name),
         Dimension::new("VariantName", &plan.variant_name),
@@ -364,7 +364,12 @@ pub fn rename_endpoint(plan: &mut Plan, field: Field, value: String) {
         _ => return,
     };
     for alarm in &mut plan.alarms {
-        for dimension in &mut alarm.dimensions {
+        // The alarm's own dimensions, and those of each metric of a math alarm.
+        let queries = alarm.metrics.iter_mut().flatten();
+        let leaves = queries.filter_map(|query| query.metric_stat.as_mut());
+        let sets = std::iter::once(&mut alarm.dimensions)
+            .chain(leaves.map(|stat| &mut stat.metric.dimensions));
+        for dimension in sets.flatten() {
             if dimension.name == dimension_name && dimension.value == old {
                 dimension.value = value.clone();
             }
@@ -440,6 +445,10 @@ pub struct NewFleetFix {
     pub tuned: Option<guardrail_core::tune::Tuned>,
     /// Why no alarm is offered, when none is.
     pub refused: Option<String>,
+    /// The new fleet's 5XX rate by metric math (in percent) rather than a
+    /// copy of the alarm: the same alarm, so the copy's proof is its proof.
+    #[serde(default)]
+    pub rate: bool,
 }
 
 impl NewFleetFix {
@@ -496,6 +505,7 @@ pub fn new_fleet_fix(plan: &Plan, index: usize) -> Option<NewFleetFix> {
             index,
             tuned: None,
             refused: None,
+            rate: false,
         });
     }
     let tuned = guardrail_core::tune::tune(plan, |threshold| {
@@ -508,12 +518,40 @@ pub fn new_fleet_fix(plan: &Plan, index: usize) -> Option<NewFleetFix> {
             index,
             tuned: Some(tuned),
             refused: None,
+            rate: false,
         },
         Err(untuned) => NewFleetFix {
             index,
             tuned: None,
             refused: Some(guardrail_core::explain::capitalise(&untuned.describe())),
+            rate: false,
         },
+    })
+}
+
+/// The other choice beside a proven new-fleet copy of an error metric's
+/// `Average`: the new fleet's 5XX rate by metric math, at the same threshold
+/// in percent. It fires on exactly the runs the copy fires on (the rate is
+/// the new fleet's `Average` times 100, missing where it is missing), so the
+/// copy's proof holds for it; `alarm_kinds`' tests run both to show it.
+pub fn rate_choice(plan: &Plan, copy: &NewFleetFix) -> Option<NewFleetFix> {
+    let original = plan.alarms.get(copy.index)?;
+    if copy.refused.is_some()
+        || copy.rate
+        || original.metric_name != Metric::Invocation5XXErrors.as_str()
+        || plan.alarms.len() >= MAX_ALARMS
+    {
+        return None;
+    }
+    let tuned = copy.tuned.clone().map(|mut tuned| {
+        tuned.threshold = (tuned.threshold * 100.0 * 1e9).round() / 1e9;
+        tuned
+    })?;
+    Some(NewFleetFix {
+        index: copy.index,
+        tuned: Some(tuned),
+        refused: None,
+        rate: true,
     })
 }
 
@@ -522,6 +560,20 @@ pub fn new_fleet_fix(plan: &Plan, index: usize) -> Option<NewFleetFix> {
 pub fn apply_new_fleet_fix(plan: &Plan, fix: &NewFleetFix) -> Option<(Plan, usize)> {
     if fix.refused.is_some() {
         return None;
+    }
+    if fix.rate {
+        let original = plan.alarms.get(fix.index)?;
+        let name = unused_name(plan, 1, |number| match number {
+            1 => format!("{}-new-fleet-rate", original.alarm_name),
+            _ => format!("{}-new-fleet-rate-{number}", original.alarm_name),
+        });
+        let threshold = fix.tuned.as_ref()?.threshold;
+        let mut next = plan.clone();
+        next.alarms
+            .push(crate::alarm_kinds::rate_alarm(plan, &name, threshold));
+        set_rollback_alarm(&mut next, &name, true);
+        let added = next.alarms.len() - 1;
+        return Some((next, added));
     }
     with_new_fleet_copy(
         plan,
@@ -561,6 +613,10 @@ pub fn new_fleet_fixes(plan: &Plan) -> Vec<NewFleetFix> {
     indices
         .into_iter()
         .filter_map(|index| new_fleet_fix(plan, index))
+        .flat_map(|copy| {
+            let rate = rate_choice(plan, &copy);
+            std::iter::once(copy).chain(rate)
+        })
         .collect()
 }
 
@@ -575,7 +631,7 @@ pub fn alarm_index(path: &str) -> Option<usize> {
 
 /// The first of `name(first)`, `name(first + 1)`, … that no alarm of `plan`
 /// has.
-fn unused_name(plan: &Plan, first: usize, name: impl Fn(usize) -> String) -> String {
+pub(crate) fn unused_name(plan: &Plan, first: usize, name: impl Fn(usize) -> String) -> String {
     (first..)
         .map(name)
         .find(|candidate| {

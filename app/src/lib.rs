@@ -8,6 +8,8 @@
 // Leptos views are nested types; the run view holds the alarm editor, which
 // takes the server-side render past the default depth of 128.
 #![recursion_limit = "256"]
+pub mod alarm_editor;
+pub mod alarm_kinds;
 pub mod analysis;
 pub mod api;
 pub mod bench;
@@ -23,5 +25,6 @@ pub mod planner;
 pub mod presets;
 pub mod runs;
 pub mod state;
+pub mod team_metrics;
 
 pub use planner::App;

@@ -255,6 +255,7 @@ pub fn WhatIfPanel() -> impl IntoView {
                         on_change=edit_scenario(|s, v| s.required_detection = v) />
                 </div>
             </fieldset>
+            <crate::team_metrics::TeamMetricsSection />
             <div class:stale=move || stale.get() aria-busy=move || stale.get().to_string()>
             {move || match stage.get() {
                 Stage::Invalid => view! { <p class="empty">"The plan has errors, so it cannot be simulated yet."</p> }.into_any(),

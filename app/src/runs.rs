@@ -8,13 +8,13 @@ use guardrail_core::Plan;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 
+use crate::alarm_editor::AlarmsSection;
 use crate::api::{
     abort_rollout, list_backends, list_runs, run_events, run_plan, run_target, start_rollout,
     BackendInfo, ServiceError, Target,
 };
 use crate::browser;
 use crate::charts::{run_chart, Planned};
-use crate::designer::AlarmsSection;
 use crate::state::{use_planner, Editing, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
 use guardrail_core::retro::{has_samples, rejudge, Retro, RetroError};

@@ -49,6 +49,8 @@ pub enum RetroError {
         period: u32,
         tick: u32,
     },
+    #[error("alarm {alarm} reads {metric}, a metric the team publishes: a run's record keeps SageMaker's metrics only, so it cannot be re-judged here (CloudWatch keeps the team's data: ask GetMetricData for it)")]
+    TeamMetric { alarm: String, metric: String },
 }
 
 /// One alarm's re-judgement.
@@ -97,6 +99,20 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
         return Err(RetroError::NoSamples);
     };
     let rules = rules_for(plan, alarms)?;
+    if let Some((rule, query)) = rules.iter().find_map(|rule| {
+        rule.queries()
+            .iter()
+            .find(|query| query.scope == Scope::Team)
+            .map(|query| (rule, query))
+    }) {
+        return Err(RetroError::TeamMetric {
+            alarm: rule.name.clone(),
+            metric: format!(
+                "{} {}",
+                query.identity.namespace, query.identity.metric_name
+            ),
+        });
+    }
     let tick_seconds = (tick_ms / 1_000) as u32;
     for rule in &rules {
         if tick_ms == 0 || rule.period_ms() % tick_ms != 0 {
@@ -394,6 +410,33 @@ mod tests {
         invalid.threshold = None;
         let error = rejudge(&[period(0, 0)], &plan, &[invalid]).expect_err("invalid");
         assert!(error.to_string().contains("Alarms[0].Threshold"), "{error}");
+        // A team metric is not in the record: said, not judged on no data.
+        let team = crate::Plan::from_json(crate::examples::TEAM_GUARDRAILS).expect("example");
+        match rejudge(&[period(0, 0)], &plan, &team.alarms[4..]) {
+            Err(RetroError::TeamMetric { alarm, metric }) => {
+                assert_eq!(alarm, "CheckoutConversion-guardrail-demo");
+                assert_eq!(metric, "Shop/Checkout ConversionRate");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_math_alarm_is_re_judged_from_the_recorded_ticks() {
+        // The new fleet's 5XX rate: 10 of 10 green requests fail each minute.
+        let team = crate::Plan::from_json(crate::examples::TEAM_GUARDRAILS).expect("example");
+        let mut plan = crate::examples::notebook_canary();
+        plan.endpoint_config_name = team.endpoint_config_name.clone();
+        let events: Vec<Event> = (0..3).map(|minute| period(minute * 60_000, 10)).collect();
+        let retro = rejudge(&events, &plan, &team.alarms[2..3]).expect("re-judged");
+        assert_eq!(retro.alarms[0].first_alarm_ms, Some(60_000));
+        assert!(
+            retro.alarms[0].transitions[0]
+                .reason
+                .contains("[100! (t=0s)]"),
+            "{:?}",
+            retro.alarms[0].transitions
+        );
     }
 
     #[test]

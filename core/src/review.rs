@@ -6,7 +6,7 @@
 use crate::alarm::{trim_float, AlarmState};
 use crate::event::RunTimeline;
 use crate::explain::mmss;
-use crate::plan::Plan;
+use crate::plan::{CompositeAlarm, MetricAlarm, Plan};
 use crate::schedule::{schedule, Phase};
 
 /// Where a reader of the summary can see more.
@@ -197,7 +197,7 @@ pub fn summary_markdown(
             .map(|rule| {
                 format!(
                     "{}, {} s, {} of {}",
-                    rule.condition(),
+                    condition_of(alarm, &rule),
                     rule.period_seconds,
                     rule.datapoints_to_alarm,
                     rule.evaluation_periods
@@ -215,6 +215,14 @@ pub fn summary_markdown(
             }
         ));
     }
+    for composite in &plan.composite_alarms {
+        out.push_str(&format!(
+            "| `{}` | composite, not a rollback alarm: {} | {} |\n",
+            escape(&composite.alarm_name),
+            escape(&composite.alarm_rule),
+            composite_fired(composite, plan, timeline)
+        ));
+    }
     let mut more = Vec::new();
     if let Some(link) = &links.link {
         more.push(format!("[Replay the timeline]({link})"));
@@ -229,6 +237,69 @@ pub fn summary_markdown(
         out.push_str(&format!("\n![The run's timeline]({image})\n"));
     }
     out
+}
+
+/// An alarm's condition for the table: a math alarm's label with its
+/// expression (`5XX rate (%) = 100 * errors / requests >= 5`).
+fn condition_of(alarm: &MetricAlarm, rule: &crate::alarm::AlarmRule) -> String {
+    let expression = alarm
+        .metrics
+        .iter()
+        .flatten()
+        .find(|query| query.returns_data())
+        .and_then(|query| query.expression.clone());
+    match expression {
+        Some(expression) if expression != rule.subject() => format!(
+            "{} = {expression} {} {}",
+            rule.subject(),
+            rule.comparison.symbol(),
+            trim_float(rule.threshold)
+        ),
+        _ => rule.condition(),
+    }
+}
+
+/// When a composite alarm would have entered ALARM, from the recorded
+/// changes of the alarms its rule names; "not recorded" when the run did
+/// not watch them all (only rollback alarms are recorded).
+fn composite_fired(composite: &CompositeAlarm, plan: &Plan, timeline: &RunTimeline) -> String {
+    let Ok(rule) = crate::check_composite(composite) else {
+        return "(not a valid rule)".into();
+    };
+    let watched = plan.rollback_alarm_names();
+    if rule.children().iter().any(|child| !watched.contains(child)) {
+        return "not recorded: the run watched only its rollback alarms".into();
+    }
+    let mut states: Vec<(String, AlarmState)> = rule
+        .children()
+        .into_iter()
+        .map(|child| (child.to_string(), AlarmState::InsufficientData))
+        .collect();
+    let holds = |states: &[(String, AlarmState)]| {
+        rule.holds(&|name: &str| {
+            states
+                .iter()
+                .find(|(child, _)| child == name)
+                .map(|(_, state)| *state)
+        })
+    };
+    let mut fired = Vec::new();
+    let mut before = holds(&states);
+    for change in &timeline.alarm_changes {
+        if let Some((_, state)) = states.iter_mut().find(|(child, _)| *child == change.alarm) {
+            *state = change.to;
+        }
+        let now = holds(&states);
+        if now && !before {
+            fired.push(mmss(change.at_ms / 1_000));
+        }
+        before = now;
+    }
+    if fired.is_empty() {
+        "no".into()
+    } else {
+        format!("**ALARM** at {}", fired.join(", "))
+    }
 }
 
 fn percent(part: u64, whole: u64) -> String {
@@ -333,6 +404,20 @@ mod tests {
         assert!(text.contains("| no |"), "{text}");
         // A pipe in a reason cannot break the Markdown.
         assert!(text.contains("stand-in \\| with a pipe"), "{text}");
+        // A math alarm says its expression; a composite alarm whether its
+        // rule held over the recorded changes of the alarms it names.
+        let mut team = crate::Plan::from_json(crate::examples::TEAM_GUARDRAILS).expect("example");
+        team.composite_alarms[0].alarm_rule =
+            "ALARM(\"TestAlarm-5XXErrors-guardrail-demo\") OR ALARM(\"ErrorRate-NewFleet-guardrail-demo\")".into();
+        let team_text = summary_markdown(&team, "run-1", &rolled_back(), &SummaryLinks::default());
+        assert!(
+            team_text.contains("| `ErrorRate-NewFleet-guardrail-demo` | 5XX rate on the new fleet (%) = 100 * errors / requests >= 5, 60 s, 1 of 1 | no |"),
+            "{team_text}"
+        );
+        assert!(
+            team_text.contains("| `Page-OnCall-guardrail-demo` | composite, not a rollback alarm: ALARM(\"TestAlarm-5XXErrors-guardrail-demo\") OR ALARM(\"ErrorRate-NewFleet-guardrail-demo\") | **ALARM** at 7:00 |"),
+            "{team_text}"
+        );
         assert!(text.contains("[Replay the timeline](http://h/#p=1.x&r=1.y)"));
         assert!(text.contains("![The run's timeline](http://h/runs/run-1/timeline.svg)"));
         assert!(text.contains("`guardrail events run-1 --json`"));

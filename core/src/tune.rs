@@ -71,7 +71,7 @@ impl Share {
 fn percent(share: f64) -> String {
     let value = share * 100.0;
     // Just under 100 % is not 100 %: one decimal says so (99.6 %).
-    if value < 100.0 && value >= 99.5 {
+    if (99.5..100.0).contains(&value) {
         return format!("{:.1} %", (value * 10.0).floor() / 10.0);
     }
     if value == 0.0 || value >= 10.0 || (value - value.round()).abs() < 0.05 {

@@ -591,6 +591,12 @@ async fn the_one_click_fix_adds_the_new_fleet_alarm_and_the_warning_clears() -> 
             proof.contains("fired with green as healthy as blue in 0 of 400 runs"),
             "{proof}"
         );
+        // The other choice: the new fleet's 5XX rate by metric math, offered
+        // with the same proof.
+        ensure!(
+            driver.find(By::Css("#fix-new-fleet-rate-0")).await.is_ok(),
+            "no metric-math choice"
+        );
         driver
             .find(By::Css("#fix-new-fleet-0"))
             .await?
@@ -1259,6 +1265,90 @@ async fn at_1280_pixels_the_verdict_reads_as_a_line_and_lint_stays_in_its_card()
         ensure!(why_width > 600.0, "the verdict's reason is {why_width} px wide");
         ensure!(bar_height < 200.0, "the header is {bar_height} px tall");
         ensure!(measured[2].as_u64() == Some(0), "lint spills out of {} card(s)", measured[2]);
+        no_console_errors(&driver).await
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metric_math_team_metrics_and_composite_alarms_are_edited_with_their_problems() -> Result<()>
+{
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Unprotected").await?;
+        // A new-fleet 5XX rate by metric math: its metrics and expression, and
+        // it watches the canary the endpoint-wide alarm cannot see.
+        driver
+            .find(By::Css("#add-rate-alarm"))
+            .await?
+            .click()
+            .await?;
+        let expression = "#alarm-2-query-2-expression";
+        wait_for("the expression field", || async {
+            driver.find(By::Css(expression)).await.ok().map(|_| ())
+        })
+        .await?;
+        ensure!(value_of(&driver, expression).await? == "100 * FILL(errors, 0) / requests");
+        ensure!(value_of(&driver, "#alarm-2-query-0-metric-name").await? == "Invocation5XXErrors");
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // A function guardrail does not evaluate is refused at the field, by name.
+        type_into(&driver, expression, "RATE(errors)").await?;
+        let said = wait_for_text(&driver, "#alarm-2-query-2-expression-problems", |text| {
+            text.contains("RATE is a CloudWatch function")
+        })
+        .await?;
+        ensure!(said.contains("Error in expression rate"), "{said}");
+        wait_for_text(&driver, "#plan-status", |text| text == "Blocked").await?;
+        type_into(&driver, expression, "100 * FILL(errors, 0) / requests").await?;
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
+        // The period is every metric's.
+        type_into(&driver, "#alarm-2-period", "300").await?;
+        wait_for_text(&driver, "#alarm-2-period-problems", |text| text.is_empty()).await?;
+        // An alarm on the team's own metric, with the what-if's model of it.
+        driver
+            .find(By::Css("#add-team-alarm"))
+            .await?
+            .click()
+            .await?;
+        wait_for("the team metric's namespace", || async {
+            let value = value_of(&driver, "#alarm-3-namespace").await.ok()?;
+            (value == "MyTeam/Business").then_some(())
+        })
+        .await?;
+        let said = wait_for_text(&driver, "#alarm-3-metric-name-problems", |text| {
+            text.contains("published by the team")
+        })
+        .await?;
+        ensure!(said.contains("the what-if assumes"), "{said}");
+        // A composite alarm: what guardrail assumes, and a rule naming
+        // nothing defined.
+        driver
+            .find(By::Css("#add-composite"))
+            .await?
+            .click()
+            .await?;
+        let rule = "#composite-0-rule";
+        wait_for("the rule", || async {
+            let value = value_of(&driver, rule).await.ok()?;
+            value.contains("ALARM(").then_some(())
+        })
+        .await?;
+        let assumption =
+            wait_for_text(&driver, "#composite-assumption", |text| !text.is_empty()).await?;
+        ensure!(assumption.contains("guardrail assumes not"), "{assumption}");
+        type_into(&driver, rule, "ALARM(nope)").await?;
+        wait_for_text(&driver, "#composite-0-rule-problems", |text| {
+            text.contains("alarms [nope] in the alarm rule do not exist")
+        })
+        .await?;
+        // The scenario's model of the team metric, in the what-if.
+        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        wait_for("the team metric's model", || async {
+            let value = value_of(&driver, "#team-metric-0-level").await.ok()?;
+            (value == "3.1").then_some(())
+        })
+        .await?;
         no_console_errors(&driver).await
     })
     .await

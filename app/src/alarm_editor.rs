@@ -70,6 +70,24 @@ const MISSING: [(&str, &str); 4] = [
     ("ignore", "ignore: keep the current state"),
 ];
 
+/// An edit that adds an alarm, and its index.
+type AddAlarm = fn(&mut guardrail_core::Plan) -> Option<usize>;
+
+/// The ways to add an alarm: (button id, label, the edit).
+const ADD_ALARMS: [(&str, &str, AddAlarm); 3] = [
+    ("add-alarm", "Add alarm", edit::add_alarm),
+    (
+        "add-rate-alarm",
+        "Add error rate (metric math)",
+        alarm_kinds::add_rate_alarm,
+    ),
+    (
+        "add-team-alarm",
+        "Add alarm on a team metric",
+        alarm_kinds::add_team_alarm,
+    ),
+];
+
 /// The alarm editor, for the plan of the nearest [`Editing`].
 #[component]
 pub fn AlarmsSection() -> impl IntoView {
@@ -92,36 +110,21 @@ pub fn AlarmsSection() -> impl IntoView {
                 })}
             </p>
             {move || (0..count.get()).map(|index| view! { <AlarmCard index=index removed=removed /> }).collect_view()}
-            <button
-                type="button"
-                id=editing.id("add-alarm")
-                disabled=move || { count.get() >= MAX_ALARMS }
-                on:click=move |_| editing.edit(|plan| {
-                    let _ = edit::add_alarm(plan);
+            {ADD_ALARMS
+                .into_iter()
+                .map(|(id, label, add)| view! {
+                    <button
+                        type="button"
+                        id=editing.id(id)
+                        disabled=move || { count.get() >= MAX_ALARMS }
+                        on:click=move |_| editing.edit(|plan| {
+                            let _ = add(plan);
+                        })
+                    >
+                        {label}
+                    </button>
                 })
-            >
-                "Add alarm"
-            </button>
-            <button
-                type="button"
-                id=editing.id("add-rate-alarm")
-                disabled=move || { count.get() >= MAX_ALARMS }
-                on:click=move |_| editing.edit(|plan| {
-                    let _ = alarm_kinds::add_rate_alarm(plan);
-                })
-            >
-                "Add error rate (metric math)"
-            </button>
-            <button
-                type="button"
-                id=editing.id("add-team-alarm")
-                disabled=move || { count.get() >= MAX_ALARMS }
-                on:click=move |_| editing.edit(|plan| {
-                    let _ = alarm_kinds::add_team_alarm(plan);
-                })
-            >
-                "Add alarm on a team metric"
-            </button>
+                .collect_view()}
         </fieldset>
     }
 }
@@ -256,13 +259,6 @@ fn AlarmCard(index: usize, removed: RwSignal<Option<String>>) -> impl IntoView {
 /// What an alarm compares: metric, statistic, comparison and threshold.
 #[component]
 fn AlarmCondition(index: usize) -> impl IntoView {
-    let editing = use_editing();
-    let statistic_now = editing.plan.with_untracked(|plan| {
-        plan.alarms
-            .get(index)
-            .map(edit::statistic_label)
-            .unwrap_or_default()
-    });
     view! {
         <SelectField
             id=alarm_id(index, "metric")
@@ -272,14 +268,7 @@ fn AlarmCondition(index: usize) -> impl IntoView {
             value=alarm_signal(index, |alarm| alarm.metric_name.clone())
             on_change=alarm_edit(index, |alarm, value: String| alarm.metric_name = value)
         />
-        <SelectField
-            id=alarm_id(index, "statistic")
-            label="Statistic"
-            path=alarm_path(index, AlarmField::Statistic)
-            options=statistic_options(&statistic_now)
-            value=alarm_signal(index, edit::statistic_label)
-            on_change=alarm_edit(index, |alarm, value: String| edit::set_statistic(alarm, &value))
-        />
+        <StatisticField index=index />
         <TextField
             id=alarm_id(index, "namespace")
             label="Namespace"
@@ -289,6 +278,28 @@ fn AlarmCondition(index: usize) -> impl IntoView {
             hint="AWS/SageMaker, or your team's own (then any metric name)"
         />
         <AlarmComparison index=index />
+    }
+}
+
+/// A single-metric alarm's statistic: a basic one or a percentile.
+#[component]
+fn StatisticField(index: usize) -> impl IntoView {
+    let editing = use_editing();
+    let statistic_now = editing.plan.with_untracked(|plan| {
+        plan.alarms
+            .get(index)
+            .map(edit::statistic_label)
+            .unwrap_or_default()
+    });
+    view! {
+        <SelectField
+            id=alarm_id(index, "statistic")
+            label="Statistic"
+            path=alarm_path(index, AlarmField::Statistic)
+            options=statistic_options(&statistic_now)
+            value=alarm_signal(index, edit::statistic_label)
+            on_change=alarm_edit(index, |alarm, value: String| edit::set_statistic(alarm, &value))
+        />
     }
 }
 
@@ -478,13 +489,6 @@ pub(crate) fn DimensionsField(
 /// dimensions and statistic.
 #[component]
 fn TeamMetricFields(index: usize) -> impl IntoView {
-    let editing = use_editing();
-    let statistic_now = editing.plan.with_untracked(|plan| {
-        plan.alarms
-            .get(index)
-            .map(edit::statistic_label)
-            .unwrap_or_default()
-    });
     view! {
         <TextField
             id=alarm_id(index, "namespace")
@@ -507,14 +511,7 @@ fn TeamMetricFields(index: usize) -> impl IntoView {
             value=alarm_signal(index, |alarm| alarm.dimensions.clone())
             on_change=alarm_edit(index, |alarm, value: Vec<Dimension>| alarm.dimensions = value)
         />
-        <SelectField
-            id=alarm_id(index, "statistic")
-            label="Statistic"
-            path=alarm_path(index, AlarmField::Statistic)
-            options=statistic_options(&statistic_now)
-            value=alarm_signal(index, edit::statistic_label)
-            on_change=alarm_edit(index, |alarm, value: String| edit::set_statistic(alarm, &value))
-        />
+        <StatisticField index=index />
     }
 }
 

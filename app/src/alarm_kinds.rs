@@ -13,7 +13,7 @@ use guardrail_core::plan::{
     Plan, Scenario, Statistic, TeamMetric, TeamMetricKind, TreatMissingData,
 };
 
-use crate::edit::{scope_dimensions, set_rollback_alarm, unused_name};
+use crate::edit::{push_rollback_alarm, scope_dimensions, unused_name};
 
 /// The new-fleet 5XX rate as metric math: `100 * FILL(errors, 0) / requests`
 /// over the new config's `Invocation5XXErrors` and `Invocations` sums, in
@@ -63,9 +63,7 @@ pub fn add_rate_alarm(plan: &mut Plan) -> Option<usize> {
         format!("{}-new-fleet-5xx-rate-{number}", plan.endpoint_name)
     });
     let alarm = rate_alarm(plan, &name, 5.0);
-    plan.alarms.push(alarm);
-    set_rollback_alarm(plan, &name, true);
-    Some(plan.alarms.len() - 1)
+    Some(push_rollback_alarm(plan, alarm))
 }
 
 /// Adds an alarm on a business metric the team publishes (a conversion rate
@@ -84,7 +82,7 @@ pub fn add_team_alarm(plan: &mut Plan) -> Option<usize> {
         vec![Dimension::new("EndpointName", &plan.endpoint_name)],
     );
     let alarm = MetricAlarm {
-        alarm_name: name.clone(),
+        alarm_name: name,
         namespace: identity.namespace.clone(),
         metric_name: identity.metric_name.clone(),
         dimensions: identity.dimensions.clone(),
@@ -96,14 +94,9 @@ pub fn add_team_alarm(plan: &mut Plan) -> Option<usize> {
         treat_missing_data: Some(TreatMissingData::NotBreaching),
         ..MetricAlarm::default()
     };
-    let alarm = MetricAlarm {
-        alarm_description: Some(guardrail_core::describe::describe(&alarm)),
-        ..alarm
-    };
-    plan.alarms.push(alarm);
-    set_rollback_alarm(plan, &name, true);
+    let index = push_rollback_alarm(plan, alarm);
     model_team_metric(plan, &identity);
-    Some(plan.alarms.len() - 1)
+    Some(index)
 }
 
 /// Gives the scenario a model of `identity` if it has none: a business

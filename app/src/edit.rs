@@ -420,13 +420,20 @@ pub fn add_alarm(plan: &mut Plan) -> Option<usize> {
         treat_missing_data: Some(TreatMissingData::NotBreaching),
         ..MetricAlarm::default()
     };
+    Some(push_rollback_alarm(plan, alarm))
+}
+
+/// Adds `alarm` to the plan with a description of what it does, listed for
+/// rollback; its index.
+pub(crate) fn push_rollback_alarm(plan: &mut Plan, alarm: MetricAlarm) -> usize {
+    let name = alarm.alarm_name.clone();
     let alarm = MetricAlarm {
         alarm_description: Some(guardrail_core::describe::describe(&alarm)),
         ..alarm
     };
     plan.alarms.push(alarm);
     set_rollback_alarm(plan, &name, true);
-    Some(plan.alarms.len() - 1)
+    plan.alarms.len() - 1
 }
 
 /// The one-click fix for an endpoint-wide alarm that cannot fire while

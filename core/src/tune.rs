@@ -70,9 +70,13 @@ impl Share {
 
 fn percent(share: f64) -> String {
     let value = share * 100.0;
-    // Just under 100 % is not 100 %: one decimal says so (99.6 %).
+    // Just under 100 % is not 100 %, nor just over 0 % nothing: enough
+    // decimals say so (99.6 %, 0.04 %).
     if (99.5..100.0).contains(&value) {
         return format!("{:.1} %", (value * 10.0).floor() / 10.0);
+    }
+    if value > 0.0 && value < 0.1 {
+        return format!("{:.2} %", (value * 100.0).ceil() / 100.0);
     }
     if value == 0.0 || value >= 10.0 || (value - value.round()).abs() < 0.05 {
         format!("{value:.0} %")
@@ -255,6 +259,10 @@ mod tests {
         assert_eq!(
             Share::of(1000, 1000).describe(),
             "1000 of 1000 runs (100 %, 95 % interval 99.6 %–100 %)"
+        );
+        assert_eq!(
+            Share::of(0, 10_000).describe(),
+            "0 of 10000 runs (0 %, 95 % interval 0 %–0.04 %)"
         );
     }
 }

@@ -496,7 +496,24 @@ fn page<T>(items: Vec<T>, start: usize, size: usize) -> (Vec<T>, Option<String>)
 }
 
 fn alarm_json(view: &AlarmView) -> Value {
-    let mut alarm = serde_json::to_value(&view.definition).unwrap_or_else(|_| json!({}));
+    let times = (view.configured_ms, view.updated_ms, view.transitioned_ms);
+    let mut alarm = described(&view.definition, &view.arn, view.state, &view.reason, times);
+    if let (Some(data), Some(map)) = (&view.reason_data, alarm.as_object_mut()) {
+        map.insert("StateReasonData".into(), json!(data));
+    }
+    alarm
+}
+
+/// An alarm's definition as `DescribeAlarms` shows it: with CloudWatch's
+/// defaults, its ARN, its state and when it and its state last changed.
+fn described(
+    definition: &impl serde::Serialize,
+    arn: &str,
+    state: AlarmState,
+    reason: &str,
+    (configured_ms, updated_ms, transitioned_ms): (u64, u64, u64),
+) -> Value {
+    let mut alarm = serde_json::to_value(definition).unwrap_or_else(|_| json!({}));
     let Some(map) = alarm.as_object_mut() else {
         return alarm;
     };
@@ -508,23 +525,17 @@ fn alarm_json(view: &AlarmView) -> Value {
     ] {
         map.entry(key).or_insert(default);
     }
-    map.insert("AlarmArn".into(), json!(view.arn));
+    map.insert("AlarmArn".into(), json!(arn));
     map.insert(
         "AlarmConfigurationUpdatedTimestamp".into(),
-        epoch_seconds(view.configured_ms),
+        epoch_seconds(configured_ms),
     );
-    map.insert("StateValue".into(), json!(view.state.as_str()));
-    map.insert("StateReason".into(), json!(view.reason));
-    if let Some(data) = &view.reason_data {
-        map.insert("StateReasonData".into(), json!(data));
-    }
-    map.insert(
-        "StateUpdatedTimestamp".into(),
-        epoch_seconds(view.updated_ms),
-    );
+    map.insert("StateValue".into(), json!(state.as_str()));
+    map.insert("StateReason".into(), json!(reason));
+    map.insert("StateUpdatedTimestamp".into(), epoch_seconds(updated_ms));
     map.insert(
         "StateTransitionedTimestamp".into(),
-        epoch_seconds(view.transitioned_ms),
+        epoch_seconds(transitioned_ms),
     );
     alarm
 }
@@ -545,34 +556,8 @@ fn alarm_types(asked: &[String]) -> Result<(bool, bool), Failure> {
 }
 
 fn composite_json(view: &CompositeView) -> Value {
-    let mut alarm = serde_json::to_value(&view.definition).unwrap_or_else(|_| json!({}));
-    let Some(map) = alarm.as_object_mut() else {
-        return alarm;
-    };
-    for (key, default) in [
-        ("ActionsEnabled", json!(true)),
-        ("OKActions", json!([])),
-        ("AlarmActions", json!([])),
-        ("InsufficientDataActions", json!([])),
-    ] {
-        map.entry(key).or_insert(default);
-    }
-    map.insert("AlarmArn".into(), json!(view.arn));
-    map.insert(
-        "AlarmConfigurationUpdatedTimestamp".into(),
-        epoch_seconds(view.configured_ms),
-    );
-    map.insert("StateValue".into(), json!(view.state.as_str()));
-    map.insert("StateReason".into(), json!(view.reason));
-    map.insert(
-        "StateUpdatedTimestamp".into(),
-        epoch_seconds(view.updated_ms),
-    );
-    map.insert(
-        "StateTransitionedTimestamp".into(),
-        epoch_seconds(view.transitioned_ms),
-    );
-    alarm
+    let times = (view.configured_ms, view.updated_ms, view.transitioned_ms);
+    described(&view.definition, &view.arn, view.state, &view.reason, times)
 }
 
 fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value, Failure> {
@@ -641,38 +626,25 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
                     .any(|action| action.starts_with(prefix))
             })
     };
-    let metric_views = if metric_alarms {
-        cloudwatch.alarms(|view| {
-            let definition = &view.definition;
-            wanted(
-                &definition.alarm_name,
-                [
-                    &definition.ok_actions,
-                    &definition.alarm_actions,
-                    &definition.insufficient_data_actions,
-                ],
-                view.state,
-            )
-        })
-    } else {
-        Vec::new()
-    };
-    let composite_views = if composite_alarms {
-        cloudwatch.composites(|view| {
-            let definition = &view.definition;
-            wanted(
-                &definition.alarm_name,
-                [
-                    &definition.ok_actions,
-                    &definition.alarm_actions,
-                    &definition.insufficient_data_actions,
-                ],
-                view.state,
-            )
-        })
-    } else {
-        Vec::new()
-    };
+    // Each kind's views, filtered alike: (name, actions, state) of each.
+    let metric_views = cloudwatch.alarms(|view| {
+        let alarm = &view.definition;
+        let actions = [
+            &alarm.ok_actions,
+            &alarm.alarm_actions,
+            &alarm.insufficient_data_actions,
+        ];
+        metric_alarms && wanted(&alarm.alarm_name, actions, view.state)
+    });
+    let composite_views = cloudwatch.composites(|view| {
+        let alarm = &view.definition;
+        let actions = [
+            &alarm.ok_actions,
+            &alarm.alarm_actions,
+            &alarm.insufficient_data_actions,
+        ];
+        composite_alarms && wanted(&alarm.alarm_name, actions, view.state)
+    });
     // One page over both lists: metric alarms first, then composite ones.
     let items: Vec<(bool, Value)> = metric_views
         .iter()

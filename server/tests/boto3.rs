@@ -244,8 +244,39 @@ async fn cloudwatch_answers_json_cbor_and_query_with_their_own_errors() {
         assert!((now - updated).abs() < 600.0, "{updated} vs {now}");
         assert_eq!(result["error"]["code"], "ResourceNotFound", "{result}");
         assert_eq!(result["invalid_format"], "InvalidFormat", "{result}");
+        // PutMetricData read back: 1, 1, 3 and a set of two 5s.
+        assert_eq!(result["listed"], serde_json::json!(["Orders"]), "{result}");
+        assert_eq!(
+            result["stats"],
+            serde_json::json!([{"Sum": 15.0, "SampleCount": 5.0, "Maximum": 5.0}]),
+            "{result}"
+        );
+        // A math alarm and a composite alarm, each read back as sent.
+        assert_eq!(
+            result["math"]["ids"],
+            serde_json::json!(["errors", "requests", "rate"])
+        );
+        assert_eq!(
+            result["math"]["returns"],
+            serde_json::json!([false, false, true])
+        );
+        assert_eq!(result["math"]["period"], 60, "{result}");
+        assert_eq!(
+            result["math"]["expression"],
+            "100 * FILL(errors, 0) / requests"
+        );
+        assert_eq!(result["composite"]["state"], "OK", "{result}");
+        assert!(result["composite"]["rule"]
+            .as_str()
+            .is_some_and(|rule| rule.ends_with("-rate\")")));
+        let refused = result["unsupported"].as_str().unwrap_or_default();
+        assert!(
+            refused.contains("RATE is a CloudWatch function that guardrail does not evaluate"),
+            "{result}"
+        );
     }
-    assert_eq!(aws.engine.cloudwatch().alarms(|_| true).len(), 3);
+    assert_eq!(aws.engine.cloudwatch().alarms(|_| true).len(), 6);
+    assert_eq!(aws.engine.cloudwatch().composites(|_| true).len(), 3);
 }
 
 /// The phase of the recorded run to `to_config` in which its rollback began.

@@ -1043,4 +1043,70 @@ mod tests {
         assert!(cloudwatch.alarms(|_| true).is_empty());
         assert_eq!(cloudwatch.next_due(), None);
     }
+
+    #[test]
+    fn published_data_and_composite_alarms_come_back_after_a_restart() {
+        use crate::engine::custom_metrics::{Datum, DatumData};
+        use guardrail_core::plan::{CompositeAlarm, Dimension, MetricIdentity};
+        let directory = std::env::temp_dir().join(format!(
+            "guardrail-cloudwatch-restart-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&directory);
+        let clock = ApiClock::start(1.0);
+        let identity = MetricIdentity::new("Shop", "Orders", vec![Dimension::new("Site", "www")]);
+        let now = clock.now_ms();
+        {
+            let store = Store::open(&directory).expect("store");
+            let cloudwatch = CloudWatch::restore(clock, store).expect("restore");
+            cloudwatch.put_alarm(alarm("a"), "us-east-1").expect("put");
+            cloudwatch
+                .put_composite(
+                    CompositeAlarm {
+                        alarm_name: "page".into(),
+                        alarm_rule: "ALARM(a) OR TRUE".into(),
+                        ..CompositeAlarm::default()
+                    },
+                    "us-east-1",
+                )
+                .expect("composite");
+            cloudwatch
+                .put_metric_data(&[Datum {
+                    identity: identity.clone(),
+                    at_ms: now,
+                    high_resolution: true,
+                    unit: Some("Count".into()),
+                    data: DatumData::Values(vec![(2.0, 3.0)]),
+                }])
+                .expect("data");
+            // A child named by a composite alarm cannot be deleted alone.
+            assert!(matches!(
+                cloudwatch.delete_alarms(&["a".into()]),
+                Err(CloudWatchError::Validation(_))
+            ));
+        }
+        let store = Store::open(&directory).expect("store again");
+        let cloudwatch = CloudWatch::restore(clock, store).expect("restore again");
+        let composites = cloudwatch.composites(|_| true);
+        assert_eq!(composites.len(), 1);
+        assert_eq!(composites[0].state, AlarmState::Alarm, "TRUE holds");
+        assert_eq!(cloudwatch.children_of("page"), Some(vec!["a".to_string()]));
+        let samples = cloudwatch
+            .custom()
+            .samples(
+                &identity,
+                Some("Count"),
+                now - now % 1_000,
+                now - now % 1_000 + 1_000,
+            )
+            .expect("kept");
+        assert_eq!((samples.count, samples.sum), (3, 6.0));
+        let history = cloudwatch.history(|item| item.alarm == "page");
+        assert!(history.iter().all(|item| item.composite), "{history:?}");
+        assert_eq!(history.len(), 2, "created, then INSUFFICIENT_DATA to ALARM");
+        cloudwatch
+            .delete_alarms(&["page".into(), "a".into()])
+            .expect("both at once");
+        let _ = std::fs::remove_dir_all(&directory);
+    }
 }

@@ -563,12 +563,19 @@ impl CloudWatch {
     /// `PutMetricData`: keeps checked data, in the store too, before it answers.
     pub fn put_metric_data(&self, data: &[Datum]) -> Result<(), CloudWatchError> {
         let state = self.lock();
-        let changed = self.custom.put(data).map_err(|error| match error {
-            PutError::TooManyMetrics => CloudWatchError::LimitExceeded(format!(
-                "the local CloudWatch keeps at most {} metrics",
-                custom_metrics::MAX_SERIES
-            )),
-        })?;
+        let changed = self
+            .custom
+            .put(data, self.clock.now_ms())
+            .map_err(|error| match error {
+                PutError::TooManyMetrics => CloudWatchError::LimitExceeded(format!(
+                    "the local CloudWatch keeps at most {} metrics",
+                    custom_metrics::MAX_SERIES
+                )),
+                PutError::TooMuchData => CloudWatchError::LimitExceeded(format!(
+                    "the local CloudWatch keeps at most {} buckets of published data; wait for older data to be rolled up",
+                    custom_metrics::MAX_BUCKETS
+                )),
+            })?;
         if let Some(store) = &state.store {
             let rows: Vec<(String, u64, String)> = changed
                 .iter()

@@ -26,6 +26,9 @@ use crate::engine::metrics::{PUBLISHED_RETENTION_MS, ROLL_UPS};
 pub const MAX_VALUES: usize = 2_000;
 /// Metrics the local CloudWatch keeps: a bound on its memory.
 pub const MAX_SERIES: usize = 10_000;
+/// Buckets it keeps in all (seconds, minutes and their roll-ups): with at
+/// most [`MAX_VALUES`] values each, the rest of the bound on its memory.
+pub const MAX_BUCKETS: usize = 500_000;
 
 const SECOND_MS: u64 = 1_000;
 const MINUTE_MS: u64 = 60_000;
@@ -259,6 +262,25 @@ pub struct CustomMetrics {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutError {
     TooManyMetrics,
+    TooMuchData,
+}
+
+/// The width of the bucket a datum stamped `at_ms` goes into at `now_ms`:
+/// a second or a minute by its resolution, or the roll-up its age already
+/// calls for (data sent for six hours ago is kept per minute at once, as
+/// CloudWatch keeps it, not per second until a roll-up that has passed).
+fn width_for(at_ms: u64, now_ms: u64, high_resolution: bool) -> u64 {
+    let age = now_ms.saturating_sub(at_ms);
+    let base = if high_resolution {
+        SECOND_MS
+    } else {
+        MINUTE_MS
+    };
+    ROLL_UPS
+        .iter()
+        .filter(|(tier_age, _)| age >= *tier_age)
+        .map(|(_, width)| *width)
+        .fold(base, u64::max)
 }
 
 impl CustomMetrics {
@@ -270,7 +292,11 @@ impl CustomMetrics {
 
     /// Adds checked data; the changed buckets, to keep in the store before the
     /// call answers.
-    pub fn put(&self, data: &[Datum]) -> Result<Vec<(SeriesKey, u64, Bucket)>, PutError> {
+    pub fn put(
+        &self,
+        data: &[Datum],
+        now_ms: u64,
+    ) -> Result<Vec<(SeriesKey, u64, Bucket)>, PutError> {
         let mut inner = self.lock();
         let new: std::collections::BTreeSet<SeriesKey> = data
             .iter()
@@ -280,14 +306,15 @@ impl CustomMetrics {
         if inner.series.len() + new.len() > MAX_SERIES {
             return Err(PutError::TooManyMetrics);
         }
+        // Each datum makes at most one bucket: refuse what could pass the bound.
+        let buckets: usize = inner.series.values().map(BTreeMap::len).sum();
+        if buckets + data.len() > MAX_BUCKETS {
+            return Err(PutError::TooMuchData);
+        }
         let mut touched: std::collections::BTreeSet<(SeriesKey, u64)> = Default::default();
         for datum in data {
             let key = key_of(&datum.identity);
-            let width = if datum.high_resolution {
-                SECOND_MS
-            } else {
-                MINUTE_MS
-            };
+            let width = width_for(datum.at_ms, now_ms, datum.high_resolution);
             let start = datum.at_ms - datum.at_ms % width;
             let series = inner.series.entry(key.clone()).or_default();
             // A second's data may land in a minute already rolled up: it
@@ -481,24 +508,27 @@ mod tests {
         let metrics = CustomMetrics::default();
         let minute = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
         metrics
-            .put(&[
-                datum(minute + 5_000, false, DatumData::Values(vec![(2.0, 1.0)])),
-                datum(
-                    minute + 20_000,
-                    false,
-                    DatumData::Values(vec![(1.0, 3.0), (10.0, 1.0)]),
-                ),
-                datum(
-                    minute + 59_999,
-                    false,
-                    DatumData::Set {
-                        count: 2.0,
-                        sum: 8.0,
-                        minimum: 4.0,
-                        maximum: 4.0,
-                    },
-                ),
-            ])
+            .put(
+                &[
+                    datum(minute + 5_000, false, DatumData::Values(vec![(2.0, 1.0)])),
+                    datum(
+                        minute + 20_000,
+                        false,
+                        DatumData::Values(vec![(1.0, 3.0), (10.0, 1.0)]),
+                    ),
+                    datum(
+                        minute + 59_999,
+                        false,
+                        DatumData::Set {
+                            count: 2.0,
+                            sum: 8.0,
+                            minimum: 4.0,
+                            maximum: 4.0,
+                        },
+                    ),
+                ],
+                minute,
+            )
             .expect("put");
         // The dimensions in another order name the same metric.
         let samples = metrics
@@ -551,11 +581,14 @@ mod tests {
         let start = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
         for second in 0..60 {
             metrics
-                .put(&[datum(
-                    start + second * SECOND_MS,
-                    true,
-                    DatumData::Values(vec![(second as f64, 1.0)]),
-                )])
+                .put(
+                    &[datum(
+                        start + second * SECOND_MS,
+                        true,
+                        DatumData::Values(vec![(second as f64, 1.0)]),
+                    )],
+                    start,
+                )
                 .expect("put");
         }
         let id = identity(&[("Site", "www"), ("Region", "eu")]);
@@ -576,6 +609,29 @@ mod tests {
         // Past the retention, forgotten.
         metrics.roll_up(start + 456 * 24 * 3_600_000);
         assert!(metrics.identities().is_empty());
+    }
+
+    #[test]
+    fn data_sent_for_long_ago_is_kept_as_its_age_calls_for() {
+        assert_eq!(width_for(0, 2 * 3_600_000, true), SECOND_MS);
+        assert_eq!(width_for(0, 2 * 3_600_000, false), MINUTE_MS);
+        assert_eq!(width_for(0, 4 * 3_600_000, true), MINUTE_MS);
+        assert_eq!(width_for(0, 16 * 24 * 3_600_000, true), 300_000);
+        // Second data for six hours ago: per minute at once.
+        let metrics = CustomMetrics::default();
+        let now = 1_800_000_000_000 / MINUTE_MS * MINUTE_MS;
+        let long_ago = now - 6 * 3_600_000;
+        let changed = metrics
+            .put(
+                &[datum(
+                    long_ago + 7_000,
+                    true,
+                    DatumData::Values(vec![(1.0, 1.0)]),
+                )],
+                now,
+            )
+            .expect("put");
+        assert_eq!((changed[0].1, changed[0].2.width_ms), (long_ago, MINUTE_MS));
     }
 
     #[test]

@@ -54,6 +54,7 @@ fn check_accepts_every_example() {
         "all-at-once.json",
         "rolling.json",
         "linear-2h-10-alarms.json",
+        "team-guardrails.json",
     ] {
         let output = guardrail(&["check", &example(name)], None);
         assert_eq!(output.status.code(), Some(0), "{name}: {}", stderr(&output));
@@ -164,6 +165,62 @@ fn simulate_reports_outcome_rollback_and_blast_radius() {
     assert_eq!(result["detection"]["runs"], 50);
     assert_eq!(result["detection"]["probability"], 1.0);
     assert_eq!(result["detection_curve"].as_array().map(Vec::len), Some(12));
+}
+
+#[test]
+fn a_plan_whose_rollback_alarm_is_metric_math_is_checked_linted_and_simulated() {
+    let team = example("team-guardrails.json");
+    let output = guardrail(&["check", &team, "--json"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = stdout_json(&output);
+    assert_eq!(report["errors"], serde_json::json!([]));
+    let codes: Vec<&str> = report["warnings"]
+        .as_array()
+        .expect("warnings")
+        .iter()
+        .filter_map(|warning| warning["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"team_metric_publisher"), "{codes:?}");
+    let output = guardrail(
+        &["simulate", &team, "--json", "--runs", "40", "--each-alarm"],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result = stdout_json(&output);
+    // The 10 s client rate sees the canary first: 20 s after green's first request.
+    assert_eq!(result["rollback_phase"], "canary_bake", "{result}");
+    assert_eq!(result["time_to_rollback_seconds"], 20.0, "{result}");
+    let each = result["each_alarm"].as_array().expect("each alarm");
+    let caught: Vec<(&str, u64, u64)> = each
+        .iter()
+        .map(|alone| {
+            (
+                alone["alarm"].as_str().unwrap_or_default(),
+                alone["detection"]["detected"].as_u64().unwrap_or(0),
+                alone["detection"]["detected_early"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(caught.len(), 5, "{caught:?}");
+    // The endpoint-wide 5XX alarm only in the final bake; the new-fleet
+    // rate (metric math) in the canary every time.
+    assert_eq!(caught[0], ("TestAlarm-5XXErrors-guardrail-demo", 40, 0));
+    assert_eq!(caught[2], ("ErrorRate-NewFleet-guardrail-demo", 40, 40));
+    // A math expression CloudWatch has but guardrail does not evaluate is
+    // refused by name, at its field, and the plan is invalid (exit 1).
+    let mut plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(&team).expect("the example")).expect("JSON");
+    plan["Alarms"][2]["Metrics"][2]["Expression"] = serde_json::json!("RATE(errors)");
+    let output = guardrail(&["check", "-", "--json"], Some(&plan.to_string()));
+    assert_eq!(output.status.code(), Some(1));
+    let report = stdout_json(&output);
+    assert_eq!(
+        report["errors"][0]["path"],
+        "Alarms[2].Metrics[2].Expression"
+    );
+    assert!(report["errors"][0]["message"]
+        .as_str()
+        .is_some_and(|message| message.contains("RATE is a CloudWatch function")));
 }
 
 #[test]

@@ -13,7 +13,7 @@ seconds=${1:-10}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-  targets=(share_link plan_import event_decoder cloudwatch_json cloudwatch_cbor cloudwatch_query)
+  targets=(share_link plan_import event_decoder cloudwatch_json cloudwatch_cbor cloudwatch_query alarm_expressions)
 fi
 cargo "+$toolchain" fuzz build -O
 for target in "${targets[@]}"; do

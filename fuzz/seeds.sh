@@ -9,13 +9,24 @@ guardrail=target/debug/guardrail
 [ -x "$guardrail" ] || cargo build -q -p guardrail-server --no-default-features
 seeds=fuzz/seeds
 rm -rf "$seeds"
-mkdir -p "$seeds"/{share_link,plan_import,event_decoder,cloudwatch_json,cloudwatch_cbor,cloudwatch_query}
+mkdir -p "$seeds"/{share_link,plan_import,event_decoder,cloudwatch_json,cloudwatch_cbor,cloudwatch_query,alarm_expressions}
 
 for plan in examples/*.json; do
   name=$(basename "$plan" .json)
   cp "$plan" "$seeds/plan_import/$name.json"
   "$guardrail" link "$plan" > "$seeds/share_link/$name.txt"
   "$guardrail" link "$plan" > "$seeds/plan_import/$name-link.txt"
+done
+
+# Metric math expressions and composite alarm rules: the team example's,
+# and others that use every supported function and operator.
+index=0
+for text in '100 * FILL(errors, 0) / requests' 'IF(m1 > 10, m2, m3)' 'SUM([m1, m2]) / AVG([m1, m3])' \
+    'FILL(m1, REPEAT) + FILL(m2, LINEAR)' 'MAX([m1,m2]) - MIN(m3) ^ 2' 'm1 >= 3 AND m2 != 0 || e1 < -1.5e3' \
+    'ABS(m1 - m2) / m3' 'ALARM("a") OR (OK(b) AND NOT INSUFFICIENT_DATA(c))' \
+    'ALARM(arn:aws:cloudwatch:us-east-1:123456789012:alarm:x) AND TRUE' 'RATE(m1)' 'FALSE OR ALARM("x y")'; do
+  printf '%s' "$text" > "$seeds/alarm_expressions/seed-$index.txt"
+  index=$((index + 1))
 done
 
 data=$(mktemp -d)

@@ -206,6 +206,12 @@ impl Reader<'_> {
             let Some(end) = rest.find(')') else {
                 return Err(self.error("expected `)` after the alarm name"));
             };
+            // A name with a `"` could not be written back in quotes, nor be
+            // told from a quoted name that lost its closing quote.
+            if let Some(quote) = rest[..end].find('"') {
+                self.at += quote;
+                return Err(self.error("an alarm name without quotes cannot contain `\"`"));
+            }
             (rest[..end].trim(), end + 1)
         };
         let name = name_of(raw);
@@ -401,6 +407,18 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_prints_back_to_itself() {
+        for text in [
+            "ALARM(a) AND (OK(b) OR NOT INSUFFICIENT_DATA(\" c d \"))",
+            "NOT NOT (TRUE OR ALARM(arn:aws:cloudwatch:us-east-1:123456789012:alarm:a))",
+            "ALARM(a(b) OR OK(\"x)\")",
+        ] {
+            let rule = parse(text).expect(text);
+            assert_eq!(parse(&rule.text()), Ok(rule), "{text}");
+        }
+    }
+
+    #[test]
     fn a_composite_is_in_alarm_when_its_rule_holds() {
         let rule = parse("ALARM(a) AND OK(b)").expect("parses");
         assert_eq!(rule.state(&states), AlarmState::Alarm);
@@ -422,6 +440,9 @@ mod tests {
             ("(ALARM(a)", 9),
             ("ALARM(\"a)", 6),
             ("ALARM()", 6),
+            // Found by fuzz/regressions/alarm_expressions: a bare name with a
+            // quote, which `text()` could not write back.
+            ("ALARM(x\"a\") OR OK(b)", 7),
         ] {
             let error = parse(text).expect_err(text);
             assert_eq!(error.position, position, "{text}: {error}");

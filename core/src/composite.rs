@@ -225,13 +225,20 @@ impl Reader<'_> {
 
 /// The alarm name in `text`: the name itself, or the last part of an alarm ARN
 /// (`arn:aws:cloudwatch:us-east-1:123456789012:alarm:errors` → `errors`).
+/// Only a whole CloudWatch alarm ARN is read as one (`arn:PARTITION:cloudwatch:
+/// REGION:ACCOUNT:alarm:NAME`, the name itself free to hold colons); any other
+/// text is a name.
 pub fn name_of(text: &str) -> &str {
-    if text.starts_with("arn:") {
-        if let Some(at) = text.find(":alarm:") {
-            return &text[at + ":alarm:".len()..];
+    let mut parts = text.splitn(7, ':');
+    let mut part = || parts.next();
+    match [part(), part(), part(), part(), part(), part(), part()] {
+        [Some("arn"), Some(_), Some("cloudwatch"), Some(_), Some(_), Some("alarm"), Some(name)]
+            if !name.is_empty() =>
+        {
+            name
         }
+        _ => text,
     }
-    text
 }
 
 /// Parses an `AlarmRule`, within CloudWatch's limits.
@@ -319,22 +326,40 @@ impl Rule {
         }
     }
 
-    /// The rule written back, for sentences.
+    /// The rule written back, for sentences, with only the parentheses it
+    /// needs: it parses back to the same rule, never nested deeper than the
+    /// text it was read from.
     pub fn text(&self) -> String {
         match self {
             Rule::Constant(true) => "TRUE".into(),
             Rule::Constant(false) => "FALSE".into(),
             Rule::State(state, name) => format!("{}(\"{name}\")", state.as_str()),
-            Rule::Not(inner) => format!("NOT {}", inner.grouped()),
-            Rule::And(left, right) => format!("{} AND {}", left.grouped(), right.grouped()),
-            Rule::Or(left, right) => format!("{} OR {}", left.grouped(), right.grouped()),
+            Rule::Not(inner) => format!("NOT {}", inner.grouped(Rule::binds_tighter_than_and)),
+            // AND and OR read from the left: a chain's left side needs no
+            // parentheses, its right side does.
+            Rule::And(left, right) => format!(
+                "{} AND {}",
+                left.grouped(|rule| !matches!(rule, Rule::Or(..))),
+                right.grouped(Rule::binds_tighter_than_and)
+            ),
+            Rule::Or(left, right) => format!(
+                "{} OR {}",
+                left.text(),
+                right.grouped(|rule| !matches!(rule, Rule::Or(..)))
+            ),
         }
     }
 
-    fn grouped(&self) -> String {
-        match self {
-            Rule::And(..) | Rule::Or(..) => format!("({})", self.text()),
-            _ => self.text(),
+    fn binds_tighter_than_and(&self) -> bool {
+        !matches!(self, Rule::And(..) | Rule::Or(..))
+    }
+
+    /// The text, in parentheses unless `bare` says it may go without.
+    fn grouped(&self, bare: impl Fn(&Rule) -> bool) -> String {
+        if bare(self) {
+            self.text()
+        } else {
+            format!("({})", self.text())
         }
     }
 
@@ -396,6 +421,14 @@ mod tests {
             "ALARM(arn:aws:cloudwatch:us-east-1:123456789012:alarm:a)",
             true,
         );
+        // Found by fuzz/regressions/alarm_expressions: only a whole alarm
+        // ARN names an alarm by its last part; this is a name with colons.
+        assert_eq!(name_of("arn:a-1:alarm:x"), "arn:a-1:alarm:x");
+        assert_eq!(name_of("arn:aws:cloudwatch:r:1:alarm:a:b"), "a:b");
+        assert_eq!(
+            name_of("arn:aws:sns:r:1:alarm:a"),
+            "arn:aws:sns:r:1:alarm:a"
+        );
         check("TRUE", true);
         check("false", false);
         check("ALARM(nope)", false);
@@ -412,10 +445,27 @@ mod tests {
             "ALARM(a) AND (OK(b) OR NOT INSUFFICIENT_DATA(\" c d \"))",
             "NOT NOT (TRUE OR ALARM(arn:aws:cloudwatch:us-east-1:123456789012:alarm:a))",
             "ALARM(a(b) OR OK(\"x)\")",
+            "(ALARM(a) OR ALARM(b)) AND NOT (OK(c) AND OK(d)) OR ALARM(e) AND (OK(f) OR TRUE)",
+            "ALARM(a) AND (ALARM(b) AND ALARM(c)) OR (ALARM(d) OR ALARM(e))",
         ] {
             let rule = parse(text).expect(text);
             assert_eq!(parse(&rule.text()), Ok(rule), "{text}");
         }
+    }
+
+    #[test]
+    fn a_long_chain_prints_without_nesting() {
+        // Found by fuzz/regressions/alarm_expressions: 100 ORs read from the
+        // left were written back in 100 nested parentheses, too deep to read.
+        let text = vec!["ALARM(a)"; 150].join(" OR ");
+        let rule = parse(&text).expect("a flat chain");
+        assert_eq!(rule.text(), vec!["ALARM(\"a\")"; 150].join(" OR "));
+        assert_eq!(
+            parse("(ALARM(a) AND OK(b)) OR NOT (ALARM(c) OR ALARM(d))")
+                .expect("parses")
+                .text(),
+            "ALARM(\"a\") AND OK(\"b\") OR NOT (ALARM(\"c\") OR ALARM(\"d\"))"
+        );
     }
 
     #[test]

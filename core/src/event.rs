@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use crate::alarm::{AlarmState, EvaluatedPoint, Metric, PeriodSamples, Quantiles, Stat};
 use crate::controller::{Outcome, RollbackCause};
 use crate::fleets::Fleets;
+use crate::plan::MetricIdentity;
+use crate::published::Aggregate;
 use crate::schedule::Phase;
 use crate::timeline::{start_phase, AlarmTransition, PhaseSpan, TrafficChange};
 
@@ -35,6 +37,23 @@ pub struct FleetMetrics {
     /// Mean OverheadLatency in microseconds.
     pub overhead_latency_average_us: Option<f64>,
 }
+
+/// What the team had published of one metric for one tick of a run's metric
+/// clock (`[start_ms, start_ms + tick)`: the data whose minute or second
+/// starts in it), as the local CloudWatch held it when the `MetricPeriod`
+/// that carries it ended. Data may arrive after its tick, so a run records a
+/// tick again while it changes, for as long as its alarms could still read
+/// it: an alarm judged at a moment reads each tick's latest record by then.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TeamTick {
+    pub metric: MetricIdentity,
+    pub start_ms: u64,
+    pub data: Aggregate,
+}
+
+/// The team metrics a run records, at most: the metrics its plan's alarms
+/// and what-if name, a bound on a record's size.
+pub const MAX_RECORDED_TEAM_METRICS: usize = 20;
 
 /// Latency histogram buckets are 2 % wide: bucket `i` holds values near
 /// `1.02^i` microseconds.
@@ -302,6 +321,10 @@ pub enum EventKind {
         green: FleetMetrics,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         ticks: Option<Box<[FleetTick; 2]>>,
+        /// What the team published over the tick, of each metric its plan
+        /// names (the local engine records it with `ticks`).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        team: Vec<TeamTick>,
     },
     /// An alarm changed state, with the values it saw.
     AlarmStateChanged {

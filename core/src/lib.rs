@@ -32,6 +32,7 @@ pub mod math;
 pub mod monitor;
 pub mod plan;
 pub mod problem;
+pub mod published;
 pub mod random;
 pub mod record;
 pub mod retro;

@@ -752,6 +752,46 @@ impl Plan {
         serde_json::to_string_pretty(&config).unwrap_or_else(|_| "{}".to_string())
     }
 
+    /// The team's own metrics (outside the `AWS/` namespaces) that the plan
+    /// names, each once: those its alarms read, then those its what-if
+    /// models, at most `limit`. A local run records what was published of
+    /// these, so that other alarms on them can re-judge it.
+    pub fn team_metrics_named(&self, limit: usize) -> Vec<MetricIdentity> {
+        let from_alarms = self.alarms.iter().flat_map(|alarm| {
+            let single = (!alarm.metric_name.is_empty()).then(|| {
+                MetricIdentity::new(
+                    &alarm.namespace,
+                    &alarm.metric_name,
+                    alarm.dimensions.clone(),
+                )
+            });
+            let math = alarm
+                .metrics
+                .iter()
+                .flatten()
+                .filter_map(|query| query.metric_stat.as_ref())
+                .map(|stat| stat.metric.clone());
+            single.into_iter().chain(math)
+        });
+        let modelled = self
+            .scenario
+            .iter()
+            .flat_map(|scenario| scenario.team_metrics.iter().map(TeamMetric::identity));
+        let mut named: Vec<MetricIdentity> = Vec::new();
+        for identity in from_alarms.chain(modelled) {
+            if named.len() >= limit {
+                break;
+            }
+            if !identity.namespace.starts_with("AWS/")
+                && !identity.metric_name.is_empty()
+                && !named.iter().any(|known| known.same_as(&identity))
+            {
+                named.push(identity);
+            }
+        }
+        named
+    }
+
     /// The scenario in force: the plan's own, or the default.
     pub fn scenario_or_default(&self) -> Scenario {
         self.scenario.clone().unwrap_or_default()

@@ -172,8 +172,8 @@ pub fn review_link(base: &str, plan: &Plan, events: &[Event], at_ms: Option<u64>
 }
 
 /// What a replay does not need of an event: the local model servers'
-/// loopback addresses, and the per-tick samples that only a re-judgement
-/// reads (they would make a link many times longer).
+/// loopback addresses, and the per-tick samples (SageMaker's and the team's)
+/// that only a re-judgement reads (they would make a link many times longer).
 fn trimmed(kind: &EventKind) -> EventKind {
     match kind {
         EventKind::MetricPeriod {
@@ -188,6 +188,7 @@ fn trimmed(kind: &EventKind) -> EventKind {
             blue: blue.clone(),
             green: green.clone(),
             ticks: None,
+            team: Vec::new(),
         },
         EventKind::InstanceHealthy {
             fleet, instance, ..
@@ -292,6 +293,15 @@ mod tests {
                             ..FleetTick::default()
                         },
                     ])),
+                    team: vec![crate::event::TeamTick {
+                        metric: crate::plan::MetricIdentity::new(
+                            "Shop/Checkout",
+                            "ConversionRate",
+                            Vec::new(),
+                        ),
+                        start_ms: 60_000,
+                        data: crate::published::Aggregate::default(),
+                    }],
                 },
             ),
             (
@@ -382,8 +392,10 @@ mod tests {
         let record = RunRecord::from_token(&token).expect("reads");
         let text = serde_json::to_string(&record).expect("json");
         assert!(!text.contains("127.0.0.1"), "{text}");
-        // Nor the per-tick samples: a link replays, it does not re-judge.
+        // Nor the per-tick samples, SageMaker's or the team's: a link
+        // replays, it does not re-judge.
         assert!(!text.contains("ticks"), "{text}");
+        assert!(!text.contains("ConversionRate"), "{text}");
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //! not an approximation: with the run's own alarms it finds the same
 //! transitions at the same moments (tested).
 //!
+//! The team's own metrics are in the record too: each tick keeps what was
+//! published of every team metric the run's plan named ([`TeamTick`]), so
+//! alarms on those metrics (any statistic, threshold or period) are re-judged
+//! from the data the run's alarms read as it had arrived by each tick's end.
+//! An alarm on a team metric the plan did not name is refused with the reason.
+//!
 //! Every statistic can be re-judged: SampleCount, Sum, Average, Minimum,
 //! Maximum and any percentile (from the 2 %-wide latency histogram the engine
 //! judges percentiles from). What cannot be: periods that are not a whole
@@ -25,12 +31,13 @@ use thiserror::Error;
 
 use crate::alarm::{AlarmRule, AlarmState, Scope};
 use crate::assumptions::datapoint_window_ms;
-use crate::event::{Event, EventKind, FleetTick, RunTimeline};
+use crate::event::{Event, EventKind, FleetTick, RunTimeline, TeamTick};
 use crate::explain::mmss;
 use crate::fleets::Fleets;
 use crate::monitor::{Ask, Monitor};
 use crate::plan::{AlarmRef, MetricAlarm, Plan};
 use crate::problem::Problem;
+use crate::published::TeamView;
 use crate::schedule::Phase;
 use crate::timeline::AlarmTransition;
 
@@ -49,7 +56,7 @@ pub enum RetroError {
         period: u32,
         tick: u32,
     },
-    #[error("alarm {alarm} reads {metric}, a metric the team publishes: a run's record keeps SageMaker's metrics only, so it cannot be re-judged here (CloudWatch keeps the team's data: ask GetMetricData for it)")]
+    #[error("alarm {alarm} reads {metric}, a metric the team publishes that the run did not record: a run records the team metrics its own plan names (in its alarms or its what-if), so add the metric to the plan before the next run; CloudWatch keeps the team's data meanwhile (ask GetMetricData for it)")]
     TeamMetric { alarm: String, metric: String },
 }
 
@@ -99,10 +106,14 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
         return Err(RetroError::NoSamples);
     };
     let rules = rules_for(plan, alarms)?;
+    let mut recorded = TeamView::default();
+    for tick in &ticks {
+        recorded.apply(&tick.team);
+    }
     if let Some((rule, query)) = rules.iter().find_map(|rule| {
         rule.queries()
             .iter()
-            .find(|query| query.scope == Scope::Team)
+            .find(|query| query.scope == Scope::Team && !recorded.knows(&query.identity))
             .map(|query| (rule, query))
     }) {
         return Err(RetroError::TeamMetric {
@@ -127,9 +138,16 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
     let end_ms = ticks.last().map(|tick| tick.end_ms).unwrap_or(0);
     let mut monitor = Monitor::new(&rules);
     let mut transitions: Vec<Vec<AlarmTransition>> = vec![Vec::new(); rules.len()];
+    // The team's data as the run had recorded it by each moment.
+    let mut team = TeamView::default();
+    let mut applied = 0;
     while let Some(due) = monitor.next_due().filter(|due| *due <= end_ms) {
         let serving = serving_at(&timeline, due);
-        for judgement in monitor.handle_due(due, |ask| datapoint(&ticks, ask, serving)) {
+        while let Some(tick) = ticks.get(applied).filter(|tick| tick.end_ms <= due) {
+            team.apply(&tick.team);
+            applied += 1;
+        }
+        for judgement in monitor.handle_due(due, |ask| datapoint(&ticks, &team, ask, serving)) {
             if let Some(list) = transitions.get_mut(judgement.index) {
                 list.push(judgement.transition);
             }
@@ -246,11 +264,13 @@ pub fn has_samples(events: &[Event]) -> bool {
         .any(|event| matches!(&event.kind, EventKind::MetricPeriod { ticks: Some(_), .. }))
 }
 
-/// One recorded tick: blue's and green's samples over `[start_ms, end_ms)`.
+/// One recorded tick: blue's and green's samples over `[start_ms, end_ms)`,
+/// and what the team published then.
 struct Tick {
     start_ms: u64,
     end_ms: u64,
     samples: [FleetTick; 2],
+    team: Vec<TeamTick>,
 }
 
 /// The record's ticks, in time order.
@@ -262,11 +282,13 @@ fn recorded_ticks(events: &[Event]) -> Vec<Tick> {
                 start_ms,
                 end_ms,
                 ticks: Some(ticks),
+                team,
                 ..
             } if end_ms > start_ms => Some(Tick {
                 start_ms: *start_ms,
                 end_ms: *end_ms,
                 samples: (**ticks).clone(),
+                team: team.clone(),
             }),
             _ => None,
         })
@@ -280,6 +302,9 @@ fn recorded_ticks(events: &[Event]) -> Vec<Tick> {
 fn rules_for(plan: &Plan, alarms: &[MetricAlarm]) -> Result<Vec<AlarmRule>, RetroError> {
     let mut candidate = plan.clone();
     candidate.alarms = alarms.to_vec();
+    // Composite alarms never roll back (see the assumption
+    // `composite_rollback`), and may name alarms left out here.
+    candidate.composite_alarms.clear();
     if let Some(config) = candidate.deployment_config.as_mut() {
         let rollback = config
             .auto_rollback_configuration
@@ -334,10 +359,15 @@ fn bake_at(timeline: &RunTimeline, at_ms: u64) -> Option<Phase> {
         .or_else(|| during(at_ms).filter(|phase| is_bake(*phase)))
 }
 
-/// One metric's datapoint for one period, from the ticks inside it. A run
-/// records SageMaker's metrics only: a team metric has no datapoints here.
-fn datapoint(ticks: &[Tick], ask: &Ask, serving: Fleets) -> Option<f64> {
+/// One metric's datapoint for one period, from the ticks inside it; a team
+/// metric's from what the run had recorded of it by then.
+fn datapoint(ticks: &[Tick], team: &TeamView, ask: &Ask, serving: Fleets) -> Option<f64> {
     let query = ask.query;
+    if query.scope == Scope::Team {
+        let (start, end) = ask.window_ms()?;
+        let samples = team.samples(&query.identity, start, end)?;
+        return query.datapoint(&samples, ask.rule.low_sample_count);
+    }
     let metric = query.metric?;
     let (start, _) = ask.window_ms()?;
     let (start, end) = datapoint_window_ms(start as i64, ask.rule.period_ms() as i64, false)?;
@@ -385,6 +415,7 @@ mod tests {
                 blue: FleetMetrics::default(),
                 green: green.summary(),
                 ticks: Some(Box::new([FleetTick::default(), green])),
+                team: Vec::new(),
             },
         }
     }
@@ -418,6 +449,67 @@ mod tests {
                 assert_eq!(metric, "Shop/Checkout ConversionRate");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_team_metric_is_re_judged_from_what_the_run_had_recorded_by_then() {
+        use crate::event::TeamTick;
+        use crate::plan::{Dimension, MetricIdentity};
+        use crate::published::Aggregate;
+        let team = crate::Plan::from_json(crate::examples::TEAM_GUARDRAILS).expect("example");
+        let plan = crate::examples::notebook_canary();
+        let conversion = MetricIdentity::new(
+            "Shop/Checkout",
+            "ConversionRate",
+            vec![Dimension::new("Site", "www")],
+        );
+        let record = |start_ms: u64, value: f64| {
+            let mut data = Aggregate::default();
+            data.add_value(value, 1.0);
+            TeamTick {
+                metric: conversion.clone(),
+                start_ms,
+                data,
+            }
+        };
+        // Conversion 3.1 % in minute 0, then 1 %; minute 2's datum arrives
+        // late, recorded only with minute 3.
+        let published = [
+            vec![record(0, 3.1)],
+            vec![record(60_000, 1.0)],
+            vec![],
+            vec![record(120_000, 1.0), record(180_000, 1.0)],
+        ];
+        let events: Vec<Event> = published
+            .into_iter()
+            .zip(0u64..)
+            .map(|(records, minute)| {
+                let mut event = period(minute * 60_000, 0);
+                if let EventKind::MetricPeriod { team, .. } = &mut event.kind {
+                    *team = records;
+                }
+                event
+            })
+            .collect();
+        // "Average < 2.5, 2 of 2 minutes, missing data not breaching": at
+        // 3:00 minute 2 is missing, so only at 4:00 are two minutes low.
+        let retro = rejudge(&events, &plan, &team.alarms[4..5]).expect("re-judged");
+        assert_eq!(retro.alarms[0].first_alarm_ms, Some(240_000), "{retro:?}");
+        // Any statistic and threshold: the minimum is never under 0.5.
+        let mut lower = team.alarms[4].clone();
+        lower.statistic = Some(crate::plan::Statistic::Minimum);
+        lower.threshold = Some(0.5);
+        let retro = rejudge(&events, &plan, &[lower]).expect("re-judged");
+        assert_eq!(retro.alarms[0].first_alarm_ms, None);
+        // A metric the run did not record is refused, not judged on no data.
+        let mut other = team.alarms[4].clone();
+        other.metric_name = "BasketSize".into();
+        match rejudge(&events, &plan, &[other]) {
+            Err(RetroError::TeamMetric { metric, .. }) => {
+                assert_eq!(metric, "Shop/Checkout BasketSize")
+            }
+            result => panic!("{result:?}"),
         }
     }
 

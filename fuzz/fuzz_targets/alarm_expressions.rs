@@ -43,8 +43,14 @@ fuzz_target!(|data: &[u8]| {
         let _ = rule.reason(&state_of);
         // What parses prints back to the same rule (CloudWatch shows the
         // rule as sent; our sentences quote it as `text()` writes it).
+        // (An alarm named like an alarm's ARN reads back as that ARN's
+        // name, on CloudWatch too.)
         let printed = rule.text();
-        if printed.chars().count() <= composite::RULE_MAX_CHARS {
+        let arn_like = rule
+            .children()
+            .iter()
+            .any(|name| composite::name_of(name) != *name);
+        if printed.chars().count() <= composite::RULE_MAX_CHARS && !arn_like {
             assert_eq!(composite::parse(&printed).as_ref(), Ok(&rule), "{printed}");
         }
     }

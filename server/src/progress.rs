@@ -142,6 +142,7 @@ mod tests {
                 blue: Default::default(),
                 green: Default::default(),
                 ticks: None,
+                team: Vec::new(),
             },
         ));
         assert_eq!(

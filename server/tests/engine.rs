@@ -3,6 +3,7 @@
 
 mod common;
 
+use guardrail_core::alarm::AlarmState;
 use guardrail_core::controller::RollbackCause;
 use guardrail_core::event::{Event, EventKind, Fleet, RunOutcome};
 use guardrail_core::examples;
@@ -1722,5 +1723,45 @@ async fn a_business_metric_the_team_publishes_rolls_back_a_healthy_model() {
         }
         other => panic!("unexpected cause {other:?}"),
     }
+
+    // The record keeps what the shop published, as the alarm read it: the
+    // retrospective judge finds the same transitions at the same moments.
+    let conversion = &plan.alarms[4];
+    let same = guardrail_core::retro::rejudge(&events, &plan, std::slice::from_ref(conversion))
+        .expect("re-judged");
+    let recorded: Vec<(u64, AlarmState)> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::AlarmStateChanged { alarm, to, .. } if *alarm == conversion.alarm_name => {
+                Some((event.at_ms, *to))
+            }
+            _ => None,
+        })
+        .collect();
+    let rollback = same.recorded_rollback_at_ms.expect("rolled back");
+    let rejudged: Vec<(u64, AlarmState)> = same.alarms[0]
+        .transitions
+        .iter()
+        .filter(|change| change.at_ms <= rollback)
+        .map(|change| (change.at_ms, change.to))
+        .collect();
+    assert_eq!(rejudged, recorded);
+    assert_eq!(same.rollback_at_ms, Some(rollback), "{}", same.verdict);
+    // Under a threshold the shop never went below, nothing would have.
+    let mut lower = conversion.clone();
+    lower.threshold = Some(0.5);
+    let relaxed = guardrail_core::retro::rejudge(&events, &plan, &[lower]).expect("re-judged");
+    assert_eq!(relaxed.rollback_at_ms, None, "{}", relaxed.verdict);
+    // Every team metric the plan names was recorded, published or not: the
+    // client's rate (per minute, the run's tick) is judged on no data, not
+    // refused.
+    let mut client = plan.alarms[3].clone();
+    for query in client.metrics.iter_mut().flatten() {
+        if let Some(stat) = query.metric_stat.as_mut() {
+            stat.period = Some(60);
+        }
+    }
+    let client = guardrail_core::retro::rejudge(&events, &plan, &[client]).expect("re-judged");
+    assert_eq!(client.alarms[0].first_alarm_ms, None, "{}", client.verdict);
     engine.shutdown().await;
 }

@@ -16,14 +16,13 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use guardrail_core::alarm::{PeriodSamples, Quantiles};
+use guardrail_core::alarm::PeriodSamples;
 use guardrail_core::plan::{Dimension, MetricIdentity};
+pub use guardrail_core::published::{Aggregate, MAX_VALUES};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::metrics::{PUBLISHED_RETENTION_MS, ROLL_UPS};
 
-/// Distinct values a bucket keeps exactly before it merges near neighbours.
-pub const MAX_VALUES: usize = 2_000;
 /// Metrics the local CloudWatch keeps: a bound on its memory.
 pub const MAX_SERIES: usize = 10_000;
 /// Buckets it keeps in all (seconds, minutes and their roll-ups): with at
@@ -59,128 +58,6 @@ pub fn identity_of(key: &SeriesKey) -> MetricIdentity {
             .map(|(name, value)| Dimension::new(name, value))
             .collect(),
     )
-}
-
-/// The sums of one unit's data in one bucket.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Aggregate {
-    pub count: f64,
-    pub sum: f64,
-    pub minimum: f64,
-    pub maximum: f64,
-    /// (value, count), sorted by value.
-    pub values: Vec<(f64, f64)>,
-    /// Whether some data came as a statistic set that cannot give percentiles.
-    #[serde(default)]
-    pub no_percentiles: bool,
-}
-
-impl Aggregate {
-    fn is_empty(&self) -> bool {
-        self.count <= 0.0
-    }
-
-    /// Adds `count` samples of `value`.
-    pub fn add_value(&mut self, value: f64, count: f64) {
-        self.add_stats(count, value * count, value, value);
-        match self
-            .values
-            .binary_search_by(|(existing, _)| existing.total_cmp(&value))
-        {
-            Ok(at) => self.values[at].1 += count,
-            Err(at) => self.values.insert(at, (value, count)),
-        }
-        self.compact();
-    }
-
-    /// Adds a statistic set; a set that is one value (its minimum equals its
-    /// maximum, and its sum their product with the count) keeps percentiles.
-    pub fn add_set(&mut self, count: f64, sum: f64, minimum: f64, maximum: f64) {
-        if minimum == maximum && (sum - minimum * count).abs() <= 1e-9 * sum.abs().max(1.0) {
-            self.add_value(minimum, count);
-            return;
-        }
-        self.add_stats(count, sum, minimum, maximum);
-        self.no_percentiles = true;
-    }
-
-    fn add_stats(&mut self, count: f64, sum: f64, minimum: f64, maximum: f64) {
-        if self.is_empty() {
-            self.minimum = minimum;
-            self.maximum = maximum;
-        } else {
-            self.minimum = self.minimum.min(minimum);
-            self.maximum = self.maximum.max(maximum);
-        }
-        self.count += count;
-        self.sum += sum;
-    }
-
-    pub fn merge(&mut self, other: &Aggregate) {
-        if other.is_empty() {
-            return;
-        }
-        self.add_stats(other.count, other.sum, other.minimum, other.maximum);
-        self.no_percentiles |= other.no_percentiles;
-        for (value, count) in &other.values {
-            match self
-                .values
-                .binary_search_by(|(existing, _)| existing.total_cmp(value))
-            {
-                Ok(at) => self.values[at].1 += count,
-                Err(at) => self.values.insert(at, (*value, *count)),
-            }
-        }
-        self.compact();
-    }
-
-    /// Past [`MAX_VALUES`] distinct values, merges neighbours within 0.5 %
-    /// of each other (into their weighted mean) until it fits.
-    fn compact(&mut self) {
-        let mut tolerance = 0.005;
-        while self.values.len() > MAX_VALUES {
-            let mut merged: Vec<(f64, f64)> = Vec::with_capacity(self.values.len());
-            for &(value, count) in &self.values {
-                match merged.last_mut() {
-                    Some((last, total))
-                        if (value - *last).abs() <= tolerance * value.abs().max(last.abs()) =>
-                    {
-                        *last = (*last * *total + value * count) / (*total + count);
-                        *total += count;
-                    }
-                    _ => merged.push((value, count)),
-                }
-            }
-            self.values = merged;
-            tolerance *= 2.0;
-        }
-    }
-
-    /// The samples the core's statistics are computed from.
-    pub fn samples(&self) -> Option<PeriodSamples> {
-        if self.is_empty() {
-            return None;
-        }
-        let count = (self.count.round() as u64).max(1);
-        let quantiles = if self.no_percentiles || self.values.is_empty() {
-            // Percentiles of data CloudWatch cannot give them for: none.
-            Quantiles::Histogram(Vec::new())
-        } else {
-            Quantiles::Histogram(
-                self.values
-                    .iter()
-                    .map(|(value, count)| (*value, (count.round() as u64).max(1)))
-                    .collect(),
-            )
-        };
-        Some(PeriodSamples {
-            count,
-            sum: self.sum,
-            minimum: Some(self.minimum),
-            maximum: Some(self.maximum),
-            quantiles,
-        })
-    }
 }
 
 /// One bucket of one metric: its width, and its data per unit.
@@ -403,6 +280,36 @@ impl CustomMetrics {
             _ => "None".to_string(),
         };
         total.samples().map(|samples| (samples, unit))
+    }
+
+    /// What is kept of `identity` (every unit) for each window `[edges[i],
+    /// edges[i + 1])`, as [`CustomMetrics::samples`] reads a period: one
+    /// aggregate per window, empty where nothing was published.
+    pub fn aggregates(&self, identity: &MetricIdentity, edges: &[u64]) -> Vec<Aggregate> {
+        let windows = edges.len().saturating_sub(1);
+        let mut out = vec![Aggregate::default(); windows];
+        let (Some(first), Some(last)) = (edges.first(), edges.last()) else {
+            return out;
+        };
+        let inner = self.lock();
+        let Some(series) = inner.series.get(&key_of(identity)) else {
+            return out;
+        };
+        for (start, bucket) in series.range(*first..*last) {
+            let window = edges
+                .partition_point(|edge| edge <= start)
+                .saturating_sub(1);
+            let Some(total) = out.get_mut(window) else {
+                continue;
+            };
+            if bucket.width_ms > MINUTE_MS && *start + bucket.width_ms > edges[window + 1] {
+                continue;
+            }
+            for (_, aggregate) in &bucket.units {
+                total.merge(aggregate);
+            }
+        }
+        out
     }
 
     /// Every metric kept, for `ListMetrics`.
@@ -632,24 +539,5 @@ mod tests {
             )
             .expect("put");
         assert_eq!((changed[0].1, changed[0].2.width_ms), (long_ago, MINUTE_MS));
-    }
-
-    #[test]
-    fn many_distinct_values_stay_bounded_and_percentiles_close() {
-        let mut aggregate = Aggregate::default();
-        for index in 0..20_000 {
-            aggregate.add_value(1.0 + f64::from(index) / 1_000.0, 1.0);
-        }
-        assert!(aggregate.values.len() <= MAX_VALUES);
-        let samples = aggregate.samples().expect("data");
-        let p50 = samples.statistic(Stat::Percentile(50.0));
-        assert!((p50 - 11.0).abs() / 11.0 < 0.02, "{p50}");
-        assert_eq!(samples.count, 20_000);
-        // A statistic set of several values: no percentiles, as on CloudWatch.
-        let mut set = Aggregate::default();
-        set.add_set(3.0, 6.0, 1.0, 3.0);
-        let samples = set.samples().expect("data");
-        assert!(samples.statistic(Stat::Percentile(50.0)).is_nan());
-        assert_eq!(stat(&samples, Statistic::Average), 2.0);
     }
 }

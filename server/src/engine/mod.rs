@@ -795,6 +795,7 @@ impl Engine {
                 self.inner.provisioning_ms,
             ),
         };
+        let team_metrics = run::team_metrics_recorded(plan, &prepared.rollout);
         let context = run::RunContext {
             run_id: run_id.clone(),
             rollout: prepared.rollout,
@@ -812,6 +813,7 @@ impl Engine {
             store: self.inner.store.clone(),
             client: self.inner.client.clone(),
             seed: self.seed(),
+            team_metrics,
         };
         self.spawn_run(context, prepared.entry.state);
         Ok(run_id)

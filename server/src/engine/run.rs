@@ -27,9 +27,11 @@ use std::time::Duration;
 use guardrail_core::alarm::{AlarmRule, AlarmState, Scope};
 use guardrail_core::assumptions::datapoint_window_ms;
 use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
-use guardrail_core::event::{EventKind, Fleet, RunOutcome};
+use guardrail_core::event::{EventKind, Fleet, RunOutcome, TeamTick, MAX_RECORDED_TEAM_METRICS};
 use guardrail_core::monitor::Ask;
 use guardrail_core::monitor::Monitor;
+use guardrail_core::plan::{MetricIdentity, Plan};
+use guardrail_core::published::{TeamRecorder, TeamView};
 use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase};
 use guardrail_core::session::{Happening, Session};
@@ -83,6 +85,8 @@ pub(crate) struct RunContext {
     pub store: Store,
     pub client: reqwest::Client,
     pub seed: u64,
+    /// The team's own metrics the run records (those its plan names).
+    pub team_metrics: Vec<MetricIdentity>,
 }
 
 /// What someone asks of a running rollout.
@@ -807,19 +811,12 @@ fn watch_health(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) ->
 /// the router's live metrics (periods before the update are missing: the
 /// engine's metrics start with it), the team's from what it published to the
 /// local CloudWatch over the same real time.
-fn datapoint(ctx: &RunContext, ask: &Ask, serving: Fleets) -> Option<f64> {
+fn datapoint(ctx: &RunContext, team: &TeamView, ask: &Ask, serving: Fleets) -> Option<f64> {
     let query = ask.query;
     let (start, end) = ask.window_ms()?;
     let samples = match query.scope {
-        Scope::Team => {
-            let AlarmSource::Own { cloudwatch } = &ctx.alarms else {
-                return None;
-            };
-            let api_ms = |plan_ms: u64| ctx.api_clock.ms_at(ctx.plan_clock.instant_at(plan_ms));
-            cloudwatch
-                .custom()
-                .samples(&query.identity, None, api_ms(start), api_ms(end))?
-        }
+        // As recorded: a re-judgement reads the same.
+        Scope::Team => team.samples(&query.identity, start, end)?,
         _ => {
             let (start, end) = datapoint_window_ms(start as i64, (end - start) as i64, false)?;
             ctx.router.metrics.samples(
@@ -849,9 +846,32 @@ struct Running {
     /// CloudWatch's news of the run's alarms, and the subscription.
     feed: Option<(u64, mpsc::UnboundedReceiver<AlarmNews>)>,
     heard: VecDeque<AlarmNews>,
+    /// What the team publishes of the metrics the run records.
+    team: TeamRecorder,
 }
 
 impl Running {
+    /// What the team has published for the ticks in reach of the run's
+    /// alarms, read from the local CloudWatch at `at` (a tick's end), where
+    /// it changed since last recorded.
+    fn record_team(&mut self, at: u64) -> Vec<TeamTick> {
+        let cloudwatch = match &self.ctx.alarms {
+            AlarmSource::Own { cloudwatch } | AlarmSource::CloudWatch { cloudwatch, .. } => {
+                cloudwatch
+            }
+        };
+        let ctx = &self.ctx;
+        let tick_ms = self.tick_ms;
+        let api_ms = |plan_ms: u64| ctx.api_clock.ms_at(ctx.plan_clock.instant_at(plan_ms));
+        self.team.tick(at, |metric, starts| {
+            let edges: Vec<u64> = starts
+                .iter()
+                .map(|start| api_ms(*start))
+                .chain(starts.last().map(|start| api_ms(start + tick_ms)))
+                .collect();
+            cloudwatch.custom().aggregates(metric, &edges)
+        })
+    }
     /// Everything due by `now`, each at its own time: CloudWatch's alarm
     /// changes up to that time, then metric periods, then the session (alarms,
     /// then the controller).
@@ -870,6 +890,7 @@ impl Running {
             self.handled_ms = self.handled_ms.max(at);
             if self.next_metric_ms == at {
                 let [blue, green] = self.ctx.router.metrics.window(at - self.tick_ms, at);
+                let team = self.record_team(at);
                 self.recorder.emit(
                     at,
                     EventKind::MetricPeriod {
@@ -878,6 +899,7 @@ impl Running {
                         blue: blue.summary(),
                         green: green.summary(),
                         ticks: Some(Box::new([blue, green])),
+                        team,
                     },
                 );
                 self.next_metric_ms += self.tick_ms;
@@ -885,9 +907,10 @@ impl Running {
             if self.session.next_due() == Some(at) {
                 let serving = self.session.serving();
                 let ctx = self.ctx.clone();
+                let team = self.team.view();
                 let happened = self
                     .session
-                    .handle_due(at, |ask| datapoint(&ctx, ask, serving));
+                    .handle_due(at, |ask| datapoint(&ctx, team, ask, serving));
                 self.driver
                     .apply(self.session.monitor(), happened, &mut self.recorder)
                     .await;
@@ -1202,6 +1225,11 @@ pub(crate) async fn execute(
         handled_ms: 0,
         feed: None,
         heard: VecDeque::new(),
+        team: TeamRecorder::new(
+            ctx.team_metrics.clone(),
+            tick_ms,
+            team_reach_ms(&ctx.rollout, tick_ms),
+        ),
     };
     let started = running.session.start(0);
     running
@@ -1231,6 +1259,49 @@ pub(crate) async fn execute(
     ctx.router.metrics.end();
     let outcome = finish(&ctx, &session, failure, &mut recorder, clock);
     (outcome, session.outcome().cloned())
+}
+
+/// The team's own metrics a run records: every one its rollback alarms read,
+/// then the others its plan names (alarms and what-if), up to
+/// [`MAX_RECORDED_TEAM_METRICS`] in all.
+pub(crate) fn team_metrics_recorded(plan: &Plan, rollout: &Rollout) -> Vec<MetricIdentity> {
+    let mut metrics: Vec<MetricIdentity> = Vec::new();
+    let read = rollout
+        .alarms()
+        .iter()
+        .flat_map(|rule| rule.queries())
+        .filter(|query| query.scope == Scope::Team)
+        .map(|query| query.identity.clone());
+    for metric in read.chain(plan.team_metrics_named(MAX_RECORDED_TEAM_METRICS)) {
+        if !metrics.iter().any(|known| known.same_as(&metric))
+            && (metrics.len() < MAX_RECORDED_TEAM_METRICS
+                || rollout.alarms().iter().any(|rule| {
+                    rule.queries()
+                        .iter()
+                        .any(|query| query.identity.same_as(&metric))
+                }))
+        {
+            metrics.push(metric);
+        }
+    }
+    metrics
+}
+
+/// How long after a tick starts the run reads what the team published for
+/// it again: a minute and a tick (a minute's datum sent within the minute
+/// belongs to the minute's first tick), or the longest period of an alarm on
+/// a team metric, so that every alarm of the run reads the same as the record.
+fn team_reach_ms(rollout: &Rollout, tick_ms: u64) -> u64 {
+    rollout
+        .alarms()
+        .iter()
+        .filter(|rule| {
+            rule.queries()
+                .iter()
+                .any(|query| query.scope == Scope::Team)
+        })
+        .map(AlarmRule::period_ms)
+        .fold(60_000 + tick_ms, u64::max)
 }
 
 /// After the controller has finished: lets a rollback's blue launches complete,

@@ -633,6 +633,7 @@ impl Watch {
                     // GetMetricData gives statistics, not the samples that an
                     // exact re-judgement needs.
                     ticks: None,
+                    team: Vec::new(),
                 },
             ));
             at = period_end;

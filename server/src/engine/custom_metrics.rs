@@ -21,7 +21,7 @@ use guardrail_core::plan::{Dimension, MetricIdentity};
 pub use guardrail_core::published::{Aggregate, MAX_VALUES};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::metrics::{PUBLISHED_RETENTION_MS, ROLL_UPS};
+use crate::engine::metrics::{group_by_width, roll_ups_due, PUBLISHED_RETENTION_MS, ROLL_UPS};
 
 /// Metrics the local CloudWatch keeps: a bound on its memory.
 pub const MAX_SERIES: usize = 10_000;
@@ -327,29 +327,18 @@ impl CustomMetrics {
         }
         inner.series.retain(|_, series| !series.is_empty());
         let mut rolled = Vec::new();
-        for (tier, (age_ms, width_ms)) in ROLL_UPS.iter().enumerate() {
-            let cutoff = now_ms.saturating_sub(*age_ms);
-            let end = cutoff - cutoff % width_ms;
-            let from = inner.rolled_up_below[tier];
-            if end <= from {
-                continue;
-            }
+        let due: Vec<_> = roll_ups_due(now_ms, &inner.rolled_up_below).collect();
+        for (tier, width_ms, window) in due {
+            let end = window.end;
             for (key, series) in inner.series.iter_mut() {
                 let starts: Vec<u64> = series
-                    .range(from..end)
-                    .filter(|(_, bucket)| bucket.width_ms < *width_ms)
+                    .range(window.clone())
+                    .filter(|(_, bucket)| bucket.width_ms < width_ms)
                     .map(|(start, _)| *start)
                     .collect();
-                let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-                for start in starts {
-                    groups
-                        .entry(start - start % width_ms)
-                        .or_default()
-                        .push(start);
-                }
-                for (group, members) in groups {
+                for (group, members) in group_by_width(starts, width_ms) {
                     let mut merged = series.remove(&group).unwrap_or_default();
-                    merged.width_ms = *width_ms;
+                    merged.width_ms = width_ms;
                     for start in members.into_iter().filter(|start| *start != group) {
                         if let Some(bucket) = series.remove(&start) {
                             merged.merge(&bucket);

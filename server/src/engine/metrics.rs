@@ -43,6 +43,40 @@ pub const ROLL_UPS: [(u64, u64); 3] = [
     (63 * DAY_MS, HOUR_MS),
 ];
 
+/// The roll-ups due as of `now_ms`: for each tier of [`ROLL_UPS`] whose
+/// window has moved past `rolled_up_below`, its index, width and the starts
+/// `[from, end)` it now covers.
+pub(crate) fn roll_ups_due(
+    now_ms: u64,
+    rolled_up_below: &[u64; 3],
+) -> impl Iterator<Item = (usize, u64, std::ops::Range<u64>)> + '_ {
+    ROLL_UPS
+        .iter()
+        .enumerate()
+        .filter_map(move |(tier, (age_ms, width_ms))| {
+            let cutoff = now_ms.saturating_sub(*age_ms);
+            let end = cutoff - cutoff % width_ms;
+            let from = rolled_up_below[tier];
+            (end > from).then_some((tier, *width_ms, from..end))
+        })
+}
+
+/// Bucket starts grouped by the start of the `width_ms` bucket they roll
+/// up into.
+pub(crate) fn group_by_width(
+    starts: impl IntoIterator<Item = u64>,
+    width_ms: u64,
+) -> BTreeMap<u64, Vec<u64>> {
+    let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for start in starts {
+        groups
+            .entry(start - start % width_ms)
+            .or_default()
+            .push(start);
+    }
+    groups
+}
+
 /// Published buckets of one start: how long they last, and one per endpoint
 /// config.
 #[derive(Clone, Debug)]
@@ -308,36 +342,25 @@ impl Metrics {
             inner.published.pop_first();
         }
         let mut rolled = Vec::new();
-        for (tier, (age_ms, width_ms)) in ROLL_UPS.iter().enumerate() {
-            let cutoff = now_ms.saturating_sub(*age_ms);
-            let end = cutoff - cutoff % width_ms;
-            let from = inner.rolled_up_below[tier];
-            if end <= from {
-                continue;
-            }
+        let due: Vec<_> = roll_ups_due(now_ms, &inner.rolled_up_below).collect();
+        for (tier, width_ms, window) in due {
+            let end = window.end;
             let starts: Vec<u64> = inner
                 .published
-                .range(from..end)
+                .range(window)
                 .map(|(start, _)| *start)
                 .collect();
-            let mut groups: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
-            for start in starts {
-                groups
-                    .entry(start - start % width_ms)
-                    .or_default()
-                    .push(start);
-            }
-            for (group, members) in groups {
+            for (group, members) in group_by_width(starts, width_ms) {
                 let compact = members == [group]
                     && inner
                         .published
                         .get(&group)
-                        .is_some_and(|slot| slot.width_ms >= *width_ms);
+                        .is_some_and(|slot| slot.width_ms >= width_ms);
                 if compact {
                     continue;
                 }
                 let mut merged = Slot {
-                    width_ms: *width_ms,
+                    width_ms,
                     configs: Vec::new(),
                 };
                 for start in members {
@@ -353,7 +376,7 @@ impl Metrics {
                 }
                 rolled.push(RolledUp {
                     start_ms: group,
-                    width_ms: *width_ms,
+                    width_ms,
                     configs: merged
                         .configs
                         .iter()

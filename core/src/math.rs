@@ -322,18 +322,28 @@ fn tokens(text: &str) -> Result<Vec<(usize, Token)>, MathError> {
                 out.push((start, Token::Name(text[start..at].to_string())));
                 continue;
             }
-            b'"' | b'\'' | 0xE2 => {
+            b'"' | b'\'' => {
                 // A string (METRICS("errors"), SEARCH('…')): only the functions
                 // guardrail refuses take one. Skip it, quotes included.
-                let close = if byte == 0xE2 { None } else { Some(byte) };
-                at += 1;
-                while at < bytes.len() {
-                    let here = bytes[at];
-                    at += 1;
-                    if Some(here) == close || (close.is_none() && here == 0x9D) {
-                        break;
-                    }
-                }
+                at = text[at + 1..]
+                    .find(byte as char)
+                    .map_or(bytes.len(), |end| at + 1 + end + 1);
+                out.push((start, Token::Text));
+                continue;
+            }
+            _ if text[at..].starts_with(['\u{201C}', '\u{2018}']) => {
+                // The same in typographic quotes (“…”, ‘…’), as pasted from
+                // documents. Found by fuzz/regressions/alarm_expressions: a
+                // byte search stopped inside another character.
+                let close = if text[at..].starts_with('\u{201C}') {
+                    '\u{201D}'
+                } else {
+                    '\u{2019}'
+                };
+                let open = '\u{201C}'.len_utf8();
+                at = text[at + open..]
+                    .find(close)
+                    .map_or(bytes.len(), |end| at + open + end + close.len_utf8());
                 out.push((start, Token::Text));
                 continue;
             }
@@ -1194,8 +1204,32 @@ mod tests {
             ("avg(m1)", MathError::UnknownFunction("avg".into())),
             ("NOT m1", MathError::Unsupported("NOT (!)".into())),
             ("m1 + Errors", MathError::UnknownId("Errors".into())),
+            // Strings, in any quotes, are skipped whole.
+            (
+                "SUM(METRICS(\"a)\"))",
+                MathError::Unsupported("METRICS".into()),
+            ),
+            (
+                "SUM(METRICS(\u{201C}a)\u{201D}))",
+                MathError::Unsupported("METRICS".into()),
+            ),
+            (
+                "SEARCH(\u{2018}{AWS/SageMaker} x\u{2019}, 'Sum', 60)",
+                MathError::Unsupported("SEARCH".into()),
+            ),
         ] {
             assert_eq!(parse(text), Err(expected), "{text}");
+        }
+        // Found by fuzz/regressions/alarm_expressions: a character that shares
+        // a byte with a closing quote is refused, not cut in two.
+        for text in [
+            "FARRQT\u{2764}",
+            "m1 + \u{2764}",
+            "METRICS(\u{201C}\u{2764}",
+            "\u{2019}",
+        ] {
+            let error = parse(text).expect_err(text);
+            assert!(!error.to_string().is_empty());
         }
         assert_eq!(
             MathError::Unsupported("RATE".into()).to_string(),

@@ -152,18 +152,20 @@ impl TeamView {
     /// Takes in records, later ones replacing earlier ones of the same tick.
     pub fn apply(&mut self, records: &[TeamTick]) {
         for record in records {
-            let ticks = match self
+            let at = match self
                 .metrics
                 .iter()
                 .position(|(metric, _)| metric.same_as(&record.metric))
             {
-                Some(at) => &mut self.metrics[at].1,
+                Some(at) => at,
                 None => {
                     self.metrics.push((record.metric.clone(), BTreeMap::new()));
-                    &mut self.metrics.last_mut().expect("just pushed").1
+                    self.metrics.len() - 1
                 }
             };
-            ticks.insert(record.start_ms, record.data.clone());
+            self.metrics[at]
+                .1
+                .insert(record.start_ms, record.data.clone());
         }
     }
 
@@ -238,10 +240,6 @@ impl TeamRecorder {
         }
     }
 
-    pub fn metrics(&self) -> &[MetricIdentity] {
-        &self.metrics
-    }
-
     /// At `at_ms`, the end of a tick: `read(metric, starts)` gives what is
     /// published for the ticks starting at `starts` (each `tick_ms` long).
     /// Returns the records to keep, and takes them in.
@@ -254,7 +252,9 @@ impl TeamRecorder {
             return Vec::new();
         }
         let first = at_ms.saturating_sub(self.reach_ms) / self.tick_ms * self.tick_ms;
-        let starts: Vec<u64> = (first..at_ms).step_by(self.tick_ms as usize).collect();
+        let starts: Vec<u64> = (first..at_ms)
+            .step_by(usize::try_from(self.tick_ms).unwrap_or(usize::MAX))
+            .collect();
         let mut records = Vec::new();
         for metric in &self.metrics {
             let read = read(metric, &starts);

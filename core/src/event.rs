@@ -326,6 +326,12 @@ pub enum EventKind {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         team: Vec<TeamTick>,
     },
+    /// The canary judge looked after one of its periods in which both fleets
+    /// served (`crate::judge`); the local engine publishes the score as
+    /// `Guardrail/CanaryJudge` `CanaryScore` at the same moment.
+    CanaryJudged {
+        judgement: Box<crate::judge::Judgement>,
+    },
     /// An alarm changed state, with the values it saw.
     AlarmStateChanged {
         alarm: String,
@@ -583,6 +589,7 @@ impl Event {
                 green.invocations,
                 green.invocation_5xx_errors
             ),
+            EventKind::CanaryJudged { judgement } => judgement.describe(),
             EventKind::AlarmStateChanged {
                 alarm, from, to, reason, ..
             } => format!(
@@ -670,6 +677,10 @@ pub struct RunTimeline {
     pub phases: Vec<PhaseSpan>,
     pub traffic: Vec<TrafficChange>,
     pub periods: Vec<MetricPeriod>,
+    /// The canary judge's looks: (plan time, score).
+    pub judge_scores: Vec<(u64, Option<f64>)>,
+    /// The judge's latest look, in full.
+    pub judgement: Option<crate::judge::Judgement>,
     /// Alarm transitions, in order.
     pub alarm_changes: Vec<AlarmTransition>,
     pub rollback_at_ms: Option<u64>,
@@ -765,6 +776,10 @@ impl RunTimeline {
                 to: *to,
                 reason: reason.clone(),
             }),
+            EventKind::CanaryJudged { judgement } => {
+                self.judge_scores.push((at, judgement.score));
+                self.judgement = Some((**judgement).clone());
+            }
             EventKind::RollbackStarted { .. } => self.rollback_at_ms = Some(at),
             EventKind::WatchResumed {
                 gap_from_ms,

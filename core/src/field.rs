@@ -70,6 +70,18 @@ pub mod limits {
     /// A team metric's `PublishSeconds`: 1 s to an hour (guardrail's own).
     pub const PUBLISH_SECONDS_MAX: u32 = 3_600;
     pub const LATENCY_MS_MAX: f64 = 600_000.0;
+    /// The judge's metrics: at most one per signal it knows.
+    pub const MAX_JUDGED_METRICS: usize = 4;
+    /// `Judge.ConfidencePercent`: 80 to 99.99 (guardrail's own).
+    pub const CONFIDENCE_MIN: f64 = 80.0;
+    pub const CONFIDENCE_MAX: f64 = 99.99;
+    /// `Judge.Metrics[i].MinimumSamples`: 1 to a million requests per fleet.
+    pub const MINIMUM_SAMPLES_MAX: u32 = 1_000_000;
+    /// `Judge.Metrics[i].Weight`: more than 0 up to 100.
+    pub const WEIGHT_MAX: f64 = 100.0;
+    /// `Judge.PeriodSeconds`: 10 s to an hour, as a CloudWatch period (10, 30
+    /// or a multiple of 60) so an alarm can read the score it publishes.
+    pub const JUDGE_PERIOD_MAX: u32 = 3_600;
     pub const ONSET_SECONDS_MAX: f64 = 86_400.0;
 }
 
@@ -273,6 +285,56 @@ impl TeamMetricField {
     }
 }
 
+/// A field of the judge itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JudgeField {
+    Whole,
+    Metrics,
+    ConfidencePercent,
+    PassScore,
+    MarginalScore,
+    PeriodSeconds,
+}
+
+impl JudgeField {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Whole => "",
+            Self::Metrics => ".Metrics",
+            Self::ConfidencePercent => ".ConfidencePercent",
+            Self::PassScore => ".PassScore",
+            Self::MarginalScore => ".MarginalScore",
+            Self::PeriodSeconds => ".PeriodSeconds",
+        }
+    }
+}
+
+/// A field of one metric the judge compares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum JudgedMetricField {
+    Whole,
+    MetricName,
+    Direction,
+    AllowedEffectPercent,
+    MinimumSamples,
+    Critical,
+    Weight,
+}
+
+impl JudgedMetricField {
+    fn suffix(self) -> &'static str {
+        match self {
+            Self::Whole => "",
+            Self::MetricName => ".MetricName",
+            Self::Direction => ".Direction",
+            Self::AllowedEffectPercent => ".AllowedEffectPercent",
+            Self::MinimumSamples => ".MinimumSamples",
+            Self::Critical => ".Critical",
+            Self::Weight => ".Weight",
+        }
+    }
+}
+
 /// A part of one dimension of one alarm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DimensionPart {
@@ -359,6 +421,10 @@ pub enum Field {
     Scenario(ScenarioField),
     /// `Scenario.TeamMetrics[i]…`.
     TeamMetric(usize, TeamMetricField),
+    /// `Judge.…`.
+    Judge(JudgeField),
+    /// `Judge.Metrics[i]…`.
+    JudgedMetric(usize, JudgedMetricField),
 }
 
 impl Field {
@@ -411,6 +477,10 @@ impl fmt::Display for Field {
             }
             Self::TeamMetric(index, part) => {
                 write!(f, "Scenario.TeamMetrics[{index}]{}", part.suffix())
+            }
+            Self::Judge(part) => write!(f, "Judge{}", part.suffix()),
+            Self::JudgedMetric(index, part) => {
+                write!(f, "Judge.Metrics[{index}]{}", part.suffix())
             }
             Self::Scenario(ScenarioField::RequestsPerSecond) => {
                 f.write_str("Scenario.RequestsPerSecond")
@@ -483,6 +553,11 @@ mod tests {
             (
                 Field::TeamMetric(0, TeamMetricField::GreenLevel),
                 "Scenario.TeamMetrics[0].GreenLevel",
+            ),
+            (Field::Judge(JudgeField::PassScore), "Judge.PassScore"),
+            (
+                Field::JudgedMetric(2, JudgedMetricField::AllowedEffectPercent),
+                "Judge.Metrics[2].AllowedEffectPercent",
             ),
         ] {
             assert_eq!(field.path(), path);

@@ -42,10 +42,13 @@ pub struct Plan {
     /// `PutCompositeAlarm` requests: alarms whose state follows other alarms'.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub composite_alarms: Vec<CompositeAlarm>,
+    /// The canary judge (`core::judge`), when the plan has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSection>,
 }
 
 /// A plan's top-level fields, as JSON names them.
-pub const PLAN_KEYS: [&str; 11] = [
+pub const PLAN_KEYS: [&str; 12] = [
     "EndpointName",
     "EndpointConfigName",
     "VariantName",
@@ -57,6 +60,7 @@ pub const PLAN_KEYS: [&str; 11] = [
     "TerminationSeconds",
     "Scenario",
     "CompositeAlarms",
+    "Judge",
 ];
 
 pub const DEFAULT_VARIANT_NAME: &str = "AllTraffic";
@@ -356,6 +360,75 @@ impl MetricIdentity {
         self.namespace == other.namespace
             && self.metric_name == other.metric_name
             && sorted(&self.dimensions) == sorted(&other.dimensions)
+    }
+}
+
+/// The plan's canary judge: what it compares of green and blue while both
+/// serve, and how sure it must be. Optional fields take the defaults of
+/// [`crate::judge::JudgeSpec::default_judge`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JudgeSection {
+    #[serde(default)]
+    pub metrics: Vec<JudgedMetric>,
+    /// 1 minus the false-alarm rate, in percent (99 means 1 %).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pass_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marginal_score: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i64>,
+}
+
+/// One metric the judge compares.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JudgedMetric {
+    /// `Invocation5XXErrors`, `Invocation4XXErrors`, `InvocationModelErrors`
+    /// (rates over `Invocations`) or `ModelLatency`.
+    #[serde(default)]
+    pub metric_name: String,
+    /// `Increase` (the default), `Decrease` or `Either`: which change is bad.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<String>,
+    /// How much worse green may be before it counts, in percent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_effect_percent: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minimum_samples: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub critical: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+impl JudgeSection {
+    /// The default judge, written out in full: what one click turns on.
+    pub fn default_judge() -> JudgeSection {
+        JudgeSection::from_spec(&crate::judge::JudgeSpec::default_judge())
+    }
+
+    pub fn from_spec(spec: &crate::judge::JudgeSpec) -> JudgeSection {
+        JudgeSection {
+            metrics: spec
+                .criteria
+                .iter()
+                .map(|criterion| JudgedMetric {
+                    metric_name: criterion.signal.name().to_string(),
+                    direction: Some(criterion.direction.name().to_string()),
+                    allowed_effect_percent: Some(criterion.allowed_effect * 100.0),
+                    minimum_samples: Some(criterion.minimum_samples as i64),
+                    critical: Some(criterion.critical),
+                    weight: Some(criterion.weight),
+                })
+                .collect(),
+            confidence_percent: Some(100.0 - 100.0 * spec.false_alarm_rate),
+            pass_score: Some(spec.pass_score),
+            marginal_score: Some(spec.marginal_score),
+            period_seconds: Some(i64::from(spec.period_seconds)),
+        }
     }
 }
 

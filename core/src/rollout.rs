@@ -6,6 +6,7 @@
 use serde::Serialize;
 
 use crate::alarm::AlarmRule;
+use crate::judge::JudgeSpec;
 
 /// How traffic moves from blue to green.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -53,6 +54,7 @@ pub struct Rollout {
     pub(crate) provisioning_seconds: u32,
     pub(crate) termination_seconds: u32,
     pub(crate) alarms: Vec<AlarmRule>,
+    pub(crate) judge: Option<JudgeSpec>,
 }
 
 impl Rollout {
@@ -101,6 +103,19 @@ impl Rollout {
         &self.alarms
     }
 
+    /// The plan's canary judge, if it has one.
+    pub fn judge(&self) -> Option<&JudgeSpec> {
+        self.judge.as_ref()
+    }
+
+    /// The same rollout with `judge` (or none).
+    pub fn with_judge(&self, judge: Option<JudgeSpec>) -> Rollout {
+        Rollout {
+            judge,
+            ..self.clone()
+        }
+    }
+
     /// The same rollout guarded by its alarm `index` alone: how much that one
     /// alarm catches by itself. `None` when there is no such alarm.
     pub fn with_only_alarm(&self, index: usize) -> Option<Rollout> {
@@ -112,8 +127,8 @@ impl Rollout {
     }
 
     /// The metric tick both the simulator and the engine sum traffic into: the
-    /// greatest common divisor of the alarm periods, so that every period is a
-    /// whole number of ticks; 60 s without alarms.
+    /// greatest common divisor of the alarm periods and the judge's, so that
+    /// every period is a whole number of ticks; 60 s without either.
     pub fn metric_tick_seconds(&self) -> u32 {
         fn gcd(a: u32, b: u32) -> u32 {
             if b == 0 {
@@ -125,6 +140,7 @@ impl Rollout {
         self.alarms
             .iter()
             .map(|alarm| alarm.period_seconds)
+            .chain(self.judge.iter().map(|judge| judge.period_seconds))
             .reduce(gcd)
             .unwrap_or(60)
     }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 use crate::alarm::{AlarmRule, Comparison, Metric, PeriodSamples, Quantiles, Query, Scope};
 use crate::assumptions::{datapoint_window_ms, LATENCY_LOG_SIGMA, OVERHEAD_LATENCY_US, WHOLE_BP};
 use crate::controller::{Effect, Input, Outcome, RollbackCause};
+use crate::event::FleetTick;
 use crate::fleets::Fleets;
+use crate::judge::{latency_histogram, Watch};
 use crate::plan::{FleetBehaviour, Scenario, TeamMetric, TeamMetricKind};
 use crate::random::Random;
 use crate::rollout::Rollout;
@@ -44,6 +46,24 @@ pub struct Simulation {
     pub traffic: Vec<TrafficChange>,
     /// Per-alarm datapoints and transitions, only when recording.
     pub alarms: Vec<AlarmTrace>,
+    /// What the plan's canary judge saw, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeTrace>,
+}
+
+/// The canary judge's life during a simulation: it looks after each of its
+/// periods in which both fleets served.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct JudgeTrace {
+    /// When it first failed green (score under the pass score).
+    pub failed_at_ms: Option<u64>,
+    /// Whether that was during the first bake (the canary's, or the first
+    /// linear step's).
+    pub failed_early: bool,
+    /// (period end, score) for each period judged; only when recording.
+    pub scores: Vec<(u64, Option<f64>)>,
+    /// The last judgement in full; only when recording.
+    pub last: Option<crate::judge::Judgement>,
 }
 
 impl Simulation {
@@ -184,6 +204,19 @@ struct Run<'a> {
     alarms: Vec<AlarmRun<'a>>,
     /// When the instances launched last are ready, and whether they are green.
     ready: Option<(u64, bool)>,
+    judge: Option<JudgeRun>,
+}
+
+/// The canary judge as the simulator drives it: both fleets' ticks summed
+/// into its periods, with latency histograms drawn from a stream of their
+/// own so that the alarms see the same runs with or without a judge.
+struct JudgeRun {
+    watch: Watch,
+    histograms: bool,
+    random: Random,
+    trace: JudgeTrace,
+    /// The phase now, to tell whether a failure is early.
+    early: bool,
 }
 
 impl<'a> Run<'a> {
@@ -244,6 +277,16 @@ impl<'a> Run<'a> {
             phases: Vec::new(),
             alarms,
             ready: None,
+            judge: rollout.judge().map(|spec| JudgeRun {
+                watch: Watch::new(spec),
+                histograms: spec
+                    .criteria
+                    .iter()
+                    .any(|criterion| !criterion.signal.is_rate()),
+                random: Random::new(seed ^ 0x6A09_E667_F3BC_C908),
+                trace: JudgeTrace::default(),
+                early: false,
+            }),
         }
     }
 
@@ -308,7 +351,16 @@ impl<'a> Run<'a> {
 
     fn effect(&mut self, now: u64, effect: Effect) {
         match effect {
-            Effect::PhaseStarted { phase, .. } => start_phase(&mut self.phases, phase, now),
+            Effect::PhaseStarted { phase, .. } => {
+                if let Some(judge) = &mut self.judge {
+                    judge.early = matches!(
+                        phase,
+                        crate::schedule::Phase::CanaryBake
+                            | crate::schedule::Phase::LinearStepBake { step: 1, .. }
+                    );
+                }
+                start_phase(&mut self.phases, phase, now)
+            }
             Effect::LaunchGreen { .. } | Effect::LaunchBlue { .. } => {
                 let green = matches!(effect, Effect::LaunchGreen { .. });
                 let at = now + u64::from(self.rollout.provisioning_seconds()) * 1_000;
@@ -560,6 +612,7 @@ impl<'a> Run<'a> {
             let tick = self.traffic_between(start, start + self.tick_ms);
             if start >= 0 {
                 self.count(&tick);
+                self.judge_tick(&tick, start + self.tick_ms);
             }
             self.ticks.push(tick);
             self.counted_to_ms = start + self.tick_ms;
@@ -570,6 +623,65 @@ impl<'a> Run<'a> {
     fn close_ticks(&mut self, now_ms: i64) {
         self.ticks_closed = true;
         self.count_until(now_ms);
+    }
+
+    /// Adds a tick ending at `end_ms` to the judge's period, and judges when
+    /// the period ends with both fleets having served in it.
+    fn judge_tick(&mut self, tick: &Tick, end_ms: i64) {
+        let Some(run) = &mut self.judge else {
+            return;
+        };
+        // Once failed, the judge's verdict stands: only a recorded run
+        // needs its later looks.
+        if run.trace.failed_at_ms.is_some() && !self.record {
+            return;
+        }
+        // Latencies are drawn only while both fleets serve: the judge looks
+        // at nothing else.
+        let histograms = run.histograms
+            && tick.blue.requests > 0
+            && tick.green_healthy.requests + tick.green_regressed.requests > 0;
+        let blue = &self.scenario.blue;
+        let green = FleetBehaviour {
+            error_rate: self.scenario.green.error_rate,
+            latency_ms: self.scenario.green.latency_ms,
+        };
+        let mut green_tick = FleetTick::default();
+        let mut blue_tick = FleetTick::default();
+        for (to_green, population, behaviour) in [
+            (false, &tick.blue, blue),
+            (true, &tick.green_healthy, blue),
+            (true, &tick.green_regressed, &green),
+        ] {
+            let mut part = FleetTick {
+                invocations: population.requests,
+                errors_5xx: population.errors,
+                model_errors: population.errors,
+                model_latency_sum_us: population.latency_sum_us,
+                ..FleetTick::default()
+            };
+            if histograms {
+                let (mu, sigma) = lognormal_parameters(behaviour.latency_ms * 1_000.0);
+                part.latency = latency_histogram(&mut run.random, population.requests, mu, sigma);
+            }
+            if to_green {
+                green_tick.add(&part);
+            } else {
+                blue_tick.add(&part);
+            }
+        }
+        let at = end_ms as u64;
+        if !run.watch.tick(at, &green_tick, &blue_tick) {
+            return;
+        }
+        let judge = run.watch.judge();
+        if self.record {
+            run.trace.scores.push((at, judge.score()));
+        }
+        if run.trace.failed_at_ms.is_none() && judge.failed() {
+            run.trace.failed_at_ms = Some(at);
+            run.trace.failed_early = run.early;
+        }
     }
 
     fn count(&mut self, tick: &Tick) {
@@ -676,6 +788,10 @@ impl<'a> Run<'a> {
             Vec::new()
         };
         let exposure_start_ms = exposure_start(&self.traffic, self.scenario, end_ms);
+        let judge = self.judge.take().map(|run| JudgeTrace {
+            last: self.record.then(|| run.watch.judge().judgement()),
+            ..run.trace
+        });
         Simulation {
             outcome,
             end_ms,
@@ -687,6 +803,7 @@ impl<'a> Run<'a> {
             phases: self.phases,
             traffic: self.traffic,
             alarms,
+            judge,
         }
     }
 
@@ -796,6 +913,21 @@ pub struct Detection {
     /// linear step's bake): caught while green served a small share.
     #[serde(default)]
     pub detected_early: u32,
+    /// The plan's canary judge on the same runs, when it has one: how often
+    /// and how soon it failed green, whether or not anything rolled back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeDetection>,
+}
+
+/// How often the canary judge failed green over seeded runs, and how soon.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgeDetection {
+    pub detected: u32,
+    pub probability: f64,
+    /// Failed during the first bake (the canary's, or the first linear step's).
+    pub detected_early: u32,
+    /// Seconds from the regression's first request to the judge's failure.
+    pub time_to_detect_seconds: Option<Spread>,
 }
 
 /// The default number of seeded runs for [`detect`].
@@ -889,6 +1021,10 @@ struct Tally {
     times: Vec<f64>,
     bad: Vec<f64>,
     to_green: Vec<f64>,
+    judged: bool,
+    judge_detected: u32,
+    judge_early: u32,
+    judge_times: Vec<f64>,
 }
 
 impl Tally {
@@ -927,6 +1063,16 @@ impl Tally {
         }
         self.bad.push(simulation.failed_requests_from_green as f64);
         self.to_green.push(simulation.requests_to_green as f64);
+        if let Some(judge) = &simulation.judge {
+            self.judged = true;
+            if let Some(at) = judge.failed_at_ms {
+                self.judge_detected += 1;
+                self.judge_early += u32::from(judge.failed_early);
+                let start = simulation.exposure_start_ms.unwrap_or(0);
+                self.judge_times
+                    .push(at.saturating_sub(start) as f64 / 1_000.0);
+            }
+        }
     }
 
     fn detection(self) -> Detection {
@@ -944,8 +1090,26 @@ impl Tally {
             time_to_rollback_seconds: Spread::of(self.times),
             bad_requests: Spread::of(self.bad),
             requests_to_green: Spread::of(self.to_green),
+            judge: self.judged.then(|| JudgeDetection {
+                detected: self.judge_detected,
+                probability: f64::from(self.judge_detected) / f64::from(runs.max(1)),
+                detected_early: self.judge_early,
+                time_to_detect_seconds: Spread::of(self.judge_times),
+            }),
         }
     }
+}
+
+/// The scenario with green exactly as blue: an A/A test, where every failure
+/// of the judge and every alarm rollback is a false alarm.
+pub fn a_a(scenario: &Scenario) -> Scenario {
+    let mut twin = scenario.clone();
+    twin.green.error_rate = twin.blue.error_rate;
+    twin.green.latency_ms = twin.blue.latency_ms;
+    twin.team_metrics
+        .iter_mut()
+        .for_each(|metric| metric.green_level = metric.level);
+    twin
 }
 
 /// Green error rates the detection curve is drawn at.
@@ -1172,6 +1336,71 @@ mod tests {
             simulation.failed_requests_from_green,
             simulation.requests_to_green
         );
+    }
+
+    /// The notebook's canary with the default judge, green `latency_ms`
+    /// slower or not at all.
+    fn judged_notebook(green_latency_ms: f64) -> (Rollout, Scenario) {
+        let mut plan = Plan::from_json(examples::NOTEBOOK_CANARY).expect("parses");
+        plan.judge = Some(crate::plan::JudgeSection::default_judge());
+        let rollout = check(&plan).rollout.expect("valid");
+        let mut scenario = plan.scenario_or_default();
+        scenario.blue.error_rate = 0.001;
+        scenario.green.error_rate = 0.001;
+        scenario.green.latency_ms = green_latency_ms;
+        (rollout, scenario)
+    }
+
+    #[test]
+    fn the_judge_fails_a_slower_canary_within_its_bake_and_leaves_the_alarms_as_they_were() {
+        let (rollout, scenario) = judged_notebook(12.0);
+        let judged = simulate(&rollout, &scenario).expect("simulates");
+        let trace = judged.judge.as_ref().expect("a judge trace");
+        let failed = trace.failed_at_ms.expect("the judge failed green");
+        // Green is ready at 300 s and bakes until 600 s.
+        assert!((300_000..600_000).contains(&failed), "{failed}");
+        assert!(trace.failed_early);
+        // Every judged period is on the judge's 10 s grid, and the score is
+        // under 75 from the failure on.
+        assert!(trace.scores.iter().all(|(at, _)| at % 10_000 == 0));
+        assert!(trace
+            .scores
+            .iter()
+            .filter(|(at, _)| *at >= failed)
+            .all(|(_, score)| score.is_some_and(|score| score < 75.0)));
+        let last = trace.last.as_ref().expect("the last judgement");
+        assert_eq!(last.metrics[2].class, crate::judge::Class::High);
+
+        // The judge only watches: the notebook's latency alarm still rolls
+        // back once green has all traffic, as it does without a judge (whose
+        // 10 s period makes the traffic drawn per 10 s, not per minute).
+        let plain = simulate(&rollout.with_judge(None), &scenario).expect("simulates");
+        let decided = |simulation: &Simulation| match &simulation.outcome {
+            Outcome::RolledBack {
+                decided_at_ms,
+                phase,
+                cause: RollbackCause::Alarm { alarm, .. },
+                ..
+            } => (*decided_at_ms, *phase, alarm.clone()),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(decided(&plain), decided(&judged));
+        assert_eq!(decided(&judged).1, Phase::FinalBake);
+    }
+
+    #[test]
+    fn the_judge_rarely_fails_a_twin_over_seeded_runs() {
+        let (rollout, scenario) = judged_notebook(4.0);
+        let detection = detect(&rollout, &a_a(&scenario), 400).expect("detects");
+        let judge = detection.judge.expect("judged");
+        // At most 1 % in truth; 8 of 400 would be far outside its interval.
+        assert!(judge.detected < 8, "{judge:?}");
+        let (slow, scenario) = judged_notebook(6.0);
+        let caught = detect(&slow, &scenario, 100)
+            .expect("detects")
+            .judge
+            .expect("judged");
+        assert!(caught.detected_early >= 95, "{caught:?}");
     }
 
     #[test]

@@ -16,20 +16,22 @@ use crate::alarm::{
 use crate::assumptions::instances_for;
 use crate::composite;
 use crate::field::limits::{
-    ACTION_MAX, ALARM_DESCRIPTION_MAX, ALARM_NAME_MAX, DIMENSION_NAME_MAX, DIMENSION_VALUE_MAX,
-    EXPRESSION_MAX, LATENCY_MS_MAX, MAX_ACTIONS, MAX_COMPOSITE_ALARMS, MAX_DIMENSIONS,
-    MAX_EXPRESSIONS, MAX_INSTANCES, MAX_METRIC_QUERIES, MAX_METRIC_STATS, MAX_ROLLBACK_ALARMS,
-    MAX_TEAM_METRICS, METRIC_TEXT_MAX, NAME_MAX, ONSET_SECONDS_MAX, PROVISIONING_MAX,
-    PUBLISH_SECONDS_MAX, REQUESTS_PER_SECOND_MAX, TERMINATION_MAX, TIMEOUT_MAX, TIMEOUT_MIN,
-    WAIT_MAX, WINDOW_MAX, WINDOW_MAX_SHORT_PERIODS,
+    ACTION_MAX, ALARM_DESCRIPTION_MAX, ALARM_NAME_MAX, CONFIDENCE_MAX, CONFIDENCE_MIN,
+    DIMENSION_NAME_MAX, DIMENSION_VALUE_MAX, EXPRESSION_MAX, JUDGE_PERIOD_MAX, LATENCY_MS_MAX,
+    MAX_ACTIONS, MAX_COMPOSITE_ALARMS, MAX_DIMENSIONS, MAX_EXPRESSIONS, MAX_INSTANCES,
+    MAX_JUDGED_METRICS, MAX_METRIC_QUERIES, MAX_METRIC_STATS, MAX_ROLLBACK_ALARMS,
+    MAX_TEAM_METRICS, METRIC_TEXT_MAX, MINIMUM_SAMPLES_MAX, NAME_MAX, ONSET_SECONDS_MAX,
+    PROVISIONING_MAX, PUBLISH_SECONDS_MAX, REQUESTS_PER_SECOND_MAX, TERMINATION_MAX, TIMEOUT_MAX,
+    TIMEOUT_MIN, WAIT_MAX, WEIGHT_MAX, WINDOW_MAX, WINDOW_MAX_SHORT_PERIODS,
 };
 use crate::field::{
-    AlarmField, CompositeField, DimensionPart, Field, Fleet, Policy, QueryField, ScenarioField,
-    Size, SizePart, TeamMetricField,
+    AlarmField, CompositeField, DimensionPart, Field, Fleet, JudgeField, JudgedMetricField, Policy,
+    QueryField, ScenarioField, Size, SizePart, TeamMetricField,
 };
+use crate::judge::{Criterion, Direction, JudgeSpec, Signal};
 use crate::math::{self, Definition, Expr};
 use crate::plan::{
-    CapacitySize, CapacitySizeType, ComparisonOperator, CompositeAlarm, Dimension,
+    CapacitySize, CapacitySizeType, ComparisonOperator, CompositeAlarm, Dimension, JudgeSection,
     LowSampleCountPercentile, MetricAlarm, MetricDataQuery, MetricIdentity, Plan, Scenario,
     TeamMetric, TeamMetricKind, TrafficRoutingType, TreatMissingData, DEFAULT_PROVISIONING_SECONDS,
     DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
@@ -330,6 +332,7 @@ impl Checker {
         if let Some(scenario) = &plan.scenario {
             self.scenario(scenario);
         }
+        let judge = plan.judge.as_ref().map(|judge| self.judge(judge));
 
         let policy = policy?;
         Some(Rollout {
@@ -343,6 +346,189 @@ impl Checker {
             provisioning_seconds: provisioning,
             termination_seconds: termination,
             alarms: alarms?,
+            judge: judge.flatten(),
+        })
+    }
+
+    /// A number field within `[min, max]` (`min_open`: above `min`), or its
+    /// default when absent.
+    fn number(
+        &mut self,
+        field: Field,
+        value: Option<f64>,
+        (min, max, min_open): (f64, f64, bool),
+        default: f64,
+        what: &str,
+    ) -> Option<f64> {
+        let Some(value) = value else {
+            return Some(default);
+        };
+        let low_ok = if min_open { value > min } else { value >= min };
+        if value.is_finite() && low_ok && value <= max {
+            return Some(value);
+        }
+        let from = if min_open { "more than " } else { "" };
+        self.error(
+            field,
+            "out_of_range",
+            format!("{value} is out of range; {what}: {from}{min} to {max}"),
+        );
+        None
+    }
+
+    fn judge(&mut self, judge: &JudgeSection) -> Option<JudgeSpec> {
+        if judge.metrics.is_empty() || judge.metrics.len() > MAX_JUDGED_METRICS {
+            self.error(
+                Field::Judge(JudgeField::Metrics),
+                if judge.metrics.is_empty() {
+                    "required"
+                } else {
+                    "too_many"
+                },
+                format!(
+                    "names {} metrics; the judge compares 1 to {MAX_JUDGED_METRICS}, one of each",
+                    judge.metrics.len()
+                ),
+            );
+        }
+        let mut criteria = Vec::new();
+        for (index, metric) in judge.metrics.iter().enumerate() {
+            let at = |part| Field::JudgedMetric(index, part);
+            let signal = Signal::from_name(&metric.metric_name);
+            if signal.is_none() {
+                let known: Vec<&str> = Signal::ALL.iter().map(|signal| signal.name()).collect();
+                self.error(
+                    at(JudgedMetricField::MetricName),
+                    if metric.metric_name.is_empty() {
+                        "required"
+                    } else {
+                        "unknown_metric"
+                    },
+                    format!(
+                        "`{}` is not a metric the judge compares; one of {}",
+                        metric.metric_name,
+                        known.join(", ")
+                    ),
+                );
+            } else if judge.metrics[..index]
+                .iter()
+                .any(|earlier| earlier.metric_name == metric.metric_name)
+            {
+                self.error(
+                    at(JudgedMetricField::MetricName),
+                    "duplicate_metric",
+                    format!("`{}` is judged twice", metric.metric_name),
+                );
+            }
+            let direction = match metric.direction.as_deref() {
+                None => Some(Direction::Increase),
+                Some(name) => {
+                    let direction = Direction::from_name(name);
+                    if direction.is_none() {
+                        self.error(
+                            at(JudgedMetricField::Direction),
+                            "unknown_direction",
+                            format!("`{name}` is not a direction; Increase, Decrease or Either"),
+                        );
+                    }
+                    direction
+                }
+            };
+            let default_effect = if signal == Some(Signal::ModelLatency) {
+                10.0
+            } else {
+                0.0
+            };
+            let effect = self.number(
+                at(JudgedMetricField::AllowedEffectPercent),
+                metric.allowed_effect_percent,
+                (0.0, 99.0, false),
+                default_effect,
+                "a percentage",
+            );
+            let samples = self.integer(
+                at(JudgedMetricField::MinimumSamples),
+                metric.minimum_samples,
+                (1, MINIMUM_SAMPLES_MAX),
+                false,
+            );
+            let weight = self.number(
+                at(JudgedMetricField::Weight),
+                metric.weight,
+                (0.0, WEIGHT_MAX, true),
+                1.0,
+                "a weight",
+            );
+            if let (Some(signal), Some(direction), Some(effect), Some(weight)) =
+                (signal, direction, effect, weight)
+            {
+                criteria.push(Criterion {
+                    signal,
+                    direction,
+                    allowed_effect: effect / 100.0,
+                    minimum_samples: samples.map_or(50, u64::from),
+                    critical: metric.critical.unwrap_or(false),
+                    weight,
+                });
+            }
+        }
+        let confidence = self.number(
+            Field::Judge(JudgeField::ConfidencePercent),
+            judge.confidence_percent,
+            (CONFIDENCE_MIN, CONFIDENCE_MAX, false),
+            99.0,
+            "a confidence in percent",
+        );
+        let pass = self.number(
+            Field::Judge(JudgeField::PassScore),
+            judge.pass_score,
+            (0.0, 100.0, false),
+            75.0,
+            "a score",
+        );
+        let marginal = self.number(
+            Field::Judge(JudgeField::MarginalScore),
+            judge.marginal_score,
+            (0.0, 100.0, false),
+            50.0,
+            "a score",
+        );
+        if let (Some(pass), Some(marginal)) = (pass, marginal) {
+            if marginal > pass {
+                self.error(
+                    Field::Judge(JudgeField::MarginalScore),
+                    "out_of_range",
+                    format!("{marginal} is above the pass score {pass}; the marginal score is 0 to {pass}"),
+                );
+            }
+        }
+        let period = match self.integer(
+            Field::Judge(JudgeField::PeriodSeconds),
+            judge.period_seconds,
+            (10, JUDGE_PERIOD_MAX),
+            false,
+        ) {
+            Some(period) if period != 10 && period != 30 && period % 60 != 0 => {
+                self.error(
+                    Field::Judge(JudgeField::PeriodSeconds),
+                    "period",
+                    format!("{period} is not a CloudWatch period; 10, 30 or a multiple of 60"),
+                );
+                None
+            }
+            Some(period) => Some(period),
+            None if judge.period_seconds.is_none() => Some(10),
+            None => None,
+        };
+        if criteria.len() != judge.metrics.len() {
+            return None;
+        }
+        Some(JudgeSpec {
+            criteria,
+            false_alarm_rate: (100.0 - confidence?) / 100.0,
+            pass_score: pass?,
+            marginal_score: marginal?,
+            period_seconds: period?,
         })
     }
 
@@ -2301,6 +2487,100 @@ mod tests {
             }));
             assert!(run.is_ok(), "case `{name}` failed");
         }
+    }
+
+    #[test]
+    fn judge_table() {
+        use crate::plan::JudgeSection;
+        use serde_json::json;
+        let with_judge = |edit: Box<dyn Fn(&mut serde_json::Value)>| {
+            Box::new(move |v: &mut serde_json::Value| {
+                v["Judge"] =
+                    serde_json::to_value(JudgeSection::default_judge()).expect("serialises");
+                edit(v);
+            }) as Box<dyn Fn(&mut serde_json::Value)>
+        };
+        let cases: Vec<Case> = vec![
+            ("the default judge", with_judge(Box::new(|_| {})), vec![]),
+            (
+                "only metric names",
+                Box::new(|v| {
+                    v["Judge"] = json!({"Metrics": [{"MetricName": "ModelLatency"}]});
+                }),
+                vec![],
+            ),
+            (
+                "no metrics",
+                Box::new(|v| v["Judge"] = json!({})),
+                vec![("Judge.Metrics", "required")],
+            ),
+            (
+                "an unknown metric and direction",
+                with_judge(Box::new(|v| {
+                    set(v, "/Judge/Metrics/0/MetricName", json!("CPUUtilization"));
+                    set(v, "/Judge/Metrics/1/Direction", json!("Up"));
+                })),
+                vec![
+                    ("Judge.Metrics[0].MetricName", "unknown_metric"),
+                    ("Judge.Metrics[1].Direction", "unknown_direction"),
+                ],
+            ),
+            (
+                "a metric twice",
+                with_judge(Box::new(|v| {
+                    set(
+                        v,
+                        "/Judge/Metrics/1/MetricName",
+                        json!("Invocation5XXErrors"),
+                    );
+                })),
+                vec![("Judge.Metrics[1].MetricName", "duplicate_metric")],
+            ),
+            (
+                "numbers out of range",
+                with_judge(Box::new(|v| {
+                    set(v, "/Judge/Metrics/2/AllowedEffectPercent", json!(150));
+                    set(v, "/Judge/Metrics/2/MinimumSamples", json!(0));
+                    set(v, "/Judge/Metrics/2/Weight", json!(0));
+                    set(v, "/Judge/ConfidencePercent", json!(100));
+                    set(v, "/Judge/PeriodSeconds", json!(45));
+                })),
+                vec![
+                    ("Judge.Metrics[2].AllowedEffectPercent", "out_of_range"),
+                    ("Judge.Metrics[2].MinimumSamples", "out_of_range"),
+                    ("Judge.Metrics[2].Weight", "out_of_range"),
+                    ("Judge.ConfidencePercent", "out_of_range"),
+                    ("Judge.PeriodSeconds", "period"),
+                ],
+            ),
+            (
+                "marginal above pass",
+                with_judge(Box::new(|v| {
+                    set(v, "/Judge/MarginalScore", json!(80));
+                })),
+                vec![("Judge.MarginalScore", "out_of_range")],
+            ),
+        ];
+        for (name, edit, expected) in cases {
+            let expected: Vec<(&str, &str)> = expected.clone();
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_team_errors(edit, &expected)
+            }));
+            assert!(run.is_ok(), "case `{name}` failed");
+        }
+    }
+
+    #[test]
+    fn the_default_judge_round_trips_through_the_plan() {
+        use crate::judge::JudgeSpec;
+        use crate::plan::{JudgeSection, Plan};
+        let mut plan: Plan = serde_json::from_str(examples::NOTEBOOK_CANARY).expect("parses");
+        plan.judge = Some(JudgeSection::default_judge());
+        let checked = crate::check::check(&plan);
+        let rollout = checked.rollout.expect("valid");
+        assert_eq!(rollout.judge(), Some(&JudgeSpec::default_judge()));
+        // The judge looks every 10 s: the metric tick follows it.
+        assert_eq!(rollout.metric_tick_seconds(), 10);
     }
 
     #[test]

@@ -116,6 +116,7 @@ prop_compose! {
             termination_seconds: None,
             scenario: Some(scenario),
             composite_alarms: Vec::new(),
+            judge: None,
         }
     }
 }

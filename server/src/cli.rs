@@ -219,6 +219,21 @@ enum Command {
         #[arg(long, env = "GUARDRAIL_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+    /// Re-judge a recorded run with the canary judge: its score and each
+    /// metric's class and evidence after every period, and when it would
+    /// have failed green
+    Judge {
+        run_id: String,
+        /// The judge: a `Judge` section, or an object holding one (such as a
+        /// plan); `-` for standard input. Default: the run's plan's judge, or
+        /// the default judge
+        #[arg(long, value_name = "FILE")]
+        judge: Option<String>,
+        #[arg(long)]
+        json: bool,
+        #[arg(long, env = "GUARDRAIL_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// List the modelling assumptions guardrail makes where AWS is silent
     Assumptions,
 }
@@ -412,6 +427,12 @@ fn run(command: Command) -> Result<ExitCode, CliError> {
             json,
             data_dir,
         } => retro_command(&run_id, &alarms, json, data_dir),
+        Command::Judge {
+            run_id,
+            judge,
+            json,
+            data_dir,
+        } => judge_command(&run_id, judge.as_deref(), json, data_dir),
         Command::Assumptions => {
             for assumption in ASSUMPTIONS {
                 say!("{}\n  {}\n", assumption.title, assumption.text);
@@ -839,6 +860,90 @@ fn retro_command(
         );
     }
     say!("{}", retro.verdict);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `guardrail judge RUN_ID [--judge FILE]`: the run re-judged by the
+/// canary judge.
+fn judge_command(
+    run_id: &str,
+    source: Option<&str>,
+    json: bool,
+    data_dir: Option<PathBuf>,
+) -> Result<ExitCode, CliError> {
+    use guardrail_core::plan::JudgeSection;
+    let given = match source {
+        None => None,
+        Some(source) => {
+            let text = read_text(source)?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|error| CliError::Input(format!("{source}: not JSON: {error}")))?;
+            let section = value.get("Judge").cloned().unwrap_or(value);
+            let section: JudgeSection = serde_json::from_value(section).map_err(|error| {
+                CliError::Input(format!(
+                    "{source}: not a judge (a `Judge` section): {error}"
+                ))
+            })?;
+            Some(section)
+        }
+    };
+    let store = open_store(data_dir)?;
+    let (mut plan, events) = recorded_run(&store, run_id)?;
+    plan.judge = given
+        .or(plan.judge)
+        .or_else(|| Some(JudgeSection::default_judge()));
+    let checked = guardrail_core::check::check(&plan);
+    let Some(spec) = checked
+        .rollout
+        .as_ref()
+        .and_then(|rollout| rollout.judge().cloned())
+    else {
+        let problems: Vec<String> = checked
+            .report
+            .errors
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        return Err(CliError::Invalid(format!(
+            "the judge cannot judge run {run_id}:\n{}",
+            problems.join("\n")
+        )));
+    };
+    let looks = guardrail_core::judge::rejudge(&events, &spec)
+        .map_err(|error| CliError::Input(format!("run {run_id}: {error}")))?;
+    let failed_at = looks
+        .iter()
+        .find(|look| {
+            look.judgement
+                .score
+                .is_some_and(|score| score < look.judgement.pass_score)
+        })
+        .map(|look| look.at_ms);
+    if json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "run_id": run_id,
+                "judge": JudgeSection::from_spec(&spec),
+                "periods": looks,
+                "failed_at_ms": failed_at,
+            }))
+            .unwrap_or_default()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for look in &looks {
+        let at = guardrail_core::explain::mmss(look.at_ms / 1_000);
+        say!("{at:>6} {}", look.judgement.describe());
+    }
+    match (failed_at, looks.is_empty()) {
+        (_, true) => say!("the judge never looked: the fleets never served side by side"),
+        (Some(at), _) => say!(
+            "the judge fails green at {}",
+            guardrail_core::explain::mmss(at / 1_000)
+        ),
+        (None, _) => say!("the judge passes green at every look"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 

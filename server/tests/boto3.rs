@@ -294,6 +294,94 @@ fn rollback_phase(aws: &LocalAws, to_config: &str) -> Option<guardrail_core::sch
         })
 }
 
+/// Issue 22's check, in our own words: an update through boto3 whose only
+/// rollback alarm is an ordinary one on the judge's `CanaryScore` rolls back
+/// a green three times slower with no errors, and lets blue's twin through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_canary_judge_rolls_back_a_slower_green_through_an_ordinary_alarm() {
+    let aws = LocalAws::start(60.0, 300).await;
+    let script = workspace().join("server/tests/python/canary_judge.py");
+    let script = script.to_string_lossy();
+    let (ok, stdout, stderr) = run(
+        &aws.url,
+        "python",
+        &[script.as_ref()],
+        &[("GUARDRAIL_TIME_SCALE", "60")],
+    )
+    .await;
+    assert!(ok, "the script failed:\n{stdout}\n{stderr}");
+    let summary = last_json(&stdout, &stderr);
+    let slow = &summary["slow"];
+    assert_eq!(
+        slow["config"], summary["blue_config"],
+        "rolled back: {summary}"
+    );
+    let reason = slow["failure_reason"].as_str().expect("a failure reason");
+    let alarm = slow["alarm"].as_str().expect("the alarm");
+    assert!(reason.contains(alarm), "{reason}");
+    assert!(
+        slow["lowest_score"].as_f64().expect("scores") < 75.0,
+        "{summary}"
+    );
+    assert_eq!(
+        slow["metrics"],
+        serde_json::json!([
+            "CanaryScore",
+            "Invocation5XXErrorsClass",
+            "InvocationModelErrorsClass",
+            "ModelLatencyClass"
+        ]),
+        "{summary}"
+    );
+    let to = slow["to_config"].as_str().expect("config");
+    assert_eq!(
+        rollback_phase(&aws, to),
+        Some(guardrail_core::schedule::Phase::CanaryBake),
+        "caught while green served a third"
+    );
+    // The record holds the judge's looks: latency High, with its effect.
+    let runs = aws.engine.store().runs().expect("runs");
+    let run = runs
+        .iter()
+        .find(|run| run.to_config == to)
+        .expect("the run");
+    let events = aws.engine.store().events(&run.id).expect("events");
+    let last = events
+        .iter()
+        .rev()
+        .find_map(|event| match &event.kind {
+            guardrail_core::event::EventKind::CanaryJudged { judgement } => Some(judgement),
+            _ => None,
+        })
+        .expect("the judge looked");
+    let latency = last
+        .metrics
+        .iter()
+        .find(|metric| metric.signal == guardrail_core::judge::Signal::ModelLatency)
+        .expect("latency judged");
+    assert_eq!(
+        latency.class,
+        guardrail_core::judge::Class::High,
+        "{last:?}"
+    );
+    assert!(
+        latency.evidence.effect.expect("an effect") > 0.5,
+        "{last:?}"
+    );
+
+    let twin = &summary["twin"];
+    assert_eq!(twin["status"], "InService", "{summary}");
+    assert_eq!(
+        twin["config"], twin["to_config"],
+        "the twin went through: {summary}"
+    );
+    assert!(twin["failure_reason"].is_null(), "{summary}");
+    assert!(
+        twin["lowest_score"].as_f64().expect("scores") >= 75.0,
+        "{summary}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn guardrails_as_teams_write_them_roll_back_through_boto3() {
     let aws = LocalAws::start(120.0, 300).await;

@@ -455,6 +455,51 @@ fn run_rolls_back_the_incompatible_model_and_says_which_alarm_and_why() {
     );
     assert_eq!(code(&bad), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("Alarms[0]"), "{}", stderr(&bad));
+
+    // The canary judge re-judges the run. The default looks every 10 s,
+    // finer than the 60 s the run recorded: refused, saying so.
+    let finer = guardrail(&["judge", &id, "--data-dir", &data], None);
+    assert_eq!(code(&finer), Some(2), "{}", stderr(&finer));
+    assert!(stderr(&finer).contains("every 60 s"), "{}", stderr(&finer));
+    // Every 60 s on 5XX alone, it fails the broken green at its first look.
+    let judge = serde_json::json!({"Judge": {
+        "Metrics": [{"MetricName": "Invocation5XXErrors", "Critical": true}],
+        "PeriodSeconds": 60
+    }});
+    let judged = guardrail(
+        &["judge", &id, "--judge", "-", "--json", "--data-dir", &data],
+        Some(&judge.to_string()),
+    );
+    assert_eq!(code(&judged), Some(0), "{}", stderr(&judged));
+    let judged = stdout_json(&judged);
+    let periods = judged["periods"].as_array().expect("periods");
+    let first = periods
+        .iter()
+        .find(|look| !look["judgement"]["score"].is_null())
+        .expect("a score");
+    assert_eq!(first["judgement"]["score"], 0.0, "{judged}");
+    let errors = &first["judgement"]["metrics"][0];
+    assert_eq!(errors["class"], "High", "{judged}");
+    assert_eq!(errors["evidence"]["green"], 1.0, "{judged}");
+    assert_eq!(errors["evidence"]["blue"], 0.0, "{judged}");
+    assert_eq!(judged["failed_at_ms"], first["at_ms"], "{judged}");
+    let text = guardrail(
+        &["judge", &id, "--judge", "-", "--data-dir", &data],
+        Some(&judge.to_string()),
+    );
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    assert!(text.contains("Invocation5XXErrors High"), "{text}");
+    assert!(text.contains("the judge fails green at"), "{text}");
+    let unknown = guardrail(
+        &["judge", &id, "--judge", "-", "--data-dir", &data],
+        Some(r#"{"Metrics": [{"MetricName": "CPUUtilization"}]}"#),
+    );
+    assert_eq!(code(&unknown), Some(1), "{}", stderr(&unknown));
+    assert!(
+        stderr(&unknown).contains("Judge.Metrics[0].MetricName"),
+        "{}",
+        stderr(&unknown)
+    );
     let _ = std::fs::remove_dir_all(&data);
 }
 

@@ -28,6 +28,7 @@ use guardrail_core::alarm::{AlarmRule, AlarmState, Scope};
 use guardrail_core::assumptions::datapoint_window_ms;
 use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{EventKind, Fleet, RunOutcome, TeamTick, MAX_RECORDED_TEAM_METRICS};
+use guardrail_core::judge::{Class, Judgement, Watch};
 use guardrail_core::monitor::Ask;
 use guardrail_core::monitor::Monitor;
 use guardrail_core::plan::{MetricIdentity, Plan};
@@ -42,6 +43,7 @@ use tokio::task::JoinHandle;
 
 use crate::engine::clock::{wall_ms, ApiClock, PlanClock};
 use crate::engine::cloudwatch::{AlarmNews, CloudWatch, MetricSource};
+use crate::engine::custom_metrics::{Datum, DatumData};
 use crate::engine::endpoint::EndpointState;
 use crate::engine::fleet::{
     startup_patience, targets, terminate_when_drained, wait_healthy, Instance,
@@ -60,6 +62,17 @@ pub(crate) enum AlarmSource {
         cloudwatch: Arc<CloudWatch>,
         metrics: Arc<dyn MetricSource + Send + Sync>,
     },
+}
+
+impl AlarmSource {
+    /// The local CloudWatch, whichever judges the alarms.
+    pub(crate) fn cloudwatch(&self) -> &CloudWatch {
+        match self {
+            AlarmSource::Own { cloudwatch } | AlarmSource::CloudWatch { cloudwatch, .. } => {
+                cloudwatch
+            }
+        }
+    }
 }
 
 /// Everything a run needs.
@@ -848,6 +861,61 @@ struct Running {
     heard: VecDeque<AlarmNews>,
     /// What the team publishes of the metrics the run records.
     team: TeamRecorder,
+    /// The canary judge, when the run has one.
+    judge: Option<Watch>,
+}
+
+/// The namespace the canary judge publishes in, and its score's name.
+pub(crate) const JUDGE_NAMESPACE: &str = "Guardrail/CanaryJudge";
+pub(crate) const SCORE_METRIC: &str = "CanaryScore";
+
+/// What the canary judge publishes after a look, at `at_api_ms`: its score,
+/// and per judged metric its class (`<metric>Class`: 0 pass, 1 high, -1
+/// low; nothing while it has too few requests), each with the dimensions
+/// `EndpointName` and `EndpointConfigName` (green's config).
+pub(crate) fn judge_data(
+    judgement: &Judgement,
+    endpoint: &str,
+    green_config: &str,
+    at_api_ms: u64,
+    high_resolution: bool,
+) -> Vec<Datum> {
+    let dimensions = vec![
+        guardrail_core::plan::Dimension {
+            name: "EndpointName".into(),
+            value: endpoint.into(),
+        },
+        guardrail_core::plan::Dimension {
+            name: "EndpointConfigName".into(),
+            value: green_config.into(),
+        },
+    ];
+    let datum = |metric_name: String, value: f64| Datum {
+        identity: MetricIdentity {
+            namespace: JUDGE_NAMESPACE.into(),
+            metric_name,
+            dimensions: dimensions.clone(),
+        },
+        at_ms: at_api_ms,
+        high_resolution,
+        unit: None,
+        data: DatumData::Values(vec![(value, 1.0)]),
+    };
+    let mut data: Vec<Datum> = judgement
+        .score
+        .map(|score| datum(SCORE_METRIC.into(), score))
+        .into_iter()
+        .collect();
+    for metric in &judgement.metrics {
+        let value = match metric.class {
+            Class::Pass => 0.0,
+            Class::High => 1.0,
+            Class::Low => -1.0,
+            Class::NoData => continue,
+        };
+        data.push(datum(format!("{}Class", metric.signal.name()), value));
+    }
+    data
 }
 
 impl Running {
@@ -855,11 +923,7 @@ impl Running {
     /// alarms, read from the local CloudWatch at `at` (a tick's end), where
     /// it changed since last recorded.
     fn record_team(&mut self, at: u64) -> Vec<TeamTick> {
-        let cloudwatch = match &self.ctx.alarms {
-            AlarmSource::Own { cloudwatch } | AlarmSource::CloudWatch { cloudwatch, .. } => {
-                cloudwatch
-            }
-        };
+        let cloudwatch = self.ctx.alarms.cloudwatch();
         let ctx = &self.ctx;
         let tick_ms = self.tick_ms;
         let api_ms = |plan_ms: u64| ctx.api_clock.ms_at(ctx.plan_clock.instant_at(plan_ms));
@@ -872,6 +936,31 @@ impl Running {
             cloudwatch.custom().aggregates(metric, &edges)
         })
     }
+    /// Publishes the judge's look at plan time `at` to the local CloudWatch,
+    /// where an alarm on `CanaryScore` reads it like any published metric.
+    fn publish(&self, at: u64, judgement: &Judgement) {
+        let ctx = &self.ctx;
+        let at_api_ms = ctx.api_clock.ms_at(ctx.plan_clock.instant_at(at));
+        let high_resolution = self.judge_period_ms() < 60_000;
+        let data = judge_data(
+            judgement,
+            ctx.rollout.endpoint_name(),
+            ctx.rollout.endpoint_config_name(),
+            at_api_ms,
+            high_resolution,
+        );
+        if let Err(error) = ctx.alarms.cloudwatch().put_metric_data(&data) {
+            tracing::warn!(run = %ctx.run_id, %error, "the canary judge's score was not published");
+        }
+    }
+
+    fn judge_period_ms(&self) -> u64 {
+        self.ctx
+            .rollout
+            .judge()
+            .map_or(60_000, |spec| u64::from(spec.period_seconds) * 1_000)
+    }
+
     /// Everything due by `now`, each at its own time: CloudWatch's alarm
     /// changes up to that time, then metric periods, then the session (alarms,
     /// then the controller).
@@ -891,6 +980,18 @@ impl Running {
             if self.next_metric_ms == at {
                 let [blue, green] = self.ctx.router.metrics.window(at - self.tick_ms, at);
                 let team = self.record_team(at);
+                // At each of its periods' end the judge publishes its score,
+                // looking again when both fleets served: a verdict stands
+                // once green has all traffic, so an alarm on it never reads
+                // missing data while the run lasts.
+                let mut judged = None;
+                if let Some(watch) = &mut self.judge {
+                    let looked = watch.tick(at, &green, &blue);
+                    let publish = watch.period_ended(at) && watch.judge().score().is_some();
+                    if looked || publish {
+                        judged = Some((looked, publish, watch.judge().judgement()));
+                    }
+                }
                 self.recorder.emit(
                     at,
                     EventKind::MetricPeriod {
@@ -902,6 +1003,19 @@ impl Running {
                         team,
                     },
                 );
+                if let Some((looked, publish, judgement)) = judged {
+                    if publish {
+                        self.publish(at, &judgement);
+                    }
+                    if looked {
+                        self.recorder.emit(
+                            at,
+                            EventKind::CanaryJudged {
+                                judgement: Box::new(judgement),
+                            },
+                        );
+                    }
+                }
                 self.next_metric_ms += self.tick_ms;
             }
             if self.session.next_due() == Some(at) {
@@ -1230,6 +1344,7 @@ pub(crate) async fn execute(
             tick_ms,
             team_reach_ms(&ctx.rollout, tick_ms),
         ),
+        judge: ctx.rollout.judge().map(Watch::new),
     };
     let started = running.session.start(0);
     running

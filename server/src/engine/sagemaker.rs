@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use guardrail_core::check;
 use guardrail_core::instance_types;
-use guardrail_core::plan::{DeploymentConfig, Plan};
+use guardrail_core::plan::{DeploymentConfig, JudgeSection, Plan};
 use tokio::sync::Mutex;
 
 use crate::engine::durable::SavedModel;
@@ -731,6 +731,10 @@ impl Engine {
             termination_seconds: None,
             scenario: None,
             composite_alarms: Vec::new(),
+            // Every blue/green update through the API is judged by the
+            // default canary judge, which publishes `CanaryScore`: an alarm
+            // on it in AutoRollbackConfiguration rolls the update back.
+            judge: Some(JudgeSection::default_judge()),
         };
         let checked = check(&plan);
         match checked.rollout {

@@ -45,6 +45,9 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
         return Vec::new();
     };
     let few = (iterations / 20).max(2);
+    let mut judged_plan = plan.clone();
+    judged_plan.judge = Some(guardrail_core::plan::JudgeSection::default_judge());
+    let judged = check(&judged_plan).rollout;
     vec![
         time("check", iterations, now, || {
             std::hint::black_box(check(&plan));
@@ -97,6 +100,13 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
         time("detection, 1000 runs", few, now, || {
             let _ = std::hint::black_box(detect(&rollout, &scenario, DEFAULT_RUNS));
         }),
+        // The what-if with the default canary judge on the same runs: its
+        // 10 s periods, and the latency histograms it ranks.
+        time("detection with the canary judge, 1000 runs", few, now, || {
+            if let Some(judged) = &judged {
+                let _ = std::hint::black_box(detect(judged, &scenario, DEFAULT_RUNS));
+            }
+        }),
         time("detection curve, 12 x 100 runs", few, now, || {
             let _ = std::hint::black_box(detection_curve(
                 &rollout,
@@ -126,7 +136,7 @@ mod tests {
             clock.get()
         };
         let timings = super::run(2, &now);
-        assert_eq!(timings.len(), 9);
+        assert_eq!(timings.len(), 10);
         assert!(timings.iter().all(|timing| timing.mean_ms > 0.0));
     }
 }

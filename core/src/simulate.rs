@@ -46,8 +46,10 @@ pub struct Simulation {
     pub traffic: Vec<TrafficChange>,
     /// Per-alarm datapoints and transitions, only when recording.
     pub alarms: Vec<AlarmTrace>,
-    /// What the plan's canary judge saw, when it has one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// What the plan's canary judge saw, when it has one. Never skipped when
+    /// serialised: the planner's worker sends this in bincode, which cannot
+    /// tell a skipped field.
+    #[serde(default)]
     pub judge: Option<JudgeTrace>,
 }
 
@@ -915,7 +917,7 @@ pub struct Detection {
     pub detected_early: u32,
     /// The plan's canary judge on the same runs, when it has one: how often
     /// and how soon it failed green, whether or not anything rolled back.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub judge: Option<JudgeDetection>,
 }
 

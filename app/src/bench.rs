@@ -102,11 +102,16 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
         }),
         // The what-if with the default canary judge on the same runs: its
         // 10 s periods, and the latency histograms it ranks.
-        time("detection with the canary judge, 1000 runs", few, now, || {
-            if let Some(judged) = &judged {
-                let _ = std::hint::black_box(detect(judged, &scenario, DEFAULT_RUNS));
-            }
-        }),
+        time(
+            "detection with the canary judge, 1000 runs",
+            few,
+            now,
+            || {
+                if let Some(judged) = &judged {
+                    let _ = std::hint::black_box(detect(judged, &scenario, DEFAULT_RUNS));
+                }
+            },
+        ),
         time("detection curve, 12 x 100 runs", few, now, || {
             let _ = std::hint::black_box(detection_curve(
                 &rollout,

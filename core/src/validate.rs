@@ -2330,6 +2330,17 @@ mod tests {
         assert_eq!(got, expected, "errors: {:#?}", checked.report.errors);
     }
 
+    /// Each case's edit of the team-guardrails example, and the errors it
+    /// must give, named when one fails.
+    fn run_team_cases(cases: Vec<Case>) {
+        for (name, edit, expected) in cases {
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                check_team_errors(edit, &expected)
+            }));
+            assert!(run.is_ok(), "case `{name}` failed");
+        }
+    }
+
     #[test]
     fn math_composite_and_team_metric_table() {
         use serde_json::json;
@@ -2480,13 +2491,7 @@ mod tests {
                 vec![("Scenario.TeamMetrics[2].Noise", "out_of_range")],
             ),
         ];
-        for (name, edit, expected) in cases {
-            let expected: Vec<(&str, &str)> = expected.clone();
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                check_team_errors(edit, &expected)
-            }));
-            assert!(run.is_ok(), "case `{name}` failed");
-        }
+        run_team_cases(cases);
     }
 
     #[test]
@@ -2561,13 +2566,7 @@ mod tests {
                 vec![("Judge.MarginalScore", "out_of_range")],
             ),
         ];
-        for (name, edit, expected) in cases {
-            let expected: Vec<(&str, &str)> = expected.clone();
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                check_team_errors(edit, &expected)
-            }));
-            assert!(run.is_ok(), "case `{name}` failed");
-        }
+        run_team_cases(cases);
     }
 
     #[test]

@@ -20,7 +20,8 @@ from datetime import datetime, timedelta, timezone
 
 import boto3
 
-SCALE = float(os.environ.get("GUARDRAIL_TIME_SCALE", "1"))
+from rehearsal import endpoint_with_configs, pause
+
 region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 sm = boto3.client("sagemaker", region_name=region)
 runtime = boto3.client("sagemaker-runtime", region_name=region)
@@ -28,39 +29,18 @@ cw = boto3.client("cloudwatch", region_name=region)
 summary = {}
 
 
-def pause(seconds):
-    """Sleeps `seconds` of the server's API clock."""
-    time.sleep(seconds / SCALE)
-
-
 ts = time.strftime("%H%M%S", time.gmtime())
-role = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole"
 # The same image and model; only the latency the container adds differs.
 latencies = {"blue": "2", "slow": "6", "twin": "2"}
-for name, latency in latencies.items():
-    sm.create_model(
-        ModelName=f"judge-{name}-{ts}",
-        ExecutionRoleArn=role,
-        Containers=[{"Image": "guardrail/baseline:0.90-1", "Environment": {"GUARDRAIL_LATENCY_MS": latency}}],
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=f"judge-{name}-config-{ts}",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": f"judge-{name}-{ts}",
-                "InstanceType": "ml.m5.xlarge",
-                "InitialInstanceCount": 3,
-            }
-        ],
-    )
-endpoint = f"judge-endpoint-{ts}"
-config = {name: f"judge-{name}-config-{ts}" for name in latencies}
-sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config["blue"])
-sm.get_waiter("endpoint_in_service").wait(
-    EndpointName=endpoint, WaiterConfig={"Delay": max(1, int(30 / SCALE)), "MaxAttempts": 200}
+endpoint, config = endpoint_with_configs(
+    sm,
+    "judge",
+    {
+        name: {"Image": "guardrail/baseline:0.90-1", "Environment": {"GUARDRAIL_LATENCY_MS": latency}}
+        for name, latency in latencies.items()
+    },
+    "blue",
 )
-
 
 def traffic(stop):
     """About two requests a second of API time until `stop`."""

@@ -24,17 +24,13 @@ from datetime import datetime, timedelta, timezone
 import boto3
 import botocore
 
-SCALE = float(os.environ.get("GUARDRAIL_TIME_SCALE", "1"))
+from rehearsal import endpoint_with_configs, pause
+
 region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
 sm = boto3.client("sagemaker", region_name=region)
 runtime = boto3.client("sagemaker-runtime", region_name=region)
 cw = boto3.client("cloudwatch", region_name=region)
 summary = {}
-
-
-def pause(seconds):
-    """Sleeps `seconds` of the server's API clock."""
-    time.sleep(seconds / SCALE)
 
 
 def api_now():
@@ -123,28 +119,8 @@ except botocore.exceptions.ClientError as error:
 
 # The endpoint, on the baseline model.
 ts = time.strftime("%H%M%S", time.gmtime())
-role = "arn:aws:iam::123456789012:role/service-role/AmazonSageMaker-ExecutionRole"
 models = {"1": "guardrail/baseline:0.90-1", "2": "guardrail/incompatible:1.2-1", "3": "guardrail/fixed:0.90-2"}
-for number, image in models.items():
-    sm.create_model(ModelName=f"team-model-{number}-{ts}", ExecutionRoleArn=role, Containers=[{"Image": image}])
-    sm.create_endpoint_config(
-        EndpointConfigName=f"team-config-{number}-{ts}",
-        ProductionVariants=[
-            {
-                "VariantName": "AllTraffic",
-                "ModelName": f"team-model-{number}-{ts}",
-                "InstanceType": "ml.m5.xlarge",
-                "InitialInstanceCount": 3,
-            }
-        ],
-    )
-endpoint = f"team-endpoint-{ts}"
-config = {number: f"team-config-{number}-{ts}" for number in models}
-sm.create_endpoint(EndpointName=endpoint, EndpointConfigName=config["1"])
-sm.get_waiter("endpoint_in_service").wait(
-    EndpointName=endpoint, WaiterConfig={"Delay": max(1, int(30 / SCALE)), "MaxAttempts": 200}
-)
-
+endpoint, config = endpoint_with_configs(sm, "team", {number: {"Image": image} for number, image in models.items()}, "1")
 
 def traffic(stop):
     """A request a second of API time until `stop`."""

@@ -223,6 +223,9 @@ pub fn summary_markdown(
             composite_fired(composite, plan, timeline)
         ));
     }
+    if let Some(judgement) = &timeline.judgement {
+        out.push_str(&judge_section(judgement, &timeline.judge_scores));
+    }
     let mut more = Vec::new();
     if let Some(link) = &links.link {
         more.push(format!("[Replay the timeline]({link})"));
@@ -235,6 +238,82 @@ pub fn summary_markdown(
     }
     if let Some(image) = &links.image {
         out.push_str(&format!("\n![The run's timeline]({image})\n"));
+    }
+    out
+}
+
+/// The canary judge's verdict and its last look, metric by metric.
+fn judge_section(judgement: &crate::judge::Judgement, scores: &[(u64, Option<f64>)]) -> String {
+    use crate::judge::{Class, Signal};
+    let failed_at = scores
+        .iter()
+        .find(|(_, score)| score.is_some_and(|score| score < judgement.pass_score))
+        .map(|(at, _)| *at);
+    let lowest = scores
+        .iter()
+        .filter_map(|(_, score)| *score)
+        .fold(None, |low: Option<f64>, score| {
+            Some(low.map_or(score, |low| low.min(score)))
+        });
+    let verdict = match (failed_at, lowest) {
+        (Some(at), Some(lowest)) => format!(
+            "**failed green at {}** (lowest score {}, under {})",
+            mmss(at / 1_000),
+            trim_float(libm::round(lowest)),
+            trim_float(judgement.pass_score)
+        ),
+        (None, Some(lowest)) => format!(
+            "passed green at every look (lowest score {})",
+            trim_float(libm::round(lowest))
+        ),
+        _ => "never scored green (too few requests while both fleets served)".to_string(),
+    };
+    let mut out = format!(
+        "\n**Canary judge**: {verdict}; {} look(s), the last below.\n\n| Judged metric | Class | Green | Blue | Effect (confidence sequence) | Always-valid p |\n|---|---|---|---|---|---|\n",
+        scores.len()
+    );
+    for metric in &judgement.metrics {
+        let evidence = &metric.evidence;
+        let value = |value: Option<f64>| match (value, metric.signal) {
+            (None, _) => "–".to_string(),
+            (Some(value), Signal::ModelLatency) => {
+                format!("{} ms", trim_float(libm::round(value / 10.0) / 100.0))
+            }
+            (Some(value), _) => format!("{} %", trim_float(libm::round(value * 10_000.0) / 100.0)),
+        };
+        let signed = |change: f64| {
+            let value = libm::round(change * 100.0);
+            if value >= 0.0 {
+                format!("+{} %", trim_float(value))
+            } else {
+                format!("{} %", trim_float(value))
+            }
+        };
+        let effect = match evidence.effect {
+            None => "–".to_string(),
+            Some(effect) => format!(
+                "{} ({} to {})",
+                signed(effect),
+                evidence.effect_low.map_or("unbounded".into(), signed),
+                evidence.effect_high.map_or("unbounded".into(), signed)
+            ),
+        };
+        let class = match metric.class {
+            Class::High | Class::Low => format!("**{}**", metric.class.name()),
+            other => other.name().to_string(),
+        };
+        out.push_str(&format!(
+            "| {}{} | {class} | {} | {} | {effect} | {} |\n",
+            metric.signal.name(),
+            if metric.critical { " (critical)" } else { "" },
+            value(evidence.green),
+            value(evidence.blue),
+            if evidence.p_value < 0.0001 {
+                "< 0.0001".to_string()
+            } else {
+                trim_float(libm::round(evidence.p_value * 10_000.0) / 10_000.0)
+            }
+        ));
     }
     out
 }
@@ -363,6 +442,47 @@ mod tests {
             end_ms: 421_000,
             ..RunTimeline::default()
         }
+    }
+
+    #[test]
+    fn the_summary_gives_the_canary_judges_verdict_and_evidence() {
+        use crate::judge::{Judge, JudgeSpec};
+        let mut judge = Judge::new(&JudgeSpec::default_judge());
+        let mut random = crate::random::Random::new(3);
+        let mut scores = Vec::new();
+        for period in 1..=12 {
+            let mut green = crate::event::FleetTick::default();
+            let mut blue = crate::event::FleetTick::default();
+            for _ in 0..20 {
+                green.record(200, 6_000.0 * libm::exp(0.5 * random.normal()), 1_000.0, 1);
+                blue.record(200, 2_000.0 * libm::exp(0.5 * random.normal()), 1_000.0, 1);
+                blue.record(200, 2_000.0 * libm::exp(0.5 * random.normal()), 1_000.0, 2);
+            }
+            judge.observe(&green, &blue);
+            scores.push((300_000 + period * 10_000, judge.score()));
+        }
+        let timeline = RunTimeline {
+            judge_scores: scores,
+            judgement: Some(judge.judgement()),
+            ..rolled_back()
+        };
+        let plan = crate::examples::notebook_canary();
+        let text = summary_markdown(&plan, "run-1", &timeline, &SummaryLinks::default());
+        assert!(
+            text.contains("**Canary judge**: **failed green at 5:"),
+            "{text}"
+        );
+        assert!(text.contains("under 75); 12 look(s)"), "{text}");
+        let latency = text
+            .lines()
+            .find(|line| line.starts_with("| ModelLatency |"))
+            .expect("a latency row");
+        assert!(latency.contains("| **High** |"), "{latency}");
+        assert!(latency.contains("< 0.0001"), "{latency}");
+        assert!(
+            text.contains("| Invocation5XXErrors (critical) | Pass | 0 % | 0 % | – |"),
+            "{text}"
+        );
     }
 
     #[test]

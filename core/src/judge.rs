@@ -846,6 +846,29 @@ impl Tracked {
     }
 }
 
+/// The namespace the canary judge publishes in, and its score's name.
+pub const NAMESPACE: &str = "Guardrail/CanaryJudge";
+pub const SCORE_METRIC: &str = "CanaryScore";
+
+/// The metric the judge's score is published as for an update of `endpoint`
+/// to `green_config`: what a rollback alarm on it names.
+pub fn score_metric(endpoint: &str, green_config: &str) -> crate::plan::MetricIdentity {
+    crate::plan::MetricIdentity {
+        namespace: NAMESPACE.into(),
+        metric_name: SCORE_METRIC.into(),
+        dimensions: vec![
+            crate::plan::Dimension {
+                name: "EndpointName".into(),
+                value: endpoint.into(),
+            },
+            crate::plan::Dimension {
+                name: "EndpointConfigName".into(),
+                value: green_config.into(),
+            },
+        ],
+    }
+}
+
 /// A judge over a run: both fleets' ticks summed into the judge's periods.
 /// At each period's end in which both fleets served, the judge looks.
 #[derive(Clone, Debug)]

@@ -219,6 +219,11 @@ struct JudgeRun {
     trace: JudgeTrace,
     /// The phase now, to tell whether a failure is early.
     early: bool,
+    /// The scores published, (period end, score): what an alarm on
+    /// `CanaryScore` reads, as the local engine publishes them.
+    published: Vec<(i64, f64)>,
+    /// The alarms' queries that read the score.
+    score: crate::plan::MetricIdentity,
 }
 
 impl<'a> Run<'a> {
@@ -288,6 +293,11 @@ impl<'a> Run<'a> {
                 random: Random::new(seed ^ 0x6A09_E667_F3BC_C908),
                 trace: JudgeTrace::default(),
                 early: false,
+                published: Vec::new(),
+                score: crate::judge::score_metric(
+                    rollout.endpoint_name(),
+                    rollout.endpoint_config_name(),
+                ),
             }),
         }
     }
@@ -435,6 +445,28 @@ impl<'a> Run<'a> {
                 let (start, end) = datapoint_window_ms(start_ms, period_ms, false)?;
                 self.samples(query.metric?, query.scope == Scope::Endpoint, start, end)
             }
+            Scope::Team if self.reads_score(query) => {
+                let (start, end) = datapoint_window_ms(start_ms, period_ms, true)?;
+                let mut values: Vec<f64> = self
+                    .judge
+                    .as_ref()?
+                    .published
+                    .iter()
+                    .filter(|(at, _)| (start..end).contains(at))
+                    .map(|(_, score)| *score)
+                    .collect();
+                if values.is_empty() {
+                    return None;
+                }
+                values.sort_by(f64::total_cmp);
+                Some(PeriodSamples {
+                    count: values.len() as u64,
+                    sum: values.iter().sum(),
+                    minimum: values.first().copied(),
+                    maximum: values.last().copied(),
+                    quantiles: Quantiles::Sorted(values),
+                })
+            }
             Scope::Team => {
                 let model = &self.scenario.team_metrics[team?];
                 let (start, end) =
@@ -452,6 +484,14 @@ impl<'a> Run<'a> {
             }
             Scope::NoMetric | Scope::Unrelated => None,
         }
+    }
+
+    /// Whether `query` reads the canary judge's score for this update, which
+    /// the plan's judge publishes.
+    fn reads_score(&self, query: &Query) -> bool {
+        self.judge
+            .as_ref()
+            .is_some_and(|run| run.score.same_as(&query.identity))
     }
 
     /// A team's business metric over `[start_ms, end_ms)`: the values it
@@ -633,9 +673,14 @@ impl<'a> Run<'a> {
         let Some(run) = &mut self.judge else {
             return;
         };
-        // Once failed, the judge's verdict stands: only a recorded run
-        // needs its later looks.
+        // Once failed, the judge's verdict stands, published every period:
+        // only a recorded run needs its later looks.
         if run.trace.failed_at_ms.is_some() && !self.record {
+            if run.watch.period_ended(end_ms as u64) {
+                if let Some(score) = run.watch.judge().score() {
+                    run.published.push((end_ms, score));
+                }
+            }
             return;
         }
         // Latencies are drawn only while both fleets serve: the judge looks
@@ -673,7 +718,15 @@ impl<'a> Run<'a> {
             }
         }
         let at = end_ms as u64;
-        if !run.watch.tick(at, &green_tick, &blue_tick) {
+        let looked = run.watch.tick(at, &green_tick, &blue_tick);
+        // At each period's end the score is published, looked at again or
+        // standing (green alone serves), as the local engine does.
+        if run.watch.period_ended(at) {
+            if let Some(score) = run.watch.judge().score() {
+                run.published.push((end_ms, score));
+            }
+        }
+        if !looked {
             return;
         }
         let judge = run.watch.judge();
@@ -1388,6 +1441,83 @@ mod tests {
         };
         assert_eq!(decided(&plain), decided(&judged));
         assert_eq!(decided(&judged).1, Phase::FinalBake);
+    }
+
+    #[test]
+    fn an_ordinary_alarm_on_the_judges_score_rolls_back_in_the_canary_bake() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
+        value["Judge"] =
+            serde_json::to_value(crate::plan::JudgeSection::default_judge()).expect("serialises");
+        value["Alarms"] = serde_json::json!([{
+            "AlarmName": "canary-score",
+            "Namespace": "Guardrail/CanaryJudge",
+            "MetricName": "CanaryScore",
+            "Dimensions": [
+                {"Name": "EndpointConfigName", "Value": "incompatible"},
+                {"Name": "EndpointName", "Value": "guardrail-demo"}
+            ],
+            "Statistic": "Minimum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 75,
+            "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "notBreaching"
+        }]);
+        value["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] =
+            serde_json::json!([{"AlarmName": "canary-score"}]);
+        let (plan, rollout) = plan_and_rollout(&value.to_string());
+        let checked = check(&plan);
+        assert!(
+            checked
+                .report
+                .warnings
+                .iter()
+                .all(|problem| problem.code != "team_metric_publisher"
+                    && problem.code != "canary_score_without_judge"),
+            "{:?}",
+            checked.report.warnings
+        );
+        let mut scenario = plan.scenario_or_default();
+        scenario.green.error_rate = 0.0;
+        scenario.green.latency_ms = 12.0;
+        let simulation = simulate(&rollout, &scenario).expect("simulates");
+        let failed = simulation
+            .judge
+            .as_ref()
+            .and_then(|judge| judge.failed_at_ms)
+            .expect("failed");
+        match &simulation.outcome {
+            Outcome::RolledBack {
+                decided_at_ms,
+                phase,
+                cause: RollbackCause::Alarm { alarm, .. },
+                ..
+            } => {
+                assert_eq!(alarm, "canary-score");
+                assert_eq!(*phase, Phase::CanaryBake);
+                // The minute after the judge failed green is the first whose
+                // minimum is under 75.
+                assert!(
+                    *decided_at_ms > failed && *decided_at_ms <= failed + 120_000,
+                    "{decided_at_ms} {failed}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // A twin goes through.
+        scenario.green.latency_ms = scenario.blue.latency_ms;
+        let twin = simulate(&rollout, &scenario).expect("simulates");
+        assert!(
+            matches!(twin.outcome, Outcome::Succeeded { .. }),
+            "{:?}",
+            twin.outcome
+        );
+
+        // Without a judge, nothing publishes the score: the lint says so.
+        value.as_object_mut().expect("object").remove("Judge");
+        let (plan, _) = plan_and_rollout(&value.to_string());
+        assert!(check(&plan)
+            .report
+            .warnings
+            .iter()
+            .any(|problem| problem.code == "canary_score_without_judge"));
     }
 
     #[test]

@@ -170,6 +170,22 @@ pub(crate) fn team_metrics(
             "{} ({})",
             query.identity.metric_name, query.identity.namespace
         );
+        // The canary judge's score for this update: guardrail publishes it
+        // when the plan has a judge, and the what-if simulates it.
+        let score = crate::judge::score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
+        if query.identity.same_as(&score) {
+            if plan.judge.is_none() {
+                warn(
+                    warnings,
+                    field,
+                    "canary_score_without_judge",
+                    format!(
+                        "{name} is the canary judge's score, but the plan has no Judge: nothing publishes it                          during this plan's runs, so the alarm sees missing data; add a Judge (the default judge                          compares 5XX, model errors and latency)"
+                    ),
+                );
+            }
+            continue;
+        }
         let assumed = match model_of(plan, query) {
             None => "the what-if has no model of it and sees no data; describe it in Scenario.TeamMetrics (its level and noise, and how the regression moves it on green)".to_string(),
             Some((model, found)) => match found.kind {

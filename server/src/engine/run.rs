@@ -865,10 +865,6 @@ struct Running {
     judge: Option<Watch>,
 }
 
-/// The namespace the canary judge publishes in, and its score's name.
-pub(crate) const JUDGE_NAMESPACE: &str = "Guardrail/CanaryJudge";
-pub(crate) const SCORE_METRIC: &str = "CanaryScore";
-
 /// What the canary judge publishes after a look, at `at_api_ms`: its score,
 /// and per judged metric its class (`<metric>Class`: 0 pass, 1 high, -1
 /// low; nothing while it has too few requests), each with the dimensions
@@ -880,21 +876,11 @@ pub(crate) fn judge_data(
     at_api_ms: u64,
     high_resolution: bool,
 ) -> Vec<Datum> {
-    let dimensions = vec![
-        guardrail_core::plan::Dimension {
-            name: "EndpointName".into(),
-            value: endpoint.into(),
-        },
-        guardrail_core::plan::Dimension {
-            name: "EndpointConfigName".into(),
-            value: green_config.into(),
-        },
-    ];
+    let score = guardrail_core::judge::score_metric(endpoint, green_config);
     let datum = |metric_name: String, value: f64| Datum {
         identity: MetricIdentity {
-            namespace: JUDGE_NAMESPACE.into(),
             metric_name,
-            dimensions: dimensions.clone(),
+            ..score.clone()
         },
         at_ms: at_api_ms,
         high_resolution,
@@ -903,7 +889,7 @@ pub(crate) fn judge_data(
     };
     let mut data: Vec<Datum> = judgement
         .score
-        .map(|score| datum(SCORE_METRIC.into(), score))
+        .map(|value| datum(score.metric_name.clone(), value))
         .into_iter()
         .collect();
     for metric in &judgement.metrics {

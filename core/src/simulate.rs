@@ -568,10 +568,7 @@ impl<'a> Run<'a> {
         let mut parts: Vec<(Population, &FleetBehaviour)> = Vec::with_capacity(3);
         let mut per_instance_sum = 0.0;
         let blue_behaviour = &self.scenario.blue;
-        let green_behaviour = FleetBehaviour {
-            error_rate: self.scenario.green.error_rate,
-            latency_ms: self.scenario.green.latency_ms,
-        };
+        let green_behaviour = regressed_behaviour(self.scenario);
         let mut blue = Population::default();
         let mut healthy = Population::default();
         let mut regressed = Population::default();
@@ -689,10 +686,7 @@ impl<'a> Run<'a> {
             && tick.blue.requests > 0
             && tick.green_healthy.requests + tick.green_regressed.requests > 0;
         let blue = &self.scenario.blue;
-        let green = FleetBehaviour {
-            error_rate: self.scenario.green.error_rate,
-            latency_ms: self.scenario.green.latency_ms,
-        };
+        let green = regressed_behaviour(self.scenario);
         let mut green_tick = FleetTick::default();
         let mut blue_tick = FleetTick::default();
         for (to_green, population, behaviour) in [
@@ -768,10 +762,7 @@ impl<'a> Run<'a> {
         let green_healthy = green - green_regressed;
 
         let blue_behaviour = self.scenario.blue.clone();
-        let green_behaviour = FleetBehaviour {
-            error_rate: self.scenario.green.error_rate,
-            latency_ms: self.scenario.green.latency_ms,
-        };
+        let green_behaviour = regressed_behaviour(self.scenario);
         let blue = self.population(blue_requests, &blue_behaviour);
         let healthy = self.population(green_healthy, &blue_behaviour);
         let regressed = self.population(green_regressed, &green_behaviour);
@@ -891,6 +882,14 @@ impl<'a> Run<'a> {
             datapoints,
             transitions: std::mem::take(&mut self.alarms[index].transitions),
         }
+    }
+}
+
+/// How green behaves once the scenario's regression has started.
+fn regressed_behaviour(scenario: &Scenario) -> FleetBehaviour {
+    FleetBehaviour {
+        error_rate: scenario.green.error_rate,
+        latency_ms: scenario.green.latency_ms,
     }
 }
 

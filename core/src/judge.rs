@@ -1078,8 +1078,14 @@ fn add_rate_period(logs: &mut [f64], period: &RatePeriod, null: f64, up: bool) {
     for (log, factor) in logs.iter_mut().zip(RATE_GRID) {
         let alternative = if up { null * factor } else { null / factor };
         let q1 = alternative * green / (alternative * green + blue);
-        *log += period.green_errors as f64 * libm::log(q1 / q0)
-            + period.blue_errors as f64 * libm::log((1.0 - q1) / (1.0 - q0));
+        // Terms of no errors are left out: at extreme ratios a probability
+        // rounds to 0 or 1, and 0 · ln 0 must not become NaN.
+        if period.green_errors > 0 {
+            *log += period.green_errors as f64 * libm::log(q1 / q0);
+        }
+        if period.blue_errors > 0 {
+            *log += period.blue_errors as f64 * libm::log((1.0 - q1) / (1.0 - q0));
+        }
     }
 }
 
@@ -1504,6 +1510,39 @@ mod tests {
                 let median = median_us(&histogram).expect("a median");
                 assert!((median / 4_000.0 - 1.0).abs() < 0.06, "{count}: {median}");
             }
+        }
+    }
+
+    #[test]
+    fn extreme_counts_give_numbers_never_nan() {
+        // So many green requests that, at a ratio of 1 000, the share of
+        // errors expected on green rounds to exactly 1.
+        let period = RatePeriod {
+            green_errors: 5,
+            blue_errors: 0,
+            green_trials: u64::MAX / 4,
+            blue_trials: 1,
+        };
+        for ratio in [1e-3, 1.0, 1e3] {
+            for up in [true, false] {
+                let log_e = rate_log_e(&[period], ratio, up);
+                assert!(!log_e.is_nan(), "ratio {ratio}, up {up}");
+            }
+        }
+        let mut judge = Judge::new(&JudgeSpec::default_judge());
+        let tick = |invocations: u64, errors: u64| FleetTick {
+            invocations,
+            errors_5xx: errors,
+            model_errors: errors,
+            ..FleetTick::default()
+        };
+        judge.observe(&tick(u64::MAX / 4, 5), &tick(1, 0));
+        let evidence = &judge.judgement().metrics[0].evidence;
+        for value in [evidence.effect, evidence.effect_low, evidence.effect_high]
+            .into_iter()
+            .flatten()
+        {
+            assert!(!value.is_nan(), "{evidence:?}");
         }
     }
 

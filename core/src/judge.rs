@@ -256,6 +256,57 @@ pub struct MetricVerdict {
     pub evidence: Evidence,
 }
 
+/// A metric's evidence in words, as the review summary and the planner
+/// show it: rates in percent, latency medians in ms, the effect signed with
+/// its confidence sequence, the always-valid p-value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EvidenceText {
+    pub green: String,
+    pub blue: String,
+    pub effect: String,
+    pub p_value: String,
+}
+
+impl MetricVerdict {
+    pub fn evidence_text(&self) -> EvidenceText {
+        use crate::alarm::trim_float;
+        let evidence = &self.evidence;
+        let value = |value: Option<f64>| match (value, self.signal) {
+            (None, _) => "–".to_string(),
+            (Some(value), Signal::ModelLatency) => {
+                format!("{} ms", trim_float(libm::round(value / 10.0) / 100.0))
+            }
+            (Some(value), _) => format!("{} %", trim_float(libm::round(value * 10_000.0) / 100.0)),
+        };
+        let signed = |change: f64| {
+            let value = libm::round(change * 100.0);
+            if value >= 0.0 {
+                format!("+{} %", trim_float(value))
+            } else {
+                format!("{} %", trim_float(value))
+            }
+        };
+        EvidenceText {
+            green: value(evidence.green),
+            blue: value(evidence.blue),
+            effect: match evidence.effect {
+                None => "–".to_string(),
+                Some(effect) => format!(
+                    "{} ({} to {})",
+                    signed(effect),
+                    evidence.effect_low.map_or("unbounded".into(), signed),
+                    evidence.effect_high.map_or("unbounded".into(), signed)
+                ),
+            },
+            p_value: if evidence.p_value < 0.0001 {
+                "< 0.0001".to_string()
+            } else {
+                trim_float(libm::round(evidence.p_value * 10_000.0) / 10_000.0)
+            },
+        }
+    }
+}
+
 /// The score's reading.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Outcome {
@@ -866,6 +917,32 @@ pub fn score_metric(endpoint: &str, green_config: &str) -> crate::plan::MetricId
                 value: green_config.into(),
             },
         ],
+    }
+}
+
+/// The rollback alarm that makes the judge act: `CanaryScore` `Minimum`
+/// under `pass_score` in one period of 60 s, named after the endpoint.
+/// Missing data is not breaching: the judge publishes nothing until both
+/// fleets have served its minimum samples (lint `canary_score_breaching`).
+pub fn score_alarm(
+    endpoint: &str,
+    green_config: &str,
+    pass_score: f64,
+) -> crate::plan::MetricAlarm {
+    use crate::plan::{ComparisonOperator, MetricAlarm, Statistic, TreatMissingData};
+    let metric = score_metric(endpoint, green_config);
+    MetricAlarm {
+        alarm_name: format!("{endpoint}-canary-score"),
+        namespace: metric.namespace,
+        metric_name: metric.metric_name,
+        dimensions: metric.dimensions,
+        statistic: Some(Statistic::Minimum),
+        period: Some(60),
+        evaluation_periods: Some(1),
+        threshold: Some(pass_score),
+        comparison_operator: Some(ComparisonOperator::LessThanThreshold),
+        treat_missing_data: Some(TreatMissingData::NotBreaching),
+        ..MetricAlarm::default()
     }
 }
 

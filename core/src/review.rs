@@ -244,7 +244,7 @@ pub fn summary_markdown(
 
 /// The canary judge's verdict and its last look, metric by metric.
 fn judge_section(judgement: &crate::judge::Judgement, scores: &[(u64, Option<f64>)]) -> String {
-    use crate::judge::{Class, Signal};
+    use crate::judge::Class;
     let failed_at = scores
         .iter()
         .find(|(_, score)| score.is_some_and(|score| score < judgement.pass_score))
@@ -273,46 +273,19 @@ fn judge_section(judgement: &crate::judge::Judgement, scores: &[(u64, Option<f64
         scores.len()
     );
     for metric in &judgement.metrics {
-        let evidence = &metric.evidence;
-        let value = |value: Option<f64>| match (value, metric.signal) {
-            (None, _) => "–".to_string(),
-            (Some(value), Signal::ModelLatency) => {
-                format!("{} ms", trim_float(libm::round(value / 10.0) / 100.0))
-            }
-            (Some(value), _) => format!("{} %", trim_float(libm::round(value * 10_000.0) / 100.0)),
-        };
-        let signed = |change: f64| {
-            let value = libm::round(change * 100.0);
-            if value >= 0.0 {
-                format!("+{} %", trim_float(value))
-            } else {
-                format!("{} %", trim_float(value))
-            }
-        };
-        let effect = match evidence.effect {
-            None => "–".to_string(),
-            Some(effect) => format!(
-                "{} ({} to {})",
-                signed(effect),
-                evidence.effect_low.map_or("unbounded".into(), signed),
-                evidence.effect_high.map_or("unbounded".into(), signed)
-            ),
-        };
+        let shown = metric.evidence_text();
         let class = match metric.class {
             Class::High | Class::Low => format!("**{}**", metric.class.name()),
             other => other.name().to_string(),
         };
         out.push_str(&format!(
-            "| {}{} | {class} | {} | {} | {effect} | {} |\n",
+            "| {}{} | {class} | {} | {} | {} | {} |\n",
             metric.signal.name(),
             if metric.critical { " (critical)" } else { "" },
-            value(evidence.green),
-            value(evidence.blue),
-            if evidence.p_value < 0.0001 {
-                "< 0.0001".to_string()
-            } else {
-                trim_float(libm::round(evidence.p_value * 10_000.0) / 10_000.0)
-            }
+            shown.green,
+            shown.blue,
+            shown.effect,
+            shown.p_value
         ));
     }
     out

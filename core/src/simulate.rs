@@ -1219,11 +1219,13 @@ impl CurvePoint {
     }
 }
 
-/// The what-if's two analyses, the detection over `runs` seeds and the
-/// detection curve, done a slice at a time: [`Analysis::advance`] runs at most
-/// a given number of simulations and returns, so a caller can stop between
-/// slices (the planner's worker drops an analysis whose plan was edited). The
-/// results are exactly those of [`detect`] and [`detection_curve`].
+/// The what-if's analyses, the detection over `runs` seeds, the detection
+/// curve and, for a plan with a canary judge, the same `runs` seeds as A/A
+/// runs (green exactly as blue: [`a_a`]), done a slice at a time:
+/// [`Analysis::advance`] runs at most a given number of simulations and
+/// returns, so a caller can stop between slices (the planner's worker drops
+/// an analysis whose plan was edited). The results are exactly those of
+/// [`detect`] and [`detection_curve`], and of [`detect`] on [`a_a`].
 #[derive(Debug)]
 pub struct Analysis {
     rollout: Rollout,
@@ -1232,13 +1234,27 @@ pub struct Analysis {
     runs: u32,
     error_rates: Vec<f64>,
     curve_runs: u32,
-    /// The detection's tally, then each curve point's in turn.
+    /// A/A runs after the curve: `runs` with a judge, else none.
+    a_a_runs: u32,
+    /// The detection's tally, then each curve point's in turn, then the A/A.
     tally: Tally,
-    /// Which tally is filling: 0 the detection, 1.. the curve's points.
+    /// Which tally is filling: 0 the detection, 1..=n the curve's points,
+    /// n + 1 the A/A runs.
     stage: usize,
     next_seed: u32,
     detection: Option<Detection>,
     curve: Vec<CurvePoint>,
+    a_a: Option<Detection>,
+}
+
+/// What an [`Analysis`] found.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Analysed {
+    pub detection: Detection,
+    pub curve: Vec<CurvePoint>,
+    /// With a canary judge: the same seeds with green exactly as blue, where
+    /// every failure of the judge and every alarm rollback is a false alarm.
+    pub a_a: Option<Detection>,
 }
 
 /// How far an [`Analysis`] has come, in simulations.
@@ -1265,29 +1281,45 @@ impl Analysis {
             runs,
             error_rates: error_rates.to_vec(),
             curve_runs,
+            a_a_runs: if rollout.judge().is_some() { runs } else { 0 },
             tally: Tally::new(runs),
             stage: 0,
             next_seed: 0,
             detection: None,
             curve: Vec::with_capacity(error_rates.len()),
+            a_a: None,
         })
     }
 
+    /// The stages: the detection, each curve point, then the A/A runs.
+    fn stages(&self) -> usize {
+        self.error_rates.len() + 1 + usize::from(self.a_a_runs > 0)
+    }
+
+    /// Simulations in stages before `stage`.
+    fn runs_before(&self, stage: usize) -> u64 {
+        let curve_points = stage.saturating_sub(1).min(self.error_rates.len()) as u64;
+        let mut runs = 0;
+        if stage > 0 {
+            runs += u64::from(self.runs);
+        }
+        runs += curve_points * u64::from(self.curve_runs);
+        if stage > self.error_rates.len() + 1 {
+            runs += u64::from(self.a_a_runs);
+        }
+        runs
+    }
+
     pub fn progress(&self) -> Progress {
-        let curve_done = self.curve.len() as u64 * u64::from(self.curve_runs);
-        let done = match self.stage {
-            0 => u64::from(self.next_seed),
-            _ => u64::from(self.runs) + curve_done + u64::from(self.next_seed),
-        };
+        let stages = self.stages();
         Progress {
-            done,
-            total: u64::from(self.runs)
-                + self.error_rates.len() as u64 * u64::from(self.curve_runs),
+            done: self.runs_before(self.stage.min(stages)) + u64::from(self.next_seed),
+            total: self.runs_before(stages),
         }
     }
 
     pub fn is_done(&self) -> bool {
-        self.stage > self.error_rates.len()
+        self.stage >= self.stages()
     }
 
     /// Runs up to `budget` more simulations.
@@ -1296,10 +1328,11 @@ impl Analysis {
         while left > 0 && !self.is_done() {
             let (scenario, runs) = match self.stage {
                 0 => (self.scenario.clone(), self.runs),
-                stage => (
+                stage if stage <= self.error_rates.len() => (
                     at_error_rate(&self.scenario, self.error_rates[stage - 1]),
                     self.curve_runs,
                 ),
+                _ => (a_a(&self.scenario), self.a_a_runs),
             };
             while left > 0 && self.next_seed < runs {
                 self.tally.add(&run(
@@ -1316,24 +1349,33 @@ impl Analysis {
                 let detection = std::mem::take(&mut self.tally).detection();
                 match self.stage {
                     0 => self.detection = Some(detection),
-                    stage => self
+                    stage if stage <= self.error_rates.len() => self
                         .curve
                         .push(CurvePoint::of(self.error_rates[stage - 1], &detection)),
+                    _ => self.a_a = Some(detection),
                 }
                 self.stage += 1;
                 self.next_seed = 0;
-                self.tally = Tally::new(self.curve_runs);
+                self.tally = Tally::new(if self.stage <= self.error_rates.len() {
+                    self.curve_runs
+                } else {
+                    self.a_a_runs
+                });
             }
         }
         Ok(self.progress())
     }
 
     /// The results, once [`Analysis::is_done`].
-    pub fn results(&self) -> Option<(Detection, Vec<CurvePoint>)> {
+    pub fn results(&self) -> Option<Analysed> {
         self.detection
             .clone()
             .filter(|_| self.is_done())
-            .map(|detection| (detection, self.curve.clone()))
+            .map(|detection| Analysed {
+                detection,
+                curve: self.curve.clone(),
+                a_a: self.a_a.clone(),
+            })
     }
 }
 
@@ -1448,19 +1490,25 @@ mod tests {
             serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
         value["Judge"] =
             serde_json::to_value(crate::plan::JudgeSection::default_judge()).expect("serialises");
-        value["Alarms"] = serde_json::json!([{
-            "AlarmName": "canary-score",
-            "Namespace": "Guardrail/CanaryJudge",
-            "MetricName": "CanaryScore",
-            "Dimensions": [
-                {"Name": "EndpointConfigName", "Value": "incompatible"},
-                {"Name": "EndpointName", "Value": "guardrail-demo"}
-            ],
-            "Statistic": "Minimum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 75,
-            "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "notBreaching"
-        }]);
+        // What the planner's one click adds beside the default judge.
+        let alarm = crate::judge::score_alarm("guardrail-demo", "incompatible", 75.0);
+        assert_eq!(
+            serde_json::to_value(&alarm).expect("serialises"),
+            serde_json::json!({
+                "AlarmName": "guardrail-demo-canary-score",
+                "Namespace": "Guardrail/CanaryJudge",
+                "MetricName": "CanaryScore",
+                "Dimensions": [
+                    {"Name": "EndpointName", "Value": "guardrail-demo"},
+                    {"Name": "EndpointConfigName", "Value": "incompatible"}
+                ],
+                "Statistic": "Minimum", "Period": 60, "EvaluationPeriods": 1, "Threshold": 75.0,
+                "ComparisonOperator": "LessThanThreshold", "TreatMissingData": "notBreaching"
+            })
+        );
+        value["Alarms"] = serde_json::json!([alarm]);
         value["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] =
-            serde_json::json!([{"AlarmName": "canary-score"}]);
+            serde_json::json!([{"AlarmName": "guardrail-demo-canary-score"}]);
         let (plan, rollout) = plan_and_rollout(&value.to_string());
         let checked = check(&plan);
         assert!(
@@ -1489,7 +1537,7 @@ mod tests {
                 cause: RollbackCause::Alarm { alarm, .. },
                 ..
             } => {
-                assert_eq!(alarm, "canary-score");
+                assert_eq!(alarm, "guardrail-demo-canary-score");
                 assert_eq!(*phase, Phase::CanaryBake);
                 // The minute after the judge failed green is the first whose
                 // minimum is under 75.
@@ -1508,6 +1556,21 @@ mod tests {
             "{:?}",
             twin.outcome
         );
+
+        // Treating missing data as breaching rolls back before the first
+        // score: the lint says so, at the field.
+        value["Alarms"][0]["TreatMissingData"] = serde_json::json!("breaching");
+        let (plan, rollout) = plan_and_rollout(&value.to_string());
+        assert!(check(&plan).report.warnings.iter().any(|problem| {
+            problem.code == "canary_score_breaching" && problem.path == "Alarms[0].TreatMissingData"
+        }));
+        let breaching = simulate(&rollout, &scenario).expect("simulates");
+        assert!(
+            matches!(breaching.outcome, Outcome::RolledBack { .. }),
+            "{:?}",
+            breaching.outcome
+        );
+        value["Alarms"][0]["TreatMissingData"] = serde_json::json!("notBreaching");
 
         // Without a judge, nothing publishes the score: the lint says so.
         value.as_object_mut().expect("object").remove("Judge");
@@ -1771,8 +1834,31 @@ mod tests {
                 last = progress.done;
             }
             assert_eq!(last, 67);
-            assert_eq!(analysis.results(), Some((detection.clone(), curve.clone())));
+            let found = analysis.results().expect("results");
+            assert_eq!((&found.detection, &found.curve), (&detection, &curve));
+            // No judge: no A/A runs.
+            assert_eq!(found.a_a, None);
         }
+        // With a judge, the A/A runs come after the curve, on the same seeds
+        // as the detection, and equal `detect` on the twin scenario.
+        let (judged, twin_of) = judged_notebook(12.0);
+        let twin = detect(&judged, &a_a(&twin_of), 40).expect("a/a");
+        let mut analysis = Analysis::new(&judged, &twin_of, 40, &rates, 9).expect("new");
+        assert_eq!(analysis.progress().total, 107);
+        while !analysis.is_done() {
+            analysis.advance(13).expect("advance");
+        }
+        assert_eq!(
+            analysis.progress(),
+            Progress {
+                done: 107,
+                total: 107
+            }
+        );
+        let found = analysis.results().expect("results");
+        assert_eq!(found.a_a.as_ref(), Some(&twin));
+        assert!(found.detection.judge.as_ref().expect("judged").detected > 30);
+        assert!(twin.judge.as_ref().expect("judged").detected <= 1);
         assert!(matches!(
             Analysis::new(&rollout, &scenario, MAX_RUNS + 1, &rates, 9),
             Err(SimulationError::TooManyRuns { .. })

@@ -180,7 +180,17 @@ pub(crate) fn team_metrics(
                     field,
                     "canary_score_without_judge",
                     format!(
-                        "{name} is the canary judge's score, but the plan has no Judge: nothing publishes it                          during this plan's runs, so the alarm sees missing data; add a Judge (the default judge                          compares 5XX, model errors and latency)"
+                        "{name} is the canary judge's score, but the plan has no Judge: nothing publishes it during this plan's runs, so the alarm sees missing data; add a Judge (the default judge compares 5XX, model errors and latency)"
+                    ),
+                );
+            }
+            if rule.treat_missing_data == crate::plan::TreatMissingData::Breaching {
+                warn(
+                    warnings,
+                    Field::Alarm(index, crate::field::AlarmField::TreatMissingData),
+                    "canary_score_breaching",
+                    format!(
+                        "{name} treats missing data as breaching, but the judge publishes no score until both fleets have served its minimum samples: the alarm fires at the start of every bake and rolls back healthy updates; use notBreaching (a judge that stops publishing then leaves the update to the other alarms)"
                     ),
                 );
             }

@@ -20,7 +20,7 @@ use guardrail_core::controller::Outcome;
 use guardrail_core::explain::{explain, mmss};
 use guardrail_core::schedule::schedule;
 use guardrail_core::simulate::{
-    simulate, Analysis, CurvePoint, Detection, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
+    simulate, Analysed, Analysis, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
 use guardrail_core::verdict::{shipped_failures, Evidence};
 use guardrail_core::{check, Plan};
@@ -32,8 +32,9 @@ use serde::{Deserialize, Serialize};
 /// Runs per point of the detection curve (the headline figure uses 1 000).
 pub const CURVE_RUNS: u32 = 100;
 
-/// What the what-if's analyses found: the detection and the curve.
-pub type Found = Result<(Detection, Vec<CurvePoint>), String>;
+/// What the what-if's analyses found: the detection, the curve and, with a
+/// canary judge, the A/A runs.
+pub type Found = Result<Analysed, String>;
 
 /// From the page to the worker: analyse this plan, or (no plan) stop.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -590,9 +591,10 @@ mod tests {
         // The legend is drawn by hand: its labels are in the overlay.
         assert!(shown.overlay.contains("simulated green traffic"));
         assert!(shown.overlay.contains("rollback at 11:00"));
-        let (detection, curve) = analyse_now(&json).expect("analyses");
-        assert_eq!(detection.runs, DEFAULT_RUNS);
-        assert_eq!(curve.len(), CURVE_ERROR_RATES.len());
+        let found = analyse_now(&json).expect("analyses");
+        assert_eq!(found.detection.runs, DEFAULT_RUNS);
+        assert_eq!(found.curve.len(), CURVE_ERROR_RATES.len());
+        assert_eq!(found.a_a, None);
         // A plan with errors is refused with a reason, not analysed.
         let mut broken = examples::notebook_canary();
         broken.alarms[0].period = Some(7);

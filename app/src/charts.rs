@@ -41,6 +41,8 @@ const GREEN_LINE: RGBColor = RGBColor(5, 150, 105);
 const BLUE_LINE: RGBColor = RGBColor(37, 99, 235);
 const ROLLBACK: RGBColor = RGBColor(220, 38, 38);
 const GREY: RGBColor = RGBColor(107, 114, 128);
+/// The canary judge's score.
+const JUDGE: RGBColor = RGBColor(31, 41, 55);
 /// The retrospective judge's would-be rollback.
 const WOULD_BE: RGBColor = RGBColor(147, 51, 234);
 /// Colours of the compared plans, in order.
@@ -969,6 +971,36 @@ fn draw_run(
         )?;
         legend.push((label.to_string(), Swatch::Dot(colour.to_rgba())));
     }
+    // The canary judge's score, on the same 0–100 scale, with its pass
+    // score over the looks and where it first failed green.
+    let scores: Vec<(f64, f64)> = timeline
+        .judge_scores
+        .iter()
+        .filter_map(|(at, score)| score.map(|score| (seconds(*at), score)))
+        .collect();
+    if let (Some(first), Some(last), Some(judgement)) =
+        (scores.first(), scores.last(), timeline.judgement.as_ref())
+    {
+        let pass = judgement.pass_score;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(first.0, pass), (last.0, pass)],
+            JUDGE.mix(0.5).stroke_width(1),
+        )))?;
+        chart.draw_series(LineSeries::new(scores.clone(), JUDGE.stroke_width(2)))?;
+        legend.push(("judge score".to_string(), Swatch::Line(JUDGE.to_rgba(), 2)));
+        if let Some((at, _)) = scores.iter().find(|(_, score)| *score < pass) {
+            chart.draw_series(std::iter::once(Text::new(
+                format!(
+                    "judge fails green (< {}) ",
+                    guardrail_core::alarm::trim_float(pass)
+                ),
+                (*at, 80.0),
+                TextStyle::from((FONT, 10).into_font())
+                    .color(&JUDGE)
+                    .pos(Pos::new(HPos::Right, VPos::Center)),
+            )))?;
+        }
+    }
     for change in &timeline.alarm_changes {
         if change.to == AlarmState::Alarm {
             chart.draw_series(std::iter::once(Text::new(
@@ -1144,6 +1176,44 @@ mod tests {
             ..timeline
         };
         assert_eq!(planned.on(&waiting), None);
+    }
+
+    #[test]
+    fn the_run_chart_and_the_review_image_draw_the_judges_score() {
+        use guardrail_core::judge::{Judge, JudgeSpec};
+        let judgement = Judge::new(&JudgeSpec::default_judge()).judgement();
+        let timeline = guardrail_core::event::RunTimeline {
+            end_ms: 400_000,
+            judge_scores: vec![
+                (300_000, None),
+                (310_000, Some(100.0)),
+                (320_000, Some(40.0)),
+                (330_000, Some(40.0)),
+            ],
+            judgement: Some(judgement),
+            ..Default::default()
+        };
+        let image = timeline_image(&timeline, "run-1");
+        assert!(image.contains("judge score"), "{image}");
+        // SVG text escapes `<`.
+        assert!(image.contains("judge fails green (&lt; 75)"), "{image}");
+        // Never failed: no mark, but the score is drawn.
+        let passing = guardrail_core::event::RunTimeline {
+            judge_scores: vec![(310_000, Some(100.0))],
+            ..timeline.clone()
+        };
+        let drawn = run_chart(&passing, None, None, None, None, SIZE.0);
+        assert!(
+            drawn.contains("judge score") && !drawn.contains("judge fails"),
+            "{drawn}"
+        );
+        // No judge: nothing of it.
+        let unjudged = guardrail_core::event::RunTimeline {
+            judge_scores: Vec::new(),
+            judgement: None,
+            ..timeline
+        };
+        assert!(!run_chart(&unjudged, None, None, None, None, SIZE.0).contains("judge"));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The plan designer: endpoint, traffic shifting, waits and the alarm editor.
+//! The plan designer: endpoint, traffic shifting, waits, the alarm editor
+//! and the canary judge.
 
 use guardrail_core::alarm::trim_float;
 use guardrail_core::assumptions::{green_traffic_bp, instances_for};
@@ -42,6 +43,7 @@ pub fn Designer() -> impl IntoView {
             <ShiftingSection />
             <AlarmsSection />
             <CompositeSection />
+            <crate::judge_editor::JudgeSectionEditor />
         </section>
     }
 }

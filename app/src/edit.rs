@@ -713,12 +713,135 @@ pub fn set_statistic(alarm: &mut MetricAlarm, label: &str) {
     }
 }
 
+/// The one click that turns the canary judge on: the default judge (5XX,
+/// model errors, latency) and, unless an alarm already reads its score, the
+/// rollback alarm on `CanaryScore` that makes it act (the judge itself only
+/// publishes). An alarm on the score that is not listed for rollback is
+/// listed. Says what it added.
+pub fn turn_on_judge(plan: &mut Plan) -> String {
+    use guardrail_core::judge::{score_alarm, score_metric};
+    use guardrail_core::plan::JudgeSection;
+    let judge = plan.judge.get_or_insert_with(JudgeSection::default_judge);
+    let pass = judge
+        .pass_score
+        .unwrap_or(guardrail_core::judge::JudgeSpec::default_judge().pass_score);
+    let score = score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
+    let reading = plan.alarms.iter().find(|alarm| {
+        alarm.metrics.is_none()
+            && guardrail_core::plan::MetricIdentity {
+                namespace: alarm.namespace.clone(),
+                metric_name: alarm.metric_name.clone(),
+                dimensions: alarm.dimensions.clone(),
+            }
+            .same_as(&score)
+    });
+    if let Some(alarm) = reading {
+        let name = alarm.alarm_name.clone();
+        if is_rollback_alarm(plan, &name) {
+            return format!("The judge is on; {name} rolls back on its score.");
+        }
+        set_rollback_alarm(plan, &name, true);
+        return format!(
+            "The judge is on; {name}, which reads its score, is now listed for rollback."
+        );
+    }
+    if plan.alarms.len() >= MAX_ALARMS {
+        return format!(
+            "The judge is on, but the plan already has {MAX_ALARMS} alarms: remove one and add an alarm on CanaryScore, or the judge's verdict rolls nothing back."
+        );
+    }
+    let mut alarm = score_alarm(&plan.endpoint_name, &plan.endpoint_config_name, pass);
+    alarm.alarm_name = unused_name(plan, 1, |number| {
+        if number == 1 {
+            format!("{}-canary-score", plan.endpoint_name)
+        } else {
+            format!("{}-canary-score-{number}", plan.endpoint_name)
+        }
+    });
+    let name = alarm.alarm_name.clone();
+    push_rollback_alarm(plan, alarm);
+    format!("The judge is on, and {name} (CanaryScore Minimum < {} in a minute) rolls back on its verdict.", guardrail_core::alarm::trim_float(pass))
+}
+
+/// Adds a judged metric: the first signal the judge does not compare yet,
+/// with the default judge's settings for it. `None` when all are judged.
+pub fn add_judged_metric(plan: &mut Plan) -> Option<usize> {
+    use guardrail_core::judge::Signal;
+    use guardrail_core::plan::{JudgeSection, JudgedMetric};
+    let judge = plan.judge.as_mut()?;
+    let signal = Signal::ALL.into_iter().find(|signal| {
+        !judge
+            .metrics
+            .iter()
+            .any(|metric| metric.metric_name == signal.name())
+    })?;
+    let defaults = JudgeSection::default_judge();
+    let metric = defaults
+        .metrics
+        .into_iter()
+        .find(|metric| metric.metric_name == signal.name())
+        .unwrap_or_else(|| JudgedMetric {
+            metric_name: signal.name().to_string(),
+            direction: Some("Increase".into()),
+            allowed_effect_percent: Some(0.0),
+            minimum_samples: Some(50),
+            critical: Some(false),
+            weight: Some(1.0),
+        });
+    judge.metrics.push(metric);
+    Some(judge.metrics.len() - 1)
+}
+
 pub use guardrail_core::import::{import, Import, Imported};
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use guardrail_core::{check, examples};
+
+    #[test]
+    fn one_click_turns_on_the_default_judge_and_the_alarm_that_acts_on_it() {
+        let mut plan = examples::notebook_canary();
+        let said = turn_on_judge(&mut plan);
+        assert_eq!(
+            plan.judge,
+            Some(guardrail_core::plan::JudgeSection::default_judge())
+        );
+        let name = "guardrail-demo-canary-score";
+        assert!(said.contains(name), "{said}");
+        assert!(is_rollback_alarm(&plan, name));
+        let checked = check(&plan);
+        assert!(checked.report.is_valid(), "{:?}", checked.report);
+        // No warning about the score: the judge publishes what it reads.
+        assert!(
+            checked
+                .report
+                .warnings
+                .iter()
+                .all(|problem| !problem.code.starts_with("canary_score")),
+            "{:?}",
+            checked.report.warnings
+        );
+        assert!(checked.rollout.expect("valid").judge().is_some());
+        // A second click adds nothing.
+        let before = plan.clone();
+        turn_on_judge(&mut plan);
+        assert_eq!(plan, before);
+        // An alarm on the score taken off the rollback list is listed again.
+        set_rollback_alarm(&mut plan, name, false);
+        let said = turn_on_judge(&mut plan);
+        assert!(said.contains("now listed"), "{said}");
+        assert_eq!(plan, before);
+
+        // Judged metrics: the one signal left, then none.
+        assert_eq!(add_judged_metric(&mut plan), Some(3));
+        assert_eq!(
+            plan.judge.as_ref().expect("judge").metrics[3].metric_name,
+            "Invocation4XXErrors"
+        );
+        assert!(check(&plan).report.is_valid());
+        assert_eq!(add_judged_metric(&mut plan), None);
+    }
 
     #[test]
     fn switching_modes_keeps_the_size_wait_and_timeout() {

@@ -19,6 +19,8 @@ pub mod designer;
 pub mod edit;
 pub mod fields;
 pub mod history;
+pub mod judge_editor;
+pub mod judge_view;
 pub mod library;
 pub mod panels;
 pub mod planner;

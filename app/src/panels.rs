@@ -7,7 +7,8 @@ use guardrail_core::export::{export, Format};
 use guardrail_core::field::{Field, Fleet, ScenarioField};
 use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::{schedule, Schedule};
-use guardrail_core::simulate::{CurvePoint, Detection, Spread};
+use guardrail_core::simulate::{Detection, Spread};
+use guardrail_core::tune::Share;
 use guardrail_core::verdict::Judgement;
 use guardrail_core::{check, Plan};
 use leptos::prelude::*;
@@ -419,7 +420,11 @@ fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
 
 /// One analysis's result.
 fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> AnyView {
-    let (detection, curve): (Detection, Vec<CurvePoint>) = match found {
+    let guardrail_core::simulate::Analysed {
+        detection,
+        curve,
+        a_a,
+    } = match found {
         Ok(found) => found,
         Err(error) => {
             return view! { <p class="notice error" id="detection-error">{format!("No detection analysis: {error}.")}</p> }
@@ -451,12 +456,70 @@ fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> Any
             <div><dt>"Time to rollback"</dt><dd>{spread(detection.time_to_rollback_seconds, " s")}</dd></div>
             <div><dt>"Failed green requests per run"</dt><dd>{spread(detection.bad_requests, "")}</dd></div>
         </dl>
+        {judge_table(&detection, a_a.as_ref())}
         <div class="chart" id="detection-curve" role="img"
              aria-label=format!("Detection probability against green error rate, {CURVE_RUNS} runs per point")
              inner_html=svg></div>
         <p class="hint">{format!("Each point: {CURVE_RUNS} seeded runs with green's error rate set to that value; the grey line marks the scenario's rate.")}</p>
     }
     .into_any()
+}
+
+/// With a canary judge: the judge beside the rollback alarms on the same
+/// seeded runs, and both on the same seeds as A/A runs (green exactly as
+/// blue), where every failure is a false alarm. Shares come with their count
+/// and a 95 % interval.
+fn judge_table(detection: &Detection, a_a: Option<&Detection>) -> Option<AnyView> {
+    let judge = detection.judge.as_ref()?;
+    let median = |spread: Option<Spread>| {
+        spread.map_or_else(
+            || "none".to_string(),
+            |spread| mmss(spread.median.max(0.0) as u64),
+        )
+    };
+    let share = |hits: u32| Share::of(hits, detection.runs).describe();
+    let false_alarms = |hits: Option<u32>| {
+        a_a.zip(hits).map_or_else(
+            || "…".to_string(),
+            |(twin, hits)| Share::of(hits, twin.runs).describe(),
+        )
+    };
+    let judge_false = a_a
+        .and_then(|twin| twin.judge.as_ref())
+        .map(|judge| judge.detected);
+    Some(view! {
+        <table class="steps" id="judge-detection">
+            <caption>"The canary judge beside the alarms, on the same seeded runs"</caption>
+            <thead><tr>
+                <th scope="col">"Guardrail"</th>
+                <th scope="col">"Caught the regression"</th>
+                <th scope="col">"Of them, in the first bake"</th>
+                <th scope="col">"Median time to detect"</th>
+                <th scope="col">"False alarms on A/A runs"</th>
+            </tr></thead>
+            <tbody>
+                <tr id="judge-detection-alarms">
+                    <th scope="row">"The rollback alarms"</th>
+                    <td class="wraps">{share(detection.detected)}</td>
+                    <td>{detection.detected_early}</td>
+                    <td>{median(detection.time_to_rollback_seconds)}</td>
+                    <td class="wraps">{false_alarms(a_a.map(|twin| twin.detected))}</td>
+                </tr>
+                <tr id="judge-detection-judge">
+                    <th scope="row">"The canary judge"</th>
+                    <td class="wraps">{share(judge.detected)}</td>
+                    <td>{judge.detected_early}</td>
+                    <td>{median(judge.time_to_detect_seconds)}</td>
+                    <td class="wraps">{false_alarms(judge_false)}</td>
+                </tr>
+            </tbody>
+        </table>
+        <p class="hint">
+            "The judge fails green when its score falls under the pass score; it rolls back only through an alarm on its CanaryScore metric. "
+            "A/A runs: the same seeds with green exactly as blue, so every failure is a false alarm; the judge looks after every period and holds its false-alarm rate under 1 − its confidence however many it looks."
+        </p>
+    }
+    .into_any())
 }
 
 /// The most plans pinned beside the current one (one colour each).
@@ -532,7 +595,7 @@ pub fn ComparePanel() -> impl IntoView {
     });
     let current_row = Memo::new(move |_| {
         let detection = analyses.shown.with(|shown| match shown {
-            Shown::Done(Ok((detection, _))) => Some((detection.detected, detection.runs)),
+            Shown::Done(Ok(found)) => Some((found.detection.detected, found.detection.runs)),
             _ => None,
         });
         planner.schedule.get().map(|schedule| {

@@ -45,10 +45,10 @@ fn current_verdict(planner: Planner, analyses: crate::analysis::Analyses) -> Mem
             Some((_, Ok(what_if))) => Some(what_if.evidence.clone()),
             _ => None,
         });
-        if let (Some(evidence), Some(Ok((detection, _)))) =
+        if let (Some(evidence), Some(Ok(found))) =
             (evidence.as_mut(), analyses.shown.with(Shown::last))
         {
-            evidence.detection = Some((detection.probability, error_rate));
+            evidence.detection = Some((found.detection.probability, error_rate));
         }
         planner.untaken.with(|untaken| {
             planner

@@ -666,6 +666,30 @@ fn RunView(
             Some(judged.with(|plan| rejudge(events, plan, &plan.alarms)))
         })
     });
+    // The canary judge of the retrospective copy, re-run on the record:
+    // `None` while it cannot be (the run is running, or the copy has no
+    // judge or has errors).
+    let judge_retro = Memo::new(move |_| {
+        if !loaded.get() || running() {
+            return None;
+        }
+        let spec = judged.with(|plan| {
+            plan.judge.as_ref()?;
+            Some(
+                guardrail_core::check(plan)
+                    .rollout
+                    .and_then(|rollout| rollout.judge().cloned()),
+            )
+        })?;
+        Some(match spec {
+            None => {
+                Err("the plan has errors (see above), so the judge cannot be re-run".to_string())
+            }
+            Some(spec) => events.with(|events| {
+                guardrail_core::judge::rejudge(events, &spec).map_err(|error| error.to_string())
+            }),
+        })
+    });
     // The plan and its what-if, on the run's clock (aligned at green's first
     // traffic: see `charts::Expected`).
     let planned = Memo::new(move |_| {
@@ -857,8 +881,9 @@ fn RunView(
                     }
                 }}
             </dl>
+            <crate::judge_view::JudgeAtMoment events=events seen_until=seen_until />
             <Show when=move || !running()>
-                <RetroJudge run_id=run_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro />
+                <RetroJudge run_id=run_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro judge_retro=judge_retro />
             </Show>
             <ol class="events" id="run-events">
                 {move || {
@@ -907,6 +932,7 @@ fn RetroJudge(
     own_plan: StoredValue<Option<Result<Plan, String>>>,
     loaded: RwSignal<bool>,
     retro: Memo<Option<Result<Retro, RetroError>>>,
+    judge_retro: Memo<Option<Result<Vec<guardrail_core::judge::Look>, String>>>,
 ) -> impl IntoView {
     let planner = use_planner();
     provide_context(Editing {
@@ -926,8 +952,13 @@ fn RetroJudge(
         }
     };
     let from_designer = move |_| {
-        let alarms = planner.plan.with_untracked(|plan| plan.alarms.clone());
-        judged.update(|plan| plan.alarms = alarms);
+        let (alarms, judge) = planner
+            .plan
+            .with_untracked(|plan| (plan.alarms.clone(), plan.judge.clone()));
+        judged.update(|plan| {
+            plan.alarms = alarms;
+            plan.judge = judge;
+        });
     };
     view! {
         <section class="retro" id="retro" aria-labelledby="retro-title">
@@ -946,13 +977,38 @@ fn RetroJudge(
                     </p>
                     <div class="actions">
                         <button type="button" id="retro-reset" on:click=reset>"The run's own alarms"</button>
-                        <button type="button" id="retro-designer" on:click=from_designer>"The designer's alarms"</button>
+                        <button type="button" id="retro-designer" on:click=from_designer>"The designer's alarms and judge"</button>
                     </div>
                     <RetroResult retro=retro />
                     <AlarmsSection />
+                    <crate::judge_editor::JudgeSectionEditor />
+                    <RetroJudgeResult judge_retro=judge_retro />
                 }.into_any(),
             }}
         </section>
+    }
+}
+
+/// The retrospective copy's canary judge re-run on the record: its verdict
+/// and its last look. An alarm on its score is not re-judged with it: the
+/// alarms see the scores the run published.
+#[component]
+fn RetroJudgeResult(
+    judge_retro: Memo<Option<Result<Vec<guardrail_core::judge::Look>, String>>>,
+) -> impl IntoView {
+    move || {
+        judge_retro.with(|found| match found {
+            None => view! { <p class="hint" id="retro-judge-verdict">"No judge to re-run: turn one on above to see what it would have said of this run."</p> }.into_any(),
+            Some(Err(error)) => view! { <p class="notice error" id="retro-judge-verdict" role="status">{format!("The judge cannot re-judge this run: {error}.")}</p> }.into_any(),
+            Some(Ok(looks)) => view! {
+                <p id="retro-judge-verdict" role="status">{crate::judge_view::verdict_of(looks)}</p>
+                {looks.last().map(|look| view! {
+                    <p class="hint">{format!("Its last look, at {}:", mmss(look.at_ms / 1_000))}</p>
+                    {crate::judge_view::judgement_table(&look.judgement, "retro-judge-metrics".into())}
+                })}
+                <p class="hint">"Alarms on CanaryScore above are judged on the scores the run published, not on this judge's."</p>
+            }.into_any(),
+        })
     }
 }
 

@@ -288,12 +288,21 @@ pub async fn wait_for_text(
     css: &str,
     check: impl Fn(&str) -> bool,
 ) -> Result<String> {
-    wait_for(&format!("text of {css}"), || async {
+    let last = std::sync::Mutex::new(None::<String>);
+    let found = wait_for(&format!("text of {css}"), || async {
         let element = driver.find(By::Css(css)).await.ok()?;
         let text = element.text().await.ok()?;
+        if let Ok(mut last) = last.lock() {
+            *last = Some(text.clone());
+        }
         check(&text).then_some(text)
     })
-    .await
+    .await;
+    // Say what was there instead: a timeout alone says nothing.
+    found.with_context(|| match last.lock().ok().and_then(|last| last.clone()) {
+        Some(text) => format!("{css} last read: {text:?}"),
+        None => format!("{css} was never found"),
+    })
 }
 
 /// The browser console's severe messages (errors), for "no console errors" checks.

@@ -1353,3 +1353,44 @@ async fn metric_math_team_metrics_and_composite_alarms_are_edited_with_their_pro
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_click_turns_on_the_canary_judge_and_the_what_if_weighs_it_on_twins() -> Result<()> {
+    let server = TestServer::start().await?;
+    with_browser(|driver| async move {
+        open_fresh(&driver, &server.base_url).await?;
+        driver.find(By::Css("#judge-on")).await?.click().await?;
+        let said = wait_for_text(&driver, "#judge-status", |text| !text.is_empty()).await?;
+        ensure!(said.contains("guardrail-demo-canary-score"), "{said}");
+        // The default judge, written out, and the alarm that acts on it.
+        ensure!(value_of(&driver, "#judge-confidence").await? == "99");
+        ensure!(value_of(&driver, "#judge-period").await? == "10");
+        ensure!(value_of(&driver, "#judged-0-metric").await? == "Invocation5XXErrors");
+        ensure!(value_of(&driver, "#judged-2-effect").await? == "10");
+        let alarm = value_of(&driver, "#alarm-2-name").await?;
+        ensure!(alarm == "guardrail-demo-canary-score", "{alarm}");
+        // A score out of range is said at its field.
+        type_into(&driver, "#judge-pass", "120").await?;
+        let problem =
+            wait_for_text(&driver, "#judge-pass-problems", |text| !text.is_empty()).await?;
+        ensure!(problem.contains("100"), "{problem}");
+        type_into(&driver, "#judge-pass", "75").await?;
+        wait_for_text(&driver, "#judge-pass-problems", |text| text.is_empty()).await?;
+        // The what-if: the judge beside the alarms on the same runs, and both
+        // on as many A/A twins, counted with an interval.
+        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        let judge = wait_for_text(&driver, "#judge-detection-judge", |text| {
+            text.matches("of 1000 runs").count() == 2
+        })
+        .await?;
+        ensure!(judge.contains("95 % interval"), "{judge}");
+        let alarms = driver
+            .find(By::Css("#judge-detection-alarms"))
+            .await?
+            .text()
+            .await?;
+        ensure!(alarms.matches("of 1000 runs").count() == 2, "{alarms}");
+        no_console_errors(&driver).await
+    })
+    .await
+}

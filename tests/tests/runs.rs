@@ -12,16 +12,22 @@ use thirtyfour::prelude::*;
 /// notebook's canary to the incompatible model, on the local engine at 600×.
 async fn start_the_seed_canary(driver: &WebDriver, base: &str) -> Result<()> {
     open_fresh(driver, base).await?;
+    start_the_plan_on_screen(driver, "600").await
+}
+
+/// Starts the plan on screen, a variant of the seed canary, as
+/// [`start_the_seed_canary`] does, at the time scale `scale`.
+async fn start_the_plan_on_screen(driver: &WebDriver, scale: &str) -> Result<()> {
     wait_for_text(driver, "#total-duration", |text| text == "13:00").await?;
     // The latency alarm (Average >= 10 ms) is raised to 1 s: these tests are
     // about errors, and a machine busy with other tests can push a short
     // period's average latency past 10 ms.
     guardrail_tests::type_into(driver, "#alarm-1-threshold", "1000000").await?;
     driver.find(By::Css("#tab-run")).await?.click().await?;
-    let scale = driver.find(By::Css("#time-scale")).await?;
-    SelectElement::new(&scale)
+    let time_scale = driver.find(By::Css("#time-scale")).await?;
+    SelectElement::new(&time_scale)
         .await?
-        .select_by_value("600")
+        .select_by_value(scale)
         .await?;
     driver.find(By::Css("#start-run")).await?.click().await?;
     Ok(())
@@ -182,7 +188,7 @@ async fn table_rows(driver: &WebDriver, css: &str) -> Result<Vec<Vec<String>>> {
     let mut rows = Vec::new();
     for row in driver.find_all(By::Css(format!("{css} tbody tr"))).await? {
         let mut cells = Vec::new();
-        for cell in row.find_all(By::Css("td")).await? {
+        for cell in row.find_all(By::Css("th, td")).await? {
             cells.push(cell.text().await?);
         }
         rows.push(cells);
@@ -242,6 +248,39 @@ async fn the_retrospective_judge_re_judges_the_recorded_run_under_edited_alarms(
         );
         // The reviewer's edits are not the plan's.
         ensure!(value_of(&driver, "#alarm-0-threshold").await? == "1");
+        // The run had no judge, so the run view shows none; the reviewer
+        // turns one on. This run recorded minutes: the default judge's 10 s
+        // is refused by name, a minute is judged.
+        ensure!(
+            driver.find(By::Css("#run-judge")).await.is_err(),
+            "a judge section for an unjudged run"
+        );
+        driver
+            .find(By::Css("#retro-judge-on"))
+            .await?
+            .click()
+            .await?;
+        wait_for_text(&driver, "#retro-judge-verdict", |text| {
+            text.contains("every 60 s") && text.contains("10 s")
+        })
+        .await?;
+        guardrail_tests::type_into(&driver, "#retro-judge-period", "60").await?;
+        // At 600× green served a handful of requests in the canary: the
+        // judge re-reads them from the record, too few to score.
+        let judged = wait_for_text(&driver, "#retro-judge-verdict", |text| {
+            text.starts_with("The judge never scored green in its")
+        })
+        .await?;
+        ensure!(judged.contains("minimum sample"), "{judged}");
+        let rows = table_rows(&driver, "#retro-judge-metrics").await?;
+        ensure!(
+            rows.iter()
+                .any(|row| row[0] == "Invocation5XXErrors (critical)"
+                    && row[1] == "NoData"
+                    && row[2] == "100 %"
+                    && row[3] == "0 %"),
+            "green's errors and blue's, from the record: {rows:?}"
+        );
         // A period the judge cannot take says why.
         guardrail_tests::type_into(&driver, "#retro-alarm-0-period", "45").await?;
         wait_for_text(&driver, "#retro-verdict", |text| text.contains("Period")).await?;
@@ -406,6 +445,39 @@ async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Re
             driver.find_all(By::Css("#abort-run")).await?.is_empty(),
             "the abort button stays"
         );
+        let errors = console_errors(&driver).await?;
+        ensure!(errors.is_empty(), "console errors: {errors:?}");
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_judged_run_shows_the_judges_score_and_evidence_at_the_moment_on_show() -> Result<()> {
+    let server = TestServer::with_engine().await?;
+    let base = server.base_url.clone();
+    with_browser(|driver| async move {
+        open_fresh(&driver, &base).await?;
+        driver.find(By::Css("#judge-on")).await?.click().await?;
+        wait_for_text(&driver, "#judge-status", |text| text.contains("canary-score")).await?;
+        // 60×: the canary bake takes 5 s, long enough for the judge's
+        // minimum samples (at 600× green serves a handful of requests).
+        start_the_plan_on_screen(&driver, "60").await?;
+        // Green fails every request: the judge fails it in the canary bake,
+        // and its alarm rolls back.
+        wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        let look = wait_for_text(&driver, "#run-judge-score", |text| text.starts_with("Look ")).await?;
+        let rows = table_rows(&driver, "#run-judge-metrics").await?;
+        ensure!(look.contains("fails green"), "{look} {rows:?}");
+        ensure!(
+            rows.iter().any(|row| row[0] == "Invocation5XXErrors (critical)" && row[1] == "High"),
+            "{rows:?}"
+        );
+        let chart = chart_svg(&driver, "#run-chart svg").await?;
+        ensure!(chart.contains("judge score") && chart.contains("judge fails green"), "the chart draws the score");
+        // At the start of the run the judge has not looked yet.
+        driver.execute("const c = document.querySelector('#run-cursor'); c.value = '0'; c.dispatchEvent(new Event('input', {bubbles: true}));", Vec::new()).await?;
+        wait_for_text(&driver, "#run-judge-score", |text| text.starts_with("No look yet")).await?;
         let errors = console_errors(&driver).await?;
         ensure!(errors.is_empty(), "console errors: {errors:?}");
         Ok(())

@@ -38,6 +38,25 @@ pub struct FleetMetrics {
     pub overhead_latency_average_us: Option<f64>,
 }
 
+impl FleetMetrics {
+    /// The period as a tick without per-request latencies: counts, and the
+    /// latency sum its average implies. The canary judge compares such ticks
+    /// by their counts and averages ([`crate::judge`]).
+    pub fn as_tick(&self) -> FleetTick {
+        FleetTick {
+            invocations: self.invocations,
+            errors_4xx: self.invocation_4xx_errors,
+            errors_5xx: self.invocation_5xx_errors,
+            model_errors: self.invocation_model_errors,
+            model_latency_sum_us: self
+                .model_latency_average_us
+                .filter(|average| average.is_finite() && *average > 0.0)
+                .map_or(0.0, |average| average * self.invocations as f64),
+            ..FleetTick::default()
+        }
+    }
+}
+
 /// What the team had published of one metric for one tick of a run's metric
 /// clock (`[start_ms, start_ms + tick)`: the data whose minute or second
 /// starts in it), as the local CloudWatch held it when the `MetricPeriod`

@@ -920,6 +920,28 @@ pub fn score_metric(endpoint: &str, green_config: &str) -> crate::plan::MetricId
     }
 }
 
+/// What the judge publishes after a look, as (metric name, value): its
+/// score, and per judged metric its class (`<metric>Class`: 0 pass, 1 high,
+/// -1 low; nothing while it has too few requests). The local engine and the
+/// SageMaker watcher publish these with the dimensions of [`score_metric`].
+pub fn published_values(judgement: &Judgement) -> Vec<(String, f64)> {
+    let mut values: Vec<(String, f64)> = judgement
+        .score
+        .map(|score| (SCORE_METRIC.to_string(), score))
+        .into_iter()
+        .collect();
+    for metric in &judgement.metrics {
+        let value = match metric.class {
+            Class::Pass => 0.0,
+            Class::High => 1.0,
+            Class::Low => -1.0,
+            Class::NoData => continue,
+        };
+        values.push((format!("{}Class", metric.signal.name()), value));
+    }
+    values
+}
+
 /// The rollback alarm that makes the judge act: `CanaryScore` `Minimum`
 /// under `pass_score` in one period of 60 s, named after the endpoint.
 /// Missing data is not breaching: the judge publishes nothing until both
@@ -954,6 +976,9 @@ pub struct Watch {
     period_ms: u64,
     green: FleetTick,
     blue: FleetTick,
+    /// Where [`Watch::tick_span`]'s periods start, modulo the period: its
+    /// first tick's start.
+    phase_ms: Option<u64>,
 }
 
 impl Watch {
@@ -963,7 +988,26 @@ impl Watch {
             period_ms: u64::from(spec.period_seconds.max(1)) * 1_000,
             green: FleetTick::default(),
             blue: FleetTick::default(),
+            phase_ms: None,
         }
+    }
+
+    /// [`Watch::tick`] for ticks of `tick_ms` ending at `end_ms` on any
+    /// clock: the judge's periods count from the first tick's start. A
+    /// SageMaker record's minutes are CloudWatch's, not whole minutes of the
+    /// run, and its first is cut short at the update request.
+    pub fn tick_span(
+        &mut self,
+        tick_ms: u64,
+        end_ms: u64,
+        green: &FleetTick,
+        blue: &FleetTick,
+    ) -> bool {
+        let period = self.period_ms;
+        let phase = *self
+            .phase_ms
+            .get_or_insert((end_ms % period + period - tick_ms % period) % period);
+        self.tick(end_ms.saturating_add(period - phase), green, blue)
     }
 
     /// Takes in one tick of both fleets ending at `end_ms` (ticks divide the
@@ -1011,7 +1055,7 @@ pub enum RejudgeError {
         period_seconds: u32,
         tick_seconds: u64,
     },
-    #[error("the run recorded no per-request samples (a SageMaker run records per-period statistics only; the local engine records both)")]
+    #[error("the run recorded no metric periods: the fleets never served while it was watched")]
     NoSamples,
 }
 
@@ -1024,26 +1068,47 @@ pub fn rejudge(
     let mut watch = Watch::new(spec);
     let mut looks = Vec::new();
     let mut any = false;
+    // The record's period: a SageMaker record's first is cut short at the
+    // update request (CloudWatch's minute began before it).
+    let record_ms = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            crate::event::EventKind::MetricPeriod {
+                start_ms, end_ms, ..
+            } => Some(end_ms.saturating_sub(*start_ms)),
+            _ => None,
+        })
+        .max()
+        .unwrap_or(0)
+        .max(1);
     for event in events {
         let crate::event::EventKind::MetricPeriod {
-            start_ms,
             end_ms,
-            ticks: Some(ticks),
+            ticks,
+            blue,
+            green,
             ..
         } = &event.kind
         else {
             continue;
         };
-        let tick_ms = end_ms.saturating_sub(*start_ms).max(1);
-        if !watch.period_ms.is_multiple_of(tick_ms) {
+        if !watch.period_ms.is_multiple_of(record_ms) {
             return Err(RejudgeError::Period {
                 period_seconds: spec.period_seconds,
-                tick_seconds: tick_ms / 1_000,
+                tick_seconds: record_ms / 1_000,
             });
         }
         any = true;
-        let [blue, green] = &**ticks;
-        if watch.tick(*end_ms, green, blue) {
+        // The local engine records every request's latency; a SageMaker run
+        // records CloudWatch's statistics, judged from counts and averages.
+        let (blue, green) = match ticks {
+            Some(ticks) => {
+                let [blue, green] = &**ticks;
+                (blue.clone(), green.clone())
+            }
+            None => (blue.as_tick(), green.as_tick()),
+        };
+        if watch.tick_span(record_ms, *end_ms, &green, &blue) {
             looks.push(Look {
                 at_ms: *end_ms,
                 judgement: watch.judge().judgement(),
@@ -1366,6 +1431,66 @@ mod tests {
             each(&judge);
         }
         judge
+    }
+
+    /// A SageMaker record: a minute's statistics a period, no ticks.
+    fn statistics_record(green_5xx: u64, green_latency_us: f64) -> Vec<crate::event::Event> {
+        use crate::event::{Event, EventKind, FleetMetrics};
+        let fleet = |invocations: u64, errors: u64, latency: f64| FleetMetrics {
+            invocations,
+            invocation_5xx_errors: errors,
+            model_latency_average_us: Some(latency),
+            ..FleetMetrics::default()
+        };
+        // CloudWatch's minutes began 17 s before the update request.
+        (0..5u64)
+            .map(|minute| Event {
+                run_id: "run-1".into(),
+                seq: minute + 1,
+                at_ms: 43_000 + minute * 60_000,
+                wall_ms: 0,
+                kind: EventKind::MetricPeriod {
+                    start_ms: (minute * 60_000).saturating_sub(17_000),
+                    end_ms: 43_000 + minute * 60_000,
+                    blue: fleet(900, 1, 4_000.0),
+                    green: fleet(300, green_5xx, green_latency_us),
+                    ticks: None,
+                    team: Vec::new(),
+                },
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_record_of_statistics_alone_is_judged_from_counts_and_averages() {
+        let mut spec = JudgeSpec::default_judge();
+        // The record's periods are minutes: 10 s is refused by name.
+        assert_eq!(
+            rejudge(&statistics_record(30, 4_000.0), &spec),
+            Err(RejudgeError::Period {
+                period_seconds: 10,
+                tick_seconds: 60
+            })
+        );
+        spec.period_seconds = 60;
+        // Green fails 10 % of 300 requests a minute against blue's 0.1 %:
+        // the critical 5XX metric fails it at the first look.
+        let looks = rejudge(&statistics_record(30, 4_000.0), &spec).expect("judged");
+        assert_eq!(looks.len(), 5);
+        let first = &looks[0].judgement;
+        assert_eq!((looks[0].at_ms, first.score), (43_000, Some(0.0)));
+        assert_eq!(first.metrics[0].class, Class::High);
+        // Latency from averages: the sign test, which needs more periods
+        // than five to say anything; the twin passes throughout.
+        let latency = &first.metrics[2];
+        assert_eq!(latency.evidence.method, Method::SignOfAverages);
+        let twin = rejudge(&statistics_record(0, 4_000.0), &spec).expect("judged");
+        assert!(
+            twin.iter().all(|look| look.judgement.score == Some(100.0)),
+            "{twin:?}"
+        );
+        // No periods at all: said.
+        assert_eq!(rejudge(&[], &spec), Err(RejudgeError::NoSamples));
     }
 
     #[test]

@@ -1490,6 +1490,11 @@ mod tests {
             serde_json::from_str(examples::NOTEBOOK_CANARY).expect("json");
         value["Judge"] =
             serde_json::to_value(crate::plan::JudgeSection::default_judge()).expect("serialises");
+        // A judge no rollback alarm reads rolls nothing back: said at the Judge.
+        let (plan, _) = plan_and_rollout(&value.to_string());
+        assert!(check(&plan).report.warnings.iter().any(|problem| {
+            problem.code == "judge_without_rollback_alarm" && problem.path == "Judge"
+        }));
         // What the planner's one click adds beside the default judge.
         let alarm = crate::judge::score_alarm("guardrail-demo", "incompatible", 75.0);
         assert_eq!(
@@ -1517,7 +1522,8 @@ mod tests {
                 .warnings
                 .iter()
                 .all(|problem| problem.code != "team_metric_publisher"
-                    && problem.code != "canary_score_without_judge"),
+                    && problem.code != "canary_score_without_judge"
+                    && problem.code != "judge_without_rollback_alarm"),
             "{:?}",
             checked.report.warnings
         );

@@ -396,7 +396,12 @@ async fn the_preflight_refuses_with_a_message_that_names_the_fix() {
                 .start(&plan, RunOptions::default())
                 .await
                 .expect_err("refused");
-            assert_eq!(error.kind, guardrail_app::api::ErrorKind::Refused);
+            assert_eq!(
+                error.kind,
+                guardrail_app::api::ErrorKind::Refused,
+                "{}",
+                error.message
+            );
             error.message
         }
     };
@@ -443,6 +448,38 @@ async fn the_preflight_refuses_with_a_message_that_names_the_fix() {
     let message = refusal(plan).await;
     assert!(
         message.contains("is already in ALARM (a test)"),
+        "{message}"
+    );
+
+    // A rollback alarm on the canary judge's score, already in CloudWatch,
+    // for a plan with no Judge: nothing would publish it on SageMaker. And
+    // missing data as breaching would roll back before the first score.
+    let mut plan = guarded("fixed");
+    let mut score = guardrail_core::judge::score_alarm("guardrail-demo", "fixed", 75.0);
+    score.treat_missing_data = Some(guardrail_core::plan::TreatMissingData::Breaching);
+    guardrail_server::backend::sagemaker::aws::put_metric_alarm(&cloudwatch, &score)
+        .send()
+        .await
+        .expect("PutMetricAlarm");
+    plan.alarms = vec![score.clone()];
+    plan.deployment_config
+        .as_mut()
+        .and_then(|config| config.auto_rollback_configuration.as_mut())
+        .expect("rollback")
+        .alarms[0]
+        .alarm_name = score.alarm_name.clone();
+    let message = refusal(plan.clone()).await;
+    assert!(
+        message.contains("reads the canary judge's score")
+            && message.contains("the plan has no Judge")
+            && message.contains("set TreatMissingData to notBreaching"),
+        "{message}"
+    );
+    // With a Judge, only the breaching is refused.
+    plan.judge = Some(guardrail_core::plan::JudgeSection::default_judge());
+    let message = refusal(plan).await;
+    assert!(
+        !message.contains("the plan has no Judge") && message.contains("notBreaching"),
         "{message}"
     );
 

@@ -3,7 +3,8 @@
 //! `guardrail serve`'s emulation never shows. One test each: throttling, 500s
 //! and 503s mid-watch, `RollingBack` then `InService`, `UpdateRollbackFailed`,
 //! `SystemUpdating`, a stale `DescribeEndpoint` right after `UpdateEndpoint`,
-//! an expired token mid-watch, and `GetMetricData` in pages. Each test checks
+//! an expired token mid-watch, `GetMetricData` in pages, and the canary
+//! judge on CloudWatch's statistics publishing with `PutMetricData`. Each test checks
 //! that the fake met only requests and answers that fit botocore's models.
 //! Every wait polls a condition; none sleeps a fixed time.
 
@@ -836,4 +837,135 @@ async fn the_fake_reports_answers_and_errors_aws_could_not_send() {
             "{expected:?} in {problems:#?}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put_metric_data() {
+    let fake = fake().await;
+    // Each minute, blue serves 600 requests with no 5XX and green 200 with
+    // 40: the default judge's critical 5XX metric fails green at its first
+    // look. Latency averages are equal.
+    fake.respond("GetMetricData", |input| {
+        let start = input["StartTime"].as_f64().unwrap_or(T0);
+        let end = input["EndTime"].as_f64().unwrap_or(T0);
+        let mut periods: Vec<f64> = Vec::new();
+        let mut at = start;
+        while at < end {
+            periods.push(at);
+            at += 60.0;
+        }
+        let value = |id: &str| match id {
+            "b0" => 600.0,
+            "g0" => 200.0,
+            "g2" => 40.0,
+            "b4" | "g4" => 4_000.0,
+            _ => 0.0,
+        };
+        let results: Vec<Value> = input["MetricDataQueries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|query| query["Id"].as_str())
+            .map(|id| {
+                json!({
+                    "Id": id,
+                    "Label": id,
+                    "Timestamps": periods,
+                    "Values": periods.iter().map(|_| value(id)).collect::<Vec<_>>(),
+                    "StatusCode": "Complete"
+                })
+            })
+            .collect();
+        Reply::output(json!({"MetricDataResults": results, "Messages": []}))
+    });
+    fake.always("PutMetricData", Reply::output(json!({})));
+    fake.then("DescribeEndpoint", as_before(), 1);
+    fake.always("DescribeEndpoint", baking());
+    let store = Store::in_memory().expect("store");
+    let (backend, _) = backend(&fake, &store, 1_000.0);
+    let mut judged = plan();
+    judged.judge = Some(guardrail_core::plan::JudgeSection::default_judge());
+    let run_id = backend
+        .start(&judged, RunOptions::default())
+        .await
+        .expect("the update starts");
+    fake.wait_for("PutMetricData", 2).await;
+    fake.always("DescribeEndpoint", in_service("fixed", 600.0));
+    let (outcome, events) = ended(&store, &run_id).await;
+    assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
+    // Each look is recorded, once a minute (the judge's 10 s rounded up to
+    // CloudWatch's period), and fails green on its 5XX.
+    let looks: Vec<(u64, Option<f64>)> = events
+        .iter()
+        .filter_map(|event| match &event.kind {
+            EventKind::CanaryJudged { judgement } => Some((event.at_ms, judgement.score)),
+            _ => None,
+        })
+        .collect();
+    assert!(looks.len() >= 2, "{looks:?}");
+    assert!(
+        looks.iter().all(|(_, score)| *score == Some(0.0)),
+        "{looks:?}"
+    );
+    // Published as the local engine publishes it: the score and each
+    // metric's class, with green's config, in the judge's namespace.
+    let put = fake
+        .calls()
+        .into_iter()
+        .find(|call| call.operation == "PutMetricData")
+        .expect("a PutMetricData");
+    assert_eq!(put.input["Namespace"], "Guardrail/CanaryJudge");
+    let data = put.input["MetricData"].as_array().expect("data");
+    let score = data
+        .iter()
+        .find(|datum| datum["MetricName"] == "CanaryScore")
+        .expect("the score");
+    assert_eq!(score["Value"], json!(0.0));
+    assert_eq!(
+        score["Dimensions"],
+        json!([
+            {"Name": "EndpointName", "Value": ENDPOINT},
+            {"Name": "EndpointConfigName", "Value": "fixed"}
+        ])
+    );
+    let high = data
+        .iter()
+        .find(|datum| datum["MetricName"] == "Invocation5XXErrorsClass")
+        .expect("the 5XX class");
+    assert_eq!(high["Value"], json!(1.0));
+    // `guardrail judge` on this record finds what the watcher found, look by
+    // look (the watcher records a look when it reads the minute, after
+    // CloudWatch's two minutes to settle; a re-judgement dates it at the
+    // minute's end).
+    let mut spec = guardrail_core::judge::JudgeSpec::default_judge();
+    spec.period_seconds = 60;
+    let again = guardrail_core::judge::rejudge(&events, &spec).expect("re-judged");
+    assert_eq!(again.len(), looks.len(), "{again:?}");
+    for (look, (at_ms, score)) in again.iter().zip(&looks) {
+        assert_eq!(look.judgement.score, *score);
+        assert!(look.at_ms <= *at_ms, "{} {at_ms}", look.at_ms);
+    }
+    // The dry run shows the call, and how often.
+    let dry = SageMaker::dry_run(&judged, &Settings::default()).expect("a dry run");
+    let publish = &dry["then"]["after_each_look_of_the_judge"];
+    assert_eq!(publish["operation"], "PutMetricData");
+    assert_eq!(publish["every_seconds"], 60);
+    let names: Vec<&str> = publish["input"]["MetricData"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(|datum| datum["MetricName"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "CanaryScore",
+            "Invocation5XXErrorsClass",
+            "InvocationModelErrorsClass",
+            "ModelLatencyClass"
+        ]
+    );
+    let unjudged = SageMaker::dry_run(&plan(), &Settings::default()).expect("a dry run");
+    assert!(unjudged["then"]["after_each_look_of_the_judge"].is_null());
+    assert_fits_the_models(&fake);
 }

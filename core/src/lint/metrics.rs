@@ -434,3 +434,36 @@ fn divisions<'a>(expr: &'a Expr, into: &mut Vec<&'a Expr>) {
         Expr::Number(_) | Expr::Id(_) | Expr::Metric(_) | Expr::Fill(_) => {}
     }
 }
+
+/// A judge whose score no rollback alarm reads publishes and rolls nothing
+/// back: SageMaker acts on alarms only.
+pub(crate) fn judge_acts(
+    plan: &Plan,
+    rollout: &crate::rollout::Rollout,
+    warnings: &mut Vec<Problem>,
+) {
+    let Some(spec) = rollout.judge() else {
+        return;
+    };
+    let score = crate::judge::score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
+    let read = rollout.alarms().iter().any(|rule| {
+        rule.queries()
+            .iter()
+            .any(|query| query.identity.same_as(&score))
+    });
+    if !read {
+        warn(
+            warnings,
+            Field::Judge(crate::field::JudgeField::Whole),
+            "judge_without_rollback_alarm",
+            format!(
+                "the judge publishes its verdict as {} {} (EndpointName {}, EndpointConfigName {}), but no rollback alarm reads it, so it rolls nothing back: add an alarm on it (Minimum < {} for 1 period of 60 s, TreatMissingData notBreaching) and list it in AutoRollbackConfiguration",
+                crate::judge::NAMESPACE,
+                crate::judge::SCORE_METRIC,
+                plan.endpoint_name,
+                plan.endpoint_config_name,
+                crate::alarm::trim_float(spec.pass_score)
+            ),
+        );
+    }
+}

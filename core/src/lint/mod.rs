@@ -50,6 +50,7 @@ pub(crate) fn lint(plan: &Plan, rollout: Option<&Rollout>) -> Vec<Problem> {
             };
             context.lint(&mut warnings);
         }
+        metrics::judge_acts(plan, rollout, &mut warnings);
     }
     warnings
 }

@@ -28,7 +28,7 @@ use guardrail_core::alarm::{AlarmRule, AlarmState, Scope};
 use guardrail_core::assumptions::datapoint_window_ms;
 use guardrail_core::controller::{AbortRefused, Effect, Input, Outcome, RollbackCause};
 use guardrail_core::event::{EventKind, Fleet, RunOutcome, TeamTick, MAX_RECORDED_TEAM_METRICS};
-use guardrail_core::judge::{Class, Judgement, Watch};
+use guardrail_core::judge::{Judgement, Watch};
 use guardrail_core::monitor::Ask;
 use guardrail_core::monitor::Monitor;
 use guardrail_core::plan::{MetricIdentity, Plan};
@@ -865,9 +865,8 @@ struct Running {
     judge: Option<Watch>,
 }
 
-/// What the canary judge publishes after a look, at `at_api_ms`: its score,
-/// and per judged metric its class (`<metric>Class`: 0 pass, 1 high, -1
-/// low; nothing while it has too few requests), each with the dimensions
+/// What the canary judge publishes after a look, at `at_api_ms`
+/// ([`guardrail_core::judge::published_values`]), each with the dimensions
 /// `EndpointName` and `EndpointConfigName` (green's config).
 pub(crate) fn judge_data(
     judgement: &Judgement,
@@ -887,21 +886,10 @@ pub(crate) fn judge_data(
         unit: None,
         data: DatumData::Values(vec![(value, 1.0)]),
     };
-    let mut data: Vec<Datum> = judgement
-        .score
-        .map(|value| datum(score.metric_name.clone(), value))
+    guardrail_core::judge::published_values(judgement)
         .into_iter()
-        .collect();
-    for metric in &judgement.metrics {
-        let value = match metric.class {
-            Class::Pass => 0.0,
-            Class::High => 1.0,
-            Class::Low => -1.0,
-            Class::NoData => continue,
-        };
-        data.push(datum(format!("{}Class", metric.signal.name()), value));
-    }
-    data
+        .map(|(name, value)| datum(name, value))
+        .collect()
 }
 
 impl Running {

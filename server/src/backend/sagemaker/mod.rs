@@ -172,6 +172,7 @@ impl SageMaker {
                 ],
                 "when_an_alarm_changes": aws::request("cloudwatch", "DescribeAlarmHistory", json!({"AlarmName": "<the alarm>", "HistoryItemType": "StateUpdate"})),
                 "every_metric_period": aws::request("cloudwatch", "GetMetricData", json!({"MetricDataQueries": "Invocations, Invocation4XXErrors, Invocation5XXErrors, InvocationModelErrors (Sum), ModelLatency (Average, p99) and OverheadLatency (Average) of each config", "Period": watch::metric_period(plan)})),
+                "after_each_look_of_the_judge": rollout.judge().map(|spec| judge_request(plan, spec)),
                 "planned_seconds": schedule.total_seconds,
                 "timeout_seconds": schedule.timeout_seconds,
             }
@@ -567,4 +568,35 @@ impl Backend for SageMaker {
             }
         })
     }
+}
+
+/// The `PutMetricData` the watcher sends after each look of the judge
+/// (`watch::judge_on_statistics`): its score and each judged metric's class,
+/// stamped when it looks.
+fn judge_request(plan: &Plan, spec: &guardrail_core::judge::JudgeSpec) -> Value {
+    let identity =
+        guardrail_core::judge::score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
+    let dimensions = serde_json::to_value(&identity.dimensions).unwrap_or_default();
+    let mut data = vec![json!({
+        "MetricName": guardrail_core::judge::SCORE_METRIC,
+        "Dimensions": dimensions,
+        "Value": "<the score, 0 to 100>",
+        "Unit": "None",
+    })];
+    for criterion in &spec.criteria {
+        data.push(json!({
+            "MetricName": format!("{}Class", criterion.signal.name()),
+            "Dimensions": dimensions,
+            "Value": "<0 pass, 1 high, -1 low>",
+            "Unit": "None",
+        }));
+    }
+    let mut request = aws::request(
+        "cloudwatch",
+        "PutMetricData",
+        json!({"Namespace": guardrail_core::judge::NAMESPACE, "MetricData": data}),
+    );
+    request["every_seconds"] =
+        json!(watch::judge_on_statistics(spec, watch::metric_period(plan)).period_seconds);
+    request
 }

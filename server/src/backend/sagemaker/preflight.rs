@@ -241,6 +241,26 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
         if put == Put::Planned && in_plan {
             continue;
         }
+        let score = guardrail_core::judge::score_metric(endpoint, to_config);
+        let read = guardrail_core::plan::MetricIdentity {
+            namespace: alarm.namespace().unwrap_or_default().to_string(),
+            metric_name: alarm.metric_name().unwrap_or_default().to_string(),
+            dimensions: dimensions_of(alarm.dimensions()),
+        };
+        if read.same_as(&score) {
+            if plan.judge.is_none() {
+                found.problems.push(format!(
+                    "rollback alarm {name} reads the canary judge's score ({} {} for {to_config}), but the plan has no Judge: on SageMaker guardrail's watcher publishes it only for a plan with one, so the alarm would see no data; add a Judge to the plan, or take the alarm off the rollback list",
+                    score.namespace, score.metric_name
+                ));
+            }
+            if alarm.treat_missing_data() == Some("breaching") {
+                found.problems.push(format!(
+                    "rollback alarm {name} treats missing data as breaching, but the judge publishes no score until both fleets have served its minimum samples (and none if the watcher stops): SageMaker would roll back at the start of the bake; set TreatMissingData to notBreaching"
+                ));
+            }
+            continue;
+        }
         let metrics: Vec<(String, String, Vec<Dimension>)> = if alarm.metrics().is_empty() {
             vec![(
                 alarm.namespace().unwrap_or_default().to_string(),

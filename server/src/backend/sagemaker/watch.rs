@@ -8,6 +8,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types as cw;
 use guardrail_core::alarm::{AlarmState, EvaluatedPoint};
 use guardrail_core::event::{Event, EventKind, FleetMetrics, RunOutcome};
+use guardrail_core::judge::{JudgeSpec, Judgement, Watch as JudgeWatch};
 use guardrail_core::schedule::schedule;
 use guardrail_core::{check, Plan};
 use tokio::sync::oneshot;
@@ -27,6 +28,17 @@ pub fn metric_period(plan: &Plan) -> u32 {
         .min()
         .unwrap_or(60)
         .clamp(60, 3_600)
+}
+
+/// The plan's judge as the watcher runs it: on CloudWatch's per-period
+/// statistics (counts and average latency), looking once per whole number of
+/// the recorded periods: a judge of 10 s looks every minute.
+pub fn judge_on_statistics(spec: &JudgeSpec, metric_period_seconds: u32) -> JudgeSpec {
+    let metric = metric_period_seconds.max(1);
+    JudgeSpec {
+        period_seconds: spec.period_seconds.max(1).div_ceil(metric) * metric,
+        ..spec.clone()
+    }
 }
 
 /// The metrics recorded per fleet: (metric, statistic).
@@ -57,6 +69,9 @@ pub struct Watch {
     conditions: Vec<(String, String)>,
     /// A poll met an expired token: renew the clients before the next.
     renew: bool,
+    /// The plan's canary judge, on the recorded periods
+    /// ([`judge_on_statistics`]); its score is published with PutMetricData.
+    judge: Option<JudgeWatch>,
 }
 
 /// The most pages of one answer the watcher reads (`NextToken`s followed):
@@ -121,6 +136,24 @@ impl Watch {
             .max();
         let next_period_api_ms =
             recorded_until.unwrap_or(record.started_api_ms / period_ms * period_ms);
+        // The judge picks up where the record ends: its looks depend on the
+        // recorded periods alone.
+        let mut judge = rollout
+            .judge()
+            .map(|spec| JudgeWatch::new(&judge_on_statistics(spec, metric_period(&plan))));
+        if let Some(judge) = judge.as_mut() {
+            for event in history {
+                if let EventKind::MetricPeriod {
+                    end_ms,
+                    blue,
+                    green,
+                    ..
+                } = &event.kind
+                {
+                    judge.tick_span(period_ms, *end_ms, &green.as_tick(), &blue.as_tick());
+                }
+            }
+        }
         Some(Watch {
             pace: Pace::new(record.settings.poll_ms),
             alarms: watched_alarms(&plan),
@@ -134,6 +167,7 @@ impl Watch {
             finish: None,
             conditions,
             renew: false,
+            judge,
         })
     }
 
@@ -610,6 +644,7 @@ impl Watch {
             }
         }
         let mut events = Vec::new();
+        let mut looked: Option<Judgement> = None;
         let mut at = start;
         while at < end {
             let get = |id: &str| values.get(&(id.to_string(), at)).copied();
@@ -623,19 +658,35 @@ impl Watch {
                 overhead_latency_average_us: get(&format!("{prefix}6")),
             };
             let period_end = at + self.period_ms;
+            let (blue, green) = (fleet("b"), fleet("g"));
+            let end_ms = self.reader.at(period_end);
+            let judged = self.judge.as_mut().and_then(|judge| {
+                judge
+                    .tick_span(self.period_ms, end_ms, &green.as_tick(), &blue.as_tick())
+                    .then(|| judge.judge().judgement())
+            });
             events.push((
-                self.reader.at(period_end),
+                end_ms,
                 EventKind::MetricPeriod {
                     start_ms: self.reader.at(at),
-                    end_ms: self.reader.at(period_end),
-                    blue: fleet("b"),
-                    green: fleet("g"),
+                    end_ms,
+                    blue,
+                    green,
                     // GetMetricData gives statistics, not the samples that an
                     // exact re-judgement needs.
                     ticks: None,
                     team: Vec::new(),
                 },
             ));
+            if let Some(judgement) = judged {
+                events.push((
+                    end_ms,
+                    EventKind::CanaryJudged {
+                        judgement: Box::new(judgement.clone()),
+                    },
+                ));
+                looked = Some(judgement);
+            }
             at = period_end;
         }
         self.next_period_api_ms = end;
@@ -648,7 +699,58 @@ impl Watch {
                 .map(|(at_ms, kind)| (at_ms.max(last), kind))
                 .collect(),
         );
-        true
+        match looked {
+            Some(judgement) => self.publish(&judgement).await,
+            None => true,
+        }
+    }
+
+    /// Publishes the judge's latest look to CloudWatch (`PutMetricData`),
+    /// stamped now: an ordinary alarm on `CanaryScore` is how SageMaker rolls
+    /// back on it. Nothing while it has too few requests to say anything.
+    async fn publish(&mut self, judgement: &Judgement) -> bool {
+        let values = guardrail_core::judge::published_values(judgement);
+        if values.is_empty() {
+            return true;
+        }
+        let identity =
+            guardrail_core::judge::score_metric(&self.plan.endpoint_name, &self.record.to_config);
+        let now =
+            DateTime::from_millis(i64::try_from(self.record.api_now_ms()).unwrap_or(i64::MAX));
+        let data: Vec<cw::MetricDatum> = values
+            .into_iter()
+            .map(|(name, value)| {
+                let mut datum = cw::MetricDatum::builder()
+                    .metric_name(name)
+                    .value(value)
+                    .unit(cw::StandardUnit::None)
+                    .timestamp(now);
+                for dimension in &identity.dimensions {
+                    datum = datum.dimensions(
+                        cw::Dimension::builder()
+                            .name(&dimension.name)
+                            .value(&dimension.value)
+                            .build(),
+                    );
+                }
+                datum.build()
+            })
+            .collect();
+        match self
+            .clients
+            .poll_cloudwatch
+            .put_metric_data()
+            .namespace(guardrail_core::judge::NAMESPACE)
+            .set_metric_data(Some(data))
+            .send()
+            .await
+        {
+            Ok(_) => true,
+            Err(error) => {
+                self.failed("PutMetricData", &call_error(&error));
+                false
+            }
+        }
     }
 }
 

@@ -39,6 +39,12 @@ fn time(
 
 /// Times what the planner recomputes for the seed notebook's canary.
 pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
+    measure(iterations, DEFAULT_RUNS, CURVE_RUNS, now)
+}
+
+/// [`run`] with `runs` seeded runs per detection and `curve_runs` per curve
+/// point (the unit test's are few: it checks that everything is measured).
+fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
     let plan = examples::notebook_canary();
     let scenario = plan.scenario_or_default();
     let Some(rollout) = check(&plan).rollout else {
@@ -98,7 +104,7 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
             std::hint::black_box(serde_json::to_string(&plan).unwrap_or_default());
         }),
         time("detection, 1000 runs", few, now, || {
-            let _ = std::hint::black_box(detect(&rollout, &scenario, DEFAULT_RUNS));
+            let _ = std::hint::black_box(detect(&rollout, &scenario, runs));
         }),
         // The what-if with the default canary judge on the same runs: its
         // 10 s periods, and the latency histograms it ranks.
@@ -108,7 +114,33 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
             now,
             || {
                 if let Some(judged) = &judged {
-                    let _ = std::hint::black_box(detect(judged, &scenario, DEFAULT_RUNS));
+                    let _ = std::hint::black_box(detect(judged, &scenario, runs));
+                }
+            },
+        ),
+        // What the worker computes, in its slices, for a plan with the
+        // default judge: the detection, the curve and as many A/A runs.
+        time(
+            "analyses with the canary judge: detection, curve, A/A (3200 runs)",
+            few,
+            now,
+            || {
+                if let Some(judged) = &judged {
+                    let analysis = guardrail_core::simulate::Analysis::new(
+                        judged,
+                        &scenario,
+                        runs,
+                        &CURVE_ERROR_RATES,
+                        curve_runs,
+                    );
+                    if let Ok(mut analysis) = analysis {
+                        while !analysis.is_done() {
+                            if analysis.advance(u32::MAX).is_err() {
+                                break;
+                            }
+                        }
+                        std::hint::black_box(analysis.results());
+                    }
                 }
             },
         ),
@@ -117,7 +149,7 @@ pub fn run(iterations: u32, now: &dyn Fn() -> f64) -> Vec<Timing> {
                 &rollout,
                 &scenario,
                 &CURVE_ERROR_RATES,
-                CURVE_RUNS,
+                curve_runs,
             ));
         }),
     ]
@@ -140,8 +172,8 @@ mod tests {
             clock.set(clock.get() + 1.0);
             clock.get()
         };
-        let timings = super::run(2, &now);
-        assert_eq!(timings.len(), 10);
+        let timings = super::measure(2, 5, 2, &now);
+        assert_eq!(timings.len(), 11);
         assert!(timings.iter().all(|timing| timing.mean_ms > 0.0));
     }
 }

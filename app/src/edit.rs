@@ -802,7 +802,16 @@ mod tests {
     #[test]
     fn one_click_turns_on_the_default_judge_and_the_alarm_that_acts_on_it() {
         let mut plan = examples::notebook_canary();
+        let blind = |plan: &Plan| {
+            check(plan).report.warnings.iter().any(|problem| {
+                problem.code == "alarm_blind_in_phase" && problem.path == "Alarms[0].Threshold"
+            })
+        };
+        assert!(blind(&plan));
         let said = turn_on_judge(&mut plan);
+        // The judge compares 5XX while both fleets serve, and its alarm
+        // acts: the endpoint-wide 5XX alarm's blind canary is covered.
+        assert!(!blind(&plan));
         assert_eq!(
             plan.judge,
             Some(guardrail_core::plan::JudgeSection::default_judge())

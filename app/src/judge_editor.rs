@@ -94,7 +94,7 @@ pub fn JudgeSectionEditor() -> impl IntoView {
                     <p class="hint">"The default judge: 5XX rate (critical) and model-error rate must not rise, latency may grow by 10 %, each judged from 50 requests a fleet, at 99 % confidence, every 10 s; score 75 passes. The click also adds the CanaryScore rollback alarm."</p>
                 }
             >
-                <div class="grid four">
+                <div class="grid three">
                     <DecimalField id=id("confidence") label="Confidence (%)" path=path(Field::Judge(JudgeField::ConfidencePercent))
                         value=judge_signal(editing, |judge| judge.confidence_percent)
                         on_change=judge_edit(editing, |judge, value| judge.confidence_percent = value)
@@ -114,7 +114,7 @@ pub fn JudgeSectionEditor() -> impl IntoView {
                 {move || (0..count.get()).map(|index| view! { <JudgedMetricCard index=index /> }).collect_view()}
                 <div class="actions">
                     <button type="button" id=id("add-metric")
-                        disabled=move || count.get() >= MAX_JUDGED_METRICS
+                        disabled=move || { count.get() >= MAX_JUDGED_METRICS }
                         on:click=move |_| editing.edit(|plan| {
                             let _ = crate::edit::add_judged_metric(plan);
                         })>
@@ -169,7 +169,7 @@ fn JudgedMetricCard(index: usize) -> impl IntoView {
     let critical = metric_signal(editing, index, |metric| metric.critical.unwrap_or(false));
     view! {
         <article class="alarm-card judged-metric" data-path=Field::JudgedMetric(index, JudgedMetricField::Whole).path()>
-            <div class="grid four">
+            <div class="grid three">
                 <SelectField id=id("metric") label="Metric" path=at(JudgedMetricField::MetricName) options=metrics
                     value=metric_signal(editing, index, |metric| metric.metric_name.clone())
                     on_change=metric_edit(editing, index, |metric, value: String| metric.metric_name = value) />

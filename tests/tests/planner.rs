@@ -1369,6 +1369,25 @@ async fn one_click_turns_on_the_canary_judge_and_the_what_if_weighs_it_on_twins(
         ensure!(value_of(&driver, "#judged-2-effect").await? == "10");
         let alarm = value_of(&driver, "#alarm-2-name").await?;
         ensure!(alarm == "guardrail-demo-canary-score", "{alarm}");
+        // A fourth metric, the one not judged yet; then no more.
+        let add = driver.find(By::Css("#judge-add-metric")).await?;
+        ensure!(add.text().await? == "Judge another metric (up to 4)");
+        add.click().await?;
+        wait_for("the fourth metric", || async {
+            let value = value_of(&driver, "#judged-3-metric").await.ok()?;
+            (value == "Invocation4XXErrors").then_some(())
+        })
+        .await?;
+        wait_for("the button disabled", || async {
+            let disabled = add.attr("disabled").await.ok()??;
+            Some(disabled)
+        })
+        .await?;
+        driver
+            .find(By::Css("#judged-3-remove"))
+            .await?
+            .click()
+            .await?;
         // A score out of range is said at its field.
         type_into(&driver, "#judge-pass", "120").await?;
         let problem =
@@ -1390,6 +1409,9 @@ async fn one_click_turns_on_the_canary_judge_and_the_what_if_weighs_it_on_twins(
             .text()
             .await?;
         ensure!(alarms.matches("of 1000 runs").count() == 2, "{alarms}");
+        // The notebook was Unprotected (its 5XX alarm is blind in the
+        // canary); the judge watches the canary and its alarm acts.
+        wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;
         no_console_errors(&driver).await
     })
     .await

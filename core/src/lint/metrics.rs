@@ -445,13 +445,7 @@ pub(crate) fn judge_acts(
     let Some(spec) = rollout.judge() else {
         return;
     };
-    let score = crate::judge::score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
-    let read = rollout.alarms().iter().any(|rule| {
-        rule.queries()
-            .iter()
-            .any(|query| query.identity.same_as(&score))
-    });
-    if !read {
+    if !score_read(plan, rollout) {
         warn(
             warnings,
             Field::Judge(crate::field::JudgeField::Whole),
@@ -466,4 +460,14 @@ pub(crate) fn judge_acts(
             ),
         );
     }
+}
+
+/// Whether a rollback alarm reads the judge's score for this update.
+pub(crate) fn score_read(plan: &Plan, rollout: &crate::rollout::Rollout) -> bool {
+    let score = crate::judge::score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
+    rollout.alarms().iter().any(|rule| {
+        rule.queries()
+            .iter()
+            .any(|query| query.identity.same_as(&score))
+    })
 }

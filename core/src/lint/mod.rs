@@ -535,6 +535,27 @@ impl AlarmContext<'_> {
         })
     }
 
+    /// Whether the canary judge compares this alarm's metric and a rollback
+    /// alarm acts on its score: the phases in which green's share is too
+    /// small for this alarm are those in which both fleets serve, which the
+    /// judge watches.
+    fn judge_covers(&self) -> bool {
+        let Some(spec) = self.rollout.judge() else {
+            return false;
+        };
+        let judged = self
+            .rule
+            .queries()
+            .iter()
+            .filter_map(|query| query.metric)
+            .any(|metric| {
+                spec.criteria
+                    .iter()
+                    .any(|criterion| criterion.signal.name() == metric.as_str())
+            });
+        judged && metrics::score_read(self.plan, self.rollout)
+    }
+
     /// In which watched phases a failing green could push the statistic past
     /// the threshold at all.
     fn reachability(&self, watched: &[&Step], warnings: &mut Vec<Problem>) {
@@ -595,7 +616,7 @@ impl AlarmContext<'_> {
                     blocked.join("; "),
                 ),
             );
-        } else if !blocked.is_empty() && !self.new_fleet_covers() {
+        } else if !blocked.is_empty() && !self.new_fleet_covers() && !self.judge_covers() {
             let can = watched
                 .iter()
                 .zip(&reachable)

@@ -96,7 +96,11 @@ pub fn wilson(hits: u32, runs: u32) -> (f64, f64) {
     let denominator = 1.0 + z * z / n;
     let centre = (p + z * z / (2.0 * n)) / denominator;
     let half = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / denominator;
-    ((centre - half).max(0.0), (centre + half).min(1.0))
+    // At the ends the bound is exact: rounding left 1e-17 for 0 of 1 000,
+    // which read as "0.01 %".
+    let low = if hits == 0 { 0.0 } else { (centre - half).max(0.0) };
+    let high = if hits >= runs { 1.0 } else { (centre + half).min(1.0) };
+    (low, high)
 }
 
 /// A threshold proven on both sides.
@@ -242,6 +246,11 @@ mod tests {
             "{low} {high}"
         );
         assert_eq!(wilson(0, 0), (0.0, 1.0));
+        assert_eq!(wilson(0, 1_000).0, 0.0);
+        assert_eq!(
+            Share::of(0, 1_000).describe(),
+            "0 of 1000 runs (0 %, 95 % interval 0 %–0.4 %)"
+        );
     }
 
     #[test]

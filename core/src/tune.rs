@@ -98,8 +98,16 @@ pub fn wilson(hits: u32, runs: u32) -> (f64, f64) {
     let half = z * ((p * (1.0 - p) + z * z / (4.0 * n)) / n).sqrt() / denominator;
     // At the ends the bound is exact: rounding left 1e-17 for 0 of 1 000,
     // which read as "0.01 %".
-    let low = if hits == 0 { 0.0 } else { (centre - half).max(0.0) };
-    let high = if hits >= runs { 1.0 } else { (centre + half).min(1.0) };
+    let low = if hits == 0 {
+        0.0
+    } else {
+        (centre - half).max(0.0)
+    };
+    let high = if hits >= runs {
+        1.0
+    } else {
+        (centre + half).min(1.0)
+    };
     (low, high)
 }
 

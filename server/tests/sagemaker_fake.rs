@@ -703,6 +703,29 @@ async fn an_expired_token_mid_watch_is_reported_and_fresh_credentials_are_fetche
     assert_fits_the_models(&fake);
 }
 
+/// The minutes a `GetMetricData` request asks for, by their starts (epoch
+/// seconds).
+fn minutes_asked(input: &Value) -> Vec<f64> {
+    let start = input["StartTime"].as_f64().unwrap_or(T0);
+    let end = input["EndTime"].as_f64().unwrap_or(T0);
+    let mut minutes = Vec::new();
+    let mut at = start;
+    while at < end {
+        minutes.push(at);
+        at += 60.0;
+    }
+    minutes
+}
+
+/// The query ids a `GetMetricData` request asks for.
+fn ids_asked(input: &Value) -> impl Iterator<Item = &str> {
+    input["MetricDataQueries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|query| query["Id"].as_str())
+}
+
 /// `GetMetricData`'s value of query `id` for the period starting at `at`
 /// (epoch seconds): blue invocations 10, 20, 30, ... per period, green 3, 6,
 /// 9, ...; other queries 1.
@@ -721,20 +744,9 @@ async fn get_metric_data_pages_are_followed_to_the_end() {
     // Page one holds the blue queries' first period (PartialData) and a
     // NextToken; page two holds the rest of blue and all of green.
     fake.respond("GetMetricData", |input| {
-        let start = input["StartTime"].as_f64().unwrap_or(T0);
-        let end = input["EndTime"].as_f64().unwrap_or(T0);
         let second = input["NextToken"].as_str() == Some("page-2");
-        let mut periods: Vec<f64> = Vec::new();
-        let mut at = start;
-        while at < end {
-            periods.push(at);
-            at += 60.0;
-        }
-        let results: Vec<Value> = input["MetricDataQueries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|query| query["Id"].as_str())
+        let periods = minutes_asked(input);
+        let results: Vec<Value> = ids_asked(input)
             .map(|id| {
                 let periods: Vec<f64> = match (id.starts_with('b'), second) {
                     (true, false) => periods.iter().copied().take(1).collect(),
@@ -846,14 +858,7 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
     // 40: the default judge's critical 5XX metric fails green at its first
     // look. Latency averages are equal.
     fake.respond("GetMetricData", |input| {
-        let start = input["StartTime"].as_f64().unwrap_or(T0);
-        let end = input["EndTime"].as_f64().unwrap_or(T0);
-        let mut periods: Vec<f64> = Vec::new();
-        let mut at = start;
-        while at < end {
-            periods.push(at);
-            at += 60.0;
-        }
+        let periods = minutes_asked(input);
         let value = |id: &str| match id {
             "b0" => 600.0,
             "g0" => 200.0,
@@ -861,11 +866,7 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
             "b4" | "g4" => 4_000.0,
             _ => 0.0,
         };
-        let results: Vec<Value> = input["MetricDataQueries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|query| query["Id"].as_str())
+        let results: Vec<Value> = ids_asked(input)
             .map(|id| {
                 json!({
                     "Id": id,

@@ -188,6 +188,21 @@ impl JudgeSpec {
         }
     }
 
+    /// The judge as it runs on a record of `record_seconds` periods of
+    /// statistics alone (SageMaker's `GetMetricData`): its period rounded up
+    /// to a whole number of them, so a judge of 10 s looks every minute.
+    pub fn looking_every(&self, record_seconds: u32) -> JudgeSpec {
+        let record = record_seconds.max(1);
+        JudgeSpec {
+            period_seconds: self
+                .period_seconds
+                .max(1)
+                .div_ceil(record)
+                .saturating_mul(record),
+            ..self.clone()
+        }
+    }
+
     /// Each metric's share of the false-alarm rate.
     fn metric_alpha(&self) -> f64 {
         self.false_alarm_rate / self.criteria.len().max(1) as f64
@@ -1060,27 +1075,41 @@ pub enum RejudgeError {
 }
 
 /// Re-judges a recorded run with `spec`: the judge's look after each of its
-/// periods, from the ticks the run recorded (`MetricPeriod`'s `ticks`).
+/// periods, from the ticks the run recorded (`MetricPeriod`'s `ticks`), or,
+/// where a run recorded statistics alone (SageMaker), from those, with the
+/// judge's period rounded up to the record's as the watcher ran it
+/// ([`JudgeSpec::looking_every`]).
 pub fn rejudge(
     events: &[crate::event::Event],
     spec: &JudgeSpec,
 ) -> Result<Vec<Look>, RejudgeError> {
-    let mut watch = Watch::new(spec);
-    let mut looks = Vec::new();
-    let mut any = false;
-    // The record's period: a SageMaker record's first is cut short at the
-    // update request (CloudWatch's minute began before it).
-    let record_ms = events
-        .iter()
-        .filter_map(|event| match &event.kind {
+    let periods = || {
+        events.iter().filter_map(|event| match &event.kind {
             crate::event::EventKind::MetricPeriod {
-                start_ms, end_ms, ..
-            } => Some(end_ms.saturating_sub(*start_ms)),
+                start_ms,
+                end_ms,
+                ticks,
+                ..
+            } => Some((end_ms.saturating_sub(*start_ms), ticks.is_some())),
             _ => None,
         })
+    };
+    // The record's period: a SageMaker record's first is cut short at the
+    // update request (CloudWatch's minute began before it).
+    let record_ms = periods()
+        .map(|(length, _)| length)
         .max()
         .unwrap_or(0)
         .max(1);
+    let statistics_only = !periods().any(|(_, ticks)| ticks);
+    let spec = if statistics_only {
+        spec.looking_every(u32::try_from(record_ms / 1_000).unwrap_or(u32::MAX))
+    } else {
+        spec.clone()
+    };
+    let mut watch = Watch::new(&spec);
+    let mut looks = Vec::new();
+    let mut any = false;
     for event in events {
         let crate::event::EventKind::MetricPeriod {
             end_ms,
@@ -1464,15 +1493,17 @@ mod tests {
     #[test]
     fn a_record_of_statistics_alone_is_judged_from_counts_and_averages() {
         let mut spec = JudgeSpec::default_judge();
-        // The record's periods are minutes: 10 s is refused by name.
+        // The record's periods are minutes: the judge of 10 s looks every
+        // minute, as the watcher ran it; 90 s would look every 2 minutes.
+        assert_eq!(spec.looking_every(60).period_seconds, 60);
+        spec.period_seconds = 90;
         assert_eq!(
-            rejudge(&statistics_record(30, 4_000.0), &spec),
-            Err(RejudgeError::Period {
-                period_seconds: 10,
-                tick_seconds: 60
-            })
+            rejudge(&statistics_record(30, 4_000.0), &spec)
+                .expect("judged")
+                .len(),
+            2
         );
-        spec.period_seconds = 60;
+        spec.period_seconds = 10;
         // Green fails 10 % of 300 requests a minute against blue's 0.1 %:
         // the critical 5XX metric fails it at the first look.
         let looks = rejudge(&statistics_record(30, 4_000.0), &spec).expect("judged");

@@ -856,10 +856,16 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
     let fake = fake().await;
     // Each minute, blue serves 600 requests with no 5XX and green 200 with
     // 40: the default judge's critical 5XX metric fails green at its first
-    // look. Latency averages are equal.
-    fake.respond("GetMetricData", |input| {
+    // look. Latency averages are equal. From the third request on, green
+    // serves alone (blue 0): the judge no longer looks, and its verdict
+    // stands.
+    let asked = Arc::new(AtomicUsize::new(0));
+    let counted = asked.clone();
+    fake.respond("GetMetricData", move |input| {
         let periods = minutes_asked(input);
+        let alone = counted.fetch_add(1, Ordering::SeqCst) >= 2;
         let value = |id: &str| match id {
+            "b0" if alone => 0.0,
             "b0" => 600.0,
             "g0" => 200.0,
             "g2" => 40.0,
@@ -890,7 +896,7 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
         .start(&judged, RunOptions::default())
         .await
         .expect("the update starts");
-    fake.wait_for("PutMetricData", 2).await;
+    fake.wait_for("PutMetricData", 4).await;
     fake.always("DescribeEndpoint", in_service("fixed", 600.0));
     let (outcome, events) = ended(&store, &run_id).await;
     assert_eq!(outcome, RunOutcome::Succeeded, "{events:#?}");
@@ -904,6 +910,24 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
         })
         .collect();
     assert!(looks.len() >= 2, "{looks:?}");
+    // Published after every minute read, looked at or standing.
+    let scores: Vec<Value> = fake
+        .calls()
+        .into_iter()
+        .filter(|call| call.operation == "PutMetricData")
+        .filter_map(|call| {
+            call.input["MetricData"]
+                .as_array()?
+                .iter()
+                .find(|datum| datum["MetricName"] == "CanaryScore")
+                .map(|datum| datum["Value"].clone())
+        })
+        .collect();
+    assert!(scores.len() > looks.len(), "{scores:?} {looks:?}");
+    assert!(
+        scores.iter().all(|score| *score == json!(0.0)),
+        "{scores:?}"
+    );
     assert!(
         looks.iter().all(|(_, score)| *score == Some(0.0)),
         "{looks:?}"
@@ -938,8 +962,8 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
     // look (the watcher records a look when it reads the minute, after
     // CloudWatch's two minutes to settle; a re-judgement dates it at the
     // minute's end).
-    let mut spec = guardrail_core::judge::JudgeSpec::default_judge();
-    spec.period_seconds = 60;
+    // The default judge's 10 s looks every minute here, as the watcher's did.
+    let spec = guardrail_core::judge::JudgeSpec::default_judge();
     let again = guardrail_core::judge::rejudge(&events, &spec).expect("re-judged");
     assert_eq!(again.len(), looks.len(), "{again:?}");
     for (look, (at_ms, score)) in again.iter().zip(&looks) {

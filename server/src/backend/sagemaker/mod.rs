@@ -571,7 +571,7 @@ impl Backend for SageMaker {
 }
 
 /// The `PutMetricData` the watcher sends after each look of the judge
-/// (`watch::judge_on_statistics`): its score and each judged metric's class,
+/// (`JudgeSpec::looking_every`): its score and each judged metric's class,
 /// stamped when it looks.
 fn judge_request(plan: &Plan, spec: &guardrail_core::judge::JudgeSpec) -> Value {
     let identity =
@@ -596,7 +596,9 @@ fn judge_request(plan: &Plan, spec: &guardrail_core::judge::JudgeSpec) -> Value 
         "PutMetricData",
         json!({"Namespace": guardrail_core::judge::NAMESPACE, "MetricData": data}),
     );
-    request["every_seconds"] =
-        json!(watch::judge_on_statistics(spec, watch::metric_period(plan)).period_seconds);
+    request["every_seconds"] = json!(
+        spec.looking_every(watch::metric_period(plan))
+            .period_seconds
+    );
     request
 }

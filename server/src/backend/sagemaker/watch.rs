@@ -8,7 +8,7 @@ use aws_sdk_cloudwatch::primitives::DateTime;
 use aws_sdk_cloudwatch::types as cw;
 use guardrail_core::alarm::{AlarmState, EvaluatedPoint};
 use guardrail_core::event::{Event, EventKind, FleetMetrics, RunOutcome};
-use guardrail_core::judge::{JudgeSpec, Judgement, Watch as JudgeWatch};
+use guardrail_core::judge::{Judgement, Watch as JudgeWatch};
 use guardrail_core::schedule::schedule;
 use guardrail_core::{check, Plan};
 use tokio::sync::oneshot;
@@ -28,17 +28,6 @@ pub fn metric_period(plan: &Plan) -> u32 {
         .min()
         .unwrap_or(60)
         .clamp(60, 3_600)
-}
-
-/// The plan's judge as the watcher runs it: on CloudWatch's per-period
-/// statistics (counts and average latency), looking once per whole number of
-/// the recorded periods: a judge of 10 s looks every minute.
-pub fn judge_on_statistics(spec: &JudgeSpec, metric_period_seconds: u32) -> JudgeSpec {
-    let metric = metric_period_seconds.max(1);
-    JudgeSpec {
-        period_seconds: spec.period_seconds.max(1).div_ceil(metric) * metric,
-        ..spec.clone()
-    }
 }
 
 /// The metrics recorded per fleet: (metric, statistic).
@@ -69,8 +58,9 @@ pub struct Watch {
     conditions: Vec<(String, String)>,
     /// A poll met an expired token: renew the clients before the next.
     renew: bool,
-    /// The plan's canary judge, on the recorded periods
-    /// ([`judge_on_statistics`]); its score is published with PutMetricData.
+    /// The plan's canary judge, on the recorded periods' statistics
+    /// (`JudgeSpec::looking_every`); its score is published with
+    /// PutMetricData.
     judge: Option<JudgeWatch>,
 }
 
@@ -140,7 +130,7 @@ impl Watch {
         // recorded periods alone.
         let mut judge = rollout
             .judge()
-            .map(|spec| JudgeWatch::new(&judge_on_statistics(spec, metric_period(&plan))));
+            .map(|spec| JudgeWatch::new(&spec.looking_every(metric_period(&plan))));
         if let Some(judge) = judge.as_mut() {
             for event in history {
                 if let EventKind::MetricPeriod {
@@ -699,7 +689,16 @@ impl Watch {
                 .map(|(at_ms, kind)| (at_ms.max(last), kind))
                 .collect(),
         );
-        match looked {
+        // Once the judge has failed green its verdict stands: published every
+        // period to the update's end, as the local engine does, also when
+        // green serves alone and the judge no longer looks.
+        let standing = || {
+            self.judge
+                .as_ref()
+                .filter(|judge| judge.judge().failed())
+                .map(|judge| judge.judge().judgement())
+        };
+        match looked.or_else(standing) {
             Some(judgement) => self.publish(&judgement).await,
             None => true,
         }

@@ -1074,15 +1074,12 @@ pub enum RejudgeError {
     NoSamples,
 }
 
-/// Re-judges a recorded run with `spec`: the judge's look after each of its
-/// periods, from the ticks the run recorded (`MetricPeriod`'s `ticks`), or,
-/// where a run recorded statistics alone (SageMaker), from those, with the
-/// judge's period rounded up to the record's as the watcher ran it
-/// ([`JudgeSpec::looking_every`]).
-pub fn rejudge(
-    events: &[crate::event::Event],
-    spec: &JudgeSpec,
-) -> Result<Vec<Look>, RejudgeError> {
+/// The record's period, and the judge as [`rejudge`] runs it on the record:
+/// `spec`, or, on statistics alone, [`JudgeSpec::looking_every`] the
+/// record's period. A SageMaker record's first period is cut short at the
+/// update request (CloudWatch's minute began before it): the longest is the
+/// record's.
+pub fn as_recorded(events: &[crate::event::Event], spec: &JudgeSpec) -> (u64, JudgeSpec) {
     let periods = || {
         events.iter().filter_map(|event| match &event.kind {
             crate::event::EventKind::MetricPeriod {
@@ -1094,8 +1091,6 @@ pub fn rejudge(
             _ => None,
         })
     };
-    // The record's period: a SageMaker record's first is cut short at the
-    // update request (CloudWatch's minute began before it).
     let record_ms = periods()
         .map(|(length, _)| length)
         .max()
@@ -1107,6 +1102,19 @@ pub fn rejudge(
     } else {
         spec.clone()
     };
+    (record_ms, spec)
+}
+
+/// Re-judges a recorded run with `spec`: the judge's look after each of its
+/// periods, from the ticks the run recorded (`MetricPeriod`'s `ticks`), or,
+/// where a run recorded statistics alone (SageMaker), from those, with the
+/// judge's period rounded up to the record's as the watcher ran it
+/// ([`JudgeSpec::looking_every`]).
+pub fn rejudge(
+    events: &[crate::event::Event],
+    spec: &JudgeSpec,
+) -> Result<Vec<Look>, RejudgeError> {
+    let (record_ms, spec) = as_recorded(events, spec);
     let mut watch = Watch::new(&spec);
     let mut looks = Vec::new();
     let mut any = false;

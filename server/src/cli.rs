@@ -911,6 +911,8 @@ fn judge_command(
     };
     let looks = guardrail_core::judge::rejudge(&events, &spec)
         .map_err(|error| CliError::Input(format!("run {run_id}: {error}")))?;
+    // What judged: on a SageMaker run's minutes, its period rounded up.
+    let (_, spec) = guardrail_core::judge::as_recorded(&events, &spec);
     let failed_at = looks
         .iter()
         .find(|look| {

@@ -118,10 +118,11 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
                 }
             },
         ),
-        // What the worker computes, in its slices, for a plan with the
-        // default judge: the detection, the curve and as many A/A runs.
+        // What the worker computes, in its slices, for the notebook with the
+        // default judge: the detection, each of its 2 alarms alone, the
+        // curve and as many A/A runs.
         time(
-            "analyses with the canary judge: detection, curve, A/A (3200 runs)",
+            "analyses with the canary judge: detection, each alarm alone, curve, A/A (5200 runs)",
             few,
             now,
             || {

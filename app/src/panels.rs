@@ -422,6 +422,7 @@ fn DetectionView(error_rate: Signal<f64>) -> impl IntoView {
 fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> AnyView {
     let guardrail_core::simulate::Analysed {
         detection,
+        each,
         curve,
         a_a,
     } = match found {
@@ -456,7 +457,7 @@ fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> Any
             <div><dt>"Time to rollback"</dt><dd>{spread(detection.time_to_rollback_seconds, " s")}</dd></div>
             <div><dt>"Failed green requests per run"</dt><dd>{spread(detection.bad_requests, "")}</dd></div>
         </dl>
-        {judge_table(&detection, a_a.as_ref())}
+        {judge_table(&detection, &each, a_a.as_ref())}
         <div class="chart" id="detection-curve" role="img"
              aria-label=format!("Detection probability against green error rate, {CURVE_RUNS} runs per point")
              inner_html=svg></div>
@@ -465,11 +466,15 @@ fn found_view(found: crate::analysis::Found, error_rate: f64, width: u32) -> Any
     .into_any()
 }
 
-/// With a canary judge: the judge beside the rollback alarms on the same
-/// seeded runs, and both on the same seeds as A/A runs (green exactly as
-/// blue), where every failure is a false alarm. Shares come with their count
-/// and a 95 % interval.
-fn judge_table(detection: &Detection, a_a: Option<&Detection>) -> Option<AnyView> {
+/// With a canary judge: the judge beside the rollback alarms (together, and
+/// each alone) on the same seeds, and the judge and the alarms together on
+/// the same seeds as A/A runs (green exactly as blue), where every failure is
+/// a false alarm. Shares come with their count and a 95 % interval.
+fn judge_table(
+    detection: &Detection,
+    each: &[guardrail_core::simulate::AlarmDetection],
+    a_a: Option<&Detection>,
+) -> Option<AnyView> {
     let judge = detection.judge.as_ref()?;
     let median = |spread: Option<Spread>| {
         spread.map_or_else(
@@ -505,6 +510,15 @@ fn judge_table(detection: &Detection, a_a: Option<&Detection>) -> Option<AnyView
                     <td>{median(detection.time_to_rollback_seconds)}</td>
                     <td class="wraps">{false_alarms(a_a.map(|twin| twin.detected))}</td>
                 </tr>
+                {each.iter().enumerate().map(|(index, alone)| view! {
+                    <tr id=format!("judge-detection-alone-{index}") class="alone">
+                        <th scope="row">{format!("{} alone", alone.alarm)}</th>
+                        <td class="wraps">{share(alone.detection.detected)}</td>
+                        <td>{alone.detection.detected_early}</td>
+                        <td>{median(alone.detection.time_to_rollback_seconds)}</td>
+                        <td>"–"</td>
+                    </tr>
+                }).collect_view()}
                 <tr id="judge-detection-judge">
                     <th scope="row">"The canary judge"</th>
                     <td class="wraps">{share(judge.detected)}</td>
@@ -516,7 +530,8 @@ fn judge_table(detection: &Detection, a_a: Option<&Detection>) -> Option<AnyView
         </table>
         <p class="hint">
             "The judge fails green when its score falls under the pass score; it rolls back only through an alarm on its CanaryScore metric. "
-            "A/A runs: the same seeds with green exactly as blue, so every failure is a false alarm; the judge looks after every period and holds its false-alarm rate under 1 − its confidence however many it looks."
+            "Each alarm alone: the same seeds with only that alarm listed for rollback (an alarm on the judge's score keeps the judge; the others run without it). "
+            "A/A runs: the same seeds with green exactly as blue, so every failure is a false alarm; the judge looks after every period and holds its false-alarm rate at or under 1 − its confidence however many it looks."
         </p>
     }
     .into_any())

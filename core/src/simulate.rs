@@ -1219,38 +1219,56 @@ impl CurvePoint {
     }
 }
 
-/// The what-if's analyses, the detection over `runs` seeds, the detection
-/// curve and, for a plan with a canary judge, the same `runs` seeds as A/A
-/// runs (green exactly as blue: [`a_a`]), done a slice at a time:
+/// The what-if's analyses, done a slice at a time: the detection over `runs`
+/// seeds; for a plan with a canary judge, each rollback alarm alone on the
+/// same seeds (to set beside the judge); the detection curve; and, with a
+/// judge, the same `runs` seeds as A/A runs (green exactly as blue: [`a_a`]).
 /// [`Analysis::advance`] runs at most a given number of simulations and
 /// returns, so a caller can stop between slices (the planner's worker drops
 /// an analysis whose plan was edited). The results are exactly those of
-/// [`detect`] and [`detection_curve`], and of [`detect`] on [`a_a`].
+/// [`detect`], [`detect_each`] (as [`Analysis`] runs it) and
+/// [`detection_curve`], and of [`detect`] on [`a_a`].
 #[derive(Debug)]
 pub struct Analysis {
-    rollout: Rollout,
     schedule: Schedule,
-    scenario: Scenario,
-    runs: u32,
-    error_rates: Vec<f64>,
-    curve_runs: u32,
-    /// A/A runs after the curve: `runs` with a judge, else none.
-    a_a_runs: u32,
-    /// The detection's tally, then each curve point's in turn, then the A/A.
-    tally: Tally,
-    /// Which tally is filling: 0 the detection, 1..=n the curve's points,
-    /// n + 1 the A/A runs.
+    stages: Vec<Stage>,
+    /// Which stage is filling, and its tally.
     stage: usize,
+    tally: Tally,
     next_seed: u32,
     detection: Option<Detection>,
+    each: Vec<AlarmDetection>,
     curve: Vec<CurvePoint>,
     a_a: Option<Detection>,
+}
+
+/// One stage of an [`Analysis`]: `runs` seeded runs of `scenario` under
+/// `rollout`.
+#[derive(Debug)]
+struct Stage {
+    kind: StageKind,
+    rollout: Rollout,
+    scenario: Scenario,
+    runs: u32,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum StageKind {
+    Detection,
+    Alone,
+    Curve(f64),
+    AA,
 }
 
 /// What an [`Analysis`] found.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Analysed {
     pub detection: Detection,
+    /// With a canary judge: each rollback alarm alone, on the same seeds.
+    /// An alarm that reads the judge's score runs with the judge; the others
+    /// without it (its 10 s periods cost time and change no other alarm),
+    /// so their runs draw traffic per minute, not per 10 s.
+    pub each: Vec<AlarmDetection>,
     pub curve: Vec<CurvePoint>,
     /// With a canary judge: the same seeds with green exactly as blue, where
     /// every failure of the judge and every alarm rollback is a false alarm.
@@ -1264,6 +1282,29 @@ pub struct Progress {
     pub total: u64,
 }
 
+/// Whether `rule` reads the judge's score for `rollout`'s update.
+fn reads_score(rollout: &Rollout, rule: &AlarmRule) -> bool {
+    let score = crate::judge::score_metric(rollout.endpoint_name(), rollout.endpoint_config_name());
+    rule.queries()
+        .iter()
+        .any(|query| query.identity.same_as(&score))
+}
+
+/// Each rollback alarm alone, as an [`Analysis`] runs it: with the judge
+/// only when the alarm reads its score.
+pub fn alone(rollout: &Rollout) -> Vec<Rollout> {
+    (0..rollout.alarms().len())
+        .filter_map(|index| {
+            let only = rollout.with_only_alarm(index)?;
+            Some(if reads_score(rollout, &only.alarms()[0]) {
+                only
+            } else {
+                only.with_judge(None)
+            })
+        })
+        .collect()
+}
+
 impl Analysis {
     pub fn new(
         rollout: &Rollout,
@@ -1274,93 +1315,93 @@ impl Analysis {
     ) -> Result<Analysis, SimulationError> {
         check_runs(runs)?;
         check_runs(curve_runs)?;
-        Ok(Analysis {
+        let judged = rollout.judge().is_some();
+        let stage = |kind, rollout: &Rollout, scenario: Scenario, runs| Stage {
+            kind,
             rollout: rollout.clone(),
-            schedule: schedule(rollout),
-            scenario: scenario.clone(),
+            scenario,
             runs,
-            error_rates: error_rates.to_vec(),
-            curve_runs,
-            a_a_runs: if rollout.judge().is_some() { runs } else { 0 },
+        };
+        let mut stages = vec![stage(StageKind::Detection, rollout, scenario.clone(), runs)];
+        if judged {
+            stages.extend(
+                alone(rollout)
+                    .iter()
+                    .map(|only| stage(StageKind::Alone, only, scenario.clone(), runs)),
+            );
+        }
+        stages.extend(error_rates.iter().map(|&rate| {
+            stage(
+                StageKind::Curve(rate),
+                rollout,
+                at_error_rate(scenario, rate),
+                curve_runs,
+            )
+        }));
+        if judged {
+            stages.push(stage(StageKind::AA, rollout, a_a(scenario), runs));
+        }
+        Ok(Analysis {
+            schedule: schedule(rollout),
             tally: Tally::new(runs),
+            stages,
             stage: 0,
             next_seed: 0,
             detection: None,
+            each: Vec::new(),
             curve: Vec::with_capacity(error_rates.len()),
             a_a: None,
         })
     }
 
-    /// The stages: the detection, each curve point, then the A/A runs.
-    fn stages(&self) -> usize {
-        self.error_rates.len() + 1 + usize::from(self.a_a_runs > 0)
-    }
-
-    /// Simulations in stages before `stage`.
-    fn runs_before(&self, stage: usize) -> u64 {
-        let curve_points = stage.saturating_sub(1).min(self.error_rates.len()) as u64;
-        let mut runs = 0;
-        if stage > 0 {
-            runs += u64::from(self.runs);
-        }
-        runs += curve_points * u64::from(self.curve_runs);
-        if stage > self.error_rates.len() + 1 {
-            runs += u64::from(self.a_a_runs);
-        }
-        runs
-    }
-
     pub fn progress(&self) -> Progress {
-        let stages = self.stages();
+        let before: u64 = self
+            .stages
+            .iter()
+            .take(self.stage)
+            .map(|stage| u64::from(stage.runs))
+            .sum();
         Progress {
-            done: self.runs_before(self.stage.min(stages)) + u64::from(self.next_seed),
-            total: self.runs_before(stages),
+            done: before + u64::from(self.next_seed),
+            total: self.stages.iter().map(|stage| u64::from(stage.runs)).sum(),
         }
     }
 
     pub fn is_done(&self) -> bool {
-        self.stage >= self.stages()
+        self.stage >= self.stages.len()
     }
 
     /// Runs up to `budget` more simulations.
     pub fn advance(&mut self, budget: u32) -> Result<Progress, SimulationError> {
         let mut left = budget;
         while left > 0 && !self.is_done() {
-            let (scenario, runs) = match self.stage {
-                0 => (self.scenario.clone(), self.runs),
-                stage if stage <= self.error_rates.len() => (
-                    at_error_rate(&self.scenario, self.error_rates[stage - 1]),
-                    self.curve_runs,
-                ),
-                _ => (a_a(&self.scenario), self.a_a_runs),
-            };
-            while left > 0 && self.next_seed < runs {
+            let stage = &self.stages[self.stage];
+            // Each alarm alone keeps the schedule: alarms do not change it.
+            while left > 0 && self.next_seed < stage.runs {
                 self.tally.add(&run(
-                    &self.rollout,
+                    &stage.rollout,
                     &self.schedule,
-                    &scenario,
-                    run_seed(scenario.seed, self.next_seed),
+                    &stage.scenario,
+                    run_seed(stage.scenario.seed, self.next_seed),
                     false,
                 )?);
                 self.next_seed += 1;
                 left -= 1;
             }
-            if self.next_seed == runs {
+            if self.next_seed == stage.runs {
                 let detection = std::mem::take(&mut self.tally).detection();
-                match self.stage {
-                    0 => self.detection = Some(detection),
-                    stage if stage <= self.error_rates.len() => self
-                        .curve
-                        .push(CurvePoint::of(self.error_rates[stage - 1], &detection)),
-                    _ => self.a_a = Some(detection),
+                match stage.kind {
+                    StageKind::Detection => self.detection = Some(detection),
+                    StageKind::Alone => self.each.push(AlarmDetection {
+                        alarm: stage.rollout.alarms()[0].name.clone(),
+                        detection,
+                    }),
+                    StageKind::Curve(rate) => self.curve.push(CurvePoint::of(rate, &detection)),
+                    StageKind::AA => self.a_a = Some(detection),
                 }
                 self.stage += 1;
                 self.next_seed = 0;
-                self.tally = Tally::new(if self.stage <= self.error_rates.len() {
-                    self.curve_runs
-                } else {
-                    self.a_a_runs
-                });
+                self.tally = Tally::new(self.stages.get(self.stage).map_or(0, |stage| stage.runs));
             }
         }
         Ok(self.progress())
@@ -1373,6 +1414,7 @@ impl Analysis {
             .filter(|_| self.is_done())
             .map(|detection| Analysed {
                 detection,
+                each: self.each.clone(),
                 curve: self.curve.clone(),
                 a_a: self.a_a.clone(),
             })
@@ -1515,6 +1557,8 @@ mod tests {
         value["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"] =
             serde_json::json!([{"AlarmName": "guardrail-demo-canary-score"}]);
         let (plan, rollout) = plan_and_rollout(&value.to_string());
+        // Alone, the alarm on the score keeps the judge that publishes it.
+        assert!(alone(&rollout)[0].judge().is_some());
         let checked = check(&plan);
         assert!(
             checked
@@ -1842,27 +1886,32 @@ mod tests {
             assert_eq!(last, 67);
             let found = analysis.results().expect("results");
             assert_eq!((&found.detection, &found.curve), (&detection, &curve));
-            // No judge: no A/A runs.
-            assert_eq!(found.a_a, None);
+            // No judge: no alarms alone, no A/A runs.
+            assert_eq!((found.each.len(), found.a_a), (0, None));
         }
-        // With a judge, the A/A runs come after the curve, on the same seeds
-        // as the detection, and equal `detect` on the twin scenario.
+        // With a judge: each alarm alone after the detection, and the A/A
+        // runs after the curve, on the same seeds as the detection; each
+        // equals `detect` of its own.
         let (judged, twin_of) = judged_notebook(12.0);
         let twin = detect(&judged, &a_a(&twin_of), 40).expect("a/a");
         let mut analysis = Analysis::new(&judged, &twin_of, 40, &rates, 9).expect("new");
-        assert_eq!(analysis.progress().total, 107);
+        // 40 + 2 alarms × 40 + 3 × 9 + 40.
+        assert_eq!(analysis.progress().total, 187);
         while !analysis.is_done() {
             analysis.advance(13).expect("advance");
         }
-        assert_eq!(
-            analysis.progress(),
-            Progress {
-                done: 107,
-                total: 107
-            }
-        );
+        assert_eq!(analysis.progress().done, 187);
         let found = analysis.results().expect("results");
         assert_eq!(found.a_a.as_ref(), Some(&twin));
+        let each = alone(&judged);
+        assert_eq!(found.each.len(), 2);
+        for (found, only) in found.each.iter().zip(&each) {
+            assert_eq!(found.alarm, only.alarms()[0].name);
+            assert_eq!(found.detection, detect(only, &twin_of, 40).expect("alone"));
+            // Neither of the notebook's alarms reads the score: run without
+            // the judge.
+            assert!(only.judge().is_none() && found.detection.judge.is_none());
+        }
         assert!(found.detection.judge.as_ref().expect("judged").detected > 30);
         assert!(twin.judge.as_ref().expect("judged").detected <= 1);
         assert!(matches!(

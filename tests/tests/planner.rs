@@ -1409,6 +1409,17 @@ async fn one_click_turns_on_the_canary_judge_and_the_what_if_weighs_it_on_twins(
             .text()
             .await?;
         ensure!(alarms.matches("of 1000 runs").count() == 2, "{alarms}");
+        // Each alarm alone, the judge's own among them.
+        let alone = driver
+            .find(By::Css("#judge-detection-alone-2"))
+            .await?
+            .text()
+            .await?;
+        ensure!(
+            alone.starts_with("guardrail-demo-canary-score alone")
+                && alone.contains("of 1000 runs"),
+            "{alone}"
+        );
         // The notebook was Unprotected (its 5XX alarm is blind in the
         // canary); the judge watches the canary and its alarm acts.
         wait_for_text(&driver, "#plan-status", |text| text == "Guarded").await?;

@@ -968,6 +968,13 @@ fn RetroJudge(
                 (true, Some(Err(error))) => view! { <p class="notice error" id="retro-error">{format!("The run's plan could not be read, so its alarms cannot be re-judged: {error}")}</p> }.into_any(),
                 (true, Some(Ok(_))) if !samples.get() => view! {
                     <p class="notice" id="retro-no-samples">{timeline.with(|timeline| no_samples_reason(planner, timeline, &run_id))}</p>
+                    // The judge is re-run on a SageMaker run's statistics, as
+                    // its watcher ran it.
+                    {timeline.with(|timeline| timeline.backend == "sagemaker").then(|| view! {
+                        <p class="hint">"The canary judge, though, compares CloudWatch's statistics as the watcher did: edit and re-run it below."</p>
+                        <crate::judge_editor::JudgeSectionEditor />
+                        <RetroJudgeResult judge_retro=judge_retro />
+                    })}
                 }.into_any(),
                 (true, Some(Ok(_))) => view! {
                     <p class="hint">

@@ -704,6 +704,17 @@ async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Resu
             text.contains("GetMetricData")
         })
         .await?;
+        // The judge, though, compares those statistics, as the watcher would.
+        driver
+            .find(By::Css("#retro-judge-on"))
+            .await?
+            .click()
+            .await?;
+        let verdict = wait_for_text(&driver, "#retro-judge-verdict", |text| {
+            text.starts_with("The judge ")
+        })
+        .await?;
+        ensure!(!verdict.contains("cannot"), "{verdict}");
         wait_for_text(&driver, "#runs", |text| text.contains("rolled_back")).await?;
         let errors = console_errors(&driver).await?;
         ensure!(errors.is_empty(), "console errors: {errors:?}");

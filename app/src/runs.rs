@@ -990,6 +990,7 @@ fn RetroJudge(
                     <AlarmsSection />
                     <crate::judge_editor::JudgeSectionEditor />
                     <RetroJudgeResult judge_retro=judge_retro />
+                    <p class="hint">"Alarms on CanaryScore above are judged on the scores the run published, not on this judge's."</p>
                 }.into_any(),
             }}
         </section>
@@ -1013,7 +1014,6 @@ fn RetroJudgeResult(
                     <p class="hint">{format!("Its last look, at {}:", mmss(look.at_ms / 1_000))}</p>
                     {crate::judge_view::judgement_table(&look.judgement, "retro-judge-metrics".into())}
                 })}
-                <p class="hint">"Alarms on CanaryScore above are judged on the scores the run published, not on this judge's."</p>
             }.into_any(),
         })
     }

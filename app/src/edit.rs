@@ -728,11 +728,11 @@ pub fn turn_on_judge(plan: &mut Plan) -> String {
     let score = score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
     let reading = plan.alarms.iter().find(|alarm| {
         alarm.metrics.is_none()
-            && guardrail_core::plan::MetricIdentity {
-                namespace: alarm.namespace.clone(),
-                metric_name: alarm.metric_name.clone(),
-                dimensions: alarm.dimensions.clone(),
-            }
+            && guardrail_core::plan::MetricIdentity::new(
+                &alarm.namespace,
+                &alarm.metric_name,
+                alarm.dimensions.clone(),
+            )
             .same_as(&score)
     });
     if let Some(alarm) = reading {

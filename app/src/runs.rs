@@ -666,30 +666,6 @@ fn RunView(
             Some(judged.with(|plan| rejudge(events, plan, &plan.alarms)))
         })
     });
-    // The canary judge of the retrospective copy, re-run on the record:
-    // `None` while it cannot be (the run is running, or the copy has no
-    // judge or has errors).
-    let judge_retro = Memo::new(move |_| {
-        if !loaded.get() || running() {
-            return None;
-        }
-        let spec = judged.with(|plan| {
-            plan.judge.as_ref()?;
-            Some(
-                guardrail_core::check(plan)
-                    .rollout
-                    .and_then(|rollout| rollout.judge().cloned()),
-            )
-        })?;
-        Some(match spec {
-            None => {
-                Err("the plan has errors (see above), so the judge cannot be re-run".to_string())
-            }
-            Some(spec) => events.with(|events| {
-                guardrail_core::judge::rejudge(events, &spec).map_err(|error| error.to_string())
-            }),
-        })
-    });
     // The plan and its what-if, on the run's clock (aligned at green's first
     // traffic: see `charts::Expected`).
     let planned = Memo::new(move |_| {
@@ -883,7 +859,7 @@ fn RunView(
             </dl>
             <crate::judge_view::JudgeAtMoment events=events seen_until=seen_until />
             <Show when=move || !running()>
-                <RetroJudge run_id=run_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro judge_retro=judge_retro />
+                <RetroJudge run_id=run_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro events=events />
             </Show>
             <ol class="events" id="run-events">
                 {move || {
@@ -932,15 +908,37 @@ fn RetroJudge(
     own_plan: StoredValue<Option<Result<Plan, String>>>,
     loaded: RwSignal<bool>,
     retro: Memo<Option<Result<Retro, RetroError>>>,
-    judge_retro: Memo<Option<Result<Vec<guardrail_core::judge::Look>, String>>>,
+    events: RwSignal<Vec<Event>>,
 ) -> impl IntoView {
     let planner = use_planner();
+    let checked = Memo::new(move |_| judged.with(guardrail_core::check));
     provide_context(Editing {
         plan: judged,
-        checked: Memo::new(move |_| judged.with(guardrail_core::check)),
+        checked,
         prefix: "retro-",
         rollback_choice: false,
         untaken: RwSignal::new(Vec::new()),
+    });
+    // The copy's canary judge, re-run on the record (this view exists once
+    // the run has ended): `None` while the copy has no judge.
+    let judge_retro = Memo::new(move |_| {
+        if !loaded.get() || judged.with(|plan| plan.judge.is_none()) {
+            return None;
+        }
+        let spec = checked.with(|checked| {
+            checked
+                .rollout
+                .as_ref()
+                .and_then(|rollout| rollout.judge().cloned())
+        });
+        Some(match spec {
+            None => {
+                Err("the plan has errors (see above), so the judge cannot be re-run".to_string())
+            }
+            Some(spec) => events.with(|events| {
+                guardrail_core::judge::rejudge(events, &spec).map_err(|error| error.to_string())
+            }),
+        })
     });
     // A memo, so that the editor below is built once, not again (losing the
     // reviewer's focus) on every re-judgement.

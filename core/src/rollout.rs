@@ -108,6 +108,21 @@ impl Rollout {
         self.judge.as_ref()
     }
 
+    /// Whether `rule` reads this update's canary judge score
+    /// ([`crate::judge::score_metric`]).
+    pub fn reads_judge_score(&self, rule: &AlarmRule) -> bool {
+        let score = crate::judge::score_metric(self.endpoint_name(), self.endpoint_config_name());
+        rule.queries()
+            .iter()
+            .any(|query| query.identity.same_as(&score))
+    }
+
+    /// Whether a rollback alarm reads the judge's score: what makes the
+    /// judge act.
+    pub fn judge_score_read(&self) -> bool {
+        self.alarms.iter().any(|rule| self.reads_judge_score(rule))
+    }
+
     /// The same rollout with `judge` (or none).
     pub fn with_judge(&self, judge: Option<JudgeSpec>) -> Rollout {
         Rollout {

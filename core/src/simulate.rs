@@ -1282,21 +1282,13 @@ pub struct Progress {
     pub total: u64,
 }
 
-/// Whether `rule` reads the judge's score for `rollout`'s update.
-fn reads_score(rollout: &Rollout, rule: &AlarmRule) -> bool {
-    let score = crate::judge::score_metric(rollout.endpoint_name(), rollout.endpoint_config_name());
-    rule.queries()
-        .iter()
-        .any(|query| query.identity.same_as(&score))
-}
-
 /// Each rollback alarm alone, as an [`Analysis`] runs it: with the judge
 /// only when the alarm reads its score.
 pub fn alone(rollout: &Rollout) -> Vec<Rollout> {
     (0..rollout.alarms().len())
         .filter_map(|index| {
             let only = rollout.with_only_alarm(index)?;
-            Some(if reads_score(rollout, &only.alarms()[0]) {
+            Some(if rollout.reads_judge_score(&only.alarms()[0]) {
                 only
             } else {
                 only.with_judge(None)

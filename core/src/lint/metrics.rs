@@ -445,7 +445,7 @@ pub(crate) fn judge_acts(
     let Some(spec) = rollout.judge() else {
         return;
     };
-    if !score_read(plan, rollout) {
+    if !rollout.judge_score_read() {
         warn(
             warnings,
             Field::Judge(crate::field::JudgeField::Whole),
@@ -460,14 +460,4 @@ pub(crate) fn judge_acts(
             ),
         );
     }
-}
-
-/// Whether a rollback alarm reads the judge's score for this update.
-pub(crate) fn score_read(plan: &Plan, rollout: &crate::rollout::Rollout) -> bool {
-    let score = crate::judge::score_metric(&plan.endpoint_name, &plan.endpoint_config_name);
-    rollout.alarms().iter().any(|rule| {
-        rule.queries()
-            .iter()
-            .any(|query| query.identity.same_as(&score))
-    })
 }

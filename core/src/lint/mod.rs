@@ -553,7 +553,7 @@ impl AlarmContext<'_> {
                     .iter()
                     .any(|criterion| criterion.signal.name() == metric.as_str())
             });
-        judged && metrics::score_read(self.plan, self.rollout)
+        judged && self.rollout.judge_score_read()
     }
 
     /// In which watched phases a failing green could push the statistic past

@@ -242,11 +242,11 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
             continue;
         }
         let score = guardrail_core::judge::score_metric(endpoint, to_config);
-        let read = guardrail_core::plan::MetricIdentity {
-            namespace: alarm.namespace().unwrap_or_default().to_string(),
-            metric_name: alarm.metric_name().unwrap_or_default().to_string(),
-            dimensions: dimensions_of(alarm.dimensions()),
-        };
+        let read = guardrail_core::plan::MetricIdentity::new(
+            alarm.namespace().unwrap_or_default(),
+            alarm.metric_name().unwrap_or_default(),
+            dimensions_of(alarm.dimensions()),
+        );
         if read.same_as(&score) {
             if plan.judge.is_none() {
                 found.problems.push(format!(

@@ -19,6 +19,10 @@ scripts/setup.sh --browser --python --fuzz
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
+step "no import circles in core/, app/ or server/ (scripts/import-circles.py)"
+scripts/import-circles.py --self-test
+scripts/import-circles.py core/src app/src server/src
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

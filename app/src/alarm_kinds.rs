@@ -13,46 +13,7 @@ use guardrail_core::plan::{
     Plan, Scenario, Statistic, TeamMetric, TeamMetricKind, TreatMissingData,
 };
 
-use crate::edit::{push_rollback_alarm, scope_dimensions, unused_name};
-
-/// The new-fleet 5XX rate as metric math: `100 * FILL(errors, 0) / requests`
-/// over the new config's `Invocation5XXErrors` and `Invocations` sums, in
-/// percent. It is the `Average` of `Invocation5XXErrors` on the new fleet
-/// times 100, point for point, missing where that is missing (no requests).
-pub fn rate_alarm(plan: &Plan, name: &str, threshold_percent: f64) -> MetricAlarm {
-    let dimensions = scope_dimensions(plan, true);
-    let metric = |id: &str, metric: Metric| {
-        MetricDataQuery::metric(
-            id,
-            MetricIdentity::new("AWS/SageMaker", metric.as_str(), dimensions.clone()),
-            "Sum",
-            60,
-        )
-    };
-    let alarm = MetricAlarm {
-        alarm_name: name.to_string(),
-        metrics: Some(vec![
-            metric("errors", Metric::Invocation5XXErrors),
-            metric("requests", Metric::Invocations),
-            MetricDataQuery::expression(
-                "rate",
-                "100 * FILL(errors, 0) / requests",
-                "5XX rate on the new fleet (%)",
-                true,
-            ),
-        ]),
-        evaluation_periods: Some(1),
-        threshold: Some(threshold_percent),
-        comparison_operator: Some(ComparisonOperator::GreaterThanOrEqualToThreshold),
-        // Green publishes nothing before it serves: no requests, no rate.
-        treat_missing_data: Some(TreatMissingData::NotBreaching),
-        ..MetricAlarm::default()
-    };
-    MetricAlarm {
-        alarm_description: Some(guardrail_core::describe::describe(&alarm)),
-        ..alarm
-    }
-}
+use crate::edit::{push_rollback_alarm, rate_alarm, scope_dimensions, unused_name};
 
 /// Adds a new-fleet 5XX rate alarm (5 %), listed for rollback.
 pub fn add_rate_alarm(plan: &mut Plan) -> Option<usize> {

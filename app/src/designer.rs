@@ -110,7 +110,7 @@ fn MyPlans() -> impl IntoView {
                         move |_| {
                             let plan = library.with_untracked(|library| library.get(&plan_name).cloned());
                             if let Some(plan) = plan {
-                                said.set(Some(crate::panels::pin(planner, plan_name.clone(), plan)));
+                                said.set(Some(planner.pin(plan_name.clone(), plan)));
                             }
                         }
                     };
@@ -157,7 +157,7 @@ fn MyPlans() -> impl IntoView {
 fn AllProblems() -> impl IntoView {
     let planner = use_planner();
     let analyses = crate::analysis::use_analyses();
-    let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
+    let verdict = expect_context::<crate::state::CurrentVerdict>().0;
     let items = move || {
         let untaken = planner.untaken.get();
         let judgement = verdict.get();

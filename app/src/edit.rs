@@ -11,8 +11,9 @@ use guardrail_core::field::limits::MAX_ALARMS;
 use guardrail_core::field::Field;
 use guardrail_core::plan::{
     AlarmRef, AutoRollbackConfig, BlueGreenUpdatePolicy, CapacitySize, CapacitySizeType,
-    ComparisonOperator, DeploymentConfig, Dimension, MetricAlarm, Plan, RollingUpdatePolicy,
-    Statistic, TrafficRoutingConfig, TrafficRoutingType, TreatMissingData,
+    ComparisonOperator, DeploymentConfig, Dimension, MetricAlarm, MetricDataQuery, MetricIdentity,
+    Plan, RollingUpdatePolicy, Statistic, TrafficRoutingConfig, TrafficRoutingType,
+    TreatMissingData,
 };
 use serde::{Deserialize, Serialize};
 
@@ -576,8 +577,7 @@ pub fn apply_new_fleet_fix(plan: &Plan, fix: &NewFleetFix) -> Option<(Plan, usiz
         });
         let threshold = fix.tuned.as_ref()?.threshold;
         let mut next = plan.clone();
-        next.alarms
-            .push(crate::alarm_kinds::rate_alarm(plan, &name, threshold));
+        next.alarms.push(rate_alarm(plan, &name, threshold));
         set_rollback_alarm(&mut next, &name, true);
         let added = next.alarms.len() - 1;
         return Some((next, added));
@@ -793,6 +793,45 @@ pub fn add_judged_metric(plan: &mut Plan) -> Option<usize> {
 }
 
 pub use guardrail_core::import::{import, Import, Imported};
+
+/// The new-fleet 5XX rate as metric math: `100 * FILL(errors, 0) / requests`
+/// over the new config's `Invocation5XXErrors` and `Invocations` sums, in
+/// percent. It is the `Average` of `Invocation5XXErrors` on the new fleet
+/// times 100, point for point, missing where that is missing (no requests).
+pub fn rate_alarm(plan: &Plan, name: &str, threshold_percent: f64) -> MetricAlarm {
+    let dimensions = scope_dimensions(plan, true);
+    let metric = |id: &str, metric: Metric| {
+        MetricDataQuery::metric(
+            id,
+            MetricIdentity::new("AWS/SageMaker", metric.as_str(), dimensions.clone()),
+            "Sum",
+            60,
+        )
+    };
+    let alarm = MetricAlarm {
+        alarm_name: name.to_string(),
+        metrics: Some(vec![
+            metric("errors", Metric::Invocation5XXErrors),
+            metric("requests", Metric::Invocations),
+            MetricDataQuery::expression(
+                "rate",
+                "100 * FILL(errors, 0) / requests",
+                "5XX rate on the new fleet (%)",
+                true,
+            ),
+        ]),
+        evaluation_periods: Some(1),
+        threshold: Some(threshold_percent),
+        comparison_operator: Some(ComparisonOperator::GreaterThanOrEqualToThreshold),
+        // Green publishes nothing before it serves: no requests, no rate.
+        treat_missing_data: Some(TreatMissingData::NotBreaching),
+        ..MetricAlarm::default()
+    };
+    MetricAlarm {
+        alarm_description: Some(guardrail_core::describe::describe(&alarm)),
+        ..alarm
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -21,7 +21,7 @@ use crate::charts::{
 use crate::edit::{self, Imported};
 use crate::fields::DecimalField;
 use crate::presets::{self, PRESETS};
-use crate::state::{use_planner, Notice};
+use crate::state::{use_planner, Notice, MOST_PINNED};
 
 fn seconds_text(seconds: u32) -> String {
     format!("{} ({seconds} s)", mmss(u64::from(seconds)))
@@ -537,28 +537,6 @@ fn judge_table(
     .into_any())
 }
 
-/// The most plans pinned beside the current one (one colour each).
-pub const MOST_PINNED: usize = COMPARE_COLOURS.len() - 1;
-
-/// Pins `plan` to Compare as `name`, unless Compare is full (it never drops a
-/// pinned plan by itself). Says what it did, and whether that went well.
-pub fn pin(planner: crate::state::Planner, name: String, plan: Plan) -> (bool, String) {
-    let mut said = (true, format!("Pinned {name} to Compare."));
-    planner.pinned.update(|pinned| {
-        if let Some(same) = pinned.iter_mut().find(|(pinned, _)| *pinned == name) {
-            same.1 = plan;
-        } else if pinned.len() >= MOST_PINNED {
-            said = (
-                false,
-                format!("Compare holds the current plan and {MOST_PINNED} more: remove one first."),
-            );
-        } else {
-            pinned.push((name, plan));
-        }
-    });
-    said
-}
-
 /// A pinned plan's verdict, duration and detection (200 seeded runs, on
 /// this thread: computed when it is pinned, not on every keystroke).
 /// A row of Compare: the mode, the schedule, the verdict and the detection
@@ -598,7 +576,7 @@ fn pinned_row(plan: &Plan) -> Option<CompareRow> {
 pub fn ComparePanel() -> impl IntoView {
     let planner = use_planner();
     let analyses = use_analyses();
-    let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
+    let verdict = expect_context::<crate::state::CurrentVerdict>().0;
     let said = RwSignal::new(None::<(bool, String)>);
     let pinned_rows = Memo::new(move |_| {
         planner.pinned.with(|pinned| {
@@ -630,13 +608,13 @@ pub fn ComparePanel() -> impl IntoView {
                     let plan = planner.plan.get_untracked();
                     let count = planner.pinned.with_untracked(Vec::len) + 1;
                     let name = format!("{} {count} (pinned)", edit::mode(&plan).label());
-                    said.set(Some(pin(planner, name, plan)));
+                    said.set(Some(planner.pin(name, plan)));
                 }>"Pin the current plan"</button>
                 <label for="compare-preset">"Add a preset"</label>
                 <select id="compare-preset" on:change=move |event| {
                     if let Some(preset) = presets::find(&event_target_value(&event)) {
                         let (plan, _) = planner.plan.with_untracked(|current| presets::apply(preset, current));
-                        said.set(Some(pin(planner, preset.name.to_string(), plan)));
+                        said.set(Some(planner.pin(preset.name.to_string(), plan)));
                     }
                 }>
                     <option value="" selected=true>"Choose…"</option>
@@ -743,7 +721,7 @@ impl ExportChoice {
 #[component]
 pub fn ExportPanel() -> impl IntoView {
     let planner = use_planner();
-    let verdict = expect_context::<crate::planner::CurrentVerdict>().0;
+    let verdict = expect_context::<crate::state::CurrentVerdict>().0;
     let choice = RwSignal::new(ExportChoice::Plan);
     let text = Memo::new(move |_| planner.plan.with(|plan| choice.get().render(plan)));
     let copied = RwSignal::new(false);

@@ -17,16 +17,12 @@ use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
 use crate::presets::{self, PRESETS};
 use crate::runs::RunPanel;
 use crate::state::{
-    fragment_for, opening_fragment, restore, use_planner, Beyond, Editing, Notice, Pending,
-    Planner, View, DRAFT_KEY, PENDING_KEY,
+    fragment_for, opening_fragment, restore, use_planner, Beyond, CurrentVerdict, Editing, Notice,
+    Pending, Planner, View, DRAFT_KEY, PENDING_KEY,
 };
 
 /// How long the state must stay unchanged before the URL is rewritten.
 const WRITE_AFTER_MS: u32 = 200;
-
-/// The verdict on the plan on screen, for the header and Compare.
-#[derive(Clone, Copy)]
-pub struct CurrentVerdict(pub Memo<Judgement>);
 
 /// The verdict on the plan on screen: its check, the fields that hold text
 /// the plan cannot take, and what the what-if found (the latest result, for

@@ -936,7 +936,8 @@ fn RetroJudge(
                 Err("the plan has errors (see above), so the judge cannot be re-run".to_string())
             }
             Some(spec) => events.with(|events| {
-                guardrail_core::judge::rejudge(events, &spec).map_err(|error| error.to_string())
+                guardrail_core::retro::judge_record(events, &spec)
+                    .map_err(|error| error.to_string())
             }),
         })
     });

@@ -89,6 +89,10 @@ pub struct Notice {
     pub text: String,
 }
 
+/// The verdict on the plan on screen, for the header and Compare.
+#[derive(Clone, Copy)]
+pub struct CurrentVerdict(pub Memo<guardrail_core::verdict::Judgement>);
+
 /// The planner's shared state, provided as context.
 #[derive(Clone, Copy)]
 pub struct Planner {
@@ -211,7 +215,32 @@ pub fn use_editing() -> Editing {
     expect_context::<Editing>()
 }
 
+/// The most plans pinned beside the current one (one colour each).
+pub const MOST_PINNED: usize = crate::charts::COMPARE_COLOURS.len() - 1;
+
 impl Planner {
+    /// Pins `plan` to Compare as `name`, unless Compare is full (it never
+    /// drops a pinned plan by itself). Says what it did, and whether that
+    /// went well.
+    pub fn pin(self, name: String, plan: Plan) -> (bool, String) {
+        let mut said = (true, format!("Pinned {name} to Compare."));
+        self.pinned.update(|pinned| {
+            if let Some(same) = pinned.iter_mut().find(|(pinned, _)| *pinned == name) {
+                same.1 = plan;
+            } else if pinned.len() >= MOST_PINNED {
+                said = (
+                    false,
+                    format!(
+                        "Compare holds the current plan and {MOST_PINNED} more: remove one first."
+                    ),
+                );
+            } else {
+                pinned.push((name, plan));
+            }
+        });
+        said
+    }
+
     /// Applies an edit to the plan. Alarm descriptions guardrail generated
     /// follow what their alarms now are (`guardrail_core::describe`).
     pub fn edit(&self, change: impl FnOnce(&mut Plan)) {

@@ -39,7 +39,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::event::{FleetTick, LATENCY_BUCKET_GROWTH};
+use crate::plan::{JudgeSection, JudgedMetric};
+use crate::tick::{FleetTick, LATENCY_BUCKET_GROWTH};
 
 /// What a judged metric measures, in SageMaker's names.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -988,7 +989,7 @@ pub fn score_alarm(
 #[derive(Clone, Debug)]
 pub struct Watch {
     judge: Judge,
-    period_ms: u64,
+    pub(crate) period_ms: u64,
     green: FleetTick,
     blue: FleetTick,
     /// Where [`Watch::tick_span`]'s periods start, modulo the period: its
@@ -1058,104 +1059,6 @@ pub struct Look {
     /// Plan time of the period's end.
     pub at_ms: u64,
     pub judgement: Judgement,
-}
-
-/// Why a recorded run cannot be judged.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum RejudgeError {
-    #[error(
-        "the run recorded its metrics every {tick_seconds} s, and the judge's period of {period_seconds} s is not a whole number of them; use a period that is"
-    )]
-    Period {
-        period_seconds: u32,
-        tick_seconds: u64,
-    },
-    #[error("the run recorded no metric periods: the fleets never served while it was watched")]
-    NoSamples,
-}
-
-/// The record's period, and the judge as [`rejudge`] runs it on the record:
-/// `spec`, or, on statistics alone, [`JudgeSpec::looking_every`] the
-/// record's period. A SageMaker record's first period is cut short at the
-/// update request (CloudWatch's minute began before it): the longest is the
-/// record's.
-pub fn as_recorded(events: &[crate::event::Event], spec: &JudgeSpec) -> (u64, JudgeSpec) {
-    let periods = || {
-        events.iter().filter_map(|event| match &event.kind {
-            crate::event::EventKind::MetricPeriod {
-                start_ms,
-                end_ms,
-                ticks,
-                ..
-            } => Some((end_ms.saturating_sub(*start_ms), ticks.is_some())),
-            _ => None,
-        })
-    };
-    let record_ms = periods()
-        .map(|(length, _)| length)
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let statistics_only = !periods().any(|(_, ticks)| ticks);
-    let spec = if statistics_only {
-        spec.looking_every(u32::try_from(record_ms / 1_000).unwrap_or(u32::MAX))
-    } else {
-        spec.clone()
-    };
-    (record_ms, spec)
-}
-
-/// Re-judges a recorded run with `spec`: the judge's look after each of its
-/// periods, from the ticks the run recorded (`MetricPeriod`'s `ticks`), or,
-/// where a run recorded statistics alone (SageMaker), from those, with the
-/// judge's period rounded up to the record's as the watcher ran it
-/// ([`JudgeSpec::looking_every`]).
-pub fn rejudge(
-    events: &[crate::event::Event],
-    spec: &JudgeSpec,
-) -> Result<Vec<Look>, RejudgeError> {
-    let (record_ms, spec) = as_recorded(events, spec);
-    let mut watch = Watch::new(&spec);
-    let mut looks = Vec::new();
-    let mut any = false;
-    for event in events {
-        let crate::event::EventKind::MetricPeriod {
-            end_ms,
-            ticks,
-            blue,
-            green,
-            ..
-        } = &event.kind
-        else {
-            continue;
-        };
-        if !watch.period_ms.is_multiple_of(record_ms) {
-            return Err(RejudgeError::Period {
-                period_seconds: spec.period_seconds,
-                tick_seconds: record_ms / 1_000,
-            });
-        }
-        any = true;
-        // The local engine records every request's latency; a SageMaker run
-        // records CloudWatch's statistics, judged from counts and averages.
-        let (blue, green) = match ticks {
-            Some(ticks) => {
-                let [blue, green] = &**ticks;
-                (blue.clone(), green.clone())
-            }
-            None => (blue.as_tick(), green.as_tick()),
-        };
-        if watch.tick_span(record_ms, *end_ms, &green, &blue) {
-            looks.push(Look {
-                at_ms: *end_ms,
-                judgement: watch.judge().judgement(),
-            });
-        }
-    }
-    if !any {
-        return Err(RejudgeError::NoSamples);
-    }
-    Ok(looks)
 }
 
 /// `count` log-normal latencies (ln of microseconds ~ N(`mu`, `sigma`)) as a
@@ -1432,10 +1335,41 @@ fn boundary(rejects: &dyn Fn(f64) -> bool, centre: f64, direction: f64) -> Optio
     Some(libm::exp(inside))
 }
 
+/// The plan's judge section from a judge: the plan document's side of
+/// [`JudgeSpec`], here so that the plan reads nothing of the judge.
+impl JudgeSection {
+    /// The default judge, written out in full: what one click turns on.
+    pub fn default_judge() -> JudgeSection {
+        JudgeSection::from_spec(&JudgeSpec::default_judge())
+    }
+
+    pub fn from_spec(spec: &JudgeSpec) -> JudgeSection {
+        JudgeSection {
+            metrics: spec
+                .criteria
+                .iter()
+                .map(|criterion| JudgedMetric {
+                    metric_name: criterion.signal.name().to_string(),
+                    direction: Some(criterion.direction.name().to_string()),
+                    allowed_effect_percent: Some(criterion.allowed_effect * 100.0),
+                    minimum_samples: Some(criterion.minimum_samples as i64),
+                    critical: Some(criterion.critical),
+                    weight: Some(criterion.weight),
+                })
+                .collect(),
+            confidence_percent: Some(100.0 - 100.0 * spec.false_alarm_rate),
+            pass_score: Some(spec.pass_score),
+            marginal_score: Some(spec.marginal_score),
+            period_seconds: Some(i64::from(spec.period_seconds)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::random::Random;
+    use crate::retro::{judge_record, RejudgeError};
 
     /// One fleet's period: `requests` with errors at `error_rate` and
     /// log-normal latencies of median `median_us`.
@@ -1506,7 +1440,7 @@ mod tests {
         assert_eq!(spec.looking_every(60).period_seconds, 60);
         spec.period_seconds = 90;
         assert_eq!(
-            rejudge(&statistics_record(30, 4_000.0), &spec)
+            judge_record(&statistics_record(30, 4_000.0), &spec)
                 .expect("judged")
                 .len(),
             2
@@ -1514,7 +1448,7 @@ mod tests {
         spec.period_seconds = 10;
         // Green fails 10 % of 300 requests a minute against blue's 0.1 %:
         // the critical 5XX metric fails it at the first look.
-        let looks = rejudge(&statistics_record(30, 4_000.0), &spec).expect("judged");
+        let looks = judge_record(&statistics_record(30, 4_000.0), &spec).expect("judged");
         assert_eq!(looks.len(), 5);
         let first = &looks[0].judgement;
         assert_eq!((looks[0].at_ms, first.score), (43_000, Some(0.0)));
@@ -1523,13 +1457,13 @@ mod tests {
         // than five to say anything; the twin passes throughout.
         let latency = &first.metrics[2];
         assert_eq!(latency.evidence.method, Method::SignOfAverages);
-        let twin = rejudge(&statistics_record(0, 4_000.0), &spec).expect("judged");
+        let twin = judge_record(&statistics_record(0, 4_000.0), &spec).expect("judged");
         assert!(
             twin.iter().all(|look| look.judgement.score == Some(100.0)),
             "{twin:?}"
         );
         // No periods at all: said.
-        assert_eq!(rejudge(&[], &spec), Err(RejudgeError::NoSamples));
+        assert_eq!(judge_record(&[], &spec), Err(RejudgeError::NoSamples));
     }
 
     #[test]

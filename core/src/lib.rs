@@ -42,8 +42,10 @@ pub mod rollout;
 pub mod schedule;
 pub mod session;
 pub mod simulate;
+pub mod tick;
 pub mod timeline;
 pub mod tune;
+pub mod units;
 mod validate;
 pub mod verdict;
 

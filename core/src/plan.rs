@@ -404,34 +404,6 @@ pub struct JudgedMetric {
     pub weight: Option<f64>,
 }
 
-impl JudgeSection {
-    /// The default judge, written out in full: what one click turns on.
-    pub fn default_judge() -> JudgeSection {
-        JudgeSection::from_spec(&crate::judge::JudgeSpec::default_judge())
-    }
-
-    pub fn from_spec(spec: &crate::judge::JudgeSpec) -> JudgeSection {
-        JudgeSection {
-            metrics: spec
-                .criteria
-                .iter()
-                .map(|criterion| JudgedMetric {
-                    metric_name: criterion.signal.name().to_string(),
-                    direction: Some(criterion.direction.name().to_string()),
-                    allowed_effect_percent: Some(criterion.allowed_effect * 100.0),
-                    minimum_samples: Some(criterion.minimum_samples as i64),
-                    critical: Some(criterion.critical),
-                    weight: Some(criterion.weight),
-                })
-                .collect(),
-            confidence_percent: Some(100.0 - 100.0 * spec.false_alarm_rate),
-            pass_score: Some(spec.pass_score),
-            marginal_score: Some(spec.marginal_score),
-            period_seconds: Some(i64::from(spec.period_seconds)),
-        }
-    }
-}
-
 /// A CloudWatch `PutCompositeAlarm` request.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -613,6 +585,10 @@ pub enum LowSampleCountPercentile {
     Ignore,
 }
 
+/// How often, by default, the guardrails must catch the scenario's regression
+/// before a plan counts as guarded.
+pub const DEFAULT_REQUIRED_DETECTION: f64 = 0.9;
+
 /// What-if inputs: the traffic and how each fleet behaves.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
@@ -627,7 +603,7 @@ pub struct Scenario {
     pub green: GreenBehaviour,
     /// How often (0 to 1) the guardrails must catch green's regression, in
     /// the detection analysis, for the plan to count as guarded. Default
-    /// [`crate::verdict::DEFAULT_REQUIRED_DETECTION`].
+    /// [`DEFAULT_REQUIRED_DETECTION`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub required_detection: Option<f64>,
     /// Metrics the team publishes itself (`PutMetricData`), modelled for the
@@ -735,7 +711,7 @@ impl Scenario {
 
     pub fn required_detection(&self) -> f64 {
         self.required_detection
-            .unwrap_or(crate::verdict::DEFAULT_REQUIRED_DETECTION)
+            .unwrap_or(DEFAULT_REQUIRED_DETECTION)
     }
 }
 

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::alarm::{PeriodSamples, Quantiles};
-use crate::event::TeamTick;
 use crate::plan::MetricIdentity;
 
 /// Distinct values an aggregate keeps exactly before it merges near
@@ -284,6 +283,19 @@ impl TeamRecorder {
     pub fn view(&self) -> &TeamView {
         &self.view
     }
+}
+
+/// What the team had published of one metric for one tick of a run's metric
+/// clock (`[start_ms, start_ms + tick)`: the data whose minute or second
+/// starts in it), as the local CloudWatch held it when the `MetricPeriod`
+/// that carries it ended. Data may arrive after its tick, so a run records a
+/// tick again while it changes, for as long as its alarms could still read
+/// it: an alarm judged at a moment reads each tick's latest record by then.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TeamTick {
+    pub metric: MetricIdentity,
+    pub start_ms: u64,
+    pub data: Aggregate,
 }
 
 #[cfg(test)]

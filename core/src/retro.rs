@@ -32,14 +32,15 @@ use thiserror::Error;
 use crate::alarm::{AlarmRule, AlarmState, Scope};
 use crate::assumptions::datapoint_window_ms;
 use crate::event::{Event, EventKind, FleetTick, RunTimeline, TeamTick};
-use crate::explain::mmss;
 use crate::fleets::Fleets;
+use crate::judge::{JudgeSpec, Look, Watch};
 use crate::monitor::{Ask, Monitor};
 use crate::plan::{AlarmRef, MetricAlarm, Plan};
 use crate::problem::Problem;
 use crate::published::TeamView;
 use crate::schedule::Phase;
 use crate::timeline::AlarmTransition;
+use crate::units::mmss;
 
 /// Why a run cannot be re-judged.
 #[derive(Clone, Debug, PartialEq, Error)]
@@ -391,6 +392,101 @@ fn datapoint(ticks: &[Tick], team: &TeamView, ask: &Ask, serving: Fleets) -> Opt
         }
     }?;
     query.datapoint(&samples, ask.rule.low_sample_count)
+}
+
+/// Why a recorded run cannot be judged.
+#[derive(Clone, Debug, PartialEq, Eq, Error)]
+pub enum RejudgeError {
+    #[error(
+        "the run recorded its metrics every {tick_seconds} s, and the judge's period of {period_seconds} s is not a whole number of them; use a period that is"
+    )]
+    Period {
+        period_seconds: u32,
+        tick_seconds: u64,
+    },
+    #[error("the run recorded no metric periods: the fleets never served while it was watched")]
+    NoSamples,
+}
+
+/// The record's period, and the judge as [`judge_record`] runs it on the record:
+/// `spec`, or, on statistics alone, [`JudgeSpec::looking_every`] the
+/// record's period. A SageMaker record's first period is cut short at the
+/// update request (CloudWatch's minute began before it): the longest is the
+/// record's.
+pub fn judge_as_recorded(events: &[Event], spec: &JudgeSpec) -> (u64, JudgeSpec) {
+    let periods = || {
+        events.iter().filter_map(|event| match &event.kind {
+            EventKind::MetricPeriod {
+                start_ms,
+                end_ms,
+                ticks,
+                ..
+            } => Some((end_ms.saturating_sub(*start_ms), ticks.is_some())),
+            _ => None,
+        })
+    };
+    let record_ms = periods()
+        .map(|(length, _)| length)
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let statistics_only = !periods().any(|(_, ticks)| ticks);
+    let spec = if statistics_only {
+        spec.looking_every(u32::try_from(record_ms / 1_000).unwrap_or(u32::MAX))
+    } else {
+        spec.clone()
+    };
+    (record_ms, spec)
+}
+
+/// Re-judges a recorded run with `spec`: the judge's look after each of its
+/// periods, from the ticks the run recorded (`MetricPeriod`'s `ticks`), or,
+/// where a run recorded statistics alone (SageMaker), from those, with the
+/// judge's period rounded up to the record's as the watcher ran it
+/// ([`JudgeSpec::looking_every`]).
+pub fn judge_record(events: &[Event], spec: &JudgeSpec) -> Result<Vec<Look>, RejudgeError> {
+    let (record_ms, spec) = judge_as_recorded(events, spec);
+    let mut watch = Watch::new(&spec);
+    let mut looks = Vec::new();
+    let mut any = false;
+    for event in events {
+        let EventKind::MetricPeriod {
+            end_ms,
+            ticks,
+            blue,
+            green,
+            ..
+        } = &event.kind
+        else {
+            continue;
+        };
+        if !watch.period_ms.is_multiple_of(record_ms) {
+            return Err(RejudgeError::Period {
+                period_seconds: spec.period_seconds,
+                tick_seconds: record_ms / 1_000,
+            });
+        }
+        any = true;
+        // The local engine records every request's latency; a SageMaker run
+        // records CloudWatch's statistics, judged from counts and averages.
+        let (blue, green) = match ticks {
+            Some(ticks) => {
+                let [blue, green] = &**ticks;
+                (blue.clone(), green.clone())
+            }
+            None => (blue.as_tick(), green.as_tick()),
+        };
+        if watch.tick_span(record_ms, *end_ms, &green, &blue) {
+            looks.push(Look {
+                at_ms: *end_ms,
+                judgement: watch.judge().judgement(),
+            });
+        }
+    }
+    if !any {
+        return Err(RejudgeError::NoSamples);
+    }
+    Ok(looks)
 }
 
 #[cfg(test)]

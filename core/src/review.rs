@@ -5,9 +5,9 @@
 
 use crate::alarm::{trim_float, AlarmState};
 use crate::event::RunTimeline;
-use crate::explain::mmss;
 use crate::plan::{CompositeAlarm, MetricAlarm, Plan};
 use crate::schedule::{schedule, Phase};
+use crate::units::mmss;
 
 /// Where a reader of the summary can see more.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -16,15 +16,16 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Checked;
 use crate::controller::{Outcome, RollbackCause};
-use crate::explain::mmss;
 use crate::plan::Scenario;
 use crate::problem::Problem;
 use crate::rollout::Rollout;
 use crate::simulate::{simulate, Simulation, SimulationError};
+use crate::units::mmss;
 
 /// How often, by default, the guardrails must catch the scenario's regression
-/// before a plan counts as guarded.
-pub const DEFAULT_REQUIRED_DETECTION: f64 = 0.9;
+/// before a plan counts as guarded (defined with the plan's scenario, which
+/// reads it).
+pub use crate::plan::DEFAULT_REQUIRED_DETECTION;
 
 /// The verdict's word.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -909,10 +909,10 @@ fn judge_command(
             problems.join("\n")
         )));
     };
-    let looks = guardrail_core::judge::rejudge(&events, &spec)
+    let looks = guardrail_core::retro::judge_record(&events, &spec)
         .map_err(|error| CliError::Input(format!("run {run_id}: {error}")))?;
     // What judged: on a SageMaker run's minutes, its period rounded up.
-    let (_, spec) = guardrail_core::judge::as_recorded(&events, &spec);
+    let (_, spec) = guardrail_core::retro::judge_as_recorded(&events, &spec);
     let failed_at = looks
         .iter()
         .find(|look| {

@@ -6,6 +6,7 @@ pub mod aws;
 pub mod backend;
 pub mod cli;
 pub mod engine;
+pub mod origin;
 pub mod output;
 pub mod progress;
 pub mod run_command;

@@ -964,7 +964,7 @@ async fn the_judge_reads_both_fleets_statistics_and_publishes_its_score_with_put
     // minute's end).
     // The default judge's 10 s looks every minute here, as the watcher's did.
     let spec = guardrail_core::judge::JudgeSpec::default_judge();
-    let again = guardrail_core::judge::rejudge(&events, &spec).expect("re-judged");
+    let again = guardrail_core::retro::judge_record(&events, &spec).expect("re-judged");
     assert_eq!(again.len(), looks.len(), "{again:?}");
     for (look, (at_ms, score)) in again.iter().zip(&looks) {
         assert_eq!(look.judgement.score, *score);

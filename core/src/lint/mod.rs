@@ -9,7 +9,6 @@ mod metrics;
 
 use crate::alarm::{trim_float, AlarmRule, Comparison, Metric, Scope};
 use crate::assumptions::{instances_for, rollback_steps};
-use crate::explain::mmss;
 use crate::field::limits::MAX_INSTANCES;
 use crate::field::{AlarmField, Field, Policy, Size, SizePart};
 use crate::fleets::Fleets;
@@ -20,6 +19,7 @@ use crate::plan::{
 use crate::problem::Problem;
 use crate::rollout::{Rollout, Strategy};
 use crate::schedule::{schedule, Phase, Schedule, Step};
+use crate::units::mmss;
 use metrics::worst_case;
 
 /// A rolling rollback slower than this is worth a warning.

@@ -177,7 +177,7 @@ pub async fn handle(engine: Engine, request: Request) -> Response {
         Ok(classified) => classified,
         Err(failure) => return error_response(Protocol::SageMaker, &failure, &request_id),
     };
-    if let Some(refusal) = crate::web::foreign_origin(&parts.headers) {
+    if let Some(refusal) = crate::origin::foreign_origin(&parts.headers) {
         let code = match protocol {
             Protocol::SageMaker => "AccessDeniedException",
             _ => "AccessDenied",

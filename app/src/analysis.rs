@@ -32,11 +32,77 @@ use serde::{Deserialize, Serialize};
 /// Runs per point of the detection curve (the headline figure uses 1 000).
 pub const CURVE_RUNS: u32 = 100;
 
+/// Runs of a pinned plan's detection in Compare.
+pub const COMPARE_RUNS: u32 = 200;
+
+/// What Compare shows of a pinned plan beyond its check: the evidence of its
+/// seeded run with its detection, and the detection's count.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Compared {
+    pub evidence: Option<Evidence>,
+    /// Runs rolled back by an alarm, of runs.
+    pub detection: Option<(u32, u32)>,
+}
+
+/// Starts a pinned plan's detection; `None` when the plan has errors.
+fn start_compare(plan_json: &str) -> Option<(Analysis, Option<Evidence>, f64)> {
+    let plan = Plan::from_json(plan_json).ok()?;
+    let rollout = check(&plan).rollout?;
+    let scenario = plan.scenario_or_default();
+    let evidence = simulate(&rollout, &scenario)
+        .and_then(|simulation| Evidence::of_run(&rollout, &scenario, &simulation))
+        .ok();
+    let analysis = Analysis::detection_only(&rollout, &scenario, COMPARE_RUNS).ok()?;
+    Some((analysis, evidence, scenario.green.error_rate))
+}
+
+/// A finished detection with its run's evidence.
+fn compared(analysis: &Analysis, evidence: Option<Evidence>, error_rate: f64) -> Compared {
+    let detection = analysis.results().map(|found| found.detection);
+    Compared {
+        evidence: evidence.map(|evidence| Evidence {
+            detection: detection
+                .as_ref()
+                .map(|found| (found.probability, error_rate)),
+            ..evidence
+        }),
+        detection: detection.map(|found| (found.detected, found.runs)),
+    }
+}
+
+/// A pinned plan's seeded run and detection, on this thread.
+pub fn compare_now(plan_json: &str) -> Compared {
+    let Some((mut analysis, evidence, error_rate)) = start_compare(plan_json) else {
+        return Compared {
+            evidence: None,
+            detection: None,
+        };
+    };
+    while !analysis.is_done() {
+        if analysis.advance(u32::MAX).is_err() {
+            return Compared {
+                evidence,
+                detection: None,
+            };
+        }
+    }
+    compared(&analysis, evidence, error_rate)
+}
+
 /// What the what-if's analyses found: the detection, the curve and, with a
 /// canary judge, the A/A runs.
 pub type Found = Result<Analysed, String>;
 
-/// From the page to the worker: analyse this plan, or (no plan) stop.
+/// From the page to the worker.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub enum Ask {
+    /// The what-if of the plan on screen.
+    Analyse(Request),
+    /// A plan pinned to Compare (JSON): its seeded run and detection.
+    Compare(String),
+}
+
+/// Analyse this plan, or (no plan) stop.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Request {
     pub generation: u64,
@@ -202,6 +268,11 @@ pub enum Reply {
     Cancelled {
         generation: u64,
     },
+    /// A pinned plan (its JSON, as asked), compared.
+    Compared {
+        plan: String,
+        compared: Compared,
+    },
 }
 
 /// Starts the analyses of `plan_json`.
@@ -272,6 +343,10 @@ pub struct Analyses {
     /// Whether the analyses run in a worker.
     pub in_worker: RwSignal<bool>,
     requested: StoredValue<Option<(Option<String>, u32)>>,
+    /// Pinned plans (JSON) compared, for Compare.
+    pub compared: RwSignal<std::collections::HashMap<String, Compared>>,
+    /// Pinned plans asked for and not yet compared.
+    comparing: StoredValue<std::collections::HashSet<String>>,
     #[cfg(feature = "csr")]
     bridge: StoredValue<Option<worker::Bridge>, LocalStorage>,
 }
@@ -284,6 +359,8 @@ pub fn provide_analyses() -> Analyses {
         cancelled: RwSignal::new(0),
         in_worker: RwSignal::new(false),
         requested: StoredValue::new(None),
+        compared: RwSignal::new(Default::default()),
+        comparing: StoredValue::new(Default::default()),
         #[cfg(feature = "csr")]
         bridge: StoredValue::new_local(None),
     };
@@ -311,11 +388,11 @@ impl Analyses {
         let generation = self.generation.get_untracked() + 1;
         self.generation.set(generation);
         let previous = self.shown.with_untracked(Shown::last);
-        if !self.send(Request {
+        if !self.send(Ask::Analyse(Request {
             generation,
             plan: json.clone(),
             width,
-        }) {
+        })) {
             // No worker: analyse here.
             self.what_if.set(json.as_deref().map(|json| {
                 let mut found = what_if(json, width);
@@ -337,6 +414,51 @@ impl Analyses {
                 previous,
             },
         });
+    }
+
+    /// Asks for the comparison of each of `plans` (JSON) not yet compared,
+    /// and forgets those of plans no longer asked for. Without a worker,
+    /// compares them here.
+    pub fn compare(&self, plans: &[String]) {
+        let stale = self
+            .compared
+            .with_untracked(|compared| compared.keys().any(|plan| !plans.contains(plan)));
+        if stale {
+            self.compared
+                .update(|compared| compared.retain(|plan, _| plans.contains(plan)));
+        }
+        self.comparing
+            .update_value(|comparing| comparing.retain(|plan| plans.contains(plan)));
+        for plan in plans {
+            let known = self
+                .compared
+                .with_untracked(|compared| compared.contains_key(plan))
+                || self
+                    .comparing
+                    .with_value(|comparing| comparing.contains(plan));
+            if known {
+                continue;
+            }
+            self.comparing
+                .update_value(|comparing| _ = comparing.insert(plan.clone()));
+            if !self.send(Ask::Compare(plan.clone())) {
+                self.receive(Reply::Compared {
+                    plan: plan.clone(),
+                    compared: compare_now(plan),
+                });
+            }
+        }
+    }
+
+    /// Keeps a pinned plan's comparison, if the plan is still asked for.
+    fn take_compared(&self, plan: String, compared: Compared) {
+        let asked = self
+            .comparing
+            .try_update_value(|comparing| comparing.remove(&plan))
+            .unwrap_or(false);
+        if asked {
+            self.compared.update(|all| _ = all.insert(plan, compared));
+        }
     }
 
     /// Takes a reply from the worker: only the plan on screen's count.
@@ -368,12 +490,13 @@ impl Analyses {
                 })
             }
             Reply::Cancelled { .. } => self.cancelled.update(|count| *count += 1),
+            Reply::Compared { plan, compared } => self.take_compared(plan, compared),
             _ => {}
         }
     }
 
     #[cfg(feature = "csr")]
-    fn send(&self, request: Request) -> bool {
+    fn send(&self, request: Ask) -> bool {
         if self.bridge.with_value(Option::is_none) {
             let this = *self;
             let bridge = worker::spawn(move |reply| this.receive(reply));
@@ -390,7 +513,7 @@ impl Analyses {
     }
 
     #[cfg(not(feature = "csr"))]
-    fn send(&self, _request: Request) -> bool {
+    fn send(&self, _request: Ask) -> bool {
         false
     }
 }
@@ -403,7 +526,7 @@ pub mod worker {
     use gloo_worker::{HandlerId, Registrable, Spawnable, Worker, WorkerBridge, WorkerScope};
     use wasm_bindgen::JsCast;
 
-    use super::{start, what_if, Reply, Request};
+    use super::{compared, start, start_compare, what_if, Ask, Compared, Reply};
 
     /// How long the worker computes before it looks for a newer request.
     const SLICE_MS: f64 = 8.0;
@@ -419,7 +542,7 @@ pub mod worker {
 
     impl Worker for AnalysisWorker {
         type Message = ();
-        type Input = Request;
+        type Input = Ask;
         type Output = Reply;
 
         fn create(_scope: &WorkerScope<Self>) -> Self {
@@ -430,7 +553,18 @@ pub mod worker {
 
         fn update(&mut self, _scope: &WorkerScope<Self>, _message: ()) {}
 
-        fn received(&mut self, scope: &WorkerScope<Self>, request: Request, who: HandlerId) {
+        fn received(&mut self, scope: &WorkerScope<Self>, ask: Ask, who: HandlerId) {
+            let request = match ask {
+                Ask::Analyse(request) => request,
+                Ask::Compare(plan) => {
+                    let scope = scope.clone();
+                    wasm_bindgen_futures::spawn_local(async move {
+                        let compared = compare_in_slices(&plan).await;
+                        scope.respond(who, Reply::Compared { plan, compared });
+                    });
+                    return;
+                }
+            };
             self.latest.set(request.generation);
             let Some(plan) = request.plan else {
                 return;
@@ -514,6 +648,30 @@ pub mod worker {
                 }
             });
         }
+    }
+
+    /// A pinned plan's detection, a slice at a time, so that the what-if of
+    /// the plan on screen goes on beside it.
+    async fn compare_in_slices(plan: &str) -> Compared {
+        let Some((mut analysis, evidence, error_rate)) = start_compare(plan) else {
+            return Compared {
+                evidence: None,
+                detection: None,
+            };
+        };
+        while !analysis.is_done() {
+            let began = js_sys::Date::now();
+            while !analysis.is_done() && js_sys::Date::now() - began < SLICE_MS {
+                if analysis.advance(RUNS_PER_LOOK).is_err() {
+                    return Compared {
+                        evidence,
+                        detection: None,
+                    };
+                }
+            }
+            yield_to_messages().await;
+        }
+        compared(&analysis, evidence, error_rate)
     }
 
     /// Lets the worker's queued messages in before the analysis goes on. A

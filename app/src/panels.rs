@@ -13,7 +13,7 @@ use guardrail_core::verdict::Judgement;
 use guardrail_core::{check, Plan};
 use leptos::prelude::*;
 
-use crate::analysis::{use_analyses, Shown, WhatIf, CURVE_RUNS};
+use crate::analysis::{use_analyses, Shown, WhatIf, COMPARE_RUNS, CURVE_RUNS};
 use crate::browser;
 use crate::charts::{
     compare_chart, describe_schedule, detection_curve_chart, traffic_chart, COMPARE_COLOURS,
@@ -537,38 +537,29 @@ fn judge_table(
     .into_any())
 }
 
-/// A pinned plan's verdict, duration and detection (200 seeded runs, on
-/// this thread: computed when it is pinned, not on every keystroke).
 /// A row of Compare: the mode, the schedule, the verdict and the detection
-/// (runs rolled back by an alarm, of runs).
-type CompareRow = (edit::Mode, Schedule, Judgement, Option<(u32, u32)>);
+/// (runs rolled back by an alarm, of runs). The verdict and the detection are
+/// `None` while the worker computes them.
+type CompareRow = (edit::Mode, Schedule, Option<Judgement>, Option<(u32, u32)>);
 
-fn pinned_row(plan: &Plan) -> Option<CompareRow> {
-    use guardrail_core::simulate::{detect, simulate};
-    use guardrail_core::verdict::{judge, Evidence};
+/// A pinned plan's row: its check and schedule here (cheap), its verdict
+/// and detection from `compared` (200 seeded runs, in the worker).
+fn pinned_row(plan: &Plan, compared: Option<&crate::analysis::Compared>) -> Option<CompareRow> {
     let checked = check(plan);
     let rollout = checked.rollout.clone()?;
-    let scenario = plan.scenario_or_default();
-    let detected = detect(&rollout, &scenario, 200).ok();
-    let detection = detected.as_ref().map(|found| found.probability);
-    let evidence = simulate(&rollout, &scenario)
-        .and_then(|simulation| Evidence::of_run(&rollout, &scenario, &simulation))
-        .ok()
-        .map(|evidence| Evidence {
-            detection: detection.map(|probability| (probability, scenario.green.error_rate)),
-            ..evidence
-        });
-    let judgement = judge(
-        &checked,
-        &[],
-        evidence.as_ref(),
-        scenario.required_detection(),
-    );
+    let judgement = compared.map(|compared| {
+        guardrail_core::verdict::judge(
+            &checked,
+            &[],
+            compared.evidence.as_ref(),
+            plan.scenario_or_default().required_detection(),
+        )
+    });
     Some((
         edit::mode(plan),
         schedule(&rollout),
         judgement,
-        detected.map(|found| (found.detected, found.runs)),
+        compared.and_then(|compared| compared.detection),
     ))
 }
 
@@ -578,12 +569,30 @@ pub fn ComparePanel() -> impl IntoView {
     let analyses = use_analyses();
     let verdict = expect_context::<crate::state::CurrentVerdict>().0;
     let said = RwSignal::new(None::<(bool, String)>);
-    let pinned_rows = Memo::new(move |_| {
+    // The pinned plans as the worker is asked for them.
+    let pinned_json = Memo::new(move |_| {
         planner.pinned.with(|pinned| {
             pinned
                 .iter()
-                .filter_map(|(name, plan)| pinned_row(plan).map(|row| (name.clone(), row)))
+                .map(|(name, plan)| (name.clone(), plan.clone(), plan.to_json_pretty()))
                 .collect::<Vec<_>>()
+        })
+    });
+    Effect::new(move || {
+        let plans: Vec<String> =
+            pinned_json.with(|pinned| pinned.iter().map(|(_, _, json)| json.clone()).collect());
+        analyses.compare(&plans);
+    });
+    let pinned_rows = Memo::new(move |_| {
+        pinned_json.with(|pinned| {
+            analyses.compared.with(|compared| {
+                pinned
+                    .iter()
+                    .filter_map(|(name, plan, json)| {
+                        pinned_row(plan, compared.get(json)).map(|row| (name.clone(), row))
+                    })
+                    .collect::<Vec<_>>()
+            })
         })
     });
     let current_row = Memo::new(move |_| {
@@ -595,7 +604,7 @@ pub fn ComparePanel() -> impl IntoView {
             (
                 planner.plan.with(edit::mode),
                 schedule,
-                verdict.get(),
+                Some(verdict.get()),
                 detection,
             )
         })
@@ -647,11 +656,14 @@ pub fn ComparePanel() -> impl IntoView {
                                     let name = name.clone();
                                     move |_| planner.pinned.update(|pinned| pinned.retain(|(pinned, _)| *pinned != name))
                                 };
-                                let why = format!("{}: {}", judgement.verdict.label(), judgement.why);
+                                let (label, why) = match &judgement {
+                                    Some(judgement) => (judgement.verdict.label(), format!("{}: {}", judgement.verdict.label(), judgement.why)),
+                                    None => ("…", format!("{COMPARE_RUNS} seeded runs under way…")),
+                                };
                                 view! {
                                     <tr class="plan-row">
                                         <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name.clone()}</th>
-                                        <td class=format!("verdict-cell {}", judgement.verdict.label().to_lowercase())>{judgement.verdict.label()}</td>
+                                        <td class=format!("verdict-cell {}", label.to_lowercase())>{label}</td>
                                         <td>{mode.label()}</td>
                                         <td>{mmss(u64::from(schedule.total_seconds))}</td>
                                         <td class="wraps">{caught}</td>
@@ -663,7 +675,7 @@ pub fn ComparePanel() -> impl IntoView {
                                     </tr>
                                     // The verdict's reason, the width of the table.
                                     <tr class="why-row">
-                                        <td colspan="8" class=format!("why {}", judgement.verdict.label().to_lowercase())>{why}</td>
+                                        <td colspan="8" class=format!("why {}", label.to_lowercase())>{why}</td>
                                     </tr>
                                 }
                             }).collect_view()}

@@ -14,7 +14,7 @@ use crate::api::{
     BackendInfo, ServiceError, Target,
 };
 use crate::browser;
-use crate::charts::{run_chart, Planned};
+use crate::charts::{run_chart, Expected, Planned};
 use crate::state::{use_planner, Editing, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
 use guardrail_core::retro::{has_samples, rejudge, Retro, RetroError};
@@ -164,121 +164,165 @@ fn AccessToken() -> impl IntoView {
     }
 }
 
-#[component]
-fn WorkingRunPanel() -> impl IntoView {
-    let planner = use_planner();
-    let scale = RwSignal::new(60.0);
-    let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
-    let needs_token = RwSignal::new(false);
-    provide_context(NeedsToken(needs_token));
-    let runs = RwSignal::new(Vec::<RunSummary>::new());
-    let events = RwSignal::new(Vec::<Event>::new());
-    let ended = RwSignal::new(None::<String>);
-    let generation = StoredValue::new(0_u64);
-    // Another run to compare the one on show with.
-    let other_id = RwSignal::new(None::<String>);
-    let other_events = RwSignal::new(Vec::<Event>::new());
-    let other_ended = RwSignal::new(None::<String>);
-    let other_generation = StoredValue::new(0_u64);
-    Effect::new(move |_| {
-        let Some(run_id) = other_id.get() else {
-            other_events.set(Vec::new());
-            return;
-        };
-        let mine = other_generation.get_value() + 1;
-        other_generation.set_value(mine);
-        other_events.set(Vec::new());
-        spawn_local(follow(
-            run_id,
-            other_events,
-            other_ended,
-            other_generation,
-            mine,
-        ));
-    });
-    let other = Memo::new(move |_| {
-        let id = other_id.get()?;
-        other_events
-            .with(|events| (!events.is_empty()).then(|| (id, RunTimeline::from_events(events))))
-    });
-    let backends = RwSignal::new(Vec::<BackendInfo>::new());
-    let backend = RwSignal::new("local".to_string());
-    let target = RwSignal::new(None::<Result<Target, String>>);
-    // SageMaker: put the plan's alarms with PutMetricAlarm before the update.
-    let create_alarms = RwSignal::new(false);
-    // No guardrail server: said once, and what needs one is disabled.
-    let no_server = RwSignal::new(false);
-    let unreachable = move |failure: &ServiceError| {
+/// What the run panel's parts share: the server's backends and runs, the
+/// choices made for the next run, and what came of the last start.
+#[derive(Clone, Copy)]
+struct RunPanelState {
+    scale: RwSignal<f64>,
+    busy: RwSignal<bool>,
+    error: RwSignal<Option<String>>,
+    needs_token: RwSignal<bool>,
+    runs: RwSignal<Vec<RunSummary>>,
+    backends: RwSignal<Vec<BackendInfo>>,
+    backend: RwSignal<String>,
+    target: RwSignal<Option<Result<Target, String>>>,
+    /// SageMaker: put the plan's alarms with PutMetricAlarm before the update.
+    create_alarms: RwSignal<bool>,
+    /// No guardrail server: said once, and what needs one is disabled.
+    no_server: RwSignal<bool>,
+    /// The config the demo endpoint serves now: it changes with every run
+    /// that succeeds.
+    demo_config: RwSignal<Option<String>>,
+    /// Another run to compare the one on show with.
+    other_id: RwSignal<Option<String>>,
+}
+
+impl RunPanelState {
+    fn new() -> RunPanelState {
+        RunPanelState {
+            scale: RwSignal::new(60.0),
+            busy: RwSignal::new(false),
+            error: RwSignal::new(None),
+            needs_token: RwSignal::new(false),
+            runs: RwSignal::new(Vec::new()),
+            backends: RwSignal::new(Vec::new()),
+            backend: RwSignal::new("local".to_string()),
+            target: RwSignal::new(None),
+            create_alarms: RwSignal::new(false),
+            no_server: RwSignal::new(false),
+            demo_config: RwSignal::new(None),
+            other_id: RwSignal::new(None),
+        }
+    }
+
+    /// Whether `failure` says there is no server (and notes it).
+    fn unreachable(self, failure: &ServiceError) -> bool {
         let gone = failure.kind == crate::api::ErrorKind::Unreachable;
         if gone {
-            no_server.set(true);
+            self.no_server.set(true);
         }
         gone
-    };
-    spawn_local(async move {
-        match list_backends().await {
-            Ok(list) => {
-                no_server.set(false);
-                backends.set(list);
-            }
-            Err(failure) => {
-                unreachable(&failure);
-            }
-        }
-    });
-    // What a run would update: asked again when the backend or the plan's
-    // endpoint, config or variant changes, not on every keystroke.
-    let aim = Memo::new(move |_| {
-        planner.plan.with(|plan| {
-            (
-                plan.endpoint_name.clone(),
-                plan.endpoint_config_name.clone(),
-                plan.variant_name.clone(),
-            )
-        })
-    });
-    let target_generation = StoredValue::new(0_u64);
-    Effect::new(move |_| {
-        let _ = aim.get();
-        let chosen = backend.get();
-        let put = create_alarms.get();
-        let mine = target_generation.get_value() + 1;
-        target_generation.set_value(mine);
-        target.set(None);
-        let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
-        spawn_local(async move {
-            let answer = match run_target(plan_json, chosen, Some(put)).await {
-                Ok(found) => Ok(found),
-                Err(failure) if unreachable(&failure) => return,
-                Err(failure) => Err(message(failure)),
-            };
-            if target_generation.get_value() == mine {
-                target.set(Some(answer));
-            }
-        });
-    });
+    }
 
-    // The config the demo endpoint serves now: it changes with every run
-    // that succeeds.
-    let demo_config = RwSignal::new(None::<String>);
-    let refresh = move || {
+    /// Reads the recorded runs and the demo endpoint's config again.
+    fn refresh(self, planner: Planner) {
         spawn_local(async move {
             match list_runs().await {
-                Ok(list) => runs.set(list),
-                Err(failure) if unreachable(&failure) => return,
-                Err(failure) => error.set(Some(message(failure))),
+                Ok(list) => self.runs.set(list),
+                Err(failure) if self.unreachable(&failure) => return,
+                Err(failure) => self.error.set(Some(message(failure))),
             }
             let mut demo = planner.plan.get_untracked();
             demo.endpoint_name = DEMO_ENDPOINT.into();
             if let Ok(target) = run_target(demo.to_json_pretty(), "local".into(), None).await {
-                demo_config
+                self.demo_config
                     .set((!target.current_config.is_empty()).then_some(target.current_config));
             }
         })
-    };
-    refresh();
+    }
 
+    /// Asks, whenever the backend or the plan's endpoint, config or variant
+    /// changes (not on every keystroke), what a run would update.
+    fn follow_target(self, planner: Planner) {
+        let RunPanelState {
+            backend,
+            create_alarms,
+            target,
+            ..
+        } = self;
+        let aim = Memo::new(move |_| {
+            planner.plan.with(|plan| {
+                (
+                    plan.endpoint_name.clone(),
+                    plan.endpoint_config_name.clone(),
+                    plan.variant_name.clone(),
+                )
+            })
+        });
+        let target_generation = StoredValue::new(0_u64);
+        Effect::new(move |_| {
+            let _ = aim.get();
+            let chosen = backend.get();
+            let put = create_alarms.get();
+            let mine = target_generation.get_value() + 1;
+            target_generation.set_value(mine);
+            target.set(None);
+            let plan_json = planner.plan.with_untracked(Plan::to_json_pretty);
+            spawn_local(async move {
+                let answer = match run_target(plan_json, chosen, Some(put)).await {
+                    Ok(found) => Ok(found),
+                    Err(failure) if self.unreachable(&failure) => return,
+                    Err(failure) => Err(message(failure)),
+                };
+                if target_generation.get_value() == mine {
+                    target.set(Some(answer));
+                }
+            });
+        });
+    }
+
+    /// The run another run is compared with, followed as the one on show is.
+    fn other_run(self) -> Memo<Option<(String, RunTimeline)>> {
+        let other_id = self.other_id;
+        let other_events = RwSignal::new(Vec::<Event>::new());
+        let other_ended = RwSignal::new(None::<String>);
+        let other_generation = StoredValue::new(0_u64);
+        Effect::new(move |_| {
+            let Some(run_id) = other_id.get() else {
+                other_events.set(Vec::new());
+                return;
+            };
+            let mine = other_generation.get_value() + 1;
+            other_generation.set_value(mine);
+            other_events.set(Vec::new());
+            spawn_local(follow(
+                run_id,
+                other_events,
+                other_ended,
+                other_generation,
+                mine,
+            ));
+        });
+        Memo::new(move |_| {
+            let id = other_id.get()?;
+            other_events
+                .with(|events| (!events.is_empty()).then(|| (id, RunTimeline::from_events(events))))
+        })
+    }
+}
+
+#[component]
+fn WorkingRunPanel() -> impl IntoView {
+    let planner = use_planner();
+    let state = RunPanelState::new();
+    provide_context(NeedsToken(state.needs_token));
+    let events = RwSignal::new(Vec::<Event>::new());
+    let ended = RwSignal::new(None::<String>);
+    let generation = StoredValue::new(0_u64);
+    let other = state.other_run();
+    spawn_local(async move {
+        match list_backends().await {
+            Ok(list) => {
+                state.no_server.set(false);
+                state.backends.set(list);
+            }
+            Err(failure) => {
+                state.unreachable(&failure);
+            }
+        }
+    });
+    state.follow_target(planner);
+    state.refresh(planner);
     // Follow the chosen run.
     Effect::new(move |_| {
         let Some(run_id) = planner.run.get() else {
@@ -293,12 +337,39 @@ fn WorkingRunPanel() -> impl IntoView {
             // What was said about starting (an update already under way) is
             // stale once the run on show has ended.
             if generation.get_value() == mine {
-                error.set(None);
+                state.error.set(None);
             }
-            refresh();
+            state.refresh(planner);
         });
     });
+    let timeline = Memo::new(move |_| events.with(|events| RunTimeline::from_events(events)));
+    view! {
+        <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
+            <StartRun state=state />
+            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
+            <RecordedRuns state=state />
+        </div>
+    }
+}
 
+/// Where the next run goes (backend, time scale, alarms put first) and the
+/// button that starts it.
+#[component]
+fn StartRun(state: RunPanelState) -> impl IntoView {
+    let planner = use_planner();
+    let RunPanelState {
+        scale,
+        busy,
+        error,
+        needs_token,
+        backends,
+        backend,
+        target,
+        create_alarms,
+        no_server,
+        demo_config,
+        ..
+    } = state;
     let start = move |_| {
         busy.set(true);
         error.set(None);
@@ -311,9 +382,9 @@ fn WorkingRunPanel() -> impl IntoView {
                 Ok(run_id) => {
                     planner.at_ms.set(None);
                     planner.run.set(Some(run_id));
-                    refresh();
+                    state.refresh(planner);
                 }
-                Err(failure) if unreachable(&failure) => {}
+                Err(failure) if state.unreachable(&failure) => {}
                 Err(failure) => {
                     note_token(Some(NeedsToken(needs_token)), &failure);
                     error.set(Some(message(failure)));
@@ -323,144 +394,160 @@ fn WorkingRunPanel() -> impl IntoView {
         });
     };
 
-    let timeline = Memo::new(move |_| events.with(|events| RunTimeline::from_events(events)));
-
     view! {
-        <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
-            <section class="start-run" aria-labelledby="start-title">
-                <h2 id="start-title">"Run this plan"</h2>
-                <Show when=move || no_server.get()>
-                    <p class="notice error" id="no-server" role="alert">{crate::api::NO_SERVER}</p>
-                </Show>
-                <p class="hint">
-                    "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
-                    <code>{DEMO_ENDPOINT}</code> " serves " <code id="demo-config">{move || demo_config.get().unwrap_or_else(|| "baseline".into())}</code> "; update it to "
-                    <code>"incompatible"</code> " (fails every call), " <code>"fixed"</code> " or " <code>"baseline"</code> ". Updates made through "
-                    "guardrail's SageMaker API (boto3, the AWS CLI or an AWS SDK with " <code>"AWS_ENDPOINT_URL"</code>
-                    " set to this address) are recorded runs too, listed below."
-                </p>
-                <div class="actions">
-                    <label for="backend">"Backend"</label>
-                    <select id="backend" on:change=move |event| backend.set(event_target_value(&event))>
-                        {move || {
-                            let list = backends.get();
-                            let list = if list.is_empty() {
-                                vec![BackendInfo { name: "local".into(), label: "Local engine (this machine)".into() }]
-                            } else {
-                                list
-                            };
-                            list.into_iter().map(|info| {
-                                let name = info.name.clone();
-                                view! { <option value=info.name.clone() selected=move || backend.get() == name>{info.label}</option> }
-                            }).collect_view()
-                        }}
-                    </select>
-                </div>
-                <div class="target" id="run-target" role="status">
-                    {move || match target.get() {
-                        None if no_server.get() => ().into_any(),
-                        None => view! { <p class="hint">"Checking what this run would update…"</p> }.into_any(),
-                        Some(Err(text)) => view! { <p class="notice error">{text}</p> }.into_any(),
-                        Some(Ok(found)) => view! {
-                            <dl class="summary">
-                                <div><dt>"Account"</dt><dd id="target-account">{found.account.clone()}</dd></div>
-                                <div><dt>"Region"</dt><dd id="target-region">{found.region.clone()}</dd></div>
-                                <div><dt>"Endpoint"</dt><dd id="target-endpoint">{found.endpoint.clone()}</dd></div>
-                                <div><dt>"Status"</dt><dd>{if found.status.is_empty() { "unknown".to_string() } else { format!("{} on {}", found.status, found.current_config) }}</dd></div>
-                                <div><dt>"Requests go to"</dt><dd>{found.api.clone()}</dd></div>
-                            </dl>
-                            {(!found.problems.is_empty()).then(|| view! {
-                                <ul class="problems" id="target-problems">
-                                    {found.problems.iter().map(|problem| view! { <li class="bad">{problem.clone()}</li> }).collect_view()}
-                                </ul>
-                            })}
-                            {(found.backend == "sagemaker").then(|| view! {
-                                <p class="hint">"SageMaker runs the update in its own time; guardrail watches it and records what happened. Stopping stops watching only: SageMaker carries on. Credentials stay on the server."</p>
-                            })}
-                        }.into_any(),
+        <section class="start-run" aria-labelledby="start-title">
+            <h2 id="start-title">"Run this plan"</h2>
+            <Show when=move || no_server.get()>
+                <p class="notice error" id="no-server" role="alert">{crate::api::NO_SERVER}</p>
+            </Show>
+            <p class="hint">
+                "Real model servers on this machine, a weighted router, live alarms. The demo endpoint "
+                <code>{DEMO_ENDPOINT}</code> " serves " <code id="demo-config">{move || demo_config.get().unwrap_or_else(|| "baseline".into())}</code> "; update it to "
+                <code>"incompatible"</code> " (fails every call), " <code>"fixed"</code> " or " <code>"baseline"</code> ". Updates made through "
+                "guardrail's SageMaker API (boto3, the AWS CLI or an AWS SDK with " <code>"AWS_ENDPOINT_URL"</code>
+                " set to this address) are recorded runs too, listed below."
+            </p>
+            <div class="actions">
+                <label for="backend">"Backend"</label>
+                <select id="backend" on:change=move |event| backend.set(event_target_value(&event))>
+                    {move || {
+                        let list = backends.get();
+                        let list = if list.is_empty() {
+                            vec![BackendInfo { name: "local".into(), label: "Local engine (this machine)".into() }]
+                        } else {
+                            list
+                        };
+                        list.into_iter().map(|info| {
+                            let name = info.name.clone();
+                            view! { <option value=info.name.clone() selected=move || backend.get() == name>{info.label}</option> }
+                        }).collect_view()
                     }}
+                </select>
+            </div>
+            <RunTarget target=target no_server=no_server />
+            <Show when=move || backend.get() == "sagemaker">
+                <div class="field checkbox">
+                    <label for="create-alarms">
+                        <input type="checkbox" id="create-alarms" prop:checked=move || create_alarms.get()
+                            on:change=move |event| create_alarms.set(event_target_checked(&event)) />
+                        "Put the plan's alarms in CloudWatch first (PutMetricAlarm creates them, or replaces those of the same name)"
+                    </label>
                 </div>
-                <Show when=move || backend.get() == "sagemaker">
-                    <div class="field checkbox">
-                        <label for="create-alarms">
-                            <input type="checkbox" id="create-alarms" prop:checked=move || create_alarms.get()
-                                on:change=move |event| create_alarms.set(event_target_checked(&event)) />
-                            "Put the plan's alarms in CloudWatch first (PutMetricAlarm creates them, or replaces those of the same name)"
-                        </label>
-                    </div>
+            </Show>
+            <div class="actions">
+                <Show when=move || backend.get() == "local">
+                <label for="time-scale">"Time scale"</label>
+                <select id="time-scale" on:change=move |event| {
+                    if let Ok(value) = event_target_value(&event).parse::<f64>() {
+                        scale.set(value);
+                    }
+                }>
+                    {SCALES.iter().map(|(value, label)| view! {
+                        <option value=value.to_string() selected=move || scale.get() == *value>{*label}</option>
+                    }).collect_view()}
+                </select>
                 </Show>
-                <div class="actions">
-                    <Show when=move || backend.get() == "local">
-                    <label for="time-scale">"Time scale"</label>
-                    <select id="time-scale" on:change=move |event| {
-                        if let Ok(value) = event_target_value(&event).parse::<f64>() {
-                            scale.set(value);
+                <button type="button" id="start-run" disabled=move || busy.get() || no_server.get() on:click=start>
+                    {move || match (busy.get(), backend.get().as_str()) {
+                        (true, _) => "Starting…",
+                        (false, "sagemaker") => "Start on SageMaker",
+                        (false, _) => "Start rollout",
+                    }}
+                </button>
+            </div>
+            {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
+            <Show when=move || needs_token.get()>
+                <AccessToken />
+            </Show>
+        </section>
+    }
+}
+
+/// What a run of the plan would update, as the server found it: account,
+/// region, endpoint and its status, and what stands in the way.
+#[component]
+fn RunTarget(
+    target: RwSignal<Option<Result<Target, String>>>,
+    no_server: RwSignal<bool>,
+) -> impl IntoView {
+    view! {
+    <div class="target" id="run-target" role="status">
+        {move || match target.get() {
+            None if no_server.get() => ().into_any(),
+            None => view! { <p class="hint">"Checking what this run would update…"</p> }.into_any(),
+            Some(Err(text)) => view! { <p class="notice error">{text}</p> }.into_any(),
+            Some(Ok(found)) => view! {
+                <dl class="summary">
+                    <div><dt>"Account"</dt><dd id="target-account">{found.account.clone()}</dd></div>
+                    <div><dt>"Region"</dt><dd id="target-region">{found.region.clone()}</dd></div>
+                    <div><dt>"Endpoint"</dt><dd id="target-endpoint">{found.endpoint.clone()}</dd></div>
+                    <div><dt>"Status"</dt><dd>{if found.status.is_empty() { "unknown".to_string() } else { format!("{} on {}", found.status, found.current_config) }}</dd></div>
+                    <div><dt>"Requests go to"</dt><dd>{found.api.clone()}</dd></div>
+                </dl>
+                {(!found.problems.is_empty()).then(|| view! {
+                    <ul class="problems" id="target-problems">
+                        {found.problems.iter().map(|problem| view! { <li class="bad">{problem.clone()}</li> }).collect_view()}
+                    </ul>
+                })}
+                {(found.backend == "sagemaker").then(|| view! {
+                    <p class="hint">"SageMaker runs the update in its own time; guardrail watches it and records what happened. Stopping stops watching only: SageMaker carries on. Credentials stay on the server."</p>
+                })}
+            }.into_any(),
+        }}
+    </div>
+    }
+}
+
+/// The runs the server recorded: open one, or compare it with the one open.
+#[component]
+fn RecordedRuns(state: RunPanelState) -> impl IntoView {
+    let planner = use_planner();
+    let RunPanelState { runs, other_id, .. } = state;
+    view! {
+        <section class="runs" aria-labelledby="runs-title">
+            <h2 id="runs-title">"Recorded runs"</h2>
+            <div class="actions"><button type="button" on:click=move |_| state.refresh(planner)>"Refresh"</button></div>
+            <table class="steps" id="runs">
+                <thead><tr>
+                    <th scope="col">"Run"</th><th scope="col">"Update"</th><th scope="col">"Status"</th>
+                    <th scope="col">"Outcome"</th><th scope="col">"Events"</th><th scope="col"></th>
+                </tr></thead>
+                <tbody>
+                    {move || runs.get().into_iter().map(|run| {
+                        let id = run.id.clone();
+                        view! {
+                            <tr class:selected=move || planner.run.get().as_deref() == Some(id.as_str())>
+                                <td><code>{run.id.clone()}</code></td>
+                                <td>{format!("{}: {} → {}", run.endpoint, run.from_config, run.to_config)}</td>
+                                <td>{run.status.clone()}</td>
+                                <td>{run.outcome.clone().unwrap_or_default()}</td>
+                                <td>{run.events}</td>
+                                <td>
+                                    <button type="button" on:click={
+                                        let id = run.id.clone();
+                                        move |_| { planner.at_ms.set(None); planner.run.set(Some(id.clone())); }
+                                    }>"Open"</button>
+                                    {
+                                        let id = run.id.clone();
+                                        let shown = id.clone();
+                                        let compared = id.clone();
+                                        move || (planner.run.get().is_some_and(|open| open != shown)).then(|| {
+                                            let id = id.clone();
+                                            let compared = compared.clone();
+                                            view! {
+                                                <button type="button" class="compare-run" id=format!("compare-run-{id}")
+                                                    aria-pressed=move || (other_id.get().as_deref() == Some(compared.as_str())).to_string()
+                                                    on:click=move |_| other_id.set(Some(id.clone()))>"Compare"</button>
+                                            }
+                                        })
+                                    }
+                                </td>
+                            </tr>
                         }
-                    }>
-                        {SCALES.iter().map(|(value, label)| view! {
-                            <option value=value.to_string() selected=move || scale.get() == *value>{*label}</option>
-                        }).collect_view()}
-                    </select>
-                    </Show>
-                    <button type="button" id="start-run" disabled=move || busy.get() || no_server.get() on:click=start>
-                        {move || match (busy.get(), backend.get().as_str()) {
-                            (true, _) => "Starting…",
-                            (false, "sagemaker") => "Start on SageMaker",
-                            (false, _) => "Start rollout",
-                        }}
-                    </button>
-                </div>
-                {move || error.get().map(|text| view! { <p class="notice error" id="run-error" role="alert">{text}</p> })}
-                <Show when=move || needs_token.get()>
-                    <AccessToken />
-                </Show>
-            </section>
-            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
-            <section class="runs" aria-labelledby="runs-title">
-                <h2 id="runs-title">"Recorded runs"</h2>
-                <div class="actions"><button type="button" on:click=move |_| refresh()>"Refresh"</button></div>
-                <table class="steps" id="runs">
-                    <thead><tr>
-                        <th scope="col">"Run"</th><th scope="col">"Update"</th><th scope="col">"Status"</th>
-                        <th scope="col">"Outcome"</th><th scope="col">"Events"</th><th scope="col"></th>
-                    </tr></thead>
-                    <tbody>
-                        {move || runs.get().into_iter().map(|run| {
-                            let id = run.id.clone();
-                            view! {
-                                <tr class:selected=move || planner.run.get().as_deref() == Some(id.as_str())>
-                                    <td><code>{run.id.clone()}</code></td>
-                                    <td>{format!("{}: {} → {}", run.endpoint, run.from_config, run.to_config)}</td>
-                                    <td>{run.status.clone()}</td>
-                                    <td>{run.outcome.clone().unwrap_or_default()}</td>
-                                    <td>{run.events}</td>
-                                    <td>
-                                        <button type="button" on:click={
-                                            let id = run.id.clone();
-                                            move |_| { planner.at_ms.set(None); planner.run.set(Some(id.clone())); }
-                                        }>"Open"</button>
-                                        {
-                                            let id = run.id.clone();
-                                            let shown = id.clone();
-                                            let compared = id.clone();
-                                            move || (planner.run.get().is_some_and(|open| open != shown)).then(|| {
-                                                let id = id.clone();
-                                                let compared = compared.clone();
-                                                view! {
-                                                    <button type="button" class="compare-run" id=format!("compare-run-{id}")
-                                                        aria-pressed=move || (other_id.get().as_deref() == Some(compared.as_str())).to_string()
-                                                        on:click=move |_| other_id.set(Some(id.clone()))>"Compare"</button>
-                                                }
-                                            })
-                                        }
-                                    </td>
-                                </tr>
-                            }
-                        }).collect_view()}
-                    </tbody>
-                </table>
-            </section>
-        </div>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
     }
 }
 
@@ -510,93 +597,13 @@ fn RunView(
     other: Option<Memo<Option<(String, RunTimeline)>>>,
 ) -> impl IntoView {
     let planner = use_planner();
-    let needs_token = use_context::<NeedsToken>();
-    let abort_note = RwSignal::new(None::<(bool, String)>);
-    // What was last copied for a review: the link or the summary, and a note.
-    let review = RwSignal::new(None::<(String, String)>);
     // The run's own plan, read once: the review link and summary carry it,
     // and the retrospective judge starts from its alarms.
     let own_plan = StoredValue::new(None::<Result<Plan, String>>);
-    let make_review = {
-        let run_id = run_id.clone();
-        move |summary: bool| {
-            let run_id = run_id.clone();
-            spawn_local(async move {
-                let copied = match review_of(planner, &run_id, events, own_plan).await {
-                    Ok((plan, link)) if summary => {
-                        let image = match link.url.split_once("&r=") {
-                            Some((_, token)) if link.self_contained => {
-                                format!("{}timeline.svg?r={token}", browser::page_url())
-                            }
-                            _ => format!("{}runs/{run_id}/timeline.svg", browser::page_url()),
-                        };
-                        let text = events.with_untracked(|events| {
-                            summary_markdown(
-                                &plan,
-                                &run_id,
-                                &RunTimeline::from_events(events),
-                                &SummaryLinks {
-                                    link: Some(link.url.clone()),
-                                    image: Some(image),
-                                    events_command: Some(format!(
-                                        "guardrail events {run_id} --json"
-                                    )),
-                                },
-                            )
-                        });
-                        browser::copy(&text);
-                        (
-                            text,
-                            "Copied the review summary (Markdown): paste it into the pull request."
-                                .to_string(),
-                        )
-                    }
-                    Ok((_, link)) => {
-                        browser::copy(&link.url);
-                        let note = match &link.note {
-                            None => format!("Copied. It carries the run ({} characters) and opens read-only in any copy of the planner, without this server.", link.url.len()),
-                            Some(note) => format!("Copied. {note}"),
-                        };
-                        (link.url, note)
-                    }
-                    Err(error) => (
-                        String::new(),
-                        format!("Nothing copied: the run's plan could not be read ({error})."),
-                    ),
-                };
-                review.set(Some(copied));
-            });
-        }
-    };
-    let abort = {
-        let run_id = run_id.clone();
-        move |_| {
-            let run_id = run_id.clone();
-            abort_note.set(Some((false, "Aborting…".into())));
-            spawn_local(async move {
-                let sagemaker = timeline.with_untracked(|t| t.backend == "sagemaker");
-                let note = match abort_rollout(run_id, "the planner".into()).await {
-                    Ok(()) if sagemaker => (
-                        false,
-                        "Stopped watching. SageMaker carries on with the update: see DescribeEndpoint.".to_string(),
-                    ),
-                    Ok(()) => (
-                        false,
-                        "Abort requested: the rollout is rolling back to blue.".to_string(),
-                    ),
-                    Err(error) => {
-                        note_token(needs_token, &error);
-                        (true, message(error))
-                    }
-                };
-                abort_note.set(Some(note));
-            });
-        }
-    };
-    let running = move || {
+    let running = Signal::derive(move || {
         timeline.with(|t| t.outcome.is_none() && !t.endpoint.is_empty())
             && ended.with(Option::is_none)
-    };
+    });
     let cursor = Memo::new(move |_| {
         planner
             .at_ms
@@ -607,39 +614,6 @@ fn RunView(
     // the log puts at 5:00 (5:00.000 to 5:00.999) has happened at 5:00.
     let seen_until = Memo::new(move |_| cursor.get() / 1_000 * 1_000 + 999);
     let snapshot = Memo::new(move |_| timeline.with(|t| t.at(seen_until.get())));
-    let moment_text = move || {
-        let phase = snapshot.with(|snapshot| {
-            snapshot
-                .phase
-                .map(|phase| phase.label())
-                .unwrap_or_else(|| "starting".into())
-        });
-        format!("{}, {phase}", mmss(cursor.get() / 1_000))
-    };
-    // Shift+arrows, Page Up and Page Down move phase by phase.
-    let phase_keys = move |event: leptos::ev::KeyboardEvent| {
-        let forward = match event.key().as_str() {
-            "ArrowRight" | "ArrowUp" if event.shift_key() => true,
-            "ArrowLeft" | "ArrowDown" if event.shift_key() => false,
-            "PageUp" => true,
-            "PageDown" => false,
-            _ => return,
-        };
-        event.prevent_default();
-        let now = cursor.get_untracked();
-        let target = timeline.with_untracked(|t| {
-            let starts = t.phases.iter().map(|span| span.start_ms);
-            if forward {
-                starts
-                    .filter(|start| *start > now)
-                    .min()
-                    .unwrap_or(t.end_ms)
-            } else {
-                starts.filter(|start| *start < now).max().unwrap_or(0)
-            }
-        });
-        planner.at_ms.set(Some(target));
-    };
     // The retrospective judge: a copy of the run's plan whose alarms the
     // reviewer edits, re-judged against the record once the run has ended.
     let judged = RwSignal::new(planner.plan.get_untracked());
@@ -656,7 +630,10 @@ fn RunView(
         });
     }
     let retro = Memo::new(move |_| {
-        if !loaded.get() || running() || !own_plan.with_value(|plan| matches!(plan, Some(Ok(_)))) {
+        if !loaded.get()
+            || running.get()
+            || !own_plan.with_value(|plan| matches!(plan, Some(Ok(_))))
+        {
             return None;
         }
         events.with(|events| {
@@ -684,6 +661,118 @@ fn RunView(
                 .and_then(|planned| timeline.with(|timeline| planned.on(timeline)))
         })
     });
+    let (review_id, retro_id) = (run_id.clone(), run_id.clone());
+    view! {
+        <section class="run-view" aria-labelledby="run-title">
+            <RunHeader run_id=run_id.clone() timeline=timeline ended=ended />
+            <RunControls run_id=run_id.clone() timeline=timeline running=running controls=controls />
+            <RunChart timeline=timeline retro=retro expected=expected other=other />
+            <RunScrubber run_id=run_id.clone() timeline=timeline cursor=cursor snapshot=snapshot />
+            <Show when=move || !running.get()>
+                <ReviewShare run_id=review_id.clone() events=events own_plan=own_plan />
+            </Show>
+            <MomentSummary snapshot=snapshot />
+            <crate::judge_view::JudgeAtMoment events=events seen_until=seen_until />
+            <Show when=move || !running.get()>
+                <RetroJudge run_id=retro_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro events=events />
+            </Show>
+            <RunLog events=events seen_until=seen_until />
+        </section>
+    }
+}
+
+/// The run's title and what it is doing: running, or its outcome; the
+/// stretches guardrail did not see, and a record that ended early.
+#[component]
+fn RunHeader(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    ended: RwSignal<Option<String>>,
+) -> impl IntoView {
+    view! {
+        <h2 id="run-title">"Run " <code>{run_id.clone()}</code></h2>
+        <p id="run-status" class=move || timeline.with(|t| match &t.outcome {
+            None => "outcome",
+            Some(outcome) if outcome.status() == "succeeded" => "outcome succeeded",
+            Some(_) => "outcome rolled-back",
+        })>
+            {move || timeline.with(|t| match &t.outcome {
+                None if t.endpoint.is_empty() => "Loading…".to_string(),
+                None if t.backend == "sagemaker" => format!("Running on SageMaker: {} from {} to {} …", t.endpoint, t.from_config, t.to_config),
+                None => format!("Running: {} from {} to {} at {}× …", t.endpoint, t.from_config, t.to_config, trim_float(t.time_scale)),
+                Some(outcome) => format!("{} → {}: {}", t.from_config, t.to_config, outcome.describe()),
+            })}
+        </p>
+        {move || timeline.with(|t| (!t.gaps.is_empty()).then(|| {
+            let gaps: Vec<String> = t.gaps.iter().map(|(from, to)| format!("{}–{}", mmss(from / 1_000), mmss(to / 1_000))).collect();
+            view! { <p class="notice" id="run-gaps">{format!("Not seen as it happened (guardrail was restarted): {}. What changed then was read afterwards from SageMaker and CloudWatch.", gaps.join(", "))}</p> }
+        }))}
+        {move || ended.get().map(|reason| view! { <p class="notice error" id="run-ended" role="alert">{format!("The run's record ended without its outcome: {reason}")}</p> })}
+    }
+}
+
+/// Abort (or, on SageMaker, stop watching) while the run runs, and what
+/// came of asking.
+#[component]
+fn RunControls(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    running: Signal<bool>,
+    /// Whether the run can be stopped from here (never on a review page).
+    controls: bool,
+) -> impl IntoView {
+    let needs_token = use_context::<NeedsToken>();
+    let abort_note = RwSignal::new(None::<(bool, String)>);
+    let abort = {
+        let run_id = run_id.clone();
+        move |_| {
+            let run_id = run_id.clone();
+            abort_note.set(Some((false, "Aborting…".into())));
+            spawn_local(async move {
+                let sagemaker = timeline.with_untracked(|t| t.backend == "sagemaker");
+                let note = match abort_rollout(run_id, "the planner".into()).await {
+                    Ok(()) if sagemaker => (
+                        false,
+                        "Stopped watching. SageMaker carries on with the update: see DescribeEndpoint.".to_string(),
+                    ),
+                    Ok(()) => (
+                        false,
+                        "Abort requested: the rollout is rolling back to blue.".to_string(),
+                    ),
+                    Err(error) => {
+                        note_token(needs_token, &error);
+                        (true, message(error))
+                    }
+                };
+                abort_note.set(Some(note));
+            });
+        }
+    };
+    let running = move || running.get();
+    view! {
+        <Show when=move || controls && running()>
+            <div class="actions">
+                <button type="button" id="abort-run" class="danger" on:click=abort.clone()>
+                    {move || if timeline.with(|t| t.backend == "sagemaker") { "Stop watching (SageMaker carries on)" } else { "Abort: roll back to blue" }}
+                </button>
+            </div>
+        </Show>
+        // Said about the run while it runs: its outcome says the rest.
+        {move || running().then(|| abort_note.get()).flatten().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
+    }
+}
+
+/// The run's chart (traffic, errors, alarms, the judge's score, the
+/// rollback), with the plan and its what-if aligned to it, and another run
+/// beside it when one is compared.
+#[component]
+fn RunChart(
+    timeline: Memo<RunTimeline>,
+    retro: Memo<Option<Result<Retro, RetroError>>>,
+    expected: Memo<Option<Expected>>,
+    other: Option<Memo<Option<(String, RunTimeline)>>>,
+) -> impl IntoView {
+    let planner = use_planner();
     let chart = Memo::new(move |_| {
         retro.with(|retro| {
             let would_be = match retro {
@@ -747,6 +836,68 @@ fn RunView(
             view! { <p class="hint" id="run-clocks">{text}</p> }
         })
     };
+    view! {
+        <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time, with the plan and its what-if aligned" inner_html=move || chart.get()></div>
+        {clocks}
+        {move || other.and_then(|other| other.get()).map(|(id, other)| {
+            let this = timeline.get();
+            let said = |timeline: &RunTimeline| {
+                let outcome = timeline.outcome.as_ref().map(|outcome| outcome.describe()).unwrap_or_else(|| "still running".into());
+                let rollback = timeline.rollback_at_ms.map(|at| format!(", rollback at {}", mmss(at / 1_000))).unwrap_or_default();
+                format!("{} → {}: {outcome}{rollback}, {} long", timeline.from_config, timeline.to_config, mmss(timeline.end_ms / 1_000))
+            };
+            view! {
+                <p class="hint" id="run-compare">
+                    {format!("Compared with run {id}, drawn in orange from its own update request. This run: {}. Run {id}: {}.", said(&this), said(&other))}
+                </p>
+            }
+        })}
+    }
+}
+
+/// The moment on show: a slider over the run, phase by phase with the
+/// keyboard, back to the end, and the run's plan opened in the designer.
+#[component]
+fn RunScrubber(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    cursor: Memo<u64>,
+    snapshot: Memo<guardrail_core::event::RunSnapshot>,
+) -> impl IntoView {
+    let planner = use_planner();
+    let moment_text = move || {
+        let phase = snapshot.with(|snapshot| {
+            snapshot
+                .phase
+                .map(|phase| phase.label())
+                .unwrap_or_else(|| "starting".into())
+        });
+        format!("{}, {phase}", mmss(cursor.get() / 1_000))
+    };
+    // Shift+arrows, Page Up and Page Down move phase by phase.
+    let phase_keys = move |event: leptos::ev::KeyboardEvent| {
+        let forward = match event.key().as_str() {
+            "ArrowRight" | "ArrowUp" if event.shift_key() => true,
+            "ArrowLeft" | "ArrowDown" if event.shift_key() => false,
+            "PageUp" => true,
+            "PageDown" => false,
+            _ => return,
+        };
+        event.prevent_default();
+        let now = cursor.get_untracked();
+        let target = timeline.with_untracked(|t| {
+            let starts = t.phases.iter().map(|span| span.start_ms);
+            if forward {
+                starts
+                    .filter(|start| *start > now)
+                    .min()
+                    .unwrap_or(t.end_ms)
+            } else {
+                starts.filter(|start| *start < now).max().unwrap_or(0)
+            }
+        });
+        planner.at_ms.set(Some(target));
+    };
     let open_plan = {
         let run_id = run_id.clone();
         move |_| {
@@ -765,118 +916,149 @@ fn RunView(
         }
     };
     view! {
-        <section class="run-view" aria-labelledby="run-title">
-            <h2 id="run-title">"Run " <code>{run_id.clone()}</code></h2>
-            <p id="run-status" class=move || timeline.with(|t| match &t.outcome {
-                None => "outcome",
-                Some(outcome) if outcome.status() == "succeeded" => "outcome succeeded",
-                Some(_) => "outcome rolled-back",
-            })>
-                {move || timeline.with(|t| match &t.outcome {
-                    None if t.endpoint.is_empty() => "Loading…".to_string(),
-                    None if t.backend == "sagemaker" => format!("Running on SageMaker: {} from {} to {} …", t.endpoint, t.from_config, t.to_config),
-                    None => format!("Running: {} from {} to {} at {}× …", t.endpoint, t.from_config, t.to_config, trim_float(t.time_scale)),
-                    Some(outcome) => format!("{} → {}: {}", t.from_config, t.to_config, outcome.describe()),
-                })}
-            </p>
-            {move || timeline.with(|t| (!t.gaps.is_empty()).then(|| {
-                let gaps: Vec<String> = t.gaps.iter().map(|(from, to)| format!("{}–{}", mmss(from / 1_000), mmss(to / 1_000))).collect();
-                view! { <p class="notice" id="run-gaps">{format!("Not seen as it happened (guardrail was restarted): {}. What changed then was read afterwards from SageMaker and CloudWatch.", gaps.join(", "))}</p> }
-            }))}
-            {move || ended.get().map(|reason| view! { <p class="notice error" id="run-ended" role="alert">{format!("The run's record ended without its outcome: {reason}")}</p> })}
-            <Show when=move || controls && running()>
-                <div class="actions">
-                    <button type="button" id="abort-run" class="danger" on:click=abort.clone()>
-                        {move || if timeline.with(|t| t.backend == "sagemaker") { "Stop watching (SageMaker carries on)" } else { "Abort: roll back to blue" }}
-                    </button>
-                </div>
-            </Show>
-            // Said about the run while it runs: its outcome says the rest.
-            {move || running().then(|| abort_note.get()).flatten().map(|(error, text)| view! { <p class=if error { "notice error" } else { "notice" } id="abort-note" role="status">{text}</p> })}
-            <div id="run-chart" class="chart" role="img" aria-label="The run's traffic, errors, alarms and rollback over time, with the plan and its what-if aligned" inner_html=move || chart.get()></div>
-            {clocks}
-            {move || other.and_then(|other| other.get()).map(|(id, other)| {
-                let this = timeline.get();
-                let said = |timeline: &RunTimeline| {
-                    let outcome = timeline.outcome.as_ref().map(|outcome| outcome.describe()).unwrap_or_else(|| "still running".into());
-                    let rollback = timeline.rollback_at_ms.map(|at| format!(", rollback at {}", mmss(at / 1_000))).unwrap_or_default();
-                    format!("{} → {}: {outcome}{rollback}, {} long", timeline.from_config, timeline.to_config, mmss(timeline.end_ms / 1_000))
-                };
-                view! {
-                    <p class="hint" id="run-compare">
-                        {format!("Compared with run {id}, drawn in orange from its own update request. This run: {}. Run {id}: {}.", said(&this), said(&other))}
-                    </p>
+        <div class="scrubber">
+            <label for="run-cursor">{move || format!("Moment: {}", moment_text())}</label>
+            <input id="run-cursor" type="range" min="0" step="1000"
+                aria-valuetext=moment_text
+                aria-keyshortcuts="Shift+ArrowRight Shift+ArrowLeft PageUp PageDown"
+                title="Arrows: a second; Shift+arrows or Page Up/Down: a phase"
+                on:keydown=phase_keys
+                max=move || timeline.with(|t| t.end_ms).to_string()
+                // Set again when the run grows, or the browser clamps it to the old max.
+                prop:value=move || {
+                    let _ = timeline.with(|t| t.end_ms);
+                    cursor.get().to_string()
                 }
-            })}
-            <div class="scrubber">
-                <label for="run-cursor">{move || format!("Moment: {}", moment_text())}</label>
-                <input id="run-cursor" type="range" min="0" step="1000"
-                    aria-valuetext=moment_text
-                    aria-keyshortcuts="Shift+ArrowRight Shift+ArrowLeft PageUp PageDown"
-                    title="Arrows: a second; Shift+arrows or Page Up/Down: a phase"
-                    on:keydown=phase_keys
-                    max=move || timeline.with(|t| t.end_ms).to_string()
-                    // Set again when the run grows, or the browser clamps it to the old max.
-                    prop:value=move || {
-                        let _ = timeline.with(|t| t.end_ms);
-                        cursor.get().to_string()
+                on:input=move |event| {
+                    if let Ok(value) = event_target_value(&event).parse::<u64>() {
+                        planner.at_ms.set(Some(value));
                     }
-                    on:input=move |event| {
-                        if let Ok(value) = event_target_value(&event).parse::<u64>() {
-                            planner.at_ms.set(Some(value));
-                        }
-                    } />
-                <button type="button" on:click=move |_| planner.at_ms.set(None)>"End"</button>
-                <button type="button" on:click=open_plan>"Open this run's plan"</button>
-            </div>
-            <Show when=move || !running()>
-                <div class="share review">
-                    <button type="button" id="copy-review-link" on:click={
-                        let make_review = make_review.clone();
-                        move |_| make_review(false)
-                    }>"Copy review link"</button>
-                    <button type="button" id="copy-review-summary" on:click={
-                        let make_review = make_review.clone();
-                        move |_| make_review(true)
-                    }>"Copy review summary"</button>
-                    {move || review.get().map(|(text, note)| view! {
-                        <textarea id="review-text" readonly=true rows="3" prop:value=text></textarea>
-                        <p class="hint" id="review-note">{note}</p>
-                    })}
-                </div>
-            </Show>
-            <dl class="summary" id="run-snapshot">
-                {move || {
-                    let snapshot = snapshot.get();
+                } />
+            <button type="button" on:click=move |_| planner.at_ms.set(None)>"End"</button>
+            <button type="button" on:click=open_plan>"Open this run's plan"</button>
+        </div>
+    }
+}
+
+/// The review link and the review summary, copied for a pull request.
+#[component]
+fn ReviewShare(
+    run_id: String,
+    events: RwSignal<Vec<Event>>,
+    own_plan: StoredValue<Option<Result<Plan, String>>>,
+) -> impl IntoView {
+    let planner = use_planner();
+    // What was last copied for a review: the link or the summary, and a note.
+    let review = RwSignal::new(None::<(String, String)>);
+    let make_review = {
+        let run_id = run_id.clone();
+        move |summary: bool| {
+            let run_id = run_id.clone();
+            spawn_local(async move {
+                let copied = match review_of(planner, &run_id, events, own_plan).await {
+                    Ok((plan, link)) if summary => {
+                        let image = match link.url.split_once("&r=") {
+                            Some((_, token)) if link.self_contained => {
+                                format!("{}timeline.svg?r={token}", browser::page_url())
+                            }
+                            _ => format!("{}runs/{run_id}/timeline.svg", browser::page_url()),
+                        };
+                        let text = events.with_untracked(|events| {
+                            summary_markdown(
+                                &plan,
+                                &run_id,
+                                &RunTimeline::from_events(events),
+                                &SummaryLinks {
+                                    link: Some(link.url.clone()),
+                                    image: Some(image),
+                                    events_command: Some(format!(
+                                        "guardrail events {run_id} --json"
+                                    )),
+                                },
+                            )
+                        });
+                        browser::copy(&text);
+                        (
+                            text,
+                            "Copied the review summary (Markdown): paste it into the pull request."
+                                .to_string(),
+                        )
+                    }
+                    Ok((_, link)) => {
+                        browser::copy(&link.url);
+                        let note = match &link.note {
+                            None => format!("Copied. It carries the run ({} characters) and opens read-only in any copy of the planner, without this server.", link.url.len()),
+                            Some(note) => format!("Copied. {note}"),
+                        };
+                        (link.url, note)
+                    }
+                    Err(error) => (
+                        String::new(),
+                        format!("Nothing copied: the run's plan could not be read ({error})."),
+                    ),
+                };
+                review.set(Some(copied));
+            });
+        }
+    };
+    view! {
+            <div class="share review">
+        <button type="button" id="copy-review-link" on:click={
+            let make_review = make_review.clone();
+            move |_| make_review(false)
+        }>"Copy review link"</button>
+        <button type="button" id="copy-review-summary" on:click={
+            let make_review = make_review.clone();
+            move |_| make_review(true)
+        }>"Copy review summary"</button>
+        {move || review.get().map(|(text, note)| view! {
+            <textarea id="review-text" readonly=true rows="3" prop:value=text></textarea>
+            <p class="hint" id="review-note">{note}</p>
+        })}
+    </div>
+    }
+}
+
+/// The phase, green's traffic and each alarm's state at the moment on show.
+#[component]
+fn MomentSummary(snapshot: Memo<guardrail_core::event::RunSnapshot>) -> impl IntoView {
+    view! {
+        <dl class="summary" id="run-snapshot">
+            {move || {
+                let snapshot = snapshot.get();
+                view! {
+                    <div><dt>"Phase"</dt><dd>{snapshot.phase.map(|phase| phase.label()).unwrap_or_else(|| "starting".into())}</dd></div>
+                    <div><dt>"Green traffic"</dt><dd>{format!("{}%", trim_float(f64::from(snapshot.green_traffic_bp) / 100.0))}</dd></div>
+                    {snapshot.alarms.into_iter().map(|(alarm, state)| view! {
+                        <div><dt>{alarm}</dt><dd class=if state.as_str() == "ALARM" { "bad" } else { "" }>{state.as_str()}</dd></div>
+                    }).collect_view()}
+                }
+            }}
+        </dl>
+    }
+}
+
+/// The run's events, those after the moment on show greyed; each moves the
+/// moment to it.
+#[component]
+fn RunLog(events: RwSignal<Vec<Event>>, seen_until: Memo<u64>) -> impl IntoView {
+    let planner = use_planner();
+    view! {
+        <ol class="events" id="run-events">
+            {move || {
+                let now = seen_until.get();
+                events.get().into_iter().filter(|event| !matches!(event.kind, guardrail_core::event::EventKind::MetricPeriod { .. })).map(|event| {
+                    let at = event.at_ms;
                     view! {
-                        <div><dt>"Phase"</dt><dd>{snapshot.phase.map(|phase| phase.label()).unwrap_or_else(|| "starting".into())}</dd></div>
-                        <div><dt>"Green traffic"</dt><dd>{format!("{}%", trim_float(f64::from(snapshot.green_traffic_bp) / 100.0))}</dd></div>
-                        {snapshot.alarms.into_iter().map(|(alarm, state)| view! {
-                            <div><dt>{alarm}</dt><dd class=if state.as_str() == "ALARM" { "bad" } else { "" }>{state.as_str()}</dd></div>
-                        }).collect_view()}
+                        <li class:later={ at > now }>
+                            <button type="button" class="link" on:click=move |_| planner.at_ms.set(Some(at))>{mmss(at / 1_000)}</button>
+                            " "
+                            {event.summary()}
+                        </li>
                     }
-                }}
-            </dl>
-            <crate::judge_view::JudgeAtMoment events=events seen_until=seen_until />
-            <Show when=move || !running()>
-                <RetroJudge run_id=run_id.clone() timeline=timeline judged=judged own_plan=own_plan loaded=loaded retro=retro events=events />
-            </Show>
-            <ol class="events" id="run-events">
-                {move || {
-                    let now = seen_until.get();
-                    events.get().into_iter().filter(|event| !matches!(event.kind, guardrail_core::event::EventKind::MetricPeriod { .. })).map(|event| {
-                        let at = event.at_ms;
-                        view! {
-                            <li class:later={ at > now }>
-                                <button type="button" class="link" on:click=move |_| planner.at_ms.set(Some(at))>{mmss(at / 1_000)}</button>
-                                " "
-                                {event.summary()}
-                            </li>
-                        }
-                    }).collect_view()
-                }}
-            </ol>
-        </section>
+                }).collect_view()
+            }}
+        </ol>
     }
 }
 

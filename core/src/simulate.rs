@@ -1346,6 +1346,32 @@ impl Analysis {
         })
     }
 
+    /// The detection alone, `runs` seeded runs: what [`detect`] finds, a
+    /// slice at a time (Compare's pinned plans, in the planner's worker).
+    pub fn detection_only(
+        rollout: &Rollout,
+        scenario: &Scenario,
+        runs: u32,
+    ) -> Result<Analysis, SimulationError> {
+        check_runs(runs)?;
+        Ok(Analysis {
+            schedule: schedule(rollout),
+            tally: Tally::new(runs),
+            stages: vec![Stage {
+                kind: StageKind::Detection,
+                rollout: rollout.clone(),
+                scenario: scenario.clone(),
+                runs,
+            }],
+            stage: 0,
+            next_seed: 0,
+            detection: None,
+            each: Vec::new(),
+            curve: Vec::new(),
+            a_a: None,
+        })
+    }
+
     pub fn progress(&self) -> Progress {
         let before: u64 = self
             .stages
@@ -1880,6 +1906,17 @@ mod tests {
             assert_eq!((&found.detection, &found.curve), (&detection, &curve));
             // No judge: no alarms alone, no A/A runs.
             assert_eq!((found.each.len(), found.a_a), (0, None));
+        }
+        // The detection alone, as Compare asks for it: the same runs.
+        for judged in [rollout.clone(), rollout.with_judge(Some(crate::judge::JudgeSpec::default_judge()))] {
+            let mut only = Analysis::detection_only(&judged, &scenario, 40).expect("new");
+            assert_eq!(only.progress().total, 40);
+            while !only.is_done() {
+                only.advance(7).expect("advance");
+            }
+            let found = only.results().expect("results");
+            assert_eq!(found.detection, detect(&judged, &scenario, 40).expect("detection"));
+            assert_eq!((found.each.len(), found.curve.len(), found.a_a), (0, 0, None));
         }
         // With a judge: each alarm alone after the detection, and the A/A
         // runs after the curve, on the same seeds as the detection; each

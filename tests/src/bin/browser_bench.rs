@@ -118,6 +118,59 @@ async fn keystrokes(driver: &WebDriver, url: &str) -> Result<(Value, f64)> {
     Ok((seen.json().clone(), arrived))
 }
 
+/// What the main thread went through in Compare with two 2-hour plans
+/// pinned: while each is pinned, when Compare opens on a fresh page (the
+/// pins restored, their detections computed again), and while the user types
+/// into the what-if with both pinned. Each phase: the observers' findings and
+/// how long until Compare's table was complete.
+async fn compare_two_pinned(driver: &WebDriver, url: &str) -> Result<Vec<(&'static str, Value, f64)>> {
+    let mut phases = Vec::new();
+    let table_complete = |driver: &WebDriver| {
+        let driver = driver.clone();
+        async move {
+            wait_for_text(&driver, "#compare-table", |text| {
+                !text.contains('…') && text.matches("of 200 runs").count() >= 2
+            })
+            .await
+        }
+    };
+    driver.goto(url).await?;
+    wait_for_text(driver, "#detection-probability", |text| !text.is_empty()).await?;
+    driver.execute(OBSERVE, vec![]).await?;
+    let began = Instant::now();
+    for error_rate in ["0.02", "0.05"] {
+        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        let input = driver.find(By::Css("#green-error-rate")).await?;
+        input.click().await?;
+        input.send_keys(Key::Control + "a").await?;
+        input.send_keys(Key::Backspace).await?;
+        input.send_keys(error_rate).await?;
+        driver.find(By::Css("#tab-compare")).await?.click().await?;
+        driver.find(By::Css("#pin-current")).await?.click().await?;
+    }
+    table_complete(driver).await?;
+    let filled = began.elapsed().as_secs_f64() * 1_000.0;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let seen = driver.execute("return window.__perf;", vec![]).await?;
+    phases.push(("pinning both", seen.json().clone(), filled));
+    // A fresh page: the pins come back from storage, Compare opens.
+    driver.goto(url).await?;
+    wait_for_text(driver, "#detection-probability", |text| !text.is_empty()).await?;
+    driver.execute(OBSERVE, vec![]).await?;
+    let began = Instant::now();
+    driver.find(By::Css("#tab-compare")).await?.click().await?;
+    table_complete(driver).await?;
+    let filled = began.elapsed().as_secs_f64() * 1_000.0;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let seen = driver.execute("return window.__perf;", vec![]).await?;
+    phases.push(("opening Compare", seen.json().clone(), filled));
+    // Typing with both pinned (the keystrokes reload the page: Compare is
+    // not open, its pins are restored).
+    let (seen, arrived) = keystrokes(driver, url).await?;
+    phases.push(("typing in the what-if", seen, arrived));
+    Ok(phases)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let started = Instant::now();
@@ -181,6 +234,26 @@ async fn main() -> Result<()> {
         typing.push((name, found.context("no measurement")?));
     }
 
+    let plan = guardrail_core::Plan::from_json(guardrail_core::examples::LINEAR_2H_10_ALARMS)
+        .map_err(|error| anyhow::anyhow!("{error}"))?;
+    let link = guardrail_core::link::encode(&guardrail_core::link::LinkState {
+        plan,
+        view: Some("whatif".into()),
+        run: None,
+        at_ms: None,
+        review: false,
+    });
+    let url = format!("{}/#p={link}", server.base_url);
+    let compared = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = compared.clone();
+    with_browser(|driver| async move {
+        let phases = compare_two_pinned(&driver, &url).await?;
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = phases;
+        Ok(())
+    })
+    .await?;
+    let compared = std::mem::take(&mut *compared.lock().map_err(|_| anyhow::anyhow!("lock"))?);
+
     println!("| operation | Wasm in Chromium (ms) | native (ms) | Wasm / native |");
     println!("|---|---:|---:|---:|");
     for (index, timing) in native.iter().enumerate() {
@@ -195,11 +268,17 @@ async fn main() -> Result<()> {
     }
     println!();
     println!(
-        "| plan ({} keystrokes in the what-if) | long tasks (> 50 ms) | longest handler | frames over 20 ms, longest | longest busy stretch (probe) | last analysis shown after the last key |",
+        "| plan ({} keystrokes in the what-if), or what was done in Compare | long tasks (> 50 ms), longest | longest handler | frames over 20 ms, longest | longest busy stretch (probe) | last analysis shown after the last key, or Compare's table complete after the first click |",
         KEYSTROKES.len()
     );
     println!("|---|---:|---:|---:|---:|---:|");
-    for (name, (seen, arrived)) in typing {
+    let rows = typing
+        .into_iter()
+        .map(|(name, (seen, arrived))| (name.to_string(), seen, arrived))
+        .chain(compared.into_iter().map(|(phase, seen, arrived)| {
+            (format!("2-hour linear, two 2-hour plans pinned: {phase}"), seen, arrived)
+        }));
+    for (name, seen, arrived) in rows {
         let longtasks: Vec<f64> = seen["longtasks"]
             .as_array()
             .map(|list| list.iter().filter_map(Value::as_f64).collect())
@@ -229,8 +308,9 @@ async fn main() -> Result<()> {
         sorted.sort_by(f64::total_cmp);
         let busy_over_16 = waits.iter().filter(|wait| **wait > 16.0).count();
         println!(
-            "| {name} | {} | {handler} | {slow} of {}, {:.0} ms | {:.1} ms ({busy_over_16} of {} probes waited over 16 ms) | {:.0} ms |",
+            "| {name} | {}, {:.0} ms | {handler} | {slow} of {}, {:.0} ms | {:.1} ms ({busy_over_16} of {} probes waited over 16 ms) | {:.0} ms |",
             longtasks.len(),
+            longtasks.iter().copied().fold(0.0, f64::max),
             frames.len(),
             frames.iter().copied().fold(0.0, f64::max),
             sorted.last().copied().unwrap_or(0.0),

@@ -1908,15 +1908,24 @@ mod tests {
             assert_eq!((found.each.len(), found.a_a), (0, None));
         }
         // The detection alone, as Compare asks for it: the same runs.
-        for judged in [rollout.clone(), rollout.with_judge(Some(crate::judge::JudgeSpec::default_judge()))] {
+        for judged in [
+            rollout.clone(),
+            rollout.with_judge(Some(crate::judge::JudgeSpec::default_judge())),
+        ] {
             let mut only = Analysis::detection_only(&judged, &scenario, 40).expect("new");
             assert_eq!(only.progress().total, 40);
             while !only.is_done() {
                 only.advance(7).expect("advance");
             }
             let found = only.results().expect("results");
-            assert_eq!(found.detection, detect(&judged, &scenario, 40).expect("detection"));
-            assert_eq!((found.each.len(), found.curve.len(), found.a_a), (0, 0, None));
+            assert_eq!(
+                found.detection,
+                detect(&judged, &scenario, 40).expect("detection")
+            );
+            assert_eq!(
+                (found.each.len(), found.curve.len(), found.a_a),
+                (0, 0, None)
+            );
         }
         // With a judge: each alarm alone after the detection, and the A/A
         // runs after the curve, on the same seeds as the detection; each

@@ -514,12 +514,55 @@ fn line(event: Event) -> String {
     format!("{}\n", serde_json::to_string(&event).unwrap_or_default())
 }
 
+/// What `serve_http1` serves: SageMaker Runtime's invocations, answered
+/// first when given, and the axum application for everything else.
+#[derive(Clone)]
+pub struct Served {
+    pub app: Router,
+    pub invocations: Option<crate::engine::router::Invocations>,
+}
+
+impl From<Router> for Served {
+    fn from(app: Router) -> Served {
+        Served {
+            app,
+            invocations: None,
+        }
+    }
+}
+
+impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for Served {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn call(&self, request: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        if let Some(invocations) = &self.invocations {
+            let path = request.uri().path();
+            if let Some(name) =
+                crate::engine::router::Invocations::endpoint_of(request.method(), path)
+            {
+                let (invocations, name) = (invocations.clone(), name.to_string());
+                let request = request.map(Body::new);
+                return Box::pin(async move { Ok(invocations.answer(&name, request).await) });
+            }
+        }
+        let app = hyper_util::service::TowerToHyperService::new(self.app.clone());
+        Box::pin(hyper::service::Service::call(&app, request))
+    }
+}
+
 /// Serves `app` over HTTP/1.1 only, with keep-alive and no Nagle delay. It skips
 /// the HTTP/2 preface sniffing of `axum::serve`, which costs the router
 /// throughput; browsers and SageMaker clients speak HTTP/1.1 to loopback anyway.
-pub async fn serve_http1(listener: tokio::net::TcpListener, app: Router) -> std::io::Result<()> {
+pub async fn serve_http1(
+    listener: tokio::net::TcpListener,
+    served: impl Into<Served>,
+) -> std::io::Result<()> {
     use hyper_util::rt::TokioIo;
-    use hyper_util::service::TowerToHyperService;
+    let served = served.into();
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -530,7 +573,7 @@ pub async fn serve_http1(listener: tokio::net::TcpListener, app: Router) -> std:
             }
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let service = served.clone();
         tokio::spawn(async move {
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -549,8 +592,9 @@ pub async fn serve_http1(listener: tokio::net::TcpListener, app: Router) -> std:
 pub fn spawn_server_threads(
     address: SocketAddr,
     threads: usize,
-    app: Router,
+    served: impl Into<Served>,
 ) -> Result<u16, ServeError> {
+    let served = served.into();
     let bind_error = |source| ServeError::Bind { address, source };
     // A plain bind first: it fails when anything (even another reuseport
     // listener, such as a second guardrail) holds the port.
@@ -567,7 +611,7 @@ pub fn spawn_server_threads(
         listeners.push(listener.into_std().map_err(bind_error)?);
     }
     for (index, listener) in listeners.into_iter().enumerate() {
-        let app = app.clone();
+        let served = served.clone();
         std::thread::Builder::new()
             .name(format!("http-{index}"))
             .spawn(move || {
@@ -584,7 +628,7 @@ pub fn spawn_server_threads(
                 runtime.block_on(async move {
                     match tokio::net::TcpListener::from_std(listener) {
                         Ok(listener) => {
-                            let _ = serve_http1(listener, app).await;
+                            let _ = serve_http1(listener, served).await;
                         }
                         Err(error) => tracing::error!("HTTP thread {index}: {error}"),
                     }
@@ -624,7 +668,11 @@ pub async fn serve(
         .map(usize::from)
         .unwrap_or(2)
         .clamp(1, 8);
-    spawn_server_threads(address, threads, app_with(&dist, engine.clone(), backends))?;
+    let served = Served {
+        app: app_with(&dist, engine.clone(), backends),
+        invocations: Some(engine.invocations()),
+    };
+    spawn_server_threads(address, threads, served)?;
     tracing::info!("guardrail serves http://{address} on {threads} thread(s)");
     tokio::signal::ctrl_c().await?;
     engine.shutdown().await;

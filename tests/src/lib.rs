@@ -125,8 +125,13 @@ impl TestServer {
     ) -> Result<TestServer> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
+        // As `guardrail serve` serves it: invocations ahead of the app.
+        let served = guardrail_server::web::Served {
+            app,
+            invocations: engine.as_ref().map(|engine| engine.invocations()),
+        };
         let task = tokio::spawn(async move {
-            let _ = guardrail_server::web::serve_http1(listener, app).await;
+            let _ = guardrail_server::web::serve_http1(listener, served).await;
         });
         Ok(TestServer {
             base_url: format!("http://{address}"),

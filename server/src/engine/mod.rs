@@ -23,6 +23,7 @@ pub mod registry;
 pub mod router;
 mod run;
 pub mod sagemaker;
+mod upstream;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;
@@ -1040,9 +1041,14 @@ impl Engine {
     /// SageMaker Runtime: `POST /endpoints/{name}/invocations`, answered by the
     /// endpoint's router.
     pub fn routes(&self) -> Router {
+        self.invocations().routes()
+    }
+
+    /// The same, for `web::serve_http1` to answer ahead of axum.
+    pub fn invocations(&self) -> router::Invocations {
         let engine = self.clone();
         let signing = self.clone();
-        router::signed_invocation_routes(
+        router::Invocations::new(
             move |name| engine.router_of(name),
             move || signing.access_token(),
         )

@@ -16,39 +16,11 @@ use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use guardrail_core::assumptions::{invocation_timeout_real_seconds, WHOLE_BP};
 use guardrail_core::event::Fleet;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
 use crate::engine::clock::ApiClock;
 use crate::engine::ids::{shown, ACCOUNT};
 use crate::engine::metrics::{Metrics, Observation};
-
-/// The pooled HTTP/1.1 client the router forwards with.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// A client with keep-alive connections and no Nagle delay.
-///
-/// Its connections run as tasks on the runtime that opened them, so each thread
-/// keeps its own client (see [`thread_client`]): a request and its upstream
-/// connection then stay on one thread, with no cross-thread wake-ups.
-pub fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(512)
-        .build(connector)
-}
-
-thread_local! {
-    static CLIENT: HttpClient = http_client();
-}
-
-/// This thread's client.
-pub fn thread_client() -> HttpClient {
-    CLIENT.with(HttpClient::clone)
-}
 
 /// An instance the router may send to.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,15 +29,27 @@ pub struct Target {
     pub invocations: Uri,
     /// The endpoint config the instance belongs to: its metrics' dimension.
     pub config: Arc<str>,
+    /// `host:port` of the instance, which [`crate::engine::upstream`] keeps connections to.
+    authority: Arc<str>,
+    /// The same as a `Host` header.
+    host: HeaderValue,
 }
 
 impl Target {
     pub fn new(instance: &str, base_url: &str, config: &str) -> Target {
+        let invocations: Uri = format!("{base_url}/invocations")
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:9/invocations"));
+        let authority = invocations
+            .authority()
+            .map_or("127.0.0.1:9", |authority| authority.as_str())
+            .to_string();
         Target {
             instance: Arc::from(instance),
-            invocations: format!("{base_url}/invocations")
-                .parse()
-                .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:9/invocations")),
+            host: HeaderValue::from_str(&authority)
+                .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1:9")),
+            authority: Arc::from(authority),
+            invocations,
             config: Arc::from(config),
         }
     }
@@ -84,6 +68,7 @@ pub struct EndpointRouter {
     pub name: String,
     /// The production variant's name, as `x-Amzn-Invoked-Production-Variant` says.
     pub variant: String,
+    variant_header: Option<HeaderValue>,
     routing: RwLock<Arc<Routing>>,
     /// Routings replaced but perhaps still held by invocations in flight
     /// (each holds the routing it chose from until it is answered).
@@ -113,6 +98,7 @@ impl EndpointRouter {
         EndpointRouter {
             name: name.to_string(),
             variant: variant.to_string(),
+            variant_header: HeaderValue::from_str(variant).ok(),
             routing: RwLock::new(Arc::new(routing)),
             replaced: std::sync::Mutex::new(Vec::new()),
             changes: std::sync::Mutex::new(std::collections::VecDeque::new()),
@@ -212,7 +198,8 @@ impl EndpointRouter {
                 &format!("Endpoint {} has no instance in service.", self.name),
             );
         };
-        let mut request = hyper::Request::post(target.invocations.clone());
+        let mut request = hyper::Request::post(INVOCATIONS_PATH.clone())
+            .header(axum::http::header::HOST, target.host.clone());
         if let Some(content_type) = content_type {
             request = request.header(axum::http::header::CONTENT_TYPE, content_type);
         }
@@ -223,21 +210,8 @@ impl EndpointRouter {
                 "malformed request",
             );
         };
-        let client = thread_client();
         let model_started = Instant::now();
-        let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|_| "connection refused")?;
-            let (parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|_| "connection closed mid-response")?
-                .to_bytes();
-            Ok::<_, &str>((parts, bytes))
-        };
+        let exchange = crate::engine::upstream::exchange(&target.authority, request);
         let result = tokio::time::timeout(self.invocation_timeout, exchange)
             .await
             .unwrap_or(Err(TIMED_OUT));
@@ -249,8 +223,8 @@ impl EndpointRouter {
                 if let Some(content_type) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
                     headers.insert(axum::http::header::CONTENT_TYPE, content_type.clone());
                 }
-                if let Ok(variant) = HeaderValue::from_str(&self.variant) {
-                    headers.insert("x-amzn-invoked-production-variant", variant);
+                if let Some(variant) = &self.variant_header {
+                    headers.insert("x-amzn-invoked-production-variant", variant.clone());
                 }
                 (parts.status.as_u16(), response)
             }
@@ -355,47 +329,91 @@ pub fn runtime_error(status: StatusCode, code: &'static str, message: &str) -> R
     response
 }
 
-/// SageMaker Runtime's route, `POST /endpoints/{name}/invocations`: `lookup`
-/// finds the endpoint's router, and an endpoint that does not exist gets
-/// SageMaker Runtime's `ValidationError`. The name is read from the path
-/// directly: this is the router's hot path, and SageMaker's endpoint names
-/// need no decoding (letters, digits and hyphens).
-pub fn invocation_routes<F>(lookup: F) -> axum::Router
-where
-    F: Fn(&str) -> Option<Arc<EndpointRouter>> + Clone + Send + Sync + 'static,
-{
-    signed_invocation_routes(lookup, || None)
+/// SageMaker Runtime's `POST /endpoints/{name}/invocations`: `lookup` finds
+/// the endpoint's router, `secret` the secret requests must be signed with
+/// (SigV4), if any. An endpoint that does not exist gets SageMaker Runtime's
+/// `ValidationError`. The name is read from the path directly: this is the
+/// router's hot path, and SageMaker's endpoint names need no decoding
+/// (letters, digits and hyphens).
+///
+/// It is served as an axum route ([`Invocations::routes`]), and, by
+/// `web::serve_http1`, ahead of axum's router, which then never sees an
+/// invocation: matching, extensions and boxed handlers were a tenth of the
+/// router's own CPU (BENCHMARKS.md).
+#[derive(Clone)]
+pub struct Invocations {
+    lookup: Arc<Lookup>,
+    secret: Arc<dyn Fn() -> Option<Arc<str>> + Send + Sync>,
 }
 
-/// The same, with requests verified against the secret `secret` gives, if any.
-pub fn signed_invocation_routes<F, S>(lookup: F, secret: S) -> axum::Router
-where
-    F: Fn(&str) -> Option<Arc<EndpointRouter>> + Clone + Send + Sync + 'static,
-    S: Fn() -> Option<Arc<str>> + Clone + Send + Sync + 'static,
-{
-    axum::Router::new().route(
-        "/endpoints/{name}/invocations",
-        axum::routing::post(move |request: axum::extract::Request| {
-            let name = request
-                .uri()
-                .path()
-                .strip_prefix("/endpoints/")
-                .and_then(|rest| rest.strip_suffix("/invocations"))
-                .unwrap_or_default();
-            let found = lookup(name)
-                .ok_or_else(|| format!("Endpoint {} of account {ACCOUNT} not found.", shown(name)));
-            let secret = secret();
-            async move {
-                match found {
-                    Ok(router) => router.handle_signed(request, secret).await,
-                    Err(message) => {
-                        runtime_error(StatusCode::BAD_REQUEST, "ValidationError", &message)
-                    }
+/// Finds an endpoint's router by name.
+type Lookup = dyn Fn(&str) -> Option<Arc<EndpointRouter>> + Send + Sync;
+
+impl Invocations {
+    pub fn new(
+        lookup: impl Fn(&str) -> Option<Arc<EndpointRouter>> + Send + Sync + 'static,
+        secret: impl Fn() -> Option<Arc<str>> + Send + Sync + 'static,
+    ) -> Invocations {
+        Invocations {
+            lookup: Arc::new(lookup),
+            secret: Arc::new(secret),
+        }
+    }
+
+    /// The endpoint's name, when `method` and `path` are an invocation's.
+    pub fn endpoint_of<'a>(method: &axum::http::Method, path: &'a str) -> Option<&'a str> {
+        let name = path
+            .strip_prefix("/endpoints/")?
+            .strip_suffix("/invocations")?;
+        (*method == axum::http::Method::POST && !name.is_empty() && !name.contains('/'))
+            .then_some(name)
+    }
+
+    /// Answers an invocation of the endpoint `name`.
+    pub async fn answer(&self, name: &str, request: axum::extract::Request) -> Response {
+        let found = (self.lookup)(name);
+        let secret = (self.secret)();
+        match found {
+            Some(router) => router.handle_signed(request, secret).await,
+            None => runtime_error(
+                StatusCode::BAD_REQUEST,
+                "ValidationError",
+                &format!("Endpoint {} of account {ACCOUNT} not found.", shown(name)),
+            ),
+        }
+    }
+
+    /// The same as an axum route, for servers that are not `serve_http1`.
+    pub fn routes(&self) -> axum::Router {
+        let invocations = self.clone();
+        axum::Router::new().route(
+            "/endpoints/{name}/invocations",
+            axum::routing::post(move |request: axum::extract::Request| {
+                let invocations = invocations.clone();
+                async move {
+                    let path = request.uri().path().to_string();
+                    let name = path
+                        .strip_prefix("/endpoints/")
+                        .and_then(|rest| rest.strip_suffix("/invocations"))
+                        .unwrap_or_default();
+                    invocations.answer(name, request).await
                 }
-            }
-        }),
-    )
+            }),
+        )
+    }
 }
+
+/// [`Invocations`] without signing, as an axum route.
+pub fn invocation_routes<F>(lookup: F) -> axum::Router
+where
+    F: Fn(&str) -> Option<Arc<EndpointRouter>> + Send + Sync + 'static,
+{
+    Invocations::new(lookup, || None).routes()
+}
+
+/// The model server's path, in origin form: the connection is the instance's.
+static INVOCATIONS_PATH: std::sync::LazyLock<Uri> =
+    std::sync::LazyLock::new(|| Uri::from_static("/invocations"));
 
 /// How many routing changes [`EndpointRouter::recent_changes`] keeps.
 const RECENT_CHANGES: usize = 64;

@@ -96,14 +96,19 @@ impl LocalAws {
     }
 
     /// Serves `app`, `guardrail serve`'s application for `engine` (with
-    /// whatever layers a test adds), on a free loopback port.
+    /// whatever layers a test adds; invocations are answered ahead of them,
+    /// as `guardrail serve` answers them), on a free loopback port.
     pub async fn serve(engine: guardrail_server::engine::Engine, app: axum::Router) -> LocalAws {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("a free port");
         let url = format!("http://{}", listener.local_addr().expect("address"));
+        let served = guardrail_server::web::Served {
+            app,
+            invocations: Some(engine.invocations()),
+        };
         let task = tokio::spawn(async move {
-            let _ = guardrail_server::web::serve_http1(listener, app).await;
+            let _ = guardrail_server::web::serve_http1(listener, served).await;
         });
         LocalAws { url, engine, task }
     }

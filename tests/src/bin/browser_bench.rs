@@ -123,7 +123,10 @@ async fn keystrokes(driver: &WebDriver, url: &str) -> Result<(Value, f64)> {
 /// pins restored, their detections computed again), and while the user types
 /// into the what-if with both pinned. Each phase: the observers' findings and
 /// how long until Compare's table was complete.
-async fn compare_two_pinned(driver: &WebDriver, url: &str) -> Result<Vec<(&'static str, Value, f64)>> {
+async fn compare_two_pinned(
+    driver: &WebDriver,
+    url: &str,
+) -> Result<Vec<(&'static str, Value, f64)>> {
     let mut phases = Vec::new();
     let table_complete = |driver: &WebDriver| {
         let driver = driver.clone();
@@ -276,7 +279,11 @@ async fn main() -> Result<()> {
         .into_iter()
         .map(|(name, (seen, arrived))| (name.to_string(), seen, arrived))
         .chain(compared.into_iter().map(|(phase, seen, arrived)| {
-            (format!("2-hour linear, two 2-hour plans pinned: {phase}"), seen, arrived)
+            (
+                format!("2-hour linear, two 2-hour plans pinned: {phase}"),
+                seen,
+                arrived,
+            )
         }));
     for (name, seen, arrived) in rows {
         let longtasks: Vec<f64> = seen["longtasks"]

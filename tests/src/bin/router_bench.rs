@@ -5,6 +5,11 @@
 //! Run: `scripts/setup.sh --bench && cargo run -p guardrail-tests --release --bin router-bench`
 //! Options (environment): BENCH_SECONDS (default 10), BENCH_CONNECTIONS (64),
 //! BENCH_ROUTER_THREADS (2, as nginx's two worker processes).
+//!
+//! Besides throughput and latency it reports what each proxy's own threads
+//! or processes spent of CPU (user + system, from `/proc`) per request: on a
+//! machine whose speed drifts between runs, the steadier of the two measures
+//! of what the proxy costs.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -16,7 +21,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use guardrail_server::engine::clock::ApiClock;
 use guardrail_server::engine::model::{Behaviour, BuiltinModel, ModelServer};
-use guardrail_server::engine::router::{invocation_routes, EndpointRouter, Routing, Target};
+use guardrail_server::engine::router::{EndpointRouter, Invocations, Routing, Target};
 use guardrail_tests::{env_number, scratch_dir};
 
 struct Result_ {
@@ -24,6 +29,69 @@ struct Result_ {
     requests_per_second: f64,
     p50_ms: f64,
     p99_ms: f64,
+    requests: u64,
+    /// CPU time the proxy's own threads or processes spent (user + system),
+    /// per request, in microseconds; `None` for the direct target.
+    proxy_cpu_us: Option<f64>,
+}
+
+/// Clock ticks of CPU time (user + system) that the tasks in `stat_files`
+/// (`/proc/…/stat` of threads or processes) have spent.
+fn cpu_ticks(stat_files: &[std::path::PathBuf]) -> u64 {
+    stat_files
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .filter_map(|stat| {
+            // Fields after the command's closing parenthesis: state is the
+            // 3rd of the line, utime the 14th and stime the 15th.
+            let rest = stat.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+        })
+        .sum()
+}
+
+/// This process's threads named `http-…`: the router's.
+fn router_threads() -> Vec<std::path::PathBuf> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .filter_map(|task| task.ok())
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .is_ok_and(|name| name.starts_with("http-"))
+        })
+        .map(|task| task.path().join("stat"))
+        .collect()
+}
+
+/// nginx's processes: the master `pid` and its workers.
+fn nginx_processes(pid: u32) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            let parent = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse::<u32>().ok());
+            entry.file_name().to_str() == Some(&pid.to_string()) || parent == Some(pid)
+        })
+        .map(|entry| entry.path().join("stat"))
+        .collect()
+}
+
+/// Clock ticks per second, as `/proc/…/stat` counts them.
+fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8_lossy(&output.stdout).trim().parse().ok())
+        .unwrap_or(100.0)
 }
 
 /// Parses wrk's "Requests/sec:" and the 50 % / 99 % latency lines.
@@ -45,8 +113,15 @@ fn parse_wrk(name: &'static str, output: &str) -> Result<Result_> {
             _ => return None,
         })
     };
+    let requests = output
+        .lines()
+        .find(|line| line.contains(" requests in "))
+        .and_then(|line| line.split_whitespace().next()?.parse().ok())
+        .context("no request count in wrk's output")?;
     Ok(Result_ {
         name,
+        requests,
+        proxy_cpu_us: None,
         requests_per_second: field("Requests/sec:")
             .and_then(|text| text.parse().ok())
             .context("no Requests/sec in wrk's output")?,
@@ -55,7 +130,15 @@ fn parse_wrk(name: &'static str, output: &str) -> Result<Result_> {
     })
 }
 
-fn wrk(name: &'static str, url: &str, script: &Path) -> Result<Result_> {
+/// wrk against `url`; with `proxy`, the `/proc/…/stat` files of the proxy's
+/// threads or processes, whose CPU time per request is then measured.
+fn wrk(
+    name: &'static str,
+    url: &str,
+    script: &Path,
+    proxy: Option<&[std::path::PathBuf]>,
+) -> Result<Result_> {
+    let before = proxy.map(cpu_ticks);
     let seconds = env_number("BENCH_SECONDS", 10);
     let connections = env_number("BENCH_CONNECTIONS", 64);
     let output = Command::new("wrk")
@@ -80,7 +163,12 @@ fn wrk(name: &'static str, url: &str, script: &Path) -> Result<Result_> {
     if text.contains("Non-2xx") {
         bail!("{name}: some requests failed:\n{text}");
     }
-    parse_wrk(name, &text)
+    let mut result = parse_wrk(name, &text)?;
+    if let (Some(proxy), Some(before)) = (proxy, before) {
+        let spent = cpu_ticks(proxy).saturating_sub(before) as f64 / ticks_per_second();
+        result.proxy_cpu_us = Some(spent * 1e6 / result.requests.max(1) as f64);
+    }
+    Ok(result)
 }
 
 fn start_nginx(dir: &Path, port: u16, blue: SocketAddr, green: SocketAddr) -> Result<Child> {
@@ -182,12 +270,20 @@ async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
         "bench".to_string(),
         router.clone(),
     )])));
-    let app = invocation_routes(move |name| {
-        endpoints
-            .read()
-            .ok()
-            .and_then(|endpoints| endpoints.get(name).cloned())
-    });
+    let invocations = Invocations::new(
+        move |name| {
+            endpoints
+                .read()
+                .ok()
+                .and_then(|endpoints| endpoints.get(name).cloned())
+        },
+        || None,
+    );
+    // As `guardrail serve` serves it: invocations ahead of axum's router.
+    let app = guardrail_server::web::Served {
+        app: invocations.routes(),
+        invocations: Some(invocations),
+    };
     // As `guardrail serve` runs it: one thread per core.
     let router_port = guardrail_server::web::spawn_server_threads(
         SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -209,11 +305,34 @@ async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
     let direct_url = format!("{}/invocations", blue.url());
     let router_url = format!("http://127.0.0.1:{router_port}/endpoints/bench/invocations");
     let nginx_url = format!("http://127.0.0.1:{nginx_port}/invocations");
+    let router_tasks = router_threads();
+    // The master and its two workers, once it has forked them.
+    let mut nginx_tasks = nginx_processes(nginx.id());
+    for _ in 0..100 {
+        if nginx_tasks.len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        nginx_tasks = nginx_processes(nginx.id());
+    }
+    if router_tasks.is_empty() || nginx_tasks.len() < 3 {
+        bail!("cannot find the router's threads or nginx's workers in /proc");
+    }
     let results = tokio::task::spawn_blocking(move || -> Result<Vec<Result_>> {
         Ok(vec![
-            wrk("direct to one model server", &direct_url, &script)?,
-            wrk("guardrail router, 90/10", &router_url, &script)?,
-            wrk("nginx split_clients, 90/10", &nginx_url, &script)?,
+            wrk("direct to one model server", &direct_url, &script, None)?,
+            wrk(
+                "guardrail router, 90/10",
+                &router_url,
+                &script,
+                Some(&router_tasks),
+            )?,
+            wrk(
+                "nginx split_clients, 90/10",
+                &nginx_url,
+                &script,
+                Some(&nginx_tasks),
+            )?,
         ])
     })
     .await??;
@@ -229,17 +348,21 @@ async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
 
     let total = router.metrics.total();
     let direct = &results[0];
-    println!("| target | requests/s | p50 ms | p99 ms | p50 added ms | p99 added ms |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("| target | requests/s | p50 ms | p99 ms | p50 added ms | p99 added ms | proxy CPU µs per request |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for result in &results {
         println!(
-            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} |",
+            "| {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} |",
             result.name,
             result.requests_per_second,
             result.p50_ms,
             result.p99_ms,
             result.p50_ms - direct.p50_ms,
-            result.p99_ms - direct.p99_ms
+            result.p99_ms - direct.p99_ms,
+            result
+                .proxy_cpu_us
+                .map(|us| format!("{us:.1}"))
+                .unwrap_or_default()
         );
     }
     println!("\nthe router recorded {total} invocations");

@@ -178,6 +178,13 @@ mod imp {
             .unwrap_or(f64::INFINITY)
     }
 
+    /// A User Timing mark (`performance.mark`), for benchmarks to read.
+    pub fn mark(name: &str) {
+        if let Some(performance) = window().and_then(|window| window.performance()) {
+            let _ = performance.mark(name);
+        }
+    }
+
     /// Milliseconds from the page's start, for timings.
     pub fn now_ms() -> f64 {
         window()
@@ -221,6 +228,7 @@ mod imp {
     pub fn now_ms() -> f64 {
         0.0
     }
+    pub fn mark(_name: &str) {}
     /// No window: charts at their widest.
     pub fn viewport_width() -> f64 {
         f64::INFINITY

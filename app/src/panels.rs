@@ -27,6 +27,9 @@ fn seconds_text(seconds: u32) -> String {
     format!("{} ({seconds} s)", mmss(u64::from(seconds)))
 }
 
+/// The User Timing mark set when the plan's traffic chart is first drawn.
+pub const FIRST_CHART_MARK: &str = "guardrail:first-chart";
+
 #[component]
 pub fn PreviewPanel() -> impl IntoView {
     let planner = use_planner();
@@ -45,6 +48,15 @@ pub fn PreviewPanel() -> impl IntoView {
         },
     );
     let broken = Memo::new(move |_| planner.schedule.with(Option::is_none));
+    // When the page's first chart is on screen: the time to first chart
+    // that the browser benchmark reads (BENCHMARKS.md).
+    Effect::new(move |marked: Option<bool>| {
+        let drawn = marked.unwrap_or(false) || shown.with(Option::is_some);
+        if drawn && marked != Some(true) {
+            crate::browser::mark(FIRST_CHART_MARK);
+        }
+        drawn
+    });
     let first_error = move || {
         planner.checked.with(|checked| {
             let errors = &checked.report.errors;

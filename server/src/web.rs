@@ -102,6 +102,15 @@ pub fn app(dist: &Path, engine: Engine) -> Router {
     app_with(dist, engine, backends)
 }
 
+/// [`app`] as `guardrail serve` serves it: SageMaker Runtime's invocations
+/// answered ahead of axum's router.
+pub fn served(dist: &Path, engine: Engine) -> Served {
+    Served {
+        invocations: Some(engine.invocations()),
+        app: app(dist, engine),
+    }
+}
+
 /// The same, with runs started on `backends` (the local engine, SageMaker).
 pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
     register_server_functions();

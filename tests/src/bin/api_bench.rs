@@ -196,7 +196,7 @@ async fn bench() -> Result<()> {
     )
     .await?;
     let dist = std::env::temp_dir().join("guardrail-bench-no-planner");
-    let app = guardrail_server::web::app(&dist, engine.clone());
+    let app = guardrail_server::web::served(&dist, engine.clone());
     let port =
         guardrail_server::web::spawn_server_threads(SocketAddr::from(([127, 0, 0, 1], 0)), 2, app)?;
     let api = Api {

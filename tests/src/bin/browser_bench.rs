@@ -174,6 +174,36 @@ async fn compare_two_pinned(
     Ok(phases)
 }
 
+/// Loads the planner in a fresh browser (an empty profile: nothing cached)
+/// and reads when its first chart was drawn (the app's `guardrail:first-chart`
+/// mark) and when the HTML and the Wasm had arrived, in page milliseconds.
+async fn first_chart(base: &str) -> Result<(f64, f64, f64)> {
+    let found = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let out = found.clone();
+    let base = base.to_string();
+    with_browser(|driver| async move {
+        driver.goto(&base).await?;
+        let read = format!(
+            "const mark = performance.getEntriesByName({:?})[0];
+             const wasm = performance.getEntriesByType('resource').find((entry) => entry.name.endsWith('.wasm'));
+             const page = performance.getEntriesByType('navigation')[0];
+             return mark ? [mark.startTime, page.responseEnd, wasm ? wasm.responseEnd : -1] : null;",
+            guardrail_app::panels::FIRST_CHART_MARK
+        );
+        let times = wait_for("the first chart", || async {
+            let value = driver.execute(&read, vec![]).await.ok()?;
+            let times: Vec<f64> = serde_json::from_value(value.json().clone()).ok()?;
+            (times.len() == 3).then_some(times)
+        })
+        .await?;
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some((times[0], times[1], times[2]));
+        Ok(())
+    })
+    .await?;
+    let times = found.lock().map_err(|_| anyhow::anyhow!("lock"))?.take();
+    times.context("no first chart")
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let started = Instant::now();
@@ -203,6 +233,12 @@ async fn main() -> Result<()> {
     })
     .await?;
     let wasm = wasm.lock().map_err(|_| anyhow::anyhow!("lock"))?.clone();
+
+    // Time to first chart, cold: ten loads, each in a fresh browser.
+    let mut loads = Vec::new();
+    for _ in 0..10 {
+        loads.push(first_chart(&server.base_url).await?);
+    }
 
     let mut typing = Vec::new();
     for (name, json) in [
@@ -269,6 +305,17 @@ async fn main() -> Result<()> {
             in_browser / timing.mean_ms
         );
     }
+    println!();
+    let mut charts: Vec<f64> = loads.iter().map(|(chart, _, _)| *chart).collect();
+    charts.sort_by(f64::total_cmp);
+    let wasm: Vec<f64> = loads.iter().map(|(_, _, wasm)| *wasm).collect();
+    println!(
+        "Time to first chart, 10 cold loads on loopback: p50 {:.0} ms, worst {:.0} ms (each: {}); the Wasm had arrived at {} ms",
+        (charts[4] + charts[5]) / 2.0,
+        charts[9],
+        loads.iter().map(|(chart, _, _)| format!("{chart:.0}")).collect::<Vec<_>>().join(", "),
+        wasm.iter().map(|at| format!("{at:.0}")).collect::<Vec<_>>().join(", ")
+    );
     println!();
     println!(
         "| plan ({} keystrokes in the what-if), or what was done in Compare | long tasks (> 50 ms), longest | longest handler | frames over 20 ms, longest | longest busy stretch (probe) | last analysis shown after the last key, or Compare's table complete after the first click |",

@@ -158,7 +158,7 @@ async fn bench() -> Result<()> {
     let port = guardrail_server::web::spawn_server_threads(
         ([127, 0, 0, 1], 0).into(),
         2,
-        guardrail_server::web::app(&dist, engine.clone()),
+        guardrail_server::web::served(&dist, engine.clone()),
     )?;
     let base = format!("http://127.0.0.1:{port}");
     let router = engine

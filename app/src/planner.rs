@@ -18,7 +18,7 @@ use crate::presets::{self, PRESETS};
 use crate::runs::RunPanel;
 use crate::state::{
     fragment_for, opening_fragment, restore, use_planner, Beyond, CurrentVerdict, Editing, Notice,
-    Pending, Planner, View, DRAFT_KEY, PENDING_KEY,
+    Pending, Planner, Restored, View, DRAFT_KEY, PENDING_KEY,
 };
 
 /// How long the state must stay unchanged before the URL is rewritten.
@@ -65,6 +65,58 @@ pub fn App() -> impl IntoView {
         &opening_fragment(&browser::fragment(), browser::session_get(PENDING_KEY)),
         saved_draft().as_deref(),
     );
+    let planner = planner_of(restored);
+    let (plan, checked, review, linked) = (
+        planner.plan,
+        planner.checked,
+        planner.review,
+        planner.linked,
+    );
+    follow_window_width(planner);
+    provide_context(planner);
+    provide_context(Editing::of_planner(planner));
+    let analyses = crate::analysis::provide_analyses();
+    provide_context(CurrentVerdict(current_verdict(planner, analyses)));
+    // The what-if and its analyses follow the plan whatever the view, since
+    // the verdict at the top needs them: in a worker, off this thread.
+    let valid = Memo::new(move |_| checked.with(|checked| checked.rollout.is_some()));
+    Effect::new(move |_| {
+        let valid = valid.get();
+        let width = planner.chart_width.get();
+        plan.with(|plan| analyses.request(valid.then_some(plan), width));
+    });
+
+    let written = keep_url_and_draft(planner);
+    keep_pins_and_history(planner);
+    undo_keys(planner);
+    follow_pasted_links(planner, written);
+
+    view! {
+        <a class="skip-link" href="#results">"Skip to the results"</a>
+        <Header />
+        <NoticeBar />
+        {review.then(|| view! { <ReviewBar /> })}
+        <Show when=move || linked.get()>
+            <LinkBar />
+        </Show>
+        <div class="layout">
+            <Designer />
+            <section class="panels" aria-label="Views" id="results" tabindex="-1">
+                <ViewTabs />
+                {move || match planner.view.get() {
+                    View::Preview => view! { <PreviewPanel /> }.into_any(),
+                    View::WhatIf => view! { <WhatIfPanel /> }.into_any(),
+                    View::Compare => view! { <ComparePanel /> }.into_any(),
+                    View::Export => view! { <ExportPanel /> }.into_any(),
+                    View::Run => view! { <RunPanel /> }.into_any(),
+                }}
+            </section>
+        </div>
+    }
+}
+
+/// The planner's state, from what the page opened with.
+fn planner_of(restored: Restored) -> Planner {
     let plan = RwSignal::new(restored.plan);
     let checked = Memo::new(move |_| plan.with(check));
     let view = RwSignal::new(restored.view);
@@ -114,26 +166,29 @@ pub fn App() -> impl IntoView {
         untaken: RwSignal::new(Vec::new()),
         chart_width: RwSignal::new(crate::charts::width_for(browser::viewport_width())),
     };
-    // Charts are drawn for the window's width: text stays readable on a phone.
+    planner
+}
+
+/// Charts are drawn for the window's width: text stays readable on a phone.
+fn follow_window_width(planner: Planner) {
     let _ = window_event_listener(leptos::ev::resize, move |_| {
         let width = crate::charts::width_for(browser::viewport_width());
         if planner.chart_width.get_untracked() != width {
             planner.chart_width.set(width);
         }
     });
-    provide_context(planner);
-    provide_context(Editing::of_planner(planner));
-    let analyses = crate::analysis::provide_analyses();
-    provide_context(CurrentVerdict(current_verdict(planner, analyses)));
-    // The what-if and its analyses follow the plan whatever the view, since
-    // the verdict at the top needs them: in a worker, off this thread.
-    let valid = Memo::new(move |_| checked.with(|checked| checked.rollout.is_some()));
-    Effect::new(move |_| {
-        let valid = valid.get();
-        let width = planner.chart_width.get();
-        plan.with(|plan| analyses.request(valid.then_some(plan), width));
-    });
+}
 
+/// Keeps the URL and the draft in step with the plan and the view, and says
+/// which fragment the URL holds.
+fn keep_url_and_draft(planner: Planner) -> StoredValue<String> {
+    let Planner {
+        plan,
+        fragment,
+        review,
+        linked,
+        ..
+    } = planner;
     // Keep the URL and the draft in step with the plan and the view. The
     // draft and this tab's newest state (session storage) are written on
     // every change, which is cheap; the URL once typing pauses, since
@@ -167,6 +222,13 @@ pub fn App() -> impl IntoView {
         pending.set_value(Some(browser::later(WRITE_AFTER_MS, flush)));
     });
     let _ = window_event_listener(leptos::ev::pagehide, move |_| flush());
+    written
+}
+
+/// Plans pinned to Compare stay pinned across visits, and every change of
+/// the plan is a step to undo.
+fn keep_pins_and_history(planner: Planner) {
+    let plan = planner.plan;
     // Plans pinned to Compare stay pinned across visits.
     Effect::new(move |_| {
         planner
@@ -181,6 +243,10 @@ pub fn App() -> impl IntoView {
         }
         after
     });
+}
+
+/// Ctrl+Z undoes, Ctrl+Shift+Z and Ctrl+Y redo.
+fn undo_keys(planner: Planner) {
     // Ctrl+Z undoes, Ctrl+Shift+Z and Ctrl+Y redo (⌘ on a Mac), in a plan's
     // field too: the plan's history, not the field's, so that what a field
     // shows and the plan never disagree.
@@ -216,6 +282,12 @@ pub fn App() -> impl IntoView {
             }
         }
     });
+}
+
+/// Follows a link pasted into the address bar; `written` is the fragment the
+/// URL holds.
+fn follow_pasted_links(planner: Planner, written: StoredValue<String>) {
+    let (plan, review) = (planner.plan, planner.review);
     // A link pasted into the address bar of an open page. Another review, or
     // a review pasted into a working page (or back), opens afresh: whether a
     // page can start rollouts is decided once, when it loads.
@@ -235,29 +307,6 @@ pub fn App() -> impl IntoView {
             plan.set(restored.plan);
         }
     });
-
-    view! {
-        <a class="skip-link" href="#results">"Skip to the results"</a>
-        <Header />
-        <NoticeBar />
-        {review.then(|| view! { <ReviewBar /> })}
-        <Show when=move || linked.get()>
-            <LinkBar />
-        </Show>
-        <div class="layout">
-            <Designer />
-            <section class="panels" aria-label="Views" id="results" tabindex="-1">
-                <ViewTabs />
-                {move || match planner.view.get() {
-                    View::Preview => view! { <PreviewPanel /> }.into_any(),
-                    View::WhatIf => view! { <WhatIfPanel /> }.into_any(),
-                    View::Compare => view! { <ComparePanel /> }.into_any(),
-                    View::Export => view! { <ExportPanel /> }.into_any(),
-                    View::Run => view! { <RunPanel /> }.into_any(),
-                }}
-            </section>
-        </div>
-    }
 }
 
 #[component]

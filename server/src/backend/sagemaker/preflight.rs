@@ -52,6 +52,14 @@ pub enum Put {
 /// has them.
 pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
     let mut found = Preflight::default();
+    check_endpoint(clients, plan, &mut found).await;
+    check_new_config(clients, plan, &mut found).await;
+    check_rollback_alarms(clients, plan, put, &mut found).await;
+    found
+}
+
+/// The endpoint: in service, on another config, with the plan's variant.
+async fn check_endpoint(clients: &Clients, plan: &Plan, found: &mut Preflight) {
     let region = &clients.region;
     let endpoint = &plan.endpoint_name;
     let to_config = &plan.endpoint_config_name;
@@ -121,6 +129,13 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
             });
         }
     }
+}
+
+/// The new config: it exists, keeps the variant, and has the plan's
+/// instances.
+async fn check_new_config(clients: &Clients, plan: &Plan, found: &mut Preflight) {
+    let region = &clients.region;
+    let to_config = &plan.endpoint_config_name;
     match clients
         .sagemaker
         .describe_endpoint_config()
@@ -181,9 +196,15 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
             });
         }
     }
+}
+
+/// The rollback alarms as CloudWatch has them: each exists (or will be put),
+/// is a metric alarm, and can see this update.
+async fn check_rollback_alarms(clients: &Clients, plan: &Plan, put: Put, found: &mut Preflight) {
+    let region = &clients.region;
     let names = super::rollback_alarms(plan);
     if names.is_empty() {
-        return found;
+        return;
     }
     let described = match clients
         .cloudwatch
@@ -200,7 +221,7 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
                 "cannot describe the rollback alarms: {}",
                 call_error(&error)
             ));
-            return found;
+            return;
         }
     };
     let alarms = described.metric_alarms();
@@ -231,91 +252,105 @@ pub async fn check(clients: &Clients, plan: &Plan, put: Put) -> Preflight {
             ));
             continue;
         };
-        if alarm.state_value().map(|state| state.as_str()) == Some("ALARM") {
+        check_alarm(alarm, name, plan, put == Put::Planned && in_plan, found);
+    }
+}
+
+/// One rollback alarm that exists in CloudWatch: not already in ALARM, and
+/// reading a metric SageMaker publishes for this update (or the judge's
+/// score, for a plan with a judge).
+fn check_alarm(
+    alarm: &aws_sdk_cloudwatch::types::MetricAlarm,
+    name: &str,
+    plan: &Plan,
+    to_be_put: bool,
+    found: &mut Preflight,
+) {
+    let endpoint = &plan.endpoint_name;
+    let to_config = &plan.endpoint_config_name;
+    if alarm.state_value().map(|state| state.as_str()) == Some("ALARM") {
+        found.problems.push(format!(
+            "rollback alarm {name} is already in ALARM ({}): SageMaker would roll the update back at once; fix what it sees, or wait until it is OK",
+            alarm.state_reason().unwrap_or("no reason given")
+        ));
+    }
+    // One about to be put is the plan's, which `check` validated.
+    if to_be_put {
+        return;
+    }
+    let score = guardrail_core::judge::score_metric(endpoint, to_config);
+    let read = guardrail_core::plan::MetricIdentity::new(
+        alarm.namespace().unwrap_or_default(),
+        alarm.metric_name().unwrap_or_default(),
+        dimensions_of(alarm.dimensions()),
+    );
+    if read.same_as(&score) {
+        if plan.judge.is_none() {
             found.problems.push(format!(
-                "rollback alarm {name} is already in ALARM ({}): SageMaker would roll the update back at once; fix what it sees, or wait until it is OK",
-                alarm.state_reason().unwrap_or("no reason given")
+                "rollback alarm {name} reads the canary judge's score ({} {} for {to_config}), but the plan has no Judge: on SageMaker guardrail's watcher publishes it only for a plan with one, so the alarm would see no data; add a Judge to the plan, or take the alarm off the rollback list",
+                score.namespace, score.metric_name
             ));
         }
-        // One about to be put is the plan's, which `check` validated.
-        if put == Put::Planned && in_plan {
-            continue;
+        if alarm.treat_missing_data() == Some("breaching") {
+            found.problems.push(format!(
+                "rollback alarm {name} treats missing data as breaching, but the judge publishes no score until both fleets have served its minimum samples (and none if the watcher stops): SageMaker would roll back at the start of the bake; set TreatMissingData to notBreaching"
+            ));
         }
-        let score = guardrail_core::judge::score_metric(endpoint, to_config);
-        let read = guardrail_core::plan::MetricIdentity::new(
-            alarm.namespace().unwrap_or_default(),
-            alarm.metric_name().unwrap_or_default(),
+        return;
+    }
+    let metrics: Vec<(String, String, Vec<Dimension>)> = if alarm.metrics().is_empty() {
+        vec![(
+            alarm.namespace().unwrap_or_default().to_string(),
+            alarm.metric_name().unwrap_or_default().to_string(),
             dimensions_of(alarm.dimensions()),
+        )]
+    } else {
+        alarm
+            .metrics()
+            .iter()
+            .filter_map(|query| query.metric_stat()?.metric())
+            .map(|metric| {
+                (
+                    metric.namespace().unwrap_or_default().to_string(),
+                    metric.metric_name().unwrap_or_default().to_string(),
+                    dimensions_of(metric.dimensions()),
+                )
+            })
+            .collect()
+    };
+    let mut sees = false;
+    let mut blind = Vec::new();
+    for (namespace, metric, dimensions) in &metrics {
+        let scope = scope_of(
+            namespace,
+            metric,
+            dimensions,
+            (endpoint, &plan.variant_name, to_config),
         );
-        if read.same_as(&score) {
-            if plan.judge.is_none() {
-                found.problems.push(format!(
-                    "rollback alarm {name} reads the canary judge's score ({} {} for {to_config}), but the plan has no Judge: on SageMaker guardrail's watcher publishes it only for a plan with one, so the alarm would see no data; add a Judge to the plan, or take the alarm off the rollback list",
-                    score.namespace, score.metric_name
-                ));
-            }
-            if alarm.treat_missing_data() == Some("breaching") {
-                found.problems.push(format!(
-                    "rollback alarm {name} treats missing data as breaching, but the judge publishes no score until both fleets have served its minimum samples (and none if the watcher stops): SageMaker would roll back at the start of the bake; set TreatMissingData to notBreaching"
-                ));
-            }
-            continue;
-        }
-        let metrics: Vec<(String, String, Vec<Dimension>)> = if alarm.metrics().is_empty() {
-            vec![(
-                alarm.namespace().unwrap_or_default().to_string(),
-                alarm.metric_name().unwrap_or_default().to_string(),
-                dimensions_of(alarm.dimensions()),
-            )]
-        } else {
-            alarm
-                .metrics()
-                .iter()
-                .filter_map(|query| query.metric_stat()?.metric())
-                .map(|metric| {
-                    (
-                        metric.namespace().unwrap_or_default().to_string(),
-                        metric.metric_name().unwrap_or_default().to_string(),
-                        dimensions_of(metric.dimensions()),
-                    )
-                })
-                .collect()
-        };
-        let mut sees = false;
-        let mut blind = Vec::new();
-        for (namespace, metric, dimensions) in &metrics {
-            let scope = scope_of(
+        let old_fleet = matches!(scope, Scope::Unrelated)
+            && scope_of(
                 namespace,
                 metric,
                 dimensions,
-                (endpoint, &plan.variant_name, to_config),
-            );
-            let old_fleet = matches!(scope, Scope::Unrelated)
-                && scope_of(
-                    namespace,
-                    metric,
-                    dimensions,
-                    (endpoint, &plan.variant_name, &found.from_config),
-                ) == Scope::NewFleet;
-            match scope {
-                Scope::Endpoint | Scope::NewFleet | Scope::Team => sees = true,
-                _ if old_fleet => sees = true,
-                _ => {
-                    let shown: Vec<String> = dimensions
-                        .iter()
-                        .map(|dimension| format!("{}={}", dimension.name, dimension.value))
-                        .collect();
-                    blind.push(format!("{namespace} {metric} {{{}}}", shown.join(", ")));
-                }
+                (endpoint, &plan.variant_name, &found.from_config),
+            ) == Scope::NewFleet;
+        match scope {
+            Scope::Endpoint | Scope::NewFleet | Scope::Team => sees = true,
+            _ if old_fleet => sees = true,
+            _ => {
+                let shown: Vec<String> = dimensions
+                    .iter()
+                    .map(|dimension| format!("{}={}", dimension.name, dimension.value))
+                    .collect();
+                blind.push(format!("{namespace} {metric} {{{}}}", shown.join(", ")));
             }
         }
-        if !sees && !blind.is_empty() {
-            found.problems.push(format!(
-                "rollback alarm {name} watches {}, which SageMaker does not publish for this update: SageMaker publishes its endpoint metrics in AWS/SageMaker under EndpointName={endpoint}, VariantName={} (the whole variant) and with EndpointConfigName={to_config} (the new fleet); fix the alarm's namespace, metric or dimensions",
-                blind.join(" and "),
-                plan.variant_name
-            ));
-        }
     }
-    found
+    if !sees && !blind.is_empty() {
+        found.problems.push(format!(
+            "rollback alarm {name} watches {}, which SageMaker does not publish for this update: SageMaker publishes its endpoint metrics in AWS/SageMaker under EndpointName={endpoint}, VariantName={} (the whole variant) and with EndpointConfigName={to_config} (the new fleet); fix the alarm's namespace, metric or dimensions",
+            blind.join(" and "),
+            plan.variant_name
+        ));
+    }
 }

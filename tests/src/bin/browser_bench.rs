@@ -204,6 +204,19 @@ async fn first_chart(base: &str) -> Result<(f64, f64, f64)> {
     times.context("no first chart")
 }
 
+/// The planner at `base` with the plan `json` open in the what-if view.
+fn whatif_url(base: &str, json: &str) -> Result<String> {
+    let plan = guardrail_core::Plan::from_json(json).map_err(|error| anyhow::anyhow!("{error}"))?;
+    let link = guardrail_core::link::encode(&guardrail_core::link::LinkState {
+        plan,
+        view: Some("whatif".into()),
+        run: None,
+        at_ms: None,
+        review: false,
+    });
+    Ok(format!("{base}/#p={link}"))
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let started = Instant::now();
@@ -251,16 +264,7 @@ async fn main() -> Result<()> {
             guardrail_core::examples::LINEAR_2H_10_ALARMS,
         ),
     ] {
-        let plan =
-            guardrail_core::Plan::from_json(json).map_err(|error| anyhow::anyhow!("{error}"))?;
-        let link = guardrail_core::link::encode(&guardrail_core::link::LinkState {
-            plan,
-            view: Some("whatif".into()),
-            run: None,
-            at_ms: None,
-            review: false,
-        });
-        let url = format!("{}/#p={link}", server.base_url);
+        let url = whatif_url(&server.base_url, json)?;
         let seen = std::sync::Arc::new(std::sync::Mutex::new(None));
         let out = seen.clone();
         with_browser(|driver| async move {
@@ -273,16 +277,10 @@ async fn main() -> Result<()> {
         typing.push((name, found.context("no measurement")?));
     }
 
-    let plan = guardrail_core::Plan::from_json(guardrail_core::examples::LINEAR_2H_10_ALARMS)
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-    let link = guardrail_core::link::encode(&guardrail_core::link::LinkState {
-        plan,
-        view: Some("whatif".into()),
-        run: None,
-        at_ms: None,
-        review: false,
-    });
-    let url = format!("{}/#p={link}", server.base_url);
+    let url = whatif_url(
+        &server.base_url,
+        guardrail_core::examples::LINEAR_2H_10_ALARMS,
+    )?;
     let compared = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let out = compared.clone();
     with_browser(|driver| async move {

@@ -9,6 +9,8 @@
 # With --bench it also installs wrk and nginx (router benchmarks).
 # With --fuzz it also installs the nightly toolchain in fuzz/toolchain and
 # cargo-fuzz (fuzz/run.sh).
+# With --no-build-tools it skips the first three (scripts/test.sh installs
+# them first, then the rest beside its builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -21,35 +23,39 @@ want_browser=0
 want_python=0
 want_bench=0
 want_fuzz=0
+want_build_tools=1
 for arg in "$@"; do
   case "$arg" in
     --browser) want_browser=1 ;;
     --python) want_python=1 ;;
     --bench) want_bench=1 ;;
     --fuzz) want_fuzz=1 ;;
+    --no-build-tools) want_build_tools=0 ;;
     *) log "unknown option $arg"; exit 2 ;;
   esac
 done
 
-if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
-  log "adding the wasm32-unknown-unknown target"
-  rustup target add wasm32-unknown-unknown
-fi
+if [ "$want_build_tools" = 1 ]; then
+  if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+    log "adding the wasm32-unknown-unknown target"
+    rustup target add wasm32-unknown-unknown
+  fi
 
-if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
-  log "installing trunk $TRUNK_VERSION (about 8 minutes, once)"
-  cargo install trunk --version "$TRUNK_VERSION" --locked
-fi
+  if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
+    log "installing trunk $TRUNK_VERSION (about 8 minutes, once)"
+    cargo install trunk --version "$TRUNK_VERSION" --locked
+  fi
 
-# wasm-bindgen-cli must match the wasm-bindgen library exactly. It is installed
-# without --locked: one of its locked dependencies is not in the registry here.
-bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-if [ -z "$bindgen_version" ]; then
-  log "cannot find wasm-bindgen in Cargo.lock"; exit 1
-fi
-if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_version" ]; then
-  log "installing wasm-bindgen-cli $bindgen_version (about 3 minutes, once)"
-  cargo install wasm-bindgen-cli --version "$bindgen_version"
+  # wasm-bindgen-cli must match the wasm-bindgen library exactly. It is installed
+  # without --locked: one of its locked dependencies is not in the registry here.
+  bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
+  if [ -z "$bindgen_version" ]; then
+    log "cannot find wasm-bindgen in Cargo.lock"; exit 1
+  fi
+  if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_version" ]; then
+    log "installing wasm-bindgen-cli $bindgen_version (about 3 minutes, once)"
+    cargo install wasm-bindgen-cli --version "$bindgen_version"
+  fi
 fi
 
 apt_install() {

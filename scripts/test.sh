@@ -13,8 +13,24 @@ export TMPDIR=/tmp
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "setup"
-scripts/setup.sh --browser --python --fuzz
+step "setup: the build tools; Chromium, the Python tools and the nightly beside the builds"
+scripts/setup.sh
+# Downloads and installs that no build needs run while the builds do; the
+# tests wait for them (fuzz/run.sh's nightly and cargo-fuzz too).
+mkdir -p target
+scripts/setup.sh --no-build-tools --browser --python --fuzz >target/setup-beside.log 2>&1 &
+beside=$!
+# A check that fails ends the script: let an apt or pip install under way
+# finish rather than leave it half done.
+trap 'wait "$beside" 2>/dev/null || true' EXIT
+finish_setup() {
+  if ! wait "$beside"; then
+    cat target/setup-beside.log >&2
+    echo "setup beside the builds failed" >&2
+    exit 1
+  fi
+  cat target/setup-beside.log >&2
+}
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -35,7 +51,8 @@ cargo clippy -p guardrail-app --features csr --target wasm32-unknown-unknown -- 
 step "trunk release build (the browser tests load this bundle)"
 trunk build --release --offline
 
-step "cargo test"
+step "cargo test (once the setup beside the builds is done)"
+finish_setup
 cargo test --workspace
 
 step "fuzz targets, 10 s each from their seeds and past crashes (fuzz/run.sh)"

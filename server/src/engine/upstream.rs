@@ -62,7 +62,15 @@ fn put_idle(authority: &Arc<str>, sender: Sender) {
         {
             Some((_, senders)) if senders.len() < MOST_IDLE => senders.push(sender),
             Some(_) => {}
-            None => idle.push((authority.clone(), vec![sender])),
+            None => {
+                // A new instance: forget those whose connections have all
+                // closed (instances stopped as fleets were replaced).
+                idle.retain_mut(|(_, senders)| {
+                    senders.retain(|sender| !sender.is_closed());
+                    !senders.is_empty()
+                });
+                idle.push((authority.clone(), vec![sender]));
+            }
         }
     });
 }
@@ -194,6 +202,48 @@ mod tests {
             tokio::task::yield_now().await;
         }
         task.abort();
+        // The closing server's connections are closed; the first connection
+        // kept to another instance forgets them.
+        let kept = |authority: &Arc<str>| {
+            IDLE.with(|idle| {
+                idle.borrow()
+                    .iter()
+                    .find(|(address, _)| address == authority)
+                    .map(|(_, senders)| senders.iter().filter(|sender| !sender.is_closed()).count())
+            })
+        };
+        for _ in 0..400 {
+            if kept(&closing).unwrap_or(0) == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert_eq!(
+            kept(&closing).unwrap_or(0),
+            0,
+            "the closing server's connections closed"
+        );
+        let other = crate::engine::model::ModelServer::start(
+            crate::engine::model::BuiltinModel {
+                behaviour: crate::engine::model::Behaviour::Baseline,
+                latency_ms: 0.0,
+                error_rate: 0.0,
+            },
+            2,
+        )
+        .await
+        .expect("model server");
+        let other_authority: Arc<str> = Arc::from(other.address.to_string());
+        exchange(&other_authority, request(&other_authority))
+            .await
+            .expect("answered");
+        assert_eq!(kept(&closing), None, "forgotten");
+        assert_eq!(kept(&other_authority), Some(1));
+        assert_eq!(
+            kept(&authority),
+            Some(1),
+            "a live instance's connection stays"
+        );
         // Nothing listens any more: refused, not retried for ever.
         drop(server);
         let nowhere: Arc<str> = Arc::from("127.0.0.1:9");

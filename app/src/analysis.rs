@@ -37,7 +37,7 @@ pub const COMPARE_RUNS: u32 = 200;
 
 /// What Compare shows of a pinned plan beyond its check: the evidence of its
 /// seeded run with its detection, and the detection's count.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Compared {
     pub evidence: Option<Evidence>,
     /// Runs rolled back by an alarm, of runs.
@@ -73,16 +73,13 @@ fn compared(analysis: &Analysis, evidence: Option<Evidence>, error_rate: f64) ->
 /// A pinned plan's seeded run and detection, on this thread.
 pub fn compare_now(plan_json: &str) -> Compared {
     let Some((mut analysis, evidence, error_rate)) = start_compare(plan_json) else {
-        return Compared {
-            evidence: None,
-            detection: None,
-        };
+        return Compared::default();
     };
     while !analysis.is_done() {
         if analysis.advance(u32::MAX).is_err() {
             return Compared {
                 evidence,
-                detection: None,
+                ..Compared::default()
             };
         }
     }
@@ -654,10 +651,7 @@ pub mod worker {
     /// the plan on screen goes on beside it.
     async fn compare_in_slices(plan: &str) -> Compared {
         let Some((mut analysis, evidence, error_rate)) = start_compare(plan) else {
-            return Compared {
-                evidence: None,
-                detection: None,
-            };
+            return Compared::default();
         };
         while !analysis.is_done() {
             let began = js_sys::Date::now();
@@ -665,7 +659,7 @@ pub mod worker {
                 if analysis.advance(RUNS_PER_LOOK).is_err() {
                     return Compared {
                         evidence,
-                        detection: None,
+                        ..Compared::default()
                     };
                 }
             }

@@ -127,11 +127,9 @@ impl Healer {
                 .drain(..)
                 .partition(|instance| unhealthy.contains(&instance.id));
             state.blue = kept;
-            entry.router.set_routing(Routing {
-                blue: targets(&state.blue, &state.config),
-                green: Vec::new(),
-                green_bp: 0,
-            });
+            entry
+                .router
+                .set_routing(Routing::blue_only(targets(&state.blue, &state.config)));
             for instance in &gone {
                 tracing::warn!(
                     endpoint = name,
@@ -221,11 +219,9 @@ async fn replace(
         }
         tracing::info!(endpoint = %entry.router.name, instance = %id, "a replacement serves");
         state.blue.push(instance);
-        entry.router.set_routing(Routing {
-            blue: targets(&state.blue, &state.config),
-            green: Vec::new(),
-            green_bp: 0,
-        });
+        entry
+            .router
+            .set_routing(Routing::blue_only(targets(&state.blue, &state.config)));
     }
     Ok(())
 }

@@ -12,9 +12,21 @@
 //!
 //! Latency keeps a log-bucket histogram (2 % wide buckets) so that percentiles
 //! cost the same at any request rate.
+//!
+//! An invocation counts at the moment the router **received** it, not when it
+//! was answered. At a time scale a model's latency stays real: at 600× a 50 ms
+//! answer would otherwise land 30 plan seconds late, and a blue request sent
+//! just before green took all traffic would count in green's first period.
+//! Before a run reads a period it waits for the requests received in it to be
+//! answered ([`Metrics::settle`], at most [`SETTLE_LIMIT`] past the period's
+//! end). One answered after its period was read, or a published bucket
+//! already rolled up, counts when it is answered instead, so nothing is lost
+//! or counted twice.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use guardrail_core::alarm::{Metric, PeriodSamples, Scope};
 use guardrail_core::event::{Fleet, FleetTick};
@@ -111,6 +123,8 @@ fn observe(bucket: &mut FleetBucket, observation: &Observation) {
 /// What the router saw of one invocation.
 #[derive(Clone, Debug)]
 pub struct Observation {
+    /// When the router received it: the moment it counts at.
+    pub received: Instant,
     pub fleet: Fleet,
     /// The endpoint config of the instance that served it.
     pub config: Arc<str>,
@@ -126,6 +140,66 @@ struct Recording {
     clock: PlanClock,
     tick_ms: u64,
     ticks: BTreeMap<u64, [FleetBucket; 2]>,
+    /// Ticks below this have been read: a late answer no longer joins them.
+    read_below: u64,
+}
+
+/// How long past a period's end a run waits for the requests received in it:
+/// longer than a busy machine's answers, shorter than a hung model's.
+pub const SETTLE_LIMIT: Duration = Duration::from_millis(250);
+
+/// Width of an [`InFlight`] slot, in real milliseconds.
+const IN_FLIGHT_SLOT_MS: u64 = 4;
+/// Slots in the ring: it remembers about a second of arrivals.
+const IN_FLIGHT_SLOTS: usize = 256;
+
+/// Requests not yet answered, counted by when they arrived, in a ring of
+/// 4 ms slots: one atomic add when a request arrives and one subtract when it
+/// is answered, with no lock.
+struct InFlight {
+    origin: Instant,
+    slots: Box<[AtomicU32]>,
+}
+
+impl InFlight {
+    fn new() -> InFlight {
+        InFlight {
+            origin: Instant::now(),
+            slots: (0..IN_FLIGHT_SLOTS).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn slot_of(&self, at: Instant) -> u64 {
+        (at.saturating_duration_since(self.origin).as_millis() as u64) / IN_FLIGHT_SLOT_MS
+    }
+
+    fn cell(&self, slot: u64) -> &AtomicU32 {
+        &self.slots[(slot % IN_FLIGHT_SLOTS as u64) as usize]
+    }
+
+    /// Whether a request that arrived at or before `bound`, within the ring's
+    /// memory, is still unanswered. Conservative: the slot of `bound` also holds
+    /// requests up to 4 ms after it.
+    fn any_by(&self, bound: Instant) -> bool {
+        let now = self.slot_of(Instant::now());
+        let last = self.slot_of(bound).min(now);
+        let first = now.saturating_sub(IN_FLIGHT_SLOTS as u64 - 1);
+        (first..=last).any(|slot| self.cell(slot).load(Ordering::Acquire) > 0)
+    }
+}
+
+/// One request in flight; answered (or abandoned) when dropped.
+pub struct Flight<'a> {
+    in_flight: &'a InFlight,
+    slot: u64,
+}
+
+impl Drop for Flight<'_> {
+    fn drop(&mut self) {
+        self.in_flight
+            .cell(self.slot)
+            .fetch_sub(1, Ordering::Release);
+    }
 }
 
 /// Published buckets by start (API ms).
@@ -144,7 +218,8 @@ struct Inner {
 pub struct Metrics {
     clock: ApiClock,
     inner: Mutex<Inner>,
-    total: std::sync::atomic::AtomicU64,
+    total: AtomicU64,
+    in_flight: InFlight,
 }
 
 fn slot(fleet: Fleet) -> usize {
@@ -164,7 +239,29 @@ impl Metrics {
                 unsaved_from: None,
                 rolled_up_below: [0; 3],
             }),
-            total: std::sync::atomic::AtomicU64::new(0),
+            total: AtomicU64::new(0),
+            in_flight: InFlight::new(),
+        }
+    }
+
+    /// A request received at `at` is in flight until the flight is dropped:
+    /// record it first, then drop the flight.
+    pub fn arrived(&self, at: Instant) -> Flight<'_> {
+        let slot = self.in_flight.slot_of(at);
+        self.in_flight.cell(slot).fetch_add(1, Ordering::Relaxed);
+        Flight {
+            in_flight: &self.in_flight,
+            slot,
+        }
+    }
+
+    /// Waits until every request received by `bound` is answered, but not
+    /// past `bound + limit`: a hung model's requests then count when they
+    /// are answered.
+    pub async fn settle(&self, bound: Instant, limit: Duration) {
+        let deadline = bound + limit;
+        while self.in_flight.any_by(bound) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(1)).await;
         }
     }
 
@@ -175,6 +272,7 @@ impl Metrics {
                 clock,
                 tick_ms: tick_ms.max(1),
                 ticks: BTreeMap::new(),
+                read_below: 0,
             });
         }
     }
@@ -191,13 +289,19 @@ impl Metrics {
     }
 
     pub fn record(&self, observation: Observation) {
-        self.total
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.total.fetch_add(1, Ordering::Relaxed);
         let now = self.clock.now_ms();
         let Ok(mut inner) = self.inner.lock() else {
             return;
         };
-        let start = now - now % PUBLISHED_BUCKET_MS;
+        // When it arrived, unless that bucket is already rolled up.
+        let received = self.clock.ms_at(observation.received).min(now);
+        let at = if received >= inner.rolled_up_below[0] && now - received < ROLL_UPS[0].0 {
+            received
+        } else {
+            now
+        };
+        let start = at - at % PUBLISHED_BUCKET_MS;
         let configs = &mut inner
             .published
             .entry(start)
@@ -217,7 +321,7 @@ impl Metrics {
             }
         };
         observe(&mut configs[position].1, &observation);
-        inner.unsaved_from.get_or_insert(start);
+        inner.unsaved_from = Some(inner.unsaved_from.map_or(start, |from| from.min(start)));
         // Forget what is older than the retention, a bucket at a time.
         let oldest = now.saturating_sub(PUBLISHED_RETENTION_MS);
         while inner
@@ -228,7 +332,8 @@ impl Metrics {
             inner.published.pop_first();
         }
         if let Some(recording) = inner.run.as_mut() {
-            let tick = recording.clock.now_ms() / recording.tick_ms;
+            let received = recording.clock.ms_at(observation.received) / recording.tick_ms;
+            let tick = received.max(recording.read_below);
             observe(
                 &mut recording.ticks.entry(tick).or_default()[slot(observation.fleet)],
                 &observation,
@@ -237,16 +342,19 @@ impl Metrics {
     }
 
     /// A run's blue and green sums over `[from_ms, to_ms)` of its plan time.
+    /// Its ticks are read from then on: an answer that comes later counts in
+    /// the tick it is answered in.
     pub fn window(&self, from_ms: u64, to_ms: u64) -> [FleetBucket; 2] {
         let mut total: [FleetBucket; 2] = Default::default();
-        let Ok(inner) = self.inner.lock() else {
+        let Ok(mut inner) = self.inner.lock() else {
             return total;
         };
-        let Some(recording) = inner.run.as_ref() else {
+        let Some(recording) = inner.run.as_mut() else {
             return total;
         };
         let first = from_ms / recording.tick_ms;
         let last = to_ms.div_ceil(recording.tick_ms);
+        recording.read_below = recording.read_below.max(last);
         for (_, buckets) in recording.ticks.range(first..last) {
             total[0].add(&buckets[0]);
             total[1].add(&buckets[1]);
@@ -447,6 +555,7 @@ mod tests {
             Fleet::Green => "incompatible",
         };
         metrics.record(Observation {
+            received: Instant::now(),
             fleet,
             config: Arc::from(config),
             instances: 3,
@@ -454,6 +563,60 @@ mod tests {
             model_latency_us: latency_us,
             overhead_us: 100.0,
         });
+    }
+
+    fn arriving(metrics: &Metrics, received: Instant, status: u16) {
+        metrics.record(Observation {
+            received,
+            fleet: Fleet::Green,
+            config: Arc::from("incompatible"),
+            instances: 1,
+            status,
+            model_latency_us: 1_000.0,
+            overhead_us: 100.0,
+        });
+    }
+
+    #[test]
+    fn an_invocation_counts_when_it_arrived_unless_its_period_was_read() {
+        let metrics = Metrics::new(ApiClock::start(1.0));
+        // At 1000×, the run began a real second ago: plan time is ~1000 s,
+        // tick 16 of 60 s ticks.
+        let start = Instant::now() - Duration::from_secs(1);
+        metrics.begin(PlanClock::starting_at(start, 1_000.0), 60_000);
+        // Received 10 plan seconds in (tick 0), answered now: it counts in tick 0.
+        arriving(&metrics, start + Duration::from_millis(10), 500);
+        let [_, green] = metrics.window(0, 60_000);
+        assert_eq!((green.invocations, green.errors_5xx), (1, 1));
+        // Tick 0 has been read: another answer for it joins the first tick
+        // not yet read, and is counted once.
+        arriving(&metrics, start + Duration::from_millis(20), 200);
+        let [_, again] = metrics.window(0, 60_000);
+        assert_eq!(again.invocations, 1, "a read period never changes");
+        let [_, next] = metrics.window(60_000, 120_000);
+        assert_eq!((next.invocations, next.errors_5xx), (1, 0));
+        let [_, all] = metrics.window(0, 2_000_000);
+        assert_eq!(all.invocations, 2);
+    }
+
+    #[tokio::test]
+    async fn a_run_waits_for_what_arrived_by_a_moment_but_not_past_the_limit() {
+        let metrics = Metrics::new(ApiClock::start(1.0));
+        std::thread::sleep(Duration::from_millis(120));
+        let bound = Instant::now() - Duration::from_millis(100);
+        let early = metrics.arrived(bound - Duration::from_millis(20));
+        assert!(metrics.in_flight.any_by(bound));
+        // A request that arrived later is not waited for.
+        let later = metrics.arrived(bound + Duration::from_millis(50));
+        drop(early);
+        assert!(!metrics.in_flight.any_by(bound));
+        assert!(metrics.in_flight.any_by(bound + Duration::from_millis(50)));
+        // One never answered holds a settle only until its limit.
+        let hung = metrics.arrived(bound);
+        metrics.settle(bound, Duration::from_millis(5)).await;
+        assert!(metrics.in_flight.any_by(bound), "still in flight");
+        drop((hung, later));
+        assert!(!metrics.in_flight.any_by(Instant::now()));
     }
 
     #[test]

@@ -832,7 +832,7 @@ impl Engine {
                 RunHandle {
                     outcome: receiver,
                     commands,
-                    plan_clock: context.plan_clock,
+                    plan_clock: context.plan_clock.clone(),
                 },
             );
         }
@@ -966,7 +966,9 @@ impl Engine {
     /// real time (benchmarks measure reactions against it).
     pub fn plan_clock(&self, run_id: &str) -> Option<PlanClock> {
         let runs = self.inner.runs.lock().ok()?;
-        runs.live.get(run_id).map(|handle| handle.plan_clock)
+        runs.live
+            .get(run_id)
+            .map(|handle| handle.plan_clock.clone())
     }
 
     /// Stops an instance as a crash would (for rehearsing failures).
@@ -1191,11 +1193,7 @@ async fn bring_up(
     let router = Arc::new(EndpointRouter::new(
         endpoint,
         &config.variant_name,
-        Routing {
-            blue: targets(&blue, name),
-            green: Vec::new(),
-            green_bp: 0,
-        },
+        Routing::blue_only(targets(&blue, name)),
         clock,
     ));
     let mut state = EndpointState::creating(name, &config.variant_name, count, clock.now_ms());

@@ -21,7 +21,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-use crate::engine::clock::ApiClock;
+use crate::engine::clock::{ApiClock, PlanClock};
 use crate::engine::ids::{shown, ACCOUNT};
 use crate::engine::metrics::{Metrics, Observation};
 
@@ -77,6 +77,19 @@ pub struct Routing {
     pub blue: Vec<Target>,
     pub green: Vec<Target>,
     pub green_bp: u32,
+    /// The clock of the planner's run that routes, if one does: a request
+    /// waits while it is held (see [`PlanClock`]).
+    pub clock: Option<PlanClock>,
+}
+
+impl Routing {
+    /// All traffic to `blue`, with no run holding it.
+    pub fn blue_only(blue: Vec<Target>) -> Routing {
+        Routing {
+            blue,
+            ..Routing::default()
+        }
+    }
 }
 
 /// One endpoint's router.
@@ -185,8 +198,7 @@ impl EndpointRouter {
     /// Picks a fleet by weight, then an instance round-robin; also says how many
     /// instances the fleet has, and gives the routing it chose from, to hold
     /// while the invocation is in flight.
-    fn choose(&self) -> Option<(Arc<Routing>, Fleet, Target, u32)> {
-        let routing = self.routing();
+    fn choose(&self, routing: Arc<Routing>) -> Option<(Arc<Routing>, Fleet, Target, u32)> {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         let roll = (mix(n) % u64::from(WHOLE_BP)) as u32;
         let (fleet, targets) = if roll < routing.green_bp && !routing.green.is_empty() {
@@ -205,9 +217,18 @@ impl EndpointRouter {
 
     /// Sends one invocation and records what happened.
     pub async fn invoke(&self, body: Bytes, content_type: Option<HeaderValue>) -> Response {
+        let mut routing = self.routing();
+        if let Some(clock) = routing.clock.clone().filter(PlanClock::is_held) {
+            // The run is behind its plan: wait for it rather than be served
+            // by a routing the plan has already replaced.
+            drop(routing);
+            clock.released().await;
+            routing = self.routing();
+        }
         let started = Instant::now();
+        let flight = self.metrics.arrived(started);
         // `_held` keeps the routing until the answer: see `drained`.
-        let Some((_held, fleet, target, instances)) = self.choose() else {
+        let Some((_held, fleet, target, instances)) = self.choose(routing) else {
             return runtime_error(
                 StatusCode::BAD_REQUEST,
                 "ValidationError",
@@ -270,6 +291,7 @@ impl EndpointRouter {
         };
         let total_us = started.elapsed().as_secs_f64() * 1e6;
         self.metrics.record(Observation {
+            received: started,
             fleet,
             config: target.config.clone(),
             instances,
@@ -277,6 +299,7 @@ impl EndpointRouter {
             model_latency_us,
             overhead_us: (total_us - model_latency_us).max(0.0),
         });
+        drop(flight);
         response
     }
 
@@ -464,12 +487,18 @@ mod tests {
                 blue: targets("blue", 3),
                 green: targets("green", 1),
                 green_bp: 2_500,
+                clock: None,
             },
             ApiClock::start(1.0),
         );
         let draws = 40_000;
         let green = (0..draws)
-            .filter(|_| matches!(router.choose(), Some((_, Fleet::Green, _, _))))
+            .filter(|_| {
+                matches!(
+                    router.choose(router.routing()),
+                    Some((_, Fleet::Green, _, _))
+                )
+            })
             .count();
         let share = green as f64 / f64::from(draws);
         assert!((share - 0.25).abs() < 0.01, "{share}");
@@ -484,12 +513,13 @@ mod tests {
                 blue: targets("blue", 3),
                 green: Vec::new(),
                 green_bp: 0,
+                clock: None,
             },
             ApiClock::start(1.0),
         );
         let mut seen = std::collections::BTreeSet::new();
         for _ in 0..100 {
-            if let Some((_, _, target, _)) = router.choose() {
+            if let Some((_, _, target, _)) = router.choose(router.routing()) {
                 seen.insert(target.instance.to_string());
             }
         }
@@ -517,8 +547,7 @@ mod tests {
             "AllTraffic",
             Routing {
                 blue: vec![Target::new("blue-1", &url, "baseline")],
-                green: Vec::new(),
-                green_bp: 0,
+                ..Routing::default()
             },
             clock,
         );

@@ -48,6 +48,7 @@ use crate::engine::endpoint::EndpointState;
 use crate::engine::fleet::{
     startup_patience, targets, terminate_when_drained, wait_healthy, Instance,
 };
+use crate::engine::metrics::SETTLE_LIMIT;
 use crate::engine::registry::ModelDefinition;
 use crate::engine::router::{EndpointRouter, Routing, Target};
 use crate::store::{Recorder, Store};
@@ -100,6 +101,15 @@ pub(crate) struct RunContext {
     pub seed: u64,
     /// The team's own metrics the run records (those its plan names).
     pub team_metrics: Vec<MetricIdentity>,
+}
+
+impl RunContext {
+    /// Whether the run holds its plan clock at its deadlines
+    /// ([`PlanClock`]): a planner's run does; one through SageMaker's API
+    /// follows the API clock, which CloudWatch reads too.
+    fn holds_clock(&self) -> bool {
+        matches!(self.alarms, AlarmSource::Own { .. })
+    }
 }
 
 /// What someone asks of a running rollout.
@@ -335,6 +345,8 @@ impl Driver {
                 self.ctx.rollout.endpoint_config_name(),
             ),
             green_bp,
+            // A planner's run holds its clock; one through the API does not.
+            clock: self.ctx.holds_clock().then(|| self.ctx.plan_clock.clone()),
         });
         state.traffic_shifted(serving, green_bp, self.ctx.api_clock.now_ms());
     }
@@ -444,11 +456,9 @@ impl Driver {
             instance.fleet = Fleet::Blue;
         }
         state.config = self.ctx.rollout.endpoint_config_name().to_string();
-        self.ctx.router.set_routing(Routing {
-            blue: targets(&state.blue, &state.config),
-            green: Vec::new(),
-            green_bp: 0,
-        });
+        self.ctx
+            .router
+            .set_routing(Routing::blue_only(targets(&state.blue, &state.config)));
         terminate_when_drained(self.ctx.router.clone(), blue);
     }
 
@@ -938,13 +948,18 @@ impl Running {
     /// Everything due by `now`, each at its own time: CloudWatch's alarm
     /// changes up to that time, then metric periods, then the session (alarms,
     /// then the controller).
-    async fn catch_up(&mut self, now: u64) {
+    async fn catch_up(&mut self, mut now: u64) {
         loop {
             let due = [self.session.next_due(), Some(self.next_metric_ms)]
                 .into_iter()
                 .flatten()
                 .filter(|at| *at <= now)
                 .min();
+            if let Some(at) = due {
+                // What arrived by then is answered before anything reads it.
+                let bound = self.clock.instant_at(at);
+                self.ctx.router.metrics.settle(bound, SETTLE_LIMIT).await;
+            }
             self.hear_alarms(due.unwrap_or(now)).await;
             if self.session.outcome().is_some() {
                 return;
@@ -1005,6 +1020,12 @@ impl Running {
             }
             if self.session.outcome().is_some() {
                 return;
+            }
+            if self.ctx.holds_clock() {
+                // Plan time goes on from `at`: what else was due by `now` is
+                // no longer due, and is handled on time.
+                self.clock.caught_up_to(at);
+                now = now.min(self.clock.now_ms());
             }
         }
     }
@@ -1121,6 +1142,9 @@ impl Running {
                 .flatten()
                 .min()
                 .unwrap_or(self.next_metric_ms);
+            if self.ctx.holds_clock() {
+                self.clock.hold_at(due);
+            }
             let mut arrived = None;
             let mut command = None;
             let mut heard = None;
@@ -1269,7 +1293,7 @@ pub(crate) async fn execute(
 ) -> (RunOutcome, Option<Outcome>) {
     let ctx = Arc::new(ctx);
     let schedule = schedule(&ctx.rollout);
-    let clock = ctx.plan_clock;
+    let clock = ctx.plan_clock.clone();
     let mut recorder = Recorder::new(ctx.store.clone(), &ctx.run_id);
     recorder.emit(
         0,
@@ -1285,7 +1309,7 @@ pub(crate) async fn execute(
         },
     );
     let tick_ms = u64::from(ctx.rollout.metric_tick_seconds()) * 1_000;
-    ctx.router.metrics.begin(clock, tick_ms);
+    ctx.router.metrics.begin(clock.clone(), tick_ms);
     let (signals, mut inbox) = mpsc::unbounded_channel();
     let watcher = watch_health(ctx.clone(), signals.clone());
     let session = match ctx.alarms {
@@ -1327,6 +1351,7 @@ pub(crate) async fn execute(
         .await;
     running.listen().await;
     let failure = running.drive(&mut commands, &mut inbox).await;
+    running.clock.hold_at(u64::MAX);
     running.stop_listening();
     watcher.abort();
     let Running {
@@ -1342,11 +1367,11 @@ pub(crate) async fn execute(
         &mut driver,
         &mut recorder,
         &mut inbox,
-        clock,
+        &clock,
     )
     .await;
     ctx.router.metrics.end();
-    let outcome = finish(&ctx, &session, failure, &mut recorder, clock);
+    let outcome = finish(&ctx, &session, failure, &mut recorder, &clock);
     (outcome, session.outcome().cloned())
 }
 
@@ -1401,7 +1426,7 @@ async fn settle(
     driver: &mut Driver,
     recorder: &mut Recorder,
     inbox: &mut mpsc::UnboundedReceiver<Signal>,
-    clock: PlanClock,
+    clock: &PlanClock,
 ) {
     for replacing in driver.replacing.drain(..) {
         replacing.abort();
@@ -1441,11 +1466,8 @@ async fn settle(
     let green: Vec<Instance> = state.green.drain(..).collect();
     terminate_when_drained(ctx.router.clone(), green);
     if restored && !matches!(session.outcome(), Some(Outcome::Succeeded { .. })) {
-        ctx.router.set_routing(Routing {
-            blue: targets(&state.blue, &ctx.from_config),
-            green: Vec::new(),
-            green_bp: 0,
-        });
+        ctx.router
+            .set_routing(Routing::blue_only(targets(&state.blue, &ctx.from_config)));
     }
 }
 
@@ -1456,7 +1478,7 @@ fn finish(
     session: &Session,
     failure: Option<String>,
     recorder: &mut Recorder,
-    clock: PlanClock,
+    clock: &PlanClock,
 ) -> RunOutcome {
     let at = clock.now_ms();
     let outcome = match (failure, session.outcome()) {

@@ -509,11 +509,10 @@ impl Engine {
             state.modified_ms = engine.clock().now_ms();
             match launched {
                 Ok(instances) => {
-                    entry.router.set_routing(Routing {
-                        blue: targets(&instances, &config.endpoint_config_name),
-                        green: Vec::new(),
-                        green_bp: 0,
-                    });
+                    entry.router.set_routing(Routing::blue_only(targets(
+                        &instances,
+                        &config.endpoint_config_name,
+                    )));
                     state.blue = instances;
                     state.status = EndpointStatus::InService;
                 }

@@ -262,6 +262,7 @@ async fn bench(blue: &ModelServer, green: &ModelServer) -> Result<()> {
             blue: vec![Target::new("blue", &blue.url(), "blue")],
             green: vec![Target::new("green", &green.url(), "green")],
             green_bp: 1_000,
+            clock: None,
         },
         ApiClock::start(1.0),
     ));

@@ -23,6 +23,7 @@ pub mod registry;
 pub mod router;
 mod run;
 pub mod sagemaker;
+mod upstream;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::path::Path;

@@ -16,39 +16,11 @@ use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use guardrail_core::assumptions::{invocation_timeout_real_seconds, WHOLE_BP};
 use guardrail_core::event::Fleet;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use http_body_util::Full;
 
 use crate::engine::clock::{ApiClock, PlanClock};
 use crate::engine::ids::{shown, ACCOUNT};
 use crate::engine::metrics::{Metrics, Observation};
-
-/// The pooled HTTP/1.1 client the router forwards with.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-/// A client with keep-alive connections and no Nagle delay.
-///
-/// Its connections run as tasks on the runtime that opened them, so each thread
-/// keeps its own client (see [`thread_client`]): a request and its upstream
-/// connection then stay on one thread, with no cross-thread wake-ups.
-pub fn http_client() -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(512)
-        .build(connector)
-}
-
-thread_local! {
-    static CLIENT: HttpClient = http_client();
-}
-
-/// This thread's client.
-pub fn thread_client() -> HttpClient {
-    CLIENT.with(HttpClient::clone)
-}
 
 /// An instance the router may send to.
 #[derive(Clone, Debug, PartialEq)]
@@ -57,15 +29,27 @@ pub struct Target {
     pub invocations: Uri,
     /// The endpoint config the instance belongs to: its metrics' dimension.
     pub config: Arc<str>,
+    /// `host:port` of the instance, which [`crate::engine::upstream`] keeps connections to.
+    authority: Arc<str>,
+    /// The same as a `Host` header.
+    host: HeaderValue,
 }
 
 impl Target {
     pub fn new(instance: &str, base_url: &str, config: &str) -> Target {
+        let invocations: Uri = format!("{base_url}/invocations")
+            .parse()
+            .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:9/invocations"));
+        let authority = invocations
+            .authority()
+            .map_or("127.0.0.1:9", |authority| authority.as_str())
+            .to_string();
         Target {
             instance: Arc::from(instance),
-            invocations: format!("{base_url}/invocations")
-                .parse()
-                .unwrap_or_else(|_| Uri::from_static("http://127.0.0.1:9/invocations")),
+            host: HeaderValue::from_str(&authority)
+                .unwrap_or_else(|_| HeaderValue::from_static("127.0.0.1:9")),
+            authority: Arc::from(authority),
+            invocations,
             config: Arc::from(config),
         }
     }
@@ -235,7 +219,8 @@ impl EndpointRouter {
                 &format!("Endpoint {} has no instance in service.", self.name),
             );
         };
-        let mut request = hyper::Request::post(target.invocations.clone());
+        let mut request = hyper::Request::post(INVOCATIONS_PATH.clone())
+            .header(axum::http::header::HOST, target.host.clone());
         if let Some(content_type) = content_type {
             request = request.header(axum::http::header::CONTENT_TYPE, content_type);
         }
@@ -246,21 +231,8 @@ impl EndpointRouter {
                 "malformed request",
             );
         };
-        let client = thread_client();
         let model_started = Instant::now();
-        let exchange = async {
-            let response = client
-                .request(request)
-                .await
-                .map_err(|_| "connection refused")?;
-            let (parts, body) = response.into_parts();
-            let bytes = body
-                .collect()
-                .await
-                .map_err(|_| "connection closed mid-response")?
-                .to_bytes();
-            Ok::<_, &str>((parts, bytes))
-        };
+        let exchange = crate::engine::upstream::exchange(&target.authority, request);
         let result = tokio::time::timeout(self.invocation_timeout, exchange)
             .await
             .unwrap_or(Err(TIMED_OUT));
@@ -461,6 +433,10 @@ where
 {
     Invocations::new(lookup, || None).routes()
 }
+
+/// The model server's path, in origin form: the connection is the instance's.
+static INVOCATIONS_PATH: std::sync::LazyLock<Uri> =
+    std::sync::LazyLock::new(|| Uri::from_static("/invocations"));
 
 /// How many routing changes [`EndpointRouter::recent_changes`] keeps.
 const RECENT_CHANGES: usize = 64;

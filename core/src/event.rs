@@ -286,6 +286,7 @@ impl Event {
     }
 
     /// What happened, without the time: "traffic shifted: green 25% (1 green, 3 blue)".
+    // Long: one match over EventKind, an arm (one sentence) per kind of event.
     pub fn summary(&self) -> String {
         match &self.kind {
             EventKind::PlanAccepted {

@@ -276,6 +276,7 @@ enum Token {
     Comma,
 }
 
+// Long: one scan of the expression, an arm per kind of token.
 fn tokens(text: &str) -> Result<Vec<(usize, Token)>, MathError> {
     let bytes = text.as_bytes();
     let mut out = Vec::new();

@@ -302,6 +302,7 @@ pub fn main() -> ExitCode {
     }
 }
 
+// Long: one match over the subcommands, an arm per subcommand.
 fn run(command: Command) -> Result<ExitCode, CliError> {
     match command {
         Command::Serve {

@@ -57,6 +57,7 @@ fn invalid(message: impl Into<String>) -> Failure {
 }
 
 /// Answers one SageMaker operation.
+// Long: one match over SageMaker's operations, an arm per operation.
 pub async fn call(
     engine: &Engine,
     region: &str,

@@ -223,6 +223,7 @@ impl Driver {
 
     /// Carries out one effect first, then records it: a failed record never
     /// keeps traffic where it should not be.
+    // Long: one match over the controller's effects, an arm per effect.
     async fn effect(&mut self, at_ms: u64, effect: &Effect, recorder: &mut Recorder) {
         match effect {
             Effect::PhaseStarted {

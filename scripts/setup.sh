@@ -1,21 +1,19 @@
 #!/usr/bin/env bash
 # Installs what building guardrail needs, only where it is missing:
-#   - the wasm32-unknown-unknown target
-#   - trunk 0.21.14
-#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock
+#   - the wasm32-unknown-unknown target (the planner's bundle is built by the
+#     workspace's own tools/bundle, with wasm-bindgen as a library: neither
+#     trunk nor wasm-bindgen-cli is installed)
 # With --browser it also installs Debian's chromium and chromium-driver (tests).
 # With --python it also makes .venv/, a Python virtual environment with AWS's
 # own tools at the versions in scripts/python-requirements.txt (tests).
 # With --bench it also installs wrk and nginx (router benchmarks).
 # With --fuzz it also installs the nightly toolchain in fuzz/toolchain and
 # cargo-fuzz (fuzz/run.sh).
-# With --no-build-tools it skips the first three (scripts/test.sh installs
-# them first, then the rest beside its builds).
+# With --no-build-tools it skips the first (scripts/test.sh installs it
+# first, then the rest beside its builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
-
-TRUNK_VERSION=0.21.14
 
 log() { printf 'setup: %s\n' "$*" >&2; }
 
@@ -39,22 +37,6 @@ if [ "$want_build_tools" = 1 ]; then
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
-  fi
-
-  if [ "$(trunk --version 2>/dev/null || true)" != "trunk $TRUNK_VERSION" ]; then
-    log "installing trunk $TRUNK_VERSION (about 8 minutes, once)"
-    cargo install trunk --version "$TRUNK_VERSION" --locked
-  fi
-
-  # wasm-bindgen-cli must match the wasm-bindgen library exactly. It is installed
-  # without --locked: one of its locked dependencies is not in the registry here.
-  bindgen_version=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock)
-  if [ -z "$bindgen_version" ]; then
-    log "cannot find wasm-bindgen in Cargo.lock"; exit 1
-  fi
-  if [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_version" ]; then
-    log "installing wasm-bindgen-cli $bindgen_version (about 3 minutes, once)"
-    cargo install wasm-bindgen-cli --version "$bindgen_version"
   fi
 fi
 

@@ -39,6 +39,10 @@ step "no import circles in core/, app/ or server/ (scripts/import-circles.py)"
 scripts/import-circles.py --self-test
 scripts/import-circles.py core/src app/src server/src
 
+step "functions over 80 lines say why, or are listed to split (scripts/long-functions.py)"
+scripts/long-functions.py --self-test
+scripts/long-functions.py core/src app/src server/src
+
 step "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 
@@ -48,8 +52,8 @@ cargo build -p guardrail-core --target wasm32-unknown-unknown
 step "cargo clippy of the browser build (csr, wasm32)"
 cargo clippy -p guardrail-app --features csr --target wasm32-unknown-unknown -- -D warnings
 
-step "trunk release build (the browser tests load this bundle)"
-trunk build --release --offline
+step "the planner's release bundle into dist/ (tools/bundle; the browser tests load it)"
+cargo run -q -p guardrail-bundle --bin bundle
 
 step "cargo test (once the setup beside the builds is done)"
 finish_setup

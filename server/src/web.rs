@@ -650,7 +650,7 @@ pub fn spawn_server_threads(
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    #[error("no built planner in {0}: run `scripts/run.sh` (or `trunk build --release --offline`) first")]
+    #[error("no built planner in {0}: run `scripts/run.sh` (or `cargo run -p guardrail-bundle --bin bundle`) first")]
     NoDist(PathBuf),
     #[error("cannot listen on {address}: {source}")]
     Bind {

@@ -18,14 +18,14 @@ use thirtyfour::prelude::*;
 /// How long any single condition may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(20);
 
-/// The Trunk release build the tests load: `GUARDRAIL_DIST`, else `dist/`.
+/// The planner's release bundle the tests load: `GUARDRAIL_DIST`, else `dist/`.
 pub fn dist_dir() -> Result<PathBuf> {
     let dist = std::env::var_os("GUARDRAIL_DIST")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../dist")));
     if !dist.join("index.html").exists() {
         bail!(
-            "no built planner in {}: run `trunk build --release --offline` first (scripts/test.sh does)",
+            "no built planner in {}: run `cargo run -p guardrail-bundle --bin bundle` first (scripts/test.sh does)",
             dist.display()
         );
     }

@@ -8,7 +8,7 @@
 //! probe task queued every millisecond or so, whose wait is how long the
 //! thread was busy (tasks and rendering) below the Long Tasks API's floor.
 //!
-//! Run: `trunk build --release --offline && cargo run -p guardrail-tests --release --bin browser-bench`
+//! Run: `cargo run -p guardrail-bundle --bin bundle && cargo run -p guardrail-tests --release --bin browser-bench`
 
 use std::time::Instant;
 

@@ -1,0 +1,307 @@
+//! Builds the planner into `dist/`, as `trunk build --release` did:
+//!
+//! 1. `cargo build` of `guardrail-app` for `wasm32-unknown-unknown` with the
+//!    `csr` feature and the `wasm-release` profile;
+//! 2. wasm-bindgen's JavaScript bindings for the web, from the library the CLI
+//!    is made of (`wasm-bindgen-cli-support`, at the workspace's version), so
+//!    that nothing is installed from source besides the workspace's own build;
+//! 3. `index.html` with Trunk's `<link data-trunk …>` elements replaced: the
+//!    module script that starts the planner, the stylesheet (with its
+//!    integrity), and `modulepreload`/`preload` links for the script and the
+//!    Wasm (the analysis worker finds its script by that `modulepreload` link);
+//! 4. `public/` copied.
+//!
+//! File names carry a hash of their content, and the new `dist/` replaces the
+//! old one whole.
+//!
+//! ```sh
+//! cargo run -p guardrail-bundle --bin bundle            # into dist/
+//! cargo run -p guardrail-bundle --bin bundle -- --dist other/
+//! ```
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use base64::Engine as _;
+use sha2::{Digest, Sha256, Sha384};
+
+/// The planner's crate and binary.
+const APP: &str = "guardrail-app";
+const PROFILE: &str = "wasm-release";
+const TARGET: &str = "wasm32-unknown-unknown";
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(dist) => {
+            eprintln!("bundle: the planner is in {}", dist.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("bundle: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = root.canonicalize().context("the workspace")?;
+    let mut dist = root.join("dist");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--dist" => dist = PathBuf::from(args.next().context("--dist needs a directory")?),
+            other => bail!("unknown argument {other:?} (only --dist DIR)"),
+        }
+    }
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    build_wasm(&root)?;
+    let wasm = target_dir
+        .join(TARGET)
+        .join(PROFILE)
+        .join(format!("{APP}.wasm"));
+    let staging = target_dir.join("bundle-staging");
+    if staging.exists() {
+        fs::remove_dir_all(&staging).with_context(|| format!("clearing {}", staging.display()))?;
+    }
+    fs::create_dir_all(&staging)?;
+    let template = fs::read_to_string(root.join("index.html")).context("index.html")?;
+    let html = assemble(&root, &wasm, &staging, &template)?;
+    fs::write(staging.join("index.html"), html)?;
+    if dist.exists() {
+        fs::remove_dir_all(&dist).with_context(|| format!("replacing {}", dist.display()))?;
+    }
+    fs::rename(&staging, &dist)
+        .with_context(|| format!("moving the bundle to {}", dist.display()))?;
+    Ok(dist)
+}
+
+/// `cargo build` of the planner for the browser, as Trunk ran it.
+fn build_wasm(root: &Path) -> Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "-p",
+            APP,
+            "--bin",
+            APP,
+            "--target",
+            TARGET,
+            "--profile",
+            PROFILE,
+        ])
+        .args(["--no-default-features", "--features", "csr"])
+        .status()
+        .context("running cargo")?;
+    if !status.success() {
+        bail!("cargo build of the planner failed ({status})");
+    }
+    Ok(())
+}
+
+/// Writes the bindings, stylesheet and `public/` into `out` and returns the
+/// page, from Trunk's template.
+fn assemble(root: &Path, wasm: &Path, out: &Path, template: &str) -> Result<String> {
+    let input = fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
+    let name = format!("{APP}-{}", short_hash(&input));
+    wasm_bindgen_cli_support::Bindgen::new()
+        .input_path(wasm)
+        .web(true)?
+        .typescript(false)
+        .out_name(&name)
+        .generate(out)
+        .context("wasm-bindgen")?;
+    let script = format!("{name}.js");
+    let module = format!("{name}_bg.wasm");
+    let mut head_end = vec![
+        preload_link("modulepreload", &script, &fs::read(out.join(&script))?, ""),
+        preload_link(
+            "preload",
+            &module,
+            &fs::read(out.join(&module))?,
+            r#" as="fetch" type="application/wasm""#,
+        ),
+    ];
+    let mut replace = |link: &TrunkLink| -> Result<String> {
+        match link.rel.as_str() {
+            "rust" => Ok(start_script(&script, &module)),
+            "css" => {
+                let css = fs::read(root.join(&link.href)).with_context(|| link.href.clone())?;
+                let stem = Path::new(&link.href)
+                    .file_stem()
+                    .and_then(|stem| stem.to_str())
+                    .unwrap_or("style");
+                let file = format!("{stem}-{}.css", short_hash(&css));
+                fs::write(out.join(&file), &css)?;
+                Ok(format!(
+                    r#"<link rel="stylesheet" href="/{file}" integrity="{}"/>"#,
+                    integrity(&css)
+                ))
+            }
+            "copy-dir" => {
+                copy_dir(&root.join(&link.href), &out.join(&link.href))?;
+                Ok(String::new())
+            }
+            other => bail!("index.html: a data-trunk link with rel={other:?} is not built here"),
+        }
+    };
+    let mut page = rewrite_links(template, &mut replace)?;
+    head_end.push("</head>".into());
+    let Some(at) = page.find("</head>") else {
+        bail!("index.html has no </head>");
+    };
+    page.replace_range(at..at + "</head>".len(), &head_end.concat());
+    Ok(page)
+}
+
+/// One `<link data-trunk …/>` element of the template.
+#[derive(Debug, PartialEq)]
+struct TrunkLink {
+    rel: String,
+    href: String,
+}
+
+/// `template` with each `<link data-trunk …>` element replaced by what
+/// `replace` makes of it.
+fn rewrite_links(
+    template: &str,
+    replace: &mut dyn FnMut(&TrunkLink) -> Result<String>,
+) -> Result<String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("<link data-trunk") {
+        out.push_str(&rest[..start]);
+        let Some(length) = rest[start..].find('>') else {
+            bail!("index.html: a data-trunk link is not closed");
+        };
+        let element = &rest[start..start + length + 1];
+        let link = TrunkLink {
+            rel: attribute(element, "rel").context("a data-trunk link without rel")?,
+            href: attribute(element, "href").context("a data-trunk link without href")?,
+        };
+        out.push_str(&replace(&link)?);
+        rest = &rest[start + length + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// The value of `name="…"` in one element.
+fn attribute(element: &str, name: &str) -> Option<String> {
+    let marker = format!(" {name}=\"");
+    let start = element.find(&marker)? + marker.len();
+    let length = element[start..].find('"')?;
+    Some(element[start..start + length].to_string())
+}
+
+/// The module script that starts the planner, as Trunk wrote it: the
+/// bindings are `window.wasmBindings` (the browser benchmark calls them).
+fn start_script(script: &str, module: &str) -> String {
+    format!(
+        "<script type=\"module\">\nimport init, * as bindings from '/{script}';\n\
+         const wasm = await init({{ module_or_path: '/{module}' }});\n\
+         window.wasmBindings = bindings;\n\
+         dispatchEvent(new CustomEvent(\"TrunkApplicationStarted\", {{detail: {{wasm}}}}));\n</script>"
+    )
+}
+
+fn preload_link(rel: &str, file: &str, content: &[u8], extra: &str) -> String {
+    format!(
+        r#"<link rel="{rel}" href="/{file}" crossorigin="anonymous" integrity="{}"{extra}>"#,
+        integrity(content)
+    )
+}
+
+/// Subresource Integrity: `sha384-` and the digest in base64.
+fn integrity(content: &[u8]) -> String {
+    let digest = Sha384::digest(content);
+    format!(
+        "sha384-{}",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// 16 hex digits of the content's SHA-256: a file name that changes with it.
+fn short_hash(content: &[u8]) -> String {
+    Sha256::digest(content)
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to)?;
+    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            fs::copy(entry.path(), &target)
+                .with_context(|| format!("copying {}", entry.path().display()))?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_templates_trunk_links_are_replaced_and_the_rest_kept() {
+        let template =
+            std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../index.html"))
+                .expect("index.html");
+        let mut seen = Vec::new();
+        let page = rewrite_links(&template, &mut |link| {
+            seen.push((link.rel.clone(), link.href.clone()));
+            Ok(format!("[{}]", link.rel))
+        })
+        .expect("rewrites");
+        assert_eq!(
+            seen,
+            [
+                ("rust".to_string(), "app/Cargo.toml".to_string()),
+                ("css".into(), "style/main.css".into()),
+                ("copy-dir".into(), "public".into()),
+            ]
+        );
+        assert!(!page.contains("data-trunk"), "{page}");
+        assert!(page.contains("[rust]") && page.contains("[css]"));
+        // What is not Trunk's stays as it was: the console-error hook the
+        // browser tests read.
+        assert!(page.contains("window.__guardrailErrors = [];"));
+        assert!(page.contains(r#"<link rel="icon" href="/public/favicon.svg""#));
+    }
+
+    #[test]
+    fn a_link_this_builder_does_not_know_is_an_error_that_names_it() {
+        let error = rewrite_links(
+            r#"<link data-trunk rel="sass" href="a.scss"/>"#,
+            &mut |link| bail!("rel={:?} is not built here", link.rel),
+        )
+        .expect_err("refused");
+        assert!(error.to_string().contains("\"sass\""), "{error}");
+        let unclosed = rewrite_links("<link data-trunk rel=\"css\"", &mut |_| Ok(String::new()));
+        assert!(unclosed.is_err());
+    }
+
+    #[test]
+    fn integrity_is_sri_sha384_and_names_change_with_content() {
+        // `printf abc | openssl dgst -sha384 -binary | base64`
+        assert_eq!(
+            integrity(b"abc"),
+            "sha384-ywB1P0WjXou1oD1pmsZQBycsMqsO3tFjGotgWkP/W+2AhgcroefMI1i67KE0yCWn"
+        );
+        assert_eq!(short_hash(b"abc").len(), 16);
+        assert_ne!(short_hash(b"abc"), short_hash(b"abd"));
+    }
+}

@@ -266,6 +266,197 @@ impl SageMaker {
     }
 }
 
+impl SageMaker {
+    /// The update's start on the API's clock: the pending deployment's
+    /// `StartTime`, else a `LastModifiedTime` after the one before. Right after
+    /// `UpdateEndpoint`, `DescribeEndpoint` may not show the update yet
+    /// (eventual consistency): it is asked a few times, then the start is
+    /// estimated from this machine's clock, with a note saying so.
+    async fn update_started_ms(
+        &self,
+        clients: &Clients,
+        plan: &Plan,
+        found: &preflight::Preflight,
+        started_wall_ms: u64,
+        notes: &mut Vec<(String, String)>,
+    ) -> u64 {
+        // At most about 4 s in all: 250 ms, then twice as long each time.
+        let mut pace = aws::Pace::new(self.settings.poll_ms.min(250));
+        for attempt in 0..5 {
+            if attempt > 0 {
+                tokio::time::sleep(pace.wait()).await;
+                pace.failed();
+            }
+            let Ok(described) = clients
+                .sagemaker
+                .describe_endpoint()
+                .endpoint_name(&plan.endpoint_name)
+                .send()
+                .await
+            else {
+                continue;
+            };
+            let ms = |time: Option<&aws_sdk_sagemaker::primitives::DateTime>| {
+                time.and_then(|time| time.to_millis().ok())
+                    .map(|ms| ms.max(0) as u64)
+            };
+            let pending = described
+                .pending_deployment_summary()
+                .and_then(|pending| ms(pending.start_time()));
+            let modified = ms(described.last_modified_time())
+                .filter(|modified| found.modified_ms.is_none_or(|before| *modified > before));
+            if let Some(at) = pending.or(modified) {
+                return at;
+            }
+        }
+        notes.push((
+            found.status.clone(),
+            "DescribeEndpoint did not show the update's start yet: its times are estimated from this machine's clock"
+                .to_string(),
+        ));
+        found
+            .modified_ms
+            .map_or(started_wall_ms, |before| before.max(started_wall_ms))
+    }
+
+    /// Creates the run in the store and records its first events: the plan,
+    /// the target, and the notes on its start.
+    fn record_start(
+        &self,
+        clients: &Clients,
+        plan: &Plan,
+        rollout: &guardrail_core::Rollout,
+        found: &preflight::Preflight,
+        record: &WatchRecord,
+        notes: Vec<(String, String)>,
+    ) -> Result<(String, Recorder), ServiceError> {
+        let run_id = self.new_run_id();
+        self.store
+            .create_run(&NewRun {
+                id: run_id.clone(),
+                endpoint: plan.endpoint_name.clone(),
+                from_config: found.from_config.clone(),
+                to_config: plan.endpoint_config_name.clone(),
+                backend: SAGEMAKER.into(),
+                time_scale: self.settings.api_time_scale,
+                plan_json: plan.to_json_pretty(),
+                started_wall_ms: record.started_wall_ms,
+                watch: Some(serde_json::to_string(record).unwrap_or_default()),
+            })
+            .map_err(|error| {
+                ServiceError::new(
+                    ErrorKind::Failed,
+                    format!(
+                        "SageMaker is updating {} but guardrail cannot record the run: {error}",
+                        plan.endpoint_name
+                    ),
+                )
+            })?;
+        let schedule = schedule(rollout);
+        let mut recorder = Recorder::new(self.store.clone(), &run_id);
+        recorder.emit(
+            0,
+            EventKind::PlanAccepted {
+                endpoint: plan.endpoint_name.clone(),
+                from_config: found.from_config.clone(),
+                to_config: plan.endpoint_config_name.clone(),
+                mode: rollout.strategy().label().to_string(),
+                time_scale: self.settings.api_time_scale,
+                planned_total_seconds: schedule.total_seconds,
+                timeout_seconds: schedule.timeout_seconds,
+                backend: SAGEMAKER.into(),
+            },
+        );
+        recorder.emit(
+            0,
+            EventKind::Targeted {
+                account: found.account.clone(),
+                region: clients.region.clone(),
+                endpoint_arn: found.endpoint_arn.clone(),
+            },
+        );
+        for (status, note) in notes {
+            recorder.emit(
+                0,
+                EventKind::EndpointObserved {
+                    status,
+                    variant_status: None,
+                    message: Some(note),
+                },
+            );
+        }
+        Ok((run_id, recorder))
+    }
+}
+
+/// Puts the plan's alarms: the metric alarms, then the composite alarms
+/// that name them (which must exist first).
+async fn put_alarms(clients: &Clients, plan: &Plan) -> Result<(), ServiceError> {
+    for alarm in &plan.alarms {
+        aws::put_metric_alarm(&clients.cloudwatch, alarm)
+            .send()
+            .await
+            .map_err(|error| {
+                refused(format!(
+                    "PutMetricAlarm {} failed: {}",
+                    alarm.alarm_name,
+                    call_error(&error)
+                ))
+            })?;
+    }
+    for alarm in &plan.composite_alarms {
+        aws::put_composite_alarm(&clients.cloudwatch, alarm)
+            .send()
+            .await
+            .map_err(|error| {
+                refused(format!(
+                    "PutCompositeAlarm {} failed: {}",
+                    alarm.alarm_name,
+                    call_error(&error)
+                ))
+            })?;
+    }
+    Ok(())
+}
+
+/// `UpdateEndpoint` for the plan. An error after the SDK's retries may still
+/// hide an update SageMaker began (a 500 whose retry met "in progress"): then
+/// guardrail watches that update, with a note saying so.
+async fn send_update(
+    clients: &Clients,
+    plan: &Plan,
+    notes: &mut Vec<(String, String)>,
+) -> Result<(), ServiceError> {
+    let mut update = clients
+        .sagemaker
+        .update_endpoint()
+        .endpoint_name(&plan.endpoint_name)
+        .endpoint_config_name(&plan.endpoint_config_name);
+    if let Some(config) = &plan.deployment_config {
+        update = update.deployment_config(aws::deployment_config(config));
+    }
+    let Err(error) = update.send().await else {
+        return Ok(());
+    };
+    let error = call_error(&error);
+    match updating_to(clients, plan).await {
+        Some(_) => {
+            notes.push((
+                "Updating".into(),
+                format!(
+                    "UpdateEndpoint answered {error}, but SageMaker is updating {} to {}: guardrail watches that update",
+                    plan.endpoint_name, plan.endpoint_config_name
+                ),
+            ));
+            Ok(())
+        }
+        None => Err(refused(format!(
+            "SageMaker refused UpdateEndpoint for {}: {error}",
+            plan.endpoint_name
+        ))),
+    }
+}
+
 /// Whether SageMaker is updating the plan's endpoint to the plan's config
 /// (its pending deployment), as one `DescribeEndpoint` shows it.
 async fn updating_to(clients: &Clients, plan: &Plan) -> Option<()> {
@@ -355,31 +546,7 @@ impl Backend for SageMaker {
             let clients = self.clients().await?;
             let create_alarms = self.creates_alarms(options);
             if create_alarms {
-                for alarm in &plan.alarms {
-                    aws::put_metric_alarm(&clients.cloudwatch, alarm)
-                        .send()
-                        .await
-                        .map_err(|error| {
-                            refused(format!(
-                                "PutMetricAlarm {} failed: {}",
-                                alarm.alarm_name,
-                                call_error(&error)
-                            ))
-                        })?;
-                }
-                // After the metric alarms they name, which must exist.
-                for alarm in &plan.composite_alarms {
-                    aws::put_composite_alarm(&clients.cloudwatch, alarm)
-                        .send()
-                        .await
-                        .map_err(|error| {
-                            refused(format!(
-                                "PutCompositeAlarm {} failed: {}",
-                                alarm.alarm_name,
-                                call_error(&error)
-                            ))
-                        })?;
-                }
+                put_alarms(clients, plan).await?;
             }
             let put = if create_alarms { Put::Done } else { Put::No };
             let found = preflight::check(clients, plan, put).await;
@@ -396,83 +563,13 @@ impl Backend for SageMaker {
                     found.problems.join("\n- ")
                 )));
             }
-            let mut update = clients
-                .sagemaker
-                .update_endpoint()
-                .endpoint_name(&plan.endpoint_name)
-                .endpoint_config_name(&plan.endpoint_config_name);
-            if let Some(config) = &plan.deployment_config {
-                update = update.deployment_config(aws::deployment_config(config));
-            }
             // What the record should say about the start: (the status seen, why).
             let mut notes: Vec<(String, String)> = Vec::new();
-            if let Err(error) = update.send().await {
-                let error = call_error(&error);
-                // An error after the SDK's retries may still hide an update
-                // SageMaker began (a 500 whose retry met "in progress"): look.
-                match updating_to(clients, plan).await {
-                    Some(_) => notes.push((
-                        "Updating".into(),
-                        format!(
-                            "UpdateEndpoint answered {error}, but SageMaker is updating {} to {}: guardrail watches that update",
-                            plan.endpoint_name, plan.endpoint_config_name
-                        ),
-                    )),
-                    None => {
-                        return Err(refused(format!(
-                            "SageMaker refused UpdateEndpoint for {}: {error}",
-                            plan.endpoint_name
-                        )))
-                    }
-                }
-            }
+            send_update(clients, plan, &mut notes).await?;
             let started_wall_ms = wall_ms();
-            // The update's start on the API's clock: the pending deployment's
-            // StartTime, else a LastModifiedTime after the one before. Right
-            // after UpdateEndpoint, DescribeEndpoint may not show the update
-            // yet (eventual consistency): it is asked a few times.
-            let mut started_api_ms = None;
-            // At most about 4 s in all: 250 ms, then twice as long each time.
-            let mut pace = aws::Pace::new(self.settings.poll_ms.min(250));
-            for attempt in 0..5 {
-                if attempt > 0 {
-                    tokio::time::sleep(pace.wait()).await;
-                    pace.failed();
-                }
-                if let Ok(described) = clients
-                    .sagemaker
-                    .describe_endpoint()
-                    .endpoint_name(&plan.endpoint_name)
-                    .send()
-                    .await
-                {
-                    let ms = |time: Option<&aws_sdk_sagemaker::primitives::DateTime>| {
-                        time.and_then(|time| time.to_millis().ok())
-                            .map(|ms| ms.max(0) as u64)
-                    };
-                    let pending = described
-                        .pending_deployment_summary()
-                        .and_then(|pending| ms(pending.start_time()));
-                    let modified = ms(described.last_modified_time()).filter(|modified| {
-                        found.modified_ms.is_none_or(|before| *modified > before)
-                    });
-                    if let Some(at) = pending.or(modified) {
-                        started_api_ms = Some(at);
-                        break;
-                    }
-                }
-            }
-            let started_api_ms = started_api_ms.unwrap_or_else(|| {
-                let estimate = found
-                    .modified_ms
-                    .map_or(started_wall_ms, |before| before.max(started_wall_ms));
-                notes.push((
-                    found.status.clone(),
-                    "DescribeEndpoint did not show the update's start yet: its times are estimated from this machine's clock"
-                        .to_string(),
-                ));
-                estimate
-            });
+            let started_api_ms = self
+                .update_started_ms(clients, plan, &found, started_wall_ms, &mut notes)
+                .await;
             let record = WatchRecord {
                 settings: Settings {
                     endpoint_url: self.settings.endpoint_url.as_deref().map(aws::redact_url),
@@ -485,61 +582,8 @@ impl Backend for SageMaker {
                 started_wall_ms,
                 before_modified_api_ms: found.modified_ms,
             };
-            let run_id = self.new_run_id();
-            self.store
-                .create_run(&NewRun {
-                    id: run_id.clone(),
-                    endpoint: plan.endpoint_name.clone(),
-                    from_config: found.from_config.clone(),
-                    to_config: plan.endpoint_config_name.clone(),
-                    backend: SAGEMAKER.into(),
-                    time_scale: self.settings.api_time_scale,
-                    plan_json: plan.to_json_pretty(),
-                    started_wall_ms,
-                    watch: Some(serde_json::to_string(&record).unwrap_or_default()),
-                })
-                .map_err(|error| {
-                    ServiceError::new(
-                        ErrorKind::Failed,
-                        format!(
-                            "SageMaker is updating {} but guardrail cannot record the run: {error}",
-                            plan.endpoint_name
-                        ),
-                    )
-                })?;
-            let schedule = schedule(&rollout);
-            let mut recorder = Recorder::new(self.store.clone(), &run_id);
-            recorder.emit(
-                0,
-                EventKind::PlanAccepted {
-                    endpoint: plan.endpoint_name.clone(),
-                    from_config: found.from_config.clone(),
-                    to_config: plan.endpoint_config_name.clone(),
-                    mode: rollout.strategy().label().to_string(),
-                    time_scale: self.settings.api_time_scale,
-                    planned_total_seconds: schedule.total_seconds,
-                    timeout_seconds: schedule.timeout_seconds,
-                    backend: SAGEMAKER.into(),
-                },
-            );
-            recorder.emit(
-                0,
-                EventKind::Targeted {
-                    account: found.account.clone(),
-                    region: clients.region.clone(),
-                    endpoint_arn: found.endpoint_arn.clone(),
-                },
-            );
-            for (status, note) in notes {
-                recorder.emit(
-                    0,
-                    EventKind::EndpointObserved {
-                        status,
-                        variant_status: None,
-                        message: Some(note),
-                    },
-                );
-            }
+            let (run_id, recorder) =
+                self.record_start(clients, plan, &rollout, &found, &record, notes)?;
             self.spawn_watch(clients.clone(), plan.clone(), record, recorder, &[]);
             Ok(run_id)
         })

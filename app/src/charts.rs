@@ -2,6 +2,7 @@
 //! they are computed in Wasm in the browser and testable natively.
 
 use guardrail_core::alarm::AlarmState;
+use guardrail_core::event::RunTimeline;
 use guardrail_core::explain::mmss;
 use guardrail_core::schedule::{Phase, Schedule, Step};
 use guardrail_core::simulate::{CurvePoint, Simulation};
@@ -765,7 +766,7 @@ impl Planned {
 
     /// The same on `timeline`'s clock; `None` before green's first traffic
     /// in the run.
-    pub fn on(&self, timeline: &guardrail_core::event::RunTimeline) -> Option<Expected> {
+    pub fn on(&self, timeline: &RunTimeline) -> Option<Expected> {
         let run_first_ms = first_traffic_ms(&timeline.traffic)?;
         let by = (self.first_ms as f64 - run_first_ms as f64) / 1_000.0;
         let shift = |points: &[(f64, f64)]| -> Vec<(f64, f64)> {
@@ -792,11 +793,11 @@ impl Planned {
 /// The run chart; `would_be` marks where other alarms would have rolled the
 /// run back (the retrospective judge), with the alarm's name.
 pub fn run_chart(
-    timeline: &guardrail_core::event::RunTimeline,
+    timeline: &RunTimeline,
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
     expected: Option<&Expected>,
-    other: Option<(&guardrail_core::event::RunTimeline, &str)>,
+    other: Option<(&RunTimeline, &str)>,
     width: u32,
 ) -> String {
     svg((width, chart_height(width)), |root| {
@@ -820,7 +821,7 @@ pub const IMAGE_SIZE: (u32, u32) = (760, 380);
 /// A run's timeline as an image for a code review: `title` above the run
 /// chart, and every phase with its times below (the chart labels only the
 /// phases wide enough to hold one).
-pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str) -> String {
+pub fn timeline_image(timeline: &RunTimeline, title: &str) -> String {
     svg(IMAGE_SIZE, |root| {
         let (top, rest) = root.split_vertically(30);
         let (chart, bottom) = rest.split_vertically(SIZE.1);
@@ -843,7 +844,7 @@ pub fn timeline_image(timeline: &guardrail_core::event::RunTimeline, title: &str
 
 /// "provisioning 3 green 0:00–0:16 · canary bake 0:16–5:16 · …", wrapped at
 /// `width` characters.
-fn phase_lines(timeline: &guardrail_core::event::RunTimeline, width: usize) -> Vec<String> {
+fn phase_lines(timeline: &RunTimeline, width: usize) -> Vec<String> {
     let mut lines: Vec<String> = Vec::new();
     for span in &timeline.phases {
         let part = format!(
@@ -867,13 +868,12 @@ fn phase_lines(timeline: &guardrail_core::event::RunTimeline, width: usize) -> V
 fn draw_run(
     root: &DrawingArea<SVGBackend, Shift>,
     below: Option<&DrawingArea<SVGBackend, Shift>>,
-    timeline: &guardrail_core::event::RunTimeline,
+    timeline: &RunTimeline,
     cursor_ms: Option<u64>,
     would_be: Option<(u64, &str)>,
     expected: Option<&Expected>,
-    other: Option<(&guardrail_core::event::RunTimeline, &str)>,
-) -> Result<(), Box<dyn std::error::Error>> {
-    let seconds = |ms: u64| ms as f64 / 1_000.0;
+    other: Option<(&RunTimeline, &str)>,
+) -> Drawn {
     let end = seconds(
         timeline
             .end_ms
@@ -882,59 +882,14 @@ fn draw_run(
     .max(f64::from(timeline.planned_total_seconds.min(60)))
     .max(1.0);
     let mut chart = percent_over_time(root, end, 24, "% of traffic / % failed")?;
-    chart.draw_series(timeline.phases.iter().map(|span| {
-        Rectangle::new(
-            [(seconds(span.start_ms), 0.0), (seconds(span.end_ms), 100.0)],
-            phase_colour(span.phase).mix(0.8).filled(),
-        )
-    }))?;
-    let label_style = TextStyle::from((FONT, 11).into_font())
-        .color(&GREY)
-        .pos(Pos::new(HPos::Center, VPos::Bottom));
     let pixel_width = f64::from(root.dim_in_pixel().0.saturating_sub(70)) / end;
-    for span in &timeline.phases {
-        let (start, stop) = (seconds(span.start_ms), seconds(span.end_ms));
-        if (stop - start) * pixel_width > 44.0 {
-            chart.draw_series(std::iter::once(Text::new(
-                phase_short(span.phase),
-                ((start + stop) / 2.0, 104.0),
-                label_style.clone(),
-            )))?;
-        }
-    }
+    draw_run_phases(&mut chart, timeline, pixel_width)?;
     let mut legend = Vec::new();
     if let Some(expected) = expected {
-        chart.draw_series(LineSeries::new(
-            expected.planned.clone(),
-            GREEN_LINE.stroke_width(1),
-        ))?;
-        legend.push((
-            "planned (aligned)".to_string(),
-            Swatch::Line(GREEN_LINE.to_rgba(), 1),
-        ));
-        chart.draw_series(LineSeries::new(
-            expected.predicted.clone(),
-            WOULD_BE.mix(0.8).stroke_width(2),
-        ))?;
-        legend.push((
-            "what-if (aligned)".to_string(),
-            Swatch::Line(WOULD_BE.mix(0.8), 2),
-        ));
+        draw_expected(&mut chart, expected, &mut legend)?;
     }
     if let Some((other, id)) = other {
-        // Another recorded run, from its own update request.
-        let colour = COMPARE_COLOURS[2];
-        chart.draw_series(LineSeries::new(
-            share_steps(&other.traffic, other.end_ms),
-            colour.stroke_width(2),
-        ))?;
-        if let Some(at) = other.rollback_at_ms {
-            chart.draw_series(std::iter::once(PathElement::new(
-                vec![(seconds(at), 0.0), (seconds(at), 100.0)],
-                colour.stroke_width(1),
-            )))?;
-        }
-        legend.push((format!("run {id}"), Swatch::Line(colour.to_rgba(), 2)));
+        draw_other_run(&mut chart, other, id, &mut legend)?;
     }
     legend.insert(
         0,
@@ -945,6 +900,108 @@ fn draw_run(
             "green traffic %",
         )?,
     );
+    draw_error_dots(&mut chart, timeline, &mut legend)?;
+    draw_judge_score(&mut chart, timeline, &mut legend)?;
+    draw_run_marks(&mut chart, timeline, would_be, cursor_ms, &mut legend)?;
+    match below {
+        Some(below) => draw_legend(below, &legend, true),
+        None => draw_legend(chart.plotting_area(), &legend, true),
+    }
+}
+
+/// Plan milliseconds as the charts' seconds.
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1_000.0
+}
+
+/// A vertical line across the chart at `at` seconds.
+fn upright(at: f64, style: ShapeStyle) -> PathElement<(f64, f64)> {
+    PathElement::new(vec![(at, 0.0), (at, 100.0)], style)
+}
+
+/// The run's phases as bands, each named above the chart where it is wide
+/// enough (`pixel_width` pixels a second).
+fn draw_run_phases(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    timeline: &RunTimeline,
+    pixel_width: f64,
+) -> Drawn {
+    chart.draw_series(timeline.phases.iter().map(|span| {
+        Rectangle::new(
+            [(seconds(span.start_ms), 0.0), (seconds(span.end_ms), 100.0)],
+            phase_colour(span.phase).mix(0.8).filled(),
+        )
+    }))?;
+    let label_style = TextStyle::from((FONT, 11).into_font())
+        .color(&GREY)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
+    for span in &timeline.phases {
+        let (start, stop) = (seconds(span.start_ms), seconds(span.end_ms));
+        if (stop - start) * pixel_width > 44.0 {
+            chart.draw_series(std::iter::once(Text::new(
+                phase_short(span.phase),
+                ((start + stop) / 2.0, 104.0),
+                label_style.clone(),
+            )))?;
+        }
+    }
+    Ok(())
+}
+
+/// The plan and its what-if, aligned at green's first traffic.
+fn draw_expected(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    expected: &Expected,
+    legend: &mut Legend,
+) -> Drawn {
+    chart.draw_series(LineSeries::new(
+        expected.planned.clone(),
+        GREEN_LINE.stroke_width(1),
+    ))?;
+    legend.push((
+        "planned (aligned)".to_string(),
+        Swatch::Line(GREEN_LINE.to_rgba(), 1),
+    ));
+    chart.draw_series(LineSeries::new(
+        expected.predicted.clone(),
+        WOULD_BE.mix(0.8).stroke_width(2),
+    ))?;
+    legend.push((
+        "what-if (aligned)".to_string(),
+        Swatch::Line(WOULD_BE.mix(0.8), 2),
+    ));
+    Ok(())
+}
+
+/// Another recorded run, from its own update request: its green share and
+/// its rollback.
+fn draw_other_run(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    other: &RunTimeline,
+    id: &str,
+    legend: &mut Legend,
+) -> Drawn {
+    let colour = COMPARE_COLOURS[2];
+    chart.draw_series(LineSeries::new(
+        share_steps(&other.traffic, other.end_ms),
+        colour.stroke_width(2),
+    ))?;
+    if let Some(at) = other.rollback_at_ms {
+        chart.draw_series(std::iter::once(upright(
+            seconds(at),
+            colour.stroke_width(1),
+        )))?;
+    }
+    legend.push((format!("run {id}"), Swatch::Line(colour.to_rgba(), 2)));
+    Ok(())
+}
+
+/// Each fleet's 5xx share per metric period, as dots.
+fn draw_error_dots(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    timeline: &RunTimeline,
+    legend: &mut Legend,
+) -> Drawn {
     let error_points = |green: bool| -> Vec<(f64, f64)> {
         timeline
             .periods
@@ -971,36 +1028,57 @@ fn draw_run(
         )?;
         legend.push((label.to_string(), Swatch::Dot(colour.to_rgba())));
     }
-    // The canary judge's score, on the same 0–100 scale, with its pass
-    // score over the looks and where it first failed green.
+    Ok(())
+}
+
+/// The canary judge's score, on the same 0–100 scale, with its pass score
+/// over the looks and where it first failed green.
+fn draw_judge_score(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    timeline: &RunTimeline,
+    legend: &mut Legend,
+) -> Drawn {
     let scores: Vec<(f64, f64)> = timeline
         .judge_scores
         .iter()
         .filter_map(|(at, score)| score.map(|score| (seconds(*at), score)))
         .collect();
-    if let (Some(first), Some(last), Some(judgement)) =
+    let (Some(first), Some(last), Some(judgement)) =
         (scores.first(), scores.last(), timeline.judgement.as_ref())
-    {
-        let pass = judgement.pass_score;
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(first.0, pass), (last.0, pass)],
-            JUDGE.mix(0.5).stroke_width(1),
+    else {
+        return Ok(());
+    };
+    let pass = judgement.pass_score;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(first.0, pass), (last.0, pass)],
+        JUDGE.mix(0.5).stroke_width(1),
+    )))?;
+    chart.draw_series(LineSeries::new(scores.clone(), JUDGE.stroke_width(2)))?;
+    legend.push(("judge score".to_string(), Swatch::Line(JUDGE.to_rgba(), 2)));
+    if let Some((at, _)) = scores.iter().find(|(_, score)| *score < pass) {
+        chart.draw_series(std::iter::once(Text::new(
+            format!(
+                "judge fails green (< {}) ",
+                guardrail_core::alarm::trim_float(pass)
+            ),
+            (*at, 80.0),
+            TextStyle::from((FONT, 10).into_font())
+                .color(&JUDGE)
+                .pos(Pos::new(HPos::Right, VPos::Center)),
         )))?;
-        chart.draw_series(LineSeries::new(scores.clone(), JUDGE.stroke_width(2)))?;
-        legend.push(("judge score".to_string(), Swatch::Line(JUDGE.to_rgba(), 2)));
-        if let Some((at, _)) = scores.iter().find(|(_, score)| *score < pass) {
-            chart.draw_series(std::iter::once(Text::new(
-                format!(
-                    "judge fails green (< {}) ",
-                    guardrail_core::alarm::trim_float(pass)
-                ),
-                (*at, 80.0),
-                TextStyle::from((FONT, 10).into_font())
-                    .color(&JUDGE)
-                    .pos(Pos::new(HPos::Right, VPos::Center)),
-            )))?;
-        }
     }
+    Ok(())
+}
+
+/// What happened at a moment: alarms that fired, the rollback, a rollback
+/// the re-judged alarms would have made, and the cursor.
+fn draw_run_marks(
+    chart: &mut ChartContext<SVGBackend, Coord>,
+    timeline: &RunTimeline,
+    would_be: Option<(u64, &str)>,
+    cursor_ms: Option<u64>,
+    legend: &mut Legend,
+) -> Drawn {
     for change in &timeline.alarm_changes {
         if change.to == AlarmState::Alarm {
             chart.draw_series(std::iter::once(Text::new(
@@ -1013,14 +1091,14 @@ fn draw_run(
         }
     }
     if let Some(at) = timeline.rollback_at_ms {
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(seconds(at), 0.0), (seconds(at), 100.0)],
+        chart.draw_series(std::iter::once(upright(
+            seconds(at),
             ROLLBACK.stroke_width(2),
         )))?;
     }
     if let Some((at, alarm)) = would_be {
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(seconds(at), 0.0), (seconds(at), 100.0)],
+        chart.draw_series(std::iter::once(upright(
+            seconds(at),
             WOULD_BE.stroke_width(2),
         )))?;
         chart.draw_series(std::iter::once(Text::new(
@@ -1036,15 +1114,12 @@ fn draw_run(
         ));
     }
     if let Some(cursor) = cursor_ms {
-        chart.draw_series(std::iter::once(PathElement::new(
-            vec![(seconds(cursor), 0.0), (seconds(cursor), 100.0)],
+        chart.draw_series(std::iter::once(upright(
+            seconds(cursor),
             GREY.stroke_width(2),
         )))?;
     }
-    match below {
-        Some(below) => draw_legend(below, &legend, true),
-        None => draw_legend(chart.plotting_area(), &legend, true),
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -1137,7 +1212,7 @@ mod tests {
         use guardrail_core::fleets::Fleets;
         let (plan, _) = canary();
         // The local engine: green got traffic 4 s after the update request.
-        let timeline = guardrail_core::event::RunTimeline {
+        let timeline = RunTimeline {
             traffic: vec![
                 TrafficChange {
                     at_ms: 0,
@@ -1171,7 +1246,7 @@ mod tests {
         let drawn = run_chart(&timeline, None, None, Some(&expected), None, SIZE.0);
         assert!(drawn.contains("what-if (aligned)") && drawn.contains("planned (aligned)"));
         // Before green's first traffic there is nothing to align at.
-        let waiting = guardrail_core::event::RunTimeline {
+        let waiting = RunTimeline {
             traffic: timeline.traffic[..1].to_vec(),
             ..timeline
         };
@@ -1182,7 +1257,7 @@ mod tests {
     fn the_run_chart_and_the_review_image_draw_the_judges_score() {
         use guardrail_core::judge::{Judge, JudgeSpec};
         let judgement = Judge::new(&JudgeSpec::default_judge()).judgement();
-        let timeline = guardrail_core::event::RunTimeline {
+        let timeline = RunTimeline {
             end_ms: 400_000,
             judge_scores: vec![
                 (300_000, None),
@@ -1198,7 +1273,7 @@ mod tests {
         // SVG text escapes `<`.
         assert!(image.contains("judge fails green (&lt; 75)"), "{image}");
         // Never failed: no mark, but the score is drawn.
-        let passing = guardrail_core::event::RunTimeline {
+        let passing = RunTimeline {
             judge_scores: vec![(310_000, Some(100.0))],
             ..timeline.clone()
         };
@@ -1208,7 +1283,7 @@ mod tests {
             "{drawn}"
         );
         // No judge: nothing of it.
-        let unjudged = guardrail_core::event::RunTimeline {
+        let unjudged = RunTimeline {
             judge_scores: Vec::new(),
             judgement: None,
             ..timeline

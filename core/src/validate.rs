@@ -32,9 +32,9 @@ use crate::judge::{Criterion, Direction, JudgeSpec, Signal};
 use crate::math::{self, Definition, Expr};
 use crate::plan::{
     CapacitySize, CapacitySizeType, ComparisonOperator, CompositeAlarm, Dimension, JudgeSection,
-    LowSampleCountPercentile, MetricAlarm, MetricDataQuery, MetricIdentity, Plan, Scenario,
-    TeamMetric, TeamMetricKind, TrafficRoutingType, TreatMissingData, DEFAULT_PROVISIONING_SECONDS,
-    DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
+    LowSampleCountPercentile, MetricAlarm, MetricDataQuery, MetricIdentity, MetricStat, Plan,
+    Scenario, TeamMetric, TeamMetricKind, TrafficRoutingType, TreatMissingData,
+    DEFAULT_PROVISIONING_SECONDS, DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
 };
 use crate::problem::Problem;
 use crate::rollout::{Rollout, Strategy};
@@ -999,7 +999,70 @@ impl Checker {
         scope_for: &dyn Fn(&MetricIdentity) -> Scope,
     ) -> (Option<Source>, Option<u32>) {
         let field = |part| Field::Alarm(index, part);
-        // What a math alarm must leave out: its metrics are in Metrics.
+        self.math_conflicts(index, alarm);
+        let queries: &[MetricDataQuery] = alarm.metrics.as_deref().unwrap_or_default();
+        if !self.math_counts(index, queries) {
+            return (None, None);
+        }
+        let mut checked = MathQueries {
+            periods_agree: true,
+            ..MathQueries::default()
+        };
+        for position in 0..queries.len() {
+            self.math_query(index, queries, position, scope_for, &mut checked);
+        }
+        let returning: Vec<usize> = queries
+            .iter()
+            .enumerate()
+            .filter(|(_, query)| query.returns_data())
+            .map(|(position, _)| position)
+            .collect();
+        if returning.len() != 1 {
+            self.error(
+                field(AlarmField::Metrics),
+                "return_data",
+                format!(
+                    "{} queries return data; exactly one must (ReturnData true, and false on every other: it is true when left out)",
+                    returning.len()
+                ),
+            );
+            return (None, checked.period);
+        }
+        let returned = returning[0];
+        let resolved_returned = self.resolve_math(index, queries, &checked, returned);
+        if !checked.periods_agree || checked.metrics.iter().any(Option::is_none) {
+            return (None, checked.period);
+        }
+        let metrics: Vec<Query> = checked.metrics.into_iter().flatten().collect();
+        if metrics.is_empty() {
+            self.error(
+                field(AlarmField::Metrics),
+                "metric_count",
+                "holds no MetricStat: an alarm's expression reads at least one metric",
+            );
+            return (None, checked.period);
+        }
+        let expression = match (&queries[returned].metric_stat, resolved_returned) {
+            (Some(_), _) => checked.metric_of_query[returned].map(Expr::Metric),
+            (None, resolved) => resolved,
+        };
+        let label = queries[returned]
+            .label
+            .clone()
+            .filter(|label| !label.trim().is_empty())
+            .or_else(|| queries[returned].expression.clone())
+            .unwrap_or_else(|| queries[returned].id.clone());
+        let source = expression.map(|expression| Source::Math {
+            metrics,
+            expression,
+            label,
+        });
+        (source, checked.period)
+    }
+
+    /// What a math alarm leaves out: its metrics are in `Metrics`.
+    fn math_conflicts(&mut self, index: usize, alarm: &MetricAlarm) {
+        let field = |part| Field::Alarm(index, part);
         for (part, given) in [
             (AlarmField::Namespace, !alarm.namespace.is_empty()),
             (AlarmField::MetricName, !alarm.metric_name.is_empty()),
@@ -1023,7 +1086,12 @@ impl Checker {
                 );
             }
         }
-        let queries: &[MetricDataQuery] = alarm.metrics.as_deref().unwrap_or_default();
+    }
+
+    /// How many queries, metrics and expressions a math alarm holds; `false`
+    /// when too few or too many to go on.
+    fn math_counts(&mut self, index: usize, queries: &[MetricDataQuery]) -> bool {
+        let field = |part| Field::Alarm(index, part);
         let stats = queries
             .iter()
             .filter(|query| query.metric_stat.is_some())
@@ -1041,7 +1109,7 @@ impl Checker {
                     queries.len()
                 ),
             );
-            return (None, None);
+            return false;
         }
         if stats > MAX_METRIC_STATS || expressions > MAX_EXPRESSIONS {
             self.error(
@@ -1052,149 +1120,163 @@ impl Checker {
                 ),
             );
         }
-        let mut metrics: Vec<Option<Query>> = Vec::new();
-        let mut metric_of_query: Vec<Option<usize>> = Vec::new();
-        let mut parsed: Vec<Option<Expr>> = Vec::new();
-        let mut period: Option<u32> = None;
-        let mut periods_agree = true;
-        for (position, query) in queries.iter().enumerate() {
-            let at = |part| Field::AlarmQuery(index, position, part);
-            self.query_id(at(QueryField::Id), &query.id);
-            if queries[..position]
-                .iter()
-                .any(|earlier| earlier.id == query.id)
-                && !query.id.is_empty()
-            {
-                self.error(
-                    at(QueryField::Id),
-                    "duplicate_id",
-                    format!(
-                        "`{}` is the Id of another query; each Id is unique",
-                        query.id
-                    ),
-                );
-            }
-            if query.account_id.is_some() {
-                self.error(
-                    at(QueryField::AccountId),
-                    "cross_account_unsupported",
-                    "guardrail reads the metrics of one account; leave AccountId out",
-                );
-            }
-            let expression_fits = query.expression.as_deref().is_none_or(|text| {
-                let length = chars(text);
-                let fits = (1..=EXPRESSION_MAX).contains(&length);
-                if !fits {
-                    self.error(
-                        at(QueryField::Expression),
-                        "out_of_range",
-                        format!("is {length} characters long; allowed 1 to {EXPRESSION_MAX}"),
-                    );
-                }
-                fits
-            });
-            match (&query.metric_stat, &query.expression) {
-                (Some(_), Some(_)) | (None, None) => {
-                    self.error(
-                        at(QueryField::Whole),
-                        "query_kind",
-                        "give exactly one of MetricStat and Expression",
-                    );
-                    metric_of_query.push(None);
-                    parsed.push(None);
-                }
-                (Some(stat), None) => {
-                    if query.period.is_some() {
-                        self.error(
-                            at(QueryField::Period),
-                            "math_conflict",
-                            "a MetricStat query sets its period in MetricStat.Period",
-                        );
-                    }
-                    let leaf_period = self.period(at(QueryField::StatPeriod), stat.period);
-                    match (period, leaf_period) {
-                        (None, Some(leaf)) => period = Some(leaf),
-                        (Some(first), Some(leaf)) if first != leaf => {
-                            periods_agree = false;
-                            self.error(
-                                at(QueryField::StatPeriod),
-                                "period_mismatch",
-                                format!(
-                                    "is {leaf} s, but the alarm's other metrics use {first} s; an alarm's metrics share one period"
-                                ),
-                            );
-                        }
-                        _ => {}
-                    }
-                    let identity = &stat.metric;
-                    self.metric_identity(
-                        (
-                            at(QueryField::Namespace),
-                            at(QueryField::MetricName),
-                            at(QueryField::Dimensions),
-                        ),
-                        identity,
-                        &|position, part| at(QueryField::Dimension(position, part)),
-                    );
-                    self.unit(at(QueryField::Unit), stat.unit.as_deref());
-                    let parsed_stat = self.stat_text(at(QueryField::Stat), &stat.stat);
-                    metric_of_query.push(Some(metrics.len()));
-                    metrics
-                        .push(parsed_stat.map(|stat| query_of(identity.clone(), stat, scope_for)));
-                    parsed.push(None);
-                }
-                (None, Some(text)) => {
-                    if query.period.is_some() {
-                        self.error(
-                            at(QueryField::Period),
-                            "math_conflict",
-                            "Period on an expression is for INSIGHT_RULE_METRIC, which guardrail does not evaluate; leave it out",
-                        );
-                    }
-                    metric_of_query.push(None);
-                    if !expression_fits {
-                        parsed.push(None);
-                        continue;
-                    }
-                    match math::parse(text) {
-                        Ok(expr) => parsed.push(Some(expr)),
-                        Err(error) => {
-                            self.math_error(at(QueryField::Expression), &query.id, &error);
-                            parsed.push(None);
-                        }
-                    }
-                }
-            }
-        }
-        let returning: Vec<usize> = queries
+        true
+    }
+
+    /// One query of a math alarm: its Id, then a MetricStat or an expression.
+    fn math_query(
+        &mut self,
+        index: usize,
+        queries: &[MetricDataQuery],
+        position: usize,
+        scope_for: &dyn Fn(&MetricIdentity) -> Scope,
+        checked: &mut MathQueries,
+    ) {
+        let query = &queries[position];
+        let at = |part| Field::AlarmQuery(index, position, part);
+        self.query_id(at(QueryField::Id), &query.id);
+        if queries[..position]
             .iter()
-            .enumerate()
-            .filter(|(_, query)| query.returns_data())
-            .map(|(position, _)| position)
-            .collect();
-        if returning.len() != 1 {
+            .any(|earlier| earlier.id == query.id)
+            && !query.id.is_empty()
+        {
             self.error(
-                field(AlarmField::Metrics),
-                "return_data",
+                at(QueryField::Id),
+                "duplicate_id",
                 format!(
-                    "{} queries return data; exactly one must (ReturnData true, and false on every other: it is true when left out)",
-                    returning.len()
+                    "`{}` is the Id of another query; each Id is unique",
+                    query.id
                 ),
             );
-            return (None, period);
         }
-        let returned = returning[0];
+        if query.account_id.is_some() {
+            self.error(
+                at(QueryField::AccountId),
+                "cross_account_unsupported",
+                "guardrail reads the metrics of one account; leave AccountId out",
+            );
+        }
+        let expression_fits = query.expression.as_deref().is_none_or(|text| {
+            let length = chars(text);
+            let fits = (1..=EXPRESSION_MAX).contains(&length);
+            if !fits {
+                self.error(
+                    at(QueryField::Expression),
+                    "out_of_range",
+                    format!("is {length} characters long; allowed 1 to {EXPRESSION_MAX}"),
+                );
+            }
+            fits
+        });
+        match (&query.metric_stat, &query.expression) {
+            (Some(_), Some(_)) | (None, None) => {
+                self.error(
+                    at(QueryField::Whole),
+                    "query_kind",
+                    "give exactly one of MetricStat and Expression",
+                );
+                checked.metric_of_query.push(None);
+                checked.parsed.push(None);
+            }
+            (Some(stat), None) => self.math_metric_stat(&at, query, stat, scope_for, checked),
+            (None, Some(text)) => {
+                if query.period.is_some() {
+                    self.error(
+                        at(QueryField::Period),
+                        "math_conflict",
+                        "Period on an expression is for INSIGHT_RULE_METRIC, which guardrail does not evaluate; leave it out",
+                    );
+                }
+                checked.metric_of_query.push(None);
+                if !expression_fits {
+                    checked.parsed.push(None);
+                    return;
+                }
+                match math::parse(text) {
+                    Ok(expr) => checked.parsed.push(Some(expr)),
+                    Err(error) => {
+                        self.math_error(at(QueryField::Expression), &query.id, &error);
+                        checked.parsed.push(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// A MetricStat query: its period (one for all the alarm's metrics), its
+    /// metric, unit and statistic.
+    fn math_metric_stat(
+        &mut self,
+        at: &dyn Fn(QueryField) -> Field,
+        query: &MetricDataQuery,
+        stat: &MetricStat,
+        scope_for: &dyn Fn(&MetricIdentity) -> Scope,
+        checked: &mut MathQueries,
+    ) {
+        if query.period.is_some() {
+            self.error(
+                at(QueryField::Period),
+                "math_conflict",
+                "a MetricStat query sets its period in MetricStat.Period",
+            );
+        }
+        let leaf_period = self.period(at(QueryField::StatPeriod), stat.period);
+        match (checked.period, leaf_period) {
+            (None, Some(leaf)) => checked.period = Some(leaf),
+            (Some(first), Some(leaf)) if first != leaf => {
+                checked.periods_agree = false;
+                self.error(
+                        at(QueryField::StatPeriod),
+                        "period_mismatch",
+                        format!(
+                            "is {leaf} s, but the alarm's other metrics use {first} s; an alarm's metrics share one period"
+                        ),
+                    );
+            }
+            _ => {}
+        }
+        let identity = &stat.metric;
+        self.metric_identity(
+            (
+                at(QueryField::Namespace),
+                at(QueryField::MetricName),
+                at(QueryField::Dimensions),
+            ),
+            identity,
+            &|position, part| at(QueryField::Dimension(position, part)),
+        );
+        self.unit(at(QueryField::Unit), stat.unit.as_deref());
+        let parsed_stat = self.stat_text(at(QueryField::Stat), &stat.stat);
+        checked.metric_of_query.push(Some(checked.metrics.len()));
+        checked
+            .metrics
+            .push(parsed_stat.map(|stat| query_of(identity.clone(), stat, scope_for)));
+        checked.parsed.push(None);
+    }
+
+    /// Resolves every expression, so that each problem is at its own query;
+    /// the expression of the query that returns data, when it resolves.
+    fn resolve_math(
+        &mut self,
+        index: usize,
+        queries: &[MetricDataQuery],
+        checked: &MathQueries,
+        returned: usize,
+    ) -> Option<Expr> {
         // Resolve every expression, so that each problem is at its own query.
         let lookup = |id: &str| -> Option<Definition<'_>> {
             let position = queries.iter().position(|query| query.id == id)?;
-            match (&metric_of_query[position], &parsed[position]) {
+            match (
+                &checked.metric_of_query[position],
+                &checked.parsed[position],
+            ) {
                 (Some(metric), _) => Some(Definition::Metric(*metric)),
                 (None, Some(expr)) => Some(Definition::Expression(expr)),
                 (None, None) => None,
             }
         };
         let mut resolved_returned = None;
-        for (position, expr) in parsed.iter().enumerate() {
+        for (position, expr) in checked.parsed.iter().enumerate() {
             let Some(expr) = expr else { continue };
             let mut visiting = vec![queries[position].id.clone()];
             let resolved = math::resolve(expr, &lookup, &mut visiting).and_then(|resolved| {
@@ -1217,34 +1299,7 @@ impl Checker {
                 ),
             }
         }
-        if !periods_agree || metrics.iter().any(Option::is_none) {
-            return (None, period);
-        }
-        let metrics: Vec<Query> = metrics.into_iter().flatten().collect();
-        if metrics.is_empty() {
-            self.error(
-                field(AlarmField::Metrics),
-                "metric_count",
-                "holds no MetricStat: an alarm's expression reads at least one metric",
-            );
-            return (None, period);
-        }
-        let expression = match (&queries[returned].metric_stat, resolved_returned) {
-            (Some(_), _) => metric_of_query[returned].map(Expr::Metric),
-            (None, resolved) => resolved,
-        };
-        let label = queries[returned]
-            .label
-            .clone()
-            .filter(|label| !label.trim().is_empty())
-            .or_else(|| queries[returned].expression.clone())
-            .unwrap_or_else(|| queries[returned].id.clone());
-        let source = expression.map(|expression| Source::Math {
-            metrics,
-            expression,
-            label,
-        });
-        (source, period)
+        resolved_returned
     }
 
     /// A query's `Id`: a lower-case letter, then letters, digits and underscores.
@@ -1922,6 +1977,20 @@ fn allowed_instances(min_percent: Option<u32>, max_percent: u32, fleet: u32) -> 
     } else {
         format!("{low} to {high} instances for a fleet of {fleet}")
     }
+}
+
+/// What the queries of a math alarm came to, one entry per query.
+#[derive(Default)]
+struct MathQueries {
+    /// Each MetricStat's query once checked (`None` where it is wrong).
+    metrics: Vec<Option<Query>>,
+    /// Per query: its index in `metrics`, if it is a MetricStat.
+    metric_of_query: Vec<Option<usize>>,
+    /// Per query: its expression, if it is one and it parses.
+    parsed: Vec<Option<Expr>>,
+    /// The metrics' one period, and whether they all agree on it.
+    period: Option<u32>,
+    periods_agree: bool,
 }
 
 #[cfg(test)]

@@ -161,18 +161,23 @@ mod tests {
             .expect("request")
     }
 
-    #[tokio::test(flavor = "current_thread")]
-    async fn connections_are_reused_and_a_closed_one_is_passed_over() {
-        let server = crate::engine::model::ModelServer::start(
+    /// A model server of the built-in baseline scorer, seeded with `seed`.
+    async fn baseline_server(seed: u64) -> crate::engine::model::ModelServer {
+        crate::engine::model::ModelServer::start(
             crate::engine::model::BuiltinModel {
                 behaviour: crate::engine::model::Behaviour::Baseline,
                 latency_ms: 0.0,
                 error_rate: 0.0,
             },
-            1,
+            seed,
         )
         .await
-        .expect("model server");
+        .expect("model server")
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn connections_are_reused_and_a_closed_one_is_passed_over() {
+        let server = baseline_server(1).await;
         let authority: Arc<str> = Arc::from(server.address.to_string());
         for _ in 0..3 {
             let (parts, _) = exchange(&authority, request(&authority))
@@ -223,16 +228,7 @@ mod tests {
             0,
             "the closing server's connections closed"
         );
-        let other = crate::engine::model::ModelServer::start(
-            crate::engine::model::BuiltinModel {
-                behaviour: crate::engine::model::Behaviour::Baseline,
-                latency_ms: 0.0,
-                error_rate: 0.0,
-            },
-            2,
-        )
-        .await
-        .expect("model server");
+        let other = baseline_server(2).await;
         let other_authority: Arc<str> = Arc::from(other.address.to_string());
         exchange(&other_authority, request(&other_authority))
             .await

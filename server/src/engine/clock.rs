@@ -94,8 +94,10 @@ impl ApiClock {
 /// ([`PlanClock::released`]); the time lost is taken out of plan time, so the
 /// run goes on from the deadline as if it had woken on time.
 ///
-/// A run through SageMaker's API never holds: its plan time is the API
-/// clock's, which CloudWatch reads too.
+/// A run through SageMaker's API holds its requests the same way but keeps
+/// its plan time on the API clock, which CloudWatch reads too: it never calls
+/// [`PlanClock::caught_up_to`], and handles what it is behind on one deadline
+/// at a time.
 #[derive(Clone, Debug)]
 pub struct PlanClock {
     inner: Arc<Shared>,

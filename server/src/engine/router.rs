@@ -61,8 +61,8 @@ pub struct Routing {
     pub blue: Vec<Target>,
     pub green: Vec<Target>,
     pub green_bp: u32,
-    /// The clock of the planner's run that routes, if one does: a request
-    /// waits while it is held (see [`PlanClock`]).
+    /// The clock of the run that routes, if one does: a request waits while
+    /// it is held (see [`PlanClock`]).
     pub clock: Option<PlanClock>,
 }
 

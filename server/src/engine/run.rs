@@ -104,10 +104,11 @@ pub(crate) struct RunContext {
 }
 
 impl RunContext {
-    /// Whether the run holds its plan clock at its deadlines
-    /// ([`PlanClock`]): a planner's run does; one through SageMaker's API
-    /// follows the API clock, which CloudWatch reads too.
-    fn holds_clock(&self) -> bool {
+    /// Whether the time the run's clock stood still at a deadline is taken
+    /// out of plan time ([`PlanClock`]): a planner's run does; one through
+    /// SageMaker's API follows the API clock, which CloudWatch reads too.
+    /// Both hold new requests while they are behind a deadline.
+    fn takes_out_lost_time(&self) -> bool {
         matches!(self.alarms, AlarmSource::Own { .. })
     }
 }
@@ -347,7 +348,7 @@ impl Driver {
             ),
             green_bp,
             // A planner's run holds its clock; one through the API does not.
-            clock: self.ctx.holds_clock().then(|| self.ctx.plan_clock.clone()),
+            clock: Some(self.ctx.plan_clock.clone()),
         });
         state.traffic_shifted(serving, green_bp, self.ctx.api_clock.now_ms());
     }
@@ -951,11 +952,7 @@ impl Running {
     /// then the controller).
     async fn catch_up(&mut self, mut now: u64) {
         loop {
-            let due = [self.session.next_due(), Some(self.next_metric_ms)]
-                .into_iter()
-                .flatten()
-                .filter(|at| *at <= now)
-                .min();
+            let due = self.next_due().filter(|at| *at <= now);
             if let Some(at) = due {
                 // What arrived by then is answered before anything reads it.
                 let bound = self.clock.instant_at(at);
@@ -1022,13 +1019,24 @@ impl Running {
             if self.session.outcome().is_some() {
                 return;
             }
-            if self.ctx.holds_clock() {
+            if self.ctx.takes_out_lost_time() {
                 // Plan time goes on from `at`: what else was due by `now` is
                 // no longer due, and is handled on time.
                 self.clock.caught_up_to(at);
                 now = now.min(self.clock.now_ms());
             }
+            if let Some(next) = self.next_due() {
+                self.clock.hold_at(next);
+            }
         }
+    }
+
+    /// The next deadline: the session's, or the next metric period's end.
+    fn next_due(&self) -> Option<u64> {
+        [self.session.next_due(), Some(self.next_metric_ms)]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Has CloudWatch evaluate everything due by plan time `until`, and hands
@@ -1138,14 +1146,8 @@ impl Running {
                 }
                 continue;
             }
-            let due = [self.session.next_due(), Some(self.next_metric_ms)]
-                .into_iter()
-                .flatten()
-                .min()
-                .unwrap_or(self.next_metric_ms);
-            if self.ctx.holds_clock() {
-                self.clock.hold_at(due);
-            }
+            let due = self.next_due().unwrap_or(self.next_metric_ms);
+            self.clock.hold_at(due);
             let mut arrived = None;
             let mut command = None;
             let mut heard = None;

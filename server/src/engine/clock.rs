@@ -262,13 +262,15 @@ mod tests {
         tokio::task::yield_now().await;
         // Handled: the clock goes on from 500 s, not from 1000.
         clock.caught_up_to(500_000);
+        // Not from 1000 s: whatever a busy machine adds, it is well short of
+        // the half a real second that would take.
         let now = clock.now_ms();
-        assert!((500_000..600_000).contains(&now), "{now}");
+        assert!((500_000..1_000_000).contains(&now), "{now}");
         assert!(!clock.is_held());
         waiting.await.expect("the waiting request goes on");
         // Its instants follow: plan time 500 s is about now.
         let at = clock.instant_at(now);
-        assert!(at.saturating_duration_since(Instant::now()) < Duration::from_millis(100));
+        assert!(at <= Instant::now(), "plan time {now} is not in the future");
         // A deadline ahead holds nothing yet.
         clock.hold_at(now + 60_000);
         assert!(!clock.is_held());

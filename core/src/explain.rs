@@ -5,7 +5,7 @@ use crate::alarm::{trim_float, AlarmState, Scope};
 use crate::controller::{Outcome, RollbackCause};
 use crate::plan::Scenario;
 use crate::schedule::Schedule;
-use crate::simulate::Simulation;
+use crate::simulate::{AlarmTrace, Simulation};
 
 pub use crate::units::mmss;
 
@@ -63,14 +63,59 @@ fn healthy_rollback_cause(scenario: &Scenario, simulation: &Simulation) -> Strin
 
 /// Explains `simulation` in a few sentences, most important first.
 pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation) -> Vec<String> {
-    let mut sentences = Vec::new();
-    let regression = scenario.has_regression();
+    let mut sentences = vec![outcome_sentence(simulation), green_sentence(simulation)];
+    if let Some(seconds) = simulation.time_to_rollback_seconds() {
+        if simulation.detected() {
+            sentences.push(format!(
+                "The regression reached users {} before the rollback.",
+                mmss(seconds as u64)
+            ));
+        }
+    }
+    if !scenario.has_regression() {
+        if !simulation.detected() {
+            sentences
+                .push("Green behaves like blue in this scenario, so no alarm should fire.".into());
+        } else {
+            sentences.push(healthy_rollback_cause(scenario, simulation));
+        }
+        return sentences;
+    }
+    let Some((start, end)) = schedule.monitoring else {
+        sentences.push(
+            "Alarms are never watched in this plan (no bake with green traffic), so nothing can roll back.".into(),
+        );
+        return sentences;
+    };
+    let onset_ms = (scenario.green.onset_seconds * 1_000.0).max(0.0) as u64;
+    if onset_ms >= u64::from(end) * 1_000 {
+        sentences.push(format!(
+            "The regression starts at {}, after alarms stop being watched at {}: no alarm can catch it.",
+            at(onset_ms),
+            at(u64::from(end) * 1_000)
+        ));
+        return sentences;
+    }
+    if simulation.detected() {
+        return sentences;
+    }
+    let window = (i64::from(start) * 1_000, i64::from(end) * 1_000);
+    sentences.extend(
+        simulation
+            .alarms
+            .iter()
+            .filter_map(|trace| quiet_alarm(trace, window)),
+    );
+    sentences
+}
 
+/// How the run ended: succeeded, or rolled back when, why and how fast.
+fn outcome_sentence(simulation: &Simulation) -> String {
     match &simulation.outcome {
-        Outcome::Succeeded { completed_at_ms } => sentences.push(format!(
+        Outcome::Succeeded { completed_at_ms } => format!(
             "Succeeded at {}: green serves all traffic and blue is terminated.",
             at(*completed_at_ms)
-        )),
+        ),
         Outcome::RolledBack {
             decided_at_ms,
             completed_at_ms,
@@ -88,117 +133,75 @@ pub fn explain(schedule: &Schedule, scenario: &Scenario, simulation: &Simulation
                 }
                 other => format!("{}.", capitalise(&other.describe())),
             };
-            sentences.push(format!(
+            format!(
                 "Rolled back at {} during the {}: {why} {how}",
                 at(*decided_at_ms),
                 phase.label()
-            ));
+            )
         }
     }
+}
 
+/// What green served, what failed, and what blue's rate would not have.
+fn green_sentence(simulation: &Simulation) -> String {
     let green = simulation.requests_to_green;
     let failed = simulation.failed_requests_from_green;
-    sentences.push(if green == 0 {
-        "No request reached green.".to_string()
-    } else {
-        format!(
-            "Green served {green} request(s); {failed} failed ({:.1}%){}.",
-            failed as f64 * 100.0 / green as f64,
-            if simulation.excess_failed_requests > 0 && simulation.excess_failed_requests != failed
-            {
-                format!(
-                    ", {} more than blue's error rate would have caused",
-                    simulation.excess_failed_requests
-                )
-            } else {
-                String::new()
-            }
-        )
-    });
-
-    if let Some(seconds) = simulation.time_to_rollback_seconds() {
-        if simulation.detected() {
-            sentences.push(format!(
-                "The regression reached users {} before the rollback.",
-                mmss(seconds as u64)
-            ));
-        }
+    if green == 0 {
+        return "No request reached green.".to_string();
     }
-
-    let watched = schedule.monitoring;
-    if !regression {
-        if !simulation.detected() {
-            sentences
-                .push("Green behaves like blue in this scenario, so no alarm should fire.".into());
+    format!(
+        "Green served {green} request(s); {failed} failed ({:.1}%){}.",
+        failed as f64 * 100.0 / green as f64,
+        if simulation.excess_failed_requests > 0 && simulation.excess_failed_requests != failed {
+            format!(
+                ", {} more than blue's error rate would have caused",
+                simulation.excess_failed_requests
+            )
         } else {
-            sentences.push(healthy_rollback_cause(scenario, simulation));
+            String::new()
         }
-        return sentences;
-    }
+    )
+}
 
-    let onset_ms = (scenario.green.onset_seconds * 1_000.0).max(0.0) as u64;
-    if let Some((_, end)) = watched {
-        if onset_ms >= u64::from(end) * 1_000 {
-            sentences.push(format!(
-                "The regression starts at {}, after alarms stop being watched at {}: no alarm can catch it.",
-                at(onset_ms),
-                at(u64::from(end) * 1_000)
-            ));
-            return sentences;
-        }
-    } else {
-        sentences.push(
-            "Alarms are never watched in this plan (no bake with green traffic), so nothing can roll back.".into(),
-        );
-        return sentences;
+/// Why `trace` never fired over the watched `(from_ms, to_ms)`; `None` if it did.
+fn quiet_alarm(trace: &AlarmTrace, (from_ms, to_ms): (i64, i64)) -> Option<String> {
+    if trace
+        .transitions
+        .iter()
+        .any(|transition| transition.to == AlarmState::Alarm)
+    {
+        return None;
     }
-
-    if simulation.detected() {
-        return sentences;
-    }
-    let (from_ms, to_ms) = watched
-        .map(|(start, end)| (i64::from(start) * 1_000, i64::from(end) * 1_000))
-        .unwrap_or_default();
-    for trace in &simulation.alarms {
-        let fired = trace
-            .transitions
-            .iter()
-            .any(|transition| transition.to == AlarmState::Alarm);
-        if fired {
-            continue;
-        }
-        let period_ms = i64::from(trace.period_seconds) * 1_000;
-        let in_window: Vec<f64> = trace
-            .datapoints
-            .iter()
-            .filter(|(start, _)| {
-                let start_ms = start * 1_000;
-                start_ms + period_ms > from_ms && start_ms < to_ms
-            })
-            .filter_map(|(_, value)| *value)
-            .collect();
-        let watching = match trace.scope {
-            Scope::NewFleet => "it watches the new fleet",
-            Scope::Endpoint => "it watches the whole endpoint",
-            Scope::NoMetric => "its dimensions match no metric SageMaker publishes",
-            Scope::Unrelated => "it watches nothing of this rollout",
-            Scope::Team => "it watches a metric the team publishes, as the scenario models it",
-        };
-        sentences.push(match in_window.iter().copied().reduce(f64::max) {
-            None => format!(
-                "{} never fired: {watching}, and it had no datapoints while alarms were watched.",
-                trace.name
-            ),
-            Some(highest) => format!(
-                "{} never fired: {watching}; its highest value while alarms were watched was {}, and it \
-                 fires on {}.",
-                trace.name,
-                trim_float((highest * 10_000.0).round() / 10_000.0),
-                trace.condition
-            ),
-        });
-    }
-    sentences
+    let period_ms = i64::from(trace.period_seconds) * 1_000;
+    let highest = trace
+        .datapoints
+        .iter()
+        .filter(|(start, _)| {
+            let start_ms = start * 1_000;
+            start_ms + period_ms > from_ms && start_ms < to_ms
+        })
+        .filter_map(|(_, value)| *value)
+        .reduce(f64::max);
+    let watching = match trace.scope {
+        Scope::NewFleet => "it watches the new fleet",
+        Scope::Endpoint => "it watches the whole endpoint",
+        Scope::NoMetric => "its dimensions match no metric SageMaker publishes",
+        Scope::Unrelated => "it watches nothing of this rollout",
+        Scope::Team => "it watches a metric the team publishes, as the scenario models it",
+    };
+    Some(match highest {
+        None => format!(
+            "{} never fired: {watching}, and it had no datapoints while alarms were watched.",
+            trace.name
+        ),
+        Some(highest) => format!(
+            "{} never fired: {watching}; its highest value while alarms were watched was {}, and it \
+             fires on {}.",
+            trace.name,
+            trim_float((highest * 10_000.0).round() / 10_000.0),
+            trace.condition
+        ),
+    })
 }
 
 /// `text` with its first letter in upper case, to start a sentence.

@@ -113,100 +113,108 @@ fn number(value: f64) -> String {
 
 fn cli(plan: &Plan) -> String {
     let mut out = format!("#!/bin/sh\n# {}\nset -eu\n\n", header(plan));
-    for alarm in alarms(plan) {
-        let mut lines = vec![
-            "aws cloudwatch put-metric-alarm".to_string(),
-            format!("--alarm-name {}", shell_quote(&alarm.alarm_name)),
-        ];
-        if let Some(description) = &alarm.alarm_description {
-            lines.push(format!("--alarm-description {}", shell_quote(description)));
-        }
-        lines.extend(cli_actions(
-            alarm.actions_enabled,
-            [
-                ("--ok-actions", &alarm.ok_actions),
-                ("--alarm-actions", &alarm.alarm_actions),
-                (
-                    "--insufficient-data-actions",
-                    &alarm.insufficient_data_actions,
-                ),
-            ],
-        ));
-        match &alarm.metrics {
-            Some(metrics) => {
-                let json = serde_json::to_string(metrics).unwrap_or_default();
-                lines.push(format!("--metrics {}", shell_quote(&json)));
-            }
-            None => {
-                lines.push(format!("--namespace {}", shell_quote(&alarm.namespace)));
-                lines.push(format!("--metric-name {}", shell_quote(&alarm.metric_name)));
-                if !alarm.dimensions.is_empty() {
-                    let json = serde_json::to_string(&alarm.dimensions).unwrap_or_default();
-                    lines.push(format!("--dimensions {}", shell_quote(&json)));
-                }
-            }
-        }
-        if let Some(statistic) = alarm.statistic {
-            lines.push(format!("--statistic {}", statistic.as_str()));
-        }
-        if let Some(extended) = &alarm.extended_statistic {
-            lines.push(format!("--extended-statistic {}", shell_quote(extended)));
-        }
-        if let Some(period) = alarm.period {
-            lines.push(format!("--period {period}"));
-        }
-        if let Some(count) = alarm.evaluation_periods {
-            lines.push(format!("--evaluation-periods {count}"));
-        }
-        if let Some(count) = alarm.datapoints_to_alarm {
-            lines.push(format!("--datapoints-to-alarm {count}"));
-        }
-        if let Some(threshold) = alarm.threshold {
-            lines.push(format!("--threshold {}", number(threshold)));
-        }
-        if let Some(operator) = alarm.comparison_operator {
-            lines.push(format!("--comparison-operator {}", operator.as_str()));
-        }
-        if let Some(treat) = alarm.treat_missing_data {
-            lines.push(format!("--treat-missing-data {}", treat.as_str()));
-        }
-        if let Some(low) = alarm.evaluate_low_sample_count_percentile {
-            let value = serde_json::to_value(low).unwrap_or_default();
-            lines.push(format!(
-                "--evaluate-low-sample-count-percentile {}",
-                value.as_str().unwrap_or("evaluate")
-            ));
-        }
-        if let Some(unit) = &alarm.unit {
-            lines.push(format!("--unit {}", shell_quote(unit)));
-        }
+    let commands = alarms(plan)
+        .into_iter()
+        .map(cli_put_metric_alarm)
+        // Composite alarms after the alarms their rules name.
+        .chain(plan.composite_alarms.iter().map(cli_put_composite_alarm));
+    for lines in commands {
         out.push_str(&lines.join(" \\\n  "));
         out.push_str("\n\n");
     }
-    // Composite alarms after the alarms their rules name.
-    for alarm in &plan.composite_alarms {
-        let mut lines = vec![
-            "aws cloudwatch put-composite-alarm".to_string(),
-            format!("--alarm-name {}", shell_quote(&alarm.alarm_name)),
-            format!("--alarm-rule {}", shell_quote(&alarm.alarm_rule)),
-        ];
-        if let Some(description) = &alarm.alarm_description {
-            lines.push(format!("--alarm-description {}", shell_quote(description)));
+    out.push_str(&cli_update(plan));
+    out
+}
+
+/// `aws cloudwatch put-metric-alarm` for `alarm`, an option a line.
+fn cli_put_metric_alarm(alarm: &MetricAlarm) -> Vec<String> {
+    let mut lines = vec![
+        "aws cloudwatch put-metric-alarm".to_string(),
+        format!("--alarm-name {}", shell_quote(&alarm.alarm_name)),
+    ];
+    lines.extend(cli_description_and_actions(
+        alarm.alarm_description.as_deref(),
+        alarm.actions_enabled,
+        [
+            &alarm.ok_actions,
+            &alarm.alarm_actions,
+            &alarm.insufficient_data_actions,
+        ],
+    ));
+    match &alarm.metrics {
+        Some(metrics) => {
+            let json = serde_json::to_string(metrics).unwrap_or_default();
+            lines.push(format!("--metrics {}", shell_quote(&json)));
         }
-        lines.extend(cli_actions(
-            alarm.actions_enabled,
-            [
-                ("--ok-actions", &alarm.ok_actions),
-                ("--alarm-actions", &alarm.alarm_actions),
-                (
-                    "--insufficient-data-actions",
-                    &alarm.insufficient_data_actions,
-                ),
-            ],
-        ));
-        out.push_str(&lines.join(" \\\n  "));
-        out.push_str("\n\n");
+        None => {
+            lines.push(format!("--namespace {}", shell_quote(&alarm.namespace)));
+            lines.push(format!("--metric-name {}", shell_quote(&alarm.metric_name)));
+            if !alarm.dimensions.is_empty() {
+                let json = serde_json::to_string(&alarm.dimensions).unwrap_or_default();
+                lines.push(format!("--dimensions {}", shell_quote(&json)));
+            }
+        }
     }
+    if let Some(statistic) = alarm.statistic {
+        lines.push(format!("--statistic {}", statistic.as_str()));
+    }
+    if let Some(extended) = &alarm.extended_statistic {
+        lines.push(format!("--extended-statistic {}", shell_quote(extended)));
+    }
+    if let Some(period) = alarm.period {
+        lines.push(format!("--period {period}"));
+    }
+    if let Some(count) = alarm.evaluation_periods {
+        lines.push(format!("--evaluation-periods {count}"));
+    }
+    if let Some(count) = alarm.datapoints_to_alarm {
+        lines.push(format!("--datapoints-to-alarm {count}"));
+    }
+    if let Some(threshold) = alarm.threshold {
+        lines.push(format!("--threshold {}", number(threshold)));
+    }
+    if let Some(operator) = alarm.comparison_operator {
+        lines.push(format!("--comparison-operator {}", operator.as_str()));
+    }
+    if let Some(treat) = alarm.treat_missing_data {
+        lines.push(format!("--treat-missing-data {}", treat.as_str()));
+    }
+    if let Some(low) = alarm.evaluate_low_sample_count_percentile {
+        let value = serde_json::to_value(low).unwrap_or_default();
+        lines.push(format!(
+            "--evaluate-low-sample-count-percentile {}",
+            value.as_str().unwrap_or("evaluate")
+        ));
+    }
+    if let Some(unit) = &alarm.unit {
+        lines.push(format!("--unit {}", shell_quote(unit)));
+    }
+    lines
+}
+
+/// `aws cloudwatch put-composite-alarm` for `alarm`, an option a line.
+fn cli_put_composite_alarm(alarm: &CompositeAlarm) -> Vec<String> {
+    let mut lines = vec![
+        "aws cloudwatch put-composite-alarm".to_string(),
+        format!("--alarm-name {}", shell_quote(&alarm.alarm_name)),
+        format!("--alarm-rule {}", shell_quote(&alarm.alarm_rule)),
+    ];
+    lines.extend(cli_description_and_actions(
+        alarm.alarm_description.as_deref(),
+        alarm.actions_enabled,
+        [
+            &alarm.ok_actions,
+            &alarm.alarm_actions,
+            &alarm.insufficient_data_actions,
+        ],
+    ));
+    lines
+}
+
+/// `aws sagemaker update-endpoint`, then the wait and the check that the
+/// update was not silently rolled back.
+fn cli_update(plan: &Plan) -> String {
+    let mut out = String::new();
     let config = serde_json::to_string(&deployment_config_value(plan)).unwrap_or_default();
     out.push_str(&format!(
         "aws sagemaker update-endpoint \\\n  --endpoint-name {} \\\n  --endpoint-config-name {} \\\n  --deployment-config {}\n\n",
@@ -227,14 +235,27 @@ fn cli(plan: &Plan) -> String {
     out
 }
 
-/// An alarm's `--actions-enabled` and action lists as AWS CLI options.
-fn cli_actions(enabled: Option<bool>, lists: [(&str, &Option<Vec<String>>); 3]) -> Vec<String> {
+/// An alarm's description, `--actions-enabled` and action lists (OK, ALARM,
+/// INSUFFICIENT_DATA) as AWS CLI options.
+fn cli_description_and_actions(
+    description: Option<&str>,
+    enabled: Option<bool>,
+    [ok, alarm, insufficient]: [&Option<Vec<String>>; 3],
+) -> Vec<String> {
     let mut lines = Vec::new();
+    if let Some(description) = description {
+        lines.push(format!("--alarm-description {}", shell_quote(description)));
+    }
     match enabled {
         Some(true) => lines.push("--actions-enabled".into()),
         Some(false) => lines.push("--no-actions-enabled".into()),
         None => {}
     }
+    let lists = [
+        ("--ok-actions", ok),
+        ("--alarm-actions", alarm),
+        ("--insufficient-data-actions", insufficient),
+    ];
     for (flag, actions) in lists {
         if let Some(actions) = actions.as_ref().filter(|actions| !actions.is_empty()) {
             let quoted: Vec<String> = actions.iter().map(|arn| shell_quote(arn)).collect();
@@ -563,30 +584,7 @@ fn terraform(plan: &Plan) -> String {
     let mut names = Vec::new();
     for alarm in alarms(plan) {
         let name = unique(terraform_name(&alarm.alarm_name), &names);
-        out.push_str(&format!(
-            "resource \"aws_cloudwatch_metric_alarm\" \"{name}\" {{\n"
-        ));
-        let mut value = serde_json::to_value(alarm).unwrap_or(Value::Null);
-        let dimensions = value
-            .as_object_mut()
-            .and_then(|map| map.remove("Dimensions"));
-        let queries = value.as_object_mut().and_then(|map| map.remove("Metrics"));
-        let lists = terraform_action_lists(&mut value);
-        if let Value::Object(map) = &value {
-            hcl_block(map, 2, &mut out);
-        }
-        for line in lists {
-            out.push_str(&line);
-        }
-        if let Some(Value::Array(items)) = dimensions {
-            hcl_dimensions(&items, 2, &mut out);
-        }
-        if let Some(Value::Array(queries)) = queries {
-            for query in &queries {
-                terraform_metric_query(query, &mut out);
-            }
-        }
-        out.push_str("}\n\n");
+        out.push_str(&terraform_metric_alarm(alarm, &name));
         names.push(name);
     }
     let metric_names = names.clone();
@@ -603,21 +601,58 @@ fn terraform(plan: &Plan) -> String {
         for line in lists {
             out.push_str(&line);
         }
-        if !metric_names.is_empty() {
-            let list: Vec<String> = metric_names
-                .iter()
-                .map(|name| format!("aws_cloudwatch_metric_alarm.{name}"))
-                .collect();
-            out.push_str(&format!("\n  depends_on = [{}]\n", list.join(", ")));
-        }
+        out.push_str(&terraform_depends_on(&metric_names));
         out.push_str("}\n\n");
         names.push(name);
     }
-    let names = metric_names;
+    out.push_str(&terraform_endpoint(plan, &metric_names));
+    out
+}
+
+/// `resource "aws_cloudwatch_metric_alarm"` for `alarm`, named `name`.
+fn terraform_metric_alarm(alarm: &MetricAlarm, name: &str) -> String {
+    let mut out = format!("resource \"aws_cloudwatch_metric_alarm\" \"{name}\" {{\n");
+    let mut value = serde_json::to_value(alarm).unwrap_or(Value::Null);
+    let dimensions = value
+        .as_object_mut()
+        .and_then(|map| map.remove("Dimensions"));
+    let queries = value.as_object_mut().and_then(|map| map.remove("Metrics"));
+    let lists = terraform_action_lists(&mut value);
+    if let Value::Object(map) = &value {
+        hcl_block(map, 2, &mut out);
+    }
+    for line in lists {
+        out.push_str(&line);
+    }
+    if let Some(Value::Array(items)) = dimensions {
+        hcl_dimensions(&items, 2, &mut out);
+    }
+    if let Some(Value::Array(queries)) = queries {
+        for query in &queries {
+            terraform_metric_query(query, &mut out);
+        }
+    }
+    out.push_str("}\n\n");
+    out
+}
+
+/// A `depends_on` line naming the metric alarms `names`; nothing if none.
+fn terraform_depends_on(names: &[String]) -> String {
+    if names.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = names
+        .iter()
+        .map(|name| format!("aws_cloudwatch_metric_alarm.{name}"))
+        .collect();
+    format!("\n  depends_on = [{}]\n", list.join(", "))
+}
+
+/// `resource "aws_sagemaker_endpoint"` with the plan's deployment config,
+/// after the metric alarms `names`.
+fn terraform_endpoint(plan: &Plan, names: &[String]) -> String {
     let endpoint = terraform_name(&plan.endpoint_name);
-    out.push_str(&format!(
-        "resource \"aws_sagemaker_endpoint\" \"{endpoint}\" {{\n"
-    ));
+    let mut out = format!("resource \"aws_sagemaker_endpoint\" \"{endpoint}\" {{\n");
     out.push_str(&format!(
         "  name                 = {}\n  endpoint_config_name = {}\n",
         hcl_scalar(&Value::String(plan.endpoint_name.clone())),
@@ -630,13 +665,7 @@ fn terraform(plan: &Plan) -> String {
             out.push_str("  }\n");
         }
     }
-    if !names.is_empty() {
-        let list: Vec<String> = names
-            .iter()
-            .map(|name| format!("aws_cloudwatch_metric_alarm.{name}"))
-            .collect();
-        out.push_str(&format!("\n  depends_on = [{}]\n", list.join(", ")));
-    }
+    out.push_str(&terraform_depends_on(names));
     out.push_str("}\n");
     out
 }

@@ -619,6 +619,48 @@ impl JudgeSpec {
     }
 }
 
+/// Pools `green`'s and `blue`'s latency histograms into the `pending`
+/// block; once each side has `MIN_RANK_SAMPLES`, closes it into `periods` and
+/// adds its rank statistic at the allowed `(up, down)` ratios to `running`.
+fn add_rank_block(
+    periods: &mut Vec<RankPeriod>,
+    pending: &mut (FleetTick, FleetTick),
+    running: &mut Running,
+    (green, blue): (&FleetTick, &FleetTick),
+    (up_null, down_null): (f64, f64),
+) {
+    let (pending_green, pending_blue) = pending;
+    for (bucket, count) in &green.latency {
+        let entry = pending_green.latency.entry(*bucket).or_default();
+        *entry = entry.saturating_add(*count);
+    }
+    for (bucket, count) in &blue.latency {
+        let entry = pending_blue.latency.entry(*bucket).or_default();
+        *entry = entry.saturating_add(*count);
+    }
+    let green_count: u64 = pending_green.latency.values().sum();
+    let blue_count: u64 = pending_blue.latency.values().sum();
+    if green_count < MIN_RANK_SAMPLES || blue_count < MIN_RANK_SAMPLES {
+        return;
+    }
+    let (green, blue) = std::mem::take(pending);
+    let period = RankPeriod {
+        green: green.latency.into_iter().collect(),
+        blue: blue.latency.into_iter().collect(),
+        green_count,
+        blue_count,
+    };
+    if let Some(z) = rank_z(&period, ratio_to_shift(up_null)) {
+        running.up_sum += z;
+        running.up_count += 1;
+    }
+    if let Some(z) = rank_z(&period, ratio_to_shift(down_null)) {
+        running.down_sum -= z;
+        running.down_count += 1;
+    }
+    periods.push(period);
+}
+
 impl Tracked {
     fn observe(&mut self, green: &FleetTick, blue: &FleetTick) {
         let signal = self.criterion.signal;
@@ -656,35 +698,13 @@ impl Tracked {
                     LatencyTest::Ranks(periods, pending) => {
                         self.green_samples = self.green_samples.saturating_add(green_count);
                         self.blue_samples = self.blue_samples.saturating_add(blue_count);
-                        let (pending_green, pending_blue) = &mut **pending;
-                        for (bucket, count) in &green.latency {
-                            let entry = pending_green.latency.entry(*bucket).or_default();
-                            *entry = entry.saturating_add(*count);
-                        }
-                        for (bucket, count) in &blue.latency {
-                            let entry = pending_blue.latency.entry(*bucket).or_default();
-                            *entry = entry.saturating_add(*count);
-                        }
-                        let green_count: u64 = pending_green.latency.values().sum();
-                        let blue_count: u64 = pending_blue.latency.values().sum();
-                        if green_count >= MIN_RANK_SAMPLES && blue_count >= MIN_RANK_SAMPLES {
-                            let (green, blue) = std::mem::take(&mut **pending);
-                            let period = RankPeriod {
-                                green: green.latency.into_iter().collect(),
-                                blue: blue.latency.into_iter().collect(),
-                                green_count,
-                                blue_count,
-                            };
-                            if let Some(z) = rank_z(&period, ratio_to_shift(up_null)) {
-                                running.up_sum += z;
-                                running.up_count += 1;
-                            }
-                            if let Some(z) = rank_z(&period, ratio_to_shift(down_null)) {
-                                running.down_sum -= z;
-                                running.down_count += 1;
-                            }
-                            periods.push(period);
-                        }
+                        add_rank_block(
+                            periods,
+                            pending,
+                            running,
+                            (green, blue),
+                            (up_null, down_null),
+                        );
                     }
                     LatencyTest::Averages(periods) => {
                         self.green_samples = self.green_samples.saturating_add(green.invocations);

@@ -107,8 +107,55 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
         return Err(RetroError::NoSamples);
     };
     let rules = rules_for(plan, alarms)?;
+    check_rules(&rules, &ticks, tick_ms)?;
+    let timeline = RunTimeline::from_events(events);
+    let end_ms = ticks.last().map(|tick| tick.end_ms).unwrap_or(0);
+    let transitions = replay(&rules, &ticks, &timeline, end_ms);
+    let recorded_rollback_at_ms = timeline.rollback_at_ms;
+    let mut candidates: Vec<(u64, String, Phase)> = Vec::new();
+    let alarms: Vec<RetroAlarm> = rules
+        .iter()
+        .zip(transitions)
+        .map(|(rule, transitions)| {
+            if let Some(candidate) = first_bake_alarm(rule, &transitions, &timeline) {
+                candidates.push(candidate);
+            }
+            retro_alarm(rule, transitions, &timeline)
+        })
+        .collect();
+    candidates.sort_by_key(|(at, _, _)| *at);
+    let first = candidates.into_iter().next();
+    let valid = first
+        .clone()
+        .filter(|(at, _, _)| recorded_rollback_at_ms.is_none_or(|recorded| *at <= recorded));
+    let (spared_requests, spared_failures) = match &valid {
+        Some((at, _, _)) => spared(&ticks, *at, recorded_rollback_at_ms.unwrap_or(u64::MAX)),
+        None => (0, 0),
+    };
+    let verdict = verdict(
+        &timeline,
+        valid.as_ref(),
+        first.as_ref(),
+        (spared_requests, spared_failures),
+        end_ms,
+    );
+    Ok(Retro {
+        alarms,
+        rollback_at_ms: valid.as_ref().map(|(at, _, _)| *at),
+        rollback_alarm: valid.as_ref().map(|(_, alarm, _)| alarm.clone()),
+        rollback_phase: valid.as_ref().map(|(_, _, phase)| *phase),
+        recorded_rollback_at_ms,
+        spared_requests,
+        spared_failures,
+        verdict,
+    })
+}
+
+/// Refuses rules the record cannot answer: a team metric the run did not
+/// record, or a period that is not a whole number of the record's ticks.
+fn check_rules(rules: &[AlarmRule], ticks: &[Tick], tick_ms: u64) -> Result<(), RetroError> {
     let mut recorded = TeamView::default();
-    for tick in &ticks {
+    for tick in ticks {
         recorded.apply(&tick.team);
     }
     if let Some((rule, query)) = rules.iter().find_map(|rule| {
@@ -126,7 +173,7 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
         });
     }
     let tick_seconds = (tick_ms / 1_000) as u32;
-    for rule in &rules {
+    for rule in rules {
         if tick_ms == 0 || rule.period_ms() % tick_ms != 0 {
             return Err(RetroError::Period {
                 alarm: rule.name.clone(),
@@ -135,86 +182,102 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
             });
         }
     }
-    let timeline = RunTimeline::from_events(events);
-    let end_ms = ticks.last().map(|tick| tick.end_ms).unwrap_or(0);
-    let mut monitor = Monitor::new(&rules);
+    Ok(())
+}
+
+/// Every state change each rule would have made over the record up to
+/// `end_ms`, evaluating as CloudWatch does at each rule's deadlines.
+fn replay(
+    rules: &[AlarmRule],
+    ticks: &[Tick],
+    timeline: &RunTimeline,
+    end_ms: u64,
+) -> Vec<Vec<AlarmTransition>> {
+    let mut monitor = Monitor::new(rules);
     let mut transitions: Vec<Vec<AlarmTransition>> = vec![Vec::new(); rules.len()];
     // The team's data as the run had recorded it by each moment.
     let mut team = TeamView::default();
     let mut applied = 0;
     while let Some(due) = monitor.next_due().filter(|due| *due <= end_ms) {
-        let serving = serving_at(&timeline, due);
+        let serving = serving_at(timeline, due);
         while let Some(tick) = ticks.get(applied).filter(|tick| tick.end_ms <= due) {
             team.apply(&tick.team);
             applied += 1;
         }
-        for judgement in monitor.handle_due(due, |ask| datapoint(&ticks, &team, ask, serving)) {
+        for judgement in monitor.handle_due(due, |ask| datapoint(ticks, &team, ask, serving)) {
             if let Some(list) = transitions.get_mut(judgement.index) {
                 list.push(judgement.transition);
             }
         }
     }
-    let recorded_rollback_at_ms = timeline.rollback_at_ms;
-    let mut candidates: Vec<(u64, String, Phase)> = Vec::new();
-    let alarms: Vec<RetroAlarm> = rules
+    transitions
+}
+
+/// The rule's first ALARM during a bake, with the bake's phase: when it would
+/// have rolled back.
+fn first_bake_alarm(
+    rule: &AlarmRule,
+    transitions: &[AlarmTransition],
+    timeline: &RunTimeline,
+) -> Option<(u64, String, Phase)> {
+    transitions
         .iter()
-        .zip(transitions)
-        .map(|(rule, transitions)| {
-            let first_alarm_ms = transitions
-                .iter()
-                .find(|change| change.to == AlarmState::Alarm)
-                .map(|change| change.at_ms);
-            if let Some(at) = transitions
-                .iter()
-                .filter(|change| change.to == AlarmState::Alarm)
-                .map(|change| change.at_ms)
-                .find(|at| bake_at(&timeline, *at).is_some())
-            {
-                if let Some(phase) = bake_at(&timeline, at) {
-                    candidates.push((at, rule.name.clone(), phase));
-                }
-            }
-            RetroAlarm {
-                name: rule.name.clone(),
-                condition: format!(
-                    "{}, {} s, {} of {}",
-                    rule.condition(),
-                    rule.period_seconds,
-                    rule.datapoints_to_alarm,
-                    rule.evaluation_periods
-                ),
-                first_alarm_ms,
-                recorded_alarm_ms: timeline
-                    .alarm_changes
-                    .iter()
-                    .find(|change| change.alarm == rule.name && change.to == AlarmState::Alarm)
-                    .map(|change| change.at_ms),
-                transitions,
-            }
+        .filter(|change| change.to == AlarmState::Alarm)
+        .find_map(|change| bake_at(timeline, change.at_ms).map(|phase| (change.at_ms, phase)))
+        .map(|(at, phase)| (at, rule.name.clone(), phase))
+}
+
+fn retro_alarm(
+    rule: &AlarmRule,
+    transitions: Vec<AlarmTransition>,
+    timeline: &RunTimeline,
+) -> RetroAlarm {
+    RetroAlarm {
+        name: rule.name.clone(),
+        condition: format!(
+            "{}, {} s, {} of {}",
+            rule.condition(),
+            rule.period_seconds,
+            rule.datapoints_to_alarm,
+            rule.evaluation_periods
+        ),
+        first_alarm_ms: transitions
+            .iter()
+            .find(|change| change.to == AlarmState::Alarm)
+            .map(|change| change.at_ms),
+        recorded_alarm_ms: timeline
+            .alarm_changes
+            .iter()
+            .find(|change| change.alarm == rule.name && change.to == AlarmState::Alarm)
+            .map(|change| change.at_ms),
+        transitions,
+    }
+}
+
+/// Requests green served, and failed, in the ticks starting in `[at, until)`.
+fn spared(ticks: &[Tick], at: u64, until: u64) -> (u64, u64) {
+    ticks
+        .iter()
+        .filter(|tick| tick.start_ms >= at && tick.start_ms < until)
+        .fold((0u64, 0u64), |(requests, failed), tick| {
+            let green = &tick.samples[1];
+            (
+                requests.saturating_add(green.invocations),
+                failed.saturating_add(green.errors_4xx.saturating_add(green.errors_5xx)),
+            )
         })
-        .collect();
-    candidates.sort_by_key(|(at, _, _)| *at);
-    let first = candidates.into_iter().next();
-    let valid = first
-        .clone()
-        .filter(|(at, _, _)| recorded_rollback_at_ms.is_none_or(|recorded| *at <= recorded));
-    let (spared_requests, spared_failures) = match &valid {
-        Some((at, _, _)) => {
-            let until = recorded_rollback_at_ms.unwrap_or(u64::MAX);
-            ticks
-                .iter()
-                .filter(|tick| tick.start_ms >= *at && tick.start_ms < until)
-                .fold((0u64, 0u64), |(requests, failed), tick| {
-                    let green = &tick.samples[1];
-                    (
-                        requests.saturating_add(green.invocations),
-                        failed.saturating_add(green.errors_4xx.saturating_add(green.errors_5xx)),
-                    )
-                })
-        }
-        None => (0, 0),
-    };
-    let verdict = match (&valid, &first, recorded_rollback_at_ms) {
+}
+
+/// The re-judgement in plain words. `valid` is the would-be rollback (if it
+/// comes no later than the recorded one), `first` the first bake ALARM.
+fn verdict(
+    timeline: &RunTimeline,
+    valid: Option<&(u64, String, Phase)>,
+    first: Option<&(u64, String, Phase)>,
+    (spared_requests, spared_failures): (u64, u64),
+    end_ms: u64,
+) -> String {
+    match (valid, first, timeline.rollback_at_ms) {
         (Some((at, alarm, phase)), _, Some(recorded)) if *at == recorded => format!(
             "{alarm} would have rolled back at {} during the {}, when the run did",
             mmss(at / 1_000),
@@ -245,17 +308,7 @@ pub fn rejudge(events: &[Event], plan: &Plan, alarms: &[MetricAlarm]) -> Result<
             "no alarm would have rolled back during the recorded bakes (the record ends at {})",
             mmss(end_ms / 1_000)
         ),
-    };
-    Ok(Retro {
-        alarms,
-        rollback_at_ms: valid.as_ref().map(|(at, _, _)| *at),
-        rollback_alarm: valid.as_ref().map(|(_, alarm, _)| alarm.clone()),
-        rollback_phase: valid.as_ref().map(|(_, _, phase)| *phase),
-        recorded_rollback_at_ms,
-        spared_requests,
-        spared_failures,
-        verdict,
-    })
+    }
 }
 
 /// Whether the record holds the per-period samples a re-judgement needs.

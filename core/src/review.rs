@@ -135,6 +135,19 @@ pub fn summary_markdown(
         escape(&timeline.from_config),
         escape(&timeline.to_config)
     );
+    out.push_str(&facts(plan, run_id, timeline));
+    out.push_str(&alarm_table(plan, timeline));
+    if let Some(judgement) = &timeline.judgement {
+        out.push_str(&judge_section(judgement, &timeline.judge_scores));
+    }
+    out.push_str(&footer(links));
+    out
+}
+
+/// The run's facts, a bullet each: plan, run, outcome, duration, blast
+/// radius, and what was not seen as it happened.
+fn facts(plan: &Plan, run_id: &str, timeline: &RunTimeline) -> String {
+    let mut out = String::new();
     out.push_str(&format!("- **Plan**: {}\n", escape(&plan_line(plan))));
     out.push_str(&format!(
         "- **Run**: `{}` on {}{}\n",
@@ -185,35 +198,14 @@ pub fn summary_markdown(
             gaps.join(", ")
         ));
     }
-    out.push_str("\n| Alarm | Condition | Fired |\n|---|---|---|\n");
+    out
+}
+
+/// Each alarm of the plan, its condition and when it fired; composites last.
+fn alarm_table(plan: &Plan, timeline: &RunTimeline) -> String {
+    let mut out = "\n| Alarm | Condition | Fired |\n|---|---|---|\n".to_string();
     for alarm in &plan.alarms {
-        let fired: Vec<String> = timeline
-            .alarm_changes
-            .iter()
-            .filter(|change| change.alarm == alarm.alarm_name && change.to == AlarmState::Alarm)
-            .map(|change| mmss(change.at_ms / 1_000))
-            .collect();
-        let condition = crate::check_alarm(alarm)
-            .map(|rule| {
-                format!(
-                    "{}, {} s, {} of {}",
-                    condition_of(alarm, &rule),
-                    rule.period_seconds,
-                    rule.datapoints_to_alarm,
-                    rule.evaluation_periods
-                )
-            })
-            .unwrap_or_else(|_| "(not a valid alarm)".into());
-        out.push_str(&format!(
-            "| `{}` | {} | {} |\n",
-            escape(&alarm.alarm_name),
-            escape(&condition),
-            if fired.is_empty() {
-                "no".to_string()
-            } else {
-                format!("**ALARM** at {}", fired.join(", "))
-            }
-        ));
+        out.push_str(&alarm_row(alarm, timeline));
     }
     for composite in &plan.composite_alarms {
         out.push_str(&format!(
@@ -223,9 +215,42 @@ pub fn summary_markdown(
             composite_fired(composite, plan, timeline)
         ));
     }
-    if let Some(judgement) = &timeline.judgement {
-        out.push_str(&judge_section(judgement, &timeline.judge_scores));
-    }
+    out
+}
+
+fn alarm_row(alarm: &MetricAlarm, timeline: &RunTimeline) -> String {
+    let fired: Vec<String> = timeline
+        .alarm_changes
+        .iter()
+        .filter(|change| change.alarm == alarm.alarm_name && change.to == AlarmState::Alarm)
+        .map(|change| mmss(change.at_ms / 1_000))
+        .collect();
+    let condition = crate::check_alarm(alarm)
+        .map(|rule| {
+            format!(
+                "{}, {} s, {} of {}",
+                condition_of(alarm, &rule),
+                rule.period_seconds,
+                rule.datapoints_to_alarm,
+                rule.evaluation_periods
+            )
+        })
+        .unwrap_or_else(|_| "(not a valid alarm)".into());
+    format!(
+        "| `{}` | {} | {} |\n",
+        escape(&alarm.alarm_name),
+        escape(&condition),
+        if fired.is_empty() {
+            "no".to_string()
+        } else {
+            format!("**ALARM** at {}", fired.join(", "))
+        }
+    )
+}
+
+/// The links to the replay, the events and the image.
+fn footer(links: &SummaryLinks) -> String {
+    let mut out = String::new();
     let mut more = Vec::new();
     if let Some(link) = &links.link {
         more.push(format!("[Replay the timeline]({link})"));

@@ -195,32 +195,13 @@ pub fn schedule(rollout: &Rollout) -> Schedule {
             batch_instances,
             wait_seconds,
             ..
-        } => {
-            let batch = batch_instances.max(1);
-            let batches = fleet.div_ceil(batch);
-            for index in 1..=batches {
-                let green_before = ((index - 1) * batch).min(fleet);
-                let green_after = (index * batch).min(fleet);
-                let blue = fleet - green_before;
-                builder.push(
-                    Phase::Provisioning {
-                        instances: green_after - green_before,
-                    },
-                    rollout.provisioning_seconds,
-                    green_before,
-                    blue,
-                );
-                builder.push(
-                    Phase::RollingBatchBake {
-                        batch: index,
-                        batches,
-                    },
-                    wait_seconds,
-                    green_after,
-                    blue,
-                );
-            }
-        }
+        } => rolling_batches(
+            &mut builder,
+            fleet,
+            batch_instances,
+            wait_seconds,
+            rollout.provisioning_seconds,
+        ),
     }
     builder.push(
         Phase::TerminatingBlue,
@@ -229,6 +210,41 @@ pub fn schedule(rollout: &Rollout) -> Schedule {
         0,
     );
     builder.finish(rollout.timeout_seconds)
+}
+
+/// A rolling update's batches: each provisioned, then baked with blue
+/// still whole (a batch's old instances stop only after its bake).
+fn rolling_batches(
+    builder: &mut Builder,
+    fleet: u32,
+    batch_instances: u32,
+    wait_seconds: u32,
+    provisioning_seconds: u32,
+) {
+    let batch = batch_instances.max(1);
+    let batches = fleet.div_ceil(batch);
+    for index in 1..=batches {
+        let green_before = ((index - 1) * batch).min(fleet);
+        let green_after = (index * batch).min(fleet);
+        let blue = fleet - green_before;
+        builder.push(
+            Phase::Provisioning {
+                instances: green_after - green_before,
+            },
+            provisioning_seconds,
+            green_before,
+            blue,
+        );
+        builder.push(
+            Phase::RollingBatchBake {
+                batch: index,
+                batches,
+            },
+            wait_seconds,
+            green_after,
+            blue,
+        );
+    }
 }
 
 #[derive(Default)]

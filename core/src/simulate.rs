@@ -611,27 +611,7 @@ impl<'a> Run<'a> {
                 PeriodSamples::flags(count, errors)
             }
             Metric::OverheadLatency => PeriodSamples::constant(count, OVERHEAD_LATENCY_US),
-            Metric::ModelLatency => {
-                let mixture: Vec<(f64, f64, f64)> = parts
-                    .iter()
-                    .filter(|(population, _)| population.requests > 0)
-                    .map(|(population, behaviour)| {
-                        let (mu, sigma) = lognormal_parameters(behaviour.latency_ms * 1_000.0);
-                        (population.requests as f64, mu, sigma)
-                    })
-                    .collect();
-                let sum: f64 = parts
-                    .iter()
-                    .map(|(population, _)| population.latency_sum_us)
-                    .sum();
-                PeriodSamples {
-                    count,
-                    sum,
-                    minimum: None,
-                    maximum: None,
-                    quantiles: Quantiles::LogNormalMixture(mixture),
-                }
-            }
+            Metric::ModelLatency => latency_samples(&parts, count),
         })
     }
 
@@ -882,6 +862,30 @@ impl<'a> Run<'a> {
             datapoints,
             transitions: std::mem::take(&mut self.alarms[index].transitions),
         }
+    }
+}
+
+/// ModelLatency's samples over `parts`: a mixture of each population's
+/// log-normal latency, weighted by its requests.
+fn latency_samples(parts: &[(Population, &FleetBehaviour)], count: u64) -> PeriodSamples {
+    let mixture: Vec<(f64, f64, f64)> = parts
+        .iter()
+        .filter(|(population, _)| population.requests > 0)
+        .map(|(population, behaviour)| {
+            let (mu, sigma) = lognormal_parameters(behaviour.latency_ms * 1_000.0);
+            (population.requests as f64, mu, sigma)
+        })
+        .collect();
+    let sum: f64 = parts
+        .iter()
+        .map(|(population, _)| population.latency_sum_us)
+        .sum();
+    PeriodSamples {
+        count,
+        sum,
+        minimum: None,
+        maximum: None,
+        quantiles: Quantiles::LogNormalMixture(mixture),
     }
 }
 

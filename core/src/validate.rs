@@ -31,10 +31,11 @@ use crate::field::{
 use crate::judge::{Criterion, Direction, JudgeSpec, Signal};
 use crate::math::{self, Definition, Expr};
 use crate::plan::{
-    CapacitySize, CapacitySizeType, ComparisonOperator, CompositeAlarm, Dimension, JudgeSection,
-    LowSampleCountPercentile, MetricAlarm, MetricDataQuery, MetricIdentity, MetricStat, Plan,
-    Scenario, TeamMetric, TeamMetricKind, TrafficRoutingType, TreatMissingData,
-    DEFAULT_PROVISIONING_SECONDS, DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
+    AlarmRef, CapacitySize, CapacitySizeType, ComparisonOperator, CompositeAlarm, Dimension,
+    JudgeSection, JudgedMetric, LowSampleCountPercentile, MetricAlarm, MetricDataQuery,
+    MetricIdentity, MetricStat, Plan, Scenario, TeamMetric, TeamMetricKind, TrafficRoutingConfig,
+    TrafficRoutingType, TreatMissingData, DEFAULT_PROVISIONING_SECONDS,
+    DEFAULT_TERMINATION_SECONDS, STANDARD_UNITS,
 };
 use crate::problem::Problem;
 use crate::rollout::{Rollout, Strategy};
@@ -391,87 +392,9 @@ impl Checker {
                 ),
             );
         }
-        let mut criteria = Vec::new();
-        for (index, metric) in judge.metrics.iter().enumerate() {
-            let at = |part| Field::JudgedMetric(index, part);
-            let signal = Signal::from_name(&metric.metric_name);
-            if signal.is_none() {
-                let known: Vec<&str> = Signal::ALL.iter().map(|signal| signal.name()).collect();
-                self.error(
-                    at(JudgedMetricField::MetricName),
-                    if metric.metric_name.is_empty() {
-                        "required"
-                    } else {
-                        "unknown_metric"
-                    },
-                    format!(
-                        "`{}` is not a metric the judge compares; one of {}",
-                        metric.metric_name,
-                        known.join(", ")
-                    ),
-                );
-            } else if judge.metrics[..index]
-                .iter()
-                .any(|earlier| earlier.metric_name == metric.metric_name)
-            {
-                self.error(
-                    at(JudgedMetricField::MetricName),
-                    "duplicate_metric",
-                    format!("`{}` is judged twice", metric.metric_name),
-                );
-            }
-            let direction = match metric.direction.as_deref() {
-                None => Some(Direction::Increase),
-                Some(name) => {
-                    let direction = Direction::from_name(name);
-                    if direction.is_none() {
-                        self.error(
-                            at(JudgedMetricField::Direction),
-                            "unknown_direction",
-                            format!("`{name}` is not a direction; Increase, Decrease or Either"),
-                        );
-                    }
-                    direction
-                }
-            };
-            let default_effect = if signal == Some(Signal::ModelLatency) {
-                10.0
-            } else {
-                0.0
-            };
-            let effect = self.number(
-                at(JudgedMetricField::AllowedEffectPercent),
-                metric.allowed_effect_percent,
-                (0.0, 99.0, false),
-                default_effect,
-                "a percentage",
-            );
-            let samples = self.integer(
-                at(JudgedMetricField::MinimumSamples),
-                metric.minimum_samples,
-                (1, MINIMUM_SAMPLES_MAX),
-                false,
-            );
-            let weight = self.number(
-                at(JudgedMetricField::Weight),
-                metric.weight,
-                (0.0, WEIGHT_MAX, true),
-                1.0,
-                "a weight",
-            );
-            if let (Some(signal), Some(direction), Some(effect), Some(weight)) =
-                (signal, direction, effect, weight)
-            {
-                criteria.push(Criterion {
-                    signal,
-                    direction,
-                    allowed_effect: effect / 100.0,
-                    minimum_samples: samples.map_or(50, u64::from),
-                    critical: metric.critical.unwrap_or(false),
-                    weight,
-                });
-            }
-        }
+        let criteria: Vec<Criterion> = (0..judge.metrics.len())
+            .filter_map(|index| self.judged_metric(&judge.metrics, index))
+            .collect();
         let confidence = self.number(
             Field::Judge(JudgeField::ConfidencePercent),
             judge.confidence_percent,
@@ -479,6 +402,101 @@ impl Checker {
             99.0,
             "a confidence in percent",
         );
+        let (pass, marginal) = self.judge_scores(judge);
+        let period = self.judge_period(judge.period_seconds);
+        if criteria.len() != judge.metrics.len() {
+            return None;
+        }
+        Some(JudgeSpec {
+            criteria,
+            false_alarm_rate: (100.0 - confidence?) / 100.0,
+            pass_score: pass?,
+            marginal_score: marginal?,
+            period_seconds: period?,
+        })
+    }
+
+    /// The judge's criterion for `metrics[index]`, if it is whole.
+    fn judged_metric(&mut self, metrics: &[JudgedMetric], index: usize) -> Option<Criterion> {
+        let metric = metrics.get(index)?;
+        let at = |part| Field::JudgedMetric(index, part);
+        let signal = Signal::from_name(&metric.metric_name);
+        if signal.is_none() {
+            let known: Vec<&str> = Signal::ALL.iter().map(|signal| signal.name()).collect();
+            self.error(
+                at(JudgedMetricField::MetricName),
+                if metric.metric_name.is_empty() {
+                    "required"
+                } else {
+                    "unknown_metric"
+                },
+                format!(
+                    "`{}` is not a metric the judge compares; one of {}",
+                    metric.metric_name,
+                    known.join(", ")
+                ),
+            );
+        } else if metrics[..index]
+            .iter()
+            .any(|earlier| earlier.metric_name == metric.metric_name)
+        {
+            self.error(
+                at(JudgedMetricField::MetricName),
+                "duplicate_metric",
+                format!("`{}` is judged twice", metric.metric_name),
+            );
+        }
+        let direction = match metric.direction.as_deref() {
+            None => Some(Direction::Increase),
+            Some(name) => {
+                let direction = Direction::from_name(name);
+                if direction.is_none() {
+                    self.error(
+                        at(JudgedMetricField::Direction),
+                        "unknown_direction",
+                        format!("`{name}` is not a direction; Increase, Decrease or Either"),
+                    );
+                }
+                direction
+            }
+        };
+        let default_effect = if signal == Some(Signal::ModelLatency) {
+            10.0
+        } else {
+            0.0
+        };
+        let effect = self.number(
+            at(JudgedMetricField::AllowedEffectPercent),
+            metric.allowed_effect_percent,
+            (0.0, 99.0, false),
+            default_effect,
+            "a percentage",
+        );
+        let samples = self.integer(
+            at(JudgedMetricField::MinimumSamples),
+            metric.minimum_samples,
+            (1, MINIMUM_SAMPLES_MAX),
+            false,
+        );
+        let weight = self.number(
+            at(JudgedMetricField::Weight),
+            metric.weight,
+            (0.0, WEIGHT_MAX, true),
+            1.0,
+            "a weight",
+        );
+        Some(Criterion {
+            signal: signal?,
+            direction: direction?,
+            allowed_effect: effect? / 100.0,
+            minimum_samples: samples.map_or(50, u64::from),
+            critical: metric.critical.unwrap_or(false),
+            weight: weight?,
+        })
+    }
+
+    /// The pass and marginal scores, the marginal no higher than the pass.
+    fn judge_scores(&mut self, judge: &JudgeSection) -> (Option<f64>, Option<f64>) {
         let pass = self.number(
             Field::Judge(JudgeField::PassScore),
             judge.pass_score,
@@ -502,9 +520,14 @@ impl Checker {
                 );
             }
         }
-        let period = match self.integer(
+        (pass, marginal)
+    }
+
+    /// The judge's period: 10 s unless given, and one CloudWatch keeps.
+    fn judge_period(&mut self, period_seconds: Option<i64>) -> Option<u32> {
+        match self.integer(
             Field::Judge(JudgeField::PeriodSeconds),
-            judge.period_seconds,
+            period_seconds,
             (10, JUDGE_PERIOD_MAX),
             false,
         ) {
@@ -517,19 +540,9 @@ impl Checker {
                 None
             }
             Some(period) => Some(period),
-            None if judge.period_seconds.is_none() => Some(10),
+            None if period_seconds.is_none() => Some(10),
             None => None,
-        };
-        if criteria.len() != judge.metrics.len() {
-            return None;
         }
-        Some(JudgeSpec {
-            criteria,
-            false_alarm_rate: (100.0 - confidence?) / 100.0,
-            pass_score: pass?,
-            marginal_score: marginal?,
-            period_seconds: period?,
-        })
     }
 
     /// The shape of an instance type, `ml.family.size`. Whether SageMaker lists
@@ -639,25 +652,7 @@ impl Checker {
             return None;
         };
 
-        let strategy = match kind {
-            TrafficRoutingType::AllAtOnce => Some(Strategy::AllAtOnce),
-            TrafficRoutingType::Canary => {
-                let size = self.capacity(Size::Canary, routing.canary_size.as_ref(), fleet);
-                Some(Strategy::Canary {
-                    canary_instances: size?,
-                    wait_seconds: wait?,
-                })
-            }
-            TrafficRoutingType::Linear => {
-                let size =
-                    self.capacity(Size::LinearStep, routing.linear_step_size.as_ref(), fleet);
-                Some(Strategy::Linear {
-                    step_instances: size?,
-                    wait_seconds: wait?,
-                })
-            }
-        };
-
+        let strategy = self.routing_strategy(kind, routing, wait, fleet);
         let wait_total = wait.unwrap_or(0) + termination_wait;
         if let Some(timeout) = timeout {
             if timeout <= wait_total {
@@ -676,6 +671,34 @@ impl Checker {
             termination_wait,
             timeout: timeout.unwrap_or(TIMEOUT_MAX),
         })
+    }
+
+    /// The blue/green strategy of routing `kind`, its size checked against the fleet.
+    fn routing_strategy(
+        &mut self,
+        kind: TrafficRoutingType,
+        routing: &TrafficRoutingConfig,
+        wait: Option<u32>,
+        fleet: Option<u32>,
+    ) -> Option<Strategy> {
+        match kind {
+            TrafficRoutingType::AllAtOnce => Some(Strategy::AllAtOnce),
+            TrafficRoutingType::Canary => {
+                let size = self.capacity(Size::Canary, routing.canary_size.as_ref(), fleet);
+                Some(Strategy::Canary {
+                    canary_instances: size?,
+                    wait_seconds: wait?,
+                })
+            }
+            TrafficRoutingType::Linear => {
+                let size =
+                    self.capacity(Size::LinearStep, routing.linear_step_size.as_ref(), fleet);
+                Some(Strategy::Linear {
+                    step_instances: size?,
+                    wait_seconds: wait?,
+                })
+            }
+        }
     }
 
     fn rolling(&mut self, plan: &Plan, fleet: Option<u32>) -> Option<ResolvedPolicy> {
@@ -770,6 +793,21 @@ impl Checker {
             Some(value) => value,
         };
         let kind = size.kind?;
+        self.capacity_instances(which, kind, value, fleet, &range_text)
+    }
+
+    /// `value` of `kind` in whole instances of `fleet`, within `which`'s
+    /// bounds as percents of the fleet (`range_text` says them).
+    fn capacity_instances(
+        &mut self,
+        which: Size,
+        kind: CapacitySizeType,
+        value: i64,
+        fleet: Option<u32>,
+        range_text: &str,
+    ) -> Option<u32> {
+        let rule = which.rule();
+        let value_field = Field::Size(which, SizePart::Value);
         // Percents of the fleet in 128 bits: no value of an i64 overflows here.
         let value_wide = i128::from(value);
         match kind {
@@ -861,67 +899,78 @@ impl Checker {
         }
         let mut resolved = Vec::new();
         let mut complete = true;
-        for (index, reference) in rollback.alarms.iter().enumerate() {
-            let field = Field::RollbackAlarm(index);
-            let name = &reference.alarm_name;
-            if name.trim().is_empty() {
-                self.error(
-                    field,
-                    "required",
-                    "is required: 1 to 255 characters, not only white space",
-                );
-                complete = false;
-                continue;
-            }
-            self.alarm_name(field, name);
-            if rollback.alarms[..index]
-                .iter()
-                .any(|earlier| &earlier.alarm_name == name)
-            {
-                self.error(
-                    field,
-                    "duplicate_alarm",
-                    format!("`{name}` is listed more than once"),
-                );
-            }
-            let composite = plan
-                .composite_alarms
-                .iter()
-                .any(|alarm| &alarm.alarm_name == name);
-            match plan
-                .alarms
-                .iter()
-                .position(|alarm| &alarm.alarm_name == name)
-            {
-                None if composite => {
-                    self.error(
-                        field,
-                        "composite_rollback",
-                        format!(
-                            "`{name}` is a composite alarm, and guardrail assumes SageMaker does not roll back on \
-                             one (AWS does not say; SageMaker reads alarms with DescribeAlarms, which returns only \
-                             metric alarms unless asked for composite ones). List the metric alarms it names instead"
-                        ),
-                    );
-                    complete = false;
-                }
-                None => {
-                    self.error(
-                        field,
-                        "alarm_undefined",
-                        format!(
-                            "`{name}` is not defined in Alarms; define it there so guardrail can evaluate it"
-                        ),
-                    );
-                    complete = false;
-                }
-                Some(position) => match &rules[position] {
-                    Some(rule) => resolved.push(rule.clone()),
-                    None => complete = false,
-                },
+        for index in 0..rollback.alarms.len() {
+            match self.rollback_alarm(plan, &rollback.alarms, index, &rules) {
+                Some(rule) => resolved.push(rule),
+                None => complete = false,
             }
         }
         complete.then_some(resolved)
+    }
+
+    /// The rule of rollback alarm `index` of `listed`, if it names a valid
+    /// metric alarm of the plan; `rules` are the plan's alarms' rules.
+    fn rollback_alarm(
+        &mut self,
+        plan: &Plan,
+        listed: &[AlarmRef],
+        index: usize,
+        rules: &[Option<AlarmRule>],
+    ) -> Option<AlarmRule> {
+        let field = Field::RollbackAlarm(index);
+        let name = &listed.get(index)?.alarm_name;
+        if name.trim().is_empty() {
+            self.error(
+                field,
+                "required",
+                "is required: 1 to 255 characters, not only white space",
+            );
+            return None;
+        }
+        self.alarm_name(field, name);
+        if listed[..index]
+            .iter()
+            .any(|earlier| &earlier.alarm_name == name)
+        {
+            self.error(
+                field,
+                "duplicate_alarm",
+                format!("`{name}` is listed more than once"),
+            );
+        }
+        let composite = plan
+            .composite_alarms
+            .iter()
+            .any(|alarm| &alarm.alarm_name == name);
+        match plan
+            .alarms
+            .iter()
+            .position(|alarm| &alarm.alarm_name == name)
+        {
+            None if composite => {
+                self.error(
+                    field,
+                    "composite_rollback",
+                    format!(
+                        "`{name}` is a composite alarm, and guardrail assumes SageMaker does not roll back on \
+                         one (AWS does not say; SageMaker reads alarms with DescribeAlarms, which returns only \
+                         metric alarms unless asked for composite ones). List the metric alarms it names instead"
+                    ),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    field,
+                    "alarm_undefined",
+                    format!(
+                        "`{name}` is not defined in Alarms; define it there so guardrail can evaluate it"
+                    ),
+                );
+                None
+            }
+            Some(position) => rules.get(position).cloned().flatten(),
+        }
     }
 
     /// One `PutMetricAlarm` request: who it is, what it watches, how it counts
@@ -1824,79 +1873,86 @@ impl Checker {
                 ),
             );
         }
-        for (index, metric) in metrics.iter().enumerate() {
-            let at = |part| Field::TeamMetric(index, part);
-            self.metric_identity(
-                (
-                    at(TeamMetricField::Namespace),
-                    at(TeamMetricField::MetricName),
-                    at(TeamMetricField::Dimensions),
+        for index in 0..metrics.len() {
+            self.team_metric(metrics, index);
+        }
+    }
+
+    /// Team metric `index` of `metrics`: its identity, outside AWS's
+    /// namespaces and modelled once, and its model's numbers.
+    fn team_metric(&mut self, metrics: &[TeamMetric], index: usize) {
+        let Some(metric) = metrics.get(index) else {
+            return;
+        };
+        let at = |part| Field::TeamMetric(index, part);
+        self.metric_identity(
+            (
+                at(TeamMetricField::Namespace),
+                at(TeamMetricField::MetricName),
+                at(TeamMetricField::Dimensions),
+            ),
+            &metric.identity(),
+            &|_, _| at(TeamMetricField::Dimensions),
+        );
+        if metric.namespace.starts_with("AWS/") {
+            self.error(
+                at(TeamMetricField::Namespace),
+                "aws_namespace",
+                format!(
+                    "`{}` is an AWS namespace: the team publishes its own metrics under another (CloudWatch refuses PutMetricData to AWS/ namespaces)",
+                    metric.namespace
                 ),
-                &metric.identity(),
-                &|_, _| at(TeamMetricField::Dimensions),
             );
-            if metric.namespace.starts_with("AWS/") {
-                self.error(
-                    at(TeamMetricField::Namespace),
-                    "aws_namespace",
-                    format!(
-                        "`{}` is an AWS namespace: the team publishes its own metrics under another (CloudWatch refuses PutMetricData to AWS/ namespaces)",
-                        metric.namespace
-                    ),
-                );
-            }
-            if metrics[..index]
-                .iter()
-                .any(|earlier| earlier.identity().same_as(&metric.identity()))
-            {
-                self.error(
-                    at(TeamMetricField::MetricName),
-                    "duplicate_metric",
-                    "the same metric (namespace, name and dimensions) is modelled twice",
-                );
-            }
-            for (part, value) in [
-                (TeamMetricField::Level, metric.level),
-                (TeamMetricField::Noise, metric.noise),
-                (TeamMetricField::GreenLevel, metric.green_level),
-            ] {
-                match value {
-                    Some(value) if !value.is_finite() || value.abs() > 1e15 => self.error(
-                        at(part),
-                        "out_of_range",
-                        format!("{value} is out of range; a finite number within ±1e15"),
-                    ),
-                    Some(value) if part == TeamMetricField::Noise && value < 0.0 => self.error(
-                        at(part),
-                        "out_of_range",
-                        format!("{value} is out of range; a standard deviation is 0 or more"),
-                    ),
-                    _ => {}
-                }
-            }
-            if metric.kind == TeamMetricKind::Level && metric.level.is_none() {
-                self.error(
-                    at(TeamMetricField::Level),
-                    "required",
-                    "is required for a Level metric: its value while green is healthy",
-                );
-            }
-            self.integer(
-                at(TeamMetricField::PublishSeconds),
-                metric.publish_seconds,
-                (1, PUBLISH_SECONDS_MAX),
-                false,
+        }
+        if metrics[..index]
+            .iter()
+            .any(|earlier| earlier.identity().same_as(&metric.identity()))
+        {
+            self.error(
+                at(TeamMetricField::MetricName),
+                "duplicate_metric",
+                "the same metric (namespace, name and dimensions) is modelled twice",
             );
-            if let Some(resolution) = metric.storage_resolution {
-                if resolution != 1 && resolution != 60 {
-                    self.error(
-                        at(TeamMetricField::StorageResolution),
-                        "out_of_range",
-                        format!(
-                            "{resolution} is not allowed; 1 (high resolution) or 60 (standard)"
-                        ),
-                    );
-                }
+        }
+        for (part, value) in [
+            (TeamMetricField::Level, metric.level),
+            (TeamMetricField::Noise, metric.noise),
+            (TeamMetricField::GreenLevel, metric.green_level),
+        ] {
+            match value {
+                Some(value) if !value.is_finite() || value.abs() > 1e15 => self.error(
+                    at(part),
+                    "out_of_range",
+                    format!("{value} is out of range; a finite number within ±1e15"),
+                ),
+                Some(value) if part == TeamMetricField::Noise && value < 0.0 => self.error(
+                    at(part),
+                    "out_of_range",
+                    format!("{value} is out of range; a standard deviation is 0 or more"),
+                ),
+                _ => {}
+            }
+        }
+        if metric.kind == TeamMetricKind::Level && metric.level.is_none() {
+            self.error(
+                at(TeamMetricField::Level),
+                "required",
+                "is required for a Level metric: its value while green is healthy",
+            );
+        }
+        self.integer(
+            at(TeamMetricField::PublishSeconds),
+            metric.publish_seconds,
+            (1, PUBLISH_SECONDS_MAX),
+            false,
+        );
+        if let Some(resolution) = metric.storage_resolution {
+            if resolution != 1 && resolution != 60 {
+                self.error(
+                    at(TeamMetricField::StorageResolution),
+                    "out_of_range",
+                    format!("{resolution} is not allowed; 1 (high resolution) or 60 (standard)"),
+                );
             }
         }
     }

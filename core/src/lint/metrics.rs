@@ -343,34 +343,10 @@ pub(crate) fn zero_denominators(
         let Some(query) = metrics.get(*metric) else {
             continue;
         };
-        let share = match (query.scope, query.metric) {
-            (Scope::NewFleet, Some(_)) => smallest,
-            (Scope::Endpoint, Some(_)) => 1.0,
-            (Scope::Team, _)
-                if model_of(plan, query)
-                    .is_some_and(|(_, model)| model.kind == TeamMetricKind::Requests) =>
-            {
-                1.0
-            }
-            _ => continue,
+        let Some(share) = request_share(plan, query, smallest) else {
+            continue;
         };
-        let counts = match query.metric {
-            Some(Metric::Invocations) => {
-                matches!(
-                    query.stat,
-                    Stat::Basic(Statistic::Sum | Statistic::SampleCount)
-                )
-            }
-            Some(metric) if metric.is_per_request_flag() => {
-                query.stat == Stat::Basic(Statistic::SampleCount)
-            }
-            Some(_) => false,
-            None => matches!(
-                query.stat,
-                Stat::Basic(Statistic::Sum | Statistic::SampleCount)
-            ),
-        };
-        if !counts || said.contains(metric) {
+        if !counts_requests(query) || said.contains(metric) {
             continue;
         }
         // Data stored per minute holds a minute's requests whatever the period.
@@ -412,6 +388,44 @@ pub(crate) fn zero_denominators(
                 rule.treat_missing_data.as_str()
             ),
         );
+    }
+}
+
+/// The share of the plan's requests `query` counts: green's smallest share
+/// for the new fleet, all for the endpoint or a team metric of requests;
+/// `None` for anything else.
+fn request_share(plan: &Plan, query: &Query, smallest: f64) -> Option<f64> {
+    match (query.scope, query.metric) {
+        (Scope::NewFleet, Some(_)) => Some(smallest),
+        (Scope::Endpoint, Some(_)) => Some(1.0),
+        (Scope::Team, _)
+            if model_of(plan, query)
+                .is_some_and(|(_, model)| model.kind == TeamMetricKind::Requests) =>
+        {
+            Some(1.0)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `query`'s statistic counts requests: the Sum or SampleCount of
+/// Invocations (or of a team metric), the SampleCount of a per-request flag.
+fn counts_requests(query: &Query) -> bool {
+    match query.metric {
+        Some(Metric::Invocations) => {
+            matches!(
+                query.stat,
+                Stat::Basic(Statistic::Sum | Statistic::SampleCount)
+            )
+        }
+        Some(metric) if metric.is_per_request_flag() => {
+            query.stat == Stat::Basic(Statistic::SampleCount)
+        }
+        Some(_) => false,
+        None => matches!(
+            query.stat,
+            Stat::Basic(Statistic::Sum | Statistic::SampleCount)
+        ),
     }
 }
 

@@ -873,43 +873,13 @@ fn judge_command(
     data_dir: Option<PathBuf>,
 ) -> Result<ExitCode, CliError> {
     use guardrail_core::plan::JudgeSection;
-    let given = match source {
-        None => None,
-        Some(source) => {
-            let text = read_text(source)?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|error| CliError::Input(format!("{source}: not JSON: {error}")))?;
-            let section = value.get("Judge").cloned().unwrap_or(value);
-            let section: JudgeSection = serde_json::from_value(section).map_err(|error| {
-                CliError::Input(format!(
-                    "{source}: not a judge (a `Judge` section): {error}"
-                ))
-            })?;
-            Some(section)
-        }
-    };
+    let given = source.map(read_judge).transpose()?;
     let store = open_store(data_dir)?;
     let (mut plan, events) = recorded_run(&store, run_id)?;
     plan.judge = given
         .or(plan.judge)
         .or_else(|| Some(JudgeSection::default_judge()));
-    let checked = guardrail_core::check::check(&plan);
-    let Some(spec) = checked
-        .rollout
-        .as_ref()
-        .and_then(|rollout| rollout.judge().cloned())
-    else {
-        let problems: Vec<String> = checked
-            .report
-            .errors
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-        return Err(CliError::Invalid(format!(
-            "the judge cannot judge run {run_id}:\n{}",
-            problems.join("\n")
-        )));
-    };
+    let spec = judge_spec(&plan, run_id)?;
     let looks = guardrail_core::retro::judge_record(&events, &spec)
         .map_err(|error| CliError::Input(format!("run {run_id}: {error}")))?;
     // What judged: on a SageMaker run's minutes, its period rounded up.
@@ -948,6 +918,44 @@ fn judge_command(
         (None, _) => say!("the judge passes green at every look"),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The judge in `source` (a file, or `-` for standard input): a plan's
+/// `Judge` section, or the section alone.
+fn read_judge(source: &str) -> Result<guardrail_core::plan::JudgeSection, CliError> {
+    let text = read_text(source)?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|error| CliError::Input(format!("{source}: not JSON: {error}")))?;
+    let section = value.get("Judge").cloned().unwrap_or(value);
+    serde_json::from_value(section).map_err(|error| {
+        CliError::Input(format!(
+            "{source}: not a judge (a `Judge` section): {error}"
+        ))
+    })
+}
+
+/// The judge `plan` asks for, checked; refused with the plan's errors.
+fn judge_spec(
+    plan: &guardrail_core::Plan,
+    run_id: &str,
+) -> Result<guardrail_core::judge::JudgeSpec, CliError> {
+    let checked = guardrail_core::check::check(plan);
+    checked
+        .rollout
+        .as_ref()
+        .and_then(|rollout| rollout.judge().cloned())
+        .ok_or_else(|| {
+            let problems: Vec<String> = checked
+                .report
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            CliError::Invalid(format!(
+                "the judge cannot judge run {run_id}:\n{}",
+                problems.join("\n")
+            ))
+        })
 }
 
 /// A recorded run's plan and events.

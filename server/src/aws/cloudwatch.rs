@@ -256,121 +256,12 @@ fn put_metric_data(engine: &Engine, input: PutMetricDataInput) -> Result<Value, 
 fn datum_of(
     namespace: &str,
     number: usize,
-    datum: MetricDatumInput,
+    mut datum: MetricDatumInput,
     now_ms: u64,
 ) -> Result<Datum, Failure> {
     let at = format!("MetricData.member.{number}");
-    if datum.metric_name.is_empty() {
-        return Err(missing(&format!("{at}.MetricName")));
-    }
-    if datum.metric_name.chars().count() > 255 {
-        return Err(invalid_value(
-            &format!("{at}.MetricName"),
-            &datum.metric_name,
-        ));
-    }
-    if datum.dimensions.len() > 30 {
-        return Err(invalid(format!(
-            "The collection {at}.Dimensions must not have a size greater than 30."
-        )));
-    }
-    for (position, dimension) in datum.dimensions.iter().enumerate() {
-        let place = format!("{at}.Dimensions.member.{}", position + 1);
-        if dimension.name.is_empty() || dimension.name.chars().count() > 255 {
-            return Err(invalid_value(&format!("{place}.Name"), &dimension.name));
-        }
-        if dimension.value.is_empty() || dimension.value.chars().count() > 1024 {
-            return Err(invalid_value(&format!("{place}.Value"), &dimension.value));
-        }
-    }
-    let given: Vec<&str> = [
-        ("Value", datum.value.is_some()),
-        ("Values", datum.values.is_some()),
-        ("StatisticValues", datum.statistic_values.is_some()),
-    ]
-    .into_iter()
-    .filter(|(_, present)| *present)
-    .map(|(name, _)| name)
-    .collect();
-    if given.len() > 1 {
-        return Err(failure(
-            "InvalidParameterCombination",
-            format!(
-                "The parameters {at}.{} and {at}.{} are mutually exclusive and you have specified both.",
-                given[0], given[1]
-            ),
-        ));
-    }
-    let number_ok = |value: f64| value.is_finite() && value.abs() <= VALUE_LIMIT;
-    if datum.counts.is_some() && datum.values.is_none() {
-        return Err(invalid(format!("{at}.Counts needs {at}.Values.")));
-    }
-    let data = if let Some(value) = datum.value {
-        if !number_ok(value) {
-            return Err(invalid_value(&format!("{at}.Value"), &value.to_string()));
-        }
-        DatumData::Values(vec![(value, 1.0)])
-    } else if let Some(values) = datum.values {
-        if values.len() > MAX_VALUES_PER_DATUM {
-            return Err(invalid(format!(
-                "The collection {at}.Values must not have a size greater than {MAX_VALUES_PER_DATUM}."
-            )));
-        }
-        let counts = datum.counts.unwrap_or_else(|| vec![1.0; values.len()]);
-        if counts.len() != values.len() {
-            return Err(invalid(format!(
-                "The parameters {at}.Values and {at}.Counts must be of the same size."
-            )));
-        }
-        if let Some(bad) = values.iter().find(|value| !number_ok(**value)) {
-            return Err(invalid_value(&format!("{at}.Values"), &bad.to_string()));
-        }
-        if let Some(bad) = counts
-            .iter()
-            .find(|count| !(count.is_finite() && **count >= 0.0))
-        {
-            return Err(invalid_value(&format!("{at}.Counts"), &bad.to_string()));
-        }
-        DatumData::Values(
-            values
-                .into_iter()
-                .zip(counts)
-                .filter(|(_, count)| *count > 0.0)
-                .collect(),
-        )
-    } else if let Some(set) = datum.statistic_values {
-        let member = |name: &str, value: Option<f64>| {
-            let value = value.ok_or_else(|| missing(&format!("{at}.StatisticValues.{name}")))?;
-            if number_ok(value) {
-                Ok(value)
-            } else {
-                Err(invalid_value(
-                    &format!("{at}.StatisticValues.{name}"),
-                    &value.to_string(),
-                ))
-            }
-        };
-        let count = member("SampleCount", set.sample_count)?;
-        let sum = member("Sum", set.sum)?;
-        let minimum = member("Minimum", set.minimum)?;
-        let maximum = member("Maximum", set.maximum)?;
-        if count <= 0.0 || minimum > maximum {
-            return Err(invalid(format!(
-                "{at}.StatisticValues must have a SampleCount above 0 and a Minimum no larger than its Maximum."
-            )));
-        }
-        DatumData::Set {
-            count,
-            sum,
-            minimum,
-            maximum,
-        }
-    } else {
-        return Err(failure(
-            "InvalidParameterCombination",
-            format!("{at} must have one of Value, Values or StatisticValues."),
-        ));
-    };
+    check_name_and_dimensions(&at, &datum)?;
+    let data = datum_data(&at, &mut datum)?;
     if let Some(unit) = &datum.unit {
         if !STANDARD_UNITS.contains(&unit.as_str()) {
             return Err(invalid_value(&format!("{at}.Unit"), unit));
@@ -404,6 +295,143 @@ fn datum_of(
         high_resolution,
         unit: datum.unit.filter(|unit| unit != "None"),
         data,
+    })
+}
+
+/// The datum's name and dimensions within CloudWatch's limits; `at` is its
+/// place in the request.
+fn check_name_and_dimensions(at: &str, datum: &MetricDatumInput) -> Result<(), Failure> {
+    if datum.metric_name.is_empty() {
+        return Err(missing(&format!("{at}.MetricName")));
+    }
+    if datum.metric_name.chars().count() > 255 {
+        return Err(invalid_value(
+            &format!("{at}.MetricName"),
+            &datum.metric_name,
+        ));
+    }
+    if datum.dimensions.len() > 30 {
+        return Err(invalid(format!(
+            "The collection {at}.Dimensions must not have a size greater than 30."
+        )));
+    }
+    for (position, dimension) in datum.dimensions.iter().enumerate() {
+        let place = format!("{at}.Dimensions.member.{}", position + 1);
+        if dimension.name.is_empty() || dimension.name.chars().count() > 255 {
+            return Err(invalid_value(&format!("{place}.Name"), &dimension.name));
+        }
+        if dimension.value.is_empty() || dimension.value.chars().count() > 1024 {
+            return Err(invalid_value(&format!("{place}.Value"), &dimension.value));
+        }
+    }
+    Ok(())
+}
+
+/// Whether CloudWatch takes `value`: finite and within its range.
+fn number_ok(value: f64) -> bool {
+    value.is_finite() && value.abs() <= VALUE_LIMIT
+}
+
+/// The datum's one `Value`, `Values` (with `Counts`) or `StatisticValues`,
+/// taken out of it.
+fn datum_data(at: &str, datum: &mut MetricDatumInput) -> Result<DatumData, Failure> {
+    let given: Vec<&str> = [
+        ("Value", datum.value.is_some()),
+        ("Values", datum.values.is_some()),
+        ("StatisticValues", datum.statistic_values.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, present)| *present)
+    .map(|(name, _)| name)
+    .collect();
+    if given.len() > 1 {
+        return Err(failure(
+            "InvalidParameterCombination",
+            format!(
+                "The parameters {at}.{} and {at}.{} are mutually exclusive and you have specified both.",
+                given[0], given[1]
+            ),
+        ));
+    }
+    if datum.counts.is_some() && datum.values.is_none() {
+        return Err(invalid(format!("{at}.Counts needs {at}.Values.")));
+    }
+    if let Some(value) = datum.value {
+        if !number_ok(value) {
+            return Err(invalid_value(&format!("{at}.Value"), &value.to_string()));
+        }
+        Ok(DatumData::Values(vec![(value, 1.0)]))
+    } else if let Some(values) = datum.values.take() {
+        values_data(at, values, datum.counts.take())
+    } else if let Some(set) = datum.statistic_values.take() {
+        statistic_set(at, &set)
+    } else {
+        Err(failure(
+            "InvalidParameterCombination",
+            format!("{at} must have one of Value, Values or StatisticValues."),
+        ))
+    }
+}
+
+/// `Values` with their `Counts` (1 each if none), pairs of count 0 left out.
+fn values_data(at: &str, values: Vec<f64>, counts: Option<Vec<f64>>) -> Result<DatumData, Failure> {
+    if values.len() > MAX_VALUES_PER_DATUM {
+        return Err(invalid(format!(
+            "The collection {at}.Values must not have a size greater than {MAX_VALUES_PER_DATUM}."
+        )));
+    }
+    let counts = counts.unwrap_or_else(|| vec![1.0; values.len()]);
+    if counts.len() != values.len() {
+        return Err(invalid(format!(
+            "The parameters {at}.Values and {at}.Counts must be of the same size."
+        )));
+    }
+    if let Some(bad) = values.iter().find(|value| !number_ok(**value)) {
+        return Err(invalid_value(&format!("{at}.Values"), &bad.to_string()));
+    }
+    if let Some(bad) = counts
+        .iter()
+        .find(|count| !(count.is_finite() && **count >= 0.0))
+    {
+        return Err(invalid_value(&format!("{at}.Counts"), &bad.to_string()));
+    }
+    Ok(DatumData::Values(
+        values
+            .into_iter()
+            .zip(counts)
+            .filter(|(_, count)| *count > 0.0)
+            .collect(),
+    ))
+}
+
+/// A `StatisticValues` set: all four members, a count above 0 and a minimum
+/// no larger than the maximum.
+fn statistic_set(at: &str, set: &StatisticSetInput) -> Result<DatumData, Failure> {
+    let member = |name: &str, value: Option<f64>| {
+        let value = value.ok_or_else(|| missing(&format!("{at}.StatisticValues.{name}")))?;
+        if number_ok(value) {
+            Ok(value)
+        } else {
+            Err(invalid_value(
+                &format!("{at}.StatisticValues.{name}"),
+                &value.to_string(),
+            ))
+        }
+    };
+    let count = member("SampleCount", set.sample_count)?;
+    let sum = member("Sum", set.sum)?;
+    let minimum = member("Minimum", set.minimum)?;
+    let maximum = member("Maximum", set.maximum)?;
+    if count <= 0.0 || minimum > maximum {
+        return Err(invalid(format!(
+            "{at}.StatisticValues must have a SampleCount above 0 and a Minimum no larger than its Maximum."
+        )));
+    }
+    Ok(DatumData::Set {
+        count,
+        sum,
+        minimum,
+        maximum,
     })
 }
 
@@ -578,31 +606,7 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
     let start = page_start(input.next_token.as_deref())?;
     let (metric_alarms, composite_alarms) = alarm_types(&input.alarm_types)?;
     let cloudwatch = engine.cloudwatch();
-    // ChildrenOfAlarmName: the alarms a composite names, of both kinds;
-    // ParentsOfAlarmName: the composites that name an alarm.
-    let family: Option<Vec<String>> =
-        match (&input.children_of_alarm_name, &input.parents_of_alarm_name) {
-            (Some(_), Some(_)) => {
-                return Err(failure(
-                    "InvalidParameterCombination",
-                    "ChildrenOfAlarmName and ParentsOfAlarmName cannot be given together.",
-                ))
-            }
-            (Some(parent), None) => Some(cloudwatch.children_of(parent).unwrap_or_default()),
-            (None, Some(child)) => Some(
-                cloudwatch
-                    .composites(|_| true)
-                    .into_iter()
-                    .filter(|view| {
-                        cloudwatch
-                            .children_of(&view.definition.alarm_name)
-                            .is_some_and(|children| children.contains(child))
-                    })
-                    .map(|view| view.definition.alarm_name)
-                    .collect(),
-            ),
-            (None, None) => None,
-        };
+    let family = alarm_family(cloudwatch, &input)?;
     let (metric_alarms, composite_alarms) = match (&family, &input.children_of_alarm_name) {
         (Some(_), Some(_)) => (true, true),
         (Some(_), None) => (false, true),
@@ -645,7 +649,50 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
         ];
         composite_alarms && wanted(&alarm.alarm_name, actions, view.state)
     });
-    // One page over both lists: metric alarms first, then composite ones.
+    Ok(alarms_page(&metric_views, &composite_views, start, size))
+}
+
+/// The alarms `ChildrenOfAlarmName` (those a composite names, of both kinds)
+/// or `ParentsOfAlarmName` (the composites that name an alarm) asks for;
+/// `None` if neither is given.
+fn alarm_family(
+    cloudwatch: &crate::engine::cloudwatch::CloudWatch,
+    input: &DescribeAlarmsInput,
+) -> Result<Option<Vec<String>>, Failure> {
+    Ok(
+        match (&input.children_of_alarm_name, &input.parents_of_alarm_name) {
+            (Some(_), Some(_)) => {
+                return Err(failure(
+                    "InvalidParameterCombination",
+                    "ChildrenOfAlarmName and ParentsOfAlarmName cannot be given together.",
+                ))
+            }
+            (Some(parent), None) => Some(cloudwatch.children_of(parent).unwrap_or_default()),
+            (None, Some(child)) => Some(
+                cloudwatch
+                    .composites(|_| true)
+                    .into_iter()
+                    .filter(|view| {
+                        cloudwatch
+                            .children_of(&view.definition.alarm_name)
+                            .is_some_and(|children| children.contains(child))
+                    })
+                    .map(|view| view.definition.alarm_name)
+                    .collect(),
+            ),
+            (None, None) => None,
+        },
+    )
+}
+
+/// One page of `DescribeAlarms` over both lists: metric alarms first, then
+/// composite ones.
+fn alarms_page(
+    metric_views: &[AlarmView],
+    composite_views: &[CompositeView],
+    start: usize,
+    size: usize,
+) -> Value {
     let items: Vec<(bool, Value)> = metric_views
         .iter()
         .map(|view| (false, alarm_json(view)))
@@ -669,7 +716,7 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
     if let Some(next) = next {
         output["NextToken"] = json!(next);
     }
-    Ok(output)
+    output
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -1052,76 +1099,7 @@ fn get_metric_data(engine: &Engine, input: GetMetricDataInput) -> Result<Value, 
         Some(max) if max > 0 => (max as u64).min(MAX_DATA_POINTS),
         Some(max) => return Err(invalid(format!("MaxDatapoints {max} must be positive."))),
     };
-    let mut planned = Vec::new();
-    let mut total = 0u64;
-    for (index, query) in queries.iter().enumerate() {
-        let at = format!("MetricDataQueries[{index}]");
-        let valid_id = query
-            .id
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_lowercase())
-            && query.id.len() <= 255
-            && query
-                .id
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_');
-        if !valid_id {
-            return Err(invalid(format!(
-                "{at}.Id '{}' must start with a lower-case letter and hold only letters, digits and underscores.",
-                shown(&query.id)
-            )));
-        }
-        if queries[..index]
-            .iter()
-            .any(|earlier| earlier.id == query.id)
-        {
-            return Err(invalid(format!(
-                "{at}.Id '{}' is the Id of another query; each Id is unique.",
-                shown(&query.id)
-            )));
-        }
-        match (&query.metric_stat, &query.expression) {
-            (Some(_), Some(_)) | (None, None) => {
-                return Err(failure(
-                    "InvalidParameterCombination",
-                    format!("{at} must have exactly one of MetricStat and Expression."),
-                ))
-            }
-            (None, Some(text)) => {
-                if text.is_empty() || text.chars().count() > 2_048 {
-                    return Err(invalid(format!(
-                        "{at}.Expression is {} characters long; allowed 1 to 2048.",
-                        text.chars().count()
-                    )));
-                }
-                let expr = math::parse(text).map_err(|error| {
-                    failure(
-                        "ValidationError",
-                        format!("Error in expression {}: {error}", query.id),
-                    )
-                })?;
-                planned.push(Planned::Expression(expr));
-            }
-            (Some(stat), None) => {
-                let period_ms = check_period(&format!("{at}.MetricStat.Period"), stat.period)?;
-                let parsed = parse_stat(&stat.stat)?;
-                let window = window(input.start_time, input.end_time, period_ms, limit)?;
-                total = total.saturating_add((window.1 - window.0).div_ceil(period_ms));
-                if total > limit {
-                    return Err(failure(
-                        "InvalidParameterCombination",
-                        format!("The queries ask for more than {limit} datapoints in all."),
-                    ));
-                }
-                planned.push(Planned::Metric {
-                    stat,
-                    parsed,
-                    period_ms,
-                });
-            }
-        }
-    }
+    let planned = plan_queries(&input, limit)?;
     let reads = |index: usize| -> Result<Vec<(u64, f64)>, Failure> {
         let Planned::Metric {
             stat,
@@ -1163,24 +1141,118 @@ fn get_metric_data(engine: &Engine, input: GetMetricDataInput) -> Result<Value, 
         if !ascending {
             points.reverse();
         }
-        let label =
-            query
-                .label
-                .clone()
-                .unwrap_or_else(|| match (&query.metric_stat, &query.expression) {
-                    (Some(stat), _) => stat.metric.metric_name.clone(),
-                    (None, Some(expression)) => expression.clone(),
-                    (None, None) => query.id.clone(),
-                });
-        results.push(json!({
-            "Id": query.id,
-            "Label": label,
-            "Timestamps": points.iter().map(|(at, _)| epoch_seconds(*at)).collect::<Vec<_>>(),
-            "Values": points.iter().map(|(_, value)| json!(*value)).collect::<Vec<_>>(),
-            "StatusCode": "Complete",
-        }));
+        results.push(metric_data_result(query, &points));
     }
     Ok(json!({"MetricDataResults": results, "Messages": []}))
+}
+
+/// Checks each query of `input` and plans how to answer it: a metric's
+/// statistic and period, or a parsed expression; at most `limit` datapoints
+/// in all.
+fn plan_queries(input: &GetMetricDataInput, limit: u64) -> Result<Vec<Planned<'_>>, Failure> {
+    let queries = &input.metric_data_queries;
+    let mut planned = Vec::new();
+    let mut total = 0u64;
+    for (index, query) in queries.iter().enumerate() {
+        let at = format!("MetricDataQueries[{index}]");
+        check_query_id(queries, index, &at)?;
+        match (&query.metric_stat, &query.expression) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(failure(
+                    "InvalidParameterCombination",
+                    format!("{at} must have exactly one of MetricStat and Expression."),
+                ))
+            }
+            (None, Some(text)) => {
+                if text.is_empty() || text.chars().count() > 2_048 {
+                    return Err(invalid(format!(
+                        "{at}.Expression is {} characters long; allowed 1 to 2048.",
+                        text.chars().count()
+                    )));
+                }
+                let expr = math::parse(text).map_err(|error| {
+                    failure(
+                        "ValidationError",
+                        format!("Error in expression {}: {error}", query.id),
+                    )
+                })?;
+                planned.push(Planned::Expression(expr));
+            }
+            (Some(stat), None) => {
+                let period_ms = check_period(&format!("{at}.MetricStat.Period"), stat.period)?;
+                let parsed = parse_stat(&stat.stat)?;
+                let window = window(input.start_time, input.end_time, period_ms, limit)?;
+                total = total.saturating_add((window.1 - window.0).div_ceil(period_ms));
+                if total > limit {
+                    return Err(failure(
+                        "InvalidParameterCombination",
+                        format!("The queries ask for more than {limit} datapoints in all."),
+                    ));
+                }
+                planned.push(Planned::Metric {
+                    stat,
+                    parsed,
+                    period_ms,
+                });
+            }
+        }
+    }
+    Ok(planned)
+}
+
+/// Query `index`'s Id: starts with a lower-case letter, holds only letters,
+/// digits and underscores, and no earlier query has it.
+fn check_query_id(queries: &[MetricDataQuery], index: usize, at: &str) -> Result<(), Failure> {
+    let Some(query) = queries.get(index) else {
+        return Ok(());
+    };
+    let valid_id = query
+        .id
+        .bytes()
+        .next()
+        .is_some_and(|b| b.is_ascii_lowercase())
+        && query.id.len() <= 255
+        && query
+            .id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !valid_id {
+        return Err(invalid(format!(
+            "{at}.Id '{}' must start with a lower-case letter and hold only letters, digits and underscores.",
+            shown(&query.id)
+        )));
+    }
+    if queries[..index]
+        .iter()
+        .any(|earlier| earlier.id == query.id)
+    {
+        return Err(invalid(format!(
+            "{at}.Id '{}' is the Id of another query; each Id is unique.",
+            shown(&query.id)
+        )));
+    }
+    Ok(())
+}
+
+/// One `MetricDataResults` member: the query's Id, its label (its own, else
+/// the metric's name or the expression) and its points.
+fn metric_data_result(query: &MetricDataQuery, points: &[(u64, f64)]) -> Value {
+    let label =
+        query
+            .label
+            .clone()
+            .unwrap_or_else(|| match (&query.metric_stat, &query.expression) {
+                (Some(stat), _) => stat.metric.metric_name.clone(),
+                (None, Some(expression)) => expression.clone(),
+                (None, None) => query.id.clone(),
+            });
+    json!({
+        "Id": query.id,
+        "Label": label,
+        "Timestamps": points.iter().map(|(at, _)| epoch_seconds(*at)).collect::<Vec<_>>(),
+        "Values": points.iter().map(|(_, value)| json!(*value)).collect::<Vec<_>>(),
+        "StatusCode": "Complete",
+    })
 }
 
 /// The points of expression query `index`: its metrics read on the grid of

@@ -113,6 +113,39 @@ pub struct HistoryItem {
     pub data: String,
 }
 
+impl CompositeView {
+    /// A composite alarm just put: `INSUFFICIENT_DATA` until evaluated.
+    fn created(definition: CompositeAlarm, arn: String, now: u64) -> CompositeView {
+        CompositeView {
+            definition,
+            arn,
+            state: AlarmState::InsufficientData,
+            reason: "Unchecked: Initial alarm creation".into(),
+            updated_ms: now,
+            transitioned_ms: now,
+            configured_ms: now,
+        }
+    }
+}
+
+impl HistoryItem {
+    /// A history item as the store kept it.
+    fn kept(item: SavedHistoryItem) -> HistoryItem {
+        HistoryItem {
+            composite: item.kind.starts_with("Composite"),
+            alarm: item.alarm,
+            at_ms: item.at_ms,
+            kind: if item.kind.ends_with("StateUpdate") {
+                "StateUpdate"
+            } else {
+                "ConfigurationUpdate"
+            },
+            summary: item.summary,
+            data: item.data,
+        }
+    }
+}
+
 /// What a subscriber hears: an alarm changed state.
 #[derive(Clone, Debug)]
 pub struct AlarmNews {
@@ -178,6 +211,94 @@ fn problems_text(problems: &[Problem]) -> String {
         .join("; ")
 }
 
+/// A composite alarm `name` may not take a metric alarm's name, and every
+/// alarm its rule names (`children`) but itself must exist.
+fn check_composite_names(
+    state: &State,
+    name: &str,
+    children: Vec<&str>,
+) -> Result<(), CloudWatchError> {
+    if state.alarms.contains_key(name) {
+        return Err(CloudWatchError::Validation(format!(
+            "{name} is a metric alarm; a composite alarm cannot take its name"
+        )));
+    }
+    let missing: Vec<&str> = children
+        .into_iter()
+        .filter(|child| {
+            *child != name
+                && !state.alarms.contains_key(*child)
+                && !state.composites.contains_key(*child)
+        })
+        .collect();
+    if !missing.is_empty() {
+        return Err(CloudWatchError::Validation(format!(
+            "Could not save the composite alarm as alarms [{}] in the alarm rule do not exist",
+            missing.join(", ")
+        )));
+    }
+    Ok(())
+}
+
+/// Puts back the metric alarms kept in the store, each in its kept state;
+/// one whose rules no longer pass is said and not evaluated.
+fn restore_alarms(state: &mut State, views: Vec<AlarmView>, now: u64) {
+    for view in views {
+        let rule = match check_alarm(&view.definition) {
+            Ok(rule) => rule,
+            Err(problems) => {
+                // Kept by an earlier version whose rules were laxer:
+                // said, and kept in the store, but not evaluated.
+                tracing::error!(
+                    "alarm {} cannot be evaluated any more: {}",
+                    view.definition.alarm_name,
+                    problems_text(&problems)
+                );
+                continue;
+            }
+        };
+        let index = state.monitor.add(rule, now);
+        state
+            .monitor
+            .set_state(index, view.state, &view.reason, now);
+        let name = view.definition.alarm_name.clone();
+        state.alarms.insert(name, Stored { index, view });
+    }
+}
+
+/// Puts back the composite alarms kept in the store, each in its kept state.
+fn restore_composites(state: &mut State, composites: Vec<CompositeView>, now: u64) {
+    for view in composites {
+        let Ok(rule) = check_composite(&view.definition) else {
+            tracing::error!(
+                "composite alarm {} cannot be evaluated any more",
+                view.definition.alarm_name
+            );
+            continue;
+        };
+        let name = view.definition.alarm_name.clone();
+        let (index, _) = state.monitor.put_composite(
+            None,
+            CompositeRule {
+                name: name.clone(),
+                rule,
+            },
+            now,
+        );
+        state
+            .composites
+            .insert(name, StoredComposite { index, view });
+    }
+    let kept: Vec<(usize, AlarmState, String)> = state
+        .composites
+        .values()
+        .map(|stored| (stored.index, stored.view.state, stored.view.reason.clone()))
+        .collect();
+    for (index, kept_state, reason) in kept {
+        state.monitor.set_state(index, kept_state, &reason, now);
+    }
+}
+
 impl CloudWatch {
     pub fn new(clock: ApiClock) -> CloudWatch {
         CloudWatch {
@@ -206,74 +327,12 @@ impl CloudWatch {
         let now = clock.now_ms();
         {
             let mut state = cloudwatch.lock();
-            for view in views {
-                let rule = match check_alarm(&view.definition) {
-                    Ok(rule) => rule,
-                    Err(problems) => {
-                        // Kept by an earlier version whose rules were laxer:
-                        // said, and kept in the store, but not evaluated.
-                        tracing::error!(
-                            "alarm {} cannot be evaluated any more: {}",
-                            view.definition.alarm_name,
-                            problems_text(&problems)
-                        );
-                        continue;
-                    }
-                };
-                let index = state.monitor.add(rule, now);
-                state
-                    .monitor
-                    .set_state(index, view.state, &view.reason, now);
-                let name = view.definition.alarm_name.clone();
-                state.alarms.insert(name, Stored { index, view });
-            }
+            restore_alarms(&mut state, views, now);
             // Composite alarms come back in the state they were kept in: their
             // evaluation when put back is not a change.
             let composites: Vec<CompositeView> = store.resources(ResourceKind::CompositeAlarm)?;
-            for view in composites {
-                let Ok(rule) = check_composite(&view.definition) else {
-                    tracing::error!(
-                        "composite alarm {} cannot be evaluated any more",
-                        view.definition.alarm_name
-                    );
-                    continue;
-                };
-                let name = view.definition.alarm_name.clone();
-                let (index, _) = state.monitor.put_composite(
-                    None,
-                    CompositeRule {
-                        name: name.clone(),
-                        rule,
-                    },
-                    now,
-                );
-                state
-                    .composites
-                    .insert(name, StoredComposite { index, view });
-            }
-            let kept: Vec<(usize, AlarmState, String)> = state
-                .composites
-                .values()
-                .map(|stored| (stored.index, stored.view.state, stored.view.reason.clone()))
-                .collect();
-            for (index, kept_state, reason) in kept {
-                state.monitor.set_state(index, kept_state, &reason, now);
-            }
-            state.history = history
-                .into_iter()
-                .map(|item| HistoryItem {
-                    composite: item.kind.starts_with("Composite"),
-                    alarm: item.alarm,
-                    at_ms: item.at_ms,
-                    kind: if item.kind.ends_with("StateUpdate") {
-                        "StateUpdate"
-                    } else {
-                        "ConfigurationUpdate"
-                    },
-                    summary: item.summary,
-                    data: item.data,
-                })
-                .collect();
+            restore_composites(&mut state, composites, now);
+            state.history = history.into_iter().map(HistoryItem::kept).collect();
             for (series, start_ms, body) in store.custom_buckets()? {
                 let (Ok(key), Ok(bucket)) = (
                     serde_json::from_str::<custom_metrics::SeriesKey>(&series),
@@ -383,26 +442,7 @@ impl CloudWatch {
         let now = self.clock.now_ms();
         let mut state = self.lock();
         let name = alarm.alarm_name.clone();
-        if state.alarms.contains_key(&name) {
-            return Err(CloudWatchError::Validation(format!(
-                "{name} is a metric alarm; a composite alarm cannot take its name"
-            )));
-        }
-        let missing: Vec<&str> = rule
-            .children()
-            .into_iter()
-            .filter(|child| {
-                *child != name
-                    && !state.alarms.contains_key(*child)
-                    && !state.composites.contains_key(*child)
-            })
-            .collect();
-        if !missing.is_empty() {
-            return Err(CloudWatchError::Validation(format!(
-                "Could not save the composite alarm as alarms [{}] in the alarm rule do not exist",
-                missing.join(", ")
-            )));
-        }
+        check_composite_names(&state, &name, rule.children())?;
         let existing = state
             .composites
             .get(&name)
@@ -415,15 +455,7 @@ impl CloudWatch {
             },
             None => {
                 check_room(&state)?;
-                CompositeView {
-                    definition: alarm.clone(),
-                    arn: arn(region, &name),
-                    state: AlarmState::InsufficientData,
-                    reason: "Unchecked: Initial alarm creation".into(),
-                    updated_ms: now,
-                    transitioned_ms: now,
-                    configured_ms: now,
-                }
+                CompositeView::created(alarm.clone(), arn(region, &name), now)
             }
         };
         if let Some(store) = &state.store {

@@ -66,6 +66,9 @@ fn at_rest(state: &super::endpoint::EndpointState) -> bool {
 }
 
 impl Healer {
+    /// One round for endpoint `name`: pings its instances if it is at rest,
+    /// takes out those that failed, and launches replacements for what the
+    /// fleet is short.
     async fn round(
         &mut self,
         engine: &Engine,
@@ -90,54 +93,14 @@ impl Healer {
                 })
                 .collect()
         };
-        let client = engine.inner.client.clone();
-        let results = futures::future::join_all(checks.into_iter().map(|(id, url, running)| {
-            let client = client.clone();
-            async move {
-                let healthy = running
-                    && matches!(
-                        tokio::time::timeout(patience, client.get(format!("{url}/ping")).send()).await,
-                        Ok(Ok(response)) if response.status().is_success()
-                    );
-                (id, running, healthy)
-            }
-        }))
-        .await;
-        let mut unhealthy = Vec::new();
-        for (id, running, healthy) in results {
-            let key = (name.to_string(), id.clone());
-            if healthy {
-                self.failures.remove(&key);
-                continue;
-            }
-            let count = self.failures.entry(key.clone()).or_default();
-            *count += 1;
-            if !running || *count >= UNHEALTHY_AFTER_FAILED_PINGS {
-                self.failures.remove(&key);
-                unhealthy.push(id);
-            }
-        }
+        let results = ping_all(&engine.inner.client, checks, patience).await;
+        let unhealthy = self.tally(name, results);
         let mut state = entry.state.lock().await;
         if !at_rest(&state) {
             return;
         }
         if !unhealthy.is_empty() {
-            let (gone, kept): (Vec<Instance>, Vec<Instance>) = state
-                .blue
-                .drain(..)
-                .partition(|instance| unhealthy.contains(&instance.id));
-            state.blue = kept;
-            entry
-                .router
-                .set_routing(Routing::blue_only(targets(&state.blue, &state.config)));
-            for instance in &gone {
-                tracing::warn!(
-                    endpoint = name,
-                    instance = %instance.id,
-                    "an instance at rest failed its health checks; it is no longer routed to and is replaced"
-                );
-            }
-            terminate_when_drained(entry.router.clone(), gone);
+            take_out(name, entry, &mut state, &unhealthy);
         }
         let short = state
             .desired_instances
@@ -161,6 +124,39 @@ impl Healer {
         }
         let config = state.config.clone();
         drop(state);
+        self.start_replacing(engine, name, entry, config, short);
+    }
+
+    /// Counts each instance's failed pings: those not running, or failing
+    /// `UNHEALTHY_AFTER_FAILED_PINGS` in a row, are unhealthy.
+    fn tally(&mut self, name: &str, results: Vec<(String, bool, bool)>) -> Vec<String> {
+        let mut unhealthy = Vec::new();
+        for (id, running, healthy) in results {
+            let key = (name.to_string(), id.clone());
+            if healthy {
+                self.failures.remove(&key);
+                continue;
+            }
+            let count = self.failures.entry(key.clone()).or_default();
+            *count += 1;
+            if !running || *count >= UNHEALTHY_AFTER_FAILED_PINGS {
+                self.failures.remove(&key);
+                unhealthy.push(id);
+            }
+        }
+        unhealthy
+    }
+
+    /// Launches `short` instances of `config` for endpoint `name` in the
+    /// background; a failure waits `RETRY_AFTER_FAILED_LAUNCH` before the next.
+    fn start_replacing(
+        &mut self,
+        engine: &Engine,
+        name: &str,
+        entry: &EndpointEntry,
+        config: String,
+        short: u32,
+    ) {
         self.counter += 1;
         let first = self.counter;
         self.counter += u64::from(short);
@@ -185,6 +181,53 @@ impl Healer {
             }
         });
     }
+}
+
+/// Pings each `(id, url, running)` instance that runs, within `patience`:
+/// `(id, running, healthy)` of each.
+async fn ping_all(
+    client: &reqwest::Client,
+    checks: Vec<(String, String, bool)>,
+    patience: Duration,
+) -> Vec<(String, bool, bool)> {
+    futures::future::join_all(checks.into_iter().map(|(id, url, running)| {
+        let client = client.clone();
+        async move {
+            let healthy = running
+                && matches!(
+                    tokio::time::timeout(patience, client.get(format!("{url}/ping")).send()).await,
+                    Ok(Ok(response)) if response.status().is_success()
+                );
+            (id, running, healthy)
+        }
+    }))
+    .await
+}
+
+/// Takes the `unhealthy` instances out of the endpoint's fleet and its
+/// routing, and stops each once its requests have drained.
+fn take_out(
+    name: &str,
+    entry: &EndpointEntry,
+    state: &mut super::endpoint::EndpointState,
+    unhealthy: &[String],
+) {
+    let (gone, kept): (Vec<Instance>, Vec<Instance>) = state
+        .blue
+        .drain(..)
+        .partition(|instance| unhealthy.contains(&instance.id));
+    state.blue = kept;
+    entry
+        .router
+        .set_routing(Routing::blue_only(targets(&state.blue, &state.config)));
+    for instance in &gone {
+        tracing::warn!(
+            endpoint = name,
+            instance = %instance.id,
+            "an instance at rest failed its health checks; it is no longer routed to and is replaced"
+        );
+    }
+    terminate_when_drained(entry.router.clone(), gone);
 }
 
 /// Launches `count` instances of `config`'s model and adds each to the

@@ -307,66 +307,9 @@ impl Engine {
         let clock = ApiClock::resume(options.api_time_scale, store.api_clock()?.unwrap_or(0));
         // What was created through the API joins what the registry defines.
         let keep = keeping == Keeping::ApiResources;
-        // What the API deleted of the registry (the demo, engine.json) stays
-        // deleted; what the API created since is kept below.
-        let gone = |kind| store.deleted(kind);
-        let (models, configs, endpoints) = (
-            gone(ResourceKind::Model)?,
-            gone(ResourceKind::EndpointConfig)?,
-            gone(ResourceKind::Endpoint)?,
-        );
-        registry
-            .endpoints
-            .retain(|endpoint| !endpoints.contains(&endpoint.endpoint_name));
-        // A registry endpoint still standing starts on its config (as
-        // SageMaker's endpoint keeps serving a deleted config): that config
-        // and its model stay.
-        // Where the last finished run left each registry endpoint, before
-        // any interrupted run is resolved (which may complete one).
-        let last_configs: HashMap<String, Option<String>> = registry
-            .endpoints
-            .iter()
-            .map(|endpoint| {
-                let last = store
-                    .last_config(&endpoint.endpoint_name)
-                    .unwrap_or_default();
-                (endpoint.endpoint_name.clone(), last)
-            })
-            .collect();
-        let serving: Vec<String> = registry
-            .endpoints
-            .iter()
-            .flat_map(|endpoint| {
-                [
-                    Some(endpoint.endpoint_config_name.clone()),
-                    last_configs.get(&endpoint.endpoint_name).cloned().flatten(),
-                ]
-            })
-            .flatten()
-            .collect();
-        let serving_models: Vec<String> = registry
-            .endpoint_configs
-            .iter()
-            .filter(|config| serving.contains(&config.endpoint_config_name))
-            .map(|config| config.model_name.clone())
-            .collect();
-        registry.models.retain(|model| {
-            !models.contains(&model.model_name) || serving_models.contains(&model.model_name)
-        });
-        registry.endpoint_configs.retain(|config| {
-            !configs.contains(&config.endpoint_config_name)
-                || serving.contains(&config.endpoint_config_name)
-        });
+        forget_deleted(&mut registry, &store)?;
         if keep {
-            let kept_models: Vec<durable::SavedModel> = store.resources(ResourceKind::Model)?;
-            registry.merge(Registry {
-                models: kept_models
-                    .into_iter()
-                    .map(durable::SavedModel::into_model)
-                    .collect(),
-                endpoint_configs: store.resources(ResourceKind::EndpointConfig)?,
-                ..Registry::default()
-            });
+            merge_kept(&mut registry, &store)?;
         }
         let kept_endpoints: Vec<durable::SavedEndpoint> =
             store.resources(ResourceKind::Endpoint)?;
@@ -377,29 +320,7 @@ impl Engine {
                 resolved.join(", ")
             );
         }
-        let mut endpoints = HashMap::new();
-        for definition in &registry.endpoints {
-            // Where the last finished run left the endpoint, if its config is
-            // still registered.
-            // Read again: resolving an interrupted run above may have moved it
-            // (an update whose blue termination had begun completes).
-            let current = store
-                .last_config(&definition.endpoint_name)
-                .unwrap_or_default()
-                .filter(|name| registry.config(name).is_some())
-                .unwrap_or_else(|| definition.endpoint_config_name.clone());
-            let entry = bring_up(
-                &client,
-                clock,
-                &registry,
-                &definition.endpoint_name,
-                &current,
-                None,
-                options.seed,
-            )
-            .await?;
-            endpoints.insert(definition.endpoint_name.clone(), entry);
-        }
+        let endpoints = bring_up_all(&client, clock, &registry, &store, options.seed).await?;
         let cloudwatch = if keep {
             CloudWatch::restore(clock, store.clone())?
         } else {
@@ -433,19 +354,34 @@ impl Engine {
                 capacity: Mutex::new(()),
             }),
         };
-        let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&engine.inner)));
-        engine.tasks().push((None, evaluator));
-        let healer = tokio::spawn(heal::heal(Arc::downgrade(&engine.inner)));
-        engine.tasks().push((None, healer));
+        engine.spawn_tasks();
         if keep {
-            for kept in kept_endpoints {
-                engine.restore_endpoint(kept).await;
-            }
-            engine.restore_metrics(engine.store())?;
-            let keeper = tokio::spawn(durable::keep(Arc::downgrade(&engine.inner)));
-            engine.tasks().push((None, keeper));
+            engine.restore_kept(kept_endpoints).await?;
         }
         Ok(engine)
+    }
+
+    /// Starts CloudWatch's alarm evaluator and the healer.
+    fn spawn_tasks(&self) {
+        let evaluator = tokio::spawn(evaluate_alarms(Arc::downgrade(&self.inner)));
+        self.tasks().push((None, evaluator));
+        let healer = tokio::spawn(heal::heal(Arc::downgrade(&self.inner)));
+        self.tasks().push((None, healer));
+    }
+
+    /// Brings back the endpoints and metrics kept in the store, and starts
+    /// the task that keeps them.
+    async fn restore_kept(
+        &self,
+        kept_endpoints: Vec<durable::SavedEndpoint>,
+    ) -> Result<(), EngineError> {
+        for kept in kept_endpoints {
+            self.restore_endpoint(kept).await;
+        }
+        self.restore_metrics(self.store())?;
+        let keeper = tokio::spawn(durable::keep(Arc::downgrade(&self.inner)));
+        self.tasks().push((None, keeper));
+        Ok(())
     }
 
     /// Brings back an endpoint kept in the store: see [`durable`].
@@ -728,32 +664,7 @@ impl Engine {
         let started_api_ms = self.inner.clock.now_ms();
         let from_config = {
             let mut state = prepared.entry.state.lock().await;
-            if let Some(run) = &state.updating {
-                return Err(EngineError::Busy {
-                    endpoint: rollout.endpoint_name().to_string(),
-                    run: run.clone(),
-                });
-            }
-            if state.status != EndpointStatus::InService {
-                return Err(EngineError::NotInService {
-                    endpoint: rollout.endpoint_name().to_string(),
-                    status: state.status.as_str().to_string(),
-                });
-            }
-            if state.config == rollout.endpoint_config_name() {
-                return Err(EngineError::SameConfig {
-                    endpoint: rollout.endpoint_name().to_string(),
-                    config: state.config.clone(),
-                });
-            }
-            state.begin_update(
-                &run_id,
-                rollout.endpoint_config_name(),
-                rollout.instance_count(),
-                deployment,
-                started_api_ms,
-            );
-            state.config.clone()
+            begin_update(&mut state, rollout, &run_id, deployment, started_api_ms)?
         };
         let blue_model = self.runnable_config(&from_config).map(|(_, model)| model);
         let created = self.inner.store.create_run(&NewRun {
@@ -779,23 +690,8 @@ impl Engine {
             let state = prepared.entry.state.lock().await;
             self.keep_endpoint_or_log(rollout.endpoint_name(), &state);
         }
-        let (plan_clock, alarm_source, min_launch_ms) = match alarms {
-            Alarms::Own => (
-                PlanClock::start(prepared.time_scale),
-                run::AlarmSource::Own {
-                    cloudwatch: self.inner.cloudwatch.clone(),
-                },
-                0,
-            ),
-            Alarms::CloudWatch => (
-                self.inner.clock.plan_clock_from(started_api_ms),
-                run::AlarmSource::CloudWatch {
-                    cloudwatch: self.inner.cloudwatch.clone(),
-                    metrics: Arc::new(self.clone()),
-                },
-                self.inner.provisioning_ms,
-            ),
-        };
+        let (plan_clock, alarm_source, min_launch_ms) =
+            self.run_clock(alarms, prepared.time_scale, started_api_ms);
         let team_metrics = run::team_metrics_recorded(plan, &prepared.rollout);
         let context = run::RunContext {
             run_id: run_id.clone(),
@@ -818,6 +714,34 @@ impl Engine {
         };
         self.spawn_run(context, prepared.entry.state);
         Ok(run_id)
+    }
+
+    /// A run's plan clock, where its alarms are judged, and the least time a
+    /// launch takes: a planner's run keeps its own clock and alarms; an
+    /// update through the API runs on the API's clock and CloudWatch's alarms.
+    fn run_clock(
+        &self,
+        alarms: Alarms,
+        time_scale: f64,
+        started_api_ms: u64,
+    ) -> (PlanClock, run::AlarmSource, u64) {
+        match alarms {
+            Alarms::Own => (
+                PlanClock::start(time_scale),
+                run::AlarmSource::Own {
+                    cloudwatch: self.inner.cloudwatch.clone(),
+                },
+                0,
+            ),
+            Alarms::CloudWatch => (
+                self.inner.clock.plan_clock_from(started_api_ms),
+                run::AlarmSource::CloudWatch {
+                    cloudwatch: self.inner.cloudwatch.clone(),
+                    metrics: Arc::new(self.clone()),
+                },
+                self.inner.provisioning_ms,
+            ),
+        }
     }
 
     /// Runs `context` in the background, keeping a handle to wait for it and
@@ -1165,6 +1089,148 @@ impl MetricSource for Engine {
         )?;
         bucket.samples(metric, bucket.instances)
     }
+}
+
+/// Marks the endpoint as updated by run `run_id` to the rollout's config, if
+/// it is in service, not updating and not already on that config; returns
+/// the config it serves (blue's).
+fn begin_update(
+    state: &mut EndpointState,
+    rollout: &guardrail_core::Rollout,
+    run_id: &str,
+    deployment: Option<guardrail_core::plan::DeploymentConfig>,
+    started_api_ms: u64,
+) -> Result<String, EngineError> {
+    if let Some(run) = &state.updating {
+        return Err(EngineError::Busy {
+            endpoint: rollout.endpoint_name().to_string(),
+            run: run.clone(),
+        });
+    }
+    if state.status != EndpointStatus::InService {
+        return Err(EngineError::NotInService {
+            endpoint: rollout.endpoint_name().to_string(),
+            status: state.status.as_str().to_string(),
+        });
+    }
+    if state.config == rollout.endpoint_config_name() {
+        return Err(EngineError::SameConfig {
+            endpoint: rollout.endpoint_name().to_string(),
+            config: state.config.clone(),
+        });
+    }
+    state.begin_update(
+        run_id,
+        rollout.endpoint_config_name(),
+        rollout.instance_count(),
+        deployment,
+        started_api_ms,
+    );
+    Ok(state.config.clone())
+}
+
+/// Takes out of `registry` what the API deleted of it (the demo,
+/// engine.json), keeping a config, and its model, that a registry endpoint
+/// still serves (as SageMaker's endpoint keeps serving a deleted config).
+fn forget_deleted(registry: &mut Registry, store: &Store) -> Result<(), EngineError> {
+    let gone = |kind| store.deleted(kind);
+    let (models, configs, endpoints) = (
+        gone(ResourceKind::Model)?,
+        gone(ResourceKind::EndpointConfig)?,
+        gone(ResourceKind::Endpoint)?,
+    );
+    registry
+        .endpoints
+        .retain(|endpoint| !endpoints.contains(&endpoint.endpoint_name));
+    // A registry endpoint still standing starts on its config (as
+    // SageMaker's endpoint keeps serving a deleted config): that config
+    // and its model stay.
+    // Where the last finished run left each registry endpoint, before
+    // any interrupted run is resolved (which may complete one).
+    let last_configs: HashMap<String, Option<String>> = registry
+        .endpoints
+        .iter()
+        .map(|endpoint| {
+            let last = store
+                .last_config(&endpoint.endpoint_name)
+                .unwrap_or_default();
+            (endpoint.endpoint_name.clone(), last)
+        })
+        .collect();
+    let serving: Vec<String> = registry
+        .endpoints
+        .iter()
+        .flat_map(|endpoint| {
+            [
+                Some(endpoint.endpoint_config_name.clone()),
+                last_configs.get(&endpoint.endpoint_name).cloned().flatten(),
+            ]
+        })
+        .flatten()
+        .collect();
+    let serving_models: Vec<String> = registry
+        .endpoint_configs
+        .iter()
+        .filter(|config| serving.contains(&config.endpoint_config_name))
+        .map(|config| config.model_name.clone())
+        .collect();
+    registry.models.retain(|model| {
+        !models.contains(&model.model_name) || serving_models.contains(&model.model_name)
+    });
+    registry.endpoint_configs.retain(|config| {
+        !configs.contains(&config.endpoint_config_name)
+            || serving.contains(&config.endpoint_config_name)
+    });
+    Ok(())
+}
+
+/// Adds the models and configs created through the API, kept in `store`.
+fn merge_kept(registry: &mut Registry, store: &Store) -> Result<(), EngineError> {
+    let kept_models: Vec<durable::SavedModel> = store.resources(ResourceKind::Model)?;
+    registry.merge(Registry {
+        models: kept_models
+            .into_iter()
+            .map(durable::SavedModel::into_model)
+            .collect(),
+        endpoint_configs: store.resources(ResourceKind::EndpointConfig)?,
+        ..Registry::default()
+    });
+    Ok(())
+}
+
+/// Brings up every registry endpoint on the config its last finished run
+/// left it on, if that config is still registered, else on its own.
+async fn bring_up_all(
+    client: &reqwest::Client,
+    clock: ApiClock,
+    registry: &Registry,
+    store: &Store,
+    seed: u64,
+) -> Result<HashMap<String, EndpointEntry>, EngineError> {
+    let mut endpoints = HashMap::new();
+    for definition in &registry.endpoints {
+        // Where the last finished run left the endpoint, if its config is
+        // still registered.
+        // Read again: resolving an interrupted run above may have moved it
+        // (an update whose blue termination had begun completes).
+        let current = store
+            .last_config(&definition.endpoint_name)
+            .unwrap_or_default()
+            .filter(|name| registry.config(name).is_some())
+            .unwrap_or_else(|| definition.endpoint_config_name.clone());
+        let entry = bring_up(
+            client,
+            clock,
+            registry,
+            &definition.endpoint_name,
+            &current,
+            None,
+            seed,
+        )
+        .await?;
+        endpoints.insert(definition.endpoint_name.clone(), entry);
+    }
+    Ok(endpoints)
 }
 
 /// Starts endpoint `endpoint` on config `config_name` of `registry` with

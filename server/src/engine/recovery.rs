@@ -123,56 +123,57 @@ fn resolve(store: &Store, registry: &Registry, run: &InterruptedRun, exists: boo
     let blue_fleet = registry
         .config(&run.from_config)
         .map_or(0, |config| config.instance_count);
-    if phase == Phase::TerminatingBlue {
-        recorder.emit(
-            at_ms,
-            EventKind::InstancesTerminated {
-                fleet: Fleet::Blue,
-                instances: serving(&run.events, Fleet::Blue, blue_fleet),
-            },
-        );
-        recorder.emit(at_ms, EventKind::Succeeded);
-        recorder.emit(
-            at_ms,
-            EventKind::Finished {
-                outcome: RunOutcome::Succeeded,
-            },
-        );
+    let ending = if phase == Phase::TerminatingBlue {
+        completed(&run.events, blue_fleet)
     } else {
-        let cause = RollbackCause::Interrupted {
-            reason: format!("guardrail stopped {stopped}"),
-        };
-        recorder.emit(
-            at_ms,
-            EventKind::RollbackStarted {
-                phase,
-                cause: cause.clone(),
-            },
-        );
-        recorder.emit(
-            at_ms,
-            EventKind::TrafficShifted {
-                green_instances: 0,
-                blue_instances: blue_fleet,
-                green_traffic_bp: 0,
-            },
-        );
-        recorder.emit(
-            at_ms,
-            EventKind::InstancesTerminated {
-                fleet: Fleet::Green,
-                instances: serving(&run.events, Fleet::Green, 0),
-            },
-        );
-        recorder.emit(at_ms, EventKind::RollbackCompleted);
-        recorder.emit(
-            at_ms,
-            EventKind::Finished {
-                outcome: RunOutcome::RolledBack { phase, cause },
-            },
-        );
+        rolled_back(&run.events, phase, &stopped, blue_fleet)
+    };
+    for kind in ending {
+        recorder.emit(at_ms, kind);
     }
     report(store, run, recorder);
+}
+
+/// How a run interrupted while terminating blue ends: blue's instances
+/// terminated, the update succeeded.
+fn completed(events: &[Event], blue_fleet: u32) -> Vec<EventKind> {
+    vec![
+        EventKind::InstancesTerminated {
+            fleet: Fleet::Blue,
+            instances: serving(events, Fleet::Blue, blue_fleet),
+        },
+        EventKind::Succeeded,
+        EventKind::Finished {
+            outcome: RunOutcome::Succeeded,
+        },
+    ]
+}
+
+/// How a run interrupted in `phase` (before blue's termination) ends: rolled
+/// back, all traffic on blue's `blue_fleet`, green's instances terminated.
+fn rolled_back(events: &[Event], phase: Phase, stopped: &str, blue_fleet: u32) -> Vec<EventKind> {
+    let cause = RollbackCause::Interrupted {
+        reason: format!("guardrail stopped {stopped}"),
+    };
+    vec![
+        EventKind::RollbackStarted {
+            phase,
+            cause: cause.clone(),
+        },
+        EventKind::TrafficShifted {
+            green_instances: 0,
+            blue_instances: blue_fleet,
+            green_traffic_bp: 0,
+        },
+        EventKind::InstancesTerminated {
+            fleet: Fleet::Green,
+            instances: serving(events, Fleet::Green, 0),
+        },
+        EventKind::RollbackCompleted,
+        EventKind::Finished {
+            outcome: RunOutcome::RolledBack { phase, cause },
+        },
+    ]
 }
 
 fn report(store: &Store, run: &InterruptedRun, recorder: Recorder) {

@@ -34,7 +34,7 @@ use guardrail_core::monitor::Monitor;
 use guardrail_core::plan::{MetricIdentity, Plan};
 use guardrail_core::published::{TeamRecorder, TeamView};
 use guardrail_core::rollout::Rollout;
-use guardrail_core::schedule::{schedule, Phase};
+use guardrail_core::schedule::{schedule, Phase, Schedule};
 use guardrail_core::session::{Happening, Session};
 use guardrail_core::timeline::AlarmTransition;
 use guardrail_core::Fleets;
@@ -182,6 +182,20 @@ struct Driver {
 }
 
 impl Driver {
+    fn new(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) -> Driver {
+        Driver {
+            ctx,
+            signals,
+            phase: None,
+            launched: 0,
+            tasks: Vec::new(),
+            routed: (Fleets::new(0, 0), 0),
+            failed: Default::default(),
+            replacements: Default::default(),
+            replacing: Vec::new(),
+        }
+    }
+
     /// Records and carries out what the session decided, in order.
     async fn apply(
         &mut self,
@@ -369,59 +383,10 @@ impl Driver {
             tokio::spawn(async move {
                 let mut ready = Vec::new();
                 for offset in 0..u64::from(count) {
-                    let number = first + offset;
-                    let name = match fleet {
-                        Fleet::Green => format!("green-{}", number + 1),
-                        Fleet::Blue => format!("blue-restore-{}", number + 1),
-                    };
-                    let launched = match &model {
-                        Ok(model) => {
-                            Instance::launch(
-                                model,
-                                number as usize,
-                                name.clone(),
-                                fleet,
-                                ctx.seed ^ number,
-                            )
-                            .await
-                        }
-                        Err(reason) => Err(reason.clone()),
-                    };
-                    let instance = match launched {
-                        Ok(instance) => instance,
-                        Err(reason) => {
-                            let _ = signals.send(Signal::LaunchFailed {
-                                fleet,
-                                instance: name,
-                                reason,
-                            });
-                            return;
-                        }
-                    };
-                    let url = instance.url.clone();
-                    {
-                        let mut state = ctx.endpoint.lock().await;
-                        match fleet {
-                            Fleet::Green => state.green.push(instance),
-                            Fleet::Blue => state.blue.push(instance),
-                        }
+                    match launch_one(&ctx, &signals, &model, fleet, first + offset).await {
+                        Some(launched) => ready.push(launched),
+                        None => return,
                     }
-                    // A green instance that never answers keeps the run waiting; the
-                    // execution timeout then rolls back, as on SageMaker. A blue one
-                    // (a rollback restoring capacity) fails the run.
-                    if let Err(reason) =
-                        wait_healthy(&ctx.client, &url, startup_patience(ctx.time_scale)).await
-                    {
-                        if fleet == Fleet::Blue {
-                            let _ = signals.send(Signal::LaunchFailed {
-                                fleet,
-                                instance: name,
-                                reason,
-                            });
-                        }
-                        return;
-                    }
-                    ready.push((name, url));
                 }
                 // A launch takes at least its set time, as SageMaker's do.
                 let done = ctx
@@ -729,73 +694,15 @@ fn watch_health(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) ->
         let mut failures: std::collections::HashMap<String, u32> = Default::default();
         loop {
             tokio::time::sleep(interval).await;
-            // Green instances, launched or serving, and whatever serves blue.
-            let mut checks: Vec<(Fleet, String, String, bool)> = Vec::new();
-            {
-                let mut state = ctx.endpoint.lock().await;
-                for instance in &mut state.green {
-                    let running = instance.is_running();
-                    checks.push((
-                        Fleet::Green,
-                        instance.id.clone(),
-                        instance.url.clone(),
-                        running,
-                    ));
-                }
-            }
-            let routing = ctx.router.routing();
-            let serving = |targets: &[Target]| -> Vec<String> {
-                targets
-                    .iter()
-                    .map(|target| target.instance.to_string())
-                    .collect()
-            };
-            let (green_serving, blue_serving) = (serving(&routing.green), serving(&routing.blue));
-            {
-                let mut state = ctx.endpoint.lock().await;
-                for instance in &mut state.blue {
-                    if blue_serving.contains(&instance.id) {
-                        let running = instance.is_running();
-                        checks.push((
-                            Fleet::Blue,
-                            instance.id.clone(),
-                            instance.url.clone(),
-                            running,
-                        ));
-                    }
-                }
-            }
+            let (mut checks, green_serving) = health_checks(&ctx).await;
             checks.retain(|(_, id, _, _)| !reported.contains(id));
             let results =
                 futures::future::join_all(checks.into_iter().map(|(fleet, id, url, running)| {
                     let client = ctx.client.clone();
+                    // Green is pinged once it serves; before, only its process is watched.
                     let pinged = fleet == Fleet::Blue || green_serving.contains(&id);
                     async move {
-                        let health = if !running {
-                            Err(Unhealthy::Stopped)
-                        } else if !pinged {
-                            Ok(())
-                        } else {
-                            match tokio::time::timeout(
-                                patience,
-                                client.get(format!("{url}/ping")).send(),
-                            )
-                            .await
-                            {
-                                Ok(Ok(response)) if response.status().is_success() => Ok(()),
-                                Ok(Ok(response)) => Err(Unhealthy::Ping(format!(
-                                    "/ping answered {}",
-                                    response.status()
-                                ))),
-                                Ok(Err(_)) => {
-                                    Err(Unhealthy::Ping("/ping could not connect".into()))
-                                }
-                                Err(_) => Err(Unhealthy::Ping(format!(
-                                    "/ping did not answer within {} ms",
-                                    patience.as_millis()
-                                ))),
-                            }
-                        };
+                        let health = health_of(&client, &url, running, pinged, patience).await;
                         (fleet, id, url, health)
                     }
                 }))
@@ -830,6 +737,76 @@ fn watch_health(ctx: Arc<RunContext>, signals: mpsc::UnboundedSender<Signal>) ->
             }
         }
     })
+}
+
+/// What to check: green's instances, launched or serving, and blue's that
+/// serve, each `(fleet, id, url, running)`; and the ids green serves from.
+async fn health_checks(ctx: &RunContext) -> (Vec<(Fleet, String, String, bool)>, Vec<String>) {
+    let mut checks: Vec<(Fleet, String, String, bool)> = Vec::new();
+    {
+        let mut state = ctx.endpoint.lock().await;
+        for instance in &mut state.green {
+            let running = instance.is_running();
+            checks.push((
+                Fleet::Green,
+                instance.id.clone(),
+                instance.url.clone(),
+                running,
+            ));
+        }
+    }
+    let routing = ctx.router.routing();
+    let serving = |targets: &[Target]| -> Vec<String> {
+        targets
+            .iter()
+            .map(|target| target.instance.to_string())
+            .collect()
+    };
+    let (green_serving, blue_serving) = (serving(&routing.green), serving(&routing.blue));
+    {
+        let mut state = ctx.endpoint.lock().await;
+        for instance in &mut state.blue {
+            if blue_serving.contains(&instance.id) {
+                let running = instance.is_running();
+                checks.push((
+                    Fleet::Blue,
+                    instance.id.clone(),
+                    instance.url.clone(),
+                    running,
+                ));
+            }
+        }
+    }
+    (checks, green_serving)
+}
+
+/// One instance's health: stopped, or (if `pinged`) whether `/ping` at `url`
+/// answers with a success within `patience`.
+async fn health_of(
+    client: &reqwest::Client,
+    url: &str,
+    running: bool,
+    pinged: bool,
+    patience: Duration,
+) -> Result<(), Unhealthy> {
+    if !running {
+        return Err(Unhealthy::Stopped);
+    }
+    if !pinged {
+        return Ok(());
+    }
+    match tokio::time::timeout(patience, client.get(format!("{url}/ping")).send()).await {
+        Ok(Ok(response)) if response.status().is_success() => Ok(()),
+        Ok(Ok(response)) => Err(Unhealthy::Ping(format!(
+            "/ping answered {}",
+            response.status()
+        ))),
+        Ok(Err(_)) => Err(Unhealthy::Ping("/ping could not connect".into())),
+        Err(_) => Err(Unhealthy::Ping(format!(
+            "/ping did not answer within {} ms",
+            patience.as_millis()
+        ))),
+    }
 }
 
 /// The value of one metric of an alarm over one period: SageMaker's from
@@ -1176,52 +1153,10 @@ impl Running {
             }
             let now = self.clock.now_ms();
             self.catch_up(now).await;
-            match arrived.filter(|_| self.session.outcome().is_none()) {
-                Some(Signal::BlueFailed { instance, reason }) => {
-                    self.driver
-                        .instance_failed(now, Fleet::Blue, instance, reason, &mut self.recorder)
-                        .await;
+            if let Some(signal) = arrived.filter(|_| self.session.outcome().is_none()) {
+                if let Some(reason) = self.on_signal(now, signal).await {
+                    return Some(reason);
                 }
-                Some(Signal::GreenFailed { instance, reason }) => {
-                    let failed = self
-                        .driver
-                        .instance_failed(now, Fleet::Green, instance, reason, &mut self.recorder)
-                        .await;
-                    if let Some(input) = failed {
-                        self.handle(now, input).await;
-                    }
-                }
-                Some(Signal::Replaced {
-                    fleet,
-                    instance,
-                    replacement,
-                    url,
-                }) => {
-                    self.driver
-                        .replaced(now, fleet, instance, replacement, url, &mut self.recorder)
-                        .await;
-                }
-                Some(Signal::ReplacementFailed {
-                    fleet: Fleet::Blue,
-                    replacement,
-                    reason,
-                }) => {
-                    self.recorder.emit(
-                        now,
-                        EventKind::InstanceFailed {
-                            fleet: Fleet::Blue,
-                            instance: replacement,
-                            reason: format!(
-                                "the replacement could not start: {reason}; blue serves one instance short"
-                            ),
-                        },
-                    );
-                }
-                Some(signal) => match self.driver.input_for(now, signal, &mut self.recorder) {
-                    Ok(input) => self.handle(now, input).await,
-                    Err(reason) => return Some(reason),
-                },
-                None => {}
             }
             if let Some(Command::Abort { by, reply }) = command {
                 let answer = self.session.abortable();
@@ -1230,6 +1165,57 @@ impl Running {
                 }
                 let _ = reply.send(answer);
             }
+        }
+        None
+    }
+
+    /// Acts on what a watcher reported; `Some(reason)` if the run cannot go on.
+    async fn on_signal(&mut self, now: u64, signal: Signal) -> Option<String> {
+        match signal {
+            Signal::BlueFailed { instance, reason } => {
+                self.driver
+                    .instance_failed(now, Fleet::Blue, instance, reason, &mut self.recorder)
+                    .await;
+            }
+            Signal::GreenFailed { instance, reason } => {
+                let failed = self
+                    .driver
+                    .instance_failed(now, Fleet::Green, instance, reason, &mut self.recorder)
+                    .await;
+                if let Some(input) = failed {
+                    self.handle(now, input).await;
+                }
+            }
+            Signal::Replaced {
+                fleet,
+                instance,
+                replacement,
+                url,
+            } => {
+                self.driver
+                    .replaced(now, fleet, instance, replacement, url, &mut self.recorder)
+                    .await;
+            }
+            Signal::ReplacementFailed {
+                fleet: Fleet::Blue,
+                replacement,
+                reason,
+            } => {
+                self.recorder.emit(
+                    now,
+                    EventKind::InstanceFailed {
+                        fleet: Fleet::Blue,
+                        instance: replacement,
+                        reason: format!(
+                        "the replacement could not start: {reason}; blue serves one instance short"
+                    ),
+                    },
+                );
+            }
+            signal => match self.driver.input_for(now, signal, &mut self.recorder) {
+                Ok(input) => self.handle(now, input).await,
+                Err(reason) => return Some(reason),
+            },
         }
         None
     }
@@ -1288,6 +1274,82 @@ impl Running {
     }
 }
 
+/// Launches instance `number` of `fleet` and waits until it answers:
+/// `(name, url)` once it does; `None` if it did not (a failed launch, or a
+/// blue one never healthy, is signalled as `LaunchFailed`).
+async fn launch_one(
+    ctx: &RunContext,
+    signals: &mpsc::UnboundedSender<Signal>,
+    model: &Result<ModelDefinition, String>,
+    fleet: Fleet,
+    number: u64,
+) -> Option<(String, String)> {
+    let name = match fleet {
+        Fleet::Green => format!("green-{}", number + 1),
+        Fleet::Blue => format!("blue-restore-{}", number + 1),
+    };
+    let launched = match model {
+        Ok(model) => {
+            Instance::launch(
+                model,
+                number as usize,
+                name.clone(),
+                fleet,
+                ctx.seed ^ number,
+            )
+            .await
+        }
+        Err(reason) => Err(reason.clone()),
+    };
+    let instance = match launched {
+        Ok(instance) => instance,
+        Err(reason) => {
+            let _ = signals.send(Signal::LaunchFailed {
+                fleet,
+                instance: name,
+                reason,
+            });
+            return None;
+        }
+    };
+    let url = instance.url.clone();
+    {
+        let mut state = ctx.endpoint.lock().await;
+        match fleet {
+            Fleet::Green => state.green.push(instance),
+            Fleet::Blue => state.blue.push(instance),
+        }
+    }
+    // A green instance that never answers keeps the run waiting; the
+    // execution timeout then rolls back, as on SageMaker. A blue one
+    // (a rollback restoring capacity) fails the run.
+    if let Err(reason) = wait_healthy(&ctx.client, &url, startup_patience(ctx.time_scale)).await {
+        if fleet == Fleet::Blue {
+            let _ = signals.send(Signal::LaunchFailed {
+                fleet,
+                instance: name,
+                reason,
+            });
+        }
+        return None;
+    }
+    Some((name, url))
+}
+
+/// The run's first event: what it updates, how, and at what time scale.
+fn plan_accepted(ctx: &RunContext, schedule: &Schedule) -> EventKind {
+    EventKind::PlanAccepted {
+        endpoint: ctx.rollout.endpoint_name().to_string(),
+        from_config: ctx.from_config.clone(),
+        to_config: ctx.rollout.endpoint_config_name().to_string(),
+        mode: ctx.rollout.strategy().label().to_string(),
+        time_scale: ctx.time_scale,
+        planned_total_seconds: schedule.total_seconds,
+        timeout_seconds: schedule.timeout_seconds,
+        backend: "local".into(),
+    }
+}
+
 /// Runs the rollout to its end and returns how it ended, with the controller's
 /// outcome when it reached one.
 pub(crate) async fn execute(
@@ -1298,19 +1360,7 @@ pub(crate) async fn execute(
     let schedule = schedule(&ctx.rollout);
     let clock = ctx.plan_clock.clone();
     let mut recorder = Recorder::new(ctx.store.clone(), &ctx.run_id);
-    recorder.emit(
-        0,
-        EventKind::PlanAccepted {
-            endpoint: ctx.rollout.endpoint_name().to_string(),
-            from_config: ctx.from_config.clone(),
-            to_config: ctx.rollout.endpoint_config_name().to_string(),
-            mode: ctx.rollout.strategy().label().to_string(),
-            time_scale: ctx.time_scale,
-            planned_total_seconds: schedule.total_seconds,
-            timeout_seconds: schedule.timeout_seconds,
-            backend: "local".into(),
-        },
-    );
+    recorder.emit(0, plan_accepted(&ctx, &schedule));
     let tick_ms = u64::from(ctx.rollout.metric_tick_seconds()) * 1_000;
     ctx.router.metrics.begin(clock.clone(), tick_ms);
     let (signals, mut inbox) = mpsc::unbounded_channel();
@@ -1323,17 +1373,7 @@ pub(crate) async fn execute(
         ctx: ctx.clone(),
         clock,
         session,
-        driver: Driver {
-            ctx: ctx.clone(),
-            signals,
-            phase: None,
-            launched: 0,
-            tasks: Vec::new(),
-            routed: (Fleets::new(0, 0), 0),
-            failed: Default::default(),
-            replacements: Default::default(),
-            replacing: Vec::new(),
-        },
+        driver: Driver::new(ctx.clone(), signals),
         recorder,
         tick_ms,
         next_metric_ms: tick_ms,

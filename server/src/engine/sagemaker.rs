@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use guardrail_core::check;
 use guardrail_core::instance_types;
-use guardrail_core::plan::{DeploymentConfig, JudgeSection, Plan};
+use guardrail_core::plan::{DeploymentConfig, JudgeSection, MetricAlarm, Plan};
 use tokio::sync::Mutex;
 
 use crate::engine::durable::SavedModel;
@@ -481,53 +481,13 @@ impl Engine {
         self.write_endpoints()
             .insert(name.to_string(), entry.clone());
         drop(capacity);
-        let name = name.to_string();
-        let engine = self.clone();
-        let variant = config.variant_name.clone();
-        self.spawn(async move {
-            let launched = match engine.runnable_config(&config.endpoint_config_name) {
-                Ok((_, model)) => {
-                    launch_fleet(
-                        engine.client(),
-                        &model,
-                        &config.endpoint_config_name,
-                        config.instance_count,
-                        engine.seed(),
-                        crate::engine::fleet::startup_patience(engine.clock().scale()),
-                    )
-                    .await
-                }
-                Err(reason) => Err(reason),
-            };
-            if launched.is_ok() {
-                let ready = engine
-                    .clock()
-                    .instant_at(now.saturating_add(engine.provisioning_ms()));
-                tokio::time::sleep_until(ready.into()).await;
-            }
-            let mut state = entry.state.lock().await;
-            state.modified_ms = engine.clock().now_ms();
-            match launched {
-                Ok(instances) => {
-                    entry.router.set_routing(Routing::blue_only(targets(
-                        &instances,
-                        &config.endpoint_config_name,
-                    )));
-                    state.blue = instances;
-                    state.status = EndpointStatus::InService;
-                }
-                Err(reason) => {
-                    state.status = EndpointStatus::Failed;
-                    state.failure_reason = Some(
-                        format!("Production variant {variant} could not start: {reason}")
-                            .chars()
-                            .take(1_024)
-                            .collect(),
-                    );
-                }
-            }
-            engine.keep_endpoint_or_log(&name, &state);
-        });
+        self.spawn(bring_into_service(
+            self.clone(),
+            entry,
+            config,
+            name.to_string(),
+            now,
+        ));
         Ok(())
     }
 
@@ -673,51 +633,7 @@ impl Engine {
             .flat_map(|rollback| rollback.alarms.iter())
             .map(|alarm| alarm.alarm_name.clone())
             .collect();
-        let mut alarms = Vec::new();
-        let mut missing = Vec::new();
-        // SageMaker reads its alarms with DescribeAlarms, which returns metric
-        // alarms only unless asked for composite ones: a composite alarm is
-        // not one it can see (the assumption `composite_rollback`).
-        let composite: Vec<String> = names
-            .iter()
-            .filter(|name| {
-                !self
-                    .cloudwatch()
-                    .composites(|view| &view.definition.alarm_name == *name)
-                    .is_empty()
-            })
-            .cloned()
-            .collect();
-        if !composite.is_empty() {
-            return Err(SageMakerError::Validation(format!(
-                "The CloudWatch alarm(s) {} named in AutoRollbackConfiguration are composite alarms; guardrail assumes SageMaker rolls back on metric alarms only (DescribeAlarms returns composite alarms only when asked): list the metric alarms they name instead.",
-                composite
-                    .iter()
-                    .map(|name| format!("'{}'", shown(name)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        for name in &names {
-            match self.cloudwatch().alarm(name) {
-                Some(view) => {
-                    if !alarms.contains(&view.definition) {
-                        alarms.push(view.definition);
-                    }
-                }
-                None => missing.push(name.clone()),
-            }
-        }
-        if !missing.is_empty() {
-            return Err(SageMakerError::Validation(format!(
-                "The CloudWatch alarm(s) {} named in AutoRollbackConfiguration do not exist in region {region}: create them with PutMetricAlarm first.",
-                missing
-                    .iter()
-                    .map(|name| format!("'{}'", shown(name)))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
+        let alarms = self.rollback_alarm_definitions(region, &names)?;
         let plan = Plan {
             endpoint_name: endpoint.to_string(),
             endpoint_config_name: config.endpoint_config_name.clone(),
@@ -749,6 +665,61 @@ impl Engine {
         }
     }
 
+    /// The metric alarms `names` of AutoRollbackConfiguration, each once;
+    /// refused if one is composite or does not exist.
+    fn rollback_alarm_definitions(
+        &self,
+        region: &str,
+        names: &[String],
+    ) -> Result<Vec<MetricAlarm>, SageMakerError> {
+        let mut alarms = Vec::new();
+        let mut missing = Vec::new();
+        // SageMaker reads its alarms with DescribeAlarms, which returns metric
+        // alarms only unless asked for composite ones: a composite alarm is
+        // not one it can see (the assumption `composite_rollback`).
+        let composite: Vec<String> = names
+            .iter()
+            .filter(|name| {
+                !self
+                    .cloudwatch()
+                    .composites(|view| &view.definition.alarm_name == *name)
+                    .is_empty()
+            })
+            .cloned()
+            .collect();
+        if !composite.is_empty() {
+            return Err(SageMakerError::Validation(format!(
+                "The CloudWatch alarm(s) {} named in AutoRollbackConfiguration are composite alarms; guardrail assumes SageMaker rolls back on metric alarms only (DescribeAlarms returns composite alarms only when asked): list the metric alarms they name instead.",
+                composite
+                    .iter()
+                    .map(|name| format!("'{}'", shown(name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        for name in names {
+            match self.cloudwatch().alarm(name) {
+                Some(view) => {
+                    if !alarms.contains(&view.definition) {
+                        alarms.push(view.definition);
+                    }
+                }
+                None => missing.push(name.clone()),
+            }
+        }
+        if !missing.is_empty() {
+            return Err(SageMakerError::Validation(format!(
+                "The CloudWatch alarm(s) {} named in AutoRollbackConfiguration do not exist in region {region}: create them with PutMetricAlarm first.",
+                missing
+                    .iter()
+                    .map(|name| format!("'{}'", shown(name)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(alarms)
+    }
+
     /// `UpdateEndpoint`: starts a guarded update, a run of the engine, and
     /// returns its id. See the module documentation.
     pub async fn update_endpoint(
@@ -775,20 +746,7 @@ impl Engine {
                 state.desired_instances,
             )
         };
-        match status {
-            EndpointStatus::InService => {}
-            EndpointStatus::Failed | EndpointStatus::UpdateRollbackFailed => {
-                return Err(SageMakerError::Validation(format!(
-                    "Cannot update endpoint \"{endpoint_arn}\" in status {}: delete it and create it again.",
-                    status.as_str()
-                )))
-            }
-            _ => {
-                return Err(SageMakerError::Validation(format!(
-                    "Cannot update in-progress endpoint \"{endpoint_arn}\"."
-                )))
-            }
-        }
+        updatable(status, &endpoint_arn)?;
         let config = self
             .read_registry()
             .config(&request.config)
@@ -837,17 +795,92 @@ impl Engine {
         };
         self.launch_run(&plan, prepared, Alarms::CloudWatch, deployment)
             .await
-            .map_err(|error| match error {
-                EngineError::Busy { .. } | EngineError::NotInService { .. } => {
-                    SageMakerError::Validation(format!(
-                        "Cannot update in-progress endpoint \"{endpoint_arn}\"."
-                    ))
-                }
-                EngineError::SameConfig { config, .. } => SageMakerError::Validation(format!(
-                    "Endpoint \"{endpoint_arn}\" already uses endpoint configuration \"{}\": an update needs a new one.",
-                    arn(region, CONFIG.arn, &config)
-                )),
-                other => SageMakerError::Internal(other.to_string()),
-            })
+            .map_err(|error| update_error(error, region, &endpoint_arn))
     }
+}
+
+/// Whether an endpoint in `status` takes an update: only `InService` does.
+fn updatable(status: EndpointStatus, endpoint_arn: &str) -> Result<(), SageMakerError> {
+    match status {
+        EndpointStatus::InService => Ok(()),
+        EndpointStatus::Failed | EndpointStatus::UpdateRollbackFailed => {
+            Err(SageMakerError::Validation(format!(
+                "Cannot update endpoint \"{endpoint_arn}\" in status {}: delete it and create it again.",
+                status.as_str()
+            )))
+        }
+        _ => Err(SageMakerError::Validation(format!(
+            "Cannot update in-progress endpoint \"{endpoint_arn}\"."
+        ))),
+    }
+}
+
+/// SageMaker's error for an update the engine refused to start.
+fn update_error(error: EngineError, region: &str, endpoint_arn: &str) -> SageMakerError {
+    match error {
+        EngineError::Busy { .. } | EngineError::NotInService { .. } => SageMakerError::Validation(
+            format!("Cannot update in-progress endpoint \"{endpoint_arn}\"."),
+        ),
+        EngineError::SameConfig { config, .. } => SageMakerError::Validation(format!(
+            "Endpoint \"{endpoint_arn}\" already uses endpoint configuration \"{}\": an update needs a new one.",
+            arn(region, CONFIG.arn, &config)
+        )),
+        other => SageMakerError::Internal(other.to_string()),
+    }
+}
+
+/// Launches a new endpoint's fleet of `config` and, after the provisioning
+/// time, puts it `InService`; or `Failed` with the reason.
+async fn bring_into_service(
+    engine: Engine,
+    entry: EndpointEntry,
+    config: EndpointConfigDefinition,
+    name: String,
+    now: u64,
+) {
+    let launched = match engine.runnable_config(&config.endpoint_config_name) {
+        Ok((_, model)) => {
+            launch_fleet(
+                engine.client(),
+                &model,
+                &config.endpoint_config_name,
+                config.instance_count,
+                engine.seed(),
+                crate::engine::fleet::startup_patience(engine.clock().scale()),
+            )
+            .await
+        }
+        Err(reason) => Err(reason),
+    };
+    if launched.is_ok() {
+        let ready = engine
+            .clock()
+            .instant_at(now.saturating_add(engine.provisioning_ms()));
+        tokio::time::sleep_until(ready.into()).await;
+    }
+    let mut state = entry.state.lock().await;
+    state.modified_ms = engine.clock().now_ms();
+    match launched {
+        Ok(instances) => {
+            entry.router.set_routing(Routing::blue_only(targets(
+                &instances,
+                &config.endpoint_config_name,
+            )));
+            state.blue = instances;
+            state.status = EndpointStatus::InService;
+        }
+        Err(reason) => {
+            state.status = EndpointStatus::Failed;
+            state.failure_reason = Some(
+                format!(
+                    "Production variant {} could not start: {reason}",
+                    config.variant_name
+                )
+                .chars()
+                .take(1_024)
+                .collect(),
+            );
+        }
+    }
+    engine.keep_endpoint_or_log(&name, &state);
 }

@@ -256,6 +256,56 @@ async fn check_rollback_alarms(clients: &Clients, plan: &Plan, put: Put, found: 
     }
 }
 
+/// An alarm on the canary judge's `score` metric: the plan must have a Judge
+/// to publish it, and missing data (before the judge can say anything) must
+/// not breach.
+fn check_score_alarm(
+    alarm: &aws_sdk_cloudwatch::types::MetricAlarm,
+    name: &str,
+    plan: &Plan,
+    score: &guardrail_core::plan::MetricIdentity,
+    found: &mut Preflight,
+) {
+    let to_config = &plan.endpoint_config_name;
+    if plan.judge.is_none() {
+        found.problems.push(format!(
+            "rollback alarm {name} reads the canary judge's score ({} {} for {to_config}), but the plan has no Judge: on SageMaker guardrail's watcher publishes it only for a plan with one, so the alarm would see no data; add a Judge to the plan, or take the alarm off the rollback list",
+            score.namespace, score.metric_name
+        ));
+    }
+    if alarm.treat_missing_data() == Some("breaching") {
+        found.problems.push(format!(
+            "rollback alarm {name} treats missing data as breaching, but the judge publishes no score until both fleets have served its minimum samples (and none if the watcher stops): SageMaker would roll back at the start of the bake; set TreatMissingData to notBreaching"
+        ));
+    }
+}
+
+/// The metrics an alarm reads: its own, or each of its metric math's.
+fn metrics_read(
+    alarm: &aws_sdk_cloudwatch::types::MetricAlarm,
+) -> Vec<(String, String, Vec<Dimension>)> {
+    if alarm.metrics().is_empty() {
+        vec![(
+            alarm.namespace().unwrap_or_default().to_string(),
+            alarm.metric_name().unwrap_or_default().to_string(),
+            dimensions_of(alarm.dimensions()),
+        )]
+    } else {
+        alarm
+            .metrics()
+            .iter()
+            .filter_map(|query| query.metric_stat()?.metric())
+            .map(|metric| {
+                (
+                    metric.namespace().unwrap_or_default().to_string(),
+                    metric.metric_name().unwrap_or_default().to_string(),
+                    dimensions_of(metric.dimensions()),
+                )
+            })
+            .collect()
+    }
+}
+
 /// One rollback alarm that exists in CloudWatch: not already in ALARM, and
 /// reading a metric SageMaker publishes for this update (or the judge's
 /// score, for a plan with a judge).
@@ -285,39 +335,10 @@ fn check_alarm(
         dimensions_of(alarm.dimensions()),
     );
     if read.same_as(&score) {
-        if plan.judge.is_none() {
-            found.problems.push(format!(
-                "rollback alarm {name} reads the canary judge's score ({} {} for {to_config}), but the plan has no Judge: on SageMaker guardrail's watcher publishes it only for a plan with one, so the alarm would see no data; add a Judge to the plan, or take the alarm off the rollback list",
-                score.namespace, score.metric_name
-            ));
-        }
-        if alarm.treat_missing_data() == Some("breaching") {
-            found.problems.push(format!(
-                "rollback alarm {name} treats missing data as breaching, but the judge publishes no score until both fleets have served its minimum samples (and none if the watcher stops): SageMaker would roll back at the start of the bake; set TreatMissingData to notBreaching"
-            ));
-        }
+        check_score_alarm(alarm, name, plan, &score, found);
         return;
     }
-    let metrics: Vec<(String, String, Vec<Dimension>)> = if alarm.metrics().is_empty() {
-        vec![(
-            alarm.namespace().unwrap_or_default().to_string(),
-            alarm.metric_name().unwrap_or_default().to_string(),
-            dimensions_of(alarm.dimensions()),
-        )]
-    } else {
-        alarm
-            .metrics()
-            .iter()
-            .filter_map(|query| query.metric_stat()?.metric())
-            .map(|metric| {
-                (
-                    metric.namespace().unwrap_or_default().to_string(),
-                    metric.metric_name().unwrap_or_default().to_string(),
-                    dimensions_of(metric.dimensions()),
-                )
-            })
-            .collect()
-    };
+    let metrics = metrics_read(alarm);
     let mut sees = false;
     let mut blind = Vec::new();
     for (namespace, metric, dimensions) in &metrics {

@@ -334,105 +334,13 @@ impl Reader {
                 .or_else(|| view.failure_reason.clone()),
         );
         self.observe(seen, now_ms, &mut out);
-        let started_api_ms = self.started_api_ms;
-        let status_at = |status: &Option<(String, Option<String>, Option<u64>)>| {
-            status
-                .as_ref()
-                .and_then(|(_, _, started)| *started)
-                .map(|started| started.saturating_sub(started_api_ms))
-                .unwrap_or(now_ms)
-        };
         match (view.status.as_str(), &view.green) {
-            ("Updating", Some(green)) => {
-                let at_ms = status_at(&green.status);
-                let status = green.status.as_ref().map(|(status, _, _)| status.as_str());
-                self.traffic(view, green, now_ms, &mut out);
-                match status {
-                    Some("Creating") => {
-                        let from = self.step.map_or(0, |step| step + 1);
-                        if !matches!(self.phase(), Some(Phase::Provisioning { .. })) {
-                            if let Some(index) = self.find(from, |step| {
-                                matches!(step.phase, Phase::Provisioning { .. })
-                            }) {
-                                self.enter(index, at_ms, &mut out);
-                            }
-                        }
-                    }
-                    Some("Baking") => {
-                        let from = self.step.map_or(0, |step| step + 1);
-                        let bp = self.green_bp;
-                        let same_bake = self.phase().is_some_and(Phase::is_bake)
-                            && self
-                                .step
-                                .and_then(|index| self.schedule.steps.get(index))
-                                .is_some_and(|step| step.green_traffic_bp.abs_diff(bp) <= 100);
-                        if !same_bake {
-                            let index = self
-                                .find(from, |step| {
-                                    step.phase.is_bake()
-                                        && step.green_traffic_bp.abs_diff(bp) <= 100
-                                })
-                                .or_else(|| self.find(from, |step| step.phase.is_bake()));
-                            if let Some(index) = index {
-                                self.enter(index, at_ms, &mut out);
-                            }
-                        }
-                    }
-                    Some("Deleting") if !self.rollback => {
-                        self.rollback = true;
-                        let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
-                        out.push((
-                            at_ms,
-                            EventKind::RollbackStarted {
-                                phase,
-                                cause: self.cause(view),
-                            },
-                        ));
-                    }
-                    _ => {}
-                }
-                // The old fleet terminating once green serves everything.
-                let blue_deleting = view
-                    .blue
-                    .status
-                    .as_ref()
-                    .is_some_and(|(status, _, _)| status == "Deleting");
-                if blue_deleting && !self.rollback && self.phase() != Some(Phase::TerminatingBlue) {
-                    let from = self.step.map_or(0, |step| step + 1);
-                    if let Some(index) =
-                        self.find(from, |step| step.phase == Phase::TerminatingBlue)
-                    {
-                        self.enter(index, status_at(&view.blue.status), &mut out);
-                    }
-                }
-            }
+            ("Updating", Some(green)) => self.updating(view, green, now_ms, &mut out),
             ("RollingBack", green) => {
                 if let Some(green) = green {
                     self.traffic(view, green, now_ms, &mut out);
                 }
-                if !self.rollback {
-                    self.rollback = true;
-                    let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
-                    // When the alarm fired, else when SageMaker changed the
-                    // endpoint, else now.
-                    let modified = view
-                        .modified_ms
-                        .filter(|ms| *ms > self.started_api_ms)
-                        .map(|ms| self.at(ms));
-                    let at_ms = self
-                        .alarm_cause
-                        .as_ref()
-                        .map(|(_, _, at)| *at)
-                        .or(modified)
-                        .unwrap_or(now_ms);
-                    out.push((
-                        at_ms,
-                        EventKind::RollbackStarted {
-                            phase,
-                            cause: self.cause(view),
-                        },
-                    ));
-                }
+                self.rolling_back(view, now_ms, &mut out);
             }
             ("Updating", None) | ("Creating", _) | ("SystemUpdating", _) => {}
             ("InService", _) => {
@@ -443,42 +351,172 @@ impl Reader {
                     self.rolled_back(view, at_ms, &mut out);
                 }
             }
-            (status, _) => {
-                let why = view
-                    .failure_reason
-                    .as_deref()
-                    .filter(|reason| !reason.is_empty())
-                    .unwrap_or("SageMaker gave no FailureReason");
-                let reason = if status == "UpdateRollbackFailed" {
-                    format!(
-                        "SageMaker could not roll the update back: the endpoint is UpdateRollbackFailed ({why}). \
-                         It needs a person: SageMaker says the endpoint may serve a mix of the old and the new \
-                         config; see which with `aws sagemaker describe-endpoint --endpoint-name {}`, then update it \
-                         to the config it should serve",
-                        self.endpoint_name
-                    )
-                } else {
-                    format!("the endpoint is {status}: {why}")
-                };
-                if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
-                    out.push((now_ms, EventKind::BakeEnded { phase }));
-                }
-                out.push((
-                    now_ms,
-                    EventKind::Failed {
-                        reason: reason.clone(),
-                    },
-                ));
-                out.push((
-                    now_ms,
-                    EventKind::Finished {
-                        outcome: RunOutcome::Failed { reason },
-                    },
-                ));
-                self.finished = true;
-            }
+            (status, _) => self.failed(view, status, now_ms, &mut out),
         }
         out
+    }
+
+    /// When a fleet's status began, in plan time: SageMaker's start time for
+    /// it if it gave one, else the poll's `now_ms`.
+    fn status_at(
+        &self,
+        status: &Option<(String, Option<String>, Option<u64>)>,
+        now_ms: u64,
+    ) -> u64 {
+        status
+            .as_ref()
+            .and_then(|(_, _, started)| *started)
+            .map(|started| started.saturating_sub(self.started_api_ms))
+            .unwrap_or(now_ms)
+    }
+
+    /// An update under way: green's status moves the run through the
+    /// schedule's provisioning and bakes, or starts a rollback; blue deleting
+    /// means green serves everything.
+    fn updating(
+        &mut self,
+        view: &EndpointView,
+        green: &FleetView,
+        now_ms: u64,
+        out: &mut Vec<(u64, EventKind)>,
+    ) {
+        let at_ms = self.status_at(&green.status, now_ms);
+        let status = green.status.as_ref().map(|(status, _, _)| status.as_str());
+        self.traffic(view, green, now_ms, out);
+        match status {
+            Some("Creating") => self.provisioning(at_ms, out),
+            Some("Baking") => self.baking(at_ms, out),
+            Some("Deleting") if !self.rollback => {
+                self.rollback = true;
+                let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
+                out.push((
+                    at_ms,
+                    EventKind::RollbackStarted {
+                        phase,
+                        cause: self.cause(view),
+                    },
+                ));
+            }
+            _ => {}
+        }
+        // The old fleet terminating once green serves everything.
+        let blue_deleting = view
+            .blue
+            .status
+            .as_ref()
+            .is_some_and(|(status, _, _)| status == "Deleting");
+        if blue_deleting && !self.rollback && self.phase() != Some(Phase::TerminatingBlue) {
+            let from = self.step.map_or(0, |step| step + 1);
+            if let Some(index) = self.find(from, |step| step.phase == Phase::TerminatingBlue) {
+                let at_ms = self.status_at(&view.blue.status, now_ms);
+                self.enter(index, at_ms, out);
+            }
+        }
+    }
+
+    /// Green is being created: the next provisioning step, unless already in one.
+    fn provisioning(&mut self, at_ms: u64, out: &mut Vec<(u64, EventKind)>) {
+        if matches!(self.phase(), Some(Phase::Provisioning { .. })) {
+            return;
+        }
+        let from = self.step.map_or(0, |step| step + 1);
+        if let Some(index) = self.find(from, |step| {
+            matches!(step.phase, Phase::Provisioning { .. })
+        }) {
+            self.enter(index, at_ms, out);
+        }
+    }
+
+    /// Green is baking: the next bake at green's share of traffic (within one
+    /// percentage point), else the next bake, unless already in that bake.
+    fn baking(&mut self, at_ms: u64, out: &mut Vec<(u64, EventKind)>) {
+        let from = self.step.map_or(0, |step| step + 1);
+        let bp = self.green_bp;
+        let same_bake = self.phase().is_some_and(Phase::is_bake)
+            && self
+                .step
+                .and_then(|index| self.schedule.steps.get(index))
+                .is_some_and(|step| step.green_traffic_bp.abs_diff(bp) <= 100);
+        if same_bake {
+            return;
+        }
+        let index = self
+            .find(from, |step| {
+                step.phase.is_bake() && step.green_traffic_bp.abs_diff(bp) <= 100
+            })
+            .or_else(|| self.find(from, |step| step.phase.is_bake()));
+        if let Some(index) = index {
+            self.enter(index, at_ms, out);
+        }
+    }
+
+    /// The endpoint is RollingBack: the rollback started when the alarm
+    /// fired, else when SageMaker changed the endpoint, else now.
+    fn rolling_back(&mut self, view: &EndpointView, now_ms: u64, out: &mut Vec<(u64, EventKind)>) {
+        if self.rollback {
+            return;
+        }
+        self.rollback = true;
+        let phase = self.phase().unwrap_or(Phase::Provisioning { instances: 0 });
+        let modified = view
+            .modified_ms
+            .filter(|ms| *ms > self.started_api_ms)
+            .map(|ms| self.at(ms));
+        let at_ms = self
+            .alarm_cause
+            .as_ref()
+            .map(|(_, _, at)| *at)
+            .or(modified)
+            .unwrap_or(now_ms);
+        out.push((
+            at_ms,
+            EventKind::RollbackStarted {
+                phase,
+                cause: self.cause(view),
+            },
+        ));
+    }
+
+    /// Any other status (Failed, UpdateRollbackFailed, ...) ends the run as failed.
+    fn failed(
+        &mut self,
+        view: &EndpointView,
+        status: &str,
+        now_ms: u64,
+        out: &mut Vec<(u64, EventKind)>,
+    ) {
+        let why = view
+            .failure_reason
+            .as_deref()
+            .filter(|reason| !reason.is_empty())
+            .unwrap_or("SageMaker gave no FailureReason");
+        let reason = if status == "UpdateRollbackFailed" {
+            format!(
+                "SageMaker could not roll the update back: the endpoint is UpdateRollbackFailed ({why}). \
+                 It needs a person: SageMaker says the endpoint may serve a mix of the old and the new \
+                 config; see which with `aws sagemaker describe-endpoint --endpoint-name {}`, then update it \
+                 to the config it should serve",
+                self.endpoint_name
+            )
+        } else {
+            format!("the endpoint is {status}: {why}")
+        };
+        if let Some(phase) = self.phase().filter(|phase| phase.is_bake()) {
+            out.push((now_ms, EventKind::BakeEnded { phase }));
+        }
+        out.push((
+            now_ms,
+            EventKind::Failed {
+                reason: reason.clone(),
+            },
+        ));
+        out.push((
+            now_ms,
+            EventKind::Finished {
+                outcome: RunOutcome::Failed { reason },
+            },
+        ));
+        self.finished = true;
     }
 
     fn traffic(

@@ -448,65 +448,7 @@ impl Watch {
                 return false;
             }
         };
-        let fleet =
-            |weight: Option<f32>,
-             instances: Option<i32>,
-             statuses: &[aws_sdk_sagemaker::types::ProductionVariantStatus]| {
-                FleetView {
-                    weight: weight.map(f64::from),
-                    instances: instances.and_then(|count| u32::try_from(count).ok()),
-                    status: statuses.first().map(|status| {
-                        (
-                            status
-                                .status()
-                                .map(|s| s.as_str().to_string())
-                                .unwrap_or_default(),
-                            status.status_message().map(str::to_string),
-                            millis(status.start_time()),
-                        )
-                    }),
-                }
-            };
-        let variant = &self.plan.variant_name;
-        let blue = described
-            .production_variants()
-            .iter()
-            .find(|summary| summary.variant_name() == Some(variant.as_str()))
-            .map(|summary| {
-                fleet(
-                    summary.current_weight(),
-                    summary.current_instance_count(),
-                    summary.variant_status(),
-                )
-            })
-            .unwrap_or_default();
-        let green = described.pending_deployment_summary().and_then(|pending| {
-            pending
-                .production_variants()
-                .iter()
-                .find(|summary| summary.variant_name() == Some(variant.as_str()))
-                .map(|summary| {
-                    fleet(
-                        summary.current_weight(),
-                        summary.current_instance_count(),
-                        summary.variant_status(),
-                    )
-                })
-        });
-        let view = EndpointView {
-            status: described
-                .endpoint_status()
-                .map(|status| status.as_str().to_string())
-                .unwrap_or_default(),
-            config: described
-                .endpoint_config_name()
-                .unwrap_or_default()
-                .to_string(),
-            failure_reason: described.failure_reason().map(str::to_string),
-            modified_ms: millis(described.last_modified_time()),
-            blue,
-            green,
-        };
+        let view = endpoint_view(&described, &self.plan.variant_name);
         if view.status != "Updating" && !self.reader.finished {
             // The update ended: look once more for the alarm that rolled it back.
             self.find_cause().await;
@@ -542,6 +484,39 @@ impl Watch {
             return true;
         }
         let period = i32::try_from(self.period_ms / 1_000).unwrap_or(60);
+        let queries = self.metric_queries(period);
+        let Some(values) = self.metric_values(&queries, start, end).await else {
+            return false;
+        };
+        let (events, looked) = self.periods(&values, start, end);
+        self.next_period_api_ms = end;
+        // Metric periods are recorded when complete, so they trail the
+        // endpoint's events; the recorder keeps times in order.
+        let last = self.recorder.last_at_ms();
+        self.emit(
+            events
+                .into_iter()
+                .map(|(at_ms, kind)| (at_ms.max(last), kind))
+                .collect(),
+        );
+        // Once the judge has failed green its verdict stands: published every
+        // period to the update's end, as the local engine does, also when
+        // green serves alone and the judge no longer looks.
+        let standing = || {
+            self.judge
+                .as_ref()
+                .filter(|judge| judge.judge().failed())
+                .map(|judge| judge.judge().judgement())
+        };
+        match looked.or_else(standing) {
+            Some(judgement) => self.publish(&judgement).await,
+            None => true,
+        }
+    }
+
+    /// A query per fleet (`b`, `g`) and per metric of `METRICS`, with ids
+    /// `b0`, `b1`, ...: SageMaker's per-config metrics at `period` seconds.
+    fn metric_queries(&self, period: i32) -> Vec<cw::MetricDataQuery> {
         let mut queries = Vec::new();
         for (fleet, config) in [
             ("b", &self.record.from_config),
@@ -585,6 +560,17 @@ impl Watch {
                 );
             }
         }
+        queries
+    }
+
+    /// Every value of `queries` over `[start, end)`, by (query id, period
+    /// start); `None` (and the run failed) if CloudWatch did not answer.
+    async fn metric_values(
+        &mut self,
+        queries: &[cw::MetricDataQuery],
+        start: u64,
+        end: u64,
+    ) -> Option<BTreeMap<(String, u64), f64>> {
         // (query id, period start) → value, over every page of the answer:
         // CloudWatch may split one query's datapoints across pages.
         let mut values: BTreeMap<(String, u64), f64> = BTreeMap::new();
@@ -595,7 +581,7 @@ impl Watch {
                 .clients
                 .poll_cloudwatch
                 .get_metric_data()
-                .set_metric_data_queries(Some(queries.clone()))
+                .set_metric_data_queries(Some(queries.to_vec()))
                 .start_time(DateTime::from_millis(start as i64))
                 .end_time(DateTime::from_millis(end as i64))
                 .set_next_token(next_token.take())
@@ -605,7 +591,7 @@ impl Watch {
                 Ok(answer) => answer,
                 Err(error) => {
                     self.failed("GetMetricData", &call_error(&error));
-                    return false;
+                    return None;
                 }
             };
             for result in answer.metric_data_results() {
@@ -630,9 +616,20 @@ impl Watch {
                     throttled: false,
                 };
                 self.failed("GetMetricData", &error);
-                return false;
+                return None;
             }
         }
+        Some(values)
+    }
+
+    /// The metric period events of `[start, end)` from `values`, each period
+    /// shown to the judge; with the judge's last look if it looked.
+    fn periods(
+        &mut self,
+        values: &BTreeMap<(String, u64), f64>,
+        start: u64,
+        end: u64,
+    ) -> (Vec<(u64, EventKind)>, Option<Judgement>) {
         let mut events = Vec::new();
         let mut looked: Option<Judgement> = None;
         let mut at = start;
@@ -679,29 +676,7 @@ impl Watch {
             }
             at = period_end;
         }
-        self.next_period_api_ms = end;
-        // Metric periods are recorded when complete, so they trail the
-        // endpoint's events; the recorder keeps times in order.
-        let last = self.recorder.last_at_ms();
-        self.emit(
-            events
-                .into_iter()
-                .map(|(at_ms, kind)| (at_ms.max(last), kind))
-                .collect(),
-        );
-        // Once the judge has failed green its verdict stands: published every
-        // period to the update's end, as the local engine does, also when
-        // green serves alone and the judge no longer looks.
-        let standing = || {
-            self.judge
-                .as_ref()
-                .filter(|judge| judge.judge().failed())
-                .map(|judge| judge.judge().judgement())
-        };
-        match looked.or_else(standing) {
-            Some(judgement) => self.publish(&judgement).await,
-            None => true,
-        }
+        (events, looked)
     }
 
     /// Publishes the judge's latest look to CloudWatch (`PutMetricData`),
@@ -750,6 +725,77 @@ impl Watch {
                 false
             }
         }
+    }
+}
+
+/// What `DescribeEndpoint` answered, as the reader reads it: blue is the
+/// variant `variant` as it serves, green the same variant of the pending
+/// deployment.
+fn endpoint_view(
+    described: &aws_sdk_sagemaker::operation::describe_endpoint::DescribeEndpointOutput,
+    variant: &str,
+) -> EndpointView {
+    let blue = described
+        .production_variants()
+        .iter()
+        .find(|summary| summary.variant_name() == Some(variant))
+        .map(|summary| {
+            fleet_view(
+                summary.current_weight(),
+                summary.current_instance_count(),
+                summary.variant_status(),
+            )
+        })
+        .unwrap_or_default();
+    let green = described.pending_deployment_summary().and_then(|pending| {
+        pending
+            .production_variants()
+            .iter()
+            .find(|summary| summary.variant_name() == Some(variant))
+            .map(|summary| {
+                fleet_view(
+                    summary.current_weight(),
+                    summary.current_instance_count(),
+                    summary.variant_status(),
+                )
+            })
+    });
+    EndpointView {
+        status: described
+            .endpoint_status()
+            .map(|status| status.as_str().to_string())
+            .unwrap_or_default(),
+        config: described
+            .endpoint_config_name()
+            .unwrap_or_default()
+            .to_string(),
+        failure_reason: described.failure_reason().map(str::to_string),
+        modified_ms: millis(described.last_modified_time()),
+        blue,
+        green,
+    }
+}
+
+/// One fleet's weight, instances and first status (with its message and
+/// start time).
+fn fleet_view(
+    weight: Option<f32>,
+    instances: Option<i32>,
+    statuses: &[aws_sdk_sagemaker::types::ProductionVariantStatus],
+) -> FleetView {
+    FleetView {
+        weight: weight.map(f64::from),
+        instances: instances.and_then(|count| u32::try_from(count).ok()),
+        status: statuses.first().map(|status| {
+            (
+                status
+                    .status()
+                    .map(|s| s.as_str().to_string())
+                    .unwrap_or_default(),
+                status.status_message().map(str::to_string),
+                millis(status.start_time()),
+            )
+        }),
     }
 }
 

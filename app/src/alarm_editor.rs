@@ -176,11 +176,6 @@ fn AlarmCard(index: usize, removed: RwSignal<Option<String>>) -> impl IntoView {
             .with(|plan| plan.alarms.get(index).map(|alarm| alarm.alarm_name.clone()))
             .unwrap_or_default()
     });
-    let rollback = Memo::new(move |_| {
-        editing
-            .plan
-            .with(|plan| edit::is_rollback_alarm(plan, &name.get()))
-    });
     let kind = Memo::new(move |_| {
         editing.plan.with(|plan| {
             plan.alarms
@@ -213,22 +208,7 @@ fn AlarmCard(index: usize, removed: RwSignal<Option<String>>) -> impl IntoView {
                     "Remove"
                 </button>
             </div>
-            {editing.rollback_choice.then(|| view! {
-            <div class="field checkbox">
-                    <label for=alarm_id(index, "rollback")>
-                        <input
-                            id=alarm_id(index, "rollback")
-                            type="checkbox"
-                            prop:checked=move || rollback.get()
-                            on:change=move |event| {
-                                let on = event_target_checked(&event);
-                                editing.edit(|plan| edit::set_rollback_alarm(plan, &name.get_untracked(), on))
-                            }
-                        />
-                        "Roll back when it fires (listed in AutoRollbackConfiguration)"
-                    </label>
-                </div>
-            }.into_any())}
+            {editing.rollback_choice.then(|| view! { <RollbackChoice index name /> })}
             {move || match kind.get() {
                 Kind::SageMaker => view! {
                     <div class="grid three">
@@ -253,6 +233,33 @@ fn AlarmCard(index: usize, removed: RwSignal<Option<String>>) -> impl IntoView {
                 }.into_any(),
             }}
         </article>
+    }
+}
+
+/// Whether alarm `index` (named `name`) is listed for rollback.
+#[component]
+fn RollbackChoice(index: usize, name: Memo<String>) -> impl IntoView {
+    let editing = use_editing();
+    let rollback = Memo::new(move |_| {
+        editing
+            .plan
+            .with(|plan| edit::is_rollback_alarm(plan, &name.get()))
+    });
+    view! {
+        <div class="field checkbox">
+            <label for=alarm_id(index, "rollback")>
+                <input
+                    id=alarm_id(index, "rollback")
+                    type="checkbox"
+                    prop:checked=move || rollback.get()
+                    on:change=move |event| {
+                        let on = event_target_checked(&event);
+                        editing.edit(|plan| edit::set_rollback_alarm(plan, &name.get_untracked(), on))
+                    }
+                />
+                "Roll back when it fires (listed in AutoRollbackConfiguration)"
+            </label>
+        </div>
     }
 }
 
@@ -594,45 +601,6 @@ fn QueryRow(index: usize, query: usize) -> impl IntoView {
     let editing = use_editing();
     let expression = query_signal(index, query, |found| found.expression.is_some());
     let id = move |part: &str| alarm_id(index, &format!("query-{query}-{part}"));
-    let stat_now = editing.plan.with_untracked(|plan| {
-        plan.alarms
-            .get(index)
-            .and_then(|alarm| alarm.metrics.as_ref()?.get(query)?.metric_stat.as_ref())
-            .map(|stat| stat.stat.clone())
-            .unwrap_or_default()
-    });
-    let metric_fields = move || {
-        view! {
-            <TextField
-                id=id("namespace")
-                label="Namespace"
-                path=query_path(index, query, QueryField::Namespace)
-                value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.metric.namespace.clone()).unwrap_or_default())
-                on_change=query_edit(index, query, |found, value: String| if let Some(stat) = found.metric_stat.as_mut() { stat.metric.namespace = value })
-            />
-            <TextField
-                id=id("metric-name")
-                label="Metric name"
-                path=query_path(index, query, QueryField::MetricName)
-                value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.metric.metric_name.clone()).unwrap_or_default())
-                on_change=query_edit(index, query, |found, value: String| if let Some(stat) = found.metric_stat.as_mut() { stat.metric.metric_name = value })
-            />
-            <DimensionsField
-                id=id("dimensions")
-                path=query_path(index, query, QueryField::Dimensions)
-                value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.metric.dimensions.clone()).unwrap_or_default())
-                on_change=query_edit(index, query, |found, value: Vec<Dimension>| if let Some(stat) = found.metric_stat.as_mut() { stat.metric.dimensions = value })
-            />
-            <SelectField
-                id=id("stat")
-                label="Statistic"
-                path=query_path(index, query, QueryField::Stat)
-                options=statistic_options(&stat_now)
-                value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.stat.clone()).unwrap_or_default())
-                on_change=query_edit(index, query, |found, value: String| if let Some(stat) = found.metric_stat.as_mut() { stat.stat = value })
-            />
-        }
-    };
     view! {
         <div class="query grid three" data-path=Field::AlarmQuery(index, query, QueryField::Whole).path()>
             <TextField
@@ -654,7 +622,7 @@ fn QueryRow(index: usize, query: usize) -> impl IntoView {
                     />
                 }.into_any()
             } else {
-                metric_fields().into_any()
+                view! { <QueryMetric index query /> }.into_any()
             }}
             <TextField
                 id=id("label")
@@ -693,6 +661,51 @@ fn QueryRow(index: usize, query: usize) -> impl IntoView {
             </button>
             <Problems path=query_path(index, query, QueryField::Whole) id=id("problems") />
         </div>
+    }
+}
+
+/// Query `query` of alarm `index` as a metric: namespace, name, dimensions
+/// and statistic.
+#[component]
+fn QueryMetric(index: usize, query: usize) -> impl IntoView {
+    let editing = use_editing();
+    let id = move |part: &str| alarm_id(index, &format!("query-{query}-{part}"));
+    let stat_now = editing.plan.with_untracked(|plan| {
+        plan.alarms
+            .get(index)
+            .and_then(|alarm| alarm.metrics.as_ref()?.get(query)?.metric_stat.as_ref())
+            .map(|stat| stat.stat.clone())
+            .unwrap_or_default()
+    });
+    view! {
+        <TextField
+            id=id("namespace")
+            label="Namespace"
+            path=query_path(index, query, QueryField::Namespace)
+            value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.metric.namespace.clone()).unwrap_or_default())
+            on_change=query_edit(index, query, |found, value: String| if let Some(stat) = found.metric_stat.as_mut() { stat.metric.namespace = value })
+        />
+        <TextField
+            id=id("metric-name")
+            label="Metric name"
+            path=query_path(index, query, QueryField::MetricName)
+            value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.metric.metric_name.clone()).unwrap_or_default())
+            on_change=query_edit(index, query, |found, value: String| if let Some(stat) = found.metric_stat.as_mut() { stat.metric.metric_name = value })
+        />
+        <DimensionsField
+            id=id("dimensions")
+            path=query_path(index, query, QueryField::Dimensions)
+            value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.metric.dimensions.clone()).unwrap_or_default())
+            on_change=query_edit(index, query, |found, value: Vec<Dimension>| if let Some(stat) = found.metric_stat.as_mut() { stat.metric.dimensions = value })
+        />
+        <SelectField
+            id=id("stat")
+            label="Statistic"
+            path=query_path(index, query, QueryField::Stat)
+            options=statistic_options(&stat_now)
+            value=query_signal(index, query, |found| found.metric_stat.as_ref().map(|stat| stat.stat.clone()).unwrap_or_default())
+            on_change=query_edit(index, query, |found, value: String| if let Some(stat) = found.metric_stat.as_mut() { stat.stat = value })
+        />
     }
 }
 

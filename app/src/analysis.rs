@@ -18,9 +18,10 @@
 use guardrail_core::alarm::{trim_float, AlarmState, Scope};
 use guardrail_core::controller::Outcome;
 use guardrail_core::explain::{explain, mmss};
+use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::schedule;
 use guardrail_core::simulate::{
-    simulate, Analysed, Analysis, Progress, CURVE_ERROR_RATES, DEFAULT_RUNS,
+    simulate, Analysed, Analysis, Progress, Simulation, CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
 use guardrail_core::verdict::{shipped_failures, Evidence};
 use guardrail_core::{check, Plan};
@@ -159,61 +160,9 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
     let scenario = plan.scenario_or_default();
     let simulation = simulate(&rollout, &scenario).map_err(|error| error.to_string())?;
     let schedule = schedule(&rollout);
-    let (headline, succeeded) = match &simulation.outcome {
-        Outcome::Succeeded { completed_at_ms } => match shipped_failures(&scenario, &simulation) {
-            // Green's regression reached production and no alarm acted.
-            Some(failures) => (
-                format!(
-                    "Shipped the regression: the update completed at {} with {failures} more failed request(s) on green than blue would have had, and no alarm fired",
-                    mmss(completed_at_ms / 1_000)
-                ),
-                false,
-            ),
-            None => (
-                format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
-                true,
-            ),
-        },
-        Outcome::RolledBack {
-            decided_at_ms,
-            phase,
-            ..
-        } => (
-            format!(
-                "Rolled back at {} during the {}",
-                mmss(decided_at_ms / 1_000),
-                phase.label()
-            ),
-            false,
-        ),
-    };
-    let alarms = simulation
-        .alarms
-        .iter()
-        .enumerate()
-        .map(|(index, trace)| AlarmTraceView {
-            name: trace.name.clone(),
-            scope: match trace.scope {
-                Scope::NewFleet => "new fleet only",
-                Scope::Endpoint => "whole endpoint",
-                Scope::NoMetric => "matches no metric: sees no data",
-                Scope::Unrelated => "not this rollout",
-                Scope::Team => "the team's own metric, as the scenario models it",
-            }
-            .to_string(),
-            condition: trace.condition.clone(),
-            fired_at: trace
-                .transitions
-                .iter()
-                .find(|transition| transition.to == AlarmState::Alarm)
-                .map(|transition| mmss(transition.at_ms / 1_000)),
-            svg: alarm_chart(&simulation, index, width),
-            label: format!(
-                "{} datapoints against the threshold {}",
-                trace.name,
-                trim_float(trace.threshold)
-            ),
-        })
+    let (headline, succeeded) = headline(&scenario, &simulation);
+    let alarms = (0..simulation.alarms.len())
+        .filter_map(|index| trace_view(&simulation, index, width))
         .collect();
     Ok(WhatIf {
         headline,
@@ -237,6 +186,66 @@ pub fn what_if(plan_json: &str, width: u32) -> Result<WhatIf, String> {
         evidence: Evidence::of_run(&rollout, &scenario, &simulation)
             .map_err(|error| error.to_string())?,
         fixes: Vec::new(),
+    })
+}
+
+/// The run's outcome in a line, and whether it shipped a good update.
+fn headline(scenario: &Scenario, simulation: &Simulation) -> (String, bool) {
+    match &simulation.outcome {
+    Outcome::Succeeded { completed_at_ms } => match shipped_failures(scenario, simulation) {
+        // Green's regression reached production and no alarm acted.
+        Some(failures) => (
+            format!(
+                "Shipped the regression: the update completed at {} with {failures} more failed request(s) on green than blue would have had, and no alarm fired",
+                mmss(completed_at_ms / 1_000)
+            ),
+            false,
+        ),
+        None => (
+            format!("Succeeded at {}", mmss(completed_at_ms / 1_000)),
+            true,
+        ),
+    },
+    Outcome::RolledBack {
+        decided_at_ms,
+        phase,
+        ..
+    } => (
+        format!(
+            "Rolled back at {} during the {}",
+            mmss(decided_at_ms / 1_000),
+            phase.label()
+        ),
+        false,
+    ),
+    }
+}
+
+/// Alarm `index` of the run: its scope, condition, first ALARM and chart.
+fn trace_view(simulation: &Simulation, index: usize, width: u32) -> Option<AlarmTraceView> {
+    let trace = simulation.alarms.get(index)?;
+    Some(AlarmTraceView {
+        name: trace.name.clone(),
+        scope: match trace.scope {
+            Scope::NewFleet => "new fleet only",
+            Scope::Endpoint => "whole endpoint",
+            Scope::NoMetric => "matches no metric: sees no data",
+            Scope::Unrelated => "not this rollout",
+            Scope::Team => "the team's own metric, as the scenario models it",
+        }
+        .to_string(),
+        condition: trace.condition.clone(),
+        fired_at: trace
+            .transitions
+            .iter()
+            .find(|transition| transition.to == AlarmState::Alarm)
+            .map(|transition| mmss(transition.at_ms / 1_000)),
+        svg: alarm_chart(simulation, index, width),
+        label: format!(
+            "{} datapoints against the threshold {}",
+            trace.name,
+            trim_float(trace.threshold)
+        ),
     })
 }
 
@@ -566,84 +575,86 @@ pub mod worker {
             let Some(plan) = request.plan else {
                 return;
             };
-            let latest = self.latest.clone();
-            let scope = scope.clone();
-            let generation = request.generation;
-            let width = request.width;
-            wasm_bindgen_futures::spawn_local(async move {
+            wasm_bindgen_futures::spawn_local(analyse(
+                scope.clone(),
+                who,
+                self.latest.clone(),
+                request.generation,
+                plan,
+                request.width,
+            ));
+        }
+    }
+
+    /// Answers request `generation` for `plan`: the what-if's run at once,
+    /// then the detection a slice at a time with its progress, then the
+    /// proven fixes; cancelled as soon as a newer request (`latest`) comes.
+    async fn analyse(
+        scope: WorkerScope<AnalysisWorker>,
+        who: HandlerId,
+        latest: Rc<Cell<u64>>,
+        generation: u64,
+        plan: String,
+        width: u32,
+    ) {
+        scope.respond(
+            who,
+            Reply::Simulated {
+                generation,
+                what_if: what_if(&plan, width),
+            },
+        );
+        yield_to_messages().await;
+        if latest.get() != generation {
+            scope.respond(who, Reply::Cancelled { generation });
+            return;
+        }
+        let failed = |error: String| Reply::Done {
+            generation,
+            found: Err(error),
+        };
+        let mut analysis = match start(&plan) {
+            Ok(analysis) => analysis,
+            Err(error) => {
+                scope.respond(who, failed(error));
+                return;
+            }
+        };
+        loop {
+            if latest.get() != generation {
+                scope.respond(who, Reply::Cancelled { generation });
+                return;
+            }
+            let began = js_sys::Date::now();
+            while !analysis.is_done() && js_sys::Date::now() - began < SLICE_MS {
+                if let Err(error) = analysis.advance(RUNS_PER_LOOK) {
+                    scope.respond(who, failed(error.to_string()));
+                    return;
+                }
+            }
+            if let Some(found) = analysis.results() {
                 scope.respond(
                     who,
-                    Reply::Simulated {
+                    Reply::Done {
                         generation,
-                        what_if: what_if(&plan, width),
+                        found: Ok(found),
                     },
                 );
                 yield_to_messages().await;
-                if latest.get() != generation {
-                    scope.respond(who, Reply::Cancelled { generation });
-                    return;
+                if latest.get() == generation {
+                    let fixes = crate::analysis::fixes(&plan);
+                    scope.respond(who, Reply::Fixed { generation, fixes });
                 }
-                let mut analysis = match start(&plan) {
-                    Ok(analysis) => analysis,
-                    Err(error) => {
-                        scope.respond(
-                            who,
-                            Reply::Done {
-                                generation,
-                                found: Err(error),
-                            },
-                        );
-                        return;
-                    }
-                };
-                loop {
-                    if latest.get() != generation {
-                        scope.respond(who, Reply::Cancelled { generation });
-                        return;
-                    }
-                    let began = js_sys::Date::now();
-                    while !analysis.is_done() && js_sys::Date::now() - began < SLICE_MS {
-                        if let Err(error) = analysis.advance(RUNS_PER_LOOK) {
-                            scope.respond(
-                                who,
-                                Reply::Done {
-                                    generation,
-                                    found: Err(error.to_string()),
-                                },
-                            );
-                            return;
-                        }
-                    }
-                    if let Some(found) = analysis.results() {
-                        scope.respond(
-                            who,
-                            Reply::Done {
-                                generation,
-                                found: Ok(found),
-                            },
-                        );
-                        yield_to_messages().await;
-                        if latest.get() == generation {
-                            scope.respond(
-                                who,
-                                Reply::Fixed {
-                                    generation,
-                                    fixes: crate::analysis::fixes(&plan),
-                                },
-                            );
-                        }
-                        return;
-                    }
-                    scope.respond(
-                        who,
-                        Reply::Progress {
-                            generation,
-                            progress: analysis.progress(),
-                        },
-                    );
-                    yield_to_messages().await;
-                }
-            });
+                return;
+            }
+            scope.respond(
+                who,
+                Reply::Progress {
+                    generation,
+                    progress: analysis.progress(),
+                },
+            );
+            yield_to_messages().await;
         }
     }
 

@@ -2,11 +2,12 @@
 //! measures the Wasm build in Chromium (`window.wasmBindings.guardrail_bench`)
 //! and the native build (`cargo run -p guardrail-tests --release --bin browser-bench`).
 
+use guardrail_core::plan::Scenario;
 use guardrail_core::schedule::schedule;
 use guardrail_core::simulate::{
     detect, detection_curve, simulate, CURVE_ERROR_RATES, DEFAULT_RUNS,
 };
-use guardrail_core::{check, examples};
+use guardrail_core::{check, examples, Plan, Rollout};
 
 use crate::analysis::CURVE_RUNS;
 use crate::charts::{describe_schedule, traffic_chart};
@@ -54,19 +55,39 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
     let mut judged_plan = plan.clone();
     judged_plan.judge = Some(guardrail_core::plan::JudgeSection::default_judge());
     let judged = check(&judged_plan).rollout;
+    let mut timings = edit_timings(&plan, &rollout, iterations, now);
+    timings.extend(analysis_timings(
+        &rollout,
+        judged.as_ref(),
+        &scenario,
+        (runs, curve_runs),
+        few,
+        now,
+    ));
+    timings
+}
+
+/// What a keystroke costs: each step, and all of them (outside the analyses).
+fn edit_timings(
+    plan: &Plan,
+    rollout: &Rollout,
+    iterations: u32,
+    now: &dyn Fn() -> f64,
+) -> Vec<Timing> {
+    let scenario = plan.scenario_or_default();
     vec![
         time("check", iterations, now, || {
-            std::hint::black_box(check(&plan));
+            std::hint::black_box(check(plan));
         }),
         time("schedule", iterations * 50, now, || {
-            std::hint::black_box(schedule(&rollout));
+            std::hint::black_box(schedule(rollout));
         }),
         time("simulate", iterations, now, || {
-            let _ = std::hint::black_box(simulate(&rollout, &scenario));
+            let _ = std::hint::black_box(simulate(rollout, &scenario));
         }),
         time("traffic chart", iterations, now, || {
             std::hint::black_box(traffic_chart(
-                &schedule(&rollout),
+                &schedule(rollout),
                 None,
                 crate::charts::SIZE.0,
             ));
@@ -78,7 +99,7 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
             iterations,
             now,
             || {
-                let checked = check(&plan);
+                let checked = check(plan);
                 if let Some(rollout) = checked.rollout {
                     let schedule = schedule(&rollout);
                     let simulation = simulate(&rollout, &scenario).ok();
@@ -95,16 +116,30 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
         // (the plan as JSON, deflated, checksummed) and the draft (JSON).
         time("share link (encode)", iterations, now, || {
             std::hint::black_box(crate::state::fragment_for(
-                &plan,
+                plan,
                 crate::state::View::WhatIf,
                 crate::state::Beyond::default(),
             ));
         }),
         time("draft (plan as JSON)", iterations, now, || {
-            std::hint::black_box(serde_json::to_string(&plan).unwrap_or_default());
+            std::hint::black_box(serde_json::to_string(plan).unwrap_or_default());
         }),
+    ]
+}
+
+/// What the analyses cost: `few` times each, with `runs` seeded runs per
+/// detection and `curve_runs` per curve point.
+fn analysis_timings(
+    rollout: &Rollout,
+    judged: Option<&Rollout>,
+    scenario: &Scenario,
+    (runs, curve_runs): (u32, u32),
+    few: u32,
+    now: &dyn Fn() -> f64,
+) -> Vec<Timing> {
+    vec![
         time("detection, 1000 runs", few, now, || {
-            let _ = std::hint::black_box(detect(&rollout, &scenario, runs));
+            let _ = std::hint::black_box(detect(rollout, scenario, runs));
         }),
         // The what-if with the default canary judge on the same runs: its
         // 10 s periods, and the latency histograms it ranks.
@@ -113,8 +148,8 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
             few,
             now,
             || {
-                if let Some(judged) = &judged {
-                    let _ = std::hint::black_box(detect(judged, &scenario, runs));
+                if let Some(judged) = judged {
+                    let _ = std::hint::black_box(detect(judged, scenario, runs));
                 }
             },
         ),
@@ -126,10 +161,10 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
             few,
             now,
             || {
-                if let Some(judged) = &judged {
+                if let Some(judged) = judged {
                     let analysis = guardrail_core::simulate::Analysis::new(
                         judged,
-                        &scenario,
+                        scenario,
                         runs,
                         &CURVE_ERROR_RATES,
                         curve_runs,
@@ -147,8 +182,8 @@ fn measure(iterations: u32, runs: u32, curve_runs: u32, now: &dyn Fn() -> f64) -
         ),
         time("detection curve, 12 x 100 runs", few, now, || {
             let _ = std::hint::black_box(detection_curve(
-                &rollout,
-                &scenario,
+                rollout,
+                scenario,
                 &CURVE_ERROR_RATES,
                 curve_runs,
             ));

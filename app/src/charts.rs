@@ -594,8 +594,18 @@ fn draw_alarm(
             .pos(Pos::new(HPos::Left, VPos::Bottom)),
     )))?;
 
-    // The state strip: OK green, ALARM red, INSUFFICIENT_DATA grey.
-    let mut strip_chart = ChartBuilder::on(&strip)
+    draw_alarm_states(&strip, trace, (start, end))?;
+    Ok(on_top)
+}
+
+/// The alarm's state strip over `(start, end)` seconds: OK green, ALARM
+/// red, INSUFFICIENT_DATA grey.
+fn draw_alarm_states(
+    strip: &DrawingArea<SVGBackend, Shift>,
+    trace: &guardrail_core::simulate::AlarmTrace,
+    (start, end): (f64, f64),
+) -> Result<(), Box<dyn std::error::Error>> {
+    let mut strip_chart = ChartBuilder::on(strip)
         .margin_left(6)
         .margin_right(42)
         .y_label_area_size(60)
@@ -618,7 +628,7 @@ fn draw_alarm(
         };
         Rectangle::new([(from, 0.0), (to, 1.0)], colour.filled())
     }))?;
-    Ok(on_top)
+    Ok(())
 }
 
 /// Detection probability against green's error rate, on a log axis.

@@ -61,25 +61,17 @@ fn MyPlans() -> impl IntoView {
     let library = RwSignal::new(browser::storage_get::<Library>(PLANS_KEY).unwrap_or_default());
     let name = RwSignal::new(String::new());
     let said = RwSignal::new(None::<(bool, String)>);
-    let change = move |apply: Box<LibraryChange>| {
-        let mut next = library.get_untracked();
-        let result = apply(&mut next);
-        if result.is_ok() {
-            browser::storage_set(PLANS_KEY, &next);
-            library.set(next);
-        }
-        said.set(Some(match result {
-            Ok(text) => (true, text),
-            Err(error) => (false, format!("Not done: {error}.")),
-        }));
-    };
     let save = move |_| {
         let typed = name.get_untracked();
         let plan = planner.plan.get_untracked();
-        change(Box::new(move |library| {
-            library.save(&typed, &plan)?;
-            Ok(format!("Saved as {}.", typed.trim()))
-        }));
+        change_library(
+            library,
+            said,
+            Box::new(move |library| {
+                library.save(&typed, &plan)?;
+                Ok(format!("Saved as {}.", typed.trim()))
+            }),
+        );
     };
     view! {
         <details class="my-plans">
@@ -95,58 +87,102 @@ fn MyPlans() -> impl IntoView {
                 <p id="plans-status" class=if ok { "hint" } else { "notice error" } role="status">{text}</p>
             })}
             <ul id="my-plans">
-                {move || library.get().plans.into_iter().enumerate().map(|(index, named)| {
-                    let plan_name = named.name.clone();
-                    let open = {
-                        let plan_name = plan_name.clone();
-                        move |_| {
-                            planner.replace_plan(named.plan.clone());
-                            name.set(plan_name.clone());
-                            said.set(Some((true, format!("Opened {plan_name}. Undo (Ctrl+Z) goes back."))));
-                        }
-                    };
-                    let pin = {
-                        let plan_name = plan_name.clone();
-                        move |_| {
-                            let plan = library.with_untracked(|library| library.get(&plan_name).cloned());
-                            if let Some(plan) = plan {
-                                said.set(Some(planner.pin(plan_name.clone(), plan)));
-                            }
-                        }
-                    };
-                    let rename = {
-                        let plan_name = plan_name.clone();
-                        move |_| {
-                            let from = plan_name.clone();
-                            let to = name.get_untracked();
-                            change(Box::new(move |library| {
-                                library.rename(&from, &to)?;
-                                Ok(format!("Renamed {from} to {}.", to.trim()))
-                            }));
-                        }
-                    };
-                    let delete = {
-                        let plan_name = plan_name.clone();
-                        move |_| {
-                            let gone = plan_name.clone();
-                            change(Box::new(move |library| {
-                                library.delete(&gone);
-                                Ok(format!("Deleted {gone}."))
-                            }));
-                        }
-                    };
-                    view! {
-                        <li>
-                            <span class="plan-name">{plan_name.clone()}</span>
-                            <button type="button" id=format!("open-plan-{index}") on:click=open>"Open"</button>
-                            <button type="button" id=format!("pin-plan-{index}") on:click=pin>"Compare"</button>
-                            <button type="button" id=format!("rename-plan-{index}") title="Rename to the name typed above" on:click=rename>"Rename"</button>
-                            <button type="button" id=format!("delete-plan-{index}") class="danger" on:click=delete>"Delete"</button>
-                        </li>
-                    }
+                {move || library.get().plans.into_iter().enumerate().map(|(index, named)| view! {
+                    <SavedPlan index named library name said />
                 }).collect_view()}
             </ul>
         </details>
+    }
+}
+
+/// Applies `apply` to the kept plans and keeps the result if it worked;
+/// `said` gets what was done, or why not.
+fn change_library(
+    library: RwSignal<crate::library::Library>,
+    said: RwSignal<Option<(bool, String)>>,
+    apply: Box<LibraryChange>,
+) {
+    let mut next = library.get_untracked();
+    let result = apply(&mut next);
+    if result.is_ok() {
+        browser::storage_set(crate::library::PLANS_KEY, &next);
+        library.set(next);
+    }
+    said.set(Some(match result {
+        Ok(text) => (true, text),
+        Err(error) => (false, format!("Not done: {error}.")),
+    }));
+}
+
+/// One kept plan, `index` of the list: open it, pin it to Compare, rename
+/// it to the name typed above, or delete it.
+#[component]
+fn SavedPlan(
+    index: usize,
+    named: crate::library::Named,
+    library: RwSignal<crate::library::Library>,
+    name: RwSignal<String>,
+    said: RwSignal<Option<(bool, String)>>,
+) -> impl IntoView {
+    let planner = use_planner();
+    let plan_name = named.name.clone();
+    let open = {
+        let plan_name = plan_name.clone();
+        move |_| {
+            planner.replace_plan(named.plan.clone());
+            name.set(plan_name.clone());
+            said.set(Some((
+                true,
+                format!("Opened {plan_name}. Undo (Ctrl+Z) goes back."),
+            )));
+        }
+    };
+    let pin = {
+        let plan_name = plan_name.clone();
+        move |_| {
+            let plan = library.with_untracked(|library| library.get(&plan_name).cloned());
+            if let Some(plan) = plan {
+                said.set(Some(planner.pin(plan_name.clone(), plan)));
+            }
+        }
+    };
+    let rename = {
+        let plan_name = plan_name.clone();
+        move |_| {
+            let from = plan_name.clone();
+            let to = name.get_untracked();
+            change_library(
+                library,
+                said,
+                Box::new(move |library| {
+                    library.rename(&from, &to)?;
+                    Ok(format!("Renamed {from} to {}.", to.trim()))
+                }),
+            );
+        }
+    };
+    let delete = {
+        let plan_name = plan_name.clone();
+        move |_| {
+            let gone = plan_name.clone();
+            change_library(
+                library,
+                said,
+                Box::new(move |library| {
+                    library.delete(&gone);
+                    Ok(format!("Deleted {gone}."))
+                }),
+            );
+        }
+    };
+    view! {
+        <li>
+            <span class="plan-name">{plan_name.clone()}</span>
+            <button type="button" id=format!("open-plan-{index}") on:click=open>"Open"</button>
+            <button type="button" id=format!("pin-plan-{index}") on:click=pin>"Compare"</button>
+            <button type="button" id=format!("rename-plan-{index}") title="Rename to the name typed above" on:click=rename>"Rename"</button>
+            <button type="button" id=format!("delete-plan-{index}") class="danger" on:click=delete>"Delete"</button>
+        </li>
     }
 }
 
@@ -156,7 +192,6 @@ fn MyPlans() -> impl IntoView {
 #[component]
 fn AllProblems() -> impl IntoView {
     let planner = use_planner();
-    let analyses = crate::analysis::use_analyses();
     let verdict = expect_context::<crate::state::CurrentVerdict>().0;
     let items = move || {
         let untaken = planner.untaken.get();
@@ -198,77 +233,106 @@ fn AllProblems() -> impl IntoView {
                 {move || {
                     items()
                         .into_iter()
-                        .map(|(problem, error)| {
-                            let path = problem.path.clone();
-                            // Where the lint knows the fix, one click makes it,
-                            // once the what-if has proven it on seeded runs: a
-                            // copy of the alarm on the new fleet, or the new
-                            // fleet's 5XX rate by metric math.
-                            let fix = (problem.code == "alarm_blind_in_phase")
-                                .then(|| edit::alarm_index(&problem.path))
-                                .flatten()
-                                .map(|index| {
-                                    let proven: Vec<edit::NewFleetFix> = analyses.what_if.with(|what_if| match what_if {
-                                        Some((_, Ok(what_if))) => what_if.fixes.iter().filter(|fix| fix.index == index).cloned().collect(),
-                                        _ => Vec::new(),
-                                    });
-                                    let Some(copy) = proven.first().cloned() else {
-                                        return view! { <span class="fix-proof" id=format!("fix-proof-{index}")>"Checking a new-fleet alarm on seeded runs…"</span> }.into_any();
-                                    };
-                                    let said = copy.describe();
-                                    if copy.refused.is_some() {
-                                        return view! { <span class="fix-proof refused" id=format!("fix-proof-{index}")>{said}</span> }.into_any();
-                                    }
-                                    let buttons = proven
-                                        .into_iter()
-                                        .map(|choice| {
-                                            let (id, label) = if choice.rate {
-                                                (format!("fix-new-fleet-rate-{index}"), "Add a new-fleet error rate (metric math)")
-                                            } else {
-                                                (format!("fix-new-fleet-{index}"), "Add a new-fleet alarm")
-                                            };
-                                            let apply = move |_| apply_fix(planner, &choice);
-                                            view! { <button type="button" class="fix" id=id on:click=apply>{label}</button> }
-                                        })
-                                        .collect_view();
-                                    view! {
-                                        {buttons}
-                                        <span class="fix-proof" id=format!("fix-proof-{index}")>{said}</span>
-                                    }.into_any()
-                                });
-                            // A percent that does not divide the fleet: the count that does.
-                            let resize = (problem.code == "percent_rounds")
-                                .then(|| planner.plan.with_untracked(edit::exact_instance_count))
-                                .flatten()
-                                .map(|count| {
-                                    let apply = move |_| {
-                                        let mut plan = planner.plan.get_untracked();
-                                        plan.instance_count = Some(i64::from(count));
-                                        planner.replace_plan(plan);
-                                        planner.notice.set(Some(Notice {
-                                            error: false,
-                                            text: format!("InstanceCount is now {count}: every step is the percent asked for. Undo (Ctrl+Z) takes it back."),
-                                        }));
-                                    };
-                                    view! { <button type="button" class="fix" id="fix-instance-count" on:click=apply>{format!("Use {count} instances")}</button> }
-                                });
-                            view! {
-                                <li class=if error { "error" } else { "warning" } data-code=problem.code.clone()>
-                                    <button type="button" class="link" on:click=move |_| browser::focus_path(&path)>
-                                        {problem.path.clone()}
-                                    </button>
-                                    ": "
-                                    {problem.message.clone()}
-                                    {fix}
-                                    {resize}
-                                </li>
-                            }
-                        })
+                        .map(|(problem, error)| view! { <ProblemItem problem error /> })
                         .collect_view()
                 }}
             </ul>
         </details>
     }
+}
+
+/// One problem: a link to its field, what is wrong, and the one-click fix
+/// where the lint knows one.
+#[component]
+fn ProblemItem(problem: guardrail_core::problem::Problem, error: bool) -> impl IntoView {
+    let planner = use_planner();
+    let path = problem.path.clone();
+    // A copy of the alarm on the new fleet, or the new fleet's 5XX rate by
+    // metric math.
+    let fix = (problem.code == "alarm_blind_in_phase")
+        .then(|| edit::alarm_index(&problem.path))
+        .flatten()
+        .map(|index| view! { <NewFleetFixes index /> });
+    // A percent that does not divide the fleet: the count that does.
+    let resize = (problem.code == "percent_rounds")
+        .then(|| planner.plan.with_untracked(edit::exact_instance_count))
+        .flatten()
+        .map(|count| view! { <ResizeFix count /> });
+    view! {
+        <li class=if error { "error" } else { "warning" } data-code=problem.code.clone()>
+            <button type="button" class="link" on:click=move |_| browser::focus_path(&path)>
+                {problem.path.clone()}
+            </button>
+            ": "
+            {problem.message.clone()}
+            {fix}
+            {resize}
+        </li>
+    }
+}
+
+/// The fixes for alarm `index`, blind in a phase, each a button once the
+/// what-if has proven it on seeded runs; the proof, or why it was refused.
+#[component]
+fn NewFleetFixes(index: usize) -> impl IntoView {
+    let planner = use_planner();
+    let analyses = crate::analysis::use_analyses();
+    // Read in a closure: the what-if proves the fixes after the problem shows.
+    move || {
+        let proven: Vec<edit::NewFleetFix> = analyses.what_if.with(|what_if| match what_if {
+            Some((_, Ok(what_if))) => what_if
+                .fixes
+                .iter()
+                .filter(|fix| fix.index == index)
+                .cloned()
+                .collect(),
+            _ => Vec::new(),
+        });
+        let proof_id = format!("fix-proof-{index}");
+        let Some(copy) = proven.first().cloned() else {
+            return view! { <span class="fix-proof" id=proof_id>"Checking a new-fleet alarm on seeded runs…"</span> }.into_any();
+        };
+        let said = copy.describe();
+        if copy.refused.is_some() {
+            return view! { <span class="fix-proof refused" id=proof_id>{said}</span> }.into_any();
+        }
+        let buttons = proven
+            .into_iter()
+            .map(|choice| {
+                let (id, label) = if choice.rate {
+                    (
+                        format!("fix-new-fleet-rate-{index}"),
+                        "Add a new-fleet error rate (metric math)",
+                    )
+                } else {
+                    (format!("fix-new-fleet-{index}"), "Add a new-fleet alarm")
+                };
+                let apply = move |_| apply_fix(planner, &choice);
+                view! { <button type="button" class="fix" id=id on:click=apply>{label}</button> }
+            })
+            .collect_view();
+        view! {
+            {buttons}
+            <span class="fix-proof" id=proof_id>{said}</span>
+        }
+        .into_any()
+    }
+}
+
+/// Sets InstanceCount to `count`, which every step's percent divides.
+#[component]
+fn ResizeFix(count: u32) -> impl IntoView {
+    let planner = use_planner();
+    let apply = move |_| {
+        let mut plan = planner.plan.get_untracked();
+        plan.instance_count = Some(i64::from(count));
+        planner.replace_plan(plan);
+        planner.notice.set(Some(Notice {
+            error: false,
+            text: format!("InstanceCount is now {count}: every step is the percent asked for. Undo (Ctrl+Z) takes it back."),
+        }));
+    };
+    view! { <button type="button" class="fix" id="fix-instance-count" on:click=apply>{format!("Use {count} instances")}</button> }
 }
 
 /// Applies a proven one-click fix and says what it added, with its proof.
@@ -430,14 +494,67 @@ fn size_type_from(text: &str) -> Option<CapacitySizeType> {
 fn ShiftingSection() -> impl IntoView {
     let planner = use_planner();
     let mode = Memo::new(move |_| planner.plan.with(edit::mode));
+    view! {
+        <fieldset>
+            <legend>"Traffic shifting"</legend>
+            <ModeChoice mode />
+            <Problems path=fixed(Field::TrafficRouting) id="routing-problems" />
+            <Problems path=fixed(Field::DeploymentConfig) id="config-problems" />
+            <Show when=move || mode.get() != Mode::AllAtOnce>
+                <StepSize mode />
+            </Show>
+            <Timings mode />
+            <Show when=move || mode.get() == Mode::Rolling>
+                <RollbackBatch />
+            </Show>
+        </fieldset>
+    }
+}
+
+/// The four modes as radio buttons; the config of each mode switched away
+/// from is brought back on return.
+#[component]
+fn ModeChoice(mode: Memo<Mode>) -> impl IntoView {
+    let planner = use_planner();
+    let left = StoredValue::new(Vec::new());
+    view! {
+        <div class="modes" role="radiogroup" aria-label="Mode" data-path=Field::TrafficRouting.path()>
+            {Mode::ALL
+                .into_iter()
+                .map(|choice| {
+                    let id = format!("mode-{}", choice.id());
+                    let label_for = id.clone();
+                    view! {
+                        <label for=label_for class="mode">
+                            <input
+                                type="radio"
+                                name="mode"
+                                id=id
+                                value=choice.id()
+                                prop:checked=move || mode.get() == choice
+                                on:change=move |_| {
+                                    left.update_value(|left| planner.edit(|plan| edit::switch_mode(plan, choice, left)))
+                                }
+                            />
+                            {choice.label()}
+                        </label>
+                    }
+                })
+                .collect_view()}
+        </div>
+    }
+}
+
+/// The canary, linear step or rolling batch size, in instances or percent,
+/// and what it comes to.
+#[component]
+fn StepSize(mode: Memo<Mode>) -> impl IntoView {
+    let planner = use_planner();
     let size = Memo::new(move |_| planner.plan.with(edit::size));
     let size_part = move |part: SizePart| -> Signal<String> {
         Memo::new(move |_| planner.plan.with(|plan| size_path(plan, part))).into()
     };
     let size_text = Memo::new(move |_| planner.plan.with(size_effect));
-    let policy = Memo::new(move |_| planner.plan.with(policy_of));
-    let trc = Field::TrafficRouting.path();
-
     let size_kind = Signal::derive(move || {
         size.get()
             .and_then(|size| size.kind)
@@ -445,157 +562,139 @@ fn ShiftingSection() -> impl IntoView {
             .unwrap_or_default()
     });
     let size_value = Signal::derive(move || size.get().and_then(|size| size.value));
-    let rollback_batch = Memo::new(move |_| planner.plan.with(edit::rollback_batch));
-    // The config of each mode switched away from, brought back on return.
-    let left = StoredValue::new(Vec::new());
-
     view! {
-        <fieldset>
-            <legend>"Traffic shifting"</legend>
-            <div class="modes" role="radiogroup" aria-label="Mode" data-path=trc.clone()>
-                {Mode::ALL
-                    .into_iter()
-                    .map(|choice| {
-                        let id = format!("mode-{}", choice.id());
-                        let label_for = id.clone();
-                        view! {
-                            <label for=label_for class="mode">
-                                <input
-                                    type="radio"
-                                    name="mode"
-                                    id=id
-                                    value=choice.id()
-                                    prop:checked=move || mode.get() == choice
-                                    on:change=move |_| {
-                                        left.update_value(|left| planner.edit(|plan| edit::switch_mode(plan, choice, left)))
-                                    }
-                                />
-                                {choice.label()}
-                            </label>
-                        }
+        <div class="grid two">
+            <SelectField
+                id="size-type"
+                label=Signal::derive(move || match mode.get() {
+                    Mode::Canary => "Canary size in",
+                    Mode::Linear => "Step size in",
+                    _ => "Batch size in",
+                }.to_string())
+                path=size_part(SizePart::Type)
+                options=SIZE_TYPES.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
+                value=size_kind
+                on_change=Callback::new(move |text: String| {
+                    planner.edit(|plan| {
+                        let value = edit::size(plan).and_then(|size| size.value);
+                        edit::set_size(plan, size_type_from(&text), value)
                     })
-                    .collect_view()}
-            </div>
-            <Problems path=fixed(Field::TrafficRouting) id="routing-problems" />
-            <Problems path=fixed(Field::DeploymentConfig) id="config-problems" />
+                })
+            />
+            <WholeField
+                id="size-value"
+                label=Signal::derive(move || match mode.get() {
+                    Mode::Canary => "Canary size",
+                    Mode::Linear => "Linear step size",
+                    _ => "Batch size",
+                }.to_string())
+                path=size_part(SizePart::Value)
+                value=size_value
+                on_change=Callback::new(move |value| {
+                    planner.edit(|plan| {
+                        let kind = edit::size(plan).and_then(|size| size.kind);
+                        edit::set_size(plan, kind, value)
+                    })
+                })
+            />
+        </div>
+        <p class="derived" id="size-effect">{move || size_text.get()}</p>
+        <Problems path=size_part(SizePart::Whole) id="size-problems" />
+    }
+}
+
+/// The waits, the final bake, the timeout, and guardrail's own provisioning
+/// and termination times.
+#[component]
+fn Timings(mode: Memo<Mode>) -> impl IntoView {
+    let planner = use_planner();
+    let policy = Memo::new(move |_| planner.plan.with(policy_of));
+    view! {
+        <div class="grid two">
             <Show when=move || mode.get() != Mode::AllAtOnce>
-                <div class="grid two">
-                    <SelectField
-                        id="size-type"
-                        label=Signal::derive(move || match mode.get() {
-                            Mode::Canary => "Canary size in",
-                            Mode::Linear => "Step size in",
-                            _ => "Batch size in",
-                        }.to_string())
-                        path=size_part(SizePart::Type)
-                        options=SIZE_TYPES.iter().map(|(value, label)| (value.to_string(), label.to_string())).collect()
-                        value=size_kind
-                        on_change=Callback::new(move |text: String| {
-                            planner.edit(|plan| {
-                                let value = edit::size(plan).and_then(|size| size.value);
-                                edit::set_size(plan, size_type_from(&text), value)
-                            })
-                        })
-                    />
-                    <WholeField
-                        id="size-value"
-                        label=Signal::derive(move || match mode.get() {
-                            Mode::Canary => "Canary size",
-                            Mode::Linear => "Linear step size",
-                            _ => "Batch size",
-                        }.to_string())
-                        path=size_part(SizePart::Value)
-                        value=size_value
-                        on_change=Callback::new(move |value| {
-                            planner.edit(|plan| {
-                                let kind = edit::size(plan).and_then(|size| size.kind);
-                                edit::set_size(plan, kind, value)
-                            })
-                        })
-                    />
-                </div>
-                <p class="derived" id="size-effect">{move || size_text.get()}</p>
-                <Problems path=size_part(SizePart::Whole) id="size-problems" />
+                <WholeField
+                    id="wait"
+                    label="Wait between steps (WaitIntervalInSeconds)"
+                    path=Signal::derive(move || Field::Wait(policy.get()).path())
+                    value=whole_signal(edit::wait)
+                    on_change=Callback::new(move |value| planner.edit(|plan| edit::set_wait(plan, value)))
+                    seconds=true
+                />
             </Show>
-            <div class="grid two">
-                <Show when=move || mode.get() != Mode::AllAtOnce>
-                    <WholeField
-                        id="wait"
-                        label="Wait between steps (WaitIntervalInSeconds)"
-                        path=Signal::derive(move || Field::Wait(policy.get()).path())
-                        value=whole_signal(edit::wait)
-                        on_change=Callback::new(move |value| planner.edit(|plan| edit::set_wait(plan, value)))
-                        seconds=true
-                    />
-                </Show>
-                <Show when=move || mode.get() != Mode::Rolling>
-                    <WholeField
-                        id="termination-wait"
-                        label="Final bake (TerminationWaitInSeconds)"
-                        path=fixed(Field::TerminationWait)
-                        value=whole_signal(edit::termination_wait)
-                        on_change=Callback::new(move |value| planner.edit(|plan| edit::set_termination_wait(plan, value)))
-                        seconds=true
-                    />
-                </Show>
+            <Show when=move || mode.get() != Mode::Rolling>
                 <WholeField
-                    id="timeout"
-                    label="Timeout (MaximumExecutionTimeoutInSeconds)"
-                    path=Signal::derive(move || Field::Timeout(policy.get()).path())
-                    value=whole_signal(edit::timeout)
-                    on_change=Callback::new(move |value| planner.edit(|plan| edit::set_timeout(plan, value)))
+                    id="termination-wait"
+                    label="Final bake (TerminationWaitInSeconds)"
+                    path=fixed(Field::TerminationWait)
+                    value=whole_signal(edit::termination_wait)
+                    on_change=Callback::new(move |value| planner.edit(|plan| edit::set_termination_wait(plan, value)))
                     seconds=true
-                    hint="600 to 28800 s; empty means the maximum"
                 />
-                <WholeField
-                    id="provisioning"
-                    label="Provisioning time (guardrail)"
-                    path=fixed(Field::ProvisioningSeconds)
-                    value=whole_signal(|plan| plan.provisioning_seconds)
-                    on_change=Callback::new(move |value| planner.edit(|plan| plan.provisioning_seconds = value))
-                    seconds=true
-                    hint="Not a SageMaker field: how long launching green takes. Default 300 s"
-                />
-                <WholeField
-                    id="termination"
-                    label="Blue termination time (guardrail)"
-                    path=fixed(Field::TerminationSeconds)
-                    value=whole_signal(|plan| plan.termination_seconds)
-                    on_change=Callback::new(move |value| planner.edit(|plan| plan.termination_seconds = value))
-                    seconds=true
-                    hint="Default 60 s"
-                />
-            </div>
-            <Show when=move || mode.get() == Mode::Rolling>
-                <div class="field checkbox">
-                    <label for="rollback-batched">
-                        <input
-                            id="rollback-batched"
-                            type="checkbox"
-                            prop:checked=move || rollback_batch.get().is_some()
-                            on:change=move |event| {
-                                let on = event_target_checked(&event);
-                                planner.edit(|plan| edit::set_rollback_batch(plan, on.then(|| CapacitySize::instances(1))))
-                            }
-                        />
-                        "Roll back in batches (RollbackMaximumBatchSize); otherwise all at once"
-                    </label>
-                </div>
-                <Show when=move || rollback_batch.get().is_some()>
-                    <WholeField
-                        id="rollback-batch"
-                        label="Rollback batch, instances"
-                        path=fixed(Field::Size(Size::RollbackBatch, SizePart::Value))
-                        value=Signal::derive(move || rollback_batch.get().and_then(|size| size.value))
-                        on_change=Callback::new(move |value| {
-                            planner.edit(|plan| {
-                                let kind = edit::rollback_batch(plan).and_then(|size| size.kind);
-                                edit::set_rollback_batch(plan, Some(CapacitySize { kind, value }))
-                            })
-                        })
-                    />
-                </Show>
             </Show>
-        </fieldset>
+            <WholeField
+                id="timeout"
+                label="Timeout (MaximumExecutionTimeoutInSeconds)"
+                path=Signal::derive(move || Field::Timeout(policy.get()).path())
+                value=whole_signal(edit::timeout)
+                on_change=Callback::new(move |value| planner.edit(|plan| edit::set_timeout(plan, value)))
+                seconds=true
+                hint="600 to 28800 s; empty means the maximum"
+            />
+            <WholeField
+                id="provisioning"
+                label="Provisioning time (guardrail)"
+                path=fixed(Field::ProvisioningSeconds)
+                value=whole_signal(|plan| plan.provisioning_seconds)
+                on_change=Callback::new(move |value| planner.edit(|plan| plan.provisioning_seconds = value))
+                seconds=true
+                hint="Not a SageMaker field: how long launching green takes. Default 300 s"
+            />
+            <WholeField
+                id="termination"
+                label="Blue termination time (guardrail)"
+                path=fixed(Field::TerminationSeconds)
+                value=whole_signal(|plan| plan.termination_seconds)
+                on_change=Callback::new(move |value| planner.edit(|plan| plan.termination_seconds = value))
+                seconds=true
+                hint="Default 60 s"
+            />
+        </div>
+    }
+}
+
+/// Whether a rolling update rolls back in batches, and how big.
+#[component]
+fn RollbackBatch() -> impl IntoView {
+    let planner = use_planner();
+    let rollback_batch = Memo::new(move |_| planner.plan.with(edit::rollback_batch));
+    view! {
+        <div class="field checkbox">
+            <label for="rollback-batched">
+                <input
+                    id="rollback-batched"
+                    type="checkbox"
+                    prop:checked=move || rollback_batch.get().is_some()
+                    on:change=move |event| {
+                        let on = event_target_checked(&event);
+                        planner.edit(|plan| edit::set_rollback_batch(plan, on.then(|| CapacitySize::instances(1))))
+                    }
+                />
+                "Roll back in batches (RollbackMaximumBatchSize); otherwise all at once"
+            </label>
+        </div>
+        <Show when=move || rollback_batch.get().is_some()>
+            <WholeField
+                id="rollback-batch"
+                label="Rollback batch, instances"
+                path=fixed(Field::Size(Size::RollbackBatch, SizePart::Value))
+                value=Signal::derive(move || rollback_batch.get().and_then(|size| size.value))
+                on_change=Callback::new(move |value| {
+                    planner.edit(|plan| {
+                        let kind = edit::rollback_batch(plan).and_then(|size| size.kind);
+                        edit::set_rollback_batch(plan, Some(CapacitySize { kind, value }))
+                    })
+                })
+            />
+        </Show>
     }
 }

@@ -10,7 +10,7 @@ use guardrail_core::problem::Problem;
 use guardrail_core::Checked;
 use leptos::prelude::*;
 
-use crate::state::use_editing;
+use crate::state::{use_editing, Editing};
 
 /// Parses a whole number; empty means "not set".
 pub fn parse_whole(text: &str) -> Result<Option<i64>, String> {
@@ -188,42 +188,12 @@ fn number_field(
     let editing = use_editing();
     let text = RwSignal::new(canonical.get_untracked().unwrap_or_default());
     let local_error = RwSignal::new(None::<String>);
-    // What the field holds but the plan cannot take is the editor's too: it
-    // blocks the verdict and the export (see `Editing::untaken`).
-    Effect::new(move |previous: Option<String>| {
-        let now = path.get();
-        if let Some(previous) = previous.filter(|previous| *previous != now) {
-            editing.set_untaken(&previous, None);
-        }
-        editing.set_untaken(&now, local_error.get());
-        now
-    });
-    on_cleanup(move || {
-        if let Some(path) = path.try_get_untracked() {
-            editing.set_untaken(&path, None);
-        }
-    });
     // What the plan holds since the person emptied the field: an empty field
     // may mean a default ("0"), which must not be written back into it while
     // they type the next value.
     let emptied_to = StoredValue::new(None::<String>);
-    // Follow changes from elsewhere (presets, imports, links, undo), but never
-    // overwrite what the person is typing when it already means the same value.
-    Effect::new(move |_| {
-        let current = canonical.get().unwrap_or_default();
-        let same = text.with_untracked(|typed| {
-            typed.trim() == current
-                || (typed.trim().is_empty()
-                    && emptied_to
-                        .with_value(|emptied| emptied.as_deref() == Some(current.as_str())))
-                || (parse_decimal(typed).ok().flatten().is_some()
-                    && parse_decimal(typed).ok() == parse_decimal(&current).ok())
-        });
-        if !same {
-            text.set(current);
-            local_error.set(None);
-        }
-    });
+    keep_untaken(editing, path, local_error);
+    follow_canonical(canonical, text, local_error, emptied_to);
     let describedby = format!("{id}-local {id}-problems");
     let invalid = has_error(path);
     let frame_id = id.clone();
@@ -256,6 +226,51 @@ fn number_field(
             </div>
         </FieldFrame>
     }
+}
+
+/// What the field at `path` holds but the plan cannot take
+/// (`local_error`) is the editor's too: it blocks the verdict and the export
+/// (see `Editing::untaken`), until fixed or the field goes.
+fn keep_untaken(editing: Editing, path: Signal<String>, local_error: RwSignal<Option<String>>) {
+    Effect::new(move |previous: Option<String>| {
+        let now = path.get();
+        if let Some(previous) = previous.filter(|previous| *previous != now) {
+            editing.set_untaken(&previous, None);
+        }
+        editing.set_untaken(&now, local_error.get());
+        now
+    });
+    on_cleanup(move || {
+        if let Some(path) = path.try_get_untracked() {
+            editing.set_untaken(&path, None);
+        }
+    });
+}
+
+/// Follows changes of the plan's value from elsewhere (presets, imports,
+/// links, undo), but never overwrites what the person is typing when it
+/// already means the same value.
+fn follow_canonical(
+    canonical: Signal<Option<String>>,
+    text: RwSignal<String>,
+    local_error: RwSignal<Option<String>>,
+    emptied_to: StoredValue<Option<String>>,
+) {
+    Effect::new(move |_| {
+        let current = canonical.get().unwrap_or_default();
+        let same = text.with_untracked(|typed| {
+            typed.trim() == current
+                || (typed.trim().is_empty()
+                    && emptied_to
+                        .with_value(|emptied| emptied.as_deref() == Some(current.as_str())))
+                || (parse_decimal(typed).ok().flatten().is_some()
+                    && parse_decimal(typed).ok() == parse_decimal(&current).ok())
+        });
+        if !same {
+            text.set(current);
+            local_error.set(None);
+        }
+    });
 }
 
 /// A one-line text field.

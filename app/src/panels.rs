@@ -224,50 +224,9 @@ pub fn WhatIfPanel() -> impl IntoView {
             .with(|what_if| what_if.as_ref().map(|(generation, _)| *generation))
             != Some(analyses.generation.get())
     });
-    let edit_scenario = move |change: fn(&mut Scenario, Option<f64>)| {
-        Callback::new(move |value: Option<f64>| {
-            planner.edit(|plan| {
-                let mut scenario = plan.scenario_or_default();
-                change(&mut scenario, value);
-                plan.scenario = Some(scenario);
-            })
-        })
-    };
-    let read = move |get: fn(&Scenario) -> f64| Signal::derive(move || Some(get(&scenario.get())));
-    let scenario_field = |field: ScenarioField| Signal::stored(Field::Scenario(field).path());
-
     view! {
         <div class="panel" role="tabpanel" id="panel-whatif" aria-labelledby="tab-whatif">
-            <fieldset class="scenario">
-                <legend>"Scenario: a regression on the new fleet"</legend>
-                <div class="grid four">
-                    <DecimalField id="rps" label="Requests per second" path=scenario_field(ScenarioField::RequestsPerSecond)
-                        value=read(|s| s.requests_per_second)
-                        on_change=edit_scenario(|s, v| s.requests_per_second = v.unwrap_or(0.0)) />
-                    <DecimalField id="seed" label="Seed" path=scenario_field(ScenarioField::Seed)
-                        value=read(|s| s.seed as f64)
-                        on_change=edit_scenario(|s, v| s.seed = v.unwrap_or(0.0).max(0.0) as u64) />
-                    <DecimalField id="blue-error-rate" label="Blue error rate (0 to 1)" path=scenario_field(ScenarioField::ErrorRate(Fleet::Blue))
-                        value=read(|s| s.blue.error_rate)
-                        on_change=edit_scenario(|s, v| s.blue.error_rate = v.unwrap_or(0.0)) />
-                    <DecimalField id="blue-latency" label="Blue latency, ms" path=scenario_field(ScenarioField::LatencyMs(Fleet::Blue))
-                        value=read(|s| s.blue.latency_ms)
-                        on_change=edit_scenario(|s, v| s.blue.latency_ms = v.unwrap_or(0.0)) />
-                    <DecimalField id="green-error-rate" label="Green error rate (0 to 1)" path=scenario_field(ScenarioField::ErrorRate(Fleet::Green))
-                        value=read(|s| s.green.error_rate)
-                        on_change=edit_scenario(|s, v| s.green.error_rate = v.unwrap_or(0.0)) />
-                    <DecimalField id="green-latency" label="Green latency, ms" path=scenario_field(ScenarioField::LatencyMs(Fleet::Green))
-                        value=read(|s| s.green.latency_ms)
-                        on_change=edit_scenario(|s, v| s.green.latency_ms = v.unwrap_or(0.0)) />
-                    <DecimalField id="onset" label="Regression starts at, s" path=scenario_field(ScenarioField::OnsetSeconds)
-                        value=read(|s| s.green.onset_seconds)
-                        on_change=edit_scenario(|s, v| s.green.onset_seconds = v.unwrap_or(0.0)) />
-                    <DecimalField id="required-detection" label="Required detection (0 to 1)" path=scenario_field(ScenarioField::RequiredDetection)
-                        value=read(Scenario::required_detection)
-                        hint="How often the alarms must catch this regression for the plan to count as guarded (the verdict at the top)."
-                        on_change=edit_scenario(|s, v| s.required_detection = v) />
-                </div>
-            </fieldset>
+            <ScenarioFields scenario />
             <crate::team_metrics::TeamMetricsSection />
             <div class:stale=move || stale.get() aria-busy=move || stale.get().to_string()>
             {move || match stage.get() {
@@ -279,6 +238,56 @@ pub fn WhatIfPanel() -> impl IntoView {
             </div>
             <DetectionView error_rate=Signal::derive(move || scenario.get().green.error_rate) />
         </div>
+    }
+}
+
+/// The scenario's fields: the traffic, each fleet's error rate and latency,
+/// when green regresses, and the detection the plan must reach.
+#[component]
+fn ScenarioFields(scenario: Memo<Scenario>) -> impl IntoView {
+    let planner = use_planner();
+    let edit_scenario = move |change: fn(&mut Scenario, Option<f64>)| {
+        Callback::new(move |value: Option<f64>| {
+            planner.edit(|plan| {
+                let mut scenario = plan.scenario_or_default();
+                change(&mut scenario, value);
+                plan.scenario = Some(scenario);
+            })
+        })
+    };
+    let read = move |get: fn(&Scenario) -> f64| Signal::derive(move || Some(get(&scenario.get())));
+    let scenario_field = |field: ScenarioField| Signal::stored(Field::Scenario(field).path());
+    view! {
+        <fieldset class="scenario">
+            <legend>"Scenario: a regression on the new fleet"</legend>
+            <div class="grid four">
+                <DecimalField id="rps" label="Requests per second" path=scenario_field(ScenarioField::RequestsPerSecond)
+                    value=read(|s| s.requests_per_second)
+                    on_change=edit_scenario(|s, v| s.requests_per_second = v.unwrap_or(0.0)) />
+                <DecimalField id="seed" label="Seed" path=scenario_field(ScenarioField::Seed)
+                    value=read(|s| s.seed as f64)
+                    on_change=edit_scenario(|s, v| s.seed = v.unwrap_or(0.0).max(0.0) as u64) />
+                <DecimalField id="blue-error-rate" label="Blue error rate (0 to 1)" path=scenario_field(ScenarioField::ErrorRate(Fleet::Blue))
+                    value=read(|s| s.blue.error_rate)
+                    on_change=edit_scenario(|s, v| s.blue.error_rate = v.unwrap_or(0.0)) />
+                <DecimalField id="blue-latency" label="Blue latency, ms" path=scenario_field(ScenarioField::LatencyMs(Fleet::Blue))
+                    value=read(|s| s.blue.latency_ms)
+                    on_change=edit_scenario(|s, v| s.blue.latency_ms = v.unwrap_or(0.0)) />
+                <DecimalField id="green-error-rate" label="Green error rate (0 to 1)" path=scenario_field(ScenarioField::ErrorRate(Fleet::Green))
+                    value=read(|s| s.green.error_rate)
+                    on_change=edit_scenario(|s, v| s.green.error_rate = v.unwrap_or(0.0)) />
+                <DecimalField id="green-latency" label="Green latency, ms" path=scenario_field(ScenarioField::LatencyMs(Fleet::Green))
+                    value=read(|s| s.green.latency_ms)
+                    on_change=edit_scenario(|s, v| s.green.latency_ms = v.unwrap_or(0.0)) />
+                <DecimalField id="onset" label="Regression starts at, s" path=scenario_field(ScenarioField::OnsetSeconds)
+                    value=read(|s| s.green.onset_seconds)
+                    on_change=edit_scenario(|s, v| s.green.onset_seconds = v.unwrap_or(0.0)) />
+                <DecimalField id="required-detection" label="Required detection (0 to 1)" path=scenario_field(ScenarioField::RequiredDetection)
+                    value=read(Scenario::required_detection)
+                    hint="How often the alarms must catch this regression for the plan to count as guarded (the verdict at the top)."
+                    on_change=edit_scenario(|s, v| s.required_detection = v) />
+            </div>
+        </fieldset>
     }
 }
 
@@ -624,30 +633,12 @@ pub fn ComparePanel() -> impl IntoView {
     view! {
         <div class="panel" role="tabpanel" id="panel-compare" aria-labelledby="tab-compare">
             <p class="hint">{format!("Compare the current plan with up to {MOST_PINNED} others on one timeline. Pinned plans stay until you remove them, across visits.")}</p>
-            <div class="actions">
-                <button type="button" id="pin-current" on:click=move |_| {
-                    let plan = planner.plan.get_untracked();
-                    let count = planner.pinned.with_untracked(Vec::len) + 1;
-                    let name = format!("{} {count} (pinned)", edit::mode(&plan).label());
-                    said.set(Some(planner.pin(name, plan)));
-                }>"Pin the current plan"</button>
-                <label for="compare-preset">"Add a preset"</label>
-                <select id="compare-preset" on:change=move |event| {
-                    if let Some(preset) = presets::find(&event_target_value(&event)) {
-                        let (plan, _) = planner.plan.with_untracked(|current| presets::apply(preset, current));
-                        said.set(Some(planner.pin(preset.name.to_string(), plan)));
-                    }
-                }>
-                    <option value="" selected=true>"Choose…"</option>
-                    {PRESETS.iter().map(|preset| view! { <option value=preset.id>{preset.name}</option> }).collect_view()}
-                </select>
-                <button type="button" id="unpin-all" on:click=move |_| planner.pinned.set(Vec::new())>"Remove all"</button>
-            </div>
+            <CompareActions said />
             {move || said.get().map(|(ok, text)| view! {
                 <p id="compare-status" class=if ok { "hint" } else { "notice error" } role="status">{text}</p>
             })}
             {move || {
-                let mut rows: Vec<(String, bool, _)> = current_row.get().map(|row| ("Current plan".to_string(), false, row)).into_iter().collect();
+                let mut rows: Vec<(String, bool, CompareRow)> = current_row.get().map(|row| ("Current plan".to_string(), false, row)).into_iter().collect();
                 rows.extend(pinned_rows.get().into_iter().map(|(name, row)| (name, true, row)));
                 let chart = compare_chart(&rows.iter().map(|(name, _, (_, schedule, _, _))| (name.clone(), schedule.clone())).collect::<Vec<_>>(), planner.chart_width.get());
                 view! {
@@ -658,44 +649,97 @@ pub fn ComparePanel() -> impl IntoView {
                             <th scope="col">"Caught"</th><th scope="col">"Green has all traffic at"</th><th scope="col">"Alarms watched"</th><th scope="col"><span class="visually-hidden">"Remove"</span></th>
                         </tr></thead>
                         <tbody>
-                            {rows.into_iter().enumerate().map(|(index, (name, removable, (mode, schedule, judgement, detection)))| {
-                                let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
-                                let all_traffic = schedule.steps.iter().find(|step| step.green_traffic_bp == 10_000).map(|step| mmss(u64::from(step.start_seconds))).unwrap_or_default();
-                                let watched = schedule.monitoring.map(|(start, end)| format!("{} to {}", mmss(u64::from(start)), mmss(u64::from(end)))).unwrap_or_else(|| "never".into());
-                                // A share of seeded runs: with its count and a 95 % interval.
-                                let caught = detection.map(|(hits, runs)| guardrail_core::tune::Share::of(hits, runs).describe()).unwrap_or_else(|| "…".into());
-                                let remove = {
-                                    let name = name.clone();
-                                    move |_| planner.pinned.update(|pinned| pinned.retain(|(pinned, _)| *pinned != name))
-                                };
-                                let (label, why) = match &judgement {
-                                    Some(judgement) => (judgement.verdict.label(), format!("{}: {}", judgement.verdict.label(), judgement.why)),
-                                    None => ("…", format!("{COMPARE_RUNS} seeded runs under way…")),
-                                };
-                                view! {
-                                    <tr class="plan-row">
-                                        <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name.clone()}</th>
-                                        <td class=format!("verdict-cell {}", label.to_lowercase())>{label}</td>
-                                        <td>{mode.label()}</td>
-                                        <td>{mmss(u64::from(schedule.total_seconds))}</td>
-                                        <td class="wraps">{caught}</td>
-                                        <td>{all_traffic}</td>
-                                        <td>{watched}</td>
-                                        <td>{removable.then(|| view! {
-                                            <button type="button" class="remove" id=format!("unpin-{index}") aria-label=format!("Remove {name} from Compare") on:click=remove>"Remove"</button>
-                                        })}</td>
-                                    </tr>
-                                    // The verdict's reason, the width of the table.
-                                    <tr class="why-row">
-                                        <td colspan="8" class=format!("why {}", label.to_lowercase())>{why}</td>
-                                    </tr>
-                                }
+                            {rows.into_iter().enumerate().map(|(index, (name, removable, row))| view! {
+                                <ComparedPlan index name removable row />
                             }).collect_view()}
                         </tbody>
                     </table>
                 }
             }}
         </div>
+    }
+}
+
+/// Pin the current plan, add a preset, or remove every pinned plan; `said`
+/// gets what pinning did.
+#[component]
+fn CompareActions(said: RwSignal<Option<(bool, String)>>) -> impl IntoView {
+    let planner = use_planner();
+    view! {
+        <div class="actions">
+            <button type="button" id="pin-current" on:click=move |_| {
+                let plan = planner.plan.get_untracked();
+                let count = planner.pinned.with_untracked(Vec::len) + 1;
+                let name = format!("{} {count} (pinned)", edit::mode(&plan).label());
+                said.set(Some(planner.pin(name, plan)));
+            }>"Pin the current plan"</button>
+            <label for="compare-preset">"Add a preset"</label>
+            <select id="compare-preset" on:change=move |event| {
+                if let Some(preset) = presets::find(&event_target_value(&event)) {
+                    let (plan, _) = planner.plan.with_untracked(|current| presets::apply(preset, current));
+                    said.set(Some(planner.pin(preset.name.to_string(), plan)));
+                }
+            }>
+                <option value="" selected=true>"Choose…"</option>
+                {PRESETS.iter().map(|preset| view! { <option value=preset.id>{preset.name}</option> }).collect_view()}
+            </select>
+            <button type="button" id="unpin-all" on:click=move |_| planner.pinned.set(Vec::new())>"Remove all"</button>
+        </div>
+    }
+}
+
+/// One plan's two rows in Compare's table: its figures (with a button to
+/// remove it if it is pinned), then its verdict's reason, the table's width.
+#[component]
+fn ComparedPlan(index: usize, name: String, removable: bool, row: CompareRow) -> impl IntoView {
+    let planner = use_planner();
+    let (mode, schedule, judgement, detection) = row;
+    let colour = COMPARE_COLOURS[index % COMPARE_COLOURS.len()];
+    let all_traffic = schedule
+        .steps
+        .iter()
+        .find(|step| step.green_traffic_bp == 10_000)
+        .map(|step| mmss(u64::from(step.start_seconds)))
+        .unwrap_or_default();
+    let watched = schedule
+        .monitoring
+        .map(|(start, end)| format!("{} to {}", mmss(u64::from(start)), mmss(u64::from(end))))
+        .unwrap_or_else(|| "never".into());
+    // A share of seeded runs: with its count and a 95 % interval.
+    let caught = detection
+        .map(|(hits, runs)| Share::of(hits, runs).describe())
+        .unwrap_or_else(|| "…".into());
+    let remove = {
+        let name = name.clone();
+        move |_| {
+            planner
+                .pinned
+                .update(|pinned| pinned.retain(|(pinned, _)| *pinned != name))
+        }
+    };
+    let (label, why) = match &judgement {
+        Some(judgement) => (
+            judgement.verdict.label(),
+            format!("{}: {}", judgement.verdict.label(), judgement.why),
+        ),
+        None => ("…", format!("{COMPARE_RUNS} seeded runs under way…")),
+    };
+    view! {
+        <tr class="plan-row">
+            <th scope="row"><span class="swatch" style=format!("background: rgb({}, {}, {})", colour.0, colour.1, colour.2)></span>{name.clone()}</th>
+            <td class=format!("verdict-cell {}", label.to_lowercase())>{label}</td>
+            <td>{mode.label()}</td>
+            <td>{mmss(u64::from(schedule.total_seconds))}</td>
+            <td class="wraps">{caught}</td>
+            <td>{all_traffic}</td>
+            <td>{watched}</td>
+            <td>{removable.then(|| view! {
+                <button type="button" class="remove" id=format!("unpin-{index}") aria-label=format!("Remove {name} from Compare") on:click=remove>"Remove"</button>
+            })}</td>
+        </tr>
+        <tr class="why-row">
+            <td colspan="8" class=format!("why {}", label.to_lowercase())>{why}</td>
+        </tr>
     }
 }
 
@@ -745,61 +789,14 @@ impl ExportChoice {
 #[component]
 pub fn ExportPanel() -> impl IntoView {
     let planner = use_planner();
-    let verdict = expect_context::<crate::state::CurrentVerdict>().0;
     let choice = RwSignal::new(ExportChoice::Plan);
     let text = Memo::new(move |_| planner.plan.with(|plan| choice.get().render(plan)));
     let copied = RwSignal::new(false);
-    let import_text = RwSignal::new(String::new());
-    let import_result = RwSignal::new(None::<(bool, String)>);
     let refused = Memo::new(move |_| {
         planner
             .untaken
             .with(|untaken| untaken.first().map(ToString::to_string))
     });
-    let do_import = move |_| {
-        let pasted = import_text.get_untracked();
-        let result = planner
-            .plan
-            .with_untracked(|current| edit::import(current, &pasted));
-        match result {
-            Ok(found) => {
-                let (plan, what) = match found.imported {
-                    Imported::Plan(plan) => (*plan, "Imported the plan.".to_string()),
-                    Imported::DeploymentConfig(plan) => (
-                        *plan,
-                        "Imported the DeploymentConfig into the current plan.".to_string(),
-                    ),
-                    Imported::Link(state) => {
-                        (state.plan, "Opened the plan in the link.".to_string())
-                    }
-                    Imported::Merged { plan, changed } => (
-                        *plan,
-                        if changed.is_empty() {
-                            "The pasted fields are what the plan already has: nothing changed."
-                                .to_string()
-                        } else {
-                            format!(
-                                "Merged {} into the current plan; everything else is as it was.",
-                                changed.join(", ")
-                            )
-                        },
-                    ),
-                };
-                planner.replace_plan(plan);
-                planner.notice.set(None::<Notice>);
-                let mut said = what;
-                if !found.dropped.is_empty() {
-                    said.push_str(&format!(
-                        " It left out {} field(s) a plan does not have: {}.",
-                        found.dropped.len(),
-                        found.dropped.join(", ")
-                    ));
-                }
-                import_result.set(Some((true, said)));
-            }
-            Err(error) => import_result.set(Some((false, error))),
-        }
-    };
     view! {
         <div class="panel" role="tabpanel" id="panel-export" aria-labelledby="tab-export">
             <div class="tabs secondary" role="tablist" aria-label="Export format">
@@ -812,25 +809,7 @@ pub fn ExportPanel() -> impl IntoView {
                     </button>
                 }).collect_view()}
             </div>
-            {move || (!planner.checked.with(|checked| checked.report.is_valid())).then(|| view! {
-                <p class="notice error">"The plan has errors: fix them before you use this export."</p>
-            })}
-            // What the verdict says, where the plan leaves the planner.
-            {move || {
-                let judgement = verdict.get();
-                let valid = planner.checked.with(|checked| checked.report.is_valid());
-                (valid && judgement.verdict != guardrail_core::verdict::Verdict::Guarded).then(|| view! {
-                    <p class="notice warning" id="export-verdict">
-                        {format!("This plan is {}: {}", judgement.verdict.label(), judgement.why)}
-                    </p>
-                })
-            }}
-            // A field holding text the plan cannot take: the plan still has the
-            // field's last value, so an export would silently differ from the
-            // form. Refused until the field is fixed.
-            {move || refused.get().map(|why| view! {
-                <p class="notice error" id="export-refused">{format!("Not exported: {why}.")}</p>
-            })}
+            <ExportNotices refused />
             <div class="actions">
                 <button type="button" id="export-copy" disabled=move || refused.with(Option::is_some)
                     on:click=move |_| copied.set(browser::copy(&text.get_untracked()))>
@@ -842,19 +821,104 @@ pub fn ExportPanel() -> impl IntoView {
                 </button>
             </div>
             <pre id="export-text" class="code" tabindex="0">{move || if refused.with(Option::is_some) { String::new() } else { text.get() }}</pre>
-            <section class="import" aria-labelledby="import-title">
-                <h2 id="import-title">"Import"</h2>
-                <label for="import-text">"Paste a plan JSON, a DeploymentConfig (as update-endpoint takes it) or a share link"</label>
-                <textarea id="import-text" rows="8" spellcheck="false"
-                    prop:value=move || import_text.get()
-                    on:input=move |event| import_text.set(event_target_value(&event))></textarea>
-                <div class="actions">
-                    <button type="button" id="import-button" on:click=do_import>"Import"</button>
-                </div>
-                {move || import_result.get().map(|(ok, message)| view! {
-                    <p id="import-result" class=if ok { "ok" } else { "error" } role="status">{message}</p>
-                })}
-            </section>
+            <ImportSection />
         </div>
     }
+}
+
+/// What stands between the plan and its export: errors, a verdict short of
+/// Guarded, or a field holding text the plan cannot take (`refused`).
+#[component]
+fn ExportNotices(refused: Memo<Option<String>>) -> impl IntoView {
+    let planner = use_planner();
+    let verdict = expect_context::<crate::state::CurrentVerdict>().0;
+    view! {
+        {move || (!planner.checked.with(|checked| checked.report.is_valid())).then(|| view! {
+            <p class="notice error">"The plan has errors: fix them before you use this export."</p>
+        })}
+        // What the verdict says, where the plan leaves the planner.
+        {move || {
+            let judgement = verdict.get();
+            let valid = planner.checked.with(|checked| checked.report.is_valid());
+            (valid && judgement.verdict != guardrail_core::verdict::Verdict::Guarded).then(|| view! {
+                <p class="notice warning" id="export-verdict">
+                    {format!("This plan is {}: {}", judgement.verdict.label(), judgement.why)}
+                </p>
+            })
+        }}
+        // A field holding text the plan cannot take: the plan still has the
+        // field's last value, so an export would silently differ from the
+        // form. Refused until the field is fixed.
+        {move || refused.get().map(|why| view! {
+            <p class="notice error" id="export-refused">{format!("Not exported: {why}.")}</p>
+        })}
+    }
+}
+
+/// Paste a plan, a DeploymentConfig or a share link, and import it.
+#[component]
+fn ImportSection() -> impl IntoView {
+    let planner = use_planner();
+    let import_text = RwSignal::new(String::new());
+    let import_result = RwSignal::new(None::<(bool, String)>);
+    let do_import = move |_| {
+        let pasted = import_text.get_untracked();
+        import_result.set(Some(import_pasted(planner, &pasted)));
+    };
+    view! {
+        <section class="import" aria-labelledby="import-title">
+            <h2 id="import-title">"Import"</h2>
+            <label for="import-text">"Paste a plan JSON, a DeploymentConfig (as update-endpoint takes it) or a share link"</label>
+            <textarea id="import-text" rows="8" spellcheck="false"
+                prop:value=move || import_text.get()
+                on:input=move |event| import_text.set(event_target_value(&event))></textarea>
+            <div class="actions">
+                <button type="button" id="import-button" on:click=do_import>"Import"</button>
+            </div>
+            {move || import_result.get().map(|(ok, message)| view! {
+                <p id="import-result" class=if ok { "ok" } else { "error" } role="status">{message}</p>
+            })}
+        </section>
+    }
+}
+
+/// Imports `pasted` into the planner: whether it did, and what it did.
+fn import_pasted(planner: crate::state::Planner, pasted: &str) -> (bool, String) {
+    let result = planner
+        .plan
+        .with_untracked(|current| edit::import(current, pasted));
+    let found = match result {
+        Ok(found) => found,
+        Err(error) => return (false, error),
+    };
+    let (plan, what) = match found.imported {
+        Imported::Plan(plan) => (*plan, "Imported the plan.".to_string()),
+        Imported::DeploymentConfig(plan) => (
+            *plan,
+            "Imported the DeploymentConfig into the current plan.".to_string(),
+        ),
+        Imported::Link(state) => (state.plan, "Opened the plan in the link.".to_string()),
+        Imported::Merged { plan, changed } => (
+            *plan,
+            if changed.is_empty() {
+                "The pasted fields are what the plan already has: nothing changed.".to_string()
+            } else {
+                format!(
+                    "Merged {} into the current plan; everything else is as it was.",
+                    changed.join(", ")
+                )
+            },
+        ),
+    };
+    planner.replace_plan(plan);
+    planner.notice.set(None::<Notice>);
+    let mut said = what;
+    if !found.dropped.is_empty() {
+        said.push_str(&format!(
+            " It left out {} field(s) a plan does not have: {}.",
+            found.dropped.len(),
+            found.dropped.join(", ")
+        ));
+    }
+    (true, said)
 }

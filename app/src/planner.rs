@@ -312,9 +312,6 @@ fn follow_pasted_links(planner: Planner, written: StoredValue<String>) {
 #[component]
 fn Header() -> impl IntoView {
     let planner = use_planner();
-    let copied = RwSignal::new(false);
-    // The link is built from the state itself, so it never lags the address bar.
-    let share = Memo::new(move |_| format!("{}#{}", browser::page_url(), planner.fragment.get()));
     let analyses = crate::analysis::use_analyses();
     let judgement = expect_context::<CurrentVerdict>().0;
     let updating = move || {
@@ -354,41 +351,62 @@ fn Header() -> impl IntoView {
                     disabled=move || !planner.can_redo.get()
                     on:click=move |_| { planner.redo(); }>"Redo"</button>
             </div>
-            <div class="preset">
-                <label for="preset">"Preset"</label>
-                <select
-                    id="preset"
-                    prop:value=move || planner.plan.with(|plan| presets::matching(plan).unwrap_or_default().to_string())
-                    on:change=move |event| {
-                        let id = event_target_value(&event);
-                        if let Some(preset) = presets::find(&id) {
-                            let (plan, note) = planner.plan.with_untracked(|current| presets::apply(preset, current));
-                            planner.replace_plan(plan);
-                            planner.notice.set(note.map(|text| Notice { error: false, text }));
-                        }
-                    }
-                >
-                    <option value="">"Apply a preset…"</option>
-                    {PRESETS
-                        .iter()
-                        .map(|preset| view! { <option value=preset.id>{preset.name}</option> })
-                        .collect_view()}
-                </select>
-            </div>
-            <div class="share">
-                <label for="share-link">"Share link"</label>
-                <input id="share-link" type="text" readonly=true prop:value=move || share.get() />
-                <button
-                    id="copy-link"
-                    type="button"
-                    on:click=move |_| {
-                        copied.set(browser::copy(&share.get_untracked()));
-                    }
-                >
-                    {move || if copied.get() { "Copied" } else { "Copy link" }}
-                </button>
-            </div>
+            <PresetChoice />
+            <ShareLink />
         </header>
+    }
+}
+
+/// Replaces the plan with a preset's.
+#[component]
+fn PresetChoice() -> impl IntoView {
+    let planner = use_planner();
+    view! {
+        <div class="preset">
+            <label for="preset">"Preset"</label>
+            <select
+                id="preset"
+                prop:value=move || planner.plan.with(|plan| presets::matching(plan).unwrap_or_default().to_string())
+                on:change=move |event| {
+                    let id = event_target_value(&event);
+                    if let Some(preset) = presets::find(&id) {
+                        let (plan, note) = planner.plan.with_untracked(|current| presets::apply(preset, current));
+                        planner.replace_plan(plan);
+                        planner.notice.set(note.map(|text| Notice { error: false, text }));
+                    }
+                }
+            >
+                <option value="">"Apply a preset…"</option>
+                {PRESETS
+                    .iter()
+                    .map(|preset| view! { <option value=preset.id>{preset.name}</option> })
+                    .collect_view()}
+            </select>
+        </div>
+    }
+}
+
+/// The plan's share link, and a button that copies it.
+#[component]
+fn ShareLink() -> impl IntoView {
+    let planner = use_planner();
+    let copied = RwSignal::new(false);
+    // The link is built from the state itself, so it never lags the address bar.
+    let share = Memo::new(move |_| format!("{}#{}", browser::page_url(), planner.fragment.get()));
+    view! {
+        <div class="share">
+            <label for="share-link">"Share link"</label>
+            <input id="share-link" type="text" readonly=true prop:value=move || share.get() />
+            <button
+                id="copy-link"
+                type="button"
+                on:click=move |_| {
+                    copied.set(browser::copy(&share.get_untracked()));
+                }
+            >
+                {move || if copied.get() { "Copied" } else { "Copy link" }}
+            </button>
+        </div>
     }
 }
 

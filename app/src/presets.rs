@@ -219,30 +219,35 @@ pub fn apply(preset: &Preset, current: &Plan) -> (Plan, Option<String>) {
             }
         }
     }
-    // Keep the timeout when the new schedule fits in it; otherwise raise it to the
-    // schedule's length, rounded up to ten minutes.
-    let original = edit::timeout(&plan);
+    notes.extend(fit_timeout(&mut plan));
+    let note = (!notes.is_empty()).then(|| format!("{}: {}", preset.name, notes.join(" ")));
+    (plan, note)
+}
+
+/// Keeps the plan's timeout when its schedule fits in it; otherwise raises
+/// it to the schedule's length, rounded up to ten minutes, and says so.
+fn fit_timeout(plan: &mut Plan) -> Option<String> {
+    let original = edit::timeout(plan);
     let fits = |plan: &Plan| {
         check(plan)
             .rollout
             .is_some_and(|rollout| !schedule(&rollout).times_out())
     };
-    if original.is_some() && !fits(&plan) {
+    if original.is_some() && !fits(plan) {
         let mut probe = plan.clone();
         edit::set_timeout(&mut probe, None);
         if let Some(rollout) = check(&probe).rollout {
             let needed = schedule(&rollout).completes_at_seconds() + 1;
             let raised = i64::from(needed.div_ceil(600) * 600)
                 .clamp(i64::from(TIMEOUT_MIN), i64::from(TIMEOUT_MAX));
-            edit::set_timeout(&mut plan, Some(raised));
-            notes.push(format!(
+            edit::set_timeout(plan, Some(raised));
+            return Some(format!(
                 "MaximumExecutionTimeoutInSeconds raised to {raised} s so that the {} s schedule fits.",
                 needed - 1
             ));
         }
     }
-    let note = (!notes.is_empty()).then(|| format!("{}: {}", preset.name, notes.join(" ")));
-    (plan, note)
+    None
 }
 
 #[cfg(test)]

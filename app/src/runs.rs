@@ -407,45 +407,14 @@ fn StartRun(state: RunPanelState) -> impl IntoView {
                 "guardrail's SageMaker API (boto3, the AWS CLI or an AWS SDK with " <code>"AWS_ENDPOINT_URL"</code>
                 " set to this address) are recorded runs too, listed below."
             </p>
-            <div class="actions">
-                <label for="backend">"Backend"</label>
-                <select id="backend" on:change=move |event| backend.set(event_target_value(&event))>
-                    {move || {
-                        let list = backends.get();
-                        let list = if list.is_empty() {
-                            vec![BackendInfo { name: "local".into(), label: "Local engine (this machine)".into() }]
-                        } else {
-                            list
-                        };
-                        list.into_iter().map(|info| {
-                            let name = info.name.clone();
-                            view! { <option value=info.name.clone() selected=move || backend.get() == name>{info.label}</option> }
-                        }).collect_view()
-                    }}
-                </select>
-            </div>
+            <BackendChoice backends backend />
             <RunTarget target=target no_server=no_server />
             <Show when=move || backend.get() == "sagemaker">
-                <div class="field checkbox">
-                    <label for="create-alarms">
-                        <input type="checkbox" id="create-alarms" prop:checked=move || create_alarms.get()
-                            on:change=move |event| create_alarms.set(event_target_checked(&event)) />
-                        "Put the plan's alarms in CloudWatch first (PutMetricAlarm creates them, or replaces those of the same name)"
-                    </label>
-                </div>
+                <CreateAlarms create_alarms />
             </Show>
             <div class="actions">
                 <Show when=move || backend.get() == "local">
-                <label for="time-scale">"Time scale"</label>
-                <select id="time-scale" on:change=move |event| {
-                    if let Ok(value) = event_target_value(&event).parse::<f64>() {
-                        scale.set(value);
-                    }
-                }>
-                    {SCALES.iter().map(|(value, label)| view! {
-                        <option value=value.to_string() selected=move || scale.get() == *value>{*label}</option>
-                    }).collect_view()}
-                </select>
+                    <TimeScaleChoice scale />
                 </Show>
                 <button type="button" id="start-run" disabled=move || busy.get() || no_server.get() on:click=start>
                     {move || match (busy.get(), backend.get().as_str()) {
@@ -460,6 +429,62 @@ fn StartRun(state: RunPanelState) -> impl IntoView {
                 <AccessToken />
             </Show>
         </section>
+    }
+}
+
+/// Where a run goes: the backends the server offers (the local engine
+/// when it says none).
+#[component]
+fn BackendChoice(backends: RwSignal<Vec<BackendInfo>>, backend: RwSignal<String>) -> impl IntoView {
+    view! {
+        <div class="actions">
+            <label for="backend">"Backend"</label>
+            <select id="backend" on:change=move |event| backend.set(event_target_value(&event))>
+                {move || {
+                    let list = backends.get();
+                    let list = if list.is_empty() {
+                        vec![BackendInfo { name: "local".into(), label: "Local engine (this machine)".into() }]
+                    } else {
+                        list
+                    };
+                    list.into_iter().map(|info| {
+                        let name = info.name.clone();
+                        view! { <option value=info.name.clone() selected=move || backend.get() == name>{info.label}</option> }
+                    }).collect_view()
+                }}
+            </select>
+        </div>
+    }
+}
+
+/// On SageMaker: whether the plan's alarms are put in CloudWatch first.
+#[component]
+fn CreateAlarms(create_alarms: RwSignal<bool>) -> impl IntoView {
+    view! {
+        <div class="field checkbox">
+            <label for="create-alarms">
+                <input type="checkbox" id="create-alarms" prop:checked=move || create_alarms.get()
+                    on:change=move |event| create_alarms.set(event_target_checked(&event)) />
+                "Put the plan's alarms in CloudWatch first (PutMetricAlarm creates them, or replaces those of the same name)"
+            </label>
+        </div>
+    }
+}
+
+/// On the local engine: how fast plan time runs.
+#[component]
+fn TimeScaleChoice(scale: RwSignal<f64>) -> impl IntoView {
+    view! {
+        <label for="time-scale">"Time scale"</label>
+        <select id="time-scale" on:change=move |event| {
+            if let Ok(value) = event_target_value(&event).parse::<f64>() {
+                scale.set(value);
+            }
+        }>
+            {SCALES.iter().map(|(value, label)| view! {
+                <option value=value.to_string() selected=move || scale.get() == *value>{*label}</option>
+            }).collect_view()}
+        </select>
     }
 }
 
@@ -618,17 +643,7 @@ fn RunView(
     // reviewer edits, re-judged against the record once the run has ended.
     let judged = RwSignal::new(planner.plan.get_untracked());
     let loaded = RwSignal::new(false);
-    {
-        let run_id = run_id.clone();
-        spawn_local(async move {
-            let plan = plan_of(planner, &run_id).await;
-            if let Ok(plan) = &plan {
-                judged.set(plan.clone());
-            }
-            own_plan.set_value(Some(plan));
-            loaded.set(true);
-        });
-    }
+    load_own_plan(run_id.clone(), own_plan, judged, loaded);
     let retro = Memo::new(move |_| {
         if !loaded.get()
             || running.get()
@@ -643,24 +658,7 @@ fn RunView(
             Some(judged.with(|plan| rejudge(events, plan, &plan.alarms)))
         })
     });
-    // The plan and its what-if, on the run's clock (aligned at green's first
-    // traffic: see `charts::Expected`).
-    let planned = Memo::new(move |_| {
-        if !loaded.get() {
-            return None;
-        }
-        own_plan.with_value(|plan| match plan {
-            Some(Ok(plan)) => Planned::of(plan),
-            _ => None,
-        })
-    });
-    let expected = Memo::new(move |_| {
-        planned.with(|planned| {
-            planned
-                .as_ref()
-                .and_then(|planned| timeline.with(|timeline| planned.on(timeline)))
-        })
-    });
+    let expected = expected_of(own_plan, loaded, timeline);
     let (review_id, retro_id) = (run_id.clone(), run_id.clone());
     view! {
         <section class="run-view" aria-labelledby="run-title">
@@ -679,6 +677,50 @@ fn RunView(
             <RunLog events=events seen_until=seen_until />
         </section>
     }
+}
+
+/// Reads run `run_id`'s own plan into `own_plan`, and into `judged` for the
+/// retrospective judge to start from; `loaded` once read.
+fn load_own_plan(
+    run_id: String,
+    own_plan: StoredValue<Option<Result<Plan, String>>>,
+    judged: RwSignal<Plan>,
+    loaded: RwSignal<bool>,
+) {
+    let planner = use_planner();
+    spawn_local(async move {
+        let plan = plan_of(planner, &run_id).await;
+        if let Ok(plan) = &plan {
+            judged.set(plan.clone());
+        }
+        own_plan.set_value(Some(plan));
+        loaded.set(true);
+    });
+}
+
+/// The run's own plan and its what-if, on the run's clock (aligned at
+/// green's first traffic: see `charts::Expected`).
+fn expected_of(
+    own_plan: StoredValue<Option<Result<Plan, String>>>,
+    loaded: RwSignal<bool>,
+    timeline: Memo<RunTimeline>,
+) -> Memo<Option<Expected>> {
+    let planned = Memo::new(move |_| {
+        if !loaded.get() {
+            return None;
+        }
+        own_plan.with_value(|plan| match plan {
+            Some(Ok(plan)) => Planned::of(plan),
+            _ => None,
+        })
+    });
+    Memo::new(move |_| {
+        planned.with(|planned| {
+            planned
+                .as_ref()
+                .and_then(|planned| timeline.with(|timeline| planned.on(timeline)))
+        })
+    })
 }
 
 /// The run's title and what it is doing: running, or its outcome; the
@@ -796,43 +838,7 @@ fn RunChart(
     });
     let clocks = move || {
         expected.get().map(|expected| {
-            let run_first = mmss(expected.run_first_ms / 1_000);
-            let plan_first = mmss(expected.plan_first_ms / 1_000);
-            let mut text = format!(
-                "The plan and its what-if are drawn aligned at green's first traffic: {run_first} after the update request in this run, {plan_first} in the plan, which assumes provisioning takes ProvisioningSeconds. {}",
-                if expected.plan_first_ms > expected.run_first_ms {
-                    format!(
-                        "So the plan's clock reads {} more than the run's.{}",
-                        mmss((expected.plan_first_ms - expected.run_first_ms) / 1_000),
-                        if timeline.with(|timeline| timeline.backend == "local") {
-                            " On the local engine, provisioning takes as long as the model servers take to start."
-                        } else {
-                            ""
-                        }
-                    )
-                } else {
-                    format!(
-                        "So the plan's clock reads {} less than the run's.",
-                        mmss((expected.run_first_ms - expected.plan_first_ms) / 1_000)
-                    )
-                }
-            );
-            let actual = timeline.with(|timeline| timeline.rollback_at_ms);
-            match (expected.predicted_rollback_ms, actual) {
-                (Some((plan_at, run_at)), Some(actual)) => text.push_str(&format!(
-                    " The what-if rolled back at {} on the plan's clock, {} on the run's; the run rolled back at {}.",
-                    mmss(plan_at / 1_000), mmss(run_at / 1_000), mmss(actual / 1_000)
-                )),
-                (Some((plan_at, run_at)), None) => text.push_str(&format!(
-                    " The what-if rolled back at {} on the plan's clock, {} on the run's; the run did not roll back.",
-                    mmss(plan_at / 1_000), mmss(run_at / 1_000)
-                )),
-                (None, Some(actual)) => text.push_str(&format!(
-                    " The what-if did not roll back; the run rolled back at {}.",
-                    mmss(actual / 1_000)
-                )),
-                (None, None) => {}
-            }
+            let text = timeline.with(|timeline| clocks_text(&expected, timeline));
             view! { <p class="hint" id="run-clocks">{text}</p> }
         })
     };
@@ -853,6 +859,48 @@ fn RunChart(
             }
         })}
     }
+}
+
+/// How the plan's clock and the run's line up, and when each rolled back.
+fn clocks_text(expected: &Expected, timeline: &RunTimeline) -> String {
+    let run_first = mmss(expected.run_first_ms / 1_000);
+    let plan_first = mmss(expected.plan_first_ms / 1_000);
+    let mut text = format!(
+        "The plan and its what-if are drawn aligned at green's first traffic: {run_first} after the update request in this run, {plan_first} in the plan, which assumes provisioning takes ProvisioningSeconds. {}",
+        if expected.plan_first_ms > expected.run_first_ms {
+            format!(
+                "So the plan's clock reads {} more than the run's.{}",
+                mmss((expected.plan_first_ms - expected.run_first_ms) / 1_000),
+                if timeline.backend == "local" {
+                    " On the local engine, provisioning takes as long as the model servers take to start."
+                } else {
+                    ""
+                }
+            )
+        } else {
+            format!(
+                "So the plan's clock reads {} less than the run's.",
+                mmss((expected.run_first_ms - expected.plan_first_ms) / 1_000)
+            )
+        }
+    );
+    let actual = timeline.rollback_at_ms;
+    match (expected.predicted_rollback_ms, actual) {
+        (Some((plan_at, run_at)), Some(actual)) => text.push_str(&format!(
+            " The what-if rolled back at {} on the plan's clock, {} on the run's; the run rolled back at {}.",
+            mmss(plan_at / 1_000), mmss(run_at / 1_000), mmss(actual / 1_000)
+        )),
+        (Some((plan_at, run_at)), None) => text.push_str(&format!(
+            " The what-if rolled back at {} on the plan's clock, {} on the run's; the run did not roll back.",
+            mmss(plan_at / 1_000), mmss(run_at / 1_000)
+        )),
+        (None, Some(actual)) => text.push_str(&format!(
+            " The what-if did not roll back; the run rolled back at {}.",
+            mmss(actual / 1_000)
+        )),
+        (None, None) => {}
+    }
+    text
 }
 
 /// The moment on show: a slider over the run, phase by phase with the
@@ -885,35 +933,12 @@ fn RunScrubber(
         };
         event.prevent_default();
         let now = cursor.get_untracked();
-        let target = timeline.with_untracked(|t| {
-            let starts = t.phases.iter().map(|span| span.start_ms);
-            if forward {
-                starts
-                    .filter(|start| *start > now)
-                    .min()
-                    .unwrap_or(t.end_ms)
-            } else {
-                starts.filter(|start| *start < now).max().unwrap_or(0)
-            }
-        });
+        let target = timeline.with_untracked(|t| next_phase_start(t, now, forward));
         planner.at_ms.set(Some(target));
     };
     let open_plan = {
         let run_id = run_id.clone();
-        move |_| {
-            let run_id = run_id.clone();
-            spawn_local(async move {
-                if let Ok(text) = run_plan(run_id.clone()).await {
-                    if let Ok(plan) = Plan::from_json(&text) {
-                        planner.replace_plan(plan);
-                        planner.notice.set(Some(Notice {
-                            error: false,
-                            text: format!("Opened the plan of run {run_id} in the designer."),
-                        }));
-                    }
-                }
-            });
-        }
+        move |_| open_run_plan(planner, run_id.clone())
     };
     view! {
         <div class="scrubber">
@@ -938,6 +963,35 @@ fn RunScrubber(
             <button type="button" on:click=open_plan>"Open this run's plan"</button>
         </div>
     }
+}
+
+/// The start of the phase after (or before) `now`: the run's end, or its
+/// start, if there is none.
+fn next_phase_start(timeline: &RunTimeline, now: u64, forward: bool) -> u64 {
+    let starts = timeline.phases.iter().map(|span| span.start_ms);
+    if forward {
+        starts
+            .filter(|start| *start > now)
+            .min()
+            .unwrap_or(timeline.end_ms)
+    } else {
+        starts.filter(|start| *start < now).max().unwrap_or(0)
+    }
+}
+
+/// Opens run `run_id`'s own plan in the designer.
+fn open_run_plan(planner: crate::state::Planner, run_id: String) {
+    spawn_local(async move {
+        if let Ok(text) = run_plan(run_id.clone()).await {
+            if let Ok(plan) = Plan::from_json(&text) {
+                planner.replace_plan(plan);
+                planner.notice.set(Some(Notice {
+                    error: false,
+                    text: format!("Opened the plan of run {run_id} in the designer."),
+                }));
+            }
+        }
+    });
 }
 
 /// The review link and the review summary, copied for a pull request.
@@ -1101,46 +1155,11 @@ fn RetroJudge(
         rollback_choice: false,
         untaken: RwSignal::new(Vec::new()),
     });
-    // The copy's canary judge, re-run on the record (this view exists once
-    // the run has ended): `None` while the copy has no judge.
-    let judge_retro = Memo::new(move |_| {
-        if !loaded.get() || judged.with(|plan| plan.judge.is_none()) {
-            return None;
-        }
-        let spec = checked.with(|checked| {
-            checked
-                .rollout
-                .as_ref()
-                .and_then(|rollout| rollout.judge().cloned())
-        });
-        Some(match spec {
-            None => {
-                Err("the plan has errors (see above), so the judge cannot be re-run".to_string())
-            }
-            Some(spec) => events.with(|events| {
-                guardrail_core::retro::judge_record(events, &spec)
-                    .map_err(|error| error.to_string())
-            }),
-        })
-    });
+    let judge_retro = judge_retro_of(loaded, judged, checked, events);
     // A memo, so that the editor below is built once, not again (losing the
     // reviewer's focus) on every re-judgement.
     let samples =
         Memo::new(move |_| !retro.with(|retro| matches!(retro, Some(Err(RetroError::NoSamples)))));
-    let reset = move |_| {
-        if let Some(Ok(plan)) = own_plan.get_value() {
-            judged.set(plan);
-        }
-    };
-    let from_designer = move |_| {
-        let (alarms, judge) = planner
-            .plan
-            .with_untracked(|plan| (plan.alarms.clone(), plan.judge.clone()));
-        judged.update(|plan| {
-            plan.alarms = alarms;
-            plan.judge = judge;
-        });
-    };
     view! {
         <section class="retro" id="retro" aria-labelledby="retro-title">
             <h3 id="retro-title">"Would other alarms have caught it?"</h3>
@@ -1163,10 +1182,7 @@ fn RetroJudge(
                         "Every statistic can be re-judged (SampleCount, Sum, Average, Minimum, Maximum and percentiles); a period must be a whole number of the record's ticks. "
                         "What happened after the run's own rollback is not in the record."
                     </p>
-                    <div class="actions">
-                        <button type="button" id="retro-reset" on:click=reset>"The run's own alarms"</button>
-                        <button type="button" id="retro-designer" on:click=from_designer>"The designer's alarms and judge"</button>
-                    </div>
+                    <RetroSources judged own_plan />
                     <RetroResult retro=retro />
                     <AlarmsSection />
                     <crate::judge_editor::JudgeSectionEditor />
@@ -1175,6 +1191,66 @@ fn RetroJudge(
                 }.into_any(),
             }}
         </section>
+    }
+}
+
+/// The copy's canary judge, re-run on the record (the view exists once the
+/// run has ended): `None` while the copy has no judge.
+fn judge_retro_of(
+    loaded: RwSignal<bool>,
+    judged: RwSignal<Plan>,
+    checked: Memo<guardrail_core::Checked>,
+    events: RwSignal<Vec<Event>>,
+) -> Memo<Option<Result<Vec<guardrail_core::judge::Look>, String>>> {
+    Memo::new(move |_| {
+        if !loaded.get() || judged.with(|plan| plan.judge.is_none()) {
+            return None;
+        }
+        let spec = checked.with(|checked| {
+            checked
+                .rollout
+                .as_ref()
+                .and_then(|rollout| rollout.judge().cloned())
+        });
+        Some(match spec {
+            None => {
+                Err("the plan has errors (see above), so the judge cannot be re-run".to_string())
+            }
+            Some(spec) => events.with(|events| {
+                guardrail_core::retro::judge_record(events, &spec)
+                    .map_err(|error| error.to_string())
+            }),
+        })
+    })
+}
+
+/// Where the copy's alarms start again: the run's own, or the designer's
+/// (with its judge).
+#[component]
+fn RetroSources(
+    judged: RwSignal<Plan>,
+    own_plan: StoredValue<Option<Result<Plan, String>>>,
+) -> impl IntoView {
+    let planner = use_planner();
+    let reset = move |_| {
+        if let Some(Ok(plan)) = own_plan.get_value() {
+            judged.set(plan);
+        }
+    };
+    let from_designer = move |_| {
+        let (alarms, judge) = planner
+            .plan
+            .with_untracked(|plan| (plan.alarms.clone(), plan.judge.clone()));
+        judged.update(|plan| {
+            plan.alarms = alarms;
+            plan.judge = judge;
+        });
+    };
+    view! {
+        <div class="actions">
+            <button type="button" id="retro-reset" on:click=reset>"The run's own alarms"</button>
+            <button type="button" id="retro-designer" on:click=from_designer>"The designer's alarms and judge"</button>
+        </div>
     }
 }
 

@@ -6,12 +6,10 @@
     scripts/long-functions.py --self-test
 
 A function (or component) over LIMIT lines, counted from its `fn` line to its
-closing brace outside `#[cfg(test)]` code, passes when either
-- a comment line `// Long: <why>` sits among the lines just above it (its doc
-  comment and attributes), for one that is a single table or a single `match`;
-- or it is named in scripts/long-functions.txt (`path::name`), the functions
-  still to be split. That list may only shrink: an entry no longer long, or
-  no longer there, fails the check too, so the list stays true.
+closing brace outside `#[cfg(test)]` code, passes only when a comment line
+`// Long: <why>` sits among the lines just above it (its doc comment and
+attributes): one that is a single table or a single `match`. Any other is
+split where its pieces have names of their own.
 Braces inside string and character literals and comments are not counted.
 """
 import os
@@ -20,7 +18,6 @@ import sys
 import tempfile
 
 LIMIT = 80
-LISTED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "long-functions.txt")
 FN = re.compile(r"\s*(pub(\([^)]*\))?\s+)?(async\s+)?(const\s+)?(unsafe\s+)?fn\s+(\w+)")
 
 
@@ -121,33 +118,13 @@ def scan(roots):
     return out
 
 
-def listed(path=LISTED):
-    if not os.path.exists(path):
-        return set()
-    entries = set()
-    for line in open(path, encoding="utf-8"):
-        line = line.split("#", 1)[0].strip()
-        if line:
-            entries.add(line)
-    return entries
-
-
-def check(roots, known):
+def check(roots):
     found = scan(roots)
     problems = []
     for key, places in sorted(found.items()):
         for line, length, reason in places:
-            if reason is None and key not in known:
-                problems.append(f"{key} (line {line}) is {length} lines: split it where its pieces have names, or say `// Long: why` above it")
-    covered = [root.rstrip("/") + "/" for root in roots]
-    for key in sorted(known):
-        if not any(key.startswith(root) for root in covered):
-            continue
-        places = found.get(key, [])
-        if not places:
-            problems.append(f"{key} is listed in scripts/long-functions.txt but is no longer over {LIMIT} lines: take it off the list")
-        elif all(reason is not None for _, _, reason in places):
-            problems.append(f"{key} says why it is long and is listed too: take it off the list")
+            if reason is None:
+                problems.append(f"{key} (line {line}) is {length} lines: split it where its pieces have names, or, if it is a single table or match, say `// Long: why` above it")
     return found, problems
 
 
@@ -158,20 +135,16 @@ def self_test():
             "fn short() { }\n"
             f"fn unexplained() {{\n{body}\n}}\n"
             f"/// Docs.\n// Long: one match, an arm per kind.\n#[inline]\nfn explained() {{\n{body}\n}}\n"
-            f"fn listed_one() {{\n{body}\n}}\n"
             "#[cfg(test)]\nmod tests {\n" + f"fn in_tests() {{\n{body}\n}}\n" + "}\n"
         )
         path = os.path.join(root, "lib.rs")
         with open(path, "w", encoding="utf-8") as out:
             out.write(source)
-        found, problems = check([root], {f"{path}::listed_one", f"{path}::gone"})
+        found, problems = check([root])
         names = sorted(key.rsplit("::", 1)[1] for key in found)
-        assert names == ["explained", "listed_one", "unexplained"], names
+        assert names == ["explained", "unexplained"], names
         assert found[f"{path}::explained"][0][2] == "one match, an arm per kind.", found
-        assert any("unexplained" in problem for problem in problems), problems
-        assert any("::gone is listed" in problem for problem in problems), problems
-        assert not any("explained (line" in p and "unexplained" not in p for p in problems), problems
-        assert len(problems) == 2, problems
+        assert len(problems) == 1 and "::unexplained (line" in problems[0], problems
     print("long-functions: self-test passed")
 
 
@@ -181,16 +154,16 @@ def main(argv):
         return 0
     show = argv[:1] == ["--list"]
     roots = argv[1:] if show else argv
-    found, problems = check(roots, listed())
+    found, problems = check(roots)
     if show:
         for key, places in sorted(found.items(), key=lambda item: -item[1][0][1]):
             for line, length, reason in places:
-                print(f"{length:4} {key}:{line}  {reason or '(listed: to split)'}")
+                print(f"{length:4} {key}:{line}  {reason or '(to split)'}")
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
         return 1
-    print(f"long-functions: {len(found)} over {LIMIT} lines, each explained or listed")
+    print(f"long-functions: {len(found)} over {LIMIT} lines, each a single table or match that says so")
     return 0
 
 

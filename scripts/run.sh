@@ -12,13 +12,18 @@ cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/setup.sh
-cargo run -q -p guardrail-bundle --bin bundle
+# The planner and the debug server are built as scripts/test.sh builds them
+# (the planner in target/bundle, both linted as they compile: see
+# scripts/lint-env.sh), so that after a test run nothing is built again.
+# shellcheck source=scripts/lint-env.sh
+. scripts/lint-env.sh
+linted env CARGO_TARGET_DIR=target/bundle cargo run -q -p guardrail-bundle --bin bundle
 serve=(serve --port "${PORT:-3000}" --dist dist "$@")
 if compgen -G 'target/release/deps/libaws_sdk_sagemaker-*.rlib' >/dev/null; then
   cargo build --release -p guardrail-server --bin guardrail
   exec target/release/guardrail "${serve[@]}"
 fi
-cargo build -p guardrail-server --bin guardrail
+linted cargo build -p guardrail-server --bin guardrail
 # Served from a copy: the debug binary may be rebuilt while it runs.
 cp target/debug/guardrail target/debug/guardrail-first-run
 echo "run.sh: serving the debug build while the release build runs beside it" \

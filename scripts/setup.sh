@@ -2,7 +2,7 @@
 # Installs what building guardrail needs, only where it is missing:
 #   - the wasm32-unknown-unknown target (the planner's bundle is built by the
 #     workspace's own tools/bundle, with wasm-bindgen as a library: neither
-#     trunk nor wasm-bindgen-cli is installed)
+#     trunk nor wasm-bindgen-cli is installed), and clippy
 # With --browser it also installs Debian's chromium and chromium-driver (tests).
 # With --python it also makes .venv/, a Python virtual environment with AWS's
 # own tools at the versions in scripts/python-requirements.txt (tests).
@@ -37,6 +37,11 @@ if [ "$want_build_tools" = 1 ]; then
   if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
     log "adding the wasm32-unknown-unknown target"
     rustup target add wasm32-unknown-unknown
+  fi
+  # clippy-driver lints the workspace as it compiles (scripts/lint-env.sh).
+  if [ ! -x "$(rustc --print sysroot)/bin/clippy-driver" ]; then
+    log "adding clippy"
+    rustup component add clippy
   fi
 fi
 

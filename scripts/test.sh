@@ -1,10 +1,20 @@
 #!/usr/bin/env bash
 # Sets up what is missing (toolchain pieces, Chromium and ChromeDriver, a
 # Python virtual environment with AWS's own tools, and the nightly cargo-fuzz
-# needs) and runs every check and test: formatting, clippy, the core's Wasm
-# build, the planner's release bundle, unit, property, CLI, engine, crash,
-# AWS-oracle and browser tests, the fuzz targets briefly, and the benchmarks in
-# test mode.
+# needs) and runs every check and test: formatting, clippy, the planner's
+# release bundle, unit, property, CLI, engine, crash, AWS-oracle and browser
+# tests, the benchmarks in test mode, and the fuzz targets briefly.
+#
+# Three lanes share the 2 cores, so that no phase that runs on one core (a
+# crate's front end, LTO in one codegen unit, a link) leaves the other idle:
+#   - this script: the workspace's test build, then the tests;
+#   - the planner: its release bundle, in target/bundle (a lock of its own:
+#     neither lane waits for the other);
+#   - the installs no build needs (Chromium, the Python tools, the nightly and
+#     cargo-fuzz), then the fuzz targets' build.
+# Clippy lints the workspace's code as it compiles (`linted`,
+# scripts/lint-env.sh): one build instead of a check and a build. A warning,
+# clippy's or rustc's, fails the script.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$HOME/.cargo/bin:$PATH"
@@ -13,24 +23,62 @@ export TMPDIR=/tmp
 
 step() { printf '\n== %s\n' "$*" >&2; }
 
-step "setup: the build tools; Chromium, the Python tools and the nightly beside the builds"
-scripts/setup.sh
-# Downloads and installs that no build needs run while the builds do; the
-# tests wait for them (fuzz/run.sh's nightly and cargo-fuzz too).
-mkdir -p target
-scripts/setup.sh --no-build-tools --browser --python --fuzz >target/setup-beside.log 2>&1 &
-beside=$!
-# A check that fails ends the script: let an apt or pip install under way
-# finish rather than leave it half done.
-trap 'wait "$beside" 2>/dev/null || true' EXIT
-finish_setup() {
-  if ! wait "$beside"; then
-    cat target/setup-beside.log >&2
-    echo "setup beside the builds failed" >&2
+# Fails if the build output in $1 holds a compiler warning, clippy's or
+# rustc's: cargo ends each crate's with "warning: `crate` (target) generated N
+# warnings", and shows a cached crate's again, so a second run fails as the
+# first did. (Other tools' warnings, such as wasm-bindgen's, do not count.)
+no_warnings() {
+  if grep -qE '^warning: `[^`]+` \(.*\) generated [0-9]+ warnings?' "$1"; then
+    grep -E -B2 -A12 '^(warning|error)(\[[A-Za-z0-9_:]+\])?: ' "$1" | grep -v 'target_features. custom section' >&2
+    echo "the build of $2 has compiler warnings (clippy's or rustc's): fix them" >&2
     exit 1
   fi
-  cat target/setup-beside.log >&2
 }
+
+step "setup: the build tools"
+scripts/setup.sh
+mkdir -p target
+# shellcheck source=scripts/lint-env.sh
+. scripts/lint-env.sh
+
+# A lane's log is shown when it is waited for.
+lanes=()
+start_lane() {
+  local name=$1
+  shift
+  "$@" >"target/lane-$name.log" 2>&1 &
+  lanes+=("$!:$name")
+}
+finish_lane() {
+  local want=$1 entry pid name
+  for entry in "${lanes[@]}"; do
+    pid=${entry%%:*}
+    name=${entry#*:}
+    [ "$name" = "$want" ] || continue
+    if ! wait "$pid"; then
+      cat "target/lane-$name.log" >&2
+      echo "the $name lane failed" >&2
+      exit 1
+    fi
+    cat "target/lane-$name.log" >&2
+  done
+}
+# A check that fails ends the script: let an apt or pip install under way
+# finish rather than leave it half done.
+trap 'echo "test.sh: waiting for the other lanes to stop" >&2; wait 2>/dev/null || true' EXIT
+
+planner_lane() {
+  step "planner lane: the release bundle into dist/ (tools/bundle, in target/bundle; the browser tests load it)"
+  linted env CARGO_TARGET_DIR=target/bundle cargo run -p guardrail-bundle --bin bundle
+}
+setup_lane() {
+  step "setup lane: Chromium, the Python tools, the nightly and cargo-fuzz"
+  scripts/setup.sh --no-build-tools --browser --python --fuzz
+  step "setup lane: the fuzz targets' build (fuzz/target)"
+  (cd fuzz && cargo "+$(cat toolchain)" fuzz build -O)
+}
+start_lane planner planner_lane
+start_lane setup setup_lane
 
 step "cargo fmt --check"
 cargo fmt --all -- --check
@@ -39,30 +87,30 @@ step "no import circles in core/, app/ or server/ (scripts/import-circles.py)"
 scripts/import-circles.py --self-test
 scripts/import-circles.py core/src app/src server/src
 
-step "functions over 80 lines say why, or are listed to split (scripts/long-functions.py)"
+step "functions over 80 lines are a single table or match that says why (scripts/long-functions.py)"
 scripts/long-functions.py --self-test
 scripts/long-functions.py core/src app/src server/src
 
-step "cargo clippy"
-cargo clippy --workspace --all-targets -- -D warnings
+# Every workspace target: libraries, binaries, tests, benches and examples.
+step "the workspace's test build, linted by clippy"
+linted cargo test --workspace --all-targets --no-run 2>&1 | tee target/test-build.log
+no_warnings target/test-build.log "the workspace"
 
-step "guardrail-core for wasm32-unknown-unknown"
-cargo build -p guardrail-core --target wasm32-unknown-unknown
+step "waiting for the planner lane (its bundle build lints the browser build)"
+finish_lane planner
+no_warnings target/lane-planner.log "the planner for the browser"
+step "waiting for the setup lane"
+finish_lane setup
 
-step "cargo clippy of the browser build (csr, wasm32)"
-cargo clippy -p guardrail-app --features csr --target wasm32-unknown-unknown -- -D warnings
-
-step "the planner's release bundle into dist/ (tools/bundle; the browser tests load it)"
-cargo run -q -p guardrail-bundle --bin bundle
-
-step "cargo test (once the setup beside the builds is done)"
-finish_setup
-cargo test --workspace
+# One test binary after another, on an otherwise idle machine: tests that
+# drive the engine at a time scale from boto3 or the AWS CLI (a client's
+# request rate against a plan clock 60 times faster) fail when the browser
+# tests run beside them, as tried.
+step "cargo test: every test, and the benchmarks once each in test mode"
+linted cargo test --workspace --all-targets
 
 step "fuzz targets, 10 s each from their seeds and past crashes (fuzz/run.sh)"
 fuzz/run.sh 10
 
-step "benchmarks, once each in test mode"
-cargo test -p guardrail-core --benches
-
+trap - EXIT
 step "all checks passed"

@@ -23,7 +23,12 @@ if compgen -G 'target/release/deps/libaws_sdk_sagemaker-*.rlib' >/dev/null; then
   cargo build --release -p guardrail-server --bin guardrail
   exec target/release/guardrail "${serve[@]}"
 fi
-linted cargo build -p guardrail-server --bin guardrail
+# `--workspace --examples` (core's one example, small) makes cargo resolve
+# features as for scripts/test.sh's test build (dev-dependencies, such as
+# aws-smithy-mocks, turn features on in the AWS SDK): with `-p
+# guardrail-server` alone, the debug build after a test run started again
+# from the AWS SDK.
+linted cargo build --workspace --bin guardrail --examples
 # Served from a copy: the debug binary may be rebuilt while it runs.
 cp target/debug/guardrail target/debug/guardrail-first-run
 echo "run.sh: serving the debug build while the release build runs beside it" \

@@ -4,6 +4,9 @@
 # rustc as always), so no separate `cargo clippy` check build is needed.
 # Lints are warnings here; scripts/test.sh fails on any. Both scripts use the
 # same settings, so that scripts/run.sh reuses what scripts/test.sh built.
+# clippy-driver compiles with MIR optimisations off: it builds the tests and
+# the debug server, never what is shipped (the planner's bundle, the release
+# server).
 linted() {
   local driver
   driver="$(rustc --print sysroot)/bin/clippy-driver"

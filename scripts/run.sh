@@ -13,11 +13,11 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/setup.sh
 # The planner and the debug server are built as scripts/test.sh builds them
-# (the planner in target/bundle, both linted as they compile: see
+# (the planner in target/bundle; the debug server linted as it compiles, see
 # scripts/lint-env.sh), so that after a test run nothing is built again.
 # shellcheck source=scripts/lint-env.sh
 . scripts/lint-env.sh
-linted env CARGO_TARGET_DIR=target/bundle cargo run -q -p guardrail-bundle --bin bundle
+CARGO_TARGET_DIR=target/bundle cargo run -q -p guardrail-bundle --bin bundle
 serve=(serve --port "${PORT:-3000}" --dist dist "$@")
 if compgen -G 'target/release/deps/libaws_sdk_sagemaker-*.rlib' >/dev/null; then
   cargo build --release -p guardrail-server --bin guardrail

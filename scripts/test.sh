@@ -8,11 +8,11 @@
 # Three lanes share the 2 cores, so that no phase that runs on one core (a
 # crate's front end, LTO in one codegen unit, a link) leaves the other idle:
 #   - this script: the workspace's test build, then the tests;
-#   - the planner: its release bundle, in target/bundle (a lock of its own:
-#     neither lane waits for the other);
+#   - the planner: its release bundle and clippy of the browser build, in
+#     target/bundle (a lock of its own: neither lane waits for the other);
 #   - the installs no build needs (Chromium, the Python tools, the nightly and
 #     cargo-fuzz), then the fuzz targets' build.
-# Clippy lints the workspace's code as it compiles (`linted`,
+# Clippy lints the workspace's code as the test build compiles it (`linted`,
 # scripts/lint-env.sh): one build instead of a check and a build. A warning,
 # clippy's or rustc's, fails the script.
 set -euo pipefail
@@ -26,7 +26,7 @@ step() { printf '\n== %s\n' "$*" >&2; }
 # Fails if the build output in $1 holds a compiler warning, clippy's or
 # rustc's: cargo ends each crate's with "warning: `crate` (target) generated N
 # warnings", and shows a cached crate's again, so a second run fails as the
-# first did. (Other tools' warnings, such as wasm-bindgen's, do not count.)
+# first did.
 no_warnings() {
   if grep -qE '^warning: `[^`]+` \(.*\) generated [0-9]+ warnings?' "$1"; then
     grep -E -B2 -A12 '^(warning|error)(\[[A-Za-z0-9_:]+\])?: ' "$1" | grep -v 'target_features. custom section' >&2
@@ -67,9 +67,15 @@ finish_lane() {
 # finish rather than leave it half done.
 trap 'echo "test.sh: waiting for the other lanes to stop" >&2; wait 2>/dev/null || true' EXIT
 
+# The bundle users are served is compiled by rustc, not clippy-driver (which
+# turns MIR optimisations off for its lints), so the browser build is linted
+# by `cargo clippy` after it.
 planner_lane() {
+  export CARGO_TARGET_DIR=target/bundle
   step "planner lane: the release bundle into dist/ (tools/bundle, in target/bundle; the browser tests load it)"
-  linted env CARGO_TARGET_DIR=target/bundle cargo run -p guardrail-bundle --bin bundle
+  cargo run -p guardrail-bundle --bin bundle
+  step "planner lane: cargo clippy of the browser build (csr, wasm32)"
+  cargo clippy -p guardrail-app --features csr --target wasm32-unknown-unknown -- -D warnings
 }
 setup_lane() {
   step "setup lane: Chromium, the Python tools, the nightly and cargo-fuzz"
@@ -96,9 +102,8 @@ step "the workspace's test build, linted by clippy"
 linted cargo test --workspace --all-targets --no-run 2>&1 | tee target/test-build.log
 no_warnings target/test-build.log "the workspace"
 
-step "waiting for the planner lane (its bundle build lints the browser build)"
+step "waiting for the planner lane"
 finish_lane planner
-no_warnings target/lane-planner.log "the planner for the browser"
 step "waiting for the setup lane"
 finish_lane setup
 

@@ -135,11 +135,7 @@ fn cli_put_metric_alarm(alarm: &MetricAlarm) -> Vec<String> {
     lines.extend(cli_description_and_actions(
         alarm.alarm_description.as_deref(),
         alarm.actions_enabled,
-        [
-            &alarm.ok_actions,
-            &alarm.alarm_actions,
-            &alarm.insufficient_data_actions,
-        ],
+        alarm.actions(),
     ));
     match &alarm.metrics {
         Some(metrics) => {
@@ -202,11 +198,7 @@ fn cli_put_composite_alarm(alarm: &CompositeAlarm) -> Vec<String> {
     lines.extend(cli_description_and_actions(
         alarm.alarm_description.as_deref(),
         alarm.actions_enabled,
-        [
-            &alarm.ok_actions,
-            &alarm.alarm_actions,
-            &alarm.insufficient_data_actions,
-        ],
+        alarm.actions(),
     ));
     lines
 }

@@ -255,6 +255,15 @@ impl MetricAlarm {
     pub fn is_math(&self) -> bool {
         self.metrics.is_some()
     }
+
+    /// Its OK, ALARM and INSUFFICIENT_DATA actions, in that order.
+    pub fn actions(&self) -> [&Option<Vec<String>>; 3] {
+        [
+            &self.ok_actions,
+            &self.alarm_actions,
+            &self.insufficient_data_actions,
+        ]
+    }
 }
 
 /// One entry of a math alarm's `Metrics`: a metric (`MetricStat`) or an
@@ -422,6 +431,17 @@ pub struct CompositeAlarm {
     pub alarm_actions: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub insufficient_data_actions: Option<Vec<String>>,
+}
+
+impl CompositeAlarm {
+    /// Its OK, ALARM and INSUFFICIENT_DATA actions, in that order.
+    pub fn actions(&self) -> [&Option<Vec<String>>; 3] {
+        [
+            &self.ok_actions,
+            &self.alarm_actions,
+            &self.insufficient_data_actions,
+        ]
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

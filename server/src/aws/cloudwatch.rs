@@ -633,21 +633,11 @@ fn describe_alarms(engine: &Engine, input: DescribeAlarmsInput) -> Result<Value,
     // Each kind's views, filtered alike: (name, actions, state) of each.
     let metric_views = cloudwatch.alarms(|view| {
         let alarm = &view.definition;
-        let actions = [
-            &alarm.ok_actions,
-            &alarm.alarm_actions,
-            &alarm.insufficient_data_actions,
-        ];
-        metric_alarms && wanted(&alarm.alarm_name, actions, view.state)
+        metric_alarms && wanted(&alarm.alarm_name, alarm.actions(), view.state)
     });
     let composite_views = cloudwatch.composites(|view| {
         let alarm = &view.definition;
-        let actions = [
-            &alarm.ok_actions,
-            &alarm.alarm_actions,
-            &alarm.insufficient_data_actions,
-        ];
-        composite_alarms && wanted(&alarm.alarm_name, actions, view.state)
+        composite_alarms && wanted(&alarm.alarm_name, alarm.actions(), view.state)
     });
     Ok(alarms_page(&metric_views, &composite_views, start, size))
 }

@@ -2,14 +2,13 @@
 # Runs every fuzz target for SECONDS each (default 10): from its seeds
 # (fuzz/seeds.sh) and every input that once crashed it (fuzz/regressions/),
 # into a scratch corpus. Fails on a crash, leaving the input in
-# fuzz/artifacts/TARGET/. Needs the pinned nightly and cargo-fuzz
-# (`scripts/setup.sh --fuzz`). Runs FUZZ_JOBS targets at once (default 2:
-# libFuzzer runs on one core).
+# fuzz/artifacts/TARGET/. Needs the pinned nightly (`scripts/setup.sh
+# --fuzz`); builds with fuzz/build.sh, cargo-fuzz's flags without cargo-fuzz.
+# Runs FUZZ_JOBS targets at once (default 2: libFuzzer runs on one core).
 #   fuzz/run.sh [SECONDS] [TARGET ...]
 set -euo pipefail
 cd "$(dirname "$0")"
 export PATH="$HOME/.cargo/bin:$PATH"
-toolchain=$(cat toolchain)
 seconds=${1:-10}
 shift || true
 targets=("$@")
@@ -17,7 +16,9 @@ if [ ${#targets[@]} -eq 0 ]; then
   targets=(share_link plan_import event_decoder cloudwatch_json cloudwatch_cbor cloudwatch_query alarm_expressions)
 fi
 jobs=${FUZZ_JOBS:-2}
-cargo "+$toolchain" fuzz build -O
+./build.sh
+bin=target/x86_64-unknown-linux-gnu/release
+export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_odr_violation=0"
 
 # One target: its summary line on success; on a crash, what libFuzzer said.
 fuzz_one() {
@@ -26,7 +27,8 @@ fuzz_one() {
   local inputs=("$corpus" "seeds/$target")
   [ -d "regressions/$target" ] && inputs+=("regressions/$target")
   log=$(mktemp)
-  if ! cargo "+$toolchain" fuzz run -O "$target" "${inputs[@]}" -- \
+  mkdir -p "artifacts/$target"
+  if ! "$bin/$target" -artifact_prefix="artifacts/$target/" "${inputs[@]}" \
       -max_total_time="$seconds" -malloc_limit_mb=256 -print_final_stats=1 > "$log" 2>&1; then
     grep -E "panicked|ERROR|SUMMARY|Test unit written" "$log" >&2 || tail -20 "$log" >&2
     echo "fuzz: $target crashed" >&2

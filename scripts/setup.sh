@@ -7,8 +7,9 @@
 # With --python it also makes .venv/, a Python virtual environment with AWS's
 # own tools at the versions in scripts/python-requirements.txt (tests).
 # With --bench it also installs wrk and nginx (router benchmarks).
-# With --fuzz it also installs the nightly toolchain in fuzz/toolchain and
-# cargo-fuzz (fuzz/run.sh).
+# With --fuzz it also installs the nightly toolchain in fuzz/toolchain
+# (fuzz/build.sh builds the targets with cargo-fuzz's flags, so cargo-fuzz
+# itself is not installed).
 # With --no-build-tools it skips the first (scripts/test.sh installs it
 # first, then the rest beside its builds).
 set -euo pipefail
@@ -79,15 +80,10 @@ if [ "$want_bench" = 1 ]; then
   fi
 fi
 
-CARGO_FUZZ_VERSION=0.13.1
 if [ "$want_fuzz" = 1 ]; then
   nightly=$(cat fuzz/toolchain)
   if ! rustup toolchain list | grep -q "^$nightly"; then
-    log "installing the $nightly toolchain for cargo-fuzz (about a minute, once)"
+    log "installing the $nightly toolchain for the fuzz targets (about a minute, once)"
     rustup toolchain install "$nightly" --profile minimal
-  fi
-  if [ "$(cargo fuzz --version 2>/dev/null || true)" != "cargo-fuzz $CARGO_FUZZ_VERSION" ]; then
-    log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about 2 minutes, once)"
-    cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
   fi
 fi

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Sets up what is missing (toolchain pieces, Chromium and ChromeDriver, a
-# Python virtual environment with AWS's own tools, and the nightly cargo-fuzz
-# needs) and runs every check and test: formatting, clippy, the planner's
-# release bundle, unit, property, CLI, engine, crash, AWS-oracle and browser
-# tests, the benchmarks in test mode, and the fuzz targets briefly.
+# Python virtual environment with AWS's own tools, and the nightly the fuzz
+# targets build on) and runs every check and test: formatting, clippy, the
+# planner's release bundle, unit, property, CLI, engine, crash, AWS-oracle and
+# browser tests, the benchmarks in test mode, and the fuzz targets briefly.
 #
 # Three lanes share the 2 cores, so that no phase that runs on one core (a
 # crate's front end, LTO in one codegen unit, a link) leaves the other idle:
 #   - this script: the workspace's test build, then the tests;
 #   - the planner: its release bundle and clippy of the browser build, in
 #     target/bundle (a lock of its own: neither lane waits for the other);
-#   - the installs no build needs (Chromium, the Python tools, the nightly and
-#     cargo-fuzz), then the fuzz targets' build.
+#   - the installs no build needs (Chromium, the Python tools, the nightly),
+#     then the fuzz targets' build (fuzz/build.sh).
 # Clippy lints the workspace's code as the test build compiles it (`linted`,
 # scripts/lint-env.sh): one build instead of a check and a build. A warning,
 # clippy's or rustc's, fails the script.
@@ -78,10 +78,10 @@ planner_lane() {
   cargo clippy -p guardrail-app --features csr --target wasm32-unknown-unknown -- -D warnings
 }
 setup_lane() {
-  step "setup lane: Chromium, the Python tools, the nightly and cargo-fuzz"
+  step "setup lane: Chromium, the Python tools and the nightly"
   scripts/setup.sh --no-build-tools --browser --python --fuzz
-  step "setup lane: the fuzz targets' build (fuzz/target)"
-  (cd fuzz && cargo "+$(cat toolchain)" fuzz build -O)
+  step "setup lane: the fuzz targets' build (fuzz/build.sh, into fuzz/target)"
+  fuzz/build.sh
 }
 start_lane planner planner_lane
 start_lane setup setup_lane

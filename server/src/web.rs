@@ -23,13 +23,26 @@ use crate::backend::{service_error, Backends};
 use crate::engine::{Engine, EngineError};
 use crate::store::{Live, Store, StoreError};
 
-/// The planner's static files only.
+/// The planner's static files only. `tools/bundle` writes each file the page
+/// loads first beside itself in brotli (`.br`) and gzip (`.gz`); a browser
+/// that accepts one gets it, with `Content-Encoding`.
 pub fn router(dist: &Path) -> Router {
-    let index = dist.join("index.html");
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/timeline.svg", get(link_timeline))
-        .fallback_service(ServeDir::new(dist).fallback(ServeFile::new(index)))
+        .fallback_service(
+            ServeDir::new(dist)
+                .precompressed_br()
+                .precompressed_gzip()
+                .fallback(index_page(dist)),
+        )
+}
+
+/// `dist/index.html`, compressed as [`router`]'s files are.
+fn index_page(dist: &Path) -> ServeFile {
+    ServeFile::new(dist.join("index.html"))
+        .precompressed_br()
+        .precompressed_gzip()
 }
 
 /// `GET /timeline.svg?r=RECORD`: the timeline of the run a review link
@@ -119,7 +132,6 @@ pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
         service: Service(Arc::new(BackendService { backends })),
         access_token: engine.access_token(),
     };
-    let index = dist.join("index.html");
     let aws = {
         let engine = engine.clone();
         move |request: Request<Body>| crate::aws::handle(engine.clone(), request)
@@ -135,10 +147,7 @@ pub fn app_with(dist: &Path, engine: Engine, backends: Backends) -> Router {
             get(run_timeline).with_state(store),
         )
         // AWS's JSON and query protocols post to `/`; a browser gets the planner.
-        .route(
-            "/",
-            post(aws.clone()).fallback_service(ServeFile::new(index)),
-        )
+        .route("/", post(aws.clone()).fallback_service(index_page(dist)))
         .route(
             &format!("{}{{operation}}", crate::aws::CBOR_PATH),
             post(aws),
@@ -686,4 +695,67 @@ pub async fn serve(
     tokio::signal::ctrl_c().await?;
     engine.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// GET `path` from `router` with `Accept-Encoding: accept`: the
+    /// `Content-Encoding` sent back and the body's bytes as sent.
+    async fn get_encoded(router: Router, path: &str, accept: &str) -> (Option<String>, Vec<u8>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        let response = reqwest::Client::new()
+            .get(format!("http://{address}{path}"))
+            .header("accept-encoding", accept)
+            .send()
+            .await
+            .expect("answered");
+        let encoding = response
+            .headers()
+            .get("content-encoding")
+            .map(|value| value.to_str().expect("ascii").to_string());
+        let body = response.bytes().await.expect("body").to_vec();
+        server.abort();
+        (encoding, body)
+    }
+
+    #[tokio::test]
+    async fn a_browser_gets_the_compressed_file_it_accepts_and_others_the_plain_one() {
+        let dist = std::env::temp_dir().join(format!("guardrail-dist-{}", std::process::id()));
+        std::fs::create_dir_all(&dist).expect("dist");
+        for (name, content) in [
+            ("index.html", "page"),
+            ("index.html.br", "page in brotli"),
+            ("index.html.gz", "page in gzip"),
+            ("app.wasm", "module"),
+            ("app.wasm.br", "module in brotli"),
+            ("app.wasm.gz", "module in gzip"),
+        ] {
+            std::fs::write(dist.join(name), content).expect("write");
+        }
+        let cases = [
+            ("/app.wasm", "br, gzip", Some("br"), "module in brotli"),
+            ("/app.wasm", "gzip", Some("gzip"), "module in gzip"),
+            ("/app.wasm", "identity", None, "module"),
+            // A path the planner routes in the browser gets the page.
+            ("/", "br", Some("br"), "page in brotli"),
+            ("/nowhere", "gzip", Some("gzip"), "page in gzip"),
+            ("/nowhere", "identity", None, "page"),
+        ];
+        for (path, accept, encoding, body) in cases {
+            let (sent, bytes) = get_encoded(router(&dist), path, accept).await;
+            assert_eq!(sent.as_deref(), encoding, "{path} with {accept}");
+            assert_eq!(
+                String::from_utf8_lossy(&bytes),
+                body,
+                "{path} with {accept}"
+            );
+        }
+        std::fs::remove_dir_all(&dist).expect("clean");
+    }
 }

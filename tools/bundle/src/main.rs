@@ -9,7 +9,10 @@
 //!    module script that starts the planner, the stylesheet (with its
 //!    integrity), and `modulepreload`/`preload` links for the script and the
 //!    Wasm (the analysis worker finds its script by that `modulepreload` link);
-//! 4. `public/` copied.
+//! 4. `public/` copied;
+//! 5. the Wasm, the script, the stylesheet and the page compressed beside
+//!    themselves (`.br`, brotli at quality 11, and `.gz`, gzip at level 9),
+//!    which the server sends to a browser that accepts them.
 //!
 //! File names carry a hash of their content, and the new `dist/` replaces the
 //! old one whole.
@@ -72,6 +75,7 @@ fn run() -> Result<PathBuf> {
     let template = fs::read_to_string(root.join("index.html")).context("index.html")?;
     let html = assemble(&root, &wasm, &staging, &template)?;
     fs::write(staging.join("index.html"), html)?;
+    precompress(&staging)?;
     if dist.exists() {
         fs::remove_dir_all(&dist).with_context(|| format!("replacing {}", dist.display()))?;
     }
@@ -236,6 +240,51 @@ fn short_hash(content: &[u8]) -> String {
         .collect()
 }
 
+/// The extensions compressed beside themselves: what the page loads first.
+const COMPRESSED: [&str; 4] = ["wasm", "js", "css", "html"];
+
+/// Writes `NAME.br` and `NAME.gz` beside each file of `dir` (not below it)
+/// whose extension is in [`COMPRESSED`]. Their content is fixed by the
+/// file's, so a rebuild of the same code writes the same bytes.
+fn precompress(dir: &Path) -> Result<()> {
+    for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+        let path = entry?.path();
+        let wanted = path
+            .extension()
+            .and_then(|extension| extension.to_str())
+            .is_some_and(|extension| COMPRESSED.contains(&extension));
+        if !wanted || !path.is_file() {
+            continue;
+        }
+        let content = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let (brotli, gzip) = compressed(&content)?;
+        fs::write(with_suffix(&path, "br"), brotli)?;
+        fs::write(with_suffix(&path, "gz"), gzip)?;
+    }
+    Ok(())
+}
+
+/// `content` in brotli (quality 11, window 2^22) and in gzip (level 9).
+fn compressed(content: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+    use std::io::Write as _;
+    let mut brotli = Vec::new();
+    {
+        let mut writer = brotli::CompressorWriter::new(&mut brotli, 64 * 1024, 11, 22);
+        writer.write_all(content)?;
+    }
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    gzip.write_all(content)?;
+    Ok((brotli, gzip.finish()?))
+}
+
+/// `dir/name.ext` → `dir/name.ext.SUFFIX`.
+fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".");
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {
     fs::create_dir_all(to)?;
     for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
@@ -292,6 +341,36 @@ mod tests {
         assert!(error.to_string().contains("\"sass\""), "{error}");
         let unclosed = rewrite_links("<link data-trunk rel=\"css\"", &mut |_| Ok(String::new()));
         assert!(unclosed.is_err());
+    }
+
+    #[test]
+    fn what_the_page_loads_is_compressed_beside_itself_and_decompresses_to_it() {
+        use std::io::Read as _;
+        let dir = std::env::temp_dir().join(format!("bundle-precompress-{}", std::process::id()));
+        fs::create_dir_all(dir.join("public")).expect("dir");
+        let script = "export function start() { return 'guardrail'; }\n".repeat(200);
+        fs::write(dir.join("app-1.js"), &script).expect("write");
+        fs::write(dir.join("favicon.svg"), "<svg/>").expect("write");
+        fs::write(dir.join("public/inner.js"), "x").expect("write");
+        precompress(&dir).expect("compresses");
+
+        let brotli = fs::read(dir.join("app-1.js.br")).expect("br");
+        let gzip = fs::read(dir.join("app-1.js.gz")).expect("gz");
+        assert!(brotli.len() < script.len() / 10 && gzip.len() < script.len() / 10);
+        let mut back = String::new();
+        brotli::Decompressor::new(&brotli[..], 4096)
+            .read_to_string(&mut back)
+            .expect("brotli decodes");
+        assert_eq!(back, script);
+        back.clear();
+        flate2::read::GzDecoder::new(&gzip[..])
+            .read_to_string(&mut back)
+            .expect("gzip decodes");
+        assert_eq!(back, script);
+        // Only what the page loads first, and not below the directory.
+        assert!(!dir.join("favicon.svg.br").exists());
+        assert!(!dir.join("public/inner.js.br").exists());
+        fs::remove_dir_all(&dir).expect("clean");
     }
 
     #[test]

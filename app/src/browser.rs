@@ -42,18 +42,22 @@ mod imp {
         window()?.local_storage().ok()?.map(|_| ())
     }
 
-    /// The value stored as JSON under `key`, if it reads as a `T`.
+    /// The value stored as JSON under `key`, if it reads as a `T` (read by
+    /// the core's one JSON reader, not gloo's).
     pub fn storage_get<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
         use gloo_storage::Storage;
         storage()?;
-        gloo_storage::LocalStorage::get(key).ok()
+        let text = gloo_storage::LocalStorage::raw().get_item(key).ok()??;
+        guardrail_core::json::from_json(&text).ok()
     }
 
-    /// Stores `value` as JSON under `key`.
+    /// Stores `value` as JSON under `key` (written by the core's one JSON
+    /// writer, not gloo's).
     pub fn storage_set<T: serde::Serialize>(key: &str, value: &T) {
         use gloo_storage::Storage;
         if storage().is_some() {
-            let _ = gloo_storage::LocalStorage::set(key, value);
+            let text = guardrail_core::json::to_json(value);
+            let _ = gloo_storage::LocalStorage::raw().set_item(key, &text);
         }
     }
 
@@ -61,7 +65,8 @@ mod imp {
     pub fn session_get<T: serde::de::DeserializeOwned>(key: &str) -> Option<T> {
         use gloo_storage::Storage;
         window()?.session_storage().ok()??;
-        gloo_storage::SessionStorage::get(key).ok()
+        let text = gloo_storage::SessionStorage::raw().get_item(key).ok()??;
+        guardrail_core::json::from_json(&text).ok()
     }
 
     /// Stores `value` as JSON under `key` for this tab.
@@ -72,7 +77,8 @@ mod imp {
             .flatten()
             .is_some()
         {
-            let _ = gloo_storage::SessionStorage::set(key, value);
+            let text = guardrail_core::json::to_json(value);
+            let _ = gloo_storage::SessionStorage::raw().set_item(key, &text);
         }
     }
 

@@ -65,7 +65,7 @@ async fn follow(
         }
         pending.push_str(&chunk);
         while let Some(end) = pending.find('\n') {
-            match serde_json::from_str::<StreamLine>(&pending[..end]) {
+            match guardrail_core::json::from_json::<StreamLine>(&pending[..end]) {
                 Ok(StreamLine::Event(event)) => events.update(|events| events.push(*event)),
                 Ok(StreamLine::Ended { stream_ended }) => ended.set(Some(stream_ended)),
                 Err(_) => {}

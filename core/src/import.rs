@@ -72,8 +72,8 @@ pub fn import(current: &Plan, text: &str) -> Result<Import, String> {
         )
     }) && !object.is_empty();
     if is_config {
-        let config: DeploymentConfig = serde_json::from_value(value.clone())
-            .map_err(|error| format!("not a DeploymentConfig: {error}"))?;
+        let config: DeploymentConfig = crate::json::from_json(trimmed)
+            .map_err(|error| format!("not a DeploymentConfig: {}", error.one_line()))?;
         let mut plan = current.clone();
         plan.deployment_config = Some(config);
         let wrapped = serde_json::json!({ "DeploymentConfig": value });

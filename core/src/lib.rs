@@ -26,6 +26,7 @@ pub mod field;
 pub mod fleets;
 pub mod import;
 pub mod instance_types;
+pub mod json;
 pub mod judge;
 pub mod link;
 mod lint;

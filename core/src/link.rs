@@ -91,7 +91,7 @@ pub fn encode_value(value: &Value) -> String {
 /// Decodes a token, or a whole URL that carries one after `#p=`, `?p=` or `&p=`.
 pub fn decode(link: &str) -> Result<LinkState, LinkError> {
     let value = decode_value(extract_token(link.trim(), "p="), MAX_DECODED_BYTES)?;
-    serde_json::from_value(value).map_err(|error| LinkError::NotAPlan(error.to_string()))
+    crate::json::from_json(&value.to_string()).map_err(|error| LinkError::NotAPlan(error.at_path()))
 }
 
 /// Decodes a format-1 token into its JSON value, refusing one whose decoded

@@ -790,10 +790,7 @@ impl Plan {
     /// plan are not an error here; [`unknown_fields`] lists them so that validation
     /// can report them with everything else.
     pub fn from_json(text: &str) -> Result<Plan, ParseError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(text);
-        let plan: Plan = serde_path_to_error::deserialize(deserializer)
-            .map_err(|error| ParseError::from_path_error(&error))?;
-        Ok(plan)
+        crate::json::from_json(text)
     }
 
     /// Parses a plan and lists the fields it ignored, as warnings-to-be with paths.
@@ -811,14 +808,11 @@ impl Plan {
 
     /// The plan as pretty JSON, in the same shape it was read.
     pub fn to_json_pretty(&self) -> String {
-        // Serialising plain data to a String cannot fail; keep a fallback anyway so
-        // that no code path in the core panics.
-        serde_json::to_string_pretty(self).unwrap_or_else(|_| "{}".to_string())
+        crate::json::to_json_pretty(self)
     }
 
     pub fn deployment_config_json_pretty(&self) -> String {
-        let config = self.deployment_config.clone().unwrap_or_default();
-        serde_json::to_string_pretty(&config).unwrap_or_else(|_| "{}".to_string())
+        crate::json::to_json_pretty(&self.deployment_config.clone().unwrap_or_default())
     }
 
     /// The team's own metrics (outside the `AWS/` namespaces) that the plan

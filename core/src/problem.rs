@@ -80,6 +80,16 @@ impl ParseError {
         }
     }
 
+    /// What went wrong and at which field, without the line and column: for
+    /// JSON nobody wrote by hand (a link's or a record's decoded contents).
+    pub fn at_path(&self) -> String {
+        if self.path.is_empty() {
+            self.message.clone()
+        } else {
+            format!("{}: {}", self.path, self.message)
+        }
+    }
+
     /// One line that names the position, for the CLI and the import box.
     pub fn one_line(&self) -> String {
         let at = if self.path.is_empty() {
@@ -96,7 +106,7 @@ impl ParseError {
 
 /// serde_json appends " at line L column C" to its messages; the position is
 /// reported separately, so drop it from the text.
-fn strip_position(message: &str) -> String {
+pub(crate) fn strip_position(message: &str) -> String {
     match message.rfind(" at line ") {
         Some(index) => message[..index].to_string(),
         None => message.to_string(),

@@ -129,7 +129,8 @@ impl RunRecord {
     pub fn from_token(link_or_token: &str) -> Result<RunRecord, LinkError> {
         let token = link::extract_token(link_or_token.trim(), KEY);
         let value = link::decode_value(token, MAX_DECODED_BYTES)?;
-        serde_json::from_value(value).map_err(|error| LinkError::NotARecord(error.to_string()))
+        crate::json::from_json(&value.to_string())
+            .map_err(|error| LinkError::NotARecord(error.at_path()))
     }
 }
 

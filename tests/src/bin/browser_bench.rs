@@ -176,8 +176,9 @@ async fn compare_two_pinned(
 
 /// Loads the planner in a fresh browser (an empty profile: nothing cached)
 /// and reads when its first chart was drawn (the app's `guardrail:first-chart`
-/// mark) and when the HTML and the Wasm had arrived, in page milliseconds.
-async fn first_chart(base: &str) -> Result<(f64, f64, f64)> {
+/// mark) and when the HTML and the Wasm had arrived, in page milliseconds,
+/// and the Wasm's bytes as sent (compressed, if the server compressed it).
+async fn first_chart(base: &str) -> Result<(f64, f64, f64, f64)> {
     let found = std::sync::Arc::new(std::sync::Mutex::new(None));
     let out = found.clone();
     let base = base.to_string();
@@ -187,16 +188,17 @@ async fn first_chart(base: &str) -> Result<(f64, f64, f64)> {
             "const mark = performance.getEntriesByName({:?})[0];
              const wasm = performance.getEntriesByType('resource').find((entry) => entry.name.endsWith('.wasm'));
              const page = performance.getEntriesByType('navigation')[0];
-             return mark ? [mark.startTime, page.responseEnd, wasm ? wasm.responseEnd : -1] : null;",
+             return mark ? [mark.startTime, page.responseEnd, wasm ? wasm.responseEnd : -1, wasm ? wasm.encodedBodySize : -1] : null;",
             guardrail_app::panels::FIRST_CHART_MARK
         );
         let times = wait_for("the first chart", || async {
             let value = driver.execute(&read, vec![]).await.ok()?;
             let times: Vec<f64> = serde_json::from_value(value.json().clone()).ok()?;
-            (times.len() == 3).then_some(times)
+            (times.len() == 4).then_some(times)
         })
         .await?;
-        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = Some((times[0], times[1], times[2]));
+        *out.lock().map_err(|_| anyhow::anyhow!("lock"))? =
+            Some((times[0], times[1], times[2], times[3]));
         Ok(())
     })
     .await?;
@@ -304,15 +306,16 @@ async fn main() -> Result<()> {
         );
     }
     println!();
-    let mut charts: Vec<f64> = loads.iter().map(|(chart, _, _)| *chart).collect();
+    let mut charts: Vec<f64> = loads.iter().map(|(chart, ..)| *chart).collect();
     charts.sort_by(f64::total_cmp);
-    let wasm: Vec<f64> = loads.iter().map(|(_, _, wasm)| *wasm).collect();
+    let wasm: Vec<f64> = loads.iter().map(|(_, _, wasm, _)| *wasm).collect();
     println!(
-        "Time to first chart, 10 cold loads on loopback: p50 {:.0} ms, worst {:.0} ms (each: {}); the Wasm had arrived at {} ms",
+        "Time to first chart, 10 cold loads on loopback: p50 {:.0} ms, worst {:.0} ms (each: {}); the Wasm had arrived at {} ms, {:.0} bytes as sent",
         (charts[4] + charts[5]) / 2.0,
         charts[9],
-        loads.iter().map(|(chart, _, _)| format!("{chart:.0}")).collect::<Vec<_>>().join(", "),
-        wasm.iter().map(|at| format!("{at:.0}")).collect::<Vec<_>>().join(", ")
+        loads.iter().map(|(chart, ..)| format!("{chart:.0}")).collect::<Vec<_>>().join(", "),
+        wasm.iter().map(|at| format!("{at:.0}")).collect::<Vec<_>>().join(", "),
+        loads.first().map_or(-1.0, |load| load.3)
     );
     println!();
     println!(

@@ -10,9 +10,11 @@
 //!    integrity), and `modulepreload`/`preload` links for the script and the
 //!    Wasm (the analysis worker finds its script by that `modulepreload` link);
 //! 4. `public/` copied;
-//! 5. the Wasm, the script, the stylesheet and the page compressed beside
-//!    themselves (`.br`, brotli at quality 11, and `.gz`, gzip at level 9),
-//!    which the server sends to a browser that accepts them.
+//! 5. the Wasm, the script, the stylesheet and the page gzipped beside
+//!    themselves (`.gz`, level 9), which the server sends to a browser that
+//!    accepts gzip. Not brotli: on loopback, where guardrail serves, Chromium
+//!    had the first chart 20 to 90 ms later with brotli than with the raw
+//!    Wasm, and no later with gzip (BENCHMARKS.md, "Bundle size").
 //!
 //! File names carry a hash of their content, and the new `dist/` replaces the
 //! old one whole.
@@ -243,9 +245,9 @@ fn short_hash(content: &[u8]) -> String {
 /// The extensions compressed beside themselves: what the page loads first.
 const COMPRESSED: [&str; 4] = ["wasm", "js", "css", "html"];
 
-/// Writes `NAME.br` and `NAME.gz` beside each file of `dir` (not below it)
-/// whose extension is in [`COMPRESSED`]. Their content is fixed by the
-/// file's, so a rebuild of the same code writes the same bytes.
+/// Writes `NAME.gz` beside each file of `dir` (not below it) whose
+/// extension is in [`COMPRESSED`]. Its content is fixed by the file's, so a
+/// rebuild of the same code writes the same bytes.
 fn precompress(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
@@ -257,24 +259,17 @@ fn precompress(dir: &Path) -> Result<()> {
             continue;
         }
         let content = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        let (brotli, gzip) = compressed(&content)?;
-        fs::write(with_suffix(&path, "br"), brotli)?;
-        fs::write(with_suffix(&path, "gz"), gzip)?;
+        fs::write(with_suffix(&path, "gz"), gzipped(&content)?)?;
     }
     Ok(())
 }
 
-/// `content` in brotli (quality 11, window 2^22) and in gzip (level 9).
-fn compressed(content: &[u8]) -> Result<(Vec<u8>, Vec<u8>)> {
+/// `content` gzipped at level 9.
+fn gzipped(content: &[u8]) -> Result<Vec<u8>> {
     use std::io::Write as _;
-    let mut brotli = Vec::new();
-    {
-        let mut writer = brotli::CompressorWriter::new(&mut brotli, 64 * 1024, 11, 22);
-        writer.write_all(content)?;
-    }
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gzip.write_all(content)?;
-    Ok((brotli, gzip.finish()?))
+    Ok(gzip.finish()?)
 }
 
 /// `dir/name.ext` → `dir/name.ext.SUFFIX`.
@@ -354,22 +349,16 @@ mod tests {
         fs::write(dir.join("public/inner.js"), "x").expect("write");
         precompress(&dir).expect("compresses");
 
-        let brotli = fs::read(dir.join("app-1.js.br")).expect("br");
         let gzip = fs::read(dir.join("app-1.js.gz")).expect("gz");
-        assert!(brotli.len() < script.len() / 10 && gzip.len() < script.len() / 10);
+        assert!(gzip.len() < script.len() / 10);
         let mut back = String::new();
-        brotli::Decompressor::new(&brotli[..], 4096)
-            .read_to_string(&mut back)
-            .expect("brotli decodes");
-        assert_eq!(back, script);
-        back.clear();
         flate2::read::GzDecoder::new(&gzip[..])
             .read_to_string(&mut back)
             .expect("gzip decodes");
         assert_eq!(back, script);
         // Only what the page loads first, and not below the directory.
-        assert!(!dir.join("favicon.svg.br").exists());
-        assert!(!dir.join("public/inner.js.br").exists());
+        assert!(!dir.join("favicon.svg.gz").exists());
+        assert!(!dir.join("public/inner.js.gz").exists());
         fs::remove_dir_all(&dir).expect("clean");
     }
 

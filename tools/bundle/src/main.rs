@@ -251,15 +251,21 @@ const COMPRESSED: [&str; 4] = ["wasm", "js", "css", "html"];
 fn precompress(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
         let path = entry?.path();
-        let wanted = path
+        let Some(extension) = path
             .extension()
             .and_then(|extension| extension.to_str())
-            .is_some_and(|extension| COMPRESSED.contains(&extension));
-        if !wanted || !path.is_file() {
+            .filter(|extension| COMPRESSED.contains(extension))
+        else {
+            continue;
+        };
+        if !path.is_file() {
             continue;
         }
         let content = fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-        fs::write(with_suffix(&path, "gz"), gzipped(&content)?)?;
+        fs::write(
+            path.with_extension(format!("{extension}.gz")),
+            gzipped(&content)?,
+        )?;
     }
     Ok(())
 }
@@ -270,14 +276,6 @@ fn gzipped(content: &[u8]) -> Result<Vec<u8>> {
     let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
     gzip.write_all(content)?;
     Ok(gzip.finish()?)
-}
-
-/// `dir/name.ext` → `dir/name.ext.SUFFIX`.
-fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".");
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 fn copy_dir(from: &Path, to: &Path) -> Result<()> {

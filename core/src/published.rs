@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::alarm::{PeriodSamples, Quantiles};
+use crate::alarm::{AlarmRule, PeriodSamples, Quantiles, Scope};
 use crate::plan::MetricIdentity;
 
 /// Distinct values an aggregate keeps exactly before it merges near
@@ -226,9 +226,36 @@ pub struct TeamRecorder {
     started: bool,
 }
 
+/// How long after it starts a run reads a tick of the team's data again,
+/// for a run whose alarms are `rules` and whose ticks are `tick_ms` long:
+/// as far back as an evaluation of an alarm on a team metric reads (its
+/// whole evaluation range, [`AlarmRule::evaluation_range`] periods, from a
+/// deadline anywhere in a period), and at least a minute and a tick (a
+/// minute's datum may come at the minute's end).
+///
+/// The run's alarms read the run's record of the team's data, and a
+/// re-judgement reads the same record. A record that forgot a tick an
+/// evaluation still reads would leave the run's alarms judging a missing
+/// datapoint where the re-judgement finds data: when a newer period has no
+/// data, CloudWatch looks further back in the range.
+pub fn team_reach_ms(rules: &[AlarmRule], tick_ms: u64) -> u64 {
+    rules
+        .iter()
+        .filter(|rule| {
+            rule.queries()
+                .iter()
+                .any(|query| query.scope == Scope::Team)
+        })
+        .map(|rule| {
+            rule.period_ms()
+                .saturating_mul(u64::from(rule.evaluation_range()) + 1)
+        })
+        .fold(60_000 + tick_ms, u64::max)
+}
+
 impl TeamRecorder {
     /// Records `metrics` over ticks of `tick_ms`, each for `reach_ms` after
-    /// it starts (at least one tick).
+    /// it starts (at least one tick): [`team_reach_ms`] for a run's alarms.
     pub fn new(metrics: Vec<MetricIdentity>, tick_ms: u64, reach_ms: u64) -> TeamRecorder {
         TeamRecorder {
             metrics,
@@ -361,6 +388,70 @@ mod tests {
         replayed.apply(&first);
         replayed.apply(&late);
         assert_eq!(replayed.samples(&conversion, 0, 60_000), Some(minute));
+    }
+
+    #[test]
+    fn a_run_keeps_every_tick_its_team_alarms_read_so_a_re_judgement_agrees() {
+        use crate::alarm::AlarmState;
+        use crate::monitor::{Ask, Monitor};
+        // The shop's conversion alarm: 2 of 2 periods of 60 s, missing data
+        // not breaching. An evaluation reads its range: 4 periods.
+        let plan = crate::Plan::from_json(crate::examples::TEAM_GUARDRAILS).expect("example");
+        let rule = crate::check::check_alarm(&plan.alarms[4]).expect("valid");
+        let query = rule.query().expect("one metric").clone();
+        assert_eq!(query.scope, Scope::Team);
+        assert_eq!(rule.evaluation_range(), 4);
+        let rules = std::slice::from_ref(&rule);
+        let tick_ms = 10_000;
+        assert_eq!(team_reach_ms(rules, tick_ms), 300_000);
+        let mut recorder = TeamRecorder::new(
+            vec![query.identity.clone()],
+            tick_ms,
+            team_reach_ms(rules, tick_ms),
+        );
+        // 1 % for two minutes, then nothing: the newer periods are missing,
+        // and CloudWatch judges the latest two it finds in the range.
+        let read = |_: &MetricIdentity, starts: &[u64]| -> Vec<Aggregate> {
+            starts
+                .iter()
+                .map(|start| match *start < 120_000 {
+                    true => one(1.0),
+                    false => Aggregate::default(),
+                })
+                .collect()
+        };
+        // The run's alarms read the run's view as it goes; the re-judgement
+        // reads the whole record as it stood at each moment.
+        let judge = |monitor: &mut Monitor, view: &TeamView, at: u64| -> Vec<(u64, AlarmState)> {
+            monitor
+                .handle_due(at, |ask: &Ask| {
+                    let (start, end) = ask.window_ms()?;
+                    let samples = view.samples(&ask.query.identity, start, end)?;
+                    ask.query.datapoint(&samples, ask.rule.low_sample_count)
+                })
+                .into_iter()
+                .map(|judgement| (judgement.transition.at_ms, judgement.transition.to))
+                .collect()
+        };
+        let (mut run, mut rejudged) = (Monitor::new(rules), Monitor::new(rules));
+        let (mut by_run, mut by_record) = (Vec::new(), Vec::new());
+        let mut record = TeamView::default();
+        for at in (1..=40).map(|tick| tick * tick_ms) {
+            record.apply(&recorder.tick(at, read));
+            by_run.extend(judge(&mut run, recorder.view(), at));
+            by_record.extend(judge(&mut rejudged, &record, at));
+        }
+        assert_eq!(by_run, by_record);
+        // Both alarm at two minutes and stay in ALARM while the two breaching
+        // periods are in the range (until 5 minutes).
+        assert_eq!(
+            by_record,
+            [
+                (60_000, AlarmState::Ok),
+                (120_000, AlarmState::Alarm),
+                (300_000, AlarmState::Ok)
+            ]
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ use guardrail_core::judge::{Judgement, Watch};
 use guardrail_core::monitor::Ask;
 use guardrail_core::monitor::Monitor;
 use guardrail_core::plan::{MetricIdentity, Plan};
-use guardrail_core::published::{TeamRecorder, TeamView};
+use guardrail_core::published::{team_reach_ms, TeamRecorder, TeamView};
 use guardrail_core::rollout::Rollout;
 use guardrail_core::schedule::{schedule, Phase, Schedule};
 use guardrail_core::session::{Happening, Session};
@@ -1383,7 +1383,7 @@ pub(crate) async fn execute(
         team: TeamRecorder::new(
             ctx.team_metrics.clone(),
             tick_ms,
-            team_reach_ms(&ctx.rollout, tick_ms),
+            team_reach_ms(ctx.rollout.alarms(), tick_ms),
         ),
         judge: ctx.rollout.judge().map(Watch::new),
     };
@@ -1442,23 +1442,6 @@ pub(crate) fn team_metrics_recorded(plan: &Plan, rollout: &Rollout) -> Vec<Metri
         }
     }
     metrics
-}
-
-/// How long after a tick starts the run reads what the team published for
-/// it again: a minute and a tick (a minute's datum sent within the minute
-/// belongs to the minute's first tick), or the longest period of an alarm on
-/// a team metric, so that every alarm of the run reads the same as the record.
-fn team_reach_ms(rollout: &Rollout, tick_ms: u64) -> u64 {
-    rollout
-        .alarms()
-        .iter()
-        .filter(|rule| {
-            rule.queries()
-                .iter()
-                .any(|query| query.scope == Scope::Team)
-        })
-        .map(AlarmRule::period_ms)
-        .fold(60_000 + tick_ms, u64::max)
 }
 
 /// After the controller has finished: lets a rollback's blue launches complete,

@@ -16,7 +16,6 @@ use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use guardrail_core::assumptions::{invocation_timeout_real_seconds, WHOLE_BP};
 use guardrail_core::event::Fleet;
-use http_body_util::Full;
 
 use crate::engine::clock::{ApiClock, PlanClock};
 use crate::engine::ids::{shown, ACCOUNT};
@@ -219,40 +218,33 @@ impl EndpointRouter {
                 &format!("Endpoint {} has no instance in service.", self.name),
             );
         };
-        let mut request = hyper::Request::post(INVOCATIONS_PATH.clone())
-            .header(axum::http::header::HOST, target.host.clone());
-        if let Some(content_type) = content_type {
-            request = request.header(axum::http::header::CONTENT_TYPE, content_type);
-        }
-        let Ok(request) = request.body(Full::new(body)) else {
-            return runtime_error(
-                StatusCode::BAD_REQUEST,
-                "ValidationError",
-                "malformed request",
-            );
-        };
         let model_started = Instant::now();
-        let exchange = crate::engine::upstream::exchange(&target.authority, request);
+        let exchange = crate::engine::upstream::exchange(
+            &target.authority,
+            &target.host,
+            content_type.as_ref(),
+            &body,
+        );
         let result = tokio::time::timeout(self.invocation_timeout, exchange)
             .await
             .unwrap_or(Err(TIMED_OUT));
         let model_latency_us = model_started.elapsed().as_secs_f64() * 1e6;
         let (status, response) = match result {
-            Ok((parts, bytes)) if parts.status.is_success() => {
-                let mut response = (parts.status, bytes).into_response();
+            Ok(answer) if answer.status.is_success() => {
+                let mut response = (answer.status, answer.body).into_response();
                 let headers = response.headers_mut();
-                if let Some(content_type) = parts.headers.get(axum::http::header::CONTENT_TYPE) {
-                    headers.insert(axum::http::header::CONTENT_TYPE, content_type.clone());
+                if let Some(content_type) = answer.content_type {
+                    headers.insert(axum::http::header::CONTENT_TYPE, content_type);
                 }
                 if let Some(variant) = &self.variant_header {
                     headers.insert("x-amzn-invoked-production-variant", variant.clone());
                 }
-                (parts.status.as_u16(), response)
+                (answer.status.as_u16(), response)
             }
-            Ok((parts, bytes)) => {
-                let original = String::from_utf8_lossy(&bytes);
-                let response = self.model_error(parts.status.as_u16(), &target, &original);
-                (parts.status.as_u16(), response)
+            Ok(answer) => {
+                let original = String::from_utf8_lossy(&answer.body);
+                let response = self.model_error(answer.status.as_u16(), &target, &original);
+                (answer.status.as_u16(), response)
             }
             // SageMaker Runtime reports the model's status as 0 when it timed out.
             Err(TIMED_OUT) => (0, self.model_error(0, &target, TIMED_OUT)),
@@ -434,15 +426,11 @@ where
     Invocations::new(lookup, || None).routes()
 }
 
-/// The model server's path, in origin form: the connection is the instance's.
-static INVOCATIONS_PATH: std::sync::LazyLock<Uri> =
-    std::sync::LazyLock::new(|| Uri::from_static("/invocations"));
-
 /// How many routing changes [`EndpointRouter::recent_changes`] keeps.
 const RECENT_CHANGES: usize = 64;
 
 /// SageMaker's payload limit for real-time invocations.
-pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+pub const MAX_BODY_BYTES: usize = crate::engine::upstream::MOST_BODY;
 
 #[cfg(test)]
 mod tests {

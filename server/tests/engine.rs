@@ -1648,6 +1648,30 @@ async fn a_new_fleet_error_rate_by_metric_math_rolls_back_during_the_canary_bake
     engine.shutdown().await;
 }
 
+/// What a run recorded of the team's data (each tick's records: start, sum
+/// and count) and its alarms' changes, to read when a re-judgement differs.
+fn team_record(events: &[Event]) -> String {
+    let mut lines = Vec::new();
+    for event in events {
+        match &event.kind {
+            EventKind::MetricPeriod { team, .. } if !team.is_empty() => {
+                let records: Vec<String> = team
+                    .iter()
+                    .map(|tick| format!("{}: {}/{}", tick.start_ms, tick.data.sum, tick.data.count))
+                    .collect();
+                lines.push(format!("{} team {}", event.at_ms, records.join(", ")));
+            }
+            EventKind::AlarmStateChanged {
+                alarm, to, reason, ..
+            } => {
+                lines.push(format!("{} {alarm} {to:?}: {reason}", event.at_ms));
+            }
+            _ => {}
+        }
+    }
+    lines.join("\n")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_metric_the_team_publishes_rolls_back_a_healthy_model() {
     use guardrail_core::plan::{Dimension, MetricIdentity};
@@ -1745,7 +1769,13 @@ async fn a_business_metric_the_team_publishes_rolls_back_a_healthy_model() {
         .filter(|change| change.at_ms <= rollback)
         .map(|change| (change.at_ms, change.to))
         .collect();
-    assert_eq!(rejudged, recorded);
+    assert_eq!(
+        rejudged,
+        recorded,
+        "re-judged {:?}; the record: {}",
+        same.alarms[0].transitions,
+        team_record(&events)
+    );
     assert_eq!(same.rollback_at_ms, Some(rollback), "{}", same.verdict);
     // Under a threshold the shop never went below, nothing would have.
     let mut lower = conversion.clone();

@@ -161,13 +161,28 @@ pub struct ServeProcess {
     pub base: String,
 }
 
+/// The end of a log: what a test that failed shows of it.
+fn tail(path: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(40)..].join("\n")
+}
+
 impl ServeProcess {
     /// Starts `guardrail serve --port PORT` with `configure`'s arguments and
-    /// environment, and waits until `/healthz` answers.
+    /// environment, and waits until `/healthz` answers. Its log goes to a
+    /// file, which a failure to answer shows.
     pub async fn start(
         port: u16,
         configure: impl FnOnce(&mut Command) -> &mut Command,
     ) -> ServeProcess {
+        static STARTED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let log = std::env::temp_dir().join(format!(
+            "guardrail-serve-{}-{port}-{}.log",
+            std::process::id(),
+            STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let stderr = std::fs::File::create(&log).expect("a log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_guardrail"));
         command
             .args(["serve", "--port", &port.to_string()])
@@ -175,28 +190,36 @@ impl ServeProcess {
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         let child = configure(&mut command)
             .spawn()
             .expect("guardrail serve starts");
-        let server = ServeProcess {
+        let mut server = ServeProcess {
             child,
             base: format!("http://127.0.0.1:{port}"),
         };
         let client = reqwest::Client::new();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let started = std::time::Instant::now();
         while !client
             .get(format!("{}/healthz", server.base))
             .send()
             .await
             .is_ok_and(|response| response.status().is_success())
         {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!(
+                    "guardrail serve ended ({status}) before it answered; its log:\n{}",
+                    tail(&log)
+                );
+            }
             assert!(
-                std::time::Instant::now() < deadline,
-                "guardrail serve should answer"
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "guardrail serve should answer within 30 s; its log:\n{}",
+                tail(&log)
             );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+        let _ = std::fs::remove_file(&log);
         server
     }
 

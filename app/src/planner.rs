@@ -105,14 +105,45 @@ pub fn App() -> impl IntoView {
                 <ViewTabs />
                 {move || match planner.view.get() {
                     View::Preview => view! { <PreviewPanel /> }.into_any(),
-                    View::WhatIf => view! { <WhatIfPanel /> }.into_any(),
-                    View::Compare => view! { <ComparePanel /> }.into_any(),
-                    View::Export => view! { <ExportPanel /> }.into_any(),
-                    View::Run => view! { <RunPanel /> }.into_any(),
+                    View::WhatIf => lazily(what_if_panel()).into_any(),
+                    View::Compare => lazily(compare_panel()).into_any(),
+                    View::Export => lazily(export_panel()).into_any(),
+                    View::Run => lazily(run_panel()).into_any(),
                 }}
             </section>
         </div>
     }
+}
+
+/// A view the first load leaves out: each is a chunk of its own in the
+/// browser (`#[lazy]`, split out by `tools/bundle`), fetched the first time
+/// it is shown. The preview, where the planner opens, is in the main module.
+fn lazily(panel: impl std::future::Future<Output = AnyView> + Send + 'static) -> impl IntoView {
+    view! {
+        <Suspense fallback=|| view! { <p class="hint" id="view-loading">"Loading the view…"</p> }>
+            {Suspend::new(panel)}
+        </Suspense>
+    }
+}
+
+#[lazy]
+fn what_if_panel() -> AnyView {
+    view! { <WhatIfPanel /> }.into_any()
+}
+
+#[lazy]
+fn compare_panel() -> AnyView {
+    view! { <ComparePanel /> }.into_any()
+}
+
+#[lazy]
+fn export_panel() -> AnyView {
+    view! { <ExportPanel /> }.into_any()
+}
+
+#[lazy]
+fn run_panel() -> AnyView {
+    view! { <RunPanel /> }.into_any()
 }
 
 /// The planner's state, from what the page opened with.

@@ -105,9 +105,9 @@ fn ReviewRunPanel() -> impl IntoView {
     }
     let timeline = Memo::new(move |_| events.with(|events| RunTimeline::from_events(events)));
     view! {
-        <div class="run-panel">
+        <div class="run-panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
             {move || match planner.run.get() {
-                Some(run_id) => view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=false /> }.into_any(),
+                Some(run_id) => view! { <LazyRunView run_id=run_id timeline=timeline events=events ended=ended controls=false /> }.into_any(),
                 None => view! { <p class="hint" id="review-no-run">"This review link names no run: the plan and its what-ifs are in the other views."</p> }.into_any(),
             }}
         </div>
@@ -346,7 +346,7 @@ fn WorkingRunPanel() -> impl IntoView {
     view! {
         <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
             <StartRun state=state />
-            {move || planner.run.get().map(|run_id| view! { <RunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
+            {move || planner.run.get().map(|run_id| view! { <LazyRunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
             <RecordedRuns state=state />
         </div>
     }
@@ -607,6 +607,44 @@ async fn review_of(
         )
     });
     Ok((plan, link))
+}
+
+/// [`RunView`], loaded when first shown: in the browser it is a chunk of
+/// its own (`#[lazy]`, split out by `tools/bundle`), which the planner's
+/// first load leaves out.
+#[component]
+fn LazyRunView(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    events: RwSignal<Vec<Event>>,
+    ended: RwSignal<Option<String>>,
+    controls: bool,
+    #[prop(optional)] other: Option<Memo<Option<(String, RunTimeline)>>>,
+) -> impl IntoView {
+    let shown =
+        Suspend::new(
+            async move { run_view(run_id, timeline, events, ended, controls, other).await },
+        );
+    view! {
+        <Suspense fallback=|| view! { <p class="hint" id="run-view-loading">"Loading the run view…"</p> }>
+            {shown}
+        </Suspense>
+    }
+}
+
+#[lazy]
+fn run_view(
+    run_id: String,
+    timeline: Memo<RunTimeline>,
+    events: RwSignal<Vec<Event>>,
+    ended: RwSignal<Option<String>>,
+    controls: bool,
+    other: Option<Memo<Option<(String, RunTimeline)>>>,
+) -> AnyView {
+    match other {
+        Some(other) => view! { <RunView run_id timeline events ended controls other /> }.into_any(),
+        None => view! { <RunView run_id timeline events ended controls /> }.into_any(),
+    }
 }
 
 #[component]

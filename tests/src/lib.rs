@@ -287,6 +287,23 @@ where
     }
 }
 
+/// Opens the view `name` (`whatif`, `compare`, `export`, `run`) by its tab,
+/// as a person does, and waits for it: every view but the preview is
+/// fetched the first time it is shown.
+pub async fn open_view(driver: &WebDriver, name: &str) -> Result<()> {
+    driver
+        .find(By::Css(format!("#tab-{name}")))
+        .await?
+        .click()
+        .await?;
+    let panel = format!("#panel-{name}");
+    wait_for(&format!("the view {panel}"), || async {
+        driver.find(By::Css(&panel)).await.ok()
+    })
+    .await?;
+    Ok(())
+}
+
 /// Waits until the element `css` exists and its text satisfies `check`; returns the text.
 pub async fn wait_for_text(
     driver: &WebDriver,
@@ -317,6 +334,20 @@ pub async fn console_errors(driver: &WebDriver) -> Result<Vec<String>> {
         .await?;
     let errors: Vec<String> = serde_json::from_value(value.json().clone()).unwrap_or_default();
     Ok(errors)
+}
+
+/// The Wasm files the page has fetched so far, by name (the main module and
+/// any lazily loaded chunk), from the browser's resource timing entries.
+pub async fn fetched_wasm(driver: &WebDriver) -> Result<Vec<String>> {
+    let value = driver
+        .execute(
+            "return [...new Set(performance.getEntriesByType('resource')\
+               .map(entry => new URL(entry.name).pathname.slice(1))\
+               .filter(name => name.endsWith('.wasm')))];",
+            vec![],
+        )
+        .await?;
+    Ok(serde_json::from_value(value.json().clone()).unwrap_or_default())
 }
 
 /// Replaces the text of the input `css` as a person would: select all, then type.

@@ -5,8 +5,8 @@ use std::process::{Command, Stdio};
 
 use anyhow::{ensure, Context, Result};
 use guardrail_tests::{
-    chart_svg, console_errors, guardrail_binary, is_checked, open_fresh, type_into, value_of,
-    wait_for, wait_for_text, with_browser, TestServer,
+    chart_svg, console_errors, guardrail_binary, is_checked, open_fresh, open_view, type_into,
+    value_of, wait_for, wait_for_text, with_browser, TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -266,7 +266,7 @@ async fn an_import_of_json_that_is_no_plan_changes_nothing_and_dropped_fields_ar
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
         open_fresh(&driver, &server.base_url).await?;
-        driver.find(By::Css("#tab-export")).await?.click().await?;
+        open_view(&driver, "export").await?;
         type_into(&driver, "#import-text", "{\"foo\": 1}").await?;
         driver
             .find(By::Css("#import-button"))
@@ -400,7 +400,7 @@ async fn the_verdict_is_honest_about_a_timeout_a_false_alarm_and_a_shipped_regre
         )
         .await?;
         ensure!(problem.starts_with("Alarms[0].Threshold"), "{problem}");
-        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        open_view(&driver, "whatif").await?;
         wait_for_text(&driver, "#whatif-outcome", |text| {
             text.starts_with("Rolled back")
         })
@@ -682,7 +682,7 @@ async fn named_plans_are_saved_opened_renamed_deleted_and_compared() -> Result<(
         // Both to Compare: the current plan and two more, each with its verdict.
         driver.find(By::Css("#pin-plan-0")).await?.click().await?;
         driver.find(By::Css("#pin-plan-1")).await?.click().await?;
-        driver.find(By::Css("#tab-compare")).await?.click().await?;
+        open_view(&driver, "compare").await?;
         let rows = || async {
             driver
                 .find_all(By::Css("#compare-table tbody tr.plan-row"))
@@ -784,7 +784,7 @@ async fn an_invalid_value_shows_the_message_at_its_field() -> Result<()> {
         ensure!(driver.find(By::Css("#plan-status")).await?.text().await? == "Blocked");
         let all = wait_for_text(&driver, "#all-problems", |text| text.contains("`soon`")).await?;
         ensure!(all.contains("MaximumExecutionTimeoutInSeconds"), "{all}");
-        driver.find(By::Css("#tab-export")).await?.click().await?;
+        open_view(&driver, "export").await?;
         let refused = wait_for_text(&driver, "#export-refused", |text| !text.is_empty()).await?;
         ensure!(refused.contains("`soon`"), "{refused}");
         ensure!(
@@ -906,7 +906,7 @@ async fn exported_json_passes_guardrail_check() -> Result<()> {
             !text.is_empty() && text != "Blocked"
         })
         .await?;
-        driver.find(By::Css("#tab-export")).await?.click().await?;
+        open_view(&driver, "export").await?;
         driver.find(By::Css("#export-plan")).await?.click().await?;
         let text = wait_for_text(&driver, "#export-text", |text| text.contains("LINEAR")).await?;
         *out.lock().map_err(|_| anyhow::anyhow!("lock"))? = text;
@@ -967,7 +967,7 @@ async fn the_what_if_panel_explains_the_rollback_and_the_detection_odds() -> Res
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
         open_fresh(&driver, &server.base_url).await?;
-        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        open_view(&driver, "whatif").await?;
         let outcome = wait_for_text(&driver, "#whatif-outcome", |text| !text.is_empty()).await?;
         ensure!(
             outcome == "Rolled back at 11:00 during the final bake",
@@ -1014,7 +1014,7 @@ async fn a_preset_and_an_import_change_the_plan() -> Result<()> {
         SelectElement::new(&preset).await?.select_by_value("Canary10Percent5Minutes").await?;
         let notice = wait_for_text(&driver, "#notice", |text| !text.is_empty()).await?;
         ensure!(notice.contains("25.0% of traffic"), "{notice}");
-        driver.find(By::Css("#tab-export")).await?.click().await?;
+        open_view(&driver, "export").await?;
         type_into(&driver, "#import-text", "{\"RollingUpdatePolicy\": {\"MaximumBatchSize\": {\"Type\": \"INSTANCE_COUNT\", \"Value\": 1}, \"WaitIntervalInSeconds\": 60}}").await?;
         driver.find(By::Css("#import-button")).await?.click().await?;
         wait_for_text(&driver, "#import-result", |text| text.contains("DeploymentConfig")).await?;
@@ -1127,7 +1127,7 @@ async fn an_emptied_number_field_stays_empty_while_the_next_value_is_typed() -> 
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
         open_fresh(&driver, &server.base_url).await?;
-        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        open_view(&driver, "whatif").await?;
         wait_for_text(&driver, "#whatif-outcome", |text| {
             text.starts_with("Rolled back")
         })
@@ -1216,7 +1216,7 @@ async fn without_a_server_run_and_replay_says_so_once_and_disables_what_needs_on
     let server = TestServer::start().await?;
     with_browser(|driver| async move {
         open_fresh(&driver, &server.base_url).await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
+        open_view(&driver, "run").await?;
         let said = wait_for_text(&driver, "#no-server", |text| !text.is_empty()).await?;
         ensure!(said.contains("No guardrail server answers"), "{said}");
         ensure!(said.contains("scripts/run.sh"), "{said}");
@@ -1343,7 +1343,7 @@ async fn metric_math_team_metrics_and_composite_alarms_are_edited_with_their_pro
         })
         .await?;
         // The scenario's model of the team metric, in the what-if.
-        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        open_view(&driver, "whatif").await?;
         wait_for("the team metric's model", || async {
             let value = value_of(&driver, "#team-metric-0-level").await.ok()?;
             (value == "3.1").then_some(())
@@ -1397,7 +1397,7 @@ async fn one_click_turns_on_the_canary_judge_and_the_what_if_weighs_it_on_twins(
         wait_for_text(&driver, "#judge-pass-problems", |text| text.is_empty()).await?;
         // The what-if: the judge beside the alarms on the same runs, and both
         // on as many A/A twins, counted with an interval.
-        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        open_view(&driver, "whatif").await?;
         let judge = wait_for_text(&driver, "#judge-detection-judge", |text| {
             text.matches("of 1000 runs").count() == 2
         })

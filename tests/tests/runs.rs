@@ -2,8 +2,9 @@
 
 use anyhow::{ensure, Result};
 use guardrail_tests::{
-    aws_json, chart_svg, console_errors, dist_dir, free_port, guardrail_binary, open_fresh,
-    scratch_dir, value_of, wait_for, wait_for_text, with_browser, TestServer,
+    aws_json, chart_svg, console_errors, dist_dir, fetched_wasm, free_port, guardrail_binary,
+    open_fresh, open_view, scratch_dir, value_of, wait_for, wait_for_text, with_browser,
+    TestServer,
 };
 use thirtyfour::components::SelectElement;
 use thirtyfour::prelude::*;
@@ -23,7 +24,7 @@ async fn start_the_plan_on_screen(driver: &WebDriver, scale: &str) -> Result<()>
     // about errors, and a machine busy with other tests can push a short
     // period's average latency past 10 ms.
     guardrail_tests::type_into(driver, "#alarm-1-threshold", "1000000").await?;
-    driver.find(By::Css("#tab-run")).await?.click().await?;
+    open_view(driver, "run").await?;
     let time_scale = driver.find(By::Css("#time-scale")).await?;
     SelectElement::new(&time_scale)
         .await?
@@ -41,11 +42,25 @@ async fn a_rollout_started_in_the_browser_is_followed_live_and_replayed_from_its
     let link = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
     let out = link.clone();
     with_browser(|driver| async move {
-        start_the_seed_canary(&driver, &base).await?;
+        open_fresh(&driver, &base).await?;
+        // The run's view is a chunk of its own, which the first load leaves
+        // out and the first run shown fetches.
+        let first = fetched_wasm(&driver).await?;
+        ensure!(
+            first.len() == 1 && first[0].ends_with("_bg.wasm"),
+            "the first load fetches the main module alone: {first:?}"
+        );
+        let run_view = |name: &String| name.starts_with("split_run_view_");
+        start_the_plan_on_screen(&driver, "600").await?;
         // The seed notebook's canary to the incompatible model: the endpoint-wide
         // alarm fires once green has all the traffic.
         let status =
             wait_for_text(&driver, "#run-status", |text| text.contains("rolled back")).await?;
+        let later = fetched_wasm(&driver).await?;
+        ensure!(
+            later.iter().any(run_view) && later.contains(&first[0]),
+            "the run view's chunk is fetched when a run is shown: {later:?}"
+        );
         ensure!(status.contains("during the final bake"), "{status}");
         ensure!(
             status.contains("TestAlarm-5XXErrors-guardrail-demo"),
@@ -342,7 +357,7 @@ async fn a_refused_rollout_says_why() -> Result<()> {
     with_browser(|driver| async move {
         open_fresh(&driver, &server.base_url).await?;
         guardrail_tests::type_into(&driver, "#endpoint-name", "prod-churn").await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
+        open_view(&driver, "run").await?;
         driver.find(By::Css("#start-run")).await?.click().await?;
         let error = wait_for_text(&driver, "#run-error", |text| !text.is_empty()).await?;
         ensure!(
@@ -421,7 +436,7 @@ async fn the_abort_button_rolls_a_running_update_back_and_says_who_asked() -> Re
         open_fresh(&driver, &server.base_url).await?;
         // The fixed model at real time: nothing would end this run for 13 minutes.
         guardrail_tests::type_into(&driver, "#endpoint-config-name", "fixed").await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
+        open_view(&driver, "run").await?;
         let scale = driver.find(By::Css("#time-scale")).await?;
         SelectElement::new(&scale)
             .await?
@@ -521,7 +536,7 @@ async fn an_update_through_the_sagemaker_api_is_a_run_the_planner_follows() -> R
     .await?;
     with_browser(|driver| async move {
         open_fresh(&driver, &base).await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
+        open_view(&driver, "run").await?;
         let open = driver
             .find(By::XPath(
                 "//table[@id='runs']//tr[contains(., 'guardrail-demo: baseline → incompatible')]//button",
@@ -614,7 +629,7 @@ async fn a_plan_runs_on_sagemaker_from_the_planner_after_its_preflight() -> Resu
         wait_for_text(&driver, "#total-duration", |text| text == "13:00").await?;
         // As in the local run above: this test is about errors, not latency.
         guardrail_tests::type_into(&driver, "#alarm-1-threshold", "1000000").await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
+        open_view(&driver, "run").await?;
         wait_for("the SageMaker backend on offer", || {
             let driver = driver.clone();
             async move {
@@ -826,7 +841,7 @@ async fn a_review_link_replays_the_run_read_only_with_its_server_gone() -> Resul
         }
         // Moving around rewrites the URL and keeps the run and the review.
         driver.find(By::Css("#tab-plan")).await?.click().await?;
-        driver.find(By::Css("#tab-run")).await?.click().await?;
+        open_view(&driver, "run").await?;
         let url = driver.current_url().await?.to_string();
         ensure!(url.contains("&r=1."), "{url}");
         driver.refresh().await?;

@@ -13,7 +13,7 @@
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use guardrail_tests::{wait_for, wait_for_text, with_browser, TestServer};
+use guardrail_tests::{open_view, wait_for, wait_for_text, with_browser, TestServer};
 use serde_json::Value;
 use thirtyfour::prelude::*;
 
@@ -142,13 +142,13 @@ async fn compare_two_pinned(
     driver.execute(OBSERVE, vec![]).await?;
     let began = Instant::now();
     for error_rate in ["0.02", "0.05"] {
-        driver.find(By::Css("#tab-whatif")).await?.click().await?;
+        open_view(driver, "whatif").await?;
         let input = driver.find(By::Css("#green-error-rate")).await?;
         input.click().await?;
         input.send_keys(Key::Control + "a").await?;
         input.send_keys(Key::Backspace).await?;
         input.send_keys(error_rate).await?;
-        driver.find(By::Css("#tab-compare")).await?.click().await?;
+        open_view(driver, "compare").await?;
         driver.find(By::Css("#pin-current")).await?.click().await?;
     }
     table_complete(driver).await?;
@@ -161,7 +161,7 @@ async fn compare_two_pinned(
     wait_for_text(driver, "#detection-probability", |text| !text.is_empty()).await?;
     driver.execute(OBSERVE, vec![]).await?;
     let began = Instant::now();
-    driver.find(By::Css("#tab-compare")).await?.click().await?;
+    open_view(driver, "compare").await?;
     table_complete(driver).await?;
     let filled = began.elapsed().as_secs_f64() * 1_000.0;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -1,16 +1,21 @@
 //! Builds the planner into `dist/`, as `trunk build --release` did:
 //!
 //! 1. `cargo build` of `guardrail-app` for `wasm32-unknown-unknown` with the
-//!    `csr` feature and the `wasm-release` profile;
-//! 2. wasm-bindgen's JavaScript bindings for the web, from the library the CLI
+//!    `csr` feature and the `wasm-release` profile, linked with relocations
+//!    (`--emit-relocs`);
+//! 2. the Wasm split at the planner's `#[lazy]` functions, as cargo-leptos
+//!    does (`wasm_split_cli_support`): the main module, a chunk for each lazily
+//!    loaded view (and chunks of what they share), and the script that loads
+//!    them, which the bindings import;
+//! 3. wasm-bindgen's JavaScript bindings for the web, from the library the CLI
 //!    is made of (`wasm-bindgen-cli-support`, at the workspace's version), so
 //!    that nothing is installed from source besides the workspace's own build;
-//! 3. `index.html` with Trunk's `<link data-trunk …>` elements replaced: the
+//! 4. `index.html` with Trunk's `<link data-trunk …>` elements replaced: the
 //!    module script that starts the planner, the stylesheet (with its
 //!    integrity), and `modulepreload`/`preload` links for the script and the
 //!    Wasm (the analysis worker finds its script by that `modulepreload` link);
-//! 4. `public/` copied;
-//! 5. the Wasm, the script, the stylesheet and the page gzipped beside
+//! 5. `public/` copied;
+//! 6. the Wasm, the script, the stylesheet and the page gzipped beside
 //!    themselves (`.gz`, level 9), which the server sends to a browser that
 //!    accepts gzip. Not brotli: on loopback, where guardrail serves, Chromium
 //!    had the first chart 20 to 90 ms later with brotli than with the raw
@@ -103,6 +108,12 @@ fn build_wasm(root: &Path) -> Result<()> {
             PROFILE,
         ])
         .args(["--no-default-features", "--features", "csr"])
+        // Relocations in the linked Wasm: what `split` reads to move code
+        // into chunks.
+        .env(
+            "CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS",
+            "-Clink-args=--emit-relocs",
+        )
         .status()
         .context("running cargo")?;
     if !status.success() {
@@ -116,13 +127,20 @@ fn build_wasm(root: &Path) -> Result<()> {
 fn assemble(root: &Path, wasm: &Path, out: &Path, template: &str) -> Result<String> {
     let input = fs::read(wasm).with_context(|| format!("reading {}", wasm.display()))?;
     let name = format!("{APP}-{}", short_hash(&input));
+    let main = split(&input, &name, out)?;
     wasm_bindgen_cli_support::Bindgen::new()
-        .input_path(wasm)
+        .input_path(main.as_deref().unwrap_or(wasm))
         .web(true)?
         .typescript(false)
+        .keep_lld_exports(main.is_some())
+        .remove_name_section(true)
+        .remove_producers_section(true)
         .out_name(&name)
         .generate(out)
         .context("wasm-bindgen")?;
+    if let Some(main) = main {
+        fs::remove_file(main)?;
+    }
     let script = format!("{name}.js");
     let module = format!("{name}_bg.wasm");
     let mut head_end = vec![
@@ -164,6 +182,49 @@ fn assemble(root: &Path, wasm: &Path, out: &Path, template: &str) -> Result<Stri
     };
     page.replace_range(at..at + "</head>".len(), &head_end.concat());
     Ok(page)
+}
+
+/// Splits the planner at its `#[lazy]` functions (Leptos's, through
+/// `wasm_split`), as cargo-leptos does: the main module, for wasm-bindgen,
+/// in `out` (returned, `None` when the Wasm has no split point), each lazily
+/// loaded chunk beside it as `STEM-HASH.wasm`, and the script that loads
+/// them as `NAME-split.js`, which the bindings import. The chunks' names carry
+/// a hash of their content, as every file of the bundle does.
+fn split(input: &[u8], name: &str, out: &Path) -> Result<Option<PathBuf>> {
+    const SPLIT_SECTION: &[u8] = b"__wasm_split_unstable";
+    if !input
+        .windows(SPLIT_SECTION.len())
+        .any(|window| window == SPLIT_SECTION)
+    {
+        return Ok(None);
+    }
+    let main = out.join(format!("{name}-unbound.wasm"));
+    let main_module = format!("./{name}.js");
+    let link = format!("./{name}-split.js");
+    let mut options = wasm_split_cli_support::Options::new(input);
+    options.output_dir = out;
+    options.main_out_path = &main;
+    options.main_module = &main_module;
+    options.link_name = &link;
+    let split = wasm_split_cli_support::transform(options)
+        .map_err(|error| anyhow::anyhow!("splitting the planner's Wasm: {error:#}"))?;
+    let link_path = out.join(&link);
+    let mut script = fs::read_to_string(&link_path).context("the split loader")?;
+    for chunk in &split.split_modules {
+        let stem = chunk
+            .file_stem()
+            .and_then(|stem| stem.to_str())
+            .context("a chunk's name")?;
+        let hashed = format!("{stem}-{}.wasm", short_hash(&fs::read(chunk)?));
+        let quoted = format!("\"./{stem}.wasm\"");
+        if !script.contains(&quoted) {
+            bail!("the split loader does not load {stem}.wasm");
+        }
+        script = script.replace(&quoted, &format!("\"./{hashed}\""));
+        fs::rename(chunk, out.join(hashed))?;
+    }
+    fs::write(&link_path, script)?;
+    Ok(Some(main))
 }
 
 /// One `<link data-trunk …/>` element of the template.
@@ -357,6 +418,21 @@ mod tests {
         // Only what the page loads first, and not below the directory.
         assert!(!dir.join("favicon.svg.gz").exists());
         assert!(!dir.join("public/inner.js.gz").exists());
+        fs::remove_dir_all(&dir).expect("clean");
+    }
+
+    #[test]
+    fn a_wasm_without_split_points_is_bound_whole() {
+        let dir = std::env::temp_dir().join(format!("bundle-split-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("dir");
+        // A Wasm module's header alone: no `__wasm_split_unstable` section.
+        let main = split(b"\0asm\x01\0\0\0", "app-1", &dir).expect("nothing to split");
+        assert_eq!(main, None);
+        assert_eq!(
+            fs::read_dir(&dir).expect("dir").count(),
+            0,
+            "nothing written"
+        );
         fs::remove_dir_all(&dir).expect("clean");
     }
 

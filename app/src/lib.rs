@@ -21,6 +21,7 @@ pub mod fields;
 pub mod history;
 pub mod judge_editor;
 pub mod judge_view;
+pub mod lazy;
 pub mod library;
 pub mod panels;
 pub mod planner;

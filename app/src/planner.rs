@@ -13,6 +13,7 @@ use leptos::prelude::*;
 use crate::analysis::Shown;
 use crate::browser;
 use crate::designer::Designer;
+use crate::lazy::lazily;
 use crate::panels::{ComparePanel, ExportPanel, PreviewPanel, WhatIfPanel};
 use crate::presets::{self, PRESETS};
 use crate::runs::RunPanel;
@@ -105,27 +106,21 @@ pub fn App() -> impl IntoView {
                 <ViewTabs />
                 {move || match planner.view.get() {
                     View::Preview => view! { <PreviewPanel /> }.into_any(),
-                    View::WhatIf => lazily(what_if_panel()).into_any(),
-                    View::Compare => lazily(compare_panel()).into_any(),
-                    View::Export => lazily(export_panel()).into_any(),
-                    View::Run => lazily(run_panel()).into_any(),
+                    View::WhatIf => lazily(what_if_panel(), LOADING).into_any(),
+                    View::Compare => lazily(compare_panel(), LOADING).into_any(),
+                    View::Export => lazily(export_panel(), LOADING).into_any(),
+                    View::Run => lazily(run_panel(), LOADING).into_any(),
                 }}
             </section>
         </div>
     }
 }
 
-/// A view the first load leaves out: each is a chunk of its own in the
-/// browser (`#[lazy]`, split out by `tools/bundle`), fetched the first time
-/// it is shown. The preview, where the planner opens, is in the main module.
-fn lazily(panel: impl std::future::Future<Output = AnyView> + Send + 'static) -> impl IntoView {
-    view! {
-        <Suspense fallback=|| view! { <p class="hint" id="view-loading">"Loading the view…"</p> }>
-            {Suspend::new(panel)}
-        </Suspense>
-    }
-}
+/// What a view that is being fetched shows.
+const LOADING: &str = "Loading the view…";
 
+// The views besides the preview, where the planner opens: each is fetched
+// the first time it is shown (`crate::lazy`).
 #[lazy]
 fn what_if_panel() -> AnyView {
     view! { <WhatIfPanel /> }.into_any()

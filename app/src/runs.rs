@@ -15,6 +15,7 @@ use crate::api::{
 };
 use crate::browser;
 use crate::charts::{run_chart, Expected, Planned};
+use crate::lazy::lazily;
 use crate::state::{use_planner, Editing, Notice, Planner};
 use guardrail_core::record::{review_link, ReviewLink};
 use guardrail_core::retro::{has_samples, rejudge, Retro, RetroError};
@@ -107,7 +108,7 @@ fn ReviewRunPanel() -> impl IntoView {
     view! {
         <div class="run-panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
             {move || match planner.run.get() {
-                Some(run_id) => view! { <LazyRunView run_id=run_id timeline=timeline events=events ended=ended controls=false /> }.into_any(),
+                Some(run_id) => lazily(run_view(run_id, timeline, events, ended, false, None), LOADING_RUN).into_any(),
                 None => view! { <p class="hint" id="review-no-run">"This review link names no run: the plan and its what-ifs are in the other views."</p> }.into_any(),
             }}
         </div>
@@ -346,7 +347,7 @@ fn WorkingRunPanel() -> impl IntoView {
     view! {
         <div class="panel" role="tabpanel" id="panel-run" aria-labelledby="tab-run">
             <StartRun state=state />
-            {move || planner.run.get().map(|run_id| view! { <LazyRunView run_id=run_id timeline=timeline events=events ended=ended controls=true other=other /> })}
+            {move || planner.run.get().map(|run_id| lazily(run_view(run_id, timeline, events, ended, true, Some(other)), LOADING_RUN))}
             <RecordedRuns state=state />
         </div>
     }
@@ -609,29 +610,10 @@ async fn review_of(
     Ok((plan, link))
 }
 
-/// [`RunView`], loaded when first shown: in the browser it is a chunk of
-/// its own (`#[lazy]`, split out by `tools/bundle`), which the planner's
-/// first load leaves out.
-#[component]
-fn LazyRunView(
-    run_id: String,
-    timeline: Memo<RunTimeline>,
-    events: RwSignal<Vec<Event>>,
-    ended: RwSignal<Option<String>>,
-    controls: bool,
-    #[prop(optional)] other: Option<Memo<Option<(String, RunTimeline)>>>,
-) -> impl IntoView {
-    let shown =
-        Suspend::new(
-            async move { run_view(run_id, timeline, events, ended, controls, other).await },
-        );
-    view! {
-        <Suspense fallback=|| view! { <p class="hint" id="run-view-loading">"Loading the run view…"</p> }>
-            {shown}
-        </Suspense>
-    }
-}
+/// What a run's view shows while it is fetched.
+const LOADING_RUN: &str = "Loading the run view…";
 
+/// [`RunView`], fetched the first time a run is shown (`crate::lazy`).
 #[lazy]
 fn run_view(
     run_id: String,

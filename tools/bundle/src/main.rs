@@ -15,8 +15,8 @@
 //!    integrity), and `modulepreload`/`preload` links for the script and the
 //!    Wasm (the analysis worker finds its script by that `modulepreload` link);
 //! 5. `public/` copied;
-//! 6. the Wasm, the script, the stylesheet and the page gzipped beside
-//!    themselves (`.gz`, level 9), which the server sends to a browser that
+//! 6. the Wasm and its chunks, the scripts, the stylesheet and the page
+//!    gzipped beside themselves (`.gz`, level 9), which the server sends to a browser that
 //!    accepts gzip. Not brotli: on loopback, where guardrail serves, Chromium
 //!    had the first chart 20 to 90 ms later with brotli than with the raw
 //!    Wasm, and no later with gzip (BENCHMARKS.md, "Bundle size").
@@ -303,7 +303,8 @@ fn short_hash(content: &[u8]) -> String {
         .collect()
 }
 
-/// The extensions compressed beside themselves: what the page loads first.
+/// The extensions compressed beside themselves: the page and what it loads
+/// (the Wasm, its chunks, the scripts, the stylesheet).
 const COMPRESSED: [&str; 4] = ["wasm", "js", "css", "html"];
 
 /// Writes `NAME.gz` beside each file of `dir` (not below it) whose
